@@ -1,0 +1,228 @@
+package v1alpha1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RunPhase is the coarse state of a WorkflowRun, shown in `kubectl get wfr`.
+// +kubebuilder:validation:Enum=Pending;Running;Sleeping;Waiting;Succeeded;Failed;Cancelled
+type RunPhase string
+
+// The phases of a run. Succeeded, Failed and Cancelled are final.
+const (
+	// PhasePending: the run exists but the engine has not started it yet.
+	PhasePending RunPhase = "Pending"
+	// PhaseRunning: the engine is executing the handler or will again shortly (for example after a conflict).
+	PhaseRunning RunPhase = "Running"
+	// PhaseSleeping: the handler is suspended until status.wakeAt (a sleep or a retry backoff).
+	PhaseSleeping RunPhase = "Sleeping"
+	// PhaseWaiting: the handler is suspended until something outside happens (see status.waitingFor).
+	PhaseWaiting RunPhase = "Waiting"
+	// PhaseSucceeded: the handler returned an output.
+	PhaseSucceeded RunPhase = "Succeeded"
+	// PhaseFailed: the run ended with an error; status.error says why.
+	PhaseFailed RunPhase = "Failed"
+	// PhaseCancelled: spec.cancel stopped the run.
+	PhaseCancelled RunPhase = "Cancelled"
+)
+
+// IsFinal reports whether the phase is terminal: the engine never runs the handler again.
+func (p RunPhase) IsFinal() bool {
+	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseCancelled
+}
+
+// ConditionSucceeded is the condition type that tracks a run's outcome, as in Tekton and
+// Knative: Unknown while in flight, True on success, False on failure or cancellation.
+const ConditionSucceeded = "Succeeded"
+
+// Labels the operator sets on the objects it creates.
+const (
+	// LabelWorkflow names the workflow a run executes, so `kubectl get wfr -l` can filter by it.
+	LabelWorkflow = "workflows.centaur.dev/workflow"
+	// LabelParentRun names the parent WorkflowRun of a child run.
+	LabelParentRun = "workflows.centaur.dev/parent-run"
+)
+
+// WorkflowRunSpec says which workflow to run, with what input, and how long the run may live.
+// +kubebuilder:validation:XValidation:rule="self.workflowName == oldSelf.workflowName",message="workflowName is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone once set"
+type WorkflowRunSpec struct {
+	// workflowName is the registered name of the workflow to execute, for example "hello" or
+	// "nightly_report". A name the manager does not know fails the run with reason
+	// UnknownWorkflow and a message listing the known names. Immutable.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`
+	WorkflowName string `json:"workflowName"`
+
+	// input is the workflow's input: any JSON value, decoded into the handler's input type.
+	// Input that does not decode fails the run with reason InvalidInput. Do not change it once
+	// the run has started: replay would hand recorded results to a different input.
+	// Example: {"name": "Ada"}.
+	// +optional
+	Input *apiextensionsv1.JSON `json:"input,omitempty"`
+
+	// cancel stops the run at its next suspension point or between two steps; the run ends in
+	// phase Cancelled and its running child runs are cancelled too. Once true it stays true.
+	// +optional
+	Cancel bool `json:"cancel,omitempty"`
+
+	// timeout bounds the run's whole life, measured from status.startedAt, as a Go duration
+	// such as "30m" or "2h". A run still unfinished when it passes fails with reason Timeout.
+	// Unset means no limit.
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// ttlSecondsAfterFinished deletes the run this many seconds after it finished (succeeded,
+	// failed or was cancelled), like the field of the same name on Jobs. Unset keeps it forever.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+}
+
+// RunError is why a run failed: a CamelCase reason to branch on and a message for people.
+type RunError struct {
+	// reason is a CamelCase word such as UnknownWorkflow, InvalidInput, NonDeterministic,
+	// HandlerError, StepFailed, Panic, Timeout or JournalTooLarge.
+	Reason string `json:"reason"`
+	// message says what happened and, where it can, what to do about it.
+	Message string `json:"message"`
+}
+
+// EntryKind is the kind of durable primitive a journal entry records.
+// +kubebuilder:validation:Enum=Step;Sleep;Event;Child;Agent
+type EntryKind string
+
+// EntryState is where a journalled primitive stands.
+// +kubebuilder:validation:Enum=Running;Retrying;Sleeping;Waiting;Completed;Failed
+type EntryState string
+
+// JournalEntry records one durable primitive of a run, keyed by its name. On replay the
+// engine returns the recorded result instead of running the primitive again.
+type JournalEntry struct {
+	// name is the primitive's name as the handler gave it, unique within the run.
+	Name string `json:"name"`
+	// kind is the primitive: Step, Sleep, Event, Child or Agent.
+	Kind EntryKind `json:"kind"`
+	// state is Completed or Failed once final; Retrying while a step waits for its next
+	// attempt; Sleeping while a timer runs; Waiting while an external result is awaited.
+	State EntryState `json:"state"`
+	// attempts counts how many times a step's function has been called.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// startedAt is when the primitive was first reached.
+	// +optional
+	StartedAt *metav1.MicroTime `json:"startedAt,omitempty"`
+	// finishedAt is when the primitive completed or failed for good.
+	// +optional
+	FinishedAt *metav1.MicroTime `json:"finishedAt,omitempty"`
+	// wakeAt is the absolute time a sleep ends, or a failed step's next attempt is due.
+	// +optional
+	WakeAt *metav1.MicroTime `json:"wakeAt,omitempty"`
+	// target says what a Waiting entry waits for, for example "event approval.decided/req-1"
+	// or "child wfr/parent-fetch".
+	// +optional
+	Target string `json:"target,omitempty"`
+	// result is the primitive's JSON result, returned as-is on replay.
+	// +optional
+	Result *apiextensionsv1.JSON `json:"result,omitempty"`
+	// error is the last error message of a failed or retrying step.
+	// +optional
+	Error string `json:"error,omitempty"`
+}
+
+// WorkflowRunStatus is the engine's view of a run, journal included. Only the manager writes it.
+type WorkflowRunStatus struct {
+	// phase is the run's coarse state: Pending, Running, Sleeping, Waiting, Succeeded, Failed
+	// or Cancelled.
+	// +optional
+	Phase RunPhase `json:"phase,omitempty"`
+
+	// conditions hold the Succeeded condition: Unknown while the run is in flight, True when
+	// it succeeded, False when it failed or was cancelled. `kubectl wait
+	// --for=condition=Succeeded` waits on it.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the spec generation the engine last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// startedAt is when the engine first ran the handler.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// finishedAt is when the run reached a final phase.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+
+	// currentStep is the name of the primitive the run is at: running, sleeping or waiting.
+	// +optional
+	CurrentStep string `json:"currentStep,omitempty"`
+
+	// wakeAt is when a sleeping run wakes up next (a sleep's end or a retry's next attempt).
+	// +optional
+	WakeAt *metav1.MicroTime `json:"wakeAt,omitempty"`
+
+	// waitingFor says in words what a Waiting run waits for.
+	// +optional
+	WaitingFor string `json:"waitingFor,omitempty"`
+
+	// output is the handler's JSON output once the run succeeded.
+	// +optional
+	Output *apiextensionsv1.JSON `json:"output,omitempty"`
+
+	// error says why the run failed.
+	// +optional
+	Error *RunError `json:"error,omitempty"`
+
+	// journal records every durable primitive the handler reached, in the order reached.
+	// +optional
+	Journal []JournalEntry `json:"journal,omitempty"`
+
+	// journalBytes is the journal's size as JSON. The engine fails a run with reason
+	// JournalTooLarge before the object could outgrow what the API server accepts.
+	// +optional
+	JournalBytes int64 `json:"journalBytes,omitempty"`
+}
+
+// WorkflowRun is one durable execution of a registered workflow. The manager replays the
+// workflow's handler against the journal in status, so completed steps never run again and a
+// run survives restarts of the manager. Create one with kubectl, the REST API or a webhook.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=wfr,categories=centaur
+// +kubebuilder:printcolumn:name="Workflow",type=string,JSONPath=`.spec.workflowName`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Step",type=string,JSONPath=`.status.currentStep`
+// +kubebuilder:printcolumn:name="Parent",type=string,JSONPath=`.metadata.labels.workflows\.centaur\.dev/parent-run`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.error.reason`
+// +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startedAt`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type WorkflowRun struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec says which workflow to run and with what input.
+	Spec WorkflowRunSpec `json:"spec"`
+	// status is the engine's record of the run, journal included.
+	// +optional
+	Status WorkflowRunStatus `json:"status,omitempty"`
+}
+
+// WorkflowRunList is a list of WorkflowRuns.
+//
+// +kubebuilder:object:root=true
+type WorkflowRunList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []WorkflowRun `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&WorkflowRun{}, &WorkflowRunList{})
+}

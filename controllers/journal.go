@@ -1,0 +1,76 @@
+package controllers
+
+import (
+	"encoding/json"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/durable"
+)
+
+// toAPIJournal converts the engine's journal into status.journal.
+func toAPIJournal(entries []durable.Entry) []workflowsv1alpha1.JournalEntry {
+	out := make([]workflowsv1alpha1.JournalEntry, len(entries))
+	for i, e := range entries {
+		out[i] = workflowsv1alpha1.JournalEntry{
+			Name:       e.Name,
+			Kind:       workflowsv1alpha1.EntryKind(e.Kind),
+			State:      workflowsv1alpha1.EntryState(e.State),
+			Attempts:   int32(e.Attempts),
+			StartedAt:  microTime(e.StartedAt),
+			FinishedAt: microTime(e.FinishedAt),
+			WakeAt:     microTime(e.WakeAt),
+			Target:     e.Target,
+			Result:     rawJSON(e.Result),
+			Error:      e.Error,
+		}
+	}
+	return out
+}
+
+// fromAPIJournal converts status.journal into the engine's entries.
+func fromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []durable.Entry {
+	out := make([]durable.Entry, len(entries))
+	for i, e := range entries {
+		out[i] = durable.Entry{
+			Name:       e.Name,
+			Kind:       durable.Kind(e.Kind),
+			State:      durable.State(e.State),
+			Attempts:   int(e.Attempts),
+			StartedAt:  fromMicroTime(e.StartedAt),
+			FinishedAt: fromMicroTime(e.FinishedAt),
+			WakeAt:     fromMicroTime(e.WakeAt),
+			Target:     e.Target,
+			Error:      e.Error,
+		}
+		if e.Result != nil {
+			out[i].Result = json.RawMessage(e.Result.Raw)
+		}
+	}
+	return out
+}
+
+func microTime(t time.Time) *metav1.MicroTime {
+	if t.IsZero() {
+		return nil
+	}
+	return &metav1.MicroTime{Time: t}
+}
+
+func fromMicroTime(t *metav1.MicroTime) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// rawJSON wraps JSON bytes for a CRD field of any JSON type; empty means absent.
+func rawJSON(b []byte) *apiextensionsv1.JSON {
+	if len(b) == 0 {
+		return nil
+	}
+	return &apiextensionsv1.JSON{Raw: b}
+}

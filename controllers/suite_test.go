@@ -1,0 +1,143 @@
+package controllers
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/workflows"
+)
+
+// The suite runs every spec against a real kube-apiserver and etcd started by envtest from
+// bin/k8s (KUBEBUILDER_ASSETS, set by `make test`).
+var (
+	testEnv   *envtest.Environment
+	cfg       *rest.Config
+	k8sClient client.Client
+	scheme    = runtime.NewScheme()
+	registry  *durable.Registry
+	manager   *testManager
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Controllers Suite")
+}
+
+var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(workflowsv1alpha1.AddToScheme(scheme))
+
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	cfg, err = testEnv.Start()
+	Expect(err).NotTo(HaveOccurred(), "start envtest; run through `make test` so KUBEBUILDER_ASSETS points at bin/k8s")
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	registry = durable.NewRegistry()
+	Expect(workflows.Register(registry)).To(Succeed())
+	Expect(registry.Register(testWorkflows()...)).To(Succeed())
+
+	manager = startManager()
+})
+
+var _ = AfterSuite(func() {
+	if manager != nil {
+		manager.stop()
+	}
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+})
+
+// testManager is a running controller manager that a spec can stop and replace, as a crash
+// and restart of the operator would.
+type testManager struct {
+	cancel     context.CancelFunc
+	done       chan struct{}
+	reconciles sync.Map // request name -> *atomic.Int64
+}
+
+// reconcileCount is how many times the run named name was reconciled by this manager.
+func (m *testManager) reconcileCount(name string) int64 {
+	v, ok := m.reconciles.Load(name)
+	if !ok {
+		return 0
+	}
+	return v.(*atomic.Int64).Load()
+}
+
+// stop cancels the manager and waits until it returned.
+func (m *testManager) stop() {
+	m.cancel()
+	Eventually(m.done, 30*time.Second).Should(BeClosed())
+}
+
+// startManager runs a manager with the WorkflowRun controller on the suite's registry.
+func startManager() *testManager {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: ctrlConfigSkipNameValidation(),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	r := &WorkflowRunReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Registry:                registry,
+		Events:                  mgr.GetEventRecorder("workflowrun-controller"),
+		MaxConcurrentReconciles: 8,
+	}
+	tm := &testManager{done: make(chan struct{})}
+	counting := reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+		v, _ := tm.reconciles.LoadOrStore(req.Name, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+		return r.Reconcile(ctx, req)
+	})
+	Expect(r.setup(mgr, counting)).To(Succeed())
+	ctx, cancel := context.WithCancel(context.Background())
+	tm.cancel = cancel
+	go func() {
+		defer GinkgoRecover()
+		defer close(tm.done)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	return tm
+}
+
+// restartManager stops the running manager and starts a fresh one, as after a crash.
+func restartManager() {
+	manager.stop()
+	manager = startManager()
+}
+
+// ctrlConfigSkipNameValidation lets specs start several managers (restarts) in one process.
+func ctrlConfigSkipNameValidation() ctrlconfig.Controller {
+	skip := true
+	return ctrlconfig.Controller{SkipNameValidation: &skip}
+}

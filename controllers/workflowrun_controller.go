@@ -1,0 +1,396 @@
+// Package controllers holds the operator's reconcilers: thin adapters that read custom
+// resources, hand the work to the durable engine or the agent backends, and write the outcome
+// into status. The status write of each reconciler lives in one place.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/durable"
+)
+
+// Reasons of the Succeeded condition besides the engine's failure reasons.
+const (
+	ReasonRunning   = "Running"
+	ReasonSleeping  = "Sleeping"
+	ReasonWaiting   = "Waiting"
+	ReasonSucceeded = "Succeeded"
+	ReasonCancelled = "Cancelled"
+	ReasonTimeout   = "Timeout"
+)
+
+// errInterrupted aborts an execution between steps when the run was cancelled or timed out.
+var errInterrupted = errors.New("run cancelled or timed out")
+
+// WorkflowRunReconciler drives WorkflowRuns: it replays each run's handler with the durable
+// engine, recording every completed step in status before the handler goes on, and turns the
+// engine's outcome into phase, conditions, events and a requeue time.
+type WorkflowRunReconciler struct {
+	client.Client
+	// APIReader reads past the cache, so that an execution always starts from the latest
+	// journal and never re-runs a step whose result the cache has not seen yet.
+	APIReader client.Reader
+	// Registry holds the workflows this manager can run.
+	Registry *durable.Registry
+	// Events records Kubernetes Events on runs.
+	Events recorder.EventRecorder
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+	// Limits bound step results and journals.
+	Limits durable.Limits
+	// MaxConcurrentReconciles is how many runs advance in parallel.
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowruns,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowruns/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile advances one run as far as it can go: fetch it, honour TTL, cancellation and
+// timeout, execute the handler, and record the outcome.
+func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	run := &workflowsv1alpha1.WorkflowRun{}
+	if err := r.Get(ctx, req.NamespacedName, run); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !run.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	if run.Status.Phase.IsFinal() {
+		return r.reconcileTTL(ctx, run)
+	}
+	// The cache may lag behind our own last write: execute from the API server's copy.
+	if err := r.APIReader.Get(ctx, req.NamespacedName, run); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !run.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	if run.Status.Phase.IsFinal() {
+		return r.reconcileTTL(ctx, run)
+	}
+	return r.reconcileRun(ctx, newStatusWriter(r.Client, run))
+}
+
+// reconcileRun checks the run's lifecycle fields, then executes its handler.
+func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWriter) (ctrl.Result, error) {
+	run, now := w.run, r.now()
+	if run.Spec.Cancel {
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseCancelled, &durable.Failure{Reason: ReasonCancelled, Message: "the run was cancelled (spec.cancel is true)"}, nil)
+	}
+	if deadline, ok := runDeadline(run); ok && !now.Before(deadline) {
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &durable.Failure{Reason: ReasonTimeout,
+			Message: fmt.Sprintf("the run did not finish within its timeout of %s", run.Spec.Timeout.Duration)}, nil)
+	}
+	wf, ok := r.Registry.Lookup(run.Spec.WorkflowName)
+	if !ok {
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &durable.Failure{Reason: durable.ReasonUnknownWorkflow,
+			Message: fmt.Sprintf("workflow %q is not registered in this manager; known workflows: %s", run.Spec.WorkflowName, strings.Join(r.Registry.Names(), ", "))}, nil)
+	}
+	if run.Status.StartedAt == nil {
+		r.markStarted(run, now)
+	}
+	journal := durable.NewJournal(fromAPIJournal(run.Status.Journal))
+	outcome := durable.Execute(ctx, wf, r.execution(ctx, w, journal))
+	return r.apply(ctx, w, journal, outcome)
+}
+
+// markStarted sets the fields of a run's start in memory; the first status write of the
+// execution persists them together with the first step, saving a write per run.
+func (r *WorkflowRunReconciler) markStarted(run *workflowsv1alpha1.WorkflowRun, now time.Time) {
+	started := metav1.NewTime(now).Rfc3339Copy()
+	run.Status.StartedAt = &started
+	run.Status.Phase = workflowsv1alpha1.PhaseRunning
+	r.setCondition(run, metav1.ConditionUnknown, ReasonRunning, "the workflow is running")
+	runsStarted.WithLabelValues(run.Spec.WorkflowName).Inc()
+	r.event(run, corev1.EventTypeNormal, "Started", "Start", "started workflow %q", run.Spec.WorkflowName)
+}
+
+// execution assembles what the engine needs for one replay of run.
+func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, journal *durable.Journal) durable.Execution {
+	run := w.run
+	logger := log.FromContext(ctx).WithValues("workflow", run.Spec.WorkflowName)
+	var input []byte
+	if run.Spec.Input != nil {
+		input = run.Spec.Input.Raw
+	}
+	return durable.Execution{
+		Run: durable.RunInfo{
+			Namespace: run.Namespace, Name: run.Name, UID: string(run.UID),
+			WorkflowName: run.Spec.WorkflowName, StartedAt: run.Status.StartedAt.UTC(),
+		},
+		Input:    input,
+		Journal:  journal,
+		Clock:    r.Clock,
+		Recorder: r.recorder(w),
+		Logger:   slog.New(logr.ToSlogHandler(logger)),
+		Limits:   r.Limits,
+		Hooks:    r.hooks(run, logger),
+	}
+}
+
+// recorder persists the journal into run's status after each change, guarded by the run's
+// resourceVersion. It reports errInterrupted once a write shows the run was cancelled or
+// timed out, so the engine stops between steps.
+func (r *WorkflowRunReconciler) recorder(w *statusWriter) durable.Recorder {
+	return durable.RecorderFunc(func(ctx context.Context, journal *durable.Journal, changed durable.Entry) error {
+		run := w.run
+		setJournal(run, journal)
+		setPosition(run, changed.Name, changed.WakeAt, changed.Target, changed.State)
+		if err := w.write(ctx); err != nil {
+			return err
+		}
+		if deadline, ok := runDeadline(run); run.Spec.Cancel || (ok && !r.now().Before(deadline)) {
+			return errInterrupted
+		}
+		return nil
+	})
+}
+
+// hooks turn the engine's observations into metrics, events and logs.
+func (r *WorkflowRunReconciler) hooks(run *workflowsv1alpha1.WorkflowRun, logger logr.Logger) durable.Hooks {
+	workflow := run.Spec.WorkflowName
+	return durable.Hooks{
+		StepAttempted: func(step string, attempt int, took time.Duration, err error, willRetry bool) {
+			outcome := "succeeded"
+			switch {
+			case err != nil && willRetry:
+				outcome = "retrying"
+				r.event(run, corev1.EventTypeWarning, "StepRetrying", "Retry", "step %q attempt %d failed, will retry: %v", step, attempt, err)
+			case err != nil:
+				outcome = "failed"
+			}
+			stepAttempts.WithLabelValues(workflow, outcome).Inc()
+			stepDuration.WithLabelValues(workflow, outcome).Observe(took.Seconds())
+		},
+		Panicked: func(where string, value any, stack []byte) {
+			logger.Error(fmt.Errorf("panic: %v", value), "workflow code panicked", "where", where, "stack", string(stack))
+		},
+	}
+}
+
+// apply records the engine's outcome in status and says when to come back.
+func (r *WorkflowRunReconciler) apply(ctx context.Context, w *statusWriter, journal *durable.Journal, outcome durable.Outcome) (ctrl.Result, error) {
+	if outcome.Kind == durable.Aborted {
+		return r.aborted(ctx, w.run, outcome.Err)
+	}
+	setJournal(w.run, journal)
+	switch outcome.Kind {
+	case durable.Completed:
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseSucceeded, nil, outcome.Output)
+	case durable.Failed:
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, outcome.Failure, nil)
+	default:
+		return r.suspend(ctx, w, outcome)
+	}
+}
+
+// suspend records where the run stopped and requeues it for its wake time. A run that waits
+// for something outside is not requeued at all (a watch wakes it) unless its timeout is due.
+func (r *WorkflowRunReconciler) suspend(ctx context.Context, w *statusWriter, outcome durable.Outcome) (ctrl.Result, error) {
+	run := w.run
+	state := durable.StateWaiting
+	if !outcome.WakeAt.IsZero() {
+		state = durable.StateSleeping
+	}
+	setPosition(run, outcome.Current, outcome.WakeAt, outcome.Waiting, state)
+	if err := w.write(ctx); err != nil {
+		return r.aborted(ctx, run, err)
+	}
+	wake := outcome.WakeAt
+	if deadline, ok := runDeadline(run); ok && (wake.IsZero() || deadline.Before(wake)) {
+		wake = deadline
+	}
+	if wake.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: max(wake.Sub(r.now()), time.Millisecond)}, nil
+}
+
+// aborted decides what to do after a write failed mid-execution: a conflict or an
+// interruption is retried at once from a fresh read; a deleted run is dropped.
+func (r *WorkflowRunReconciler) aborted(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, err error) (ctrl.Result, error) {
+	switch {
+	case apierrors.IsNotFound(err):
+		return ctrl.Result{}, nil
+	case apierrors.IsConflict(err), errors.Is(err, errInterrupted):
+		log.FromContext(ctx).V(1).Info("execution interrupted, re-reading the run", "reason", err.Error())
+		return ctrl.Result{Requeue: true}, nil
+	default:
+		return ctrl.Result{}, fmt.Errorf("advance run %s/%s: %w", run.Namespace, run.Name, err)
+	}
+}
+
+// finish moves the run to a final phase with its output or failure.
+func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, phase workflowsv1alpha1.RunPhase, failure *durable.Failure, output []byte) (ctrl.Result, error) {
+	run := w.run
+	now := metav1.NewTime(r.now()).Rfc3339Copy()
+	if run.Status.StartedAt == nil {
+		run.Status.StartedAt = &now
+	}
+	run.Status.Phase = phase
+	run.Status.FinishedAt = &now
+	run.Status.WakeAt, run.Status.WaitingFor = nil, ""
+	run.Status.Output = rawJSON(output)
+	if failure != nil {
+		run.Status.Error = &workflowsv1alpha1.RunError{Reason: failure.Reason, Message: failure.Message}
+		r.setCondition(run, metav1.ConditionFalse, failure.Reason, failure.Message)
+	} else {
+		run.Status.CurrentStep = ""
+		run.Status.Error = nil
+		r.setCondition(run, metav1.ConditionTrue, ReasonSucceeded, "the workflow returned its output")
+	}
+	if err := w.write(ctx); err != nil {
+		return r.aborted(ctx, run, err)
+	}
+	runsFinished.WithLabelValues(run.Spec.WorkflowName, string(phase)).Inc()
+	switch {
+	case failure == nil:
+		r.event(run, corev1.EventTypeNormal, "Succeeded", "Finish", "workflow %q succeeded", run.Spec.WorkflowName)
+	case phase == workflowsv1alpha1.PhaseCancelled:
+		r.event(run, corev1.EventTypeNormal, "Cancelled", "Finish", "%s", failure.Message)
+	default:
+		r.event(run, corev1.EventTypeWarning, "Failed", "Finish", "%s: %s", failure.Reason, failure.Message)
+	}
+	return r.reconcileTTL(ctx, run)
+}
+
+// reconcileTTL deletes a finished run once ttlSecondsAfterFinished has passed.
+func (r *WorkflowRunReconciler) reconcileTTL(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (ctrl.Result, error) {
+	if run.Spec.TTLSecondsAfterFinished == nil || run.Status.FinishedAt == nil {
+		return ctrl.Result{}, nil
+	}
+	expiry := run.Status.FinishedAt.Add(time.Duration(*run.Spec.TTLSecondsAfterFinished) * time.Second)
+	if left := expiry.Sub(r.now()); left > 0 {
+		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	err := r.Delete(ctx, run, client.Preconditions{UID: &run.UID}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("delete run %s/%s after its TTL: %w", run.Namespace, run.Name, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// statusWriter is the one place that writes a run's status. It remembers what the API server
+// last returned, so a write that would change nothing is skipped.
+type statusWriter struct {
+	client client.Client
+	run    *workflowsv1alpha1.WorkflowRun
+	saved  workflowsv1alpha1.WorkflowRunStatus
+}
+
+func newStatusWriter(c client.Client, run *workflowsv1alpha1.WorkflowRun) *statusWriter {
+	return &statusWriter{client: c, run: run, saved: *run.Status.DeepCopy()}
+}
+
+// write updates the run's status, guarded by its resourceVersion; on success run holds the
+// API server's copy, spec included.
+func (w *statusWriter) write(ctx context.Context) error {
+	w.run.Status.ObservedGeneration = w.run.Generation
+	if apiequality.Semantic.DeepEqual(w.run.Status, w.saved) {
+		return nil
+	}
+	if err := w.client.Status().Update(ctx, w.run); err != nil {
+		return err
+	}
+	w.saved = *w.run.Status.DeepCopy()
+	return nil
+}
+
+func (r *WorkflowRunReconciler) setCondition(run *workflowsv1alpha1.WorkflowRun, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+		Type: workflowsv1alpha1.ConditionSucceeded, Status: status, Reason: reason,
+		Message: message, ObservedGeneration: run.Generation,
+	})
+}
+
+func (r *WorkflowRunReconciler) event(run *workflowsv1alpha1.WorkflowRun, eventType, reason, action, note string, args ...any) {
+	if r.Events != nil {
+		r.Events.Eventf(run, nil, eventType, reason, action, note, args...)
+	}
+}
+
+func (r *WorkflowRunReconciler) now() time.Time {
+	if r.Clock != nil {
+		return r.Clock()
+	}
+	return time.Now()
+}
+
+// setJournal copies the engine's journal into status.
+func setJournal(run *workflowsv1alpha1.WorkflowRun, journal *durable.Journal) {
+	run.Status.Journal = toAPIJournal(journal.Entries())
+	run.Status.JournalBytes = int64(journal.Bytes())
+}
+
+// setPosition records which primitive the run is at and what it waits for.
+func setPosition(run *workflowsv1alpha1.WorkflowRun, current string, wakeAt time.Time, target string, state durable.State) {
+	run.Status.CurrentStep = current
+	run.Status.WakeAt, run.Status.WaitingFor = nil, ""
+	switch state {
+	case durable.StateSleeping, durable.StateRetrying:
+		run.Status.Phase = workflowsv1alpha1.PhaseSleeping
+		run.Status.WakeAt = microTime(wakeAt)
+		setConditionReason(run, ReasonSleeping, fmt.Sprintf("%q sleeps until %s", current, wakeAt.Format(time.RFC3339Nano)))
+	case durable.StateWaiting:
+		run.Status.Phase = workflowsv1alpha1.PhaseWaiting
+		run.Status.WaitingFor = target
+		setConditionReason(run, ReasonWaiting, fmt.Sprintf("%q waits for %s", current, target))
+	default:
+		run.Status.Phase = workflowsv1alpha1.PhaseRunning
+		setConditionReason(run, ReasonRunning, "the workflow is running")
+	}
+}
+
+// setConditionReason updates the in-flight Succeeded condition.
+func setConditionReason(run *workflowsv1alpha1.WorkflowRun, reason, message string) {
+	meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+		Type: workflowsv1alpha1.ConditionSucceeded, Status: metav1.ConditionUnknown,
+		Reason: reason, Message: message, ObservedGeneration: run.Generation,
+	})
+}
+
+// runDeadline is when the run's timeout expires, if it has one and has started.
+func runDeadline(run *workflowsv1alpha1.WorkflowRun) (time.Time, bool) {
+	if run.Spec.Timeout == nil || run.Status.StartedAt == nil {
+		return time.Time{}, false
+	}
+	return run.Status.StartedAt.Add(run.Spec.Timeout.Duration), true
+}
+
+// SetupWithManager registers the reconciler. Status-only updates (our own writes) do not
+// trigger reconciles; spec changes such as cancel do.
+func (r *WorkflowRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return r.setup(mgr, r)
+}
+
+// setup registers rec (r itself, or a wrapper of it in tests) with the manager.
+func (r *WorkflowRunReconciler) setup(mgr ctrl.Manager, rec reconcile.Reconciler) error {
+	runsInFlight.use(mgr.GetCache())
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("workflowrun").
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Complete(rec)
+}

@@ -1,0 +1,315 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+)
+
+// createRun creates a WorkflowRun of workflow with input in the default namespace.
+func createRun(workflow string, input any, mutate ...func(*workflowsv1alpha1.WorkflowRun)) *workflowsv1alpha1.WorkflowRun {
+	GinkgoHelper()
+	run := &workflowsv1alpha1.WorkflowRun{
+		ObjectMeta: metav1.ObjectMeta{Name: strings.ReplaceAll(workflow, "_", "-") + "-" + rand.String(6), Namespace: "default"},
+		Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: workflow},
+	}
+	if input != nil {
+		raw, err := json.Marshal(input)
+		Expect(err).NotTo(HaveOccurred())
+		run.Spec.Input = &apiextensionsv1.JSON{Raw: raw}
+	}
+	for _, m := range mutate {
+		m(run)
+	}
+	Expect(k8sClient.Create(context.Background(), run)).To(Succeed())
+	return run
+}
+
+// getRun reads run afresh from the API server.
+func getRun(run *workflowsv1alpha1.WorkflowRun) *workflowsv1alpha1.WorkflowRun {
+	GinkgoHelper()
+	fresh := &workflowsv1alpha1.WorkflowRun{}
+	Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(run), fresh)).To(Succeed())
+	return fresh
+}
+
+// waitPhase waits until run reaches phase and returns it as read then.
+func waitPhase(run *workflowsv1alpha1.WorkflowRun, phase workflowsv1alpha1.RunPhase, timeout time.Duration) *workflowsv1alpha1.WorkflowRun {
+	GinkgoHelper()
+	var fresh *workflowsv1alpha1.WorkflowRun
+	Eventually(func(g Gomega) {
+		fresh = &workflowsv1alpha1.WorkflowRun{}
+		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(run), fresh)).To(Succeed())
+		g.Expect(fresh.Status.Phase).To(Equal(phase), "status: %+v", fresh.Status.Error)
+	}, timeout, 20*time.Millisecond).Should(Succeed())
+	return fresh
+}
+
+// expectFailed waits until run failed and checks the reason and a fragment of the message.
+func expectFailed(run *workflowsv1alpha1.WorkflowRun, reason, fragment string) *workflowsv1alpha1.WorkflowRun {
+	GinkgoHelper()
+	fresh := waitPhase(run, workflowsv1alpha1.PhaseFailed, 20*time.Second)
+	Expect(fresh.Status.Error).NotTo(BeNil())
+	Expect(fresh.Status.Error.Reason).To(Equal(reason))
+	Expect(fresh.Status.Error.Message).To(ContainSubstring(fragment))
+	cond := meta.FindStatusCondition(fresh.Status.Conditions, workflowsv1alpha1.ConditionSucceeded)
+	Expect(cond).NotTo(BeNil())
+	Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+	Expect(cond.Reason).To(Equal(reason))
+	return fresh
+}
+
+func outputOf(run *workflowsv1alpha1.WorkflowRun) string {
+	GinkgoHelper()
+	Expect(run.Status.Output).NotTo(BeNil())
+	return string(run.Status.Output.Raw)
+}
+
+func entry(run *workflowsv1alpha1.WorkflowRun, name string) workflowsv1alpha1.JournalEntry {
+	GinkgoHelper()
+	for _, e := range run.Status.Journal {
+		if e.Name == name {
+			return e
+		}
+	}
+	Fail(fmt.Sprintf("no journal entry %q in %+v", name, run.Status.Journal))
+	return workflowsv1alpha1.JournalEntry{}
+}
+
+var _ = Describe("A WorkflowRun applied with the Kubernetes client", func() {
+	It("runs hello to Succeeded with its output, condition and journal", func() {
+		run := createRun("hello", map[string]string{"name": "Ada"})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`{"greeting": "Hello, Ada!"}`))
+
+		cond := meta.FindStatusCondition(done.Status.Conditions, workflowsv1alpha1.ConditionSucceeded)
+		Expect(cond).NotTo(BeNil(), "kubectl wait --for=condition=Succeeded needs the condition")
+		Expect(cond.Status).To(Equal(metav1.ConditionTrue))
+		Expect(cond.ObservedGeneration).To(Equal(done.Generation))
+		Expect(done.Status.StartedAt).NotTo(BeNil())
+		Expect(done.Status.FinishedAt).NotTo(BeNil())
+
+		greet := entry(done, "greet")
+		Expect(greet.Kind).To(Equal(workflowsv1alpha1.EntryKind("Step")))
+		Expect(greet.State).To(Equal(workflowsv1alpha1.EntryState("Completed")))
+		Expect(greet.Attempts).To(Equal(int32(1)))
+		Expect(string(greet.Result.Raw)).To(Equal(`"Hello, Ada!"`))
+		Expect(done.Status.JournalBytes).To(BeNumerically(">", 0))
+	})
+
+	It("runs many steps in one reconcile, one status write per step", func() {
+		key := rand.String(8)
+		run := createRun("test_steps", stepsInput{Key: key, Steps: 20})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		Expect(done.Status.Journal).To(HaveLen(20))
+		for i := 1; i <= 20; i++ {
+			Expect(callCount(key, fmt.Sprintf("step-%d", i))).To(Equal(1))
+		}
+		// Creation plus at most a couple of follow-ups: never one reconcile per step.
+		Expect(manager.reconcileCount(run.Name)).To(BeNumerically("<=", 3))
+	})
+})
+
+var _ = Describe("Sleeping", func() {
+	It("wakes a 2 s sleep after 2 s and well before 3 s, without a busy loop", func() {
+		key := rand.String(8)
+		start := time.Now()
+		run := createRun("test_sleep", sleepInput{Key: key, Millis: 2000})
+		sleeping := waitPhase(run, workflowsv1alpha1.PhaseSleeping, 10*time.Second)
+		Expect(sleeping.Status.WakeAt).NotTo(BeNil())
+		Expect(sleeping.Status.CurrentStep).To(Equal("nap"))
+
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 10*time.Second)
+		elapsed := time.Since(start)
+		Expect(elapsed).To(BeNumerically(">=", 2*time.Second))
+		Expect(elapsed).To(BeNumerically("<", 3*time.Second))
+		nap := entry(done, "nap")
+		Expect(nap.State).To(Equal(workflowsv1alpha1.EntryState("Completed")))
+		Expect(done.Status.Output.Raw).To(MatchJSON(`"awake"`))
+		Expect(manager.reconcileCount(run.Name)).To(BeNumerically("<=", 5), "a sleep must be a RequeueAfter, not a poll")
+	})
+})
+
+var _ = Describe("Restart safety", func() {
+	It("never calls a recorded step again after the manager restarts mid-run", func() {
+		key := rand.String(8)
+		run := createRun("test_steps", stepsInput{Key: key, Steps: 5, BlockAt: 3})
+		// Steps 1 and 2 are recorded; step 3 is running when the manager dies.
+		Eventually(func() int { return len(getRun(run).Status.Journal) }, 10*time.Second).Should(Equal(2))
+		Eventually(func() int { return callCount(key, "step-3") }, 5*time.Second).Should(Equal(1))
+		restartManager()
+		close(gate(key))
+
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		Expect(done.Status.Journal).To(HaveLen(5))
+		Expect(callCount(key, "step-1")).To(Equal(1))
+		Expect(callCount(key, "step-2")).To(Equal(1))
+		Expect(callCount(key, "step-3")).To(Equal(2), "the step in flight at the crash runs again (at least once)")
+		Expect(callCount(key, "step-4")).To(Equal(1))
+		Expect(callCount(key, "step-5")).To(Equal(1))
+		Expect(outputOf(done)).To(MatchJSON(`["step-1-done","step-2-done","step-3-done","step-4-done","step-5-done"]`))
+	})
+
+	It("keeps a sleep's wake time across a restart", func() {
+		key := rand.String(8)
+		run := createRun("test_sleep", sleepInput{Key: key, Millis: 2500})
+		sleeping := waitPhase(run, workflowsv1alpha1.PhaseSleeping, 10*time.Second)
+		wake := entry(sleeping, "nap").WakeAt.Time
+		restartManager()
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Expect(entry(done, "nap").WakeAt.Time).To(BeTemporally("==", wake))
+		Expect(done.Status.FinishedAt.Time).To(BeTemporally(">=", wake.Truncate(time.Second)))
+		Expect(callCount(key, "after")).To(Equal(1))
+	})
+
+	It("keeps a retry's attempt count and backoff across a restart", func() {
+		key := rand.String(8)
+		run := createRun("test_retry", retryInput{Key: key, FailTimes: 1, BackoffMs: 2000, MaxAttempts: 3})
+		retrying := waitPhase(run, workflowsv1alpha1.PhaseSleeping, 10*time.Second)
+		flaky := entry(retrying, "flaky")
+		Expect(flaky.State).To(Equal(workflowsv1alpha1.EntryState("Retrying")))
+		Expect(flaky.Attempts).To(Equal(int32(1)))
+		Expect(flaky.Error).To(ContainSubstring("flaky failure 1"))
+		restartManager()
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Expect(entry(done, "flaky").Attempts).To(Equal(int32(2)))
+		Expect(outputOf(done)).To(Equal("2"), "the step function saw attempt 2")
+		Expect(callCount(key, "flaky")).To(Equal(2))
+		Expect(time.Since(flaky.StartedAt.Time)).To(BeNumerically(">=", 2*time.Second))
+	})
+})
+
+var _ = Describe("Step failures", func() {
+	It("retries per policy and records every attempt", func() {
+		key := rand.String(8)
+		run := createRun("test_retry", retryInput{Key: key, FailTimes: 2, BackoffMs: 100, MaxAttempts: 3})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Expect(entry(done, "flaky").Attempts).To(Equal(int32(3)))
+		Expect(callCount(key, "flaky")).To(Equal(3))
+	})
+
+	It("fails the run with StepFailed once the attempts are exhausted", func() {
+		key := rand.String(8)
+		run := createRun("test_retry", retryInput{Key: key, FailTimes: 5, BackoffMs: 50, MaxAttempts: 2})
+		failed := expectFailed(run, "StepFailed", "flaky failure 2")
+		Expect(entry(failed, "flaky").State).To(Equal(workflowsv1alpha1.EntryState("Failed")))
+		Expect(callCount(key, "flaky")).To(Equal(2))
+	})
+
+	It("does not retry a non-retryable error", func() {
+		key := rand.String(8)
+		run := createRun("test_retry", retryInput{Key: key, FailTimes: 5, BackoffMs: 50, MaxAttempts: 5, NonRetryable: true})
+		expectFailed(run, "StepFailed", "after 1 attempt")
+		Expect(callCount(key, "flaky")).To(Equal(1))
+	})
+
+	It("gives a step function its timeout as a context deadline", func() {
+		run := createRun("test_step_timeout", nil)
+		expectFailed(run, "StepFailed", "deadline exceeded")
+	})
+
+	It("turns a panic in a step or a handler into a failed run, not a crashed manager", func() {
+		expectFailed(createRun("test_panic", map[string]string{"where": "step"}), "StepFailed", "boom in a step")
+		expectFailed(createRun("test_panic", map[string]string{"where": "handler"}), "Panic", "boom in the handler")
+		// The manager still works.
+		waitPhase(createRun("hello", map[string]string{"name": "still alive"}), workflowsv1alpha1.PhaseSucceeded, 10*time.Second)
+	})
+})
+
+var _ = Describe("Runs that cannot start", func() {
+	It("fails an unknown workflow with the known names", func() {
+		failed := expectFailed(createRun("no_such_workflow", nil), "UnknownWorkflow", "no_such_workflow")
+		Expect(failed.Status.Error.Message).To(ContainSubstring("hello"))
+		Expect(failed.Status.Error.Message).To(ContainSubstring("countdown"))
+	})
+
+	It("fails input that does not decode with InvalidInput and the decoder's message", func() {
+		expectFailed(createRun("hello", map[string]int{"name": 42}), "InvalidInput", "cannot unmarshal number")
+		expectFailed(createRun("hello", map[string]string{"nmae": "typo"}), "InvalidInput", `unknown field "nmae"`)
+	})
+
+	It("fails a handler that reuses a name for another kind of primitive", func() {
+		expectFailed(createRun("test_nondeterministic", nil), "NonDeterministic", `"x" was recorded as a Step`)
+	})
+})
+
+var _ = Describe("Lifecycle fields on the spec", func() {
+	It("cancels a sleeping run", func() {
+		run := createRun("test_sleep", sleepInput{Key: rand.String(8), Millis: 60000})
+		waitPhase(run, workflowsv1alpha1.PhaseSleeping, 10*time.Second)
+		patch := client.MergeFrom(run.DeepCopy())
+		run.Spec.Cancel = true
+		Expect(k8sClient.Patch(context.Background(), run, patch)).To(Succeed())
+		cancelled := waitPhase(run, workflowsv1alpha1.PhaseCancelled, 10*time.Second)
+		cond := meta.FindStatusCondition(cancelled.Status.Conditions, workflowsv1alpha1.ConditionSucceeded)
+		Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+		Expect(cond.Reason).To(Equal("Cancelled"))
+	})
+
+	It("refuses to un-cancel a run", func() {
+		run := createRun("test_sleep", sleepInput{Key: rand.String(8), Millis: 60000}, func(r *workflowsv1alpha1.WorkflowRun) { r.Spec.Cancel = true })
+		waitPhase(run, workflowsv1alpha1.PhaseCancelled, 10*time.Second)
+		fresh := getRun(run)
+		fresh.Spec.Cancel = false
+		err := k8sClient.Update(context.Background(), fresh)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring("cancel cannot be undone"))
+	})
+
+	It("fails a run that outlives its timeout", func() {
+		run := createRun("test_sleep", sleepInput{Key: rand.String(8), Millis: 60000}, func(r *workflowsv1alpha1.WorkflowRun) {
+			r.Spec.Timeout = &metav1.Duration{Duration: time.Second}
+		})
+		expectFailed(run, "Timeout", "1s")
+	})
+
+	It("deletes a finished run after ttlSecondsAfterFinished", func() {
+		ttl := int32(1)
+		run := createRun("hello", map[string]string{"name": "ttl"}, func(r *workflowsv1alpha1.WorkflowRun) { r.Spec.TTLSecondsAfterFinished = &ttl })
+		Eventually(func() bool {
+			err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(run), &workflowsv1alpha1.WorkflowRun{})
+			return apierrors.IsNotFound(err)
+		}, 15*time.Second, 100*time.Millisecond).Should(BeTrue())
+	})
+})
+
+var _ = Describe("Size limits", func() {
+	It("fails a step whose result is over the cap", func() {
+		run := createRun("test_size", sizeInput{Bytes: 300 << 10, Steps: 1})
+		failed := expectFailed(run, "StepFailed", "over the limit of 262144")
+		Expect(entry(failed, "blob-1").Attempts).To(Equal(int32(1)))
+	})
+
+	It("fails a run whose journal would outgrow the object before the API server refuses it", func() {
+		run := createRun("test_size", sizeInput{Bytes: 200 << 10, Steps: 8})
+		failed := expectFailed(run, "JournalTooLarge", "over the limit")
+		Expect(failed.Status.JournalBytes).To(BeNumerically("<=", 1<<20))
+		Expect(len(failed.Status.Journal)).To(BeNumerically(">=", 4))
+	})
+})
+
+var _ = Describe("Concurrency", func() {
+	It("does not hold up one run behind another's slow step", func() {
+		slow := createRun("test_slow", sleepInput{Millis: 5000})
+		Eventually(func() workflowsv1alpha1.RunPhase { return getRun(slow).Status.Phase }, 5*time.Second).Should(Equal(workflowsv1alpha1.RunPhase("")))
+		start := time.Now()
+		fast := createRun("hello", map[string]string{"name": "fast"})
+		waitPhase(fast, workflowsv1alpha1.PhaseSucceeded, 4*time.Second)
+		Expect(time.Since(start)).To(BeNumerically("<", 3*time.Second))
+		Expect(getRun(slow).Status.Phase).NotTo(Equal(workflowsv1alpha1.PhaseSucceeded), "the slow step is still running")
+		waitPhase(slow, workflowsv1alpha1.PhaseSucceeded, 10*time.Second)
+	})
+})

@@ -1,0 +1,132 @@
+package durable
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Kind is the kind of durable primitive a journal entry records.
+type Kind string
+
+// The kinds of primitive. Their names match WorkflowRun's status.journal[].kind.
+const (
+	KindStep  Kind = "Step"
+	KindSleep Kind = "Sleep"
+	KindEvent Kind = "Event"
+	KindChild Kind = "Child"
+	KindAgent Kind = "Agent"
+)
+
+// State is where a journalled primitive stands.
+type State string
+
+// The states of an entry. Completed and Failed are final: replay returns them as recorded.
+const (
+	// StateRetrying: a step failed and waits for its next attempt at WakeAt.
+	StateRetrying State = "Retrying"
+	// StateSleeping: a timer runs until WakeAt.
+	StateSleeping State = "Sleeping"
+	// StateWaiting: something outside the run (an event, a child, an agent) is awaited.
+	StateWaiting State = "Waiting"
+	// StateCompleted: the primitive finished; Result holds its value.
+	StateCompleted State = "Completed"
+	// StateFailed: the primitive failed for good; Error holds the message.
+	StateFailed State = "Failed"
+)
+
+// Entry is one record of the journal. Its JSON form mirrors status.journal[] of a WorkflowRun,
+// so the engine can measure the journal's size as the API server will see it.
+type Entry struct {
+	Name       string          `json:"name"`
+	Kind       Kind            `json:"kind"`
+	State      State           `json:"state"`
+	Attempts   int             `json:"attempts,omitempty"`
+	StartedAt  time.Time       `json:"startedAt,omitzero"`
+	FinishedAt time.Time       `json:"finishedAt,omitzero"`
+	WakeAt     time.Time       `json:"wakeAt,omitzero"`
+	Target     string          `json:"target,omitempty"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	Error      string          `json:"error,omitempty"`
+}
+
+// final reports whether the entry will never change again.
+func (e *Entry) final() bool { return e.State == StateCompleted || e.State == StateFailed }
+
+// Journal is a run's record of the primitives it reached, keyed by name and kept in the order
+// they were first reached. It tracks its own size as JSON so that the engine can refuse to grow
+// it past what the API server accepts.
+type Journal struct {
+	entries []Entry
+	index   map[string]int
+	sizes   []int
+	bytes   int
+}
+
+// NewJournal builds a journal from entries recorded earlier (in status), in their order.
+func NewJournal(entries []Entry) *Journal {
+	j := &Journal{
+		entries: make([]Entry, 0, len(entries)),
+		index:   make(map[string]int, len(entries)),
+	}
+	for _, e := range entries {
+		j.put(e)
+	}
+	return j
+}
+
+// Entries returns the entries in the order they were first reached. The slice is the
+// journal's own: callers must not modify it.
+func (j *Journal) Entries() []Entry { return j.entries }
+
+// Len is the number of entries.
+func (j *Journal) Len() int { return len(j.entries) }
+
+// Bytes is the journal's size as a JSON array.
+func (j *Journal) Bytes() int { return j.bytes + 2 }
+
+// Lookup returns the entry recorded under name.
+func (j *Journal) Lookup(name string) (Entry, bool) {
+	i, ok := j.index[name]
+	if !ok {
+		return Entry{}, false
+	}
+	return j.entries[i], true
+}
+
+// sizeAfter is the journal's size once e has been put.
+func (j *Journal) sizeAfter(e Entry) int {
+	size := j.bytes + entrySize(e)
+	if i, ok := j.index[e.Name]; ok {
+		size -= j.sizes[i]
+	} else if len(j.entries) > 0 {
+		size++ // the comma before a new element
+	}
+	return size + 2
+}
+
+// put adds e or replaces the entry of the same name, keeping the size current.
+func (j *Journal) put(e Entry) {
+	size := entrySize(e)
+	if i, ok := j.index[e.Name]; ok {
+		j.bytes += size - j.sizes[i]
+		j.entries[i], j.sizes[i] = e, size
+		return
+	}
+	if len(j.entries) > 0 {
+		j.bytes++
+	}
+	j.index[e.Name] = len(j.entries)
+	j.entries = append(j.entries, e)
+	j.sizes = append(j.sizes, size)
+	j.bytes += size
+}
+
+// entrySize is the length of e encoded as JSON.
+func entrySize(e Entry) int {
+	b, err := json.Marshal(e)
+	if err != nil {
+		// Result is validated JSON before it reaches the journal; count it raw if not.
+		return len(e.Result) + len(e.Error) + len(e.Name) + 256
+	}
+	return len(b)
+}

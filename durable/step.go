@@ -1,0 +1,205 @@
+package durable
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// RetryPolicy says how often and how fast a failing step is tried again. Zero fields take the
+// defaults: 3 attempts, 1 s initial backoff, multiplier 2, backoff capped at 1 minute.
+type RetryPolicy struct {
+	// MaxAttempts counts every call of the step's function, the first included; 1 disables
+	// retries.
+	MaxAttempts int
+	// InitialBackoff is the wait before the second attempt.
+	InitialBackoff time.Duration
+	// Multiplier grows the wait after each further failure.
+	Multiplier float64
+	// MaxBackoff caps the wait.
+	MaxBackoff time.Duration
+	// NonRetryableErrors fail the step at once when the error matches one of them
+	// (errors.Is). Errors wrapped with NonRetryable always do.
+	NonRetryableErrors []error
+}
+
+// DefaultRetryPolicy is the policy of a step that sets none.
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Second, Multiplier: 2, MaxBackoff: time.Minute}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	d := DefaultRetryPolicy
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = d.MaxAttempts
+	}
+	if p.InitialBackoff <= 0 {
+		p.InitialBackoff = d.InitialBackoff
+	}
+	if p.Multiplier < 1 {
+		p.Multiplier = d.Multiplier
+	}
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = max(d.MaxBackoff, p.InitialBackoff)
+	}
+	return p
+}
+
+// backoff is the wait after the given failed attempt (1-based).
+func (p RetryPolicy) backoff(attempt int) time.Duration {
+	d := float64(p.InitialBackoff) * math.Pow(p.Multiplier, float64(attempt-1))
+	if d > float64(p.MaxBackoff) {
+		return p.MaxBackoff
+	}
+	return time.Duration(d)
+}
+
+// retryable reports whether err may be retried under p.
+func (p RetryPolicy) retryable(err error) bool {
+	if IsNonRetryable(err) {
+		return false
+	}
+	for _, target := range p.NonRetryableErrors {
+		if errors.Is(err, target) {
+			return false
+		}
+	}
+	return true
+}
+
+// StepOption configures one step.
+type StepOption func(*stepOptions)
+
+type stepOptions struct {
+	retry   RetryPolicy
+	timeout time.Duration
+}
+
+// WithRetry sets the step's retry policy.
+func WithRetry(p RetryPolicy) StepOption { return func(o *stepOptions) { o.retry = p } }
+
+// WithTimeout bounds each attempt: the step function's context gets this deadline, and an
+// attempt that overruns it fails with context.DeadlineExceeded (and may be retried). Step
+// functions must honour their context for the timeout to interrupt them.
+func WithTimeout(d time.Duration) StepOption { return func(o *stepOptions) { o.timeout = d } }
+
+// Step runs fn once for the run and returns its result. The result is JSON-encoded into the
+// journal before Step returns; on replay Step returns the recorded result without calling fn.
+// fn may run more than once if the process dies before the result is recorded (at least once),
+// but its result is recorded exactly once. Errors are retried per the step's RetryPolicy; when
+// the step fails for good Step returns a *StepError.
+func Step[T any](ctx *Context, name string, fn func(context.Context) (T, error), opts ...StepOption) (T, error) {
+	var out T
+	raw, err := ctx.exec.step(name, func(c context.Context) (any, error) { return fn(c) }, opts)
+	if err != nil {
+		return out, err
+	}
+	if len(raw) == 0 {
+		return out, nil
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		ctx.exec.failRun(ReasonNonDeterministic, "the recorded result of step %q does not decode into %T: %v; keep a step's result type stable across versions of a workflow", name, out, err)
+	}
+	return out, nil
+}
+
+// step answers a step from the journal or runs its next attempt.
+func (e *execution) step(name string, fn func(context.Context) (any, error), opts []StepOption) (json.RawMessage, error) {
+	entry, found := e.lookup(name, KindStep)
+	if found {
+		switch entry.State {
+		case StateCompleted:
+			e.advance(entry.FinishedAt)
+			return entry.Result, nil
+		case StateFailed:
+			e.advance(entry.FinishedAt)
+			return nil, &StepError{Step: name, Attempts: entry.Attempts, Message: entry.Error}
+		case StateRetrying:
+			if now := e.clock(); now.Before(entry.WakeAt) {
+				e.suspend(name, entry.WakeAt, "")
+			}
+		}
+	}
+	var o stepOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	policy := o.retry.withDefaults()
+	return e.attempt(name, entry, fn, o.timeout, policy)
+}
+
+// attempt calls the step's function once and records what came of it.
+func (e *execution) attempt(name string, prev Entry, fn func(context.Context) (any, error), timeout time.Duration, policy RetryPolicy) (json.RawMessage, error) {
+	attempt := prev.Attempts + 1
+	started := e.clock()
+	value, err := e.call(name, attempt, fn, timeout)
+	var raw json.RawMessage
+	if err == nil {
+		raw, err = e.encodeResult(name, value)
+	}
+	finished := e.clock()
+	willRetry := err != nil && policy.retryable(err) && attempt < policy.MaxAttempts
+	if e.hooks.StepAttempted != nil {
+		e.hooks.StepAttempted(name, attempt, finished.Sub(started), err, willRetry)
+	}
+
+	next := Entry{Name: name, Kind: KindStep, Attempts: attempt, StartedAt: prev.StartedAt}
+	if next.StartedAt.IsZero() {
+		next.StartedAt = started
+	}
+	switch {
+	case err == nil:
+		next.State, next.FinishedAt, next.Result = StateCompleted, finished, raw
+	case willRetry:
+		next.State, next.WakeAt, next.Error = StateRetrying, finished.Add(policy.backoff(attempt)), err.Error()
+	default:
+		next.State, next.FinishedAt, next.Error = StateFailed, finished, err.Error()
+	}
+	e.record(next)
+	if willRetry {
+		e.suspend(name, next.WakeAt, "")
+	}
+	e.advance(finished)
+	if err != nil {
+		return nil, &StepError{Step: name, Attempts: attempt, Message: next.Error}
+	}
+	return raw, nil
+}
+
+// call runs fn with the attempt's context, turning a panic into an error.
+func (e *execution) call(name string, attempt int, fn func(context.Context) (any, error), timeout time.Duration) (value any, err error) {
+	ctx := context.WithValue(e.ctx, stepAttemptKey{}, attempt)
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e.panicked(fmt.Sprintf("step %q", name), r)
+			value, err = nil, fmt.Errorf("%w: %v", errStepPanicked, r)
+		}
+	}()
+	value, err = fn(ctx)
+	if err == nil && timeout > 0 && ctx.Err() != nil {
+		// The function overran its deadline but did not notice: its result came too late.
+		err = fmt.Errorf("step %q overran its %s timeout: %w", name, timeout, ctx.Err())
+	}
+	return value, err
+}
+
+// encodeResult encodes a step's value, refusing results over the size limit.
+func (e *execution) encodeResult(name string, value any) (json.RawMessage, error) {
+	raw, err := json.Marshal(value)
+	if err != nil {
+		return nil, NonRetryable(fmt.Errorf("encode the result of step %q as JSON: %w", name, err))
+	}
+	if len(raw) > e.limits.MaxResultBytes {
+		return nil, NonRetryable(fmt.Errorf("the result of step %q is %d bytes, over the limit of %d: store large data elsewhere and return a reference", name, len(raw), e.limits.MaxResultBytes))
+	}
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	return raw, nil
+}

@@ -1,0 +1,164 @@
+// Package webhookserver is the manager's HTTP API: signed webhooks at /api/webhooks/{slug} and
+// the REST API for curl users under /api/workflows. It only reads and writes custom resources;
+// the controllers do the work. It runs on every replica, not only the leader.
+package webhookserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/centaur-dev/workflow-operator/durable"
+)
+
+// Config configures the API server.
+type Config struct {
+	// Addr is the listen address, for example ":8088".
+	Addr string
+	// Client writes and reads custom resources.
+	Client client.Client
+	// Reader reads past the cache where a fresh answer matters.
+	Reader client.Reader
+	// Registry is the manager's workflow registry.
+	Registry *durable.Registry
+	// Logger receives request logs.
+	Logger logr.Logger
+	// ShutdownTimeout bounds how long in-flight requests may finish at shutdown. Default 10 s.
+	ShutdownTimeout time.Duration
+}
+
+// Server serves the HTTP API. It is a manager runnable that does not need leader election.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	handler http.Handler
+	ready   chan struct{}
+	addr    net.Addr
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), ready: make(chan struct{})}
+	s.routes()
+	s.handler = recoverPanics(cfg.Logger, s.mux)
+	return s
+}
+
+// routes registers every endpoint. Other files of this package add their handlers here.
+func (s *Server) routes() {
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s %s; see /api/openapi.json", r.Method, r.URL.Path))
+	})
+}
+
+// Handler returns the server's HTTP handler, for tests that serve it themselves.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// NeedLeaderElection reports false: every replica serves the API.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Addr returns the address the server listens on once it started (useful with port 0).
+func (s *Server) Addr() net.Addr {
+	<-s.ready
+	return s.addr
+}
+
+// Start serves until ctx is cancelled, then lets in-flight requests finish.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen for the API on %s: %w", s.cfg.Addr, err)
+	}
+	s.addr = ln.Addr()
+	close(s.ready)
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.cfg.Logger.Info("api_server_listening", "address", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve the API: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut the API down: %w", err)
+	}
+	return nil
+}
+
+// Stable error codes of the HTTP API. Clients branch on these, not on messages.
+const (
+	CodeNotFound             = "not_found"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodePayloadTooLarge      = "payload_too_large"
+	CodeUnauthorized         = "unauthorized"
+	CodeForbidden            = "forbidden"
+	CodeMalformedBody        = "malformed_body"
+	CodeInvalidRequest       = "invalid_request"
+	CodeUnknownWorkflow      = "unknown_workflow"
+	CodeNotReady             = "endpoint_not_ready"
+	CodeUnavailable          = "unavailable"
+	CodeConflict             = "conflict"
+	CodeInternal             = "internal"
+)
+
+// ErrorBody is the JSON shape of every error response: {"error": {"code", "message"}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is a stable code and a message that says what to fix.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeError answers with the error JSON.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// recoverPanics turns a panic in a handler into a 500 with the error JSON.
+func recoverPanics(logger logr.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				logger.Error(fmt.Errorf("panic: %v", v), "api handler panicked", "path", r.URL.Path)
+				writeError(w, http.StatusInternalServerError, CodeInternal, "internal error; the server logged the details")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
