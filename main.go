@@ -34,6 +34,7 @@ type options struct {
 	maxConcurrentReconciles int
 	maxResultBytes          int
 	maxJournalBytes         int
+	eventRetention          time.Duration
 	shutdownTimeout         time.Duration
 	zap                     zap.Options
 }
@@ -48,6 +49,7 @@ func parseFlags() options {
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs advance in parallel; a long step holds one slot.")
 	flag.IntVar(&o.maxResultBytes, "max-step-result-bytes", durable.DefaultMaxResultBytes, "Largest JSON result a step (or a run's output) may record.")
 	flag.IntVar(&o.maxJournalBytes, "max-journal-bytes", durable.DefaultMaxJournalBytes, "Largest journal a run may keep in its status; etcd takes about 1.5 MiB per object.")
+	flag.DurationVar(&o.eventRetention, "event-retention", controllers.DefaultEventRetention, "How long a WorkflowEvent is kept so that runs reaching their wait late still receive it.")
 	flag.DurationVar(&o.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(flag.CommandLine)
@@ -103,15 +105,14 @@ func run(o options) error {
 		return fmt.Errorf("create the manager: %w", err)
 	}
 
-	if err := (&controllers.WorkflowRunReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
+	ctrls, err := controllers.Setup(mgr, controllers.Options{
 		Registry:                registry,
-		Events:                  mgr.GetEventRecorder("workflowrun-controller"),
 		Limits:                  durable.Limits{MaxResultBytes: o.maxResultBytes, MaxJournalBytes: o.maxJournalBytes},
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up the WorkflowRun controller: %w", err)
+		EventRetention:          o.eventRetention,
+	})
+	if err != nil {
+		return err
 	}
 
 	api := webhookserver.New(webhookserver.Config{
@@ -119,6 +120,8 @@ func run(o options) error {
 		Client:   mgr.GetClient(),
 		Reader:   mgr.GetAPIReader(),
 		Registry: registry,
+		Engine:   ctrls.Runs,
+		Elected:  mgr.Elected(),
 		Logger:   ctrl.Log.WithName("api"),
 	})
 	if err := mgr.Add(api); err != nil {

@@ -81,7 +81,11 @@ type testManager struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
 	reconciles sync.Map // request name -> *atomic.Int64
+	runs       *WorkflowRunReconciler
 }
+
+// eventRetention is short in the suite so that the garbage collection of events shows.
+const eventRetention = 8 * time.Second
 
 // reconcileCount is how many times the run named name was reconciled by this manager.
 func (m *testManager) reconcileCount(name string) int64 {
@@ -106,20 +110,17 @@ func startManager() *testManager {
 		Controller: ctrlConfigSkipNameValidation(),
 	})
 	Expect(err).NotTo(HaveOccurred())
-	r := &WorkflowRunReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Registry:                registry,
-		Events:                  mgr.GetEventRecorder("workflowrun-controller"),
-		MaxConcurrentReconciles: 8,
-	}
 	tm := &testManager{done: make(chan struct{})}
-	counting := reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-		v, _ := tm.reconciles.LoadOrStore(req.Name, new(atomic.Int64))
-		v.(*atomic.Int64).Add(1)
-		return r.Reconcile(ctx, req)
-	})
-	Expect(r.setup(mgr, counting)).To(Succeed())
+	count := func(inner reconcile.Reconciler) reconcile.Reconciler {
+		return reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+			v, _ := tm.reconciles.LoadOrStore(req.Name, new(atomic.Int64))
+			v.(*atomic.Int64).Add(1)
+			return inner.Reconcile(ctx, req)
+		})
+	}
+	ctrls, err := Setup(mgr, Options{Registry: registry, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count})
+	Expect(err).NotTo(HaveOccurred())
+	tm.runs = ctrls.Runs
 	ctx, cancel := context.WithCancel(context.Background())
 	tm.cancel = cancel
 	go func() {

@@ -21,10 +21,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
@@ -61,6 +64,11 @@ type WorkflowRunReconciler struct {
 	Limits durable.Limits
 	// MaxConcurrentReconciles is how many runs advance in parallel.
 	MaxConcurrentReconciles int
+
+	// wake carries events whose waiting runs must be woken again (see WorkflowEventReconciler).
+	wake <-chan event.GenericEvent
+	// locks serialise executions of one run within this process (controller and eager start).
+	locks keyedMutex
 }
 
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowruns,verbs=get;list;watch;create;update;patch;delete
@@ -70,6 +78,8 @@ type WorkflowRunReconciler struct {
 // Reconcile advances one run as far as it can go: fetch it, honour TTL, cancellation and
 // timeout, execute the handler, and record the outcome.
 func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	unlock := r.locks.lock(req.String())
+	defer unlock()
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := r.Get(ctx, req.NamespacedName, run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -80,8 +90,31 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if run.Status.Phase.IsFinal() {
 		return r.reconcileTTL(ctx, run)
 	}
-	// The cache may lag behind our own last write: execute from the API server's copy.
-	if err := r.APIReader.Get(ctx, req.NamespacedName, run); err != nil {
+	return r.advanceFresh(ctx, req.NamespacedName)
+}
+
+// Advance executes the run right away in this process, as the controller would, and returns
+// the run as it stands afterwards. The REST API's eager start uses it so that a new run's
+// first segment executes without waiting for the watch; executions of one run in this process
+// are serialised, and the run's resourceVersion guards against any other process.
+func (r *WorkflowRunReconciler) Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error) {
+	unlock := r.locks.lock(key.String())
+	defer unlock()
+	if _, err := r.advanceFresh(ctx, key); err != nil {
+		return nil, err
+	}
+	run := &workflowsv1alpha1.WorkflowRun{}
+	if err := r.APIReader.Get(ctx, key, run); err != nil {
+		return nil, fmt.Errorf("read run %s: %w", key, err)
+	}
+	return run, nil
+}
+
+// advanceFresh reads the run past the cache (which may lag behind our own last write, and a
+// stale journal would re-run recorded steps) and advances it.
+func (r *WorkflowRunReconciler) advanceFresh(ctx context.Context, key client.ObjectKey) (ctrl.Result, error) {
+	run := &workflowsv1alpha1.WorkflowRun{}
+	if err := r.APIReader.Get(ctx, key, run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !run.DeletionTimestamp.IsZero() {
@@ -97,6 +130,9 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWriter) (ctrl.Result, error) {
 	run, now := w.run, r.now()
 	if run.Spec.Cancel {
+		if err := r.cancelChildren(ctx, run); err != nil {
+			return ctrl.Result{}, err
+		}
 		return r.finish(ctx, w, workflowsv1alpha1.PhaseCancelled, &durable.Failure{Reason: ReasonCancelled, Message: "the run was cancelled (spec.cancel is true)"}, nil)
 	}
 	if deadline, ok := runDeadline(run); ok && !now.Before(deadline) {
@@ -147,6 +183,7 @@ func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, 
 		Logger:   slog.New(logr.ToSlogHandler(logger)),
 		Limits:   r.Limits,
 		Hooks:    r.hooks(run, logger),
+		Host:     &runHost{r: r, run: run},
 	}
 }
 
@@ -160,6 +197,9 @@ func (r *WorkflowRunReconciler) recorder(w *statusWriter) durable.Recorder {
 		setPosition(run, changed.Name, changed.WakeAt, changed.Target, changed.State)
 		if err := w.write(ctx); err != nil {
 			return err
+		}
+		if changed.Kind == durable.KindEvent && changed.State == durable.StateCompleted && changed.Ref != "" {
+			r.markConsumed(ctx, run, changed)
 		}
 		if deadline, ok := runDeadline(run); run.Spec.Cancel || (ok && !r.now().Before(deadline)) {
 			return errInterrupted
@@ -210,9 +250,9 @@ func (r *WorkflowRunReconciler) apply(ctx context.Context, w *statusWriter, jour
 // for something outside is not requeued at all (a watch wakes it) unless its timeout is due.
 func (r *WorkflowRunReconciler) suspend(ctx context.Context, w *statusWriter, outcome durable.Outcome) (ctrl.Result, error) {
 	run := w.run
-	state := durable.StateWaiting
-	if !outcome.WakeAt.IsZero() {
-		state = durable.StateSleeping
+	state := durable.StateSleeping
+	if outcome.Waiting != "" || outcome.WakeAt.IsZero() {
+		state = durable.StateWaiting
 	}
 	setPosition(run, outcome.Current, outcome.WakeAt, outcome.Waiting, state)
 	if err := w.write(ctx); err != nil {
@@ -385,12 +425,23 @@ func (r *WorkflowRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return r.setup(mgr, r)
 }
 
-// setup registers rec (r itself, or a wrapper of it in tests) with the manager.
+// setup registers rec (r itself, or a wrapper of it in tests) with the manager. A run is woken
+// by changes to its spec, by its children and agent turns finishing, and by events it waits
+// for (found through a field index, never by listing every run).
 func (r *WorkflowRunReconciler) setup(mgr ctrl.Manager, rec reconcile.Reconciler) error {
 	runsInFlight.use(mgr.GetCache())
-	return ctrl.NewControllerManagedBy(mgr).
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &workflowsv1alpha1.WorkflowRun{}, indexWaitingFor, waitingForIndex); err != nil {
+		return fmt.Errorf("index runs by what they wait for: %w", err)
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(finishedPredicate(runFinished))).
+		Owns(&workflowsv1alpha1.AgentRun{}, builder.WithPredicates(finishedPredicate(agentFinished))).
+		Watches(&workflowsv1alpha1.WorkflowEvent{}, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForEvent), builder.WithPredicates(createdPredicate())).
 		Named("workflowrun").
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
-		Complete(rec)
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)})
+	if r.wake != nil {
+		b = b.WatchesRawSource(source.Channel(r.wake, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForEvent)))
+	}
+	return b.Complete(rec)
 }

@@ -78,6 +78,9 @@ type Execution struct {
 	Limits Limits
 	// Hooks observe the execution; any may be nil.
 	Hooks Hooks
+	// Host answers the primitives that depend on the world outside the run (events, child
+	// runs, agent turns). Without one, those primitives fail the run.
+	Host Host
 }
 
 // OutcomeKind says how an execution ended.
@@ -152,6 +155,7 @@ type execution struct {
 	rec     Recorder
 	limits  Limits
 	hooks   Hooks
+	host    Host
 	logger  *slog.Logger
 
 	// now is the run's deterministic time: when the last primitive reached finished.
@@ -160,6 +164,8 @@ type execution struct {
 	live bool
 	// stop is how the execution ends when a primitive stops the handler.
 	stop *Outcome
+	// agentTurns counts AgentTurn calls, to name them.
+	agentTurns int
 }
 
 func newExecution(ctx context.Context, ex Execution) *execution {
@@ -170,6 +176,7 @@ func newExecution(ctx context.Context, ex Execution) *execution {
 		rec:     ex.Recorder,
 		limits:  ex.Limits.withDefaults(),
 		hooks:   ex.Hooks,
+		host:    ex.Host,
 		now:     ex.Run.StartedAt,
 	}
 	if e.journal == nil {
@@ -242,13 +249,19 @@ func (e *execution) lookup(name string, kind Kind) (Entry, bool) {
 // record persists entry, halting the execution when it cannot be recorded: the journal would
 // outgrow its budget (the run fails) or the write failed (the execution aborts).
 func (e *execution) record(entry Entry) {
+	e.stage(entry)
+	if err := e.rec.Record(e.ctx, e.journal, entry); err != nil {
+		e.halt(Outcome{Kind: Aborted, Err: fmt.Errorf("record %s %q: %w", entry.Kind, entry.Name, err), Current: entry.Name})
+	}
+}
+
+// stage puts entry into the journal without writing it: the write that suspends the run
+// persists it. It still refuses to outgrow the journal's budget.
+func (e *execution) stage(entry Entry) {
 	if size := e.journal.sizeAfter(entry); size > e.limits.MaxJournalBytes {
 		e.failRun(ReasonJournalTooLarge, "recording %q would grow the journal to %d bytes, over the limit of %d: return smaller step results or split the work into child workflows", entry.Name, size, e.limits.MaxJournalBytes)
 	}
 	e.journal.put(entry)
-	if err := e.rec.Record(e.ctx, e.journal, entry); err != nil {
-		e.halt(Outcome{Kind: Aborted, Err: fmt.Errorf("record %s %q: %w", entry.Kind, entry.Name, err), Current: entry.Name})
-	}
 }
 
 // advance moves the deterministic clock to t when t is later.

@@ -74,6 +74,14 @@ func failureOf(err error) *Failure {
 	if errors.As(err, &invalid) {
 		return &Failure{Reason: ReasonInvalidInput, Message: "input does not decode into the workflow's input type: " + invalid.Error()}
 	}
+	var child *ChildError
+	if errors.As(err, &child) {
+		return &Failure{Reason: ReasonChildFailed, Message: err.Error()}
+	}
+	var agent *AgentError
+	if errors.As(err, &agent) {
+		return &Failure{Reason: ReasonAgentFailed, Message: err.Error()}
+	}
 	var step *StepError
 	if errors.As(err, &step) {
 		return &Failure{Reason: ReasonStepFailed, Message: err.Error()}

@@ -45,6 +45,7 @@ type Entry struct {
 	FinishedAt time.Time       `json:"finishedAt,omitzero"`
 	WakeAt     time.Time       `json:"wakeAt,omitzero"`
 	Target     string          `json:"target,omitempty"`
+	Ref        string          `json:"ref,omitempty"`
 	Result     json.RawMessage `json:"result,omitempty"`
 	Error      string          `json:"error,omitempty"`
 }

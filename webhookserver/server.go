@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
 )
 
@@ -28,10 +29,20 @@ type Config struct {
 	Reader client.Reader
 	// Registry is the manager's workflow registry.
 	Registry *durable.Registry
+	// Engine executes a run in this process right away (eager start); nil disables eager start.
+	Engine Engine
+	// Elected is closed once this replica leads the controllers; eager start executes in
+	// process only then (otherwise the leader picks the run up as usual).
+	Elected <-chan struct{}
 	// Logger receives request logs.
 	Logger logr.Logger
 	// ShutdownTimeout bounds how long in-flight requests may finish at shutdown. Default 10 s.
 	ShutdownTimeout time.Duration
+}
+
+// Engine advances a run in the calling process: the WorkflowRun controller's Advance.
+type Engine interface {
+	Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error)
 }
 
 // Server serves the HTTP API. It is a manager runnable that does not need leader election.

@@ -124,6 +124,10 @@ type JournalEntry struct {
 	// or "child wfr/parent-fetch".
 	// +optional
 	Target string `json:"target,omitempty"`
+	// ref names the object the primitive used: the WorkflowEvent it received, the child
+	// WorkflowRun or the AgentRun it started.
+	// +optional
+	Ref string `json:"ref,omitempty"`
 	// result is the primitive's JSON result, returned as-is on replay.
 	// +optional
 	Result *apiextensionsv1.JSON `json:"result,omitempty"`

@@ -1,0 +1,245 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/durable"
+)
+
+// runHost implements durable.Host for one run over the Kubernetes API: events are
+// WorkflowEvents, children are WorkflowRuns and agent turns are AgentRuns, all in the run's
+// namespace and owned by it.
+type runHost struct {
+	r   *WorkflowRunReconciler
+	run *workflowsv1alpha1.WorkflowRun
+}
+
+// FindEvent lists matching events straight from the API server (selectable fields on type and
+// correlationId), so an event created a moment ago is never missed, and returns the oldest one
+// the run has not received yet.
+func (h *runHost) FindEvent(ctx context.Context, q durable.EventQuery) (durable.EventRecord, bool, error) {
+	var events workflowsv1alpha1.WorkflowEventList
+	err := h.r.APIReader.List(ctx, &events, client.InNamespace(h.run.Namespace), client.MatchingFieldsSelector{
+		Selector: fields.AndSelectors(
+			fields.OneTermEqualSelector("spec.type", q.Type),
+			fields.OneTermEqualSelector("spec.correlationId", q.CorrelationID),
+		),
+	})
+	if err != nil {
+		return durable.EventRecord{}, false, fmt.Errorf("list events %s/%s: %w", q.Type, q.CorrelationID, err)
+	}
+	candidates := slices.DeleteFunc(events.Items, func(ev workflowsv1alpha1.WorkflowEvent) bool {
+		return !ev.DeletionTimestamp.IsZero() || slices.Contains(q.Exclude, ev.Name)
+	})
+	if len(candidates) == 0 {
+		return durable.EventRecord{}, false, nil
+	}
+	oldest := slices.MinFunc(candidates, func(a, b workflowsv1alpha1.WorkflowEvent) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	var payload json.RawMessage
+	if oldest.Spec.Payload != nil {
+		payload = oldest.Spec.Payload.Raw
+	}
+	return durable.EventRecord{Ref: oldest.Name, Payload: payload}, true, nil
+}
+
+// StartChild creates the child run of the parent's primitive step. Its name is derived from the
+// parent's UID and the step, so AlreadyExists means "that is my child".
+func (h *runHost) StartChild(ctx context.Context, step, workflowName string, input json.RawMessage) (string, error) {
+	child := &workflowsv1alpha1.WorkflowRun{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      childName(h.run, step),
+			Namespace: h.run.Namespace,
+			Labels: map[string]string{
+				workflowsv1alpha1.LabelParentRun: labelValue(h.run.Name),
+				workflowsv1alpha1.LabelWorkflow:  labelValue(workflowName),
+			},
+		},
+		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: workflowName, Input: &apiextensionsv1.JSON{Raw: input}},
+	}
+	return h.createOwned(ctx, child, &workflowsv1alpha1.WorkflowRun{})
+}
+
+// ChildResult reads the child from the cache: the watch that woke the parent put the child's
+// final status there.
+func (h *runHost) ChildResult(ctx context.Context, id string) (durable.Result, error) {
+	child := &workflowsv1alpha1.WorkflowRun{}
+	if err := h.getOwned(ctx, id, child); err != nil {
+		if apierrors.IsNotFound(err) {
+			return durable.Result{Done: true, Failure: &durable.Failure{Reason: "ChildDeleted", Message: "the child run was deleted before it finished"}}, nil
+		}
+		return durable.Result{}, err
+	}
+	status := child.Status
+	switch status.Phase {
+	case workflowsv1alpha1.PhaseSucceeded:
+		var out json.RawMessage
+		if status.Output != nil {
+			out = status.Output.Raw
+		}
+		return durable.Result{Done: true, Output: out}, nil
+	case workflowsv1alpha1.PhaseFailed, workflowsv1alpha1.PhaseCancelled:
+		failure := &durable.Failure{Reason: string(status.Phase), Message: "the child run ended " + strings.ToLower(string(status.Phase))}
+		if status.Error != nil {
+			failure = &durable.Failure{Reason: status.Error.Reason, Message: status.Error.Message}
+		}
+		return durable.Result{Done: true, Failure: failure}, nil
+	default:
+		return durable.Result{Pending: fmt.Sprintf("child wfr/%s (%s)", id, phaseOrPending(status.Phase))}, nil
+	}
+}
+
+// createOwned creates obj owned by the run, or confirms that the object of that name is the
+// run's own; it returns the object's name.
+func (h *runHost) createOwned(ctx context.Context, obj, existing client.Object) (string, error) {
+	if err := controllerutil.SetControllerReference(h.run, obj, h.r.Scheme()); err != nil {
+		return "", fmt.Errorf("own %s: %w", obj.GetName(), err)
+	}
+	err := h.r.Create(ctx, obj)
+	if err == nil {
+		return obj.GetName(), nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return "", fmt.Errorf("create %s: %w", obj.GetName(), err)
+	}
+	if err := h.r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
+		return "", fmt.Errorf("read existing %s: %w", obj.GetName(), err)
+	}
+	if !metav1.IsControlledBy(existing, h.run) {
+		return "", fmt.Errorf("%s already exists and does not belong to run %s", obj.GetName(), h.run.Name)
+	}
+	return obj.GetName(), nil
+}
+
+// getOwned reads an object of the run's from the cache, falling back to the API server when
+// the cache has not seen it yet.
+func (h *runHost) getOwned(ctx context.Context, name string, obj client.Object) error {
+	key := client.ObjectKey{Namespace: h.run.Namespace, Name: name}
+	err := h.r.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		err = h.r.APIReader.Get(ctx, key, obj)
+	}
+	return err
+}
+
+func phaseOrPending(p workflowsv1alpha1.RunPhase) string {
+	if p == "" {
+		return string(workflowsv1alpha1.PhasePending)
+	}
+	return string(p)
+}
+
+var invalidNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// childName derives the name of the object a run's primitive creates: readable (parent and
+// step), unique per parent incarnation (a hash of the parent's UID and the step), and at most
+// 63 characters so it can serve as a label value too.
+func childName(parent *workflowsv1alpha1.WorkflowRun, step string) string {
+	sum := sha256.Sum256([]byte(string(parent.UID) + "/" + step))
+	hash := hex.EncodeToString(sum[:])[:8]
+	readable := strings.Trim(invalidNameChars.ReplaceAllString(strings.ToLower(step), "-"), "-")
+	prefix := truncate(parent.Name, 30)
+	if readable = truncate(readable, 63-len(prefix)-len(hash)-2); readable != "" {
+		prefix += "-" + readable
+	}
+	return strings.Trim(prefix, "-") + "-" + hash
+}
+
+// labelValue fits s into a label value (63 characters), keeping it unique with a hash.
+func labelValue(s string) string {
+	if len(s) <= 63 {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return strings.Trim(s[:54], "-_.") + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+func truncate(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.Trim(s, "-")
+}
+
+// StartAgent creates the AgentRun of the run's primitive step, owned by and labelled with the
+// run; AlreadyExists means "that is my turn".
+func (h *runHost) StartAgent(ctx context.Context, step string, req durable.AgentRequest) (string, error) {
+	turn := &workflowsv1alpha1.AgentRun{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      childName(h.run, step),
+			Namespace: h.run.Namespace,
+			Labels:    map[string]string{workflowsv1alpha1.LabelRun: labelValue(h.run.Name)},
+		},
+		Spec: workflowsv1alpha1.AgentRunSpec{
+			Agent: req.Agent, Prompt: req.Prompt, ThreadKey: req.ThreadKey, Instructions: req.Instructions,
+			Model: req.Model, Temperature: req.Temperature, MaxTokens: int32(req.MaxTokens),
+		},
+	}
+	return h.createOwned(ctx, turn, &workflowsv1alpha1.AgentRun{})
+}
+
+// AgentResult reads the turn from the cache (the watch that woke the run put its final status
+// there) and reports its outcome.
+func (h *runHost) AgentResult(ctx context.Context, id string) (durable.Result, error) {
+	turn := &workflowsv1alpha1.AgentRun{}
+	if err := h.getOwned(ctx, id, turn); err != nil {
+		if apierrors.IsNotFound(err) {
+			return durable.Result{Done: true, Failure: &durable.Failure{Reason: "AgentRunDeleted", Message: "the agent turn was deleted before it finished"}}, nil
+		}
+		return durable.Result{}, err
+	}
+	status := turn.Status
+	switch status.Phase {
+	case workflowsv1alpha1.AgentSucceeded:
+		res := durable.AgentResult{Text: status.Result, Model: status.Model}
+		if u := status.Usage; u != nil {
+			res.PromptTokens, res.CompletionTokens, res.TotalTokens = u.PromptTokens, u.CompletionTokens, u.TotalTokens
+		}
+		out, err := json.Marshal(res)
+		if err != nil {
+			return durable.Result{}, fmt.Errorf("encode the result of agent turn %s: %w", id, err)
+		}
+		return durable.Result{Done: true, Output: out}, nil
+	case workflowsv1alpha1.AgentFailed:
+		failure := &durable.Failure{Reason: "AgentFailed", Message: "the agent turn failed"}
+		if status.Error != nil {
+			failure = &durable.Failure{Reason: status.Error.Reason, Message: status.Error.Message}
+		}
+		return durable.Result{Done: true, Failure: failure}, nil
+	default:
+		pending := fmt.Sprintf("agent turn agr/%s (%s)", id, agentPhaseOrPending(status.Phase))
+		if status.Message != "" {
+			pending += ": " + status.Message
+		}
+		return durable.Result{Pending: pending}, nil
+	}
+}
+
+func agentPhaseOrPending(p workflowsv1alpha1.AgentPhase) string {
+	if p == "" {
+		return string(workflowsv1alpha1.AgentPending)
+	}
+	return string(p)
+}

@@ -1,0 +1,65 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/centaur-dev/workflow-operator/durable"
+)
+
+// Options configure the operator's controllers.
+type Options struct {
+	// Registry holds the workflows the manager can run.
+	Registry *durable.Registry
+	// Limits bound step results and journals.
+	Limits durable.Limits
+	// MaxConcurrentReconciles is how many runs advance in parallel.
+	MaxConcurrentReconciles int
+	// EventRetention is how long a WorkflowEvent is kept for runs that reach their wait late.
+	EventRetention time.Duration
+
+	// wrapRuns lets tests observe the WorkflowRun reconciler (counting reconciles).
+	wrapRuns func(reconcile.Reconciler) reconcile.Reconciler
+}
+
+// DefaultEventRetention keeps events for a day.
+const DefaultEventRetention = 24 * time.Hour
+
+// Controllers are the operator's reconcilers, set up on one manager.
+type Controllers struct {
+	// Runs is the WorkflowRun reconciler; the API server uses it for eager starts.
+	Runs *WorkflowRunReconciler
+}
+
+// Setup registers every controller of the operator with mgr.
+func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
+	if o.EventRetention <= 0 {
+		o.EventRetention = DefaultEventRetention
+	}
+	wake := make(chan event.GenericEvent, 1024)
+	runs := &WorkflowRunReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Registry:                o.Registry,
+		Events:                  mgr.GetEventRecorder("workflowrun-controller"),
+		Limits:                  o.Limits,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		wake:                    wake,
+	}
+	var rec reconcile.Reconciler = runs
+	if o.wrapRuns != nil {
+		rec = o.wrapRuns(runs)
+	}
+	if err := runs.setup(mgr, rec); err != nil {
+		return nil, fmt.Errorf("set up the WorkflowRun controller: %w", err)
+	}
+	events := &WorkflowEventReconciler{Client: mgr.GetClient(), Retention: o.EventRetention, wake: wake}
+	if err := events.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up the WorkflowEvent controller: %w", err)
+	}
+	return &Controllers{Runs: runs}, nil
+}

@@ -1,0 +1,167 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/durable"
+)
+
+// indexWaitingFor indexes runs by the events they wait for.
+const indexWaitingFor = "status.waitingForEvent"
+
+// waitingForIndex returns the event targets of the run's Waiting journal entries.
+func waitingForIndex(obj client.Object) []string {
+	run, ok := obj.(*workflowsv1alpha1.WorkflowRun)
+	if !ok || run.Status.Phase.IsFinal() {
+		return nil
+	}
+	var keys []string
+	for _, e := range run.Status.Journal {
+		if e.Kind == workflowsv1alpha1.EntryKind(durable.KindEvent) && e.State == workflowsv1alpha1.EntryState(durable.StateWaiting) {
+			keys = append(keys, e.Target)
+		}
+	}
+	return keys
+}
+
+// runsWaitingForEvent maps an event to the runs in its namespace that wait for its type and
+// correlation id, through the field index.
+func (r *WorkflowRunReconciler) runsWaitingForEvent(ctx context.Context, obj client.Object) []reconcile.Request {
+	ev, ok := obj.(*workflowsv1alpha1.WorkflowEvent)
+	if !ok {
+		return nil
+	}
+	var runs workflowsv1alpha1.WorkflowRunList
+	key := durable.EventTarget(ev.Spec.Type, ev.Spec.CorrelationID)
+	if err := r.List(ctx, &runs, client.InNamespace(ev.Namespace), client.MatchingFields{indexWaitingFor: key}); err != nil {
+		log.FromContext(ctx).Error(err, "list runs waiting for an event", "event", ev.Name)
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(runs.Items))
+	for i := range runs.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&runs.Items[i])})
+	}
+	return reqs
+}
+
+// markConsumed records on the event that run received it; best effort, since the run's
+// journal is the record that matters.
+func (r *WorkflowRunReconciler) markConsumed(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, entry durable.Entry) {
+	key := client.ObjectKey{Namespace: run.Namespace, Name: entry.Ref}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ev := &workflowsv1alpha1.WorkflowEvent{}
+		if err := r.APIReader.Get(ctx, key, ev); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		for _, c := range ev.Status.ConsumedBy {
+			if c.Run == run.Name && c.Step == entry.Name {
+				return nil
+			}
+		}
+		ev.Status.ConsumedBy = append(ev.Status.ConsumedBy, workflowsv1alpha1.EventConsumer{
+			Run: run.Name, Step: entry.Name, At: metav1.NewTime(entry.FinishedAt).Rfc3339Copy(),
+		})
+		return r.Status().Update(ctx, ev)
+	})
+	if err != nil {
+		log.FromContext(ctx).Error(err, "record the event's consumer", "event", entry.Ref)
+	}
+}
+
+// cancelChildren sets spec.cancel on the run's unfinished children.
+func (r *WorkflowRunReconciler) cancelChildren(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) error {
+	var children workflowsv1alpha1.WorkflowRunList
+	if err := r.List(ctx, &children, client.InNamespace(run.Namespace), client.MatchingLabels{workflowsv1alpha1.LabelParentRun: labelValue(run.Name)}); err != nil {
+		return err
+	}
+	for i := range children.Items {
+		child := &children.Items[i]
+		if child.Spec.Cancel || child.Status.Phase.IsFinal() || !metav1.IsControlledBy(child, run) {
+			continue
+		}
+		patch := client.MergeFrom(child.DeepCopy())
+		child.Spec.Cancel = true
+		if err := r.Patch(ctx, child, patch); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runFinished and agentFinished report whether an owned object reached its final phase.
+func runFinished(obj client.Object) bool {
+	run, ok := obj.(*workflowsv1alpha1.WorkflowRun)
+	return ok && run.Status.Phase.IsFinal()
+}
+
+func agentFinished(obj client.Object) bool {
+	turn, ok := obj.(*workflowsv1alpha1.AgentRun)
+	return ok && turn.Status.Phase.IsFinal()
+}
+
+// finishedPredicate passes an owned object's update only when it just finished, so a parent
+// is not woken by every step of its children.
+func finishedPredicate(finished func(client.Object) bool) predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return finished(e.Object) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return !finished(e.ObjectOld) && finished(e.ObjectNew) },
+		DeleteFunc:  func(event.DeleteEvent) bool { return true },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// createdPredicate passes creations only: an event's later updates are its consumers.
+func createdPredicate() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return true },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return true },
+	}
+}
+
+// keyedMutex serialises work per key, with no state kept for idle keys.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	sync.Mutex
+	users int
+}
+
+// lock locks key and returns its unlock.
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyLock{}
+		k.locks[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
+

@@ -1,0 +1,114 @@
+package durable
+
+import (
+	"fmt"
+	"strings"
+)
+
+// AgentRequest is one turn asked of an LLM agent.
+type AgentRequest struct {
+	// Agent names the configured agent (backend and settings) to use; empty means "default".
+	Agent string `json:"agent,omitempty"`
+	// Prompt is the turn's user message.
+	Prompt string `json:"prompt"`
+	// ThreadKey groups turns into one conversation: the backend sees the earlier turns of the
+	// same thread, in order, as history. Example: "github:acme/api:42".
+	ThreadKey string `json:"threadKey,omitempty"`
+	// Instructions is the system prompt.
+	Instructions string `json:"instructions,omitempty"`
+	// Model overrides the agent's configured model.
+	Model string `json:"model,omitempty"`
+	// Temperature overrides the agent's sampling temperature.
+	Temperature *float64 `json:"temperature,omitempty"`
+	// MaxTokens caps the reply's length in tokens.
+	MaxTokens int `json:"maxTokens,omitempty"`
+}
+
+// AgentResult is a finished agent turn.
+type AgentResult struct {
+	// Text is the agent's reply.
+	Text string `json:"text"`
+	// Model is the model that answered.
+	Model string `json:"model,omitempty"`
+	// PromptTokens, CompletionTokens and TotalTokens are the backend's usage figures.
+	PromptTokens     int64 `json:"promptTokens,omitempty"`
+	CompletionTokens int64 `json:"completionTokens,omitempty"`
+	TotalTokens      int64 `json:"totalTokens,omitempty"`
+}
+
+// AgentError is what WaitForAgent returns when the turn failed.
+type AgentError struct {
+	// Turn is the agent turn's id.
+	Turn string
+	// Reason and Message say why it failed.
+	Reason, Message string
+}
+
+func (e *AgentError) Error() string {
+	return fmt.Sprintf("agent turn %s failed: %s: %s", e.Turn, e.Reason, e.Message)
+}
+
+// ReasonAgentFailed is the reason of a run that failed because it returned an *AgentError.
+const ReasonAgentFailed = "AgentFailed"
+
+// StartAgent creates an agent turn and returns its id at once; the turn runs concurrently with
+// the rest of the handler. Its name derives from the run and name, so a replay or a crash never
+// asks the agent twice.
+func StartAgent(ctx *Context, name string, req AgentRequest) (string, error) {
+	e := ctx.exec
+	if strings.TrimSpace(req.Prompt) == "" {
+		return "", fmt.Errorf("agent turn %q has an empty prompt", name)
+	}
+	entry, found := e.lookup(name, KindAgent)
+	if found && entry.final() {
+		e.advance(entry.FinishedAt)
+		return entry.Ref, nil
+	}
+	e.requireHost(name)
+	id, err := e.host.StartAgent(e.ctx, name, req)
+	if err != nil {
+		e.abort(name, fmt.Errorf("start agent turn %q: %w", name, err))
+	}
+	now := e.clock()
+	target := "start agent"
+	if req.Agent != "" {
+		target += " " + req.Agent
+	}
+	e.record(Entry{Name: name, Kind: KindAgent, State: StateCompleted, StartedAt: now, FinishedAt: now, Target: target, Ref: id})
+	e.advance(now)
+	return id, nil
+}
+
+// WaitForAgent suspends the run until the agent turn id finishes and returns its result, or an
+// *AgentError. The run is woken by a watch on its turns, never by polling.
+func WaitForAgent(ctx *Context, name, id string) (AgentResult, error) {
+	e := ctx.exec
+	entry := e.await(name, KindAgent, "agent turn "+id, 0, func() (Result, string, error) {
+		res, err := e.host.AgentResult(e.ctx, id)
+		return res, id, err
+	})
+	if entry.State == StateFailed {
+		reason, message, _ := strings.Cut(entry.Error, ": ")
+		return AgentResult{}, &AgentError{Turn: id, Reason: reason, Message: message}
+	}
+	return decodeRecorded[AgentResult](e, name, entry.Result)
+}
+
+// RunAgent starts an agent turn and waits for it: StartAgent under name, then WaitForAgent
+// under name + "/result".
+func RunAgent(ctx *Context, name string, req AgentRequest) (AgentResult, error) {
+	id, err := StartAgent(ctx, name, req)
+	if err != nil {
+		return AgentResult{}, err
+	}
+	return WaitForAgent(ctx, name+"/result", id)
+}
+
+// AgentTurn is the short form: one turn of the default agent in the conversation threadKey,
+// returning the reply's text. Its journal name is "agent-turn-N", N counting the handler's
+// AgentTurn calls from 1, so keep their order stable across versions of a workflow.
+func AgentTurn(ctx *Context, text, threadKey string) (string, error) {
+	ctx.exec.agentTurns++
+	res, err := RunAgent(ctx, fmt.Sprintf("agent-turn-%d", ctx.exec.agentTurns), AgentRequest{Prompt: text, ThreadKey: threadKey})
+	return res.Text, err
+}

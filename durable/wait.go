@@ -1,0 +1,211 @@
+package durable
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ErrEventTimeout is what WaitForEvent returns when its timeout passes without a matching event.
+// It is a normal result, not a failure of the run: branch on it with errors.Is.
+var ErrEventTimeout = errors.New("timed out waiting for the event")
+
+// ChildError is what WaitForWorkflow returns when the child run failed or was cancelled. A parent
+// that returns it fails with reason ChildFailed; a parent that handles it goes on.
+type ChildError struct {
+	// Child is the child run's id.
+	Child string
+	// Reason and Message are the child's failure reason and message.
+	Reason, Message string
+}
+
+func (e *ChildError) Error() string {
+	return fmt.Sprintf("child run %s failed: %s: %s", e.Child, e.Reason, e.Message)
+}
+
+// ReasonChildFailed is the reason of a run that failed because it returned a *ChildError.
+const ReasonChildFailed = "ChildFailed"
+
+// WaitOption configures a wait.
+type WaitOption func(*waitOptions)
+
+type waitOptions struct{ timeout time.Duration }
+
+// WithWaitTimeout bounds a wait: once it passes, the wait returns its timeout result
+// (ErrEventTimeout for events) instead of waiting on.
+func WithWaitTimeout(d time.Duration) WaitOption { return func(o *waitOptions) { o.timeout = d } }
+
+// WaitForEvent suspends the run until an event of eventType with correlationID exists in the
+// run's namespace, and returns its payload decoded into T. An event created before the run
+// reached the wait matches too (events are kept for a retention period); the oldest event the
+// run has not received at another wait wins. The delivery is journalled, so a replay returns the
+// same payload even after the event is gone. With WithWaitTimeout, the wait returns
+// ErrEventTimeout once the timeout passes.
+func WaitForEvent[T any](ctx *Context, name, eventType, correlationID string, opts ...WaitOption) (T, error) {
+	var out T
+	var o waitOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	e := ctx.exec
+	target := eventTarget(eventType, correlationID)
+	entry := e.await(name, KindEvent, target, o.timeout, func() (Result, string, error) {
+		ev, found, err := e.host.FindEvent(e.ctx, EventQuery{Type: eventType, CorrelationID: correlationID, Exclude: e.consumedEvents(target)})
+		if err != nil || !found {
+			return Result{Pending: target}, "", err
+		}
+		return Result{Done: true, Output: ev.Payload}, ev.Ref, nil
+	})
+	if entry.State == StateFailed {
+		return out, ErrEventTimeout
+	}
+	return decodeRecorded[T](e, name, entry.Result)
+}
+
+// eventTarget is how a wait for an event is described in the journal and the run's status.
+func eventTarget(eventType, correlationID string) string {
+	return fmt.Sprintf("event %s/%s", eventType, correlationID)
+}
+
+// EventTarget is the status.waitingFor text of a run waiting for an event of eventType with
+// correlationID; the controller indexes waiting runs by it.
+func EventTarget(eventType, correlationID string) string { return eventTarget(eventType, correlationID) }
+
+// consumedEvents lists the events this run already received for target.
+func (e *execution) consumedEvents(target string) []string {
+	var refs []string
+	for _, entry := range e.journal.Entries() {
+		if entry.Kind == KindEvent && entry.Target == target && entry.Ref != "" {
+			refs = append(refs, entry.Ref)
+		}
+	}
+	return refs
+}
+
+// StartWorkflow starts a child run of workflowName with input and returns its id at once. The
+// child's name is derived from the parent and name, so a replay, or a crash between creating
+// the child and recording it, never makes a second child. Cancelling the parent cancels the
+// child.
+func StartWorkflow(ctx *Context, name, workflowName string, input any) (string, error) {
+	e := ctx.exec
+	raw, err := json.Marshal(input)
+	if err != nil {
+		return "", fmt.Errorf("encode the input of child %q: %w", name, err)
+	}
+	entry, found := e.lookup(name, KindChild)
+	if found && entry.final() {
+		e.advance(entry.FinishedAt)
+		return entry.Ref, nil
+	}
+	e.requireHost(name)
+	id, err := e.host.StartChild(e.ctx, name, workflowName, raw)
+	if err != nil {
+		e.abort(name, fmt.Errorf("start child %q: %w", name, err))
+	}
+	now := e.clock()
+	e.record(Entry{Name: name, Kind: KindChild, State: StateCompleted, StartedAt: now, FinishedAt: now,
+		Target: "start " + workflowName, Ref: id})
+	e.advance(now)
+	return id, nil
+}
+
+// WaitForWorkflow suspends the run until the child run childID finishes and returns its output
+// decoded into T, or a *ChildError carrying the child's failure reason. The parent is woken by a
+// watch on its children, never by polling.
+func WaitForWorkflow[T any](ctx *Context, name, childID string) (T, error) {
+	var out T
+	e := ctx.exec
+	entry := e.await(name, KindChild, "workflow "+childID, 0, func() (Result, string, error) {
+		res, err := e.host.ChildResult(e.ctx, childID)
+		return res, childID, err
+	})
+	if entry.State == StateFailed {
+		reason, message, _ := strings.Cut(entry.Error, ": ")
+		return out, &ChildError{Child: childID, Reason: reason, Message: message}
+	}
+	return decodeRecorded[T](e, name, entry.Result)
+}
+
+// RunWorkflow starts a child run and waits for it: StartWorkflow under name, then
+// WaitForWorkflow under name + "/result".
+func RunWorkflow[T any](ctx *Context, name, workflowName string, input any) (T, error) {
+	id, err := StartWorkflow(ctx, name, workflowName, input)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return WaitForWorkflow[T](ctx, name+"/result", id)
+}
+
+// await answers a wait from the journal, or asks poll whether the awaited thing is done: if so
+// it records the result; if the timeout passed it records a timeout; otherwise it records that
+// the run waits (once) and suspends until a watch or the timeout wakes the run.
+func (e *execution) await(name string, kind Kind, target string, timeout time.Duration, poll func() (Result, string, error)) Entry {
+	entry, found := e.lookup(name, kind)
+	if found && entry.final() {
+		e.advance(entry.FinishedAt)
+		return entry
+	}
+	e.requireHost(name)
+	res, ref, err := poll()
+	if err != nil {
+		e.abort(name, fmt.Errorf("check %s: %w", target, err))
+	}
+	now := e.clock()
+	if !found {
+		entry = Entry{Name: name, Kind: kind, State: StateWaiting, StartedAt: now, Target: target}
+		if timeout > 0 {
+			entry.WakeAt = now.Add(timeout)
+		}
+	}
+	switch {
+	case res.Done:
+		entry.State, entry.FinishedAt, entry.Ref, entry.WakeAt = StateCompleted, now, ref, time.Time{}
+		if res.Failure != nil {
+			entry.State, entry.Error = StateFailed, res.Failure.Reason+": "+res.Failure.Message
+		} else {
+			entry.Result = res.Output
+		}
+	case !entry.WakeAt.IsZero() && !now.Before(entry.WakeAt):
+		entry.State, entry.FinishedAt, entry.Error = StateFailed, now, "timed out"
+	default:
+		if !found {
+			e.stage(entry) // persisted by the write that records the suspension
+		}
+		waiting := target
+		if res.Pending != "" {
+			waiting = res.Pending
+		}
+		e.halt(Outcome{Kind: Suspended, Current: name, WakeAt: entry.WakeAt, Waiting: waiting})
+	}
+	e.record(entry)
+	e.advance(now)
+	return entry
+}
+
+// requireHost fails the run when a primitive needs a host and the execution has none.
+func (e *execution) requireHost(name string) {
+	if e.host == nil {
+		e.failRun(ReasonHandlerError, "%q needs the world outside the run (events, child runs or agents), which this execution does not provide", name)
+	}
+}
+
+// abort halts the execution after a transient error talking to the host: nothing is recorded
+// and the run is executed again.
+func (e *execution) abort(name string, err error) {
+	e.halt(Outcome{Kind: Aborted, Current: name, Err: err})
+}
+
+// decodeRecorded decodes a recorded JSON result into T, failing the run when it does not fit.
+func decodeRecorded[T any](e *execution, name string, raw json.RawMessage) (T, error) {
+	var out T
+	if len(raw) == 0 {
+		return out, nil
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		e.failRun(ReasonNonDeterministic, "the recorded result of %q does not decode into %T: %v", name, out, err)
+	}
+	return out, nil
+}
