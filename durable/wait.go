@@ -71,7 +71,9 @@ func eventTarget(eventType, correlationID string) string {
 
 // EventTarget is the status.waitingFor text of a run waiting for an event of eventType with
 // correlationID; the controller indexes waiting runs by it.
-func EventTarget(eventType, correlationID string) string { return eventTarget(eventType, correlationID) }
+func EventTarget(eventType, correlationID string) string {
+	return eventTarget(eventType, correlationID)
+}
 
 // consumedEvents lists the events this run already received for target.
 func (e *execution) consumedEvents(target string) []string {
