@@ -24,6 +24,7 @@ func toAPIJournal(entries []durable.Entry) []workflowsv1alpha1.JournalEntry {
 			FinishedAt: microTime(e.FinishedAt),
 			WakeAt:     microTime(e.WakeAt),
 			Target:     e.Target,
+			Ref:        e.Ref,
 			Result:     rawJSON(e.Result),
 			Error:      e.Error,
 		}
@@ -44,6 +45,7 @@ func fromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []durable.Entry {
 			FinishedAt: fromMicroTime(e.FinishedAt),
 			WakeAt:     fromMicroTime(e.WakeAt),
 			Target:     e.Target,
+			Ref:        e.Ref,
 			Error:      e.Error,
 		}
 		if e.Result != nil {

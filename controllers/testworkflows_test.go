@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -148,6 +149,28 @@ func testWorkflows() []durable.Workflow {
 				total += len(s)
 			}
 			return total, nil
+		}),
+		durable.Define("test_event_then_sleep", func(ctx *durable.Context, in struct {
+			Key string `json:"key"`
+		}) (map[string]any, error) {
+			payload, err := durable.WaitForEvent[map[string]any](ctx, "signal", "test.signal", in.Key)
+			if err != nil {
+				return nil, err
+			}
+			durable.Sleep(ctx, "linger", 1500*time.Millisecond)
+			return payload, nil
+		}),
+		durable.Define("test_parent", func(ctx *durable.Context, in struct {
+			Workflow string          `json:"workflow"`
+			Input    json.RawMessage `json:"input"`
+			Handle   bool            `json:"handle"`
+		}) (json.RawMessage, error) {
+			out, err := durable.RunWorkflow[json.RawMessage](ctx, "child", in.Workflow, in.Input)
+			var childErr *durable.ChildError
+			if in.Handle && errors.As(err, &childErr) {
+				return json.Marshal("handled: " + childErr.Reason)
+			}
+			return out, err
 		}),
 		durable.Define("test_slow", func(ctx *durable.Context, in sleepInput) (string, error) {
 			return durable.Step(ctx, "slow", func(c context.Context) (string, error) {

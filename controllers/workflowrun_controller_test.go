@@ -53,7 +53,7 @@ func waitPhase(run *workflowsv1alpha1.WorkflowRun, phase workflowsv1alpha1.RunPh
 	Eventually(func(g Gomega) {
 		fresh = &workflowsv1alpha1.WorkflowRun{}
 		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(run), fresh)).To(Succeed())
-		g.Expect(fresh.Status.Phase).To(Equal(phase), "status: %+v", fresh.Status.Error)
+		g.Expect(fresh.Status.Phase).To(Equal(phase), "error: %+v, waiting for: %q, step: %q", fresh.Status.Error, fresh.Status.WaitingFor, fresh.Status.CurrentStep)
 	}, timeout, 20*time.Millisecond).Should(Succeed())
 	return fresh
 }

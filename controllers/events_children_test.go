@@ -1,0 +1,213 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+)
+
+// createEvent creates a WorkflowEvent of eventType for correlationID with payload.
+func createEvent(eventType, correlationID string, payload any) *workflowsv1alpha1.WorkflowEvent {
+	GinkgoHelper()
+	raw, err := json.Marshal(payload)
+	Expect(err).NotTo(HaveOccurred())
+	ev := &workflowsv1alpha1.WorkflowEvent{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "ev-", Namespace: "default"},
+		Spec:       workflowsv1alpha1.WorkflowEventSpec{Type: eventType, CorrelationID: correlationID, Payload: &apiextensionsv1.JSON{Raw: raw}},
+	}
+	Expect(k8sClient.Create(context.Background(), ev)).To(Succeed())
+	return ev
+}
+
+// childrenOf lists the child runs of parent.
+func childrenOf(parent *workflowsv1alpha1.WorkflowRun) []workflowsv1alpha1.WorkflowRun {
+	GinkgoHelper()
+	var list workflowsv1alpha1.WorkflowRunList
+	Expect(k8sClient.List(context.Background(), &list, client.InNamespace(parent.Namespace),
+		client.MatchingLabels{workflowsv1alpha1.LabelParentRun: parent.Name})).To(Succeed())
+	return list.Items
+}
+
+var _ = Describe("Waiting for events", func() {
+	It("matches an event that arrived before the run reached its wait", func() {
+		id := "early-" + rand.String(6)
+		createEvent("approval.decided", id, map[string]string{"decision": "approved", "by": "ada"})
+		run := createRun("approval", map[string]string{"request_id": id})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`{"decision": "approved", "by": "ada"}`))
+	})
+
+	It("resumes a waiting run when the event arrives, with no reconciles while it waits", func() {
+		id := "late-" + rand.String(6)
+		run := createRun("approval", map[string]string{"request_id": id})
+		waiting := waitPhase(run, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+		Expect(waiting.Status.WaitingFor).To(Equal("event approval.decided/" + id))
+		Expect(waiting.Status.CurrentStep).To(Equal("decision"))
+
+		before := manager.reconcileCount(run.Name)
+		Consistently(func() int64 { return manager.reconcileCount(run.Name) }, 3*time.Second, 200*time.Millisecond).
+			Should(BeNumerically("<=", before+1), "a waiting run is woken by a watch, not a poll")
+
+		createEvent("approval.decided", id, map[string]string{"decision": "rejected"})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`{"decision": "rejected"}`))
+		decision := entry(done, "decision")
+		Expect(decision.Kind).To(Equal(workflowsv1alpha1.EntryKind("Event")))
+		Expect(decision.Ref).NotTo(BeEmpty())
+	})
+
+	It("resumes every run waiting on one type and correlation id with one event, and says who consumed it", func() {
+		id := "shared-" + rand.String(6)
+		a := createRun("approval", map[string]string{"request_id": id})
+		b := createRun("approval", map[string]string{"request_id": id})
+		waitPhase(a, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+		waitPhase(b, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+		ev := createEvent("approval.decided", id, map[string]string{"decision": "approved"})
+		waitPhase(a, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		waitPhase(b, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Eventually(func() []string {
+			fresh := &workflowsv1alpha1.WorkflowEvent{}
+			Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh)).To(Succeed())
+			var runs []string
+			for _, c := range fresh.Status.ConsumedBy {
+				runs = append(runs, c.Run)
+			}
+			return runs
+		}, 10*time.Second).Should(ConsistOf(a.Name, b.Name))
+	})
+
+	It("ignores an event with another correlation id", func() {
+		id := "mine-" + rand.String(6)
+		run := createRun("approval", map[string]string{"request_id": id})
+		waitPhase(run, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+		createEvent("approval.decided", "someone-else-"+id, map[string]string{"decision": "approved"})
+		Consistently(func() workflowsv1alpha1.RunPhase { return getRun(run).Status.Phase }, 3*time.Second, 200*time.Millisecond).
+			Should(Equal(workflowsv1alpha1.PhaseWaiting))
+	})
+
+	It("returns the timeout result, not a failed run, when no event comes in time", func() {
+		run := createRun("approval", map[string]string{"request_id": "nobody-" + rand.String(6), "timeout": "1s"})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`{"decision": "timed_out"}`))
+	})
+
+	It("replays the journalled payload after the event object was deleted", func() {
+		key := rand.String(8)
+		run := createRun("test_event_then_sleep", map[string]string{"key": key})
+		waitPhase(run, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+		ev := createEvent("test.signal", key, map[string]int{"answer": 42})
+		waitPhase(run, workflowsv1alpha1.PhaseSleeping, 15*time.Second)
+		Expect(k8sClient.Delete(context.Background(), ev)).To(Succeed())
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`{"answer": 42}`))
+	})
+
+	It("keeps waiting across a manager restart and resumes on the event", func() {
+		id := "restart-" + rand.String(6)
+		run := createRun("approval", map[string]string{"request_id": id})
+		waitPhase(run, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+		restartManager()
+		createEvent("approval.decided", id, map[string]string{"decision": "approved"})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`{"decision": "approved"}`))
+	})
+
+	It("garbage-collects events after the retention period", func() {
+		ev := createEvent("test.retention", "gc-"+rand.String(6), map[string]bool{"ok": true})
+		Eventually(func(g Gomega) {
+			fresh := &workflowsv1alpha1.WorkflowEvent{}
+			g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh)).To(Succeed())
+			g.Expect(fresh.Status.ExpiresAt).NotTo(BeNil())
+		}, 10*time.Second).Should(Succeed())
+		Eventually(func() bool {
+			err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), &workflowsv1alpha1.WorkflowEvent{})
+			return apierrors.IsNotFound(err)
+		}, eventRetention+10*time.Second, 250*time.Millisecond).Should(BeTrue())
+	})
+})
+
+var _ = Describe("Child workflows", func() {
+	It("runs children and returns their outputs in order, with owner references and a parent label", func() {
+		run := createRun("fan_out", map[string][]string{"names": {"Ada", "Grace", "Linus"}})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`{"greetings": ["Hello, Ada!", "Hello, Grace!", "Hello, Linus!"]}`))
+		children := childrenOf(done)
+		Expect(children).To(HaveLen(3))
+		for _, c := range children {
+			Expect(metav1.IsControlledBy(&c, done)).To(BeTrue())
+			Expect(c.Spec.WorkflowName).To(Equal("hello"))
+		}
+	})
+
+	It("propagates a child's failure as a typed error the parent can let through or handle", func() {
+		failing := map[string]any{"workflow": "hello", "input": map[string]string{"name": ""}}
+		expectFailed(createRun("test_parent", failing), "ChildFailed", "StepFailed")
+
+		failing["handle"] = true
+		done := waitPhase(createRun("test_parent", failing), workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`"handled: StepFailed"`))
+	})
+
+	It("makes one child even when the parent loses its record of creating it", func() {
+		run := createRun("test_parent", map[string]any{"workflow": "test_sleep", "input": sleepInput{Key: rand.String(8), Millis: 2500}})
+		waiting := waitPhase(run, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+		Expect(childrenOf(waiting)).To(HaveLen(1))
+		// As if the manager died between creating the child and recording it.
+		waiting.Status.Journal = nil
+		Expect(k8sClient.Status().Update(context.Background(), waiting)).To(Succeed())
+
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`"awake"`))
+		Expect(childrenOf(done)).To(HaveLen(1), "AlreadyExists means that is my child")
+	})
+
+	It("cancels running children when the parent is cancelled", func() {
+		run := createRun("test_parent", map[string]any{"workflow": "test_sleep", "input": sleepInput{Key: rand.String(8), Millis: 60000}})
+		waitPhase(run, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+		Eventually(func() workflowsv1alpha1.RunPhase {
+			children := childrenOf(run)
+			if len(children) != 1 {
+				return ""
+			}
+			return children[0].Status.Phase
+		}, 10*time.Second).Should(Equal(workflowsv1alpha1.PhaseSleeping))
+
+		fresh := getRun(run)
+		patch := client.MergeFrom(fresh.DeepCopy())
+		fresh.Spec.Cancel = true
+		Expect(k8sClient.Patch(context.Background(), fresh, patch)).To(Succeed())
+		waitPhase(run, workflowsv1alpha1.PhaseCancelled, 10*time.Second)
+		Eventually(func() workflowsv1alpha1.RunPhase { return childrenOf(run)[0].Status.Phase }, 10*time.Second).
+			Should(Equal(workflowsv1alpha1.PhaseCancelled))
+	})
+
+	It("runs 20 children in parallel", func() {
+		names := make([]string, 20)
+		want := make([]string, 20)
+		for i := range names {
+			names[i] = fmt.Sprintf("child%02d", i)
+			want[i] = fmt.Sprintf("Hello, child%02d!", i)
+		}
+		start := time.Now()
+		run := createRun("fan_out", map[string][]string{"names": names})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 60*time.Second)
+		var out struct {
+			Greetings []string `json:"greetings"`
+		}
+		Expect(json.Unmarshal(done.Status.Output.Raw, &out)).To(Succeed())
+		Expect(out.Greetings).To(Equal(want))
+		Expect(childrenOf(done)).To(HaveLen(20))
+		GinkgoWriter.Printf("fan_out of 20 children took %s\n", time.Since(start))
+	})
+})
