@@ -1,0 +1,136 @@
+// Package manager assembles the operator's process: the controllers (the durable engine among
+// them), the HTTP API for webhooks and REST calls, metrics, probes and leader election. The
+// manager binary (main.go) runs it with the built-in workflows; a program of your own can run
+// it with your workflows added (see Run).
+package manager
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/controllers"
+	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/webhookserver"
+	"github.com/centaur-dev/workflow-operator/workflows"
+)
+
+// Options are the manager's settings, bound to command-line flags by BindFlags.
+type Options struct {
+	metricsAddr             string
+	probeAddr               string
+	apiAddr                 string
+	leaderElect             bool
+	leaderElectionNamespace string
+	maxConcurrentReconciles int
+	maxResultBytes          int
+	maxJournalBytes         int
+	eventRetention          time.Duration
+	shutdownTimeout         time.Duration
+	zap                     zap.Options
+}
+
+// BindFlags binds o to the manager's flags on fs; call fs.Parse afterwards.
+func BindFlags(fs *flag.FlagSet, o *Options) {
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
+	fs.StringVar(&o.apiAddr, "api-bind-address", ":8088", "Address the HTTP API (webhooks and REST, under /api) binds to.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas so one runs the controllers; every replica serves the API.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace).")
+	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs advance in parallel; a long step holds one slot.")
+	fs.IntVar(&o.maxResultBytes, "max-step-result-bytes", durable.DefaultMaxResultBytes, "Largest JSON result a step (or a run's output) may record.")
+	fs.IntVar(&o.maxJournalBytes, "max-journal-bytes", durable.DefaultMaxJournalBytes, "Largest journal a run may keep in its status; etcd takes about 1.5 MiB per object.")
+	fs.DurationVar(&o.eventRetention, "event-retention", controllers.DefaultEventRetention, "How long a WorkflowEvent is kept so that runs reaching their wait late still receive it.")
+	fs.DurationVar(&o.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
+	o.zap.BindFlags(fs)
+	fs.BoolVar(&o.zap.Development, "dev", false, "Human-readable console logs instead of JSON (shorthand for --zap-devel).")
+}
+
+// Run runs the manager until SIGINT or SIGTERM: the built-in workflows plus extra, the
+// controllers, the API server, metrics and probes.
+func Run(o Options, extra ...durable.Workflow) error {
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	log := ctrl.Log.WithName("setup")
+
+	if o.maxJournalBytes > 1400*1024 {
+		return errors.New("--max-journal-bytes must leave room for the rest of the object under etcd's 1.5 MiB request limit: use at most 1433600")
+	}
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(workflowsv1alpha1.AddToScheme(scheme))
+
+	registry := durable.NewRegistry()
+	if err := workflows.Register(registry); err != nil {
+		return fmt.Errorf("register built-in workflows: %w", err)
+	}
+	if err := registry.Register(extra...); err != nil {
+		return fmt.Errorf("register workflows: %w", err)
+	}
+	for _, w := range registry.Workflows() {
+		log.Info("workflow_loaded", "workflow", w.Name(), "description", w.Description())
+	}
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("find a kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "workflow-operator.workflows.centaur.dev",
+		LeaderElectionNamespace: o.leaderElectionNamespace,
+		GracefulShutdownTimeout: &o.shutdownTimeout,
+	})
+	if err != nil {
+		return fmt.Errorf("create the manager: %w", err)
+	}
+
+	ctrls, err := controllers.Setup(mgr, controllers.Options{
+		Registry:                registry,
+		Limits:                  durable.Limits{MaxResultBytes: o.maxResultBytes, MaxJournalBytes: o.maxJournalBytes},
+		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		EventRetention:          o.eventRetention,
+	})
+	if err != nil {
+		return err
+	}
+
+	api := webhookserver.New(webhookserver.Config{
+		Addr:     o.apiAddr,
+		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
+		Registry: registry,
+		Engine:   ctrls.Runs,
+		Elected:  mgr.Elected(),
+		Logger:   ctrl.Log.WithName("api"),
+	})
+	if err := mgr.Add(api); err != nil {
+		return fmt.Errorf("add the API server: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add the readiness check: %w", err)
+	}
+
+	log.Info("starting manager", "api", o.apiAddr, "metrics", o.metricsAddr, "probes", o.probeAddr, "leaderElection", o.leaderElect)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fmt.Errorf("run the manager: %w", err)
+	}
+	return nil
+}
