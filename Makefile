@@ -31,7 +31,8 @@ generate: controller-gen ## Generate deepcopy methods for the API types.
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when generated files differ from what is committed.
-	@git diff --exit-code -- config/crd config/rbac api || { echo "generated files are stale: run 'make generate manifests' and commit the result"; exit 1; }
+	@stale=$$(git status --porcelain -- config/crd/bases config/rbac api); if [ -n "$$stale" ]; then \
+		echo "generated files are stale or uncommitted: run 'make generate manifests' and commit the result:"; echo "$$stale"; exit 1; fi
 
 .PHONY: fmt
 fmt: ## Run gofmt over the tree.

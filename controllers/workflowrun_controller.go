@@ -147,6 +147,12 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 	if run.Status.StartedAt == nil {
 		r.markStarted(run, now)
 	}
+	if deadline, ok := runDeadline(run); ok {
+		// Step functions see the run's deadline too, so a long step cannot outlive it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	journal := durable.NewJournal(fromAPIJournal(run.Status.Journal))
 	outcome := durable.Execute(ctx, wf, r.execution(ctx, w, journal))
 	return r.apply(ctx, w, journal, outcome)
