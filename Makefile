@@ -85,7 +85,7 @@ uninstall: ## Remove the CRDs (and with them every run) from the cluster.
 
 .PHONY: deploy
 deploy: manifests ## Deploy the operator with the image IMG.
-	kubectl apply -k config/default
+	kubectl kustomize config/default | sed 's|image: centaur-workflow-operator:dev|image: $(IMG)|' | kubectl apply -f -
 
 .PHONY: undeploy
 undeploy: ## Remove the operator from the cluster.

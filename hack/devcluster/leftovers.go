@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// leftoverStopTimeout is how long a leftover process from a crashed run may take to exit after
+// SIGTERM before it is killed.
+const leftoverStopTimeout = 10 * time.Second
+
+// procID names one process across pid reuse: the kernel never gives the same pid and start
+// time (clock ticks since boot) to two processes.
+type procID struct {
+	pid   int
+	start uint64
+	name  string
+}
+
+// procInfo is what /proc/PID/stat tells us about a process.
+type procInfo struct {
+	ppid   int
+	start  uint64
+	zombie bool
+}
+
+// readProcInfo parses /proc/PID/stat. The command name sits in parentheses and may itself hold
+// spaces and parentheses, so the fields are counted from the last ')'.
+func readProcInfo(pid int) (procInfo, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procInfo{}, err
+	}
+	s := string(data)
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 {
+		return procInfo{}, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
+	}
+	// After ") ": field 3 (state) is index 0, field 4 (ppid) index 1, field 22 (starttime) index 19.
+	fields := strings.Fields(s[end+1:])
+	if len(fields) < 20 {
+		return procInfo{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
+	}
+	ppid, err := strconv.Atoi(fields[1])
+	if err != nil {
+		return procInfo{}, fmt.Errorf("parse the ppid in /proc/%d/stat: %w", pid, err)
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return procInfo{}, fmt.Errorf("parse the start time in /proc/%d/stat: %w", pid, err)
+	}
+	return procInfo{ppid: ppid, start: start, zombie: fields[0] == "Z"}, nil
+}
+
+// ourChildren lists the live processes whose parent is this process, oldest first: etcd and
+// kube-apiserver (started by envtest), then the manager.
+func ourChildren() ([]procID, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list /proc: %w", err)
+	}
+	self := os.Getpid()
+	var kids []procID
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		info, err := readProcInfo(pid)
+		if err != nil || info.ppid != self || info.zombie {
+			continue // gone meanwhile, or not ours
+		}
+		name, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		kids = append(kids, procID{pid: pid, start: info.start, name: strings.TrimSpace(string(name))})
+	}
+	sort.Slice(kids, func(i, j int) bool { return kids[i].start < kids[j].start })
+	return kids, nil
+}
+
+// recordChildren writes our children to path, one "pid start name" a line, so that the next run
+// can stop them if this one dies without cleaning up (kill -9, OOM killer). envtest starts etcd
+// and kube-apiserver in their own process groups with no parent-death signal, so nothing else
+// would ever stop them, and the orphaned etcd would keep the data dir's database locked.
+func recordChildren(path string) error {
+	kids, err := ourChildren()
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, k := range kids {
+		fmt.Fprintf(&b, "%d %d %s\n", k.pid, k.start, k.name)
+	}
+	if err := writeFileAtomic(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("record the child processes: %w", err)
+	}
+	return nil
+}
+
+// stopLeftovers stops the processes recorded in path by an earlier run that died without
+// stopping them, then removes the file. Call it only while holding the lock: then no live
+// devcluster owns them. A recorded pid whose start time differs is another process and is left
+// alone.
+func stopLeftovers(path string) error {
+	recorded, err := readRecorded(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Reverse start order: kube-apiserver before etcd, the manager first of all.
+	for i := len(recorded) - 1; i >= 0; i-- {
+		if p := recorded[i]; isAlive(p) {
+			logf("stopping %s (pid %d), left running by an earlier `make dev` that did not shut down", p.name, p.pid)
+			stopLeftover(p)
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return nil
+}
+
+// readRecorded parses a file written by recordChildren, skipping malformed lines.
+func readRecorded(path string) ([]procID, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []procID
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var p procID
+		if _, err := fmt.Sscanf(sc.Text(), "%d %d %s", &p.pid, &p.start, &p.name); err == nil && p.pid > 1 {
+			out = append(out, p)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// isAlive reports whether the very process p still runs.
+func isAlive(p procID) bool {
+	info, err := readProcInfo(p.pid)
+	return err == nil && info.start == p.start && !info.zombie
+}
+
+// stopLeftover sends SIGTERM to p (to its whole group when it leads one, as envtest's processes
+// do), waits up to leftoverStopTimeout, then sends SIGKILL.
+func stopLeftover(p procID) {
+	target := p.pid
+	if pgid, err := syscall.Getpgid(p.pid); err == nil && pgid == p.pid {
+		target = -p.pid
+	}
+	_ = syscall.Kill(target, syscall.SIGTERM)
+	deadline := time.Now().Add(leftoverStopTimeout)
+	for isAlive(p) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if isAlive(p) {
+		_ = syscall.Kill(target, syscall.SIGKILL)
+	}
+}
+
+// writeFileAtomic replaces path with data and mode in one rename, so a reader (kubectl, the
+// manager) never sees a half-written file and an existing file's looser mode never survives.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("create a temporary file next to %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// managerStopTimeout is how long the manager may take to finish its steps and requests after
+// SIGTERM before it is killed.
+const managerStopTimeout = 15 * time.Second
+
+// defaultManagerArgs bind every listener of the manager to loopback, so a dev cluster never
+// exposes the API on the network, with human-readable logs.
+var defaultManagerArgs = []string{
+	"--dev",
+	"--api-bind-address=127.0.0.1:8088",
+	"--metrics-bind-address=127.0.0.1:8080",
+	"--health-probe-bind-address=127.0.0.1:8081",
+}
+
+// managerProc is the manager binary running as our child, in its own process group.
+type managerProc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process has exited and been reaped
+	err  error         // the result of Wait, readable after done is closed
+}
+
+// startManager runs bin with args against the dev cluster's kubeconfig, its output passed
+// through to ours.
+//
+// The manager gets its own process group so that a Ctrl-C in the terminal reaches only us:
+// controller-runtime's signal handler exits at once on a second signal, so if the manager saw
+// the terminal's SIGINT and then our SIGTERM it would skip its graceful shutdown. Pdeathsig
+// sends it SIGTERM should we die without stopping it (kill -9), so it never outlives us. (Linux
+// ties Pdeathsig to the thread that started the child; the Go runtime only ends a thread when a
+// goroutine locked to it exits, which nothing here does.)
+func startManager(bin, kubeconfig string, args []string) (*managerProc, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the manager %s: %w", bin, err)
+	}
+	m := &managerProc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		m.err = cmd.Wait()
+		close(m.done)
+	}()
+	return m, nil
+}
+
+// exited reports whether the manager has already exited.
+func (m *managerProc) exited() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM to the manager's process group and waits up to managerStopTimeout, or
+// until a signal arrives on force (a second Ctrl-C), before killing the group. It returns once
+// the manager has been reaped and nothing is left in its group.
+func (m *managerProc) stop(force <-chan os.Signal) {
+	pgid := m.cmd.Process.Pid
+	if !m.exited() {
+		logf("stopping the manager (pid %d, up to %s; Ctrl-C again to kill it now)", pgid, managerStopTimeout)
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		timer := time.NewTimer(managerStopTimeout)
+		defer timer.Stop()
+		select {
+		case <-m.done:
+		case <-timer.C:
+			logf("the manager did not stop within %s: killing it", managerStopTimeout)
+		case <-force:
+			logf("killing the manager")
+		}
+	}
+	// Sweep the group: the manager, if it still runs, and anything it started.
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		logf("kill the manager's process group %d: %v", pgid, err)
+	}
+	<-m.done
+}
+
+// exitDescription says how the manager ended, for the message printed when it exits on its own.
+func (m *managerProc) exitDescription() string {
+	if m.err == nil {
+		return "exit status 0"
+	}
+	return m.err.Error()
+}
+
+// lastFlagValue returns the value of the last occurrence of the flag name (without dashes) in
+// args, in any of Go's forms (-name=v, --name=v, -name v, --name v), or def when it is absent.
+// The last occurrence wins, as it does in Go's flag package, so --manager-args can override
+// defaultManagerArgs.
+func lastFlagValue(args []string, name, def string) string {
+	value := def
+	for i := 0; i < len(args); i++ {
+		a := strings.TrimLeft(args[i], "-")
+		if a == args[i] {
+			continue // not a flag
+		}
+		switch {
+		case strings.HasPrefix(a, name+"="):
+			value = strings.TrimPrefix(a, name+"=")
+		case a == name && i+1 < len(args):
+			value = args[i+1]
+			i++
+		}
+	}
+	return value
+}
+
+// localURL turns a listen address such as ":8081" or "0.0.0.0:8081" into an http URL on
+// loopback with path appended. It returns "" when the address is disabled ("0") or unparsable.
+func localURL(addr, path string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" || port == "0" {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + path
+}
+
+// readiness is how waitReady ended.
+type readiness int
+
+const (
+	ready         readiness = iota // /readyz answered 200
+	notReadyYet                    // the timeout passed; the manager still runs
+	managerExited                  // the manager exited while we waited
+	interrupted                    // a stop signal arrived while we waited
+)
+
+// waitReady polls the manager's /readyz at url until it answers 200, the manager exits, a
+// signal arrives on sigs or timeout passes. An empty url (probes disabled) counts as ready.
+func waitReady(url string, m *managerProc, sigs <-chan os.Signal, timeout time.Duration) readiness {
+	if url == "" {
+		return ready
+	}
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if resp, err := client.Get(url); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return ready
+			}
+		}
+		select {
+		case <-m.done:
+			return managerExited
+		case <-sigs:
+			return interrupted
+		case <-deadline.C:
+			return notReadyYet
+		case <-tick.C:
+		}
+	}
+}
