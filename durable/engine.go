@@ -98,6 +98,22 @@ const (
 	Aborted
 )
 
+// String names the kind, for logs and test failures.
+func (k OutcomeKind) String() string {
+	switch k {
+	case Completed:
+		return "Completed"
+	case Failed:
+		return "Failed"
+	case Suspended:
+		return "Suspended"
+	case Aborted:
+		return "Aborted"
+	default:
+		return fmt.Sprintf("OutcomeKind(%d)", int(k))
+	}
+}
+
 // Outcome is the result of one execution.
 type Outcome struct {
 	Kind OutcomeKind
@@ -119,6 +135,9 @@ type Outcome struct {
 // ended. New steps run and are recorded one by one through ex.Recorder; the handler goes on
 // until it returns, fails or reaches a primitive that must wait. Execute never panics.
 func Execute(ctx context.Context, w Workflow, ex Execution) Outcome {
+	if ex.Recorder == nil {
+		return Outcome{Kind: Aborted, Err: errors.New("execution has no Recorder: nothing it does could be made durable")}
+	}
 	e := newExecution(ctx, ex)
 	done := make(chan Outcome, 1)
 	go func() {

@@ -117,7 +117,8 @@ func decodeInput(raw json.RawMessage, in any) error {
 	if err := dec.Decode(in); err != nil {
 		return err
 	}
-	if dec.More() {
+	// dec.More would miss a stray '}' or ']' after the value.
+	if len(bytes.TrimSpace(raw[dec.InputOffset():])) > 0 {
 		return fmt.Errorf("unexpected data after the input's JSON value")
 	}
 	return nil
@@ -140,20 +141,24 @@ type Registry struct {
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{workflows: map[string]Workflow{}} }
 
-// Register adds workflows. A duplicate or empty name is a programming error in the binary's
-// wiring and is returned as an error so main can refuse to start.
+// Register adds workflows, all or none. A duplicate or empty name is a programming error in
+// the binary's wiring and is returned as an error so main can refuse to start.
 func (r *Registry) Register(workflows ...Workflow) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	seen := map[string]bool{}
 	for _, w := range workflows {
 		name := w.Name()
-		if strings.TrimSpace(name) == "" {
+		switch {
+		case strings.TrimSpace(name) == "":
 			return fmt.Errorf("register workflow: empty name")
-		}
-		if _, dup := r.workflows[name]; dup {
+		case seen[name] || r.workflows[name] != nil:
 			return fmt.Errorf("register workflow %q: already registered", name)
 		}
-		r.workflows[name] = w
+		seen[name] = true
+	}
+	for _, w := range workflows {
+		r.workflows[w.Name()] = w
 	}
 	return nil
 }

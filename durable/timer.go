@@ -32,8 +32,9 @@ func (e *execution) timer(name string, wakeAt func(now time.Time) time.Time) {
 		e.suspend(name, entry.WakeAt, "")
 	}
 	// The timer is due. Its completion needs no write of its own: replay reaches the same
-	// conclusion from the wake time, and the next write persists it.
+	// conclusion from the wake time, and the next write persists it. It still counts against
+	// the journal's budget, since the host stores the journal with the outcome.
 	entry.State, entry.FinishedAt = StateCompleted, entry.WakeAt
-	e.journal.put(entry)
+	e.stage(entry)
 	e.advance(entry.WakeAt)
 }

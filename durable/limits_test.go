@@ -1,0 +1,112 @@
+package durable_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/centaur-dev/workflow-operator/durable"
+)
+
+func TestStepResultOverMaxResultBytesFailsTheStepAtOnce(t *testing.T) {
+	calls := 0
+	var stepErr *durable.StepError
+	wf := durable.Define("download", func(ctx *durable.Context, _ struct{}) (string, error) {
+		_, err := durable.Step(ctx, "fetch-page", func(context.Context) (string, error) {
+			calls++
+			return strings.Repeat("x", 100), nil // 102 bytes as JSON
+		}, durable.WithRetry(durable.RetryPolicy{MaxAttempts: 5}))
+		errors.As(err, &stepErr)
+		return "", err
+	})
+	h := newHarness(t, wf)
+	h.limits.MaxResultBytes = 64
+
+	mustFail(t, h.execute(), durable.ReasonStepFailed)
+	if calls != 1 {
+		t.Errorf("function calls = %d; an oversized result cannot be fixed by retrying (want 1)", calls)
+	}
+	if stepErr == nil || stepErr.Attempts != 1 || !strings.Contains(stepErr.Message, "102 bytes") || !strings.Contains(stepErr.Message, "limit of 64") {
+		t.Errorf("step error = %+v; want 1 attempt and a message naming 102 bytes and the limit of 64", stepErr)
+	}
+	if e := h.entry("fetch-page"); e.State != durable.StateFailed || e.Result != nil {
+		t.Errorf("entry = %+v; want Failed without the oversized result", e)
+	}
+}
+
+func TestJournalOverMaxJournalBytesFailsBeforeItIsWritten(t *testing.T) {
+	const limit = 1000
+	calls := map[string]int{}
+	wf := durable.Define("hoarder", func(ctx *durable.Context, _ struct{}) (int, error) {
+		for i := range 50 {
+			name := fmt.Sprintf("chunk-%02d", i)
+			_, err := durable.Step(ctx, name, func(context.Context) (string, error) {
+				calls[name]++
+				return strings.Repeat("x", 100), nil
+			})
+			if err != nil {
+				return 0, err
+			}
+		}
+		return 50, nil
+	})
+	h := newHarness(t, wf)
+	h.limits.MaxJournalBytes = limit
+
+	f := mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
+	written := h.rec.Writes()
+	if written == 0 || written >= 50 {
+		t.Fatalf("recorder writes = %d; want a few steps recorded before the budget ran out", written)
+	}
+	tooMuch := fmt.Sprintf("chunk-%02d", written)
+	if !strings.Contains(f.Message, `"`+tooMuch+`"`) || !strings.Contains(f.Message, fmt.Sprintf("over the limit of %d", limit)) {
+		t.Errorf("failure message = %q; want it to name step %q and the limit", f.Message, tooMuch)
+	}
+	if got := h.rec.MaxBytes(); got > limit {
+		t.Errorf("the recorder was asked to write a journal of %d bytes; the limit is %d", got, limit)
+	}
+	if got := h.journal.Bytes(); got > limit {
+		t.Errorf("the execution left a journal of %d bytes for the host to store; the limit is %d", got, limit)
+	}
+
+	// The failure is deterministic: a restart fails the same way without re-running recorded steps.
+	again := mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
+	if again.Message != f.Message {
+		t.Errorf("failure after a restart = %q; want %q", again.Message, f.Message)
+	}
+	if calls["chunk-00"] != 1 || h.rec.Writes() != written {
+		t.Errorf("a restart re-ran recorded steps (%d calls) or wrote (%d writes)", calls["chunk-00"], h.rec.Writes())
+	}
+}
+
+func TestTimersThatAreDueCountAgainstMaxJournalBytes(t *testing.T) {
+	const limit = 1000
+	wf := durable.Define("many-deadlines", func(ctx *durable.Context, _ struct{}) (string, error) {
+		for i := range 50 {
+			durable.SleepUntil(ctx, fmt.Sprintf("deadline-%02d", i), epoch.Add(-time.Hour))
+		}
+		return "done", nil
+	})
+	h := newHarness(t, wf)
+	h.limits.MaxJournalBytes = limit
+
+	mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
+	if got := h.journal.Bytes(); got > limit {
+		t.Errorf("the execution left a journal of %d bytes for the host to store; the limit is %d", got, limit)
+	}
+}
+
+func TestOutputOverMaxResultBytesFailsWithOutputTooLarge(t *testing.T) {
+	wf := durable.Define("verbose", func(ctx *durable.Context, _ struct{}) (string, error) {
+		return strings.Repeat("y", 100), nil
+	})
+	h := newHarness(t, wf)
+	h.limits.MaxResultBytes = 64
+	f := mustFail(t, h.execute(), durable.ReasonOutputTooLarge)
+	if !strings.Contains(f.Message, "102 bytes") || !strings.Contains(f.Message, "limit is 64") {
+		t.Errorf("failure message = %q; want it to name 102 bytes and the limit of 64", f.Message)
+	}
+}
