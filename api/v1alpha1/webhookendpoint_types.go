@@ -24,6 +24,10 @@ const (
 // ConditionReady is the condition type that says whether an endpoint serves deliveries.
 const ConditionReady = "Ready"
 
+// LabelWebhook names the webhook slug whose delivery started a run, so that
+// `kubectl get wfr -l workflows.centaur.dev/webhook=github-issues` lists an endpoint's runs.
+const LabelWebhook = "workflows.centaur.dev/webhook"
+
 // SecretKeyRef points at one key of a Secret in the endpoint's namespace.
 type SecretKeyRef struct {
 	// name of the Secret, in the same namespace as the WebhookEndpoint.
@@ -132,7 +136,8 @@ type DeliveryCounters struct {
 // WebhookEndpointStatus says whether the endpoint serves deliveries and what it has done.
 type WebhookEndpointStatus struct {
 	// conditions hold Ready: True when deliveries are accepted; False with a reason
-	// (SecretNotFound, SlugConflict, UnknownWorkflow, InvalidSpec) that says what to fix.
+	// (SecretNotFound, SecretKeyMissing, SecretInvalid, SlugConflict, UnknownWorkflow,
+	// InvalidSpec) and a message that says what to fix.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

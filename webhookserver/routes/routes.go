@@ -1,0 +1,343 @@
+// Package routes holds the webhook route table: which slug of /api/webhooks/{slug} starts which
+// workflow, in which namespace, verified how and with which secrets. The WebhookEndpoint
+// controller (and the code-declared webhook controller) resolve endpoints and secrets and push
+// the result here; the HTTP handler only looks slugs up. Keeping the table in its own pure-Go
+// package lets both sides import it without an import cycle, and keeps Kubernetes reads out of
+// the request path.
+//
+// Two origins can claim a slug: a WebhookEndpoint resource, managed with GitOps, and a
+// workflow that declares a webhook in its code. The resource wins: Lookup prefers it, so an
+// operator can always override (or disable, by leaving it not Ready) a route that a workflow
+// ships with. Which of two resources claiming one slug is served is the controller's
+// decision (the older one); the table serves whatever resource route was set last.
+//
+// The table also counts deliveries per endpoint, in memory. The handler bumps atomic counters
+// on the hot path; the controller flushes them into the endpoint's status in batches.
+package routes
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
+)
+
+// PathPrefix is the URL path under which every webhook route is served.
+const PathPrefix = "/api/webhooks/"
+
+// Path returns the URL path deliveries for slug go to.
+func Path(slug string) string { return PathPrefix + slug }
+
+// Origin says where a route comes from.
+type Origin int
+
+const (
+	// OriginEndpoint is a route configured by a WebhookEndpoint resource.
+	OriginEndpoint Origin = iota
+	// OriginCode is a route a workflow declares in its code (durable.WithWebhook).
+	OriginCode
+)
+
+// String names the origin for logs and messages.
+func (o Origin) String() string {
+	if o == OriginCode {
+		return "code"
+	}
+	return "WebhookEndpoint"
+}
+
+// Key identifies the source of a route: a WebhookEndpoint's namespace and name, or, for a
+// code-declared webhook, its namespace and "code:<slug>" (a colon never appears in a
+// resource name, so the two cannot collide). The key is part of every run name the route
+// derives, so that deliveries to different endpoints never share a run.
+type Key struct {
+	Origin    Origin
+	Namespace string
+	Name      string
+}
+
+// String returns namespace/name.
+func (k Key) String() string { return k.Namespace + "/" + k.Name }
+
+// CodeKey returns the key of the webhook a workflow declares in code under slug, served in
+// namespace.
+func CodeKey(namespace, slug string) Key {
+	return Key{Origin: OriginCode, Namespace: namespace, Name: "code:" + slug}
+}
+
+// Route is everything the handler needs to serve one slug. A Route is immutable once handed
+// to Set: the table and every reader share its slices.
+type Route struct {
+	// Key identifies the route's source; runs are created in Key.Namespace.
+	Key Key
+	// Slug is the last path segment the route serves.
+	Slug string
+	// WorkflowName is the workflow each delivery starts.
+	WorkflowName string
+	// Provider is the signature scheme, as in WebhookEndpoint.spec.provider.
+	Provider string
+	// Verifier checks signatures; nil on a route that is not Ready.
+	Verifier signature.Verifier
+	// Secrets are the resolved signing secrets (one, or two during a rotation).
+	Secrets [][]byte
+	// TriggerKey is the header whose value identifies a delivery; empty means the body's hash.
+	TriggerKey string
+	// AllowedMethods are the accepted HTTP methods, upper case.
+	AllowedMethods []string
+	// AllowedContentTypes are the accepted media types, lower case, without parameters.
+	AllowedContentTypes []string
+	// MaxBodyBytes caps a delivery's body.
+	MaxBodyBytes int64
+	// SensitiveHeaders are further headers to strip from the envelope (the hmac provider's
+	// signature header), on top of the envelope package's own list.
+	SensitiveHeaders []string
+	// Ready reports whether deliveries are served. A route that is not Ready still claims its
+	// slug, so that senders get 503 (and retry) instead of 404.
+	Ready bool
+	// Reason and Message say why the route is not Ready, as the endpoint's condition does.
+	Reason, Message string
+
+	// counters are the key's delivery counters, attached by Set.
+	counters *Counters
+}
+
+// Counters returns the route's delivery counters. A route that did not come from a Table
+// gets throw-away counters, so callers never check for nil.
+func (r Route) Counters() *Counters {
+	if r.counters == nil {
+		return &Counters{}
+	}
+	return r.counters
+}
+
+// Reasons of a WebhookEndpoint's Ready condition, also carried by a Route that is not Ready.
+// Each comes with a message that says what to fix.
+const (
+	// ReasonReady: the endpoint serves deliveries.
+	ReasonReady = "Ready"
+	// ReasonSecretNotFound: a Secret named in spec.auth.secretRefs does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretKeyMissing: the Secret exists but lacks the key, or its value is empty.
+	ReasonSecretKeyMissing = "SecretKeyMissing"
+	// ReasonSecretInvalid: the value cannot be used by the provider, for example a "whsec_"
+	// secret whose remainder is not base64.
+	ReasonSecretInvalid = "SecretInvalid"
+	// ReasonSlugConflict: an older endpoint serves the same slug.
+	ReasonSlugConflict = "SlugConflict"
+	// ReasonUnknownWorkflow: spec.workflowName is not registered in the manager.
+	ReasonUnknownWorkflow = "UnknownWorkflow"
+	// ReasonInvalidSpec: the provider settings are unusable (for example an hmac header that
+	// is not a valid header name).
+	ReasonInvalidSpec = "InvalidSpec"
+)
+
+// Defaults applied when a route leaves a limit unset (code-declared webhooks do).
+const (
+	// DefaultMaxBodyBytes is 1 MiB, the largest body the WebhookEndpoint API allows.
+	DefaultMaxBodyBytes int64 = 1 << 20
+)
+
+// DefaultAllowedMethods are accepted when a route lists none.
+var DefaultAllowedMethods = []string{http.MethodPost}
+
+// DefaultAllowedContentTypes are accepted when a route lists none.
+var DefaultAllowedContentTypes = []string{"application/json", "application/x-www-form-urlencoded"}
+
+// Counts is a snapshot of delivery counters.
+type Counts struct {
+	// Accepted deliveries started a new run.
+	Accepted int64
+	// Duplicates were redeliveries of a delivery that already has a run.
+	Duplicates int64
+	// Rejected deliveries failed verification or validation (4xx).
+	Rejected int64
+}
+
+// IsZero reports whether nothing was counted.
+func (c Counts) IsZero() bool { return c == Counts{} }
+
+// Counters count deliveries of one endpoint in memory. The handler adds; the flusher reads a
+// snapshot with Pending, writes it, and subtracts it with Done once it is stored, so that
+// deliveries counted in between are not lost and a failed write loses nothing.
+type Counters struct {
+	accepted, duplicates, rejected atomic.Int64
+}
+
+// AddAccepted counts a delivery that started a run.
+func (c *Counters) AddAccepted() { c.accepted.Add(1) }
+
+// AddDuplicate counts a redelivery.
+func (c *Counters) AddDuplicate() { c.duplicates.Add(1) }
+
+// AddRejected counts a refused delivery.
+func (c *Counters) AddRejected() { c.rejected.Add(1) }
+
+// Pending returns what was counted and not yet flushed.
+func (c *Counters) Pending() Counts {
+	return Counts{Accepted: c.accepted.Load(), Duplicates: c.duplicates.Load(), Rejected: c.rejected.Load()}
+}
+
+// Done subtracts a flushed snapshot.
+func (c *Counters) Done(flushed Counts) {
+	c.accepted.Add(-flushed.Accepted)
+	c.duplicates.Add(-flushed.Duplicates)
+	c.rejected.Add(-flushed.Rejected)
+}
+
+// Table maps slugs to routes. It is safe for concurrent use; lookups take a read lock only.
+type Table struct {
+	mu        sync.RWMutex
+	endpoints map[string]Route // slug -> route set by a WebhookEndpoint
+	code      map[string]Route // slug -> route declared in code
+	slugs     map[Key]string   // key -> the slug it currently serves
+	counters  map[Key]*Counters
+}
+
+// NewTable returns an empty table.
+func NewTable() *Table {
+	return &Table{
+		endpoints: map[string]Route{},
+		code:      map[string]Route{},
+		slugs:     map[Key]string{},
+		counters:  map[Key]*Counters{},
+	}
+}
+
+// Set serves route under its slug, replacing whatever the same key served before (also under
+// another slug) and any route of the same origin that claimed the slug. It fills in the
+// defaults for unset limits and lists.
+func (t *Table) Set(route Route) error {
+	if route.Slug == "" || route.Key.Name == "" {
+		return fmt.Errorf("set route %q for %s: slug and key must be set", route.Slug, route.Key)
+	}
+	if route.Ready && route.Verifier == nil {
+		return fmt.Errorf("set route %q for %s: a Ready route needs a verifier", route.Slug, route.Key)
+	}
+	applyDefaults(&route)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	route.counters = t.countersLocked(route.Key)
+	t.deleteLocked(route.Key)
+	if prev, ok := t.byOrigin(route.Key.Origin)[route.Slug]; ok {
+		delete(t.slugs, prev.Key)
+	}
+	t.byOrigin(route.Key.Origin)[route.Slug] = route
+	t.slugs[route.Key] = route.Slug
+	return nil
+}
+
+// applyDefaults fills the lists and limits a route left empty.
+func applyDefaults(r *Route) {
+	if len(r.AllowedMethods) == 0 {
+		r.AllowedMethods = DefaultAllowedMethods
+	}
+	if len(r.AllowedContentTypes) == 0 {
+		r.AllowedContentTypes = DefaultAllowedContentTypes
+	}
+	if r.MaxBodyBytes <= 0 {
+		r.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+}
+
+// Delete stops serving the route of key, if it still serves one. A slug that another key has
+// taken over since is left alone. The key's counters are kept (see Forget).
+func (t *Table) Delete(key Key) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.deleteLocked(key)
+}
+
+// deleteLocked is Delete with the lock held.
+func (t *Table) deleteLocked(key Key) {
+	slug, ok := t.slugs[key]
+	if !ok {
+		return
+	}
+	delete(t.slugs, key)
+	routes := t.byOrigin(key.Origin)
+	if r, ok := routes[slug]; ok && r.Key == key {
+		delete(routes, slug)
+	}
+}
+
+// Forget deletes the route of key and drops its counters: the endpoint is gone.
+func (t *Table) Forget(key Key) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.deleteLocked(key)
+	delete(t.counters, key)
+}
+
+// Lookup returns the route that serves slug: a WebhookEndpoint's when there is one, otherwise
+// a code-declared one.
+func (t *Table) Lookup(slug string) (Route, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if r, ok := t.endpoints[slug]; ok {
+		return r, true
+	}
+	r, ok := t.code[slug]
+	return r, ok
+}
+
+// Serves reports whether key's route is the one Lookup(slug) returns.
+func (t *Table) Serves(key Key, slug string) bool {
+	r, ok := t.Lookup(slug)
+	return ok && r.Key == key
+}
+
+// CodeRoute returns the code-declared route of slug, whether or not a WebhookEndpoint
+// overrides it.
+func (t *Table) CodeRoute(slug string) (Route, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	r, ok := t.code[slug]
+	return r, ok
+}
+
+// Counters returns the delivery counters of key, creating them on first use.
+func (t *Table) Counters(key Key) *Counters {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.countersLocked(key)
+}
+
+// countersLocked is Counters with the lock held.
+func (t *Table) countersLocked(key Key) *Counters {
+	c, ok := t.counters[key]
+	if !ok {
+		c = &Counters{}
+		t.counters[key] = c
+	}
+	return c
+}
+
+// PendingKeys returns the keys of WebhookEndpoints whose counters hold unflushed counts, in a
+// stable order. Code-declared routes have no status to flush to and are left out.
+func (t *Table) PendingKeys() []Key {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []Key
+	for key, c := range t.counters {
+		if key.Origin == OriginEndpoint && !c.Pending().IsZero() {
+			out = append(out, key)
+		}
+	}
+	slices.SortFunc(out, func(a, b Key) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// byOrigin returns the slug map of origin o.
+func (t *Table) byOrigin(o Origin) map[string]Route {
+	if o == OriginCode {
+		return t.code
+	}
+	return t.endpoints
+}

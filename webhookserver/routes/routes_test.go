@@ -1,0 +1,154 @@
+package routes
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// acceptAll is a verifier for routes that must be Ready.
+type acceptAll struct{}
+
+func (acceptAll) Verify(http.Header, []byte, [][]byte, time.Time) error { return nil }
+
+func endpoint(ns, name, slug string) Route {
+	return Route{Key: Key{Origin: OriginEndpoint, Namespace: ns, Name: name}, Slug: slug, WorkflowName: "wf", Verifier: acceptAll{}, Ready: true}
+}
+
+func TestSetLookupDelete(t *testing.T) {
+	tab := NewTable()
+	if _, ok := tab.Lookup("a"); ok {
+		t.Fatal("empty table serves a slug")
+	}
+	must(t, tab.Set(endpoint("ns", "one", "a")))
+	r, ok := tab.Lookup("a")
+	if !ok || r.Key.Name != "one" {
+		t.Fatalf("Lookup(a) = %v, %v; want the route of ns/one", r.Key, ok)
+	}
+	if len(r.AllowedMethods) != 1 || r.AllowedMethods[0] != http.MethodPost || r.MaxBodyBytes != DefaultMaxBodyBytes {
+		t.Fatalf("defaults not applied: %v %d", r.AllowedMethods, r.MaxBodyBytes)
+	}
+
+	// Moving the endpoint to another slug frees the old one.
+	must(t, tab.Set(endpoint("ns", "one", "b")))
+	if _, ok := tab.Lookup("a"); ok {
+		t.Fatal("old slug still served after the endpoint moved")
+	}
+	if !tab.Serves(Key{Namespace: "ns", Name: "one"}, "b") {
+		t.Fatal("new slug not served")
+	}
+
+	// Another endpoint takes the slug over; deleting the first must not remove it.
+	must(t, tab.Set(endpoint("ns", "two", "b")))
+	tab.Delete(Key{Namespace: "ns", Name: "one"})
+	if r, ok := tab.Lookup("b"); !ok || r.Key.Name != "two" {
+		t.Fatalf("Delete of a key that lost its slug removed the new owner: %v %v", r.Key, ok)
+	}
+	tab.Delete(Key{Namespace: "ns", Name: "two"})
+	if _, ok := tab.Lookup("b"); ok {
+		t.Fatal("slug still served after its owner was deleted")
+	}
+}
+
+func TestEndpointOverridesCode(t *testing.T) {
+	tab := NewTable()
+	code := Route{Key: CodeKey("default", "hook"), Slug: "hook", WorkflowName: "coded", Verifier: acceptAll{}, Ready: true}
+	must(t, tab.Set(code))
+	if r, _ := tab.Lookup("hook"); r.WorkflowName != "coded" {
+		t.Fatalf("code route not served: %+v", r)
+	}
+	ep := endpoint("ns", "ep", "hook")
+	ep.WorkflowName = "resource"
+	must(t, tab.Set(ep))
+	if r, _ := tab.Lookup("hook"); r.WorkflowName != "resource" {
+		t.Fatalf("endpoint does not override the code route: %+v", r)
+	}
+	// Re-setting the code route (its Secret changed) must not take the slug back.
+	must(t, tab.Set(code))
+	if r, _ := tab.Lookup("hook"); r.WorkflowName != "resource" {
+		t.Fatalf("code route took the slug back from the endpoint: %+v", r)
+	}
+	tab.Forget(ep.Key)
+	if r, _ := tab.Lookup("hook"); r.WorkflowName != "coded" {
+		t.Fatalf("code route not served again once the endpoint is gone: %+v", r)
+	}
+	if _, ok := tab.CodeRoute("hook"); !ok {
+		t.Fatal("CodeRoute lost the code route")
+	}
+}
+
+func TestSetRefusesIncompleteRoutes(t *testing.T) {
+	tab := NewTable()
+	if err := tab.Set(Route{Key: Key{Name: "x"}}); err == nil {
+		t.Fatal("route without slug accepted")
+	}
+	if err := tab.Set(Route{Key: Key{Name: "x"}, Slug: "s", Ready: true}); err == nil {
+		t.Fatal("Ready route without verifier accepted")
+	}
+	if err := tab.Set(Route{Key: Key{Name: "x"}, Slug: "s", Reason: ReasonSecretNotFound}); err != nil {
+		t.Fatalf("not-Ready route refused: %v", err)
+	}
+}
+
+func TestCountersFlushWithoutLoss(t *testing.T) {
+	tab := NewTable()
+	must(t, tab.Set(endpoint("ns", "ep", "s")))
+	r, _ := tab.Lookup("s")
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Counters().AddAccepted(); r.Counters().AddRejected() }()
+	}
+	wg.Wait()
+	if keys := tab.PendingKeys(); len(keys) != 1 || keys[0] != r.Key {
+		t.Fatalf("PendingKeys = %v, want [%v]", keys, r.Key)
+	}
+	snap := r.Counters().Pending()
+	r.Counters().AddDuplicate() // counted while the snapshot is being written
+	r.Counters().Done(snap)
+	if got := r.Counters().Pending(); got != (Counts{Duplicates: 1}) {
+		t.Fatalf("after Done, pending = %+v; want only the duplicate counted meanwhile", got)
+	}
+	// Counters survive a re-Set (a reconcile) of the same key.
+	must(t, tab.Set(endpoint("ns", "ep", "s")))
+	if r2, _ := tab.Lookup("s"); r2.Counters() != r.Counters() {
+		t.Fatal("re-Set replaced the counters")
+	}
+	tab.Forget(r.Key)
+	if keys := tab.PendingKeys(); len(keys) != 0 {
+		t.Fatalf("Forget kept counters: %v", keys)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	tab := NewTable()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				_ = tab.Set(endpoint("ns", "ep", "s"))
+				tab.Delete(Key{Namespace: "ns", Name: "ep"})
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				if r, ok := tab.Lookup("s"); ok {
+					r.Counters().AddAccepted()
+				}
+				_ = tab.PendingKeys()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,152 @@
+package webhookserver
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/controllers"
+	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+	"github.com/centaur-dev/workflow-operator/workflows"
+)
+
+// The suite serves the real handler over real HTTP (httptest) in front of a real
+// kube-apiserver and etcd started by envtest from bin/k8s (KUBEBUILDER_ASSETS), with the
+// operator's controllers, the WebhookEndpoint controller among them, running in a manager.
+var (
+	testEnv   *envtest.Environment
+	k8sClient client.Client
+	scheme    = runtime.NewScheme()
+	registry  *durable.Registry
+	table     *routes.Table
+	stopMgr   context.CancelFunc
+	mgrDone   chan struct{}
+
+	// api serves the handler with no trusted proxy; proxied trusts 127.0.0.0/8, as if a
+	// reverse proxy ran on the same host; broken's client cannot write to the API server.
+	api, proxied, broken *httptest.Server
+)
+
+// Suite constants.
+const (
+	// codeNamespace is where code-declared webhooks create runs and find their Secret.
+	codeNamespace = "code-hooks"
+	// codeSlug is the slug the code_hooked test workflow declares.
+	codeSlug = "code-hook"
+	// flushInterval is short so that delivery counters reach status quickly.
+	flushInterval = 300 * time.Millisecond
+)
+
+func TestWebhookServer(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Webhook Server Suite")
+}
+
+var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(workflowsv1alpha1.AddToScheme(scheme))
+
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := testEnv.Start()
+	Expect(err).NotTo(HaveOccurred(), "start envtest; run through `make test` so KUBEBUILDER_ASSETS points at bin/k8s")
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	registry = durable.NewRegistry()
+	Expect(workflows.Register(registry)).To(Succeed())
+	Expect(registry.Register(testWorkflows()...)).To(Succeed())
+	createNamespace(codeNamespace)
+
+	table = routes.NewTable()
+	skip := true
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:     scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: ctrlconfig.Controller{SkipNameValidation: &skip},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	_, err = controllers.Setup(mgr, controllers.Options{
+		Registry:                    registry,
+		MaxConcurrentReconciles:     4,
+		WebhookRoutes:               table,
+		CodeWebhookNamespace:        codeNamespace,
+		WebhookCounterFlushInterval: flushInterval,
+	})
+	Expect(err).NotTo(HaveOccurred())
+
+	serverCfg := Config{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Registry: registry, Routes: table, Logger: logf.Log.WithName("api")}
+	api = httptest.NewServer(New(serverCfg).Handler())
+	proxiedCfg := serverCfg
+	proxiedCfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	proxied = httptest.NewServer(New(proxiedCfg).Handler())
+	brokenCfg := serverCfg
+	brokenCfg.Client = failingCreates{mgr.GetClient()}
+	broken = httptest.NewServer(New(brokenCfg).Handler())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stopMgr, mgrDone = cancel, make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(mgrDone)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+})
+
+var _ = AfterSuite(func() {
+	for _, s := range []*httptest.Server{api, proxied, broken} {
+		if s != nil {
+			s.Close()
+		}
+	}
+	if stopMgr != nil {
+		stopMgr()
+		Eventually(mgrDone, 30*time.Second).Should(BeClosed())
+	}
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+})
+
+// failingCreates is a client whose creates fail as when etcd is unavailable.
+type failingCreates struct{ client.Client }
+
+// Create fails with 503 ServiceUnavailable.
+func (failingCreates) Create(context.Context, client.Object, ...client.CreateOption) error {
+	return apierrors.NewServiceUnavailable("etcdserver: request timed out")
+}
+
+// testWorkflows are the suite's workflows: webhook_echo takes any envelope; code_hooked also
+// declares a webhook in code.
+func testWorkflows() []durable.Workflow {
+	echo := func(_ *durable.Context, in json.RawMessage) (int, error) { return len(in), nil }
+	return []durable.Workflow{
+		durable.Define("webhook_echo", echo),
+		durable.Define("code_hooked", echo, durable.WithWebhook(durable.WebhookSpec{
+			Slug: codeSlug, Provider: "github", TriggerKey: "X-GitHub-Delivery",
+		})),
+	}
+}

@@ -1,0 +1,361 @@
+package webhookserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
+	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
+)
+
+// Webhook deliveries become WorkflowRuns here. The handler never reads Kubernetes objects: the
+// route table (fed by the WebhookEndpoint controller) says everything about a slug, so a
+// delivery costs one write to the API server, the run's create. Idempotency comes from that
+// write: the run's name is derived from the endpoint and the delivery's trigger value, so a
+// redelivery hits AlreadyExists and is answered 200 with the same run.
+
+const (
+	// runNameHashLen is how many hex digits of the delivery hash end a run's name: 64 bits.
+	runNameHashLen = 16
+	// maxRunNameSlugLen keeps "<slug>-<hash>" within 63 characters, a DNS label.
+	maxRunNameSlugLen = validation.DNS1123LabelMaxLength - 1 - runNameHashLen
+	// maxEnvelopeBytes caps the run's input. A body at the 1 MiB limit can grow when encoded
+	// as JSON text; the run must still fit etcd's 1.5 MiB request limit with room for status.
+	maxEnvelopeBytes = 1280 * 1024
+	// createTimeout bounds the run's create, so a stuck API server gets a 503 (and a retry
+	// from the provider) instead of a hung connection.
+	createTimeout = 15 * time.Second
+	// notReadyRetryAfter is the Retry-After, in seconds, of a 503.
+	notReadyRetryAfter = "30"
+)
+
+// Delivery outcomes, the "outcome" label of centaur_webhook_deliveries_total.
+const (
+	outcomeAccepted    = "accepted"
+	outcomeDuplicate   = "duplicate"
+	outcomeRejected    = "rejected"
+	outcomeNotFound    = "not_found"
+	outcomeNotReady    = "not_ready"
+	outcomeUnavailable = "unavailable"
+)
+
+// webhookDeliveries counts deliveries by slug and outcome. Unknown slugs are counted with an
+// empty slug, so that a scanner cannot grow the label set.
+var webhookDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "centaur_webhook_deliveries_total",
+	Help: "Webhook deliveries received, by slug and outcome (accepted, duplicate, rejected, not_found, not_ready, unavailable).",
+}, []string{"slug", "outcome"})
+
+func init() {
+	metrics.Registry.MustRegister(webhookDeliveries)
+}
+
+// WebhookResponse is the JSON body of a 202 (new run) or 200 (redelivery) answer to a webhook.
+type WebhookResponse struct {
+	// ID is the run's name.
+	ID string `json:"id"`
+	// Namespace is the run's namespace.
+	Namespace string `json:"namespace"`
+	// WorkflowName is the workflow the run executes.
+	WorkflowName string `json:"workflow_name"`
+	// StatusURL is where the REST API reports the run's status.
+	StatusURL string `json:"status_url"`
+	// Duplicate is true when the delivery had already started this run.
+	Duplicate bool `json:"duplicate"`
+}
+
+// deliveryError is a refusal: the HTTP status and the error JSON to answer with.
+type deliveryError struct {
+	status  int
+	code    string
+	message string
+	allow   []string // the Allow header of a 405
+}
+
+// handleWebhook serves /api/webhooks/{slug}: it finds the slug's route, checks the request
+// against the endpoint (method, content type, size, signature), builds the envelope and
+// creates the run. Every refusal is JSON and creates nothing.
+func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	slug := r.PathValue("slug")
+	route, ok := s.lookupRoute(slug)
+	if !ok {
+		webhookDeliveries.WithLabelValues("", outcomeNotFound).Inc()
+		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no webhook endpoint serves slug %q; create a WebhookEndpoint with spec.slug %q", slug, slug))
+		return
+	}
+	if !route.Ready {
+		s.refuseNotReady(w, route)
+		return
+	}
+	env, trigger, derr := s.acceptDelivery(w, r, route)
+	if derr != nil {
+		s.refuse(w, route, derr)
+		return
+	}
+	s.startRun(r.Context(), w, route, env, trigger)
+}
+
+// refuse answers a delivery that failed a check. 4xx answers count as rejected deliveries;
+// a 503 is our problem, not the sender's, and is counted as not ready.
+func (s *Server) refuse(w http.ResponseWriter, route routes.Route, derr *deliveryError) {
+	outcome := outcomeNotReady
+	if derr.status < http.StatusInternalServerError {
+		outcome = outcomeRejected
+		route.Counters().AddRejected()
+	}
+	webhookDeliveries.WithLabelValues(route.Slug, outcome).Inc()
+	s.cfg.Logger.V(1).Info("webhook_rejected", "slug", route.Slug, "status", derr.status, "code", derr.code, "reason", derr.message)
+	writeDeliveryError(w, derr)
+}
+
+// lookupRoute returns the route of slug, or false when there is none (or no table).
+func (s *Server) lookupRoute(slug string) (routes.Route, bool) {
+	if s.cfg.Routes == nil {
+		return routes.Route{}, false
+	}
+	return s.cfg.Routes.Lookup(slug)
+}
+
+// refuseNotReady answers 503 for an endpoint that claims its slug but cannot serve it. The
+// details (secret names, namespaces) stay in the endpoint's status: the caller is not
+// authenticated yet.
+func (s *Server) refuseNotReady(w http.ResponseWriter, route routes.Route) {
+	webhookDeliveries.WithLabelValues(route.Slug, outcomeNotReady).Inc()
+	w.Header().Set("Retry-After", notReadyRetryAfter)
+	writeError(w, http.StatusServiceUnavailable, CodeNotReady, fmt.Sprintf(
+		"the webhook endpoint for slug %q is not ready (reason %s); its owner sees why with `kubectl describe webhookendpoint`",
+		route.Slug, route.Reason))
+}
+
+// acceptDelivery runs the checks in the order a sender can fix them: method, content type,
+// size, signature, body. It returns the envelope and the delivery's trigger value.
+func (s *Server) acceptDelivery(w http.ResponseWriter, r *http.Request, route routes.Route) (envelope.Envelope, string, *deliveryError) {
+	if derr := checkMethod(r, route); derr != nil {
+		return envelope.Envelope{}, "", derr
+	}
+	if derr := checkContentType(r, route); derr != nil {
+		return envelope.Envelope{}, "", derr
+	}
+	raw, derr := readBody(w, r, route.MaxBodyBytes)
+	if derr != nil {
+		return envelope.Envelope{}, "", derr
+	}
+	if derr := verify(r, route, raw); derr != nil {
+		return envelope.Envelope{}, "", derr
+	}
+	env, err := envelope.Build(envelope.Request{
+		Slug: route.Slug, Provider: route.Provider, Method: r.Method, Path: r.URL.Path,
+		Header: r.Header, Query: r.URL.Query(), RawBody: raw, RemoteAddr: r.RemoteAddr,
+	}, envelope.Options{TrustedProxies: s.cfg.TrustedProxies, ExtraSensitiveHeaders: route.SensitiveHeaders})
+	if err != nil {
+		return envelope.Envelope{}, "", &deliveryError{status: http.StatusBadRequest, code: CodeMalformedBody, message: err.Error()}
+	}
+	return env, envelope.TriggerValue(r.Header, route.TriggerKey, raw), nil
+}
+
+// checkMethod refuses a method the endpoint does not list with 405 and an Allow header.
+func checkMethod(r *http.Request, route routes.Route) *deliveryError {
+	if slices.Contains(route.AllowedMethods, r.Method) {
+		return nil
+	}
+	return &deliveryError{
+		status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed, allow: route.AllowedMethods,
+		message: fmt.Sprintf("method %s is not allowed on this webhook; use %s", r.Method, strings.Join(route.AllowedMethods, " or ")),
+	}
+}
+
+// checkContentType refuses a media type the endpoint does not list with 415. Parameters such
+// as charset do not matter; a missing Content-Type is refused too.
+func checkContentType(r *http.Request, route routes.Route) *deliveryError {
+	media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if media != "" && slices.Contains(route.AllowedContentTypes, media) {
+		return nil
+	}
+	got := "no Content-Type"
+	if media != "" {
+		got = "Content-Type " + media
+	}
+	return &deliveryError{
+		status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+		message: fmt.Sprintf("%s is not accepted by this webhook; send one of %s", got, strings.Join(route.AllowedContentTypes, ", ")),
+	}
+}
+
+// readBody reads at most limit bytes of body, refusing more with 413.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *deliveryError) {
+	tooLarge := &deliveryError{
+		status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
+		message: fmt.Sprintf("the body exceeds this webhook's limit of %d bytes (spec.maxBodyBytes)", limit),
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return nil, tooLarge
+	case err != nil:
+		return nil, &deliveryError{status: http.StatusBadRequest, code: CodeMalformedBody, message: fmt.Sprintf("read the body: %v", err)}
+	}
+	return raw, nil
+}
+
+// verify checks the signature over the raw body as sent. A secret problem on our side is a
+// 503 (the sender should retry once it is fixed); anything else is the sender's 401.
+func verify(r *http.Request, route routes.Route, raw []byte) *deliveryError {
+	err := route.Verifier.Verify(r.Header, raw, route.Secrets, time.Now())
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, signature.ErrNoSecret), errors.Is(err, signature.ErrInvalidSecret):
+		return &deliveryError{status: http.StatusServiceUnavailable, code: CodeNotReady,
+			message: "this webhook's signing secret is unusable; its owner sees why with `kubectl describe webhookendpoint`"}
+	default:
+		return &deliveryError{status: http.StatusUnauthorized, code: CodeUnauthorized, message: "signature verification failed: " + err.Error()}
+	}
+}
+
+// startRun creates the delivery's run and answers 202, or 200 when the run already exists.
+// The 202 goes out only after the API server stored the run; when it cannot, 503 asks the
+// provider to retry, which is safe since the retry maps to the same run name.
+func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route routes.Route, env envelope.Envelope, trigger string) {
+	run, derr := newWebhookRun(route, env, trigger)
+	if derr != nil {
+		s.refuse(w, route, derr)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+	err := s.cfg.Client.Create(ctx, run)
+	switch {
+	case err == nil:
+		route.Counters().AddAccepted()
+		webhookDeliveries.WithLabelValues(route.Slug, outcomeAccepted).Inc()
+		s.cfg.Logger.Info("webhook_run_created", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name, "workflow", route.WorkflowName)
+		writeJSON(w, http.StatusAccepted, webhookResponse(run, false))
+	case apierrors.IsAlreadyExists(err):
+		route.Counters().AddDuplicate()
+		webhookDeliveries.WithLabelValues(route.Slug, outcomeDuplicate).Inc()
+		s.cfg.Logger.V(1).Info("webhook_duplicate", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name)
+		writeJSON(w, http.StatusOK, webhookResponse(run, true))
+	default:
+		webhookDeliveries.WithLabelValues(route.Slug, outcomeUnavailable).Inc()
+		s.cfg.Logger.Error(err, "webhook_run_not_created", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name)
+		writeDeliveryError(w, createFailure(err))
+	}
+}
+
+// createFailure maps a failed create to an answer: 413 when the run is too large for the API
+// server, otherwise 503 so the provider retries.
+func createFailure(err error) *deliveryError {
+	if apierrors.IsRequestEntityTooLargeError(err) {
+		return &deliveryError{status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
+			message: "the delivery is too large to store as a workflow run"}
+	}
+	return &deliveryError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+		message: "the Kubernetes API server did not store the run; retry the delivery (it is idempotent)"}
+}
+
+// newWebhookRun builds the run a delivery starts. It refuses an envelope too large to store.
+func newWebhookRun(route routes.Route, env envelope.Envelope, trigger string) (*workflowsv1alpha1.WorkflowRun, *deliveryError) {
+	input, err := json.Marshal(env)
+	if err != nil {
+		return nil, &deliveryError{status: http.StatusBadRequest, code: CodeMalformedBody, message: fmt.Sprintf("encode the envelope: %v", err)}
+	}
+	if len(input) > maxEnvelopeBytes {
+		return nil, &deliveryError{status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
+			message: fmt.Sprintf("the delivery encodes to %d bytes of workflow input, over the %d a run can hold", len(input), maxEnvelopeBytes)}
+	}
+	labels := map[string]string{workflowsv1alpha1.LabelWebhook: route.Slug}
+	if len(validation.IsValidLabelValue(route.WorkflowName)) == 0 {
+		labels[workflowsv1alpha1.LabelWorkflow] = route.WorkflowName
+	}
+	return &workflowsv1alpha1.WorkflowRun{
+		ObjectMeta: metav1.ObjectMeta{Name: RunName(route.Key, route.Slug, trigger), Namespace: route.Key.Namespace, Labels: labels},
+		Spec: workflowsv1alpha1.WorkflowRunSpec{
+			WorkflowName: route.WorkflowName,
+			Input:        &apiextensionsv1.JSON{Raw: input},
+		},
+	}, nil
+}
+
+// RunName is the name of the run a delivery starts: "<slug>-<hash>", where hash is the first
+// 16 hex digits of the SHA-256 of "<namespace>/<name>/<trigger>" for the endpoint's key. The
+// same delivery to the same endpoint always gets the same name (idempotency through
+// AlreadyExists); deliveries to different endpoints never share one. The slug is cut to keep
+// the name a valid DNS label of at most 63 characters.
+func RunName(key routes.Key, slug, trigger string) string {
+	sum := sha256.Sum256([]byte(key.Namespace + "/" + key.Name + "/" + trigger))
+	prefix := slug
+	if len(prefix) > maxRunNameSlugLen {
+		prefix = strings.TrimRight(prefix[:maxRunNameSlugLen], "-")
+	}
+	return prefix + "-" + hex.EncodeToString(sum[:])[:runNameHashLen]
+}
+
+// webhookResponse describes run for the sender.
+func webhookResponse(run *workflowsv1alpha1.WorkflowRun, duplicate bool) WebhookResponse {
+	return WebhookResponse{
+		ID:           run.Name,
+		Namespace:    run.Namespace,
+		WorkflowName: run.Spec.WorkflowName,
+		StatusURL:    "/api/workflows/runs/" + url.PathEscape(run.Name) + "?namespace=" + url.QueryEscape(run.Namespace),
+		Duplicate:    duplicate,
+	}
+}
+
+// writeDeliveryError answers with derr's status and error JSON.
+func writeDeliveryError(w http.ResponseWriter, derr *deliveryError) {
+	if len(derr.allow) > 0 {
+		w.Header().Set("Allow", strings.Join(derr.allow, ", "))
+	}
+	if derr.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", notReadyRetryAfter)
+	}
+	writeError(w, derr.status, derr.code, derr.message)
+}
+
+// ParseTrustedProxies parses the --trusted-proxies flag: comma-separated CIDRs such as
+// "10.0.0.0/8,fd00::/8"; a bare IP counts as a single-address network. Empty means none.
+func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR (10.0.0.0/8) nor an IP address", item)
+		}
+		ip = ip.Unmap()
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out, nil
+}

@@ -1,0 +1,677 @@
+package webhookserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
+	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+)
+
+var _ = Describe("Signature verification", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("accepts GitHub deliveries signed with the endpoint's secret and refuses bad, missing and wrong signatures", func() {
+		slug := unique("gh")
+		readyEndpoint(ns, slug, "gh-secret-1")
+		body := issueBody(1)
+
+		good := send(github(slug, "gh-secret-1", "d-good", body))
+		Expect(good.status).To(Equal(http.StatusAccepted), string(good.body))
+
+		wrong := send(github(slug, "not-the-secret", "d-wrong", body))
+		expectRefused(wrong, http.StatusUnauthorized, CodeUnauthorized)
+
+		bad := github(slug, "gh-secret-1", "d-bad", body)
+		bad.header.Set("X-Hub-Signature-256", "sha256=00ff")
+		expectRefused(send(bad), http.StatusUnauthorized, CodeUnauthorized)
+
+		tampered := github(slug, "gh-secret-1", "d-tampered", body)
+		tampered.body = issueBody(2) // signed body 1, sends body 2
+		expectRefused(send(tampered), http.StatusUnauthorized, CodeUnauthorized)
+
+		missing := github(slug, "gh-secret-1", "d-missing", body)
+		missing.header.Del("X-Hub-Signature-256")
+		expectRefused(send(missing), http.StatusUnauthorized, CodeUnauthorized)
+
+		Expect(runsOf(ns, slug)).To(HaveLen(1))
+	})
+
+	It("accepts either of two secrets during a rotation, and only the new one afterwards", func() {
+		slug := unique("rot")
+		createSecret(ns, "old", map[string]string{"secret": "rotation-old"})
+		createSecret(ns, "new", map[string]string{"secret": "rotation-new"})
+		ep := createEndpoint(ns, slug, endpointSpec(slug, "old", "new"))
+		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+
+		Expect(send(github(slug, "rotation-old", "r-1", issueBody(1))).status).To(Equal(http.StatusAccepted))
+		Expect(send(github(slug, "rotation-new", "r-2", issueBody(2))).status).To(Equal(http.StatusAccepted))
+
+		updateEndpoint(ep, func(s *workflowsv1alpha1.WebhookEndpointSpec) { s.Auth.SecretRefs = s.Auth.SecretRefs[1:] })
+		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		expectRefused(send(github(slug, "rotation-old", "r-3", issueBody(3))), http.StatusUnauthorized, CodeUnauthorized)
+		Expect(send(github(slug, "rotation-new", "r-4", issueBody(4))).status).To(Equal(http.StatusAccepted))
+		Expect(runsOf(ns, slug)).To(HaveLen(3))
+	})
+
+	It("verifies the generic hmac provider with its header, prefix and encoding", func() {
+		slug := unique("hmac")
+		createSecret(ns, "hmac", map[string]string{"secret": "hmac-secret"})
+		spec := endpointSpec(slug, "hmac")
+		spec.Provider = workflowsv1alpha1.ProviderHMAC
+		spec.TriggerKey = "X-Request-Id"
+		spec.Auth.HMAC = &workflowsv1alpha1.HMACSettings{Header: "X-Shop-Hmac", Prefix: "v1=", Encoding: "base64"}
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, routes.ReasonReady)
+
+		body := []byte(`{"order":42}`)
+		signed := func(secret string) delivery {
+			h := http.Header{}
+			h.Set("Content-Type", "application/json")
+			h.Set("X-Request-Id", "order-42")
+			h.Set("X-Shop-Hmac", remember("v1="+base64.StdEncoding.EncodeToString(hmacSHA256([]byte(secret), body))))
+			return delivery{slug: slug, header: h, body: body}
+		}
+		Expect(send(signed("hmac-secret")).status).To(Equal(http.StatusAccepted))
+		expectRefused(send(signed("wrong-secret")), http.StatusUnauthorized, CodeUnauthorized)
+		noPrefix := signed("hmac-secret")
+		noPrefix.header.Set("X-Shop-Hmac", strings.TrimPrefix(noPrefix.header.Get("X-Shop-Hmac"), "v1="))
+		expectRefused(send(noPrefix), http.StatusUnauthorized, CodeUnauthorized)
+		missing := signed("hmac-secret")
+		missing.header.Del("X-Shop-Hmac")
+		expectRefused(send(missing), http.StatusUnauthorized, CodeUnauthorized)
+
+		runs := runsOf(ns, slug)
+		Expect(runs).To(HaveLen(1))
+		Expect(string(runs[0].Spec.Input.Raw)).NotTo(ContainSubstring("x-shop-hmac"), "the hmac header is stripped")
+	})
+
+	It("verifies Standard Webhooks signatures, their timestamp, and whsec_ secrets", func() {
+		slug := unique("std")
+		secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("standard-webhooks-key-32-bytes!!"))
+		createSecret(ns, "std", map[string]string{"secret": secret})
+		spec := endpointSpec(slug, "std")
+		spec.Provider = workflowsv1alpha1.ProviderStandardWebhooks
+		spec.TriggerKey = "webhook-id"
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, routes.ReasonReady)
+
+		body := []byte(`{"type":"invoice.paid"}`)
+		deliver := func(secret, id string, at time.Time) response {
+			return send(delivery{slug: slug, header: standardHeader(secret, id, at, body), body: body})
+		}
+		Expect(deliver(secret, "msg_1", time.Now()).status).To(Equal(http.StatusAccepted))
+		other := "whsec_" + base64.StdEncoding.EncodeToString([]byte("another-key-another-key-another!!"))
+		expectRefused(deliver(other, "msg_2", time.Now()), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(deliver(secret, "msg_3", time.Now().Add(-time.Hour)), http.StatusUnauthorized, CodeUnauthorized)
+		noSig := delivery{slug: slug, header: standardHeader(secret, "msg_4", time.Now(), body), body: body}
+		noSig.header.Del("Webhook-Signature")
+		expectRefused(send(noSig), http.StatusUnauthorized, CodeUnauthorized)
+		Expect(runsOf(ns, slug)).To(HaveLen(1))
+	})
+
+	It("accepts unsigned deliveries only on an endpoint that says provider none", func() {
+		slug := unique("none")
+		spec := workflowsv1alpha1.WebhookEndpointSpec{Slug: slug, WorkflowName: "webhook_echo", Provider: workflowsv1alpha1.ProviderNone}
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, routes.ReasonReady)
+		h := http.Header{"Content-Type": {"application/json"}}
+		Expect(send(delivery{slug: slug, header: h, body: []byte(`{"ping":1}`)}).status).To(Equal(http.StatusAccepted))
+		// The same body is the same delivery when there is no trigger key.
+		Expect(send(delivery{slug: slug, header: h, body: []byte(`{"ping":1}`)}).status).To(Equal(http.StatusOK))
+	})
+})
+
+var _ = Describe("GitHub form-encoded deliveries", func() {
+	It("decodes the payload field and verifies the signature over the raw form body", func() {
+		ns := newNamespace()
+		slug := unique("form")
+		readyEndpoint(ns, slug, "form-secret")
+		payload := `{"action":"labeled","issue":{"number":7,"title":"a & b = c?"}}`
+		raw := []byte("payload=" + url.QueryEscape(payload))
+		d := github(slug, "form-secret", "form-1", raw)
+		d.header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r := send(d)
+		Expect(r.status).To(Equal(http.StatusAccepted), string(r.body))
+
+		env := inputOf(ns, r.run().ID)
+		Expect(env.Webhook.Body).To(MatchJSON(payload))
+		sum := sha256.Sum256(raw)
+		Expect(env.Webhook.RawBodySHA256).To(Equal(hex.EncodeToString(sum[:])))
+
+		// A signature over the decoded JSON instead of the raw form is refused.
+		wrong := github(slug, "form-secret", "form-2", []byte(payload))
+		wrong.header.Set("Content-Type", "application/x-www-form-urlencoded")
+		wrong.body = raw
+		expectRefused(send(wrong), http.StatusUnauthorized, CodeUnauthorized)
+	})
+})
+
+var _ = Describe("Duplicate deliveries", func() {
+	var ns, slug string
+	BeforeEach(func() {
+		ns, slug = newNamespace(), unique("dup")
+		readyEndpoint(ns, slug, "dup-secret")
+	})
+
+	It("answers a redelivery 200 with the run the first delivery created (202)", func() {
+		first := send(github(slug, "dup-secret", "delivery-1", issueBody(1)))
+		Expect(first.status).To(Equal(http.StatusAccepted))
+		again := send(github(slug, "dup-secret", "delivery-1", issueBody(1)))
+		Expect(again.status).To(Equal(http.StatusOK))
+		Expect(again.run().ID).To(Equal(first.run().ID))
+		Expect(again.run().Duplicate).To(BeTrue())
+		Expect(first.run().Duplicate).To(BeFalse())
+		Expect(send(github(slug, "dup-secret", "delivery-2", issueBody(1))).status).To(Equal(http.StatusAccepted), "another delivery id is another run")
+		Expect(runsOf(ns, slug)).To(HaveLen(2))
+	})
+
+	It("makes exactly one run of 50 concurrent identical deliveries", func() {
+		d := github(slug, "dup-secret", "storm-1", issueBody(9))
+		statuses := make([]int, 50)
+		ids := make([]string, 50)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range statuses {
+			wg.Add(1)
+			go func() {
+				defer GinkgoRecover()
+				defer wg.Done()
+				r := send(d)
+				statuses[i] = r.status
+				if r.status < 300 {
+					ids[i] = r.run().ID
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		AddReportEntry("50 concurrent identical deliveries", elapsed.String())
+		fmt.Fprintf(GinkgoWriter, "50 concurrent identical deliveries took %s\n", elapsed)
+
+		accepted, duplicates := 0, 0
+		for _, s := range statuses {
+			switch s {
+			case http.StatusAccepted:
+				accepted++
+			case http.StatusOK:
+				duplicates++
+			}
+		}
+		Expect(accepted).To(Equal(1), "statuses: %v", statuses)
+		Expect(duplicates).To(Equal(49), "statuses: %v", statuses)
+		Expect(ids).To(HaveEach(Equal(ids[0])))
+		Expect(runsOf(ns, slug)).To(HaveLen(1))
+	})
+})
+
+// inputOf returns the envelope a run was started with.
+func inputOf(ns, name string) envelope.Envelope {
+	run := &workflowsv1alpha1.WorkflowRun{}
+	Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, run)).To(Succeed())
+	var env envelope.Envelope
+	Expect(json.Unmarshal(run.Spec.Input.Raw, &env)).To(Succeed())
+	return env
+}
+
+var _ = Describe("The run a delivery starts", func() {
+	var ns, slug string
+	BeforeEach(func() {
+		ns, slug = newNamespace(), unique("env")
+		readyEndpoint(ns, slug, "envelope-secret")
+	})
+
+	It("holds the envelope, with lower-cased headers and no credentials", func() {
+		body := issueBody(3)
+		d := github(slug, "envelope-secret", "env-1", body)
+		d.query = "a=1&a=2&b=x"
+		d.header.Set("Authorization", remember("Bearer envelope-token"))
+		d.header.Set("Cookie", remember("session=envelope-cookie"))
+		d.header.Set("X-Api-Key", remember("envelope-api-key"))
+		d.header.Set("X-Hub-Signature", remember("sha1=0123456789abcdef0123456789abcdef01234567"))
+		d.header.Set("X-Forwarded-For", "203.0.113.7")
+		r := send(d)
+		Expect(r.status).To(Equal(http.StatusAccepted), string(r.body))
+
+		out := r.run()
+		Expect(out.Namespace).To(Equal(ns))
+		Expect(out.WorkflowName).To(Equal("webhook_echo"))
+		Expect(out.ID).To(Equal(RunName(routes.Key{Namespace: ns, Name: slug}, slug, "env-1")))
+		Expect(out.StatusURL).To(Equal("/api/workflows/runs/" + out.ID + "?namespace=" + ns))
+
+		run := &workflowsv1alpha1.WorkflowRun{}
+		Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: out.ID}, run)).To(Succeed())
+		Expect(run.Labels).To(HaveKeyWithValue(workflowsv1alpha1.LabelWorkflow, "webhook_echo"))
+		Expect(run.Labels).To(HaveKeyWithValue(workflowsv1alpha1.LabelWebhook, slug))
+		Expect(run.Spec.WorkflowName).To(Equal("webhook_echo"))
+
+		w := inputOf(ns, out.ID).Webhook
+		Expect(w.Slug).To(Equal(slug))
+		Expect(w.Provider).To(Equal("github"))
+		Expect(w.Method).To(Equal(http.MethodPost))
+		Expect(w.Path).To(Equal("/api/webhooks/" + slug))
+		Expect(w.Query).To(Equal(map[string][]string{"a": {"1", "2"}, "b": {"x"}}))
+		Expect(w.Body).To(MatchJSON(body))
+		sum := sha256.Sum256(body)
+		Expect(w.RawBodySHA256).To(Equal(hex.EncodeToString(sum[:])))
+		Expect(w.SourceIP).To(Equal("127.0.0.1"), "X-Forwarded-For from an untrusted peer does not count")
+		Expect(w.Headers).To(HaveKeyWithValue("x-github-event", "issues"))
+		Expect(w.Headers).To(HaveKeyWithValue("x-github-delivery", "env-1"))
+		Expect(w.Headers).To(HaveKeyWithValue("content-type", "application/json"))
+		for name := range w.Headers {
+			Expect(name).To(Equal(strings.ToLower(name)))
+		}
+		for _, h := range []string{"x-hub-signature-256", "x-hub-signature", "authorization", "cookie", "x-api-key"} {
+			Expect(w.Headers).NotTo(HaveKey(h))
+		}
+	})
+
+	It("takes source_ip from X-Forwarded-For only behind a trusted proxy", func() {
+		d := github(slug, "envelope-secret", "env-proxied", issueBody(4))
+		d.server = proxied.URL
+		d.header.Set("X-Forwarded-For", "198.51.100.9, 127.0.0.1")
+		r := send(d)
+		Expect(r.status).To(Equal(http.StatusAccepted), string(r.body))
+		Expect(inputOf(ns, r.run().ID).Webhook.SourceIP).To(Equal("198.51.100.9"))
+	})
+
+	It("leaves no secret or signature in any object the server and the controllers wrote", func() {
+		secret := "leak-check-secret-" + unique("s")
+		createSecret(ns, "leak", map[string]string{"secret": secret})
+		leakSlug := unique("leak")
+		expectReady(createEndpoint(ns, leakSlug, endpointSpec(leakSlug, "leak")), metav1.ConditionTrue, routes.ReasonReady)
+		for i := range 3 {
+			d := github(leakSlug, secret, fmt.Sprintf("leak-%d", i), issueBody(i))
+			d.header.Set("Authorization", remember("Bearer leak-token-"+secret))
+			Expect(send(d).status).To(Equal(http.StatusAccepted))
+		}
+		bad := github(leakSlug, "guessed-"+secret, "leak-bad", issueBody(9))
+		expectRefused(send(bad), http.StatusUnauthorized, CodeUnauthorized)
+		// Let the runs execute and the counters flush, so their events and status exist too.
+		Eventually(func() int64 {
+			return getEndpoint(&workflowsv1alpha1.WebhookEndpoint{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: leakSlug}}).Status.Deliveries.Accepted
+		}, waitFor, pollAt).Should(BeEquivalentTo(3))
+
+		dump := dumpCluster()
+		Expect(dump).To(ContainSubstring(leakSlug), "the dump holds the runs")
+		for _, s := range sensitiveValues() {
+			Expect(dump).NotTo(ContainSubstring(s))
+			Expect(dump).NotTo(ContainSubstring(base64.StdEncoding.EncodeToString([]byte(s))))
+		}
+	})
+})
+
+// dumpCluster returns the JSON of every WorkflowRun, Event (core and events.k8s.io),
+// WebhookEndpoint and WorkflowEvent in the cluster: everything the API server and the
+// controllers wrote.
+func dumpCluster() string {
+	lists := []client.ObjectList{
+		&workflowsv1alpha1.WorkflowRunList{}, &corev1.EventList{}, &eventsv1.EventList{},
+		&workflowsv1alpha1.WebhookEndpointList{}, &workflowsv1alpha1.WorkflowEventList{},
+	}
+	var b strings.Builder
+	for _, l := range lists {
+		Expect(k8sClient.List(context.Background(), l)).To(Succeed())
+		j, err := json.Marshal(l)
+		Expect(err).NotTo(HaveOccurred())
+		b.Write(j)
+	}
+	return b.String()
+}
+
+var _ = Describe("Refused deliveries", func() {
+	var ns, slug string
+	BeforeEach(func() {
+		ns, slug = newNamespace(), unique("err")
+		createSecret(ns, "err", map[string]string{"secret": "error-secret"})
+		spec := endpointSpec(slug, "err")
+		spec.MaxBodyBytes = 256
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, routes.ReasonReady)
+	})
+	AfterEach(func() {
+		Expect(runsOf(ns, slug)).To(BeEmpty(), "a refused delivery creates no run")
+	})
+
+	It("answers 404 for a slug nobody serves, and for a workflow that declares no webhook", func() {
+		expectRefused(send(github(unique("nobody"), "error-secret", "e-404", issueBody(1))), http.StatusNotFound, CodeNotFound)
+		expectRefused(send(github("hello", "error-secret", "e-private", issueBody(1))), http.StatusNotFound, CodeNotFound)
+	})
+
+	It("answers 405 with Allow for a method the endpoint does not list", func() {
+		d := github(slug, "error-secret", "e-405", issueBody(1))
+		d.method = http.MethodPut
+		r := send(d)
+		expectRefused(r, http.StatusMethodNotAllowed, CodeMethodNotAllowed)
+		Expect(r.header.Get("Allow")).To(Equal("POST"))
+		d.method = http.MethodGet
+		expectRefused(send(d), http.StatusMethodNotAllowed, CodeMethodNotAllowed)
+	})
+
+	It("answers 415 for a content type the endpoint does not list, or none", func() {
+		d := github(slug, "error-secret", "e-415", issueBody(1))
+		d.header.Set("Content-Type", "text/plain")
+		expectRefused(send(d), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType)
+		d.header.Del("Content-Type")
+		expectRefused(send(d), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType)
+	})
+
+	It("answers 413 for a body over the limit, with or without Content-Length", func() {
+		big := []byte(`{"pad":"` + strings.Repeat("x", 300) + `"}`)
+		d := github(slug, "error-secret", "e-413", big)
+		expectRefused(send(d), http.StatusRequestEntityTooLarge, CodePayloadTooLarge)
+		d.chunked = true
+		expectRefused(send(d), http.StatusRequestEntityTooLarge, CodePayloadTooLarge)
+	})
+
+	It("answers 401 for a missing or bad signature", func() {
+		d := github(slug, "error-secret", "e-401", issueBody(1))
+		d.header.Set("X-Hub-Signature-256", "sha256=not-hex")
+		expectRefused(send(d), http.StatusUnauthorized, CodeUnauthorized)
+		d.header.Del("X-Hub-Signature-256")
+		expectRefused(send(d), http.StatusUnauthorized, CodeUnauthorized)
+	})
+
+	It("answers 400 for a signed body that is not what its content type says", func() {
+		expectRefused(send(github(slug, "error-secret", "e-400", []byte(`{"unterminated":`))), http.StatusBadRequest, CodeMalformedBody)
+		form := github(slug, "error-secret", "e-400-form", []byte("payload=%7Bnot-json"))
+		form.header.Set("Content-Type", "application/x-www-form-urlencoded")
+		expectRefused(send(form), http.StatusBadRequest, CodeMalformedBody)
+	})
+
+	It("answers 503 while the endpoint is not Ready", func() {
+		other := unique("notready")
+		ep := createEndpoint(ns, other, endpointSpec(other, "absent-secret"))
+		expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretNotFound)
+		r := send(github(other, "whatever", "e-503", issueBody(1)))
+		expectRefused(r, http.StatusServiceUnavailable, CodeNotReady)
+		Expect(r.header.Get("Retry-After")).NotTo(BeEmpty())
+		Expect(string(r.body)).NotTo(ContainSubstring("absent-secret"), "an unauthenticated caller learns the reason, not the names")
+		Expect(runsOf(ns, other)).To(BeEmpty())
+	})
+
+	It("answers 503 when the API server does not take the run, so the provider retries", func() {
+		d := github(slug, "error-secret", "e-503-write", issueBody(1))
+		d.server = broken.URL
+		r := send(d)
+		expectRefused(r, http.StatusServiceUnavailable, CodeUnavailable)
+		Expect(r.header.Get("Retry-After")).NotTo(BeEmpty())
+		// The retry, once the API server is back, starts the run.
+		d.server = api.URL
+		Expect(send(d).status).To(Equal(http.StatusAccepted))
+		Expect(runsOf(ns, slug)).To(HaveLen(1))
+		Expect(k8sClient.DeleteAllOf(context.Background(), &workflowsv1alpha1.WorkflowRun{}, client.InNamespace(ns))).To(Succeed())
+		Eventually(func() []workflowsv1alpha1.WorkflowRun { return runsOf(ns, slug) }, waitFor, pollAt).Should(BeEmpty())
+	})
+})
+
+var _ = Describe("Endpoint status", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("is Ready with the path and the observed generation", func() {
+		slug := unique("status")
+		ep := readyEndpoint(ns, slug, "status-secret")
+		cur := getEndpoint(ep)
+		Expect(cur.Status.Path).To(Equal("/api/webhooks/" + slug))
+		Expect(cur.Status.ObservedGeneration).To(Equal(cur.Generation))
+		Expect(readyMessage(ep)).To(ContainSubstring("webhook_echo"))
+	})
+
+	It("says SecretNotFound until the Secret exists, then serves", func() {
+		slug := unique("late")
+		ep := createEndpoint(ns, slug, endpointSpec(slug, "late-secret"))
+		cond := expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretNotFound)
+		Expect(cond.Message).To(ContainSubstring(`"late-secret"`))
+		Expect(cond.Message).To(ContainSubstring("kubectl create secret generic late-secret"))
+		Expect(getEndpoint(ep).Status.Path).To(Equal("/api/webhooks/" + slug))
+
+		createSecret(ns, "late-secret", map[string]string{"secret": "late-value"})
+		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		Expect(send(github(slug, "late-value", "late-1", issueBody(1))).status).To(Equal(http.StatusAccepted))
+	})
+
+	It("says SecretKeyMissing when the Secret lacks the key or it is empty", func() {
+		slug := unique("nokey")
+		createSecret(ns, "nokey", map[string]string{"token": "nokey-token-value"})
+		cond := expectReady(createEndpoint(ns, slug, endpointSpec(slug, "nokey")), metav1.ConditionFalse, routes.ReasonSecretKeyMissing)
+		Expect(cond.Message).To(ContainSubstring(`no key "secret"`))
+		Expect(cond.Message).To(ContainSubstring("token"))
+
+		empty := unique("emptykey")
+		createSecret(ns, "emptykey", map[string]string{"secret": "  \n"})
+		expectReady(createEndpoint(ns, empty, endpointSpec(empty, "emptykey")), metav1.ConditionFalse, routes.ReasonSecretKeyMissing)
+	})
+
+	It("says SecretInvalid for a whsec_ secret that is not base64", func() {
+		slug := unique("badwhsec")
+		createSecret(ns, "badwhsec", map[string]string{"secret": "whsec_***not-base64***"})
+		spec := endpointSpec(slug, "badwhsec")
+		spec.Provider = workflowsv1alpha1.ProviderStandardWebhooks
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionFalse, routes.ReasonSecretInvalid)
+	})
+
+	It("says UnknownWorkflow, listing the known ones", func() {
+		slug := unique("nowf")
+		createSecret(ns, "nowf", map[string]string{"secret": "nowf-secret-value"})
+		spec := endpointSpec(slug, "nowf")
+		spec.WorkflowName = "no_such_workflow"
+		cond := expectReady(createEndpoint(ns, slug, spec), metav1.ConditionFalse, routes.ReasonUnknownWorkflow)
+		Expect(cond.Message).To(ContainSubstring("no_such_workflow"))
+		Expect(cond.Message).To(ContainSubstring("webhook_echo"))
+		expectRefused(send(github(slug, "nowf-secret-value", "nowf-1", issueBody(1))), http.StatusServiceUnavailable, CodeNotReady)
+	})
+
+	It("says InvalidSpec for unusable provider settings", func() {
+		slug := unique("badhmac")
+		createSecret(ns, "badhmac", map[string]string{"secret": "badhmac-secret-value"})
+		spec := endpointSpec(slug, "badhmac")
+		spec.Provider = workflowsv1alpha1.ProviderHMAC
+		spec.Auth.HMAC = &workflowsv1alpha1.HMACSettings{Header: "not a header"}
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionFalse, routes.ReasonInvalidSpec)
+	})
+
+	It("stays Ready with one of two secrets, and says which one is missing", func() {
+		slug := unique("half")
+		createSecret(ns, "half-old", map[string]string{"secret": "half-value"})
+		ep := createEndpoint(ns, slug, endpointSpec(slug, "half-old", "half-new"))
+		cond := expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		Expect(cond.Message).To(ContainSubstring(`"half-new"`))
+		Expect(send(github(slug, "half-value", "half-1", issueBody(1))).status).To(Equal(http.StatusAccepted))
+	})
+
+	It("counts accepted, duplicate and rejected deliveries in batches", func() {
+		slug := unique("count")
+		ep := readyEndpoint(ns, slug, "count-secret")
+		for i := range 3 {
+			Expect(send(github(slug, "count-secret", fmt.Sprintf("c-%d", i), issueBody(i))).status).To(Equal(http.StatusAccepted))
+		}
+		Expect(send(github(slug, "count-secret", "c-0", issueBody(0))).status).To(Equal(http.StatusOK))
+		expectRefused(send(github(slug, "wrong", "c-x", issueBody(0))), http.StatusUnauthorized, CodeUnauthorized)
+		Eventually(func() workflowsv1alpha1.DeliveryCounters { return getEndpoint(ep).Status.Deliveries }, waitFor, pollAt).
+			Should(Equal(workflowsv1alpha1.DeliveryCounters{Accepted: 3, Duplicates: 1, Rejected: 1}))
+	})
+})
+
+// readyMessage returns the message of the endpoint's Ready condition.
+func readyMessage(ep *workflowsv1alpha1.WebhookEndpoint) string {
+	var msg string
+	Eventually(func(g Gomega) { msg = observedReady(g, ep).Message }, waitFor, pollAt).Should(Succeed())
+	return msg
+}
+
+var _ = Describe("Routes follow endpoints and Secrets", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("moves with the slug, follows Secret changes, and goes with the endpoint", func() {
+		slug := unique("move")
+		ep := readyEndpoint(ns, slug, "first-value")
+		Expect(send(github(slug, "first-value", "m-1", issueBody(1))).status).To(Equal(http.StatusAccepted))
+
+		By("changing the slug")
+		moved := unique("moved")
+		updateEndpoint(ep, func(s *workflowsv1alpha1.WebhookEndpointSpec) { s.Slug = moved })
+		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		expectRefused(send(github(slug, "first-value", "m-2", issueBody(2))), http.StatusNotFound, CodeNotFound)
+		Expect(send(github(moved, "first-value", "m-3", issueBody(3))).status).To(Equal(http.StatusAccepted))
+		Expect(getEndpoint(ep).Status.Path).To(Equal("/api/webhooks/" + moved))
+
+		By("changing the Secret's value")
+		secret := &corev1.Secret{}
+		Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: slug + "-secret"}, secret)).To(Succeed())
+		secret.Data["secret"] = []byte(remember("second-value"))
+		Expect(k8sClient.Update(context.Background(), secret)).To(Succeed())
+		Eventually(func() int { return send(github(moved, "second-value", "m-4", issueBody(4))).status }, waitFor, pollAt).Should(Equal(http.StatusAccepted))
+		expectRefused(send(github(moved, "first-value", "m-5", issueBody(5))), http.StatusUnauthorized, CodeUnauthorized)
+
+		By("deleting the Secret")
+		Expect(k8sClient.Delete(context.Background(), secret)).To(Succeed())
+		expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretNotFound)
+		expectRefused(send(github(moved, "second-value", "m-6", issueBody(6))), http.StatusServiceUnavailable, CodeNotReady)
+
+		By("deleting the endpoint")
+		Expect(k8sClient.Delete(context.Background(), ep)).To(Succeed())
+		Eventually(func() int { return send(github(moved, "second-value", "m-7", issueBody(7))).status }, waitFor, pollAt).Should(Equal(http.StatusNotFound))
+		Expect(runsOf(ns, slug)).To(HaveLen(1))
+		Expect(runsOf(ns, moved)).To(HaveLen(2))
+	})
+})
+
+var _ = Describe("Slug conflicts", func() {
+	It("serves the older endpoint; the newer says SlugConflict and takes over when the older goes", func() {
+		nsOld, nsNew := newNamespace(), newNamespace()
+		slug := unique("shared")
+		// Names sort the other way round, so that age, not name, decides.
+		older := readyEndpointNamed(nsOld, "z-older", slug, "older-value")
+		time.Sleep(1100 * time.Millisecond) // creation timestamps have one-second resolution
+		createSecret(nsNew, "newer-secret", map[string]string{"secret": "newer-value"})
+		newer := createEndpoint(nsNew, "a-newer", endpointSpec(slug, "newer-secret"))
+
+		cond := expectReady(newer, metav1.ConditionFalse, routes.ReasonSlugConflict)
+		Expect(cond.Message).To(ContainSubstring(nsOld + "/z-older"))
+		Expect(getEndpoint(newer).Status.Path).To(BeEmpty())
+		expectReady(older, metav1.ConditionTrue, routes.ReasonReady)
+		r := send(github(slug, "older-value", "s-1", issueBody(1)))
+		Expect(r.status).To(Equal(http.StatusAccepted))
+		Expect(r.run().Namespace).To(Equal(nsOld))
+		expectRefused(send(github(slug, "newer-value", "s-2", issueBody(2))), http.StatusUnauthorized, CodeUnauthorized)
+
+		Expect(k8sClient.Delete(context.Background(), older)).To(Succeed())
+		expectReady(newer, metav1.ConditionTrue, routes.ReasonReady)
+		r = send(github(slug, "newer-value", "s-3", issueBody(3)))
+		Expect(r.status).To(Equal(http.StatusAccepted))
+		Expect(r.run().Namespace).To(Equal(nsNew))
+	})
+})
+
+// readyEndpointNamed is readyEndpoint with an endpoint name of its own.
+func readyEndpointNamed(ns, name, slug, secret string) *workflowsv1alpha1.WebhookEndpoint {
+	createSecret(ns, name+"-secret", map[string]string{"secret": secret})
+	ep := createEndpoint(ns, name, endpointSpec(slug, name+"-secret"))
+	expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+	return ep
+}
+
+var _ = Describe("Webhooks declared in code", func() {
+	It("are served in the code-webhook namespace once their Secret exists, and yield to a WebhookEndpoint", func() {
+		Eventually(func() string { return send(github(codeSlug, "code-value", "k-0", issueBody(0))).errorCode() }, waitFor, pollAt).Should(Equal(CodeNotReady))
+
+		createSecret(codeNamespace, "centaur-webhook-"+codeSlug, map[string]string{"secret": "code-value"})
+		Eventually(func() int { return send(github(codeSlug, "code-value", "k-1", issueBody(1))).status }, waitFor, pollAt).Should(Equal(http.StatusAccepted))
+		Expect(send(github(codeSlug, "code-value", "k-1", issueBody(1))).status).To(Equal(http.StatusOK))
+		runs := runsOf(codeNamespace, codeSlug)
+		Expect(runs).To(HaveLen(1))
+		Expect(runs[0].Spec.WorkflowName).To(Equal("code_hooked"))
+		expectRefused(send(github(codeSlug, "wrong", "k-2", issueBody(2))), http.StatusUnauthorized, CodeUnauthorized)
+
+		By("a WebhookEndpoint claiming the same slug")
+		ns := newNamespace()
+		ep := readyEndpointNamed(ns, "override", codeSlug, "override-value")
+		Expect(readyMessage(ep)).To(ContainSubstring("overrides the webhook workflow code_hooked declares in code"))
+		r := send(github(codeSlug, "override-value", "k-3", issueBody(3)))
+		Expect(r.status).To(Equal(http.StatusAccepted))
+		Expect(r.run().Namespace).To(Equal(ns))
+
+		Expect(k8sClient.Delete(context.Background(), ep)).To(Succeed())
+		Eventually(func() int { return send(github(codeSlug, "code-value", "k-4", issueBody(4))).status }, waitFor, pollAt).Should(Equal(http.StatusAccepted))
+	})
+})
+
+var _ = Describe("Throughput", func() {
+	It("creates runs from deliveries at a rate close to raw creates", func() {
+		const n, workers = 100, 8
+		ns, slug := newNamespace(), unique("bench")
+		readyEndpoint(ns, slug, "bench-secret")
+
+		// Raw creates carry the input a delivery makes, so that both store the same object.
+		first := send(github(slug, "bench-secret", "b-first", issueBody(0)))
+		Expect(first.status).To(Equal(http.StatusAccepted))
+		input := &apiextensionsv1.JSON{Raw: mustJSON(inputOf(ns, first.run().ID))}
+		raw := func(i int) {
+			run := &workflowsv1alpha1.WorkflowRun{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("raw-%d", i)},
+				Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "webhook_echo", Input: input},
+			}
+			Expect(k8sClient.Create(context.Background(), run)).To(Succeed())
+		}
+		hook := func(i int) {
+			Expect(send(github(slug, "bench-secret", fmt.Sprintf("b-%d", i), issueBody(i))).status).To(Equal(http.StatusAccepted))
+		}
+		// Alternate halves, so that both sides share the load of the runs executing meanwhile.
+		var rawRate, hookRate float64
+		for half := range 2 {
+			rawRate += rate(n/2, workers, half*n/2, raw) / 2
+			hookRate += rate(n/2, workers, half*n/2, hook) / 2
+		}
+		report := fmt.Sprintf("raw creates %.0f/s, webhook deliveries %.0f/s (%.0f%%)", rawRate, hookRate, 100*hookRate/rawRate)
+		AddReportEntry("throughput", report)
+		fmt.Fprintln(GinkgoWriter, report)
+		Expect(hookRate).To(BeNumerically(">", rawRate/4), "a delivery costs about one create; "+report)
+	})
+})
+
+// mustJSON encodes v.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}
+
+// rate runs do(from..from+n-1) on workers goroutines and returns the calls per second.
+func rate(n, workers, from int, do func(i int)) float64 {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer GinkgoRecover()
+			defer wg.Done()
+			for i := range work {
+				do(i)
+			}
+		}()
+	}
+	for i := range n {
+		work <- from + i
+	}
+	close(work)
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}

@@ -1,0 +1,59 @@
+package webhookserver
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+)
+
+func TestRunNameIsAStableDNSLabel(t *testing.T) {
+	key := routes.Key{Namespace: "team-a", Name: "github"}
+	long := strings.Repeat("a", 45) + "-" + strings.Repeat("b", 17) // 63 characters, a dash at 45
+	for _, slug := range []string{"github-issues", "a", long, strings.Repeat("z", 63)} {
+		name := RunName(key, slug, "delivery-1")
+		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+			t.Errorf("RunName(%q) = %q: not a DNS label: %v", slug, name, errs)
+		}
+		if RunName(key, slug, "delivery-1") != name {
+			t.Errorf("RunName(%q) is not deterministic", slug)
+		}
+		if RunName(key, slug, "delivery-2") == name {
+			t.Errorf("RunName(%q) ignores the trigger value", slug)
+		}
+		if RunName(routes.Key{Namespace: "team-b", Name: "github"}, slug, "delivery-1") == name {
+			t.Errorf("RunName(%q) ignores the endpoint", slug)
+		}
+	}
+	if got := RunName(key, "github-issues", "d"); !strings.HasPrefix(got, "github-issues-") || len(got) != len("github-issues-")+16 {
+		t.Errorf("RunName = %q, want github-issues-<16 hex>", got)
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	got, err := ParseTrustedProxies(" 10.0.0.0/8, 192.168.1.7 ,fd00::/8,,10.1.2.3/16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"),
+		netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("10.1.0.0/16"),
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("prefix %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if got, err := ParseTrustedProxies(""); err != nil || len(got) != 0 {
+		t.Errorf("empty list = %v, %v", got, err)
+	}
+	if _, err := ParseTrustedProxies("10.0.0.0/8,proxy.local"); err == nil {
+		t.Error("a host name was accepted")
+	}
+}
