@@ -276,7 +276,7 @@ func printUsage(p paths, cp *controlPlane, api, probe string) {
 	b.WriteString("\nTry:\n\n")
 	b.WriteString("  export KUBECONFIG=$PWD/.dev/kubeconfig\n")
 	b.WriteString("  kubectl --kubeconfig .dev/kubeconfig get wfr\n")
-	b.WriteString("  kubectl --kubeconfig .dev/kubeconfig apply -k config/samples/\n")
+	b.WriteString("  kubectl --kubeconfig .dev/kubeconfig apply -f config/samples/\n")
 	b.WriteString("  kubectl --kubeconfig .dev/kubeconfig get wfr -w\n")
 	if api == "" {
 		api = localURL(lastFlagValue(defaultManagerArgs, "api-bind-address", ""), "/api")

@@ -1,0 +1,100 @@
+package restapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+)
+
+// Event is a delivered event as the REST API shows it.
+type Event struct {
+	// ID is the WorkflowEvent's name.
+	ID string `json:"id"`
+	// Namespace is where the event resumes runs.
+	Namespace string `json:"namespace"`
+	// EventType and CorrelationID say which waiting runs the event resumes.
+	EventType     string `json:"event_type"`
+	CorrelationID string `json:"correlation_id"`
+	// Payload is what the waiting runs receive; null when the request gave none.
+	Payload json.RawMessage `json:"payload"`
+	// CreatedAt is when the WorkflowEvent was created.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// sendEvent answers POST /api/workflows/events: it creates a WorkflowEvent, which resumes the
+// runs of its namespace that wait for its type and correlation id, now or later within the
+// event retention.
+func (a *api) sendEvent(ctx context.Context, c *call) (int, any, error) {
+	body, err := readBody(c.w, c.r)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := DecodeEvent(body)
+	if err != nil {
+		return 0, nil, decodeFailure(err)
+	}
+	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), req.Namespace)
+	if err != nil {
+		return 0, nil, err
+	}
+	ev := &workflowsv1alpha1.WorkflowEvent{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: eventNamePrefix(req.EventType),
+			Namespace:    ns,
+			Annotations:  map[string]string{AnnotationAPIKeyID: c.principal.KeyID},
+		},
+		Spec: workflowsv1alpha1.WorkflowEventSpec{Type: req.EventType, CorrelationID: req.CorrelationID},
+	}
+	if req.Payload != nil {
+		ev.Spec.Payload = &apiextensionsv1.JSON{Raw: req.Payload}
+	}
+	if err := a.deps.Client.Create(ctx, ev); err != nil {
+		return 0, nil, fmt.Errorf("create event: %w", err)
+	}
+	out := Event{
+		ID: ev.Name, Namespace: ev.Namespace, EventType: ev.Spec.Type, CorrelationID: ev.Spec.CorrelationID,
+		Payload: req.Payload, CreatedAt: ev.CreationTimestamp.UTC(),
+	}
+	return http.StatusCreated, out, nil
+}
+
+// eventNamePrefix is the generateName of an event: its type made name-safe, so that `kubectl
+// get wfe` reads well.
+func eventNamePrefix(eventType string) string {
+	if slug := nameSlug(eventType, 40); slug != "" {
+		return slug + "-"
+	}
+	return "event-"
+}
+
+// WorkflowInfo describes a registered workflow.
+type WorkflowInfo struct {
+	// Name is what workflow_name refers to.
+	Name string `json:"name"`
+	// Description says in a sentence what the workflow does.
+	Description string `json:"description"`
+	// ExampleInput shows the input's shape; null when the workflow gives none.
+	ExampleInput json.RawMessage `json:"example_input"`
+}
+
+// WorkflowList is the answer of GET /api/workflows.
+type WorkflowList struct {
+	// Workflows are sorted by name.
+	Workflows []WorkflowInfo `json:"workflows"`
+}
+
+// listWorkflows answers GET /api/workflows: the registered workflows, sorted by name.
+func (a *api) listWorkflows(context.Context, *call) (int, any, error) {
+	out := WorkflowList{Workflows: []WorkflowInfo{}}
+	for _, w := range a.deps.Registry.Workflows() {
+		out.Workflows = append(out.Workflows, WorkflowInfo{Name: w.Name(), Description: w.Description(), ExampleInput: w.ExampleInput()})
+	}
+	return http.StatusOK, out, nil
+}

@@ -1,0 +1,333 @@
+package restapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+)
+
+// Listing limits.
+const (
+	// defaultListLimit is the page size when the request gives none.
+	defaultListLimit = 20
+	// maxListLimit is the largest page a request may ask for.
+	maxListLimit = 500
+	// maxListCalls bounds how many pages of the API server one filtered list request reads
+	// while it fills its page with runs of the requested phases.
+	maxListCalls = 10
+	// createAttempts bounds retries after a generated name collided.
+	createAttempts = 3
+)
+
+// decodeFailure turns a DecodeError into the 400 it answers with.
+func decodeFailure(err error) error {
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return errorf(http.StatusBadRequest, de.Code, "%s", de.Message)
+	}
+	return err
+}
+
+// startRun creates a run (POST /api/workflows/runs): 201 with the new run, or 200 with the
+// run an earlier request with the same idempotency key started. With eager_start the answer
+// waits for the first segment (see eagerStart).
+func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
+	body, err := readBody(c.w, c.r)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := DecodeStartRun(body)
+	if err != nil {
+		return 0, nil, decodeFailure(err)
+	}
+	if _, ok := a.deps.Registry.Lookup(req.WorkflowName); !ok {
+		return 0, nil, errorf(http.StatusUnprocessableEntity, CodeUnknownWorkflow,
+			"workflow %q is not registered in this manager; known workflows: %s", req.WorkflowName, strings.Join(a.deps.Registry.Names(), ", "))
+	}
+	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), req.Namespace)
+	if err != nil {
+		return 0, nil, err
+	}
+	run, created, err := a.createRun(ctx, newRun(ns, req, c.principal.KeyID))
+	if err != nil {
+		return 0, nil, err
+	}
+	base := baseURL(c.r)
+	c.w.Header().Set("Location", runURL("", run.Namespace, run.Name))
+	if !created {
+		if !sameRequest(run, req) {
+			return 0, nil, errorf(http.StatusConflict, CodeConflict,
+				"idempotency_key %q already started run %q with a different input; use a new key for a different request", req.IdempotencyKey, run.Name)
+		}
+		return http.StatusOK, runDetail(run, base), nil
+	}
+	if req.EagerStart {
+		run = a.eagerStart(ctx, run)
+	}
+	return http.StatusCreated, runDetail(run, base), nil
+}
+
+// newRun is the run a start request asks for; its name is set by createRun.
+func newRun(ns string, req StartRunRequest, keyID string) *workflowsv1alpha1.WorkflowRun {
+	run := &workflowsv1alpha1.WorkflowRun{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:   ns,
+			Labels:      map[string]string{workflowsv1alpha1.LabelWorkflow: workflowLabelValue(req.WorkflowName)},
+			Annotations: map[string]string{AnnotationAPIKeyID: keyID},
+		},
+		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: req.WorkflowName},
+	}
+	if req.Input != nil {
+		run.Spec.Input = &apiextensionsv1.JSON{Raw: req.Input}
+	}
+	if req.IdempotencyKey != "" {
+		run.Annotations[AnnotationIdempotencyKey] = req.IdempotencyKey
+	}
+	return run
+}
+
+// createRun creates run and reports true, or, when its idempotency key already started a
+// run, returns that run and false. Without a key the name is time-ordered (RunName) and a
+// collision is retried with a fresh name; with a key the name derives from the key, so
+// concurrent requests race for one object and the API server lets exactly one create it.
+func (a *api) createRun(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowRun, bool, error) {
+	key := run.Annotations[AnnotationIdempotencyKey]
+	for attempt := 1; ; attempt++ {
+		if key != "" {
+			run.Name = IdempotentRunName(run.Spec.WorkflowName, key)
+		} else {
+			run.Name = RunName(run.Spec.WorkflowName, time.Now())
+		}
+		err := a.deps.Client.Create(ctx, run)
+		switch {
+		case err == nil:
+			return run, true, nil
+		case !apierrors.IsAlreadyExists(err) || attempt >= createAttempts:
+			return nil, false, fmt.Errorf("create run: %w", err)
+		case key == "":
+			continue // a one-in-a-billion collision of generated names: draw another
+		}
+		existing := &workflowsv1alpha1.WorkflowRun{}
+		err = a.deps.Reader.Get(ctx, client.ObjectKeyFromObject(run), existing)
+		switch {
+		case err == nil:
+			return existing, false, nil
+		case !apierrors.IsNotFound(err):
+			return nil, false, fmt.Errorf("read the run of idempotency key %q: %w", key, err)
+		}
+		// deleted between our create and our read: create it again
+	}
+}
+
+// sameRequest reports whether run was started by a request equal to req: same workflow and
+// semantically equal input.
+func sameRequest(run *workflowsv1alpha1.WorkflowRun, req StartRunRequest) bool {
+	if run.Spec.WorkflowName != req.WorkflowName {
+		return false
+	}
+	var stored []byte
+	if run.Spec.Input != nil {
+		stored = run.Spec.Input.Raw
+	}
+	return jsonEqual(stored, req.Input)
+}
+
+// jsonEqual compares two JSON values by meaning (object key order and whitespace do not
+// matter; numbers compare by their text, so no precision is lost); empty and null are equal.
+func jsonEqual(a, b []byte) bool {
+	va, okA := decodeAny(a)
+	vb, okB := decodeAny(b)
+	return okA && okB && reflect.DeepEqual(va, vb)
+}
+
+// decodeAny decodes raw into plain Go values with json.Number numbers; empty is nil.
+func decodeAny(raw []byte) (any, bool) {
+	if len(raw) == 0 {
+		return nil, true
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	return v, dec.Decode(&v) == nil
+}
+
+// getRun answers GET /api/workflows/runs/{id}: the run with its steps.
+func (a *api) getRun(ctx context.Context, c *call) (int, any, error) {
+	run, err := a.lookupRun(ctx, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, runDetail(run, baseURL(c.r)), nil
+}
+
+// lookupRun reads the run named by the path in the request's namespace.
+func (a *api) lookupRun(ctx context.Context, c *call) (*workflowsv1alpha1.WorkflowRun, error) {
+	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), "")
+	if err != nil {
+		return nil, err
+	}
+	id := c.r.PathValue("id")
+	notFound := errorf(http.StatusNotFound, CodeNotFound, "no run %q in namespace %q", id, ns)
+	if len(validation.IsDNS1123Subdomain(id)) > 0 {
+		return nil, notFound
+	}
+	run := &workflowsv1alpha1.WorkflowRun{}
+	if err := a.deps.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: id}, run); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, notFound
+		}
+		return nil, fmt.Errorf("read run %s/%s: %w", ns, id, err)
+	}
+	return run, nil
+}
+
+// cancelRun answers POST /api/workflows/runs/{id}/cancel: it sets spec.cancel and answers 202
+// while the run stops, 200 for a run already cancelled, 409 for one that already finished.
+func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
+	run, err := a.lookupRun(ctx, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	base := baseURL(c.r)
+	switch run.Status.Phase {
+	case workflowsv1alpha1.PhaseCancelled:
+		return http.StatusOK, runDetail(run, base), nil
+	case workflowsv1alpha1.PhaseSucceeded, workflowsv1alpha1.PhaseFailed:
+		return 0, nil, errorf(http.StatusConflict, CodeConflict, "run %q already finished (%s): there is nothing to cancel", run.Name, run.Status.Phase)
+	}
+	if !run.Spec.Cancel {
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))
+		if err := a.deps.Client.Patch(ctx, run, patch); err != nil {
+			return 0, nil, fmt.Errorf("cancel run %s/%s: %w", run.Namespace, run.Name, err)
+		}
+	}
+	return http.StatusAccepted, runDetail(run, base), nil
+}
+
+// listQuery is a parsed GET /api/workflows/runs.
+type listQuery struct {
+	namespace string
+	workflow  string
+	phases    map[string]bool
+	limit     int
+	cont      string
+}
+
+// listRuns answers GET /api/workflows/runs: a page of runs in name order, which is newest
+// first for runs the REST API named. The workflow filter is a label selector the API server
+// applies; the status filter applies to the pages the API server returns, reading up to
+// maxListCalls of them to fill the page.
+func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
+	q, err := parseListQuery(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	base := baseURL(c.r)
+	out := RunList{Runs: []Run{}}
+	token := q.cont
+	for calls := 0; calls < maxListCalls; calls++ {
+		list := &workflowsv1alpha1.WorkflowRunList{}
+		opts := []client.ListOption{client.InNamespace(q.namespace), client.Limit(int64(q.limit - len(out.Runs))), client.Continue(token)}
+		if q.workflow != "" {
+			opts = append(opts, client.MatchingLabels{workflowsv1alpha1.LabelWorkflow: workflowLabelValue(q.workflow)})
+		}
+		if err := a.deps.Reader.List(ctx, list, opts...); err != nil {
+			return 0, nil, listFailure(err, token)
+		}
+		for i := range list.Items {
+			if len(q.phases) == 0 || q.phases[phaseOf(&list.Items[i])] {
+				out.Runs = append(out.Runs, runView(&list.Items[i], base))
+			}
+		}
+		token = list.Continue
+		if token == "" || len(out.Runs) >= q.limit {
+			break
+		}
+	}
+	out.Continue = token
+	return http.StatusOK, out, nil
+}
+
+// listFailure explains a failed list; a refused continue token is the client's to fix.
+func listFailure(err error, token string) error {
+	if token != "" && (apierrors.IsBadRequest(err) || apierrors.IsInvalid(err)) {
+		return errorf(http.StatusBadRequest, CodeInvalidRequest, "the continue token is not valid: pass the continue value of the previous page unchanged")
+	}
+	return fmt.Errorf("list runs: %w", err)
+}
+
+// parseListQuery reads and checks the list's query parameters.
+func parseListQuery(c *call) (listQuery, error) {
+	v := c.r.URL.Query()
+	ns, err := c.principal.Namespace(v.Get("namespace"), "")
+	if err != nil {
+		return listQuery{}, err
+	}
+	q := listQuery{namespace: ns, workflow: v.Get("workflow_name"), limit: defaultListLimit, cont: v.Get("continue")}
+	if q.workflow != "" && (len(q.workflow) > maxWorkflowNameLength || !workflowNamePattern.MatchString(q.workflow)) {
+		return listQuery{}, errorf(http.StatusBadRequest, CodeInvalidRequest, "workflow_name %q is not a workflow name", q.workflow)
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxListLimit {
+			return listQuery{}, errorf(http.StatusBadRequest, CodeInvalidRequest, "limit must be a number from 1 to %d, not %q", maxListLimit, s)
+		}
+		q.limit = n
+	}
+	statuses := v.Get("status")
+	if statuses == "" {
+		statuses = v.Get("phase")
+	}
+	if q.phases, err = parsePhases(statuses); err != nil {
+		return listQuery{}, err
+	}
+	return q, nil
+}
+
+// allPhases are the phases a status filter may name.
+var allPhases = []workflowsv1alpha1.RunPhase{
+	workflowsv1alpha1.PhasePending, workflowsv1alpha1.PhaseRunning, workflowsv1alpha1.PhaseSleeping,
+	workflowsv1alpha1.PhaseWaiting, workflowsv1alpha1.PhaseSucceeded, workflowsv1alpha1.PhaseFailed,
+	workflowsv1alpha1.PhaseCancelled,
+}
+
+// parsePhases parses a comma-separated list of phases, in any case.
+func parsePhases(s string) (map[string]bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	phases := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		found := false
+		for _, p := range allPhases {
+			if strings.EqualFold(part, string(p)) {
+				phases[string(p)], found = true, true
+			}
+		}
+		if !found {
+			names := make([]string, len(allPhases))
+			for i, p := range allPhases {
+				names[i] = string(p)
+			}
+			return nil, errorf(http.StatusBadRequest, CodeInvalidRequest, "status %q is not a phase; use one or more of %s, separated by commas", part, strings.Join(names, ", "))
+		}
+	}
+	return phases, nil
+}

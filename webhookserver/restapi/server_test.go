@@ -1,0 +1,109 @@
+package restapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/centaur-dev/workflow-operator/webhookserver"
+	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
+)
+
+var _ = Describe("the OpenAPI document", func() {
+	It("is public and describes every route the REST API serves, and only those", func() {
+		r := send(http.MethodGet, "/openapi.json", "", "")
+		Expect(r.status).To(Equal(http.StatusOK))
+		var doc struct {
+			OpenAPI string                                `json:"openapi"`
+			Paths   map[string]map[string]json.RawMessage `json:"paths"`
+		}
+		Expect(json.Unmarshal(r.body, &doc)).To(Succeed())
+		Expect(doc.OpenAPI).To(HavePrefix("3."))
+		served := map[string]bool{}
+		for _, rt := range restapi.Routes() {
+			Expect(doc.Paths).To(HaveKey(rt.Path))
+			Expect(doc.Paths[rt.Path]).To(HaveKey(strings.ToLower(rt.Method)), "%s %s", rt.Method, rt.Path)
+			served[strings.ToLower(rt.Method)+" "+rt.Path] = true
+		}
+		for path, ops := range doc.Paths {
+			for method := range ops {
+				Expect(served).To(HaveKey(method+" "+path), "the document describes a route that is not served")
+			}
+		}
+	})
+})
+
+var _ = Describe("routing", func() {
+	It("answers unknown paths with 404 and wrong methods with 405, as JSON", func() {
+		expectError(send(http.MethodGet, "/nope", adminKey, ""), http.StatusNotFound, "not_found")
+		r := send(http.MethodDelete, "/workflows/runs", adminKey, "")
+		expectError(r, http.StatusMethodNotAllowed, restapi.CodeMethodNotAllowed)
+		Expect(r.header.Get("Allow")).To(Equal("POST, GET"))
+		expectError(send(http.MethodGet, "/workflows/runs/x/cancel", adminKey, ""), http.StatusMethodNotAllowed, restapi.CodeMethodNotAllowed)
+	})
+
+	It("uses the webhookserver package's error codes", func() {
+		Expect(restapi.CodeNotFound).To(Equal(webhookserver.CodeNotFound))
+		Expect(restapi.CodeMethodNotAllowed).To(Equal(webhookserver.CodeMethodNotAllowed))
+		Expect(restapi.CodePayloadTooLarge).To(Equal(webhookserver.CodePayloadTooLarge))
+		Expect(restapi.CodeUnauthorized).To(Equal(webhookserver.CodeUnauthorized))
+		Expect(restapi.CodeForbidden).To(Equal(webhookserver.CodeForbidden))
+		Expect(restapi.CodeMalformedBody).To(Equal(webhookserver.CodeMalformedBody))
+		Expect(restapi.CodeInvalidRequest).To(Equal(webhookserver.CodeInvalidRequest))
+		Expect(restapi.CodeUnknownWorkflow).To(Equal(webhookserver.CodeUnknownWorkflow))
+		Expect(restapi.CodeUnavailable).To(Equal(webhookserver.CodeUnavailable))
+		Expect(restapi.CodeConflict).To(Equal(webhookserver.CodeConflict))
+		Expect(restapi.CodeInternal).To(Equal(webhookserver.CodeInternal))
+	})
+})
+
+var _ = Describe("eager start on a replica that is not elected", func() {
+	It("leaves the run to the leader's controller and still answers with its first segment", func() {
+		server := webhookserver.New(serverConfig(k8sClient, k8sClient, make(chan struct{})))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() { _ = server.Start(ctx) }()
+		req, err := http.NewRequest(http.MethodPost, "http://"+server.Addr().String()+"/api/workflows/runs",
+			strings.NewReader(`{"workflow_name": "hello", "input": {"name": "Follower"}, "eager_start": true}`))
+		Expect(err).NotTo(HaveOccurred())
+		req.Header.Set(restapi.APIKeyHeader, adminKey)
+		resp, err := http.DefaultClient.Do(req)
+		Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = resp.Body.Close() }()
+		Expect(resp.StatusCode).To(Equal(http.StatusCreated))
+		var run restapi.RunDetail
+		Expect(json.NewDecoder(resp.Body).Decode(&run)).To(Succeed())
+		Expect(run.Status).To(Equal("Succeeded"))
+		Expect(run.Output).To(MatchJSON(`{"greeting":"Hello, Follower!"}`))
+	})
+})
+
+var _ = Describe("graceful shutdown", func() {
+	It("finishes a request in flight before the server stops", func() {
+		server := webhookserver.New(serverConfig(k8sClient, k8sClient, elected))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- server.Start(ctx) }()
+		url := "http://" + server.Addr().String() + "/api/workflows/runs"
+
+		answered := make(chan int, 1)
+		go func() {
+			defer GinkgoRecover()
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"workflow_name": "slow", "input": {"millis": 800}, "eager_start": true}`))
+			req.Header.Set(restapi.APIKeyHeader, adminKey)
+			resp, err := http.DefaultClient.Do(req)
+			Expect(err).NotTo(HaveOccurred())
+			_ = resp.Body.Close()
+			answered <- resp.StatusCode
+		}()
+		time.Sleep(300 * time.Millisecond)
+		cancel()
+		Eventually(answered, 5*time.Second).Should(Receive(Equal(http.StatusCreated)))
+		Eventually(done, 5*time.Second).Should(Receive(BeNil()))
+	})
+})

@@ -1,0 +1,273 @@
+package restapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/controllers"
+	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/webhookserver"
+	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
+	"github.com/centaur-dev/workflow-operator/workflows"
+)
+
+// The suite runs a real kube-apiserver and etcd (envtest, from bin/k8s via KUBEBUILDER_ASSETS),
+// a manager with the controllers, and the API server on a free port; every spec talks HTTP to
+// it as curl would.
+var (
+	testEnv   *envtest.Environment
+	restCfg   *rest.Config
+	k8sClient client.Client
+	scheme    = runtime.NewScheme()
+	registry  *durable.Registry
+	engine    *controllers.WorkflowRunReconciler
+	elected   <-chan struct{}
+	apiURL    string // http://127.0.0.1:PORT/api, as CENTAUR_API_URL
+	logs      syncBuffer
+	stopAll   context.CancelFunc
+	stopped   = make(chan struct{})
+)
+
+// eagerBound is the suite's eager-start bound, short so that the bound's spec is quick.
+const eagerBound = 1500 * time.Millisecond
+
+// The suite's API keys. admin acts in several namespaces (default first); teamB only in team-b.
+var (
+	adminKey = "admin.5f0c1b9e6a3d47c2b8e1f0a9d3c6b2e7"
+	teamBKey = "team-b.9a8b7c6d5e4f30211f2e3d4c5b6a7988"
+	keys     = map[string]restapi.KeyEntry{
+		"admin":  {SHA256: restapi.HashKey(adminKey), Namespaces: []string{"default", "team-a", "paging", "idem", "measure", "ghost"}, DefaultNamespace: "default"},
+		"team-b": {SHA256: restapi.HashKey(teamBKey), Namespaces: []string{"team-b"}},
+	}
+	suiteNamespaces = []string{"centaur-system", "team-a", "team-b", "paging", "idem", "measure"}
+)
+
+func TestRESTAPI(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "REST API Suite")
+}
+
+var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, &logs)), zap.UseDevMode(true)))
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(workflowsv1alpha1.AddToScheme(scheme))
+
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := testEnv.Start()
+	Expect(err).NotTo(HaveOccurred(), "start envtest; set KUBEBUILDER_ASSETS=bin/k8s (make test does)")
+	restCfg = cfg
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	ctx := context.Background()
+	for _, ns := range suiteNamespaces {
+		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: restapi.DefaultKeysSecret.Namespace, Name: restapi.DefaultKeysSecret.Name}, Data: map[string][]byte{}}
+	for id, e := range keys {
+		secret.Data[id] = mustJSON(e)
+	}
+	Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+
+	registry = durable.NewRegistry()
+	Expect(workflows.Register(registry)).To(Succeed())
+	Expect(registry.Register(slowWorkflow)).To(Succeed())
+
+	startManager(cfg)
+})
+
+var _ = AfterSuite(func() {
+	if stopAll != nil {
+		stopAll()
+		Eventually(stopped, 30*time.Second).Should(BeClosed())
+	}
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+	for _, key := range []string{adminKey, teamBKey} {
+		Expect(logs.String()).NotTo(ContainSubstring(key), "an API key was logged")
+	}
+})
+
+// startManager runs the controllers and the API server (as manager.Run wires them) until the
+// suite ends.
+func startManager(cfg *rest.Config) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             skipNameValidation(),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	ctrls, err := controllers.Setup(mgr, controllers.Options{Registry: registry, MaxConcurrentReconciles: 8})
+	Expect(err).NotTo(HaveOccurred())
+	engine, elected = ctrls.Runs, mgr.Elected()
+	server := webhookserver.New(serverConfig(mgr.GetClient(), mgr.GetAPIReader(), mgr.Elected()))
+	Expect(mgr.Add(server)).To(Succeed())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stopAll = cancel
+	go func() {
+		defer GinkgoRecover()
+		defer close(stopped)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	apiURL = "http://" + server.Addr().String() + "/api"
+	Eventually(elected, 10*time.Second).Should(BeClosed())
+}
+
+// serverConfig is the API server's configuration, on a free port of 127.0.0.1.
+func serverConfig(c client.Client, reader client.Reader, elected <-chan struct{}) webhookserver.Config {
+	return webhookserver.Config{
+		Addr:              "127.0.0.1:0",
+		Client:            c,
+		Reader:            reader,
+		Registry:          registry,
+		Engine:            engine,
+		Elected:           elected,
+		Logger:            logf.Log.WithName("api"),
+		APIKeysSecret:     restapi.DefaultKeysSecret,
+		EagerStartTimeout: eagerBound,
+	}
+}
+
+// SlowInput is the input of the suite's slow workflow.
+type SlowInput struct {
+	// Millis is how long its one step takes.
+	Millis int `json:"millis"`
+}
+
+// slowWorkflow has one step that takes input.millis: longer than the eager bound, it shows
+// that eager start answers in time without cutting the step short.
+var slowWorkflow = durable.Define("slow", func(ctx *durable.Context, in SlowInput) (string, error) {
+	return durable.Step(ctx, "nap", func(c context.Context) (string, error) {
+		select {
+		case <-time.After(time.Duration(in.Millis) * time.Millisecond):
+			return "rested", nil
+		case <-c.Done():
+			return "", c.Err()
+		}
+	})
+})
+
+// reply is an HTTP answer.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// send makes a request to the API server; path is relative to apiURL, key may be empty.
+func send(method, path, key, body string, header ...string) reply {
+	GinkgoHelper()
+	req, err := http.NewRequest(method, apiURL+path, strings.NewReader(body))
+	Expect(err).NotTo(HaveOccurred())
+	if key != "" {
+		req.Header.Set(restapi.APIKeyHeader, key)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	return reply{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// curlPost posts body as `curl -d` does: Content-Type application/x-www-form-urlencoded.
+func curlPost(path, key, body string) reply {
+	GinkgoHelper()
+	return send(http.MethodPost, path, key, body, "Content-Type", "application/x-www-form-urlencoded")
+}
+
+// as decodes the reply's JSON body into T.
+func as[T any](r reply) T {
+	GinkgoHelper()
+	var v T
+	Expect(json.Unmarshal(r.body, &v)).To(Succeed(), "body: %s", r.body)
+	return v
+}
+
+// expectError checks that r is an error answer with status and code.
+func expectError(r reply, status int, code string) restapi.ErrorDetail {
+	GinkgoHelper()
+	Expect(r.status).To(Equal(status), "body: %s", r.body)
+	Expect(r.header.Get("Content-Type")).To(Equal("application/json"))
+	e := as[restapi.ErrorBody](r).Error
+	Expect(e.Code).To(Equal(code), "message: %s", e.Message)
+	Expect(e.Message).NotTo(BeEmpty())
+	return e
+}
+
+// getRun reads a run through the REST API.
+func getRun(id, namespace string) restapi.RunDetail {
+	GinkgoHelper()
+	r := send(http.MethodGet, "/workflows/runs/"+id+"?namespace="+namespace, adminKey, "")
+	Expect(r.status).To(Equal(http.StatusOK), "body: %s", r.body)
+	return as[restapi.RunDetail](r)
+}
+
+// statusOf polls a run's status through the REST API, for Eventually.
+func statusOf(id, namespace string) func() string {
+	return func() string { return getRun(id, namespace).Status }
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}
+
+// syncBuffer is a bytes.Buffer that goroutines may write concurrently.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// skipNameValidation lets other suites of the process start managers with the same controllers.
+func skipNameValidation() ctrlconfig.Controller {
+	skip := true
+	return ctrlconfig.Controller{SkipNameValidation: &skip}
+}
