@@ -20,15 +20,18 @@ type NightlyReportInput struct {
 
 // NightlyReportOutput is the output of the nightly_report workflow.
 type NightlyReportOutput struct {
+	// Channel is where the report is meant to be posted.
 	Channel string `json:"channel"`
-	Report  string `json:"report"`
+	// Report is the agent's summary of the collected items.
+	Report string `json:"report"`
 }
 
 // SettleTime is how long nightly_report lets late data arrive between collecting and reporting.
 const SettleTime = 30 * time.Second
 
-// NightlyReport collects the day's items in a step, lets late data settle for 30 seconds, and
-// returns the report for its channel.
+// NightlyReport collects the day's items in a step, lets late data settle for 30 seconds, asks
+// the default agent to summarize the collected report (agent turn "summarize"), and returns the
+// summary for its channel.
 var NightlyReport = durable.Define("nightly_report", func(ctx *durable.Context, in NightlyReportInput) (NightlyReportOutput, error) {
 	channel := in.Channel
 	if channel == "" {
@@ -41,9 +44,13 @@ var NightlyReport = durable.Define("nightly_report", func(ctx *durable.Context, 
 		return NightlyReportOutput{}, err
 	}
 	durable.Sleep(ctx, "settle", SettleTime)
-	return NightlyReportOutput{Channel: channel, Report: collected}, nil
+	summary, err := durable.RunAgent(ctx, "summarize", durable.AgentRequest{Prompt: summarizePrompt(channel, collected)})
+	if err != nil {
+		return NightlyReportOutput{}, err
+	}
+	return NightlyReportOutput{Channel: channel, Report: summary.Text}, nil
 },
-	durable.WithDescription("Collects the day's items, waits 30 s for late data to settle, and returns the report for a channel."),
+	durable.WithDescription("Collects the day's items, waits 30 s for late data to settle, asks the default agent to summarize them, and returns the summary for a channel."),
 	durable.WithExampleInput(NightlyReportInput{Channel: "#ops", Items: []string{"deploy api v2", "rotate certs"}}),
 )
 
@@ -65,4 +72,10 @@ func collect(items []string) string {
 		fmt.Fprintf(&b, "\n- %s", item)
 	}
 	return b.String()
+}
+
+// summarizePrompt asks the agent to summarize the collected report for channel.
+func summarizePrompt(channel, collected string) string {
+	return fmt.Sprintf("Summarize the following nightly report for the team channel %s in a few short sentences. "+
+		"Mention every item, invent nothing, and reply with the summary only.\n\n%s", channel, collected)
 }

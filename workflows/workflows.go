@@ -7,7 +7,7 @@ import "github.com/centaur-dev/workflow-operator/durable"
 
 // All returns the built-in workflows.
 func All() []durable.Workflow {
-	return []durable.Workflow{Hello, Countdown, NightlyReport, Approval, FanOut}
+	return []durable.Workflow{Hello, Countdown, NightlyReport, Approval, FanOut, GitHubIssueTriage}
 }
 
 // Register adds the built-in workflows to reg.

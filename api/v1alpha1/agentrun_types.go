@@ -25,7 +25,7 @@ const LabelRun = "workflows.centaur.dev/run"
 // AgentRunSpec is one turn asked of an LLM agent.
 type AgentRunSpec struct {
 	// agent names the configured agent whose backend and settings answer this turn; see the
-	// README's "Agents" section. Empty means "default".
+	// agents configuration in docs/agents.md. Empty means "default".
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	Agent string `json:"agent,omitempty"`
@@ -75,7 +75,7 @@ type TokenUsage struct {
 }
 
 // AgentRunStatus is the turn's outcome. The manager writes it for built-in backends; an
-// external agent runtime writes it itself (see the README's "External agents" contract).
+// external agent runtime writes it itself (see the external-agent contract in docs/agents.md).
 type AgentRunStatus struct {
 	// phase is Pending until a backend takes the turn, Running while it answers, then
 	// Succeeded or Failed.
