@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
 
 // Options configure the operator's controllers.
@@ -21,6 +22,19 @@ type Options struct {
 	MaxConcurrentReconciles int
 	// EventRetention is how long a WorkflowEvent is kept for runs that reach their wait late.
 	EventRetention time.Duration
+	// Agents configure the AgentRun controller: where the agents' configuration lives and
+	// how many turns are answered in parallel.
+	Agents AgentOptions
+
+	// WebhookRoutes is the API server's webhook route table. When set, the WebhookEndpoint
+	// controller and the code-declared webhooks feed it; nil leaves webhooks out.
+	WebhookRoutes *routes.Table
+	// CodeWebhookNamespace is where code-declared webhooks create runs and find their Secret
+	// (DefaultCodeWebhookNamespace when empty).
+	CodeWebhookNamespace string
+	// WebhookCounterFlushInterval is how often delivery counters are written to endpoint
+	// status (DefaultWebhookCounterFlushInterval when zero).
+	WebhookCounterFlushInterval time.Duration
 
 	// wrapRuns lets tests observe the WorkflowRun reconciler (counting reconciles).
 	wrapRuns func(reconcile.Reconciler) reconcile.Reconciler
@@ -33,6 +47,8 @@ const DefaultEventRetention = 24 * time.Hour
 type Controllers struct {
 	// Runs is the WorkflowRun reconciler; the API server uses it for eager starts.
 	Runs *WorkflowRunReconciler
+	// Agents is the AgentRun reconciler.
+	Agents *AgentRunReconciler
 }
 
 // Setup registers every controller of the operator with mgr.
@@ -61,5 +77,12 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 	if err := events.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the WorkflowEvent controller: %w", err)
 	}
-	return &Controllers{Runs: runs}, nil
+	if err := setupWebhooks(mgr, o); err != nil {
+		return nil, err
+	}
+	agentRuns, err := setupAgents(mgr, o.Agents)
+	if err != nil {
+		return nil, err
+	}
+	return &Controllers{Runs: runs, Agents: agentRuns}, nil
 }

@@ -118,7 +118,7 @@ func startManager() *testManager {
 			return inner.Reconcile(ctx, req)
 		})
 	}
-	ctrls, err := Setup(mgr, Options{Registry: registry, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count})
+	ctrls, err := Setup(mgr, Options{Registry: registry, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count, Agents: testAgentOptions()})
 	Expect(err).NotTo(HaveOccurred())
 	tm.runs = ctrls.Runs
 	ctx, cancel := context.WithCancel(context.Background())

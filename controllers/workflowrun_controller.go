@@ -100,12 +100,13 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 func (r *WorkflowRunReconciler) Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error) {
 	unlock := r.locks.lock(key.String())
 	defer unlock()
-	if _, err := r.advanceFresh(ctx, key); err != nil {
-		return nil, err
-	}
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := r.APIReader.Get(ctx, key, run); err != nil {
 		return nil, fmt.Errorf("read run %s: %w", key, err)
+	}
+	// run holds the API server's copy after every write the execution makes.
+	if _, err := r.advance(ctx, run); err != nil {
+		return nil, err
 	}
 	return run, nil
 }
@@ -117,6 +118,11 @@ func (r *WorkflowRunReconciler) advanceFresh(ctx context.Context, key client.Obj
 	if err := r.APIReader.Get(ctx, key, run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	return r.advance(ctx, run)
+}
+
+// advance executes a freshly read run unless it is being deleted or already finished.
+func (r *WorkflowRunReconciler) advance(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (ctrl.Result, error) {
 	if !run.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
@@ -442,7 +448,7 @@ func (r *WorkflowRunReconciler) setup(mgr ctrl.Manager, rec reconcile.Reconciler
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(finishedPredicate(runFinished))).
-		Owns(&workflowsv1alpha1.AgentRun{}, builder.WithPredicates(finishedPredicate(agentFinished))).
+		Owns(&workflowsv1alpha1.AgentRun{}, builder.WithPredicates(agentProgressPredicate())).
 		Watches(&workflowsv1alpha1.WorkflowEvent{}, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForEvent), builder.WithPredicates(createdPredicate())).
 		Named("workflowrun").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)})

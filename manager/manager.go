@@ -22,6 +22,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
+	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
+	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -37,7 +39,16 @@ type Options struct {
 	maxJournalBytes         int
 	eventRetention          time.Duration
 	shutdownTimeout         time.Duration
+	trustedProxies          string
+	codeWebhookNamespace    string
+	webhookFlushInterval    time.Duration
+	agentsConfig            string
+	agentConcurrency        int
 	zap                     zap.Options
+
+	// The REST API's settings (package webhookserver/restapi).
+	apiKeysSecret     string
+	eagerStartTimeout time.Duration
 }
 
 // BindFlags binds o to the manager's flags on fs; call fs.Parse afterwards.
@@ -52,6 +63,13 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.maxJournalBytes, "max-journal-bytes", durable.DefaultMaxJournalBytes, "Largest journal a run may keep in its status; etcd takes about 1.5 MiB per object.")
 	fs.DurationVar(&o.eventRetention, "event-retention", controllers.DefaultEventRetention, "How long a WorkflowEvent is kept so that runs reaching their wait late still receive it.")
 	fs.DurationVar(&o.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "Comma-separated CIDRs (or IPs) of the reverse proxies in front of the API; only their X-Forwarded-For/X-Real-Ip count for a webhook's source_ip.")
+	fs.StringVar(&o.codeWebhookNamespace, "code-webhook-namespace", controllers.DefaultCodeWebhookNamespace, "Namespace of the runs and of the Secret centaur-webhook-<slug> of webhooks that workflows declare in code.")
+	fs.DurationVar(&o.webhookFlushInterval, "webhook-counter-flush-interval", controllers.DefaultWebhookCounterFlushInterval, "How often webhook delivery counters are written to WebhookEndpoint status.")
+	fs.StringVar(&o.agentsConfig, "agents-config", controllers.DefaultAgentsConfig, "ConfigMap (namespace/name) whose agents.yaml chooses each agent's backend; API keys come from Secrets in its namespace. See docs/agents.md.")
+	fs.IntVar(&o.agentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
+	fs.StringVar(&o.apiKeysSecret, "api-keys-secret", restapi.DefaultKeysSecret.String(), "namespace/name of the Secret holding the REST API's key hashes; re-read every few seconds, so a rotated key works without a restart.")
+	fs.DurationVar(&o.eagerStartTimeout, "eager-start-timeout", restapi.DefaultEagerStartTimeout, "How long POST /api/workflows/runs with eager_start waits for the run's first segment before answering.")
 	o.zap.BindFlags(fs)
 	fs.BoolVar(&o.zap.Development, "dev", false, "Human-readable console logs instead of JSON (shorthand for --zap-devel).")
 }
@@ -64,6 +82,21 @@ func Run(o Options, extra ...durable.Workflow) error {
 
 	if o.maxJournalBytes > 1400*1024 {
 		return errors.New("--max-journal-bytes must leave room for the rest of the object under etcd's 1.5 MiB request limit: use at most 1433600")
+	}
+	keysSecret, err := restapi.ParseKeysSecret(o.apiKeysSecret)
+	if err != nil {
+		return fmt.Errorf("--api-keys-secret: %w", err)
+	}
+
+	trustedProxies, err := webhookserver.ParseTrustedProxies(o.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	webhookRoutes := routes.NewTable()
+
+	agentsConfig, err := controllers.ParseAgentsConfig(o.agentsConfig)
+	if err != nil {
+		return fmt.Errorf("--agents-config: %w", err)
 	}
 
 	scheme := runtime.NewScheme()
@@ -99,23 +132,32 @@ func Run(o Options, extra ...durable.Workflow) error {
 	}
 
 	ctrls, err := controllers.Setup(mgr, controllers.Options{
-		Registry:                registry,
-		Limits:                  durable.Limits{MaxResultBytes: o.maxResultBytes, MaxJournalBytes: o.maxJournalBytes},
-		MaxConcurrentReconciles: o.maxConcurrentReconciles,
-		EventRetention:          o.eventRetention,
+		Registry:                    registry,
+		Limits:                      durable.Limits{MaxResultBytes: o.maxResultBytes, MaxJournalBytes: o.maxJournalBytes},
+		MaxConcurrentReconciles:     o.maxConcurrentReconciles,
+		EventRetention:              o.eventRetention,
+		Agents:                      controllers.AgentOptions{ConfigMap: agentsConfig, Concurrency: o.agentConcurrency},
+		WebhookRoutes:               webhookRoutes,
+		CodeWebhookNamespace:        o.codeWebhookNamespace,
+		WebhookCounterFlushInterval: o.webhookFlushInterval,
 	})
 	if err != nil {
 		return err
 	}
 
 	api := webhookserver.New(webhookserver.Config{
-		Addr:     o.apiAddr,
-		Client:   mgr.GetClient(),
-		Reader:   mgr.GetAPIReader(),
-		Registry: registry,
-		Engine:   ctrls.Runs,
-		Elected:  mgr.Elected(),
-		Logger:   ctrl.Log.WithName("api"),
+		Addr:           o.apiAddr,
+		Client:         mgr.GetClient(),
+		Reader:         mgr.GetAPIReader(),
+		Registry:       registry,
+		Engine:         ctrls.Runs,
+		Elected:        mgr.Elected(),
+		Logger:         ctrl.Log.WithName("api"),
+		Routes:         webhookRoutes,
+		TrustedProxies: trustedProxies,
+
+		APIKeysSecret:     keysSecret,
+		EagerStartTimeout: o.eagerStartTimeout,
 	})
 	if err := mgr.Add(api); err != nil {
 		return fmt.Errorf("add the API server: %w", err)

@@ -1,6 +1,13 @@
 // Package webhookserver is the manager's HTTP API: signed webhooks at /api/webhooks/{slug} and
 // the REST API for curl users under /api/workflows. It only reads and writes custom resources;
 // the controllers do the work. It runs on every replica, not only the leader.
+//
+// Webhooks (webhooks.go) are served from a route table (package routes) that the
+// WebhookEndpoint controller fills from WebhookEndpoint resources and their Secrets. Webhooks a
+// workflow declares in code (durable.WithWebhook) are secured by convention: key "secret" of the
+// Secret "centaur-webhook-<slug>" in the namespace of --code-webhook-namespace, where their runs
+// are created too; a WebhookEndpoint with the same slug overrides them. docs/webhooks.md is the
+// user's guide.
 package webhookserver
 
 import (
@@ -10,13 +17,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
+	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
 
 // Config configures the API server.
@@ -34,10 +45,22 @@ type Config struct {
 	// Elected is closed once this replica leads the controllers; eager start executes in
 	// process only then (otherwise the leader picks the run up as usual).
 	Elected <-chan struct{}
+	// APIKeysSecret is the Secret holding the REST API's keys (see docs/rest-api.md); empty
+	// means restapi.DefaultKeysSecret.
+	APIKeysSecret types.NamespacedName
+	// EagerStartTimeout bounds how long an eager start waits for the run's first segment.
+	// Default 5 s.
+	EagerStartTimeout time.Duration
 	// Logger receives request logs.
 	Logger logr.Logger
 	// ShutdownTimeout bounds how long in-flight requests may finish at shutdown. Default 10 s.
 	ShutdownTimeout time.Duration
+	// Routes is the webhook route table the WebhookEndpoint controller feeds; nil serves no
+	// webhook (every slug is 404).
+	Routes *routes.Table
+	// TrustedProxies are the networks of the reverse proxies in front of the server; only
+	// their X-Forwarded-For and X-Real-Ip headers count for a delivery's source_ip.
+	TrustedProxies []netip.Prefix
 }
 
 // Engine advances a run in the calling process: the WorkflowRun controller's Advance.
@@ -67,9 +90,15 @@ func New(cfg Config) *Server {
 
 // routes registers every endpoint. Other files of this package add their handlers here.
 func (s *Server) routes() {
+	restapi.Register(s.mux, restapi.Deps{
+		Client: s.cfg.Client, Reader: s.cfg.Reader, Registry: s.cfg.Registry, Engine: s.cfg.Engine,
+		Elected: s.cfg.Elected, KeysSecret: s.cfg.APIKeysSecret, EagerStartTimeout: s.cfg.EagerStartTimeout,
+		Logger: s.cfg.Logger.WithName("rest"),
+	})
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s %s; see /api/openapi.json", r.Method, r.URL.Path))
 	})
+	s.mux.HandleFunc("/api/webhooks/{slug}", s.handleWebhook)
 }
 
 // Handler returns the server's HTTP handler, for tests that serve it themselves.
