@@ -7,50 +7,8 @@ import (
 	"strings"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
 )
-
-// WebhookEnvelope is the input of a run started by a webhook delivery: the JSON envelope the
-// manager's webhook endpoint builds from the request (package webhookserver/envelope builds
-// it; this type mirrors its JSON so that workflows do not depend on the server).
-type WebhookEnvelope struct {
-	// Webhook describes the delivery.
-	Webhook WebhookDelivery `json:"webhook"`
-}
-
-// WebhookDelivery is one webhook delivery as a workflow sees it.
-type WebhookDelivery struct {
-	// Slug is the endpoint's slug, the last segment of /api/webhooks/{slug}.
-	Slug string `json:"slug"`
-	// Provider is the endpoint's signature scheme, e.g. "github".
-	Provider string `json:"provider"`
-	// Method is the HTTP method.
-	Method string `json:"method"`
-	// Path is the request's URL path.
-	Path string `json:"path"`
-	// Headers maps lower-cased header names to their values; credentials are stripped.
-	Headers map[string]string `json:"headers"`
-	// Query maps query parameter names to their values in order.
-	Query map[string][]string `json:"query"`
-	// Body is the decoded body as JSON.
-	Body json.RawMessage `json:"body"`
-	// RawBodySHA256 is the hex SHA-256 of the body as received.
-	RawBodySHA256 string `json:"raw_body_sha256"`
-	// SourceIP is the sender's address.
-	SourceIP string `json:"source_ip"`
-}
-
-// Header returns the value of the header name, matched case-insensitively.
-func (d WebhookDelivery) Header(name string) string {
-	if v, ok := d.Headers[strings.ToLower(name)]; ok {
-		return v
-	}
-	for k, v := range d.Headers {
-		if strings.EqualFold(k, name) {
-			return v
-		}
-	}
-	return ""
-}
 
 // GitHubIssueTriageOutput is the output of github_issue_triage.
 type GitHubIssueTriageOutput struct {
@@ -94,7 +52,7 @@ type githubIssuesEvent struct {
 // X-GitHub-Event header is not "issues" is skipped; otherwise one agent turn of the default
 // agent, in the thread "github:{repo}:{number}" (so the agent sees what it said about the
 // issue before), asks for a triage of the issue's title, body and action.
-var GitHubIssueTriage = durable.Define("github_issue_triage", func(ctx *durable.Context, in WebhookEnvelope) (GitHubIssueTriageOutput, error) {
+var GitHubIssueTriage = durable.Define("github_issue_triage", func(ctx *durable.Context, in envelope.Envelope) (GitHubIssueTriageOutput, error) {
 	if event := in.Webhook.Header("X-GitHub-Event"); event != "issues" {
 		return GitHubIssueTriageOutput{Skipped: true, Reason: ReasonUnsupportedEvent}, nil
 	}
@@ -114,7 +72,7 @@ var GitHubIssueTriage = durable.Define("github_issue_triage", func(ctx *durable.
 	return GitHubIssueTriageOutput{Repo: repo, IssueNumber: number, Action: ev.Action, Triage: triage}, nil
 },
 	durable.WithDescription("Triages a GitHub issues webhook delivery with one agent turn in the thread github:{repo}:{number}; skips other events."),
-	durable.WithExampleInput(WebhookEnvelope{Webhook: WebhookDelivery{
+	durable.WithExampleInput(envelope.Envelope{Webhook: envelope.Webhook{
 		Slug: "github", Provider: "github", Method: "POST", Path: "/api/webhooks/github",
 		Headers: map[string]string{"content-type": "application/json", "x-github-event": "issues", "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"},
 		Query:   map[string][]string{},

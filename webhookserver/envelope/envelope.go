@@ -87,6 +87,12 @@ type Webhook struct {
 	SourceIP string `json:"source_ip"`
 }
 
+// Header returns the value of the header name, matched case-insensitively, or "". Workflows
+// that take an Envelope as input read headers such as X-GitHub-Event with it.
+func (w Webhook) Header(name string) string {
+	return w.Headers[strings.ToLower(name)]
+}
+
 // Build turns req into an envelope. It fails only when the body is malformed for its content
 // type (the error wraps ErrMalformedBody):
 //
