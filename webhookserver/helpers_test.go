@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
 // Timeouts of Eventually against the controller.
@@ -181,7 +182,7 @@ type response struct {
 
 // errorCode returns the code of an error answer.
 func (r response) errorCode() string {
-	var e ErrorBody
+	var e apierror.Body
 	_ = json.Unmarshal(r.body, &e)
 	return e.Error.Code
 }
@@ -284,7 +285,7 @@ func expectRefused(r response, status int, code string) {
 	GinkgoHelper()
 	Expect(r.status).To(Equal(status), string(r.body))
 	Expect(r.header.Get("Content-Type")).To(HavePrefix("application/json"))
-	var e ErrorBody
+	var e apierror.Body
 	Expect(json.Unmarshal(r.body, &e)).To(Succeed(), string(r.body))
 	Expect(e.Error.Code).To(Equal(code))
 	Expect(e.Error.Message).NotTo(BeEmpty())

@@ -12,7 +12,6 @@ package webhookserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +25,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
@@ -96,7 +96,7 @@ func (s *Server) routes() {
 		Logger: s.cfg.Logger.WithName("rest"),
 	})
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s %s; see /api/openapi.json", r.Method, r.URL.Path))
+		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, fmt.Sprintf("no endpoint %s %s; see /api/openapi.json", r.Method, r.URL.Path))
 	})
 	s.mux.HandleFunc("/api/webhooks/{slug}", s.handleWebhook)
 }
@@ -145,48 +145,6 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stable error codes of the HTTP API. Clients branch on these, not on messages.
-const (
-	CodeNotFound             = "not_found"
-	CodeMethodNotAllowed     = "method_not_allowed"
-	CodeUnsupportedMediaType = "unsupported_media_type"
-	CodePayloadTooLarge      = "payload_too_large"
-	CodeUnauthorized         = "unauthorized"
-	CodeForbidden            = "forbidden"
-	CodeMalformedBody        = "malformed_body"
-	CodeInvalidRequest       = "invalid_request"
-	CodeUnknownWorkflow      = "unknown_workflow"
-	CodeNotReady             = "endpoint_not_ready"
-	CodeUnavailable          = "unavailable"
-	CodeConflict             = "conflict"
-	CodeInternal             = "internal"
-)
-
-// ErrorBody is the JSON shape of every error response: {"error": {"code", "message"}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is a stable code and a message that says what to fix.
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// writeError answers with the error JSON.
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
-}
-
-// writeJSON answers with v as JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
 // recoverPanics turns a panic in a handler into a 500 with the error JSON.
 func recoverPanics(logger logr.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -196,7 +154,7 @@ func recoverPanics(logger logr.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				logger.Error(fmt.Errorf("panic: %v", v), "api handler panicked", "path", r.URL.Path)
-				writeError(w, http.StatusInternalServerError, CodeInternal, "internal error; the server logged the details")
+				apierror.Write(w, http.StatusInternalServerError, apierror.CodeInternal, "internal error; the server logged the details")
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
@@ -101,7 +102,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	route, ok := s.lookupRoute(slug)
 	if !ok {
 		webhookDeliveries.WithLabelValues("", outcomeNotFound).Inc()
-		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no webhook endpoint serves slug %q; create a WebhookEndpoint with spec.slug %q", slug, slug))
+		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, fmt.Sprintf("no webhook endpoint serves slug %q; create a WebhookEndpoint with spec.slug %q", slug, slug))
 		return
 	}
 	if !route.Ready {
@@ -143,7 +144,7 @@ func (s *Server) lookupRoute(slug string) (routes.Route, bool) {
 func (s *Server) refuseNotReady(w http.ResponseWriter, route routes.Route) {
 	webhookDeliveries.WithLabelValues(route.Slug, outcomeNotReady).Inc()
 	w.Header().Set("Retry-After", notReadyRetryAfter)
-	writeError(w, http.StatusServiceUnavailable, CodeNotReady, fmt.Sprintf(
+	apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeNotReady, fmt.Sprintf(
 		"the webhook endpoint for slug %q is not ready (reason %s); its owner sees why with `kubectl describe webhookendpoint`",
 		route.Slug, route.Reason))
 }
@@ -169,7 +170,7 @@ func (s *Server) acceptDelivery(w http.ResponseWriter, r *http.Request, route ro
 		Header: r.Header, Query: r.URL.Query(), RawBody: raw, RemoteAddr: r.RemoteAddr,
 	}, envelope.Options{TrustedProxies: s.cfg.TrustedProxies, ExtraSensitiveHeaders: route.SensitiveHeaders})
 	if err != nil {
-		return envelope.Envelope{}, "", &deliveryError{status: http.StatusBadRequest, code: CodeMalformedBody, message: err.Error()}
+		return envelope.Envelope{}, "", &deliveryError{status: http.StatusBadRequest, code: apierror.CodeMalformedBody, message: err.Error()}
 	}
 	return env, envelope.TriggerValue(r.Header, route.TriggerKey, raw), nil
 }
@@ -180,7 +181,7 @@ func checkMethod(r *http.Request, route routes.Route) *deliveryError {
 		return nil
 	}
 	return &deliveryError{
-		status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed, allow: route.AllowedMethods,
+		status: http.StatusMethodNotAllowed, code: apierror.CodeMethodNotAllowed, allow: route.AllowedMethods,
 		message: fmt.Sprintf("method %s is not allowed on this webhook; use %s", r.Method, strings.Join(route.AllowedMethods, " or ")),
 	}
 }
@@ -197,7 +198,7 @@ func checkContentType(r *http.Request, route routes.Route) *deliveryError {
 		got = "Content-Type " + media
 	}
 	return &deliveryError{
-		status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+		status: http.StatusUnsupportedMediaType, code: apierror.CodeUnsupportedMediaType,
 		message: fmt.Sprintf("%s is not accepted by this webhook; send one of %s", got, strings.Join(route.AllowedContentTypes, ", ")),
 	}
 }
@@ -205,7 +206,7 @@ func checkContentType(r *http.Request, route routes.Route) *deliveryError {
 // readBody reads at most limit bytes of body, refusing more with 413.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *deliveryError) {
 	tooLarge := &deliveryError{
-		status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
+		status: http.StatusRequestEntityTooLarge, code: apierror.CodePayloadTooLarge,
 		message: fmt.Sprintf("the body exceeds this webhook's limit of %d bytes (spec.maxBodyBytes)", limit),
 	}
 	if r.ContentLength > limit {
@@ -217,7 +218,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *del
 	case errors.As(err, &maxErr):
 		return nil, tooLarge
 	case err != nil:
-		return nil, &deliveryError{status: http.StatusBadRequest, code: CodeMalformedBody, message: fmt.Sprintf("read the body: %v", err)}
+		return nil, &deliveryError{status: http.StatusBadRequest, code: apierror.CodeMalformedBody, message: fmt.Sprintf("read the body: %v", err)}
 	}
 	return raw, nil
 }
@@ -230,10 +231,10 @@ func verify(r *http.Request, route routes.Route, raw []byte) *deliveryError {
 	case err == nil:
 		return nil
 	case errors.Is(err, signature.ErrNoSecret), errors.Is(err, signature.ErrInvalidSecret):
-		return &deliveryError{status: http.StatusServiceUnavailable, code: CodeNotReady,
+		return &deliveryError{status: http.StatusServiceUnavailable, code: apierror.CodeNotReady,
 			message: "this webhook's signing secret is unusable; its owner sees why with `kubectl describe webhookendpoint`"}
 	default:
-		return &deliveryError{status: http.StatusUnauthorized, code: CodeUnauthorized, message: "signature verification failed: " + err.Error()}
+		return &deliveryError{status: http.StatusUnauthorized, code: apierror.CodeUnauthorized, message: "signature verification failed: " + err.Error()}
 	}
 }
 
@@ -254,12 +255,12 @@ func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route rout
 		route.Counters().AddAccepted()
 		webhookDeliveries.WithLabelValues(route.Slug, outcomeAccepted).Inc()
 		s.cfg.Logger.Info("webhook_run_created", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name, "workflow", route.WorkflowName)
-		writeJSON(w, http.StatusAccepted, webhookResponse(run, false))
+		apierror.WriteJSON(w, http.StatusAccepted, webhookResponse(run, false))
 	case apierrors.IsAlreadyExists(err):
 		route.Counters().AddDuplicate()
 		webhookDeliveries.WithLabelValues(route.Slug, outcomeDuplicate).Inc()
 		s.cfg.Logger.V(1).Info("webhook_duplicate", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name)
-		writeJSON(w, http.StatusOK, webhookResponse(run, true))
+		apierror.WriteJSON(w, http.StatusOK, webhookResponse(run, true))
 	default:
 		webhookDeliveries.WithLabelValues(route.Slug, outcomeUnavailable).Inc()
 		s.cfg.Logger.Error(err, "webhook_run_not_created", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name)
@@ -271,10 +272,10 @@ func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route rout
 // server, otherwise 503 so the provider retries.
 func createFailure(err error) *deliveryError {
 	if apierrors.IsRequestEntityTooLargeError(err) {
-		return &deliveryError{status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
+		return &deliveryError{status: http.StatusRequestEntityTooLarge, code: apierror.CodePayloadTooLarge,
 			message: "the delivery is too large to store as a workflow run"}
 	}
-	return &deliveryError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+	return &deliveryError{status: http.StatusServiceUnavailable, code: apierror.CodeUnavailable,
 		message: "the Kubernetes API server did not store the run; retry the delivery (it is idempotent)"}
 }
 
@@ -282,10 +283,10 @@ func createFailure(err error) *deliveryError {
 func newWebhookRun(route routes.Route, env envelope.Envelope, trigger string) (*workflowsv1alpha1.WorkflowRun, *deliveryError) {
 	input, err := json.Marshal(env)
 	if err != nil {
-		return nil, &deliveryError{status: http.StatusBadRequest, code: CodeMalformedBody, message: fmt.Sprintf("encode the envelope: %v", err)}
+		return nil, &deliveryError{status: http.StatusBadRequest, code: apierror.CodeMalformedBody, message: fmt.Sprintf("encode the envelope: %v", err)}
 	}
 	if len(input) > maxEnvelopeBytes {
-		return nil, &deliveryError{status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
+		return nil, &deliveryError{status: http.StatusRequestEntityTooLarge, code: apierror.CodePayloadTooLarge,
 			message: fmt.Sprintf("the delivery encodes to %d bytes of workflow input, over the %d a run can hold", len(input), maxEnvelopeBytes)}
 	}
 	labels := map[string]string{workflowsv1alpha1.LabelWebhook: route.Slug}
@@ -334,7 +335,7 @@ func writeDeliveryError(w http.ResponseWriter, derr *deliveryError) {
 	if derr.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", notReadyRetryAfter)
 	}
-	writeError(w, derr.status, derr.code, derr.message)
+	apierror.Write(w, derr.status, derr.code, derr.message)
 }
 
 // ParseTrustedProxies parses the --trusted-proxies flag: comma-separated CIDRs such as

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
@@ -39,19 +40,19 @@ var _ = Describe("Signature verification", func() {
 		Expect(good.status).To(Equal(http.StatusAccepted), string(good.body))
 
 		wrong := send(github(slug, "not-the-secret", "d-wrong", body))
-		expectRefused(wrong, http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(wrong, http.StatusUnauthorized, apierror.CodeUnauthorized)
 
 		bad := github(slug, "gh-secret-1", "d-bad", body)
 		bad.header.Set("X-Hub-Signature-256", "sha256=00ff")
-		expectRefused(send(bad), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(bad), http.StatusUnauthorized, apierror.CodeUnauthorized)
 
 		tampered := github(slug, "gh-secret-1", "d-tampered", body)
 		tampered.body = issueBody(2) // signed body 1, sends body 2
-		expectRefused(send(tampered), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(tampered), http.StatusUnauthorized, apierror.CodeUnauthorized)
 
 		missing := github(slug, "gh-secret-1", "d-missing", body)
 		missing.header.Del("X-Hub-Signature-256")
-		expectRefused(send(missing), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(missing), http.StatusUnauthorized, apierror.CodeUnauthorized)
 
 		Expect(runsOf(ns, slug)).To(HaveLen(1))
 	})
@@ -68,7 +69,7 @@ var _ = Describe("Signature verification", func() {
 
 		updateEndpoint(ep, func(s *workflowsv1alpha1.WebhookEndpointSpec) { s.Auth.SecretRefs = s.Auth.SecretRefs[1:] })
 		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
-		expectRefused(send(github(slug, "rotation-old", "r-3", issueBody(3))), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(github(slug, "rotation-old", "r-3", issueBody(3))), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		Expect(send(github(slug, "rotation-new", "r-4", issueBody(4))).status).To(Equal(http.StatusAccepted))
 		Expect(runsOf(ns, slug)).To(HaveLen(3))
 	})
@@ -91,13 +92,13 @@ var _ = Describe("Signature verification", func() {
 			return delivery{slug: slug, header: h, body: body}
 		}
 		Expect(send(signed("hmac-secret")).status).To(Equal(http.StatusAccepted))
-		expectRefused(send(signed("wrong-secret")), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(signed("wrong-secret")), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		noPrefix := signed("hmac-secret")
 		noPrefix.header.Set("X-Shop-Hmac", strings.TrimPrefix(noPrefix.header.Get("X-Shop-Hmac"), "v1="))
-		expectRefused(send(noPrefix), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(noPrefix), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		missing := signed("hmac-secret")
 		missing.header.Del("X-Shop-Hmac")
-		expectRefused(send(missing), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(missing), http.StatusUnauthorized, apierror.CodeUnauthorized)
 
 		runs := runsOf(ns, slug)
 		Expect(runs).To(HaveLen(1))
@@ -119,11 +120,11 @@ var _ = Describe("Signature verification", func() {
 		}
 		Expect(deliver(secret, "msg_1", time.Now()).status).To(Equal(http.StatusAccepted))
 		other := "whsec_" + base64.StdEncoding.EncodeToString([]byte("another-key-another-key-another!!"))
-		expectRefused(deliver(other, "msg_2", time.Now()), http.StatusUnauthorized, CodeUnauthorized)
-		expectRefused(deliver(secret, "msg_3", time.Now().Add(-time.Hour)), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(deliver(other, "msg_2", time.Now()), http.StatusUnauthorized, apierror.CodeUnauthorized)
+		expectRefused(deliver(secret, "msg_3", time.Now().Add(-time.Hour)), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		noSig := delivery{slug: slug, header: standardHeader(secret, "msg_4", time.Now(), body), body: body}
 		noSig.header.Del("Webhook-Signature")
-		expectRefused(send(noSig), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(noSig), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		Expect(runsOf(ns, slug)).To(HaveLen(1))
 	})
 
@@ -159,7 +160,7 @@ var _ = Describe("GitHub form-encoded deliveries", func() {
 		wrong := github(slug, "form-secret", "form-2", []byte(payload))
 		wrong.header.Set("Content-Type", "application/x-www-form-urlencoded")
 		wrong.body = raw
-		expectRefused(send(wrong), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(wrong), http.StatusUnauthorized, apierror.CodeUnauthorized)
 	})
 })
 
@@ -302,7 +303,7 @@ var _ = Describe("The run a delivery starts", func() {
 			Expect(send(d).status).To(Equal(http.StatusAccepted))
 		}
 		bad := github(leakSlug, "guessed-"+secret, "leak-bad", issueBody(9))
-		expectRefused(send(bad), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(bad), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		// Let the runs execute and the counters flush, so their events and status exist too.
 		Eventually(func() int64 {
 			return getEndpoint(&workflowsv1alpha1.WebhookEndpoint{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: leakSlug}}).Status.Deliveries.Accepted
@@ -349,49 +350,49 @@ var _ = Describe("Refused deliveries", func() {
 	})
 
 	It("answers 404 for a slug nobody serves, and for a workflow that declares no webhook", func() {
-		expectRefused(send(github(unique("nobody"), "error-secret", "e-404", issueBody(1))), http.StatusNotFound, CodeNotFound)
-		expectRefused(send(github("hello", "error-secret", "e-private", issueBody(1))), http.StatusNotFound, CodeNotFound)
+		expectRefused(send(github(unique("nobody"), "error-secret", "e-404", issueBody(1))), http.StatusNotFound, apierror.CodeNotFound)
+		expectRefused(send(github("hello", "error-secret", "e-private", issueBody(1))), http.StatusNotFound, apierror.CodeNotFound)
 	})
 
 	It("answers 405 with Allow for a method the endpoint does not list", func() {
 		d := github(slug, "error-secret", "e-405", issueBody(1))
 		d.method = http.MethodPut
 		r := send(d)
-		expectRefused(r, http.StatusMethodNotAllowed, CodeMethodNotAllowed)
+		expectRefused(r, http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed)
 		Expect(r.header.Get("Allow")).To(Equal("POST"))
 		d.method = http.MethodGet
-		expectRefused(send(d), http.StatusMethodNotAllowed, CodeMethodNotAllowed)
+		expectRefused(send(d), http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed)
 	})
 
 	It("answers 415 for a content type the endpoint does not list, or none", func() {
 		d := github(slug, "error-secret", "e-415", issueBody(1))
 		d.header.Set("Content-Type", "text/plain")
-		expectRefused(send(d), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType)
+		expectRefused(send(d), http.StatusUnsupportedMediaType, apierror.CodeUnsupportedMediaType)
 		d.header.Del("Content-Type")
-		expectRefused(send(d), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType)
+		expectRefused(send(d), http.StatusUnsupportedMediaType, apierror.CodeUnsupportedMediaType)
 	})
 
 	It("answers 413 for a body over the limit, with or without Content-Length", func() {
 		big := []byte(`{"pad":"` + strings.Repeat("x", 300) + `"}`)
 		d := github(slug, "error-secret", "e-413", big)
-		expectRefused(send(d), http.StatusRequestEntityTooLarge, CodePayloadTooLarge)
+		expectRefused(send(d), http.StatusRequestEntityTooLarge, apierror.CodePayloadTooLarge)
 		d.chunked = true
-		expectRefused(send(d), http.StatusRequestEntityTooLarge, CodePayloadTooLarge)
+		expectRefused(send(d), http.StatusRequestEntityTooLarge, apierror.CodePayloadTooLarge)
 	})
 
 	It("answers 401 for a missing or bad signature", func() {
 		d := github(slug, "error-secret", "e-401", issueBody(1))
 		d.header.Set("X-Hub-Signature-256", "sha256=not-hex")
-		expectRefused(send(d), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(d), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		d.header.Del("X-Hub-Signature-256")
-		expectRefused(send(d), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(d), http.StatusUnauthorized, apierror.CodeUnauthorized)
 	})
 
 	It("answers 400 for a signed body that is not what its content type says", func() {
-		expectRefused(send(github(slug, "error-secret", "e-400", []byte(`{"unterminated":`))), http.StatusBadRequest, CodeMalformedBody)
+		expectRefused(send(github(slug, "error-secret", "e-400", []byte(`{"unterminated":`))), http.StatusBadRequest, apierror.CodeMalformedBody)
 		form := github(slug, "error-secret", "e-400-form", []byte("payload=%7Bnot-json"))
 		form.header.Set("Content-Type", "application/x-www-form-urlencoded")
-		expectRefused(send(form), http.StatusBadRequest, CodeMalformedBody)
+		expectRefused(send(form), http.StatusBadRequest, apierror.CodeMalformedBody)
 	})
 
 	It("answers 503 while the endpoint is not Ready", func() {
@@ -399,7 +400,7 @@ var _ = Describe("Refused deliveries", func() {
 		ep := createEndpoint(ns, other, endpointSpec(other, "absent-secret"))
 		expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretNotFound)
 		r := send(github(other, "whatever", "e-503", issueBody(1)))
-		expectRefused(r, http.StatusServiceUnavailable, CodeNotReady)
+		expectRefused(r, http.StatusServiceUnavailable, apierror.CodeNotReady)
 		Expect(r.header.Get("Retry-After")).NotTo(BeEmpty())
 		Expect(string(r.body)).NotTo(ContainSubstring("absent-secret"), "an unauthenticated caller learns the reason, not the names")
 		Expect(runsOf(ns, other)).To(BeEmpty())
@@ -409,7 +410,7 @@ var _ = Describe("Refused deliveries", func() {
 		d := github(slug, "error-secret", "e-503-write", issueBody(1))
 		d.server = broken.URL
 		r := send(d)
-		expectRefused(r, http.StatusServiceUnavailable, CodeUnavailable)
+		expectRefused(r, http.StatusServiceUnavailable, apierror.CodeUnavailable)
 		Expect(r.header.Get("Retry-After")).NotTo(BeEmpty())
 		// The retry, once the API server is back, starts the run.
 		d.server = api.URL
@@ -474,7 +475,7 @@ var _ = Describe("Endpoint status", func() {
 		cond := expectReady(createEndpoint(ns, slug, spec), metav1.ConditionFalse, routes.ReasonUnknownWorkflow)
 		Expect(cond.Message).To(ContainSubstring("no_such_workflow"))
 		Expect(cond.Message).To(ContainSubstring("webhook_echo"))
-		expectRefused(send(github(slug, "nowf-secret-value", "nowf-1", issueBody(1))), http.StatusServiceUnavailable, CodeNotReady)
+		expectRefused(send(github(slug, "nowf-secret-value", "nowf-1", issueBody(1))), http.StatusServiceUnavailable, apierror.CodeNotReady)
 	})
 
 	It("says InvalidSpec for unusable provider settings", func() {
@@ -502,7 +503,7 @@ var _ = Describe("Endpoint status", func() {
 			Expect(send(github(slug, "count-secret", fmt.Sprintf("c-%d", i), issueBody(i))).status).To(Equal(http.StatusAccepted))
 		}
 		Expect(send(github(slug, "count-secret", "c-0", issueBody(0))).status).To(Equal(http.StatusOK))
-		expectRefused(send(github(slug, "wrong", "c-x", issueBody(0))), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(github(slug, "wrong", "c-x", issueBody(0))), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		Eventually(func() workflowsv1alpha1.DeliveryCounters { return getEndpoint(ep).Status.Deliveries }, waitFor, pollAt).
 			Should(Equal(workflowsv1alpha1.DeliveryCounters{Accepted: 3, Duplicates: 1, Rejected: 1}))
 	})
@@ -528,7 +529,7 @@ var _ = Describe("Routes follow endpoints and Secrets", func() {
 		moved := unique("moved")
 		updateEndpoint(ep, func(s *workflowsv1alpha1.WebhookEndpointSpec) { s.Slug = moved })
 		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
-		expectRefused(send(github(slug, "first-value", "m-2", issueBody(2))), http.StatusNotFound, CodeNotFound)
+		expectRefused(send(github(slug, "first-value", "m-2", issueBody(2))), http.StatusNotFound, apierror.CodeNotFound)
 		Expect(send(github(moved, "first-value", "m-3", issueBody(3))).status).To(Equal(http.StatusAccepted))
 		Expect(getEndpoint(ep).Status.Path).To(Equal("/api/webhooks/" + moved))
 
@@ -538,12 +539,12 @@ var _ = Describe("Routes follow endpoints and Secrets", func() {
 		secret.Data["secret"] = []byte(remember("second-value"))
 		Expect(k8sClient.Update(context.Background(), secret)).To(Succeed())
 		Eventually(func() int { return send(github(moved, "second-value", "m-4", issueBody(4))).status }, waitFor, pollAt).Should(Equal(http.StatusAccepted))
-		expectRefused(send(github(moved, "first-value", "m-5", issueBody(5))), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(github(moved, "first-value", "m-5", issueBody(5))), http.StatusUnauthorized, apierror.CodeUnauthorized)
 
 		By("deleting the Secret")
 		Expect(k8sClient.Delete(context.Background(), secret)).To(Succeed())
 		expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretNotFound)
-		expectRefused(send(github(moved, "second-value", "m-6", issueBody(6))), http.StatusServiceUnavailable, CodeNotReady)
+		expectRefused(send(github(moved, "second-value", "m-6", issueBody(6))), http.StatusServiceUnavailable, apierror.CodeNotReady)
 
 		By("deleting the endpoint")
 		Expect(k8sClient.Delete(context.Background(), ep)).To(Succeed())
@@ -570,7 +571,7 @@ var _ = Describe("Slug conflicts", func() {
 		r := send(github(slug, "older-value", "s-1", issueBody(1)))
 		Expect(r.status).To(Equal(http.StatusAccepted))
 		Expect(r.run().Namespace).To(Equal(nsOld))
-		expectRefused(send(github(slug, "newer-value", "s-2", issueBody(2))), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(github(slug, "newer-value", "s-2", issueBody(2))), http.StatusUnauthorized, apierror.CodeUnauthorized)
 
 		Expect(k8sClient.Delete(context.Background(), older)).To(Succeed())
 		expectReady(newer, metav1.ConditionTrue, routes.ReasonReady)
@@ -590,7 +591,7 @@ func readyEndpointNamed(ns, name, slug, secret string) *workflowsv1alpha1.Webhoo
 
 var _ = Describe("Webhooks declared in code", func() {
 	It("are served in the code-webhook namespace once their Secret exists, and yield to a WebhookEndpoint", func() {
-		Eventually(func() string { return send(github(codeSlug, "code-value", "k-0", issueBody(0))).errorCode() }, waitFor, pollAt).Should(Equal(CodeNotReady))
+		Eventually(func() string { return send(github(codeSlug, "code-value", "k-0", issueBody(0))).errorCode() }, waitFor, pollAt).Should(Equal(apierror.CodeNotReady))
 
 		createSecret(codeNamespace, "centaur-webhook-"+codeSlug, map[string]string{"secret": "code-value"})
 		Eventually(func() int { return send(github(codeSlug, "code-value", "k-1", issueBody(1))).status }, waitFor, pollAt).Should(Equal(http.StatusAccepted))
@@ -598,7 +599,7 @@ var _ = Describe("Webhooks declared in code", func() {
 		runs := runsOf(codeNamespace, codeSlug)
 		Expect(runs).To(HaveLen(1))
 		Expect(runs[0].Spec.WorkflowName).To(Equal("code_hooked"))
-		expectRefused(send(github(codeSlug, "wrong", "k-2", issueBody(2))), http.StatusUnauthorized, CodeUnauthorized)
+		expectRefused(send(github(codeSlug, "wrong", "k-2", issueBody(2))), http.StatusUnauthorized, apierror.CodeUnauthorized)
 
 		By("a WebhookEndpoint claiming the same slug")
 		ns := newNamespace()

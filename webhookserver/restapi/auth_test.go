@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
@@ -21,7 +22,7 @@ var _ = Describe("API keys", func() {
 			path := "/" + rt.Path[len("/api/"):]
 			for _, key := range []string{"", "admin.wrong", adminKey + "x"} {
 				r := send(rt.Method, replaceID(path), key, "{}")
-				expectError(r, http.StatusUnauthorized, restapi.CodeUnauthorized)
+				expectError(r, http.StatusUnauthorized, apierror.CodeUnauthorized)
 				Expect(r.header.Get("WWW-Authenticate")).To(ContainSubstring("X-Api-Key"))
 			}
 		}
@@ -31,7 +32,7 @@ var _ = Describe("API keys", func() {
 		r := curlPost("/workflows/runs", teamBKey, `{"workflow_name": "hello", "input": {"name": "B"}}`)
 		Expect(r.status).To(Equal(http.StatusCreated), "body: %s", r.body)
 		Expect(as[restapi.RunDetail](r).Namespace).To(Equal("team-b"))
-		e := expectError(send(http.MethodGet, "/workflows/runs?namespace=default", teamBKey, ""), http.StatusForbidden, restapi.CodeForbidden)
+		e := expectError(send(http.MethodGet, "/workflows/runs?namespace=default", teamBKey, ""), http.StatusForbidden, apierror.CodeForbidden)
 		Expect(e.Message).To(ContainSubstring(`namespace "default"`))
 	})
 

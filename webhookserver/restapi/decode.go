@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
 // MaxBodyBytes is the largest request body the REST API reads (1 MiB): a run's input has to
@@ -55,10 +57,10 @@ type EventRequest struct {
 	Namespace string `json:"namespace,omitempty"`
 }
 
-// DecodeError is a request body the REST API refuses: Code is CodeMalformedBody when the body
-// is not the JSON object expected, CodeInvalidRequest when a field's value is wrong.
+// DecodeError is a request body the REST API refuses: Code is apierror.CodeMalformedBody when the body
+// is not the JSON object expected, apierror.CodeInvalidRequest when a field's value is wrong.
 type DecodeError struct {
-	// Code is CodeMalformedBody or CodeInvalidRequest.
+	// Code is apierror.CodeMalformedBody or apierror.CodeInvalidRequest.
 	Code string
 	// Message says what to fix.
 	Message string
@@ -67,11 +69,11 @@ type DecodeError struct {
 func (e *DecodeError) Error() string { return e.Message }
 
 func malformed(format string, args ...any) *DecodeError {
-	return &DecodeError{Code: CodeMalformedBody, Message: fmt.Sprintf(format, args...)}
+	return &DecodeError{Code: apierror.CodeMalformedBody, Message: fmt.Sprintf(format, args...)}
 }
 
 func invalid(format string, args ...any) *DecodeError {
-	return &DecodeError{Code: CodeInvalidRequest, Message: fmt.Sprintf(format, args...)}
+	return &DecodeError{Code: apierror.CodeInvalidRequest, Message: fmt.Sprintf(format, args...)}
 }
 
 // DecodeStartRun decodes and validates the body of POST /api/workflows/runs. The body is JSON
@@ -202,9 +204,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, errorf(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+		return nil, errorf(http.StatusRequestEntityTooLarge, apierror.CodePayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
 	case err != nil:
-		return nil, errorf(http.StatusBadRequest, CodeMalformedBody, "read the request body: %v", err)
+		return nil, errorf(http.StatusBadRequest, apierror.CodeMalformedBody, "read the request body: %v", err)
 	}
 	return body, nil
 }

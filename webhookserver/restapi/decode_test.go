@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
 func TestDecodeStartRunAcceptsTheSeedsBody(t *testing.T) {
@@ -31,21 +33,21 @@ func TestDecodeStartRunRefusals(t *testing.T) {
 	cases := []struct {
 		body, code, mention string
 	}{
-		{``, CodeMalformedBody, "empty"},
-		{`   `, CodeMalformedBody, "empty"},
-		{`[1]`, CodeMalformedBody, "JSON object"},
-		{`{"workflow_name": "hello"`, CodeMalformedBody, "ends too early"},
-		{`{"workflow_name": hello}`, CodeMalformedBody, "invalid JSON"},
-		{`{"workflow_name": "hello"} {}`, CodeMalformedBody, "more than one"},
-		{`{"workflow": "hello"}`, CodeMalformedBody, `unknown field "workflow"`},
-		{`{"workflow_name": 7}`, CodeMalformedBody, `"workflow_name" must be a JSON string`},
-		{`{"workflow_name": "hello", "eager_start": "yes"}`, CodeMalformedBody, `"eager_start" must be a JSON boolean`},
-		{"{\"workflow_name\": \"h\xffllo\"}", CodeMalformedBody, "UTF-8"},
-		{`{}`, CodeInvalidRequest, "workflow_name is required"},
-		{`{"workflow_name": "-x"}`, CodeInvalidRequest, "not a workflow name"},
-		{`{"workflow_name": "` + strings.Repeat("a", 254) + `"}`, CodeInvalidRequest, "longer than 253"},
-		{`{"workflow_name": "hello", "namespace": "Not_A_Namespace"}`, CodeInvalidRequest, "not a namespace name"},
-		{`{"workflow_name": "hello", "idempotency_key": "` + strings.Repeat("k", 256) + `"}`, CodeInvalidRequest, "idempotency_key"},
+		{``, apierror.CodeMalformedBody, "empty"},
+		{`   `, apierror.CodeMalformedBody, "empty"},
+		{`[1]`, apierror.CodeMalformedBody, "JSON object"},
+		{`{"workflow_name": "hello"`, apierror.CodeMalformedBody, "ends too early"},
+		{`{"workflow_name": hello}`, apierror.CodeMalformedBody, "invalid JSON"},
+		{`{"workflow_name": "hello"} {}`, apierror.CodeMalformedBody, "more than one"},
+		{`{"workflow": "hello"}`, apierror.CodeMalformedBody, `unknown field "workflow"`},
+		{`{"workflow_name": 7}`, apierror.CodeMalformedBody, `"workflow_name" must be a JSON string`},
+		{`{"workflow_name": "hello", "eager_start": "yes"}`, apierror.CodeMalformedBody, `"eager_start" must be a JSON boolean`},
+		{"{\"workflow_name\": \"h\xffllo\"}", apierror.CodeMalformedBody, "UTF-8"},
+		{`{}`, apierror.CodeInvalidRequest, "workflow_name is required"},
+		{`{"workflow_name": "-x"}`, apierror.CodeInvalidRequest, "not a workflow name"},
+		{`{"workflow_name": "` + strings.Repeat("a", 254) + `"}`, apierror.CodeInvalidRequest, "longer than 253"},
+		{`{"workflow_name": "hello", "namespace": "Not_A_Namespace"}`, apierror.CodeInvalidRequest, "not a namespace name"},
+		{`{"workflow_name": "hello", "idempotency_key": "` + strings.Repeat("k", 256) + `"}`, apierror.CodeInvalidRequest, "idempotency_key"},
 	}
 	for _, c := range cases {
 		_, err := DecodeStartRun([]byte(c.body))
@@ -99,7 +101,7 @@ func FuzzDecodeStartRun(f *testing.F) {
 		req, err := DecodeStartRun(body)
 		if err != nil {
 			var de *DecodeError
-			if !errors.As(err, &de) || (de.Code != CodeMalformedBody && de.Code != CodeInvalidRequest) || de.Message == "" {
+			if !errors.As(err, &de) || (de.Code != apierror.CodeMalformedBody && de.Code != apierror.CodeInvalidRequest) || de.Message == "" {
 				t.Fatalf("error %v is not a DecodeError with a known code", err)
 			}
 			return

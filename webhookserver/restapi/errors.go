@@ -2,46 +2,14 @@ package restapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
-
-// Stable error codes of the REST API, the same strings as the webhookserver package's Code*
-// constants (this package cannot import that one, which imports it). Clients branch on these,
-// not on messages.
-const (
-	CodeNotFound         = "not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodePayloadTooLarge  = "payload_too_large"
-	CodeUnauthorized     = "unauthorized"
-	CodeForbidden        = "forbidden"
-	CodeMalformedBody    = "malformed_body"
-	CodeInvalidRequest   = "invalid_request"
-	CodeUnknownWorkflow  = "unknown_workflow"
-	CodeUnavailable      = "unavailable"
-	CodeConflict         = "conflict"
-	CodeInternal         = "internal"
-	// CodeExpired says a continue token is too old: start the listing again.
-	CodeExpired = "expired"
-)
-
-// ErrorBody is the JSON shape of every error response: {"error": {"code", "message"}}.
-type ErrorBody struct {
-	// Error is the error's code and message.
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is a stable code and a message that says what to fix.
-type ErrorDetail struct {
-	// Code is one of the Code* constants.
-	Code string `json:"code"`
-	// Message says what went wrong and what to fix.
-	Message string `json:"message"`
-}
 
 // apiError is an error with the HTTP status and code it answers with. Handlers return it for
 // everything the client can act on; any other error becomes a 500 whose details are logged.
@@ -67,18 +35,18 @@ func toAPIError(err error, what string) (*apiError, bool) {
 	case errors.As(err, &ae):
 		return ae, true
 	case apierrors.IsNotFound(err):
-		return errorf(http.StatusNotFound, CodeNotFound, "%s: %s", what, statusMessage(err)), true
+		return errorf(http.StatusNotFound, apierror.CodeNotFound, "%s: %s", what, statusMessage(err)), true
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
-		return errorf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s: the API server refused it: %s", what, statusMessage(err)), true
+		return errorf(http.StatusUnprocessableEntity, apierror.CodeInvalidRequest, "%s: the API server refused it: %s", what, statusMessage(err)), true
 	case apierrors.IsAlreadyExists(err), apierrors.IsConflict(err):
-		return errorf(http.StatusConflict, CodeConflict, "%s: %s; retry", what, statusMessage(err)), true
+		return errorf(http.StatusConflict, apierror.CodeConflict, "%s: %s; retry", what, statusMessage(err)), true
 	case apierrors.IsResourceExpired(err), apierrors.IsGone(err):
-		return errorf(http.StatusGone, CodeExpired, "%s: the continue token has expired; start the listing again without it", what), true
+		return errorf(http.StatusGone, apierror.CodeExpired, "%s: the continue token has expired; start the listing again without it", what), true
 	case apierrors.IsTimeout(err), apierrors.IsServerTimeout(err), apierrors.IsTooManyRequests(err),
 		apierrors.IsServiceUnavailable(err), errors.Is(err, context.DeadlineExceeded):
-		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "%s: the Kubernetes API server did not answer in time; retry shortly", what), true
+		return errorf(http.StatusServiceUnavailable, apierror.CodeUnavailable, "%s: the Kubernetes API server did not answer in time; retry shortly", what), true
 	default:
-		return errorf(http.StatusInternalServerError, CodeInternal, "%s failed; the server logged the details", what), false
+		return errorf(http.StatusInternalServerError, apierror.CodeInternal, "%s failed; the server logged the details", what), false
 	}
 }
 
@@ -89,19 +57,4 @@ func statusMessage(err error) string {
 		return status.Status().Message
 	}
 	return err.Error()
-}
-
-// writeError answers with the error JSON.
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
-}
-
-// writeJSON answers with v as indented JSON, readable in a terminal.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away; nothing left to tell it
 }

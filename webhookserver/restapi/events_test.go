@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
@@ -36,10 +37,10 @@ var _ = Describe("POST /api/workflows/events", func() {
 	})
 
 	It("refuses an event without a type, and namespaces outside the key's scope", func() {
-		e := expectError(curlPost("/workflows/events", adminKey, `{"correlation_id": "x"}`), http.StatusBadRequest, restapi.CodeInvalidRequest)
+		e := expectError(curlPost("/workflows/events", adminKey, `{"correlation_id": "x"}`), http.StatusBadRequest, apierror.CodeInvalidRequest)
 		Expect(e.Message).To(ContainSubstring("event_type is required"))
-		expectError(curlPost("/workflows/events", adminKey, `{"event_type": "x"`), http.StatusBadRequest, restapi.CodeMalformedBody)
-		expectError(curlPost("/workflows/events", teamBKey, `{"event_type": "x", "namespace": "default"}`), http.StatusForbidden, restapi.CodeForbidden)
+		expectError(curlPost("/workflows/events", adminKey, `{"event_type": "x"`), http.StatusBadRequest, apierror.CodeMalformedBody)
+		expectError(curlPost("/workflows/events", teamBKey, `{"event_type": "x", "namespace": "default"}`), http.StatusForbidden, apierror.CodeForbidden)
 	})
 })
 

@@ -22,6 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
 // The manager reads only the one Secret that holds the API keys. It is named by
@@ -77,7 +79,7 @@ func (p Principal) Namespace(fromQuery, fromBody string) (string, error) {
 	ns := fromQuery
 	switch {
 	case fromQuery != "" && fromBody != "" && fromQuery != fromBody:
-		return "", errorf(http.StatusBadRequest, CodeInvalidRequest, "the namespace query parameter (%q) and the body's namespace (%q) differ; give one", fromQuery, fromBody)
+		return "", errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "the namespace query parameter (%q) and the body's namespace (%q) differ; give one", fromQuery, fromBody)
 	case ns == "":
 		ns = fromBody
 	}
@@ -87,10 +89,10 @@ func (p Principal) Namespace(fromQuery, fromBody string) (string, error) {
 	if err := checkNamespace(ns, "namespace"); err != nil {
 		var de *DecodeError
 		errors.As(err, &de)
-		return "", errorf(http.StatusBadRequest, CodeInvalidRequest, "%s", de.Message)
+		return "", errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "%s", de.Message)
 	}
 	if !slices.Contains(p.Namespaces, ns) {
-		return "", errorf(http.StatusForbidden, CodeForbidden, "this API key may not act in namespace %q; it may act in: %s", ns, strings.Join(p.Namespaces, ", "))
+		return "", errorf(http.StatusForbidden, apierror.CodeForbidden, "this API key may not act in namespace %q; it may act in: %s", ns, strings.Join(p.Namespaces, ", "))
 	}
 	return ns, nil
 }

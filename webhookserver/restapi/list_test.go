@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
@@ -101,8 +102,8 @@ var _ = Describe("GET /api/workflows/runs", Ordered, func() {
 
 	It("refuses bad parameters with 400", func() {
 		for _, q := range []string{"limit=0", "limit=501", "limit=x", "status=Done", "workflow_name=-x", "continue=bogus"} {
-			expectError(send(http.MethodGet, "/workflows/runs?namespace="+ns+"&"+q, adminKey, ""), http.StatusBadRequest, restapi.CodeInvalidRequest)
+			expectError(send(http.MethodGet, "/workflows/runs?namespace="+ns+"&"+q, adminKey, ""), http.StatusBadRequest, apierror.CodeInvalidRequest)
 		}
-		expectError(send(http.MethodGet, "/workflows/runs?namespace=team-b", adminKey, ""), http.StatusForbidden, restapi.CodeForbidden)
+		expectError(send(http.MethodGet, "/workflows/runs?namespace=team-b", adminKey, ""), http.StatusForbidden, apierror.CodeForbidden)
 	})
 })

@@ -22,6 +22,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
 // Defaults of Deps' durations.
@@ -166,7 +167,7 @@ func methodNotAllowed(methods []string) http.Handler {
 	allow := strings.Join(methods, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, fmt.Sprintf("%s does not serve %s; use %s", r.URL.Path, r.Method, allow))
+		apierror.Write(w, http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed, fmt.Sprintf("%s does not serve %s; use %s", r.URL.Path, r.Method, allow))
 	})
 }
 
@@ -181,7 +182,7 @@ func (a *api) serve(rt route) http.Handler {
 		if err != nil {
 			status = a.writeErr(w, rt, err)
 		} else {
-			writeJSON(w, status, body)
+			apierror.WriteJSON(w, status, body)
 		}
 		a.log.V(1).Info("api_request", "method", r.Method, "path", r.URL.Path, "status", status,
 			"key_id", c.principal.KeyID, "duration", time.Since(start).String())
@@ -192,7 +193,7 @@ func (a *api) serve(rt route) http.Handler {
 func (a *api) handle(ctx context.Context, rt route, c *call) (int, any, error) {
 	if !rt.Public {
 		if a.keys == nil || a.deps.Client == nil {
-			return 0, nil, errorf(http.StatusServiceUnavailable, CodeUnavailable, "the REST API is not connected to Kubernetes")
+			return 0, nil, errorf(http.StatusServiceUnavailable, apierror.CodeUnavailable, "the REST API is not connected to Kubernetes")
 		}
 		p, err := a.authenticate(ctx, c.r)
 		if err != nil {
@@ -208,11 +209,11 @@ func (a *api) authenticate(ctx context.Context, r *http.Request) (Principal, err
 	p, err := a.keys.Authenticate(ctx, strings.TrimSpace(r.Header.Get(APIKeyHeader)))
 	switch {
 	case errors.Is(err, errNoKey):
-		return Principal{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "send your API key in the %s header", APIKeyHeader)
+		return Principal{}, errorf(http.StatusUnauthorized, apierror.CodeUnauthorized, "send your API key in the %s header", APIKeyHeader)
 	case errors.Is(err, errBadKey):
-		return Principal{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "the API key in %s is not valid: unknown, revoked or mistyped", APIKeyHeader)
+		return Principal{}, errorf(http.StatusUnauthorized, apierror.CodeUnauthorized, "the API key in %s is not valid: unknown, revoked or mistyped", APIKeyHeader)
 	case err != nil:
-		return Principal{}, errorf(http.StatusServiceUnavailable, CodeUnavailable, "the API keys cannot be read right now; retry shortly")
+		return Principal{}, errorf(http.StatusServiceUnavailable, apierror.CodeUnavailable, "the API keys cannot be read right now; retry shortly")
 	}
 	return p, nil
 }
@@ -227,6 +228,6 @@ func (a *api) writeErr(w http.ResponseWriter, rt route, err error) int {
 	if ae.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `ApiKey header="`+APIKeyHeader+`"`)
 	}
-	writeError(w, ae.status, ae.code, ae.message)
+	apierror.Write(w, ae.status, ae.code, ae.message)
 	return ae.status
 }

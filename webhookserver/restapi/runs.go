@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
 // Listing limits.
@@ -57,7 +58,7 @@ func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, decodeFailure(err)
 	}
 	if _, ok := a.deps.Registry.Lookup(req.WorkflowName); !ok {
-		return 0, nil, errorf(http.StatusUnprocessableEntity, CodeUnknownWorkflow,
+		return 0, nil, errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow,
 			"workflow %q is not registered in this manager; known workflows: %s", req.WorkflowName, strings.Join(a.deps.Registry.Names(), ", "))
 	}
 	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), req.Namespace)
@@ -72,7 +73,7 @@ func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
 	c.w.Header().Set("Location", runURL("", run.Namespace, run.Name))
 	if !created {
 		if !sameRequest(run, req) {
-			return 0, nil, errorf(http.StatusConflict, CodeConflict,
+			return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict,
 				"idempotency_key %q already started run %q with a different input; use a new key for a different request", req.IdempotencyKey, run.Name)
 		}
 		return http.StatusOK, runDetail(run, base), nil
@@ -183,7 +184,7 @@ func (a *api) lookupRun(ctx context.Context, c *call) (*workflowsv1alpha1.Workfl
 		return nil, err
 	}
 	id := c.r.PathValue("id")
-	notFound := errorf(http.StatusNotFound, CodeNotFound, "no run %q in namespace %q", id, ns)
+	notFound := errorf(http.StatusNotFound, apierror.CodeNotFound, "no run %q in namespace %q", id, ns)
 	if len(validation.IsDNS1123Subdomain(id)) > 0 {
 		return nil, notFound
 	}
@@ -209,7 +210,7 @@ func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
 	case workflowsv1alpha1.PhaseCancelled:
 		return http.StatusOK, runDetail(run, base), nil
 	case workflowsv1alpha1.PhaseSucceeded, workflowsv1alpha1.PhaseFailed:
-		return 0, nil, errorf(http.StatusConflict, CodeConflict, "run %q already finished (%s): there is nothing to cancel", run.Name, run.Status.Phase)
+		return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict, "run %q already finished (%s): there is nothing to cancel", run.Name, run.Status.Phase)
 	}
 	if !run.Spec.Cancel {
 		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))
@@ -267,7 +268,7 @@ func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
 // listFailure explains a failed list; a refused continue token is the client's to fix.
 func listFailure(err error, token string) error {
 	if token != "" && (apierrors.IsBadRequest(err) || apierrors.IsInvalid(err)) {
-		return errorf(http.StatusBadRequest, CodeInvalidRequest, "the continue token is not valid: pass the continue value of the previous page unchanged")
+		return errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "the continue token is not valid: pass the continue value of the previous page unchanged")
 	}
 	return fmt.Errorf("list runs: %w", err)
 }
@@ -281,12 +282,12 @@ func parseListQuery(c *call) (listQuery, error) {
 	}
 	q := listQuery{namespace: ns, workflow: v.Get("workflow_name"), limit: defaultListLimit, cont: v.Get("continue")}
 	if q.workflow != "" && (len(q.workflow) > maxWorkflowNameLength || !workflowNamePattern.MatchString(q.workflow)) {
-		return listQuery{}, errorf(http.StatusBadRequest, CodeInvalidRequest, "workflow_name %q is not a workflow name", q.workflow)
+		return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "workflow_name %q is not a workflow name", q.workflow)
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxListLimit {
-			return listQuery{}, errorf(http.StatusBadRequest, CodeInvalidRequest, "limit must be a number from 1 to %d, not %q", maxListLimit, s)
+			return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "limit must be a number from 1 to %d, not %q", maxListLimit, s)
 		}
 		q.limit = n
 	}
@@ -326,7 +327,7 @@ func parsePhases(s string) (map[string]bool, error) {
 			for i, p := range allPhases {
 				names[i] = string(p)
 			}
-			return nil, errorf(http.StatusBadRequest, CodeInvalidRequest, "status %q is not a phase; use one or more of %s, separated by commas", part, strings.Join(names, ", "))
+			return nil, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "status %q is not a phase; use one or more of %s, separated by commas", part, strings.Join(names, ", "))
 		}
 	}
 	return phases, nil

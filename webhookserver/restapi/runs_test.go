@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
@@ -60,23 +61,23 @@ var _ = Describe("POST /api/workflows/runs", func() {
 	})
 
 	It("refuses an unknown workflow at once, listing the known ones", func() {
-		e := expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "helo"}`), http.StatusUnprocessableEntity, restapi.CodeUnknownWorkflow)
+		e := expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "helo"}`), http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow)
 		Expect(e.Message).To(ContainSubstring(`"helo"`))
 		Expect(e.Message).To(ContainSubstring("hello, nightly_report"))
 	})
 
 	It("refuses malformed bodies with 400 and says what to fix", func() {
-		e := expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello",}`), http.StatusBadRequest, restapi.CodeMalformedBody)
+		e := expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello",}`), http.StatusBadRequest, apierror.CodeMalformedBody)
 		Expect(e.Message).To(ContainSubstring("invalid JSON"))
-		e = expectError(curlPost("/workflows/runs", adminKey, `{"workflow": "hello"}`), http.StatusBadRequest, restapi.CodeMalformedBody)
+		e = expectError(curlPost("/workflows/runs", adminKey, `{"workflow": "hello"}`), http.StatusBadRequest, apierror.CodeMalformedBody)
 		Expect(e.Message).To(ContainSubstring(`unknown field "workflow"`))
-		expectError(curlPost("/workflows/runs", adminKey, ``), http.StatusBadRequest, restapi.CodeMalformedBody)
-		expectError(curlPost("/workflows/runs", adminKey, `{}`), http.StatusBadRequest, restapi.CodeInvalidRequest)
+		expectError(curlPost("/workflows/runs", adminKey, ``), http.StatusBadRequest, apierror.CodeMalformedBody)
+		expectError(curlPost("/workflows/runs", adminKey, `{}`), http.StatusBadRequest, apierror.CodeInvalidRequest)
 	})
 
 	It("refuses bodies over 1 MiB with 413", func() {
 		big := `{"workflow_name": "hello", "input": {"name": "` + strings.Repeat("a", restapi.MaxBodyBytes) + `"}}`
-		expectError(send(http.MethodPost, "/workflows/runs", adminKey, big, "Content-Type", "application/json"), http.StatusRequestEntityTooLarge, restapi.CodePayloadTooLarge)
+		expectError(send(http.MethodPost, "/workflows/runs", adminKey, big, "Content-Type", "application/json"), http.StatusRequestEntityTooLarge, apierror.CodePayloadTooLarge)
 	})
 
 	It("acts in the namespace the body or the query names, within the key's scope", func() {
@@ -86,10 +87,10 @@ var _ = Describe("POST /api/workflows/runs", func() {
 		r = curlPost("/workflows/runs?namespace=team-a", adminKey, `{"workflow_name": "hello", "input": {"name": "A"}}`)
 		Expect(as[restapi.RunDetail](r).Namespace).To(Equal("team-a"))
 
-		expectError(curlPost("/workflows/runs?namespace=default", adminKey, `{"workflow_name": "hello", "namespace": "team-a"}`), http.StatusBadRequest, restapi.CodeInvalidRequest)
-		e := expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello", "namespace": "team-b"}`), http.StatusForbidden, restapi.CodeForbidden)
+		expectError(curlPost("/workflows/runs?namespace=default", adminKey, `{"workflow_name": "hello", "namespace": "team-a"}`), http.StatusBadRequest, apierror.CodeInvalidRequest)
+		e := expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello", "namespace": "team-b"}`), http.StatusForbidden, apierror.CodeForbidden)
 		Expect(e.Message).To(ContainSubstring("default, ghost, idem, measure, paging, team-a"))
-		e = expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello", "namespace": "ghost"}`), http.StatusNotFound, restapi.CodeNotFound)
+		e = expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello", "namespace": "ghost"}`), http.StatusNotFound, apierror.CodeNotFound)
 		Expect(e.Message).To(ContainSubstring("ghost"))
 	})
 })
@@ -177,17 +178,17 @@ var _ = Describe("idempotency keys", func() {
 	It("refuses the same key for a different input", func() {
 		Expect(curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello", "input": {"name": "A"}, "idempotency_key": "k-2", "namespace": "idem"}`).status).To(Equal(http.StatusCreated))
 		Expect(curlPost("/workflows/runs", adminKey, `{"workflow_name":"hello","input":{ "name":"A" },"idempotency_key":"k-2","namespace":"idem"}`).status).To(Equal(http.StatusOK))
-		e := expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello", "input": {"name": "B"}, "idempotency_key": "k-2", "namespace": "idem"}`), http.StatusConflict, restapi.CodeConflict)
+		e := expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello", "input": {"name": "B"}, "idempotency_key": "k-2", "namespace": "idem"}`), http.StatusConflict, apierror.CodeConflict)
 		Expect(e.Message).To(ContainSubstring("different input"))
 	})
 })
 
 var _ = Describe("GET /api/workflows/runs/{id}", func() {
 	It("answers 404 for a run that does not exist, and 403 outside the key's namespaces", func() {
-		e := expectError(send(http.MethodGet, "/workflows/runs/no-such-run", adminKey, ""), http.StatusNotFound, restapi.CodeNotFound)
+		e := expectError(send(http.MethodGet, "/workflows/runs/no-such-run", adminKey, ""), http.StatusNotFound, apierror.CodeNotFound)
 		Expect(e.Message).To(ContainSubstring(`no run "no-such-run" in namespace "default"`))
-		expectError(send(http.MethodGet, "/workflows/runs/Not_A_Name", adminKey, ""), http.StatusNotFound, restapi.CodeNotFound)
-		expectError(send(http.MethodGet, "/workflows/runs/x?namespace=team-b", adminKey, ""), http.StatusForbidden, restapi.CodeForbidden)
+		expectError(send(http.MethodGet, "/workflows/runs/Not_A_Name", adminKey, ""), http.StatusNotFound, apierror.CodeNotFound)
+		expectError(send(http.MethodGet, "/workflows/runs/x?namespace=team-b", adminKey, ""), http.StatusForbidden, apierror.CodeForbidden)
 	})
 })
 
@@ -210,9 +211,9 @@ var _ = Describe("POST /api/workflows/runs/{id}/cancel", func() {
 	It("answers 409 for a run that already finished and 404 for none", func() {
 		run := as[restapi.RunDetail](curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello", "input": {"name": "A"}, "eager_start": true}`))
 		Expect(run.Status).To(Equal("Succeeded"))
-		e := expectError(send(http.MethodPost, "/workflows/runs/"+run.ID+"/cancel", adminKey, ""), http.StatusConflict, restapi.CodeConflict)
+		e := expectError(send(http.MethodPost, "/workflows/runs/"+run.ID+"/cancel", adminKey, ""), http.StatusConflict, apierror.CodeConflict)
 		Expect(e.Message).To(ContainSubstring("already finished (Succeeded)"))
-		expectError(send(http.MethodPost, "/workflows/runs/nope/cancel", adminKey, ""), http.StatusNotFound, restapi.CodeNotFound)
+		expectError(send(http.MethodPost, "/workflows/runs/nope/cancel", adminKey, ""), http.StatusNotFound, apierror.CodeNotFound)
 	})
 })
 

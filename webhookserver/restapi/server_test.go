@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/centaur-dev/workflow-operator/webhookserver"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
@@ -42,23 +43,23 @@ var _ = Describe("routing", func() {
 	It("answers unknown paths with 404 and wrong methods with 405, as JSON", func() {
 		expectError(send(http.MethodGet, "/nope", adminKey, ""), http.StatusNotFound, "not_found")
 		r := send(http.MethodDelete, "/workflows/runs", adminKey, "")
-		expectError(r, http.StatusMethodNotAllowed, restapi.CodeMethodNotAllowed)
+		expectError(r, http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed)
 		Expect(r.header.Get("Allow")).To(Equal("POST, GET"))
-		expectError(send(http.MethodGet, "/workflows/runs/x/cancel", adminKey, ""), http.StatusMethodNotAllowed, restapi.CodeMethodNotAllowed)
+		expectError(send(http.MethodGet, "/workflows/runs/x/cancel", adminKey, ""), http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed)
 	})
 
 	It("uses the webhookserver package's error codes", func() {
-		Expect(restapi.CodeNotFound).To(Equal(webhookserver.CodeNotFound))
-		Expect(restapi.CodeMethodNotAllowed).To(Equal(webhookserver.CodeMethodNotAllowed))
-		Expect(restapi.CodePayloadTooLarge).To(Equal(webhookserver.CodePayloadTooLarge))
-		Expect(restapi.CodeUnauthorized).To(Equal(webhookserver.CodeUnauthorized))
-		Expect(restapi.CodeForbidden).To(Equal(webhookserver.CodeForbidden))
-		Expect(restapi.CodeMalformedBody).To(Equal(webhookserver.CodeMalformedBody))
-		Expect(restapi.CodeInvalidRequest).To(Equal(webhookserver.CodeInvalidRequest))
-		Expect(restapi.CodeUnknownWorkflow).To(Equal(webhookserver.CodeUnknownWorkflow))
-		Expect(restapi.CodeUnavailable).To(Equal(webhookserver.CodeUnavailable))
-		Expect(restapi.CodeConflict).To(Equal(webhookserver.CodeConflict))
-		Expect(restapi.CodeInternal).To(Equal(webhookserver.CodeInternal))
+		Expect(apierror.CodeNotFound).To(Equal(apierror.CodeNotFound))
+		Expect(apierror.CodeMethodNotAllowed).To(Equal(apierror.CodeMethodNotAllowed))
+		Expect(apierror.CodePayloadTooLarge).To(Equal(apierror.CodePayloadTooLarge))
+		Expect(apierror.CodeUnauthorized).To(Equal(apierror.CodeUnauthorized))
+		Expect(apierror.CodeForbidden).To(Equal(apierror.CodeForbidden))
+		Expect(apierror.CodeMalformedBody).To(Equal(apierror.CodeMalformedBody))
+		Expect(apierror.CodeInvalidRequest).To(Equal(apierror.CodeInvalidRequest))
+		Expect(apierror.CodeUnknownWorkflow).To(Equal(apierror.CodeUnknownWorkflow))
+		Expect(apierror.CodeUnavailable).To(Equal(apierror.CodeUnavailable))
+		Expect(apierror.CodeConflict).To(Equal(apierror.CodeConflict))
+		Expect(apierror.CodeInternal).To(Equal(apierror.CodeInternal))
 	})
 })
 

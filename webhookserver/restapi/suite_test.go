@@ -32,6 +32,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
@@ -219,11 +220,11 @@ func as[T any](r reply) T {
 }
 
 // expectError checks that r is an error answer with status and code.
-func expectError(r reply, status int, code string) restapi.ErrorDetail {
+func expectError(r reply, status int, code string) apierror.Detail {
 	GinkgoHelper()
 	Expect(r.status).To(Equal(status), "body: %s", r.body)
 	Expect(r.header.Get("Content-Type")).To(Equal("application/json"))
-	e := as[restapi.ErrorBody](r).Error
+	e := as[apierror.Body](r).Error
 	Expect(e.Code).To(Equal(code), "message: %s", e.Message)
 	Expect(e.Message).NotTo(BeEmpty())
 	return e

@@ -1,0 +1,57 @@
+// Package apierror is the error contract of the manager's HTTP API, shared by the webhook
+// endpoints and the REST API: every error is JSON {"error": {"code", "message"}} with a stable
+// code that clients branch on and a message that says what to fix.
+package apierror
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Stable error codes. Clients branch on these, never on messages.
+const (
+	CodeNotFound             = "not_found"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodePayloadTooLarge      = "payload_too_large"
+	CodeUnauthorized         = "unauthorized"
+	CodeForbidden            = "forbidden"
+	CodeMalformedBody        = "malformed_body"
+	CodeInvalidRequest       = "invalid_request"
+	CodeUnknownWorkflow      = "unknown_workflow"
+	CodeNotReady             = "endpoint_not_ready"
+	CodeUnavailable          = "unavailable"
+	CodeConflict             = "conflict"
+	CodeInternal             = "internal"
+	// CodeExpired says a continue token is too old: start the listing again.
+	CodeExpired = "expired"
+)
+
+// Body is the JSON shape of every error response.
+type Body struct {
+	// Error is the error's code and message.
+	Error Detail `json:"error"`
+}
+
+// Detail is a stable code and a message that says what to fix.
+type Detail struct {
+	// Code is one of the Code* constants.
+	Code string `json:"code"`
+	// Message says what went wrong and what to fix.
+	Message string `json:"message"`
+}
+
+// Write answers with the error JSON.
+func Write(w http.ResponseWriter, status int, code, message string) {
+	WriteJSON(w, status, Body{Error: Detail{Code: code, Message: message}})
+}
+
+// WriteJSON answers with v as indented JSON, readable in a terminal.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing left to tell it
+}
