@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,21 +9,16 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -34,7 +28,7 @@ var (
 	testEnv   *envtest.Environment
 	cfg       *rest.Config
 	k8sClient client.Client
-	scheme    = runtime.NewScheme()
+	scheme    = NewScheme()
 	registry  *durable.Registry
 	manager   *testManager
 )
@@ -46,16 +40,9 @@ func TestControllers(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(workflowsv1alpha1.AddToScheme(scheme))
-
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
 	var err error
-	cfg, err = testEnv.Start()
-	Expect(err).NotTo(HaveOccurred(), "start envtest; run through `make test` so KUBEBUILDER_ASSETS points at bin/k8s")
+	testEnv, cfg, err = testenv.Start()
+	Expect(err).NotTo(HaveOccurred())
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
@@ -104,11 +91,7 @@ func (m *testManager) stop() {
 
 // startManager runs a manager with the WorkflowRun controller on the suite's registry.
 func startManager() *testManager {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: ctrlConfigSkipNameValidation(),
-	})
+	mgr, err := ctrl.NewManager(cfg, testenv.ManagerOptions(scheme))
 	Expect(err).NotTo(HaveOccurred())
 	tm := &testManager{done: make(chan struct{})}
 	count := func(inner reconcile.Reconciler) reconcile.Reconciler {
@@ -135,10 +118,4 @@ func startManager() *testManager {
 func restartManager() {
 	manager.stop()
 	manager = startManager()
-}
-
-// ctrlConfigSkipNameValidation lets specs start several managers (restarts) in one process.
-func ctrlConfigSkipNameValidation() ctrlconfig.Controller {
-	skip := true
-	return ctrlconfig.Controller{SkipNameValidation: &skip}
 }
