@@ -55,6 +55,14 @@ control-plane: ## Build kube-apiserver and etcd from the Go module proxy into bi
 test: verify-generated lint control-plane ## Run every test (unit and envtest suites) with -race.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: bench
+bench: control-plane ## Benchmark the engine against the API server's raw limits; writes docs/benchmarks.md.
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go run ./bench -doc docs/benchmarks.md $(BENCH_FLAGS)
+
+.PHONY: chaos
+chaos: control-plane ## Crash test: SIGKILL managers, etcd and the leader under load, then check the ledger.
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go run ./hack/chaos $(CHAOS_FLAGS)
+
 ##@ Build
 
 .PHONY: build

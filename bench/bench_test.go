@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+)
+
+// TestSmoke runs the whole benchmark at tiny sizes against the real control plane and the real
+// manager binary, so that `make test` keeps it working. Targets are not judged here: the sizes
+// are too small and CI machines too noisy for the figures to mean anything.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and the manager; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cfg := smokeConfig()
+	cfg.race = testcluster.RaceEnabled
+	res, err := run(ctx, cfg, testLog{t})
+	if err != nil {
+		t.Fatalf("benchmark smoke run: %v", err)
+	}
+	table := res.markdown()
+	t.Log("\n" + table)
+	if strings.Contains(table, "not measured") {
+		t.Errorf("a figure was not measured:\n%s", table)
+	}
+}
+
+// TestParseFlags checks that -smoke chooses the smoke sizes and that flags override them.
+func TestParseFlags(t *testing.T) {
+	cfg, err := parseFlags([]string{"-smoke", "-seq-steps=7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.smoke || cfg.seqSteps != 7 || cfg.longSteps != smokeConfig().longSteps {
+		t.Errorf("parseFlags(-smoke -seq-steps=7) = %+v", cfg)
+	}
+	if cfg, err = parseFlags(nil); err != nil || cfg.smoke || cfg.seqSteps != 200 {
+		t.Errorf("parseFlags() = %+v, %v; want the full sizes", cfg, err)
+	}
+}
+
+// TestWriteDoc checks that the generated block replaces the previous one and keeps the prose.
+func TestWriteDoc(t *testing.T) {
+	path := t.TempDir() + "/benchmarks.md"
+	res := &results{cfg: smokeConfig(), machine: "a machine"}
+	for range 2 {
+		if err := res.writeDoc(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := readFile(t, path)
+	if strings.Count(doc, docBegin) != 1 || strings.Count(doc, docEnd) != 1 {
+		t.Errorf("the doc should hold one generated block:\n%s", doc)
+	}
+}
+
+// testLog writes progress lines to the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestPercentile checks the nearest-rank percentiles and the median.
+func TestPercentile(t *testing.T) {
+	d := durations{5, 1, 4, 2, 3}
+	if got := d.percentile(50); got != 3 {
+		t.Errorf("p50 = %d, want 3", got)
+	}
+	if got := d.percentile(99); got != 5 {
+		t.Errorf("p99 = %d, want 5", got)
+	}
+	if got := medianOf([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("median = %v, want 2.5", got)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

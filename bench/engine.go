@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/testflows"
+)
+
+// Namespaces of the engine's figures.
+const (
+	seqNamespace      = "bench-seq"
+	parallelNamespace = "bench-parallel"
+	sleepNamespace    = "bench-sleep"
+)
+
+// engineFigures are the figures of the durable engine itself.
+type engineFigures struct {
+	// seqStepsPerSec is the median steps/s of one sequential run of seqSteps steps.
+	seqStepsPerSec float64
+	// shortPerStep and longPerStep are the median time per step of short and long runs.
+	shortPerStep, longPerStep time.Duration
+	// parallelStepsPerSec is completed steps/s of parallelRuns runs of parallelSteps steps.
+	parallelStepsPerSec float64
+	// timers is how late sleeping runs resumed.
+	timers timerFigures
+}
+
+// cpuUse is the CPU time processes used for one figure, per step, and the API requests made.
+type cpuUse struct {
+	figure                          string
+	manager, apiserver, etcd, bench time.Duration
+	requests                        string
+}
+
+// measureEngine measures the engine's figures, each beside its raw limit, with one manager
+// binary (restarted once, for the parallel figure), and stops it after.
+func (h *harness) measureEngine(ctx context.Context, res *results) error {
+	if !slices.ContainsFunc([]string{"sequential", "replay", "parallel", "lateness"}, h.cfg.wants) {
+		return nil
+	}
+	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace} {
+		if err := h.ensureNamespace(ctx, ns); err != nil {
+			return err
+		}
+	}
+	m, err := h.startManager(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { m.stop() }()
+	if _, err := h.sequentialRun(ctx, m, "warmup", 3, ""); err != nil {
+		return fmt.Errorf("warm up: %w", err)
+	}
+	if h.cfg.wants("sequential") {
+		if err := h.measureSequential(ctx, m, res); err != nil {
+			return err
+		}
+	}
+	if h.cfg.wants("replay") {
+		if err := h.measureReplay(ctx, m, res); err != nil {
+			return err
+		}
+	}
+	if h.cfg.wants("parallel") {
+		if m, err = h.measureParallel(ctx, m, res); err != nil {
+			return err
+		}
+	}
+	if h.cfg.wants("lateness") {
+		return h.measureLateness(ctx, m, res)
+	}
+	return nil
+}
+
+// measureSequential alternates the raw sequential limit with a sequential run of seqSteps
+// steps, cfg.repeat times each, and keeps the medians.
+func (h *harness) measureSequential(ctx context.Context, m *managerProc, res *results) error {
+	var raw, journal, engine []float64
+	for rep := range h.cfg.repeat {
+		limit, err := h.rawSequential(ctx, m, rep)
+		if err != nil {
+			return fmt.Errorf("raw sequential updates: %w", err)
+		}
+		withJournal, err := h.rawJournal(ctx, m, rep, h.cfg.seqSteps)
+		if err != nil {
+			return fmt.Errorf("raw journal updates: %w", err)
+		}
+		profile := profileName(rep, fmt.Sprintf("seq-%d", h.cfg.seqSteps))
+		took, err := h.sequentialRun(ctx, m, fmt.Sprintf("seq-%d-%d", h.cfg.seqSteps, rep), h.cfg.seqSteps, profile)
+		if err != nil {
+			return err
+		}
+		raw, engine = append(raw, limit), append(engine, float64(h.cfg.seqSteps)/took.Seconds())
+		journal = append(journal, float64(h.cfg.seqSteps)/withJournal.Seconds())
+	}
+	res.limits.seqUpdates, res.limits.seqJournal, res.engine.seqStepsPerSec = medianOf(raw), medianOf(journal), medianOf(engine)
+	h.logf("sequential: %.0f steps/s against %.0f raw updates/s, %.0f raw journal updates/s (%d steps; runs %v, raw %v, journal %v)",
+		res.engine.seqStepsPerSec, res.limits.seqUpdates, res.limits.seqJournal, h.cfg.seqSteps, rounded(engine), rounded(raw), rounded(journal))
+	return nil
+}
+
+// measureReplay measures the time per step of short and long runs, and the time per update
+// of raw updates appending the same journals, alternating, cfg.repeat times each, and keeps
+// the medians.
+func (h *harness) measureReplay(ctx context.Context, m *managerProc, res *results) error {
+	engine, raw := map[int][]float64{}, map[int][]float64{}
+	for rep := range h.cfg.repeat {
+		for _, steps := range []int{h.cfg.shortSteps, h.cfg.longSteps} {
+			rawTook, err := h.rawJournal(ctx, m, rep, steps)
+			if err != nil {
+				return fmt.Errorf("raw journal updates: %w", err)
+			}
+			took, err := h.sequentialRun(ctx, m, fmt.Sprintf("seq-%d-%d", steps, rep), steps, profileName(rep, fmt.Sprintf("seq-%d", steps)))
+			if err != nil {
+				return err
+			}
+			raw[steps] = append(raw[steps], rawTook.Seconds()/float64(steps))
+			engine[steps] = append(engine[steps], took.Seconds()/float64(steps))
+		}
+	}
+	f, l, short, long := &res.engine, &res.limits, h.cfg.shortSteps, h.cfg.longSteps
+	f.shortPerStep, f.longPerStep = seconds(medianOf(engine[short])), seconds(medianOf(engine[long]))
+	l.shortPerUpdate, l.longPerUpdate = seconds(medianOf(raw[short])), seconds(medianOf(raw[long]))
+	h.logf("replay: %s/step at %d steps, %s/step at %d steps; raw journal updates %s and %s",
+		f.shortPerStep, short, f.longPerStep, long, l.shortPerUpdate, l.longPerUpdate)
+	return nil
+}
+
+// seconds converts a float of seconds to a duration.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// rounded rounds values for a log line.
+func rounded(values []float64) []float64 {
+	out := make([]float64, len(values))
+	for i, v := range values {
+		out[i] = float64(int(v*10+0.5)) / 10
+	}
+	return out
+}
+
+// sequentialRun runs one bench-noop run of steps steps and returns the time from its create to
+// its success showing in a read. With a profile name it records the CPU used (and a CPU
+// profile, when the profile dir is set) under that name.
+func (h *harness) sequentialRun(ctx context.Context, m *managerProc, name string, steps int, profile string) (time.Duration, error) {
+	meter, err := h.startMeter(ctx, m, profile)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := h.client.Create(ctx, newRun(seqNamespace, name, testflows.NoopName, testflows.NoopInput{Steps: steps})); err != nil {
+		return 0, fmt.Errorf("create run %s: %w", name, err)
+	}
+	finished, err := h.waitRun(ctx, seqNamespace, name, start)
+	if err != nil {
+		return 0, err
+	}
+	if err := meter.stop(ctx, steps); err != nil {
+		return 0, err
+	}
+	return finished.Sub(start), h.checkJournal(ctx, seqNamespace, name, steps)
+}
+
+// checkJournal confirms that the run recorded exactly steps entries.
+func (h *harness) checkJournal(ctx context.Context, ns, name string, steps int) error {
+	run := &workflowsv1alpha1.WorkflowRun{}
+	if err := h.client.Get(ctx, keyOf(ns, name), run); err != nil {
+		return fmt.Errorf("read run %s: %w", name, err)
+	}
+	if got := len(run.Status.Journal); got != steps {
+		return fmt.Errorf("run %s recorded %d journal entries, want %d", name, got, steps)
+	}
+	return nil
+}
+
+// measureParallel creates parallelRuns runs while no manager runs, then starts a fresh one and
+// measures completed steps/s from the first step's start to the last step's end; then the raw
+// parallel limit beside the same manager. It returns the manager now running.
+func (h *harness) measureParallel(ctx context.Context, m *managerProc, res *results) (*managerProc, error) {
+	m.stop()
+	n := h.cfg.parallelRuns
+	runs := make([]*workflowsv1alpha1.WorkflowRun, n)
+	for i := range runs {
+		runs[i] = newRun(parallelNamespace, fmt.Sprintf("par-%05d", i), testflows.NoopName, testflows.NoopInput{Steps: h.cfg.parallelSteps})
+	}
+	if err := h.createRuns(ctx, runs, h.cfg.senders); err != nil {
+		return m, err
+	}
+	m, err := h.startManager(ctx)
+	if err != nil {
+		return m, err
+	}
+	meter, err := h.startMeter(ctx, m, "parallel")
+	if err != nil {
+		return m, err
+	}
+	done, err := h.waitAll(ctx, parallelNamespace, namesOf(runs), true, time.Second)
+	if err != nil {
+		return m, fmt.Errorf("parallel runs: %w", err)
+	}
+	if err := meter.stop(ctx, n*h.cfg.parallelSteps); err != nil {
+		return m, err
+	}
+	first, last, err := stepWindow(done, h.cfg.parallelSteps)
+	if err != nil {
+		return m, err
+	}
+	res.engine.parallelStepsPerSec = float64(n*h.cfg.parallelSteps) / last.Sub(first).Seconds()
+	if res.limits.parallelUpdates, err = h.rawParallel(ctx, m); err != nil {
+		return m, fmt.Errorf("raw parallel updates: %w", err)
+	}
+	h.logf("parallel: %.0f steps/s against %.0f raw updates/s (%d runs x %d steps, %d reconcilers)",
+		res.engine.parallelStepsPerSec, res.limits.parallelUpdates, n, h.cfg.parallelSteps, h.cfg.parallelism)
+	return m, nil
+}
+
+// stepWindow returns the earliest start of a first step and the latest end of a last step
+// among runs of steps steps, from their journals.
+func stepWindow(runs []workflowsv1alpha1.WorkflowRun, steps int) (first, last time.Time, err error) {
+	for i := range runs {
+		head, ok1 := entry(&runs[i], testflows.StepName(0))
+		tail, ok2 := entry(&runs[i], testflows.StepName(steps-1))
+		if !ok1 || !ok2 || head.StartedAt == nil || tail.FinishedAt == nil {
+			return first, last, fmt.Errorf("run %s lacks its first or last step", runs[i].Name)
+		}
+		if first.IsZero() || head.StartedAt.Time.Before(first) {
+			first = head.StartedAt.Time
+		}
+		if tail.FinishedAt.Time.After(last) {
+			last = tail.FinishedAt.Time
+		}
+	}
+	return first, last, nil
+}
+
+// timerFigures are the lateness of timers: runs created at once, and runs created at a pace
+// the machine sustains.
+type timerFigures struct {
+	// burst is the lateness of sleepRuns runs created at once; burstStart is how long it took
+	// until all of them had started (recorded their sleep).
+	burst      durations
+	burstStart time.Duration
+	// paced is the lateness of as many runs created at pacedRate runs/s.
+	paced     durations
+	pacedRate float64
+}
+
+// measureLateness measures timer lateness twice: sleepRuns runs created at once (the figure
+// the target is stated for), then as many created at half the rate the parallel figure says
+// the machine sustains, which separates the timers' own precision from queueing behind starts.
+func (h *harness) measureLateness(ctx context.Context, m *managerProc, res *results) error {
+	t := &res.engine.timers
+	burst, err := h.sleepers(ctx, m, "sleep-burst", 0)
+	if err != nil {
+		return err
+	}
+	if t.burst, t.burstStart, err = lateness(burst); err != nil {
+		return err
+	}
+	// A sleeping run makes about four writes (sleep, step, finish and its create) and two Events.
+	t.pacedRate = max(res.engine.parallelStepsPerSec/8, 20)
+	paced, err := h.sleepers(ctx, m, "sleep-paced", t.pacedRate)
+	if err != nil {
+		return err
+	}
+	if t.paced, _, err = lateness(paced); err != nil {
+		return err
+	}
+	h.logf("lateness of %d timers of %s: created at once (all started within %s) p50 %s, p99 %s; at %.0f runs/s p50 %s, p99 %s",
+		h.cfg.sleepRuns, h.cfg.sleepFor, t.burstStart, t.burst.percentile(50), t.burst.percentile(99),
+		t.pacedRate, t.paced.percentile(50), t.paced.percentile(99))
+	return nil
+}
+
+// sleepers creates sleepRuns bench-sleep runs named prefix-N, at once (rate 0) or at rate
+// runs/s, waits until all succeeded and returns them.
+func (h *harness) sleepers(ctx context.Context, m *managerProc, prefix string, rate float64) ([]workflowsv1alpha1.WorkflowRun, error) {
+	meter, err := h.startMeter(ctx, m, prefix)
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]*workflowsv1alpha1.WorkflowRun, h.cfg.sleepRuns)
+	for i := range runs {
+		runs[i] = newRun(sleepNamespace, fmt.Sprintf("%s-%05d", prefix, i), testflows.SleepName, testflows.SleepInput{SleepMillis: h.cfg.sleepFor.Milliseconds()})
+	}
+	create := func(ctx context.Context, i int) error {
+		if err := h.client.Create(ctx, runs[i]); err != nil {
+			return fmt.Errorf("create run %s: %w", runs[i].Name, err)
+		}
+		return nil
+	}
+	if rate > 0 {
+		err = paced(ctx, len(runs), rate, create)
+	} else {
+		err = parallel(ctx, len(runs), h.cfg.senders, create)
+	}
+	if err != nil {
+		return nil, err
+	}
+	done, err := h.waitAll(ctx, sleepNamespace, namesOf(runs), true, time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("sleeping runs: %w", err)
+	}
+	return done, meter.stop(ctx, len(runs))
+}
+
+// lateness returns how late each sleeping run resumed (its step's start minus the sleep's
+// recorded wake time), and how long it took until every run had recorded its sleep.
+func lateness(runs []workflowsv1alpha1.WorkflowRun) (durations, time.Duration, error) {
+	out := make(durations, 0, len(runs))
+	var first, last time.Time
+	for i := range runs {
+		nap, ok1 := entry(&runs[i], "nap")
+		after, ok2 := entry(&runs[i], "after")
+		if !ok1 || !ok2 || nap.WakeAt == nil || nap.StartedAt == nil || after.StartedAt == nil {
+			return nil, 0, fmt.Errorf("run %s lacks its nap or its step", runs[i].Name)
+		}
+		out = append(out, after.StartedAt.Sub(nap.WakeAt.Time))
+		if first.IsZero() || nap.StartedAt.Time.Before(first) {
+			first = nap.StartedAt.Time
+		}
+		if nap.StartedAt.Time.After(last) {
+			last = nap.StartedAt.Time
+		}
+	}
+	return out, last.Sub(first), nil
+}

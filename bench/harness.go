@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+)
+
+// harness is the benchmark's world: the control plane, a client without a rate limit, the
+// manager binary and the directory for kubeconfig, logs and profiles.
+type harness struct {
+	cfg        config
+	cluster    *testcluster.Cluster
+	client     client.WithWatch
+	dir        string
+	kubeconfig string
+	managerBin string
+	out        io.Writer
+	// managers counts manager starts, to name their log files.
+	managers int
+	// cpu collects the CPU each process used per step, by figure.
+	cpu []cpuUse
+}
+
+// newScheme returns a scheme with the built-in kinds and the operator's.
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(workflowsv1alpha1.AddToScheme(s))
+	return s
+}
+
+// startHarness starts the control plane and builds (or takes) the manager binary.
+func startHarness(ctx context.Context, cfg config, dir string, out io.Writer) (*harness, error) {
+	h := &harness{cfg: cfg, dir: dir, out: out, kubeconfig: filepath.Join(dir, "kubeconfig")}
+	h.logf("starting etcd (fsync %s) and kube-apiserver from bin/k8s", onOff(!cfg.unsafeNoFsync))
+	cluster, err := testcluster.Start(testcluster.Options{
+		DataDir:       filepath.Join(dir, "etcd"),
+		LogDir:        filepath.Join(dir, "logs"),
+		UnsafeNoFsync: cfg.unsafeNoFsync,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.cluster = cluster
+	if err := cluster.WriteKubeconfig(h.kubeconfig); err != nil {
+		return h, err
+	}
+	if h.client, err = client.NewWithWatch(cluster.Config(), client.Options{Scheme: newScheme()}); err != nil {
+		return h, fmt.Errorf("create the client: %w", err)
+	}
+	h.managerBin = cfg.managerBin
+	if h.managerBin == "" {
+		h.managerBin = filepath.Join(dir, "testmanager")
+		h.logf("building hack/testmanager (race=%v)", cfg.race)
+		if err := testcluster.Build(ctx, "./hack/testmanager", h.managerBin, cfg.race); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}
+
+// stop stops the control plane; a nil harness is a no-op.
+func (h *harness) stop() {
+	if h != nil && h.cluster != nil {
+		if err := h.cluster.Stop(); err != nil {
+			h.logf("stop the control plane: %v", err)
+		}
+	}
+}
+
+// logf prints a progress line.
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(h.out, "bench: "+format+"\n", args...)
+}
+
+// ensureNamespace creates ns unless it exists.
+func (h *harness) ensureNamespace(ctx context.Context, ns string) error {
+	err := h.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	return nil
+}
+
+// managerProc is one running manager binary and its endpoints.
+type managerProc struct {
+	*testcluster.Process
+	apiURL   string
+	pprofURL string
+	log      *os.File
+}
+
+// startManager runs the manager binary with every listener on a free loopback port, waits
+// until it is ready, and returns it.
+func (h *harness) startManager(ctx context.Context, extraArgs ...string) (*managerProc, error) {
+	addrs := make([]string, 4)
+	for i := range addrs {
+		addr, err := testcluster.FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = addr
+	}
+	h.managers++
+	log, err := os.Create(filepath.Join(h.dir, "logs", fmt.Sprintf("manager-%d.log", h.managers)))
+	if err != nil {
+		return nil, fmt.Errorf("create the manager's log: %w", err)
+	}
+	args := append([]string{
+		"--metrics-bind-address=" + addrs[0],
+		"--health-probe-bind-address=" + addrs[1],
+		"--api-bind-address=" + addrs[2],
+		"--pprof-bind-address=" + addrs[3],
+		fmt.Sprintf("--max-concurrent-reconciles=%d", h.cfg.parallelism),
+	}, extraArgs...)
+	proc, err := testcluster.StartProcess(testcluster.ProcessOptions{
+		Binary: h.managerBin, Args: args, Output: log,
+		Env: []string{"KUBECONFIG=" + h.kubeconfig},
+	})
+	if err != nil {
+		_ = log.Close()
+		return nil, err
+	}
+	m := &managerProc{Process: proc, apiURL: "http://" + addrs[2], pprofURL: "http://" + addrs[3], log: log}
+	readyCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := proc.WaitHTTP(readyCtx, "http://"+addrs[1]+"/readyz"); err != nil {
+		m.stop()
+		return nil, fmt.Errorf("wait for the manager (log %s): %w", log.Name(), err)
+	}
+	// The API server is a runnable of its own, listening a moment after the probes.
+	if err := proc.WaitHTTP(readyCtx, m.apiURL+"/api/openapi.json"); err != nil {
+		m.stop()
+		return nil, fmt.Errorf("wait for the manager's API (log %s): %w", log.Name(), err)
+	}
+	return m, nil
+}
+
+// stop shuts the manager down and closes its log; a nil manager is a no-op.
+func (m *managerProc) stop() {
+	if m == nil {
+		return
+	}
+	_ = m.Stop(20 * time.Second)
+	_ = m.log.Close()
+}
+
+// startCPUProfile starts a CPU profile in the manager.
+func (m *managerProc) startCPUProfile(ctx context.Context) error {
+	_, err := m.post(ctx, m.pprofURL+"/cpuprofile/start")
+	return err
+}
+
+// stopCPUProfile stops the manager's CPU profile and writes it to path.
+func (m *managerProc) stopCPUProfile(ctx context.Context, path string) error {
+	data, err := m.post(ctx, m.pprofURL+"/cpuprofile/stop")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("write the CPU profile: %w", err)
+	}
+	return nil
+}
+
+// post sends an empty POST and returns the body of a 200.
+func (m *managerProc) post(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build POST %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: %w", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read the answer of POST %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("POST %s: %s: %s", url, resp.Status, body)
+	}
+	return body, nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}

@@ -1,0 +1,217 @@
+// Command bench measures the durable engine against the physical limit of the API server it
+// runs on. It starts the real control plane from bin/k8s (etcd with fsync on), runs the real
+// manager as its own process (hack/testmanager: the manager with the benchmark's workflows
+// added), and prints a Markdown table in which every figure stands beside the raw limit it is
+// measured against, measured in the same run on the same API server: sequential and parallel
+// status updates, and creates, from a plain client.
+//
+// `make bench` runs it at full size and writes the table into docs/benchmarks.md; -smoke runs
+// tiny sizes without enforcing targets, as `make test` does through bench_test.go.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config is the benchmark's sizes and switches.
+type config struct {
+	seqSteps      int
+	shortSteps    int
+	longSteps     int
+	parallelRuns  int
+	parallelSteps int
+	parallelism   int
+	deliveries    int
+	senders       int
+	starts        int
+	sleepRuns     int
+	sleepFor      time.Duration
+	memoryRuns    int
+	repeat        int
+	timeout       time.Duration
+	// figures is the set of figures to measure (all when empty).
+	figures map[string]bool
+
+	smoke         bool
+	unsafeNoFsync bool
+	race          bool
+	managerBin    string
+	profileDir    string
+	doc           string
+	workDir       string
+}
+
+// allFigures names the figures, in the order they are measured.
+var allFigures = []string{"sequential", "replay", "parallel", "lateness", "webhooks", "starts", "memory"}
+
+// wants reports whether figure is to be measured.
+func (c config) wants(figure string) bool { return len(c.figures) == 0 || c.figures[figure] }
+
+// fullConfig is the size the issue's targets are stated for.
+func fullConfig() config {
+	return config{
+		seqSteps: 200, shortSteps: 50, longSteps: 1000,
+		parallelRuns: 500, parallelSteps: 10, parallelism: 16,
+		deliveries: 2000, senders: 16, starts: 100,
+		sleepRuns: 500, sleepFor: 2 * time.Second,
+		memoryRuns: 2000, repeat: 3, timeout: 5 * time.Minute,
+	}
+}
+
+// smokeConfig is small enough for `make test`: every figure is measured, none is judged.
+func smokeConfig() config {
+	return config{
+		seqSteps: 20, shortSteps: 5, longSteps: 40,
+		parallelRuns: 20, parallelSteps: 3, parallelism: 4,
+		deliveries: 40, senders: 4, starts: 5,
+		sleepRuns: 10, sleepFor: time.Second,
+		memoryRuns: 30, repeat: 1, timeout: 2 * time.Minute, smoke: true,
+	}
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := run(ctx, cfg, os.Stderr)
+	if res != nil {
+		fmt.Println(res.markdown())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if !cfg.smoke && !res.allMet() {
+		fmt.Fprintln(os.Stderr, "bench: some targets were missed; see the notes under the table")
+	}
+}
+
+// parseFlags reads the command line into a config. -smoke chooses the smoke sizes as the
+// defaults; the other flags override single sizes.
+func parseFlags(args []string) (config, error) {
+	cfg := fullConfig()
+	if hasSmoke(args) {
+		cfg = smokeConfig()
+	}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.Bool("smoke", cfg.smoke, "Tiny sizes, no targets enforced (what `make test` runs).")
+	fs.IntVar(&cfg.seqSteps, "seq-steps", cfg.seqSteps, "Steps of the sequential run.")
+	fs.IntVar(&cfg.shortSteps, "short-steps", cfg.shortSteps, "Steps of the short run of the replay ratio.")
+	fs.IntVar(&cfg.longSteps, "long-steps", cfg.longSteps, "Steps of the long run of the replay ratio.")
+	fs.IntVar(&cfg.parallelRuns, "parallel-runs", cfg.parallelRuns, "Runs of the parallel figure.")
+	fs.IntVar(&cfg.parallelSteps, "parallel-steps", cfg.parallelSteps, "Steps of each parallel run.")
+	fs.IntVar(&cfg.parallelism, "parallelism", cfg.parallelism, "The manager's --max-concurrent-reconciles, and the raw parallel writers.")
+	fs.IntVar(&cfg.deliveries, "deliveries", cfg.deliveries, "Signed webhook deliveries (and raw creates).")
+	fs.IntVar(&cfg.senders, "senders", cfg.senders, "Concurrent webhook senders (and raw creators).")
+	fs.IntVar(&cfg.starts, "starts", cfg.starts, "Runs started through the REST API, with eager_start on and again off.")
+	fs.IntVar(&cfg.sleepRuns, "sleep-runs", cfg.sleepRuns, "Runs of the timer lateness figure.")
+	fs.DurationVar(&cfg.sleepFor, "sleep-for", cfg.sleepFor, "How long each of those runs sleeps.")
+	fs.IntVar(&cfg.memoryRuns, "memory-runs", cfg.memoryRuns, "Runs held by the manager in the memory figure.")
+	fs.IntVar(&cfg.repeat, "repeat", cfg.repeat, "Repetitions of the sequential figures (the median counts).")
+	fs.DurationVar(&cfg.timeout, "timeout", cfg.timeout, "Longest wait for the runs of one figure.")
+	fs.BoolVar(&cfg.unsafeNoFsync, "unsafe-no-fsync", false, "Run etcd without fsync, as envtest does (not the real limit).")
+	fs.StringVar(&cfg.managerBin, "manager-bin", "", "A prebuilt hack/testmanager binary (default: build it).")
+	fs.StringVar(&cfg.profileDir, "profile-dir", "", "Write a CPU profile of the manager for each figure here.")
+	fs.StringVar(&cfg.doc, "doc", "", "Replace the table in this Markdown file (docs/benchmarks.md).")
+	fs.StringVar(&cfg.workDir, "work-dir", "", "Keep etcd's data, the logs and the kubeconfig here (default: a temporary dir, removed).")
+	only := fs.String("figures", "", "Comma-separated figures to measure (default all): "+strings.Join(allFigures, ", ")+".")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if *only != "" {
+		cfg.figures = map[string]bool{}
+		for f := range strings.SplitSeq(*only, ",") {
+			if !slices.Contains(allFigures, f) {
+				return cfg, fmt.Errorf("unknown figure %q; choose among %s", f, strings.Join(allFigures, ", "))
+			}
+			cfg.figures[f] = true
+		}
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return cfg, nil
+}
+
+// hasSmoke reports whether args ask for the smoke sizes.
+func hasSmoke(args []string) bool {
+	for _, a := range args {
+		if a == "-smoke" || a == "--smoke" || a == "-smoke=true" || a == "--smoke=true" {
+			return true
+		}
+	}
+	return false
+}
+
+// run measures every figure and returns the results, also when a figure failed (with the
+// figures measured so far).
+func run(ctx context.Context, cfg config, out io.Writer) (*results, error) {
+	dir := cfg.workDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "centaur-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("create a work dir: %w", err)
+		}
+		defer func() { _ = os.RemoveAll(tmp) }()
+		dir = tmp
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("create the log dir: %w", err)
+	}
+	if cfg.profileDir != "" {
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create the profile dir: %w", err)
+		}
+	}
+	h, err := startHarness(ctx, cfg, dir, out)
+	defer h.stop()
+	if err != nil {
+		return nil, err
+	}
+	res := &results{cfg: cfg, machine: describeMachine(cfg)}
+	err = h.measureAll(ctx, res)
+	res.cpu = h.cpu
+	if err == nil && cfg.doc != "" {
+		err = res.writeDoc(cfg.doc)
+	}
+	if err != nil && cfg.workDir == "" {
+		err = errors.Join(err, errors.New("rerun with -work-dir to keep the logs"))
+	}
+	return res, err
+}
+
+// measureAll measures the figures in an order that keeps each one's conditions clean: the
+// engine's figures beside their raw limits, then the HTTP paths and memory.
+func (h *harness) measureAll(ctx context.Context, res *results) error {
+	if err := h.measureEngine(ctx, res); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	steps := []struct {
+		figure  string
+		measure func(context.Context, *results) error
+	}{{"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"memory", h.measureMemory}}
+	for _, s := range steps {
+		if !h.cfg.wants(s.figure) {
+			continue
+		}
+		if err := s.measure(ctx, res); err != nil {
+			return fmt.Errorf("%s: %w", s.figure, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/testflows"
+)
+
+// The webhook figure sends signed deliveries (GitHub's scheme) to a WebhookEndpoint of the
+// manager binary and measures deliveries/s and the latency to the 202, against raw creates of
+// runs with the same input from as many clients. A delivery's only write is its run's create,
+// so the manager runs without leading the controllers for this figure (the benchmark holds the
+// leader lease): the webhook routes are fed on every replica, and no run executes while the
+// creates are counted, on either side.
+
+// Names of the webhook figure's objects.
+const (
+	webhookNamespace = "bench-webhooks"
+	webhookSlug      = "bench"
+	webhookSecret    = "bench-webhook-secret"
+	leaseNamespace   = "bench-lease"
+	leaseName        = "workflow-operator.workflows.centaur.dev"
+)
+
+// webhookBodyBytes is about the size of each delivery's body.
+const webhookBodyBytes = 1024
+
+// webhookFigures are the webhook path's figures.
+type webhookFigures struct {
+	// perSec and latency are deliveries/s and the latency to 202 with senders senders sending
+	// as fast as they are answered; createLatency is the raw creates' latency in the same way.
+	perSec        float64
+	latency       durations
+	createLatency durations
+	// pacedLatency is the latency to 202 of deliveries sent at pacedRate/s, half the raw
+	// creates/s: the latency of an endpoint that is not saturated.
+	pacedLatency durations
+	pacedRate    float64
+}
+
+// measureWebhooks alternates raw creates and signed deliveries, cfg.repeat times each.
+func (h *harness) measureWebhooks(ctx context.Context, res *results) error {
+	for _, ns := range []string{webhookNamespace, leaseNamespace, rawNamespace} {
+		if err := h.ensureNamespace(ctx, ns); err != nil {
+			return err
+		}
+	}
+	if err := h.holdLease(ctx); err != nil {
+		return err
+	}
+	m, err := h.startManager(ctx, "--leader-elect", "--leader-election-namespace="+leaseNamespace)
+	if err != nil {
+		return err
+	}
+	defer m.stop()
+	secret := []byte("bench-signing-secret")
+	if err := h.createEndpoint(ctx, secret); err != nil {
+		return err
+	}
+	s := &sender{url: m.apiURL + "/api/webhooks/" + webhookSlug, secret: secret, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: h.cfg.senders}}}
+	input, err := s.awaitRoute(ctx, h)
+	if err != nil {
+		return err
+	}
+	f := &res.webhooks
+	var creates, deliveries []float64
+	for rep := range h.cfg.repeat {
+		perSec, lat, err := h.rawCreates(ctx, rep, input)
+		if err != nil {
+			return fmt.Errorf("raw creates: %w", err)
+		}
+		creates, f.createLatency = append(creates, perSec), append(f.createLatency, lat...)
+		if perSec, lat, err = s.deliver(ctx, fmt.Sprint(rep), h.cfg.deliveries, h.cfg.senders, 0); err != nil {
+			return err
+		}
+		deliveries, f.latency = append(deliveries, perSec), append(f.latency, lat...)
+	}
+	res.limits.creates, f.perSec = medianOf(creates), medianOf(deliveries)
+	f.pacedRate = res.limits.creates / 2
+	if _, f.pacedLatency, err = s.deliver(ctx, "paced", h.cfg.deliveries/2, h.cfg.senders, f.pacedRate); err != nil {
+		return err
+	}
+	h.logf("webhooks: %.0f deliveries/s (p50 %s, p99 %s) against %.0f raw creates/s (p50 %s, p99 %s); at %.0f/s p50 %s, p99 %s",
+		f.perSec, f.latency.percentile(50), f.latency.percentile(99), res.limits.creates,
+		f.createLatency.percentile(50), f.createLatency.percentile(99), f.pacedRate, f.pacedLatency.percentile(50), f.pacedLatency.percentile(99))
+	return nil
+}
+
+// holdLease takes the manager's leader lease for the benchmark, for an hour, so that a manager
+// started with --leader-elect serves the API but never runs the leader's controllers.
+func (h *harness) holdLease(ctx context.Context) error {
+	now := metav1.NewMicroTime(time.Now())
+	holder, seconds := "centaur-bench", int32(3600)
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: leaseNamespace, Name: leaseName},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity: &holder, LeaseDurationSeconds: &seconds, AcquireTime: &now, RenewTime: &now,
+		},
+	}
+	if err := h.client.Create(ctx, lease); err != nil {
+		return fmt.Errorf("take the leader lease: %w", err)
+	}
+	return nil
+}
+
+// createEndpoint creates the signing Secret and a GitHub-style WebhookEndpoint that starts
+// bench-webhook runs.
+func (h *harness) createEndpoint(ctx context.Context, secret []byte) error {
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: webhookSecret},
+		Data:       map[string][]byte{"secret": secret},
+	}
+	if err := h.client.Create(ctx, sec); err != nil {
+		return fmt.Errorf("create the webhook secret: %w", err)
+	}
+	ep := &workflowsv1alpha1.WebhookEndpoint{
+		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: "bench"},
+		Spec: workflowsv1alpha1.WebhookEndpointSpec{
+			Slug: webhookSlug, WorkflowName: testflows.WebhookName, Provider: workflowsv1alpha1.ProviderGitHub,
+			TriggerKey: "X-GitHub-Delivery",
+			Auth:       &workflowsv1alpha1.WebhookAuth{SecretRefs: []workflowsv1alpha1.SecretKeyRef{{Name: webhookSecret, Key: "secret"}}},
+		},
+	}
+	if err := h.client.Create(ctx, ep); err != nil {
+		return fmt.Errorf("create the webhook endpoint: %w", err)
+	}
+	return nil
+}
+
+// sender signs and sends deliveries.
+type sender struct {
+	url    string
+	secret []byte
+	client *http.Client
+}
+
+// awaitRoute sends a delivery until the endpoint answers 202 (the route is served once the
+// endpoint is Ready), and returns the input of the run it started: the envelope the raw
+// creates then carry, so both sides write objects of the same size.
+func (s *sender) awaitRoute(ctx context.Context, h *harness) ([]byte, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		status, body, err := s.send(ctx, "warmup")
+		if err == nil && status == http.StatusAccepted {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the webhook endpoint did not answer 202 within a minute: %d %s %v (%s)", status, body, err, h.endpointState(ctx))
+		}
+		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	runs, err := h.listRuns(ctx, webhookNamespace)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) != 1 || runs[0].Spec.Input == nil {
+		return nil, fmt.Errorf("the warm-up delivery left %d runs, want 1 with an input", len(runs))
+	}
+	return runs[0].Spec.Input.Raw, nil
+}
+
+// endpointState describes the endpoint's Ready condition, for an error message.
+func (h *harness) endpointState(ctx context.Context) string {
+	ep := &workflowsv1alpha1.WebhookEndpoint{}
+	if err := h.client.Get(ctx, keyOf(webhookNamespace, "bench"), ep); err != nil {
+		return err.Error()
+	}
+	c := meta.FindStatusCondition(ep.Status.Conditions, workflowsv1alpha1.ConditionReady)
+	if c == nil {
+		return "the endpoint has no Ready condition"
+	}
+	return fmt.Sprintf("Ready=%s %s: %s", c.Status, c.Reason, c.Message)
+}
+
+// deliver sends n deliveries, from senders goroutines as fast as they are answered (rate 0)
+// or at rate deliveries/s, and returns deliveries/s and the latency of each. Delivery ids
+// start with batch.
+func (s *sender) deliver(ctx context.Context, batch string, n, senders int, rate float64) (float64, durations, error) {
+	lat := make(durations, n)
+	start := time.Now()
+	send := func(ctx context.Context, i int) error {
+		t := time.Now()
+		status, body, err := s.send(ctx, fmt.Sprintf("%s-%06d", batch, i))
+		if err != nil {
+			return err
+		}
+		if status != http.StatusAccepted {
+			return fmt.Errorf("delivery %d: %d %s", i, status, body)
+		}
+		lat[i] = time.Since(t)
+		return nil
+	}
+	var err error
+	if rate > 0 {
+		err = paced(ctx, n, rate, send)
+	} else {
+		err = parallel(ctx, n, senders, send)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return float64(n) / time.Since(start).Seconds(), lat, nil
+}
+
+// send posts one signed delivery with delivery id id and returns the answer.
+func (s *sender) send(ctx context.Context, id string) (int, string, error) {
+	body := fmt.Appendf(nil, `{"action":"opened","delivery":%q,"padding":%q}`, id, strings.Repeat("x", webhookBodyBytes))
+	mac := hmac.New(sha256.New, s.secret)
+	mac.Write(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", fmt.Errorf("build a delivery: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "issues")
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("send delivery %s: %w", id, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", fmt.Errorf("read the answer to delivery %s: %w", id, err)
+	}
+	return resp.StatusCode, string(answer), nil
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/testflows"
+)
+
+// stats are the crash test's counts.
+type stats struct {
+	Seed int64
+	// Runs is how many runs were created; Succeeded how many ended Succeeded.
+	Runs, Succeeded int
+	// Steps is how many steps the journals recorded as completed.
+	Steps int
+	// Executions is how many step executions the ledger holds; PlannedFailures how many of
+	// them failed on purpose (and were retried).
+	Executions, PlannedFailures int
+	// ManagerKills, EtcdKills and LeaderKills count the kills.
+	ManagerKills, EtcdKills, LeaderKills int
+	// ReExecuted counts executions that ran again because they were in flight at a kill (of
+	// them, AtEtcdKill at the etcd kill); MaxPerKill is the most any one kill caused.
+	ReExecuted, AtEtcdKill, MaxPerKill int
+	Elapsed                            time.Duration
+}
+
+// String prints the counts.
+func (s *stats) String() string {
+	return fmt.Sprintf("chaos: seed %d, %s: runs %d (succeeded %d), steps %d, step executions %d (planned failures %d), "+
+		"kills: manager %d, etcd %d, leader %d; re-executed in-flight steps %d (%d at the etcd kill; at most %d per kill)",
+		s.Seed, s.Elapsed, s.Runs, s.Succeeded, s.Steps, s.Executions, s.PlannedFailures,
+		s.ManagerKills, s.EtcdKills, s.LeaderKills, s.ReExecuted, s.AtEtcdKill, s.MaxPerKill)
+}
+
+// judge waits for every run to reach its final phase, then checks the journals and the ledger.
+func (c *chaos) judge(ctx context.Context) error {
+	runs, err := c.awaitFinal(ctx)
+	if err != nil {
+		return err
+	}
+	lines, err := testflows.ReadLedger(c.ledger)
+	if err != nil {
+		return err
+	}
+	v := &verifier{cfg: c.cfg, killed: c.killed, outages: c.outages, stats: &c.stats, perKill: map[string]int{}}
+	v.checkRuns(c.created, runs)
+	v.checkLedger(runs, lines)
+	v.checkLogs(c.managers)
+	return v.err()
+}
+
+// awaitFinal polls until every created run is final, and returns the runs by name.
+func (c *chaos) awaitFinal(ctx context.Context) (map[string]*workflowsv1alpha1.WorkflowRun, error) {
+	deadline := time.Now().Add(c.cfg.timeout)
+	for {
+		var list workflowsv1alpha1.WorkflowRunList
+		err := c.client.List(ctx, &list, client.InNamespace(runNamespace))
+		if err == nil {
+			runs := map[string]*workflowsv1alpha1.WorkflowRun{}
+			pending := 0
+			for i := range list.Items {
+				runs[list.Items[i].Name] = &list.Items[i]
+				if !list.Items[i].Status.Phase.IsFinal() {
+					pending++
+				}
+			}
+			if pending == 0 && len(runs) >= len(c.created) {
+				return runs, nil
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("%d runs are not final %s after the last kill (and %d of %d exist)", pending, c.cfg.timeout, len(runs), len(c.created))
+			}
+		}
+		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// verifier collects the violations of the crash test's guarantees.
+type verifier struct {
+	cfg      config
+	killed   map[int]string
+	outages  []window
+	stats    *stats
+	perKill  map[string]int
+	problems []string
+}
+
+// maxProblems caps how many violations are listed.
+const maxProblems = 25
+
+// fail records a violation.
+func (v *verifier) fail(format string, args ...any) {
+	v.problems = append(v.problems, fmt.Sprintf(format, args...))
+}
+
+// err returns every violation, or nil.
+func (v *verifier) err() error {
+	if len(v.problems) == 0 {
+		return nil
+	}
+	shown := v.problems[:min(len(v.problems), maxProblems)]
+	more := ""
+	if len(v.problems) > maxProblems {
+		more = fmt.Sprintf("\n  ... and %d more", len(v.problems)-maxProblems)
+	}
+	return errors.New(fmt.Sprintf("%d violations:\n  ", len(v.problems)) + strings.Join(shown, "\n  ") + more)
+}
+
+// checkRuns checks that no run was lost and that every run succeeded with a journal that
+// records each primitive exactly once.
+func (v *verifier) checkRuns(created []string, runs map[string]*workflowsv1alpha1.WorkflowRun) {
+	v.stats.Runs = len(created)
+	for _, name := range created {
+		run, ok := runs[name]
+		if !ok {
+			v.fail("run %s was lost: it no longer exists", name)
+			continue
+		}
+		if run.Status.Phase != workflowsv1alpha1.PhaseSucceeded {
+			v.fail("run %s ended %s: %+v", name, run.Status.Phase, run.Status.Error)
+			continue
+		}
+		v.stats.Succeeded++
+		v.checkOutput(run)
+		v.checkJournal(run)
+	}
+	if len(runs) != len(created) {
+		v.fail("%d runs exist but %d were created", len(runs), len(created))
+	}
+}
+
+// checkOutput checks the run's output.
+func (v *verifier) checkOutput(run *workflowsv1alpha1.WorkflowRun) {
+	var out testflows.LedgerOutput
+	if run.Status.Output == nil || json.Unmarshal(run.Status.Output.Raw, &out) != nil || out.Steps != v.cfg.steps {
+		v.fail("run %s has output %v, want %d steps", run.Name, run.Status.Output, v.cfg.steps)
+	}
+}
+
+// checkJournal checks that every step and sleep is recorded once, completed, with the attempts
+// the input asks for.
+func (v *verifier) checkJournal(run *workflowsv1alpha1.WorkflowRun) {
+	in := v.input()
+	seen := map[string]int{}
+	for _, e := range run.Status.Journal {
+		seen[e.Name]++
+		if seen[e.Name] == 2 {
+			v.fail("run %s records %q twice in its journal", run.Name, e.Name)
+		}
+	}
+	want := 0
+	for i := range v.cfg.steps {
+		if in.Sleeps(i) {
+			want++
+			v.expectEntry(run, fmt.Sprintf("nap-%04d", i), "Sleep", 0)
+		}
+		attempts := 1
+		if in.Fails(i) {
+			attempts = 2
+		}
+		want++
+		v.expectEntry(run, testflows.StepName(i), "Step", attempts)
+	}
+	if len(run.Status.Journal) != want {
+		v.fail("run %s has %d journal entries, want %d", run.Name, len(run.Status.Journal), want)
+	}
+}
+
+// expectEntry checks one journal entry: completed, of kind, with attempts (0: any).
+func (v *verifier) expectEntry(run *workflowsv1alpha1.WorkflowRun, name, kind string, attempts int) {
+	e, ok := journalEntry(run, name)
+	switch {
+	case !ok:
+		v.fail("run %s has no journal entry %q", run.Name, name)
+	case string(e.Kind) != kind || e.State != "Completed":
+		v.fail("run %s records %q as %s %s, want a completed %s", run.Name, name, e.Kind, e.State, kind)
+	case attempts > 0 && int(e.Attempts) != attempts:
+		v.fail("run %s records %q after %d attempts, want %d", run.Name, name, e.Attempts, attempts)
+	case kind == "Step":
+		v.stats.Steps++
+	}
+}
+
+// input is the runs' input.
+func (v *verifier) input() testflows.LedgerInput {
+	return testflows.LedgerInput{Steps: v.cfg.steps, SleepEvery: v.cfg.sleepEvery, FailEvery: v.cfg.failEvery}
+}
+
+// journalEntry returns the entry of run named name.
+func journalEntry(run *workflowsv1alpha1.WorkflowRun, name string) (workflowsv1alpha1.JournalEntry, bool) {
+	for _, e := range run.Status.Journal {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return workflowsv1alpha1.JournalEntry{}, false
+}
+
+// execKey identifies one attempt of one step of one run.
+type execKey struct {
+	run, step string
+	attempt   int
+}
+
+// checkLedger checks the ledger against the journals: the execution a journal recorded is the
+// last one of its step (no completed step ran again), and every other repeated execution was
+// in flight at a kill.
+func (v *verifier) checkLedger(runs map[string]*workflowsv1alpha1.WorkflowRun, lines []testflows.LedgerLine) {
+	v.stats.Executions = len(lines)
+	byAttempt := map[execKey][]testflows.LedgerLine{}
+	lastOfStep := map[[2]string]testflows.LedgerLine{}
+	for _, l := range lines {
+		if !l.OK {
+			v.stats.PlannedFailures++
+		}
+		k := execKey{l.Run, l.Step, l.Attempt}
+		byAttempt[k] = append(byAttempt[k], l)
+		lastOfStep[[2]string{l.Run, l.Step}] = l
+	}
+	for k, group := range byAttempt {
+		for i, superseded := range group[:len(group)-1] {
+			v.reExecuted(k, superseded, group[i+1])
+		}
+	}
+	for key, last := range lastOfStep {
+		v.checkRecorded(runs, key[0], key[1], last)
+	}
+}
+
+// reExecuted accounts for an execution that ran again (as next): either its manager was killed
+// and another one ran it again, or its write failed while etcd was down.
+func (v *verifier) reExecuted(k execKey, l, next testflows.LedgerLine) {
+	v.stats.ReExecuted++
+	cause := ""
+	if why, ok := v.killed[l.PID]; ok && next.PID != l.PID {
+		cause = fmt.Sprintf("%s pid %d", why, l.PID)
+	}
+	for _, o := range v.outages {
+		if cause == "" && !l.At.Before(o.from) && l.At.Before(o.to) {
+			cause = "etcd kill"
+		}
+	}
+	if cause == "" {
+		v.fail("%s step %s attempt %d ran again although no kill interrupted it (execution %s at %s, again as %s)",
+			k.run, k.step, k.attempt, l.Exec, l.At.Format(time.RFC3339Nano), next.Exec)
+		return
+	}
+	v.perKill[cause]++
+	if n := v.perKill[cause]; n > v.stats.MaxPerKill {
+		v.stats.MaxPerKill = n
+	}
+	if cause == "etcd kill" {
+		// While etcd is down a step's result cannot be recorded, so the step is still in
+		// flight: it may run again once per failed write, never after its record.
+		v.stats.AtEtcdKill++
+		return
+	}
+	v.perKill[cause+" "+k.run]++
+	if v.perKill[cause+" "+k.run] > 1 {
+		v.fail("%s: run %s had more than one step in flight at the same kill", cause, k.run)
+	}
+	if v.perKill[cause] > v.cfg.parallelism {
+		v.fail("%s: %d steps re-executed, more than the %d that can be in flight", cause, v.perKill[cause], v.cfg.parallelism)
+	}
+}
+
+// checkRecorded checks that the journal of run recorded exactly the last execution of step.
+func (v *verifier) checkRecorded(runs map[string]*workflowsv1alpha1.WorkflowRun, name, step string, last testflows.LedgerLine) {
+	run, ok := runs[runName(name)]
+	if !ok {
+		v.fail("the ledger has executions of %s, a run that does not exist", name)
+		return
+	}
+	e, ok := journalEntry(run, step)
+	if !ok || e.Result == nil {
+		return // reported by checkJournal
+	}
+	var recorded string
+	if err := json.Unmarshal(e.Result.Raw, &recorded); err != nil {
+		v.fail("run %s step %s recorded %s, not an execution id", name, step, e.Result.Raw)
+		return
+	}
+	if recorded != last.Exec || int(e.Attempts) != last.Attempt {
+		v.fail("run %s step %s recorded execution %s (attempt %d), but execution %s (attempt %d) ran after it: a completed step ran again",
+			name, step, recorded, e.Attempts, last.Exec, last.Attempt)
+	}
+}
+
+// runName strips the namespace from a ledger's run.
+func runName(namespaced string) string {
+	_, name, _ := strings.Cut(namespaced, "/")
+	return name
+}
+
+// checkLogs fails the test when a manager built with the race detector reported a race.
+func (v *verifier) checkLogs(managers []*manager) {
+	for _, m := range managers {
+		data, err := os.ReadFile(m.log)
+		if err != nil {
+			v.fail("read %s: %v", m.log, err)
+			continue
+		}
+		if strings.Contains(string(data), "WARNING: DATA RACE") {
+			v.fail("manager pid %d reported a data race (see %s)", m.PID(), m.log)
+		}
+	}
+}

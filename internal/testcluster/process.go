@@ -1,0 +1,142 @@
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// Build compiles the main package pkg (an import path or a ./relative path, resolved from the
+// module root) into out. race adds the race detector; a test run with -race should pass true,
+// so the build reuses the packages the test already compiled.
+func Build(ctx context.Context, pkg, out string, race bool) error {
+	root, err := ModuleRoot()
+	if err != nil {
+		return err
+	}
+	args := []string{"build", "-o", out}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	}
+	return nil
+}
+
+// ProcessOptions say how to run a program.
+type ProcessOptions struct {
+	// Binary is the program to run.
+	Binary string
+	// Args are its arguments.
+	Args []string
+	// Env is added to this process's environment.
+	Env []string
+	// Output receives the program's stdout and stderr; nil drops them.
+	Output io.Writer
+}
+
+// Process is a program running as this process's child in its own process group.
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// StartProcess starts the program. It gets its own process group, so that killing it reaches
+// anything it started, and dies with SIGKILL should this process die first.
+func StartProcess(o ProcessOptions) (*Process, error) {
+	cmd := exec.Command(o.Binary, o.Args...)
+	cmd.Env = append(os.Environ(), o.Env...)
+	cmd.Stdout, cmd.Stderr = o.Output, o.Output
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", o.Binary, err)
+	}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// PID returns the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Exited reports whether the process has exited.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Kill sends SIGKILL to the process group, as a crash would end it, and waits until it is
+// reaped.
+func (p *Process) Kill() error {
+	if err := signalGroup(p.PID(), syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-p.done
+	return nil
+}
+
+// Stop asks the process to shut down with SIGTERM and kills its group after timeout.
+func (p *Process) Stop(timeout time.Duration) error {
+	if !p.Exited() {
+		if err := signalGroup(p.PID(), syscall.SIGTERM); err != nil {
+			return err
+		}
+		select {
+		case <-p.done:
+		case <-time.After(timeout):
+		}
+	}
+	return p.Kill()
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment ago.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		return "", fmt.Errorf("release the free port: %w", err)
+	}
+	return addr, nil
+}
+
+// WaitHTTP polls url until it answers 200, the process exits or ctx ends.
+func (p *Process) WaitHTTP(ctx context.Context, url string) error {
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if resp, err := client.Get(url); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("the process exited while waiting for %s: %v", url, p.err)
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s: %w", url, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

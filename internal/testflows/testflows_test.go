@@ -1,0 +1,114 @@
+package testflows
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/centaur-dev/workflow-operator/durable"
+)
+
+// memoryStore keeps a run's journal in memory, as the run's status would.
+type memoryStore struct{ entries []durable.Entry }
+
+func (s *memoryStore) Record(_ context.Context, journal *durable.Journal, _ durable.Entry) error {
+	s.entries = append([]durable.Entry(nil), journal.Entries()...)
+	return nil
+}
+
+// TestLedgerWorkflow runs chaos-ledger through the engine until it completes and checks the
+// ledger: one line per execution, the planned failures retried once, and the journal holding
+// the execution id of each step's last line.
+func TestLedgerWorkflow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.jsonl")
+	wf := NewLedgerWorkflow(path)
+	in := LedgerInput{Steps: 5, SleepEvery: 2, SleepMillis: 1000, FailEvery: 3, BackoffMillis: 500}
+	input, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2030, time.January, 1, 0, 0, 0, 0, time.UTC)
+	store := &memoryStore{}
+	var out durable.Outcome
+	for range 20 {
+		out = durable.Execute(context.Background(), wf, durable.Execution{
+			Run:      durable.RunInfo{Namespace: "ns", Name: "r", WorkflowName: LedgerName, StartedAt: now},
+			Input:    input,
+			Journal:  durable.NewJournal(store.entries),
+			Clock:    func() time.Time { return now },
+			Recorder: store,
+		})
+		if out.Kind != durable.Suspended {
+			break
+		}
+		now = out.WakeAt
+	}
+	if out.Kind != durable.Completed {
+		t.Fatalf("the run ended %v (%+v), want completed", out.Kind, out.Failure)
+	}
+	lines, err := ReadLedger(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failures := 0
+	for i := range in.Steps {
+		if in.Fails(i) {
+			failures++
+		}
+	}
+	if want := in.Steps + failures; len(lines) != want {
+		t.Fatalf("the ledger has %d lines, want %d (one per step, one more per planned failure)", len(lines), want)
+	}
+	last := map[string]string{}
+	for _, l := range lines {
+		last[l.Step] = l.Exec
+	}
+	journal := durable.NewJournal(store.entries)
+	for i := range in.Steps {
+		e, ok := journal.Lookup(StepName(i))
+		var exec string
+		if !ok || json.Unmarshal(e.Result, &exec) != nil || exec != last[StepName(i)] {
+			t.Errorf("step %d recorded %s, want the last execution %s", i, e.Result, last[StepName(i)])
+		}
+	}
+}
+
+// TestLedgerConcurrentAppends checks that lines appended from many goroutines come back whole.
+func TestLedgerConcurrentAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.jsonl")
+	l, err := OpenLedger(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				if _, err := l.Append("ns/r", StepName(g*100+i), 1, true); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	lines, err := ReadLedger(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 400 {
+		t.Errorf("read %d lines, want 400", len(lines))
+	}
+}
+
+// TestNoLedger checks that the ledger workflow fails for good without a ledger path.
+func TestNoLedger(t *testing.T) {
+	out := durable.Execute(context.Background(), NewLedgerWorkflow(""), durable.Execution{
+		Input: json.RawMessage(`{"steps":1}`), Recorder: &memoryStore{},
+	})
+	if out.Kind != durable.Failed {
+		t.Errorf("the run ended %v, want failed", out.Kind)
+	}
+}
