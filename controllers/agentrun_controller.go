@@ -477,17 +477,10 @@ func (r *AgentRunReconciler) finished(ctx context.Context, turn *workflowsv1alph
 }
 
 func (r *AgentRunReconciler) event(turn *workflowsv1alpha1.AgentRun, eventType, reason, action, note string, args ...any) {
-	if r.Events != nil {
-		r.Events.Eventf(turn, nil, eventType, reason, action, note, args...)
-	}
+	emit(r.Events, turn, eventType, reason, action, note, args...)
 }
 
-func (r *AgentRunReconciler) now() time.Time {
-	if r.Clock != nil {
-		return r.Clock()
-	}
-	return time.Now()
-}
+func (r *AgentRunReconciler) now() time.Time { return now(r.Clock) }
 
 // hold, claimOf and forget keep the claims of this process.
 func (r *AgentRunReconciler) hold(uid types.UID, c *claim) {

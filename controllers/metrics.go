@@ -8,8 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 )
 
 // Prometheus metrics of the engine, served with controller-runtime's on the metrics endpoint.

@@ -74,12 +74,7 @@ func (r *WorkflowEventReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	return ctrl.Result{RequeueAfter: expiry.Sub(now)}, nil
 }
 
-func (r *WorkflowEventReconciler) now() time.Time {
-	if r.Clock != nil {
-		return r.Clock()
-	}
-	return time.Now()
-}
+func (r *WorkflowEventReconciler) now() time.Time { return now(r.Clock) }
 
 // SetupWithManager registers the reconciler; status writes (consumers) do not trigger it.
 func (r *WorkflowEventReconciler) SetupWithManager(mgr ctrl.Manager) error {

@@ -378,17 +378,10 @@ func (r *WorkflowRunReconciler) setCondition(run *workflowsv1alpha1.WorkflowRun,
 }
 
 func (r *WorkflowRunReconciler) event(run *workflowsv1alpha1.WorkflowRun, eventType, reason, action, note string, args ...any) {
-	if r.Events != nil {
-		r.Events.Eventf(run, nil, eventType, reason, action, note, args...)
-	}
+	emit(r.Events, run, eventType, reason, action, note, args...)
 }
 
-func (r *WorkflowRunReconciler) now() time.Time {
-	if r.Clock != nil {
-		return r.Clock()
-	}
-	return time.Now()
-}
+func (r *WorkflowRunReconciler) now() time.Time { return now(r.Clock) }
 
 // setJournal copies the engine's journal into status.
 func setJournal(run *workflowsv1alpha1.WorkflowRun, journal *durable.Journal) {
