@@ -163,6 +163,14 @@ type WorkflowRunStatus struct {
 	// +optional
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 
+	// workflowRevision identifies the code the run executes when its workflow comes from a
+	// workflow file (WORKFLOW_DIRS or a WorkflowDefinition): a digest of the file and every
+	// module it loads. It is recorded when the run starts, and the run replays that revision to
+	// its end even after the file changes; new runs take the new code. Empty for workflows
+	// compiled into the manager. Example: "nightly-report-3f9a2c81d04b".
+	// +optional
+	WorkflowRevision string `json:"workflowRevision,omitempty"`
+
 	// currentStep is the name of the primitive the run is at: running, sleeping or waiting.
 	// +optional
 	CurrentStep string `json:"currentStep,omitempty"`
