@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -25,21 +26,110 @@ type Workflow interface {
 	ExampleInput() json.RawMessage
 	// Webhooks lists the webhook routes the workflow declares in code (private when empty).
 	Webhooks() []WebhookSpec
+	// CheckInput reports whether input is acceptable to the handler, with an error naming
+	// what is wrong, without running anything. The REST API calls it before it creates a run,
+	// so a typo is a 400 rather than a run that fails with InvalidInput.
+	CheckInput(input json.RawMessage) error
 
 	// invoke decodes the input, runs the handler and encodes its output.
 	invoke(ctx *Context, input json.RawMessage) (json.RawMessage, error)
 }
 
-// WebhookSpec declares, in the workflow's code, that a webhook route starts the workflow.
-// The manager serves it at /api/webhooks/{Slug}; how it is secured is documented in the
-// webhookserver package.
+// WebhookSpec declares, in the workflow's code, that a webhook route starts the workflow: the
+// product's WebhookSpec(slug, provider, auth, trigger_key, allowed_methods,
+// allowed_content_types). The manager serves it at /api/webhooks/{Slug}; docs/webhooks.md
+// says how its secret is found.
 type WebhookSpec struct {
-	// Slug is the route's last path segment.
+	// Slug is the route's last path segment: lower-case letters, digits and dashes.
 	Slug string
-	// Provider is the signature scheme: "github", "hmac", "standard-webhooks" or "none".
+	// Provider labels who sends the deliveries ("github", "stripe", ...); it is copied into
+	// the envelope's webhook.provider. When Auth is zero and Provider names a signature scheme
+	// ("github", "hmac", "standard-webhooks" or "none"), that scheme is used, as before Auth
+	// existed.
 	Provider string
-	// TriggerKey is the header that identifies a delivery, for idempotency.
+	// Auth says how deliveries are authenticated. Zero means: derive it from Provider.
+	Auth WebhookAuth
+	// TriggerKey is the header that identifies a delivery, for idempotency (the product's
+	// HeaderTriggerKey); empty means the body's SHA-256.
 	TriggerKey string
+	// AllowedMethods are the accepted HTTP methods; empty means POST.
+	AllowedMethods []string
+	// AllowedContentTypes are the accepted media types; empty means application/json and
+	// application/x-www-form-urlencoded.
+	AllowedContentTypes []string
+}
+
+// WebhookAuth is how a declared webhook authenticates deliveries (the product's HmacAuth or
+// auth="none").
+type WebhookAuth struct {
+	// Scheme is "github" (X-Hub-Signature-256), "hmac" (a configurable HMAC-SHA256 header),
+	// "standard-webhooks" or "none".
+	Scheme string
+	// SecretRef names the signing secret: an environment variable of the manager (a bare name
+	// such as "GITHUB_WEBHOOK_SECRET") or a key of a Secret ("secret-name/key"). Empty means
+	// the convention of code-declared webhooks: key "secret" of the Secret
+	// "centaur-webhook-<slug>".
+	SecretRef string
+	// Header carries the signature of the "hmac" scheme; empty means X-Signature.
+	Header string
+	// Prefix precedes the digest in Header, for example "sha256=".
+	Prefix string
+}
+
+// The authentication schemes of a declared webhook, as in WebhookAuth.Scheme.
+const (
+	WebhookSchemeGitHub           = "github"
+	WebhookSchemeHMAC             = "hmac"
+	WebhookSchemeStandardWebhooks = "standard-webhooks"
+	WebhookSchemeNone             = "none"
+)
+
+var (
+	slugPattern      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	envVarPattern    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	secretRefPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[-._a-zA-Z0-9]+$`)
+)
+
+// Validate reports what is wrong with a declaration, in words that say how to fix it: the slug's
+// syntax, the scheme, and the form of the secret reference.
+func (s WebhookSpec) Validate() error {
+	if !slugPattern.MatchString(s.Slug) || len(s.Slug) > 63 {
+		return fmt.Errorf("webhook slug %q: want lower-case letters, digits and dashes, at most 63 characters", s.Slug)
+	}
+	auth := s.EffectiveAuth()
+	switch auth.Scheme {
+	case WebhookSchemeGitHub, WebhookSchemeHMAC, WebhookSchemeStandardWebhooks:
+	case WebhookSchemeNone:
+		if auth.SecretRef != "" {
+			return fmt.Errorf("webhook %q: auth \"none\" takes no secret_ref", s.Slug)
+		}
+		return nil
+	case "":
+		return fmt.Errorf("webhook %q: no auth: use HmacAuth.github(secret_ref = ...), HmacAuth(secret_ref = ..., header = ...) or auth = \"none\"", s.Slug)
+	default:
+		return fmt.Errorf("webhook %q: unknown auth scheme %q; want github, hmac, standard-webhooks or none", s.Slug, auth.Scheme)
+	}
+	if ref := auth.SecretRef; ref != "" && !envVarPattern.MatchString(ref) && !secretRefPattern.MatchString(ref) {
+		return fmt.Errorf("webhook %q: secret_ref %q is neither an environment variable name (GITHUB_WEBHOOK_SECRET) nor a Secret key (secret-name/key)", s.Slug, ref)
+	}
+	return nil
+}
+
+// SecretRefIsEnv reports whether a secret reference names an environment variable rather than
+// a Secret key ("name/key").
+func SecretRefIsEnv(ref string) bool { return envVarPattern.MatchString(ref) }
+
+// EffectiveAuth returns Auth, or, when Auth is zero, the scheme Provider names (zero when it
+// names none).
+func (s WebhookSpec) EffectiveAuth() WebhookAuth {
+	if s.Auth != (WebhookAuth{}) {
+		return s.Auth
+	}
+	switch s.Provider {
+	case WebhookSchemeGitHub, WebhookSchemeHMAC, WebhookSchemeStandardWebhooks, WebhookSchemeNone:
+		return WebhookAuth{Scheme: s.Provider}
+	}
+	return WebhookAuth{}
 }
 
 // Option configures a workflow at definition time.
@@ -49,6 +139,7 @@ type options struct {
 	description  string
 	exampleInput json.RawMessage
 	webhooks     []WebhookSpec
+	checkInput   func(json.RawMessage) error
 }
 
 // WithDescription sets the one-sentence description shown by the REST API.
@@ -67,6 +158,13 @@ func WithExampleInput(example any) Option {
 // WithWebhook declares a webhook route that starts the workflow.
 func WithWebhook(spec WebhookSpec) Option {
 	return func(o *options) { o.webhooks = append(o.webhooks, spec) }
+}
+
+// WithInputCheck sets how a workflow defined with [DefineRaw] checks its input before a run
+// starts (see Workflow.CheckInput); the handler should report the same problems as a
+// *Failure with reason InvalidInput.
+func WithInputCheck(check func(input json.RawMessage) error) Option {
+	return func(o *options) { o.checkInput = check }
 }
 
 // Define makes a Workflow from a typed handler. In is decoded strictly from the run's JSON
@@ -91,6 +189,14 @@ func (d *definition[In, Out]) Description() string           { return d.descript
 func (d *definition[In, Out]) ExampleInput() json.RawMessage { return d.exampleInput }
 func (d *definition[In, Out]) Webhooks() []WebhookSpec       { return slices.Clone(d.webhooks) }
 
+func (d *definition[In, Out]) CheckInput(raw json.RawMessage) error {
+	var in In
+	if err := decodeInput(raw, &in); err != nil {
+		return fmt.Errorf("input does not decode into the workflow's input type: %w", err)
+	}
+	return nil
+}
+
 func (d *definition[In, Out]) invoke(ctx *Context, raw json.RawMessage) (json.RawMessage, error) {
 	var in In
 	if err := decodeInput(raw, &in); err != nil {
@@ -105,6 +211,53 @@ func (d *definition[In, Out]) invoke(ctx *Context, raw json.RawMessage) (json.Ra
 		return nil, fmt.Errorf("encode output of workflow %q: %w", d.name, err)
 	}
 	return b, nil
+}
+
+// RawHandler is the handler of a workflow whose input and output are JSON as stored, for
+// hosts that bring their own types, such as the interpreter of workflow files.
+type RawHandler func(ctx *Context, input json.RawMessage) (json.RawMessage, error)
+
+// DefineRaw makes a Workflow from a handler of raw JSON. The handler decodes and checks the
+// input itself (failing the run with a *Failure of reason InvalidInput when it does not fit)
+// and returns its output as JSON; [WithInputCheck] lets the REST API check input up front.
+func DefineRaw(name string, handler RawHandler, opts ...Option) Workflow {
+	w := &rawDefinition{name: name, handler: handler}
+	for _, opt := range opts {
+		opt(&w.options)
+	}
+	return w
+}
+
+type rawDefinition struct {
+	name    string
+	handler RawHandler
+	options
+}
+
+func (d *rawDefinition) Name() string                  { return d.name }
+func (d *rawDefinition) Description() string           { return d.description }
+func (d *rawDefinition) ExampleInput() json.RawMessage { return d.exampleInput }
+func (d *rawDefinition) Webhooks() []WebhookSpec       { return slices.Clone(d.webhooks) }
+
+func (d *rawDefinition) CheckInput(raw json.RawMessage) error {
+	if d.checkInput == nil {
+		return nil
+	}
+	return d.checkInput(raw)
+}
+
+func (d *rawDefinition) invoke(ctx *Context, raw json.RawMessage) (json.RawMessage, error) {
+	out, err := d.handler(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(out)) == 0 {
+		return json.RawMessage("null"), nil
+	}
+	if !json.Valid(out) {
+		return nil, fmt.Errorf("the output of workflow %q is not valid JSON", d.name)
+	}
+	return out, nil
 }
 
 // decodeInput decodes raw strictly into in; an absent input decodes to the zero value.

@@ -1,6 +1,7 @@
 package durable_test
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -79,7 +80,7 @@ func TestDefineKeepsTheWorkflowsMetadata(t *testing.T) {
 		t.Errorf("ExampleInput() = %s", got)
 	}
 	webhooks := w.Webhooks()
-	if !slices.Equal(webhooks, []durable.WebhookSpec{hook}) {
+	if !reflect.DeepEqual(webhooks, []durable.WebhookSpec{hook}) {
 		t.Errorf("Webhooks() = %v", webhooks)
 	}
 	webhooks[0].Slug = "changed"

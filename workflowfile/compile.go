@@ -1,0 +1,441 @@
+package workflowfile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	starlarkjson "go.starlark.net/lib/json"
+	starlarkmath "go.starlark.net/lib/math"
+	starlarktime "go.starlark.net/lib/time"
+	"go.starlark.net/resolve"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+
+	"github.com/centaur-dev/workflow-operator/durable"
+)
+
+// Origin says who wrote a workflow file, which decides what its code may reach and where its
+// revisions are kept.
+type Origin string
+
+const (
+	// OriginDir is a file from WORKFLOW_DIRS: the operator administrator's, trusted like the
+	// workflows compiled into the manager.
+	OriginDir Origin = "dir"
+	// OriginDefinition is the source of a WorkflowDefinition: a tenant's code, whose http
+	// module obeys the egress policy.
+	OriginDefinition Origin = "definition"
+)
+
+// Reasons a file does not load. They are the Reason of a *LoadError and of a
+// WorkflowDefinition's Ready condition.
+const (
+	ReasonSyntaxError         = "SyntaxError"
+	ReasonMissingWorkflowName = "MissingWorkflowName"
+	ReasonMissingHandler      = "MissingHandler"
+	ReasonInvalidWebhook      = "InvalidWebhook"
+	ReasonInvalidInputDecl    = "InvalidInputDeclaration"
+	ReasonLoadFailed          = "LoadFailed"
+	ReasonModuleNotFound      = "ModuleNotFound"
+)
+
+// LoadError says why a workflow file does not load, and where.
+type LoadError struct {
+	// Reason is one of the Reason constants.
+	Reason string
+	// File is the file the problem is in (the workflow file or a module it loads).
+	File string
+	// Line and Column locate the problem; zero when it has no single place (a missing name).
+	Line, Column int
+	// Message says what is wrong and how to fix it.
+	Message string
+	// Backtrace is Starlark's traceback when the file failed while running its top level.
+	Backtrace string
+}
+
+// Error formats the error as "file:line:column: message".
+func (e *LoadError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Message)
+}
+
+// Bundle is the text of a workflow file and of every module it loads, with its origin: all a
+// revision needs to be compiled again anywhere. Its JSON form is what hosts store.
+type Bundle struct {
+	// Origin says who wrote the file.
+	Origin Origin `json:"origin"`
+	// Entry is the workflow file's path among Files, for example "nightly_report.star".
+	Entry string `json:"entry"`
+	// Files holds each file's text by its path relative to the workflow's directory.
+	Files map[string]string `json:"files"`
+}
+
+// digest is the hex SHA-256 of the bundle's canonical JSON (encoding/json sorts map keys).
+func (b Bundle) digest() string {
+	raw, _ := json.Marshal(b)
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// ReadFunc returns the text of the module at a slash-separated path relative to the workflow's
+// directory.
+type ReadFunc func(path string) ([]byte, error)
+
+// Config is what the host hands to the workflow files it compiles.
+type Config struct {
+	// HTTP is the http module's client: NewHTTPClient(nil) for trusted files, with an Egress
+	// policy for tenants' code. Nil means NewHTTPClient(nil).
+	HTTP *http.Client
+	// Modules are extra modules the manager exposes to files, by their predeclared name. Wrap
+	// builtins with side effects in StepOnly.
+	Modules starlark.StringDict
+	// MaxSteps bounds the Starlark execution steps of one execution of a handler, of one call
+	// of a step function and of a file's top level. Zero means DefaultMaxSteps.
+	MaxSteps uint64
+	// MaxResponseBytes caps the body of one http response; zero means
+	// DefaultMaxResponseBytes.
+	MaxResponseBytes int64
+}
+
+// DefaultMaxSteps is enough for a handler that replays tens of thousands of primitives, and
+// stops an endless loop within about a second.
+const DefaultMaxSteps = 20_000_000
+
+func (c *Config) maxSteps() uint64 {
+	if c == nil || c.MaxSteps == 0 {
+		return DefaultMaxSteps
+	}
+	return c.MaxSteps
+}
+
+// fileOptions are the Starlark dialect of workflow files: Python's while loops, recursion,
+// sets and top-level control flow are allowed, since authors port Python.
+var fileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true, Recursion: true}
+
+// workflowNamePattern is WorkflowRun.spec.workflowName's syntax.
+var workflowNamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// Compile loads the workflow file entry, and the modules it loads through read, into a
+// workflow. The error is a *LoadError.
+func Compile(entry string, read ReadFunc, origin Origin, cfg *Config) (*Workflow, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	l := &loader{read: read, cfg: cfg, predeclared: predeclared(cfg), modules: map[string]*loadedModule{}, files: map[string]string{}}
+	globals, err := l.load(entry)
+	if err != nil {
+		return nil, asLoadError(entry, err)
+	}
+	w, err := newWorkflow(entry, globals, cfg)
+	if err != nil {
+		return nil, err
+	}
+	w.bundle = Bundle{Origin: origin, Entry: entry, Files: l.files}
+	w.revision = revisionName(w.Name(), w.bundle.digest())
+	return w, nil
+}
+
+// CompileBundle compiles a stored bundle again; it yields the revision it was stored under.
+func CompileBundle(b Bundle, cfg *Config) (*Workflow, error) {
+	return Compile(b.Entry, func(p string) ([]byte, error) {
+		text, ok := b.Files[p]
+		if !ok {
+			return nil, fmt.Errorf("the stored revision has no file %q", p)
+		}
+		return []byte(text), nil
+	}, b.Origin, cfg)
+}
+
+// revisionName is "<workflow name as a DNS label>-<12 hex digits of the digest>", usable as
+// the name of the object that stores the revision.
+func revisionName(workflow, digest string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(workflow) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	name := strings.Trim(b.String(), "-")
+	if len(name) > 40 {
+		name = strings.TrimRight(name[:40], "-")
+	}
+	if name == "" {
+		name = "workflow"
+	}
+	return name + "-" + digest[:12]
+}
+
+// loader executes a file and the modules it loads, once each, recording their text.
+type loader struct {
+	read        ReadFunc
+	cfg         *Config
+	predeclared starlark.StringDict
+	modules     map[string]*loadedModule
+	files       map[string]string
+}
+
+// loadedModule is a module's globals, or the error it failed with; nil while it loads, to
+// catch cycles.
+type loadedModule struct {
+	globals starlark.StringDict
+	err     error
+}
+
+// load executes the module at p (relative to the workflow's directory) once.
+func (l *loader) load(p string) (starlark.StringDict, error) {
+	clean := path.Clean(p)
+	if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") || !strings.HasSuffix(clean, ".star") {
+		return nil, &LoadError{Reason: ReasonModuleNotFound, File: p,
+			Message: fmt.Sprintf("load(%q): modules are .star files in the workflow's directory, named by a relative path such as \"_helpers.star\"", p)}
+	}
+	if m, ok := l.modules[clean]; ok {
+		if m == nil {
+			return nil, &LoadError{Reason: ReasonLoadFailed, File: clean, Message: "load cycle: the module loads itself through others"}
+		}
+		return m.globals, m.err
+	}
+	l.modules[clean] = nil
+	src, err := l.read(clean)
+	if err != nil {
+		l.modules[clean] = &loadedModule{err: &LoadError{Reason: ReasonModuleNotFound, File: clean, Message: err.Error()}}
+		return nil, l.modules[clean].err
+	}
+	l.files[clean] = string(src)
+	thread := &starlark.Thread{
+		Name:  "load " + clean,
+		Load:  func(_ *starlark.Thread, module string) (starlark.StringDict, error) { return l.load(module) },
+		Print: func(*starlark.Thread, string) {}, // a file's top level runs at every load: keep it quiet
+	}
+	thread.SetMaxExecutionSteps(l.cfg.maxSteps())
+	starlarktime.SetNow(thread, nondeterministicNow)
+	globals, err := starlark.ExecFileOptions(fileOptions, thread, clean, src, l.predeclared)
+	if err != nil {
+		err = asLoadError(clean, err)
+	}
+	l.modules[clean] = &loadedModule{globals: globals, err: err}
+	return globals, err
+}
+
+// asLoadError turns an error of Starlark's parser, resolver or evaluator into a *LoadError
+// with the position of the problem (the innermost one, for errors in loaded modules).
+func asLoadError(file string, err error) error {
+	var le *LoadError
+	if errors.As(err, &le) {
+		return le
+	}
+	var syn syntax.Error
+	if errors.As(err, &syn) {
+		return &LoadError{Reason: ReasonSyntaxError, File: syn.Pos.Filename(), Line: int(syn.Pos.Line), Column: int(syn.Pos.Col), Message: syn.Msg}
+	}
+	var resolveErrs resolve.ErrorList
+	if errors.As(err, &resolveErrs) && len(resolveErrs) > 0 {
+		first := resolveErrs[0]
+		return &LoadError{Reason: ReasonSyntaxError, File: first.Pos.Filename(), Line: int(first.Pos.Line), Column: int(first.Pos.Col), Message: first.Msg}
+	}
+	out := &LoadError{Reason: ReasonLoadFailed, File: file, Message: err.Error()}
+	var declErr *declarationError
+	if errors.As(err, &declErr) {
+		out.Reason, out.Message = declErr.reason, declErr.err.Error()
+	}
+	var evalErr *starlark.EvalError
+	if errors.As(err, &evalErr) {
+		out.Backtrace = evalErr.Backtrace()
+		if pos, ok := innermostPosition(evalErr.CallStack); ok {
+			out.File, out.Line, out.Column = pos.Filename(), int(pos.Line), int(pos.Col)
+		}
+	}
+	return out
+}
+
+// innermostPosition is the position of the deepest frame that has one (builtins have none).
+func innermostPosition(stack starlark.CallStack) (syntax.Position, bool) {
+	for i := len(stack) - 1; i >= 0; i-- {
+		if stack[i].Pos.IsValid() && stack[i].Pos.Filename() != "<builtin>" {
+			return stack[i].Pos, true
+		}
+	}
+	return syntax.Position{}, false
+}
+
+// declarationError marks an error of a declaring builtin (WebhookSpec, dataclass, ...) with
+// the load-failure reason it stands for.
+type declarationError struct {
+	reason string
+	err    error
+}
+
+func (e *declarationError) Error() string { return e.err.Error() }
+func (e *declarationError) Unwrap() error { return e.err }
+
+// declaring wraps a builtin so that its errors carry reason.
+func declaring(reason string, b *starlark.Builtin) *starlark.Builtin {
+	return starlark.NewBuiltin(b.Name(), func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		v, err := starlark.Call(thread, b, args, kwargs)
+		if err != nil {
+			var evalErr *starlark.EvalError
+			if errors.As(err, &evalErr) {
+				err = evalErr.Unwrap()
+			}
+			return nil, &declarationError{reason: reason, err: err}
+		}
+		return v, nil
+	})
+}
+
+// predeclared is the environment of every file and module: the declaring builtins, pure
+// modules, and the side-effecting ones that only work inside steps.
+func predeclared(cfg *Config) starlark.StringDict {
+	client := cfg.HTTP
+	if client == nil {
+		client = NewHTTPClient(nil)
+	}
+	maxBody := cfg.MaxResponseBytes
+	if maxBody <= 0 {
+		maxBody = DefaultMaxResponseBytes
+	}
+	env := starlark.StringDict{
+		"json":             starlarkjson.Module,
+		"math":             starlarkmath.Module,
+		"time":             starlarktime.Module,
+		"struct":           starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"timedelta":        starlark.NewBuiltin("timedelta", timedeltaBuiltin),
+		"Any":              anyType{},
+		"dataclass":        declaring(ReasonInvalidInputDecl, starlark.NewBuiltin("dataclass", dataclassBuiltin)),
+		"field":            declaring(ReasonInvalidInputDecl, starlark.NewBuiltin("field", fieldBuiltin)),
+		"WebhookSpec":      declaring(ReasonInvalidWebhook, starlark.NewBuiltin("WebhookSpec", webhookSpecBuiltin)),
+		"HmacAuth":         hmacAuthType{},
+		"HeaderTriggerKey": declaring(ReasonInvalidWebhook, starlark.NewBuiltin("HeaderTriggerKey", headerTriggerKeyBuiltin)),
+		"RetryPolicy":      starlark.NewBuiltin("RetryPolicy", retryPolicyBuiltin),
+		"http":             httpModule(client, maxBody),
+	}
+	for name, m := range cfg.Modules {
+		env[name] = m
+	}
+	return env
+}
+
+// Workflow is a compiled workflow file: a durable.Workflow with the file's revision, origin
+// and source.
+type Workflow struct {
+	durable.Workflow
+	handler  *starlark.Function
+	input    *inputDecl
+	cfg      *Config
+	bundle   Bundle
+	revision string
+}
+
+// Revision identifies the file's code: "<name>-<digest>", a digest of the text of the file
+// and of every module it loads, and of its origin.
+func (w *Workflow) Revision() string { return w.revision }
+
+// Bundle returns the text the revision needs, to store it.
+func (w *Workflow) Bundle() Bundle { return w.bundle }
+
+// File is the workflow file's path relative to its directory.
+func (w *Workflow) File() string { return w.bundle.Entry }
+
+// InputFields lists the declared input fields; nil when the file declares no Input.
+func (w *Workflow) InputFields() []InputField {
+	if w.input == nil {
+		return nil
+	}
+	return w.input.Fields()
+}
+
+// newWorkflow reads the file's globals: WORKFLOW_NAME and handler (required), DESCRIPTION,
+// EXAMPLE_INPUT, Input and WEBHOOKS (optional).
+func newWorkflow(file string, globals starlark.StringDict, cfg *Config) (*Workflow, error) {
+	fail := func(reason, format string, args ...any) error {
+		return &LoadError{Reason: reason, File: file, Message: fmt.Sprintf(format, args...)}
+	}
+	name, ok := starlark.AsString(globals["WORKFLOW_NAME"])
+	switch {
+	case globals["WORKFLOW_NAME"] == nil:
+		return nil, fail(ReasonMissingWorkflowName, "the file sets no WORKFLOW_NAME; add WORKFLOW_NAME = \"my_workflow\" (modules for load() start with an underscore)")
+	case !ok || !workflowNamePattern.MatchString(name) || len(name) > 253:
+		return nil, fail(ReasonMissingWorkflowName, "WORKFLOW_NAME must be a string of letters, digits, '_', '.' and '-', starting with a letter or digit, got %s", globals["WORKFLOW_NAME"])
+	}
+	handler, ok := globals["handler"].(*starlark.Function)
+	if !ok || handler.NumParams() < 2 || handler.NumParams()-handler.NumKwonlyParams() < 2 {
+		return nil, fail(ReasonMissingHandler, "the file defines no handler(inp, ctx); define it with two parameters, the input and the context")
+	}
+	w := &Workflow{handler: handler, cfg: cfg}
+	var opts []durable.Option
+	if v, ok := globals["DESCRIPTION"]; ok {
+		desc, isString := starlark.AsString(v)
+		if !isString {
+			return nil, fail(ReasonLoadFailed, "DESCRIPTION must be a string, got %s", v.Type())
+		}
+		opts = append(opts, durable.WithDescription(strings.TrimSpace(desc)))
+	}
+	if v, ok := globals["EXAMPLE_INPUT"]; ok {
+		raw, err := toJSON(v)
+		if err != nil {
+			return nil, fail(ReasonLoadFailed, "EXAMPLE_INPUT must be JSON: %v", err)
+		}
+		opts = append(opts, durable.WithExampleInput(json.RawMessage(raw)))
+	}
+	if v, ok := globals["Input"]; ok {
+		decl, isDecl := v.(*inputDecl)
+		if !isDecl {
+			return nil, fail(ReasonInvalidInputDecl, "Input must be declared with dataclass(field = type, ...), got %s", v.Type())
+		}
+		w.input = decl
+	}
+	webhooks, err := webhooksOf(globals["WEBHOOKS"])
+	if err != nil {
+		return nil, fail(ReasonInvalidWebhook, "%v", err)
+	}
+	for _, spec := range webhooks {
+		opts = append(opts, durable.WithWebhook(spec))
+	}
+	opts = append(opts, durable.WithInputCheck(w.checkInput))
+	w.Workflow = durable.DefineRaw(name, w.run, opts...)
+	return w, nil
+}
+
+// webhooksOf reads WEBHOOKS: a list of WebhookSpec values with distinct slugs.
+func webhooksOf(v starlark.Value) ([]durable.WebhookSpec, error) {
+	if v == nil || v == starlark.None {
+		return nil, nil
+	}
+	seq, ok := v.(starlark.Indexable)
+	if !ok {
+		return nil, fmt.Errorf("WEBHOOKS must be a list of WebhookSpec(...), got %s", v.Type())
+	}
+	var out []durable.WebhookSpec
+	for i := 0; i < seq.Len(); i++ {
+		hook, ok := seq.Index(i).(*webhookValue)
+		if !ok {
+			return nil, fmt.Errorf("WEBHOOKS[%d] is a %s, not a WebhookSpec(...)", i, seq.Index(i).Type())
+		}
+		if slices.ContainsFunc(out, func(s durable.WebhookSpec) bool { return s.Slug == hook.spec.Slug }) {
+			return nil, fmt.Errorf("WEBHOOKS declares the slug %q twice", hook.spec.Slug)
+		}
+		out = append(out, hook.spec)
+	}
+	return out, nil
+}
+
+// checkInput is the workflow's durable.Workflow.CheckInput.
+func (w *Workflow) checkInput(raw json.RawMessage) error {
+	if w.input == nil {
+		return nil
+	}
+	return w.input.check(raw)
+}

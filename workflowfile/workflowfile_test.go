@@ -1,0 +1,357 @@
+package workflowfile_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/workflowfile"
+)
+
+func TestTheProductsNightlyReportRunsAsWritten(t *testing.T) {
+	w := repoWorkflow(t, "nightly_report")
+	if w.Description() == "" || string(w.ExampleInput()) != `{"channel":"ops","topic":"open incidents"}` {
+		t.Errorf("description %q, example input %s", w.Description(), w.ExampleInput())
+	}
+	h := newHarness(t, w, `{"channel": "ops", "topic": "open incidents"}`)
+
+	out := h.execute()
+	if out.Kind != durable.Suspended || out.Current != "settle" || !out.WakeAt.Equal(epoch.Add(30*time.Second)) {
+		t.Fatalf("first execution: %+v, want a 30 s sleep named settle", out)
+	}
+	collect, _ := h.entry("collect")
+	if string(collect.Result) != `{"topic":"open incidents"}` {
+		t.Errorf("collect recorded %s", collect.Result)
+	}
+
+	h.now = epoch.Add(30 * time.Second)
+	out = h.execute()
+	if out.Kind != durable.Suspended || out.Waiting == "" {
+		t.Fatalf("after the sleep: %+v, want a wait for the agent turn", out)
+	}
+	req := h.host.requests["turn-summarize"]
+	if req.Prompt != "Write a short report about open incidents" {
+		t.Errorf("the agent was asked %q", req.Prompt)
+	}
+
+	h.host.answer("All quiet.")
+	out = h.execute()
+	if out.Kind != durable.Completed || string(out.Output) != `{"channel":"ops","report":"All quiet."}` {
+		t.Fatalf("final execution: %+v output %s", out, out.Output)
+	}
+}
+
+func TestTheProductsGitHubIssueTriageRunsAsWritten(t *testing.T) {
+	w := repoWorkflow(t, "github_issue_triage")
+	hooks := w.Webhooks()
+	if len(hooks) != 1 {
+		t.Fatalf("webhooks %+v", hooks)
+	}
+	want := durable.WebhookSpec{Slug: "github-issue-triage", Provider: "github",
+		Auth:       durable.WebhookAuth{Scheme: "github", SecretRef: "GITHUB_WEBHOOK_SECRET"},
+		TriggerKey: "X-GitHub-Delivery", AllowedMethods: []string{"POST"},
+		AllowedContentTypes: []string{"application/json", "application/x-www-form-urlencoded"}}
+	if got := mustJSON(hooks[0]); got != mustJSON(want) {
+		t.Errorf("webhook\n got %s\nwant %s", got, mustJSON(want))
+	}
+
+	envelope := func(event string) string {
+		return mustJSON(map[string]any{"webhook": map[string]any{
+			"slug": "github-issue-triage", "provider": "github", "headers": map[string]string{"x-github-event": event},
+			"body": map[string]any{"issue": map[string]any{"number": 7, "title": "Crash on start"},
+				"repository": map[string]any{"full_name": "acme/api"}},
+		}})
+	}
+	skipped := newHarness(t, w, envelope("push"))
+	if out := skipped.execute(); out.Kind != durable.Completed || string(out.Output) != `{"skipped":true,"reason":"unsupported_event"}` {
+		t.Fatalf("push event: %+v %s", out, out.Output)
+	}
+
+	h := newHarness(t, w, envelope("issues"))
+	if out := h.execute(); out.Kind != durable.Suspended {
+		t.Fatalf("issues event: %+v", out)
+	}
+	req := h.host.requests["turn-agent-turn-1-result"]
+	if req.Prompt == "" {
+		req = h.host.requests["turn-agent-turn-1"]
+	}
+	if req.Prompt != "Triage GitHub issue acme/api#7: Crash on start" || req.ThreadKey != "github:acme/api:7" {
+		t.Errorf("agent request %+v", req)
+	}
+	h.host.answer("P2 bug")
+	if out := h.execute(); out.Kind != durable.Completed || string(out.Output) != `{"triaged":true,"agent_result":"P2 bug"}` {
+		t.Fatalf("final: %+v %s", out, out.Output)
+	}
+}
+
+func TestDeclaredInputIsCheckedAndReadableBothWays(t *testing.T) {
+	w := mustCompile(t, `
+WORKFLOW_NAME = "greet"
+Input = dataclass(name = str, times = field(int, default = 2), tags = field(list, default = []))
+def handler(inp, ctx):
+    inp.tags.append("changed")  # a handler may change its own input
+    return {"attr": inp.name, "index": inp["name"], "times": inp.times, "get": inp.get("name"), "has": "name" in inp}
+`)
+	cases := map[string]string{
+		`{"name": "Ada", "topic": "x"}`: `unknown field "topic": Input declares name (str), times (int), tags (list)`,
+		`{}`:                            `missing field "name" (str)`,
+		`{"name": 3}`:                   `field "name" must be a str, got a number 3`,
+		`{"name": "Ada", "times": 1.5}`: `field "times" must be an int, got a number with a fraction or exponent 1.5`,
+		`[1]`:                           `the input must be a JSON object`,
+	}
+	for input, want := range cases {
+		err := w.CheckInput(json.RawMessage(input))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckInput(%s) = %v, want %q", input, err, want)
+		}
+		out := newHarness(t, w, input).execute()
+		if out.Kind != durable.Failed || out.Failure.Reason != durable.ReasonInvalidInput || !strings.Contains(out.Failure.Message, want) {
+			t.Errorf("run with %s: %+v, want InvalidInput %q", input, out.Failure, want)
+		}
+	}
+	out := newHarness(t, w, `{"name": "Ada"}`).execute()
+	if out.Kind != durable.Completed || string(out.Output) != `{"attr":"Ada","index":"Ada","times":2,"get":"Ada","has":true}` {
+		t.Fatalf("%+v %s", out, out.Output)
+	}
+	if fields := w.InputFields(); len(fields) != 3 || !fields[0].Required || fields[1].Required || string(fields[1].Default) != "2" {
+		t.Errorf("InputFields() = %+v", fields)
+	}
+}
+
+func TestLoadErrorsSayWhereAndWhy(t *testing.T) {
+	cases := []struct {
+		name, src  string
+		modules    map[string]string
+		reason     string
+		file       string
+		line, col  int
+		messageHas string
+	}{
+		{"syntax", "WORKFLOW_NAME = \"x\"\ndef handler(inp, ctx)\n    return 1\n", nil, workflowfile.ReasonSyntaxError, "wf.star", 3, 1, "want ':'"},
+		{"undefined name", "WORKFLOW_NAME = \"x\"\ndef handler(inp, ctx):\n    return nope\n", nil, workflowfile.ReasonSyntaxError, "wf.star", 3, 12, "undefined: nope"},
+		{"no name", "def handler(inp, ctx):\n    return 1\n", nil, workflowfile.ReasonMissingWorkflowName, "wf.star", 0, 0, "sets no WORKFLOW_NAME"},
+		{"no handler", "WORKFLOW_NAME = \"x\"\n", nil, workflowfile.ReasonMissingHandler, "wf.star", 0, 0, "handler(inp, ctx)"},
+		{"one-parameter handler", "WORKFLOW_NAME = \"x\"\ndef handler(inp):\n    return 1\n", nil, workflowfile.ReasonMissingHandler, "wf.star", 0, 0, "two parameters"},
+		{"bad slug", "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [\n  WebhookSpec(slug = \"Bad Slug\", auth = \"none\")]\ndef handler(inp, ctx):\n    return 1\n", nil,
+			workflowfile.ReasonInvalidWebhook, "wf.star", 3, 14, "lower-case letters"},
+		{"webhook without auth", "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [WebhookSpec(slug = \"x\", provider = \"acme\")]\ndef handler(inp, ctx):\n    return 1\n", nil,
+			workflowfile.ReasonInvalidWebhook, "wf.star", 2, 24, "no auth"},
+		{"bad input type", "WORKFLOW_NAME = \"x\"\nInput = dataclass(a = \"str\")\ndef handler(inp, ctx):\n    return 1\n", nil,
+			workflowfile.ReasonInvalidInputDecl, "wf.star", 2, 18, `field "a" has type "str"`},
+		{"error in a module", "load(\"_lib.star\", \"f\")\nWORKFLOW_NAME = \"x\"\ndef handler(inp, ctx):\n    return f()\n",
+			map[string]string{"_lib.star": "def f():\n    return 1\n\nx = 1 // 0\n"}, workflowfile.ReasonLoadFailed, "_lib.star", 4, 7, "division by zero"},
+		{"missing module", "load(\"_nope.star\", \"f\")\nWORKFLOW_NAME = \"x\"\ndef handler(inp, ctx):\n    return f()\n", nil,
+			workflowfile.ReasonModuleNotFound, "_nope.star", 0, 0, "_nope.star"},
+		{"escaping module", "load(\"../x.star\", \"f\")\nWORKFLOW_NAME = \"x\"\ndef handler(inp, ctx):\n    return f()\n", nil,
+			workflowfile.ReasonModuleNotFound, "../x.star", 0, 0, "relative path"},
+		{"endless top level", "WORKFLOW_NAME = \"x\"\nwhile True:\n    pass\n", nil, workflowfile.ReasonLoadFailed, "wf.star", -1, 0, "too many steps"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := compileWith(t, c.src, c.modules, workflowfile.OriginDir, &workflowfile.Config{MaxSteps: 100_000})
+			var le *workflowfile.LoadError
+			if !errors.As(err, &le) {
+				t.Fatalf("error %v is not a *LoadError", err)
+			}
+			if le.Reason != c.reason || le.File != c.file || (c.line >= 0 && le.Line != c.line) || (c.col != 0 && le.Column != c.col) || !strings.Contains(le.Message, c.messageHas) {
+				t.Errorf("got %s %s:%d:%d %q\nwant %s %s:%d:%d containing %q", le.Reason, le.File, le.Line, le.Column, le.Message,
+					c.reason, c.file, c.line, c.col, c.messageHas)
+			}
+		})
+	}
+}
+
+func TestRevisionCoversTheFileItsModulesAndItsOrigin(t *testing.T) {
+	src := "load(\"_lib.star\", \"greeting\")\nWORKFLOW_NAME = \"hello_file\"\ndef handler(inp, ctx):\n    return greeting\n"
+	rev := func(lib string, origin workflowfile.Origin) string {
+		w, err := compileWith(t, src, map[string]string{"_lib.star": lib, "_unused.star": "x = 1"}, origin, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.Revision()
+	}
+	a := rev("greeting = 'hi'", workflowfile.OriginDir)
+	if !strings.HasPrefix(a, "hello-file-") || len(a) != len("hello-file-")+12 {
+		t.Errorf("revision %q: want hello-file-<12 hex digits>", a)
+	}
+	if a != rev("greeting = 'hi'", workflowfile.OriginDir) {
+		t.Error("the same text gives another revision")
+	}
+	if a == rev("greeting = 'hello'", workflowfile.OriginDir) {
+		t.Error("a changed module keeps the revision")
+	}
+	if a == rev("greeting = 'hi'", workflowfile.OriginDefinition) {
+		t.Error("a definition with a directory file's text shares its revision (and would share its trust)")
+	}
+	w, _ := compileWith(t, src, map[string]string{"_lib.star": "greeting = 'hi'", "_unused.star": "x = 1"}, workflowfile.OriginDir, nil)
+	if _, stored := w.Bundle().Files["_unused.star"]; stored {
+		t.Error("the bundle stores a module the file never loads")
+	}
+	again, err := workflowfile.CompileBundle(w.Bundle(), nil)
+	if err != nil || again.Revision() != w.Revision() {
+		t.Errorf("compiling the stored bundle: %v, revision %q != %q", err, again.Revision(), w.Revision())
+	}
+}
+
+func TestStepsRunOnceAndReplayTheirRecordedResult(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprintf(w, `{"path": %q, "query": %q, "agent": %q}`, r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Test"))
+	}))
+	defer srv.Close()
+	w := mustCompile(t, fmt.Sprintf(`
+WORKFLOW_NAME = "fetcher"
+def handler(inp, ctx):
+    got = ctx.step("fetch", lambda: http.get(%q + "/items", params = {"q": "open"}, headers = {"X-Test": "yes"}).json())
+    ctx.sleep("pause", "10s")
+    return got
+`, srv.URL))
+	h := newHarness(t, w, `{}`)
+	if out := h.execute(); out.Kind != durable.Suspended {
+		t.Fatalf("%+v", out)
+	}
+	h.now = h.now.Add(10 * time.Second)
+	out := h.execute()
+	if out.Kind != durable.Completed || string(out.Output) != `{"path":"/items","query":"q=open","agent":"yes"}` {
+		t.Fatalf("%+v %s", out, out.Output)
+	}
+	if hits.Load() != 1 {
+		t.Errorf("the server was called %d times, want once", hits.Load())
+	}
+}
+
+func TestSideEffectsOutsideStepsFailWithFileAndLine(t *testing.T) {
+	for name, call := range map[string]string{
+		"http":  `http.get("http://example.invalid/")`,
+		"clock": `time.now()`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := mustCompile(t, "WORKFLOW_NAME = \"leaky\"\ndef handler(inp, ctx):\n    x = 1\n    return "+call+"\n")
+			out := newHarness(t, w, `{}`).execute()
+			if out.Kind != durable.Failed || out.Failure.Reason != durable.ReasonHandlerError ||
+				!strings.Contains(out.Failure.Message, "wf.star:4:") || !strings.Contains(out.Failure.Message, "inside a ctx.step function") {
+				t.Fatalf("%+v", out.Failure)
+			}
+		})
+	}
+}
+
+func TestAnEndlessLoopFailsTheRun(t *testing.T) {
+	w, err := compileWith(t, "WORKFLOW_NAME = \"spin\"\ndef handler(inp, ctx):\n    n = 0\n    while True:\n        n += 1\n",
+		nil, workflowfile.OriginDir, &workflowfile.Config{MaxSteps: 200_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out := newHarness(t, w, `{}`).execute()
+	if out.Kind != durable.Failed || out.Failure.Reason != workflowfile.ReasonExecutionLimit || !strings.Contains(out.Failure.Message, "wf.star:") {
+		t.Fatalf("%+v", out.Failure)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the loop ran %s before it was stopped", took)
+	}
+}
+
+func TestStepErrorsKeepTheirReasonAndTrace(t *testing.T) {
+	cases := []struct{ name, fn, reason, has string }{
+		{"not JSON", `lambda: lambda: 1`, durable.ReasonStepFailed, "must return JSON"},
+		{"fail", `lambda: fail("upstream said no")`, durable.ReasonStepFailed, "upstream said no"},
+		{"primitive inside a step", `lambda: ctx.sleep("nested", 1)`, durable.ReasonStepFailed, "cannot be called inside the function of step"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := mustCompile(t, "WORKFLOW_NAME = \"bad\"\ndef handler(inp, ctx):\n    return ctx.step(\"s\", "+c.fn+", retry = 1)\n")
+			out := newHarness(t, w, `{}`).execute()
+			if out.Kind != durable.Failed || out.Failure.Reason != c.reason || !strings.Contains(out.Failure.Message, c.has) ||
+				!strings.Contains(out.Failure.Message, "wf.star:3:") {
+				t.Fatalf("%+v", out.Failure)
+			}
+		})
+	}
+}
+
+func TestRetriesAreDurable(t *testing.T) {
+	w := mustCompile(t, `
+WORKFLOW_NAME = "flaky"
+def handler(inp, ctx):
+    return ctx.step("s", lambda: fail("not yet"), retry = RetryPolicy(max_attempts = 2, initial_backoff = "5s"))
+`)
+	h := newHarness(t, w, `{}`)
+	out := h.execute()
+	if out.Kind != durable.Suspended || !out.WakeAt.Equal(epoch.Add(5*time.Second)) {
+		t.Fatalf("%+v", out)
+	}
+	if e, _ := h.entry("s"); e.State != durable.StateRetrying || e.Attempts != 1 {
+		t.Errorf("entry %+v", e)
+	}
+	h.now = out.WakeAt
+	if out := h.execute(); out.Kind != durable.Failed || out.Failure.Reason != durable.ReasonStepFailed {
+		t.Fatalf("%+v", out)
+	}
+}
+
+func TestWaitsEventsChildrenAndTime(t *testing.T) {
+	w := mustCompile(t, `
+WORKFLOW_NAME = "orchestrate"
+def handler(inp, ctx):
+    decision = ctx.wait_for_event("approval", "approval.decided", inp.id, timeout = timedelta(minutes = 5))
+    late = ctx.wait_for_event("late", "never.sent", inp.id, timeout = 60)
+    child = ctx.run_workflow("greet", "hello", {"name": "Ada"})
+    ctx.sleep_until("tomorrow", "2030-01-03T00:00:00Z")
+    return {"decision": decision, "late": late, "child": child, "at": str(ctx.now()), "run": ctx.run.name}
+`)
+	h := newHarness(t, w, `{"id": "req-1"}`)
+	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "approval" || !out.WakeAt.Equal(epoch.Add(5*time.Minute)) {
+		t.Fatalf("%+v", out)
+	}
+	h.host.events["approval.decided/req-1"] = json.RawMessage(`{"approved": true}`)
+	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "late" {
+		t.Fatalf("%+v", out)
+	}
+	h.now = h.now.Add(time.Minute)
+	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "greet/result" {
+		t.Fatalf("%+v", out)
+	}
+	if h.host.started["child-greet"] != "hello" {
+		t.Errorf("children %+v", h.host.started)
+	}
+	h.host.children["child-greet"] = durable.Result{Done: true, Output: json.RawMessage(`{"greeting": "Hello, Ada!"}`)}
+	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "tomorrow" {
+		t.Fatalf("%+v", out)
+	}
+	h.now = time.Date(2030, 1, 3, 0, 0, 0, 0, time.UTC)
+	out := h.execute()
+	want := `{"decision":{"approved":true},"late":null,"child":{"greeting":"Hello, Ada!"},"at":"2030-01-03 00:00:00 +0000 UTC","run":"run-1"}`
+	if out.Kind != durable.Completed || string(out.Output) != want {
+		t.Fatalf("%+v\n got %s\nwant %s", out, out.Output, want)
+	}
+}
+
+func TestDefinitionsCannotReachPrivateAddresses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `"reached"`) }))
+	defer srv.Close()
+	src := fmt.Sprintf("WORKFLOW_NAME = \"probe\"\ndef handler(inp, ctx):\n    return ctx.step(\"probe\", lambda: http.get(%q).json(), retry = 1)\n", srv.URL)
+
+	sandbox := &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: workflowfile.DefaultDeniedRanges()})}
+	tenant, err := compileWith(t, src, nil, workflowfile.OriginDefinition, sandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := newHarness(t, tenant, `{}`).execute()
+	if out.Kind != durable.Failed || !strings.Contains(out.Failure.Message, "127.0.0.1 is in 127.0.0.0/8") {
+		t.Fatalf("a definition reached loopback: %+v", out.Failure)
+	}
+
+	trusted := mustCompile(t, src)
+	if out := newHarness(t, trusted, `{}`).execute(); out.Kind != durable.Completed || string(out.Output) != `"reached"` {
+		t.Fatalf("a WORKFLOW_DIRS file could not reach the test server: %+v", out)
+	}
+}
