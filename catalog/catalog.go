@@ -263,6 +263,15 @@ func (c *Catalog) DefinitionConflict(namespace, definition string) string {
 	return ""
 }
 
+// Definition returns the entry of the WorkflowDefinition namespace/name, whether or not it
+// won its workflow's name.
+func (c *Catalog) Definition(namespace, name string) (Entry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.definitions[namespace][name]
+	return e, ok
+}
+
 // DefinitionsNamed returns the WorkflowDefinitions of namespace whose workflow is name, so that
 // a change to one can wake the others.
 func (c *Catalog) DefinitionsNamed(namespace, name string) []string {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
@@ -29,8 +30,12 @@ func NewScheme() *runtime.Scheme {
 
 // Options configure the operator's controllers.
 type Options struct {
-	// Registry holds the workflows the manager can run.
-	Registry *durable.Registry
+	// Workflows is the catalog of the workflows the manager can run: Go workflows, workflow
+	// files from WORKFLOW_DIRS and WorkflowDefinitions.
+	Workflows *catalog.Catalog
+	// RevisionGCInterval is how often stored workflow revisions no run needs are deleted
+	// (DefaultRevisionGCInterval when zero).
+	RevisionGCInterval time.Duration
 	// Limits bound step results and journals.
 	Limits durable.Limits
 	// MaxConcurrentReconciles is how many runs advance in parallel.
@@ -66,6 +71,27 @@ type Controllers struct {
 	Agents *AgentRunReconciler
 }
 
+// setupDefinitions registers the WorkflowDefinition controller, the loader that reads every
+// definition once at start, and the collector of unused revisions.
+func setupDefinitions(mgr ctrl.Manager, o Options) (*WorkflowDefinitionReconciler, error) {
+	definitions := &WorkflowDefinitionReconciler{Client: mgr.GetClient(), Catalog: o.Workflows, Routes: o.WebhookRoutes,
+		Events: mgr.GetEventRecorder("workflowdefinition-controller")}
+	if err := definitions.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up the WorkflowDefinition controller: %w", err)
+	}
+	if err := mgr.Add(&DefinitionsLoader{Reconciler: definitions, Cache: mgr.GetCache()}); err != nil {
+		return nil, fmt.Errorf("add the WorkflowDefinition loader: %w", err)
+	}
+	interval := o.RevisionGCInterval
+	if interval <= 0 {
+		interval = DefaultRevisionGCInterval
+	}
+	if err := mgr.Add(&RevisionCollector{Client: mgr.GetClient(), Catalog: o.Workflows, Interval: interval}); err != nil {
+		return nil, fmt.Errorf("add the revision collector: %w", err)
+	}
+	return definitions, nil
+}
+
 // Setup registers every controller of the operator with mgr.
 func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 	if o.EventRetention <= 0 {
@@ -75,7 +101,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 	runs := &WorkflowRunReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
-		Registry:                o.Registry,
+		Workflows:               o.Workflows,
 		Events:                  mgr.GetEventRecorder("workflowrun-controller"),
 		Limits:                  o.Limits,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
@@ -92,7 +118,11 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 	if err := events.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the WorkflowEvent controller: %w", err)
 	}
-	if err := setupWebhooks(mgr, o); err != nil {
+	definitions, err := setupDefinitions(mgr, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := setupWebhooks(mgr, o, definitions); err != nil {
 		return nil, err
 	}
 	agentRuns, err := setupAgents(mgr, o.Agents)

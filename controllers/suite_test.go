@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -9,6 +11,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,8 +21,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
+	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -31,7 +37,20 @@ var (
 	scheme    = NewScheme()
 	registry  *durable.Registry
 	manager   *testManager
+	// workflowDir is the suite's WORKFLOW_DIRS: specs drop workflow files into it.
+	workflowDir string
 )
+
+// operatorNamespace is the suite manager's own namespace, where revisions of WORKFLOW_DIRS
+// files are stored.
+const operatorNamespace = "centaur-system"
+
+// dirsPollInterval is short so that a dropped file loads quickly.
+const dirsPollInterval = 200 * time.Millisecond
+
+// sandbox is how the suite compiles WorkflowDefinitions: the default egress policy, so that a
+// definition cannot reach the suite's local test servers.
+var sandbox = &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: workflowfile.DefaultDeniedRanges()}), MaxSteps: fileMaxSteps}
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -49,6 +68,9 @@ var _ = BeforeSuite(func() {
 	registry = durable.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(testWorkflows()...)).To(Succeed())
+	workflowDir, err = os.MkdirTemp("", "workflow-files-")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
 
 	manager = startManager()
 })
@@ -60,6 +82,9 @@ var _ = AfterSuite(func() {
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
+	if workflowDir != "" {
+		Expect(os.RemoveAll(workflowDir)).To(Succeed())
+	}
 })
 
 // testManager is a running controller manager that a spec can stop and replace, as a crash
@@ -69,6 +94,7 @@ type testManager struct {
 	done       chan struct{}
 	reconciles sync.Map // request name -> *atomic.Int64
 	runs       *WorkflowRunReconciler
+	catalog    *catalog.Catalog
 }
 
 // eventRetention is short in the suite so that the garbage collection of events shows.
@@ -101,7 +127,14 @@ func startManager() *testManager {
 			return inner.Reconcile(ctx, req)
 		})
 	}
-	ctrls, err := Setup(mgr, Options{Registry: registry, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count, Agents: testAgentOptions()})
+	tm.catalog = NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: operatorNamespace,
+		Trusted: &workflowfile.Config{MaxSteps: fileMaxSteps}, Sandboxed: sandbox})
+	dirsLogger := zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, dirLogs)), zap.JSONEncoder())
+	dirs := &catalog.Dirs{Paths: []string{workflowDir}, Catalog: tm.catalog, Interval: dirsPollInterval, Logger: dirsLogger}
+	dirs.Load()
+	Expect(mgr.Add(dirs)).To(Succeed())
+	ctrls, err := Setup(mgr, Options{Workflows: tm.catalog, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count,
+		Agents: testAgentOptions(), RevisionGCInterval: revisionGCInterval})
 	Expect(err).NotTo(HaveOccurred())
 	tm.runs = ctrls.Runs
 	ctx, cancel := context.WithCancel(context.Background())

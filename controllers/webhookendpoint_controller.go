@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -31,7 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
 )
@@ -70,8 +71,8 @@ type WebhookEndpointReconciler struct {
 	// Secrets reads Secrets past the cache. The controller watches only Secrets' metadata, so
 	// the manager never keeps every Secret of the cluster in memory.
 	Secrets client.Reader
-	// Registry holds the workflows endpoints may start.
-	Registry *durable.Registry
+	// Workflows holds the workflows endpoints may start.
+	Workflows *catalog.Catalog
 	// Routes is the API server's route table.
 	Routes *routes.Table
 	// Events records Kubernetes Events on endpoints when Ready changes.
@@ -139,10 +140,10 @@ func (r *WebhookEndpointReconciler) evaluate(ctx context.Context, ep *workflowsv
 			"slug %q is already served by the older WebhookEndpoint %s/%s (created %s); the oldest endpoint claiming a slug wins. Choose another spec.slug, or delete that endpoint.",
 			ep.Spec.Slug, winner.Namespace, winner.Name, winner.CreationTimestamp.UTC().Format(time.RFC3339))}, nil
 	}
-	if _, ok := r.Registry.Lookup(ep.Spec.WorkflowName); !ok {
+	if _, ok := r.Workflows.Lookup(ep.Namespace, ep.Spec.WorkflowName); !ok {
 		return notReady(route, routes.ReasonUnknownWorkflow, fmt.Sprintf(
-			"workflow %q is not registered in this manager; fix spec.workflowName (known workflows: %s)",
-			ep.Spec.WorkflowName, strings.Join(r.Registry.Names(), ", "))), nil
+			"workflow %q is not known in namespace %s; fix spec.workflowName (known workflows: %s)",
+			ep.Spec.WorkflowName, ep.Namespace, strings.Join(r.Workflows.Names(ep.Namespace), ", "))), nil
 	}
 	verifier, err := signature.New(string(ep.Spec.Provider), hmacConfig(ep.Spec.Auth), tolerance(ep.Spec.Auth))
 	if err != nil {
@@ -420,9 +421,18 @@ func (r *WebhookEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexEndpoints(mgr); err != nil {
 		return err
 	}
+	// A workflow file or definition that appears (or goes) changes which endpoints are Ready.
+	catalogChanged := make(chan event.GenericEvent, 1)
+	r.Workflows.OnChange(func() {
+		select {
+		case catalogChanged <- event.GenericEvent{Object: &workflowsv1alpha1.WebhookEndpoint{}}:
+		default:
+		}
+	})
 	everyReplica := false
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&workflowsv1alpha1.WebhookEndpoint{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(source.Channel(catalogChanged, handler.EnqueueRequestsFromMapFunc(r.allEndpoints))).
 		Watches(&workflowsv1alpha1.WebhookEndpoint{}, handler.EnqueueRequestsFromMapFunc(r.slugClaimants),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretUsers)).
@@ -483,6 +493,16 @@ func (r *WebhookEndpointReconciler) secretUsers(ctx context.Context, o client.Ob
 	return requestsFor(list.Items)
 }
 
+// allEndpoints maps a change of the catalog to every endpoint.
+func (r *WebhookEndpointReconciler) allEndpoints(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list workflowsv1alpha1.WebhookEndpointList
+	if err := r.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "list webhook endpoints")
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
 // requestsFor returns a reconcile request per endpoint.
 func requestsFor(eps []workflowsv1alpha1.WebhookEndpoint) []reconcile.Request {
 	reqs := make([]reconcile.Request, 0, len(eps))
@@ -513,16 +533,15 @@ func (r *WebhookEndpointReconciler) flushPeriodically(ctx context.Context, queue
 }
 
 // setupWebhooks registers the controllers that feed the webhook route table, when there is
-// one: the WebhookEndpoint controller and the code-declared webhooks, each of which it logs
-// as workflow_webhook_registered.
-func setupWebhooks(mgr ctrl.Manager, o Options) error {
+// one: the WebhookEndpoint controller and the one for webhooks that workflows declare.
+func setupWebhooks(mgr ctrl.Manager, o Options, definitions *WorkflowDefinitionReconciler) error {
 	if o.WebhookRoutes == nil {
 		return nil
 	}
 	endpoints := &WebhookEndpointReconciler{
 		Client:        mgr.GetClient(),
 		Secrets:       mgr.GetAPIReader(),
-		Registry:      o.Registry,
+		Workflows:     o.Workflows,
 		Routes:        o.WebhookRoutes,
 		Events:        mgr.GetEventRecorder("webhookendpoint-controller"),
 		FlushInterval: o.WebhookCounterFlushInterval,
@@ -530,21 +549,16 @@ func setupWebhooks(mgr ctrl.Manager, o Options) error {
 	if err := endpoints.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the WebhookEndpoint controller: %w", err)
 	}
-	code, err := CodeWebhooks(o.Registry)
-	if err != nil {
-		return fmt.Errorf("load code-declared webhooks: %w", err)
+	declared := &WorkflowWebhookReconciler{
+		Secrets:           mgr.GetAPIReader(),
+		Routes:            o.WebhookRoutes,
+		Catalog:           o.Workflows,
+		CodeNamespace:     cmp.Or(o.CodeWebhookNamespace, DefaultCodeWebhookNamespace),
+		OperatorNamespace: o.Workflows.OperatorNamespace(),
+		Definitions:       definitions,
 	}
-	if len(code) == 0 {
-		return nil
-	}
-	namespace := cmp.Or(o.CodeWebhookNamespace, DefaultCodeWebhookNamespace)
-	logger := mgr.GetLogger().WithName("webhooks")
-	for _, w := range code {
-		logger.Info("workflow_webhook_registered", "slug", w.Spec.Slug, "workflow", w.Workflow, "provider", w.Spec.Provider,
-			"source", routes.OriginCode.String(), "namespace", namespace, "secret", w.SecretName(), "path", routes.Path(w.Spec.Slug))
-	}
-	if err := NewCodeWebhookReconciler(mgr.GetAPIReader(), o.WebhookRoutes, namespace, code).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up the code-declared webhooks: %w", err)
+	if err := declared.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the declared webhooks: %w", err)
 	}
 	return nil
 }

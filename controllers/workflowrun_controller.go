@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
 )
 
@@ -54,8 +55,8 @@ type WorkflowRunReconciler struct {
 	// APIReader reads past the cache, so that an execution always starts from the latest
 	// journal and never re-runs a step whose result the cache has not seen yet.
 	APIReader client.Reader
-	// Registry holds the workflows this manager can run.
-	Registry *durable.Registry
+	// Workflows answers which workflow, at which revision, a run executes.
+	Workflows *catalog.Catalog
 	// Events records Kubernetes Events on runs.
 	Events recorder.EventRecorder
 	// Clock returns the current time; nil means time.Now.
@@ -145,10 +146,14 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &durable.Failure{Reason: ReasonTimeout,
 			Message: fmt.Sprintf("the run did not finish within its timeout of %s", run.Spec.Timeout.Duration)}, nil)
 	}
-	wf, ok := r.Registry.Lookup(run.Spec.WorkflowName)
-	if !ok {
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &durable.Failure{Reason: durable.ReasonUnknownWorkflow,
-			Message: fmt.Sprintf("workflow %q is not registered in this manager; known workflows: %s", run.Spec.WorkflowName, strings.Join(r.Registry.Names(), ", "))}, nil)
+	wf, failure, err := r.workflowOf(ctx, run)
+	switch {
+	case errors.Is(err, errDefinitionsLoading):
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	case err != nil:
+		return ctrl.Result{}, err
+	case failure != nil:
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, failure, nil)
 	}
 	if run.Status.StartedAt == nil {
 		r.markStarted(run, now)
@@ -162,6 +167,57 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 	journal := durable.NewJournal(fromAPIJournal(run.Status.Journal))
 	outcome := durable.Execute(ctx, wf, r.execution(ctx, w, journal))
 	return r.apply(ctx, w, journal, outcome)
+}
+
+// Reasons a run fails for want of its code.
+const (
+	// ReasonRevisionNotFound: the revision of the workflow file the run started on is no
+	// longer stored (its ControllerRevision was deleted by hand).
+	ReasonRevisionNotFound = "RevisionNotFound"
+	// ReasonRevisionInvalid: the stored revision does not compile or does not match its name.
+	ReasonRevisionInvalid = "RevisionInvalid"
+)
+
+// errDefinitionsLoading makes a run whose workflow is unknown wait until every
+// WorkflowDefinition has been loaded once, rather than fail for a definition not read yet.
+var errDefinitionsLoading = errors.New("workflow definitions are still loading")
+
+// workflowOf returns the workflow run executes. A run that has not started gets the current
+// code of its namespace, whose revision is stored first and then recorded with the start; a
+// started run gets the revision it recorded. A failure says why the run cannot execute.
+func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (durable.Workflow, *durable.Failure, error) {
+	name := run.Spec.WorkflowName
+	if run.Status.StartedAt != nil {
+		wf, err := r.Workflows.Resolve(ctx, run.Namespace, name, run.Status.WorkflowRevision)
+		switch {
+		case err == nil:
+			return wf, nil, nil
+		case errors.Is(err, catalog.ErrUnknownWorkflow):
+			return nil, r.unknownWorkflow(run), nil
+		case errors.Is(err, catalog.ErrRevisionNotFound):
+			return nil, &durable.Failure{Reason: ReasonRevisionNotFound, Message: err.Error()}, nil
+		}
+		return nil, &durable.Failure{Reason: ReasonRevisionInvalid, Message: err.Error()}, nil
+	}
+	entry, ok := r.Workflows.Lookup(run.Namespace, name)
+	if !ok {
+		if !r.Workflows.DefinitionsSynced() {
+			return nil, nil, errDefinitionsLoading
+		}
+		return nil, r.unknownWorkflow(run), nil
+	}
+	if err := r.Workflows.Pin(ctx, entry); err != nil {
+		return nil, nil, err
+	}
+	run.Status.WorkflowRevision = entry.Revision
+	return entry.Workflow, nil, nil
+}
+
+// unknownWorkflow is the failure of a run whose workflow nobody defines in its namespace.
+func (r *WorkflowRunReconciler) unknownWorkflow(run *workflowsv1alpha1.WorkflowRun) *durable.Failure {
+	return &durable.Failure{Reason: durable.ReasonUnknownWorkflow, Message: fmt.Sprintf(
+		"workflow %q is not known in namespace %s; known workflows: %s", run.Spec.WorkflowName, run.Namespace,
+		strings.Join(r.Workflows.Names(run.Namespace), ", "))}
 }
 
 // markStarted sets the fields of a run's start in memory; the first status write of the
@@ -437,6 +493,9 @@ func (r *WorkflowRunReconciler) setup(mgr ctrl.Manager, rec reconcile.Reconciler
 	runsInFlight.use(mgr.GetCache())
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &workflowsv1alpha1.WorkflowRun{}, indexWaitingFor, waitingForIndex); err != nil {
 		return fmt.Errorf("index runs by what they wait for: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &workflowsv1alpha1.WorkflowRun{}, indexRunRevision, runRevisionIndex(r.Workflows.OperatorNamespace())); err != nil {
+		return fmt.Errorf("index runs by the revision they replay: %w", err)
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

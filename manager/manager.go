@@ -5,21 +5,29 @@
 package manager
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
+	"os"
+	"strings"
 	"time"
+
+	"go.starlark.net/starlark"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -45,7 +53,27 @@ type Options struct {
 	// The REST API's settings (package webhookserver/restapi).
 	apiKeysSecret     string
 	eagerStartTimeout time.Duration
+
+	// Workflow files (package workflowfile) and where their revisions live.
+	workflowDirs          string
+	workflowDirsPoll      time.Duration
+	operatorNamespace     string
+	workflowFileMaxSteps  uint64
+	definitionEgressAllow string
+	podCIDRs              string
+	serviceCIDRs          string
+	revisionGCInterval    time.Duration
+
+	// FileModules are Starlark modules handed to the workflow files of WORKFLOW_DIRS, by
+	// the name files use (for example "slack"): how an organisation gives its files
+	// capabilities without raw network access. Wrap builtins with side effects in
+	// workflowfile.StepOnly. WorkflowDefinitions do not get them.
+	FileModules starlark.StringDict
 }
+
+// DefaultOperatorNamespace is the operator's namespace when neither --operator-namespace nor
+// POD_NAMESPACE says.
+const DefaultOperatorNamespace = "centaur-system"
 
 // BindFlags binds o to the manager's flags on fs; call fs.Parse afterwards.
 func BindFlags(fs *flag.FlagSet, o *Options) {
@@ -66,6 +94,14 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.agentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
 	fs.StringVar(&o.apiKeysSecret, "api-keys-secret", restapi.DefaultKeysSecret.String(), "namespace/name of the Secret holding the REST API's key hashes; re-read every few seconds, so a rotated key works without a restart.")
 	fs.DurationVar(&o.eagerStartTimeout, "eager-start-timeout", restapi.DefaultEagerStartTimeout, "How long POST /api/workflows/runs with eager_start waits for the run's first segment before answering.")
+	fs.StringVar(&o.workflowDirs, "workflow-dirs", os.Getenv("WORKFLOW_DIRS"), "Colon-separated directories of workflow files (*.star), reloaded when they change; default: the WORKFLOW_DIRS environment variable.")
+	fs.DurationVar(&o.workflowDirsPoll, "workflow-dirs-poll-interval", catalog.DefaultDirsPollInterval, "How often --workflow-dirs are checked for changed files.")
+	fs.StringVar(&o.operatorNamespace, "operator-namespace", cmp.Or(os.Getenv("POD_NAMESPACE"), DefaultOperatorNamespace), "The operator's own namespace: revisions of WORKFLOW_DIRS files and the Secrets their webhooks name live here; default: POD_NAMESPACE.")
+	fs.Uint64Var(&o.workflowFileMaxSteps, "workflow-file-max-steps", workflowfile.DefaultMaxSteps, "Starlark execution steps one execution of a workflow file's handler (or one call of a step function) may take before the run fails with ExecutionLimitExceeded.")
+	fs.StringVar(&o.definitionEgressAllow, "definition-egress-allow", "", "Comma-separated CIDRs that WorkflowDefinitions' http may reach although they are private, loopback or cluster addresses.")
+	fs.StringVar(&o.podCIDRs, "pod-cidrs", "", "Comma-separated pod CIDRs of the cluster, which WorkflowDefinitions' http may not reach (private ranges are refused anyway).")
+	fs.StringVar(&o.serviceCIDRs, "service-cidrs", "", "Comma-separated service CIDRs of the cluster, which WorkflowDefinitions' http may not reach.")
+	fs.DurationVar(&o.revisionGCInterval, "revision-gc-interval", controllers.DefaultRevisionGCInterval, "How often stored workflow revisions that no unfinished run needs are deleted.")
 	o.zap.BindFlags(fs)
 	fs.BoolVar(&o.zap.Development, "dev", false, "Human-readable console logs instead of JSON (shorthand for --zap-devel).")
 }
@@ -104,8 +140,15 @@ func Run(o Options, extra ...durable.Workflow) error {
 	if err := registry.Register(extra...); err != nil {
 		return fmt.Errorf("register workflows: %w", err)
 	}
+	if err := controllers.ValidateGoWebhooks(registry); err != nil {
+		return fmt.Errorf("webhooks declared in Go: %w", err)
+	}
 	for _, w := range registry.Workflows() {
-		log.Info("workflow_loaded", "workflow", w.Name(), "description", w.Description())
+		log.Info("workflow_loaded", "workflow", w.Name(), "source", string(catalog.SourceGo), "description", w.Description())
+	}
+	fileConfigs, err := o.fileConfigs()
+	if err != nil {
+		return err
 	}
 
 	cfg, err := ctrl.GetConfig()
@@ -125,8 +168,20 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("create the manager: %w", err)
 	}
 
+	workflowCatalog := controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{
+		OperatorNamespace: o.operatorNamespace,
+		Trusted:           fileConfigs.trusted,
+		Sandboxed:         fileConfigs.sandboxed,
+	})
+	dirs := &catalog.Dirs{Paths: splitDirs(o.workflowDirs), Catalog: workflowCatalog, Interval: o.workflowDirsPoll, Logger: ctrl.Log.WithName("workflows")}
+	dirs.Load() // before anything reconciles, so that no run finds its workflow missing
+	if err := mgr.Add(dirs); err != nil {
+		return fmt.Errorf("add the workflow directory watcher: %w", err)
+	}
+
 	ctrls, err := controllers.Setup(mgr, controllers.Options{
-		Registry:                    registry,
+		Workflows:                   workflowCatalog,
+		RevisionGCInterval:          o.revisionGCInterval,
 		Limits:                      durable.Limits{MaxResultBytes: o.maxResultBytes, MaxJournalBytes: o.maxJournalBytes},
 		MaxConcurrentReconciles:     o.maxConcurrentReconciles,
 		EventRetention:              o.eventRetention,
@@ -143,7 +198,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		Addr:           o.apiAddr,
 		Client:         mgr.GetClient(),
 		Reader:         mgr.GetAPIReader(),
-		Registry:       registry,
+		Workflows:      workflowCatalog,
 		Engine:         ctrls.Runs,
 		Elected:        mgr.Elected(),
 		Logger:         ctrl.Log.WithName("api"),
@@ -169,4 +224,68 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("run the manager: %w", err)
 	}
 	return nil
+}
+
+// fileConfigs are the compile configurations of trusted files and of tenants' definitions.
+type fileConfigs struct {
+	trusted, sandboxed *workflowfile.Config
+}
+
+// fileConfigs builds the configurations from the flags: the egress policy of definitions
+// refuses the default private ranges plus the cluster's pod and service ranges, except what
+// --definition-egress-allow opens.
+func (o Options) fileConfigs() (fileConfigs, error) {
+	deny := workflowfile.DefaultDeniedRanges()
+	for _, f := range []struct{ name, value string }{{"--pod-cidrs", o.podCIDRs}, {"--service-cidrs", o.serviceCIDRs}} {
+		prefixes, err := parseCIDRs(f.value)
+		if err != nil {
+			return fileConfigs{}, fmt.Errorf("%s: %w", f.name, err)
+		}
+		deny = append(deny, prefixes...)
+	}
+	allow, err := parseCIDRs(o.definitionEgressAllow)
+	if err != nil {
+		return fileConfigs{}, fmt.Errorf("--definition-egress-allow: %w", err)
+	}
+	return fileConfigs{
+		trusted: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), Modules: o.FileModules, MaxSteps: o.workflowFileMaxSteps},
+		sandboxed: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: deny, Allow: allow}),
+			MaxSteps: o.workflowFileMaxSteps},
+	}, nil
+}
+
+// parseCIDRs parses comma-separated CIDRs (a bare address is a /32 or /128).
+func parseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			addr, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", part)
+			}
+			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR such as 10.244.0.0/16", part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// splitDirs splits a colon-separated list of directories, dropping empty entries.
+func splitDirs(s string) []string {
+	var out []string
+	for _, d := range strings.Split(s, ":") {
+		if d = strings.TrimSpace(d); d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
 }

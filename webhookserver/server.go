@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
@@ -38,8 +38,8 @@ type Config struct {
 	Client client.Client
 	// Reader reads past the cache where a fresh answer matters.
 	Reader client.Reader
-	// Registry is the manager's workflow registry.
-	Registry *durable.Registry
+	// Workflows is the manager's catalog of workflows.
+	Workflows *catalog.Catalog
 	// Engine executes a run in this process right away (eager start); nil disables eager start.
 	Engine Engine
 	// Elected is closed once this replica leads the controllers; eager start executes in
@@ -91,7 +91,7 @@ func New(cfg Config) *Server {
 // routes registers every endpoint. Other files of this package add their handlers here.
 func (s *Server) routes() {
 	restapi.Register(s.mux, restapi.Deps{
-		Client: s.cfg.Client, Reader: s.cfg.Reader, Registry: s.cfg.Registry, Engine: s.cfg.Engine,
+		Client: s.cfg.Client, Reader: s.cfg.Reader, Workflows: s.cfg.Workflows, Engine: s.cfg.Engine,
 		Elected: s.cfg.Elected, KeysSecret: s.cfg.APIKeysSecret, EagerStartTimeout: s.cfg.EagerStartTimeout,
 		Logger: s.cfg.Logger.WithName("rest"),
 	})

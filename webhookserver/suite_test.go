@@ -18,6 +18,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
@@ -33,9 +34,11 @@ var (
 	k8sClient client.Client
 	scheme    = controllers.NewScheme()
 	registry  *durable.Registry
-	table     *routes.Table
-	stopMgr   context.CancelFunc
-	mgrDone   chan struct{}
+	// workflowCatalog is the manager's view of the workflows (Go ones here).
+	workflowCatalog *catalog.Catalog
+	table           *routes.Table
+	stopMgr         context.CancelFunc
+	mgrDone         chan struct{}
 
 	// api serves the handler with no trusted proxy; proxied trusts 127.0.0.0/8, as if a
 	// reverse proxy ran on the same host; broken's client cannot write to the API server.
@@ -46,6 +49,8 @@ var (
 const (
 	// codeNamespace is where code-declared webhooks create runs and find their Secret.
 	codeNamespace = "code-hooks"
+	// operatorNamespace holds the Secrets that declared webhooks name in secret_ref.
+	operatorNamespace = "centaur-system"
 	// codeSlug is the slug the code_hooked test workflow declares.
 	codeSlug = "code-hook"
 	// flushInterval is short so that delivery counters reach status quickly.
@@ -70,12 +75,14 @@ var _ = BeforeSuite(func() {
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(testWorkflows()...)).To(Succeed())
 	createNamespace(codeNamespace)
+	createNamespace(operatorNamespace)
 
 	table = routes.NewTable()
 	mgr, err := ctrl.NewManager(cfg, testenv.ManagerOptions(scheme))
 	Expect(err).NotTo(HaveOccurred())
+	workflowCatalog = controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: operatorNamespace})
 	_, err = controllers.Setup(mgr, controllers.Options{
-		Registry:                    registry,
+		Workflows:                   workflowCatalog,
 		MaxConcurrentReconciles:     4,
 		WebhookRoutes:               table,
 		CodeWebhookNamespace:        codeNamespace,
@@ -83,7 +90,7 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 
-	serverCfg := Config{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Registry: registry, Routes: table, Logger: logf.Log.WithName("api")}
+	serverCfg := Config{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Workflows: workflowCatalog, Routes: table, Logger: logf.Log.WithName("api")}
 	api = httptest.NewServer(New(serverCfg).Handler())
 	proxiedCfg := serverCfg
 	proxiedCfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}

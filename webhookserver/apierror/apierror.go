@@ -19,6 +19,8 @@ const (
 	CodeMalformedBody        = "malformed_body"
 	CodeInvalidRequest       = "invalid_request"
 	CodeUnknownWorkflow      = "unknown_workflow"
+	// CodeInvalidInput says a run's input does not fit the workflow's declared input.
+	CodeInvalidInput = "invalid_input"
 	CodeNotReady             = "endpoint_not_ready"
 	CodeUnavailable          = "unavailable"
 	CodeConflict             = "conflict"

@@ -73,28 +73,3 @@ func eventNamePrefix(eventType string) string {
 	}
 	return "event-"
 }
-
-// WorkflowInfo describes a registered workflow.
-type WorkflowInfo struct {
-	// Name is what workflow_name refers to.
-	Name string `json:"name"`
-	// Description says in a sentence what the workflow does.
-	Description string `json:"description"`
-	// ExampleInput shows the input's shape; null when the workflow gives none.
-	ExampleInput json.RawMessage `json:"example_input"`
-}
-
-// WorkflowList is the answer of GET /api/workflows.
-type WorkflowList struct {
-	// Workflows are sorted by name.
-	Workflows []WorkflowInfo `json:"workflows"`
-}
-
-// listWorkflows answers GET /api/workflows: the registered workflows, sorted by name.
-func (a *api) listWorkflows(context.Context, *call) (int, any, error) {
-	out := WorkflowList{Workflows: []WorkflowInfo{}}
-	for _, w := range a.deps.Registry.Workflows() {
-		out.Workflows = append(out.Workflows, WorkflowInfo{Name: w.Name(), Description: w.Description(), ExampleInput: w.ExampleInput()})
-	}
-	return http.StatusOK, out, nil
-}

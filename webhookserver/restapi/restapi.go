@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
@@ -45,8 +46,8 @@ type Deps struct {
 	// Reader reads past the cache (the manager's API reader): lists page through the API
 	// server, and a run just written is seen as written. Nil means Client.
 	Reader client.Reader
-	// Registry is the manager's workflow registry.
-	Registry *durable.Registry
+	// Workflows is the manager's catalog of workflows (Go, files and definitions).
+	Workflows *catalog.Catalog
 	// Engine executes eager starts in this process; nil waits for the controller instead.
 	Engine Engine
 	// Elected is closed once this replica leads the controllers; only then does Engine run.
@@ -152,8 +153,8 @@ func newAPI(deps Deps) *api {
 	if deps.RequestTimeout <= 0 {
 		deps.RequestTimeout = DefaultRequestTimeout
 	}
-	if deps.Registry == nil {
-		deps.Registry = durable.NewRegistry()
+	if deps.Workflows == nil {
+		deps.Workflows = catalog.New(durable.NewRegistry(), catalog.Options{})
 	}
 	a := &api{deps: deps, log: deps.Logger}
 	if deps.Reader != nil {

@@ -57,13 +57,17 @@ func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, decodeFailure(err)
 	}
-	if _, ok := a.deps.Registry.Lookup(req.WorkflowName); !ok {
-		return 0, nil, errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow,
-			"workflow %q is not registered in this manager; known workflows: %s", req.WorkflowName, strings.Join(a.deps.Registry.Names(), ", "))
-	}
 	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), req.Namespace)
 	if err != nil {
 		return 0, nil, err
+	}
+	entry, ok := a.deps.Workflows.Lookup(ns, req.WorkflowName)
+	if !ok {
+		return 0, nil, errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow,
+			"workflow %q is not known in namespace %s; known workflows: %s", req.WorkflowName, ns, strings.Join(a.deps.Workflows.Names(ns), ", "))
+	}
+	if err := entry.Workflow.CheckInput(req.Input); err != nil {
+		return 0, nil, errorf(http.StatusBadRequest, apierror.CodeInvalidInput, "the input of workflow %q: %v", req.WorkflowName, err)
 	}
 	run, created, err := a.createRun(ctx, newRun(ns, req, c.principal.KeyID))
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
@@ -40,12 +41,14 @@ var (
 	k8sClient client.Client
 	scheme    = controllers.NewScheme()
 	registry  *durable.Registry
-	engine    *controllers.WorkflowRunReconciler
-	elected   <-chan struct{}
-	apiURL    string // http://127.0.0.1:PORT/api, as CENTAUR_API_URL
-	logs      syncBuffer
-	stopAll   context.CancelFunc
-	stopped   = make(chan struct{})
+	// workflowCatalog is the manager's view of the workflows (Go ones here).
+	workflowCatalog *catalog.Catalog
+	engine          *controllers.WorkflowRunReconciler
+	elected         <-chan struct{}
+	apiURL          string // http://127.0.0.1:PORT/api, as CENTAUR_API_URL
+	logs            syncBuffer
+	stopAll         context.CancelFunc
+	stopped         = make(chan struct{})
 )
 
 // eagerBound is the suite's eager-start bound, short so that the bound's spec is quick.
@@ -112,7 +115,8 @@ var _ = AfterSuite(func() {
 func startManager(cfg *rest.Config) {
 	mgr, err := ctrl.NewManager(cfg, testenv.ManagerOptions(scheme))
 	Expect(err).NotTo(HaveOccurred())
-	ctrls, err := controllers.Setup(mgr, controllers.Options{Registry: registry, MaxConcurrentReconciles: 8})
+	workflowCatalog = controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: restapi.DefaultKeysSecret.Namespace})
+	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflowCatalog, MaxConcurrentReconciles: 8})
 	Expect(err).NotTo(HaveOccurred())
 	engine, elected = ctrls.Runs, mgr.Elected()
 	server := webhookserver.New(serverConfig(mgr.GetClient(), mgr.GetAPIReader(), mgr.Elected()))
@@ -135,7 +139,7 @@ func serverConfig(c client.Client, reader client.Reader, elected <-chan struct{}
 		Addr:              "127.0.0.1:0",
 		Client:            c,
 		Reader:            reader,
-		Registry:          registry,
+		Workflows:         workflowCatalog,
 		Engine:            engine,
 		Elected:           elected,
 		Logger:            logf.Log.WithName("api"),

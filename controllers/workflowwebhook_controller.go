@@ -1,0 +1,382 @@
+package controllers
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/centaur-dev/workflow-operator/catalog"
+	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
+)
+
+// Webhooks that workflows declare (durable.WithWebhook in Go, WEBHOOKS in a workflow file or a
+// WorkflowDefinition) have no resource of their own, so they follow these rules:
+//
+//   - Runs of Go and WORKFLOW_DIRS webhooks are created in the manager's code-webhook namespace
+//     (--code-webhook-namespace, DefaultCodeWebhookNamespace by default); runs of a
+//     definition's webhooks in the definition's namespace.
+//   - The signing secret is named by the declaration's secret_ref: in Go and WORKFLOW_DIRS files
+//     an environment variable of the manager ("GITHUB_WEBHOOK_SECRET") or a key of a Secret in
+//     the operator's namespace ("name/key"); in a definition a key of a Secret in its own
+//     namespace. A Secret key's rotation partner "previous-<key>" is accepted too. Without a
+//     secret_ref, key "secret" (and "previous-secret") of the Secret "centaur-webhook-<slug>"
+//     in the code-webhook namespace. Until the secret exists the route answers 503, never
+//     unsigned. Scheme "none" needs no secret.
+//   - The hmac scheme reads its signature from the declared header (X-Signature by default).
+//   - One declaration serves a slug: a WORKFLOW_DIRS file first, then a Go workflow, then the
+//     oldest definition; a WebhookEndpoint with the same slug overrides them all.
+const (
+	// DefaultCodeWebhookNamespace is where declared webhooks run when no flag says.
+	DefaultCodeWebhookNamespace = "default"
+	// CodeWebhookSecretPrefix starts the name of a declared webhook's conventional Secret.
+	CodeWebhookSecretPrefix = "centaur-webhook-"
+	// CodeWebhookSecretKey holds the signing secret in that Secret.
+	CodeWebhookSecretKey = "secret"
+	// CodeWebhookPreviousSecretKey holds the previous signing secret during a rotation.
+	CodeWebhookPreviousSecretKey = "previous-secret"
+	// CodeWebhookHMACHeader carries the signature of a declared hmac webhook that names none.
+	CodeWebhookHMACHeader = "X-Signature"
+)
+
+// ValidateGoWebhooks checks the webhooks that Go workflows declare, which a broken binary
+// would otherwise serve wrongly: each declaration's syntax and scheme, and no slug declared
+// twice. The manager refuses to start when it fails.
+func ValidateGoWebhooks(reg *durable.Registry) error {
+	seen := map[string]string{}
+	for _, w := range reg.Workflows() {
+		for _, spec := range w.Webhooks() {
+			if err := spec.Validate(); err != nil {
+				return fmt.Errorf("workflow %q: %w", w.Name(), err)
+			}
+			if prev, dup := seen[spec.Slug]; dup {
+				return fmt.Errorf("workflows %q and %q both declare webhook slug %q", prev, w.Name(), spec.Slug)
+			}
+			seen[spec.Slug] = w.Name()
+		}
+	}
+	return nil
+}
+
+// WorkflowWebhookReconciler serves the webhooks workflows declare. Its requests are slugs; for
+// each it takes the declaration that wins the slug from the catalog, resolves its secret and
+// pushes the route into the table, Ready or not (or takes the route out when nothing declares
+// the slug any more). It runs on every replica, like the WebhookEndpoint controller, and
+// resynchronises every slug at start and whenever the catalog changes.
+type WorkflowWebhookReconciler struct {
+	// Secrets reads Secrets past the cache.
+	Secrets client.Reader
+	// Routes is the API server's route table.
+	Routes *routes.Table
+	// Catalog holds the declarations.
+	Catalog *catalog.Catalog
+	// CodeNamespace is where runs of Go and WORKFLOW_DIRS webhooks live, with their
+	// conventional Secrets.
+	CodeNamespace string
+	// OperatorNamespace holds the Secrets that Go and WORKFLOW_DIRS files name in secret_ref.
+	OperatorNamespace string
+	// Env looks up the manager's environment variables; nil means os.LookupEnv.
+	Env func(string) (string, bool)
+	// Definitions is told when the route of a definition's webhook changed, to update its
+	// status; nil when definitions are not reconciled.
+	Definitions *WorkflowDefinitionReconciler
+
+	resync chan event.GenericEvent
+	mu     sync.Mutex
+	served map[string]servedRoute // slug -> what this reconciler last set
+}
+
+// servedRoute is what a slug's route was last set from.
+type servedRoute struct {
+	key        routes.Key
+	definition types.NamespacedName // the declaring definition, if one
+	state      string               // readiness, to log changes only
+}
+
+// Reconcile serves the slug req.Name as its winning declaration says.
+func (r *WorkflowWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	slug := req.Name
+	claims := r.Catalog.Webhooks()[slug]
+	prev, hadPrev := r.servedRoute(slug)
+	if len(claims) == 0 {
+		if hadPrev {
+			r.Routes.Delete(prev.key)
+			r.forgetRoute(slug)
+			r.wakeDefinition(prev.definition)
+			log.FromContext(ctx).Info("workflow_webhook_removed", "slug", slug, "path", routes.Path(slug))
+		}
+		return ctrl.Result{}, nil
+	}
+	winner := claims[0]
+	route, err := r.route(ctx, winner)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if hadPrev && prev.key != route.Key {
+		r.Routes.Delete(prev.key)
+	}
+	if err := r.Routes.Set(route); err != nil {
+		return ctrl.Result{}, fmt.Errorf("serve the declared webhook %q: %w", slug, err)
+	}
+	now := servedRoute{key: route.Key, state: routeState(route)}
+	if winner.Entry.Source == catalog.SourceDefinition {
+		now.definition = types.NamespacedName{Namespace: winner.Entry.Namespace, Name: winner.Entry.Definition}
+	}
+	r.remember(slug, now)
+	if !hadPrev || prev.state != now.state || prev.key != now.key {
+		r.announce(ctx, route, winner, !hadPrev)
+		r.wakeDefinition(now.definition)
+		if prev.definition != now.definition {
+			r.wakeDefinition(prev.definition)
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// routeState is a route's readiness in one word.
+func routeState(route routes.Route) string {
+	if route.Ready {
+		return routes.ReasonReady
+	}
+	return route.Reason
+}
+
+// route builds the route of a declaration, Ready when its secret resolves.
+func (r *WorkflowWebhookReconciler) route(ctx context.Context, w catalog.Webhook) (routes.Route, error) {
+	spec, auth := w.Spec, w.Spec.EffectiveAuth()
+	namespace := r.CodeNamespace
+	if w.Entry.Source == catalog.SourceDefinition {
+		namespace = w.Entry.Namespace
+	}
+	header := cmp.Or(auth.Header, CodeWebhookHMACHeader)
+	route := routes.Route{
+		Key: routes.CodeKey(namespace, spec.Slug), Slug: spec.Slug, WorkflowName: w.Entry.Name(),
+		Provider: cmp.Or(spec.Provider, auth.Scheme), TriggerKey: spec.TriggerKey,
+		AllowedMethods: upper(spec.AllowedMethods), AllowedContentTypes: lower(spec.AllowedContentTypes), Ready: true,
+	}
+	verifier, err := signature.New(auth.Scheme, signature.HMACConfig{Header: header, Prefix: auth.Prefix}, 0)
+	if err != nil {
+		route.Ready, route.Reason, route.Message = false, routes.ReasonInvalidSpec, err.Error()
+		return route, nil
+	}
+	route.Verifier = verifier
+	if auth.Scheme == signature.HMAC {
+		route.SensitiveHeaders = []string{header}
+	}
+	if auth.Scheme == signature.None {
+		return route, nil
+	}
+	secrets, problem, err := r.secrets(ctx, w, auth.SecretRef)
+	if err != nil {
+		return routes.Route{}, err
+	}
+	if problem == nil {
+		problem = probeSecrets(verifier, secrets)
+	}
+	if problem != nil {
+		route.Ready, route.Verifier, route.Reason, route.Message = false, nil, problem.reason, problem.message
+		return route, nil
+	}
+	route.Secrets = secrets
+	return route, nil
+}
+
+// secretSource is where a declaration's signing secret lives: an environment variable, or keys
+// of a Secret.
+type secretSource struct {
+	env       string
+	secret    types.NamespacedName
+	keys      []string
+	createCmd string
+}
+
+// secretSourceOf resolves a declaration's secret_ref by the rules in this file's comment.
+func (r *WorkflowWebhookReconciler) secretSourceOf(w catalog.Webhook, ref string) (secretSource, *secretProblem) {
+	definition := w.Entry.Source == catalog.SourceDefinition
+	switch {
+	case ref == "" && definition:
+		return secretSource{}, &secretProblem{routes.ReasonInvalidSpec, "a WorkflowDefinition's webhook names its secret with secret_ref = \"<secret>/<key>\""}
+	case ref == "":
+		name := types.NamespacedName{Namespace: r.CodeNamespace, Name: CodeWebhookSecretPrefix + w.Spec.Slug}
+		return secretSource{secret: name, keys: []string{CodeWebhookSecretKey, CodeWebhookPreviousSecretKey}}, nil
+	case durable.SecretRefIsEnv(ref) && definition:
+		return secretSource{}, &secretProblem{routes.ReasonInvalidSpec, fmt.Sprintf("a WorkflowDefinition cannot read the manager's environment variable %s; name a Secret key, \"<secret>/<key>\"", ref)}
+	case durable.SecretRefIsEnv(ref):
+		return secretSource{env: ref}, nil
+	}
+	secret, key, _ := strings.Cut(ref, "/")
+	namespace := r.OperatorNamespace
+	if definition {
+		namespace = w.Entry.Namespace
+	}
+	return secretSource{secret: types.NamespacedName{Namespace: namespace, Name: secret}, keys: []string{key, "previous-" + key}}, nil
+}
+
+// secrets resolves a declaration's signing secrets: the current one and, during a rotation,
+// the previous one.
+func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webhook, ref string) ([][]byte, *secretProblem, error) {
+	src, problem := r.secretSourceOf(w, ref)
+	if problem != nil {
+		return nil, problem, nil
+	}
+	if src.env != "" {
+		lookup := r.Env
+		if lookup == nil {
+			lookup = os.LookupEnv
+		}
+		if v, ok := lookup(src.env); ok && strings.TrimSpace(v) != "" {
+			return [][]byte{[]byte(strings.TrimSpace(v))}, nil, nil
+		}
+		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+			"the manager's environment variable %s is not set; set it in the manager's Deployment (env from a Secret) to the provider's signing secret", src.env)}, nil
+	}
+	var secret corev1.Secret
+	if err := r.Secrets.Get(ctx, src.secret, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+				"Secret %s not found; create it: kubectl create secret generic %s -n %s --from-literal=%s=<signing secret>",
+				src.secret, src.secret.Name, src.secret.Namespace, src.keys[0])}, nil
+		}
+		return nil, nil, fmt.Errorf("read Secret %s: %w", src.secret, err)
+	}
+	var out [][]byte
+	for _, k := range src.keys {
+		if v := bytes.TrimSpace(secret.Data[k]); len(v) > 0 {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return nil, &secretProblem{routes.ReasonSecretKeyMissing, fmt.Sprintf("Secret %s has no non-empty key %q; put the signing secret there", src.secret, src.keys[0])}, nil
+	}
+	return out, nil, nil
+}
+
+// announce logs workflow_webhook_registered for every route the first time this process sets
+// it and whenever it becomes Ready, and workflow_webhook_not_ready when it stops serving.
+func (r *WorkflowWebhookReconciler) announce(ctx context.Context, route routes.Route, w catalog.Webhook, first bool) {
+	logger := log.FromContext(ctx)
+	kv := []any{"slug", route.Slug, "workflow", route.WorkflowName, "path", routes.Path(route.Slug), "namespace", route.Key.Namespace,
+		"source", string(w.Entry.Source), "ready", route.Ready}
+	if !route.Ready {
+		kv = append(kv, "reason", route.Reason, "message", route.Message)
+	}
+	if first || route.Ready {
+		logger.Info("workflow_webhook_registered", kv...)
+		return
+	}
+	logger.Info("workflow_webhook_not_ready", kv...)
+}
+
+func (r *WorkflowWebhookReconciler) servedRoute(slug string) (servedRoute, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.served[slug]
+	return s, ok
+}
+
+func (r *WorkflowWebhookReconciler) remember(slug string, s servedRoute) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.served[slug] = s
+}
+
+func (r *WorkflowWebhookReconciler) forgetRoute(slug string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.served, slug)
+}
+
+// wakeDefinition has a definition's status show its route's new state.
+func (r *WorkflowWebhookReconciler) wakeDefinition(key types.NamespacedName) {
+	if r.Definitions != nil && key.Name != "" {
+		r.Definitions.Wake(key)
+	}
+}
+
+// slugs returns every slug declared now or served before, sorted.
+func (r *WorkflowWebhookReconciler) slugs() []string {
+	set := map[string]bool{}
+	for slug := range r.Catalog.Webhooks() {
+		set[slug] = true
+	}
+	r.mu.Lock()
+	for slug := range r.served {
+		set[slug] = true
+	}
+	r.mu.Unlock()
+	out := make([]string, 0, len(set))
+	for slug := range set {
+		out = append(out, slug)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// requestsForSlugs turns slugs into requests (the name is the slug).
+func requestsForSlugs(slugs []string) []reconcile.Request {
+	out := make([]reconcile.Request, len(slugs))
+	for i, s := range slugs {
+		out[i] = reconcile.Request{NamespacedName: types.NamespacedName{Name: s}}
+	}
+	return out
+}
+
+// secretUsers maps a Secret to the slugs whose serving declaration reads it.
+func (r *WorkflowWebhookReconciler) secretUsers(_ context.Context, o client.Object) []reconcile.Request {
+	key := types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+	var slugs []string
+	for slug, claims := range r.Catalog.Webhooks() {
+		src, problem := r.secretSourceOf(claims[0], claims[0].Spec.EffectiveAuth().SecretRef)
+		if problem == nil && src.secret == key {
+			slugs = append(slugs, slug)
+		}
+	}
+	return requestsForSlugs(slugs)
+}
+
+// SetupWithManager registers the reconciler on every replica: it watches the metadata of
+// Secrets (mapped to the slugs that read them), resynchronises every slug at start and on
+// each catalog change.
+func (r *WorkflowWebhookReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.served = map[string]servedRoute{}
+	r.resync = make(chan event.GenericEvent, 1)
+	r.Catalog.OnChange(func() {
+		select {
+		case r.resync <- event.GenericEvent{Object: &corev1.Secret{}}:
+		default: // a resync is already pending; it will see this change too
+		}
+	})
+	everyReplica := false
+	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request { return requestsForSlugs(r.slugs()) })
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("workflowwebhook").
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretUsers)).
+		WatchesRawSource(source.Channel(r.resync, all)).
+		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			for _, req := range requestsForSlugs(r.slugs()) {
+				q.Add(req)
+			}
+			return nil
+		})).
+		WithOptions(controller.Options{NeedLeaderElection: &everyReplica}).
+		Complete(r)
+}
