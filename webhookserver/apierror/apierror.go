@@ -21,10 +21,10 @@ const (
 	CodeUnknownWorkflow      = "unknown_workflow"
 	// CodeInvalidInput says a run's input does not fit the workflow's declared input.
 	CodeInvalidInput = "invalid_input"
-	CodeNotReady             = "endpoint_not_ready"
-	CodeUnavailable          = "unavailable"
-	CodeConflict             = "conflict"
-	CodeInternal             = "internal"
+	CodeNotReady     = "endpoint_not_ready"
+	CodeUnavailable  = "unavailable"
+	CodeConflict     = "conflict"
+	CodeInternal     = "internal"
 	// CodeExpired says a continue token is too old: start the listing again.
 	CodeExpired = "expired"
 )
