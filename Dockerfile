@@ -28,5 +28,8 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 FROM gcr.io/distroless/static:nonroot
 WORKDIR /
 COPY --from=builder /workspace/manager /manager
+# The workflow files that ship with the operator; the Deployment lists /app/workflows first in
+# WORKFLOW_DIRS.
+COPY workflows/*.star /app/workflows/
 USER 65532:65532
 ENTRYPOINT ["/manager"]

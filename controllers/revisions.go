@@ -104,8 +104,10 @@ const DefaultRevisionGCInterval = 10 * time.Minute
 // unused, so a run that stored its revision just before a pass (and whose status the cache
 // has not seen yet) keeps it. It runs on the leader.
 type RevisionCollector struct {
-	// Client lists and deletes ControllerRevisions and reads runs from the cache.
+	// Client deletes ControllerRevisions and lists runs from the cache.
 	Client client.Client
+	// Reader lists ControllerRevisions past the cache (the manager does not watch them).
+	Reader client.Reader
 	// Catalog knows the current revisions.
 	Catalog *catalog.Catalog
 	// Interval is the time between passes.
@@ -133,7 +135,7 @@ func (c *RevisionCollector) Start(ctx context.Context) error {
 // Collect makes one pass: it deletes the revisions found unused by this and the previous pass.
 func (c *RevisionCollector) Collect(ctx context.Context) error {
 	var list appsv1.ControllerRevisionList
-	if err := c.Client.List(ctx, &list, client.HasLabels{LabelRevisionOf}); err != nil {
+	if err := c.Reader.List(ctx, &list, client.HasLabels{LabelRevisionOf}); err != nil {
 		return fmt.Errorf("list workflow revisions: %w", err)
 	}
 	unused := map[string]bool{}

@@ -40,6 +40,9 @@ type Options struct {
 	Limits durable.Limits
 	// MaxConcurrentReconciles is how many runs advance in parallel.
 	MaxConcurrentReconciles int
+	// UnknownWorkflowGrace is how long a new run waits for its workflow to be defined before it
+	// fails with UnknownWorkflow (DefaultUnknownWorkflowGrace when zero).
+	UnknownWorkflowGrace time.Duration
 	// EventRetention is how long a WorkflowEvent is kept for runs that reach their wait late.
 	EventRetention time.Duration
 	// Agents configure the AgentRun controller: where the agents' configuration lives and
@@ -86,7 +89,7 @@ func setupDefinitions(mgr ctrl.Manager, o Options) (*WorkflowDefinitionReconcile
 	if interval <= 0 {
 		interval = DefaultRevisionGCInterval
 	}
-	if err := mgr.Add(&RevisionCollector{Client: mgr.GetClient(), Catalog: o.Workflows, Interval: interval}); err != nil {
+	if err := mgr.Add(&RevisionCollector{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Catalog: o.Workflows, Interval: interval}); err != nil {
 		return nil, fmt.Errorf("add the revision collector: %w", err)
 	}
 	return definitions, nil
@@ -105,6 +108,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		Events:                  mgr.GetEventRecorder("workflowrun-controller"),
 		Limits:                  o.Limits,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		UnknownWorkflowGrace:    o.UnknownWorkflowGrace,
 		wake:                    wake,
 	}
 	var rec reconcile.Reconciler = runs

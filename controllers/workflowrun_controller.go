@@ -65,6 +65,9 @@ type WorkflowRunReconciler struct {
 	Limits durable.Limits
 	// MaxConcurrentReconciles is how many runs advance in parallel.
 	MaxConcurrentReconciles int
+	// UnknownWorkflowGrace is how long a new run waits for its workflow to be defined before
+	// failing with UnknownWorkflow (DefaultUnknownWorkflowGrace when zero).
+	UnknownWorkflowGrace time.Duration
 
 	// wake carries events whose waiting runs must be woken again (see WorkflowEventReconciler).
 	wake <-chan event.GenericEvent
@@ -178,8 +181,9 @@ const (
 	ReasonRevisionInvalid = "RevisionInvalid"
 )
 
-// errDefinitionsLoading makes a run whose workflow is unknown wait until every
-// WorkflowDefinition has been loaded once, rather than fail for a definition not read yet.
+// errDefinitionsLoading makes a new run whose workflow is unknown wait until every
+// WorkflowDefinition has been loaded once and its grace has passed, rather than fail for a
+// definition not read yet.
 var errDefinitionsLoading = errors.New("workflow definitions are still loading")
 
 // workflowOf returns the workflow run executes. A run that has not started gets the current
@@ -201,7 +205,9 @@ func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1
 	}
 	entry, ok := r.Workflows.Lookup(run.Namespace, name)
 	if !ok {
-		if !r.Workflows.DefinitionsSynced() {
+		// A run applied together with its WorkflowDefinition may be read first: give the
+		// definition a moment (and every definition its first load) before failing the run.
+		if !r.Workflows.DefinitionsSynced() || r.now().Sub(run.CreationTimestamp.Time) < r.unknownWorkflowGrace() {
 			return nil, nil, errDefinitionsLoading
 		}
 		return nil, r.unknownWorkflow(run), nil
@@ -211,6 +217,17 @@ func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1
 	}
 	run.Status.WorkflowRevision = entry.Revision
 	return entry.Workflow, nil, nil
+}
+
+// DefaultUnknownWorkflowGrace is how long a new run whose workflow nobody defines waits for a
+// definition to appear before it fails with UnknownWorkflow.
+const DefaultUnknownWorkflowGrace = 10 * time.Second
+
+func (r *WorkflowRunReconciler) unknownWorkflowGrace() time.Duration {
+	if r.UnknownWorkflowGrace > 0 {
+		return r.UnknownWorkflowGrace
+	}
+	return DefaultUnknownWorkflowGrace
 }
 
 // unknownWorkflow is the failure of a run whose workflow nobody defines in its namespace.

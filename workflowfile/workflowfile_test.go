@@ -355,3 +355,20 @@ func TestDefinitionsCannotReachPrivateAddresses(t *testing.T) {
 		t.Fatalf("a WORKFLOW_DIRS file could not reach the test server: %+v", out)
 	}
 }
+
+func TestEveryShippedWorkflowFileLoads(t *testing.T) {
+	for _, dir := range []string{"../workflows", "../config/samples/overlay/workflows"} {
+		files, err := workflowfile.LoadDir(dir, workflowfile.OriginDir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) == 0 {
+			t.Errorf("%s has no workflow file", dir)
+		}
+		for _, f := range files {
+			if f.Err != nil {
+				t.Errorf("%s: %v", f.Path, f.Err)
+			}
+		}
+	}
+}

@@ -273,6 +273,7 @@ func printUsage(p paths, cp *controlPlane, api, probe string) {
 	if probe != "" {
 		fmt.Fprintf(&b, "  health          %s\n", strings.TrimSuffix(probe, "/readyz")+"/healthz")
 	}
+	fmt.Fprintf(&b, "  workflow files  %s/*.star, reloaded when you edit or add one\n", devWorkflowDir)
 	b.WriteString("\nTry:\n\n")
 	b.WriteString("  export KUBECONFIG=$PWD/.dev/kubeconfig\n")
 	b.WriteString("  kubectl --kubeconfig .dev/kubeconfig get wfr\n")

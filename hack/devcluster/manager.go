@@ -20,10 +20,19 @@ const managerStopTimeout = 15 * time.Second
 // exposes the API on the network, with human-readable logs.
 var defaultManagerArgs = []string{
 	"--dev",
+	"--workflow-dirs=" + devWorkflowDir,
 	"--api-bind-address=127.0.0.1:8088",
 	"--metrics-bind-address=127.0.0.1:8080",
 	"--health-probe-bind-address=127.0.0.1:8081",
 }
+
+// devWorkflowDir is the repository's own directory of workflow files: edit one (or drop a new
+// one in) while make dev runs and the manager reloads it.
+const devWorkflowDir = "workflows"
+
+// devGitHubWebhookSecret signs deliveries to the github-issue-triage webhook that
+// workflows/github_issue_triage.star declares, unless GITHUB_WEBHOOK_SECRET is set already.
+const devGitHubWebhookSecret = "dev-only-fake-github-webhook-secret-do-not-use"
 
 // managerProc is the manager binary running as our child, in its own process group.
 type managerProc struct {
@@ -44,6 +53,9 @@ type managerProc struct {
 func startManager(bin, kubeconfig string, args []string) (*managerProc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	if os.Getenv("GITHUB_WEBHOOK_SECRET") == "" {
+		cmd.Env = append(cmd.Env, "GITHUB_WEBHOOK_SECRET="+devGitHubWebhookSecret)
+	}
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}

@@ -12,6 +12,18 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
+
+	"github.com/centaur-dev/workflow-operator/catalog"
+	"github.com/centaur-dev/workflow-operator/workflowfile"
+	"path/filepath"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"os"
+	"sigs.k8s.io/yaml"
+	"strings"
 )
 
 var _ = Describe("POST /api/workflows/events", func() {
@@ -61,5 +73,94 @@ var _ = Describe("GET /api/workflows", func() {
 			}
 		}
 		Expect(names).To(Equal(registry.Names()))
+	})
+})
+
+// loadRepositoryWorkflows serves the repository's workflows/*.star for one spec, as make dev does.
+func loadRepositoryWorkflows() {
+	files, err := workflowfile.LoadDir(filepath.Join("..", "..", "workflows"), workflowfile.OriginDir, nil)
+	Expect(err).NotTo(HaveOccurred())
+	var entries []catalog.Entry
+	for _, f := range files {
+		Expect(f.Err).NotTo(HaveOccurred())
+		entries = append(entries, catalog.Entry{Workflow: f.Workflow, Revision: f.Workflow.Revision(), File: f.Path})
+	}
+	workflowCatalog.SetFiles(entries)
+	DeferCleanup(workflowCatalog.SetFiles, []catalog.Entry(nil))
+}
+
+var _ = Describe("Workflow files over the REST API", func() {
+	BeforeEach(loadRepositoryWorkflows)
+
+	It("lists file workflows beside Go ones, with their source, revision, input fields and webhooks", func() {
+		list := as[restapi.WorkflowList](send(http.MethodGet, "/workflows", adminKey, ""))
+		Expect(list.Namespace).To(Equal("default"))
+		byName := map[string]restapi.WorkflowInfo{}
+		for _, w := range list.Workflows {
+			byName[w.Name] = w
+		}
+		report := byName["nightly_report"]
+		Expect(report.Source).To(Equal("file"), "the file overrides the Go workflow of the same name")
+		Expect(report.Revision).To(HavePrefix("nightly-report-"))
+		Expect(report.File).To(HaveSuffix("nightly_report.star"))
+		Expect(report.ExampleInput).To(MatchJSON(`{"channel": "ops", "topic": "open incidents"}`))
+		Expect(report.InputFields).To(HaveLen(2))
+		Expect(byName["github_issue_triage"].Webhooks).To(ConsistOf(restapi.WebhookInfo{
+			Slug: "github-issue-triage", Path: "/api/webhooks/github-issue-triage", Provider: "github", Auth: "github"}))
+		Expect(byName["hello"].Source).To(Equal("go"))
+	})
+
+	It("starts the product's nightly_report as written, and refuses input that does not fit with the field's name", func() {
+		r := curlPost("/workflows/runs", adminKey, `{
+			"workflow_name": "nightly_report",
+			"input": {"channel": "ops", "topic": "open incidents"},
+			"eager_start": true
+		}`)
+		Expect(r.status).To(Equal(http.StatusCreated), string(r.body))
+		run := as[restapi.RunDetail](r)
+		Expect(run.Status).To(Equal("Sleeping"), "eager start ran collect and reached the 30 s settle: %+v", run)
+		Expect(run.CurrentStep).To(Equal("settle"))
+		Expect(run.Steps).To(ContainElement(matchStep("collect", "Step", "Completed", 1)))
+
+		e := expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "nightly_report", "input": {"channel": "ops", "items": ["a"]}}`),
+			http.StatusBadRequest, apierror.CodeInvalidInput)
+		Expect(e.Message).To(ContainSubstring(`unknown field "items": Input declares channel (str), topic (str)`))
+	})
+})
+
+var _ = Describe("The samples", func() {
+	BeforeEach(loadRepositoryWorkflows)
+
+	It("apply as kubectl applies config/samples/, and their runs run", func() {
+		ns := "samples-" + rand.String(5)
+		Expect(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		paths, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		for _, path := range paths {
+			data, err := os.ReadFile(path)
+			Expect(err).NotTo(HaveOccurred())
+			for _, doc := range strings.Split(string(data), "\n---\n") {
+				obj := &unstructured.Unstructured{}
+				Expect(yaml.Unmarshal([]byte(doc), &obj.Object)).To(Succeed(), path)
+				obj.SetNamespace(ns)
+				Expect(k8sClient.Create(context.Background(), obj)).To(Succeed(), path)
+			}
+		}
+		outputs := map[string]string{
+			"hello-sample": `{"greeting": "Hello, Ada!"}`,
+			"greet-sample": `{"greeting": "Bonjour, Ada!"}`,
+		}
+		run := func(name string) *workflowsv1alpha1.WorkflowRun {
+			fresh := &workflowsv1alpha1.WorkflowRun{}
+			Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, fresh)).To(Succeed())
+			return fresh
+		}
+		for name, want := range outputs {
+			Eventually(func() workflowsv1alpha1.RunPhase { return run(name).Status.Phase }, 30*time.Second, 100*time.Millisecond).
+				Should(Equal(workflowsv1alpha1.PhaseSucceeded), name)
+			Expect(run(name).Status.Output.Raw).To(MatchJSON(want))
+		}
+		Eventually(func() string { return run("nightly-report-sample").Status.CurrentStep }, 30*time.Second).Should(Equal("settle"),
+			"the nightly_report sample fits the file's declared input")
 	})
 })
