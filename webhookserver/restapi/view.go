@@ -25,6 +25,9 @@ type Run struct {
 	Namespace string `json:"namespace"`
 	// WorkflowName is the workflow the run executes.
 	WorkflowName string `json:"workflow_name"`
+	// WorkflowRevision is the revision of the workflow file the run replays; absent for Go
+	// workflows and before the run starts.
+	WorkflowRevision string `json:"workflow_revision,omitempty"`
 	// Status is the run's phase as Kubernetes shows it; "Pending" until the engine starts it.
 	Status string `json:"status"`
 	// CancelRequested is true once spec.cancel is set, before the run reaches Cancelled.
@@ -110,19 +113,20 @@ func phaseOf(run *workflowsv1alpha1.WorkflowRun) string {
 // request, for the run's URL.
 func runView(run *workflowsv1alpha1.WorkflowRun, base string) Run {
 	v := Run{
-		ID:              run.Name,
-		Namespace:       run.Namespace,
-		WorkflowName:    run.Spec.WorkflowName,
-		Status:          phaseOf(run),
-		CancelRequested: run.Spec.Cancel,
-		CreatedAt:       run.CreationTimestamp.UTC(),
-		StartedAt:       timeOf(run.Status.StartedAt),
-		FinishedAt:      timeOf(run.Status.FinishedAt),
-		CurrentStep:     run.Status.CurrentStep,
-		WakeAt:          microTimeOf(run.Status.WakeAt),
-		WaitingFor:      run.Status.WaitingFor,
-		IdempotencyKey:  run.Annotations[AnnotationIdempotencyKey],
-		URL:             runURL(base, run.Namespace, run.Name),
+		ID:               run.Name,
+		Namespace:        run.Namespace,
+		WorkflowName:     run.Spec.WorkflowName,
+		Status:           phaseOf(run),
+		WorkflowRevision: run.Status.WorkflowRevision,
+		CancelRequested:  run.Spec.Cancel,
+		CreatedAt:        run.CreationTimestamp.UTC(),
+		StartedAt:        timeOf(run.Status.StartedAt),
+		FinishedAt:       timeOf(run.Status.FinishedAt),
+		CurrentStep:      run.Status.CurrentStep,
+		WakeAt:           microTimeOf(run.Status.WakeAt),
+		WaitingFor:       run.Status.WaitingFor,
+		IdempotencyKey:   run.Annotations[AnnotationIdempotencyKey],
+		URL:              runURL(base, run.Namespace, run.Name),
 	}
 	if run.Spec.Input != nil && len(run.Spec.Input.Raw) > 0 {
 		v.Input = json.RawMessage(run.Spec.Input.Raw)
