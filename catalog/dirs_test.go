@@ -1,0 +1,130 @@
+package catalog_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+
+	"github.com/centaur-dev/workflow-operator/catalog"
+)
+
+// logLines collects what a Dirs logs.
+type logLines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func newDirs(t *testing.T, c *catalog.Catalog, paths ...string) (*catalog.Dirs, *logLines) {
+	t.Helper()
+	lines := &logLines{}
+	logger := funcr.New(func(prefix, args string) {
+		lines.mu.Lock()
+		defer lines.mu.Unlock()
+		lines.buf.WriteString(args + "\n")
+	}, funcr.Options{})
+	return &catalog.Dirs{Paths: paths, Catalog: c, Interval: 20 * time.Millisecond, Logger: logger}, lines
+}
+
+// configMapVolume lays out dir as the kubelet lays out a ConfigMap volume: the files live in a
+// timestamped directory, ..data points at it, and each file is a symlink through ..data. Each
+// call writes a new timestamped directory and swaps ..data atomically.
+func configMapVolume(t *testing.T, dir, version string, files map[string]string) {
+	t.Helper()
+	data := filepath.Join(dir, "..2026_12_01_"+version)
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(data, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(dir, name)
+		if _, err := os.Lstat(link); os.IsNotExist(err) {
+			if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tmp := filepath.Join(dir, "..data_tmp")
+	if err := os.Symlink(filepath.Base(data), tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDirsReloadAConfigMapVolumeWhenItsDataSwaps(t *testing.T) {
+	dir := t.TempDir()
+	text := func(greeting string) string {
+		return "WORKFLOW_NAME = \"greet\"\ndef handler(inp, ctx):\n    return \"" + greeting + "\"\n"
+	}
+	configMapVolume(t, dir, "a", map[string]string{"greet.star": text("v1")})
+	c := newCatalog(t, nil)
+	d, lines := newDirs(t, c, dir)
+	d.Load()
+	e, ok := c.Lookup("any", "greet")
+	if !ok || run(t, e.Workflow) != `"v1"` {
+		t.Fatalf("greet after the first load: %v %+v", ok, e)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = d.Start(ctx) }()
+
+	configMapVolume(t, dir, "b", map[string]string{"greet.star": text("v2")})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		e, _ = c.Lookup("any", "greet")
+		if run(t, e.Workflow) == `"v2"` {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the swapped ConfigMap data was never reloaded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := strings.Count(lines.String(), `"workflow_loaded"`); got != 2 {
+		t.Errorf("workflow_loaded logged %d times over two revisions:\n%s", got, lines)
+	}
+}
+
+func TestDirsKeepTheFirstOfTwoFilesOfOneName(t *testing.T) {
+	first, second := t.TempDir(), t.TempDir()
+	src := "WORKFLOW_NAME = \"dup\"\ndef handler(inp, ctx):\n    return %q\n"
+	if err := os.WriteFile(filepath.Join(first, "dup.star"), []byte(strings.Replace(src, "%q", `"first"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(second, "dup.star"), []byte(strings.Replace(src, "%q", `"second"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(second, "_helper.star"), []byte("this is not starlark ("), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newCatalog(t, nil)
+	d, lines := newDirs(t, c, first, second, filepath.Join(first, "missing"))
+	d.Load()
+	e, _ := c.Lookup("any", "dup")
+	if run(t, e.Workflow) != `"first"` {
+		t.Error("the second directory's file won")
+	}
+	log := lines.String()
+	if !strings.Contains(log, `"reason"="DuplicateWorkflowName"`) {
+		t.Errorf("no DuplicateWorkflowName in the log:\n%s", log)
+	}
+	if strings.Contains(log, "_helper.star") {
+		t.Errorf("a helper module was loaded as a workflow:\n%s", log)
+	}
+}
