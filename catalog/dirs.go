@@ -119,12 +119,12 @@ func (d *Dirs) reload() {
 			d.logLoaded(logged, f)
 		}
 	}
-	d.logged = logged
 	d.Catalog.SetFiles(entries)
 	for _, e := range d.Catalog.Overridden() {
 		d.logOnce(logged, e.File+"#override", "workflow_overrides_builtin", "workflow", e.Name(), "file", e.File,
 			"message", "the workflow file replaces the Go workflow of the same name")
 	}
+	d.logged = logged
 }
 
 // logLoaded logs workflow_loaded for a file whose revision is new.

@@ -96,6 +96,9 @@ func TestDirsReloadAConfigMapVolumeWhenItsDataSwaps(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if got := strings.Count(lines.String(), `"workflow_overrides_builtin"`); got != 0 {
+		t.Errorf("a file that overrides nothing logged workflow_overrides_builtin:\n%s", lines)
+	}
 	if got := strings.Count(lines.String(), `"workflow_loaded"`); got != 2 {
 		t.Errorf("workflow_loaded logged %d times over two revisions:\n%s", got, lines)
 	}
@@ -126,5 +129,21 @@ func TestDirsKeepTheFirstOfTwoFilesOfOneName(t *testing.T) {
 	}
 	if strings.Contains(log, "_helper.star") {
 		t.Errorf("a helper module was loaded as a workflow:\n%s", log)
+	}
+}
+
+func TestDirsSayWhenAFileOverridesAGoWorkflow(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello.star"), []byte("WORKFLOW_NAME = \"hello\"\ndef handler(inp, ctx):\n    return 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newCatalog(t, nil)
+	d, lines := newDirs(t, c, dir)
+	d.Load()
+	if !strings.Contains(lines.String(), `"workflow_overrides_builtin" "workflow"="hello"`) {
+		t.Errorf("no workflow_overrides_builtin for hello:\n%s", lines)
+	}
+	if e, _ := c.Lookup("any", "hello"); e.Source != catalog.SourceFile {
+		t.Errorf("hello resolves to %s", e.Source)
 	}
 }
