@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -120,7 +119,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("--api-keys-secret: %w", err)
 	}
 
-	trustedProxies, err := webhookserver.ParseTrustedProxies(o.trustedProxies)
+	trustedProxies, err := webhookserver.ParseCIDRs(o.trustedProxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
@@ -237,13 +236,13 @@ type fileConfigs struct {
 func (o Options) fileConfigs() (fileConfigs, error) {
 	deny := workflowfile.DefaultDeniedRanges()
 	for _, f := range []struct{ name, value string }{{"--pod-cidrs", o.podCIDRs}, {"--service-cidrs", o.serviceCIDRs}} {
-		prefixes, err := parseCIDRs(f.value)
+		prefixes, err := webhookserver.ParseCIDRs(f.value)
 		if err != nil {
 			return fileConfigs{}, fmt.Errorf("%s: %w", f.name, err)
 		}
 		deny = append(deny, prefixes...)
 	}
-	allow, err := parseCIDRs(o.definitionEgressAllow)
+	allow, err := webhookserver.ParseCIDRs(o.definitionEgressAllow)
 	if err != nil {
 		return fileConfigs{}, fmt.Errorf("--definition-egress-allow: %w", err)
 	}
@@ -252,31 +251,6 @@ func (o Options) fileConfigs() (fileConfigs, error) {
 		sandboxed: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: deny, Allow: allow}),
 			MaxSteps: o.workflowFileMaxSteps},
 	}, nil
-}
-
-// parseCIDRs parses comma-separated CIDRs (a bare address is a /32 or /128).
-func parseCIDRs(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		if !strings.Contains(part, "/") {
-			addr, err := netip.ParseAddr(part)
-			if err != nil {
-				return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", part)
-			}
-			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(part)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR such as 10.244.0.0/16", part)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }
 
 // splitDirs splits a colon-separated list of directories, dropping empty entries.

@@ -338,9 +338,10 @@ func writeDeliveryError(w http.ResponseWriter, derr *deliveryError) {
 	apierror.Write(w, derr.status, derr.code, derr.message)
 }
 
-// ParseTrustedProxies parses the --trusted-proxies flag: comma-separated CIDRs such as
-// "10.0.0.0/8,fd00::/8"; a bare IP counts as a single-address network. Empty means none.
-func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
+// ParseCIDRs parses a flag of comma-separated CIDRs such as "10.0.0.0/8,fd00::/8"
+// (--trusted-proxies, --pod-cidrs, ...); a bare IP counts as a single-address network. Empty
+// means none.
+func ParseCIDRs(list string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, item := range strings.Split(list, ",") {
 		item = strings.TrimSpace(item)

@@ -33,8 +33,8 @@ func TestRunNameIsAStableDNSLabel(t *testing.T) {
 	}
 }
 
-func TestParseTrustedProxies(t *testing.T) {
-	got, err := ParseTrustedProxies(" 10.0.0.0/8, 192.168.1.7 ,fd00::/8,,10.1.2.3/16")
+func TestParseCIDRs(t *testing.T) {
+	got, err := ParseCIDRs(" 10.0.0.0/8, 192.168.1.7 ,fd00::/8,,10.1.2.3/16")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +50,10 @@ func TestParseTrustedProxies(t *testing.T) {
 			t.Errorf("prefix %d = %v, want %v", i, got[i], want[i])
 		}
 	}
-	if got, err := ParseTrustedProxies(""); err != nil || len(got) != 0 {
+	if got, err := ParseCIDRs(""); err != nil || len(got) != 0 {
 		t.Errorf("empty list = %v, %v", got, err)
 	}
-	if _, err := ParseTrustedProxies("10.0.0.0/8,proxy.local"); err == nil {
+	if _, err := ParseCIDRs("10.0.0.0/8,proxy.local"); err == nil {
 		t.Error("a host name was accepted")
 	}
 }
