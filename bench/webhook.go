@@ -63,7 +63,8 @@ func (h *harness) measureWebhooks(ctx context.Context, res *results) error {
 	if err := h.holdLease(ctx); err != nil {
 		return err
 	}
-	m, err := h.startManager(ctx, "--leader-elect", "--leader-election-namespace="+leaseNamespace)
+	m, err := h.startManager(ctx, "--leader-elect", "--leader-election-namespace="+leaseNamespace,
+		"--webhook-slug-grants="+webhookNamespace+"="+webhookSlug)
 	if err != nil {
 		return err
 	}

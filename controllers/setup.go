@@ -52,6 +52,9 @@ type Options struct {
 	// WebhookRoutes is the API server's webhook route table. When set, the WebhookEndpoint
 	// controller and the code-declared webhooks feed it; nil leaves webhooks out.
 	WebhookRoutes *routes.Table
+	// WebhookSlugGrants say which namespaces may claim which slugs with a WebhookEndpoint or a
+	// WorkflowDefinition's webhook; the manager's own workflows need none.
+	WebhookSlugGrants routes.Grants
 	// CodeWebhookNamespace is where code-declared webhooks create runs and find their Secret
 	// (DefaultCodeWebhookNamespace when empty).
 	CodeWebhookNamespace string
@@ -78,7 +81,7 @@ type Controllers struct {
 // definition once at start, and the collector of unused revisions.
 func setupDefinitions(mgr ctrl.Manager, o Options) (*WorkflowDefinitionReconciler, error) {
 	definitions := &WorkflowDefinitionReconciler{Client: mgr.GetClient(), Catalog: o.Workflows, Routes: o.WebhookRoutes,
-		Events: mgr.GetEventRecorder("workflowdefinition-controller")}
+		Grants: o.WebhookSlugGrants, Events: mgr.GetEventRecorder("workflowdefinition-controller")}
 	if err := definitions.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the WorkflowDefinition controller: %w", err)
 	}

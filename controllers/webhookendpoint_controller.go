@@ -79,6 +79,11 @@ type WebhookEndpointReconciler struct {
 	Events recorder.EventRecorder
 	// FlushInterval is how often pending delivery counters are written to status.
 	FlushInterval time.Duration
+	// Grants say which namespaces may claim which slugs (--webhook-slug-grants).
+	Grants routes.Grants
+	// Definitions is woken when an endpoint takes or frees a slug a WorkflowDefinition
+	// declares, so that the definition's status says who serves it; nil when there are none.
+	Definitions *WorkflowDefinitionReconciler
 }
 
 // verdict is what a reconcile decided about an endpoint: whether it owns its slug, the route
@@ -123,7 +128,20 @@ func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if err := r.applyRoute(key, v); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.wakeDefinitions(ep.Spec.Slug)
 	return r.writeStatus(ctx, ep, v)
+}
+
+// wakeDefinitions has the WorkflowDefinitions that declare slug look again at who serves it.
+func (r *WebhookEndpointReconciler) wakeDefinitions(slug string) {
+	if r.Definitions == nil {
+		return
+	}
+	for _, claim := range r.Workflows.Webhooks()[slug] {
+		if claim.Entry.Source == catalog.SourceDefinition {
+			r.Definitions.Wake(types.NamespacedName{Namespace: claim.Entry.Namespace, Name: claim.Entry.Definition})
+		}
+	}
 }
 
 // evaluate decides the endpoint's verdict, in the order a person would fix things: slug
@@ -131,6 +149,14 @@ func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 // server could not answer.
 func (r *WebhookEndpointReconciler) evaluate(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint) (verdict, error) {
 	route := endpointRoute(ep)
+	if owner, ok := managerWebhook(r.Workflows, ep.Spec.Slug); ok {
+		return verdict{status: metav1.ConditionFalse, reason: routes.ReasonSlugConflict, message: fmt.Sprintf(
+			"slug %q is declared by the manager's workflow %q (%s), which no WebhookEndpoint can take over; choose another spec.slug",
+			ep.Spec.Slug, owner.Entry.Name(), ownerDescription(owner.Entry))}, nil
+	}
+	if !r.Grants.Allows(ep.Namespace, ep.Spec.Slug) {
+		return verdict{status: metav1.ConditionFalse, reason: routes.ReasonSlugNotGranted, message: routes.NotGrantedMessage(ep.Namespace, ep.Spec.Slug)}, nil
+	}
 	winner, err := r.slugOwner(ctx, ep)
 	if err != nil {
 		return verdict{}, err
@@ -175,9 +201,6 @@ func (r *WebhookEndpointReconciler) evaluateSecrets(ctx context.Context, ep *wor
 	if len(problems) > 0 {
 		message += fmt.Sprintf(" (with %d of %d secrets: %s)", len(secrets), len(secrets)+len(problems), joinProblems(problems))
 	}
-	if code, ok := r.Routes.CodeRoute(ep.Spec.Slug); ok {
-		message += fmt.Sprintf("; overrides the webhook workflow %s declares in code", code.WorkflowName)
-	}
 	return verdict{owner: true, route: route, status: metav1.ConditionTrue, reason: routes.ReasonReady, message: message}, nil
 }
 
@@ -188,8 +211,32 @@ func notReady(route routes.Route, reason, message string) verdict {
 	return verdict{owner: true, route: route, status: metav1.ConditionFalse, reason: reason, message: message}
 }
 
+// managerWebhook returns the declaration of slug by a workflow of the manager (Go or a
+// WORKFLOW_DIRS file), which no tenant's claim can shadow.
+func managerWebhook(workflows *catalog.Catalog, slug string) (catalog.Webhook, bool) {
+	for _, claim := range workflows.Webhooks()[slug] {
+		if claim.Entry.Source != catalog.SourceDefinition {
+			return claim, true
+		}
+	}
+	return catalog.Webhook{}, false
+}
+
+// ownerDescription says where a declaring workflow comes from, for messages.
+func ownerDescription(e catalog.Entry) string {
+	switch e.Source {
+	case catalog.SourceFile:
+		return "the workflow file " + e.File
+	case catalog.SourceDefinition:
+		return "the WorkflowDefinition " + e.Namespace + "/" + e.Definition
+	default:
+		return "compiled into the manager"
+	}
+}
+
 // slugOwner returns the endpoint that owns ep's slug when it is not ep: the oldest endpoint
-// claiming the slug, ties broken by namespace and name so every replica agrees.
+// whose namespace is granted the slug, ties broken by namespace and name so every replica
+// agrees.
 func (r *WebhookEndpointReconciler) slugOwner(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint) (*workflowsv1alpha1.WebhookEndpoint, error) {
 	var list workflowsv1alpha1.WebhookEndpointList
 	if err := r.List(ctx, &list, client.MatchingFields{indexEndpointSlug: ep.Spec.Slug}); err != nil {
@@ -198,7 +245,7 @@ func (r *WebhookEndpointReconciler) slugOwner(ctx context.Context, ep *workflows
 	owner := ep
 	for i := range list.Items {
 		other := &list.Items[i]
-		if other.DeletionTimestamp.IsZero() && older(other, owner) {
+		if other.DeletionTimestamp.IsZero() && r.Grants.Allows(other.Namespace, other.Spec.Slug) && older(other, owner) {
 			owner = other
 		}
 	}
@@ -545,6 +592,8 @@ func setupWebhooks(mgr ctrl.Manager, o Options, definitions *WorkflowDefinitionR
 		Routes:        o.WebhookRoutes,
 		Events:        mgr.GetEventRecorder("webhookendpoint-controller"),
 		FlushInterval: o.WebhookCounterFlushInterval,
+		Grants:        o.WebhookSlugGrants,
+		Definitions:   definitions,
 	}
 	if err := endpoints.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the WebhookEndpoint controller: %w", err)
@@ -555,6 +604,7 @@ func setupWebhooks(mgr ctrl.Manager, o Options, definitions *WorkflowDefinitionR
 		Catalog:           o.Workflows,
 		CodeNamespace:     cmp.Or(o.CodeWebhookNamespace, DefaultCodeWebhookNamespace),
 		OperatorNamespace: o.Workflows.OperatorNamespace(),
+		Grants:            o.WebhookSlugGrants,
 		Definitions:       definitions,
 	}
 	if err := declared.SetupWithManager(mgr); err != nil {

@@ -38,8 +38,11 @@ type WorkflowDefinitionReconciler struct {
 	client.Client
 	// Catalog receives the definitions' workflows.
 	Catalog *catalog.Catalog
-	// Routes is the webhook route table, read to report each declared webhook's readiness.
+	// Routes is the webhook route table, read to report each declared webhook's readiness;
+	// nil when the manager serves no webhooks.
 	Routes *routes.Table
+	// Grants say which namespaces may claim which slugs.
+	Grants routes.Grants
 	// Events records Kubernetes Events when a definition's Ready condition changes.
 	Events recorder.EventRecorder
 
@@ -174,7 +177,7 @@ func (r *WorkflowDefinitionReconciler) Wake(key types.NamespacedName) {
 }
 
 // webhookStates reports each webhook the definition declares: served (with the route's
-// readiness) or lost to another declaration.
+// readiness), or why not.
 func (r *WorkflowDefinitionReconciler) webhookStates(def *workflowsv1alpha1.WorkflowDefinition, v definitionVerdict) []workflowsv1alpha1.DefinitionWebhook {
 	if v.workflow == nil {
 		return nil
@@ -183,26 +186,36 @@ func (r *WorkflowDefinitionReconciler) webhookStates(def *workflowsv1alpha1.Work
 	var out []workflowsv1alpha1.DefinitionWebhook
 	for _, spec := range v.workflow.Webhooks() {
 		state := workflowsv1alpha1.DefinitionWebhook{Slug: spec.Slug, Path: routes.Path(spec.Slug)}
-		owners := claims[spec.Slug]
-		switch {
-		case v.reason == workflowsv1alpha1.ReasonNameConflict:
-			state.Reason, state.Message = workflowsv1alpha1.ReasonNameConflict, "the definition is not used, so neither are its webhooks"
-		case len(owners) == 0 || owners[0].Entry.Definition != def.Name || owners[0].Entry.Namespace != def.Namespace:
-			state.Reason, state.Message = routes.ReasonSlugConflict, slugOwnerMessage(spec.Slug, owners)
-		default:
-			route, ok := r.Routes.CodeRoute(spec.Slug)
-			switch {
-			case !ok || route.Key != routes.CodeKey(def.Namespace, spec.Slug):
-				state.Reason, state.Message = "Pending", "the route is being set up"
-			case route.Ready:
-				state.Ready = true
-			default:
-				state.Reason, state.Message = route.Reason, route.Message
-			}
-		}
+		state.Ready, state.Reason, state.Message = r.webhookState(def, v, spec.Slug, servableClaims(claims[spec.Slug], r.Grants))
 		out = append(out, state)
 	}
 	return out
+}
+
+// webhookState says whether the definition's webhook slug is served, or why not.
+func (r *WorkflowDefinitionReconciler) webhookState(def *workflowsv1alpha1.WorkflowDefinition, v definitionVerdict, slug string, owners []catalog.Webhook) (bool, string, string) {
+	own := routes.DefinitionKey(def.Namespace, def.Name, slug)
+	switch {
+	case v.reason == workflowsv1alpha1.ReasonNameConflict:
+		return false, workflowsv1alpha1.ReasonNameConflict, "the definition is not used, so neither are its webhooks"
+	case r.Routes == nil:
+		return false, "NotServed", "this manager serves no webhooks"
+	case !r.Grants.Allows(def.Namespace, slug):
+		return false, routes.ReasonSlugNotGranted, routes.NotGrantedMessage(def.Namespace, slug)
+	case len(owners) == 0 || owners[0].Entry.Definition != def.Name || owners[0].Entry.Namespace != def.Namespace:
+		return false, routes.ReasonSlugConflict, slugOwnerMessage(slug, owners)
+	}
+	if served, ok := r.Routes.Lookup(slug); ok && served.Key.Origin == routes.OriginEndpoint {
+		return false, routes.ReasonSlugConflict, fmt.Sprintf("the WebhookEndpoint %s serves the slug %q; choose another slug", served.Key, slug)
+	}
+	route, ok := r.Routes.Get(routes.OriginDefinition, slug)
+	switch {
+	case !ok || route.Key != own:
+		return false, "Pending", "the route is being set up"
+	case route.Ready:
+		return true, "", ""
+	}
+	return false, route.Reason, route.Message
 }
 
 // slugOwnerMessage says who serves a slug a definition lost.

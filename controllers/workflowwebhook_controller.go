@@ -34,17 +34,19 @@ import (
 //
 //   - Runs of Go and WORKFLOW_DIRS webhooks are created in the manager's code-webhook namespace
 //     (--code-webhook-namespace, DefaultCodeWebhookNamespace by default); runs of a
-//     definition's webhooks in the definition's namespace.
+//     definition's webhooks in the definition's namespace. A definition's webhook is served only
+//     where --webhook-slug-grants lets its namespace claim the slug.
 //   - The signing secret is named by the declaration's secret_ref: in Go and WORKFLOW_DIRS files
 //     an environment variable of the manager ("GITHUB_WEBHOOK_SECRET") or a key of a Secret in
 //     the operator's namespace ("name/key"); in a definition a key of a Secret in its own
 //     namespace. A Secret key's rotation partner "previous-<key>" is accepted too. Without a
 //     secret_ref, key "secret" (and "previous-secret") of the Secret "centaur-webhook-<slug>"
-//     in the code-webhook namespace. Until the secret exists the route answers 503, never
+//     in the operator's namespace. Until the secret exists the route answers 503, never
 //     unsigned. Scheme "none" needs no secret.
 //   - The hmac scheme reads its signature from the declared header (X-Signature by default).
 //   - One declaration serves a slug: a WORKFLOW_DIRS file first, then a Go workflow, then the
-//     oldest definition; a WebhookEndpoint with the same slug overrides them all.
+//     oldest granted definition. No WebhookEndpoint can shadow the manager's own routes; an
+//     endpoint granted the slug wins over a definition.
 const (
 	// DefaultCodeWebhookNamespace is where declared webhooks run when no flag says.
 	DefaultCodeWebhookNamespace = "default"
@@ -96,6 +98,8 @@ type WorkflowWebhookReconciler struct {
 	OperatorNamespace string
 	// Env looks up the manager's environment variables; nil means os.LookupEnv.
 	Env func(string) (string, bool)
+	// Grants say which namespaces' definitions may claim which slugs.
+	Grants routes.Grants
 	// Definitions is told when the route of a definition's webhook changed, to update its
 	// status; nil when definitions are not reconciled.
 	Definitions *WorkflowDefinitionReconciler
@@ -115,7 +119,7 @@ type servedRoute struct {
 // Reconcile serves the slug req.Name as its winning declaration says.
 func (r *WorkflowWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	slug := req.Name
-	claims := r.Catalog.Webhooks()[slug]
+	claims := servableClaims(r.Catalog.Webhooks()[slug], r.Grants)
 	prev, hadPrev := r.servedRoute(slug)
 	if len(claims) == 0 {
 		if hadPrev {
@@ -152,6 +156,18 @@ func (r *WorkflowWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	return ctrl.Result{}, nil
 }
 
+// servableClaims keeps the claims of a slug that may be served, in precedence order: every
+// claim of the manager's own workflows, and definitions whose namespace is granted the slug.
+func servableClaims(claims []catalog.Webhook, grants routes.Grants) []catalog.Webhook {
+	var out []catalog.Webhook
+	for _, c := range claims {
+		if c.Entry.Source != catalog.SourceDefinition || grants.Allows(c.Entry.Namespace, c.Spec.Slug) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // routeState is a route's readiness in one word.
 func routeState(route routes.Route) string {
 	if route.Ready {
@@ -163,13 +179,13 @@ func routeState(route routes.Route) string {
 // route builds the route of a declaration, Ready when its secret resolves.
 func (r *WorkflowWebhookReconciler) route(ctx context.Context, w catalog.Webhook) (routes.Route, error) {
 	spec, auth := w.Spec, w.Spec.EffectiveAuth()
-	namespace := r.CodeNamespace
+	key := routes.CodeKey(r.CodeNamespace, spec.Slug)
 	if w.Entry.Source == catalog.SourceDefinition {
-		namespace = w.Entry.Namespace
+		key = routes.DefinitionKey(w.Entry.Namespace, w.Entry.Definition, spec.Slug)
 	}
 	header := cmp.Or(auth.Header, CodeWebhookHMACHeader)
 	route := routes.Route{
-		Key: routes.CodeKey(namespace, spec.Slug), Slug: spec.Slug, WorkflowName: w.Entry.Name(),
+		Key: key, Slug: spec.Slug, WorkflowName: w.Entry.Name(),
 		Provider: cmp.Or(spec.Provider, auth.Scheme), TriggerKey: spec.TriggerKey,
 		AllowedMethods: upper(spec.AllowedMethods), AllowedContentTypes: lower(spec.AllowedContentTypes), Ready: true,
 	}
@@ -216,7 +232,7 @@ func (r *WorkflowWebhookReconciler) secretSourceOf(w catalog.Webhook, ref string
 	case ref == "" && definition:
 		return secretSource{}, &secretProblem{routes.ReasonInvalidSpec, "a WorkflowDefinition's webhook names its secret with secret_ref = \"<secret>/<key>\""}
 	case ref == "":
-		name := types.NamespacedName{Namespace: r.CodeNamespace, Name: CodeWebhookSecretPrefix + w.Spec.Slug}
+		name := types.NamespacedName{Namespace: r.OperatorNamespace, Name: CodeWebhookSecretPrefix + w.Spec.Slug}
 		return secretSource{secret: name, keys: []string{CodeWebhookSecretKey, CodeWebhookPreviousSecretKey}}, nil
 	case durable.SecretRefIsEnv(ref) && definition:
 		return secretSource{}, &secretProblem{routes.ReasonInvalidSpec, fmt.Sprintf("a WorkflowDefinition cannot read the manager's environment variable %s; name a Secret key, \"<secret>/<key>\"", ref)}
@@ -345,6 +361,10 @@ func (r *WorkflowWebhookReconciler) secretUsers(_ context.Context, o client.Obje
 	key := types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
 	var slugs []string
 	for slug, claims := range r.Catalog.Webhooks() {
+		claims = servableClaims(claims, r.Grants)
+		if len(claims) == 0 {
+			continue
+		}
 		src, problem := r.secretSourceOf(claims[0], claims[0].Spec.EffectiveAuth().SecretRef)
 		if problem == nil && src.secret == key {
 			slugs = append(slugs, slug)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -87,6 +89,7 @@ def handler(inp, ctx):
 		Expect(r.run().Namespace).To(Equal(ns))
 
 		By("a younger definition in another namespace claiming the same slug")
+		time.Sleep(1100 * time.Millisecond) // creation timestamps have one-second resolution
 		other := newNamespace()
 		rival := &workflowsv1alpha1.WorkflowDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: "rival"},
 			Spec: workflowsv1alpha1.WorkflowDefinitionSpec{Source: source}}
@@ -94,5 +97,13 @@ def handler(inp, ctx):
 		lost := definitionWebhook(rival, routes.ReasonSlugConflict)
 		Expect(lost.Message).To(ContainSubstring(ns + "/tenant-hook"))
 		Expect(send(github(slug, "tenant-value", "t-2", issueBody(2))).run().Namespace).To(Equal(ns))
+		definitionWebhook(def, "")
+
+		By("a definition in a namespace the operator has not granted the slug")
+		ungranted := createNamespace(unique(ungrantedPrefix + "hook"))
+		stranger := &workflowsv1alpha1.WorkflowDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: ungranted, Name: "stranger"},
+			Spec: workflowsv1alpha1.WorkflowDefinitionSpec{Source: strings.ReplaceAll(source, slug, unique("free-slug"))}}
+		Expect(k8sClient.Create(context.Background(), stranger)).To(Succeed())
+		Expect(definitionWebhook(stranger, routes.ReasonSlugNotGranted).Message).To(ContainSubstring("--webhook-slug-grants"))
 	})
 })

@@ -45,6 +45,10 @@ var (
 	api, proxied, broken *httptest.Server
 )
 
+// slugGrants let the suite's own namespaces (wh-*, from newNamespace) claim any slug, and
+// nobody else: specs in namespaces named ungranted-* see the refusal.
+var slugGrants = routes.Grants{{Namespace: "wh-*", Slug: "*"}}
+
 // Suite constants.
 const (
 	// codeNamespace is where code-declared webhooks create runs and find their Secret.
@@ -53,6 +57,8 @@ const (
 	operatorNamespace = "centaur-system"
 	// codeSlug is the slug the code_hooked test workflow declares.
 	codeSlug = "code-hook"
+	// ungrantedPrefix starts the names of namespaces the suite's grants leave out.
+	ungrantedPrefix = "ungranted-"
 	// flushInterval is short so that delivery counters reach status quickly.
 	flushInterval = 300 * time.Millisecond
 )
@@ -86,6 +92,7 @@ var _ = BeforeSuite(func() {
 		MaxConcurrentReconciles:     4,
 		WebhookRoutes:               table,
 		CodeWebhookNamespace:        codeNamespace,
+		WebhookSlugGrants:           slugGrants,
 		WebhookCounterFlushInterval: flushInterval,
 	})
 	Expect(err).NotTo(HaveOccurred())

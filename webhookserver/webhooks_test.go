@@ -590,10 +590,10 @@ func readyEndpointNamed(ns, name, slug, secret string) *workflowsv1alpha1.Webhoo
 }
 
 var _ = Describe("Webhooks declared in code", func() {
-	It("are served in the code-webhook namespace once their Secret exists, and yield to a WebhookEndpoint", func() {
+	It("are served in the code-webhook namespace once their Secret exists in the operator's, and no WebhookEndpoint can take them", func() {
 		Eventually(func() string { return send(github(codeSlug, "code-value", "k-0", issueBody(0))).errorCode() }, waitFor, pollAt).Should(Equal(apierror.CodeNotReady))
 
-		createSecret(codeNamespace, "centaur-webhook-"+codeSlug, map[string]string{"secret": "code-value"})
+		createSecret(operatorNamespace, "centaur-webhook-"+codeSlug, map[string]string{"secret": "code-value"})
 		Eventually(func() int { return send(github(codeSlug, "code-value", "k-1", issueBody(1))).status }, waitFor, pollAt).Should(Equal(http.StatusAccepted))
 		Expect(send(github(codeSlug, "code-value", "k-1", issueBody(1))).status).To(Equal(http.StatusOK))
 		runs := runsOf(codeNamespace, codeSlug)
@@ -603,14 +603,35 @@ var _ = Describe("Webhooks declared in code", func() {
 
 		By("a WebhookEndpoint claiming the same slug")
 		ns := newNamespace()
-		ep := readyEndpointNamed(ns, "override", codeSlug, "override-value")
-		Expect(readyMessage(ep)).To(ContainSubstring("overrides the webhook workflow code_hooked declares in code"))
-		r := send(github(codeSlug, "override-value", "k-3", issueBody(3)))
-		Expect(r.status).To(Equal(http.StatusAccepted))
-		Expect(r.run().Namespace).To(Equal(ns))
+		createSecret(ns, "takeover-secret", map[string]string{"secret": "takeover-value"})
+		ep := createEndpoint(ns, "takeover", endpointSpec(codeSlug, "takeover-secret"))
+		cond := expectReady(ep, metav1.ConditionFalse, routes.ReasonSlugConflict)
+		Expect(cond.Message).To(ContainSubstring(`declared by the manager's workflow "code_hooked"`))
+		expectRefused(send(github(codeSlug, "takeover-value", "k-3", issueBody(3))), http.StatusUnauthorized, apierror.CodeUnauthorized)
+		Expect(send(github(codeSlug, "code-value", "k-4", issueBody(4))).status).To(Equal(http.StatusAccepted))
+		Expect(runsOf(ns, codeSlug)).To(BeEmpty(), "the endpoint took deliveries of the manager's route")
+	})
+})
 
-		Expect(k8sClient.Delete(context.Background(), ep)).To(Succeed())
-		Eventually(func() int { return send(github(codeSlug, "code-value", "k-4", issueBody(4))).status }, waitFor, pollAt).Should(Equal(http.StatusAccepted))
+var _ = Describe("Who may claim a slug", func() {
+	It("refuses a WebhookEndpoint in a namespace the operator has not granted the slug, and lets it take nothing from a granted one", func() {
+		granted, slug := newNamespace(), unique("owned")
+		readyEndpointNamed(granted, "owner", slug, "owner-value")
+
+		other := createNamespace(unique(ungrantedPrefix + "tenant"))
+		createSecret(other, "thief-secret", map[string]string{"secret": "thief-value"})
+		thief := createEndpoint(other, "thief", endpointSpec(slug, "thief-secret"))
+		cond := expectReady(thief, metav1.ConditionFalse, routes.ReasonSlugNotGranted)
+		Expect(cond.Message).To(ContainSubstring("--webhook-slug-grants"))
+		Expect(getEndpoint(thief).Status.Path).To(BeEmpty())
+		expectRefused(send(github(slug, "thief-value", "g-1", issueBody(1))), http.StatusUnauthorized, apierror.CodeUnauthorized)
+		Expect(send(github(slug, "owner-value", "g-2", issueBody(2))).run().Namespace).To(Equal(granted))
+
+		By("an ungranted endpoint that is older does not keep a granted one from its slug")
+		free := unique("free")
+		older := createEndpoint(other, "early", endpointSpec(free, "thief-secret"))
+		expectReady(older, metav1.ConditionFalse, routes.ReasonSlugNotGranted)
+		readyEndpointNamed(newNamespace(), "late", free, "late-value")
 	})
 })
 

@@ -5,12 +5,13 @@
 // package lets both sides import it without an import cycle, and keeps Kubernetes reads out of
 // the request path.
 //
-// Two origins can claim a slug: a WebhookEndpoint resource, managed with GitOps, and a
-// workflow that declares a webhook in its code. The resource wins: Lookup prefers it, so an
-// operator can always override (or disable, by leaving it not Ready) a route that a workflow
-// ships with. Which of two resources claiming one slug is served is the controller's
-// decision (the older one); the table serves whatever resource route was set last.
-//
+// Three origins can claim a slug: a workflow of the manager that declares a webhook (Go code or
+// a WORKFLOW_DIRS file), a WebhookEndpoint resource, and a WorkflowDefinition's WEBHOOKS.
+// Lookup prefers them in that order: the manager's own routes cannot be shadowed, and tenants'
+// claims (endpoints and definitions, each needing a grant, see Grants) are decided by their
+// controllers (the oldest endpoint wins among endpoints; an endpoint wins over a definition).
+// The table serves whatever route of an origin was set last for a slug.
+
 // The table also counts deliveries per endpoint, in memory. The handler bumps atomic counters
 // on the hot path; the controller flushes them into the endpoint's status in batches.
 package routes
@@ -39,16 +40,26 @@ type Origin int
 const (
 	// OriginEndpoint is a route configured by a WebhookEndpoint resource.
 	OriginEndpoint Origin = iota
-	// OriginCode is a route a workflow declares in its code (durable.WithWebhook).
+	// OriginCode is a route a workflow of the manager declares: durable.WithWebhook in Go, or
+	// WEBHOOKS in a WORKFLOW_DIRS file.
 	OriginCode
+	// OriginDefinition is a route a WorkflowDefinition declares in WEBHOOKS.
+	OriginDefinition
 )
+
+// lookupOrder is the precedence of origins for one slug.
+var lookupOrder = []Origin{OriginCode, OriginEndpoint, OriginDefinition}
 
 // String names the origin for logs and messages.
 func (o Origin) String() string {
-	if o == OriginCode {
-		return "code"
+	switch o {
+	case OriginCode:
+		return "workflow"
+	case OriginDefinition:
+		return "WorkflowDefinition"
+	default:
+		return "WebhookEndpoint"
 	}
-	return "WebhookEndpoint"
 }
 
 // Key identifies the source of a route: a WebhookEndpoint's namespace and name, or, for a
@@ -64,10 +75,16 @@ type Key struct {
 // String returns namespace/name.
 func (k Key) String() string { return k.Namespace + "/" + k.Name }
 
-// CodeKey returns the key of the webhook a workflow declares in code under slug, served in
-// namespace.
+// CodeKey returns the key of the webhook a workflow of the manager declares under slug, served
+// in namespace.
 func CodeKey(namespace, slug string) Key {
 	return Key{Origin: OriginCode, Namespace: namespace, Name: "code:" + slug}
+}
+
+// DefinitionKey returns the key of the webhook the WorkflowDefinition namespace/definition
+// declares under slug.
+func DefinitionKey(namespace, definition, slug string) Key {
+	return Key{Origin: OriginDefinition, Namespace: namespace, Name: "definition:" + definition + ":" + slug}
 }
 
 // Route is everything the handler needs to serve one slug. A Route is immutable once handed
@@ -127,8 +144,11 @@ const (
 	// ReasonSecretInvalid: the value cannot be used by the provider, for example a "whsec_"
 	// secret whose remainder is not base64.
 	ReasonSecretInvalid = "SecretInvalid"
-	// ReasonSlugConflict: an older endpoint serves the same slug.
+	// ReasonSlugConflict: an older endpoint, or a workflow of the manager, serves the slug.
 	ReasonSlugConflict = "SlugConflict"
+	// ReasonSlugNotGranted: the operator's --webhook-slug-grants does not let the namespace
+	// claim the slug.
+	ReasonSlugNotGranted = "SlugNotGranted"
 	// ReasonUnknownWorkflow: spec.workflowName is not registered in the manager.
 	ReasonUnknownWorkflow = "UnknownWorkflow"
 	// ReasonInvalidSpec: the provider settings are unusable (for example an hmac header that
@@ -191,21 +211,19 @@ func (c *Counters) Done(flushed Counts) {
 
 // Table maps slugs to routes. It is safe for concurrent use; lookups take a read lock only.
 type Table struct {
-	mu        sync.RWMutex
-	endpoints map[string]Route // slug -> route set by a WebhookEndpoint
-	code      map[string]Route // slug -> route declared in code
-	slugs     map[Key]string   // key -> the slug it currently serves
-	counters  map[Key]*Counters
+	mu       sync.RWMutex
+	byOrigin map[Origin]map[string]Route // origin -> slug -> route
+	slugs    map[Key]string              // key -> the slug it currently serves
+	counters map[Key]*Counters
 }
 
 // NewTable returns an empty table.
 func NewTable() *Table {
-	return &Table{
-		endpoints: map[string]Route{},
-		code:      map[string]Route{},
-		slugs:     map[Key]string{},
-		counters:  map[Key]*Counters{},
+	t := &Table{byOrigin: map[Origin]map[string]Route{}, slugs: map[Key]string{}, counters: map[Key]*Counters{}}
+	for _, o := range lookupOrder {
+		t.byOrigin[o] = map[string]Route{}
 	}
+	return t
 }
 
 // Set serves route under its slug, replacing whatever the same key served before (also under
@@ -223,10 +241,10 @@ func (t *Table) Set(route Route) error {
 	defer t.mu.Unlock()
 	route.counters = t.countersLocked(route.Key)
 	t.deleteLocked(route.Key)
-	if prev, ok := t.byOrigin(route.Key.Origin)[route.Slug]; ok {
+	if prev, ok := t.byOrigin[route.Key.Origin][route.Slug]; ok {
 		delete(t.slugs, prev.Key)
 	}
-	t.byOrigin(route.Key.Origin)[route.Slug] = route
+	t.byOrigin[route.Key.Origin][route.Slug] = route
 	t.slugs[route.Key] = route.Slug
 	return nil
 }
@@ -259,7 +277,7 @@ func (t *Table) deleteLocked(key Key) {
 		return
 	}
 	delete(t.slugs, key)
-	routes := t.byOrigin(key.Origin)
+	routes := t.byOrigin[key.Origin]
 	if r, ok := routes[slug]; ok && r.Key == key {
 		delete(routes, slug)
 	}
@@ -273,16 +291,17 @@ func (t *Table) Forget(key Key) {
 	delete(t.counters, key)
 }
 
-// Lookup returns the route that serves slug: a WebhookEndpoint's when there is one, otherwise
-// a code-declared one.
+// Lookup returns the route that serves slug: one a workflow of the manager declares, else a
+// WebhookEndpoint's, else a WorkflowDefinition's.
 func (t *Table) Lookup(slug string) (Route, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	if r, ok := t.endpoints[slug]; ok {
-		return r, true
+	for _, o := range lookupOrder {
+		if r, ok := t.byOrigin[o][slug]; ok {
+			return r, true
+		}
 	}
-	r, ok := t.code[slug]
-	return r, ok
+	return Route{}, false
 }
 
 // Serves reports whether key's route is the one Lookup(slug) returns.
@@ -291,12 +310,12 @@ func (t *Table) Serves(key Key, slug string) bool {
 	return ok && r.Key == key
 }
 
-// CodeRoute returns the code-declared route of slug, whether or not a WebhookEndpoint
-// overrides it.
-func (t *Table) CodeRoute(slug string) (Route, bool) {
+// Get returns the route of origin o for slug, whether or not another origin's route serves
+// the slug.
+func (t *Table) Get(o Origin, slug string) (Route, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	r, ok := t.code[slug]
+	r, ok := t.byOrigin[o][slug]
 	return r, ok
 }
 
@@ -332,12 +351,4 @@ func (t *Table) PendingKeys() []Key {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 	return out
-}
-
-// byOrigin returns the slug map of origin o.
-func (t *Table) byOrigin(o Origin) map[string]Route {
-	if o == OriginCode {
-		return t.code
-	}
-	return t.endpoints
 }

@@ -51,30 +51,35 @@ func TestSetLookupDelete(t *testing.T) {
 	}
 }
 
-func TestEndpointOverridesCode(t *testing.T) {
+func TestTheManagersRoutesCannotBeShadowed(t *testing.T) {
 	tab := NewTable()
-	code := Route{Key: CodeKey("default", "hook"), Slug: "hook", WorkflowName: "coded", Verifier: acceptAll{}, Ready: true}
-	must(t, tab.Set(code))
-	if r, _ := tab.Lookup("hook"); r.WorkflowName != "coded" {
-		t.Fatalf("code route not served: %+v", r)
+	definition := Route{Key: DefinitionKey("team-a", "triage", "hook"), Slug: "hook", WorkflowName: "tenant", Verifier: acceptAll{}, Ready: true}
+	must(t, tab.Set(definition))
+	if r, _ := tab.Lookup("hook"); r.WorkflowName != "tenant" {
+		t.Fatalf("definition route not served: %+v", r)
 	}
 	ep := endpoint("ns", "ep", "hook")
 	ep.WorkflowName = "resource"
 	must(t, tab.Set(ep))
 	if r, _ := tab.Lookup("hook"); r.WorkflowName != "resource" {
-		t.Fatalf("endpoint does not override the code route: %+v", r)
+		t.Fatalf("an endpoint does not win over a definition: %+v", r)
 	}
-	// Re-setting the code route (its Secret changed) must not take the slug back.
+	code := Route{Key: CodeKey("default", "hook"), Slug: "hook", WorkflowName: "coded", Verifier: acceptAll{}, Ready: true}
 	must(t, tab.Set(code))
-	if r, _ := tab.Lookup("hook"); r.WorkflowName != "resource" {
-		t.Fatalf("code route took the slug back from the endpoint: %+v", r)
-	}
-	tab.Forget(ep.Key)
 	if r, _ := tab.Lookup("hook"); r.WorkflowName != "coded" {
-		t.Fatalf("code route not served again once the endpoint is gone: %+v", r)
+		t.Fatalf("an endpoint shadows the manager's own route: %+v", r)
 	}
-	if _, ok := tab.CodeRoute("hook"); !ok {
-		t.Fatal("CodeRoute lost the code route")
+	// Re-setting the endpoint (its Secret changed) must not take the slug back.
+	must(t, tab.Set(ep))
+	if r, _ := tab.Lookup("hook"); r.WorkflowName != "coded" {
+		t.Fatalf("an endpoint took the slug from the manager's route: %+v", r)
+	}
+	tab.Forget(code.Key)
+	if r, _ := tab.Lookup("hook"); r.WorkflowName != "resource" {
+		t.Fatalf("the endpoint is not served once the manager's route is gone: %+v", r)
+	}
+	if _, ok := tab.Get(OriginDefinition, "hook"); !ok {
+		t.Fatal("Get lost the definition's route")
 	}
 }
 
