@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -301,8 +299,8 @@ func (r *WebhookEndpointReconciler) resolveSecret(ctx context.Context, namespace
 	value, ok := secret.Data[ref.Key]
 	if !ok {
 		return nil, &secretProblem{routes.ReasonSecretKeyMissing, fmt.Sprintf(
-			"Secret %q (%s) in namespace %q has no key %q (it has: %s); add the key or fix %s.key",
-			ref.Name, field, namespace, ref.Key, strings.Join(slices.Sorted(maps.Keys(secret.Data)), ", "), field)}, nil
+			"Secret %q (%s) in namespace %q has no key %q; add the key or fix %s.key",
+			ref.Name, field, namespace, ref.Key, field)}, nil
 	}
 	value = bytes.TrimSpace(value)
 	if len(value) == 0 {

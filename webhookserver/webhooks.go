@@ -92,6 +92,10 @@ type deliveryError struct {
 	code    string
 	message string
 	allow   []string // the Allow header of a 405
+	// detail is logged but never answered: the sender is not authenticated, and how the
+	// endpoint verifies (header, prefix, number of secrets) or why it is not ready is none of
+	// its business.
+	detail string
 }
 
 // handleWebhook serves /api/webhooks/{slug}: it finds the slug's route, checks the request
@@ -126,7 +130,7 @@ func (s *Server) refuse(w http.ResponseWriter, route routes.Route, derr *deliver
 		route.Counters().AddRejected()
 	}
 	webhookDeliveries.WithLabelValues(route.Slug, outcome).Inc()
-	s.cfg.Logger.V(1).Info("webhook_rejected", "slug", route.Slug, "status", derr.status, "code", derr.code, "reason", derr.message)
+	s.cfg.Logger.V(1).Info("webhook_rejected", "slug", route.Slug, "status", derr.status, "code", derr.code, "reason", derr.message, "detail", derr.detail)
 	writeDeliveryError(w, derr)
 }
 
@@ -139,15 +143,17 @@ func (s *Server) lookupRoute(slug string) (routes.Route, bool) {
 }
 
 // refuseNotReady answers 503 for an endpoint that claims its slug but cannot serve it. The
-// details (secret names, namespaces) stay in the endpoint's status: the caller is not
-// authenticated yet.
+// reason (a missing Secret, ...) stays in the endpoint's status and the log: the caller is not
+// authenticated.
 func (s *Server) refuseNotReady(w http.ResponseWriter, route routes.Route) {
 	webhookDeliveries.WithLabelValues(route.Slug, outcomeNotReady).Inc()
+	s.cfg.Logger.V(1).Info("webhook_not_ready", "slug", route.Slug, "reason", route.Reason)
 	w.Header().Set("Retry-After", notReadyRetryAfter)
-	apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeNotReady, fmt.Sprintf(
-		"the webhook endpoint for slug %q is not ready (reason %s); its owner sees why with `kubectl describe webhookendpoint`",
-		route.Slug, route.Reason))
+	apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeNotReady, notReadyMessage)
 }
+
+// notReadyMessage is all an unauthenticated sender learns of an endpoint that cannot serve.
+const notReadyMessage = "this webhook is not ready to take deliveries; retry later (its owner sees why in the endpoint's status)"
 
 // acceptDelivery runs the checks in the order a sender can fix them: method, content type,
 // size, signature, body. It returns the envelope and the delivery's trigger value.
@@ -231,10 +237,10 @@ func verify(r *http.Request, route routes.Route, raw []byte) *deliveryError {
 	case err == nil:
 		return nil
 	case errors.Is(err, signature.ErrNoSecret), errors.Is(err, signature.ErrInvalidSecret):
-		return &deliveryError{status: http.StatusServiceUnavailable, code: apierror.CodeNotReady,
-			message: "this webhook's signing secret is unusable; its owner sees why with `kubectl describe webhookendpoint`"}
+		return &deliveryError{status: http.StatusServiceUnavailable, code: apierror.CodeNotReady, message: notReadyMessage, detail: err.Error()}
 	default:
-		return &deliveryError{status: http.StatusUnauthorized, code: apierror.CodeUnauthorized, message: "signature verification failed: " + err.Error()}
+		return &deliveryError{status: http.StatusUnauthorized, code: apierror.CodeUnauthorized,
+			message: "signature verification failed: the delivery is not signed with this webhook's secret", detail: err.Error()}
 	}
 }
 

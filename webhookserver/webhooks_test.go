@@ -697,3 +697,44 @@ func rate(n, workers, from int, do func(i int)) float64 {
 	wg.Wait()
 	return float64(n) / time.Since(start).Seconds()
 }
+
+var _ = Describe("What an unauthenticated sender learns", func() {
+	It("nothing of how an endpoint verifies, why it is not ready, or what its Secret holds; and credentials in the URL are not stored", func() {
+		ns, slug := newNamespace(), unique("quiet")
+		spec := endpointSpec(slug, "quiet-a", "quiet-b")
+		spec.Provider = workflowsv1alpha1.ProviderHMAC
+		spec.Auth.HMAC = &workflowsv1alpha1.HMACSettings{Header: "X-Private-Hmac-Header", Prefix: "v9="}
+		ep := createEndpoint(ns, "quiet", spec)
+
+		By("a 503 while the Secret is missing says nothing of it")
+		expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretNotFound)
+		r := send(delivery{slug: slug, header: http.Header{"Content-Type": {"application/json"}}, body: issueBody(1)})
+		expectRefused(r, http.StatusServiceUnavailable, apierror.CodeNotReady)
+		for _, leak := range []string{"quiet-a", "SecretNotFound", ns} {
+			Expect(string(r.body)).NotTo(ContainSubstring(leak))
+		}
+
+		By("a Secret without the key: the status does not list the keys it has")
+		createSecret(ns, "quiet-a", map[string]string{"other-key-with-a-telling-name": "x"})
+		cond := expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretKeyMissing)
+		Expect(cond.Message).NotTo(ContainSubstring("other-key-with-a-telling-name"))
+
+		By("a 401 says nothing of the header, the prefix or how many secrets there are")
+		createSecret(ns, "quiet-b", map[string]string{"secret": "quiet-value"})
+		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		r = send(delivery{slug: slug, header: http.Header{"Content-Type": {"application/json"}, "X-Private-Hmac-Header": {"v9=00"}}, body: issueBody(2)})
+		expectRefused(r, http.StatusUnauthorized, apierror.CodeUnauthorized)
+		for _, leak := range []string{"X-Private-Hmac-Header", "x-private-hmac-header", "v9=", "secrets", "2 "} {
+			Expect(string(r.body)).NotTo(ContainSubstring(leak))
+		}
+
+		By("a signed delivery whose URL carries a token")
+		body := issueBody(3)
+		h := http.Header{"Content-Type": {"application/json"}}
+		h.Set("X-Private-Hmac-Header", "v9="+hex.EncodeToString(hmacSHA256([]byte("quiet-value"), body)))
+		r = send(delivery{slug: slug, header: h, body: body, query: "token=" + remember("URL-TOKEN-VALUE") + "&page=2"})
+		Expect(r.status).To(Equal(http.StatusAccepted), string(r.body))
+		in := inputOf(ns, r.run().ID)
+		Expect(in.Webhook.Query).To(Equal(map[string][]string{"page": {"2"}}))
+	})
+})

@@ -76,7 +76,7 @@ type Webhook struct {
 	Headers map[string]string `json:"headers"`
 	// Query maps query parameter names to all their values in order. Unlike headers, query
 	// values are kept as lists: joining them would be lossy, since values may hold commas.
-	// Never nil.
+	// Parameters that may carry a credential (token, key, sig, ...) are absent. Never nil.
 	Query map[string][]string `json:"query"`
 	// Body is the decoded body as JSON; see Build for the rules per content type.
 	Body json.RawMessage `json:"body"`
@@ -129,11 +129,17 @@ func Build(req Request, opts Options) (Envelope, error) {
 	}}, nil
 }
 
-// queryMap copies q with every string made valid UTF-8. The result is never nil.
+// queryMap copies q with every string made valid UTF-8, without the parameters that may carry
+// a credential (?token=, ?api_key=, ?sig=, ..., by IsSensitiveHeader's rule): providers that
+// cannot sign put secrets in the URL, and the run's input is readable by whoever reads runs.
+// The result is never nil.
 func queryMap(q url.Values) map[string][]string {
 	out := make(map[string][]string, len(q))
 	for _, raw := range slices.Sorted(maps.Keys(q)) { // sorted: names may merge once made valid
 		name := validUTF8(raw)
+		if IsSensitiveHeader(name) {
+			continue
+		}
 		for _, v := range q[raw] {
 			out[name] = append(out[name], validUTF8(v))
 		}

@@ -185,6 +185,9 @@ func TestIsSensitiveHeader(t *testing.T) {
 		"X-Api-Key", "X-APIKEY", "api_key", "X-Gitlab-Token", "X-Access-Token", "X-Webhook-Secret",
 		"X-Password", "X-Auth-User", "X-Shopify-Hmac-Sha256-Signature", "X-Slack-Signature",
 		"Stripe-Signature", "X-Amz-Security-Token", "X-Session-Id", "X-Credentials", "X-Access-Key",
+		// Findings of the security review (#13): keys, JWTs, assertions and short signatures.
+		"X-Goog-Api-Key", "Ocp-Apim-Subscription-Key", "X-Functions-Key", "X-Hook-Key", "X-Jwt-Assertion",
+		"X-Ms-Client-Principal-Assertion", "Cf-Access-Jwt-Assertion", "X-Webhook-Sig", "X-Bearer",
 	}
 	for _, name := range sensitive {
 		if !IsSensitiveHeader(name) {
@@ -193,7 +196,8 @@ func TestIsSensitiveHeader(t *testing.T) {
 	}
 	harmless := []string{
 		"Content-Type", "User-Agent", "X-GitHub-Event", "X-GitHub-Delivery", "Webhook-Id",
-		"Webhook-Timestamp", "X-Forwarded-For", "Idempotency-Key", "Accept", "",
+		"Webhook-Timestamp", "X-Forwarded-For", "Idempotency-Key", "X-Idempotency-Key", "Accept", "X-Request-Id",
+		"X-Hub-Keyword", "",
 	}
 	for _, name := range harmless {
 		if IsSensitiveHeader(name) {
@@ -213,7 +217,7 @@ func TestBuildStripsSensitiveHeaders(t *testing.T) {
 		"Set-Cookie":          "sid=SECRET-G",
 		"X-Api-Key":           "SECRET-H",
 		"X-Gitlab-Token":      "SECRET-I",
-		"X-Custom-Sig":        "SECRET-J", // only stripped through ExtraSensitiveHeaders
+		"X-Custom-Signer":     "SECRET-J", // only stripped through ExtraSensitiveHeaders
 		"x-lower-secret":      "SECRET-K", // non-canonical key
 	}
 	h := hdr("Content-Type", "application/json", "X-GitHub-Event", "push")
@@ -222,7 +226,7 @@ func TestBuildStripsSensitiveHeaders(t *testing.T) {
 	}
 	h.Add("Cookie", "second=SECRET-L")
 	secrets["Cookie 2"] = "SECRET-L"
-	env, err := Build(Request{Header: h, RawBody: []byte(`{"a":1}`)}, Options{ExtraSensitiveHeaders: []string{" x-custom-sig "}})
+	env, err := Build(Request{Header: h, RawBody: []byte(`{"a":1}`)}, Options{ExtraSensitiveHeaders: []string{" x-custom-signer "}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,13 +239,26 @@ func TestBuildStripsSensitiveHeaders(t *testing.T) {
 			t.Errorf("value of %s survives in %s", name, b)
 		}
 	}
-	for _, gone := range []string{"signature", "authorization", "cookie", "api-key", "token", "secret", "x-custom-sig"} {
+	for _, gone := range []string{"signature", "authorization", "cookie", "api-key", "token", "secret", "x-custom-signer"} {
 		if strings.Contains(strings.ToLower(string(b)), gone) {
 			t.Errorf("%q appears in %s", gone, b)
 		}
 	}
 	if got := env.Webhook.Headers["x-github-event"]; got != "push" {
 		t.Errorf("harmless header lost: x-github-event = %q", got)
+	}
+}
+
+func TestBuildDropsQueryParametersThatCarryCredentials(t *testing.T) {
+	q := url.Values{"token": {"SECRET-1"}, "api_key": {"SECRET-2"}, "sig": {"x"}, "x-sig": {"SECRET-3"},
+		"access_token": {"SECRET-4"}, "page": {"2"}, "ref": {"main", "dev"}}
+	env, err := Build(Request{Header: hdr("Content-Type", "application/json"), Query: q, RawBody: []byte(`{}`)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"page": {"2"}, "ref": {"main", "dev"}}
+	if !reflect.DeepEqual(env.Webhook.Query, want) {
+		t.Errorf("query = %v, want %v", env.Webhook.Query, want)
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 // Webhook-Signature, Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key.
 var sensitiveFragments = []string{
 	"signature",
+	"jwt",
+	"assertion", // x-ms-client-principal-assertion, saml assertions, OIDC client assertions
+	"bearer",
 	"auth", // authorization, proxy-authorization, x-auth-*, ...
 	"cookie",
 	"token",
@@ -25,16 +28,42 @@ var sensitiveFragments = []string{
 	"private-key", "private_key",
 }
 
-// IsSensitiveHeader reports whether a header named name (case-insensitively) may carry a
+// sensitiveWords are name parts that mark a credential only as a whole word (at the end, or
+// followed by "-"): X-Goog-Api-Key, Ocp-Apim-Subscription-Key, X-Functions-Key, X-Webhook-Sig,
+// but not X-Hub-Keyword.
+var sensitiveWords = []string{"-key", "_key", "-sig", "_sig"}
+
+// sensitiveNames are whole names that carry credentials: Azure's SAS "sig" and Functions
+// "code" query parameters, a bare "key", "pwd" and "pass".
+var sensitiveNames = []string{"sig", "key", "code", "pwd", "pass"}
+
+// harmlessKeyHeaders end in "-key" but identify rather than authenticate: a provider's
+// idempotency key is what a workflow dedupes on.
+var harmlessKeyHeaders = []string{"idempotency-key", "x-idempotency-key", "sec-websocket-key"}
+
+// IsSensitiveHeader reports whether a header (or query parameter) named name (case-insensitively) may carry a
 // credential and so must never be persisted: signatures (X-Hub-Signature-256,
 // Webhook-Signature, ...), Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key,
-// and any name containing signature, auth, cookie, token, secret, password, passwd,
-// credential, session, api-key, apikey, api_key, access-key or private-key. The list errs on
-// the side of stripping: a lost header is an inconvenience, a leaked secret is an incident.
+// and any name containing signature, -sig, jwt, assertion, -key (X-Goog-Api-Key,
+// Ocp-Apim-Subscription-Key, ...), bearer, auth, cookie, token, secret, password, passwd,
+// credential, session, apikey or private-key. The same rule filters query parameters
+// (?token=..., ?api_key=..., ?sig=...). The list errs on the side of stripping: a lost header
+// is an inconvenience, a leaked secret is an incident.
 func IsSensitiveHeader(name string) bool {
 	lower := strings.ToLower(name)
+	if slices.Contains(harmlessKeyHeaders, lower) {
+		return false
+	}
+	if slices.Contains(sensitiveNames, lower) {
+		return true
+	}
 	for _, fragment := range sensitiveFragments {
 		if strings.Contains(lower, fragment) {
+			return true
+		}
+	}
+	for _, word := range sensitiveWords {
+		if strings.HasSuffix(lower, word) || strings.Contains(lower, word+"-") || strings.Contains(lower, word+"_") {
 			return true
 		}
 	}
