@@ -341,6 +341,7 @@ func endpointRoute(ep *workflowsv1alpha1.WebhookEndpoint) routes.Route {
 		WorkflowName:        ep.Spec.WorkflowName,
 		Provider:            string(ep.Spec.Provider),
 		TriggerKey:          strings.TrimSpace(ep.Spec.TriggerKey),
+		Identity:            routes.IdentityFor(string(ep.Spec.Provider), ep.Spec.ReplayProtection == workflowsv1alpha1.ReplayProtectionTriggerKey),
 		MaxBodyBytes:        ep.Spec.MaxBodyBytes,
 		AllowedMethods:      upper(ep.Spec.AllowedMethods),
 		AllowedContentTypes: lower(ep.Spec.AllowedContentTypes),

@@ -187,6 +187,7 @@ func (r *WorkflowWebhookReconciler) route(ctx context.Context, w catalog.Webhook
 	route := routes.Route{
 		Key: key, Slug: spec.Slug, WorkflowName: w.Entry.Name(),
 		Provider: cmp.Or(spec.Provider, auth.Scheme), TriggerKey: spec.TriggerKey,
+		Identity:       routes.IdentityFor(auth.Scheme, spec.ReplayProtection == durable.ReplayProtectionTriggerKey),
 		AllowedMethods: upper(spec.AllowedMethods), AllowedContentTypes: lower(spec.AllowedContentTypes), Ready: true,
 	}
 	verifier, err := signature.New(auth.Scheme, signature.HMACConfig{Header: header, Prefix: auth.Prefix}, 0)

@@ -57,7 +57,20 @@ type WebhookSpec struct {
 	// AllowedContentTypes are the accepted media types; empty means application/json and
 	// application/x-www-form-urlencoded.
 	AllowedContentTypes []string
+	// ReplayProtection says what identifies a delivery: ReplayProtectionBodyHash (the default
+	// for github and hmac, whose signatures cover only the body, so a captured delivery replayed
+	// under a new id maps to the first run) or ReplayProtectionTriggerKey (the TriggerKey
+	// header, for providers that send identical bodies for distinct events). Standard Webhooks
+	// deliveries are identified by their signed webhook-id either way.
+	ReplayProtection string
 }
+
+// The replay protections of a declared webhook (WebhookSpec.ReplayProtection, and
+// replay_protection in workflow files).
+const (
+	ReplayProtectionBodyHash   = "body_hash"
+	ReplayProtectionTriggerKey = "trigger_key"
+)
 
 // WebhookAuth is how a declared webhook authenticates deliveries (the product's HmacAuth or
 // auth="none").
@@ -108,6 +121,9 @@ func (s WebhookSpec) Validate() error {
 		return fmt.Errorf("webhook %q: no auth: use HmacAuth.github(secret_ref = ...), HmacAuth(secret_ref = ..., header = ...) or auth = \"none\"", s.Slug)
 	default:
 		return fmt.Errorf("webhook %q: unknown auth scheme %q; want github, hmac, standard-webhooks or none", s.Slug, auth.Scheme)
+	}
+	if p := s.ReplayProtection; p != "" && p != ReplayProtectionBodyHash && p != ReplayProtectionTriggerKey {
+		return fmt.Errorf("webhook %q: replay_protection %q: want %q or %q", s.Slug, p, ReplayProtectionBodyHash, ReplayProtectionTriggerKey)
 	}
 	if ref := auth.SecretRef; ref != "" && !envVarPattern.MatchString(ref) && !secretRefPattern.MatchString(ref) {
 		return fmt.Errorf("webhook %q: secret_ref %q is neither an environment variable name (GITHUB_WEBHOOK_SECRET) nor a Secret key (secret-name/key)", s.Slug, ref)

@@ -61,7 +61,14 @@ type Config struct {
 	// TrustedProxies are the networks of the reverse proxies in front of the server; only
 	// their X-Forwarded-For and X-Real-Ip headers count for a delivery's source_ip.
 	TrustedProxies []netip.Prefix
+	// WebhookRunTTL deletes a run a webhook started this long after it finished
+	// (spec.ttlSecondsAfterFinished), so a flood of deliveries cannot fill etcd for good; zero
+	// means DefaultWebhookRunTTL, negative keeps them.
+	WebhookRunTTL time.Duration
 }
+
+// DefaultWebhookRunTTL keeps a webhook's finished runs for a week.
+const DefaultWebhookRunTTL = 7 * 24 * time.Hour
 
 // Engine advances a run in the calling process: the WorkflowRun controller's Advance.
 type Engine interface {
@@ -81,6 +88,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.WebhookRunTTL == 0 {
+		cfg.WebhookRunTTL = DefaultWebhookRunTTL
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), ready: make(chan struct{})}
 	s.routes()

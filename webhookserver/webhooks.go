@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/netip"
@@ -178,7 +179,19 @@ func (s *Server) acceptDelivery(w http.ResponseWriter, r *http.Request, route ro
 	if err != nil {
 		return envelope.Envelope{}, "", &deliveryError{status: http.StatusBadRequest, code: apierror.CodeMalformedBody, message: err.Error()}
 	}
-	return env, envelope.TriggerValue(r.Header, route.TriggerKey, raw), nil
+	return env, deliveryIdentity(route, r.Header, raw), nil
+}
+
+// deliveryIdentity is what identifies the delivery, by the route's Identity: redeliveries,
+// and replays a signature cannot tell from them, map to the same run.
+func deliveryIdentity(route routes.Route, h http.Header, raw []byte) string {
+	switch route.Identity {
+	case routes.IdentitySignedID:
+		return envelope.SignedIDIdentity(h, raw)
+	case routes.IdentityTrigger:
+		return envelope.TriggerValue(h, route.TriggerKey, raw)
+	}
+	return envelope.BodyIdentity(raw)
 }
 
 // checkMethod refuses a method the endpoint does not list with 405 and an Allow header.
@@ -248,7 +261,7 @@ func verify(r *http.Request, route routes.Route, raw []byte) *deliveryError {
 // The 202 goes out only after the API server stored the run; when it cannot, 503 asks the
 // provider to retry, which is safe since the retry maps to the same run name.
 func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route routes.Route, env envelope.Envelope, trigger string) {
-	run, derr := newWebhookRun(route, env, trigger)
+	run, derr := newWebhookRun(route, env, trigger, s.cfg.WebhookRunTTL)
 	if derr != nil {
 		s.refuse(w, route, derr)
 		return
@@ -286,7 +299,7 @@ func createFailure(err error) *deliveryError {
 }
 
 // newWebhookRun builds the run a delivery starts. It refuses an envelope too large to store.
-func newWebhookRun(route routes.Route, env envelope.Envelope, trigger string) (*workflowsv1alpha1.WorkflowRun, *deliveryError) {
+func newWebhookRun(route routes.Route, env envelope.Envelope, trigger string, ttl time.Duration) (*workflowsv1alpha1.WorkflowRun, *deliveryError) {
 	input, err := json.Marshal(env)
 	if err != nil {
 		return nil, &deliveryError{status: http.StatusBadRequest, code: apierror.CodeMalformedBody, message: fmt.Sprintf("encode the envelope: %v", err)}
@@ -299,13 +312,18 @@ func newWebhookRun(route routes.Route, env envelope.Envelope, trigger string) (*
 	if len(validation.IsValidLabelValue(route.WorkflowName)) == 0 {
 		labels[workflowsv1alpha1.LabelWorkflow] = route.WorkflowName
 	}
-	return &workflowsv1alpha1.WorkflowRun{
+	run := &workflowsv1alpha1.WorkflowRun{
 		ObjectMeta: metav1.ObjectMeta{Name: RunName(route.Key, route.Slug, trigger), Namespace: route.Key.Namespace, Labels: labels},
 		Spec: workflowsv1alpha1.WorkflowRunSpec{
 			WorkflowName: route.WorkflowName,
 			Input:        &apiextensionsv1.JSON{Raw: input},
 		},
-	}, nil
+	}
+	if ttl > 0 {
+		seconds := int32(min(ttl/time.Second, math.MaxInt32))
+		run.Spec.TTLSecondsAfterFinished = &seconds
+	}
+	return run, nil
 }
 
 // RunName is the name of the run a delivery starts: "<slug>-<hash>", where hash is the first

@@ -179,7 +179,7 @@ var _ = Describe("Duplicate deliveries", func() {
 		Expect(again.run().ID).To(Equal(first.run().ID))
 		Expect(again.run().Duplicate).To(BeTrue())
 		Expect(first.run().Duplicate).To(BeFalse())
-		Expect(send(github(slug, "dup-secret", "delivery-2", issueBody(1))).status).To(Equal(http.StatusAccepted), "another delivery id is another run")
+		Expect(send(github(slug, "dup-secret", "delivery-2", issueBody(2))).status).To(Equal(http.StatusAccepted), "another delivery is another run")
 		Expect(runsOf(ns, slug)).To(HaveLen(2))
 	})
 
@@ -253,11 +253,14 @@ var _ = Describe("The run a delivery starts", func() {
 		out := r.run()
 		Expect(out.Namespace).To(Equal(ns))
 		Expect(out.WorkflowName).To(Equal("webhook_echo"))
-		Expect(out.ID).To(Equal(RunName(routes.Key{Namespace: ns, Name: slug}, slug, "env-1")))
+		Expect(out.ID).To(Equal(RunName(routes.Key{Namespace: ns, Name: slug}, slug, envelope.BodyIdentity(body))),
+			"a GitHub delivery is identified by its body (replay protection)")
 		Expect(out.StatusURL).To(Equal("/api/workflows/runs/" + out.ID + "?namespace=" + ns))
 
 		run := &workflowsv1alpha1.WorkflowRun{}
 		Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: out.ID}, run)).To(Succeed())
+		Expect(run.Spec.TTLSecondsAfterFinished).NotTo(BeNil(), "webhook runs get a default TTL, so a flood cannot fill etcd for good")
+		Expect(*run.Spec.TTLSecondsAfterFinished).To(BeEquivalentTo(DefaultWebhookRunTTL / time.Second))
 		Expect(run.Labels).To(HaveKeyWithValue(workflowsv1alpha1.LabelWorkflow, "webhook_echo"))
 		Expect(run.Labels).To(HaveKeyWithValue(workflowsv1alpha1.LabelWebhook, slug))
 		Expect(run.Spec.WorkflowName).To(Equal("webhook_echo"))
@@ -642,7 +645,7 @@ var _ = Describe("Throughput", func() {
 		readyEndpoint(ns, slug, "bench-secret")
 
 		// Raw creates carry the input a delivery makes, so that both store the same object.
-		first := send(github(slug, "bench-secret", "b-first", issueBody(0)))
+		first := send(github(slug, "bench-secret", "b-first", issueBody(n+1)))
 		Expect(first.status).To(Equal(http.StatusAccepted))
 		input := &apiextensionsv1.JSON{Raw: mustJSON(inputOf(ns, first.run().ID))}
 		raw := func(i int) {
@@ -736,5 +739,29 @@ var _ = Describe("What an unauthenticated sender learns", func() {
 		Expect(r.status).To(Equal(http.StatusAccepted), string(r.body))
 		in := inputOf(ns, r.run().ID)
 		Expect(in.Webhook.Query).To(Equal(map[string][]string{"page": {"2"}}))
+	})
+})
+
+var _ = Describe("Replayed deliveries", func() {
+	It("answer a GitHub delivery replayed under a new delivery id with the run it started, unless the owner chose the trigger header", func() {
+		ns := newNamespace()
+		slug := unique("replayed")
+		readyEndpoint(ns, slug, "replay-secret")
+		body := issueBody(1)
+		first := send(github(slug, "replay-secret", "delivery-1", body))
+		Expect(first.status).To(Equal(http.StatusAccepted))
+		replay := send(github(slug, "replay-secret", "delivery-forged-2", body))
+		Expect(replay.status).To(Equal(http.StatusOK), "a captured body under a fresh X-GitHub-Delivery started a new run")
+		Expect(replay.run().ID).To(Equal(first.run().ID))
+		Expect(send(github(slug, "replay-secret", "delivery-3", issueBody(2))).status).To(Equal(http.StatusAccepted))
+
+		byTrigger := unique("by-trigger")
+		ep := readyEndpoint(ns, byTrigger, "trigger-secret")
+		updateEndpoint(ep, func(s *workflowsv1alpha1.WebhookEndpointSpec) {
+			s.ReplayProtection = workflowsv1alpha1.ReplayProtectionTriggerKey
+		})
+		Eventually(func() int {
+			return send(github(byTrigger, "trigger-secret", "t-"+unique("id"), body)).status
+		}, waitFor, pollAt).Should(Equal(http.StatusAccepted), "with replayProtection TriggerKey each delivery id starts its own run")
 	})
 })

@@ -90,7 +90,8 @@ func headerTriggerKeyBuiltin(_ *starlark.Thread, b *starlark.Builtin, args starl
 }
 
 // webhookSpecBuiltin implements WebhookSpec(slug, provider, auth, trigger_key,
-// allowed_methods, allowed_content_types) with the product's argument names.
+// allowed_methods, allowed_content_types) with the product's argument names, and
+// replay_protection ("body_hash" or "trigger_key").
 func webhookSpecBuiltin(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
 		spec                  durable.WebhookSpec
@@ -98,7 +99,8 @@ func webhookSpecBuiltin(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 		methods, contentTypes *starlark.List
 	)
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "slug", &spec.Slug, "provider?", &spec.Provider, "auth?", &auth,
-		"trigger_key?", &trigger, "allowed_methods?", &methods, "allowed_content_types?", &contentTypes); err != nil {
+		"trigger_key?", &trigger, "allowed_methods?", &methods, "allowed_content_types?", &contentTypes,
+		"replay_protection?", &spec.ReplayProtection); err != nil {
 		return nil, err
 	}
 	switch a := auth.(type) {

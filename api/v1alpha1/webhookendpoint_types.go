@@ -70,6 +70,18 @@ type WebhookAuth struct {
 	TimestampTolerance *metav1.Duration `json:"timestampTolerance,omitempty"`
 }
 
+// ReplayProtection names what identifies a webhook delivery.
+// +kubebuilder:validation:Enum=BodyHash;TriggerKey
+type ReplayProtection string
+
+// The replay protections.
+const (
+	// ReplayProtectionBodyHash identifies a delivery by its body's SHA-256.
+	ReplayProtectionBodyHash ReplayProtection = "BodyHash"
+	// ReplayProtectionTriggerKey identifies a delivery by its triggerKey header.
+	ReplayProtectionTriggerKey ReplayProtection = "TriggerKey"
+)
+
 // WebhookEndpointSpec routes POST /api/webhooks/{slug} to a workflow.
 // +kubebuilder:validation:XValidation:rule="self.provider == 'none' || (has(self.auth) && has(self.auth.secretRefs) && size(self.auth.secretRefs) > 0)",message="a signed provider needs auth.secretRefs"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'none' || !has(self.auth) || !has(self.auth.secretRefs) || size(self.auth.secretRefs) == 0",message="provider none takes no secrets"
@@ -95,11 +107,22 @@ type WebhookEndpointSpec struct {
 	Auth *WebhookAuth `json:"auth,omitempty"`
 
 	// triggerKey is the request header whose value identifies a delivery, for example
-	// "X-GitHub-Delivery" or "webhook-id". Redeliveries with the same value map to the same
-	// run, so a provider's retry never starts a second run. Without it (or when the header
-	// is absent) the raw body's SHA-256 identifies the delivery.
+	// "X-GitHub-Delivery". It is recorded in the run's input, and identifies the delivery when
+	// replayProtection is TriggerKey. Standard Webhooks deliveries are always identified by
+	// their signed webhook-id.
 	// +optional
 	TriggerKey string `json:"triggerKey,omitempty"`
+
+	// replayProtection says what identifies a delivery, and so which deliveries share a run.
+	// BodyHash (the default for github and hmac): the raw body's SHA-256, since their
+	// signatures cover the body only; a captured delivery replayed under a new delivery id is
+	// answered 200 with the run it started, as a redelivery is. TriggerKey: the triggerKey
+	// header's value, as before; identical bodies under different ids start different runs,
+	// replays included, so choose it only for a provider that sends identical bodies for
+	// distinct events. Ignored for standard-webhooks (the signed webhook-id identifies a
+	// delivery) and none (the trigger header does).
+	// +optional
+	ReplayProtection ReplayProtection `json:"replayProtection,omitempty"`
 
 	// allowedMethods lists the HTTP methods accepted. Defaults to [POST].
 	// +kubebuilder:default={POST}

@@ -56,3 +56,19 @@ func hexSHA256(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// StandardWebhooksIDHeader carries a Standard Webhooks delivery's id, which its signature covers.
+const StandardWebhooksIDHeader = "webhook-id"
+
+// BodyIdentity returns what identifies a delivery by its body alone: the hex SHA-256 of
+// rawBody, as TriggerValue does without a trigger header.
+func BodyIdentity(rawBody []byte) string { return hexSHA256(rawBody) }
+
+// SignedIDIdentity returns the Standard Webhooks id of a delivery whose signature was checked,
+// or the body's hash when it has none.
+func SignedIDIdentity(h http.Header, rawBody []byte) string {
+	if v := headerValue(h, StandardWebhooksIDHeader); v != "" {
+		return "webhook-id:" + v
+	}
+	return hexSHA256(rawBody)
+}

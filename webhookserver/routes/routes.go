@@ -104,6 +104,8 @@ type Route struct {
 	Secrets [][]byte
 	// TriggerKey is the header whose value identifies a delivery; empty means the body's hash.
 	TriggerKey string
+	// Identity says what identifies a delivery, and so which deliveries share one run.
+	Identity Identity
 	// AllowedMethods are the accepted HTTP methods, upper case.
 	AllowedMethods []string
 	// AllowedContentTypes are the accepted media types, lower case, without parameters.
@@ -121,6 +123,39 @@ type Route struct {
 
 	// counters are the key's delivery counters, attached by Set.
 	counters *Counters
+}
+
+// Identity is what makes two deliveries the same delivery (one run).
+type Identity int
+
+const (
+	// IdentityBody: the raw body's SHA-256. A provider whose signature covers only the body
+	// (GitHub, plain HMAC) cannot stop a captured delivery from being replayed under a new
+	// delivery id; keyed by the body, such a replay is answered 200 with the first run.
+	IdentityBody Identity = iota
+	// IdentityTrigger: the value of the TriggerKey header (the body's hash when it is absent).
+	// Deliveries with identical bodies and different ids start different runs, and so do
+	// replays under a new id: choose it only for providers that send identical bodies for
+	// distinct events.
+	IdentityTrigger
+	// IdentitySignedID: Standard Webhooks' webhook-id, which the signature covers together
+	// with the timestamp, so it can be trusted (and a replay outside the timestamp tolerance is
+	// refused anyway).
+	IdentitySignedID
+)
+
+// IdentityFor chooses how deliveries of a route are told apart: Standard Webhooks by their
+// signed id; otherwise by the body's hash unless the owner chose the trigger header
+// (replayProtection TriggerKey), or the route is unsigned (scheme none, where nothing is
+// verified and the trigger is all there is).
+func IdentityFor(scheme string, triggerKeyChosen bool) Identity {
+	switch {
+	case scheme == "standard-webhooks":
+		return IdentitySignedID
+	case triggerKeyChosen || scheme == "none":
+		return IdentityTrigger
+	}
+	return IdentityBody
 }
 
 // Counters returns the route's delivery counters. A route that did not come from a Table
