@@ -24,6 +24,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
+	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
@@ -46,6 +47,10 @@ type Options struct {
 	codeWebhookNamespace    string
 	webhookSlugGrants       string
 	webhookRunTTL           time.Duration
+	maxInFlightDeliveries   int
+	maxInFlightRequests     int
+	webhookRate             float64
+	webhookBurst            int
 	webhookFlushInterval    time.Duration
 	agentsConfig            string
 	agentConcurrency        int
@@ -92,6 +97,10 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.codeWebhookNamespace, "code-webhook-namespace", controllers.DefaultCodeWebhookNamespace, "Namespace of the runs and of the Secret centaur-webhook-<slug> of webhooks that workflows declare in code.")
 	fs.StringVar(&o.webhookSlugGrants, "webhook-slug-grants", "", "Comma-separated namespace=slug grants (each a name, a prefix ending in * or *) that let WebhookEndpoints and WorkflowDefinitions claim webhook slugs; empty: only the manager's own workflows serve webhooks. Example: team-a=team-a-*,ops=github-issues. *=* lets any namespace claim any slug (single-tenant clusters).")
 	fs.DurationVar(&o.webhookRunTTL, "webhook-run-ttl", webhookserver.DefaultWebhookRunTTL, "How long a run started by a webhook is kept after it finished (its spec.ttlSecondsAfterFinished); a negative value keeps them.")
+	fs.IntVar(&o.maxInFlightDeliveries, "max-inflight-deliveries", webhookserver.DefaultMaxInFlight, "Webhook deliveries one replica handles at once (each may hold a 1 MiB body before its signature is checked); more get 503 with Retry-After.")
+	fs.IntVar(&o.maxInFlightRequests, "max-inflight-requests", webhookserver.DefaultMaxInFlight, "REST API requests one replica handles at once; more get 503 with Retry-After.")
+	fs.Float64Var(&o.webhookRate, "webhook-rate", webhookserver.DefaultDeliveryRate.PerSecond, "Deliveries per second one webhook slug may take, sustained; more get 429 with Retry-After.")
+	fs.IntVar(&o.webhookBurst, "webhook-burst", webhookserver.DefaultDeliveryRate.Burst, "Deliveries one webhook slug may take at once before --webhook-rate applies.")
 	fs.DurationVar(&o.webhookFlushInterval, "webhook-counter-flush-interval", controllers.DefaultWebhookCounterFlushInterval, "How often webhook delivery counters are written to WebhookEndpoint status.")
 	fs.StringVar(&o.agentsConfig, "agents-config", controllers.DefaultAgentsConfig, "ConfigMap (namespace/name) whose agents.yaml chooses each agent's backend; API keys come from Secrets in its namespace. See docs/agents.md.")
 	fs.IntVar(&o.agentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
@@ -213,6 +222,10 @@ func Run(o Options, extra ...durable.Workflow) error {
 		Routes:         webhookRoutes,
 		TrustedProxies: trustedProxies,
 		WebhookRunTTL:  o.webhookRunTTL,
+
+		MaxInFlightDeliveries: o.maxInFlightDeliveries,
+		MaxInFlightRequests:   o.maxInFlightRequests,
+		DeliveryRate:          limits.Rate{PerSecond: o.webhookRate, Burst: o.webhookBurst},
 
 		APIKeysSecret:     keysSecret,
 		EagerStartTimeout: o.eagerStartTimeout,

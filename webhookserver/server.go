@@ -11,12 +11,14 @@
 package webhookserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -26,6 +28,7 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
+	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
@@ -61,6 +64,15 @@ type Config struct {
 	// TrustedProxies are the networks of the reverse proxies in front of the server; only
 	// their X-Forwarded-For and X-Real-Ip headers count for a delivery's source_ip.
 	TrustedProxies []netip.Prefix
+	// MaxInFlightDeliveries bounds webhook deliveries handled at once by this replica (each may
+	// hold a body of up to 1 MiB before its signature is checked); past it the server answers
+	// 503 with a Retry-After. Zero means DefaultMaxInFlight.
+	MaxInFlightDeliveries int
+	// MaxInFlightRequests bounds REST API requests handled at once by this replica, likewise.
+	MaxInFlightRequests int
+	// DeliveryRate limits the deliveries one slug takes per second (429 with a Retry-After past
+	// it); zero PerSecond means DefaultDeliveryRate.
+	DeliveryRate limits.Rate
 	// WebhookRunTTL deletes a run a webhook started this long after it finished
 	// (spec.ttlSecondsAfterFinished), so a flood of deliveries cannot fill etcd for good; zero
 	// means DefaultWebhookRunTTL, negative keeps them.
@@ -69,6 +81,20 @@ type Config struct {
 
 // DefaultWebhookRunTTL keeps a webhook's finished runs for a week.
 const DefaultWebhookRunTTL = 7 * 24 * time.Hour
+
+// Defaults of the request limits.
+const (
+	// DefaultMaxInFlight requests of a kind at once per replica.
+	DefaultMaxInFlight = 64
+	// MaxHeaderBytes caps a request's headers; Go's default (1 MiB) is far more than any
+	// webhook or REST call sends.
+	MaxHeaderBytes = 64 << 10
+)
+
+// DefaultDeliveryRate is what one slug takes: a sustained 50 deliveries per second with bursts
+// of 100, far above what a provider sends one endpoint and low enough that one slug cannot
+// monopolise a replica.
+var DefaultDeliveryRate = limits.Rate{PerSecond: 50, Burst: 100}
 
 // Engine advances a run in the calling process: the WorkflowRun controller's Advance.
 type Engine interface {
@@ -82,6 +108,9 @@ type Server struct {
 	handler http.Handler
 	ready   chan struct{}
 	addr    net.Addr
+
+	deliveries, requests *limits.InFlight // budgets of requests in flight
+	slugRates            *limits.Buckets  // deliveries per slug
 }
 
 // New builds the server and its routes.
@@ -92,10 +121,39 @@ func New(cfg Config) *Server {
 	if cfg.WebhookRunTTL == 0 {
 		cfg.WebhookRunTTL = DefaultWebhookRunTTL
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), ready: make(chan struct{})}
+	if cfg.DeliveryRate.PerSecond == 0 {
+		cfg.DeliveryRate = DefaultDeliveryRate
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), ready: make(chan struct{}),
+		deliveries: limits.NewInFlight(cmp.Or(cfg.MaxInFlightDeliveries, DefaultMaxInFlight)),
+		requests:   limits.NewInFlight(cmp.Or(cfg.MaxInFlightRequests, DefaultMaxInFlight)),
+		slugRates:  limits.NewBuckets(cfg.DeliveryRate, 0),
+	}
 	s.routes()
-	s.handler = recoverPanics(cfg.Logger, s.mux)
+	s.handler = recoverPanics(cfg.Logger, s.limitInFlight(s.mux))
 	return s
+}
+
+// limitInFlight answers 503 with a Retry-After when the budget of the request's kind (webhook
+// deliveries, or REST calls) is spent, before anything reads the body.
+func (s *Server) limitInFlight(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		budget := s.requests
+		if strings.HasPrefix(r.URL.Path, routes.PathPrefix) {
+			budget = s.deliveries
+		} else if !strings.HasPrefix(r.URL.Path, "/api/") {
+			next.ServeHTTP(w, r) // not the API: the console keeps its own budget
+			return
+		}
+		release, ok := budget.TryAcquire()
+		if !ok {
+			w.Header().Set("Retry-After", "1")
+			apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, "the server is at its limit of requests in flight; retry shortly")
+			return
+		}
+		defer release()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // routes registers every endpoint. Other files of this package add their handlers here.
@@ -133,6 +191,7 @@ func (s *Server) Start(ctx context.Context) error {
 	close(s.ready)
 	srv := &http.Server{
 		Handler:           s.handler,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -22,6 +22,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
+	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
@@ -41,8 +42,9 @@ var (
 	mgrDone         chan struct{}
 
 	// api serves the handler with no trusted proxy; proxied trusts 127.0.0.0/8, as if a
-	// reverse proxy ran on the same host; broken's client cannot write to the API server.
-	api, proxied, broken *httptest.Server
+	// reverse proxy ran on the same host; broken's client cannot write to the API server;
+	// limited takes one delivery at a time and two per slug, then one each 5 s.
+	api, proxied, broken, limited *httptest.Server
 )
 
 // slugGrants let the suite's own namespaces (wh-*, from newNamespace) claim any slug, and
@@ -105,6 +107,9 @@ var _ = BeforeSuite(func() {
 	brokenCfg := serverCfg
 	brokenCfg.Client = failingCreates{mgr.GetClient()}
 	broken = httptest.NewServer(New(brokenCfg).Handler())
+	limitedCfg := serverCfg
+	limitedCfg.MaxInFlightDeliveries, limitedCfg.DeliveryRate = 1, limits.Rate{PerSecond: 0.2, Burst: 2}
+	limited = httptest.NewServer(New(limitedCfg).Handler())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	stopMgr, mgrDone = cancel, make(chan struct{})
@@ -116,7 +121,7 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
-	for _, s := range []*httptest.Server{api, proxied, broken} {
+	for _, s := range []*httptest.Server{api, proxied, broken, limited} {
 		if s != nil {
 			s.Close()
 		}

@@ -27,6 +27,7 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
+	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
 )
@@ -60,13 +61,14 @@ const (
 	outcomeNotFound    = "not_found"
 	outcomeNotReady    = "not_ready"
 	outcomeUnavailable = "unavailable"
+	outcomeRateLimited = "rate_limited"
 )
 
 // webhookDeliveries counts deliveries by slug and outcome. Unknown slugs are counted with an
 // empty slug, so that a scanner cannot grow the label set.
 var webhookDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "centaur_webhook_deliveries_total",
-	Help: "Webhook deliveries received, by slug and outcome (accepted, duplicate, rejected, not_found, not_ready, unavailable).",
+	Help: "Webhook deliveries received, by slug and outcome (accepted, duplicate, rejected, not_found, not_ready, unavailable, rate_limited).",
 }, []string{"slug", "outcome"})
 
 func init() {
@@ -112,6 +114,12 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	if !route.Ready {
 		s.refuseNotReady(w, route)
+		return
+	}
+	if ok, wait := s.slugRates.Allow(slug, time.Now()); !ok {
+		webhookDeliveries.WithLabelValues(route.Slug, outcomeRateLimited).Inc()
+		w.Header().Set("Retry-After", limits.RetryAfterSeconds(wait))
+		apierror.Write(w, http.StatusTooManyRequests, apierror.CodeRateLimited, "this webhook takes more deliveries than it may; retry after the time in Retry-After")
 		return
 	}
 	env, trigger, derr := s.acceptDelivery(w, r, route)

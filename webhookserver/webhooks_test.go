@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -763,5 +764,52 @@ var _ = Describe("Replayed deliveries", func() {
 		Eventually(func() int {
 			return send(github(byTrigger, "trigger-secret", "t-"+unique("id"), body)).status
 		}, waitFor, pollAt).Should(Equal(http.StatusAccepted), "with replayProtection TriggerKey each delivery id starts its own run")
+	})
+})
+
+var _ = Describe("Limits", func() {
+	It("answers 503 with a Retry-After once the deliveries in flight reach the budget, before reading a body", func() {
+		ns, slug := newNamespace(), unique("inflight")
+		readyEndpoint(ns, slug, "inflight-secret")
+		// A delivery whose body never ends holds the one slot.
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		req, err := http.NewRequest(http.MethodPost, limited.URL+"/api/webhooks/"+slug, pr)
+		Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("Content-Type", "application/json")
+		go func() { _, _ = httpClient.Do(req) }()
+		_, _ = pw.Write([]byte(`{"partial":`))
+
+		Eventually(func() int {
+			return send(delivery{server: limited.URL, slug: slug, header: githubHeader("inflight-secret", "f-1", issueBody(1)), body: issueBody(1)}).status
+		}, waitFor, pollAt).Should(Equal(http.StatusServiceUnavailable))
+		r := send(delivery{server: limited.URL, slug: slug, header: githubHeader("inflight-secret", "f-2", issueBody(2)), body: issueBody(2)})
+		expectRefused(r, http.StatusServiceUnavailable, apierror.CodeUnavailable)
+		Expect(r.header.Get("Retry-After")).To(Equal("1"))
+
+		Expect(pw.Close()).To(Succeed())
+		Eventually(func() int {
+			return send(delivery{server: limited.URL, slug: slug, header: githubHeader("inflight-secret", "f-3", issueBody(3)), body: issueBody(3)}).status
+		}, waitFor, pollAt).Should(Equal(http.StatusAccepted), "the slot came back when the slow delivery ended")
+	})
+
+	It("answers 429 with a Retry-After when one slug takes more deliveries than its rate, and leaves other slugs alone", func() {
+		ns, busy, quiet := newNamespace(), unique("busy"), unique("quiet")
+		readyEndpoint(ns, busy, "busy-secret")
+		readyEndpoint(ns, quiet, "quiet-secret")
+		statuses := []int{}
+		var refused response
+		for i := range 4 {
+			r := send(delivery{server: limited.URL, slug: busy, header: githubHeader("busy-secret", fmt.Sprintf("r-%d", i), issueBody(100+i)), body: issueBody(100 + i)})
+			statuses = append(statuses, r.status)
+			if r.status == http.StatusTooManyRequests {
+				refused = r
+			}
+		}
+		Expect(statuses).To(Equal([]int{http.StatusAccepted, http.StatusAccepted, http.StatusTooManyRequests, http.StatusTooManyRequests}))
+		expectRefused(refused, http.StatusTooManyRequests, apierror.CodeRateLimited)
+		Expect(refused.header.Get("Retry-After")).To(MatchRegexp(`^[1-5]$`))
+		Expect(send(delivery{server: limited.URL, slug: quiet, header: githubHeader("quiet-secret", "q-1", issueBody(200)), body: issueBody(200)}).status).
+			To(Equal(http.StatusAccepted))
 	})
 })

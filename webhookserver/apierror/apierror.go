@@ -25,6 +25,8 @@ const (
 	CodeUnavailable  = "unavailable"
 	CodeConflict     = "conflict"
 	CodeInternal     = "internal"
+	// CodeRateLimited says the caller sent more than it may; Retry-After says when to retry.
+	CodeRateLimited = "rate_limited"
 	// CodeExpired says a continue token is too old: start the listing again.
 	CodeExpired = "expired"
 )
