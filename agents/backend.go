@@ -93,6 +93,9 @@ const (
 	ReasonConfigInvalid = "ConfigInvalid"
 	// ReasonSecretNotFound: the Secret or the key holding the agent's API key is missing.
 	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonNotAllowed: the agent's policy does not answer this turn: no WorkflowRun owns it
+	// and its namespace is not in standaloneNamespaces, or it asks for a model not in models.
+	ReasonNotAllowed = "NotAllowed"
 )
 
 // Error is a turn's failure: why (Reason), what to do about it (Message) and how many calls

@@ -70,6 +70,23 @@ type Agent struct {
 	Timeout Duration `json:"timeout,omitempty"`
 	// MaxRetries is how many retries follow a 429, a 5xx or a failed connection. Default 3.
 	MaxRetries *int `json:"maxRetries,omitempty"`
+	// Models lists the models a turn may ask for with spec.model besides Model; "*" allows
+	// any. Empty: only Model, so whoever can create a turn cannot pick a costlier model.
+	Models []string `json:"models,omitempty"`
+	// StandaloneNamespaces lists the namespaces whose AgentRuns that no WorkflowRun owns are
+	// answered; "*" means any. Empty: only the turns of workflow runs, so that creating an
+	// AgentRun by hand does not spend the operator's key or add to a workflow's thread.
+	StandaloneNamespaces []string `json:"standaloneNamespaces,omitempty"`
+}
+
+// AllowsModel reports whether a turn may ask for model ("" means the agent's own).
+func (a Agent) AllowsModel(model string) bool {
+	return model == "" || model == a.Model || slices.Contains(a.Models, "*") || slices.Contains(a.Models, model)
+}
+
+// AllowsStandalone reports whether the agent answers turns no workflow run owns in namespace.
+func (a Agent) AllowsStandalone(namespace string) bool {
+	return slices.Contains(a.StandaloneNamespaces, "*") || slices.Contains(a.StandaloneNamespaces, namespace)
 }
 
 // SecretKeyRef names a key of a Secret.

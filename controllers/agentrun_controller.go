@@ -201,7 +201,47 @@ func (r *AgentRunReconciler) plan(ctx context.Context, turn *workflowsv1alpha1.A
 		plan.waiting = fmt.Sprintf("agent %q is answered by an external agent runtime; waiting for it to write this AgentRun's status (see docs/agents.md)", plan.agent)
 		return plan, nil
 	}
+	if failure, err := r.checkPolicy(ctx, turn, plan.agent, agent); err != nil || failure != nil {
+		plan.failure = failure
+		return plan, err
+	}
 	return r.planOpenAI(ctx, turn, plan, agent)
+}
+
+// checkPolicy refuses the turns the agent's policy does not answer with the operator's key:
+// a model the agent does not allow, or a turn no live WorkflowRun owns from a namespace not in
+// standaloneNamespaces. An error means the owner could not be read.
+func (r *AgentRunReconciler) checkPolicy(ctx context.Context, turn *workflowsv1alpha1.AgentRun, name string, agent agents.Agent) (*workflowsv1alpha1.RunError, error) {
+	if !agent.AllowsModel(turn.Spec.Model) {
+		return &workflowsv1alpha1.RunError{Reason: agents.ReasonNotAllowed, Message: fmt.Sprintf(
+			"agent %q does not allow model %q; the operator may add it to the agent's models in %s of ConfigMap %s",
+			name, turn.Spec.Model, agents.ConfigKey, r.ConfigMap)}, nil
+	}
+	if agent.AllowsStandalone(turn.Namespace) {
+		return nil, nil
+	}
+	owned, err := r.ownedByLiveRun(ctx, turn)
+	if err != nil || owned {
+		return nil, err
+	}
+	return &workflowsv1alpha1.RunError{Reason: agents.ReasonNotAllowed, Message: fmt.Sprintf(
+		"agent %q answers only the turns of workflow runs; this AgentRun has no running WorkflowRun as its owner. "+
+			"The operator may list namespace %s in the agent's standaloneNamespaces (%s of ConfigMap %s)",
+		name, turn.Namespace, agents.ConfigKey, r.ConfigMap)}, nil
+}
+
+// ownedByLiveRun reports whether the turn's controlling owner is a WorkflowRun that exists,
+// with the UID the reference names, and has not finished.
+func (r *AgentRunReconciler) ownedByLiveRun(ctx context.Context, turn *workflowsv1alpha1.AgentRun) (bool, error) {
+	ref := metav1.GetControllerOf(turn)
+	if ref == nil || ref.Kind != "WorkflowRun" || ref.APIVersion != workflowsv1alpha1.GroupVersion.String() {
+		return false, nil
+	}
+	run := &workflowsv1alpha1.WorkflowRun{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: turn.Namespace, Name: ref.Name}, run); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return run.UID == ref.UID && !run.Status.Phase.IsFinal(), nil
 }
 
 // planOpenAI completes the plan of a turn for an OpenAI-compatible agent: its API key, the

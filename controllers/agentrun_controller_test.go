@@ -79,6 +79,13 @@ func chatServer() *testChat {
 	return chat
 }
 
+// calls is how many requests the server received so far.
+func (c *testChat) calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.requests)
+}
+
 func (c *testChat) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
 		chatError(http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path, "invalid_request_error", "")(w, r)
@@ -167,18 +174,22 @@ func testAgents(withDefault bool) string {
 fake:
   baseURL: %[1]s
   model: fake-model
+  models: [other-model]
   apiKeySecretRef: {name: llm-api-key, key: api-key}
   instructions: You are a test agent.
   maxRetries: 2
   timeout: 10s
+  standaloneNamespaces: [default]
 slow:
   baseURL: %[1]s
   model: fake-model
   timeout: 1s
   maxRetries: 0
+  standaloneNamespaces: [default]
 nokey:
   baseURL: %[1]s
   model: fake-model
+  standaloneNamespaces: [default]
   apiKeySecretRef: {name: no-such-secret, key: api-key}
 ext:
   backend: external
@@ -463,7 +474,7 @@ var _ = Describe("An AgentRun no built-in backend answers", func() {
 		turn := createTurn("later-"+rand.String(6), "later", prompt, "")
 		Eventually(func() string { return getTurn(turn).Status.Message }, 10*time.Second).Should(ContainSubstring(`agent "later"`))
 
-		useAgents(testAgents(false) + fmt.Sprintf("later:\n  baseURL: %s/v1\n  model: fake-model\n", chatServer().srv.URL))
+		useAgents(testAgents(false) + fmt.Sprintf("later:\n  baseURL: %s/v1\n  model: fake-model\n  standaloneNamespaces: [default]\n", chatServer().srv.URL))
 		done := waitTurn(turn, workflowsv1alpha1.AgentSucceeded, 15*time.Second)
 		Expect(done.Status.Result).To(Equal("echo: " + prompt))
 		Expect(done.Status.Backend).To(Equal("openai"))
@@ -539,5 +550,36 @@ var _ = Describe("The AgentRun controller's pure parts", func() {
 			_, err := ParseAgentsConfig(bad)
 			Expect(err).To(HaveOccurred(), bad)
 		}
+	})
+})
+
+var _ = Describe("Agent policy", func() {
+	It("answers a hand-made turn only from a namespace the agent allows, and only with the models it allows", func() {
+		useAgents(testAgents(true))
+		other := "agents-" + rand.String(5)
+		Expect(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}})).To(Succeed())
+		calls := chatServer().calls()
+
+		elsewhere := waitTurn(createTurn("stray-"+rand.String(6), "fake", "spend your key", "", func(t *workflowsv1alpha1.AgentRun) {
+			t.Namespace = other
+		}), workflowsv1alpha1.AgentFailed, 15*time.Second)
+		Expect(elsewhere.Status.Error.Reason).To(Equal(agents.ReasonNotAllowed))
+		Expect(elsewhere.Status.Error.Message).To(ContainSubstring("standaloneNamespaces"))
+
+		pricey := waitTurn(createTurn("pricey-"+rand.String(6), "fake", "use the big one", "", func(t *workflowsv1alpha1.AgentRun) {
+			t.Spec.Model = "the-most-expensive-model"
+		}), workflowsv1alpha1.AgentFailed, 15*time.Second)
+		Expect(pricey.Status.Error.Reason).To(Equal(agents.ReasonNotAllowed))
+		Expect(chatServer().calls()).To(Equal(calls), "a refused turn reached the model")
+
+		allowed := waitTurn(createTurn("allowed-"+rand.String(6), "fake", "a listed model", "", func(t *workflowsv1alpha1.AgentRun) {
+			t.Spec.Model = "other-model"
+		}), workflowsv1alpha1.AgentSucceeded, 15*time.Second)
+		Expect(allowed.Status.Error).To(BeNil())
+
+		By("a workflow's own turn, in a namespace no standalone turn may use")
+		run := createRun("github_issue_triage", githubEnvelope("issues", issueEvent("opened", "acme/policy", 7, "Owned turns work")),
+			func(r *workflowsv1alpha1.WorkflowRun) { r.Namespace = other })
+		waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
 	})
 })
