@@ -34,6 +34,7 @@ import (
 // Options are the manager's settings, bound to command-line flags by BindFlags.
 type Options struct {
 	metricsAddr             string
+	metricsSecure           bool
 	probeAddr               string
 	apiAddr                 string
 	leaderElect             bool
@@ -84,6 +85,7 @@ const DefaultOperatorNamespace = "centaur-system"
 // BindFlags binds o to the manager's flags on fs; call fs.Parse afterwards.
 func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS and only to clients the Kubernetes API authenticates and authorizes to GET /metrics (TokenReview and SubjectAccessReview); config/default turns it on.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
 	fs.StringVar(&o.apiAddr, "api-bind-address", ":8088", "Address the HTTP API (webhooks and REST, under /api) binds to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas so one runs the controllers; every replica serves the API.")
@@ -173,7 +175,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                 o.metricsOptions(),
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "workflow-operator.workflows.centaur.dev",
@@ -212,16 +214,17 @@ func Run(o Options, extra ...durable.Workflow) error {
 	}
 
 	api := webhookserver.New(webhookserver.Config{
-		Addr:           o.apiAddr,
-		Client:         mgr.GetClient(),
-		Reader:         mgr.GetAPIReader(),
-		Workflows:      workflowCatalog,
-		Engine:         ctrls.Runs,
-		Elected:        mgr.Elected(),
-		Logger:         ctrl.Log.WithName("api"),
-		Routes:         webhookRoutes,
-		TrustedProxies: trustedProxies,
-		WebhookRunTTL:  o.webhookRunTTL,
+		Addr:            o.apiAddr,
+		Client:          mgr.GetClient(),
+		Reader:          mgr.GetAPIReader(),
+		Workflows:       workflowCatalog,
+		Engine:          ctrls.Runs,
+		Elected:         mgr.Elected(),
+		Logger:          ctrl.Log.WithName("api"),
+		Routes:          webhookRoutes,
+		TrustedProxies:  trustedProxies,
+		ShutdownTimeout: o.shutdownTimeout,
+		WebhookRunTTL:   o.webhookRunTTL,
 
 		MaxInFlightDeliveries: o.maxInFlightDeliveries,
 		MaxInFlightRequests:   o.maxInFlightRequests,
@@ -285,4 +288,15 @@ func splitDirs(s string) []string {
 		}
 	}
 	return out
+}
+
+// metricsOptions serve metrics in plain HTTP, or, with --metrics-secure, over HTTPS (a
+// self-signed certificate unless one is mounted) behind the API server's authentication and
+// authorization, as kubebuilder's projects do: a scraper needs a token allowed to GET /metrics.
+func (o Options) metricsOptions() metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.metricsSecure}
+	if o.metricsSecure {
+		opts.FilterProvider = MetricsAuth
+	}
+	return opts
 }
