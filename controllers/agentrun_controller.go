@@ -126,8 +126,8 @@ type turnPlan struct {
 
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=agentruns,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=agentruns/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// The agents' ConfigMap and their API keys' Secrets are read in the ConfigMap's namespace
+// through the ClusterRole centaur-secret-reader, bound there (config/rbac), not cluster-wide.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile answers one turn: read it fresh, record a reply this process still holds, leave

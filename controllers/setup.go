@@ -52,6 +52,10 @@ type Options struct {
 	// WebhookRoutes is the API server's webhook route table. When set, the WebhookEndpoint
 	// controller and the code-declared webhooks feed it; nil leaves webhooks out.
 	WebhookRoutes *routes.Table
+	// SecretScope holds the namespaces whose Secrets the manager reads; the manager's cache
+	// of Secrets must be restricted to the same (SecretScope.CacheOptions). Empty means none
+	// but the ones the agents' configuration and the API keys name directly.
+	SecretScope SecretScope
 	// WebhookSlugGrants say which namespaces may claim which slugs with a WebhookEndpoint or a
 	// WorkflowDefinition's webhook; the manager's own workflows need none.
 	WebhookSlugGrants routes.Grants

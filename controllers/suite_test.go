@@ -134,7 +134,7 @@ func startManager() *testManager {
 	dirs.Load()
 	Expect(mgr.Add(dirs)).To(Succeed())
 	ctrls, err := Setup(mgr, Options{Workflows: tm.catalog, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count,
-		Agents: testAgentOptions(), RevisionGCInterval: revisionGCInterval, UnknownWorkflowGrace: time.Second})
+		Agents: testAgentOptions(), RevisionGCInterval: revisionGCInterval, UnknownWorkflowGrace: time.Second, SecretScope: SecretScope{"*"}})
 	Expect(err).NotTo(HaveOccurred())
 	tm.runs = ctrls.Runs
 	ctx, cancel := context.WithCancel(context.Background())

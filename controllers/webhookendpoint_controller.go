@@ -79,6 +79,8 @@ type WebhookEndpointReconciler struct {
 	FlushInterval time.Duration
 	// Grants say which namespaces may claim which slugs (--webhook-slug-grants).
 	Grants routes.Grants
+	// Secrets scope the namespaces whose Secrets the manager reads.
+	SecretScope SecretScope
 	// Definitions is woken when an endpoint takes or frees a slug a WorkflowDefinition
 	// declares, so that the definition's status says who serves it; nil when there are none.
 	Definitions *WorkflowDefinitionReconciler
@@ -101,7 +103,6 @@ type secretProblem struct {
 
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=webhookendpoints,verbs=get;list;watch
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=webhookendpoints/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 
 // Reconcile serves the endpoint's route as the cluster describes it: fetch the endpoint
 // (forget its route when it is gone), evaluate it, update the route table, write status.
@@ -287,8 +288,14 @@ func (r *WebhookEndpointReconciler) resolveSecrets(ctx context.Context, ep *work
 // a Secret made from a file usually ends with a newline nobody means to sign with.
 func (r *WebhookEndpointReconciler) resolveSecret(ctx context.Context, namespace string, ref workflowsv1alpha1.SecretKeyRef, i int) ([]byte, *secretProblem, error) {
 	field := fmt.Sprintf("spec.auth.secretRefs[%d]", i)
+	if !r.SecretScope.Serves(namespace) {
+		return nil, r.SecretScope.notServed(namespace), nil
+	}
 	var secret corev1.Secret
 	if err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, &secret); err != nil {
+		if p := forbidden(namespace, err); p != nil {
+			return nil, p, nil
+		}
 		if apierrors.IsNotFound(err) {
 			return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
 				"Secret %q (%s) not found in namespace %q; create it: kubectl create secret generic %s -n %s --from-literal=%s=<signing secret>",
@@ -592,6 +599,7 @@ func setupWebhooks(mgr ctrl.Manager, o Options, definitions *WorkflowDefinitionR
 		Events:        mgr.GetEventRecorder("webhookendpoint-controller"),
 		FlushInterval: o.WebhookCounterFlushInterval,
 		Grants:        o.WebhookSlugGrants,
+		SecretScope:   o.SecretScope,
 		Definitions:   definitions,
 	}
 	if err := endpoints.SetupWithManager(mgr); err != nil {
@@ -604,6 +612,7 @@ func setupWebhooks(mgr ctrl.Manager, o Options, definitions *WorkflowDefinitionR
 		CodeNamespace:     cmp.Or(o.CodeWebhookNamespace, DefaultCodeWebhookNamespace),
 		OperatorNamespace: o.Workflows.OperatorNamespace(),
 		Grants:            o.WebhookSlugGrants,
+		SecretScope:       o.SecretScope,
 		Definitions:       definitions,
 	}
 	if err := declared.SetupWithManager(mgr); err != nil {

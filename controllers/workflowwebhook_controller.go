@@ -100,6 +100,8 @@ type WorkflowWebhookReconciler struct {
 	Env func(string) (string, bool)
 	// Grants say which namespaces' definitions may claim which slugs.
 	Grants routes.Grants
+	// SecretScope holds the namespaces whose Secrets the manager reads.
+	SecretScope SecretScope
 	// Definitions is told when the route of a definition's webhook changed, to update its
 	// status; nil when definitions are not reconciled.
 	Definitions *WorkflowDefinitionReconciler
@@ -266,8 +268,14 @@ func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webho
 		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
 			"the manager's environment variable %s is not set; set it in the manager's Deployment (env from a Secret) to the provider's signing secret", src.env)}, nil
 	}
+	if !r.SecretScope.Serves(src.secret.Namespace) {
+		return nil, r.SecretScope.notServed(src.secret.Namespace), nil
+	}
 	var secret corev1.Secret
 	if err := r.Secrets.Get(ctx, src.secret, &secret); err != nil {
+		if p := forbidden(src.secret.Namespace, err); p != nil {
+			return nil, p, nil
+		}
 		if apierrors.IsNotFound(err) {
 			return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
 				"Secret %s not found; create it: kubectl create secret generic %s -n %s --from-literal=%s=<signing secret>",

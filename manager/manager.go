@@ -10,12 +10,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -47,6 +49,7 @@ type Options struct {
 	trustedProxies          string
 	codeWebhookNamespace    string
 	webhookSlugGrants       string
+	secretNamespaces        string
 	webhookRunTTL           time.Duration
 	maxInFlightDeliveries   int
 	maxInFlightRequests     int
@@ -97,6 +100,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "Comma-separated CIDRs (or IPs) of the reverse proxies in front of the API; only their X-Forwarded-For/X-Real-Ip count for a webhook's source_ip.")
 	fs.StringVar(&o.codeWebhookNamespace, "code-webhook-namespace", controllers.DefaultCodeWebhookNamespace, "Namespace of the runs and of the Secret centaur-webhook-<slug> of webhooks that workflows declare in code.")
+	fs.StringVar(&o.secretNamespaces, "secret-namespaces", "", "Comma-separated namespaces whose Secrets the manager reads (webhook signing secrets), besides its own and those of --agents-config and --api-keys-secret; each needs a RoleBinding to the ClusterRole centaur-secret-reader. * reads every namespace (single-tenant clusters).")
 	fs.StringVar(&o.webhookSlugGrants, "webhook-slug-grants", "", "Comma-separated namespace=slug grants (each a name, a prefix ending in * or *) that let WebhookEndpoints and WorkflowDefinitions claim webhook slugs; empty: only the manager's own workflows serve webhooks. Example: team-a=team-a-*,ops=github-issues. *=* lets any namespace claim any slug (single-tenant clusters).")
 	fs.DurationVar(&o.webhookRunTTL, "webhook-run-ttl", webhookserver.DefaultWebhookRunTTL, "How long a run started by a webhook is kept after it finished (its spec.ttlSecondsAfterFinished); a negative value keeps them.")
 	fs.IntVar(&o.maxInFlightDeliveries, "max-inflight-deliveries", webhookserver.DefaultMaxInFlight, "Webhook deliveries one replica handles at once (each may hold a 1 MiB body before its signature is checked); more get 503 with Retry-After.")
@@ -150,6 +154,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 	}
 
 	scheme := controllers.NewScheme()
+	secretScope := o.secretScope(agentsConfig.Namespace, keysSecret.Namespace)
 
 	registry := durable.NewRegistry()
 	if err := workflows.Register(registry); err != nil {
@@ -181,6 +186,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		LeaderElectionID:        "workflow-operator.workflows.centaur.dev",
 		LeaderElectionNamespace: o.leaderElectionNamespace,
 		GracefulShutdownTimeout: &o.shutdownTimeout,
+		Cache:                   cache.Options{ByObject: secretScope.CacheOptions()},
 	})
 	if err != nil {
 		return fmt.Errorf("create the manager: %w", err)
@@ -207,6 +213,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		WebhookRoutes:               webhookRoutes,
 		CodeWebhookNamespace:        o.codeWebhookNamespace,
 		WebhookSlugGrants:           slugGrants,
+		SecretScope:                 secretScope,
 		WebhookCounterFlushInterval: o.webhookFlushInterval,
 	})
 	if err != nil {
@@ -299,4 +306,17 @@ func (o Options) metricsOptions() metricsserver.Options {
 		opts.FilterProvider = MetricsAuth
 	}
 	return opts
+}
+
+// secretScope is the namespaces whose Secrets the manager reads: its own, the agents'
+// configuration's and the API keys', and --secret-namespaces.
+func (o Options) secretScope(agentsNamespace, keysNamespace string) controllers.SecretScope {
+	scope := controllers.SecretScope{o.operatorNamespace, agentsNamespace, keysNamespace}
+	for _, ns := range strings.Split(o.secretNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			scope = append(scope, ns)
+		}
+	}
+	slices.Sort(scope)
+	return slices.Compact(scope)
 }

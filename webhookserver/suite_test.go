@@ -95,6 +95,7 @@ var _ = BeforeSuite(func() {
 		WebhookRoutes:               table,
 		CodeWebhookNamespace:        codeNamespace,
 		WebhookSlugGrants:           slugGrants,
+		SecretScope:                 controllers.SecretScope{"*"},
 		WebhookCounterFlushInterval: flushInterval,
 	})
 	Expect(err).NotTo(HaveOccurred())

@@ -24,6 +24,7 @@ var defaultManagerArgs = []string{
 	// One person's cluster: any namespace may claim any webhook slug. A shared cluster grants
 	// slugs per namespace (docs/webhooks.md, "Who may claim a slug").
 	"--webhook-slug-grants=*=*",
+	"--secret-namespaces=*",
 	"--api-bind-address=127.0.0.1:8088",
 	"--metrics-bind-address=127.0.0.1:8080",
 	"--health-probe-bind-address=127.0.0.1:8081",

@@ -26,9 +26,9 @@ import (
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
-// The manager reads only the one Secret that holds the API keys. It is named by
-// --api-keys-secret; a Secret of a different name needs its own Role granting get on it.
-// +kubebuilder:rbac:groups="",resources=secrets,resourceNames=centaur-api-keys,verbs=get
+// The manager reads the Secret that holds the API keys (--api-keys-secret) through the
+// ClusterRole centaur-secret-reader, bound in the Secret's namespace (config/rbac), never
+// cluster-wide.
 
 // APIKeyHeader is the request header that carries the API key.
 const APIKeyHeader = "X-Api-Key"
