@@ -69,6 +69,7 @@ type testManager struct {
 	done       chan struct{}
 	reconciles sync.Map // request name -> *atomic.Int64
 	runs       *WorkflowRunReconciler
+	declared   *DeclaredScheduleReconciler
 }
 
 // eventRetention is short in the suite so that the garbage collection of events shows.
@@ -101,9 +102,10 @@ func startManager() *testManager {
 			return inner.Reconcile(ctx, req)
 		})
 	}
-	ctrls, err := Setup(mgr, Options{Registry: registry, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count, Agents: testAgentOptions()})
+	ctrls, err := Setup(mgr, Options{Registry: registry, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count, Agents: testAgentOptions(),
+		schedules: scheduleHooks(), DeclaredSchedules: ScheduleSources{RegistrySchedules(registry), testDeclared}})
 	Expect(err).NotTo(HaveOccurred())
-	tm.runs = ctrls.Runs
+	tm.runs, tm.declared = ctrls.Runs, ctrls.DeclaredSchedules
 	ctx, cancel := context.WithCancel(context.Background())
 	tm.cancel = cancel
 	go func() {

@@ -25,6 +25,8 @@ type Workflow interface {
 	ExampleInput() json.RawMessage
 	// Webhooks lists the webhook routes the workflow declares in code (private when empty).
 	Webhooks() []WebhookSpec
+	// Schedules lists the schedules the workflow declares in code (see WithSchedule).
+	Schedules() []ScheduleSpec
 
 	// invoke decodes the input, runs the handler and encodes its output.
 	invoke(ctx *Context, input json.RawMessage) (json.RawMessage, error)
@@ -49,6 +51,7 @@ type options struct {
 	description  string
 	exampleInput json.RawMessage
 	webhooks     []WebhookSpec
+	schedules    []ScheduleSpec
 }
 
 // WithDescription sets the one-sentence description shown by the REST API.
@@ -90,6 +93,7 @@ func (d *definition[In, Out]) Name() string                  { return d.name }
 func (d *definition[In, Out]) Description() string           { return d.description }
 func (d *definition[In, Out]) ExampleInput() json.RawMessage { return d.exampleInput }
 func (d *definition[In, Out]) Webhooks() []WebhookSpec       { return slices.Clone(d.webhooks) }
+func (d *definition[In, Out]) Schedules() []ScheduleSpec     { return slices.Clone(d.schedules) }
 
 func (d *definition[In, Out]) invoke(ctx *Context, raw json.RawMessage) (json.RawMessage, error) {
 	var in In

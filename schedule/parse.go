@@ -1,12 +1,14 @@
-// Package schedule computes what a WorkflowSchedule does, without a Kubernetes client: when its
-// ticks fall (cron expressions and macros in a time zone, daylight-saving changes included, and
-// "@every" intervals anchored at the schedule's creation), which due ticks start a run and which
-// are recorded as skipped after downtime (Plan), what each tick's run is called and looks like
-// (RunName, NewRun), and how the concurrency policy admits a start (Admit).
+// Package schedule computes what a WorkflowSchedule does: when its ticks fall (cron expressions
+// and macros in a time zone, daylight-saving changes included, and "@every" intervals anchored
+// at the schedule's creation), which due ticks start a run and which are recorded as skipped
+// after downtime (Decide), what each tick's run is called and looks like (RunName, NewRun), and
+// how the concurrency policy admits a start (Admit).
 //
-// Everything here is a pure function of its inputs, so every replica and every restart of the
-// manager computes the same ticks, the same names and the same decisions. Cron parsing is
-// github.com/robfig/cron/v3's, the library Kubernetes' CronJob controller uses.
+// Those are pure functions of their inputs, so every replica and every restart of the manager
+// computes the same ticks, the same names and the same decisions. Three small calls take a
+// client (StartRun, Runs, Cancel): the schedule's controller and the REST API both start,
+// find and cancel a schedule's runs through them. Cron parsing is github.com/robfig/cron/v3's,
+// the library Kubernetes' CronJob controller uses.
 package schedule
 
 import (
@@ -77,7 +79,7 @@ func Parse(expr, timeZone string, anchor time.Time) (Schedule, error) {
 		return nil, err
 	}
 	if s.Next(anchor).IsZero() {
-		return nil, invalidSchedule("%q never falls within the next five years (for example the 30th of February); fix spec.schedule", expr)
+		return nil, invalidSchedule("%q never falls within the next five years (for example the 30th of February)", expr)
 	}
 	return s, nil
 }
@@ -99,9 +101,9 @@ func LoadZone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-// invalidSchedule is a SpecError about spec.schedule.
+// invalidSchedule is a SpecError about spec.schedule; its message ends with what to fix.
 func invalidSchedule(format string, args ...any) *SpecError {
-	return &SpecError{Reason: ReasonInvalidSchedule, Message: fmt.Sprintf(format, args...)}
+	return &SpecError{Reason: ReasonInvalidSchedule, Message: fmt.Sprintf(format, args...) + "; fix spec.schedule"}
 }
 
 // parseEvery reads "@every <duration>" with the library's parser, refusing what it would
@@ -109,11 +111,11 @@ func invalidSchedule(format string, args ...any) *SpecError {
 func parseEvery(expr string, anchor time.Time) (Schedule, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(strings.TrimPrefix(expr, everyPrefix)))
 	if err != nil || d < time.Second || d%time.Second != 0 {
-		return nil, invalidSchedule("%q: @every takes a whole number of seconds, at least 1s, as a Go duration such as \"@every 90s\" or \"@every 6h\"; fix spec.schedule", expr)
+		return nil, invalidSchedule("%q: @every takes a whole number of seconds, at least 1s, as a Go duration such as \"@every 90s\" or \"@every 6h\"", expr)
 	}
 	parsed, err := cron.ParseStandard(expr)
 	if err != nil {
-		return nil, invalidSchedule("%q: %v; fix spec.schedule", expr, err)
+		return nil, invalidSchedule("%q: %v", expr, err)
 	}
 	delay, ok := parsed.(cron.ConstantDelaySchedule)
 	if !ok {
