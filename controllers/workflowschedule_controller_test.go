@@ -248,7 +248,9 @@ var _ = Describe("A WorkflowSchedule", func() {
 		Entry("a starting deadline under a second", func(ws *workflowsv1alpha1.WorkflowSchedule) {
 			ws.Spec.StartingDeadline = &metav1.Duration{Duration: 500 * time.Millisecond}
 		}, "at least 1s"),
-		Entry("a negative jitter", func(ws *workflowsv1alpha1.WorkflowSchedule) { ws.Spec.Jitter = &metav1.Duration{Duration: -time.Second} }, "jitter must not be negative"),
+		Entry("a negative jitter", func(ws *workflowsv1alpha1.WorkflowSchedule) {
+			ws.Spec.Jitter = &metav1.Duration{Duration: -time.Second}
+		}, "jitter must not be negative"),
 		Entry("no workflow", func(ws *workflowsv1alpha1.WorkflowSchedule) { ws.Spec.WorkflowName = "" }, "spec.workflowName"),
 	)
 
