@@ -221,13 +221,19 @@ func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
 	return http.StatusAccepted, runDetail(run, base), nil
 }
 
-// listQuery is a parsed GET /api/workflows/runs.
-type listQuery struct {
+// page is the namespace and page a list request asks for.
+type page struct {
 	namespace string
-	workflow  string
-	phases    map[string]bool
 	limit     int
 	cont      string
+}
+
+// listQuery is a parsed GET /api/workflows/runs.
+type listQuery struct {
+	page
+	workflow string
+	schedule string
+	phases   map[string]bool
 }
 
 // listRuns answers GET /api/workflows/runs: a page of runs in name order, which is newest
@@ -247,6 +253,9 @@ func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
 		opts := []client.ListOption{client.InNamespace(q.namespace), client.Limit(int64(q.limit - len(out.Runs))), client.Continue(token)}
 		if q.workflow != "" {
 			opts = append(opts, client.MatchingLabels{workflowsv1alpha1.LabelWorkflow: workflowLabelValue(q.workflow)})
+		}
+		if q.schedule != "" {
+			opts = append(opts, client.MatchingLabels{workflowsv1alpha1.LabelSchedule: workflowsv1alpha1.LabelValue(q.schedule)})
 		}
 		if err := a.deps.Reader.List(ctx, list, opts...); err != nil {
 			return 0, nil, listFailure(err, token)
@@ -273,23 +282,37 @@ func listFailure(err error, token string) error {
 	return fmt.Errorf("list runs: %w", err)
 }
 
-// parseListQuery reads and checks the list's query parameters.
-func parseListQuery(c *call) (listQuery, error) {
+// parsePage reads and checks the namespace, limit and continue parameters of a list.
+func parsePage(c *call) (page, error) {
 	v := c.r.URL.Query()
 	ns, err := c.principal.Namespace(v.Get("namespace"), "")
 	if err != nil {
-		return listQuery{}, err
+		return page{}, err
 	}
-	q := listQuery{namespace: ns, workflow: v.Get("workflow_name"), limit: defaultListLimit, cont: v.Get("continue")}
-	if q.workflow != "" && (len(q.workflow) > maxWorkflowNameLength || !workflowNamePattern.MatchString(q.workflow)) {
-		return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "workflow_name %q is not a workflow name", q.workflow)
-	}
+	p := page{namespace: ns, limit: defaultListLimit, cont: v.Get("continue")}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxListLimit {
-			return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "limit must be a number from 1 to %d, not %q", maxListLimit, s)
+			return page{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "limit must be a number from 1 to %d, not %q", maxListLimit, s)
 		}
-		q.limit = n
+		p.limit = n
+	}
+	return p, nil
+}
+
+// parseListQuery reads and checks the list's query parameters.
+func parseListQuery(c *call) (listQuery, error) {
+	v := c.r.URL.Query()
+	p, err := parsePage(c)
+	if err != nil {
+		return listQuery{}, err
+	}
+	q := listQuery{page: p, workflow: v.Get("workflow_name"), schedule: v.Get("schedule")}
+	if q.workflow != "" && (len(q.workflow) > maxWorkflowNameLength || !workflowNamePattern.MatchString(q.workflow)) {
+		return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "workflow_name %q is not a workflow name", q.workflow)
+	}
+	if q.schedule != "" && len(validation.IsDNS1123Subdomain(q.schedule)) > 0 {
+		return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "schedule %q is not a schedule's name", q.schedule)
 	}
 	statuses := v.Get("status")
 	if statuses == "" {
