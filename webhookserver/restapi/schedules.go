@@ -375,7 +375,7 @@ func scheduleView(ws *workflowsv1alpha1.WorkflowSchedule, base string) Schedule 
 		LastScheduleTime: timeOf(st.LastScheduleTime), NextScheduleTime: timeOf(st.NextScheduleTime),
 		ActiveRuns: []string{}, RecentTicks: make([]ScheduleTick, 0, len(st.RecentTicks)),
 		RunsStarted: st.RunsStarted, TicksSkipped: st.TicksSkipped, DeclaredBy: ws.Labels[workflowsv1alpha1.LabelDeclaredBy],
-		URL: base + "/api/workflows/schedules/" + url.PathEscape(ws.Name) + "?namespace=" + url.QueryEscape(ws.Namespace),
+		URL:     base + "/api/workflows/schedules/" + url.PathEscape(ws.Name) + "?namespace=" + url.QueryEscape(ws.Namespace),
 		RunsURL: base + "/api/workflows/runs?schedule=" + url.QueryEscape(ws.Name) + "&namespace=" + url.QueryEscape(ws.Namespace),
 	}
 	if ws.Spec.Input != nil && len(ws.Spec.Input.Raw) > 0 {
