@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
@@ -335,6 +337,22 @@ var _ = Describe("A WorkflowSchedule", func() {
 		expect(latest, []string{d3}, "Skipped/NotCaughtUp@"+d1+"x2", "Started/CaughtUp@"+d3)
 		expect(all, []string{d1, d2, d3}, "Started/CaughtUp@"+d1, "Started/CaughtUp@"+d2, "Started/CaughtUp@"+d3)
 		expect(windowed, []string{d2, d3}, "Skipped/StartingDeadlineExceeded@"+d1, "Started/CaughtUp@"+d2, "Started/CaughtUp@"+d3)
+	})
+
+	It("accepts the nightly_report sample, whose next tick is 02:00 in Berlin", func() {
+		data, err := os.ReadFile("../config/samples/workflows_v1alpha1_workflowschedule_nightly_report.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		ws := &workflowsv1alpha1.WorkflowSchedule{}
+		Expect(yaml.UnmarshalStrict(data, ws)).To(Succeed())
+		ws.Namespace, ws.Name = "default", "sample-"+rand.String(6)
+		Expect(k8sClient.Create(context.Background(), ws)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), ws) })
+		Expect(readyOf(ws).Reason).To(Equal(ReasonScheduleReady))
+		berlin, err := time.LoadLocation("Europe/Berlin")
+		Expect(err).NotTo(HaveOccurred())
+		next := nextTick(ws).In(berlin)
+		Expect(next.Format("15:04")).To(Equal("02:00"))
+		Expect(next.Sub(time.Now())).To(BeNumerically("<=", 24*time.Hour))
 	})
 
 	It("starts nothing twice when the manager is killed right after creating a tick's run", func() {

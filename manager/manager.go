@@ -37,6 +37,7 @@ type Options struct {
 	shutdownTimeout         time.Duration
 	trustedProxies          string
 	codeWebhookNamespace    string
+	scheduleNamespace       string
 	webhookFlushInterval    time.Duration
 	agentsConfig            string
 	agentConcurrency        int
@@ -61,6 +62,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "Comma-separated CIDRs (or IPs) of the reverse proxies in front of the API; only their X-Forwarded-For/X-Real-Ip count for a webhook's source_ip.")
 	fs.StringVar(&o.codeWebhookNamespace, "code-webhook-namespace", controllers.DefaultCodeWebhookNamespace, "Namespace of the runs and of the Secret centaur-webhook-<slug> of webhooks that workflows declare in code.")
+	fs.StringVar(&o.scheduleNamespace, "schedule-namespace", controllers.DefaultScheduleNamespace, "Namespace of the WorkflowSchedules (and their runs) that Go workflows and WORKFLOW_DIRS files declare.")
 	fs.DurationVar(&o.webhookFlushInterval, "webhook-counter-flush-interval", controllers.DefaultWebhookCounterFlushInterval, "How often webhook delivery counters are written to WebhookEndpoint status.")
 	fs.StringVar(&o.agentsConfig, "agents-config", controllers.DefaultAgentsConfig, "ConfigMap (namespace/name) whose agents.yaml chooses each agent's backend; API keys come from Secrets in its namespace. See docs/agents.md.")
 	fs.IntVar(&o.agentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
@@ -133,6 +135,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		Agents:                      controllers.AgentOptions{ConfigMap: agentsConfig, Concurrency: o.agentConcurrency},
 		WebhookRoutes:               webhookRoutes,
 		CodeWebhookNamespace:        o.codeWebhookNamespace,
+		ScheduleNamespace:           o.scheduleNamespace,
 		WebhookCounterFlushInterval: o.webhookFlushInterval,
 	})
 	if err != nil {
