@@ -48,6 +48,20 @@ func patchSchedule(ws *workflowsv1alpha1.WorkflowSchedule, patch string) {
 		client.RawPatch(types.MergePatchType, []byte(patch)))).To(Succeed())
 }
 
+// stepHours steps schedules through n hourly ticks from first, and returns the ticks.
+func stepHours(first time.Time, n int, schedules ...*workflowsv1alpha1.WorkflowSchedule) []string {
+	GinkgoHelper()
+	var ticks []string
+	for i := range n {
+		tick := first.Add(time.Duration(i) * time.Hour)
+		for _, ws := range schedules {
+			stepTo(ws, tick)
+		}
+		ticks = append(ticks, rfc(tick))
+	}
+	return ticks
+}
+
 // eventReasons lists the reasons of the Events recorded on obj.
 func eventReasons(g Gomega, obj client.Object) []string {
 	var events eventsv1.EventList
@@ -116,14 +130,7 @@ var _ = Describe("A WorkflowSchedule", func() {
 		scheduleClock.Set(time.Now())
 		good := newSchedule("0 * * * *", "hello", map[string]string{"name": "H"}, withLimits(2, 1))
 		bad := newSchedule("0 * * * *", "test_panic", map[string]string{"where": "handler"}, withLimits(2, 1))
-		first := nextTick(good)
-		var ticks []string
-		for i := range 4 {
-			tick := first.Add(time.Duration(i) * time.Hour)
-			stepTo(good, tick)
-			stepTo(bad, tick)
-			ticks = append(ticks, rfc(tick))
-		}
+		ticks := stepHours(nextTick(good), 4, good, bad)
 		Eventually(func() []string { return runTicks(scheduleRuns(good)) }, 20*time.Second, 100*time.Millisecond).Should(Equal(ticks[2:]))
 		Eventually(func() []string { return runTicks(scheduleRuns(bad)) }, 20*time.Second, 100*time.Millisecond).Should(Equal(ticks[3:]))
 		Expect(getSchedule(good).Status.RunsStarted).To(Equal(int64(4)), "trimming history does not forget that the ticks ran")
@@ -398,13 +405,7 @@ var _ = Describe("A WorkflowSchedule", func() {
 		defer second.stop()
 		scheduleClock.Set(time.Now())
 		ws := newSchedule("0 * * * *", "hello", map[string]string{"name": "Twice"}, withLimits(10, 1))
-		first := nextTick(ws)
-		var want []string
-		for i := range 5 {
-			tick := first.Add(time.Duration(i) * time.Hour)
-			stepTo(ws, tick)
-			want = append(want, rfc(tick))
-		}
+		want := stepHours(nextTick(ws), 5, ws)
 		Expect(runTicks(scheduleRuns(ws))).To(Equal(want))
 		fresh := getSchedule(ws)
 		Expect(fresh.Status.RunsStarted).To(Equal(int64(5)))

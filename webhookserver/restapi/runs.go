@@ -179,23 +179,33 @@ func (a *api) getRun(ctx context.Context, c *call) (int, any, error) {
 
 // lookupRun reads the run named by the path in the request's namespace.
 func (a *api) lookupRun(ctx context.Context, c *call) (*workflowsv1alpha1.WorkflowRun, error) {
-	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), "")
-	if err != nil {
+	run := &workflowsv1alpha1.WorkflowRun{}
+	if err := a.lookup(ctx, c, "id", "run", "", run); err != nil {
 		return nil, err
 	}
-	id := c.r.PathValue("id")
-	notFound := errorf(http.StatusNotFound, apierror.CodeNotFound, "no run %q in namespace %q", id, ns)
-	if len(validation.IsDNS1123Subdomain(id)) > 0 {
-		return nil, notFound
-	}
-	run := &workflowsv1alpha1.WorkflowRun{}
-	if err := a.deps.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: id}, run); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, notFound
-		}
-		return nil, fmt.Errorf("read run %s/%s: %w", ns, id, err)
-	}
 	return run, nil
+}
+
+// lookup reads into obj the object of kind whose name is the path parameter param, in the
+// request's namespace. A name that cannot exist, or an object that does not, is a 404 that
+// names both; hint may add where to look.
+func (a *api) lookup(ctx context.Context, c *call, param, kind, hint string, obj client.Object) error {
+	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), "")
+	if err != nil {
+		return err
+	}
+	name := c.r.PathValue(param)
+	notFound := errorf(http.StatusNotFound, apierror.CodeNotFound, "no %s %q in namespace %q%s", kind, name, ns, hint)
+	if len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return notFound
+	}
+	if err := a.deps.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return notFound
+		}
+		return fmt.Errorf("read %s %s/%s: %w", kind, ns, name, err)
+	}
+	return nil
 }
 
 // cancelRun answers POST /api/workflows/runs/{id}/cancel: it sets spec.cancel and answers 202

@@ -10,10 +10,8 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
@@ -173,21 +171,9 @@ func (a *api) getSchedule(ctx context.Context, c *call) (int, any, error) {
 
 // lookupSchedule reads the schedule named by the path in the request's namespace.
 func (a *api) lookupSchedule(ctx context.Context, c *call) (*workflowsv1alpha1.WorkflowSchedule, error) {
-	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), "")
-	if err != nil {
-		return nil, err
-	}
-	name := c.r.PathValue("name")
-	notFound := errorf(http.StatusNotFound, apierror.CodeNotFound, "no schedule %q in namespace %q; GET /api/workflows/schedules lists them", name, ns)
-	if len(validation.IsDNS1123Subdomain(name)) > 0 {
-		return nil, notFound
-	}
 	ws := &workflowsv1alpha1.WorkflowSchedule{}
-	if err := a.deps.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, ws); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, notFound
-		}
-		return nil, fmt.Errorf("read schedule %s/%s: %w", ns, name, err)
+	if err := a.lookup(ctx, c, "name", "schedule", "; GET /api/workflows/schedules lists them", ws); err != nil {
+		return nil, err
 	}
 	return ws, nil
 }
