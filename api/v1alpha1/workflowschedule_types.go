@@ -256,7 +256,7 @@ type WorkflowScheduleStatus struct {
 
 	// activeCount is how many runs are in active, for `kubectl get wfs`.
 	// +optional
-	ActiveCount int32 `json:"activeCount,omitempty"`
+	ActiveCount int32 `json:"activeCount"`
 
 	// recentTicks are the last ten records of what happened to ticks, oldest first; a stretch
 	// of ticks skipped for the same reason is one record with a count.
