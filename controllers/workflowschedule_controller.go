@@ -43,6 +43,11 @@ const (
 // maxRecentTicks is how many tick records a schedule's status keeps.
 const maxRecentTicks = 10
 
+// maxActiveListed is how many runs in flight a schedule's status names (the newest ones), so
+// that an Allow schedule with long runs cannot grow its object without bound; activeCount
+// counts them all.
+const maxActiveListed = 100
+
 // WorkflowScheduleReconciler starts the runs of WorkflowSchedules. Each reconcile reads the
 // schedule past the cache (its status holds the last tick handled, which must never be stale),
 // parses it, decides about every tick that fell due since (package schedule), starts the runs
@@ -367,12 +372,13 @@ func (w *scheduleWork) applyStatus() {
 		st.NextScheduleTime = timePtr(w.plan.Next)
 	}
 	if w.planned {
+		inFlight := append(append([]*workflowsv1alpha1.WorkflowRun{}, w.cancelled...), w.active...)
+		st.ActiveCount = int32(len(inFlight))
 		st.Active = nil
-		for _, run := range append(append([]*workflowsv1alpha1.WorkflowRun{}, w.cancelled...), w.active...) {
+		for _, run := range inFlight[max(len(inFlight)-maxActiveListed, 0):] {
 			tick, _ := schedule.TickOf(run)
 			st.Active = append(st.Active, workflowsv1alpha1.ScheduledRun{Name: run.Name, ScheduledTime: metav1.NewTime(tick)})
 		}
-		st.ActiveCount = int32(len(st.Active))
 	}
 	st.RecentTicks = appendTicks(st.RecentTicks, w.records)
 }

@@ -250,11 +250,12 @@ type WorkflowScheduleStatus struct {
 	// +optional
 	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
 
-	// active lists the schedule's runs that are still in flight, oldest tick first.
+	// active lists the schedule's runs that are still in flight, oldest tick first (the
+	// newest 100 of them).
 	// +optional
 	Active []ScheduledRun `json:"active,omitempty"`
 
-	// activeCount is how many runs are in active, for `kubectl get wfs`.
+	// activeCount is how many runs of the schedule are in flight, for `kubectl get wfs`.
 	// +optional
 	ActiveCount int32 `json:"activeCount"`
 
