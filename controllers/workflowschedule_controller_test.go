@@ -319,7 +319,9 @@ var _ = Describe("A WorkflowSchedule", func() {
 		}
 		none, latest, all := nightly(workflowsv1alpha1.CatchUpNone, 0), nightly(workflowsv1alpha1.CatchUpLatest, 0), nightly(workflowsv1alpha1.CatchUpAll, 0)
 		windowed := nightly(workflowsv1alpha1.CatchUpAll, 30*time.Hour)
-		schedules := []*workflowsv1alpha1.WorkflowSchedule{none, latest, all, windowed}
+		capped := nightly(workflowsv1alpha1.CatchUpAll, 0)
+		patchSchedule(capped, `{"spec": {"maxCatchUp": 2}}`)
+		schedules := []*workflowsv1alpha1.WorkflowSchedule{none, latest, all, windowed, capped}
 		night := nextTick(none)
 		for _, ws := range schedules {
 			stepTo(ws, night)
@@ -344,6 +346,30 @@ var _ = Describe("A WorkflowSchedule", func() {
 		expect(latest, []string{d3}, "Skipped/NotCaughtUp@"+d1+"x2", "Started/CaughtUp@"+d3)
 		expect(all, []string{d1, d2, d3}, "Started/CaughtUp@"+d1, "Started/CaughtUp@"+d2, "Started/CaughtUp@"+d3)
 		expect(windowed, []string{d2, d3}, "Skipped/StartingDeadlineExceeded@"+d1, "Started/CaughtUp@"+d2, "Started/CaughtUp@"+d3)
+		expect(capped, []string{d2, d3}, "Skipped/MaxCatchUpExceeded@"+d1, "Started/CaughtUp@"+d2, "Started/CaughtUp@"+d3)
+	})
+
+	It("delays each tick's start by its jitter, the same delay for every manager", func() {
+		scheduleClock.Set(time.Now())
+		ws := newSchedule("0 * * * *", "hello", map[string]string{"name": "Jitter"}, func(ws *workflowsv1alpha1.WorkflowSchedule) {
+			ws.Spec.Jitter = &metav1.Duration{Duration: 30 * time.Second}
+		})
+		tick := nextTick(ws)
+		delay := schedule.Jitter(string(getSchedule(ws).UID), 30*time.Second)(tick)
+		Expect(delay).To(BeNumerically(">", 0))
+		scheduleClock.Set(tick.Add(delay - time.Millisecond))
+		scheduleClock.poke(ws)
+		Consistently(func() []*workflowsv1alpha1.WorkflowRun { return scheduleRuns(ws) }, time.Second, 100*time.Millisecond).Should(BeEmpty())
+		Expect(getSchedule(ws).Status.NextScheduleTime.Time).To(BeTemporally("==", tick), "the tick is still to come")
+
+		scheduleClock.Set(tick.Add(delay))
+		scheduleClock.poke(ws)
+		Eventually(func() []string { return runTicks(scheduleRuns(ws)) }, 10*time.Second, 50*time.Millisecond).Should(Equal([]string{rfc(tick)}))
+		Eventually(func(g Gomega) {
+			recent := getSchedule(ws).Status.RecentTicks
+			g.Expect(recent).To(HaveLen(1))
+			g.Expect(recent[0].StartedAt.Sub(tick)).To(Equal(delay))
+		}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
 	})
 
 	It("accepts the nightly_report sample, whose next tick is 02:00 in Berlin", func() {
