@@ -1,8 +1,8 @@
 // Package restapi is the REST API for curl users under /api/workflows: start, read, list and
 // cancel workflow runs, deliver events, list the registered workflows, and list, trigger,
-// pause, resume and backfill schedules. Every call reads or
-// writes custom resources (WorkflowRun, WorkflowEvent) in the namespaces its API key may act
-// in; the controllers do the work. The one exception is eager start, which hands a new run to
+// pause, resume and backfill schedules. Every call reads or writes custom resources
+// (WorkflowRun, WorkflowEvent, WorkflowSchedule) in the namespaces its API key may act in; the
+// controllers do the work. The one exception is eager start, which hands a new run to
 // the engine in this process so that the first segment executes before the answer.
 //
 // The package is mounted by the webhookserver package (see Register); docs/rest-api.md is the
