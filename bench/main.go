@@ -38,6 +38,7 @@ type config struct {
 	sleepRuns     int
 	sleepFor      time.Duration
 	memoryRuns    int
+	schedules     int
 	repeat        int
 	timeout       time.Duration
 	// figures is the set of figures to measure (all when empty).
@@ -53,7 +54,7 @@ type config struct {
 }
 
 // allFigures names the figures, in the order they are measured.
-var allFigures = []string{"sequential", "replay", "parallel", "lateness", "webhooks", "starts", "memory"}
+var allFigures = []string{"sequential", "replay", "parallel", "lateness", "webhooks", "starts", "schedules", "memory"}
 
 // wants reports whether figure is to be measured.
 func (c config) wants(figure string) bool { return len(c.figures) == 0 || c.figures[figure] }
@@ -65,7 +66,7 @@ func fullConfig() config {
 		parallelRuns: 500, parallelSteps: 10, parallelism: 16,
 		deliveries: 2000, senders: 16, starts: 100,
 		sleepRuns: 500, sleepFor: 2 * time.Second,
-		memoryRuns: 2000, repeat: 3, timeout: 5 * time.Minute,
+		memoryRuns: 2000, schedules: 1000, repeat: 3, timeout: 5 * time.Minute,
 	}
 }
 
@@ -76,7 +77,7 @@ func smokeConfig() config {
 		parallelRuns: 20, parallelSteps: 3, parallelism: 4,
 		deliveries: 40, senders: 4, starts: 5,
 		sleepRuns: 10, sleepFor: time.Second,
-		memoryRuns: 30, repeat: 1, timeout: 2 * time.Minute, smoke: true,
+		memoryRuns: 30, schedules: 10, repeat: 1, timeout: 2 * time.Minute, smoke: true,
 	}
 }
 
@@ -122,6 +123,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.sleepRuns, "sleep-runs", cfg.sleepRuns, "Runs of the timer lateness figure.")
 	fs.DurationVar(&cfg.sleepFor, "sleep-for", cfg.sleepFor, "How long each of those runs sleeps.")
 	fs.IntVar(&cfg.memoryRuns, "memory-runs", cfg.memoryRuns, "Runs held by the manager in the memory figure.")
+	fs.IntVar(&cfg.schedules, "schedules", cfg.schedules, "WorkflowSchedules firing on the same minute in the schedule figure.")
 	fs.IntVar(&cfg.repeat, "repeat", cfg.repeat, "Repetitions of the sequential figures (the median counts).")
 	fs.DurationVar(&cfg.timeout, "timeout", cfg.timeout, "Longest wait for the runs of one figure.")
 	fs.BoolVar(&cfg.unsafeNoFsync, "unsafe-no-fsync", false, "Run etcd without fsync, as envtest does (not the real limit).")
@@ -204,7 +206,7 @@ func (h *harness) measureAll(ctx context.Context, res *results) error {
 	steps := []struct {
 		figure  string
 		measure func(context.Context, *results) error
-	}{{"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"memory", h.measureMemory}}
+	}{{"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"schedules", h.measureSchedules}, {"memory", h.measureMemory}}
 	for _, s := range steps {
 		if !h.cfg.wants(s.figure) {
 			continue

@@ -165,16 +165,15 @@ func (h *harness) updateStatus(ctx context.Context, run *workflowsv1alpha1.Workf
 	return nil
 }
 
-// rawCreates creates deliveries runs from senders goroutines, each with input (a delivery's
-// envelope): the limit of a webhook endpoint, one create per delivery. It returns creates/s and
-// each create's latency.
-func (h *harness) rawCreates(ctx context.Context, rep int, input []byte) (float64, durations, error) {
-	n := h.cfg.deliveries
+// rawCreates creates n runs from writers goroutines, each with input (a webhook delivery's
+// envelope, a schedule's input), named batch-<i>: the limit of whatever creates one run per
+// request or tick. It returns creates/s and each create's latency.
+func (h *harness) rawCreates(ctx context.Context, batch string, n, writers int, input []byte) (float64, durations, error) {
 	lat := make(durations, n)
 	start := time.Now()
-	err := parallel(ctx, n, h.cfg.senders, func(ctx context.Context, i int) error {
+	err := parallel(ctx, n, writers, func(ctx context.Context, i int) error {
 		run := &workflowsv1alpha1.WorkflowRun{
-			ObjectMeta: metav1.ObjectMeta{Namespace: rawNamespace, Name: fmt.Sprintf("create-%d-%06d", rep, i)},
+			ObjectMeta: metav1.ObjectMeta{Namespace: rawNamespace, Name: fmt.Sprintf("%s-%06d", batch, i)},
 			Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: rawWorkflow, Input: &apiextensionsv1.JSON{Raw: input}},
 		}
 		t := time.Now()

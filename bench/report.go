@@ -14,14 +14,15 @@ import (
 
 // results are the benchmark's figures; a zero figure was not measured (a figure failed).
 type results struct {
-	cfg      config
-	machine  string
-	limits   limits
-	engine   engineFigures
-	webhooks webhookFigures
-	starts   startFigures
-	memory   memoryFigures
-	cpu      []cpuUse
+	cfg       config
+	machine   string
+	limits    limits
+	engine    engineFigures
+	webhooks  webhookFigures
+	starts    startFigures
+	schedules scheduleFigures
+	memory    memoryFigures
+	cpu       []cpuUse
 }
 
 // row is one line of the table.
@@ -54,7 +55,7 @@ func (r *results) rows() []row {
 			e.parallelStepsPerSec, "steps/s", l.parallelUpdates, fmt.Sprintf("parallel status updates/s, %d writers", c.parallelism), targetParallel),
 	}
 	rows = append(rows, r.webhookRows()...)
-	rows = append(rows, r.startRow(true), r.startRow(false))
+	rows = append(rows, r.startRow(true), r.startRow(false), r.scheduleRow())
 	rows = append(rows, r.latenessRows()...)
 	rows = append(rows,
 		r.memoryRow("sleeping", r.memory.sleeping),
@@ -156,6 +157,26 @@ func (r *results) startRow(eager bool) row {
 	}
 	rw.measured = fmt.Sprintf("p50 %s, p99 %s (answer: p50 %s, p99 %s)",
 		fmtDur(lat.percentile(50)), fmtDur(lat.percentile(99)), fmtDur(resp.percentile(50)), fmtDur(resp.percentile(99)))
+	return rw
+}
+
+// scheduleRow reports how late the last of many schedules firing on one minute started its
+// run, beside how long as many raw creates take.
+func (r *results) scheduleRow() row {
+	f := r.schedules
+	rw := row{
+		figure: fmt.Sprintf("%d schedules firing on the same minute: lateness of the last start (its run's create), p50 in brackets", r.cfg.schedules),
+		target: "report, beside the raw creates", met: "—", ratio: "—",
+		limit: fmt.Sprintf("%d raw WorkflowRun creates, %d writers", r.cfg.schedules, r.cfg.parallelism),
+	}
+	if len(f.lateness) == 0 || f.rawTook == 0 {
+		rw.measured = "not measured"
+		return rw
+	}
+	last := f.lateness.max()
+	rw.measured = fmt.Sprintf("%s (p50 %s): %.0f starts/s", fmtDur(last), fmtDur(f.lateness.percentile(50)), float64(len(f.lateness))/last.Seconds())
+	rw.limit = fmt.Sprintf("%d raw WorkflowRun creates take %s: %.0f creates/s, %d writers", r.cfg.schedules, fmtDur(f.rawTook), f.rawPerSec, r.cfg.parallelism)
+	rw.ratio = fmt.Sprintf("%.2f (raw time / last start)", f.rawTook.Seconds()/last.Seconds())
 	return rw
 }
 

@@ -81,7 +81,7 @@ func (h *harness) measureWebhooks(ctx context.Context, res *results) error {
 	f := &res.webhooks
 	var creates, deliveries []float64
 	for rep := range h.cfg.repeat {
-		perSec, lat, err := h.rawCreates(ctx, rep, input)
+		perSec, lat, err := h.rawCreates(ctx, fmt.Sprintf("create-%d", rep), h.cfg.deliveries, h.cfg.senders, input)
 		if err != nil {
 			return fmt.Errorf("raw creates: %w", err)
 		}

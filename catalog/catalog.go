@@ -523,28 +523,42 @@ type Webhook struct {
 	Entry Entry
 }
 
-// Webhooks returns every declared webhook route by slug: for each slug the declaration that
-// serves it (a WORKFLOW_DIRS file first, then a Go workflow, then the oldest definition) and
-// the ones that lose it.
-func (c *Catalog) Webhooks() map[string][]Webhook {
+// Declaring returns the workflows whose declarations (webhooks, schedules) are in force: every
+// WORKFLOW_DIRS file, every Go workflow no file overrides, and every definition that won its
+// name in its namespace.
+func (c *Catalog) Declaring() []Entry {
 	c.mu.RLock()
-	var all []Webhook
+	defer c.mu.RUnlock()
+	var out []Entry
 	for _, e := range c.files {
-		all = appendWebhooks(all, e)
+		out = append(out, e)
 	}
 	for _, w := range c.registry.Workflows() {
 		if _, overridden := c.files[w.Name()]; !overridden {
-			all = appendWebhooks(all, Entry{Workflow: w, Source: SourceGo})
+			out = append(out, Entry{Workflow: w, Source: SourceGo})
 		}
 	}
 	for _, defs := range c.definitions {
 		for _, e := range defs {
 			if winner, _ := c.lookupLocked(e.Namespace, e.Name()); winner.Source == SourceDefinition && winner.Definition == e.Definition {
-				all = appendWebhooks(all, e)
+				out = append(out, e)
 			}
 		}
 	}
-	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Entry) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name(), b.Name()))
+	})
+	return out
+}
+
+// Webhooks returns every declared webhook route by slug: for each slug the declaration that
+// serves it (a WORKFLOW_DIRS file first, then a Go workflow, then the oldest definition) and
+// the ones that lose it.
+func (c *Catalog) Webhooks() map[string][]Webhook {
+	var all []Webhook
+	for _, e := range c.Declaring() {
+		all = appendWebhooks(all, e)
+	}
 	bySlug := map[string][]Webhook{}
 	for _, w := range all {
 		bySlug[w.Spec.Slug] = append(bySlug[w.Spec.Slug], w)

@@ -165,13 +165,7 @@ func childName(parent *workflowsv1alpha1.WorkflowRun, step string) string {
 }
 
 // labelValue fits s into a label value (63 characters), keeping it unique with a hash.
-func labelValue(s string) string {
-	if len(s) <= 63 {
-		return s
-	}
-	sum := sha256.Sum256([]byte(s))
-	return strings.Trim(s[:54], "-_.") + "-" + hex.EncodeToString(sum[:])[:8]
-}
+func labelValue(s string) string { return workflowsv1alpha1.LabelValue(s) }
 
 func truncate(s string, n int) string {
 	if n <= 0 {

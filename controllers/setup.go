@@ -66,8 +66,17 @@ type Options struct {
 	// status (DefaultWebhookCounterFlushInterval when zero).
 	WebhookCounterFlushInterval time.Duration
 
+	// ScheduleNamespace is where the schedules that Go workflows and WORKFLOW_DIRS files
+	// declare live (DefaultScheduleNamespace when empty).
+	ScheduleNamespace string
+	// DeclaredSchedules is where declared schedules come from; nil means the Registry's
+	// (RegistrySchedules).
+	DeclaredSchedules ScheduleSource
+
 	// wrapRuns lets tests observe the WorkflowRun reconciler (counting reconciles).
 	wrapRuns func(reconcile.Reconciler) reconcile.Reconciler
+	// schedules lets tests drive the WorkflowSchedule reconciler's clock.
+	schedules scheduleTestHooks
 }
 
 // DefaultEventRetention keeps events for a day.
@@ -79,6 +88,9 @@ type Controllers struct {
 	Runs *WorkflowRunReconciler
 	// Agents is the AgentRun reconciler.
 	Agents *AgentRunReconciler
+	// DeclaredSchedules keeps the WorkflowSchedules that workflows declare; call its Resync
+	// when the set of declared schedules changed.
+	DeclaredSchedules *DeclaredScheduleReconciler
 }
 
 // setupDefinitions registers the WorkflowDefinition controller, the loader that reads every
@@ -140,5 +152,9 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Controllers{Runs: runs, Agents: agentRuns}, nil
+	declared, err := setupSchedules(mgr, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Controllers{Runs: runs, Agents: agentRuns, DeclaredSchedules: declared}, nil
 }

@@ -95,6 +95,7 @@ type testManager struct {
 	reconciles sync.Map // request name -> *atomic.Int64
 	runs       *WorkflowRunReconciler
 	catalog    *catalog.Catalog
+	declared   *DeclaredScheduleReconciler
 }
 
 // eventRetention is short in the suite so that the garbage collection of events shows.
@@ -128,15 +129,16 @@ func startManager() *testManager {
 		})
 	}
 	tm.catalog = NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: operatorNamespace,
-		Trusted: &workflowfile.Config{MaxSteps: fileMaxSteps}, Sandboxed: sandbox})
+		Trusted: &workflowfile.Config{MaxSteps: fileMaxSteps, CheckSchedule: CheckScheduleSpec}, Sandboxed: sandbox})
 	dirsLogger := zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, dirLogs)), zap.JSONEncoder())
 	dirs := &catalog.Dirs{Paths: []string{workflowDir}, Catalog: tm.catalog, Interval: dirsPollInterval, Logger: dirsLogger}
 	dirs.Load()
 	Expect(mgr.Add(dirs)).To(Succeed())
 	ctrls, err := Setup(mgr, Options{Workflows: tm.catalog, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count,
-		Agents: testAgentOptions(), RevisionGCInterval: revisionGCInterval, UnknownWorkflowGrace: time.Second, SecretScope: SecretScope{"*"}})
+		Agents: testAgentOptions(), RevisionGCInterval: revisionGCInterval, UnknownWorkflowGrace: time.Second, SecretScope: SecretScope{"*"},
+		schedules: scheduleHooks(), DeclaredSchedules: ScheduleSources{CatalogSchedules(tm.catalog), testDeclared}})
 	Expect(err).NotTo(HaveOccurred())
-	tm.runs = ctrls.Runs
+	tm.runs, tm.declared = ctrls.Runs, ctrls.DeclaredSchedules
 	ctx, cancel := context.WithCancel(context.Background())
 	tm.cancel = cancel
 	go func() {

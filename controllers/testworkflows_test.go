@@ -172,6 +172,12 @@ func testWorkflows() []durable.Workflow {
 			}
 			return out, err
 		}),
+		durable.Define("test_declared", func(ctx *durable.Context, in struct {
+			Name string `json:"name"`
+		}) (string, error) {
+			return in.Name, nil
+		}, durable.WithSchedule(durable.ScheduleSpec{Cron: "0 3 * * *", TimeZone: "Europe/Berlin",
+			Input: map[string]string{"name": "Declared"}, ConcurrencyPolicy: "Forbid"})),
 		durable.Define("test_slow", func(ctx *durable.Context, in sleepInput) (string, error) {
 			return durable.Step(ctx, "slow", func(c context.Context) (string, error) {
 				select {

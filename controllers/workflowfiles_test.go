@@ -159,6 +159,38 @@ def handler(inp, ctx):
 		Expect(hits.Load()).To(BeEquivalentTo(1), "the step's HTTP call ran again")
 	})
 
+	It("declares the file's SCHEDULES as WorkflowSchedules, and takes them away with the file", func() {
+		name := dropFile(`
+WORKFLOW_NAME = "%[1]s"
+SCHEDULES = [Schedule(name = "nightly", cron = "0 2 * * *", time_zone = "Europe/Berlin", input = {"topic": "backups"}, catch_up = "None")]
+def handler(inp, ctx):
+    return inp["topic"]
+`)
+		waitLoaded("default", name)
+		key := types.NamespacedName{Namespace: DefaultScheduleNamespace, Name: strings.ReplaceAll(name, "_", "-") + "-nightly"}
+		Eventually(func(g Gomega) {
+			ws := &workflowsv1alpha1.WorkflowSchedule{}
+			g.Expect(k8sClient.Get(context.Background(), key, ws)).To(Succeed())
+			g.Expect(ws.Spec.WorkflowName).To(Equal(name))
+			g.Expect(ws.Spec.Schedule).To(Equal("0 2 * * *"))
+			g.Expect(ws.Spec.TimeZone).To(Equal("Europe/Berlin"))
+			g.Expect(ws.Spec.Input.Raw).To(MatchJSON(`{"topic": "backups"}`))
+			g.Expect(ws.Labels).To(HaveKeyWithValue(workflowsv1alpha1.LabelDeclaredBy, DeclaredByFile))
+		}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
+
+		By("a file whose schedule cannot run does not load, and says why")
+		bad := dropFile("WORKFLOW_NAME = \"%[1]s\"\nSCHEDULES = [Schedule(cron = \"0 2 * *\")]\ndef handler(inp, ctx):\n    return 1\n")
+		Eventually(dirLogs.String, 10*time.Second).Should(MatchRegexp(`"workflow_load_failed","file":"[^"]*` + bad + `\.star".*"reason":"InvalidSchedule"`))
+
+		By("removing the file")
+		Expect(os.Remove(filepath.Join(workflowDir, name+".star"))).To(Succeed())
+		Eventually(func() bool {
+			ws := &workflowsv1alpha1.WorkflowSchedule{}
+			err := k8sClient.Get(context.Background(), key, ws)
+			return apierrors.IsNotFound(err) || (err == nil && !ws.DeletionTimestamp.IsZero())
+		}, 10*time.Second, 50*time.Millisecond).Should(BeTrue())
+	})
+
 	It("fails a run whose handler calls http outside a step, naming the file and line", func() {
 		name := dropFile("WORKFLOW_NAME = \"%[1]s\"\ndef handler(inp, ctx):\n    return http.get(\"http://127.0.0.1:9/\")\n")
 		waitLoaded("default", name)

@@ -30,6 +30,8 @@ type Workflow interface {
 	// what is wrong, without running anything. The REST API calls it before it creates a run,
 	// so a typo is a 400 rather than a run that fails with InvalidInput.
 	CheckInput(input json.RawMessage) error
+	// Schedules lists the schedules the workflow declares in code (see WithSchedule).
+	Schedules() []ScheduleSpec
 
 	// invoke decodes the input, runs the handler and encodes its output.
 	invoke(ctx *Context, input json.RawMessage) (json.RawMessage, error)
@@ -156,6 +158,7 @@ type options struct {
 	exampleInput json.RawMessage
 	webhooks     []WebhookSpec
 	checkInput   func(json.RawMessage) error
+	schedules    []ScheduleSpec
 }
 
 // WithDescription sets the one-sentence description shown by the REST API.
@@ -204,6 +207,7 @@ func (d *definition[In, Out]) Name() string                  { return d.name }
 func (d *definition[In, Out]) Description() string           { return d.description }
 func (d *definition[In, Out]) ExampleInput() json.RawMessage { return d.exampleInput }
 func (d *definition[In, Out]) Webhooks() []WebhookSpec       { return slices.Clone(d.webhooks) }
+func (d *definition[In, Out]) Schedules() []ScheduleSpec     { return slices.Clone(d.schedules) }
 
 func (d *definition[In, Out]) CheckInput(raw json.RawMessage) error {
 	var in In
@@ -254,6 +258,7 @@ func (d *rawDefinition) Name() string                  { return d.name }
 func (d *rawDefinition) Description() string           { return d.description }
 func (d *rawDefinition) ExampleInput() json.RawMessage { return d.exampleInput }
 func (d *rawDefinition) Webhooks() []WebhookSpec       { return slices.Clone(d.webhooks) }
+func (d *rawDefinition) Schedules() []ScheduleSpec     { return slices.Clone(d.schedules) }
 
 func (d *rawDefinition) CheckInput(raw json.RawMessage) error {
 	if d.checkInput == nil {

@@ -55,6 +55,7 @@ type Options struct {
 	maxInFlightRequests     int
 	webhookRate             float64
 	webhookBurst            int
+	scheduleNamespace       string
 	webhookFlushInterval    time.Duration
 	agentsConfig            string
 	agentConcurrency        int
@@ -107,6 +108,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.maxInFlightRequests, "max-inflight-requests", webhookserver.DefaultMaxInFlight, "REST API requests one replica handles at once; more get 503 with Retry-After.")
 	fs.Float64Var(&o.webhookRate, "webhook-rate", webhookserver.DefaultDeliveryRate.PerSecond, "Deliveries per second one webhook slug may take, sustained; more get 429 with Retry-After.")
 	fs.IntVar(&o.webhookBurst, "webhook-burst", webhookserver.DefaultDeliveryRate.Burst, "Deliveries one webhook slug may take at once before --webhook-rate applies.")
+	fs.StringVar(&o.scheduleNamespace, "schedule-namespace", controllers.DefaultScheduleNamespace, "Namespace of the WorkflowSchedules (and their runs) that Go workflows and WORKFLOW_DIRS files declare.")
 	fs.DurationVar(&o.webhookFlushInterval, "webhook-counter-flush-interval", controllers.DefaultWebhookCounterFlushInterval, "How often webhook delivery counters are written to WebhookEndpoint status.")
 	fs.StringVar(&o.agentsConfig, "agents-config", controllers.DefaultAgentsConfig, "ConfigMap (namespace/name) whose agents.yaml chooses each agent's backend; API keys come from Secrets in its namespace. See docs/agents.md.")
 	fs.IntVar(&o.agentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
@@ -214,6 +216,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		CodeWebhookNamespace:        o.codeWebhookNamespace,
 		WebhookSlugGrants:           slugGrants,
 		SecretScope:                 secretScope,
+		ScheduleNamespace:           o.scheduleNamespace,
 		WebhookCounterFlushInterval: o.webhookFlushInterval,
 	})
 	if err != nil {
@@ -280,9 +283,10 @@ func (o Options) fileConfigs() (fileConfigs, error) {
 		return fileConfigs{}, fmt.Errorf("--definition-egress-allow: %w", err)
 	}
 	return fileConfigs{
-		trusted: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), Modules: o.FileModules, MaxSteps: o.workflowFileMaxSteps},
+		trusted: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), Modules: o.FileModules, MaxSteps: o.workflowFileMaxSteps,
+			CheckSchedule: controllers.CheckScheduleSpec},
 		sandboxed: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: deny, Allow: allow}),
-			MaxSteps: o.workflowFileMaxSteps},
+			MaxSteps: o.workflowFileMaxSteps, CheckSchedule: controllers.CheckScheduleSpec},
 	}, nil
 }
 

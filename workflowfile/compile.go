@@ -106,6 +106,9 @@ type Config struct {
 	// MaxResponseBytes caps the body of one http response; zero means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64
+	// CheckSchedule refuses a declared schedule the host cannot run (a bad cron expression or
+	// time zone); the file then does not load, with reason InvalidSchedule. Nil accepts all.
+	CheckSchedule func(durable.ScheduleSpec) error
 }
 
 // DefaultMaxSteps is enough for a handler that replays tens of thousands of primitives, and
@@ -320,6 +323,7 @@ func predeclared(cfg *Config) starlark.StringDict {
 		"HmacAuth":         hmacAuthType{},
 		"HeaderTriggerKey": declaring(ReasonInvalidWebhook, starlark.NewBuiltin("HeaderTriggerKey", headerTriggerKeyBuiltin)),
 		"RetryPolicy":      starlark.NewBuiltin("RetryPolicy", retryPolicyBuiltin),
+		"Schedule":         declaring(ReasonInvalidSchedule, starlark.NewBuiltin("Schedule", scheduleBuiltin)),
 		"http":             httpModule(client, maxBody),
 	}
 	for name, m := range cfg.Modules {
@@ -358,7 +362,7 @@ func (w *Workflow) InputFields() []InputField {
 }
 
 // newWorkflow reads the file's globals: WORKFLOW_NAME and handler (required), DESCRIPTION,
-// EXAMPLE_INPUT, Input and WEBHOOKS (optional).
+// EXAMPLE_INPUT, Input, WEBHOOKS and SCHEDULES (optional).
 func newWorkflow(file string, globals starlark.StringDict, cfg *Config) (*Workflow, error) {
 	fail := func(reason, format string, args ...any) error {
 		return &LoadError{Reason: reason, File: file, Message: fmt.Sprintf(format, args...)}
@@ -403,6 +407,13 @@ func newWorkflow(file string, globals starlark.StringDict, cfg *Config) (*Workfl
 	}
 	for _, spec := range webhooks {
 		opts = append(opts, durable.WithWebhook(spec))
+	}
+	schedules, err := schedulesOf(globals["SCHEDULES"], cfg.CheckSchedule)
+	if err != nil {
+		return nil, fail(ReasonInvalidSchedule, "%v", err)
+	}
+	for _, spec := range schedules {
+		opts = append(opts, durable.WithSchedule(spec))
 	}
 	opts = append(opts, durable.WithInputCheck(w.checkInput))
 	w.Workflow = durable.DefineRaw(name, w.run, opts...)

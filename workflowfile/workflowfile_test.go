@@ -372,3 +372,32 @@ func TestEveryShippedWorkflowFileLoads(t *testing.T) {
 		}
 	}
 }
+
+func TestSchedulesAreDeclaredAndChecked(t *testing.T) {
+	src := `
+WORKFLOW_NAME = "nightly"
+SCHEDULES = [
+    Schedule(cron = "0 2 * * *", time_zone = "Europe/Berlin", input = {"topic": "x"}, jitter = "30s"),
+    Schedule(name = "weekly", cron = "@weekly"),
+]
+def handler(inp, ctx):
+    return 1
+`
+	w := mustCompile(t, src)
+	got := w.Schedules()
+	if len(got) != 2 || got[0].Cron != "0 2 * * *" || got[0].TimeZone != "Europe/Berlin" || got[0].Jitter != 30*time.Second ||
+		mustJSON(got[0].Input) != `{"topic":"x"}` || got[1].Name != "weekly" {
+		t.Fatalf("Schedules() = %+v", got)
+	}
+	refuse := &workflowfile.Config{CheckSchedule: func(s durable.ScheduleSpec) error {
+		if s.Cron == "@weekly" {
+			return errors.New("not on weekends")
+		}
+		return nil
+	}}
+	_, err := compileWith(t, src, nil, workflowfile.OriginDir, refuse)
+	var le *workflowfile.LoadError
+	if !errors.As(err, &le) || le.Reason != workflowfile.ReasonInvalidSchedule || !strings.Contains(le.Message, "not on weekends") {
+		t.Fatalf("a schedule the host refuses: %v", err)
+	}
+}

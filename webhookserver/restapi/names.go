@@ -4,12 +4,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"encoding/hex"
 	"math"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 )
 
 // Run names. The API server lists objects in name order, so the REST API names the runs it
@@ -89,12 +90,5 @@ func randomSuffix(n int) string {
 }
 
 // workflowLabelValue fits a workflow name into the value of the workflows.centaur.dev/workflow
-// label exactly as the controllers do for child runs: as is up to 63 characters, otherwise
-// truncated and made unique with a hash.
-func workflowLabelValue(workflow string) string {
-	if len(workflow) <= maxNameLength {
-		return workflow
-	}
-	sum := sha256.Sum256([]byte(workflow))
-	return strings.Trim(workflow[:54], "-_.") + "-" + hex.EncodeToString(sum[:])[:8]
-}
+// label exactly as the controllers do for child runs.
+func workflowLabelValue(workflow string) string { return workflowsv1alpha1.LabelValue(workflow) }

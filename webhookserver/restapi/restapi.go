@@ -1,7 +1,8 @@
 // Package restapi is the REST API for curl users under /api/workflows: start, read, list and
-// cancel workflow runs, deliver events and list the registered workflows. Every call reads or
-// writes custom resources (WorkflowRun, WorkflowEvent) in the namespaces its API key may act
-// in; the controllers do the work. The one exception is eager start, which hands a new run to
+// cancel workflow runs, deliver events, list the registered workflows, and list, trigger,
+// pause, resume and backfill schedules. Every call reads or writes custom resources
+// (WorkflowRun, WorkflowEvent, WorkflowSchedule) in the namespaces its API key may act in; the
+// controllers do the work. The one exception is eager start, which hands a new run to
 // the engine in this process so that the first segment executes before the answer.
 //
 // The package is mounted by the webhookserver package (see Register); docs/rest-api.md is the
@@ -109,6 +110,12 @@ func (a *api) routes() []route {
 		{Route{http.MethodGet, "/api/workflows/runs/{id}", false}, a.getRun},
 		{Route{http.MethodPost, "/api/workflows/runs/{id}/cancel", false}, a.cancelRun},
 		{Route{http.MethodPost, "/api/workflows/events", false}, a.sendEvent},
+		{Route{http.MethodGet, "/api/workflows/schedules", false}, a.listSchedules},
+		{Route{http.MethodGet, "/api/workflows/schedules/{name}", false}, a.getSchedule},
+		{Route{http.MethodPost, "/api/workflows/schedules/{name}/trigger", false}, a.triggerSchedule},
+		{Route{http.MethodPost, "/api/workflows/schedules/{name}/pause", false}, a.pauseSchedule},
+		{Route{http.MethodPost, "/api/workflows/schedules/{name}/resume", false}, a.resumeSchedule},
+		{Route{http.MethodPost, "/api/workflows/schedules/{name}/backfill", false}, a.backfillSchedule},
 	}
 }
 

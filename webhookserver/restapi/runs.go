@@ -183,23 +183,33 @@ func (a *api) getRun(ctx context.Context, c *call) (int, any, error) {
 
 // lookupRun reads the run named by the path in the request's namespace.
 func (a *api) lookupRun(ctx context.Context, c *call) (*workflowsv1alpha1.WorkflowRun, error) {
-	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), "")
-	if err != nil {
+	run := &workflowsv1alpha1.WorkflowRun{}
+	if err := a.lookup(ctx, c, "id", "run", "", run); err != nil {
 		return nil, err
 	}
-	id := c.r.PathValue("id")
-	notFound := errorf(http.StatusNotFound, apierror.CodeNotFound, "no run %q in namespace %q", id, ns)
-	if len(validation.IsDNS1123Subdomain(id)) > 0 {
-		return nil, notFound
-	}
-	run := &workflowsv1alpha1.WorkflowRun{}
-	if err := a.deps.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: id}, run); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, notFound
-		}
-		return nil, fmt.Errorf("read run %s/%s: %w", ns, id, err)
-	}
 	return run, nil
+}
+
+// lookup reads into obj the object of kind whose name is the path parameter param, in the
+// request's namespace. A name that cannot exist, or an object that does not, is a 404 that
+// names both; hint may add where to look.
+func (a *api) lookup(ctx context.Context, c *call, param, kind, hint string, obj client.Object) error {
+	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), "")
+	if err != nil {
+		return err
+	}
+	name := c.r.PathValue(param)
+	notFound := errorf(http.StatusNotFound, apierror.CodeNotFound, "no %s %q in namespace %q%s", kind, name, ns, hint)
+	if len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return notFound
+	}
+	if err := a.deps.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return notFound
+		}
+		return fmt.Errorf("read %s %s/%s: %w", kind, ns, name, err)
+	}
+	return nil
 }
 
 // cancelRun answers POST /api/workflows/runs/{id}/cancel: it sets spec.cancel and answers 202
@@ -225,13 +235,19 @@ func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
 	return http.StatusAccepted, runDetail(run, base), nil
 }
 
-// listQuery is a parsed GET /api/workflows/runs.
-type listQuery struct {
+// page is the namespace and page a list request asks for.
+type page struct {
 	namespace string
-	workflow  string
-	phases    map[string]bool
 	limit     int
 	cont      string
+}
+
+// listQuery is a parsed GET /api/workflows/runs.
+type listQuery struct {
+	page
+	workflow string
+	schedule string
+	phases   map[string]bool
 }
 
 // listRuns answers GET /api/workflows/runs: a page of runs in name order, which is newest
@@ -251,6 +267,9 @@ func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
 		opts := []client.ListOption{client.InNamespace(q.namespace), client.Limit(int64(q.limit - len(out.Runs))), client.Continue(token)}
 		if q.workflow != "" {
 			opts = append(opts, client.MatchingLabels{workflowsv1alpha1.LabelWorkflow: workflowLabelValue(q.workflow)})
+		}
+		if q.schedule != "" {
+			opts = append(opts, client.MatchingLabels{workflowsv1alpha1.LabelSchedule: workflowsv1alpha1.LabelValue(q.schedule)})
 		}
 		if err := a.deps.Reader.List(ctx, list, opts...); err != nil {
 			return 0, nil, listFailure(err, token)
@@ -277,23 +296,37 @@ func listFailure(err error, token string) error {
 	return fmt.Errorf("list runs: %w", err)
 }
 
-// parseListQuery reads and checks the list's query parameters.
-func parseListQuery(c *call) (listQuery, error) {
+// parsePage reads and checks the namespace, limit and continue parameters of a list.
+func parsePage(c *call) (page, error) {
 	v := c.r.URL.Query()
 	ns, err := c.principal.Namespace(v.Get("namespace"), "")
 	if err != nil {
-		return listQuery{}, err
+		return page{}, err
 	}
-	q := listQuery{namespace: ns, workflow: v.Get("workflow_name"), limit: defaultListLimit, cont: v.Get("continue")}
-	if q.workflow != "" && (len(q.workflow) > maxWorkflowNameLength || !workflowNamePattern.MatchString(q.workflow)) {
-		return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "workflow_name %q is not a workflow name", q.workflow)
-	}
+	p := page{namespace: ns, limit: defaultListLimit, cont: v.Get("continue")}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxListLimit {
-			return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "limit must be a number from 1 to %d, not %q", maxListLimit, s)
+			return page{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "limit must be a number from 1 to %d, not %q", maxListLimit, s)
 		}
-		q.limit = n
+		p.limit = n
+	}
+	return p, nil
+}
+
+// parseListQuery reads and checks the list's query parameters.
+func parseListQuery(c *call) (listQuery, error) {
+	v := c.r.URL.Query()
+	p, err := parsePage(c)
+	if err != nil {
+		return listQuery{}, err
+	}
+	q := listQuery{page: p, workflow: v.Get("workflow_name"), schedule: v.Get("schedule")}
+	if q.workflow != "" && (len(q.workflow) > maxWorkflowNameLength || !workflowNamePattern.MatchString(q.workflow)) {
+		return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "workflow_name %q is not a workflow name", q.workflow)
+	}
+	if q.schedule != "" && len(validation.IsDNS1123Subdomain(q.schedule)) > 0 {
+		return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "schedule %q is not a schedule's name", q.schedule)
 	}
 	statuses := v.Get("status")
 	if statuses == "" {
