@@ -9,6 +9,8 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 GO_TEST_FLAGS ?= -race -count=1
+FUZZTIME ?= 30s
+TEST_FUZZTIME ?= 3s
 
 .PHONY: all
 all: build
@@ -52,8 +54,13 @@ control-plane: ## Build kube-apiserver and etcd from the Go module proxy into bi
 	bash hack/build-control-plane.sh
 
 .PHONY: test
-test: verify-generated lint control-plane ## Run every test (unit and envtest suites) with -race.
+test: verify-generated lint control-plane ## Run every test (unit and envtest suites) with -race, and each fuzz target briefly.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+	bash hack/fuzz.sh $(TEST_FUZZTIME)
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s): signatures, envelopes, REST decoding, workflow files.
+	bash hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
 bench: control-plane ## Benchmark the engine against the API server's raw limits; writes docs/benchmarks.md.

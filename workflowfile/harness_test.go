@@ -34,6 +34,11 @@ type harness struct {
 
 func newHarness(t *testing.T, wf durable.Workflow, input string) *harness {
 	t.Helper()
+	return newHarnessT(t, wf, input)
+}
+
+// newHarnessT is newHarness for any test, fuzz targets included.
+func newHarnessT(t *testing.T, wf durable.Workflow, input string) *harness {
 	return &harness{t: t, wf: wf, input: input, now: epoch, host: newMemHost()}
 }
 

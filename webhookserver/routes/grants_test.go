@@ -37,3 +37,21 @@ func TestGrants(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseGrants: parsing never panics, and what parses renders back to grants that parse to
+// the same thing and allow the same claims.
+func FuzzParseGrants(f *testing.F) {
+	for _, seed := range []string{"team-a=team-a-*", "*=*", "a=b,c=d*", "=", "a", "a=b*c", " x = y ", "ns=slug,,"} {
+		f.Add(seed, "team-a", "team-a-x")
+	}
+	f.Fuzz(func(t *testing.T, flag, ns, slug string) {
+		g, err := ParseGrants(flag)
+		if err != nil {
+			return
+		}
+		again, err := ParseGrants(g.String())
+		if err != nil || again.String() != g.String() || again.Allows(ns, slug) != g.Allows(ns, slug) {
+			t.Fatalf("grants %q render as %q, which parses to %q (%v)", flag, g.String(), again.String(), err)
+		}
+	})
+}
