@@ -115,9 +115,15 @@ func NewAPIKey(id string) (string, error) {
 
 // ParseKeysSecret parses "namespace/name", the form of --api-keys-secret.
 func ParseKeysSecret(s string) (types.NamespacedName, error) {
+	return ParseSecretRef(s, DefaultKeysSecret)
+}
+
+// ParseSecretRef parses the "namespace/name" of a Secret, the form flags name Secrets in;
+// example shows the form in the error.
+func ParseSecretRef(s string, example types.NamespacedName) (types.NamespacedName, error) {
 	ns, name, ok := strings.Cut(s, "/")
 	if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
-		return types.NamespacedName{}, fmt.Errorf("the API keys secret %q is not namespace/name, for example %s", s, DefaultKeysSecret)
+		return types.NamespacedName{}, fmt.Errorf("the secret %q is not namespace/name, for example %s", s, example)
 	}
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }

@@ -57,31 +57,42 @@ func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, decodeFailure(err)
 	}
+	status, run, err := a.start(ctx, c.principal, c.r.URL.Query().Get("namespace"), req)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.w.Header().Set("Location", runURL("", run.Namespace, run.Name))
+	return status, runDetail(run, BaseURL(c.r)), nil
+}
+
+// start creates the run req asks for, in the namespace the principal chooses (queryNS or
+// req.Namespace), and returns it with 201; or, for an idempotency key that already started
+// the same request, that run with 200. With eager_start it returns once the first segment
+// executed (see eagerStart).
+func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartRunRequest) (int, *workflowsv1alpha1.WorkflowRun, error) {
 	if _, ok := a.deps.Registry.Lookup(req.WorkflowName); !ok {
 		return 0, nil, errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow,
 			"workflow %q is not registered in this manager; known workflows: %s", req.WorkflowName, strings.Join(a.deps.Registry.Names(), ", "))
 	}
-	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), req.Namespace)
+	ns, err := p.Namespace(queryNS, req.Namespace)
 	if err != nil {
 		return 0, nil, err
 	}
-	run, created, err := a.createRun(ctx, newRun(ns, req, c.principal.KeyID))
+	run, created, err := a.createRun(ctx, newRun(ns, req, p.KeyID))
 	if err != nil {
 		return 0, nil, err
 	}
-	base := baseURL(c.r)
-	c.w.Header().Set("Location", runURL("", run.Namespace, run.Name))
 	if !created {
 		if !sameRequest(run, req) {
 			return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict,
 				"idempotency_key %q already started run %q with a different input; use a new key for a different request", req.IdempotencyKey, run.Name)
 		}
-		return http.StatusOK, runDetail(run, base), nil
+		return http.StatusOK, run, nil
 	}
 	if req.EagerStart {
 		run = a.eagerStart(ctx, run)
 	}
-	return http.StatusCreated, runDetail(run, base), nil
+	return http.StatusCreated, run, nil
 }
 
 // newRun is the run a start request asks for; its name is set by createRun.
@@ -170,20 +181,21 @@ func decodeAny(raw []byte) (any, bool) {
 
 // getRun answers GET /api/workflows/runs/{id}: the run with its steps.
 func (a *api) getRun(ctx context.Context, c *call) (int, any, error) {
-	run, err := a.lookupRun(ctx, c)
+	run, err := a.findRun(ctx, c.principal, c.r.URL.Query().Get("namespace"), c.r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, runDetail(run, baseURL(c.r)), nil
+	return http.StatusOK, runDetail(run, BaseURL(c.r)), nil
 }
 
-// lookupRun reads the run named by the path in the request's namespace.
-func (a *api) lookupRun(ctx context.Context, c *call) (*workflowsv1alpha1.WorkflowRun, error) {
-	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), "")
+// findRun reads run id, past the cache, in the namespace the principal chooses (ns, or its
+// default when empty). A run outside the principal's namespaces is refused with 403, a
+// missing one is 404.
+func (a *api) findRun(ctx context.Context, p Principal, ns, id string) (*workflowsv1alpha1.WorkflowRun, error) {
+	ns, err := p.Namespace(ns, "")
 	if err != nil {
 		return nil, err
 	}
-	id := c.r.PathValue("id")
 	notFound := errorf(http.StatusNotFound, apierror.CodeNotFound, "no run %q in namespace %q", id, ns)
 	if len(validation.IsDNS1123Subdomain(id)) > 0 {
 		return nil, notFound
@@ -198,17 +210,25 @@ func (a *api) lookupRun(ctx context.Context, c *call) (*workflowsv1alpha1.Workfl
 	return run, nil
 }
 
-// cancelRun answers POST /api/workflows/runs/{id}/cancel: it sets spec.cancel and answers 202
-// while the run stops, 200 for a run already cancelled, 409 for one that already finished.
+// cancelRun answers POST /api/workflows/runs/{id}/cancel (see cancel).
 func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
-	run, err := a.lookupRun(ctx, c)
+	status, run, err := a.cancel(ctx, c.principal, c.r.URL.Query().Get("namespace"), c.r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	base := baseURL(c.r)
+	return status, runDetail(run, BaseURL(c.r)), nil
+}
+
+// cancel sets spec.cancel of run id and answers 202 while the run stops, 200 for a run
+// already cancelled, 409 for one that already finished.
+func (a *api) cancel(ctx context.Context, p Principal, ns, id string) (int, *workflowsv1alpha1.WorkflowRun, error) {
+	run, err := a.findRun(ctx, p, ns, id)
+	if err != nil {
+		return 0, nil, err
+	}
 	switch run.Status.Phase {
 	case workflowsv1alpha1.PhaseCancelled:
-		return http.StatusOK, runDetail(run, base), nil
+		return http.StatusOK, run, nil
 	case workflowsv1alpha1.PhaseSucceeded, workflowsv1alpha1.PhaseFailed:
 		return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict, "run %q already finished (%s): there is nothing to cancel", run.Name, run.Status.Phase)
 	}
@@ -218,7 +238,7 @@ func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
 			return 0, nil, fmt.Errorf("cancel run %s/%s: %w", run.Namespace, run.Name, err)
 		}
 	}
-	return http.StatusAccepted, runDetail(run, base), nil
+	return http.StatusAccepted, run, nil
 }
 
 // listQuery is a parsed GET /api/workflows/runs.
@@ -239,7 +259,7 @@ func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	base := baseURL(c.r)
+	base := BaseURL(c.r)
 	out := RunList{Runs: []Run{}}
 	token := q.cont
 	for calls := 0; calls < maxListCalls; calls++ {
@@ -253,7 +273,7 @@ func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
 		}
 		for i := range list.Items {
 			if len(q.phases) == 0 || q.phases[phaseOf(&list.Items[i])] {
-				out.Runs = append(out.Runs, runView(&list.Items[i], base))
+				out.Runs = append(out.Runs, RunView(&list.Items[i], base))
 			}
 		}
 		token = list.Continue
