@@ -1,5 +1,6 @@
 // Package manager assembles the operator's process: the controllers (the durable engine among
-// them), the HTTP API for webhooks and REST calls, metrics, probes and leader election. The
+// them), the HTTP API for webhooks, REST calls and the web console, metrics, probes and leader
+// election. The
 // manager binary (main.go) runs it with the built-in workflows; a program of your own can run
 // it with your workflows added (see Run).
 package manager
@@ -18,6 +19,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
+	"github.com/centaur-dev/workflow-operator/webhookserver/console"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/workflows"
@@ -45,13 +47,18 @@ type Options struct {
 	// The REST API's settings (package webhookserver/restapi).
 	apiKeysSecret     string
 	eagerStartTimeout time.Duration
+
+	// The web console's settings (package webhookserver/console).
+	consoleSecret      string
+	consoleMaxRequests int
+	consoleMaxStreams  int
 }
 
 // BindFlags binds o to the manager's flags on fs; call fs.Parse afterwards.
 func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
-	fs.StringVar(&o.apiAddr, "api-bind-address", ":8088", "Address the HTTP API (webhooks and REST, under /api) binds to.")
+	fs.StringVar(&o.apiAddr, "api-bind-address", ":8088", "Address the HTTP API (webhooks and REST under /api, the web console at /) binds to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas so one runs the controllers; every replica serves the API.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace).")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs advance in parallel; a long step holds one slot.")
@@ -66,6 +73,9 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.agentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
 	fs.StringVar(&o.apiKeysSecret, "api-keys-secret", restapi.DefaultKeysSecret.String(), "namespace/name of the Secret holding the REST API's key hashes; re-read every few seconds, so a rotated key works without a restart.")
 	fs.DurationVar(&o.eagerStartTimeout, "eager-start-timeout", restapi.DefaultEagerStartTimeout, "How long POST /api/workflows/runs with eager_start waits for the run's first segment before answering.")
+	fs.StringVar(&o.consoleSecret, "console-secret", console.DefaultSecret.String(), "namespace/name of the Secret whose key \"session-key\" (32 bytes or more) seals the web console's sign-in cookies, the same on every replica; without it each replica uses a key of its own. See docs/console.md.")
+	fs.IntVar(&o.consoleMaxRequests, "console-max-requests", console.DefaultMaxRequests, "How many web console page requests a replica serves at once; more wait briefly, then get 503. Apart from the REST API.")
+	fs.IntVar(&o.consoleMaxStreams, "console-max-streams", console.DefaultMaxStreams, "How many web console live streams a replica keeps open at once; pages beyond it retry later.")
 	o.zap.BindFlags(fs)
 	fs.BoolVar(&o.zap.Development, "dev", false, "Human-readable console logs instead of JSON (shorthand for --zap-devel).")
 }
@@ -82,6 +92,11 @@ func Run(o Options, extra ...durable.Workflow) error {
 	keysSecret, err := restapi.ParseKeysSecret(o.apiKeysSecret)
 	if err != nil {
 		return fmt.Errorf("--api-keys-secret: %w", err)
+	}
+
+	consoleSecret, err := restapi.ParseSecretRef(o.consoleSecret, console.DefaultSecret)
+	if err != nil {
+		return fmt.Errorf("--console-secret: %w", err)
 	}
 
 	trustedProxies, err := webhookserver.ParseTrustedProxies(o.trustedProxies)
@@ -152,6 +167,9 @@ func Run(o Options, extra ...durable.Workflow) error {
 
 		APIKeysSecret:     keysSecret,
 		EagerStartTimeout: o.eagerStartTimeout,
+
+		Informers: mgr.GetCache(),
+		Console:   webhookserver.ConsoleConfig{Secret: consoleSecret, MaxRequests: o.consoleMaxRequests, MaxStreams: o.consoleMaxStreams},
 	})
 	if err := mgr.Add(api); err != nil {
 		return fmt.Errorf("add the API server: %w", err)
