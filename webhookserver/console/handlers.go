@@ -115,6 +115,8 @@ func (c *Console) action(h handlerFunc) http.Handler {
 
 // stream serves a live stream for a signed-in person within the stream budget. A person who
 // is not signed in gets a stream that says so at once, which makes the page go to sign-in.
+// h returns an error only before the stream starts (a refused namespace, say), which is then
+// answered with its status.
 func (c *Console) stream(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header())
@@ -135,12 +137,13 @@ func (c *Console) stream(h handlerFunc) http.Handler {
 			sse.send("signout", need.why)
 			return
 		case err != nil:
-			status, _ := c.describe(err)
-			http.Error(w, http.StatusText(status), status)
+			status, pe := c.describe(err)
+			http.Error(w, pe.message, status)
 			return
 		}
-		if err := h(v); err != nil && ctx.Err() == nil {
-			c.log.V(1).Info("console stream ended", "path", r.URL.Path, "reason", err.Error())
+		if err := h(v); err != nil {
+			status, pe := c.describe(err)
+			http.Error(w, pe.message, status)
 		}
 	})
 }

@@ -75,8 +75,17 @@ func (e *events) write(s string) error {
 // follow streams render's output as "update" events: at once when now is true, then after
 // every change sub signals, at most once per liveInterval, until the stream's time is up.
 // Before each update the key is checked again, so a revoked key ends the stream with a
-// "signout" event that sends the page to sign-in.
+// "signout" event that sends the page to sign-in. A stream that fails (the browser went
+// away, the run could not be read) ends; the browser reconnects.
 func (c *Console) follow(v *visit, sub *runindex.Subscription, now bool, render func() (string, error)) error {
+	if err := c.streamUpdates(v, sub, now, render); err != nil && v.ctx.Err() == nil {
+		c.log.V(1).Info("console live stream ended", "path", v.r.URL.Path, "reason", err.Error())
+	}
+	return nil
+}
+
+// streamUpdates is follow's loop; its error says why the stream ended early.
+func (c *Console) streamUpdates(v *visit, sub *runindex.Subscription, now bool, render func() (string, error)) error {
 	defer sub.Close()
 	sse := startEvents(v.w)
 	heartbeat := time.NewTicker(heartbeatInterval)

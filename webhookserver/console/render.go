@@ -150,6 +150,7 @@ var templateFuncs = template.FuncMap{
 	"lower":  strings.ToLower,
 	"join":   strings.Join,
 	"runURL": runPageURL,
+	"rows": textRows,
 	"deliveries": func(rows []runRow, now time.Time) runsTable {
 		return runsTable{Rows: rows, Now: now}
 	},
@@ -197,14 +198,26 @@ func ago(v any, now time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
-	d := now.Sub(t)
-	if d < 0 {
+	d := now.Sub(t).Round(time.Second)
+	switch {
+	case d < 0:
 		return "in " + humanDuration(-d)
-	}
-	if d < time.Second {
+	case d == 0:
 		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s ago", int(d.Seconds()))
+	default:
+		return humanDuration(d) + " ago"
 	}
-	return humanDuration(d.Truncate(time.Second)) + " ago"
+}
+
+// wholeSeconds is a duration between two times of whole-second precision, such as a run's
+// start and finish.
+func wholeSeconds(d time.Duration) string {
+	if d < time.Second {
+		return "< 1 s"
+	}
+	return humanDuration(d.Round(time.Second))
 }
 
 // humanDuration rounds d to what a person reads: "350 ms", "2.4 s", "3 min 12 s", "5 h 3 min",
@@ -261,6 +274,11 @@ func symbol(v any) string {
 	default:
 		return "○"
 	}
+}
+
+// textRows is how many rows a textarea needs for text: its lines, from 3 to 14.
+func textRows(text string) int {
+	return min(max(strings.Count(text, "\n")+2, 3), 14)
 }
 
 // prettyJSON indents raw JSON for a <pre>; raw that is not JSON is shown as it is.

@@ -168,8 +168,11 @@ func keepFailedForm(live *runLive, failed eventForm) {
 // runStream streams a run's live region whenever the run or one of its children changes.
 func (c *Console) runStream(v *visit) error {
 	ns, name := v.r.PathValue("namespace"), v.r.PathValue("name")
-	if _, err := v.principal.Namespace(ns, ""); err != nil || c.deps.Index == nil {
+	if _, err := v.principal.Namespace(ns, ""); err != nil {
 		return err
+	}
+	if c.deps.Index == nil {
+		return errNoIndex
 	}
 	sub := c.deps.Index.Subscribe(func(r *runindex.Run) bool {
 		return r.Namespace == ns && (r.Name == name || r.Parent == name)
@@ -275,9 +278,14 @@ func awaitedEvent(e *workflowsv1alpha1.JournalEntry) (eventForm, bool) {
 // timelineOf lays the journal out on the run's time axis: from the run's start to its end, or
 // to now (or the latest planned wake-up) while it goes on.
 func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.JournalEntry, now time.Time) timeline {
+	// status.startedAt has whole seconds; the journal's times have microseconds, so the first
+	// entry's start is the more exact origin.
 	start := run.CreationTimestamp.UTC()
 	if run.Status.StartedAt != nil {
 		start = run.Status.StartedAt.UTC()
+	}
+	if len(journal) > 0 && journal[0].StartedAt != nil && journal[0].StartedAt.Sub(start) < time.Second {
+		start = journal[0].StartedAt.UTC()
 	}
 	end := now
 	if run.Status.FinishedAt != nil {

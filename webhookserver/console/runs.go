@@ -13,6 +13,9 @@ import (
 	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
 )
 
+// errNoIndex answers a live stream of a console without a run index.
+var errNoIndex = &pageError{status: http.StatusNotImplemented, title: "No run index", message: "This manager has no run index, so pages cannot follow runs."}
+
 // runsPageSize is how many runs a page of the runs list shows.
 const runsPageSize = 50
 
@@ -184,8 +187,11 @@ func (c *Console) runsPage(v *visit) error {
 // runsStream streams the runs table whenever a run of the listed namespaces changes.
 func (c *Console) runsStream(v *visit) error {
 	q, err := parseRunsQuery(v)
-	if err != nil || c.deps.Index == nil {
+	if err != nil {
 		return err
+	}
+	if c.deps.Index == nil {
+		return errNoIndex
 	}
 	namespaces := q.namespaces(v)
 	sub := c.deps.Index.Subscribe(func(r *runindex.Run) bool { return slices.Contains(namespaces, r.Namespace) })
@@ -236,7 +242,7 @@ func rowOf(r *runindex.Run, now time.Time) runRow {
 		if end.IsZero() {
 			end = now
 		}
-		row.Took = humanDuration(end.Sub(r.StartedAt))
+		row.Took = wholeSeconds(end.Sub(r.StartedAt))
 	}
 	return row
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -243,13 +244,20 @@ func randomHex(n int) string {
 // does not follow redirects, so specs see every answer.
 type visitor struct {
 	client *http.Client
+	base   string
 }
 
-// newVisitor returns a visitor that has not signed in.
-func newVisitor() *visitor {
+// newVisitor returns a visitor of the suite's console that has not signed in.
+func newVisitor() *visitor { return visitorOf(baseURL) }
+
+// visitorOf returns a visitor of the console at base that has not signed in.
+func visitorOf(base string) *visitor {
 	jar, err := cookiejar.New(nil)
 	Expect(err).NotTo(HaveOccurred())
-	return &visitor{client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &visitor{base: base, client: &http.Client{
+		Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 }
 
 // page is an HTTP answer.
@@ -268,7 +276,7 @@ func (v *visitor) get(path string) page {
 // post sends a form to path, from the console's origin unless header says otherwise.
 func (v *visitor) post(path string, form url.Values, header ...string) page {
 	GinkgoHelper()
-	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {baseURL}}
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {v.base}}
 	for i := 0; i+1 < len(header); i += 2 {
 		h.Set(header[i], header[i+1])
 	}
@@ -277,7 +285,7 @@ func (v *visitor) post(path string, form url.Values, header ...string) page {
 
 func (v *visitor) do(method, path string, body io.Reader, header http.Header) page {
 	GinkgoHelper()
-	req, err := http.NewRequest(method, baseURL+path, body)
+	req, err := http.NewRequest(method, v.base+path, body)
 	Expect(err).NotTo(HaveOccurred())
 	for k, vals := range header {
 		req.Header[k] = vals
@@ -308,6 +316,18 @@ func (v *visitor) csrf() string {
 	Expect(i).To(BeNumerically(">=", 0), "no CSRF token in the page")
 	rest := p.body[i+len(marker):]
 	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// extraConsole serves a console of its own, with deps on top of the suite's REST API logic,
+// keys and session secret, on a port of its own; it returns the console's address.
+func extraConsole(deps console.Deps) string {
+	GinkgoHelper()
+	deps.REST, deps.Reader, deps.Registry = restSvc, k8sClient, registry
+	mux := http.NewServeMux()
+	console.New(deps).Register(mux)
+	srv := httptest.NewServer(mux)
+	DeferCleanup(srv.Close)
+	return srv.URL
 }
 
 // syncBuffer is a bytes.Buffer that goroutines may write concurrently.
