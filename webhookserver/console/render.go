@@ -150,7 +150,7 @@ var templateFuncs = template.FuncMap{
 	"lower":  strings.ToLower,
 	"join":   strings.Join,
 	"runURL": runPageURL,
-	"rows": textRows,
+	"rows":   textRows,
 	"deliveries": func(rows []runRow, now time.Time) runsTable {
 		return runsTable{Rows: rows, Now: now}
 	},
