@@ -95,20 +95,28 @@ func stopBrowser() {
 // tab is one spec's page in a browser context of its own. Script errors, refused resources
 // (the Content-Security-Policy) and console errors fail the spec when it ends.
 type tab struct {
-	ctx context.Context
+	ctx  context.Context
+	base string // the console's address
 
 	mu       sync.Mutex
 	problems []string
 }
 
-// openTab opens a tab, or skips the spec when the browser specs are skipped.
+// openTab opens a tab on the suite's console, or skips the spec when the browser specs are
+// skipped.
 func openTab() *tab {
+	GinkgoHelper()
+	return openTabAt(baseURL)
+}
+
+// openTabAt opens a tab on the console at base.
+func openTabAt(base string) *tab {
 	GinkgoHelper()
 	if browserSkip != "" {
 		Skip(browserSkip)
 	}
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
-	t := &tab{ctx: ctx}
+	t := &tab{ctx: ctx, base: base}
 	Expect(chromedp.Listen(ctx, t.watch)).To(Succeed())
 	_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
 	Expect(err).NotTo(HaveOccurred())
@@ -160,7 +168,7 @@ func (t *tab) do(actions ...chromedp.Action[chromedp.Void]) {
 // open navigates to a console path.
 func (t *tab) open(path string) {
 	GinkgoHelper()
-	t.do(chromedp.Navigate(baseURL + path))
+	t.do(chromedp.Navigate(t.base + path))
 }
 
 // text is the visible text of the first element sel matches, waiting up to 5 s for it.
@@ -198,7 +206,7 @@ func (t *tab) location() string {
 	GinkgoHelper()
 	loc, err := chromedp.Run(t.ctx, chromedp.Location())
 	Expect(err).NotTo(HaveOccurred())
-	return strings.TrimPrefix(loc, baseURL)
+	return strings.TrimPrefix(loc, t.base)
 }
 
 // eventuallyText waits until the text of sel contains want, reading it again and again (the
@@ -211,6 +219,21 @@ func (t *tab) eventuallyText(sel, want string) {
 		s, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 		return s
 	}, waitFor, 200*time.Millisecond).Should(ContainSubstring(want), "the text of %s", sel)
+}
+
+// eventuallyTextAfterReload reloads the page until the text of sel contains want (for pages
+// without a live stream).
+func (t *tab) eventuallyTextAfterReload(sel, want string) {
+	GinkgoHelper()
+	Eventually(func() string {
+		ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+			return err.Error()
+		}
+		s, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		return s
+	}, waitFor, 500*time.Millisecond).Should(ContainSubstring(want), "the text of %s", sel)
 }
 
 // signIn signs in through the sign-in form, as a person would, and waits for the runs page.
@@ -229,7 +252,7 @@ func (t *tab) signIn(key string) {
 // cookies are the browser's cookies for the console.
 func (t *tab) cookies() []*network.Cookie {
 	GinkgoHelper()
-	res, err := chromedp.Call(t.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{baseURL + "/console/runs"}})
+	res, err := chromedp.Call(t.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{t.base + "/console/runs"}})
 	Expect(err).NotTo(HaveOccurred())
 	return res.Cookies
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -23,10 +24,6 @@ const (
 	// maxTreeDepth and maxTreeNodes bound the children tree.
 	maxTreeDepth = 4
 	maxTreeNodes = 300
-	// timelineWidth is the width of a timeline bar's coordinate system.
-	timelineWidth = 1000
-	// minBarWidth keeps instant steps visible.
-	minBarWidth = 2
 )
 
 // journalOf returns the run's journal: every primitive it reached, in order. All of the
@@ -110,8 +107,8 @@ type timelineEntry struct {
 	// Offset is when the entry started, relative to the run's start; Took how long it took
 	// (so far).
 	Offset, Took string
-	// X and W place its bar.
-	X, W string
+	// X and W place its bar, in barSteps across the run's time axis.
+	X, W int
 	// Result is the start of its JSON result; ResultBytes the whole result's size.
 	Result      string
 	ResultBytes int
@@ -302,12 +299,10 @@ func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.
 	for i := range journal {
 		e := &journal[i]
 		from, to := spans[i][0], spans[i][1]
-		x := float64(from.Sub(start)) / float64(t.Span) * timelineWidth
-		w := max(float64(to.Sub(from))/float64(t.Span)*timelineWidth, minBarWidth)
+		x, w := barOf(from.Sub(start), to.Sub(from), t.Span)
 		te := timelineEntry{
-			Step: restapi.StepView(e), Target: e.Target, Ref: e.Ref,
+			Step: restapi.StepView(e), Target: e.Target, Ref: e.Ref, X: x, W: w,
 			Offset: "+" + humanDuration(from.Sub(start)), Took: humanDuration(to.Sub(from)),
-			X: fmt.Sprintf("%.1f", min(x, timelineWidth-minBarWidth)), W: fmt.Sprintf("%.1f", min(w, timelineWidth-x)),
 		}
 		if e.Kind == workflowsv1alpha1.EntryKind(durable.KindChild) && e.Ref != "" {
 			te.RefURL = runPageURL(run.Namespace, e.Ref)
@@ -322,6 +317,14 @@ func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.
 		t.Entries[i] = te
 	}
 	return t
+}
+
+// barOf places a bar that starts offset into an axis of span and lasts took: its start and
+// width in barSteps, at least one step wide, never past the axis' end.
+func barOf(offset, took, span time.Duration) (x, w int) {
+	x = min(max(int(float64(offset)/float64(span)*barSteps), 0), barSteps-1)
+	w = int(math.Ceil(float64(took) / float64(span) * barSteps))
+	return x, min(max(w, 1), barSteps-x)
 }
 
 // entrySpan is when an entry started and ended, or ends as planned (a sleep's or a retry's
