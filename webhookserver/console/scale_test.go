@@ -121,7 +121,7 @@ var _ = Describe("The console at scale", Label("browser"), func() {
 		Expect(t.text("#wh-" + slug + " h2")).To(ContainSubstring("Ready"))
 		Expect(t.text("#wh-" + slug + " code.url")).To(Equal(baseURL + "/api/webhooks/" + slug))
 		t.eventuallyTextAfterReload("#wh-"+slug+" tbody", "hello")
-		Expect(t.text("#wh-" + slug + " tbody")).To(ContainSubstring("InvalidInput"), "the delivery's run shows its outcome")
+		Expect(t.text("#wh-"+slug+" tbody")).To(ContainSubstring("InvalidInput"), "the delivery's run shows its outcome")
 		Expect(t.text("#wh-" + broken + " h2")).To(ContainSubstring("Not ready"))
 		Expect(t.text("#wh-" + broken)).To(ContainSubstring("SecretNotFound"))
 		t.shot("webhooks")
