@@ -164,12 +164,16 @@ func TestTimelineBarsStayInsideTheAxis(t *testing.T) {
 		t.Fatalf("%d entries, %d retries", len(tl.Entries), tl.Retries)
 	}
 	for i, e := range tl.Entries {
-		if e.X < 0 || e.W < 1 || e.X+e.W > barSteps {
-			t.Fatalf("entry %d: bar from %d, %d wide, outside 0..%d", i, e.X, e.W, barSteps)
+		var x, w int
+		if _, err := fmt.Sscanf(e.Bar, "x%d w%d", &x, &w); err != nil || x < 0 || w < 1 || x+w > barSteps {
+			t.Fatalf("entry %d: bar %q outside 0..%d", i, e.Bar, barSteps)
 		}
 	}
-	if tl.Entries[0].X != 0 || tl.Entries[199].X+tl.Entries[199].W < barSteps-2 {
-		t.Fatalf("the bars do not span the axis: first at %d, last ends at %d", tl.Entries[0].X, tl.Entries[199].X+tl.Entries[199].W)
+	if tl.Entries[0].Bar != "x0 w1" || tl.Entries[199].Bar != "x199 w1" {
+		t.Fatalf("the bars do not span the axis: first %q, last %q", tl.Entries[0].Bar, tl.Entries[199].Bar)
+	}
+	if e := tl.Entries[0]; !e.Retried || e.Class != "completed" || e.Offset != "+0 s" || e.Took != "took 20 ms" {
+		t.Fatalf("first entry %+v", e)
 	}
 }
 

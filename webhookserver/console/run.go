@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,18 +98,30 @@ type timeline struct {
 	Retries int
 }
 
-// timelineEntry is one primitive of the journal.
+// timelineEntry is one primitive of the journal, every field ready to print: a run may have
+// a thousand of them, and each lookup the template makes costs reflection.
 type timelineEntry struct {
-	restapi.Step
-	// Target says what a wait waited for; Ref names the object the primitive used.
-	Target, Ref string
-	// RefURL is the page of a child run.
-	RefURL string
+	// Name, Kind and State are the entry's, as the REST API shows them (restapi.Step).
+	Name, Kind, State string
+	// Class is the state in lower case, for styles; Sign the state's symbol.
+	Class, Sign string
+	// Attempts counts a step's calls; Retried is true after the first.
+	Attempts int32
+	Retried  bool
+	// Target says what a wait waited for; Ref names the object the primitive used; RefURL is
+	// the page of a child run.
+	Target, Ref, RefURL string
+	// Error is the last error of a failed or retrying step.
+	Error string
 	// Offset is when the entry started, relative to the run's start; Took how long it took
 	// (so far).
 	Offset, Took string
-	// X and W place its bar, in barSteps across the run's time axis.
-	X, W int
+	// Bar places its bar: the classes of its start and width in barSteps.
+	Bar string
+	// DueLabel and Due say what happens next to an unfinished entry and when: a sleep wakes,
+	// a retry's next attempt, a wait's timeout.
+	DueLabel string
+	Due      time.Time
 	// Result is the start of its JSON result; ResultBytes the whole result's size.
 	Result      string
 	ResultBytes int
@@ -288,6 +301,9 @@ func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.
 	if run.Status.FinishedAt != nil {
 		end = run.Status.FinishedAt.UTC()
 	}
+	if end.Before(start) {
+		end = start
+	}
 	spans := make([][2]time.Time, len(journal))
 	for i := range journal {
 		spans[i] = entrySpan(&journal[i], start, now)
@@ -300,9 +316,18 @@ func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.
 		e := &journal[i]
 		from, to := spans[i][0], spans[i][1]
 		x, w := barOf(from.Sub(start), to.Sub(from), t.Span)
+		step := restapi.StepView(e)
 		te := timelineEntry{
-			Step: restapi.StepView(e), Target: e.Target, Ref: e.Ref, X: x, W: w,
-			Offset: "+" + humanDuration(from.Sub(start)), Took: humanDuration(to.Sub(from)),
+			Name: step.Name, Kind: step.Kind, State: step.State, Class: strings.ToLower(step.State), Sign: symbol(step.State),
+			Attempts: step.Attempts, Retried: step.Attempts > 1, Target: e.Target, Ref: e.Ref, Error: step.Error,
+			Offset: "+" + humanDuration(from.Sub(start)), Took: "took " + humanDuration(to.Sub(from)),
+			Bar: "x" + strconv.Itoa(x) + " w" + strconv.Itoa(w),
+		}
+		if e.FinishedAt == nil {
+			te.Took = "for " + humanDuration(to.Sub(from)) + " so far"
+			if e.WakeAt != nil {
+				te.DueLabel, te.Due = dueLabel(e), e.WakeAt.UTC()
+			}
 		}
 		if e.Kind == workflowsv1alpha1.EntryKind(durable.KindChild) && e.Ref != "" {
 			te.RefURL = runPageURL(run.Namespace, e.Ref)
@@ -327,20 +352,31 @@ func barOf(offset, took, span time.Duration) (x, w int) {
 	return x, min(max(w, 1), barSteps-x)
 }
 
-// entrySpan is when an entry started and ended, or ends as planned (a sleep's or a retry's
-// wake-up), or now while it goes on.
+// entrySpan is when an entry started and ended, or now while it goes on. A planned wake-up
+// is not drawn: an hour's timeout would squeeze every step into a sliver.
 func entrySpan(e *workflowsv1alpha1.JournalEntry, runStart, now time.Time) [2]time.Time {
 	from := runStart
 	if e.StartedAt != nil {
 		from = e.StartedAt.UTC()
 	}
-	switch {
-	case e.FinishedAt != nil:
+	if e.FinishedAt != nil {
 		return [2]time.Time{from, e.FinishedAt.UTC()}
-	case e.WakeAt != nil && e.WakeAt.After(now):
-		return [2]time.Time{from, e.WakeAt.UTC()}
+	}
+	if now.Before(from) {
+		return [2]time.Time{from, from}
+	}
+	return [2]time.Time{from, now}
+}
+
+// dueLabel says what an unfinished entry's wakeAt means.
+func dueLabel(e *workflowsv1alpha1.JournalEntry) string {
+	switch {
+	case e.Kind == workflowsv1alpha1.EntryKind(durable.KindSleep):
+		return "Wakes"
+	case e.State == workflowsv1alpha1.EntryState(durable.StateRetrying):
+		return "Next attempt"
 	default:
-		return [2]time.Time{from, now}
+		return "Times out"
 	}
 }
 

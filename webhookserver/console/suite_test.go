@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -54,7 +53,7 @@ var (
 	registry  *durable.Registry
 	restSvc   *restapi.Service
 	baseURL   string // http://127.0.0.1:PORT, where / is the console
-	logs      syncBuffer
+	logs      testenv.LogBuffer
 	stopAll   context.CancelFunc
 	stopped   = make(chan struct{})
 	seq       atomic.Int64
@@ -328,24 +327,6 @@ func extraConsole(deps console.Deps) string {
 	srv := httptest.NewServer(mux)
 	DeferCleanup(srv.Close)
 	return srv.URL
-}
-
-// syncBuffer is a bytes.Buffer that goroutines may write concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // artifactsDir is where the browser specs save screenshots: artifacts/console at the

@@ -1,13 +1,11 @@
 package restapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +41,7 @@ var (
 	engine    *controllers.WorkflowRunReconciler
 	elected   <-chan struct{}
 	apiURL    string // http://127.0.0.1:PORT/api, as CENTAUR_API_URL
-	logs      syncBuffer
+	logs      testenv.LogBuffer
 	stopAll   context.CancelFunc
 	stopped   = make(chan struct{})
 )
@@ -231,22 +229,4 @@ func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	Expect(err).NotTo(HaveOccurred())
 	return b
-}
-
-// syncBuffer is a bytes.Buffer that goroutines may write concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -6,7 +6,7 @@
 // starts have time-ordered names, but webhook, child, kubectl and scheduled runs do not, so
 // "the newest runs" across all of them cannot be read page by page from the API server. The
 // manager already watches every WorkflowRun (its controller does); the index hangs off that
-// watch (Attach) and keeps about 300 bytes per run: names, workflow, phase, times, the step a
+// watch (Attach) and keeps about 400 bytes per run: names, workflow, phase, times, the step a
 // run is at, what it waits for, its error reason and its parent. It never holds a run's input,
 // output or journal (the cache may not hold them either); the console reads one run's detail
 // from the API server.
