@@ -288,6 +288,11 @@ func (ix *Index) Children(namespace, parent string) []Run {
 	for name := range ns.children[parent] {
 		out = append(out, *ns.byName[name])
 	}
-	sort.Slice(out, func(i, j int) bool { return before(&out[j], &out[i]) })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].Name < out[j].Name
+	})
 	return out
 }

@@ -150,25 +150,27 @@ func TestUpsertReplacesAndDeleteRemoves(t *testing.T) {
 	ix := New()
 	ix.Upsert(run("a", "parent", 1, func(r *Run) { r.Phase = workflowsv1alpha1.PhaseWaiting }))
 	ix.Upsert(run("a", "child-2", 3, func(r *Run) { r.Parent = "parent" }))
+	ix.Upsert(run("a", "child-1b", 2, func(r *Run) { r.Parent = "parent" }))
 	ix.Upsert(run("a", "child-1", 2, func(r *Run) { r.Parent = "parent" }))
 	ix.Upsert(run("a", "parent", 1, func(r *Run) { r.Phase = workflowsv1alpha1.PhaseSucceeded }))
 
-	if ix.Len() != 3 || ix.Count("a") != 3 {
+	if ix.Len() != 4 || ix.Count("a") != 4 {
 		t.Fatalf("len %d, count %d: an update added a run", ix.Len(), ix.Count("a"))
 	}
 	if got, _ := ix.Get("a", "parent"); got.Phase != workflowsv1alpha1.PhaseSucceeded {
 		t.Fatalf("the parent's phase is %s after its update", got.Phase)
 	}
-	kids := ix.Children("a", "parent")
-	if len(kids) != 2 || kids[0].Name != "child-1" || kids[1].Name != "child-2" {
-		t.Fatalf("children %v, want child-1 then child-2 (oldest first)", kids)
+	var kids []string
+	for _, k := range ix.Children("a", "parent") {
+		kids = append(kids, k.Name)
 	}
+	equal(t, kids, []string{"child-1", "child-1b", "child-2"})
 	ix.Delete("a", "child-1")
 	ix.Delete("a", "never-existed")
-	if kids := ix.Children("a", "parent"); len(kids) != 1 {
+	if kids := ix.Children("a", "parent"); len(kids) != 2 {
 		t.Fatalf("children after a delete: %v", kids)
 	}
-	equal(t, names(mustList(t, ix, Query{Namespaces: []string{"a"}})), []string{"a/child-2", "a/parent"})
+	equal(t, names(mustList(t, ix, Query{Namespaces: []string{"a"}})), []string{"a/child-2", "a/child-1b", "a/parent"})
 }
 
 func TestBadCursorsAreRefused(t *testing.T) {

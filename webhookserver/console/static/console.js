@@ -74,6 +74,23 @@
   }
 
   document.querySelectorAll('[data-live]').forEach(follow);
+
+  // A filter form leaves its empty fields out of the URL, so that links stay short.
+  document.querySelectorAll('form.filters').forEach(function (form) {
+    form.addEventListener('submit', function () {
+      form.querySelectorAll('input, select').forEach(function (field) {
+        if (field.name && field.value === '') {
+          field.disabled = true;
+        }
+      });
+    });
+  });
+  // Coming back to the page from the browser's cache, the fields must work again.
+  window.addEventListener('pageshow', function () {
+    document.querySelectorAll('form.filters [disabled]').forEach(function (field) {
+      field.disabled = false;
+    });
+  });
   document.documentElement.setAttribute('data-live-ready', '');
 
   // "/" focuses the search box, unless the person is typing somewhere.
