@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
 // newTestKeys returns session keys of this process only (no Secret), with a settable clock.
@@ -186,5 +188,23 @@ func BenchmarkRunPage1000(b *testing.B) {
 		if _, err := parsedPages.execute("run", "run-live", live); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestWorkflowCardsShowWhatTheListingAdds(t *testing.T) {
+	info := restapi.WorkflowInfo{Name: "nightly_report", Description: "Reports.", ExampleInput: []byte(`{"channel":"#ops"}`)}
+	card := workflowCardOf(info, restapi.Principal{Namespaces: []string{"default", "team-a"}, DefaultNamespace: "team-a"})
+	if card.Input != "{\n  \"channel\": \"#ops\"\n}" || card.Namespace != "team-a" || !card.Eager || len(card.Details) != 0 {
+		t.Fatalf("card = %+v", card)
+	}
+	// Fields a newer listing reports (a workflow file's source and revision, its webhooks)
+	// show up without a change to the console.
+	got := details(map[string]json.RawMessage{
+		"name": []byte(`"x"`), "source": []byte(`"file"`), "revision": []byte(`"nightly-report-3f9a2c81d04b"`),
+		"webhooks": []byte(`[{"slug":"nightly"}]`), "empty": []byte(`null`),
+	})
+	want := []detail{{Name: "revision", Value: "nightly-report-3f9a2c81d04b"}, {Name: "source", Value: "file"}, {Name: "webhooks", Value: "[\n  {\n    \"slug\": \"nightly\"\n  }\n]", Block: true}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("details = %+v\nwant      %+v", got, want)
 	}
 }

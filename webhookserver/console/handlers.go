@@ -257,7 +257,11 @@ func titleOf(status int) string {
 func signInURL(r *http.Request, why string) string {
 	next := r.URL.RequestURI()
 	if r.Method != http.MethodGet {
-		next = r.Referer()
+		// A form was posted: come back to the page it was on, when that was one of ours.
+		next = ""
+		if ref, err := url.Parse(r.Referer()); err == nil && ref.Host == r.Host {
+			next = ref.RequestURI()
+		}
 	}
 	q := url.Values{}
 	if n := safeNext(next); n != Prefix+"runs" {

@@ -44,7 +44,7 @@ type detail struct {
 }
 
 // listingFields are the listing's fields the page shows in places of their own.
-var listingFields = map[string]bool{"name": true, "description": true, "example_input": true, "webhooks": true}
+var listingFields = map[string]bool{"name": true, "description": true, "example_input": true}
 
 // workflowsPage lists the workflows with a start form each.
 func (c *Console) workflowsPage(v *visit) error {
