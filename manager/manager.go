@@ -1,8 +1,7 @@
 // Package manager assembles the operator's process: the controllers (the durable engine among
 // them), the HTTP API for webhooks, REST calls and the web console, metrics, probes and leader
-// election. The
-// manager binary (main.go) runs it with the built-in workflows; a program of your own can run
-// it with your workflows added (see Run).
+// election. The manager binary (main.go) runs it with the built-in workflows; a program of your
+// own can run it with your workflows added (see Run).
 package manager
 
 import (
