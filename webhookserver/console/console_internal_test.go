@@ -113,6 +113,7 @@ func TestDurationsReadLikeAPerson(t *testing.T) {
 		{humanDuration(5*time.Hour + 3*time.Minute), "5 h 3 min"},
 		{humanDuration(50 * time.Hour), "2 d 2 h"},
 		{wholeSeconds(0), "< 1 s"},
+		{wholeSeconds(2 * time.Second), "2 s"},
 		{ago(now.Add(-12*time.Second), now), "12 s ago"},
 		{ago(now.Add(3*time.Minute), now), "in 3 min"},
 		{ago(now, now), "just now"},

@@ -212,10 +212,14 @@ func ago(v any, now time.Time) string {
 // wholeSeconds is a duration between two times of whole-second precision, such as a run's
 // start and finish.
 func wholeSeconds(d time.Duration) string {
-	if d < time.Second {
+	switch {
+	case d < time.Second:
 		return "< 1 s"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Round(time.Second).Seconds()))
+	default:
+		return humanDuration(d.Round(time.Second))
 	}
-	return humanDuration(d.Round(time.Second))
 }
 
 // humanDuration rounds d to what a person reads: "350 ms", "2.4 s", "3 min 12 s", "5 h 3 min",
