@@ -59,19 +59,39 @@ const maxFormBytes = restapi.MaxBodyBytes
 // requestWait is how long a page request waits for a slot of the budget before it is refused.
 const requestWait = 2 * time.Second
 
-// budgeted serves h within the request budget, with the console's security headers.
+// budgeted serves h within the request budget, with the console's security headers, and logs
+// the request at debug level (console_request: method, path, status, duration; never a key).
 func (c *Console) budgeted(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start, sw := time.Now(), &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			c.log.V(1).Info("console_request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start).String())
+		}()
 		securityHeaders(w.Header())
 		release, ok := c.budget.takeRequest(r.Context(), requestWait)
 		if !ok {
-			c.fail(w, r, nil, errBusy)
+			c.fail(sw, r, nil, errBusy)
 			return
 		}
 		defer release()
-		h(w, r)
+		h(sw, r)
 	})
 }
+
+// statusWriter remembers the status a handler answered with, for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader records status and sends it.
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // public serves h within the request budget, without a session.
 func (c *Console) public(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
