@@ -54,8 +54,7 @@ var (
 	restSvc   *restapi.Service
 	baseURL   string // http://127.0.0.1:PORT, where / is the console
 	logs      testenv.LogBuffer
-	stopAll   context.CancelFunc
-	stopped   = make(chan struct{})
+	stopAll   func() error
 	seq       atomic.Int64
 )
 
@@ -108,8 +107,7 @@ var _ = BeforeSuite(func() {
 var _ = AfterSuite(func() {
 	stopBrowser()
 	if stopAll != nil {
-		stopAll()
-		Eventually(stopped, 30*time.Second).Should(BeClosed())
+		Expect(stopAll()).To(Succeed())
 	}
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
@@ -135,13 +133,7 @@ func startManager() {
 	Expect(mgr.Add(server)).To(Succeed())
 	restSvc = restapi.Register(http.NewServeMux(), restapi.Deps{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Registry: registry})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	stopAll = cancel
-	go func() {
-		defer GinkgoRecover()
-		defer close(stopped)
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
+	stopAll = testenv.StartManager(mgr)
 	baseURL = "http://" + server.Addr().String()
 	Eventually(mgr.Elected(), 10*time.Second).Should(BeClosed())
 }

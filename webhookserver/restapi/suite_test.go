@@ -42,8 +42,7 @@ var (
 	elected   <-chan struct{}
 	apiURL    string // http://127.0.0.1:PORT/api, as CENTAUR_API_URL
 	logs      testenv.LogBuffer
-	stopAll   context.CancelFunc
-	stopped   = make(chan struct{})
+	stopAll   func() error
 )
 
 // eagerBound is the suite's eager-start bound, short so that the bound's spec is quick.
@@ -94,8 +93,7 @@ var _ = BeforeSuite(func() {
 
 var _ = AfterSuite(func() {
 	if stopAll != nil {
-		stopAll()
-		Eventually(stopped, 30*time.Second).Should(BeClosed())
+		Expect(stopAll()).To(Succeed())
 	}
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
@@ -116,13 +114,7 @@ func startManager(cfg *rest.Config) {
 	server := webhookserver.New(serverConfig(mgr.GetClient(), mgr.GetAPIReader(), mgr.Elected()))
 	Expect(mgr.Add(server)).To(Succeed())
 
-	ctx, cancel := context.WithCancel(context.Background())
-	stopAll = cancel
-	go func() {
-		defer GinkgoRecover()
-		defer close(stopped)
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
+	stopAll = testenv.StartManager(mgr)
 	apiURL = "http://" + server.Addr().String() + "/api"
 	Eventually(elected, 10*time.Second).Should(BeClosed())
 }
