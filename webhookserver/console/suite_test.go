@@ -81,6 +81,7 @@ func TestConsole(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, &logs)), zap.UseDevMode(true)))
+	startBrowser() // first: a missing browser is reported before anything else starts
 	var err error
 	testEnv, restCfg, err = testenv.Start()
 	Expect(err).NotTo(HaveOccurred())
@@ -101,7 +102,6 @@ var _ = BeforeSuite(func() {
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(releaseWorkflow)).To(Succeed())
 	startManager()
-	startBrowser()
 })
 
 var _ = AfterSuite(func() {
