@@ -10,6 +10,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
@@ -160,6 +163,34 @@ var _ = Describe("The console over HTTP", func() {
 		p = v.post("/console/workflows/no_such_workflow/runs", url.Values{"csrf": {token}, "input": {"{}"}})
 		Expect(p.status).To(Equal(http.StatusUnprocessableEntity))
 		Consistently(func() int { return runCount("default") }, time.Second, pollAt).Should(Equal(before))
+	})
+
+	It("signs in with a key of its own process when the session Secret is missing, and refuses a Secret it cannot use", func() {
+		missing := types.NamespacedName{Namespace: "centaur-system", Name: unique("no-such-secret")}
+		one, other := extraConsole(console.Deps{Secret: missing}), extraConsole(console.Deps{Secret: missing})
+		v := visitorOf(one)
+		v.signIn(adminKey)
+		Expect(v.get("/console/workflows").status).To(Equal(http.StatusOK))
+		Expect(logs.String()).To(ContainSubstring("kubectl -n centaur-system create secret generic " + missing.Name))
+		// Another replica without the shared Secret cannot open this replica's cookie: it asks
+		// for a new sign-in instead of failing.
+		u, err := url.Parse(one + "/console/")
+		Expect(err).NotTo(HaveOccurred())
+		elsewhere := visitorOf(other)
+		target, err := url.Parse(other + "/console/")
+		Expect(err).NotTo(HaveOccurred())
+		elsewhere.client.Jar.SetCookies(target, v.client.Jar.Cookies(u))
+		Expect(elsewhere.get("/console/workflows").header.Get("Location")).To(ContainSubstring("why=expired"))
+
+		short := types.NamespacedName{Namespace: "centaur-system", Name: unique("short-secret")}
+		Expect(k8sClient.Create(context.Background(), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: short.Namespace, Name: short.Name},
+			Data:       map[string][]byte{console.SecretKey: []byte("too-short")},
+		})).To(Succeed())
+		p := visitorOf(extraConsole(console.Deps{Secret: short})).post("/console/sign-in", url.Values{"key": {adminKey}})
+		Expect(p.status).To(Equal(http.StatusServiceUnavailable))
+		Expect(p.body).To(ContainSubstring("at least 32 bytes"))
+		Expect(p.header.Get("Set-Cookie")).To(BeEmpty())
 	})
 
 	It("keeps live streams to their own budget, apart from pages", func() {

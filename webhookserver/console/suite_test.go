@@ -313,7 +313,7 @@ func (v *visitor) csrf() string {
 // keys and session secret, on a port of its own; it returns the console's address.
 func extraConsole(deps console.Deps) string {
 	GinkgoHelper()
-	deps.REST, deps.Reader, deps.Registry = restSvc, k8sClient, registry
+	deps.REST, deps.Reader, deps.Registry, deps.Logger = restSvc, k8sClient, registry, logf.Log.WithName("extra-console")
 	mux := http.NewServeMux()
 	console.New(deps).Register(mux)
 	srv := httptest.NewServer(mux)
