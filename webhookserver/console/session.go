@@ -22,6 +22,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
 // The manager reads the one Secret that holds the console's session key (--console-secret).
@@ -75,19 +77,18 @@ var (
 type sessionKeys struct {
 	reader client.Reader
 	secret types.NamespacedName
-	log    logr.Logger
 	now    func() time.Time
 
 	mu        sync.Mutex
 	aead      cipher.AEAD
 	source    string // "secret" or "ephemeral"
 	checkedAt time.Time
-	problem   string
+	problems  restapi.ProblemLog
 }
 
 // newSessionKeys reads the session secret through reader (nil: an ephemeral key).
 func newSessionKeys(reader client.Reader, secret types.NamespacedName, logger logr.Logger) *sessionKeys {
-	return &sessionKeys{reader: reader, secret: secret, log: logger, now: time.Now}
+	return &sessionKeys{reader: reader, secret: secret, now: time.Now, problems: restapi.ProblemLog{Log: logger, Event: "console_session_secret_problem"}}
 }
 
 // current returns the cipher for cookies. The Secret is re-read once its copy is older than
@@ -110,7 +111,7 @@ func (k *sessionKeys) current(ctx context.Context) (cipher.AEAD, error) {
 			return nil, err
 		}
 		k.aead, k.source, k.checkedAt = aead, "secret", now
-		k.report("")
+		k.problems.Report("")
 		return k.aead, nil
 	case errors.Is(err, errSecretMissing):
 		if k.source != "ephemeral" {
@@ -121,14 +122,14 @@ func (k *sessionKeys) current(ctx context.Context) (cipher.AEAD, error) {
 			k.aead, k.source = aead, "ephemeral"
 		}
 		k.checkedAt = now
-		k.report(fmt.Sprintf("the console's session secret %s does not exist: sign-ins use a key of this process and end when it restarts, and other replicas refuse them; create it with: kubectl -n %s create secret generic %s --from-literal=%s=$(openssl rand -hex 32)",
+		k.problems.Report(fmt.Sprintf("the console's session secret %s does not exist: sign-ins use a key of this process and end when it restarts, and other replicas refuse them; create it with: kubectl -n %s create secret generic %s --from-literal=%s=$(openssl rand -hex 32)",
 			k.secret, k.secret.Namespace, k.secret.Name, SecretKey))
 		return k.aead, nil
 	case k.aead != nil && k.source == "secret" && !errors.Is(err, errSecretInvalid):
-		k.report(fmt.Sprintf("read the console's session secret %s: %v; using the key read before", k.secret, err))
+		k.problems.Report(fmt.Sprintf("read the console's session secret %s: %v; using the key read before", k.secret, err))
 		return k.aead, nil
 	default:
-		k.report(err.Error())
+		k.problems.Report(err.Error())
 		return nil, err
 	}
 }
@@ -158,17 +159,6 @@ func (k *sessionKeys) read(ctx context.Context) ([]byte, error) {
 			errSecretInvalid, k.secret, SecretKey, MinSecretBytes, k.secret.Namespace, k.secret.Name, SecretKey)
 	}
 	return s.Data[SecretKey], nil
-}
-
-// report logs a problem with the session secret once, and nothing while it persists.
-func (k *sessionKeys) report(problem string) {
-	if problem == k.problem {
-		return
-	}
-	k.problem = problem
-	if problem != "" {
-		k.log.Info("console_session_secret_problem", "problem", problem)
-	}
 }
 
 // deriveAEAD derives the cookie key from secret with HMAC-SHA256 and returns AES-256-GCM
