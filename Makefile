@@ -53,8 +53,12 @@ lint: ## Fail on unformatted files or vet findings.
 control-plane: ## Build kube-apiserver and etcd from the Go module proxy into bin/k8s (cached).
 	bash hack/build-control-plane.sh
 
+.PHONY: chromium
+chromium: ## Find headless Chromium for the console's browser specs; as root, install Debian's chromium (SKIP_BROWSER=1 skips them).
+	bash hack/install-chromium.sh
+
 .PHONY: test
-test: verify-generated lint control-plane ## Run every test (unit and envtest suites) with -race, and each fuzz target briefly.
+test: verify-generated lint control-plane chromium ## Run every test (unit, envtest and browser suites) with -race, and each fuzz target briefly.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
 	bash hack/fuzz.sh $(TEST_FUZZTIME)
 

@@ -1,7 +1,7 @@
 // Package manager assembles the operator's process: the controllers (the durable engine among
-// them), the HTTP API for webhooks and REST calls, metrics, probes and leader election. The
-// manager binary (main.go) runs it with the built-in workflows; a program of your own can run
-// it with your workflows added (see Run).
+// them), the HTTP API for webhooks, REST calls and the web console, metrics, probes and leader
+// election. The manager binary (main.go) runs it with the built-in workflows; a program of your
+// own can run it with your workflows added (see Run).
 package manager
 
 import (
@@ -27,6 +27,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
+	"github.com/centaur-dev/workflow-operator/webhookserver/console"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
@@ -80,6 +81,10 @@ type Options struct {
 	// capabilities without raw network access. Wrap builtins with side effects in
 	// workflowfile.StepOnly. WorkflowDefinitions do not get them.
 	FileModules starlark.StringDict
+	// The web console's settings (package webhookserver/console).
+	consoleSecret      string
+	consoleMaxRequests int
+	consoleMaxStreams  int
 }
 
 // DefaultOperatorNamespace is the operator's namespace when neither --operator-namespace nor
@@ -91,7 +96,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS and only to clients the Kubernetes API authenticates and authorizes to GET /metrics (TokenReview and SubjectAccessReview); config/default turns it on.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
-	fs.StringVar(&o.apiAddr, "api-bind-address", ":8088", "Address the HTTP API (webhooks and REST, under /api) binds to.")
+	fs.StringVar(&o.apiAddr, "api-bind-address", ":8088", "Address the HTTP API (webhooks and REST under /api, the web console at /) binds to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas so one runs the controllers; every replica serves the API.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace).")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs advance in parallel; a long step holds one slot.")
@@ -122,6 +127,9 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.podCIDRs, "pod-cidrs", "", "Comma-separated pod CIDRs of the cluster, which WorkflowDefinitions' http may not reach (private ranges are refused anyway).")
 	fs.StringVar(&o.serviceCIDRs, "service-cidrs", "", "Comma-separated service CIDRs of the cluster, which WorkflowDefinitions' http may not reach.")
 	fs.DurationVar(&o.revisionGCInterval, "revision-gc-interval", controllers.DefaultRevisionGCInterval, "How often stored workflow revisions that no unfinished run needs are deleted.")
+	fs.StringVar(&o.consoleSecret, "console-secret", console.DefaultSecret.String(), "namespace/name of the Secret whose key \"session-key\" (32 bytes or more) seals the web console's sign-in cookies, the same on every replica; without it each replica uses a key of its own. See docs/console.md.")
+	fs.IntVar(&o.consoleMaxRequests, "console-max-requests", console.DefaultMaxRequests, "How many web console page requests a replica serves at once; more wait briefly, then get 503. Apart from the REST API.")
+	fs.IntVar(&o.consoleMaxStreams, "console-max-streams", console.DefaultMaxStreams, "How many web console live streams a replica keeps open at once; pages beyond it retry later.")
 	o.zap.BindFlags(fs)
 	fs.BoolVar(&o.zap.Development, "dev", false, "Human-readable console logs instead of JSON (shorthand for --zap-devel).")
 }
@@ -140,6 +148,11 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("--api-keys-secret: %w", err)
 	}
 
+	consoleSecret, err := restapi.ParseSecretRef(o.consoleSecret, console.DefaultSecret)
+	if err != nil {
+		return fmt.Errorf("--console-secret: %w", err)
+	}
+
 	trustedProxies, err := webhookserver.ParseCIDRs(o.trustedProxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
@@ -156,7 +169,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 	}
 
 	scheme := controllers.NewScheme()
-	secretScope := o.secretScope(agentsConfig.Namespace, keysSecret.Namespace)
+	secretScope := o.secretScope(agentsConfig.Namespace, keysSecret.Namespace, consoleSecret.Namespace)
 
 	registry := durable.NewRegistry()
 	if err := workflows.Register(registry); err != nil {
@@ -242,6 +255,9 @@ func Run(o Options, extra ...durable.Workflow) error {
 
 		APIKeysSecret:     keysSecret,
 		EagerStartTimeout: o.eagerStartTimeout,
+
+		Informers: mgr.GetCache(),
+		Console:   webhookserver.ConsoleConfig{Secret: consoleSecret, MaxRequests: o.consoleMaxRequests, MaxStreams: o.consoleMaxStreams},
 	})
 	if err := mgr.Add(api); err != nil {
 		return fmt.Errorf("add the API server: %w", err)
@@ -313,9 +329,9 @@ func (o Options) metricsOptions() metricsserver.Options {
 }
 
 // secretScope is the namespaces whose Secrets the manager reads: its own, the agents'
-// configuration's and the API keys', and --secret-namespaces.
-func (o Options) secretScope(agentsNamespace, keysNamespace string) controllers.SecretScope {
-	scope := controllers.SecretScope{o.operatorNamespace, agentsNamespace, keysNamespace}
+// configuration's, the API keys', the console session's, and --secret-namespaces.
+func (o Options) secretScope(own ...string) controllers.SecretScope {
+	scope := append(controllers.SecretScope{o.operatorNamespace}, own...)
 	for _, ns := range strings.Split(o.secretNamespaces, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			scope = append(scope, ns)

@@ -1,6 +1,7 @@
-// Package webhookserver is the manager's HTTP API: signed webhooks at /api/webhooks/{slug} and
-// the REST API for curl users under /api/workflows. It only reads and writes custom resources;
-// the controllers do the work. It runs on every replica, not only the leader.
+// Package webhookserver is the manager's HTTP API: signed webhooks at /api/webhooks/{slug},
+// the REST API for curl users under /api/workflows, and the web console for people at /
+// (package console). It only reads and writes custom resources; the controllers do the work.
+// It runs on every replica, not only the leader.
 //
 // Webhooks (webhooks.go) are served from a route table (package routes) that the
 // WebhookEndpoint controller fills from WebhookEndpoint resources and their Secrets. Webhooks a
@@ -23,14 +24,17 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
+	"github.com/centaur-dev/workflow-operator/webhookserver/console"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
 )
 
 // Config configures the API server.
@@ -77,6 +81,22 @@ type Config struct {
 	// (spec.ttlSecondsAfterFinished), so a flood of deliveries cannot fill etcd for good; zero
 	// means DefaultWebhookRunTTL, negative keeps them.
 	WebhookRunTTL time.Duration
+
+	// Informers is the manager's cache; the console's run index follows its WorkflowRun
+	// informer. Nil leaves the console without a runs list.
+	Informers cache.Informers
+	// Console configures the web console.
+	Console ConsoleConfig
+}
+
+// ConsoleConfig configures the web console (package console).
+type ConsoleConfig struct {
+	// Secret holds the session secret every replica signs sign-ins with; empty means
+	// console.DefaultSecret.
+	Secret types.NamespacedName
+	// MaxRequests and MaxStreams bound the console's concurrent page requests and open live
+	// streams on this replica; zero means the console's defaults.
+	MaxRequests, MaxStreams int
 }
 
 // DefaultWebhookRunTTL keeps a webhook's finished runs for a week.
@@ -106,6 +126,7 @@ type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
 	handler http.Handler
+	index   *runindex.Index
 	ready   chan struct{}
 	addr    net.Addr
 
@@ -128,6 +149,9 @@ func New(cfg Config) *Server {
 		deliveries: limits.NewInFlight(cmp.Or(cfg.MaxInFlightDeliveries, DefaultMaxInFlight)),
 		requests:   limits.NewInFlight(cmp.Or(cfg.MaxInFlightRequests, DefaultMaxInFlight)),
 		slugRates:  limits.NewBuckets(cfg.DeliveryRate, 0),
+	}
+	if cfg.Informers != nil {
+		s.index = runindex.New()
 	}
 	s.routes()
 	s.handler = recoverPanics(cfg.Logger, s.limitInFlight(s.mux))
@@ -158,11 +182,16 @@ func (s *Server) limitInFlight(next http.Handler) http.Handler {
 
 // routes registers every endpoint. Other files of this package add their handlers here.
 func (s *Server) routes() {
-	restapi.Register(s.mux, restapi.Deps{
+	rest := restapi.Register(s.mux, restapi.Deps{
 		Client: s.cfg.Client, Reader: s.cfg.Reader, Workflows: s.cfg.Workflows, Engine: s.cfg.Engine,
 		Elected: s.cfg.Elected, KeysSecret: s.cfg.APIKeysSecret, EagerStartTimeout: s.cfg.EagerStartTimeout,
 		Logger: s.cfg.Logger.WithName("rest"),
 	})
+	console.New(console.Deps{
+		REST: rest, Index: s.index, Client: s.cfg.Client, Reader: s.cfg.Reader, Secret: s.cfg.Console.Secret,
+		Workflows: s.cfg.Workflows, Routes: s.cfg.Routes, MaxRequests: s.cfg.Console.MaxRequests,
+		MaxStreams: s.cfg.Console.MaxStreams, Logger: s.cfg.Logger.WithName("console"),
+	}).Register(s.mux)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, fmt.Sprintf("no endpoint %s %s; see /api/openapi.json", r.Method, r.URL.Path))
 	})
@@ -189,6 +218,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.addr = ln.Addr()
 	close(s.ready)
+	if s.index != nil {
+		go s.followRuns(ctx)
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		MaxHeaderBytes:    MaxHeaderBytes,
@@ -212,6 +244,13 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("shut the API down: %w", err)
 	}
 	return nil
+}
+
+// followRuns feeds the console's run index from the manager's cache until ctx ends.
+func (s *Server) followRuns(ctx context.Context) {
+	if err := s.index.Attach(ctx, s.cfg.Informers); err != nil {
+		s.cfg.Logger.Error(err, "the console's run index does not follow WorkflowRuns; the runs page stays empty")
+	}
 }
 
 // recoverPanics turns a panic in a handler into a 500 with the error JSON.

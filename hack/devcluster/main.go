@@ -172,7 +172,8 @@ func runManager(o options, p paths, cp *controlPlane, sigs <-chan os.Signal) err
 	}
 }
 
-// prepareAccess writes the admin kubeconfig and makes sure the REST API key exists.
+// prepareAccess writes the admin kubeconfig and makes sure the REST API key and the web
+// console's session secret exist.
 func prepareAccess(cp *controlPlane, p paths) error {
 	if err := cp.writeKubeconfig(p.kubeconfig); err != nil {
 		return err
@@ -185,6 +186,9 @@ func prepareAccess(cp *controlPlane, p paths) error {
 	defer cancel()
 	if _, err := ensureDevAPIKey(ctx, c, p.apiKey); err != nil {
 		return fmt.Errorf("prepare the dev API key: %w", err)
+	}
+	if err := ensureConsoleSecret(ctx, c); err != nil {
+		return fmt.Errorf("prepare the web console's session secret: %w", err)
 	}
 	return nil
 }
@@ -268,7 +272,11 @@ func printUsage(p paths, cp *controlPlane, api, probe string) {
 	fmt.Fprintf(&b, "  kube-apiserver  %s (etcd data in %s, kept across restarts)\n", cp.apiServerURL(), rel(p, p.etcd))
 	fmt.Fprintf(&b, "  control plane   logs in %s/\n", rel(p, p.logs))
 	if api != "" {
+		fmt.Fprintf(&b, "  web console     %s  (sign in with the API key)\n", strings.TrimSuffix(api, "/api")+"/")
 		fmt.Fprintf(&b, "  REST API        %s\n", api)
+	}
+	if key, err := readAPIKey(p.apiKey); err == nil {
+		fmt.Fprintf(&b, "  API key         %s  (in %s)\n", key, rel(p, p.apiKey))
 	}
 	if probe != "" {
 		fmt.Fprintf(&b, "  health          %s\n", strings.TrimSuffix(probe, "/readyz")+"/healthz")

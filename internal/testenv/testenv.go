@@ -1,12 +1,14 @@
 // Package testenv starts the real control plane for the envtest suites: kube-apiserver and etcd
 // from bin/k8s (KUBEBUILDER_ASSETS, set by `make test`) with the operator's CRDs installed, and
-// gives managers the options a suite needs.
+// gives managers the options a suite needs and a way to run them in the background.
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -45,4 +47,24 @@ func ManagerOptions(scheme *k8sruntime.Scheme) ctrl.Options {
 func crdDir() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "config", "crd", "bases")
+}
+
+// managerStopTimeout bounds how long a suite's manager may take to stop.
+const managerStopTimeout = 30 * time.Second
+
+// StartManager runs mgr in the background until stop is called; stop cancels it, waits for
+// its Start to return and returns Start's error.
+func StartManager(mgr ctrl.Manager) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(managerStopTimeout):
+			return fmt.Errorf("the manager did not stop within %s", managerStopTimeout)
+		}
+	}
 }

@@ -28,9 +28,7 @@ type Event struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// sendEvent answers POST /api/workflows/events: it creates a WorkflowEvent, which resumes the
-// runs of its namespace that wait for its type and correlation id, now or later within the
-// event retention.
+// sendEvent answers POST /api/workflows/events (see deliver).
 func (a *api) sendEvent(ctx context.Context, c *call) (int, any, error) {
 	body, err := readBody(c.w, c.r)
 	if err != nil {
@@ -40,15 +38,26 @@ func (a *api) sendEvent(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, decodeFailure(err)
 	}
-	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), req.Namespace)
+	ev, err := a.deliver(ctx, c.principal, c.r.URL.Query().Get("namespace"), req)
 	if err != nil {
 		return 0, nil, err
+	}
+	return http.StatusCreated, ev, nil
+}
+
+// deliver creates a WorkflowEvent in the namespace the principal chooses (queryNS or
+// req.Namespace), which resumes the runs of that namespace that wait for its type and
+// correlation id, now or later within the event retention.
+func (a *api) deliver(ctx context.Context, p Principal, queryNS string, req EventRequest) (Event, error) {
+	ns, err := p.Namespace(queryNS, req.Namespace)
+	if err != nil {
+		return Event{}, err
 	}
 	ev := &workflowsv1alpha1.WorkflowEvent{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: eventNamePrefix(req.EventType),
 			Namespace:    ns,
-			Annotations:  map[string]string{AnnotationAPIKeyID: c.principal.KeyID},
+			Annotations:  map[string]string{AnnotationAPIKeyID: p.KeyID},
 		},
 		Spec: workflowsv1alpha1.WorkflowEventSpec{Type: req.EventType, CorrelationID: req.CorrelationID},
 	}
@@ -56,13 +65,12 @@ func (a *api) sendEvent(ctx context.Context, c *call) (int, any, error) {
 		ev.Spec.Payload = &apiextensionsv1.JSON{Raw: req.Payload}
 	}
 	if err := a.deps.Client.Create(ctx, ev); err != nil {
-		return 0, nil, fmt.Errorf("create event: %w", err)
+		return Event{}, fmt.Errorf("create event: %w", err)
 	}
-	out := Event{
+	return Event{
 		ID: ev.Name, Namespace: ev.Namespace, EventType: ev.Spec.Type, CorrelationID: ev.Spec.CorrelationID,
 		Payload: req.Payload, CreatedAt: ev.CreationTimestamp.UTC(),
-	}
-	return http.StatusCreated, out, nil
+	}, nil
 }
 
 // eventNamePrefix is the generateName of an event: its type made name-safe, so that `kubectl

@@ -115,9 +115,15 @@ func NewAPIKey(id string) (string, error) {
 
 // ParseKeysSecret parses "namespace/name", the form of --api-keys-secret.
 func ParseKeysSecret(s string) (types.NamespacedName, error) {
+	return ParseSecretRef(s, DefaultKeysSecret)
+}
+
+// ParseSecretRef parses the "namespace/name" of a Secret, the form flags name Secrets in;
+// example shows the form in the error.
+func ParseSecretRef(s string, example types.NamespacedName) (types.NamespacedName, error) {
 	ns, name, ok := strings.Cut(s, "/")
 	if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
-		return types.NamespacedName{}, fmt.Errorf("the API keys secret %q is not namespace/name, for example %s", s, DefaultKeysSecret)
+		return types.NamespacedName{}, fmt.Errorf("the secret %q is not namespace/name, for example %s", s, example)
 	}
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
@@ -136,14 +142,13 @@ type KeyStore struct {
 	reader client.Reader
 	secret types.NamespacedName
 	ttl    time.Duration
-	log    logr.Logger
 	now    func() time.Time
 
 	mu        sync.Mutex
 	keys      []storedKey
 	checkedAt time.Time // last read attempt
 	fetchedAt time.Time // last successful read
-	problem   string    // last problem logged, so each is logged once
+	problems  ProblemLog
 }
 
 // storedKey is a parsed KeyEntry.
@@ -158,7 +163,7 @@ func NewKeyStore(reader client.Reader, secret types.NamespacedName, ttl time.Dur
 	if ttl <= 0 {
 		ttl = DefaultKeyCacheTTL
 	}
-	return &KeyStore{reader: reader, secret: secret, ttl: ttl, log: logger, now: time.Now}
+	return &KeyStore{reader: reader, secret: secret, ttl: ttl, now: time.Now, problems: ProblemLog{Log: logger, Event: "api_keys_problem"}}
 }
 
 // Authenticate returns the principal of key. Every stored hash is compared, in constant time,
@@ -234,13 +239,29 @@ func (s *KeyStore) read(ctx context.Context) ([]storedKey, error) {
 
 // report logs a problem with the keys once, and nothing while it persists. Messages never
 // contain keys or hashes.
-func (s *KeyStore) report(problem string) {
-	if problem == s.problem {
+func (s *KeyStore) report(problem string) { s.problems.Report(problem) }
+
+// ProblemLog logs a problem with a configuration the manager reads (a Secret, say) once, and
+// nothing while it persists; a different problem, or the same one after a fix, is logged
+// again. It is not safe for concurrent use: its owner's lock guards it. Messages must never
+// carry secrets.
+type ProblemLog struct {
+	// Log receives the problems.
+	Log logr.Logger
+	// Event is the log line's message, for example "api_keys_problem".
+	Event string
+
+	last string
+}
+
+// Report logs problem unless it is the last one logged; an empty problem means all is well.
+func (p *ProblemLog) Report(problem string) {
+	if problem == p.last {
 		return
 	}
-	s.problem = problem
+	p.last = problem
 	if problem != "" {
-		s.log.Info("api_keys_problem", "problem", problem)
+		p.Log.Info(p.Event, "problem", problem)
 	}
 }
 

@@ -128,9 +128,10 @@ func Routes() []Route {
 	return out
 }
 
-// Register mounts the REST API on mux. A method a path does not serve answers 405 with the
-// allowed methods. It never panics on a zero Deps: requests then fail with 503.
-func Register(mux *http.ServeMux, deps Deps) {
+// Register mounts the REST API on mux and returns its logic for the web console. A method a
+// path does not serve answers 405 with the allowed methods. It never panics on a zero Deps:
+// requests then fail with 503.
+func Register(mux *http.ServeMux, deps Deps) *Service {
 	a := newAPI(deps)
 	allowed := map[string][]string{}
 	var paths []string
@@ -144,6 +145,7 @@ func Register(mux *http.ServeMux, deps Deps) {
 	for _, path := range paths {
 		mux.Handle(path, methodNotAllowed(allowed[path]))
 	}
+	return &Service{a: a}
 }
 
 // newAPI applies the defaults of deps.
@@ -201,7 +203,7 @@ func (a *api) serve(rt route) http.Handler {
 func (a *api) handle(ctx context.Context, rt route, c *call) (int, any, error) {
 	if !rt.Public {
 		if a.keys == nil || a.deps.Client == nil {
-			return 0, nil, errorf(http.StatusServiceUnavailable, apierror.CodeUnavailable, "the REST API is not connected to Kubernetes")
+			return 0, nil, errNotConnected
 		}
 		p, err := a.authenticate(ctx, c.r)
 		if err != nil {

@@ -57,7 +57,21 @@ func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, decodeFailure(err)
 	}
-	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), req.Namespace)
+	status, run, err := a.start(ctx, c.principal, c.r.URL.Query().Get("namespace"), req)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.w.Header().Set("Location", runURL("", run.Namespace, run.Name))
+	return status, runDetail(run, BaseURL(c.r)), nil
+}
+
+// start creates the run req asks for, in the namespace the principal chooses (queryNS or
+// req.Namespace), and returns it with 201; or, for an idempotency key that already started
+// the same request, that run with 200. With eager_start it returns once the first segment
+// executed (see eagerStart). A workflow the namespace does not know is a 422, an input that
+// does not fit the workflow's a 400 naming the field.
+func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartRunRequest) (int, *workflowsv1alpha1.WorkflowRun, error) {
+	ns, err := p.Namespace(queryNS, req.Namespace)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -69,23 +83,21 @@ func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
 	if err := entry.Workflow.CheckInput(req.Input); err != nil {
 		return 0, nil, errorf(http.StatusBadRequest, apierror.CodeInvalidInput, "the input of workflow %q: %v", req.WorkflowName, err)
 	}
-	run, created, err := a.createRun(ctx, newRun(ns, req, c.principal.KeyID))
+	run, created, err := a.createRun(ctx, newRun(ns, req, p.KeyID))
 	if err != nil {
 		return 0, nil, err
 	}
-	base := baseURL(c.r)
-	c.w.Header().Set("Location", runURL("", run.Namespace, run.Name))
 	if !created {
 		if !sameRequest(run, req) {
 			return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict,
 				"idempotency_key %q already started run %q with a different input; use a new key for a different request", req.IdempotencyKey, run.Name)
 		}
-		return http.StatusOK, runDetail(run, base), nil
+		return http.StatusOK, run, nil
 	}
 	if req.EagerStart {
 		run = a.eagerStart(ctx, run)
 	}
-	return http.StatusCreated, runDetail(run, base), nil
+	return http.StatusCreated, run, nil
 }
 
 // newRun is the run a start request asks for; its name is set by createRun.
@@ -174,31 +186,38 @@ func decodeAny(raw []byte) (any, bool) {
 
 // getRun answers GET /api/workflows/runs/{id}: the run with its steps.
 func (a *api) getRun(ctx context.Context, c *call) (int, any, error) {
-	run, err := a.lookupRun(ctx, c)
+	run, err := a.findRun(ctx, c.principal, c.r.URL.Query().Get("namespace"), c.r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, runDetail(run, baseURL(c.r)), nil
+	return http.StatusOK, runDetail(run, BaseURL(c.r)), nil
 }
 
-// lookupRun reads the run named by the path in the request's namespace.
-func (a *api) lookupRun(ctx context.Context, c *call) (*workflowsv1alpha1.WorkflowRun, error) {
+// lookup reads into obj the object of kind whose name is the path parameter param, in the
+// request's namespace (see find).
+func (a *api) lookup(ctx context.Context, c *call, param, kind, hint string, obj client.Object) error {
+	return a.find(ctx, c.principal, c.r.URL.Query().Get("namespace"), c.r.PathValue(param), kind, hint, obj)
+}
+
+// findRun reads run id, past the cache, in the namespace the principal chooses (ns, or its
+// default when empty). A run outside the principal's namespaces is refused with 403, a
+// missing one is 404.
+func (a *api) findRun(ctx context.Context, p Principal, ns, id string) (*workflowsv1alpha1.WorkflowRun, error) {
 	run := &workflowsv1alpha1.WorkflowRun{}
-	if err := a.lookup(ctx, c, "id", "run", "", run); err != nil {
+	if err := a.find(ctx, p, ns, id, "run", "", run); err != nil {
 		return nil, err
 	}
 	return run, nil
 }
 
-// lookup reads into obj the object of kind whose name is the path parameter param, in the
-// request's namespace. A name that cannot exist, or an object that does not, is a 404 that
-// names both; hint may add where to look.
-func (a *api) lookup(ctx context.Context, c *call, param, kind, hint string, obj client.Object) error {
-	ns, err := c.principal.Namespace(c.r.URL.Query().Get("namespace"), "")
+// find reads into obj, past the cache, the object of kind named name in the namespace the
+// principal chooses (ns, or its default). A name that cannot exist, or an object that does
+// not, is a 404 that names both; hint may add where to look.
+func (a *api) find(ctx context.Context, p Principal, ns, name, kind, hint string, obj client.Object) error {
+	ns, err := p.Namespace(ns, "")
 	if err != nil {
 		return err
 	}
-	name := c.r.PathValue(param)
 	notFound := errorf(http.StatusNotFound, apierror.CodeNotFound, "no %s %q in namespace %q%s", kind, name, ns, hint)
 	if len(validation.IsDNS1123Subdomain(name)) > 0 {
 		return notFound
@@ -212,17 +231,25 @@ func (a *api) lookup(ctx context.Context, c *call, param, kind, hint string, obj
 	return nil
 }
 
-// cancelRun answers POST /api/workflows/runs/{id}/cancel: it sets spec.cancel and answers 202
-// while the run stops, 200 for a run already cancelled, 409 for one that already finished.
+// cancelRun answers POST /api/workflows/runs/{id}/cancel (see cancel).
 func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
-	run, err := a.lookupRun(ctx, c)
+	status, run, err := a.cancel(ctx, c.principal, c.r.URL.Query().Get("namespace"), c.r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	base := baseURL(c.r)
+	return status, runDetail(run, BaseURL(c.r)), nil
+}
+
+// cancel sets spec.cancel of run id and answers 202 while the run stops, 200 for a run
+// already cancelled, 409 for one that already finished.
+func (a *api) cancel(ctx context.Context, p Principal, ns, id string) (int, *workflowsv1alpha1.WorkflowRun, error) {
+	run, err := a.findRun(ctx, p, ns, id)
+	if err != nil {
+		return 0, nil, err
+	}
 	switch run.Status.Phase {
 	case workflowsv1alpha1.PhaseCancelled:
-		return http.StatusOK, runDetail(run, base), nil
+		return http.StatusOK, run, nil
 	case workflowsv1alpha1.PhaseSucceeded, workflowsv1alpha1.PhaseFailed:
 		return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict, "run %q already finished (%s): there is nothing to cancel", run.Name, run.Status.Phase)
 	}
@@ -232,7 +259,7 @@ func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
 			return 0, nil, fmt.Errorf("cancel run %s/%s: %w", run.Namespace, run.Name, err)
 		}
 	}
-	return http.StatusAccepted, runDetail(run, base), nil
+	return http.StatusAccepted, run, nil
 }
 
 // page is the namespace and page a list request asks for.
@@ -259,7 +286,7 @@ func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	base := baseURL(c.r)
+	base := BaseURL(c.r)
 	out := RunList{Runs: []Run{}}
 	token := q.cont
 	for calls := 0; calls < maxListCalls; calls++ {
@@ -276,7 +303,7 @@ func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
 		}
 		for i := range list.Items {
 			if len(q.phases) == 0 || q.phases[phaseOf(&list.Items[i])] {
-				out.Runs = append(out.Runs, runView(&list.Items[i], base))
+				out.Runs = append(out.Runs, RunView(&list.Items[i], base))
 			}
 		}
 		token = list.Continue

@@ -152,7 +152,7 @@ func (a *api) listSchedules(ctx context.Context, c *call) (int, any, error) {
 	if err := a.deps.Reader.List(ctx, list, opts...); err != nil {
 		return 0, nil, listFailure(err, q.cont)
 	}
-	base := baseURL(c.r)
+	base := BaseURL(c.r)
 	out := ScheduleList{Schedules: []Schedule{}, Continue: list.Continue}
 	for i := range list.Items {
 		out.Schedules = append(out.Schedules, scheduleView(&list.Items[i], base))
@@ -166,7 +166,7 @@ func (a *api) getSchedule(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, scheduleView(ws, baseURL(c.r)), nil
+	return http.StatusOK, scheduleView(ws, BaseURL(c.r)), nil
 }
 
 // lookupSchedule reads the schedule named by the path in the request's namespace.
@@ -214,7 +214,7 @@ func (a *api) triggerSchedule(ctx context.Context, c *call) (int, any, error) {
 	if !created {
 		status = http.StatusOK
 	}
-	return status, runDetail(run, baseURL(c.r)), nil
+	return status, runDetail(run, BaseURL(c.r)), nil
 }
 
 // checkWorkflow answers 422 when the schedule's workflow is not registered.
@@ -279,7 +279,7 @@ func (a *api) patchSchedule(ctx context.Context, c *call, spec map[string]any) (
 	if err := a.deps.Client.Patch(ctx, ws, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(restFieldOwner)); err != nil {
 		return 0, nil, fmt.Errorf("change schedule %s/%s: %w", ws.Namespace, ws.Name, err)
 	}
-	return http.StatusOK, scheduleView(ws, baseURL(c.r)), nil
+	return http.StatusOK, scheduleView(ws, BaseURL(c.r)), nil
 }
 
 // backfillSchedule answers POST /api/workflows/schedules/{name}/backfill: it starts the run of

@@ -1,13 +1,11 @@
 package restapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,9 +44,8 @@ var (
 	engine          *controllers.WorkflowRunReconciler
 	elected         <-chan struct{}
 	apiURL          string // http://127.0.0.1:PORT/api, as CENTAUR_API_URL
-	logs            syncBuffer
-	stopAll         context.CancelFunc
-	stopped         = make(chan struct{})
+	logs            testenv.LogBuffer
+	stopAll         func() error
 )
 
 // eagerBound is the suite's eager-start bound, short so that the bound's spec is quick.
@@ -99,8 +96,7 @@ var _ = BeforeSuite(func() {
 
 var _ = AfterSuite(func() {
 	if stopAll != nil {
-		stopAll()
-		Eventually(stopped, 30*time.Second).Should(BeClosed())
+		Expect(stopAll()).To(Succeed())
 	}
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
@@ -122,13 +118,7 @@ func startManager(cfg *rest.Config) {
 	server := webhookserver.New(serverConfig(mgr.GetClient(), mgr.GetAPIReader(), mgr.Elected()))
 	Expect(mgr.Add(server)).To(Succeed())
 
-	ctx, cancel := context.WithCancel(context.Background())
-	stopAll = cancel
-	go func() {
-		defer GinkgoRecover()
-		defer close(stopped)
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
+	stopAll = testenv.StartManager(mgr)
 	apiURL = "http://" + server.Addr().String() + "/api"
 	Eventually(elected, 10*time.Second).Should(BeClosed())
 }
@@ -235,22 +225,4 @@ func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	Expect(err).NotTo(HaveOccurred())
 	return b
-}
-
-// syncBuffer is a bytes.Buffer that goroutines may write concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

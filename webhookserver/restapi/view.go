@@ -109,9 +109,9 @@ func phaseOf(run *workflowsv1alpha1.WorkflowRun) string {
 	return string(run.Status.Phase)
 }
 
-// runView is the run as the REST API shows it in lists; base is the scheme and host of the
-// request, for the run's URL.
-func runView(run *workflowsv1alpha1.WorkflowRun, base string) Run {
+// RunView is the run as the REST API shows it in lists; base is the scheme and host of the
+// request (BaseURL), for the run's URL.
+func RunView(run *workflowsv1alpha1.WorkflowRun, base string) Run {
 	v := Run{
 		ID:               run.Name,
 		Namespace:        run.Namespace,
@@ -142,15 +142,20 @@ func runView(run *workflowsv1alpha1.WorkflowRun, base string) Run {
 
 // runDetail is the run with its steps.
 func runDetail(run *workflowsv1alpha1.WorkflowRun, base string) RunDetail {
-	d := RunDetail{Run: runView(run, base), Steps: make([]Step, 0, len(run.Status.Journal))}
-	for _, e := range run.Status.Journal {
-		d.Steps = append(d.Steps, Step{
-			Name: e.Name, Kind: string(e.Kind), State: string(e.State), Attempts: e.Attempts,
-			StartedAt: microTimeOf(e.StartedAt), FinishedAt: microTimeOf(e.FinishedAt),
-			WakeAt: microTimeOf(e.WakeAt), Error: e.Error,
-		})
+	d := RunDetail{Run: RunView(run, base), Steps: make([]Step, 0, len(run.Status.Journal))}
+	for i := range run.Status.Journal {
+		d.Steps = append(d.Steps, StepView(&run.Status.Journal[i]))
 	}
 	return d
+}
+
+// StepView is a journal entry as the REST API shows it.
+func StepView(e *workflowsv1alpha1.JournalEntry) Step {
+	return Step{
+		Name: e.Name, Kind: string(e.Kind), State: string(e.State), Attempts: e.Attempts,
+		StartedAt: microTimeOf(e.StartedAt), FinishedAt: microTimeOf(e.FinishedAt),
+		WakeAt: microTimeOf(e.WakeAt), Error: e.Error,
+	}
 }
 
 func timeOf(t *metav1.Time) *time.Time {
@@ -174,9 +179,9 @@ func runURL(base, namespace, name string) string {
 	return base + "/api/workflows/runs/" + url.PathEscape(name) + "?namespace=" + url.QueryEscape(namespace)
 }
 
-// baseURL is the scheme and host the client used, honouring X-Forwarded-Proto from a proxy
+// BaseURL is the scheme and host the client used, honouring X-Forwarded-Proto from a proxy
 // that terminates TLS.
-func baseURL(r *http.Request) string {
+func BaseURL(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
 		scheme = "https"
