@@ -77,6 +77,9 @@ type Config struct {
 	// DeliveryRate limits the deliveries one slug takes per second (429 with a Retry-After past
 	// it); zero PerSecond means DefaultDeliveryRate.
 	DeliveryRate limits.Rate
+	// APIKeyRate limits the REST calls one API key makes per second; zero PerSecond means
+	// restapi.DefaultKeyRate.
+	APIKeyRate limits.Rate
 	// WebhookRunTTL deletes a run a webhook started this long after it finished
 	// (spec.ttlSecondsAfterFinished), so a flood of deliveries cannot fill etcd for good; zero
 	// means DefaultWebhookRunTTL, negative keeps them.
@@ -184,7 +187,7 @@ func (s *Server) limitInFlight(next http.Handler) http.Handler {
 func (s *Server) routes() {
 	rest := restapi.Register(s.mux, restapi.Deps{
 		Client: s.cfg.Client, Reader: s.cfg.Reader, Workflows: s.cfg.Workflows, Engine: s.cfg.Engine,
-		Elected: s.cfg.Elected, KeysSecret: s.cfg.APIKeysSecret, EagerStartTimeout: s.cfg.EagerStartTimeout,
+		Elected: s.cfg.Elected, KeysSecret: s.cfg.APIKeysSecret, EagerStartTimeout: s.cfg.EagerStartTimeout, KeyRate: s.cfg.APIKeyRate,
 		Logger: s.cfg.Logger.WithName("rest"),
 	})
 	console.New(console.Deps{
