@@ -66,7 +66,7 @@ type Deps struct {
 	// Logger receives request logs, never keys.
 	Logger logr.Logger
 	// KeyRate limits the requests one API key makes per second on this replica (429 with a
-	// Retry-After past it); zero PerSecond means DefaultKeyRate.
+	// Retry-After past it); zero PerSecond means DefaultKeyRate, a negative one no limit.
 	KeyRate limits.Rate
 }
 
