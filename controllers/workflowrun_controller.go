@@ -4,7 +4,11 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -149,6 +153,10 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &durable.Failure{Reason: ReasonTimeout,
 			Message: fmt.Sprintf("the run did not finish within its timeout of %s", run.Spec.Timeout.Duration)}, nil)
 	}
+	if digest := inputDigest(run); run.Status.InputDigest != "" && digest != run.Status.InputDigest {
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &durable.Failure{Reason: ReasonInputChanged,
+			Message: "spec.input changed after the run started; its recorded steps belong to the old input, so start a new run with the new input"}, nil)
+	}
 	wf, failure, err := r.workflowOf(ctx, run)
 	switch {
 	case errors.Is(err, errDefinitionsLoading):
@@ -180,6 +188,29 @@ const (
 	// ReasonRevisionInvalid: the stored revision does not compile or does not match its name.
 	ReasonRevisionInvalid = "RevisionInvalid"
 )
+
+// ReasonInputChanged: spec.input was edited after the run started.
+const ReasonInputChanged = "InputChanged"
+
+// inputDigest is the hex SHA-256 of the run's input in canonical JSON (object keys sorted, as
+// encoding/json writes maps), so that the API server's re-encoding of the same input does not
+// change it; empty input digests as "null".
+func inputDigest(run *workflowsv1alpha1.WorkflowRun) string {
+	raw := []byte("null")
+	if run.Spec.Input != nil && len(run.Spec.Input.Raw) > 0 {
+		raw = run.Spec.Input.Raw
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err == nil {
+		if canonical, err := json.Marshal(v); err == nil {
+			raw = canonical
+		}
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
 
 // errDefinitionsLoading makes a new run whose workflow is unknown wait until every
 // WorkflowDefinition has been loaded once and its grace has passed, rather than fail for a
@@ -242,6 +273,7 @@ func (r *WorkflowRunReconciler) unknownWorkflow(run *workflowsv1alpha1.WorkflowR
 func (r *WorkflowRunReconciler) markStarted(run *workflowsv1alpha1.WorkflowRun, now time.Time) {
 	started := metav1.NewTime(now).Rfc3339Copy()
 	run.Status.StartedAt = &started
+	run.Status.InputDigest = inputDigest(run)
 	run.Status.Phase = workflowsv1alpha1.PhaseRunning
 	r.setCondition(run, metav1.ConditionUnknown, ReasonRunning, "the workflow is running")
 	runsStarted.WithLabelValues(run.Spec.WorkflowName).Inc()

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -316,5 +317,25 @@ var _ = Describe("Concurrency", func() {
 		Expect(time.Since(start)).To(BeNumerically("<", 3*time.Second))
 		Expect(getRun(slow).Status.Phase).NotTo(Equal(workflowsv1alpha1.PhaseSucceeded), "the slow step is still running")
 		waitPhase(slow, workflowsv1alpha1.PhaseSucceeded, 10*time.Second)
+	})
+})
+
+var _ = Describe("A run's input", func() {
+	It("cannot change once the run started: the run fails with InputChanged rather than replay its steps against other input", func() {
+		id := "input-" + rand.String(6)
+		run := createRun("approval", map[string]string{"request_id": id})
+		started := waitPhase(run, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+		Expect(started.Status.InputDigest).To(HaveLen(64))
+		Expect(k8sClient.Patch(context.Background(), started, client.RawPatch(types.MergePatchType,
+			[]byte(`{"spec": {"input": {"request_id": "someone-else"}}}`)))).To(Succeed())
+		expectFailed(run, ReasonInputChanged, "spec.input changed after the run started")
+	})
+
+	It("is the same input however the API server re-encodes it", func() {
+		a := &workflowsv1alpha1.WorkflowRun{Spec: workflowsv1alpha1.WorkflowRunSpec{Input: &apiextensionsv1.JSON{Raw: []byte(`{"b": 1, "a": [1.50, "x"]}`)}}}
+		b := &workflowsv1alpha1.WorkflowRun{Spec: workflowsv1alpha1.WorkflowRunSpec{Input: &apiextensionsv1.JSON{Raw: []byte(`{"a":[1.50,"x"],"b":1}`)}}}
+		Expect(inputDigest(a)).To(Equal(inputDigest(b)))
+		b.Spec.Input.Raw = []byte(`{"a":[1.5,"x"],"b":2}`)
+		Expect(inputDigest(a)).NotTo(Equal(inputDigest(b)))
 	})
 })

@@ -57,8 +57,9 @@ type WorkflowRunSpec struct {
 	WorkflowName string `json:"workflowName"`
 
 	// input is the workflow's input: any JSON value, decoded into the handler's input type.
-	// Input that does not decode fails the run with reason InvalidInput. Do not change it once
-	// the run has started: replay would hand recorded results to a different input.
+	// Input that does not decode fails the run with reason InvalidInput. Changing it once the
+	// run has started fails the run with reason InputChanged: replay would hand recorded results
+	// to a different input.
 	// Example: {"name": "Ada"}.
 	// +optional
 	Input *apiextensionsv1.JSON `json:"input,omitempty"`
@@ -170,6 +171,12 @@ type WorkflowRunStatus struct {
 	// compiled into the manager. Example: "nightly-report-3f9a2c81d04b".
 	// +optional
 	WorkflowRevision string `json:"workflowRevision,omitempty"`
+
+	// inputDigest is the SHA-256 of spec.input (in canonical JSON) when the run started. The
+	// engine replays recorded results against the input, so a run whose input changes after it
+	// started fails with reason InputChanged instead.
+	// +optional
+	InputDigest string `json:"inputDigest,omitempty"`
 
 	// currentStep is the name of the primitive the run is at: running, sleeping or waiting.
 	// +optional
