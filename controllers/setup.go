@@ -31,8 +31,10 @@ func NewScheme() *runtime.Scheme {
 type Options struct {
 	// Registry holds the workflows the manager can run.
 	Registry *durable.Registry
-	// Limits bound step results and journals.
+	// Limits bound step results and what a run stores, and group batched steps.
 	Limits durable.Limits
+	// Storage says how runs' journals are kept (sealed segments, payloads, budgets, memory).
+	Storage StorageOptions
 	// MaxConcurrentReconciles is how many runs advance in parallel.
 	MaxConcurrentReconciles int
 	// EventRetention is how long a WorkflowEvent is kept for runs that reach their wait late.
@@ -78,9 +80,11 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		Registry:                o.Registry,
 		Events:                  mgr.GetEventRecorder("workflowrun-controller"),
 		Limits:                  o.Limits,
+		Storage:                 o.Storage,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		wake:                    wake,
 	}
+	runs.store = newJournalStore(o.Storage, mgr.GetClient(), mgr.GetAPIReader())
 	var rec reconcile.Reconciler = runs
 	if o.wrapRuns != nil {
 		rec = o.wrapRuns(runs)

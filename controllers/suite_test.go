@@ -23,7 +23,8 @@ import (
 )
 
 // The suite runs every spec against a real kube-apiserver and etcd started by envtest from
-// bin/k8s (KUBEBUILDER_ASSETS, set by `make test`).
+// bin/k8s (KUBEBUILDER_ASSETS, set by `make test`), with kube-controller-manager's garbage
+// collector, so that deleting a run deletes what it owns as in a real cluster.
 var (
 	testEnv   *envtest.Environment
 	cfg       *rest.Config
@@ -31,7 +32,12 @@ var (
 	scheme    = NewScheme()
 	registry  *durable.Registry
 	manager   *testManager
+	kcm       *testenv.ControllerManager
 )
+
+// suiteLimits are the engine's limits in the suite: a run may store 6 MiB, so that the specs
+// of budgets need little data.
+var suiteLimits = durable.Limits{MaxRunBytes: 6 << 20}
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -45,6 +51,8 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+	kcm, err = testenv.StartControllerManager(testEnv, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
 
 	registry = durable.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
@@ -56,6 +64,9 @@ var _ = BeforeSuite(func() {
 var _ = AfterSuite(func() {
 	if manager != nil {
 		manager.stop()
+	}
+	if kcm != nil {
+		Expect(kcm.Stop()).To(Succeed())
 	}
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
@@ -69,6 +80,8 @@ type testManager struct {
 	done       chan struct{}
 	reconciles sync.Map // request name -> *atomic.Int64
 	runs       *WorkflowRunReconciler
+	// cache reads the manager's cache, as its reconcilers do.
+	cache client.Reader
 }
 
 // eventRetention is short in the suite so that the garbage collection of events shows.
@@ -89,8 +102,9 @@ func (m *testManager) stop() {
 	Eventually(m.done, 30*time.Second).Should(BeClosed())
 }
 
-// startManager runs a manager with the WorkflowRun controller on the suite's registry.
-func startManager() *testManager {
+// startManager runs a manager with the WorkflowRun controller on the suite's registry and
+// options; mutate, when given, changes the options first.
+func startManager(mutate ...func(*Options)) *testManager {
 	mgr, err := ctrl.NewManager(cfg, testenv.ManagerOptions(scheme))
 	Expect(err).NotTo(HaveOccurred())
 	tm := &testManager{done: make(chan struct{})}
@@ -101,9 +115,13 @@ func startManager() *testManager {
 			return inner.Reconcile(ctx, req)
 		})
 	}
-	ctrls, err := Setup(mgr, Options{Registry: registry, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count, Agents: testAgentOptions()})
+	opts := Options{Registry: registry, Limits: suiteLimits, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count, Agents: testAgentOptions()}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	ctrls, err := Setup(mgr, opts)
 	Expect(err).NotTo(HaveOccurred())
-	tm.runs = ctrls.Runs
+	tm.runs, tm.cache = ctrls.Runs, mgr.GetClient()
 	ctx, cancel := context.WithCancel(context.Background())
 	tm.cancel = cancel
 	go func() {
@@ -114,8 +132,9 @@ func startManager() *testManager {
 	return tm
 }
 
-// restartManager stops the running manager and starts a fresh one, as after a crash.
-func restartManager() {
+// restartManager stops the running manager and starts a fresh one, as after a crash; mutate,
+// when given, changes the new manager's options.
+func restartManager(mutate ...func(*Options)) {
 	manager.stop()
-	manager = startManager()
+	manager = startManager(mutate...)
 }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
@@ -76,12 +77,21 @@ func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
 			return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict,
 				"idempotency_key %q already started run %q with a different input; use a new key for a different request", req.IdempotencyKey, run.Name)
 		}
-		return http.StatusOK, runDetail(run, base), nil
+		return a.answerRun(ctx, http.StatusOK, run, base, runstore.ReadOptions{})
 	}
 	if req.EagerStart {
 		run = a.eagerStart(ctx, run)
 	}
-	return http.StatusCreated, runDetail(run, base), nil
+	return a.answerRun(ctx, http.StatusCreated, run, base, runstore.ReadOptions{})
+}
+
+// answerRun answers status with the run and a page of its steps.
+func (a *api) answerRun(ctx context.Context, status int, run *workflowsv1alpha1.WorkflowRun, base string, page runstore.ReadOptions) (int, any, error) {
+	d, err := a.runDetail(ctx, run, base, page)
+	if err != nil {
+		return 0, nil, err
+	}
+	return status, d, nil
 }
 
 // newRun is the run a start request asks for; its name is set by createRun.
@@ -168,13 +178,40 @@ func decodeAny(raw []byte) (any, bool) {
 	return v, dec.Decode(&v) == nil
 }
 
-// getRun answers GET /api/workflows/runs/{id}: the run with its steps.
+// getRun answers GET /api/workflows/runs/{id}: the run with a page of its steps, assembled
+// from its sealed segments, payloads and status (steps_limit, steps_continue,
+// include_results).
 func (a *api) getRun(ctx context.Context, c *call) (int, any, error) {
+	page, err := parseStepsQuery(c)
+	if err != nil {
+		return 0, nil, err
+	}
 	run, err := a.lookupRun(ctx, c)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, runDetail(run, baseURL(c.r)), nil
+	return a.answerRun(ctx, http.StatusOK, run, baseURL(c.r), page)
+}
+
+// parseStepsQuery reads the paging of a run's steps from the query.
+func parseStepsQuery(c *call) (runstore.ReadOptions, error) {
+	v := c.r.URL.Query()
+	page := runstore.ReadOptions{Continue: v.Get("steps_continue")}
+	if s := v.Get("steps_limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > runstore.MaxPageEntries {
+			return page, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "steps_limit must be a number from 1 to %d, not %q", runstore.MaxPageEntries, s)
+		}
+		page.Limit = n
+	}
+	if s := v.Get("include_results"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return page, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "include_results must be true or false, not %q", s)
+		}
+		page.Results = b
+	}
+	return page, nil
 }
 
 // lookupRun reads the run named by the path in the request's namespace.
@@ -208,7 +245,7 @@ func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
 	base := baseURL(c.r)
 	switch run.Status.Phase {
 	case workflowsv1alpha1.PhaseCancelled:
-		return http.StatusOK, runDetail(run, base), nil
+		return a.answerRun(ctx, http.StatusOK, run, base, runstore.ReadOptions{})
 	case workflowsv1alpha1.PhaseSucceeded, workflowsv1alpha1.PhaseFailed:
 		return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict, "run %q already finished (%s): there is nothing to cancel", run.Name, run.Status.Phase)
 	}
@@ -218,7 +255,7 @@ func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
 			return 0, nil, fmt.Errorf("cancel run %s/%s: %w", run.Namespace, run.Name, err)
 		}
 	}
-	return http.StatusAccepted, runDetail(run, base), nil
+	return a.answerRun(ctx, http.StatusAccepted, run, base, runstore.ReadOptions{})
 }
 
 // listQuery is a parsed GET /api/workflows/runs.
