@@ -33,6 +33,8 @@ type harness struct {
 	managers int
 	// cpu collects the CPU each process used per step, by figure.
 	cpu []cpuUse
+	// temporalBin is the built Temporal peer; temporalNote says why there is none.
+	temporalBin, temporalNote string
 }
 
 // newScheme returns a scheme with the built-in kinds and the operator's.
@@ -59,6 +61,13 @@ func startHarness(ctx context.Context, cfg config, dir string, out io.Writer) (*
 	}
 	if h.client, err = client.NewWithWatch(cluster.Config(), client.Options{Scheme: newScheme()}); err != nil {
 		return h, fmt.Errorf("create the client: %w", err)
+	}
+	switch {
+	case !cfg.wants("batched"):
+	case cfg.smoke:
+		h.temporalNote = "not run at smoke sizes"
+	default:
+		h.temporalBin, h.temporalNote = h.buildTemporalPeer(ctx)
 	}
 	h.managerBin = cfg.managerBin
 	if h.managerBin == "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,9 +14,11 @@ import (
 )
 
 // The memory figure reads the manager's resident set size (VmRSS) with no run in the cluster,
-// with memoryRuns runs sleeping, and with as many finished. Each is read from a manager started
-// afresh over that state, once it has settled (its CPU use stopped), so that the figure is the
-// steady state of the cache and the timers and not the garbage of having run the runs.
+// with memoryRuns runs sleeping, and with as many finished, each run with an input of
+// memoryInput bytes (64 KiB at full size), which the manager's lean cache leaves out. Each is
+// read from a manager started afresh over that state, once it has settled (its CPU use
+// stopped), so that the figure is the steady state of the cache and the timers and not the
+// garbage of having run the runs.
 
 // memoryNamespace holds the memory figure's runs.
 const memoryNamespace = "bench-memory"
@@ -27,7 +30,7 @@ type memoryFigures struct {
 
 // measureMemory clears every earlier figure's runs, then measures the three states.
 func (h *harness) measureMemory(ctx context.Context, res *results) error {
-	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace, webhookNamespace, startNamespace} {
+	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace, blobsNamespace, webhookNamespace, startNamespace} {
 		if err := h.deleteRuns(ctx, ns); err != nil {
 			return err
 		}
@@ -103,7 +106,8 @@ func (h *harness) startSleepers(ctx context.Context) error {
 	defer m.stop()
 	runs := make([]*workflowsv1alpha1.WorkflowRun, h.cfg.memoryRuns)
 	for i := range runs {
-		runs[i] = newRun(memoryNamespace, fmt.Sprintf("mem-%05d", i), testflows.SleepName, testflows.SleepInput{SleepMillis: time.Hour.Milliseconds()})
+		input := testflows.SleepInput{SleepMillis: time.Hour.Milliseconds(), Pad: strings.Repeat("m", h.cfg.memoryInput)}
+		runs[i] = newRun(memoryNamespace, fmt.Sprintf("mem-%05d", i), testflows.SleepName, input)
 	}
 	if err := h.createRuns(ctx, runs, h.cfg.senders); err != nil {
 		return err
