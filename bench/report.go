@@ -161,13 +161,19 @@ func (r *results) sleepBurstRow() row {
 	return rw
 }
 
-// runRequests sums the requests per run made for the runs themselves: everything but the
-// benchmark's polling (lists), and says which they are.
+// runRequests sums the requests per run made for the runs themselves: reads and writes of runs,
+// their segments and payloads, and their Events; not the benchmark's polling (lists) nor
+// what clients do once in a while (discovery, leases).
 func runRequests(perStep map[string]float64) (float64, string) {
 	own := map[string]float64{}
 	total := 0.0
 	for k, n := range perStep {
-		if !strings.HasPrefix(k, "LIST ") && !strings.HasPrefix(k, "WATCH ") && n >= 0.005 {
+		verb, resource, _ := strings.Cut(k, " ")
+		if verb == "LIST" || verb == "WATCH" || n < 0.005 {
+			continue
+		}
+		switch strings.TrimSuffix(resource, "/status") {
+		case "workflowruns", "workflowrunsegments", "workflowrunpayloads", "events":
 			own[k] = n
 			total += n
 		}

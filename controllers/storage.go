@@ -66,6 +66,9 @@ const (
 	statusOverhead = 8 << 10
 	// namespaceUsageTTL is how long a namespace's total is reused before it is summed again.
 	namespaceUsageTTL = time.Second
+	// memoHorizon: a run that sleeps at most this long is remembered as this manager wrote it,
+	// so that waking it needs no read; runs that sleep longer or wait are not kept in memory.
+	memoHorizon = 2 * time.Minute
 )
 
 // Reasons of runs whose journal cannot be stored or read.

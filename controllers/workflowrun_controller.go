@@ -296,7 +296,9 @@ func (r *WorkflowRunReconciler) suspend(ctx context.Context, w *statusWriter, ou
 	if err := w.write(ctx); err != nil {
 		return r.writeFailed(ctx, w, err)
 	}
-	r.store.remember(w)
+	if !outcome.WakeAt.IsZero() && outcome.WakeAt.Sub(r.now()) <= memoHorizon {
+		r.store.remember(w) // it wakes soon: spare that execution a read
+	}
 	wake := outcome.WakeAt
 	if deadline, ok := runDeadline(run); ok && (wake.IsZero() || deadline.Before(wake)) {
 		wake = deadline
