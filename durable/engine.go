@@ -228,16 +228,16 @@ func (e *execution) outcome(o Outcome) Outcome {
 
 // execution is the engine's state for one replay of one run.
 type execution struct {
-	ctx     context.Context
-	run     RunInfo
-	journal *Journal
-	clock   func() time.Time
+	ctx      context.Context
+	run      RunInfo
+	journal  *Journal
+	clock    func() time.Time
 	rec      Recorder
 	payloads PayloadStore
 	limits   Limits
-	hooks   Hooks
-	host    Host
-	logger  *slog.Logger
+	hooks    Hooks
+	host     Host
+	logger   *slog.Logger
 
 	// now is the run's deterministic time: when the last primitive reached finished.
 	now time.Time
@@ -263,16 +263,16 @@ type execution struct {
 
 func newExecution(ctx context.Context, ex Execution) *execution {
 	e := &execution{
-		ctx:     ctx,
-		run:     ex.Run,
-		journal: ex.Journal,
+		ctx:        ctx,
+		run:        ex.Run,
+		journal:    ex.Journal,
 		rec:        ex.Recorder,
 		payloads:   ex.Payloads,
 		limits:     ex.Limits.withDefaults(),
 		inputBytes: len(ex.Input),
-		hooks:   ex.Hooks,
-		host:    ex.Host,
-		now:     ex.Run.StartedAt,
+		hooks:      ex.Hooks,
+		host:       ex.Host,
+		now:        ex.Run.StartedAt,
 	}
 	if e.journal == nil {
 		e.journal = NewJournal(nil)

@@ -144,8 +144,8 @@ func Run(o Options, extra ...durable.Workflow) error {
 	}
 
 	ctrls, err := controllers.Setup(mgr, controllers.Options{
-		Registry:                    registry,
-		Limits:                      durable.Limits{MaxResultBytes: o.maxResultBytes, InlineResultBytes: o.inlineResultBytes, MaxRunBytes: o.maxRunBytes},
+		Registry: registry,
+		Limits:   durable.Limits{MaxResultBytes: o.maxResultBytes, InlineResultBytes: o.inlineResultBytes, MaxRunBytes: o.maxRunBytes},
 		Storage: controllers.StorageOptions{
 			OpenEntries: o.journalOpenEntries, OpenBytes: o.journalOpenBytes,
 			MaxNamespaceBytes: o.maxNamespaceBytes, CacheBytes: o.journalCacheBytes,

@@ -255,7 +255,7 @@ var _ = Describe("GET /api/workflows/runs/{id} of a long run", func() {
 		for i, n := range names {
 			Expect(n).To(Equal(fmt.Sprintf("s-%04d", i)))
 		}
-		Expect(string(large.Result)).To(Equal(`"` + strings.Repeat("L", 10<<10) + `"`), "read from its WorkflowRunPayload")
+		Expect(string(large.Result)).To(Equal(`"`+strings.Repeat("L", 10<<10)+`"`), "read from its WorkflowRunPayload")
 
 		var segs workflowsv1alpha1.WorkflowRunSegmentList
 		Expect(k8sClient.List(context.Background(), &segs, client.InNamespace("default"), client.MatchingLabels{workflowsv1alpha1.LabelRun: id})).To(Succeed())
