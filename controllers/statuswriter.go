@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
@@ -28,6 +29,8 @@ type statusWriter struct {
 	sealed sealedState
 	// storedPayloads is set once this execution stored a large result.
 	storedPayloads bool
+	// sealing delivers the outcome of a seal running beside the last write.
+	sealing chan sealResult
 	// pending are the engine's entries the next write persists; persisted, when set, learns
 	// of them once it did (events learn who consumed them).
 	pending   []durable.Entry
@@ -62,11 +65,20 @@ func (w *statusWriter) loadJournal(ctx context.Context) (*durable.Journal, error
 // write updates the run's status, guarded by its resourceVersion; on success run holds the
 // API server's copy, spec included. A write that can never succeed (too large for the API
 // server, or over a budget) returns a *durable.Failure and leaves the journal in status as it
-// was last written, so that the run can still be failed.
-func (w *statusWriter) write(ctx context.Context) error {
+// was last written, so that the run can still be failed. Segments are sealed before the
+// write; writeStep seals beside it instead.
+func (w *statusWriter) write(ctx context.Context) error { return w.update(ctx, false) }
+
+// writeStep is write for the records of an execution that goes on: a seal it starts runs
+// beside the status write (etcd commits them together), and the next write counts it. A crash
+// in between leaves a segment that the next execution finds and adopts.
+func (w *statusWriter) writeStep(ctx context.Context) error { return w.update(ctx, true) }
+
+// update is write and writeStep.
+func (w *statusWriter) update(ctx context.Context, beside bool) error {
 	w.run.Status.ObservedGeneration = w.run.Generation
 	if w.journal != nil {
-		if err := w.seal(ctx); err != nil {
+		if err := w.seal(ctx, beside); err != nil {
 			return err
 		}
 		w.syncJournal()
@@ -95,55 +107,129 @@ func (w *statusWriter) write(ctx context.Context) error {
 }
 
 // seal moves the final entries the run has persisted in status.journal (all but the last
-// keepOpen) into new segments once they reach OpenEntries entries or OpenBytes bytes. Only
-// persisted entries are sealed: an entry not yet written may still be lost with the write and
-// come out differently when its step runs again, while a segment never changes.
-func (w *statusWriter) seal(ctx context.Context) error {
-	w.sealed = sealedOf(&workflowsv1alpha1.WorkflowRun{Status: w.saved})
-	persisted := w.saved.Journal
-	n := 0
-	for n < len(persisted)-keepOpen && isFinal(persisted[n]) {
-		n++
+// keepOpen) into new segments once they reach OpenEntries entries or OpenBytes bytes, after
+// counting a seal that ran beside the previous write. Only persisted entries are sealed: an
+// entry not yet written may still be lost with the write and come out differently when its
+// step runs again, while a segment never changes. With beside, the new seal runs while the
+// caller writes, and the next write counts it.
+func (w *statusWriter) seal(ctx context.Context, beside bool) error {
+	if err := w.collectSeal(); err != nil {
+		return err
 	}
-	bytes := 0
-	for i := range n {
-		bytes += w.journal.EntryBytes(w.sealed.entries + i)
-	}
-	if n == 0 || (n < w.store.opts.OpenEntries && bytes < w.store.opts.OpenBytes) {
+	plan := w.planSeal()
+	if len(plan) == 0 {
 		return nil
 	}
+	run := identity(w.run)
+	if beside {
+		done := make(chan sealResult, 1)
+		go func() { done <- executeSeal(ctx, w.store, run, plan) }()
+		w.sealing = done
+		return nil
+	}
+	res := executeSeal(ctx, w.store, run, plan)
+	w.applySeal(res)
+	return res.err
+}
+
+// collectSeal waits for the seal running beside the previous write, if any, and counts what
+// it sealed.
+func (w *statusWriter) collectSeal() error {
+	if w.sealing == nil {
+		return nil
+	}
+	res := <-w.sealing
+	w.sealing = nil
+	w.applySeal(res)
+	return res.err
+}
+
+// sealChunk is one segment a seal writes: persisted entries from the journal's entry first.
+type sealChunk struct {
+	index   int32
+	first   int
+	entries []workflowsv1alpha1.JournalEntry
+	engine  []durable.Entry
+	bytes   []int
+}
+
+// sealResult is what a seal wrote: the chunks, with how many entries each segment holds (an
+// adopted segment may hold fewer than planned, and ends the seal), and the error that
+// stopped it.
+type sealResult struct {
+	chunks []sealChunk
+	held   []int
+	err    error
+}
+
+// planSeal cuts the persisted final entries not sealed yet into chunks, when there are enough
+// of them; everything the seal needs is copied, so that it may run beside the engine.
+func (w *statusWriter) planSeal() []sealChunk {
+	persisted := w.saved.Journal[w.sealed.entries-sealedOf(&workflowsv1alpha1.WorkflowRun{Status: w.saved}).entries:]
+	n, total := 0, 0
+	for n < len(persisted)-keepOpen && isFinal(persisted[n]) {
+		total += w.journal.EntryBytes(w.sealed.entries + n)
+		n++
+	}
+	if n == 0 || (n < w.store.opts.OpenEntries && total < w.store.opts.OpenBytes) {
+		return nil
+	}
+	var plan []sealChunk
 	for start := 0; start < n; {
-		end := w.chunkEnd(start, n)
-		held, err := runstore.Seal(ctx, w.store.client, w.store.reader, w.run, w.sealed.segments, int64(w.sealed.entries), persisted[start:end])
-		if err != nil {
-			return err
+		c := sealChunk{index: w.sealed.segments + int32(len(plan)), first: w.sealed.entries + start}
+		size := 0
+		for end := start; end < n && end-start < segmentMaxEntries; end++ {
+			b := w.journal.EntryBytes(c.first + end - start)
+			if end > start && size+b > segmentMaxBytes {
+				break
+			}
+			size += b
+			c.bytes = append(c.bytes, b)
 		}
-		first := w.sealed.entries
-		w.store.keepSegment(w.run, w.sealed.segments, cachedSegment{first: first, entries: slices.Clone(w.journal.Entries()[first : first+held])})
-		for i := range held {
-			w.sealed.bytes += int64(w.journal.EntryBytes(first + i))
+		end := start + len(c.bytes)
+		c.entries = persisted[start:end]
+		c.engine = slices.Clone(w.journal.Entries()[c.first : c.first+len(c.bytes)])
+		plan = append(plan, c)
+		start = end
+	}
+	return plan
+}
+
+// executeSeal writes the planned segments in order, stopping at the first error or at an
+// adopted segment that holds fewer entries than planned (the next seal goes on from there).
+func executeSeal(ctx context.Context, s *journalStore, run *workflowsv1alpha1.WorkflowRun, plan []sealChunk) sealResult {
+	var res sealResult
+	for _, c := range plan {
+		held, err := runstore.Seal(ctx, s.client, s.reader, run, c.index, int64(c.first), c.entries)
+		if err != nil {
+			res.err = err
+			return res
+		}
+		res.chunks, res.held = append(res.chunks, c), append(res.held, held)
+		if held < len(c.entries) {
+			return res
+		}
+	}
+	return res
+}
+
+// applySeal counts what a seal wrote and keeps the segments in memory.
+func (w *statusWriter) applySeal(res sealResult) {
+	for i, c := range res.chunks {
+		held := res.held[i]
+		w.store.keepSegment(w.run, c.index, cachedSegment{first: c.first, entries: c.engine[:held]})
+		for _, b := range c.bytes[:held] {
+			w.sealed.bytes += int64(b)
 		}
 		w.sealed.segments++
 		w.sealed.entries += held
-		start += held
 	}
-	return nil
 }
 
-// chunkEnd is where the segment starting at the persisted open part's entry start ends (that
-// entry is the journal's entry w.sealed.entries): at most segmentMaxEntries entries and
-// segmentMaxBytes bytes, and at least one entry.
-func (w *statusWriter) chunkEnd(start, n int) int {
-	end, bytes := start, 0
-	for end < n && end-start < segmentMaxEntries {
-		size := w.journal.EntryBytes(w.sealed.entries + end - start)
-		if end > start && bytes+size > segmentMaxBytes {
-			break
-		}
-		bytes += size
-		end++
-	}
-	return end
+// identity is a copy of the run's name, namespace and UID: what writing its segments needs,
+// safe to use beside the execution that changes the run.
+func identity(run *workflowsv1alpha1.WorkflowRun) *workflowsv1alpha1.WorkflowRun {
+	return &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Name: run.Name, Namespace: run.Namespace, UID: run.UID}}
 }
 
 // isFinal reports whether a persisted entry will never change.
@@ -222,5 +308,5 @@ func (w *statusWriter) revert() {
 	st := &w.run.Status
 	st.Journal, st.JournalBytes, st.History = w.saved.Journal, w.saved.JournalBytes, w.saved.History.DeepCopy()
 	w.sealed = sealedOf(&workflowsv1alpha1.WorkflowRun{Status: w.saved})
-	w.journal = nil
+	w.journal, w.sealing = nil, nil
 }

@@ -235,7 +235,7 @@ func (r *WorkflowRunReconciler) recorder(w *statusWriter) durable.Recorder {
 		last := changed[len(changed)-1]
 		setPosition(run, last.Name, last.WakeAt, last.Target, last.State)
 		w.persisting(changed)
-		if err := w.write(ctx); err != nil {
+		if err := w.writeStep(ctx); err != nil {
 			return err
 		}
 		if deadline, ok := runDeadline(run); run.Spec.Cancel || (ok && !r.now().Before(deadline)) {

@@ -30,20 +30,13 @@ func NewCache[K comparable, V any](maxBytes int64) *Cache[K, V] {
 }
 
 // Get returns the value under key and marks it used.
-func (c *Cache[K, V]) Get(key K) (V, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.items[key]
-	if !ok {
-		var zero V
-		return zero, false
-	}
-	c.order.MoveToFront(el)
-	return el.Value.(*cacheItem[K, V]).value, true
-}
+func (c *Cache[K, V]) Get(key K) (V, bool) { return c.find(key, false) }
 
 // Take returns the value under key and removes it, for a value that its user changes.
-func (c *Cache[K, V]) Take(key K) (V, bool) {
+func (c *Cache[K, V]) Take(key K) (V, bool) { return c.find(key, true) }
+
+// find returns the value under key, marking it used or, with take, removing it.
+func (c *Cache[K, V]) find(key K, take bool) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[key]
@@ -51,7 +44,11 @@ func (c *Cache[K, V]) Take(key K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	c.remove(el)
+	if take {
+		c.remove(el)
+	} else {
+		c.order.MoveToFront(el)
+	}
 	return el.Value.(*cacheItem[K, V]).value, true
 }
 
