@@ -69,9 +69,9 @@ func (w *statusWriter) loadJournal(ctx context.Context) (*durable.Journal, error
 // write; writeStep seals beside it instead.
 func (w *statusWriter) write(ctx context.Context) error { return w.update(ctx, false) }
 
-// writeStep is write for the records of an execution that goes on: a seal it starts runs
-// beside the status write (etcd commits them together), and the next write counts it. A crash
-// in between leaves a segment that the next execution finds and adopts.
+// writeStep is write for the records of an execution that goes on: a small seal it starts
+// runs beside the status write (etcd commits them together), and the next write counts it. A
+// crash in between leaves a segment that the next execution finds and adopts.
 func (w *statusWriter) writeStep(ctx context.Context) error { return w.update(ctx, true) }
 
 // update is write and writeStep.
@@ -99,6 +99,7 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 		return err
 	}
 	w.saved = *w.run.Status.DeepCopy()
+	w.store.wrote(w.run)
 	if pending := w.pending; len(pending) > 0 && w.persisted != nil {
 		w.pending = nil
 		w.persisted(ctx, pending)
@@ -121,7 +122,9 @@ func (w *statusWriter) seal(ctx context.Context, beside bool) error {
 		return nil
 	}
 	run := identity(w.run)
-	if beside {
+	if beside && planBytes(plan) <= w.store.opts.OpenBytes {
+		// A small seal (the usual one, of OpenEntries steps) goes beside the write. A large one
+		// (a batch) is not worth carrying in the status write once more: it goes first.
 		done := make(chan sealResult, 1)
 		go func() { done <- executeSeal(ctx, w.store, run, plan) }()
 		w.sealing = done
@@ -130,6 +133,17 @@ func (w *statusWriter) seal(ctx context.Context, beside bool) error {
 	res := executeSeal(ctx, w.store, run, plan)
 	w.applySeal(res)
 	return res.err
+}
+
+// planBytes is the size of the entries a seal writes.
+func planBytes(plan []sealChunk) int {
+	n := 0
+	for _, c := range plan {
+		for _, b := range c.bytes {
+			n += b
+		}
+	}
+	return n
 }
 
 // collectSeal waits for the seal running beside the previous write, if any, and counts what

@@ -56,7 +56,7 @@ const (
 	keepOpen = 4
 	// segmentMaxEntries and segmentMaxBytes bound one segment; a single larger entry (a result
 	// recorded inline by an earlier release) is sealed alone.
-	segmentMaxEntries = 256
+	segmentMaxEntries = workflowsv1alpha1.MaxSegmentEntries
 	segmentMaxBytes   = 256 << 10
 	// maxStatusBytes is the room a run's object keeps for its status beside the input: an
 	// input larger than MaxObjectBytes minus this fails the run before anything runs.
@@ -154,6 +154,19 @@ func (s *journalStore) recall(cached *workflowsv1alpha1.WorkflowRun) *runMemo {
 		return nil
 	}
 	return m
+}
+
+// wrote notes that this manager wrote the run's status: from then on a stale cached copy
+// of it cannot pass for a run nobody started (see untouched).
+func (s *journalStore) wrote(run *workflowsv1alpha1.WorkflowRun) {
+	s.memory.Put(cacheKey{kind: "wrote", uid: run.UID}, struct{}{}, 64)
+}
+
+// untouched reports whether the cached copy of a run is the whole run, nobody having written
+// its status yet (runstore.Untouched) as far as the cache and this manager know.
+func (s *journalStore) untouched(cached *workflowsv1alpha1.WorkflowRun) bool {
+	_, wrote := s.memory.Get(cacheKey{kind: "wrote", uid: cached.UID})
+	return !wrote && runstore.Untouched(cached)
 }
 
 // forget drops the memory of a run that will not be executed again soon.

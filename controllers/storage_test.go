@@ -229,19 +229,33 @@ var _ = Describe("Deleting runs", func() {
 })
 
 var _ = Describe("The manager's cache", func() {
-	It("keeps runs without their input, journal or output", func() {
-		run := createRun("hello", map[string]string{"name": "lean"})
-		waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+	cachedCopy := func(run *workflowsv1alpha1.WorkflowRun) *workflowsv1alpha1.WorkflowRun {
+		GinkgoHelper()
 		cached := &workflowsv1alpha1.WorkflowRun{}
 		Eventually(func() workflowsv1alpha1.RunPhase {
 			Expect(manager.cache.Get(context.Background(), client.ObjectKeyFromObject(run), cached)).To(Succeed())
 			return cached.Status.Phase
 		}, 5*time.Second).Should(Equal(workflowsv1alpha1.PhaseSucceeded))
-		Expect(cached.Spec.Input).To(BeNil())
+		return cached
+	}
+
+	It("keeps runs without their input, journal or output", func() {
+		run := createRun("hello", map[string]string{"name": strings.Repeat("lean ", 400)})
+		waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		cached := cachedCopy(run)
+		Expect(runstore.InputDropped(cached)).To(BeTrue(), "a 2 KiB input is not cached")
 		Expect(cached.Status.Journal).To(BeEmpty())
 		Expect(cached.Status.Output).To(BeNil())
+		Expect(cached.Status.Conditions).To(BeEmpty())
 		Expect(cached.ManagedFields).To(BeEmpty())
 		Expect(cached.Status.History.Entries).To(Equal(int64(1)), "the summary stays")
+	})
+
+	It("keeps a small input, so that a new run starts without a read", func() {
+		run := createRun("hello", map[string]string{"name": "small"})
+		cached := cachedCopy(waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second))
+		Expect(cached.Spec.Input.Raw).To(MatchJSON(`{"name":"small"}`))
+		Expect(cached.Status.Output).To(BeNil())
 	})
 })
 

@@ -121,11 +121,16 @@ func (r *WorkflowRunReconciler) Advance(ctx context.Context, key client.ObjectKe
 // advanceFresh advances the run cached is the cache's lean copy of. The cache keeps no
 // journal and may lag behind our own last write (a stale journal would re-run recorded
 // steps), so the run is read past it, unless this manager wrote the run last and the cache
-// shows that nobody wrote it since: then the copy the last write returned serves. (Were the
-// cache lagging behind another writer, the run's resourceVersion refuses our next write.)
+// shows that nobody wrote it since (then the copy the last write returned serves), or nobody
+// ever wrote its status and the cache kept its input (then the cached copy is the whole run).
+// Were the cache lagging behind another writer, the run's resourceVersion refuses our next
+// write, and the run is read again.
 func (r *WorkflowRunReconciler) advanceFresh(ctx context.Context, cached *workflowsv1alpha1.WorkflowRun) (ctrl.Result, error) {
 	if memo := r.store.recall(cached); memo != nil {
 		return r.advance(ctx, memo.run, memo)
+	}
+	if r.store.untouched(cached) {
+		return r.advance(ctx, cached.DeepCopy(), nil)
 	}
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), run); err != nil {

@@ -2,6 +2,7 @@ package durable_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -65,6 +66,7 @@ func writeSizes(r *memRecorder) []int {
 func TestBatchedStepsAreWrittenInBatchesOfBatchSteps(t *testing.T) {
 	calls := map[string]int{}
 	h := newHarness(t, loopWorkflow(calls, nil))
+	h.limits.BatchSteps = 100
 	h.input = []byte(`{"steps": 250}`)
 
 	mustComplete(t, h.execute(), fmt.Sprint(249*250/2))
@@ -80,6 +82,29 @@ func TestBatchedStepsAreWrittenInBatchesOfBatchSteps(t *testing.T) {
 	assertUniqueNames(t, h.rec.Persisted())
 	if len(h.rec.Persisted()) != 250 {
 		t.Errorf("persisted %d entries; want 250", len(h.rec.Persisted()))
+	}
+}
+
+func TestBatchIsWrittenOnceItHoldsBatchBytes(t *testing.T) {
+	calls := map[string]int{}
+	h := newHarness(t, loopWorkflow(calls, nil))
+	h.input = []byte(`{"steps": 1200}`)
+
+	mustComplete(t, h.execute(), fmt.Sprint(1199*1200/2))
+	sizes := writeSizes(h.rec)
+	if len(sizes) < 2 {
+		t.Fatalf("entries per write = %v; want batches closed by their size", sizes)
+	}
+	for n := 1; n < len(sizes); n++ {
+		written := h.rec.Snapshot(n)
+		bytes := 0
+		for _, e := range written[len(written)-sizes[n-1]:] {
+			b, _ := json.Marshal(e)
+			bytes += len(b)
+		}
+		if bytes < durable.DefaultBatchBytes || bytes > durable.DefaultBatchBytes+200 {
+			t.Errorf("batch %d holds %d bytes of entries; want it closed at %d", n, bytes, durable.DefaultBatchBytes)
+		}
 	}
 }
 

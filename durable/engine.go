@@ -24,9 +24,11 @@ const (
 	DefaultMaxOutputBytes = 256 << 10
 	// DefaultMaxRunBytes caps everything a run stores: input, journal, payloads and output.
 	DefaultMaxRunBytes = 64 << 20
-	// DefaultBatchSteps and DefaultBatchDelay bound a batch of Batched steps: it is recorded
-	// once it holds this many steps or this long after its first step finished.
-	DefaultBatchSteps = 100
+	// DefaultBatchSteps, DefaultBatchBytes and DefaultBatchDelay bound a batch of Batched
+	// steps: it is recorded once it holds this many steps or bytes of entries, or this long
+	// after its first step finished.
+	DefaultBatchSteps = 2000
+	DefaultBatchBytes = 128 << 10
 	DefaultBatchDelay = 50 * time.Millisecond
 )
 
@@ -77,8 +79,10 @@ type Limits struct {
 	// MaxRunBytes caps what the run stores in all: input, journal, payloads and output.
 	// Default 64 MiB.
 	MaxRunBytes int
-	// BatchSteps and BatchDelay bound a batch of Batched steps. Defaults 100 and 50 ms.
+	// BatchSteps, BatchBytes and BatchDelay bound a batch of Batched steps. Defaults 2000
+	// steps, 128 KiB of entries and 50 ms.
 	BatchSteps int
+	BatchBytes int
 	BatchDelay time.Duration
 }
 
@@ -93,6 +97,7 @@ func (l Limits) withDefaults() Limits {
 	set(&l.MaxOutputBytes, DefaultMaxOutputBytes)
 	set(&l.MaxRunBytes, DefaultMaxRunBytes)
 	set(&l.BatchSteps, DefaultBatchSteps)
+	set(&l.BatchBytes, DefaultBatchBytes)
 	if l.BatchDelay <= 0 {
 		l.BatchDelay = DefaultBatchDelay
 	}
@@ -255,9 +260,10 @@ type execution struct {
 	// written before the handler reaches its next primitive.
 	unwritten []Entry
 	mustWrite bool
-	// batched counts the Batched steps among unwritten; batchStart is when the first of them
-	// finished.
+	// batched counts the Batched steps among unwritten, batchBytes the size of their entries;
+	// batchStart is when the first of them finished.
 	batched    int
+	batchBytes int
 	batchStart time.Time
 }
 
@@ -357,8 +363,8 @@ func (e *execution) record(entry Entry) {
 }
 
 // recordBatched stages the entry of a Batched step; the batch is written with the next
-// ordinary record, suspension or outcome, or once it is full (Limits.BatchSteps steps, or
-// Limits.BatchDelay after its first step finished).
+// ordinary record, suspension or outcome, or once it is full (Limits.BatchSteps steps or
+// Limits.BatchBytes of entries, or Limits.BatchDelay after its first step finished).
 func (e *execution) recordBatched(entry Entry) {
 	e.stage(entry)
 	now := e.clock()
@@ -366,7 +372,8 @@ func (e *execution) recordBatched(entry Entry) {
 		e.batchStart = now
 	}
 	e.batched++
-	if e.batched >= e.limits.BatchSteps || now.Sub(e.batchStart) >= e.limits.BatchDelay {
+	e.batchBytes += e.journal.EntryBytes(e.journal.index[entry.Name])
+	if e.batched >= e.limits.BatchSteps || e.batchBytes >= e.limits.BatchBytes || now.Sub(e.batchStart) >= e.limits.BatchDelay {
 		e.write()
 	}
 }
@@ -376,7 +383,7 @@ func (e *execution) recordBatched(entry Entry) {
 // any other error.
 func (e *execution) write() {
 	changed := e.unwritten
-	e.unwritten, e.mustWrite, e.batched = nil, false, 0
+	e.unwritten, e.mustWrite, e.batched, e.batchBytes = nil, false, 0, 0
 	if len(changed) == 0 {
 		return
 	}

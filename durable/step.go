@@ -88,9 +88,10 @@ func WithTimeout(d time.Duration) StepOption { return func(o *stepOptions) { o.t
 // Batched records the step together with the steps around it instead of on its own: group
 // commit for cheap steps, as Temporal's local activities do. A batched step's result is
 // written with the next ordinary step's, at the run's next suspension or at its end, or when
-// the batch is full: Limits.BatchSteps steps (default 100) or Limits.BatchDelay (default
+// the batch is full: Limits.BatchSteps steps (default 2000) or Limits.BatchBytes of journal
+// entries (default 128 KiB, about 1000 steps without results), or Limits.BatchDelay (default
 // 50 ms) after the batch's first step finished, whichever comes first. A loop of a thousand
-// cheap steps then costs about ten writes instead of a thousand.
+// cheap steps then costs one write instead of a thousand.
 //
 // The price: a crash loses the unwritten part of the batch, and those steps run again when the
 // run resumes. Use it for idempotent work only (at least once, as always, but a crash re-runs

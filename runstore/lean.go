@@ -1,6 +1,7 @@
 package runstore
 
 import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -10,6 +11,10 @@ import (
 // lastApplied is the annotation kubectl apply keeps a copy of the applied object in (input
 // included).
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// LeanInputBytes is the largest input the cache keeps: a run that has not started yet can then
+// start from its cached copy, without a read.
+const LeanInputBytes = 1 << 10
 
 // CacheOptions are the manager's cache options: managed fields are dropped from every cached
 // object, and WorkflowRuns are kept lean (see LeanRun).
@@ -23,11 +28,12 @@ func CacheOptions() cache.Options {
 }
 
 // LeanRun is the cache transform of WorkflowRuns. The manager's cache keeps what reconciles,
-// watches and indexes read: metadata, the spec without its input, the run's phase, times,
-// position, failure reason and journal summary, and the journal entries that wait for an
-// event (for the index that wakes them). It drops the input, the output, the journal, the
-// conditions, the failure message, managed fields and kubectl's last-applied copy, so that
-// the manager's memory does not grow with what runs record.
+// watches and indexes read: metadata, the spec (with its input only when it is at most
+// LeanInputBytes: see InputDropped), the run's phase, times, position, failure reason and
+// journal summary, and the journal entries that wait for an event (for the index that wakes
+// them). It drops larger inputs, the output, the journal, the conditions, the failure message,
+// managed fields and kubectl's last-applied copy, so that the manager's memory does not grow
+// with what runs record.
 //
 // Readers of the cache therefore never see a run's input, journal or output: executions read
 // the run from the API server, and so must every other reader that needs them (the REST API
@@ -41,7 +47,9 @@ func LeanRun(obj any) (any, error) {
 	if _, ok := run.Annotations[lastApplied]; ok {
 		delete(run.Annotations, lastApplied)
 	}
-	run.Spec.Input = nil
+	if run.Spec.Input != nil && len(run.Spec.Input.Raw) > LeanInputBytes {
+		run.Spec.Input = &apiextensionsv1.JSON{} // empty: dropped (see InputDropped)
+	}
 	st := &run.Status
 	st.Output, st.Conditions = nil, nil
 	if st.Error != nil {
@@ -49,6 +57,18 @@ func LeanRun(obj any) (any, error) {
 	}
 	st.Journal = waitingForEvents(st.Journal)
 	return run, nil
+}
+
+// InputDropped reports whether the cache dropped the run's input (a cached copy only).
+func InputDropped(run *workflowsv1alpha1.WorkflowRun) bool {
+	return run.Spec.Input != nil && len(run.Spec.Input.Raw) == 0
+}
+
+// Untouched reports whether a cached run is complete as cached: the engine never wrote it (no
+// status to drop) and the cache kept its input. Such a run can start from its cached copy.
+func Untouched(run *workflowsv1alpha1.WorkflowRun) bool {
+	st := &run.Status
+	return !InputDropped(run) && st.Phase == "" && st.ObservedGeneration == 0 && st.History == nil && st.StartedAt == nil
 }
 
 // waitingForEvents keeps the entries that wait for an event, without their results.
