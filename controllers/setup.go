@@ -84,7 +84,11 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		wake:                    wake,
 	}
-	runs.store = newJournalStore(o.Storage, mgr.GetClient(), mgr.GetAPIReader())
+	status, err := newStatusClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return nil, err
+	}
+	runs.store = newJournalStore(o.Storage, mgr.GetClient(), mgr.GetAPIReader(), status)
 	var rec reconcile.Reconciler = runs
 	if o.wrapRuns != nil {
 		rec = o.wrapRuns(runs)

@@ -62,8 +62,8 @@ func (w *statusWriter) loadJournal(ctx context.Context) (*durable.Journal, error
 	return w.journal, nil
 }
 
-// write updates the run's status, guarded by its resourceVersion; on success run holds the
-// API server's copy, spec included. A write that can never succeed (too large for the API
+// write updates the run's status, guarded by its resourceVersion; on success run holds what
+// the API server stored, with its new resourceVersion. A write that can never succeed (too large for the API
 // server, or over a budget) returns a *durable.Failure and leaves the journal in status as it
 // was last written, so that the run can still be failed. Segments are sealed before the
 // write; writeStep seals beside it instead.
@@ -90,7 +90,7 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 	if apiequality.Semantic.DeepEqual(w.run.Status, w.saved) {
 		return nil
 	}
-	if err := w.store.client.Status().Update(ctx, w.run); err != nil {
+	if err := w.store.putStatus(ctx, w.run); err != nil {
 		if tooLarge(err) {
 			w.revert()
 			return &durable.Failure{Reason: durable.ReasonJournalTooLarge, Message: durable.Truncate(fmt.Sprintf(

@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
@@ -106,6 +110,8 @@ type journalStore struct {
 	opts   StorageOptions
 	client client.Client
 	reader client.Reader
+	// status writes runs' status subresource (see putStatus).
+	status rest.Interface
 	// memory holds sealed segments (converted for the engine), payloads and the runs this
 	// manager wrote last, by cacheKey.
 	memory *runstore.Cache[cacheKey, any]
@@ -120,9 +126,55 @@ type cacheKey struct {
 	index int32
 }
 
-func newJournalStore(opts StorageOptions, c client.Client, reader client.Reader) *journalStore {
+func newJournalStore(opts StorageOptions, c client.Client, reader client.Reader, status rest.Interface) *journalStore {
 	opts = opts.withDefaults()
-	return &journalStore{opts: opts, client: c, reader: reader, memory: runstore.NewCache[cacheKey, any](opts.CacheBytes)}
+	return &journalStore{opts: opts, client: c, reader: reader, status: status, memory: runstore.NewCache[cacheKey, any](opts.CacheBytes)}
+}
+
+// newStatusClient returns a REST client for WorkflowRuns over the manager's connection.
+func newStatusClient(cfg *rest.Config, hc *http.Client) (rest.Interface, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.GroupVersion = &workflowsv1alpha1.GroupVersion
+	cfg.APIPath = "/apis"
+	cfg.ContentType = runtime.ContentTypeJSON
+	// client-go's codecs: what turns the API server's error answers into *StatusErrors.
+	cfg.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
+	rc, err := rest.RESTClientForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, fmt.Errorf("build a REST client for WorkflowRuns: %w", err)
+	}
+	return rc, nil
+}
+
+// putStatus writes run's status, guarded by its resourceVersion, and takes the new
+// resourceVersion from the answer without decoding the rest of it: the API server keeps
+// nothing but the status of a status write, and answers with what it stored, which is what
+// was sent (a spec changed meanwhile would have changed the resourceVersion, and the write
+// would have been refused as a conflict). This spares the manager half the decoding a step
+// costs it; the other half is its watch.
+func (s *journalStore) putStatus(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) error {
+	run.APIVersion, run.Kind = workflowsv1alpha1.GroupVersion.String(), "WorkflowRun"
+	run.ManagedFields = nil // the API server keeps the stored ones; ours would be stale
+	body, err := json.Marshal(run)
+	if err != nil {
+		return fmt.Errorf("encode run %s: %w", run.Name, err)
+	}
+	res := s.status.Put().Namespace(run.Namespace).Resource("workflowruns").Name(run.Name).SubResource("status").
+		Body(body).Do(ctx)
+	if err := res.Error(); err != nil {
+		return err // a *StatusError when the API server said why (Result.Raw would not say)
+	}
+	raw, _ := res.Raw()
+	var answer struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil || answer.Metadata.ResourceVersion == "" {
+		return fmt.Errorf("read the answer to the status write of run %s: %w", run.Name, errors.Join(err, errors.New("no resourceVersion")))
+	}
+	run.ResourceVersion = answer.Metadata.ResourceVersion
+	return nil
 }
 
 // runMemo is a run as this manager last wrote it, kept so that the next execution needs no
