@@ -29,6 +29,8 @@ type statusWriter struct {
 	sealed sealedState
 	// storedPayloads is set once this execution stored a large result.
 	storedPayloads bool
+	// refused is set once a final write could not succeed and the run is being failed instead.
+	refused bool
 	// sealing delivers the outcome of a seal running beside the last write.
 	sealing chan sealResult
 	// pending are the engine's entries the next write persists; persisted, when set, learns

@@ -111,7 +111,7 @@ func (r *WorkflowRunReconciler) Advance(ctx context.Context, key client.ObjectKe
 	if err := r.APIReader.Get(ctx, key, run); err != nil {
 		return nil, fmt.Errorf("read run %s: %w", key, err)
 	}
-	// run holds the API server's copy after every write the execution makes.
+	// run holds what the API server stored after every write the execution makes.
 	if _, err := r.advance(ctx, run, nil); err != nil {
 		return nil, err
 	}
@@ -186,8 +186,9 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 	}
 	journal, err := w.loadJournal(ctx)
 	if err != nil {
-		if failure := lostFailure(err); failure != err {
-			return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, failure.(*durable.Failure), nil)
+		var lost *durable.Failure
+		if errors.As(lostFailure(err), &lost) {
+			return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, lost, nil)
 		}
 		return ctrl.Result{}, fmt.Errorf("read the journal of run %s/%s: %w", run.Namespace, run.Name, err)
 	}
@@ -361,16 +362,17 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, pha
 	}
 	if err := w.write(ctx); err != nil {
 		var refused *durable.Failure
-		if errors.As(err, &refused) && (failure == nil || failure.Reason != refused.Reason) {
-			// The final write itself is too large (an output that does not fit): fail the run
-			// with that instead, once.
+		switch {
+		case errors.As(err, &refused) && !w.refused:
+			// The final write cannot succeed (an output that does not fit, a budget): fail the
+			// run with that instead, with the journal as last written. Once.
+			w.refused = true
 			run.Status.Output = nil
 			return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, refused, nil)
-		}
-		if errors.As(err, &refused) {
+		case errors.As(err, &refused):
 			// Even the failure cannot be written: say so where people look, and stop here
 			// rather than retry a write that cannot succeed.
-			log.FromContext(ctx).Error(err, "cannot record the run's failure", "reason", failure.Reason)
+			log.FromContext(ctx).Error(err, "cannot record the run's failure")
 			r.event(run, corev1.EventTypeWarning, "StatusRefused", "Finish", "%s", durable.Truncate(err.Error(), 1024))
 			r.store.forget(run.UID)
 			return ctrl.Result{}, nil
