@@ -70,7 +70,11 @@ func (h *harness) settledRSS(ctx context.Context) (int64, error) {
 	if err := waitSettled(ctx, m.PID(), h.cfg.timeout); err != nil {
 		return 0, err
 	}
-	return testcluster.RSS(m.PID())
+	window := rssSettledWindow
+	if h.cfg.smoke {
+		window = time.Second // tiny sizes leave little to return
+	}
+	return steadyRSS(ctx, m.PID(), window)
 }
 
 // waitSettled waits until pid used less than 2% of a CPU over a second, twice in a row.
@@ -94,6 +98,33 @@ func waitSettled(ctx context.Context, pid int, timeout time.Duration) error {
 		last = now
 	}
 	return nil
+}
+
+// Steady RSS: once the manager is idle, the Go runtime still returns the memory that start-up
+// garbage (every run's input is read once) left behind, a little at a time. steadyRSS waits
+// until the RSS stopped shrinking: it dropped less than rssSettledBytes over rssSettledWindow,
+// or rssSettledMax passed.
+const (
+	rssSettledBytes  = 256 << 10
+	rssSettledWindow = 10 * time.Second
+	rssSettledMax    = 2 * time.Minute
+)
+
+// steadyRSS returns pid's RSS once it stopped shrinking over window.
+func steadyRSS(ctx context.Context, pid int, window time.Duration) (int64, error) {
+	deadline := time.Now().Add(rssSettledMax)
+	start, err := testcluster.RSS(pid)
+	for err == nil && time.Now().Before(deadline) {
+		if err := sleepCtx(ctx, window); err != nil {
+			return 0, err
+		}
+		var now int64
+		if now, err = testcluster.RSS(pid); err == nil && start-now < rssSettledBytes {
+			return now, nil
+		}
+		start = now
+	}
+	return start, err
 }
 
 // startSleepers starts memoryRuns runs that sleep for an hour, with a manager, and waits until
