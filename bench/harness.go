@@ -65,7 +65,7 @@ func startHarness(ctx context.Context, cfg config, dir string, out io.Writer) (*
 	switch {
 	case !cfg.wants("batched"):
 	case cfg.smoke:
-		h.temporalNote = "not run at smoke sizes"
+		h.temporalNote = "the peer is not run at smoke sizes"
 	default:
 		h.temporalBin, h.temporalNote = h.buildTemporalPeer(ctx)
 	}

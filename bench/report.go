@@ -189,7 +189,7 @@ func (r *results) batchedRow() row {
 	if e.temporal.stepsPerSec > 0 {
 		rw.limit = fmt.Sprintf("%.0f steps/s: %s", e.temporal.stepsPerSec, rw.limit)
 	} else if e.temporal.note != "" {
-		rw.limit += " (not measured: " + e.temporal.note + ")"
+		rw.limit += " (" + e.temporal.note + ")"
 	}
 	if e.batchedStepsPerSec == 0 {
 		rw.measured, rw.ratio, rw.met = "not measured", "—", "no"

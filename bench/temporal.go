@@ -34,7 +34,7 @@ type temporalFigure struct {
 // with the reason in note when there is no peer to run.
 func (h *harness) buildTemporalPeer(ctx context.Context) (bin, note string) {
 	if h.cfg.temporalPeer == "" {
-		return "", "no peer given (-temporal-peer)"
+		return "", "not measured: no peer given (-temporal-peer)"
 	}
 	dir := h.cfg.temporalPeer
 	if !filepath.IsAbs(dir) {
@@ -45,14 +45,14 @@ func (h *harness) buildTemporalPeer(ctx context.Context) (bin, note string) {
 		dir = filepath.Join(root, dir)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "main.go")); err != nil {
-		return "", fmt.Sprintf("no Temporal peer at %s", dir)
+		return "", fmt.Sprintf("not measured: no Temporal peer at %s", dir)
 	}
 	bin = filepath.Join(h.dir, "temporal-peer")
 	h.logf("building the Temporal peer in %s (the first build compiles the Temporal server: minutes)", dir)
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Sprintf("the Temporal peer did not build: %v: %s", err, lastLine(out))
+		return "", fmt.Sprintf("not measured: the Temporal peer did not build: %v: %s", err, lastLine(out))
 	}
 	return bin, ""
 }
