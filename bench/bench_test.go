@@ -38,10 +38,10 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.smoke || cfg.seqSteps != 7 || cfg.longSteps != smokeConfig().longSteps {
+	if !cfg.smoke || cfg.seqSteps != 7 || cfg.hugeSteps != smokeConfig().hugeSteps {
 		t.Errorf("parseFlags(-smoke -seq-steps=7) = %+v", cfg)
 	}
-	if cfg, err = parseFlags(nil); err != nil || cfg.smoke || cfg.seqSteps != 200 {
+	if cfg, err = parseFlags(nil); err != nil || cfg.smoke || cfg.seqSteps != 1000 {
 		t.Errorf("parseFlags() = %+v, %v; want the full sizes", cfg, err)
 	}
 }

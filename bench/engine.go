@@ -8,6 +8,8 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/internal/testflows"
+	"github.com/centaur-dev/workflow-operator/manager"
+	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
 // Namespaces of the engine's figures.
@@ -21,8 +23,16 @@ const (
 type engineFigures struct {
 	// seqStepsPerSec is the median steps/s of one sequential run of seqSteps steps.
 	seqStepsPerSec float64
-	// shortPerStep and longPerStep are the median time per step of short and long runs.
-	shortPerStep, longPerStep time.Duration
+	// shortPerStep, longPerStep and hugePerStep are the time per step of runs of shortSteps,
+	// seqSteps (median of the repetitions) and hugeSteps steps.
+	shortPerStep, longPerStep, hugePerStep time.Duration
+	// batchedStepsPerSec is the median steps/s of a run of batchedSteps batched no-op steps;
+	// temporal is its peer's figure.
+	batchedStepsPerSec float64
+	temporal           temporalFigure
+	// goFileStepsPerSec and fileStepsPerSec are the median steps/s of a sequential run of
+	// fileSteps steps of bench-noop in Go and of the same workflow as a file.
+	goFileStepsPerSec, fileStepsPerSec float64
 	// parallelStepsPerSec is completed steps/s of parallelRuns runs of parallelSteps steps.
 	parallelStepsPerSec float64
 	// timers is how late sleeping runs resumed.
@@ -34,15 +44,18 @@ type cpuUse struct {
 	figure                          string
 	manager, apiserver, etcd, bench time.Duration
 	requests                        string
+	// perStep are the API requests per step by verb and resource ("PUT workflowruns/status").
+	perStep map[string]float64
 }
 
 // measureEngine measures the engine's figures, each beside its raw limit, with one manager
 // binary (restarted once, for the parallel figure), and stops it after.
 func (h *harness) measureEngine(ctx context.Context, res *results) error {
-	if !slices.ContainsFunc([]string{"sequential", "replay", "parallel", "lateness"}, h.cfg.wants) {
+	if !slices.ContainsFunc([]string{"sequential", "long", "batched", "files", "parallel", "lateness"}, h.cfg.wants) {
 		return nil
 	}
-	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace} {
+	// The operator's namespace holds the revisions of the workflow files (figure files).
+	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace, manager.DefaultOperatorNamespace} {
 		if err := h.ensureNamespace(ctx, ns); err != nil {
 			return err
 		}
@@ -52,17 +65,18 @@ func (h *harness) measureEngine(ctx context.Context, res *results) error {
 		return err
 	}
 	defer func() { m.stop() }()
-	if _, err := h.sequentialRun(ctx, m, "warmup", 3, ""); err != nil {
+	if _, err := h.sequentialRun(ctx, m, testflows.NoopName, "warmup", testflows.NoopInput{Steps: 3}, ""); err != nil {
 		return fmt.Errorf("warm up: %w", err)
 	}
-	if h.cfg.wants("sequential") {
-		if err := h.measureSequential(ctx, m, res); err != nil {
-			return err
-		}
-	}
-	if h.cfg.wants("replay") {
-		if err := h.measureReplay(ctx, m, res); err != nil {
-			return err
+	steps := []struct {
+		figure  string
+		measure func(context.Context, *managerProc, *results) error
+	}{{"sequential", h.measureSequential}, {"long", h.measureLong}, {"batched", h.measureBatched}, {"files", h.measureFiles}}
+	for _, s := range steps {
+		if h.cfg.wants(s.figure) {
+			if err := s.measure(ctx, m, res); err != nil {
+				return err
+			}
 		}
 	}
 	if h.cfg.wants("parallel") {
@@ -77,56 +91,97 @@ func (h *harness) measureEngine(ctx context.Context, res *results) error {
 }
 
 // measureSequential alternates the raw sequential limit with a sequential run of seqSteps
-// steps, cfg.repeat times each, and keeps the medians.
+// steps and one of shortSteps steps, cfg.repeat times each, and keeps the medians: steps/s of
+// the long run against the limit, and the time per step of both runs.
 func (h *harness) measureSequential(ctx context.Context, m *managerProc, res *results) error {
-	var raw, journal, engine []float64
+	var raw, rate, long, short []float64
 	for rep := range h.cfg.repeat {
 		limit, err := h.rawSequential(ctx, m, rep)
 		if err != nil {
 			return fmt.Errorf("raw sequential updates: %w", err)
 		}
-		withJournal, err := h.rawJournal(ctx, m, rep, h.cfg.seqSteps)
-		if err != nil {
-			return fmt.Errorf("raw journal updates: %w", err)
-		}
-		profile := profileName(rep, fmt.Sprintf("seq-%d", h.cfg.seqSteps))
-		took, err := h.sequentialRun(ctx, m, fmt.Sprintf("seq-%d-%d", h.cfg.seqSteps, rep), h.cfg.seqSteps, profile)
+		n := h.cfg.seqSteps
+		took, err := h.sequentialRun(ctx, m, testflows.NoopName, fmt.Sprintf("seq-%d-%d", n, rep), testflows.NoopInput{Steps: n}, profileName(rep, fmt.Sprintf("seq-%d", n)))
 		if err != nil {
 			return err
 		}
-		raw, engine = append(raw, limit), append(engine, float64(h.cfg.seqSteps)/took.Seconds())
-		journal = append(journal, float64(h.cfg.seqSteps)/withJournal.Seconds())
+		tookShort, err := h.sequentialRun(ctx, m, testflows.NoopName, fmt.Sprintf("seq-%d-%d", h.cfg.shortSteps, rep), testflows.NoopInput{Steps: h.cfg.shortSteps}, profileName(rep, fmt.Sprintf("seq-%d", h.cfg.shortSteps)))
+		if err != nil {
+			return err
+		}
+		raw, rate = append(raw, limit), append(rate, float64(n)/took.Seconds())
+		long, short = append(long, took.Seconds()/float64(n)), append(short, tookShort.Seconds()/float64(h.cfg.shortSteps))
 	}
-	res.limits.seqUpdates, res.limits.seqJournal, res.engine.seqStepsPerSec = medianOf(raw), medianOf(journal), medianOf(engine)
-	h.logf("sequential: %.0f steps/s against %.0f raw updates/s, %.0f raw journal updates/s (%d steps; runs %v, raw %v, journal %v)",
-		res.engine.seqStepsPerSec, res.limits.seqUpdates, res.limits.seqJournal, h.cfg.seqSteps, rounded(engine), rounded(raw), rounded(journal))
+	e := &res.engine
+	res.limits.seqUpdates, e.seqStepsPerSec = medianOf(raw), medianOf(rate)
+	e.longPerStep, e.shortPerStep = seconds(medianOf(long)), seconds(medianOf(short))
+	h.logf("sequential: %.0f steps/s against %.0f raw updates/s (%d steps; runs %v, raw %v); per step %s at %d steps, %s at %d",
+		e.seqStepsPerSec, res.limits.seqUpdates, h.cfg.seqSteps, rounded(rate), rounded(raw), e.longPerStep, h.cfg.seqSteps, e.shortPerStep, h.cfg.shortSteps)
 	return nil
 }
 
-// measureReplay measures the time per step of short and long runs, and the time per update
-// of raw updates appending the same journals, alternating, cfg.repeat times each, and keeps
-// the medians.
-func (h *harness) measureReplay(ctx context.Context, m *managerProc, res *results) error {
-	engine, raw := map[int][]float64{}, map[int][]float64{}
+// measureLong times one run of hugeSteps steps, for its time per step.
+func (h *harness) measureLong(ctx context.Context, m *managerProc, res *results) error {
+	n := h.cfg.hugeSteps
+	took, err := h.sequentialRun(ctx, m, testflows.NoopName, fmt.Sprintf("seq-%d", n), testflows.NoopInput{Steps: n}, fmt.Sprintf("seq-%d", n))
+	if err != nil {
+		return err
+	}
+	res.engine.hugePerStep = seconds(took.Seconds() / float64(n))
+	h.logf("long: %d steps in %s, %s per step", n, took.Round(time.Millisecond), res.engine.hugePerStep)
+	return nil
+}
+
+// measureBatched times runs of batchedSteps batched no-op steps, cfg.repeat times, and runs
+// the Temporal peer's local activities as many times, alternating, and keeps the medians.
+func (h *harness) measureBatched(ctx context.Context, m *managerProc, res *results) error {
+	n := h.cfg.batchedSteps
+	var ours, theirs []float64
 	for rep := range h.cfg.repeat {
-		for _, steps := range []int{h.cfg.shortSteps, h.cfg.longSteps} {
-			rawTook, err := h.rawJournal(ctx, m, rep, steps)
-			if err != nil {
-				return fmt.Errorf("raw journal updates: %w", err)
-			}
-			took, err := h.sequentialRun(ctx, m, fmt.Sprintf("seq-%d-%d", steps, rep), steps, profileName(rep, fmt.Sprintf("seq-%d", steps)))
+		took, err := h.sequentialRun(ctx, m, testflows.NoopName, fmt.Sprintf("batched-%d-%d", n, rep), testflows.NoopInput{Steps: n, Batched: true}, profileName(rep, fmt.Sprintf("batched-%d", n)))
+		if err != nil {
+			return err
+		}
+		ours = append(ours, float64(n)/took.Seconds())
+		if h.temporalBin == "" {
+			continue
+		}
+		rate, err := h.runTemporalPeer(ctx, n)
+		if err != nil {
+			return fmt.Errorf("the Temporal peer: %w", err)
+		}
+		theirs = append(theirs, rate)
+	}
+	e := &res.engine
+	e.batchedStepsPerSec = medianOf(ours)
+	e.temporal = temporalFigure{stepsPerSec: medianOf(theirs), note: h.temporalNote}
+	h.logf("batched: %.0f steps/s (%v); Temporal local activities %.0f steps/s (%v)", e.batchedStepsPerSec, rounded(ours), e.temporal.stepsPerSec, rounded(theirs))
+	return nil
+}
+
+// measureFiles alternates a sequential run of fileSteps steps of bench-noop in Go with one of
+// the same workflow as a Starlark file, cfg.repeat times, and keeps the median steps/s of each:
+// what interpreting a workflow file costs against compiled Go on the same engine.
+func (h *harness) measureFiles(ctx context.Context, m *managerProc, res *results) error {
+	n := h.cfg.fileSteps
+	var goRates, fileRates []float64
+	for rep := range h.cfg.repeat {
+		for _, w := range []struct {
+			workflow string
+			rates    *[]float64
+		}{{testflows.NoopName, &goRates}, {testflows.NoopFileName, &fileRates}} {
+			name := fmt.Sprintf("%s-%d-%d", w.workflow, n, rep)
+			took, err := h.sequentialRun(ctx, m, w.workflow, name, testflows.NoopInput{Steps: n}, profileName(rep, w.workflow))
 			if err != nil {
 				return err
 			}
-			raw[steps] = append(raw[steps], rawTook.Seconds()/float64(steps))
-			engine[steps] = append(engine[steps], took.Seconds()/float64(steps))
+			*w.rates = append(*w.rates, float64(n)/took.Seconds())
 		}
 	}
-	f, l, short, long := &res.engine, &res.limits, h.cfg.shortSteps, h.cfg.longSteps
-	f.shortPerStep, f.longPerStep = seconds(medianOf(engine[short])), seconds(medianOf(engine[long]))
-	l.shortPerUpdate, l.longPerUpdate = seconds(medianOf(raw[short])), seconds(medianOf(raw[long]))
-	h.logf("replay: %s/step at %d steps, %s/step at %d steps; raw journal updates %s and %s",
-		f.shortPerStep, short, f.longPerStep, long, l.shortPerUpdate, l.longPerUpdate)
+	e := &res.engine
+	e.goFileStepsPerSec, e.fileStepsPerSec = medianOf(goRates), medianOf(fileRates)
+	h.logf("files: %.0f steps/s as a workflow file (%v) against %.0f steps/s in Go (%v), %d steps",
+		e.fileStepsPerSec, rounded(fileRates), e.goFileStepsPerSec, rounded(goRates), n)
 	return nil
 }
 
@@ -142,35 +197,52 @@ func rounded(values []float64) []float64 {
 	return out
 }
 
-// sequentialRun runs one bench-noop run of steps steps and returns the time from its create to
-// its success showing in a read. With a profile name it records the CPU used (and a CPU
-// profile, when the profile dir is set) under that name.
-func (h *harness) sequentialRun(ctx context.Context, m *managerProc, name string, steps int, profile string) (time.Duration, error) {
+// sequentialRun runs one run of workflow (bench-noop or its workflow file) with input and returns the time from its create to its
+// success (the manager's Succeeded Event). With a profile name it records the CPU used (and a
+// CPU profile, when the profile dir is set) under that name.
+func (h *harness) sequentialRun(ctx context.Context, m *managerProc, workflow, name string, input testflows.NoopInput, profile string) (time.Duration, error) {
 	meter, err := h.startMeter(ctx, m, profile)
 	if err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	if err := h.client.Create(ctx, newRun(seqNamespace, name, testflows.NoopName, testflows.NoopInput{Steps: steps})); err != nil {
+	if err := h.client.Create(ctx, newRun(seqNamespace, name, workflow, input)); err != nil {
 		return 0, fmt.Errorf("create run %s: %w", name, err)
 	}
 	finished, err := h.waitRun(ctx, seqNamespace, name, start)
 	if err != nil {
 		return 0, err
 	}
-	if err := meter.stop(ctx, steps); err != nil {
+	if err := meter.stop(ctx, input.Steps); err != nil {
 		return 0, err
 	}
-	return finished.Sub(start), h.checkJournal(ctx, seqNamespace, name, steps)
+	return finished.Sub(start), h.checkJournal(ctx, seqNamespace, name, input.Steps)
 }
 
-// checkJournal confirms that the run recorded exactly steps entries.
+// checkJournal confirms that the run recorded exactly steps entries, reading its whole journal
+// (sealed segments and status) as the REST API does.
 func (h *harness) checkJournal(ctx context.Context, ns, name string, steps int) error {
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := h.client.Get(ctx, keyOf(ns, name), run); err != nil {
 		return fmt.Errorf("read run %s: %w", name, err)
 	}
-	if got := len(run.Status.Journal); got != steps {
+	got, opts := 0, runstore.ReadOptions{Limit: runstore.MaxPageEntries}
+	for {
+		page, err := runstore.ReadJournal(ctx, h.client, run, opts)
+		if err != nil {
+			return fmt.Errorf("read the journal of run %s: %w", name, err)
+		}
+		for i, e := range page.Entries {
+			if want := testflows.StepName(got + i); e.Name != want || e.State != "Completed" {
+				return fmt.Errorf("run %s records %s %s at entry %d, want %s completed", name, e.Name, e.State, got+i, want)
+			}
+		}
+		got += len(page.Entries)
+		if opts.Continue = page.Continue; opts.Continue == "" {
+			break
+		}
+	}
+	if got != steps {
 		return fmt.Errorf("run %s recorded %d journal entries, want %d", name, got, steps)
 	}
 	return nil

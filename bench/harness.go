@@ -17,6 +17,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+	"github.com/centaur-dev/workflow-operator/internal/testflows"
 )
 
 // harness is the benchmark's world: the control plane, a client without a rate limit, the
@@ -27,12 +28,17 @@ type harness struct {
 	client     client.WithWatch
 	dir        string
 	kubeconfig string
-	managerBin string
-	out        io.Writer
+	// workflowDir holds the benchmark's workflow files (testflows.NoopFile), which every
+	// manager loads through --workflow-dirs.
+	workflowDir string
+	managerBin  string
+	out         io.Writer
 	// managers counts manager starts, to name their log files.
 	managers int
 	// cpu collects the CPU each process used per step, by figure.
 	cpu []cpuUse
+	// temporalBin is the built Temporal peer; temporalNote says why there is none.
+	temporalBin, temporalNote string
 }
 
 // newScheme returns a scheme with the built-in kinds and the operator's.
@@ -60,6 +66,16 @@ func startHarness(ctx context.Context, cfg config, dir string, out io.Writer) (*
 	if h.client, err = client.NewWithWatch(cluster.Config(), client.Options{Scheme: newScheme()}); err != nil {
 		return h, fmt.Errorf("create the client: %w", err)
 	}
+	switch {
+	case !cfg.wants("batched"):
+	case cfg.smoke:
+		h.temporalNote = "the peer is not run at smoke sizes"
+	default:
+		h.temporalBin, h.temporalNote = h.buildTemporalPeer(ctx)
+	}
+	if err := h.writeWorkflowFiles(); err != nil {
+		return h, err
+	}
 	h.managerBin = cfg.managerBin
 	if h.managerBin == "" {
 		h.managerBin = filepath.Join(dir, "testmanager")
@@ -69,6 +85,19 @@ func startHarness(ctx context.Context, cfg config, dir string, out io.Writer) (*
 		}
 	}
 	return h, nil
+}
+
+// writeWorkflowFiles writes the benchmark's workflow files into their own directory.
+func (h *harness) writeWorkflowFiles() error {
+	h.workflowDir = filepath.Join(h.dir, "workflows")
+	if err := os.MkdirAll(h.workflowDir, 0o755); err != nil {
+		return fmt.Errorf("create the workflow files' directory: %w", err)
+	}
+	path := filepath.Join(h.workflowDir, "bench_noop_file.star")
+	if err := os.WriteFile(path, []byte(testflows.NoopFile), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // stop stops the control plane; a nil harness is a no-op.
@@ -124,6 +153,9 @@ func (h *harness) startManager(ctx context.Context, extraArgs ...string) (*manag
 		"--api-bind-address=" + addrs[2],
 		"--pprof-bind-address=" + addrs[3],
 		fmt.Sprintf("--max-concurrent-reconciles=%d", h.cfg.parallelism),
+		// The webhook figure's endpoint and signing Secret live in their own namespace.
+		"--secret-namespaces=" + webhookNamespace,
+		"--workflow-dirs=" + h.workflowDir,
 	}, extraArgs...)
 	proc, err := testcluster.StartProcess(testcluster.ProcessOptions{
 		Binary: h.managerBin, Args: args, Output: log,

@@ -28,7 +28,11 @@ import (
 type config struct {
 	seqSteps      int
 	shortSteps    int
-	longSteps     int
+	hugeSteps     int
+	blobSteps     int
+	blobBytes     int
+	batchedSteps  int
+	fileSteps     int
 	parallelRuns  int
 	parallelSteps int
 	parallelism   int
@@ -39,6 +43,7 @@ type config struct {
 	sleepFor      time.Duration
 	memoryRuns    int
 	schedules     int
+	memoryInput   int
 	repeat        int
 	timeout       time.Duration
 	// figures is the set of figures to measure (all when empty).
@@ -48,13 +53,14 @@ type config struct {
 	unsafeNoFsync bool
 	race          bool
 	managerBin    string
+	temporalPeer  string
 	profileDir    string
 	doc           string
 	workDir       string
 }
 
 // allFigures names the figures, in the order they are measured.
-var allFigures = []string{"sequential", "replay", "parallel", "lateness", "webhooks", "starts", "schedules", "memory"}
+var allFigures = []string{"sequential", "long", "batched", "files", "parallel", "lateness", "blobs", "webhooks", "starts", "schedules", "memory"}
 
 // wants reports whether figure is to be measured.
 func (c config) wants(figure string) bool { return len(c.figures) == 0 || c.figures[figure] }
@@ -62,22 +68,25 @@ func (c config) wants(figure string) bool { return len(c.figures) == 0 || c.figu
 // fullConfig is the size the issue's targets are stated for.
 func fullConfig() config {
 	return config{
-		seqSteps: 200, shortSteps: 50, longSteps: 1000,
+		seqSteps: 1000, shortSteps: 50, hugeSteps: 20000,
+		blobSteps: 800, blobBytes: 256 << 10, batchedSteps: 1000, fileSteps: 200,
 		parallelRuns: 500, parallelSteps: 10, parallelism: 16,
 		deliveries: 2000, senders: 16, starts: 100,
 		sleepRuns: 500, sleepFor: 2 * time.Second,
-		memoryRuns: 2000, schedules: 1000, repeat: 3, timeout: 5 * time.Minute,
+		memoryRuns: 2000, memoryInput: 64 << 10, schedules: 1000, repeat: 3, timeout: 10 * time.Minute,
+		temporalPeer: defaultTemporalPeer,
 	}
 }
 
 // smokeConfig is small enough for `make test`: every figure is measured, none is judged.
 func smokeConfig() config {
 	return config{
-		seqSteps: 20, shortSteps: 5, longSteps: 40,
+		seqSteps: 40, shortSteps: 5, hugeSteps: 100,
+		blobSteps: 4, blobBytes: 64 << 10, batchedSteps: 150, fileSteps: 10,
 		parallelRuns: 20, parallelSteps: 3, parallelism: 4,
 		deliveries: 40, senders: 4, starts: 5,
 		sleepRuns: 10, sleepFor: time.Second,
-		memoryRuns: 30, schedules: 10, repeat: 1, timeout: 2 * time.Minute, smoke: true,
+		memoryRuns: 30, memoryInput: 4 << 10, schedules: 10, repeat: 1, timeout: 2 * time.Minute, smoke: true,
 	}
 }
 
@@ -111,9 +120,13 @@ func parseFlags(args []string) (config, error) {
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.Bool("smoke", cfg.smoke, "Tiny sizes, no targets enforced (what `make test` runs).")
-	fs.IntVar(&cfg.seqSteps, "seq-steps", cfg.seqSteps, "Steps of the sequential run.")
-	fs.IntVar(&cfg.shortSteps, "short-steps", cfg.shortSteps, "Steps of the short run of the replay ratio.")
-	fs.IntVar(&cfg.longSteps, "long-steps", cfg.longSteps, "Steps of the long run of the replay ratio.")
+	fs.IntVar(&cfg.seqSteps, "seq-steps", cfg.seqSteps, "Steps of the sequential run (the long run of the per-step ratio).")
+	fs.IntVar(&cfg.shortSteps, "short-steps", cfg.shortSteps, "Steps of the short run the per-step ratios divide by.")
+	fs.IntVar(&cfg.hugeSteps, "huge-steps", cfg.hugeSteps, "Steps of the very long run (figure long).")
+	fs.IntVar(&cfg.blobSteps, "blob-steps", cfg.blobSteps, "Steps of the run recording large results (figure blobs).")
+	fs.IntVar(&cfg.blobBytes, "blob-bytes", cfg.blobBytes, "Size of each of those results.")
+	fs.IntVar(&cfg.batchedSteps, "batched-steps", cfg.batchedSteps, "Batched no-op steps of the batched run, and Temporal local activities of its peer.")
+	fs.IntVar(&cfg.fileSteps, "file-steps", cfg.fileSteps, "Steps of the sequential runs of the workflow-file figure (Go and file alike).")
 	fs.IntVar(&cfg.parallelRuns, "parallel-runs", cfg.parallelRuns, "Runs of the parallel figure.")
 	fs.IntVar(&cfg.parallelSteps, "parallel-steps", cfg.parallelSteps, "Steps of each parallel run.")
 	fs.IntVar(&cfg.parallelism, "parallelism", cfg.parallelism, "The manager's --max-concurrent-reconciles, and the raw parallel writers.")
@@ -124,10 +137,12 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.sleepFor, "sleep-for", cfg.sleepFor, "How long each of those runs sleeps.")
 	fs.IntVar(&cfg.memoryRuns, "memory-runs", cfg.memoryRuns, "Runs held by the manager in the memory figure.")
 	fs.IntVar(&cfg.schedules, "schedules", cfg.schedules, "WorkflowSchedules firing on the same minute in the schedule figure.")
+	fs.IntVar(&cfg.memoryInput, "memory-input-bytes", cfg.memoryInput, "Size of the input of each of those runs.")
 	fs.IntVar(&cfg.repeat, "repeat", cfg.repeat, "Repetitions of the sequential figures (the median counts).")
 	fs.DurationVar(&cfg.timeout, "timeout", cfg.timeout, "Longest wait for the runs of one figure.")
 	fs.BoolVar(&cfg.unsafeNoFsync, "unsafe-no-fsync", false, "Run etcd without fsync, as envtest does (not the real limit).")
 	fs.StringVar(&cfg.managerBin, "manager-bin", "", "A prebuilt hack/testmanager binary (default: build it).")
+	fs.StringVar(&cfg.temporalPeer, "temporal-peer", cfg.temporalPeer, "Directory of the Temporal peer program (../shared/peers/temporal) whose local activities the batched figure is measured against; empty skips it.")
 	fs.StringVar(&cfg.profileDir, "profile-dir", "", "Write a CPU profile of the manager for each figure here.")
 	fs.StringVar(&cfg.doc, "doc", "", "Replace the table in this Markdown file (docs/benchmarks.md).")
 	fs.StringVar(&cfg.workDir, "work-dir", "", "Keep etcd's data, the logs and the kubeconfig here (default: a temporary dir, removed).")
@@ -206,7 +221,7 @@ func (h *harness) measureAll(ctx context.Context, res *results) error {
 	steps := []struct {
 		figure  string
 		measure func(context.Context, *results) error
-	}{{"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"schedules", h.measureSchedules}, {"memory", h.measureMemory}}
+	}{{"blobs", h.measureBlobs}, {"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"schedules", h.measureSchedules}, {"memory", h.measureMemory}}
 	for _, s := range steps {
 		if !h.cfg.wants(s.figure) {
 			continue

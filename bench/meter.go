@@ -77,8 +77,9 @@ func (mt *meter) stop(ctx context.Context, steps int) error {
 	if err != nil {
 		return err
 	}
+	perStep := requestsPerStep(mt.requests, after, steps)
 	mt.h.cpu = append(mt.h.cpu, cpuUse{figure: mt.name, manager: used[0], apiserver: used[1], etcd: used[2], bench: used[3],
-		requests: requestsPerStep(mt.requests, after, steps)})
+		requests: describeRequests(perStep), perStep: perStep})
 	if !mt.profile {
 		return nil
 	}
@@ -182,23 +183,28 @@ func parseRequestTotals(metrics string) map[string]float64 {
 	return out
 }
 
-// requestsPerStep describes the requests made between two readings, per step, most first.
-func requestsPerStep(before, after map[string]float64, steps int) string {
-	type count struct {
-		key string
-		n   float64
-	}
-	var counts []count
+// requestsPerStep is the requests made between two readings, per step, by verb and resource.
+func requestsPerStep(before, after map[string]float64, steps int) map[string]float64 {
+	out := map[string]float64{}
 	for k, v := range after {
 		if d := v - before[k]; d > 0 && !strings.HasSuffix(k, " ") {
-			counts = append(counts, count{k, d / float64(max(steps, 1))})
+			out[k] = d / float64(max(steps, 1))
 		}
 	}
-	sort.Slice(counts, func(i, j int) bool { return counts[i].n > counts[j].n })
+	return out
+}
+
+// describeRequests lists requests per step, most first, leaving out the rare ones.
+func describeRequests(perStep map[string]float64) string {
+	keys := make([]string, 0, len(perStep))
+	for k := range perStep {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return perStep[keys[i]] > perStep[keys[j]] })
 	var parts []string
-	for _, c := range counts {
-		if c.n >= 0.005 {
-			parts = append(parts, fmt.Sprintf("%.2f %s", c.n, c.key))
+	for _, k := range keys {
+		if perStep[k] >= 0.005 {
+			parts = append(parts, fmt.Sprintf("%.2f %s", perStep[k], k))
 		}
 	}
 	return strings.Join(parts, ", ")

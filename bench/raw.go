@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/internal/testflows"
 )
 
 // The raw limits: what the API server does for a plain client with no engine in between,
@@ -30,12 +29,6 @@ const rawWorkflow = "bench-raw-object"
 type limits struct {
 	// seqUpdates is sequential status updates/s of one object, changing one small field.
 	seqUpdates float64
-	// seqJournal is sequential status updates/s of one object that append one journal entry
-	// each, over seqSteps updates.
-	seqJournal float64
-	// shortPerUpdate and longPerUpdate are the time per update of such journal-appending
-	// updates over shortSteps and longSteps updates.
-	shortPerUpdate, longPerUpdate time.Duration
 	// parallelUpdates is status updates/s of parallelism objects at once.
 	parallelUpdates float64
 	// creates is WorkflowRun creates/s from senders clients.
@@ -91,33 +84,6 @@ func (h *harness) rawSequential(ctx context.Context, m *managerProc, rep int) (f
 	}
 	took := time.Since(start)
 	return float64(n) / took.Seconds(), meter.stop(ctx, n)
-}
-
-// rawJournal writes the status of one object steps times in a row, appending one journal
-// entry each time, the entry a no-op step records: what a sequential run of steps steps must
-// store, one write per step, with no engine in between. It returns the time it took.
-func (h *harness) rawJournal(ctx context.Context, m *managerProc, rep, steps int) (time.Duration, error) {
-	run := newRun(rawNamespace, fmt.Sprintf("journal-%d-%d", steps, rep), rawWorkflow, map[string]int{"steps": steps})
-	if err := h.settledRaw(ctx, []*workflowsv1alpha1.WorkflowRun{run}); err != nil {
-		return 0, err
-	}
-	meter, err := h.startMeter(ctx, m, profileName(rep, fmt.Sprintf("raw-journal-%d", steps)))
-	if err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	for i := range steps {
-		now := metav1.NowMicro()
-		run.Status.CurrentStep = testflows.StepName(i)
-		run.Status.Journal = append(run.Status.Journal, workflowsv1alpha1.JournalEntry{
-			Name: testflows.StepName(i), Kind: "Step", State: "Completed", Attempts: 1, StartedAt: &now, FinishedAt: &now,
-		})
-		if err := h.client.Status().Update(ctx, run); err != nil {
-			return 0, fmt.Errorf("update the status of %s: %w", run.Name, err)
-		}
-	}
-	took := time.Since(start)
-	return took, meter.stop(ctx, steps)
 }
 
 // profileName returns name for the first repetition, when the figure is metered, and ""

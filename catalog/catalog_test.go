@@ -190,7 +190,7 @@ func run(t *testing.T, w durable.Workflow) string {
 	out := durable.Execute(context.Background(), w, durable.Execution{
 		Run:      durable.RunInfo{Name: "r", StartedAt: time.Now()},
 		Input:    json.RawMessage(`{}`),
-		Recorder: durable.RecorderFunc(func(context.Context, *durable.Journal, durable.Entry) error { return nil }),
+		Recorder: durable.RecorderFunc(func(context.Context, *durable.Journal, []durable.Entry) error { return nil }),
 	})
 	if out.Kind != durable.Completed {
 		t.Fatalf("%+v", out)

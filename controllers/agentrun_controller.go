@@ -30,6 +30,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/agents"
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/durable"
 )
 
 // Defaults of the AgentRun controller.
@@ -425,8 +426,9 @@ func outcomeStatus(claimed workflowsv1alpha1.AgentRunStatus, resp agents.Respons
 			be = &agents.Error{Reason: ReasonBackendError, Message: err.Error()}
 		}
 		out.Phase, out.Attempts = workflowsv1alpha1.AgentFailed, int32(be.Attempts)
-		out.Error = &workflowsv1alpha1.RunError{Reason: be.Reason, Message: be.Message}
-		out.Message = be.Message
+		message := durable.Truncate(be.Message, workflowsv1alpha1.MaxMessageLength) // what the schema allows
+		out.Error = &workflowsv1alpha1.RunError{Reason: be.Reason, Message: message}
+		out.Message = message
 		return out
 	}
 	out.Phase, out.Result, out.Attempts = workflowsv1alpha1.AgentSucceeded, resp.Text, int32(resp.Attempts)

@@ -155,7 +155,7 @@ var nonNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
 // nameSlug makes s a DNS label of at most 63 characters.
 func nameSlug(s string) string {
 	slug := strings.Trim(nonNameChars.ReplaceAllString(strings.ToLower(s), "-"), "-")
-	return strings.TrimRight(truncate(slug, 63), "-")
+	return strings.Trim(slug[:min(len(slug), 63)], "-")
 }
 
 // declaredName names the WorkflowSchedule of the index-th declaration of workflow.

@@ -2,11 +2,8 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -19,6 +16,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
 // runHost implements durable.Host for one run over the Kubernetes API: events are
@@ -67,11 +65,11 @@ func (h *runHost) FindEvent(ctx context.Context, q durable.EventQuery) (durable.
 func (h *runHost) StartChild(ctx context.Context, step, workflowName string, input json.RawMessage) (string, error) {
 	child := &workflowsv1alpha1.WorkflowRun{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      childName(h.run, step),
+			Name:      runstore.ChildName(h.run, step),
 			Namespace: h.run.Namespace,
 			Labels: map[string]string{
-				workflowsv1alpha1.LabelParentRun: labelValue(h.run.Name),
-				workflowsv1alpha1.LabelWorkflow:  labelValue(workflowName),
+				workflowsv1alpha1.LabelParentRun: workflowsv1alpha1.LabelValue(h.run.Name),
+				workflowsv1alpha1.LabelWorkflow:  workflowsv1alpha1.LabelValue(workflowName),
 			},
 		},
 		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: workflowName, Input: &apiextensionsv1.JSON{Raw: input}},
@@ -79,11 +77,16 @@ func (h *runHost) StartChild(ctx context.Context, step, workflowName string, inp
 	return h.createOwned(ctx, child, &workflowsv1alpha1.WorkflowRun{})
 }
 
-// ChildResult reads the child from the cache: the watch that woke the parent put the child's
-// final status there.
+// ChildResult looks at the child in the cache, where the watch that woke the parent put its
+// final phase; a finished child is read from the API server for its output and error, which
+// the cache does not keep (see runstore.LeanRun).
 func (h *runHost) ChildResult(ctx context.Context, id string) (durable.Result, error) {
 	child := &workflowsv1alpha1.WorkflowRun{}
-	if err := h.getOwned(ctx, id, child); err != nil {
+	err := h.getOwned(ctx, id, child)
+	if err == nil && child.Status.Phase.IsFinal() {
+		err = h.r.APIReader.Get(ctx, client.ObjectKeyFromObject(child), child)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return durable.Result{Done: true, Failure: &durable.Failure{Reason: "ChildDeleted", Message: "the child run was deleted before it finished"}}, nil
 		}
@@ -148,43 +151,14 @@ func phaseOrPending(p workflowsv1alpha1.RunPhase) string {
 	return string(p)
 }
 
-var invalidNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
-
-// childName derives the name of the object a run's primitive creates: readable (parent and
-// step), unique per parent incarnation (a hash of the parent's UID and the step), and at most
-// 63 characters so it can serve as a label value too.
-func childName(parent *workflowsv1alpha1.WorkflowRun, step string) string {
-	sum := sha256.Sum256([]byte(string(parent.UID) + "/" + step))
-	hash := hex.EncodeToString(sum[:])[:8]
-	readable := strings.Trim(invalidNameChars.ReplaceAllString(strings.ToLower(step), "-"), "-")
-	prefix := truncate(parent.Name, 30)
-	if readable = truncate(readable, 63-len(prefix)-len(hash)-2); readable != "" {
-		prefix += "-" + readable
-	}
-	return strings.Trim(prefix, "-") + "-" + hash
-}
-
-// labelValue fits s into a label value (63 characters), keeping it unique with a hash.
-func labelValue(s string) string { return workflowsv1alpha1.LabelValue(s) }
-
-func truncate(s string, n int) string {
-	if n <= 0 {
-		return ""
-	}
-	if len(s) > n {
-		s = s[:n]
-	}
-	return strings.Trim(s, "-")
-}
-
 // StartAgent creates the AgentRun of the run's primitive step, owned by and labelled with the
 // run; AlreadyExists means "that is my turn".
 func (h *runHost) StartAgent(ctx context.Context, step string, req durable.AgentRequest) (string, error) {
 	turn := &workflowsv1alpha1.AgentRun{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      childName(h.run, step),
+			Name:      runstore.ChildName(h.run, step),
 			Namespace: h.run.Namespace,
-			Labels:    map[string]string{workflowsv1alpha1.LabelRun: labelValue(h.run.Name)},
+			Labels:    map[string]string{workflowsv1alpha1.LabelRun: workflowsv1alpha1.LabelValue(h.run.Name)},
 		},
 		Spec: workflowsv1alpha1.AgentRunSpec{
 			Agent: req.Agent, Prompt: req.Prompt, ThreadKey: req.ThreadKey, Instructions: req.Instructions,

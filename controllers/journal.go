@@ -11,7 +11,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 )
 
-// toAPIJournal converts the engine's journal into status.journal.
+// toAPIJournal converts entries of the engine's journal into status.journal's (or a segment's).
 func toAPIJournal(entries []durable.Entry) []workflowsv1alpha1.JournalEntry {
 	out := make([]workflowsv1alpha1.JournalEntry, len(entries))
 	for i, e := range entries {
@@ -26,13 +26,30 @@ func toAPIJournal(entries []durable.Entry) []workflowsv1alpha1.JournalEntry {
 			Target:     e.Target,
 			Ref:        e.Ref,
 			Result:     rawJSON(e.Result),
+			Payload:    toAPIPayload(e.Payload),
 			Error:      e.Error,
 		}
 	}
 	return out
 }
 
-// fromAPIJournal converts status.journal into the engine's entries.
+// toAPIPayload converts the engine's reference to a result stored out of line.
+func toAPIPayload(ref *durable.PayloadRef) *workflowsv1alpha1.PayloadRef {
+	if ref == nil {
+		return nil
+	}
+	return &workflowsv1alpha1.PayloadRef{Name: ref.Name, Parts: int32(ref.Parts), Bytes: int64(ref.Bytes), SHA256: ref.SHA256}
+}
+
+// fromAPIPayload converts a reference to a result stored out of line for the engine.
+func fromAPIPayload(ref *workflowsv1alpha1.PayloadRef) *durable.PayloadRef {
+	if ref == nil {
+		return nil
+	}
+	return &durable.PayloadRef{Name: ref.Name, Parts: int(ref.Parts), Bytes: int(ref.Bytes), SHA256: ref.SHA256}
+}
+
+// fromAPIJournal converts entries of status.journal (or of a segment) into the engine's.
 func fromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []durable.Entry {
 	out := make([]durable.Entry, len(entries))
 	for i, e := range entries {
@@ -46,6 +63,7 @@ func fromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []durable.Entry {
 			WakeAt:     fromMicroTime(e.WakeAt),
 			Target:     e.Target,
 			Ref:        e.Ref,
+			Payload:    fromAPIPayload(e.Payload),
 			Error:      e.Error,
 		}
 		if e.Result != nil {

@@ -57,7 +57,7 @@ func (s *RevisionStore) Save(ctx context.Context, namespace, workflow, rev strin
 	}
 	cr := &appsv1.ControllerRevision{
 		ObjectMeta: metav1.ObjectMeta{Name: rev, Namespace: namespace, Labels: map[string]string{
-			LabelRevisionOf:                labelValue(workflow),
+			LabelRevisionOf:                workflowsv1alpha1.LabelValue(workflow),
 			"app.kubernetes.io/managed-by": "centaur-workflows",
 		}},
 		Data:     runtime.RawExtension{Raw: data},

@@ -36,8 +36,10 @@ type Options struct {
 	// RevisionGCInterval is how often stored workflow revisions no run needs are deleted
 	// (DefaultRevisionGCInterval when zero).
 	RevisionGCInterval time.Duration
-	// Limits bound step results and journals.
+	// Limits bound step results and what a run stores, and group batched steps.
 	Limits durable.Limits
+	// Storage says how runs' journals are kept (sealed segments, payloads, budgets, memory).
+	Storage StorageOptions
 	// MaxConcurrentReconciles is how many runs advance in parallel.
 	MaxConcurrentReconciles int
 	// UnknownWorkflowGrace is how long a new run waits for its workflow to be defined before it
@@ -126,10 +128,16 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		Workflows:               o.Workflows,
 		Events:                  mgr.GetEventRecorder("workflowrun-controller"),
 		Limits:                  o.Limits,
+		Storage:                 o.Storage,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		UnknownWorkflowGrace:    o.UnknownWorkflowGrace,
 		wake:                    wake,
 	}
+	status, err := newStatusClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return nil, err
+	}
+	runs.store = newJournalStore(o.Storage, mgr.GetClient(), mgr.GetAPIReader(), status)
 	var rec reconcile.Reconciler = runs
 	if o.wrapRuns != nil {
 		rec = o.wrapRuns(runs)

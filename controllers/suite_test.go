@@ -29,7 +29,8 @@ import (
 )
 
 // The suite runs every spec against a real kube-apiserver and etcd started by envtest from
-// bin/k8s (KUBEBUILDER_ASSETS, set by `make test`).
+// bin/k8s (KUBEBUILDER_ASSETS, set by `make test`), with kube-controller-manager's garbage
+// collector, so that deleting a run deletes what it owns as in a real cluster.
 var (
 	testEnv   *envtest.Environment
 	cfg       *rest.Config
@@ -37,6 +38,7 @@ var (
 	scheme    = NewScheme()
 	registry  *durable.Registry
 	manager   *testManager
+	kcm       *testenv.ControllerManager
 	// workflowDir is the suite's WORKFLOW_DIRS: specs drop workflow files into it.
 	workflowDir string
 )
@@ -52,6 +54,10 @@ const dirsPollInterval = 200 * time.Millisecond
 // definition cannot reach the suite's local test servers.
 var sandbox = &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: workflowfile.DefaultDeniedRanges()}), MaxSteps: fileMaxSteps}
 
+// suiteLimits are the engine's limits in the suite: a run may store 6 MiB, so that the specs
+// of budgets need little data.
+var suiteLimits = durable.Limits{MaxRunBytes: 6 << 20}
+
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Controllers Suite")
@@ -63,6 +69,8 @@ var _ = BeforeSuite(func() {
 	testEnv, cfg, err = testenv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	kcm, err = testenv.StartControllerManager(testEnv, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 
 	registry = durable.NewRegistry()
@@ -78,6 +86,9 @@ var _ = BeforeSuite(func() {
 var _ = AfterSuite(func() {
 	if manager != nil {
 		manager.stop()
+	}
+	if kcm != nil {
+		Expect(kcm.Stop()).To(Succeed())
 	}
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
@@ -96,6 +107,8 @@ type testManager struct {
 	runs       *WorkflowRunReconciler
 	catalog    *catalog.Catalog
 	declared   *DeclaredScheduleReconciler
+	// cache reads the manager's cache, as its reconcilers do.
+	cache client.Reader
 }
 
 // eventRetention is short in the suite so that the garbage collection of events shows.
@@ -116,8 +129,9 @@ func (m *testManager) stop() {
 	Eventually(m.done, 30*time.Second).Should(BeClosed())
 }
 
-// startManager runs a manager with the WorkflowRun controller on the suite's registry.
-func startManager() *testManager {
+// startManager runs a manager with the WorkflowRun controller on the suite's registry and
+// options; mutate, when given, changes the options first.
+func startManager(mutate ...func(*Options)) *testManager {
 	mgr, err := ctrl.NewManager(cfg, testenv.ManagerOptions(scheme))
 	Expect(err).NotTo(HaveOccurred())
 	tm := &testManager{done: make(chan struct{})}
@@ -134,11 +148,15 @@ func startManager() *testManager {
 	dirs := &catalog.Dirs{Paths: []string{workflowDir}, Catalog: tm.catalog, Interval: dirsPollInterval, Logger: dirsLogger}
 	dirs.Load()
 	Expect(mgr.Add(dirs)).To(Succeed())
-	ctrls, err := Setup(mgr, Options{Workflows: tm.catalog, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count,
+	opts := Options{Workflows: tm.catalog, Limits: suiteLimits, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count,
 		Agents: testAgentOptions(), RevisionGCInterval: revisionGCInterval, UnknownWorkflowGrace: time.Second, SecretScope: SecretScope{"*"},
-		schedules: scheduleHooks(), DeclaredSchedules: ScheduleSources{CatalogSchedules(tm.catalog), testDeclared}})
+		schedules: scheduleHooks(), DeclaredSchedules: ScheduleSources{CatalogSchedules(tm.catalog), testDeclared}}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	ctrls, err := Setup(mgr, opts)
 	Expect(err).NotTo(HaveOccurred())
-	tm.runs, tm.declared = ctrls.Runs, ctrls.DeclaredSchedules
+	tm.runs, tm.declared, tm.cache = ctrls.Runs, ctrls.DeclaredSchedules, mgr.GetClient()
 	ctx, cancel := context.WithCancel(context.Background())
 	tm.cancel = cancel
 	go func() {
@@ -149,8 +167,9 @@ func startManager() *testManager {
 	return tm
 }
 
-// restartManager stops the running manager and starts a fresh one, as after a crash.
-func restartManager() {
+// restartManager stops the running manager and starts a fresh one, as after a crash; mutate,
+// when given, changes the new manager's options.
+func restartManager(mutate ...func(*Options)) {
 	manager.stop()
-	manager = startManager()
+	manager = startManager(mutate...)
 }

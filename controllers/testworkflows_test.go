@@ -47,6 +47,7 @@ type stepsInput struct {
 	Key     string `json:"key"`
 	Steps   int    `json:"steps"`
 	BlockAt int    `json:"block_at"`
+	Batched bool   `json:"batched,omitempty"`
 }
 
 type sleepInput struct {
@@ -60,18 +61,33 @@ type retryInput struct {
 	BackoffMs    int    `json:"backoff_ms"`
 	MaxAttempts  int    `json:"max_attempts"`
 	NonRetryable bool   `json:"non_retryable"`
+	// Noise lengthens each failure's message by this many characters.
+	Noise int `json:"noise,omitempty"`
 }
 
-type sizeInput struct {
-	Bytes int `json:"bytes"`
-	Steps int `json:"steps"`
+// blobsInput asks test_blobs for steps results of bytes bytes each; with sleep_ms it sleeps
+// after the first step, so that the rest of the run replays the results stored so far.
+type blobsInput struct {
+	Key     string `json:"key"`
+	Bytes   int    `json:"bytes"`
+	Steps   int    `json:"steps"`
+	SleepMs int    `json:"sleep_ms,omitempty"`
+	// Pad makes the input as large as a spec needs; the workflow ignores it.
+	Pad string `json:"pad,omitempty"`
 }
+
+// blob is the result of test_blobs' step i: bytes bytes of a letter that depends on i.
+func blob(i, bytes int) string { return strings.Repeat(string(rune('a'+i%26)), bytes) }
 
 // testWorkflows are registered next to the built-in ones for the specs.
 func testWorkflows() []durable.Workflow {
 	return []durable.Workflow{
 		durable.Define("test_steps", func(ctx *durable.Context, in stepsInput) ([]string, error) {
 			var out []string
+			var opts []durable.StepOption
+			if in.Batched {
+				opts = append(opts, durable.Batched())
+			}
 			for i := 1; i <= in.Steps; i++ {
 				name := fmt.Sprintf("step-%d", i)
 				v, err := durable.Step(ctx, name, func(c context.Context) (string, error) {
@@ -84,7 +100,7 @@ func testWorkflows() []durable.Workflow {
 						}
 					}
 					return name + "-done", nil
-				})
+				}, opts...)
 				if err != nil {
 					return nil, err
 				}
@@ -103,7 +119,7 @@ func testWorkflows() []durable.Workflow {
 			return durable.Step(ctx, "flaky", func(c context.Context) (int, error) {
 				n := countCall(in.Key, "flaky")
 				if n <= in.FailTimes {
-					err := fmt.Errorf("flaky failure %d", n)
+					err := fmt.Errorf("flaky failure %d%s", n, strings.Repeat("!", in.Noise))
 					if in.NonRetryable {
 						return 0, durable.NonRetryable(err)
 					}
@@ -137,18 +153,38 @@ func testWorkflows() []durable.Workflow {
 			durable.Sleep(ctx, "x", time.Second)
 			return "unreachable", nil
 		}),
-		durable.Define("test_size", func(ctx *durable.Context, in sizeInput) (int, error) {
+		durable.Define("test_blobs", func(ctx *durable.Context, in blobsInput) (int, error) {
 			total := 0
 			for i := 1; i <= in.Steps; i++ {
-				s, err := durable.Step(ctx, fmt.Sprintf("blob-%d", i), func(context.Context) (string, error) {
-					return strings.Repeat("x", in.Bytes), nil
+				name := fmt.Sprintf("blob-%d", i)
+				s, err := durable.Step(ctx, name, func(context.Context) (string, error) {
+					countCall(in.Key, name)
+					return blob(i, in.Bytes), nil
 				})
 				if err != nil {
 					return 0, err
 				}
+				if s != blob(i, in.Bytes) {
+					return 0, fmt.Errorf("step %s came back with %d bytes that are not its result", name, len(s))
+				}
 				total += len(s)
+				if i == 1 && in.SleepMs > 0 {
+					durable.Sleep(ctx, "pause", time.Duration(in.SleepMs)*time.Millisecond)
+				}
 			}
 			return total, nil
+		}),
+		durable.Define("test_owned", func(ctx *durable.Context, _ struct{}) (json.RawMessage, error) {
+			// Enough batched steps for a sealed segment, a result stored out of line, a child.
+			for i := range 40 {
+				if _, err := durable.Step(ctx, fmt.Sprintf("cheap-%d", i), func(context.Context) (int, error) { return i, nil }, durable.Batched()); err != nil {
+					return nil, err
+				}
+			}
+			if _, err := durable.Step(ctx, "large", func(context.Context) (string, error) { return strings.Repeat("x", 8<<10), nil }); err != nil {
+				return nil, err
+			}
+			return durable.RunWorkflow[json.RawMessage](ctx, "child", "hello", map[string]string{"name": "child"})
 		}),
 		durable.Define("test_event_then_sleep", func(ctx *durable.Context, in struct {
 			Key string `json:"key"`

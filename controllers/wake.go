@@ -54,9 +54,19 @@ func (r *WorkflowRunReconciler) runsWaitingForEvent(ctx context.Context, obj cli
 	return reqs
 }
 
-// markConsumed records on the event that run received it; best effort, since the run's
-// journal is the record that matters.
-func (r *WorkflowRunReconciler) markConsumed(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, entry durable.Entry) {
+// markConsumed records on each event the run received (among the given entries, just
+// persisted) that the run received it; best effort, since the run's journal is the record
+// that matters.
+func (r *WorkflowRunReconciler) markConsumed(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, entries []durable.Entry) {
+	for _, e := range entries {
+		if e.Kind == durable.KindEvent && e.State == durable.StateCompleted && e.Ref != "" {
+			r.markEventConsumed(ctx, run, e)
+		}
+	}
+}
+
+// markEventConsumed records on the event of entry that run received it.
+func (r *WorkflowRunReconciler) markEventConsumed(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, entry durable.Entry) {
 	key := client.ObjectKey{Namespace: run.Namespace, Name: entry.Ref}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		ev := &workflowsv1alpha1.WorkflowEvent{}
@@ -81,7 +91,7 @@ func (r *WorkflowRunReconciler) markConsumed(ctx context.Context, run *workflows
 // cancelChildren sets spec.cancel on the run's unfinished children.
 func (r *WorkflowRunReconciler) cancelChildren(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) error {
 	var children workflowsv1alpha1.WorkflowRunList
-	if err := r.List(ctx, &children, client.InNamespace(run.Namespace), client.MatchingLabels{workflowsv1alpha1.LabelParentRun: labelValue(run.Name)}); err != nil {
+	if err := r.List(ctx, &children, client.InNamespace(run.Namespace), client.MatchingLabels{workflowsv1alpha1.LabelParentRun: workflowsv1alpha1.LabelValue(run.Name)}); err != nil {
 		return err
 	}
 	for i := range children.Items {

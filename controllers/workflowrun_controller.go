@@ -17,7 +17,6 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,13 +64,18 @@ type WorkflowRunReconciler struct {
 	Events recorder.EventRecorder
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
-	// Limits bound step results and journals.
+	// Limits bound step results and what a run stores, and group batched steps.
 	Limits durable.Limits
+	// Storage says how journals are kept: sealing, object and namespace budgets, memory.
+	Storage StorageOptions
 	// MaxConcurrentReconciles is how many runs advance in parallel.
 	MaxConcurrentReconciles int
 	// UnknownWorkflowGrace is how long a new run waits for its workflow to be defined before
 	// failing with UnknownWorkflow (DefaultUnknownWorkflowGrace when zero).
 	UnknownWorkflowGrace time.Duration
+
+	// store keeps the runs' journals (built by Setup).
+	store *journalStore
 
 	// wake carries events whose waiting runs must be woken again (see WorkflowEventReconciler).
 	wake <-chan event.GenericEvent
@@ -81,6 +85,8 @@ type WorkflowRunReconciler struct {
 
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowruns,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowruns/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowruns/finalizers,verbs=update
+// +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowrunsegments;workflowrunpayloads,verbs=get;list;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile advances one run as far as it can go: fetch it, honour TTL, cancellation and
@@ -96,9 +102,10 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, nil
 	}
 	if run.Status.Phase.IsFinal() {
+		r.store.forget(run.UID)
 		return r.reconcileTTL(ctx, run)
 	}
-	return r.advanceFresh(ctx, req.NamespacedName)
+	return r.advanceFresh(ctx, run)
 }
 
 // Advance executes the run right away in this process, as the controller would, and returns
@@ -112,32 +119,46 @@ func (r *WorkflowRunReconciler) Advance(ctx context.Context, key client.ObjectKe
 	if err := r.APIReader.Get(ctx, key, run); err != nil {
 		return nil, fmt.Errorf("read run %s: %w", key, err)
 	}
-	// run holds the API server's copy after every write the execution makes.
-	if _, err := r.advance(ctx, run); err != nil {
+	// run holds what the API server stored after every write the execution makes.
+	if _, err := r.advance(ctx, run, nil); err != nil {
 		return nil, err
 	}
 	return run, nil
 }
 
-// advanceFresh reads the run past the cache (which may lag behind our own last write, and a
-// stale journal would re-run recorded steps) and advances it.
-func (r *WorkflowRunReconciler) advanceFresh(ctx context.Context, key client.ObjectKey) (ctrl.Result, error) {
+// advanceFresh advances the run cached is the cache's lean copy of. The cache keeps no
+// journal and may lag behind our own last write (a stale journal would re-run recorded
+// steps), so the run is read past it, unless this manager wrote the run last and the cache
+// shows that nobody wrote it since (then the copy the last write returned serves), or nobody
+// ever wrote its status and the cache kept its input (then the cached copy is the whole run).
+// Were the cache lagging behind another writer, the run's resourceVersion refuses our next
+// write, and the run is read again.
+func (r *WorkflowRunReconciler) advanceFresh(ctx context.Context, cached *workflowsv1alpha1.WorkflowRun) (ctrl.Result, error) {
+	if memo := r.store.recall(cached); memo != nil {
+		return r.advance(ctx, memo.run, memo)
+	}
+	if r.store.untouched(cached) {
+		return r.advance(ctx, cached.DeepCopy(), nil)
+	}
 	run := &workflowsv1alpha1.WorkflowRun{}
-	if err := r.APIReader.Get(ctx, key, run); err != nil {
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	return r.advance(ctx, run)
+	return r.advance(ctx, run, nil)
 }
 
-// advance executes a freshly read run unless it is being deleted or already finished.
-func (r *WorkflowRunReconciler) advance(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (ctrl.Result, error) {
+// advance executes a freshly read run unless it is being deleted or already finished; memo,
+// when set, is this manager's memory of the run as it wrote it last.
+func (r *WorkflowRunReconciler) advance(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, memo *runMemo) (ctrl.Result, error) {
 	if !run.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
 	if run.Status.Phase.IsFinal() {
 		return r.reconcileTTL(ctx, run)
 	}
-	return r.reconcileRun(ctx, newStatusWriter(r.Client, run))
+	w := r.store.newStatusWriter(run, memo)
+	w.persisted = func(ctx context.Context, entries []durable.Entry) { r.markConsumed(ctx, w.run, entries) }
+	return r.reconcileRun(ctx, w)
 }
 
 // reconcileRun checks the run's lifecycle fields, then executes its handler.
@@ -175,9 +196,20 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	journal := durable.NewJournal(fromAPIJournal(run.Status.Journal))
+	if input := len(inputOf(run)); input > r.store.opts.MaxObjectBytes-maxStatusBytes {
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &durable.Failure{Reason: ReasonInputTooLarge, Message: fmt.Sprintf(
+			"the input is %d bytes; an input may be at most %d bytes, so that the run's status fits beside it: pass large data by reference", input, r.store.opts.MaxObjectBytes-maxStatusBytes)}, nil)
+	}
+	journal, err := w.loadJournal(ctx)
+	if err != nil {
+		var lost *durable.Failure
+		if errors.As(lostFailure(err), &lost) {
+			return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, lost, nil)
+		}
+		return ctrl.Result{}, fmt.Errorf("read the journal of run %s/%s: %w", run.Namespace, run.Name, err)
+	}
 	outcome := durable.Execute(ctx, wf, r.execution(ctx, w, journal))
-	return r.apply(ctx, w, journal, outcome)
+	return r.apply(ctx, w, outcome)
 }
 
 // Reasons a run fails for want of its code.
@@ -297,6 +329,7 @@ func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, 
 		Journal:  journal,
 		Clock:    r.Clock,
 		Recorder: r.recorder(w),
+		Payloads: payloadStore{s: r.store, w: w},
 		Logger:   slog.New(logr.ToSlogHandler(logger)),
 		Limits:   r.Limits,
 		Hooks:    r.hooks(run, logger),
@@ -304,19 +337,17 @@ func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, 
 	}
 }
 
-// recorder persists the journal into run's status after each change, guarded by the run's
-// resourceVersion. It reports errInterrupted once a write shows the run was cancelled or
+// recorder persists the journal (see statusWriter) as the handler goes on, guarded by the
+// run's resourceVersion. It reports errInterrupted once a write shows the run was cancelled or
 // timed out, so the engine stops between steps.
 func (r *WorkflowRunReconciler) recorder(w *statusWriter) durable.Recorder {
-	return durable.RecorderFunc(func(ctx context.Context, journal *durable.Journal, changed durable.Entry) error {
+	return durable.RecorderFunc(func(ctx context.Context, _ *durable.Journal, changed []durable.Entry) error {
 		run := w.run
-		setJournal(run, journal)
-		setPosition(run, changed.Name, changed.WakeAt, changed.Target, changed.State)
-		if err := w.write(ctx); err != nil {
+		last := changed[len(changed)-1]
+		setPosition(run, last.Name, last.WakeAt, last.Target, last.State)
+		w.persisting(changed)
+		if err := w.writeStep(ctx); err != nil {
 			return err
-		}
-		if changed.Kind == durable.KindEvent && changed.State == durable.StateCompleted && changed.Ref != "" {
-			r.markConsumed(ctx, run, changed)
 		}
 		if deadline, ok := runDeadline(run); run.Spec.Cancel || (ok && !r.now().Before(deadline)) {
 			return errInterrupted
@@ -347,12 +378,13 @@ func (r *WorkflowRunReconciler) hooks(run *workflowsv1alpha1.WorkflowRun, logger
 	}
 }
 
-// apply records the engine's outcome in status and says when to come back.
-func (r *WorkflowRunReconciler) apply(ctx context.Context, w *statusWriter, journal *durable.Journal, outcome durable.Outcome) (ctrl.Result, error) {
+// apply records the engine's outcome in status, with the entries the engine left to it, and
+// says when to come back.
+func (r *WorkflowRunReconciler) apply(ctx context.Context, w *statusWriter, outcome durable.Outcome) (ctrl.Result, error) {
 	if outcome.Kind == durable.Aborted {
 		return r.aborted(ctx, w.run, outcome.Err)
 	}
-	setJournal(w.run, journal)
+	w.persisting(outcome.Unrecorded)
 	switch outcome.Kind {
 	case durable.Completed:
 		return r.finish(ctx, w, workflowsv1alpha1.PhaseSucceeded, nil, outcome.Output)
@@ -373,7 +405,10 @@ func (r *WorkflowRunReconciler) suspend(ctx context.Context, w *statusWriter, ou
 	}
 	setPosition(run, outcome.Current, outcome.WakeAt, outcome.Waiting, state)
 	if err := w.write(ctx); err != nil {
-		return r.aborted(ctx, run, err)
+		return r.writeFailed(ctx, w, err)
+	}
+	if !outcome.WakeAt.IsZero() && outcome.WakeAt.Sub(r.now()) <= memoHorizon {
+		r.store.remember(w) // it wakes soon: spare that execution a read
 	}
 	wake := outcome.WakeAt
 	if deadline, ok := runDeadline(run); ok && (wake.IsZero() || deadline.Before(wake)) {
@@ -385,9 +420,20 @@ func (r *WorkflowRunReconciler) suspend(ctx context.Context, w *statusWriter, ou
 	return ctrl.Result{RequeueAfter: max(wake.Sub(r.now()), time.Millisecond)}, nil
 }
 
+// writeFailed fails the run when its write can never succeed (a *durable.Failure: too large,
+// over a budget), and otherwise decides as aborted.
+func (r *WorkflowRunReconciler) writeFailed(ctx context.Context, w *statusWriter, err error) (ctrl.Result, error) {
+	var failure *durable.Failure
+	if errors.As(err, &failure) {
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, failure, nil)
+	}
+	return r.aborted(ctx, w.run, err)
+}
+
 // aborted decides what to do after a write failed mid-execution: a conflict or an
 // interruption is retried at once from a fresh read; a deleted run is dropped.
 func (r *WorkflowRunReconciler) aborted(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, err error) (ctrl.Result, error) {
+	r.store.forget(run.UID)
 	switch {
 	case apierrors.IsNotFound(err):
 		return ctrl.Result{}, nil
@@ -411,15 +457,38 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, pha
 	run.Status.WakeAt, run.Status.WaitingFor = nil, ""
 	run.Status.Output = rawJSON(output)
 	if failure != nil {
-		run.Status.Error = &workflowsv1alpha1.RunError{Reason: failure.Reason, Message: failure.Message}
-		r.setCondition(run, metav1.ConditionFalse, failure.Reason, failure.Message)
+		message := durable.Truncate(failure.Message, workflowsv1alpha1.MaxMessageLength)
+		run.Status.Error = &workflowsv1alpha1.RunError{Reason: failure.Reason, Message: message}
+		r.setCondition(run, metav1.ConditionFalse, failure.Reason, message)
 	} else {
 		run.Status.CurrentStep = ""
 		run.Status.Error = nil
 		r.setCondition(run, metav1.ConditionTrue, ReasonSucceeded, "the workflow returned its output")
 	}
 	if err := w.write(ctx); err != nil {
+		var refused *durable.Failure
+		switch {
+		case errors.As(err, &refused) && !w.refused:
+			// The final write cannot succeed (an output that does not fit, a budget): fail the
+			// run with that instead, with the journal as last written. Once.
+			w.refused = true
+			run.Status.Output = nil
+			return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, refused, nil)
+		case errors.As(err, &refused):
+			// Even the failure cannot be written: say so where people look, and stop here
+			// rather than retry a write that cannot succeed.
+			log.FromContext(ctx).Error(err, "cannot record the run's failure")
+			r.event(run, corev1.EventTypeWarning, "StatusRefused", "Finish", "%s", durable.Truncate(err.Error(), 1024))
+			r.store.forget(run.UID)
+			return ctrl.Result{}, nil
+		}
 		return r.aborted(ctx, run, err)
+	}
+	r.store.forget(run.UID)
+	if w.journal != nil && (w.storedPayloads || w.journal.Payloads() > 0) {
+		if err := r.store.sweepPayloads(ctx, run, w.journal); err != nil {
+			log.FromContext(ctx).Error(err, "delete orphaned payloads of a finished run")
+		}
 	}
 	runsFinished.WithLabelValues(run.Spec.WorkflowName, string(phase)).Inc()
 	switch {
@@ -449,36 +518,10 @@ func (r *WorkflowRunReconciler) reconcileTTL(ctx context.Context, run *workflows
 	return ctrl.Result{}, nil
 }
 
-// statusWriter is the one place that writes a run's status. It remembers what the API server
-// last returned, so a write that would change nothing is skipped.
-type statusWriter struct {
-	client client.Client
-	run    *workflowsv1alpha1.WorkflowRun
-	saved  workflowsv1alpha1.WorkflowRunStatus
-}
-
-func newStatusWriter(c client.Client, run *workflowsv1alpha1.WorkflowRun) *statusWriter {
-	return &statusWriter{client: c, run: run, saved: *run.Status.DeepCopy()}
-}
-
-// write updates the run's status, guarded by its resourceVersion; on success run holds the
-// API server's copy, spec included.
-func (w *statusWriter) write(ctx context.Context) error {
-	w.run.Status.ObservedGeneration = w.run.Generation
-	if apiequality.Semantic.DeepEqual(w.run.Status, w.saved) {
-		return nil
-	}
-	if err := w.client.Status().Update(ctx, w.run); err != nil {
-		return err
-	}
-	w.saved = *w.run.Status.DeepCopy()
-	return nil
-}
-
 func (r *WorkflowRunReconciler) setCondition(run *workflowsv1alpha1.WorkflowRun, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
 		Type: workflowsv1alpha1.ConditionSucceeded, Status: status, Reason: reason,
-		Message: message, ObservedGeneration: run.Generation,
+		Message: durable.Truncate(message, workflowsv1alpha1.MaxMessageLength), ObservedGeneration: run.Generation,
 	})
 }
 
@@ -487,12 +530,6 @@ func (r *WorkflowRunReconciler) event(run *workflowsv1alpha1.WorkflowRun, eventT
 }
 
 func (r *WorkflowRunReconciler) now() time.Time { return now(r.Clock) }
-
-// setJournal copies the engine's journal into status.
-func setJournal(run *workflowsv1alpha1.WorkflowRun, journal *durable.Journal) {
-	run.Status.Journal = toAPIJournal(journal.Entries())
-	run.Status.JournalBytes = int64(journal.Bytes())
-}
 
 // setPosition records which primitive the run is at and what it waits for.
 func setPosition(run *workflowsv1alpha1.WorkflowRun, current string, wakeAt time.Time, target string, state durable.State) {
@@ -517,7 +554,7 @@ func setPosition(run *workflowsv1alpha1.WorkflowRun, current string, wakeAt time
 func setConditionReason(run *workflowsv1alpha1.WorkflowRun, reason, message string) {
 	meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
 		Type: workflowsv1alpha1.ConditionSucceeded, Status: metav1.ConditionUnknown,
-		Reason: reason, Message: message, ObservedGeneration: run.Generation,
+		Reason: reason, Message: durable.Truncate(message, workflowsv1alpha1.MaxMessageLength), ObservedGeneration: run.Generation,
 	})
 }
 

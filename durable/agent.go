@@ -91,7 +91,7 @@ func WaitForAgent(ctx *Context, name, id string) (AgentResult, error) {
 		reason, message, _ := strings.Cut(entry.Error, ": ")
 		return AgentResult{}, &AgentError{Turn: id, Reason: reason, Message: message}
 	}
-	return decodeRecorded[AgentResult](e, name, entry.Result)
+	return decodeRecorded[AgentResult](e, entry)
 }
 
 // RunAgent starts an agent turn and waits for it: StartAgent under name, then WaitForAgent

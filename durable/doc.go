@@ -18,7 +18,10 @@
 // # Durable primitives
 //
 //   - [Step] runs a side effect once and records its JSON-encoded result, with a retry policy
-//     and a timeout ([StepOption]). The result comes back typed.
+//     and a timeout ([StepOption]). The result comes back typed. Its record is written before
+//     the handler reaches its next primitive (or with the run's suspension or end); with
+//     [Batched] it is written together with the steps around it (group commit, for cheap and
+//     idempotent steps: a crash may run the unwritten part of a batch again).
 //   - [Sleep] and [SleepUntil] suspend the run until an absolute wake time recorded in the
 //     journal; no goroutine and no process waits meanwhile.
 //

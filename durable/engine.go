@@ -11,43 +11,95 @@ import (
 	"time"
 )
 
-// Default size limits. The API server refuses requests over about 1.5 MiB of JSON, so the
-// journal's budget leaves room for the rest of the object.
+// Default limits. A run's journal is kept in pieces (the host seals finished entries away and
+// stores large results out of line), so what bounds a run is the total it stores, not the size
+// of one object.
 const (
-	DefaultMaxResultBytes  = 256 << 10
-	DefaultMaxJournalBytes = 1 << 20
+	// DefaultMaxResultBytes caps one step's JSON result.
+	DefaultMaxResultBytes = 4 << 20
+	// DefaultInlineResultBytes is the largest result kept in the journal itself; larger ones go
+	// to the execution's PayloadStore.
+	DefaultInlineResultBytes = 4 << 10
+	// DefaultMaxOutputBytes caps the run's output, which the host keeps in the run's status.
+	DefaultMaxOutputBytes = 256 << 10
+	// DefaultMaxRunBytes caps everything a run stores: input, journal, payloads and output.
+	DefaultMaxRunBytes = 64 << 20
+	// DefaultBatchSteps, DefaultBatchBytes and DefaultBatchDelay bound a batch of Batched
+	// steps: it is recorded once it holds this many steps or bytes of entries, or this long
+	// after its first step finished.
+	DefaultBatchSteps = 2000
+	DefaultBatchBytes = 128 << 10
+	DefaultBatchDelay = 50 * time.Millisecond
 )
 
-// Recorder persists the journal after an entry changed. The engine calls it once per completed
-// step, recorded timer or failed attempt, and goes on only when it returns nil. An error
-// (a write conflict, a lost connection, a cancelled run) aborts the execution: someone else
-// may have advanced the run, so nothing more may be recorded from this execution.
+// Recorder persists the journal. The engine calls it with the entries changed since its last
+// call: before the handler reaches the primitive after an ordinary step (so a step's result is
+// durable before the handler goes on to anything durable), and when a batch of Batched steps
+// is full. The entries changed last are persisted by the host with the execution's outcome
+// instead (Outcome.Unrecorded), which saves a write per suspension and per run.
+//
+// An error aborts the execution: someone else may have advanced the run (a write conflict, a
+// lost connection, a cancelled run), so nothing more may be recorded from it. An error that
+// is a *Failure fails the run instead (the write can never succeed, for example because it is
+// too large); the host then keeps the journal as it last persisted it.
 type Recorder interface {
-	Record(ctx context.Context, journal *Journal, changed Entry) error
+	Record(ctx context.Context, journal *Journal, changed []Entry) error
 }
 
 // RecorderFunc adapts a function to Recorder.
-type RecorderFunc func(ctx context.Context, journal *Journal, changed Entry) error
+type RecorderFunc func(ctx context.Context, journal *Journal, changed []Entry) error
 
 // Record calls f.
-func (f RecorderFunc) Record(ctx context.Context, journal *Journal, changed Entry) error {
+func (f RecorderFunc) Record(ctx context.Context, journal *Journal, changed []Entry) error {
 	return f(ctx, journal, changed)
 }
 
-// Limits bound what one run may store.
+// PayloadStore keeps results too large for the journal (over Limits.InlineResultBytes). The
+// journal entry then holds the PayloadRef, and replay loads the result when the handler
+// reaches the step. Store must be idempotent for a step and attempt: after a crash the same
+// attempt may be stored again, with another result. Errors abort the execution, except a
+// *Failure, which fails the run.
+type PayloadStore interface {
+	// Store keeps the result of the given attempt of the primitive named step.
+	Store(ctx context.Context, step string, attempt int, result json.RawMessage) (PayloadRef, error)
+	// Load returns a result stored earlier.
+	Load(ctx context.Context, ref PayloadRef) (json.RawMessage, error)
+}
+
+// Limits bound what one run may store, and how Batched steps are grouped. Zero values take
+// the defaults.
 type Limits struct {
-	// MaxResultBytes caps one step's JSON result (and the run's output). Default 256 KiB.
+	// MaxResultBytes caps one step's JSON result. Default 4 MiB.
 	MaxResultBytes int
-	// MaxJournalBytes caps the journal as JSON. Default 1 MiB.
-	MaxJournalBytes int
+	// InlineResultBytes is the largest result kept in the journal; larger results go to the
+	// execution's PayloadStore (when it has one). Default 4 KiB.
+	InlineResultBytes int
+	// MaxOutputBytes caps the run's JSON output. Default 256 KiB.
+	MaxOutputBytes int
+	// MaxRunBytes caps what the run stores in all: input, journal, payloads and output.
+	// Default 64 MiB.
+	MaxRunBytes int
+	// BatchSteps, BatchBytes and BatchDelay bound a batch of Batched steps. Defaults 2000
+	// steps, 128 KiB of entries and 50 ms.
+	BatchSteps int
+	BatchBytes int
+	BatchDelay time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
-	if l.MaxResultBytes <= 0 {
-		l.MaxResultBytes = DefaultMaxResultBytes
+	set := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
 	}
-	if l.MaxJournalBytes <= 0 {
-		l.MaxJournalBytes = DefaultMaxJournalBytes
+	set(&l.MaxResultBytes, DefaultMaxResultBytes)
+	set(&l.InlineResultBytes, DefaultInlineResultBytes)
+	set(&l.MaxOutputBytes, DefaultMaxOutputBytes)
+	set(&l.MaxRunBytes, DefaultMaxRunBytes)
+	set(&l.BatchSteps, DefaultBatchSteps)
+	set(&l.BatchBytes, DefaultBatchBytes)
+	if l.BatchDelay <= 0 {
+		l.BatchDelay = DefaultBatchDelay
 	}
 	return l
 }
@@ -70,8 +122,11 @@ type Execution struct {
 	Journal *Journal
 	// Clock returns the wall-clock time; tests pass a fake one. Default time.Now.
 	Clock func() time.Time
-	// Recorder persists the journal after each change.
+	// Recorder persists the journal as the handler goes on.
 	Recorder Recorder
+	// Payloads stores results over Limits.InlineResultBytes out of line; nil keeps every
+	// result in the journal.
+	Payloads PayloadStore
 	// Logger receives the handler's log lines (quiet while replaying). Default: discard.
 	Logger *slog.Logger
 	// Limits bound sizes; zero values take the defaults.
@@ -127,6 +182,9 @@ type Outcome struct {
 	Waiting string
 	// Current is the name of the primitive the handler stopped at.
 	Current string
+	// Unrecorded are the entries changed since the Recorder's last call, in order. The host
+	// persists them (they are in the journal) with a Completed, Failed or Suspended outcome.
+	Unrecorded []Entry
 	// Err is the recording error (Aborted).
 	Err error
 }
@@ -152,7 +210,7 @@ func Execute(ctx context.Context, w Workflow, ex Execution) Outcome {
 			}
 			// The handler's goroutine exited through runtime.Goexit: a primitive stopped it.
 			if e.stop != nil {
-				done <- *e.stop
+				done <- e.outcome(*e.stop)
 				return
 			}
 			done <- Outcome{Kind: Failed, Failure: &Failure{Reason: ReasonHandlerExited,
@@ -160,22 +218,31 @@ func Execute(ctx context.Context, w Workflow, ex Execution) Outcome {
 		}()
 		out, err := w.invoke(&Context{exec: e}, ex.Input)
 		returned = true
-		done <- e.finish(out, err)
+		done <- e.outcome(e.finish(out, err))
 	}()
 	return <-done
 }
 
+// outcome hands the entries that still need writing to the host with o.
+func (e *execution) outcome(o Outcome) Outcome {
+	if o.Kind != Aborted {
+		o.Unrecorded = e.unwritten
+	}
+	return o
+}
+
 // execution is the engine's state for one replay of one run.
 type execution struct {
-	ctx     context.Context
-	run     RunInfo
-	journal *Journal
-	clock   func() time.Time
-	rec     Recorder
-	limits  Limits
-	hooks   Hooks
-	host    Host
-	logger  *slog.Logger
+	ctx      context.Context
+	run      RunInfo
+	journal  *Journal
+	clock    func() time.Time
+	rec      Recorder
+	payloads PayloadStore
+	limits   Limits
+	hooks    Hooks
+	host     Host
+	logger   *slog.Logger
 
 	// now is the run's deterministic time: when the last primitive reached finished.
 	now time.Time
@@ -185,18 +252,33 @@ type execution struct {
 	stop *Outcome
 	// agentTurns counts AgentTurn calls, to name them.
 	agentTurns int
+	// inputBytes is the input's size, which counts against the run's budget.
+	inputBytes int
+
+	// unwritten are the entries staged since the Recorder's last call; mustWrite says that
+	// one of them is an ordinary step's (or another primitive's) record, which must be
+	// written before the handler reaches its next primitive.
+	unwritten []Entry
+	mustWrite bool
+	// batched counts the Batched steps among unwritten, batchBytes the size of their entries;
+	// batchStart is when the first of them finished.
+	batched    int
+	batchBytes int
+	batchStart time.Time
 }
 
 func newExecution(ctx context.Context, ex Execution) *execution {
 	e := &execution{
-		ctx:     ctx,
-		run:     ex.Run,
-		journal: ex.Journal,
-		rec:     ex.Recorder,
-		limits:  ex.Limits.withDefaults(),
-		hooks:   ex.Hooks,
-		host:    ex.Host,
-		now:     ex.Run.StartedAt,
+		ctx:        ctx,
+		run:        ex.Run,
+		journal:    ex.Journal,
+		rec:        ex.Recorder,
+		payloads:   ex.Payloads,
+		limits:     ex.Limits.withDefaults(),
+		inputBytes: len(ex.Input),
+		hooks:      ex.Hooks,
+		host:       ex.Host,
+		now:        ex.Run.StartedAt,
 	}
 	if e.journal == nil {
 		e.journal = NewJournal(nil)
@@ -222,9 +304,13 @@ func (e *execution) finish(out json.RawMessage, err error) Outcome {
 	if err != nil {
 		return Outcome{Kind: Failed, Failure: failureOf(err)}
 	}
-	if len(out) > e.limits.MaxResultBytes {
+	if len(out) > e.limits.MaxOutputBytes {
 		return Outcome{Kind: Failed, Failure: &Failure{Reason: ReasonOutputTooLarge,
-			Message: fmt.Sprintf("the output is %d bytes; the limit is %d: store large data elsewhere and return a reference", len(out), e.limits.MaxResultBytes)}}
+			Message: fmt.Sprintf("the output is %d bytes; the limit is %d: store large data elsewhere and return a reference", len(out), e.limits.MaxOutputBytes)}}
+	}
+	if total := e.recorded() + len(out); total > e.limits.MaxRunBytes {
+		return Outcome{Kind: Failed, Failure: &Failure{Reason: ReasonJournalTooLarge,
+			Message: fmt.Sprintf("with its output of %d bytes the run would store %d bytes, over the limit of %d: return a smaller output", len(out), total, e.limits.MaxRunBytes)}}
 	}
 	return Outcome{Kind: Completed, Output: out}
 }
@@ -250,8 +336,12 @@ func (e *execution) failRun(reason, format string, args ...any) {
 }
 
 // lookup returns the entry recorded under name, failing the run when it was recorded as
-// another kind of primitive.
+// another kind of primitive. Every primitive starts here, so this is where a record the
+// handler left behind is written before it goes on (see Recorder).
 func (e *execution) lookup(name string, kind Kind) (Entry, bool) {
+	if e.mustWrite {
+		e.write()
+	}
 	if name == "" {
 		e.failRun(ReasonNonDeterministic, "a %s primitive was called with an empty name; every primitive needs a name unique within the run", kind)
 	}
@@ -265,22 +355,110 @@ func (e *execution) lookup(name string, kind Kind) (Entry, bool) {
 	return entry, ok
 }
 
-// record persists entry, halting the execution when it cannot be recorded: the journal would
-// outgrow its budget (the run fails) or the write failed (the execution aborts).
+// record stages entry and has it written before the handler reaches its next primitive, or
+// with the outcome if there is none.
 func (e *execution) record(entry Entry) {
 	e.stage(entry)
-	if err := e.rec.Record(e.ctx, e.journal, entry); err != nil {
-		e.halt(Outcome{Kind: Aborted, Err: fmt.Errorf("record %s %q: %w", entry.Kind, entry.Name, err), Current: entry.Name})
+	e.mustWrite = true
+}
+
+// recordBatched stages the entry of a Batched step; the batch is written with the next
+// ordinary record, suspension or outcome, or once it is full (Limits.BatchSteps steps or
+// Limits.BatchBytes of entries, or Limits.BatchDelay after its first step finished).
+func (e *execution) recordBatched(entry Entry) {
+	e.stage(entry)
+	now := e.clock()
+	if e.batched == 0 {
+		e.batchStart = now
+	}
+	e.batched++
+	e.batchBytes += e.journal.EntryBytes(e.journal.index[entry.Name])
+	if e.batched >= e.limits.BatchSteps || e.batchBytes >= e.limits.BatchBytes || now.Sub(e.batchStart) >= e.limits.BatchDelay {
+		e.write()
 	}
 }
 
-// stage puts entry into the journal without writing it: the write that suspends the run
-// persists it. It still refuses to outgrow the journal's budget.
-func (e *execution) stage(entry Entry) {
-	if size := e.journal.sizeAfter(entry); size > e.limits.MaxJournalBytes {
-		e.failRun(ReasonJournalTooLarge, "recording %q would grow the journal to %d bytes, over the limit of %d: return smaller step results or split the work into child workflows", entry.Name, size, e.limits.MaxJournalBytes)
+// write hands the unwritten entries to the Recorder, halting the execution when they cannot
+// be written: the run fails when the Recorder says so (a *Failure), the execution aborts on
+// any other error.
+func (e *execution) write() {
+	changed := e.unwritten
+	e.unwritten, e.mustWrite, e.batched, e.batchBytes = nil, false, 0, 0
+	if len(changed) == 0 {
+		return
 	}
-	e.journal.put(entry)
+	last := changed[len(changed)-1]
+	if err := e.rec.Record(e.ctx, e.journal, changed); err != nil {
+		var failure *Failure
+		if errors.As(err, &failure) {
+			e.halt(Outcome{Kind: Failed, Failure: failure, Current: last.Name})
+		}
+		e.halt(Outcome{Kind: Aborted, Err: fmt.Errorf("record %s %q: %w", last.Kind, last.Name, err), Current: last.Name})
+	}
+}
+
+// stage puts entry into the journal without writing it. A result over the inline limit goes
+// to the PayloadStore first, and an entry that would take the run over its budget fails the
+// run instead.
+func (e *execution) stage(entry Entry) {
+	entry.Error = Truncate(entry.Error, MaxErrorBytes)
+	if total := e.recordedAfter(entry); total > e.limits.MaxRunBytes {
+		e.failRun(ReasonJournalTooLarge, "recording %q would bring what the run stores (input, journal and large results) to %d bytes, over the limit of %d: return smaller step results or split the work into child workflows", entry.Name, total, e.limits.MaxRunBytes)
+	}
+	stored := e.outOfLine(entry)
+	e.journal.put(stored)
+	e.unwritten = append(e.unwritten, stored)
+}
+
+// outOfLine moves a result over the inline limit to the PayloadStore and returns the entry
+// referencing it; other entries are returned as they are.
+func (e *execution) outOfLine(entry Entry) Entry {
+	if e.payloads == nil || len(entry.Result) <= e.limits.InlineResultBytes {
+		return entry
+	}
+	ref, err := e.payloads.Store(e.ctx, entry.Name, max(entry.Attempts, 1), entry.Result)
+	if err != nil {
+		e.storeFailed(entry.Name, fmt.Errorf("store the result of %q: %w", entry.Name, err))
+	}
+	entry.Result, entry.Payload = nil, &ref
+	return entry
+}
+
+// resultOf returns an entry's recorded result, loading it from the PayloadStore when it was
+// stored out of line.
+func (e *execution) resultOf(entry Entry) json.RawMessage {
+	if entry.Payload == nil {
+		return entry.Result
+	}
+	if e.payloads == nil {
+		e.failRun(ReasonHandlerError, "the result of %q is stored out of line (%s) but this execution has no payload store", entry.Name, entry.Payload.Name)
+	}
+	raw, err := e.payloads.Load(e.ctx, *entry.Payload)
+	if err != nil {
+		e.storeFailed(entry.Name, fmt.Errorf("load the result of %q: %w", entry.Name, err))
+	}
+	return raw
+}
+
+// storeFailed halts after a PayloadStore error: a *Failure fails the run, anything else
+// aborts the execution so that it is tried again.
+func (e *execution) storeFailed(name string, err error) {
+	var failure *Failure
+	if errors.As(err, &failure) {
+		e.halt(Outcome{Kind: Failed, Failure: failure, Current: name})
+	}
+	e.abort(name, err)
+}
+
+// recorded is what the run stores so far: its input, its journal and its large results.
+func (e *execution) recorded() int {
+	return e.inputBytes + e.journal.Bytes() + e.journal.PayloadBytes()
+}
+
+// recordedAfter is what the run stores once entry has been put, its result counted whether it
+// stays inline or not.
+func (e *execution) recordedAfter(entry Entry) int {
+	return e.inputBytes + e.journal.sizeAfter(entry) + e.journal.payloadBytesAfter(entry)
 }
 
 // advance moves the deterministic clock to t when t is later.

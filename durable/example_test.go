@@ -46,10 +46,11 @@ var Trial = durable.Define("trial", func(ctx *durable.Context, in TrialInput) (T
 })
 
 // memoryStore keeps a run's journal in memory. In the operator the journal lives in the
-// WorkflowRun's status; the engine only needs something that persists it after each change.
+// WorkflowRun (its status and sealed segments); the engine only needs something that persists
+// it as the handler goes on, and the host persists it once more with each outcome.
 type memoryStore struct{ entries []durable.Entry }
 
-func (s *memoryStore) Record(_ context.Context, journal *durable.Journal, _ durable.Entry) error {
+func (s *memoryStore) Record(_ context.Context, journal *durable.Journal, _ []durable.Entry) error {
 	s.entries = append([]durable.Entry(nil), journal.Entries()...)
 	return nil
 }
@@ -61,13 +62,18 @@ func Example() {
 	store := &memoryStore{}
 
 	execute := func() durable.Outcome {
-		return durable.Execute(context.Background(), Trial, durable.Execution{
+		journal := durable.NewJournal(store.entries) // what earlier executions recorded
+		out := durable.Execute(context.Background(), Trial, durable.Execution{
 			Run:      durable.RunInfo{Name: "trial-ada", WorkflowName: Trial.Name(), StartedAt: now},
 			Input:    json.RawMessage(`{"email": "ada@example.com"}`),
-			Journal:  durable.NewJournal(store.entries), // what earlier executions recorded
-			Clock:    func() time.Time { return now },   // a fake clock, to skip the two weeks
+			Journal:  journal,
+			Clock:    func() time.Time { return now }, // a fake clock, to skip the two weeks
 			Recorder: store,
 		})
+		if out.Kind != durable.Aborted {
+			_ = store.Record(context.Background(), journal, out.Unrecorded) // stored with the outcome
+		}
+		return out
 	}
 
 	out := execute()

@@ -47,21 +47,25 @@ func (c *fakeClock) Set(t time.Time) {
 
 // memRecorder is an in-memory Recorder that plays the API server: every successful write
 // stores a copy of the journal, round-tripped through JSON and truncated to microseconds as
-// status.journal is, and nothing else survives an execution.
+// status.journal is, and nothing else survives an execution. The harness writes through it
+// with each outcome too, as the controller does.
 type memRecorder struct {
 	t  testing.TB
 	mu sync.Mutex
 	// fail, when set, is asked before each write (n counts calls from 1) and may refuse it.
-	fail func(n int, changed durable.Entry) error
+	fail func(n int, changed []durable.Entry) error
 
 	calls     int
-	changed   []durable.Entry   // the changed entry of each successful write
+	changed   []durable.Entry   // the last changed entry of each successful write
 	snapshots [][]durable.Entry // the persisted journal after each successful write
 	maxBytes  int               // the largest journal (as JSON) the recorder was ever handed
 }
 
 // Record implements durable.Recorder.
-func (r *memRecorder) Record(_ context.Context, journal *durable.Journal, changed durable.Entry) error {
+func (r *memRecorder) Record(_ context.Context, journal *durable.Journal, changed []durable.Entry) error {
+	if len(changed) == 0 {
+		r.t.Errorf("the engine asked to record no change")
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
@@ -90,7 +94,7 @@ func (r *memRecorder) Record(_ context.Context, journal *durable.Journal, change
 		e.FinishedAt = e.FinishedAt.Truncate(time.Microsecond)
 		e.WakeAt = e.WakeAt.Truncate(time.Microsecond)
 	}
-	r.changed = append(r.changed, changed)
+	r.changed = append(r.changed, changed[len(changed)-1])
 	r.snapshots = append(r.snapshots, stored)
 	return nil
 }
@@ -109,7 +113,7 @@ func (r *memRecorder) Calls() int {
 	return r.calls
 }
 
-// Changed is the changed entry of each successful write, in order.
+// Changed is the last changed entry of each successful write, in order.
 func (r *memRecorder) Changed() []durable.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -166,6 +170,8 @@ type harness struct {
 	limits durable.Limits
 	hooks  durable.Hooks
 	logger *slog.Logger
+	// payloads, when set, stores large results out of line.
+	payloads durable.PayloadStore
 
 	// journal is the journal the latest execution left behind (what the host would store
 	// with the outcome).
@@ -184,7 +190,9 @@ func newHarness(t *testing.T, wf durable.Workflow) *harness {
 	}
 }
 
-// execute runs the handler from the top against the persisted journal and returns the outcome.
+// execute runs the handler from the top against the persisted journal and returns the outcome,
+// after persisting the entries the outcome carries as the host does (a failed write turns the
+// outcome into Aborted, as in the controller).
 func (h *harness) execute() durable.Outcome {
 	h.t.Helper()
 	journal := durable.NewJournal(h.rec.Persisted())
@@ -194,11 +202,17 @@ func (h *harness) execute() durable.Outcome {
 		Journal:  journal,
 		Clock:    h.clock.Now,
 		Recorder: h.rec,
+		Payloads: h.payloads,
 		Logger:   h.logger,
 		Limits:   h.limits,
 		Hooks:    h.hooks,
 	})
 	h.journal = journal
+	if out.Kind != durable.Aborted && len(out.Unrecorded) > 0 {
+		if err := h.rec.Record(context.Background(), journal, out.Unrecorded); err != nil {
+			return durable.Outcome{Kind: durable.Aborted, Err: err, Current: out.Unrecorded[len(out.Unrecorded)-1].Name}
+		}
+	}
 	return out
 }
 

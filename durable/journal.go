@@ -47,7 +47,31 @@ type Entry struct {
 	Target     string          `json:"target,omitempty"`
 	Ref        string          `json:"ref,omitempty"`
 	Result     json.RawMessage `json:"result,omitempty"`
-	Error      string          `json:"error,omitempty"`
+	// Payload references a result stored out of line by the execution's PayloadStore; Result
+	// is empty then.
+	Payload *PayloadRef `json:"payload,omitempty"`
+	Error   string      `json:"error,omitempty"`
+}
+
+// PayloadRef says where a PayloadStore keeps a result too large for the journal. The engine
+// treats it as opaque apart from Bytes, which counts against the run's budget.
+type PayloadRef struct {
+	// Name identifies the stored result (for the controller: its first WorkflowRunPayload).
+	Name string `json:"name"`
+	// Parts is how many pieces the store split the result into.
+	Parts int `json:"parts"`
+	// Bytes is the result's size as JSON.
+	Bytes int `json:"bytes"`
+	// SHA256 is the hex SHA-256 digest of the result, for the store to check on reading.
+	SHA256 string `json:"sha256"`
+}
+
+// payloadBytes is the size of the result e stores out of line, 0 when it has none.
+func (e *Entry) payloadBytes() int {
+	if e.Payload == nil {
+		return 0
+	}
+	return e.Payload.Bytes
 }
 
 // final reports whether the entry will never change again.
@@ -61,6 +85,9 @@ type Journal struct {
 	index   map[string]int
 	sizes   []int
 	bytes   int
+	// payloads and payloadBytes count the results stored out of line.
+	payloads     int
+	payloadBytes int
 }
 
 // NewJournal builds a journal from entries recorded earlier (in status), in their order.
@@ -85,6 +112,15 @@ func (j *Journal) Len() int { return len(j.entries) }
 // Bytes is the journal's size as a JSON array.
 func (j *Journal) Bytes() int { return j.bytes + 2 }
 
+// EntryBytes is the size of the i-th entry as JSON.
+func (j *Journal) EntryBytes(i int) int { return j.sizes[i] }
+
+// Payloads counts the results stored out of line (see PayloadStore).
+func (j *Journal) Payloads() int { return j.payloads }
+
+// PayloadBytes is the size of the results stored out of line.
+func (j *Journal) PayloadBytes() int { return j.payloadBytes }
+
 // Lookup returns the entry recorded under name.
 func (j *Journal) Lookup(name string) (Entry, bool) {
 	i, ok := j.index[name]
@@ -105,11 +141,28 @@ func (j *Journal) sizeAfter(e Entry) int {
 	return size + 2
 }
 
-// put adds e or replaces the entry of the same name, keeping the size current.
+// payloadBytesAfter is the size of the results stored out of line once e has been put.
+func (j *Journal) payloadBytesAfter(e Entry) int {
+	size := j.payloadBytes + e.payloadBytes()
+	if i, ok := j.index[e.Name]; ok {
+		size -= j.entries[i].payloadBytes()
+	}
+	return size
+}
+
+// put adds e or replaces the entry of the same name, keeping the sizes current.
 func (j *Journal) put(e Entry) {
 	size := entrySize(e)
+	j.payloadBytes += e.payloadBytes()
+	if e.Payload != nil {
+		j.payloads++
+	}
 	if i, ok := j.index[e.Name]; ok {
 		j.bytes += size - j.sizes[i]
+		j.payloadBytes -= j.entries[i].payloadBytes()
+		if j.entries[i].Payload != nil {
+			j.payloads--
+		}
 		j.entries[i], j.sizes[i] = e, size
 		return
 	}

@@ -37,7 +37,7 @@ func TestStepResultOverMaxResultBytesFailsTheStepAtOnce(t *testing.T) {
 	}
 }
 
-func TestJournalOverMaxJournalBytesFailsBeforeItIsWritten(t *testing.T) {
+func TestRunOverMaxRunBytesFailsBeforeItIsWritten(t *testing.T) {
 	const limit = 1000
 	calls := map[string]int{}
 	wf := durable.Define("hoarder", func(ctx *durable.Context, _ struct{}) (int, error) {
@@ -54,7 +54,7 @@ func TestJournalOverMaxJournalBytesFailsBeforeItIsWritten(t *testing.T) {
 		return 50, nil
 	})
 	h := newHarness(t, wf)
-	h.limits.MaxJournalBytes = limit
+	h.limits.MaxRunBytes = limit
 
 	f := mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
 	written := h.rec.Writes()
@@ -82,7 +82,7 @@ func TestJournalOverMaxJournalBytesFailsBeforeItIsWritten(t *testing.T) {
 	}
 }
 
-func TestTimersThatAreDueCountAgainstMaxJournalBytes(t *testing.T) {
+func TestTimersThatAreDueCountAgainstMaxRunBytes(t *testing.T) {
 	const limit = 1000
 	wf := durable.Define("many-deadlines", func(ctx *durable.Context, _ struct{}) (string, error) {
 		for i := range 50 {
@@ -91,7 +91,7 @@ func TestTimersThatAreDueCountAgainstMaxJournalBytes(t *testing.T) {
 		return "done", nil
 	})
 	h := newHarness(t, wf)
-	h.limits.MaxJournalBytes = limit
+	h.limits.MaxRunBytes = limit
 
 	mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
 	if got := h.journal.Bytes(); got > limit {
@@ -99,12 +99,12 @@ func TestTimersThatAreDueCountAgainstMaxJournalBytes(t *testing.T) {
 	}
 }
 
-func TestOutputOverMaxResultBytesFailsWithOutputTooLarge(t *testing.T) {
+func TestOutputOverMaxOutputBytesFailsWithOutputTooLarge(t *testing.T) {
 	wf := durable.Define("verbose", func(ctx *durable.Context, _ struct{}) (string, error) {
 		return strings.Repeat("y", 100), nil
 	})
 	h := newHarness(t, wf)
-	h.limits.MaxResultBytes = 64
+	h.limits.MaxOutputBytes = 64
 	f := mustFail(t, h.execute(), durable.ReasonOutputTooLarge)
 	if !strings.Contains(f.Message, "102 bytes") || !strings.Contains(f.Message, "limit is 64") {
 		t.Errorf("failure message = %q; want it to name 102 bytes and the limit of 64", f.Message)

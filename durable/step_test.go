@@ -100,7 +100,7 @@ func TestRestartAfterFailedWriteResumesAtTheUnrecordedStep(t *testing.T) {
 			h := newHarness(t, orderWorkflow(calls))
 			h.input = []byte(`{"customer":"ada","items":["book","pen"]}`)
 			errConflict := errors.New("the object has been modified")
-			h.rec.fail = func(n int, _ durable.Entry) error {
+			h.rec.fail = func(n int, _ []durable.Entry) error {
 				if n == k+1 {
 					return errConflict
 				}

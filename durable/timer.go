@@ -25,7 +25,7 @@ func (e *execution) timer(name string, wakeAt func(now time.Time) time.Time) {
 	if !found {
 		entry = Entry{Name: name, Kind: KindSleep, State: StateSleeping, StartedAt: now, WakeAt: wakeAt(now)}
 		if entry.WakeAt.After(now) {
-			e.record(entry)
+			e.stage(entry) // the write that suspends the run persists it
 		}
 	}
 	if now.Before(entry.WakeAt) {
@@ -33,7 +33,7 @@ func (e *execution) timer(name string, wakeAt func(now time.Time) time.Time) {
 	}
 	// The timer is due. Its completion needs no write of its own: replay reaches the same
 	// conclusion from the wake time, and the next write persists it. It still counts against
-	// the journal's budget, since the host stores the journal with the outcome.
+	// the run's budget, since the host stores the journal with the outcome.
 	entry.State, entry.FinishedAt = StateCompleted, entry.WakeAt
 	e.stage(entry)
 	e.advance(entry.WakeAt)

@@ -61,7 +61,7 @@ func WaitForEvent[T any](ctx *Context, name, eventType, correlationID string, op
 	if entry.State == StateFailed {
 		return out, ErrEventTimeout
 	}
-	return decodeRecorded[T](e, name, entry.Result)
+	return decodeRecorded[T](e, entry)
 }
 
 // eventTarget is how a wait for an event is described in the journal and the run's status.
@@ -127,7 +127,7 @@ func WaitForWorkflow[T any](ctx *Context, name, childID string) (T, error) {
 		reason, message, _ := strings.Cut(entry.Error, ": ")
 		return out, &ChildError{Child: childID, Reason: reason, Message: message}
 	}
-	return decodeRecorded[T](e, name, entry.Result)
+	return decodeRecorded[T](e, entry)
 }
 
 // RunWorkflow starts a child run and waits for it: StartWorkflow under name, then
@@ -200,14 +200,16 @@ func (e *execution) abort(name string, err error) {
 	e.halt(Outcome{Kind: Aborted, Current: name, Err: err})
 }
 
-// decodeRecorded decodes a recorded JSON result into T, failing the run when it does not fit.
-func decodeRecorded[T any](e *execution, name string, raw json.RawMessage) (T, error) {
+// decodeRecorded decodes an entry's recorded JSON result into T, failing the run when it does
+// not fit.
+func decodeRecorded[T any](e *execution, entry Entry) (T, error) {
 	var out T
+	raw := e.resultOf(entry)
 	if len(raw) == 0 {
 		return out, nil
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		e.failRun(ReasonNonDeterministic, "the recorded result of %q does not decode into %T: %v", name, out, err)
+		e.failRun(ReasonNonDeterministic, "the recorded result of %q does not decode into %T: %v; keep a primitive's result type stable across versions of a workflow", entry.Name, out, err)
 	}
 	return out, nil
 }

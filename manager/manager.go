@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
@@ -44,7 +46,13 @@ type Options struct {
 	leaderElectionNamespace string
 	maxConcurrentReconciles int
 	maxResultBytes          int
-	maxJournalBytes         int
+	inlineResultBytes       int
+	maxRunBytes             int
+	maxNamespaceBytes       int64
+	journalOpenEntries      int
+	journalOpenBytes        int
+	journalCacheBytes       int64
+	deprecatedJournalBytes  int
 	eventRetention          time.Duration
 	shutdownTimeout         time.Duration
 	trustedProxies          string
@@ -102,8 +110,14 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas so one runs the controllers; every replica serves the API.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace).")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs advance in parallel; a long step holds one slot.")
-	fs.IntVar(&o.maxResultBytes, "max-step-result-bytes", durable.DefaultMaxResultBytes, "Largest JSON result a step (or a run's output) may record.")
-	fs.IntVar(&o.maxJournalBytes, "max-journal-bytes", durable.DefaultMaxJournalBytes, "Largest journal a run may keep in its status; etcd takes about 1.5 MiB per object.")
+	fs.IntVar(&o.maxResultBytes, "max-step-result-bytes", durable.DefaultMaxResultBytes, "Largest JSON result one step may record (results over --inline-result-bytes are stored as WorkflowRunPayloads, in parts of 512 KiB).")
+	fs.IntVar(&o.inlineResultBytes, "inline-result-bytes", durable.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
+	fs.IntVar(&o.maxRunBytes, "max-run-bytes", durable.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")
+	fs.Int64Var(&o.maxNamespaceBytes, "max-namespace-bytes", controllers.DefaultMaxNamespaceBytes, "Most the runs of one namespace may store in all; a run whose growth would pass it fails with NamespaceBudgetExceeded. Negative: no limit.")
+	fs.IntVar(&o.journalOpenEntries, "journal-open-entries", controllers.DefaultOpenEntries, "A run's final journal entries in status are sealed into a WorkflowRunSegment once there are this many (or --journal-open-bytes).")
+	fs.IntVar(&o.journalOpenBytes, "journal-open-bytes", controllers.DefaultOpenBytes, "A run's final journal entries in status are sealed into a WorkflowRunSegment once they take this many bytes (or --journal-open-entries).")
+	fs.Int64Var(&o.journalCacheBytes, "journal-cache-bytes", controllers.DefaultJournalCacheBytes, "Memory for sealed segments, large results and the runs the manager wrote last (which spares a read when a sleeping run wakes).")
+	fs.IntVar(&o.deprecatedJournalBytes, "max-journal-bytes", 0, "Deprecated and ignored: journals are sealed into WorkflowRunSegments; --max-run-bytes bounds what a run stores.")
 	fs.DurationVar(&o.eventRetention, "event-retention", controllers.DefaultEventRetention, "How long a WorkflowEvent is kept so that runs reaching their wait late still receive it.")
 	fs.DurationVar(&o.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "Comma-separated CIDRs (or IPs) of the reverse proxies in front of the API; only their X-Forwarded-For/X-Real-Ip count for a webhook's source_ip.")
@@ -144,8 +158,11 @@ func Run(o Options, extra ...durable.Workflow) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName("setup")
 
-	if o.maxJournalBytes > 1400*1024 {
-		return errors.New("--max-journal-bytes must leave room for the rest of the object under etcd's 1.5 MiB request limit: use at most 1433600")
+	if o.inlineResultBytes > 256<<10 {
+		return errors.New("--inline-result-bytes must keep a run's status small: use at most 262144 (larger results go to WorkflowRunPayloads)")
+	}
+	if o.deprecatedJournalBytes != 0 {
+		log.Info("--max-journal-bytes is deprecated and ignored: journals are sealed into WorkflowRunSegments; use --max-run-bytes to bound what a run stores")
 	}
 	keysSecret, err := restapi.ParseKeysSecret(o.apiKeysSecret)
 	if err != nil {
@@ -205,7 +222,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		LeaderElectionID:        "workflow-operator.workflows.centaur.dev",
 		LeaderElectionNamespace: o.leaderElectionNamespace,
 		GracefulShutdownTimeout: &o.shutdownTimeout,
-		Cache:                   cache.Options{ByObject: secretScope.CacheOptions()},
+		Cache:                   cacheOptions(secretScope),
 	})
 	if err != nil {
 		return fmt.Errorf("create the manager: %w", err)
@@ -223,9 +240,13 @@ func Run(o Options, extra ...durable.Workflow) error {
 	}
 
 	ctrls, err := controllers.Setup(mgr, controllers.Options{
-		Workflows:                   workflowCatalog,
-		RevisionGCInterval:          o.revisionGCInterval,
-		Limits:                      durable.Limits{MaxResultBytes: o.maxResultBytes, MaxJournalBytes: o.maxJournalBytes},
+		Workflows:          workflowCatalog,
+		RevisionGCInterval: o.revisionGCInterval,
+		Limits:             durable.Limits{MaxResultBytes: o.maxResultBytes, InlineResultBytes: o.inlineResultBytes, MaxRunBytes: o.maxRunBytes},
+		Storage: controllers.StorageOptions{
+			OpenEntries: o.journalOpenEntries, OpenBytes: o.journalOpenBytes,
+			MaxNamespaceBytes: o.maxNamespaceBytes, CacheBytes: o.journalCacheBytes,
+		},
 		MaxConcurrentReconciles:     o.maxConcurrentReconciles,
 		EventRetention:              o.eventRetention,
 		Agents:                      controllers.AgentOptions{ConfigMap: agentsConfig, Concurrency: o.agentConcurrency},
@@ -344,4 +365,12 @@ func (o Options) secretScope(own ...string) controllers.SecretScope {
 	}
 	slices.Sort(scope)
 	return slices.Compact(scope)
+}
+
+// cacheOptions are the manager's cache options: runs kept lean (no inputs, journals or outputs;
+// see runstore.LeanRun) and Secrets cached only in the namespaces the scope serves.
+func cacheOptions(secrets controllers.SecretScope) cache.Options {
+	opts := runstore.CacheOptions()
+	maps.Copy(opts.ByObject, secrets.CacheOptions())
+	return opts
 }

@@ -51,7 +51,7 @@ func (h *harness) execute() durable.Outcome {
 		Input:   json.RawMessage(h.input),
 		Journal: journal,
 		Clock:   func() time.Time { return h.now },
-		Recorder: durable.RecorderFunc(func(_ context.Context, j *durable.Journal, _ durable.Entry) error {
+		Recorder: durable.RecorderFunc(func(_ context.Context, j *durable.Journal, _ []durable.Entry) error {
 			h.writes++
 			raw, err := json.Marshal(j.Entries())
 			if err != nil {

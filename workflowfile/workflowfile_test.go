@@ -228,6 +228,36 @@ def handler(inp, ctx):
 	}
 }
 
+func TestBatchedStepsShareTheirWrites(t *testing.T) {
+	const src = `
+WORKFLOW_NAME = "adder"
+def handler(inp, ctx):
+    total = 0
+    for i in range(100):
+        total += ctx.step("add-%d" % i, lambda: i, batched = inp["batched"])
+    ctx.sleep("pause", "1s")
+    return total
+`
+	writes := map[bool]int{}
+	for _, batched := range []bool{false, true} {
+		h := newHarness(t, mustCompile(t, src), fmt.Sprintf(`{"batched": %t}`, batched))
+		if out := h.execute(); out.Kind != durable.Suspended {
+			t.Fatalf("batched=%t: %+v", batched, out)
+		}
+		if len(h.journal) != 101 {
+			t.Fatalf("batched=%t: the journal holds %d entries, want 100 steps and the sleep", batched, len(h.journal))
+		}
+		writes[batched] = h.writes
+		h.now = h.now.Add(time.Second)
+		if out := h.execute(); out.Kind != durable.Completed || string(out.Output) != "4950" {
+			t.Fatalf("batched=%t: replay ended %+v %s", batched, out, out.Output)
+		}
+	}
+	if writes[true] > 2 || writes[false] < 99 {
+		t.Errorf("100 steps took %d writes batched and %d not; want at most 2 batched and one per step otherwise", writes[true], writes[false])
+	}
+}
+
 func TestSideEffectsOutsideStepsFailWithFileAndLine(t *testing.T) {
 	for name, call := range map[string]string{
 		"http":  `http.get("http://example.invalid/")`,

@@ -81,7 +81,7 @@ func (r *replayer) execute() durable.Outcome {
 		Input:    r.input,
 		Journal:  r.journal,
 		Clock:    func() time.Time { return r.now },
-		Recorder: durable.RecorderFunc(func(context.Context, *durable.Journal, durable.Entry) error { return nil }),
+		Recorder: durable.RecorderFunc(func(context.Context, *durable.Journal, []durable.Entry) error { return nil }),
 		Host:     r.host,
 	})
 }

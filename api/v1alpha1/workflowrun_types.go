@@ -82,12 +82,24 @@ type WorkflowRunSpec struct {
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
 }
 
+// Bounds of the messages the engine copies into status. Longer messages are cut to fit, with a
+// note of how much was cut, so that a huge error never makes a status write fail.
+const (
+	// MaxMessageLength bounds status.error.message, as metav1.Condition bounds its message.
+	MaxMessageLength = 32768
+	// MaxEntryErrorLength bounds a journal entry's error.
+	MaxEntryErrorLength = 32768
+)
+
 // RunError is why a run failed: a CamelCase reason to branch on and a message for people.
 type RunError struct {
 	// reason is a CamelCase word such as UnknownWorkflow, InvalidInput, NonDeterministic,
 	// HandlerError, StepFailed, Panic, Timeout or JournalTooLarge.
+	// +kubebuilder:validation:MaxLength=1024
 	Reason string `json:"reason"`
-	// message says what happened and, where it can, what to do about it.
+	// message says what happened and, where it can, what to do about it. Longer messages are
+	// cut to 32768 characters.
+	// +kubebuilder:validation:MaxLength=32768
 	Message string `json:"message"`
 }
 
@@ -129,12 +141,66 @@ type JournalEntry struct {
 	// WorkflowRun or the AgentRun it started.
 	// +optional
 	Ref string `json:"ref,omitempty"`
-	// result is the primitive's JSON result, returned as-is on replay.
+	// result is the primitive's JSON result, returned as-is on replay. A result larger than
+	// the manager's --inline-result-bytes is stored in WorkflowRunPayload objects instead, and
+	// payload says where.
 	// +optional
 	Result *apiextensionsv1.JSON `json:"result,omitempty"`
-	// error is the last error message of a failed or retrying step.
+	// payload references the WorkflowRunPayload objects holding a result stored out of line.
+	// +optional
+	Payload *PayloadRef `json:"payload,omitempty"`
+	// error is the last error message of a failed or retrying step (cut to 32768 characters).
+	// +kubebuilder:validation:MaxLength=32768
 	// +optional
 	Error string `json:"error,omitempty"`
+}
+
+// PayloadRef says where a result stored out of line lives: WorkflowRunPayload objects in the
+// run's namespace named name (the first part), name-1, name-2 and so on.
+type PayloadRef struct {
+	// name is the WorkflowRunPayload holding the first part of the result.
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// parts is how many WorkflowRunPayloads hold the result.
+	// +kubebuilder:validation:Minimum=1
+	Parts int32 `json:"parts"`
+	// bytes is the result's size as JSON.
+	// +kubebuilder:validation:Minimum=0
+	Bytes int64 `json:"bytes"`
+	// sha256 is the hex SHA-256 digest of the result's JSON, checked when it is read back.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	SHA256 string `json:"sha256"`
+}
+
+// JournalHistory summarises a run's whole journal: the part sealed into WorkflowRunSegments,
+// what status.journal holds, and how much the run has stored in all.
+type JournalHistory struct {
+	// segments counts the run's sealed WorkflowRunSegments (indexes 0 to segments-1). List
+	// them with `kubectl get wfrs -l workflows.centaur.dev/run=NAME --sort-by=.spec.index`.
+	// +optional
+	Segments int32 `json:"segments,omitempty"`
+	// sealedEntries counts the entries in those segments; status.journal holds the entries
+	// after them.
+	// +optional
+	SealedEntries int64 `json:"sealedEntries,omitempty"`
+	// sealedBytes is the size of the sealed entries as JSON.
+	// +optional
+	SealedBytes int64 `json:"sealedBytes,omitempty"`
+	// entries counts every entry of the journal, sealed or not: the position the run has
+	// reached.
+	// +optional
+	Entries int64 `json:"entries,omitempty"`
+	// payloads counts the results stored out of line in WorkflowRunPayloads.
+	// +optional
+	Payloads int64 `json:"payloads,omitempty"`
+	// payloadBytes is the size of those results.
+	// +optional
+	PayloadBytes int64 `json:"payloadBytes,omitempty"`
+	// recordedBytes is everything the run has stored: its input, its whole journal, its
+	// payloads and its output. The manager's --max-run-bytes bounds it, and the sum over a
+	// namespace's runs is bounded by --max-namespace-bytes.
+	// +optional
+	RecordedBytes int64 `json:"recordedBytes,omitempty"`
 }
 
 // WorkflowRunStatus is the engine's view of a run, journal included. Only the manager writes it.
@@ -198,19 +264,28 @@ type WorkflowRunStatus struct {
 	// +optional
 	Error *RunError `json:"error,omitempty"`
 
-	// journal records every durable primitive the handler reached, in the order reached.
+	// journal is the open part of the run's journal: the durable primitives the handler
+	// reached after those sealed into WorkflowRunSegments (see history), in the order reached.
+	// Once enough entries are final the manager seals them into a segment, always keeping the
+	// last few here, so this list stays short however long the run is. A run recorded by a
+	// release without segments has its whole journal here; it is sealed on its next execution.
 	// +optional
 	Journal []JournalEntry `json:"journal,omitempty"`
 
-	// journalBytes is the journal's size as JSON. The engine fails a run with reason
-	// JournalTooLarge before the object could outgrow what the API server accepts.
+	// journalBytes is the size as JSON of the whole journal, sealed segments included.
 	// +optional
 	JournalBytes int64 `json:"journalBytes,omitempty"`
+
+	// history summarises the whole journal: sealed segments, payloads and the bytes the run
+	// has stored.
+	// +optional
+	History *JournalHistory `json:"history,omitempty"`
 }
 
 // WorkflowRun is one durable execution of a registered workflow. The manager replays the
-// workflow's handler against the journal in status, so completed steps never run again and a
-// run survives restarts of the manager. Create one with kubectl, the REST API or a webhook.
+// workflow's handler against the run's journal (the WorkflowRunSegments it owns, then
+// status.journal), so completed steps never run again and a run survives restarts of the
+// manager. Create one with kubectl, the REST API or a webhook.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -218,6 +293,7 @@ type WorkflowRunStatus struct {
 // +kubebuilder:printcolumn:name="Workflow",type=string,JSONPath=`.spec.workflowName`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Step",type=string,JSONPath=`.status.currentStep`
+// +kubebuilder:printcolumn:name="Entries",type=integer,JSONPath=`.status.history.entries`,priority=1
 // +kubebuilder:printcolumn:name="Parent",type=string,JSONPath=`.metadata.labels.workflows\.centaur\.dev/parent-run`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.error.reason`
 // +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startedAt`

@@ -68,7 +68,7 @@ func TestVerifierCatchesRepeats(t *testing.T) {
 			}
 			run := ledgerRun(recorded)
 			v := &verifier{cfg: config{parallelism: 4}, killed: tc.killed, outages: tc.outages, stats: &stats{}, perKill: map[string]int{}}
-			v.checkLedger(map[string]*workflowsv1alpha1.WorkflowRun{"r": run}, tc.lines)
+			v.checkLedger(map[string]*journaledRun{"r": {run: run, entries: run.Status.Journal}}, tc.lines)
 			err := v.err()
 			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Errorf("verifier error = %v, want one containing %q", err, tc.wantErr)

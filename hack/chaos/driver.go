@@ -42,7 +42,8 @@ type chaos struct {
 	ledger     string
 	bin        string
 	rng        *rand.Rand
-	input      []byte
+	// input and longInput are the runs' inputs: every longEvery-th run is a long one.
+	input, longInput []byte
 
 	created  []string
 	batches  int
@@ -121,11 +122,17 @@ func (c *chaos) setUp(ctx context.Context) error {
 			return err
 		}
 	}
-	if c.input, err = json.Marshal(testflows.LedgerInput{
+	in := testflows.LedgerInput{
 		Steps: c.cfg.steps, SleepEvery: c.cfg.sleepEvery, SleepMillis: c.cfg.sleepMillis,
 		FailEvery: c.cfg.failEvery, BackoffMillis: c.cfg.backoffMillis, WorkMillis: c.cfg.workMillis,
-	}); err != nil {
+	}
+	long := in
+	long.Steps, long.SleepEvery = c.cfg.longSteps, c.cfg.longSleep
+	if c.input, err = json.Marshal(in); err != nil {
 		return fmt.Errorf("encode the runs' input: %w", err)
+	}
+	if c.longInput, err = json.Marshal(long); err != nil {
+		return fmt.Errorf("encode the long runs' input: %w", err)
 	}
 	for _, ns := range []string{runNamespace, leaseNamespace} {
 		if err := c.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
@@ -206,7 +213,7 @@ func (c *chaos) createBatch(ctx context.Context) error {
 		name := fmt.Sprintf("chaos-%05d", len(c.created))
 		run := &workflowsv1alpha1.WorkflowRun{
 			ObjectMeta: metav1.ObjectMeta{Namespace: runNamespace, Name: name},
-			Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: testflows.LedgerName, Input: &apiextensionsv1.JSON{Raw: c.input}},
+			Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: testflows.LedgerName, Input: &apiextensionsv1.JSON{Raw: c.inputOf(len(c.created))}},
 		}
 		if err := retry(ctx, func() error { return c.client.Create(ctx, run) }, apierrors.IsAlreadyExists); err != nil {
 			return fmt.Errorf("create run %s: %w", name, err)
@@ -214,6 +221,15 @@ func (c *chaos) createBatch(ctx context.Context) error {
 		c.created = append(c.created, name)
 	}
 	return nil
+}
+
+// inputOf is the input of the i-th run (from 0): every longEvery-th run is a long one.
+func (c *chaos) inputOf(i int) []byte {
+	if c.cfg.longEvery > 0 && i%c.cfg.longEvery == c.cfg.longEvery-1 {
+		c.stats.Long++
+		return c.longInput
+	}
+	return c.input
 }
 
 // retry calls fn until it succeeds or ok(err), for up to a minute.

@@ -25,6 +25,9 @@ import (
 type config struct {
 	runs          int
 	steps         int
+	longEvery     int
+	longSteps     int
+	longSleep     int
 	sleepEvery    int
 	sleepMillis   int64
 	failEvery     int
@@ -47,7 +50,8 @@ type config struct {
 // bigConfig is what `make chaos` runs.
 func bigConfig() config {
 	return config{
-		runs: 300, steps: 10, sleepEvery: 4, sleepMillis: 1000, failEvery: 5, backoffMillis: 300, workMillis: 20,
+		runs: 300, steps: 10, longEvery: 10, longSteps: 150, longSleep: 25,
+		sleepEvery: 4, sleepMillis: 1000, failEvery: 5, backoffMillis: 300, workMillis: 20,
 		kills: 30, minUptime: 500 * time.Millisecond, maxUptime: 4 * time.Second, etcdDown: 2 * time.Second,
 		parallelism: 16, timeout: 10 * time.Minute,
 	}
@@ -56,7 +60,8 @@ func bigConfig() config {
 // smallConfig is what `make test` runs: a few runs and kills.
 func smallConfig() config {
 	return config{
-		runs: 12, steps: 6, sleepEvery: 3, sleepMillis: 500, failEvery: 4, backoffMillis: 200, workMillis: 50,
+		runs: 12, steps: 6, longEvery: 4, longSteps: 60, longSleep: 25,
+		sleepEvery: 3, sleepMillis: 500, failEvery: 4, backoffMillis: 200, workMillis: 50,
 		kills: 3, minUptime: 800 * time.Millisecond, maxUptime: 2500 * time.Millisecond, etcdDown: time.Second,
 		parallelism: 4, timeout: 3 * time.Minute,
 	}
@@ -92,7 +97,10 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	fs.Bool("small", false, "The small workload of `make test`.")
 	fs.IntVar(&cfg.runs, "runs", cfg.runs, "Runs in all, created in batches while the kills go on.")
-	fs.IntVar(&cfg.steps, "steps", cfg.steps, "Steps of each run.")
+	fs.IntVar(&cfg.steps, "steps", cfg.steps, "Steps of each run (but the long ones).")
+	fs.IntVar(&cfg.longEvery, "long-every", cfg.longEvery, "Every n-th run is a long one, whose journal is sealed into segments while the kills go on (0: none).")
+	fs.IntVar(&cfg.longSteps, "long-steps", cfg.longSteps, "Steps of each long run.")
+	fs.IntVar(&cfg.longSleep, "long-sleep-every", cfg.longSleep, "A durable sleep before every n-th step of a long run.")
 	fs.IntVar(&cfg.sleepEvery, "sleep-every", cfg.sleepEvery, "A durable sleep before every n-th step (0: none).")
 	fs.Int64Var(&cfg.sleepMillis, "sleep-ms", cfg.sleepMillis, "Length of those sleeps.")
 	fs.IntVar(&cfg.failEvery, "fail-every", cfg.failEvery, "The first attempt of every n-th step fails and is retried (0: none).")

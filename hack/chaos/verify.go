@@ -13,6 +13,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/internal/testflows"
+	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
 // stats are the crash test's counts.
@@ -30,14 +31,16 @@ type stats struct {
 	// ReExecuted counts executions that ran again because they were in flight at a kill (of
 	// them, AtEtcdKill at the etcd kill); MaxPerKill is the most any one kill caused.
 	ReExecuted, AtEtcdKill, MaxPerKill int
-	Elapsed                            time.Duration
+	// Long counts the long runs; Sealed the runs whose journal was sealed into segments.
+	Long, Sealed int
+	Elapsed      time.Duration
 }
 
 // String prints the counts.
 func (s *stats) String() string {
-	return fmt.Sprintf("chaos: seed %d, %s: runs %d (succeeded %d), steps %d, step executions %d (planned failures %d), "+
+	return fmt.Sprintf("chaos: seed %d, %s: runs %d (succeeded %d; %d long, %d with sealed segments), steps %d, step executions %d (planned failures %d), "+
 		"kills: manager %d, etcd %d, leader %d; re-executed in-flight steps %d (%d at the etcd kill; at most %d per kill)",
-		s.Seed, s.Elapsed, s.Runs, s.Succeeded, s.Steps, s.Executions, s.PlannedFailures,
+		s.Seed, s.Elapsed, s.Runs, s.Succeeded, s.Long, s.Sealed, s.Steps, s.Executions, s.PlannedFailures,
 		s.ManagerKills, s.EtcdKills, s.LeaderKills, s.ReExecuted, s.AtEtcdKill, s.MaxPerKill)
 }
 
@@ -51,11 +54,47 @@ func (c *chaos) judge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	journaled, err := c.readJournals(ctx, runs)
+	if err != nil {
+		return err
+	}
 	v := &verifier{cfg: c.cfg, killed: c.killed, outages: c.outages, stats: &c.stats, perKill: map[string]int{}}
-	v.checkRuns(c.created, runs)
-	v.checkLedger(runs, lines)
+	v.checkRuns(c.created, journaled)
+	v.checkLedger(journaled, lines)
 	v.checkLogs(c.managers)
 	return v.err()
+}
+
+// journaledRun is a finished run with its input and its whole journal.
+type journaledRun struct {
+	run     *workflowsv1alpha1.WorkflowRun
+	input   testflows.LedgerInput
+	entries []workflowsv1alpha1.JournalEntry
+}
+
+// readJournals reads each run's whole journal (sealed segments, then status), as the REST API
+// does, and decodes its input.
+func (c *chaos) readJournals(ctx context.Context, runs map[string]*workflowsv1alpha1.WorkflowRun) (map[string]*journaledRun, error) {
+	out := make(map[string]*journaledRun, len(runs))
+	for name, run := range runs {
+		j := &journaledRun{run: run}
+		if run.Spec.Input == nil || json.Unmarshal(run.Spec.Input.Raw, &j.input) != nil {
+			return nil, fmt.Errorf("run %s has no ledger input", name)
+		}
+		opts := runstore.ReadOptions{Limit: runstore.MaxPageEntries}
+		for {
+			page, err := runstore.ReadJournal(ctx, c.client, run, opts)
+			if err != nil {
+				return nil, fmt.Errorf("read the journal of run %s: %w", name, err)
+			}
+			j.entries = append(j.entries, page.Entries...)
+			if opts.Continue = page.Continue; opts.Continue == "" {
+				break
+			}
+		}
+		out[name] = j
+	}
+	return out, nil
 }
 
 // awaitFinal polls until every created run is final, and returns the runs by name.
@@ -119,21 +158,24 @@ func (v *verifier) err() error {
 
 // checkRuns checks that no run was lost and that every run succeeded with a journal that
 // records each primitive exactly once.
-func (v *verifier) checkRuns(created []string, runs map[string]*workflowsv1alpha1.WorkflowRun) {
+func (v *verifier) checkRuns(created []string, runs map[string]*journaledRun) {
 	v.stats.Runs = len(created)
 	for _, name := range created {
-		run, ok := runs[name]
+		j, ok := runs[name]
 		if !ok {
 			v.fail("run %s was lost: it no longer exists", name)
 			continue
 		}
-		if run.Status.Phase != workflowsv1alpha1.PhaseSucceeded {
-			v.fail("run %s ended %s: %+v", name, run.Status.Phase, run.Status.Error)
+		if j.run.Status.Phase != workflowsv1alpha1.PhaseSucceeded {
+			v.fail("run %s ended %s: %+v", name, j.run.Status.Phase, j.run.Status.Error)
 			continue
 		}
 		v.stats.Succeeded++
-		v.checkOutput(run)
-		v.checkJournal(run)
+		if h := j.run.Status.History; h != nil && h.Segments > 0 {
+			v.stats.Sealed++
+		}
+		v.checkOutput(j)
+		v.checkJournal(j)
 	}
 	if len(runs) != len(created) {
 		v.fail("%d runs exist but %d were created", len(runs), len(created))
@@ -141,65 +183,61 @@ func (v *verifier) checkRuns(created []string, runs map[string]*workflowsv1alpha
 }
 
 // checkOutput checks the run's output.
-func (v *verifier) checkOutput(run *workflowsv1alpha1.WorkflowRun) {
+func (v *verifier) checkOutput(j *journaledRun) {
 	var out testflows.LedgerOutput
-	if run.Status.Output == nil || json.Unmarshal(run.Status.Output.Raw, &out) != nil || out.Steps != v.cfg.steps {
-		v.fail("run %s has output %v, want %d steps", run.Name, run.Status.Output, v.cfg.steps)
+	run := j.run
+	if run.Status.Output == nil || json.Unmarshal(run.Status.Output.Raw, &out) != nil || out.Steps != j.input.Steps {
+		v.fail("run %s has output %v, want %d steps", run.Name, run.Status.Output, j.input.Steps)
 	}
 }
 
 // checkJournal checks that every step and sleep is recorded once, completed, with the attempts
-// the input asks for.
-func (v *verifier) checkJournal(run *workflowsv1alpha1.WorkflowRun) {
-	in := v.input()
+// the run's input asks for.
+func (v *verifier) checkJournal(j *journaledRun) {
+	in, name := j.input, j.run.Name
 	seen := map[string]int{}
-	for _, e := range run.Status.Journal {
+	for _, e := range j.entries {
 		seen[e.Name]++
 		if seen[e.Name] == 2 {
-			v.fail("run %s records %q twice in its journal", run.Name, e.Name)
+			v.fail("run %s records %q twice in its journal", name, e.Name)
 		}
 	}
 	want := 0
-	for i := range v.cfg.steps {
+	for i := range in.Steps {
 		if in.Sleeps(i) {
 			want++
-			v.expectEntry(run, fmt.Sprintf("nap-%04d", i), "Sleep", 0)
+			v.expectEntry(j, fmt.Sprintf("nap-%04d", i), "Sleep", 0)
 		}
 		attempts := 1
 		if in.Fails(i) {
 			attempts = 2
 		}
 		want++
-		v.expectEntry(run, testflows.StepName(i), "Step", attempts)
+		v.expectEntry(j, testflows.StepName(i), "Step", attempts)
 	}
-	if len(run.Status.Journal) != want {
-		v.fail("run %s has %d journal entries, want %d", run.Name, len(run.Status.Journal), want)
+	if len(j.entries) != want {
+		v.fail("run %s has %d journal entries, want %d", name, len(j.entries), want)
 	}
 }
 
 // expectEntry checks one journal entry: completed, of kind, with attempts (0: any).
-func (v *verifier) expectEntry(run *workflowsv1alpha1.WorkflowRun, name, kind string, attempts int) {
-	e, ok := journalEntry(run, name)
+func (v *verifier) expectEntry(j *journaledRun, name, kind string, attempts int) {
+	e, ok := j.entry(name)
 	switch {
 	case !ok:
-		v.fail("run %s has no journal entry %q", run.Name, name)
+		v.fail("run %s has no journal entry %q", j.run.Name, name)
 	case string(e.Kind) != kind || e.State != "Completed":
-		v.fail("run %s records %q as %s %s, want a completed %s", run.Name, name, e.Kind, e.State, kind)
+		v.fail("run %s records %q as %s %s, want a completed %s", j.run.Name, name, e.Kind, e.State, kind)
 	case attempts > 0 && int(e.Attempts) != attempts:
-		v.fail("run %s records %q after %d attempts, want %d", run.Name, name, e.Attempts, attempts)
+		v.fail("run %s records %q after %d attempts, want %d", j.run.Name, name, e.Attempts, attempts)
 	case kind == "Step":
 		v.stats.Steps++
 	}
 }
 
-// input is the runs' input.
-func (v *verifier) input() testflows.LedgerInput {
-	return testflows.LedgerInput{Steps: v.cfg.steps, SleepEvery: v.cfg.sleepEvery, FailEvery: v.cfg.failEvery}
-}
-
-// journalEntry returns the entry of run named name.
-func journalEntry(run *workflowsv1alpha1.WorkflowRun, name string) (workflowsv1alpha1.JournalEntry, bool) {
-	for _, e := range run.Status.Journal {
+// entry returns the journal entry named name.
+func (j *journaledRun) entry(name string) (workflowsv1alpha1.JournalEntry, bool) {
+	for _, e := range j.entries {
 		if e.Name == name {
 			return e, true
 		}
@@ -216,7 +254,7 @@ type execKey struct {
 // checkLedger checks the ledger against the journals: the execution a journal recorded is the
 // last one of its step (no completed step ran again), and every other repeated execution was
 // in flight at a kill.
-func (v *verifier) checkLedger(runs map[string]*workflowsv1alpha1.WorkflowRun, lines []testflows.LedgerLine) {
+func (v *verifier) checkLedger(runs map[string]*journaledRun, lines []testflows.LedgerLine) {
 	v.stats.Executions = len(lines)
 	byAttempt := map[execKey][]testflows.LedgerLine{}
 	lastOfStep := map[[2]string]testflows.LedgerLine{}
@@ -276,13 +314,13 @@ func (v *verifier) reExecuted(k execKey, l, next testflows.LedgerLine) {
 }
 
 // checkRecorded checks that the journal of run recorded exactly the last execution of step.
-func (v *verifier) checkRecorded(runs map[string]*workflowsv1alpha1.WorkflowRun, name, step string, last testflows.LedgerLine) {
+func (v *verifier) checkRecorded(runs map[string]*journaledRun, name, step string, last testflows.LedgerLine) {
 	run, ok := runs[runName(name)]
 	if !ok {
 		v.fail("the ledger has executions of %s, a run that does not exist", name)
 		return
 	}
-	e, ok := journalEntry(run, step)
+	e, ok := run.entry(step)
 	if !ok || e.Result == nil {
 		return // reported by checkJournal
 	}

@@ -9,16 +9,35 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/centaur-dev/workflow-operator/internal/testenv"
 )
 
 // kubeconfigName names the cluster, user and context in .dev/kubeconfig, so that it merges
 // cleanly with other kubeconfigs (envtest calls all three "envtest").
 const kubeconfigName = "centaur-dev"
 
-// controlPlane is the dev cluster's etcd and kube-apiserver, run by envtest, and their log files.
+// controlPlane is the dev cluster's etcd and kube-apiserver, run by envtest,
+// kube-controller-manager, and their log files.
 type controlPlane struct {
 	env  *envtest.Environment
+	kcm  *testenv.ControllerManager
 	logs []*os.File
+}
+
+// startGarbageCollector runs kube-controller-manager's garbage collector and namespace
+// controller against the control plane, logging to .dev/logs/kube-controller-manager.log; it
+// stops with the control plane.
+func startGarbageCollector(cp *controlPlane, p paths) error {
+	out, err := cp.openLog(p.logs, "kube-controller-manager.log")
+	if err != nil {
+		return err
+	}
+	logf("starting kube-controller-manager (garbage collection, namespace deletion)")
+	if cp.kcm, err = testenv.StartControllerManager(cp.env, out); err != nil {
+		return fmt.Errorf("start kube-controller-manager (see %s): %w", p.logs, err)
+	}
+	return nil
 }
 
 // startControlPlane starts etcd on the persistent data dir p.etcd and kube-apiserver, then
@@ -89,9 +108,15 @@ func (cp *controlPlane) closeLogs() {
 	cp.logs = nil
 }
 
-// stop stops kube-apiserver, then etcd (SIGTERM, SIGKILL after the stop timeout). envtest
-// leaves the data dir alone because we supplied it; it removes only its temporary cert dir.
+// stop stops kube-controller-manager, kube-apiserver, then etcd (SIGTERM, SIGKILL after the
+// stop timeout). envtest leaves the data dir alone because we supplied it; it removes only its
+// temporary cert dir.
 func (cp *controlPlane) stop() {
+	if cp.kcm != nil {
+		if err := cp.kcm.Stop(); err != nil {
+			logf("stop kube-controller-manager: %v", err)
+		}
+	}
 	if cp.env != nil {
 		if err := cp.env.Stop(); err != nil {
 			logf("stop the control plane: %v", err)

@@ -1,7 +1,9 @@
 // Command devcluster is the engine of `make dev`: it runs a local Kubernetes control plane
-// (etcd and kube-apiserver from bin/k8s, started by controller-runtime's envtest) whose data
-// lives in .dev/ and survives restarts, installs the CRDs, writes an admin kubeconfig and a REST
-// API key, and runs bin/manager against it until Ctrl-C.
+// (etcd and kube-apiserver from bin/k8s, started by controller-runtime's envtest, and
+// kube-controller-manager's garbage collector and namespace controller, so that deleting a run
+// deletes what it owns and `kubectl delete namespace` finishes) whose data lives in .dev/ and
+// survives restarts, installs the CRDs, writes an admin kubeconfig and a REST API key, and runs
+// bin/manager against it until Ctrl-C.
 //
 // It exists so that a newcomer can try the operator with one command and no Docker, kind or
 // internet. Run it from the repository root (hack/dev.sh does):
@@ -119,6 +121,9 @@ func run(o options) error {
 		_ = os.Remove(p.children)
 		logf("stopped; the cluster's data stays in %s for the next `make dev`", rel(p, p.etcd))
 	}()
+	if err := startGarbageCollector(cp, p); err != nil {
+		return err
+	}
 	if err := recordChildren(p.children); err != nil {
 		return err
 	}
@@ -242,6 +247,7 @@ func checkPrerequisites(p paths, o options) error {
 	need := []struct{ path, fix string }{
 		{filepath.Join(p.assets, "etcd"), "make control-plane"},
 		{filepath.Join(p.assets, "kube-apiserver"), "make control-plane"},
+		{filepath.Join(p.assets, "kube-controller-manager"), "make control-plane"},
 		{p.crds, "make manifests"},
 	}
 	if !o.noManager {

@@ -105,27 +105,33 @@ func ReadStat(pid int) (Stat, error) {
 }
 
 // RSS returns the resident set size of pid in bytes (VmRSS of /proc/PID/status).
-func RSS(pid int) (int64, error) {
+func RSS(pid int) (int64, error) { return statusBytes(pid, "VmRSS") }
+
+// PeakRSS returns the largest resident set size pid has had (VmHWM), in bytes.
+func PeakRSS(pid int) (int64, error) { return statusBytes(pid, "VmHWM") }
+
+// statusBytes reads a "NAME: N kB" field of /proc/PID/status, in bytes.
+func statusBytes(pid int, field string) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, fmt.Errorf("read the status of pid %d: %w", pid, err)
 	}
 	for line := range strings.SplitSeq(string(data), "\n") {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		rest, ok := strings.CutPrefix(line, field+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("parse VmRSS of pid %d: %q", pid, line)
+			return 0, fmt.Errorf("parse %s of pid %d: %q", field, pid, line)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("parse VmRSS of pid %d: %w", pid, err)
+			return 0, fmt.Errorf("parse %s of pid %d: %w", field, pid, err)
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("no VmRSS in the status of pid %d", pid)
+	return 0, fmt.Errorf("no %s in the status of pid %d", field, pid)
 }
 
 // CPUTime returns the CPU time pid used so far, or 0 when it cannot be read.

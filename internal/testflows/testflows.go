@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
@@ -19,9 +20,30 @@ import (
 const (
 	NoopName    = "bench-noop"
 	SleepName   = "bench-sleep"
+	BlobsName   = "bench-blobs"
 	WebhookName = "bench-webhook"
 	LedgerName  = "chaos-ledger"
+	// NoopFileName is bench-noop written as a workflow file (NoopFile).
+	NoopFileName = "bench-noop-file"
 )
+
+// NoopFile is bench-noop as a Starlark workflow file, for the benchmark's figure of what a
+// step costs in a file against Go: the same input, step names, results and output. The
+// benchmark writes it into a directory it passes to the manager as --workflow-dirs.
+const NoopFile = `
+WORKFLOW_NAME = "bench-noop-file"
+
+def step_name(i):
+    # "s-%04d" % i, as StepName names the steps of bench-noop (Starlark has no widths).
+    digits = str(i)
+    return "s-" + "0" * max(0, 4 - len(digits)) + digits
+
+def handler(inp, ctx):
+    batched = inp.get("batched", False)
+    for i in range(inp["steps"]):
+        ctx.step(step_name(i), lambda: None, batched = batched)
+    return {"steps": inp["steps"]}
+`
 
 // LedgerEnv names the environment variable that gives the ledger file's path to the manager.
 const LedgerEnv = "CENTAUR_CHAOS_LEDGER"
@@ -29,7 +51,7 @@ const LedgerEnv = "CENTAUR_CHAOS_LEDGER"
 // All returns the workflows, with the ledger workflow appending to the file at ledgerPath
 // (empty: its steps fail, since they have nowhere to record themselves).
 func All(ledgerPath string) []durable.Workflow {
-	return []durable.Workflow{Noop, Sleep, Webhook, NewLedgerWorkflow(ledgerPath)}
+	return []durable.Workflow{Noop, Sleep, Blobs, Webhook, NewLedgerWorkflow(ledgerPath)}
 }
 
 // StepName names step i of the bench and chaos workflows.
@@ -39,18 +61,30 @@ func StepName(i int) string { return fmt.Sprintf("s-%04d", i) }
 type NoopInput struct {
 	// Steps is how many no-op steps the run executes.
 	Steps int `json:"steps"`
+	// Batched makes them batched steps (durable.Batched), recorded together.
+	Batched bool `json:"batched,omitempty"`
+}
+
+// NoopOutput is the output of bench-noop.
+type NoopOutput struct {
+	// Steps is how many steps the run executed.
+	Steps int `json:"steps"`
 }
 
 // Noop executes input.steps steps that do nothing, so a run's time is the engine's: one
-// status write per step plus the replay around it.
-var Noop = durable.Define(NoopName, func(ctx *durable.Context, in NoopInput) (NoopInput, error) {
+// status write per step (per batch, for batched steps) plus the replay around it.
+var Noop = durable.Define(NoopName, func(ctx *durable.Context, in NoopInput) (NoopOutput, error) {
+	var opts []durable.StepOption
+	if in.Batched {
+		opts = append(opts, durable.Batched())
+	}
 	for i := range in.Steps {
-		if _, err := durable.Step(ctx, StepName(i), noop); err != nil {
-			return NoopInput{}, err
+		if _, err := durable.Step(ctx, StepName(i), noop, opts...); err != nil {
+			return NoopOutput{}, err
 		}
 	}
-	return in, nil
-}, durable.WithDescription("Benchmark: executes input.steps no-op steps."))
+	return NoopOutput{Steps: in.Steps}, nil
+}, durable.WithDescription("Benchmark: executes input.steps no-op steps, batched or not."))
 
 // noop is a step that does nothing and records no result.
 func noop(context.Context) (any, error) { return nil, nil }
@@ -59,17 +93,50 @@ func noop(context.Context) (any, error) { return nil, nil }
 type SleepInput struct {
 	// SleepMillis is how long the run sleeps.
 	SleepMillis int64 `json:"sleepMillis"`
+	// Pad makes the input as large as the memory figure needs; the workflow ignores it.
+	Pad string `json:"pad,omitempty"`
 }
 
 // Sleep sleeps durably, then executes one no-op step named "after": the step's start minus the
 // sleep's wake time is how late the timer fired.
-var Sleep = durable.Define(SleepName, func(ctx *durable.Context, in SleepInput) (SleepInput, error) {
+var Sleep = durable.Define(SleepName, func(ctx *durable.Context, in SleepInput) (int64, error) {
 	durable.Sleep(ctx, "nap", time.Duration(in.SleepMillis)*time.Millisecond)
 	if _, err := durable.Step(ctx, "after", noop); err != nil {
-		return SleepInput{}, err
+		return 0, err
 	}
-	return in, nil
+	return in.SleepMillis, nil
 }, durable.WithDescription("Benchmark: sleeps input.sleepMillis, then executes one no-op step."))
+
+// BlobsInput is the input of bench-blobs.
+type BlobsInput struct {
+	// Steps is how many steps record a result of Bytes bytes each.
+	Steps int `json:"steps"`
+	Bytes int `json:"bytes"`
+	// SleepMillis is a durable sleep after the last step, in which the benchmark restarts the
+	// manager, so that the run finishes by replaying every result.
+	SleepMillis int64 `json:"sleepMillis,omitempty"`
+}
+
+// Blob is the result of bench-blobs' step i: n bytes of a letter that depends on i.
+func Blob(i, n int) string { return strings.Repeat(string(rune('a'+i%26)), n) }
+
+// Blobs records input.steps results of input.bytes bytes each (stored out of line), sleeps,
+// and returns the bytes it read back, checking that every result replays as recorded.
+var Blobs = durable.Define(BlobsName, func(ctx *durable.Context, in BlobsInput) (int, error) {
+	total := 0
+	for i := range in.Steps {
+		s, err := durable.Step(ctx, StepName(i), func(context.Context) (string, error) { return Blob(i, in.Bytes), nil })
+		if err != nil {
+			return 0, err
+		}
+		if len(s) != in.Bytes || (len(s) > 0 && s[0] != Blob(i, 1)[0]) {
+			return 0, fmt.Errorf("step %s replayed %d bytes that are not its result", StepName(i), len(s))
+		}
+		total += len(s)
+	}
+	durable.Sleep(ctx, "rest", time.Duration(in.SleepMillis)*time.Millisecond)
+	return total, nil
+}, durable.WithDescription("Benchmark: records input.steps large results, sleeps, and reads them back."))
 
 // Webhook takes any input (a webhook's envelope) and executes one no-op step.
 var Webhook = durable.Define(WebhookName, func(ctx *durable.Context, _ json.RawMessage) (string, error) {

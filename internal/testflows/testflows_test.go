@@ -14,9 +14,20 @@ import (
 // memoryStore keeps a run's journal in memory, as the run's status would.
 type memoryStore struct{ entries []durable.Entry }
 
-func (s *memoryStore) Record(_ context.Context, journal *durable.Journal, _ durable.Entry) error {
+func (s *memoryStore) Record(_ context.Context, journal *durable.Journal, _ []durable.Entry) error {
 	s.entries = append([]durable.Entry(nil), journal.Entries()...)
 	return nil
+}
+
+// execute runs wf once against the stored journal and stores the journal with the outcome,
+// as the controller does.
+func (s *memoryStore) execute(wf durable.Workflow, ex durable.Execution) durable.Outcome {
+	ex.Journal, ex.Recorder = durable.NewJournal(s.entries), s
+	out := durable.Execute(context.Background(), wf, ex)
+	if out.Kind != durable.Aborted {
+		_ = s.Record(context.Background(), ex.Journal, out.Unrecorded)
+	}
+	return out
 }
 
 // TestLedgerWorkflow runs chaos-ledger through the engine until it completes and checks the
@@ -34,12 +45,10 @@ func TestLedgerWorkflow(t *testing.T) {
 	store := &memoryStore{}
 	var out durable.Outcome
 	for range 20 {
-		out = durable.Execute(context.Background(), wf, durable.Execution{
-			Run:      durable.RunInfo{Namespace: "ns", Name: "r", WorkflowName: LedgerName, StartedAt: now},
-			Input:    input,
-			Journal:  durable.NewJournal(store.entries),
-			Clock:    func() time.Time { return now },
-			Recorder: store,
+		out = store.execute(wf, durable.Execution{
+			Run:   durable.RunInfo{Namespace: "ns", Name: "r", WorkflowName: LedgerName, StartedAt: now},
+			Input: input,
+			Clock: func() time.Time { return now },
 		})
 		if out.Kind != durable.Suspended {
 			break

@@ -162,7 +162,7 @@ func journalRun(n int) *workflowsv1alpha1.WorkflowRun {
 
 func TestTimelineBarsStayInsideTheAxis(t *testing.T) {
 	run := journalRun(200)
-	tl := timelineOf(run, run.Status.Journal, time.Now())
+	tl := timelineOf(run, run.Status.Journal, int64(len(run.Status.Journal)), time.Now())
 	if len(tl.Entries) != 200 || tl.Retries != 8 {
 		t.Fatalf("%d entries, %d retries", len(tl.Entries), tl.Retries)
 	}
@@ -185,7 +185,7 @@ func TestTimelineBarsStayInsideTheAxis(t *testing.T) {
 func BenchmarkRunPage1000(b *testing.B) {
 	run := journalRun(1000)
 	for b.Loop() {
-		live := runLive{Timeline: timelineOf(run, run.Status.Journal, time.Now()), Now: time.Now()}
+		live := runLive{Timeline: timelineOf(run, run.Status.Journal, int64(len(run.Status.Journal)), time.Now()), Now: time.Now()}
 		if _, err := parsedPages.execute("run", "run-live", live); err != nil {
 			b.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
 )
@@ -25,14 +26,21 @@ const (
 	// maxTreeDepth and maxTreeNodes bound the children tree.
 	maxTreeDepth = 4
 	maxTreeNodes = 300
+	// maxTimelineEntries bounds the timeline: a longer journal is paged through the REST API.
+	maxTimelineEntries = 1000
 )
 
-// journalOf returns the run's journal: every primitive it reached, in order. All of the
-// console reads journals through this one function, which today returns status.journal; when
-// sealed entries move out of the run (WorkflowRunSegment objects), it is the one place that
-// reads them back.
-func (c *Console) journalOf(_ context.Context, run *workflowsv1alpha1.WorkflowRun) ([]workflowsv1alpha1.JournalEntry, error) {
-	return run.Status.Journal, nil
+// journalOf returns the first maxTimelineEntries entries of the run's journal, in order, and
+// how many entries the whole journal has. All of the console reads journals through this one
+// function: runstore.ReadJournal assembles them from the run's sealed WorkflowRunSegments and
+// status.journal, as the REST API does. Results stored out of line stay there (the entries
+// carry their payload reference), so a page never loads megabytes it would only preview.
+func (c *Console) journalOf(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) ([]workflowsv1alpha1.JournalEntry, int64, error) {
+	page, err := runstore.ReadJournal(ctx, c.deps.Reader, run, runstore.ReadOptions{Limit: maxTimelineEntries})
+	if err != nil {
+		return nil, 0, err
+	}
+	return page.Entries, page.Total, nil
 }
 
 // runView is a run's page.
@@ -96,7 +104,12 @@ type timeline struct {
 	Span  time.Duration
 	// Retries counts step attempts beyond the first.
 	Retries int
+	// Total counts the whole journal's entries; more than len(Entries) when the timeline is cut.
+	Total int64
 }
+
+// Cut reports whether the timeline shows only the first entries of the journal.
+func (t timeline) Cut() bool { return t.Total > int64(len(t.Entries)) }
 
 // timelineEntry is one primitive of the journal, every field ready to print: a run may have
 // a thousand of them, and each lookup the template makes costs reflection.
@@ -205,7 +218,7 @@ func (c *Console) readRun(v *visit, ns, name string) (*workflowsv1alpha1.Workflo
 	if err != nil {
 		return nil, runLive{}, err
 	}
-	journal, err := c.journalOf(v.ctx, run)
+	journal, total, err := c.journalOf(v.ctx, run)
 	if err != nil {
 		return nil, runLive{}, fmt.Errorf("read the journal of run %s/%s: %w", ns, name, err)
 	}
@@ -218,7 +231,7 @@ func (c *Console) readRun(v *visit, ns, name string) (*workflowsv1alpha1.Workflo
 		Origin:    runOrigin(run),
 		Input:     prettyJSON(jsonOf(run.Spec.Input)),
 		Output:    prettyJSON(jsonOf(run.Status.Output)),
-		Timeline:  timelineOf(run, journal, now),
+		Timeline:  timelineOf(run, journal, total, now),
 		CancelURL: runPageURL(ns, name) + "/cancel",
 		EventsURL: runPageURL(ns, name) + "/events",
 		CSRF:      v.session.CSRF,
@@ -287,7 +300,7 @@ func awaitedEvent(e *workflowsv1alpha1.JournalEntry) (eventForm, bool) {
 
 // timelineOf lays the journal out on the run's time axis: from the run's start to its end, or
 // to now (or the latest planned wake-up) while it goes on.
-func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.JournalEntry, now time.Time) timeline {
+func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.JournalEntry, total int64, now time.Time) timeline {
 	// status.startedAt has whole seconds; the journal's times have microseconds, so the first
 	// entry's start is the more exact origin.
 	start := run.CreationTimestamp.UTC()
@@ -311,7 +324,7 @@ func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.
 			end = spans[i][1]
 		}
 	}
-	t := timeline{Start: start, Span: max(end.Sub(start), time.Millisecond), Entries: make([]timelineEntry, len(journal))}
+	t := timeline{Start: start, Span: max(end.Sub(start), time.Millisecond), Entries: make([]timelineEntry, len(journal)), Total: total}
 	for i := range journal {
 		e := &journal[i]
 		from, to := spans[i][0], spans[i][1]
@@ -332,9 +345,13 @@ func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.
 		if e.Kind == workflowsv1alpha1.EntryKind(durable.KindChild) && e.Ref != "" {
 			te.RefURL = runPageURL(run.Namespace, e.Ref)
 		}
-		if e.Result != nil {
+		switch {
+		case e.Result != nil:
 			te.ResultBytes = len(e.Result.Raw)
 			te.Result = preview(prettyJSON(e.Result.Raw), maxResultPreview)
+		case e.Payload != nil:
+			te.ResultBytes = int(e.Payload.Bytes)
+			te.Result = fmt.Sprintf("stored out of line in WorkflowRunPayload %s: read it with the REST API (include_results=true)", e.Payload.Name)
 		}
 		if e.Attempts > 1 {
 			t.Retries += int(e.Attempts) - 1

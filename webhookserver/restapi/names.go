@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 )
 
 // Run names. The API server lists objects in name order, so the REST API names the runs it
@@ -88,7 +86,3 @@ func randomSuffix(n int) string {
 	}
 	return string(buf)
 }
-
-// workflowLabelValue fits a workflow name into the value of the workflows.centaur.dev/workflow
-// label exactly as the controllers do for child runs.
-func workflowLabelValue(workflow string) string { return workflowsv1alpha1.LabelValue(workflow) }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
@@ -63,7 +64,7 @@ func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	c.w.Header().Set("Location", runURL("", run.Namespace, run.Name))
-	return status, runDetail(run, BaseURL(c.r)), nil
+	return a.answerRun(ctx, status, run, BaseURL(c.r), runstore.ReadOptions{})
 }
 
 // start creates the run req asks for, in the namespace the principal chooses (queryNS or
@@ -101,12 +102,21 @@ func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartR
 	return http.StatusCreated, run, nil
 }
 
+// answerRun answers status with the run and a page of its steps.
+func (a *api) answerRun(ctx context.Context, status int, run *workflowsv1alpha1.WorkflowRun, base string, page runstore.ReadOptions) (int, any, error) {
+	d, err := a.runDetail(ctx, run, base, page)
+	if err != nil {
+		return 0, nil, err
+	}
+	return status, d, nil
+}
+
 // newRun is the run a start request asks for; its name is set by createRun.
 func newRun(ns string, req StartRunRequest, keyID string) *workflowsv1alpha1.WorkflowRun {
 	run := &workflowsv1alpha1.WorkflowRun{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   ns,
-			Labels:      map[string]string{workflowsv1alpha1.LabelWorkflow: workflowLabelValue(req.WorkflowName)},
+			Labels:      map[string]string{workflowsv1alpha1.LabelWorkflow: workflowsv1alpha1.LabelValue(req.WorkflowName)},
 			Annotations: map[string]string{AnnotationAPIKeyID: keyID},
 		},
 		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: req.WorkflowName},
@@ -185,13 +195,40 @@ func decodeAny(raw []byte) (any, bool) {
 	return v, dec.Decode(&v) == nil
 }
 
-// getRun answers GET /api/workflows/runs/{id}: the run with its steps.
+// getRun answers GET /api/workflows/runs/{id}: the run with a page of its steps, assembled
+// from its sealed segments, payloads and status (steps_limit, steps_continue,
+// include_results).
 func (a *api) getRun(ctx context.Context, c *call) (int, any, error) {
+	page, err := parseStepsQuery(c)
+	if err != nil {
+		return 0, nil, err
+	}
 	run, err := a.findRun(ctx, c.principal, c.r.URL.Query().Get("namespace"), c.r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, runDetail(run, BaseURL(c.r)), nil
+	return a.answerRun(ctx, http.StatusOK, run, BaseURL(c.r), page)
+}
+
+// parseStepsQuery reads the paging of a run's steps from the query.
+func parseStepsQuery(c *call) (runstore.ReadOptions, error) {
+	v := c.r.URL.Query()
+	page := runstore.ReadOptions{Continue: v.Get("steps_continue")}
+	if s := v.Get("steps_limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > runstore.MaxPageEntries {
+			return page, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "steps_limit must be a number from 1 to %d, not %q", runstore.MaxPageEntries, s)
+		}
+		page.Limit = n
+	}
+	if s := v.Get("include_results"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return page, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "include_results must be true or false, not %q", s)
+		}
+		page.Results = b
+	}
+	return page, nil
 }
 
 // lookup reads into obj the object of kind whose name is the path parameter param, in the
@@ -238,7 +275,7 @@ func (a *api) cancelRun(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return status, runDetail(run, BaseURL(c.r)), nil
+	return a.answerRun(ctx, status, run, BaseURL(c.r), runstore.ReadOptions{})
 }
 
 // cancel sets spec.cancel of run id and answers 202 while the run stops, 200 for a run
@@ -294,7 +331,7 @@ func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
 		list := &workflowsv1alpha1.WorkflowRunList{}
 		opts := []client.ListOption{client.InNamespace(q.namespace), client.Limit(int64(q.limit - len(out.Runs))), client.Continue(token)}
 		if q.workflow != "" {
-			opts = append(opts, client.MatchingLabels{workflowsv1alpha1.LabelWorkflow: workflowLabelValue(q.workflow)})
+			opts = append(opts, client.MatchingLabels{workflowsv1alpha1.LabelWorkflow: workflowsv1alpha1.LabelValue(q.workflow)})
 		}
 		if q.schedule != "" {
 			opts = append(opts, client.MatchingLabels{workflowsv1alpha1.LabelSchedule: workflowsv1alpha1.LabelValue(q.schedule)})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -218,6 +219,59 @@ var _ = Describe("POST /api/workflows/runs/{id}/cancel", func() {
 })
 
 // matchStep matches a step's name, kind, state and attempts.
+var _ = Describe("GET /api/workflows/runs/{id} of a long run", func() {
+	It("returns every step in order, a page at a time, assembled from segments and payloads", func() {
+		r := send(http.MethodPost, "/workflows/runs", adminKey, `{"workflow_name": "steps_many", "input": {"steps": 1200, "large_at": 700}}`)
+		Expect(r.status).To(Equal(http.StatusCreated), "body: %s", r.body)
+		id := as[restapi.RunDetail](r).ID
+		Eventually(statusOf(id, "default"), time.Minute, 100*time.Millisecond).Should(Equal("Succeeded"))
+
+		first := getRun(id, "default")
+		Expect(first.StepsTotal).To(Equal(int64(1200)))
+		Expect(first.Steps).To(HaveLen(500), "the default page")
+		Expect(first.StepsContinue).NotTo(BeEmpty())
+
+		var names []string
+		var large restapi.Step
+		token := ""
+		for pages := 0; ; pages++ {
+			Expect(pages).To(BeNumerically("<", 20))
+			page := send(http.MethodGet, "/workflows/runs/"+id+"?namespace=default&include_results=true&steps_limit=100&steps_continue="+url.QueryEscape(token), adminKey, "")
+			Expect(page.status).To(Equal(http.StatusOK), "body: %s", page.body)
+			d := as[restapi.RunDetail](page)
+			Expect(len(d.Steps)).To(BeNumerically("<=", 100))
+			for _, st := range d.Steps {
+				names = append(names, st.Name)
+				Expect(st.Result).NotTo(BeEmpty(), "step %s has its result", st.Name)
+				if st.Name == "s-0700" {
+					large = st
+				}
+			}
+			if token = d.StepsContinue; token == "" {
+				break
+			}
+		}
+		Expect(names).To(HaveLen(1200))
+		for i, n := range names {
+			Expect(n).To(Equal(fmt.Sprintf("s-%04d", i)))
+		}
+		Expect(string(large.Result)).To(Equal(`"`+strings.Repeat("L", 10<<10)+`"`), "read from its WorkflowRunPayload")
+
+		var segs workflowsv1alpha1.WorkflowRunSegmentList
+		Expect(k8sClient.List(context.Background(), &segs, client.InNamespace("default"), client.MatchingLabels{workflowsv1alpha1.LabelRun: id})).To(Succeed())
+		Expect(segs.Items).NotTo(BeEmpty(), "the journal is sealed into segments")
+	})
+
+	It("refuses a steps_continue it did not issue and a steps_limit out of range", func() {
+		r := curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello", "input": {"name": "Ada"}}`)
+		id := as[restapi.RunDetail](r).ID
+		bad := send(http.MethodGet, "/workflows/runs/"+id+"?steps_continue=garbage", adminKey, "")
+		expectError(bad, http.StatusBadRequest, apierror.CodeInvalidRequest)
+		zero := send(http.MethodGet, "/workflows/runs/"+id+"?steps_limit=0", adminKey, "")
+		expectError(zero, http.StatusBadRequest, apierror.CodeInvalidRequest)
+	})
+})
+
 func matchStep(name, kind, state string, attempts int) OmegaMatcher {
 	return WithTransform(func(s restapi.Step) string {
 		return fmt.Sprintf("%s/%s/%s/%d", s.Name, s.Kind, s.State, s.Attempts)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/schedule"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
@@ -214,7 +215,7 @@ func (a *api) triggerSchedule(ctx context.Context, c *call) (int, any, error) {
 	if !created {
 		status = http.StatusOK
 	}
-	return status, runDetail(run, BaseURL(c.r)), nil
+	return a.answerRun(ctx, status, run, BaseURL(c.r), runstore.ReadOptions{})
 }
 
 // checkWorkflow answers 422 when the schedule's workflow is not registered.

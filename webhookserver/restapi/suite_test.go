@@ -3,6 +3,7 @@ package restapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -90,7 +91,7 @@ var _ = BeforeSuite(func() {
 
 	registry = durable.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
-	Expect(registry.Register(slowWorkflow)).To(Succeed())
+	Expect(registry.Register(slowWorkflow, manyStepsWorkflow)).To(Succeed())
 
 	startManager(cfg)
 })
@@ -145,6 +146,30 @@ type SlowInput struct {
 	// Millis is how long its one step takes.
 	Millis int `json:"millis"`
 }
+
+// ManyInput is the input of steps_many.
+type ManyInput struct {
+	Steps int `json:"steps"`
+	// LargeAt is the step whose result is large enough to be stored out of line.
+	LargeAt int `json:"large_at"`
+}
+
+// manyStepsWorkflow (steps_many) runs input.steps batched steps, each returning its number, except step
+// large_at, which returns 10 KiB: a long journal sealed into segments, with a payload.
+var manyStepsWorkflow = durable.Define("steps_many", func(ctx *durable.Context, in ManyInput) (int, error) {
+	for i := range in.Steps {
+		_, err := durable.Step(ctx, fmt.Sprintf("s-%04d", i), func(context.Context) (any, error) {
+			if i == in.LargeAt {
+				return strings.Repeat("L", 10<<10), nil
+			}
+			return i, nil
+		}, durable.Batched())
+		if err != nil {
+			return 0, err
+		}
+	}
+	return in.Steps, nil
+})
 
 // slowWorkflow has one step that takes input.millis: longer than the eager bound, it shows
 // that eager start answers in time without cutting the step short.

@@ -1,7 +1,10 @@
 package restapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -9,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
 // AnnotationIdempotencyKey records the idempotency key a run was started with.
@@ -60,8 +65,14 @@ type Run struct {
 // start and cancel calls.
 type RunDetail struct {
 	Run
-	// Steps are the journal's entries in the order the run reached them.
+	// Steps are the journal's entries in the order the run reached them: the first page of
+	// them (steps_limit, 500 by default), then the page steps_continue asks for.
 	Steps []Step `json:"steps"`
+	// StepsTotal counts the run's journal entries.
+	StepsTotal int64 `json:"steps_total"`
+	// StepsContinue fetches the next page of steps when passed as the steps_continue query
+	// parameter; empty when Steps reach the journal's end.
+	StepsContinue string `json:"steps_continue"`
 }
 
 // RunError says why a run failed.
@@ -90,6 +101,8 @@ type Step struct {
 	WakeAt *time.Time `json:"wake_at"`
 	// Error is the last error of a failed or retrying step.
 	Error string `json:"error,omitempty"`
+	// Result is the primitive's JSON result, with include_results=true only.
+	Result json.RawMessage `json:"result,omitempty"`
 }
 
 // RunList is a page of runs, newest first for runs the REST API named.
@@ -140,13 +153,25 @@ func RunView(run *workflowsv1alpha1.WorkflowRun, base string) Run {
 	return v
 }
 
-// runDetail is the run with its steps.
-func runDetail(run *workflowsv1alpha1.WorkflowRun, base string) RunDetail {
-	d := RunDetail{Run: RunView(run, base), Steps: make([]Step, 0, len(run.Status.Journal))}
-	for i := range run.Status.Journal {
-		d.Steps = append(d.Steps, StepView(&run.Status.Journal[i]))
+// runDetail is the run with a page of its steps, read from its whole journal (sealed segments,
+// payloads and status) with runstore.ReadJournal.
+func (a *api) runDetail(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, base string, page runstore.ReadOptions) (RunDetail, error) {
+	journal, err := runstore.ReadJournal(ctx, a.deps.Reader, run, page)
+	if errors.Is(err, runstore.ErrBadContinue) {
+		return RunDetail{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "steps_continue is not valid: pass the steps_continue value of the previous answer unchanged")
 	}
-	return d
+	if err != nil {
+		return RunDetail{}, fmt.Errorf("read the journal of run %s/%s: %w", run.Namespace, run.Name, err)
+	}
+	d := RunDetail{Run: RunView(run, base), Steps: make([]Step, 0, len(journal.Entries)), StepsTotal: journal.Total, StepsContinue: journal.Continue}
+	for i := range journal.Entries {
+		step := StepView(&journal.Entries[i])
+		if page.Results && journal.Entries[i].Result != nil {
+			step.Result = json.RawMessage(journal.Entries[i].Result.Raw)
+		}
+		d.Steps = append(d.Steps, step)
+	}
+	return d, nil
 }
 
 // StepView is a journal entry as the REST API shows it.

@@ -1,0 +1,328 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/runstore"
+)
+
+// statusWriter is the one place that writes a run's status. Once the run's journal is loaded
+// it also keeps the journal in its pieces: before each write it seals the final entries the
+// run has persisted into a WorkflowRunSegment when there are enough of them, puts the open
+// part and the summary into status, and checks the budgets (the object's size, the
+// namespace's). It remembers what the API server last returned, so a write that would change
+// nothing is skipped.
+type statusWriter struct {
+	store *journalStore
+	run   *workflowsv1alpha1.WorkflowRun
+	saved workflowsv1alpha1.WorkflowRunStatus
+	// journal is the run's whole journal once loaded (nil: status.journal is left as it is).
+	journal *durable.Journal
+	// sealed is how much of journal is sealed into segments.
+	sealed sealedState
+	// storedPayloads is set once this execution stored a large result.
+	storedPayloads bool
+	// refused is set once a final write could not succeed and the run is being failed instead.
+	refused bool
+	// sealing delivers the outcome of a seal running beside the last write.
+	sealing chan sealResult
+	// pending are the engine's entries the next write persists; persisted, when set, learns
+	// of them once it did (events learn who consumed them).
+	pending   []durable.Entry
+	persisted func(ctx context.Context, entries []durable.Entry)
+}
+
+// persisting says which of the engine's entries the next write persists.
+func (w *statusWriter) persisting(entries []durable.Entry) { w.pending = entries }
+
+// newStatusWriter starts writing run, from memo when this manager wrote it last.
+func (s *journalStore) newStatusWriter(run *workflowsv1alpha1.WorkflowRun, memo *runMemo) *statusWriter {
+	w := &statusWriter{store: s, run: run, saved: *run.Status.DeepCopy(), sealed: sealedOf(run)}
+	if memo != nil {
+		w.journal, w.sealed = memo.journal, memo.sealed
+	}
+	return w
+}
+
+// loadJournal returns the run's whole journal, reading its sealed segments unless this
+// manager holds them already.
+func (w *statusWriter) loadJournal(ctx context.Context) (*durable.Journal, error) {
+	if w.journal == nil {
+		journal, err := w.store.loadJournal(ctx, w.run)
+		if err != nil {
+			return nil, err
+		}
+		w.journal = journal
+	}
+	return w.journal, nil
+}
+
+// write updates the run's status, guarded by its resourceVersion; on success run holds what
+// the API server stored, with its new resourceVersion. A write that can never succeed (too large for the API
+// server, or over a budget) returns a *durable.Failure and leaves the journal in status as it
+// was last written, so that the run can still be failed. Segments are sealed before the
+// write; writeStep seals beside it instead.
+func (w *statusWriter) write(ctx context.Context) error { return w.update(ctx, false) }
+
+// writeStep is write for the records of an execution that goes on: a small seal it starts
+// runs beside the status write (etcd commits them together), and the next write counts it. A
+// crash in between leaves a segment that the next execution finds and adopts.
+func (w *statusWriter) writeStep(ctx context.Context) error { return w.update(ctx, true) }
+
+// update is write and writeStep.
+func (w *statusWriter) update(ctx context.Context, beside bool) error {
+	w.run.Status.ObservedGeneration = w.run.Generation
+	if w.journal != nil {
+		if err := w.seal(ctx, beside); err != nil {
+			return err
+		}
+		w.syncJournal()
+		if err := w.checkBudgets(ctx); err != nil {
+			w.revert()
+			return err
+		}
+	}
+	if apiequality.Semantic.DeepEqual(w.run.Status, w.saved) {
+		return nil
+	}
+	if err := w.store.putStatus(ctx, w.run); err != nil {
+		if tooLarge(err) {
+			w.revert()
+			return &durable.Failure{Reason: durable.ReasonJournalTooLarge, Message: durable.Truncate(fmt.Sprintf(
+				"the API server refused the run's status as too large (%v): return smaller step results or a smaller output, or split the work into child workflows", err), 4096)}
+		}
+		return err
+	}
+	w.saved = *w.run.Status.DeepCopy()
+	w.store.wrote(w.run)
+	if pending := w.pending; len(pending) > 0 && w.persisted != nil {
+		w.pending = nil
+		w.persisted(ctx, pending)
+	}
+	return nil
+}
+
+// seal moves the final entries the run has persisted in status.journal (all but the last
+// keepOpen) into new segments once they reach OpenEntries entries or OpenBytes bytes, after
+// counting a seal that ran beside the previous write. Only persisted entries are sealed: an
+// entry not yet written may still be lost with the write and come out differently when its
+// step runs again, while a segment never changes. With beside, the new seal runs while the
+// caller writes, and the next write counts it.
+func (w *statusWriter) seal(ctx context.Context, beside bool) error {
+	if err := w.collectSeal(); err != nil {
+		return err
+	}
+	plan := w.planSeal()
+	if len(plan) == 0 {
+		return nil
+	}
+	run := identity(w.run)
+	if beside && planBytes(plan) <= w.store.opts.OpenBytes {
+		// A small seal (the usual one, of OpenEntries steps) goes beside the write. A large one
+		// (a batch) is not worth carrying in the status write once more: it goes first.
+		done := make(chan sealResult, 1)
+		go func() { done <- executeSeal(ctx, w.store, run, plan) }()
+		w.sealing = done
+		return nil
+	}
+	res := executeSeal(ctx, w.store, run, plan)
+	w.applySeal(res)
+	return res.err
+}
+
+// planBytes is the size of the entries a seal writes.
+func planBytes(plan []sealChunk) int {
+	n := 0
+	for _, c := range plan {
+		for _, b := range c.bytes {
+			n += b
+		}
+	}
+	return n
+}
+
+// collectSeal waits for the seal running beside the previous write, if any, and counts what
+// it sealed.
+func (w *statusWriter) collectSeal() error {
+	if w.sealing == nil {
+		return nil
+	}
+	res := <-w.sealing
+	w.sealing = nil
+	w.applySeal(res)
+	return res.err
+}
+
+// sealChunk is one segment a seal writes: persisted entries from the journal's entry first.
+type sealChunk struct {
+	index   int32
+	first   int
+	entries []workflowsv1alpha1.JournalEntry
+	engine  []durable.Entry
+	bytes   []int
+}
+
+// sealResult is what a seal wrote: the chunks, with how many entries each segment holds (an
+// adopted segment may hold fewer than planned, and ends the seal), and the error that
+// stopped it.
+type sealResult struct {
+	chunks []sealChunk
+	held   []int
+	err    error
+}
+
+// planSeal cuts the persisted final entries not sealed yet into chunks, when there are enough
+// of them; everything the seal needs is copied, so that it may run beside the engine.
+func (w *statusWriter) planSeal() []sealChunk {
+	persisted := w.saved.Journal[w.sealed.entries-sealedOf(&workflowsv1alpha1.WorkflowRun{Status: w.saved}).entries:]
+	n, total := 0, 0
+	for n < len(persisted)-keepOpen && isFinal(persisted[n]) {
+		total += w.journal.EntryBytes(w.sealed.entries + n)
+		n++
+	}
+	if n == 0 || (n < w.store.opts.OpenEntries && total < w.store.opts.OpenBytes) {
+		return nil
+	}
+	var plan []sealChunk
+	for start := 0; start < n; {
+		c := sealChunk{index: w.sealed.segments + int32(len(plan)), first: w.sealed.entries + start}
+		size := 0
+		for end := start; end < n && end-start < segmentMaxEntries; end++ {
+			b := w.journal.EntryBytes(c.first + end - start)
+			if end > start && size+b > segmentMaxBytes {
+				break
+			}
+			size += b
+			c.bytes = append(c.bytes, b)
+		}
+		end := start + len(c.bytes)
+		c.entries = persisted[start:end]
+		c.engine = slices.Clone(w.journal.Entries()[c.first : c.first+len(c.bytes)])
+		plan = append(plan, c)
+		start = end
+	}
+	return plan
+}
+
+// executeSeal writes the planned segments in order, stopping at the first error or at an
+// adopted segment that holds fewer entries than planned (the next seal goes on from there).
+func executeSeal(ctx context.Context, s *journalStore, run *workflowsv1alpha1.WorkflowRun, plan []sealChunk) sealResult {
+	var res sealResult
+	for _, c := range plan {
+		held, err := runstore.Seal(ctx, s.client, s.reader, run, c.index, int64(c.first), c.entries)
+		if err != nil {
+			res.err = err
+			return res
+		}
+		res.chunks, res.held = append(res.chunks, c), append(res.held, held)
+		if held < len(c.entries) {
+			return res
+		}
+	}
+	return res
+}
+
+// applySeal counts what a seal wrote and keeps the segments in memory.
+func (w *statusWriter) applySeal(res sealResult) {
+	for i, c := range res.chunks {
+		held := res.held[i]
+		w.store.keepSegment(w.run, c.index, cachedSegment{first: c.first, entries: c.engine[:held]})
+		for _, b := range c.bytes[:held] {
+			w.sealed.bytes += int64(b)
+		}
+		w.sealed.segments++
+		w.sealed.entries += held
+	}
+}
+
+// identity is a copy of the run's name, namespace and UID: what writing its segments needs,
+// safe to use beside the execution that changes the run.
+func identity(run *workflowsv1alpha1.WorkflowRun) *workflowsv1alpha1.WorkflowRun {
+	return &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Name: run.Name, Namespace: run.Namespace, UID: run.UID}}
+}
+
+// isFinal reports whether a persisted entry will never change.
+func isFinal(e workflowsv1alpha1.JournalEntry) bool {
+	return e.State == workflowsv1alpha1.EntryState(durable.StateCompleted) || e.State == workflowsv1alpha1.EntryState(durable.StateFailed)
+}
+
+// syncJournal puts the open part of the journal and the journal's summary into status.
+func (w *statusWriter) syncJournal() {
+	st := &w.run.Status
+	st.Journal = toAPIJournal(w.journal.Entries()[w.sealed.entries:])
+	st.JournalBytes = int64(w.journal.Bytes())
+	st.History = &workflowsv1alpha1.JournalHistory{
+		Segments:      w.sealed.segments,
+		SealedEntries: int64(w.sealed.entries),
+		SealedBytes:   w.sealed.bytes,
+		Entries:       int64(w.journal.Len()),
+		Payloads:      int64(w.journal.Payloads()),
+		PayloadBytes:  int64(w.journal.PayloadBytes()),
+		RecordedBytes: w.recorded(),
+	}
+}
+
+// recorded is what the run stores in all: input, journal, payloads and output.
+func (w *statusWriter) recorded() int64 {
+	n := int64(len(inputOf(w.run)) + w.journal.Bytes() + w.journal.PayloadBytes())
+	if w.run.Status.Output != nil {
+		n += int64(len(w.run.Status.Output.Raw))
+	}
+	return n
+}
+
+// checkBudgets fails the run when its object would outgrow what the API server accepts, or
+// when it would take its namespace over --max-namespace-bytes.
+func (w *statusWriter) checkBudgets(ctx context.Context) error {
+	input, open, output, other := w.objectBytes()
+	if size := input + open + output + other; size > w.store.opts.MaxObjectBytes {
+		return &durable.Failure{Reason: durable.ReasonJournalTooLarge, Message: fmt.Sprintf(
+			"the run's object would grow to %d bytes (input %d, open journal %d, output %d), over the %d a write may carry: return smaller step results or a smaller output, or pass large inputs by reference",
+			size, input, open, output, w.store.opts.MaxObjectBytes)}
+	}
+	var before int64
+	if w.saved.History != nil {
+		before = w.saved.History.RecordedBytes
+	}
+	return w.store.checkNamespace(ctx, w.run, before, w.run.Status.History.RecordedBytes)
+}
+
+// objectBytes estimates the size of the run's object as JSON: its input, the open part of its
+// journal, its output, and the rest (metadata and the remaining status, messages included).
+func (w *statusWriter) objectBytes() (input, open, output, other int) {
+	input = len(inputOf(w.run))
+	for i := w.sealed.entries; i < w.journal.Len(); i++ {
+		open += w.journal.EntryBytes(i)
+	}
+	st := &w.run.Status
+	if st.Output != nil {
+		output = len(st.Output.Raw)
+	}
+	other = statusOverhead
+	for k, v := range w.run.Annotations {
+		other += len(k) + len(v)
+	}
+	for _, c := range st.Conditions {
+		other += len(c.Message)
+	}
+	if st.Error != nil {
+		other += len(st.Error.Message)
+	}
+	return input, open, output, other
+}
+
+// revert puts the journal in status back as it was last written, and stops writing the
+// journal: after a failed budget or a refused write, the run can only be failed.
+func (w *statusWriter) revert() {
+	st := &w.run.Status
+	st.Journal, st.JournalBytes, st.History = w.saved.Journal, w.saved.JournalBytes, w.saved.History.DeepCopy()
+	w.sealed = sealedOf(&workflowsv1alpha1.WorkflowRun{Status: w.saved})
+	w.journal, w.sealing = nil, nil
+}
