@@ -78,10 +78,10 @@ func (r *WorkflowRunReconciler) markConsumed(ctx context.Context, run *workflows
 	}
 }
 
-// cancelChildren sets spec.cancel on the run's unfinished children.
+// cancelChildren sets spec.cancel on the run's unfinished children, wherever they run.
 func (r *WorkflowRunReconciler) cancelChildren(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) error {
 	var children workflowsv1alpha1.WorkflowRunList
-	if err := r.List(ctx, &children, client.InNamespace(run.Namespace), client.MatchingLabels{workflowsv1alpha1.LabelParentRun: labelValue(run.Name)}); err != nil {
+	if err := r.view.List(ctx, &children, client.InNamespace(run.Namespace), client.MatchingLabels{workflowsv1alpha1.LabelParentRun: labelValue(run.Name)}); err != nil {
 		return err
 	}
 	for i := range children.Items {

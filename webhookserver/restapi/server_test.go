@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
@@ -51,9 +52,9 @@ var _ = Describe("routing", func() {
 
 })
 
-var _ = Describe("eager start on a replica that is not elected", func() {
+var _ = Describe("eager start on a replica that does not execute the run", func() {
 	It("leaves the run to the leader's controller and still answers with its first segment", func() {
-		server := webhookserver.New(serverConfig(k8sClient, k8sClient, make(chan struct{})))
+		server := webhookserver.New(serverConfig(k8sClient, k8sClient, elsewhere{engine}))
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() { _ = server.Start(ctx) }()
@@ -74,7 +75,7 @@ var _ = Describe("eager start on a replica that is not elected", func() {
 
 var _ = Describe("graceful shutdown", func() {
 	It("finishes a request in flight before the server stops", func() {
-		server := webhookserver.New(serverConfig(k8sClient, k8sClient, elected))
+		server := webhookserver.New(serverConfig(k8sClient, k8sClient, engine))
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- server.Start(ctx) }()
@@ -96,3 +97,9 @@ var _ = Describe("graceful shutdown", func() {
 		Eventually(done, 5*time.Second).Should(Receive(BeNil()))
 	})
 })
+
+// elsewhere is the engine of a replica that executes no run: not the leader, or under sharding
+// not the run's shard.
+type elsewhere struct{ webhookserver.Engine }
+
+func (elsewhere) Executes(*workflowsv1alpha1.WorkflowRun) bool { return false }
