@@ -64,6 +64,8 @@ type Options struct {
 	maxInFlightRequests     int
 	webhookRate             float64
 	webhookBurst            int
+	apiRate                 float64
+	apiBurst                int
 	scheduleNamespace       string
 	webhookFlushInterval    time.Duration
 	agentsConfig            string
@@ -127,6 +129,8 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.Float64Var(&o.webhookRate, "webhook-rate", webhookserver.DefaultDeliveryRate.PerSecond, "Deliveries per second one webhook slug may take, sustained; more get 429 with Retry-After.")
 	fs.IntVar(&o.webhookBurst, "webhook-burst", webhookserver.DefaultDeliveryRate.Burst, "Deliveries one webhook slug may take at once before --webhook-rate applies.")
 	fs.StringVar(&o.scheduleNamespace, "schedule-namespace", controllers.DefaultScheduleNamespace, "Namespace of the WorkflowSchedules (and their runs) that Go workflows and WORKFLOW_DIRS files declare.")
+	fs.Float64Var(&o.apiRate, "api-rate", restapi.DefaultKeyRate.PerSecond, "REST API requests per second one API key may make on a replica, sustained; more get 429 with Retry-After.")
+	fs.IntVar(&o.apiBurst, "api-burst", restapi.DefaultKeyRate.Burst, "REST API requests one API key may make at once before --api-rate applies.")
 	fs.DurationVar(&o.webhookFlushInterval, "webhook-counter-flush-interval", controllers.DefaultWebhookCounterFlushInterval, "How often webhook delivery counters are written to WebhookEndpoint status.")
 	fs.StringVar(&o.agentsConfig, "agents-config", controllers.DefaultAgentsConfig, "ConfigMap (namespace/name) whose agents.yaml chooses each agent's backend; API keys come from Secrets in its namespace. See docs/agents.md.")
 	fs.IntVar(&o.agentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
@@ -275,6 +279,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		MaxInFlightDeliveries: o.maxInFlightDeliveries,
 		MaxInFlightRequests:   o.maxInFlightRequests,
 		DeliveryRate:          limits.Rate{PerSecond: o.webhookRate, Burst: o.webhookBurst},
+		APIKeyRate:            limits.Rate{PerSecond: o.apiRate, Burst: o.apiBurst},
 
 		APIKeysSecret:     keysSecret,
 		EagerStartTimeout: o.eagerStartTimeout,

@@ -74,6 +74,9 @@ type Config struct {
 	// DeliveryRate limits the deliveries one slug takes per second (429 with a Retry-After past
 	// it); zero PerSecond means DefaultDeliveryRate.
 	DeliveryRate limits.Rate
+	// APIKeyRate limits the REST calls one API key makes per second; zero PerSecond means
+	// restapi.DefaultKeyRate.
+	APIKeyRate limits.Rate
 	// WebhookRunTTL deletes a run a webhook started this long after it finished
 	// (spec.ttlSecondsAfterFinished), so a flood of deliveries cannot fill etcd for good; zero
 	// means DefaultWebhookRunTTL, negative keeps them.
@@ -180,7 +183,7 @@ func (s *Server) limitInFlight(next http.Handler) http.Handler {
 func (s *Server) routes() {
 	rest := restapi.Register(s.mux, restapi.Deps{
 		Client: s.cfg.Client, Reader: s.cfg.Reader, Workflows: s.cfg.Workflows, Engine: s.cfg.Engine,
-		KeysSecret: s.cfg.APIKeysSecret, EagerStartTimeout: s.cfg.EagerStartTimeout,
+		KeysSecret: s.cfg.APIKeysSecret, EagerStartTimeout: s.cfg.EagerStartTimeout, KeyRate: s.cfg.APIKeyRate,
 		Logger: s.cfg.Logger.WithName("rest"),
 	})
 	console.New(console.Deps{

@@ -17,6 +17,8 @@ type apiError struct {
 	status  int
 	code    string
 	message string
+	// retryAfter, when set, is the Retry-After header's value (a 429 or a 503).
+	retryAfter string
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.message) }

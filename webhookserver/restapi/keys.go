@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -144,12 +145,19 @@ type KeyStore struct {
 	ttl    time.Duration
 	now    func() time.Time
 
+	flight singleflight.Group // one read of the Secret at a time, shared by its waiters
+
 	mu        sync.Mutex
 	keys      []storedKey
-	checkedAt time.Time // last read attempt
-	fetchedAt time.Time // last successful read
+	checkedAt time.Time     // last read attempt
+	fetchedAt time.Time     // last successful read
+	retryAt   time.Time     // after a failed read with no copy to serve, no read before this
+	backoff   time.Duration // the wait after the last failed read, doubling up to maxKeysBackoff
 	problems  ProblemLog
 }
+
+// maxKeysBackoff caps the wait between reads of a Secret that cannot be read.
+const maxKeysBackoff = 30 * time.Second
 
 // storedKey is a parsed KeyEntry.
 type storedKey struct {
@@ -189,52 +197,81 @@ func (s *KeyStore) Authenticate(ctx context.Context, key string) (Principal, err
 	return match.principal, nil
 }
 
-// current returns the keys, re-reading the Secret when the copy is older than the TTL.
-// Concurrent callers share one read.
+// current returns the keys, re-reading the Secret when the copy is older than the TTL. The
+// read happens outside the store's lock, once for all the requests that wait for it, so a slow
+// API server holds up only those; after a failed read with no copy to serve, reads back off
+// (1 s doubling to 30 s) instead of following every request.
 func (s *KeyStore) current(ctx context.Context) ([]storedKey, error) {
+	if keys, err, ok := s.cached(); ok {
+		return keys, err
+	}
+	v, err, _ := s.flight.Do("keys", func() (any, error) { return s.refresh(ctx) })
+	if err != nil {
+		return nil, err
+	}
+	return v.([]storedKey), nil
+}
+
+// cached answers from memory while the copy is fresh, or refuses while a failed read's
+// backoff lasts; ok is false when the Secret must be read.
+func (s *KeyStore) cached() (keys []storedKey, err error, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	if !s.checkedAt.IsZero() && now.Sub(s.checkedAt) < s.ttl {
-		return s.keys, nil
+	switch {
+	case !s.checkedAt.IsZero() && now.Sub(s.checkedAt) < s.ttl:
+		return s.keys, nil, true
+	case now.Before(s.retryAt):
+		return nil, errKeysUnavailable, true
 	}
+	return nil, nil, false
+}
+
+// refresh reads the Secret and records what came of it: the new keys, the last good copy while
+// it is younger than staleKeysGrace, or a refusal and the next backoff.
+func (s *KeyStore) refresh(ctx context.Context) ([]storedKey, error) {
+	keys, problem, err := s.read(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
 	s.checkedAt = now
-	keys, err := s.read(ctx)
 	switch {
 	case err == nil:
-		s.keys, s.fetchedAt = keys, now
+		s.report(problem)
+		s.keys, s.fetchedAt, s.backoff, s.retryAt = keys, now, 0, time.Time{}
 		return keys, nil
 	case !s.fetchedAt.IsZero() && now.Sub(s.fetchedAt) < staleKeysGrace:
 		s.report(fmt.Sprintf("read the API keys secret %s: %v; serving the copy read at %s", s.secret, err, s.fetchedAt.Format(time.RFC3339)))
 		return s.keys, nil
 	default:
-		s.keys, s.checkedAt = nil, time.Time{} // the next request tries again
-		s.report(fmt.Sprintf("read the API keys secret %s: %v; refusing API keys until it can be read", s.secret, err))
+		s.keys, s.checkedAt = nil, time.Time{}
+		s.backoff = min(max(2*s.backoff, time.Second), maxKeysBackoff)
+		s.retryAt = now.Add(s.backoff)
+		s.report(fmt.Sprintf("read the API keys secret %s: %v; refusing API keys until it can be read (next try in %s)", s.secret, err, s.backoff))
 		return nil, errKeysUnavailable
 	}
 }
 
 // read fetches and parses the Secret. A missing Secret means no keys (every key is refused).
-func (s *KeyStore) read(ctx context.Context) ([]storedKey, error) {
+// problem says what is wrong with a Secret that was read ("" when nothing is); the caller
+// reports it under the store's lock.
+func (s *KeyStore) read(ctx context.Context) (keys []storedKey, problem string, err error) {
 	// A client that gives up must not fail the read that other requests wait for.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keysReadTimeout)
 	defer cancel()
 	var secret corev1.Secret
-	err := s.reader.Get(ctx, s.secret, &secret)
+	err = s.reader.Get(ctx, s.secret, &secret)
 	if apierrors.IsNotFound(err) {
-		s.report(fmt.Sprintf("the API keys secret %s does not exist: every API key is refused; see docs/rest-api.md to mint one", s.secret))
-		return nil, nil
+		return nil, fmt.Sprintf("the API keys secret %s does not exist: every API key is refused; see docs/rest-api.md to mint one", s.secret), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get secret: %w", err)
+		return nil, "", fmt.Errorf("get secret: %w", err)
 	}
 	keys, problems := parseKeys(secret.Data)
 	if len(problems) > 0 {
-		s.report(fmt.Sprintf("the API keys secret %s has entries that are ignored: %s", s.secret, strings.Join(problems, "; ")))
-	} else {
-		s.report("")
+		problem = fmt.Sprintf("the API keys secret %s has entries that are ignored: %s", s.secret, strings.Join(problems, "; "))
 	}
-	return keys, nil
+	return keys, problem, nil
 }
 
 // report logs a problem with the keys once, and nothing while it persists. Messages never

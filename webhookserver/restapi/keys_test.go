@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/centaur-dev/workflow-operator/internal/testenv"
 )
 
 func keysSecret(data map[string]string) *corev1.Secret {
@@ -28,94 +31,160 @@ func entry(key string, namespaces ...string) string {
 	return `{"sha256":"` + HashKey(key) + `","namespaces":["` + strings.Join(namespaces, `","`) + `"]}`
 }
 
-func TestKeyStoreAuthenticatesByHash(t *testing.T) {
+// outage wraps a reader that reaches the API server and fails its reads while down is set,
+// as an unreachable API server would, counting the reads it was asked for.
+type outage struct {
+	client.Reader
+	down  atomic.Bool
+	reads atomic.Int32
+}
+
+func (o *outage) Get(ctx context.Context, key types.NamespacedName, obj client.Object, opts ...client.GetOption) error {
+	o.reads.Add(1)
+	if o.down.Load() {
+		return errors.New("connection refused")
+	}
+	return o.Reader.Get(ctx, key, obj, opts...)
+}
+
+// TestKeyStore runs the key store against a real API server: each subtest owns the keys
+// Secret while it runs.
+func TestKeyStore(t *testing.T) {
+	env, cfg, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
 	scheme := runtime.NewScheme()
 	_ = corev1.AddToScheme(scheme)
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(keysSecret(map[string]string{
-		"ci":     entry("ci.secret", "team-a", "team-b"),
-		"broken": `{"sha256":"nothex","namespaces":["x"]}`,
-		"upper":  `{"sha256":"` + strings.ToUpper(HashKey("upper.secret")) + `","namespaces":["b","a"],"default_namespace":"b"}`,
-	})).Build()
-	store := NewKeyStore(c, DefaultKeysSecret, time.Hour, logr.Discard())
-
-	p, err := store.Authenticate(context.Background(), "ci.secret")
-	if err != nil || p.KeyID != "ci" || p.DefaultNamespace != "team-a" || strings.Join(p.Namespaces, ",") != "team-a,team-b" {
-		t.Fatalf("ci key: %+v, %v", p, err)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if p, err := store.Authenticate(context.Background(), "upper.secret"); err != nil || p.DefaultNamespace != "b" {
-		t.Fatalf("upper-case hash: %+v, %v", p, err)
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: DefaultKeysSecret.Namespace}}); err != nil {
+		t.Fatal(err)
 	}
-	for _, key := range []string{"ci.secreT", "ci", "nothex", ""} {
-		if _, err := store.Authenticate(context.Background(), key); err == nil {
-			t.Errorf("key %q accepted", key)
+	// withSecret stores data as the keys Secret for one subtest (none when nil).
+	withSecret := func(t *testing.T, data map[string]string) *corev1.Secret {
+		t.Helper()
+		if data == nil {
+			return nil
 		}
+		secret := keysSecret(data)
+		if err := c.Create(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Delete(ctx, secret) })
+		return secret
 	}
-}
 
-func TestKeyStoreSeesRotationAfterItsTTL(t *testing.T) {
-	scheme := runtime.NewScheme()
-	_ = corev1.AddToScheme(scheme)
-	secret := keysSecret(map[string]string{"k": entry("old", "default")})
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(secret).Build()
-	store := NewKeyStore(c, DefaultKeysSecret, time.Minute, logr.Discard())
-	now := time.Now()
-	store.now = func() time.Time { return now }
-	ctx := context.Background()
-	if _, err := store.Authenticate(ctx, "old"); err != nil {
-		t.Fatal(err)
-	}
-	secret.Data["k"] = []byte(entry("new", "default"))
-	if err := c.Update(ctx, secret); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Authenticate(ctx, "old"); err != nil {
-		t.Fatal("the cached copy should still hold the old key within the TTL")
-	}
-	now = now.Add(time.Minute)
-	if _, err := store.Authenticate(ctx, "old"); !errors.Is(err, errBadKey) {
-		t.Fatalf("old key after rotation: %v", err)
-	}
-	if _, err := store.Authenticate(ctx, "new"); err != nil {
-		t.Fatalf("new key after rotation: %v", err)
-	}
-}
+	t.Run("authenticates by hash", func(t *testing.T) {
+		withSecret(t, map[string]string{
+			"ci":     entry("ci.secret", "team-a", "team-b"),
+			"broken": `{"sha256":"nothex","namespaces":["x"]}`,
+			"upper":  `{"sha256":"` + strings.ToUpper(HashKey("upper.secret")) + `","namespaces":["b","a"],"default_namespace":"b"}`,
+		})
+		store := NewKeyStore(c, DefaultKeysSecret, time.Hour, logr.Discard())
+		p, err := store.Authenticate(ctx, "ci.secret")
+		if err != nil || p.KeyID != "ci" || p.DefaultNamespace != "team-a" || strings.Join(p.Namespaces, ",") != "team-a,team-b" {
+			t.Fatalf("ci key: %+v, %v", p, err)
+		}
+		if p, err := store.Authenticate(ctx, "upper.secret"); err != nil || p.DefaultNamespace != "b" {
+			t.Fatalf("upper-case hash: %+v, %v", p, err)
+		}
+		for _, key := range []string{"ci.secreT", "ci", "nothex", ""} {
+			if _, err := store.Authenticate(ctx, key); err == nil {
+				t.Errorf("key %q accepted", key)
+			}
+		}
+	})
 
-// failingReader fails every read, as an unreachable API server would.
-type failingReader struct{ client.Reader }
+	t.Run("sees a rotation after its TTL", func(t *testing.T) {
+		secret := withSecret(t, map[string]string{"k": entry("old", "default")})
+		store := NewKeyStore(c, DefaultKeysSecret, time.Minute, logr.Discard())
+		now := time.Now()
+		store.now = func() time.Time { return now }
+		if _, err := store.Authenticate(ctx, "old"); err != nil {
+			t.Fatal(err)
+		}
+		secret.Data["k"] = []byte(entry("new", "default"))
+		if err := c.Update(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Authenticate(ctx, "old"); err != nil {
+			t.Fatal("the cached copy should still hold the old key within the TTL")
+		}
+		now = now.Add(time.Minute)
+		if _, err := store.Authenticate(ctx, "old"); !errors.Is(err, errBadKey) {
+			t.Fatalf("old key after rotation: %v", err)
+		}
+		if _, err := store.Authenticate(ctx, "new"); err != nil {
+			t.Fatalf("new key after rotation: %v", err)
+		}
+	})
 
-func (failingReader) Get(context.Context, types.NamespacedName, client.Object, ...client.GetOption) error {
-	return errors.New("connection refused")
-}
+	t.Run("serves its last copy briefly while the API server is down, then backs off", func(t *testing.T) {
+		withSecret(t, map[string]string{"k": entry("key", "default")})
+		reader := &outage{Reader: c}
+		store := NewKeyStore(reader, DefaultKeysSecret, time.Second, logr.Discard())
+		now := time.Now()
+		store.now = func() time.Time { return now }
+		if _, err := store.Authenticate(ctx, "key"); err != nil {
+			t.Fatal(err)
+		}
+		reader.down.Store(true)
+		now = now.Add(30 * time.Second)
+		if _, err := store.Authenticate(ctx, "key"); err != nil {
+			t.Fatalf("within the grace period: %v", err)
+		}
+		now = now.Add(2 * time.Minute)
+		if _, err := store.Authenticate(ctx, "key"); !errors.Is(err, errKeysUnavailable) {
+			t.Fatalf("after the grace period: %v", err)
+		}
+		before := reader.reads.Load()
+		for range 50 {
+			if _, err := store.Authenticate(ctx, "key"); !errors.Is(err, errKeysUnavailable) {
+				t.Fatalf("during the backoff: %v", err)
+			}
+		}
+		if got := reader.reads.Load() - before; got != 0 {
+			t.Errorf("50 requests during the backoff read the Secret %d times, want none", got)
+		}
+		reader.down.Store(false)
+		now = now.Add(maxKeysBackoff)
+		if _, err := store.Authenticate(ctx, "key"); err != nil {
+			t.Fatalf("once the API server is back: %v", err)
+		}
+	})
 
-func TestKeyStoreServesItsLastCopyBrieflyWhenTheAPIServerIsDown(t *testing.T) {
-	scheme := runtime.NewScheme()
-	_ = corev1.AddToScheme(scheme)
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(keysSecret(map[string]string{"k": entry("key", "default")})).Build()
-	store := NewKeyStore(c, DefaultKeysSecret, time.Second, logr.Discard())
-	now := time.Now()
-	store.now = func() time.Time { return now }
-	ctx := context.Background()
-	if _, err := store.Authenticate(ctx, "key"); err != nil {
-		t.Fatal(err)
-	}
-	store.reader = failingReader{}
-	now = now.Add(30 * time.Second)
-	if _, err := store.Authenticate(ctx, "key"); err != nil {
-		t.Fatalf("within the grace period: %v", err)
-	}
-	now = now.Add(2 * time.Minute)
-	if _, err := store.Authenticate(ctx, "key"); !errors.Is(err, errKeysUnavailable) {
-		t.Fatalf("after the grace period: %v", err)
-	}
-}
+	t.Run("reads the Secret once for many concurrent requests", func(t *testing.T) {
+		withSecret(t, map[string]string{"k": entry("key", "default")})
+		reader := &outage{Reader: c}
+		store := NewKeyStore(reader, DefaultKeysSecret, time.Hour, logr.Discard())
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := store.Authenticate(ctx, "key"); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if got := reader.reads.Load(); got > 2 {
+			t.Errorf("50 concurrent first requests read the Secret %d times", got)
+		}
+	})
 
-func TestMissingSecretRefusesEveryKey(t *testing.T) {
-	scheme := runtime.NewScheme()
-	_ = corev1.AddToScheme(scheme)
-	store := NewKeyStore(fake.NewClientBuilder().WithScheme(scheme).Build(), DefaultKeysSecret, time.Second, logr.Discard())
-	if _, err := store.Authenticate(context.Background(), "anything"); !errors.Is(err, errBadKey) {
-		t.Fatalf("got %v", err)
-	}
+	t.Run("refuses every key without the Secret", func(t *testing.T) {
+		withSecret(t, nil)
+		store := NewKeyStore(c, DefaultKeysSecret, time.Second, logr.Discard())
+		if _, err := store.Authenticate(ctx, "anything"); !errors.Is(err, errBadKey) {
+			t.Fatalf("got %v", err)
+		}
+	})
 }
 
 func TestPrincipalNamespace(t *testing.T) {

@@ -101,7 +101,7 @@ var _ = Describe("GET /api/workflows/runs", Ordered, func() {
 	})
 
 	It("refuses bad parameters with 400", func() {
-		for _, q := range []string{"limit=0", "limit=501", "limit=x", "status=Done", "workflow_name=-x", "continue=bogus"} {
+		for _, q := range []string{"limit=0", "limit=101", "limit=x", "status=Done", "workflow_name=-x", "continue=bogus"} {
 			expectError(send(http.MethodGet, "/workflows/runs?namespace="+ns+"&"+q, adminKey, ""), http.StatusBadRequest, apierror.CodeInvalidRequest)
 		}
 		expectError(send(http.MethodGet, "/workflows/runs?namespace=team-b", adminKey, ""), http.StatusForbidden, apierror.CodeForbidden)

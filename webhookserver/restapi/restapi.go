@@ -25,6 +25,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
+	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 )
 
 // Defaults of Deps' durations.
@@ -66,7 +67,14 @@ type Deps struct {
 	RequestTimeout time.Duration
 	// Logger receives request logs, never keys.
 	Logger logr.Logger
+	// KeyRate limits the requests one API key makes per second on this replica (429 with a
+	// Retry-After past it); zero PerSecond means DefaultKeyRate, a negative one no limit.
+	KeyRate limits.Rate
 }
+
+// DefaultKeyRate is what one API key may ask of a replica: a sustained 20 requests per second
+// with bursts of 40.
+var DefaultKeyRate = limits.Rate{PerSecond: 20, Burst: 40}
 
 // Route is one endpoint the REST API serves.
 type Route struct {
@@ -80,9 +88,10 @@ type Route struct {
 
 // api holds the dependencies of the handlers.
 type api struct {
-	deps Deps
-	keys *KeyStore
-	log  logr.Logger
+	deps     Deps
+	keys     *KeyStore
+	keyRates *limits.Buckets // requests per API key
+	log      logr.Logger
 }
 
 // endpoint handles one authenticated request and returns the status and the body to answer
@@ -167,7 +176,10 @@ func newAPI(deps Deps) *api {
 	if deps.Workflows == nil {
 		deps.Workflows = catalog.New(durable.NewRegistry(), catalog.Options{})
 	}
-	a := &api{deps: deps, log: deps.Logger}
+	if deps.KeyRate.PerSecond == 0 {
+		deps.KeyRate = DefaultKeyRate
+	}
+	a := &api{deps: deps, log: deps.Logger, keyRates: limits.NewBuckets(deps.KeyRate, 0)}
 	if deps.Reader != nil {
 		a.keys = NewKeyStore(deps.Reader, deps.KeysSecret, deps.KeyCacheTTL, deps.Logger)
 	}
@@ -211,6 +223,10 @@ func (a *api) handle(ctx context.Context, rt route, c *call) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
+		if ok, wait := a.keyRates.Allow(p.KeyID, time.Now()); !ok {
+			return 0, nil, &apiError{status: http.StatusTooManyRequests, code: apierror.CodeRateLimited, retryAfter: limits.RetryAfterSeconds(wait),
+				message: "this API key sends more requests than it may; retry after the time in Retry-After"}
+		}
 		c.principal = p
 	}
 	return rt.handle(ctx, c)
@@ -239,6 +255,9 @@ func (a *api) writeErr(w http.ResponseWriter, rt route, err error) int {
 	}
 	if ae.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `ApiKey header="`+APIKeyHeader+`"`)
+	}
+	if ae.retryAfter != "" {
+		w.Header().Set("Retry-After", ae.retryAfter)
 	}
 	apierror.Write(w, ae.status, ae.code, ae.message)
 	return ae.status

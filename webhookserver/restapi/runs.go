@@ -27,8 +27,9 @@ import (
 const (
 	// defaultListLimit is the page size when the request gives none.
 	defaultListLimit = 20
-	// maxListLimit is the largest page a request may ask for.
-	maxListLimit = 500
+	// maxListLimit is the largest page a request may ask for: a page holds each run's input and
+	// output, so a large one costs the replica memory for as long as it is written out.
+	maxListLimit = 100
 	// maxListCalls bounds how many pages of the API server one filtered list request reads
 	// while it fills its page with runs of the requested phases.
 	maxListCalls = 10

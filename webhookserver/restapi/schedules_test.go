@@ -58,7 +58,7 @@ var _ = Describe("GET /api/workflows/schedules", func() {
 			ws.Spec.TimeZone = "Europe/Berlin"
 			ws.Spec.StartingDeadline = &metav1.Duration{Duration: 6 * time.Hour}
 		})
-		r := send(http.MethodGet, "/workflows/schedules?limit=500", adminKey, "")
+		r := send(http.MethodGet, "/workflows/schedules?limit=100", adminKey, "")
 		Expect(r.status).To(Equal(http.StatusOK), "body: %s", r.body)
 		var names []string
 		for _, s := range as[restapi.ScheduleList](r).Schedules {

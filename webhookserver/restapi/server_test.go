@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
+	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
@@ -95,6 +97,41 @@ var _ = Describe("graceful shutdown", func() {
 		cancel()
 		Eventually(answered, 5*time.Second).Should(Receive(Equal(http.StatusCreated)))
 		Eventually(done, 5*time.Second).Should(Receive(BeNil()))
+	})
+})
+
+var _ = Describe("Limits of the REST API", func() {
+	It("answers 429 with a Retry-After when one key asks too much, and leaves other keys alone", func() {
+		cfg := serverConfig(k8sClient, k8sClient, nil)
+		cfg.APIKeyRate = limits.Rate{PerSecond: 0.2, Burst: 2}
+		srv := httptest.NewServer(webhookserver.New(cfg).Handler())
+		defer srv.Close()
+		get := func(key string) *http.Response {
+			req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/workflows", nil)
+			Expect(err).NotTo(HaveOccurred())
+			req.Header.Set(restapi.APIKeyHeader, key)
+			resp, err := http.DefaultClient.Do(req)
+			Expect(err).NotTo(HaveOccurred())
+			_ = resp.Body.Close()
+			return resp
+		}
+		Expect(get(adminKey).StatusCode).To(Equal(http.StatusOK))
+		Expect(get(adminKey).StatusCode).To(Equal(http.StatusOK))
+		refused := get(adminKey)
+		Expect(refused.StatusCode).To(Equal(http.StatusTooManyRequests))
+		Expect(refused.Header.Get("Retry-After")).To(MatchRegexp(`^[1-5]$`))
+		Expect(get(teamBKey).StatusCode).To(Equal(http.StatusOK), "another key has a bucket of its own")
+	})
+
+	It("refuses headers larger than 64 KiB", func() {
+		req, err := http.NewRequest(http.MethodGet, apiURL+"/workflows", nil)
+		Expect(err).NotTo(HaveOccurred())
+		req.Header.Set(restapi.APIKeyHeader, adminKey)
+		req.Header.Set("X-Padding", strings.Repeat("x", 80<<10))
+		resp, err := http.DefaultClient.Do(req)
+		Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusRequestHeaderFieldsTooLarge))
 	})
 })
 

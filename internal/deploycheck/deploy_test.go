@@ -1,0 +1,276 @@
+// Package deploycheck holds the test that the operator as config/default deploys it works with
+// the permissions it deploys: the rendered manifests pass the API server's dry run, and the
+// manager, run under its own ServiceAccount (impersonated), does its work without one
+// forbidden request.
+package deploycheck
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	apiyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/controllers"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+	"github.com/centaur-dev/workflow-operator/internal/testenv"
+)
+
+// operatorNamespace and serviceAccount are what config/default deploys.
+const (
+	operatorNamespace = "centaur-system"
+	serviceAccount    = "system:serviceaccount:centaur-system:centaur-controller-manager"
+)
+
+// syncBuffer collects the manager's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestTheManagerWorksWithThePermissionsConfigDefaultGivesIt(t *testing.T) {
+	root, err := testcluster.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := render(t, root)
+	env, cfg, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	admin, err := client.New(cfg, client.Options{Scheme: controllers.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	t.Log("every object config/default renders passes the API server's dry run, then is applied")
+	for _, dryRun := range []bool{true, false} {
+		for _, obj := range objects {
+			if err := apply(ctx, admin, obj, dryRun); err != nil {
+				t.Fatalf("apply %s %s (dry run %v): %v", obj.GetKind(), obj.GetName(), dryRun, err)
+			}
+		}
+	}
+
+	bin := filepath.Join(t.TempDir(), "manager")
+	if err := testcluster.Build(ctx, ".", bin, false); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := impersonatingKubeconfig(t, env)
+	logs := &syncBuffer{}
+	addrs := freeAddrs(t, 3)
+	proc, err := testcluster.StartProcess(testcluster.ProcessOptions{
+		Binary: bin, Output: io.MultiWriter(logs, testWriter{t}),
+		Env: []string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + operatorNamespace},
+		Args: []string{
+			"--leader-elect", "--leader-election-namespace=" + operatorNamespace,
+			"--metrics-secure", "--metrics-bind-address=" + addrs[0],
+			"--health-probe-bind-address=" + addrs[1], "--api-bind-address=" + addrs[2],
+			"--workflow-dirs=" + filepath.Join(root, "workflows"),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = proc.Stop(10 * time.Second) }()
+	readyCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := proc.WaitHTTP(readyCtx, "http://"+addrs[1]+"/readyz"); err != nil {
+		t.Fatalf("the manager did not get ready under its ServiceAccount: %v\n%s", err, logs)
+	}
+
+	t.Log("work that touches every permission: runs, a definition, an endpoint with its Secret, a schedule, agent turns")
+	exercise(ctx, t, admin)
+	waitFor(t, 60*time.Second, "the hello run to succeed and the definition to load", func() error {
+		run := &workflowsv1alpha1.WorkflowRun{}
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: "default", Name: "deploy-hello"}, run); err != nil {
+			return err
+		}
+		if run.Status.Phase != workflowsv1alpha1.PhaseSucceeded {
+			return fmt.Errorf("phase %q, error %+v", run.Status.Phase, run.Status.Error)
+		}
+		def := &workflowsv1alpha1.WorkflowDefinition{}
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: "deploy-greet"}, def); err != nil {
+			return err
+		}
+		if def.Status.Revision == "" {
+			return errors.New("the definition has no revision yet")
+		}
+		return nil
+	})
+	time.Sleep(5 * time.Second) // the controllers' periodic work: counters, revisions, schedules
+	if proc.Exited() {
+		t.Fatalf("the manager exited:\n%s", logs)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(strings.ToLower(line), "forbidden") {
+			t.Errorf("the manager was refused something it needs: %s", line)
+		}
+	}
+}
+
+// render runs kubectl's kustomize over config/default and decodes every object.
+func render(t *testing.T, root string) []*unstructured.Unstructured {
+	t.Helper()
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		t.Fatal("kubectl renders config/default (kubectl kustomize): install kubectl")
+	}
+	out, err := exec.Command("kubectl", "kustomize", filepath.Join(root, "config", "default")).Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize config/default: %v", err)
+	}
+	dec := apiyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := dec.Decode(&obj.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatal(err)
+		}
+		if len(obj.Object) > 0 {
+			objs = append(objs, obj)
+		}
+	}
+	return objs
+}
+
+// apply server-side-applies obj as the deployer would (kubectl apply --server-side).
+func apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured, dryRun bool) error {
+	opts := []client.PatchOption{client.FieldOwner("deploycheck"), client.ForceOwnership}
+	if dryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	err := c.Patch(ctx, obj.DeepCopy(), client.Apply, opts...)
+	if dryRun && apierrors.IsNotFound(err) && obj.GetNamespace() != "" {
+		return nil // its namespace is one of the objects; the real apply creates it first
+	}
+	return err
+}
+
+// impersonatingKubeconfig writes a kubeconfig whose admin user acts as the manager's
+// ServiceAccount, so every request carries exactly the ServiceAccount's permissions.
+func impersonatingKubeconfig(t *testing.T, env *envtest.Environment) string {
+	t.Helper()
+	user, err := env.AddUser(envtest.User{Name: "deployer", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := clientcmd.Load(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, auth := range kc.AuthInfos {
+		auth.Impersonate = serviceAccount
+		auth.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"}
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// exercise creates what makes every controller work.
+func exercise(ctx context.Context, t *testing.T, c client.Client) {
+	t.Helper()
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: "hook-secret"},
+		StringData: map[string]string{"secret": "deploycheck-value"}}
+	objs := []client.Object{
+		secret,
+		&workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deploy-hello"},
+			Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hello", Input: &apiextensionsv1.JSON{Raw: []byte(`{"name": "Ada"}`)}}},
+		&workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deploy-report"},
+			Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "fan_out", Input: &apiextensionsv1.JSON{Raw: []byte(`{"names": ["Ada", "Grace"]}`)}}},
+		&workflowsv1alpha1.WorkflowDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: "deploy-greet"},
+			Spec: workflowsv1alpha1.WorkflowDefinitionSpec{Source: "WORKFLOW_NAME = \"deploy_greet\"\ndef handler(inp, ctx):\n    return ctx.step(\"s\", lambda: 1)\n"}},
+		&workflowsv1alpha1.WebhookEndpoint{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: "deploy-hook"},
+			Spec: workflowsv1alpha1.WebhookEndpointSpec{Slug: "deploy-hook", WorkflowName: "hello", Provider: workflowsv1alpha1.ProviderGitHub,
+				Auth: &workflowsv1alpha1.WebhookAuth{SecretRefs: []workflowsv1alpha1.SecretKeyRef{{Name: "hook-secret", Key: "secret"}}}}},
+		&workflowsv1alpha1.WorkflowSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deploy-hourly"},
+			Spec: workflowsv1alpha1.WorkflowScheduleSpec{Schedule: "@every 2s", WorkflowName: "hello", Input: &apiextensionsv1.JSON{Raw: []byte(`{"name": "Ada"}`)}}},
+		&workflowsv1alpha1.AgentRun{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deploy-turn"},
+			Spec: workflowsv1alpha1.AgentRunSpec{Prompt: "hello"}},
+		&workflowsv1alpha1.WorkflowEvent{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deploy-event"},
+			Spec: workflowsv1alpha1.WorkflowEventSpec{Type: "deploy.checked", CorrelationID: "x"}},
+	}
+	for _, obj := range objs {
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
+		}
+	}
+}
+
+// waitFor polls check until it succeeds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// freeAddrs returns n loopback addresses with free ports.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		addr, err := testcluster.FreeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = addr
+	}
+	return out
+}
+
+// testWriter writes the manager's output into the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
