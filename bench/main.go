@@ -39,6 +39,10 @@ type config struct {
 	sleepFor      time.Duration
 	memoryRuns    int
 	schedules     int
+	shardRuns     int
+	shardSteps    int
+	shardCPU      time.Duration
+	shardReplicas int
 	repeat        int
 	timeout       time.Duration
 	// figures is the set of figures to measure (all when empty).
@@ -54,7 +58,7 @@ type config struct {
 }
 
 // allFigures names the figures, in the order they are measured.
-var allFigures = []string{"sequential", "replay", "parallel", "lateness", "webhooks", "starts", "schedules", "memory"}
+var allFigures = []string{"sequential", "replay", "parallel", "lateness", "webhooks", "starts", "schedules", "memory", "sharding"}
 
 // wants reports whether figure is to be measured.
 func (c config) wants(figure string) bool { return len(c.figures) == 0 || c.figures[figure] }
@@ -67,6 +71,7 @@ func fullConfig() config {
 		deliveries: 2000, senders: 16, starts: 100,
 		sleepRuns: 500, sleepFor: 2 * time.Second,
 		memoryRuns: 2000, schedules: 1000, repeat: 3, timeout: 5 * time.Minute,
+		shardRuns: 600, shardSteps: 4, shardCPU: 20 * time.Millisecond, shardReplicas: 3,
 	}
 }
 
@@ -78,6 +83,7 @@ func smokeConfig() config {
 		deliveries: 40, senders: 4, starts: 5,
 		sleepRuns: 10, sleepFor: time.Second,
 		memoryRuns: 30, schedules: 10, repeat: 1, timeout: 2 * time.Minute, smoke: true,
+		shardRuns: 24, shardSteps: 2, shardCPU: 5 * time.Millisecond, shardReplicas: 3,
 	}
 }
 
@@ -124,6 +130,10 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.sleepFor, "sleep-for", cfg.sleepFor, "How long each of those runs sleeps.")
 	fs.IntVar(&cfg.memoryRuns, "memory-runs", cfg.memoryRuns, "Runs held by the manager in the memory figure.")
 	fs.IntVar(&cfg.schedules, "schedules", cfg.schedules, "WorkflowSchedules firing on the same minute in the schedule figure.")
+	fs.IntVar(&cfg.shardRuns, "shard-runs", cfg.shardRuns, "Runs of the sharding figure, executed by one replica and then by -shard-replicas.")
+	fs.IntVar(&cfg.shardSteps, "shard-steps", cfg.shardSteps, "CPU-bound steps of each run of the sharding figure.")
+	fs.DurationVar(&cfg.shardCPU, "shard-step-cpu", cfg.shardCPU, "CPU time each step of the sharding figure burns.")
+	fs.IntVar(&cfg.shardReplicas, "shard-replicas", cfg.shardReplicas, "Sharded replicas (each with GOMAXPROCS=1) of the sharding figure.")
 	fs.IntVar(&cfg.repeat, "repeat", cfg.repeat, "Repetitions of the sequential figures (the median counts).")
 	fs.DurationVar(&cfg.timeout, "timeout", cfg.timeout, "Longest wait for the runs of one figure.")
 	fs.BoolVar(&cfg.unsafeNoFsync, "unsafe-no-fsync", false, "Run etcd without fsync, as envtest does (not the real limit).")
@@ -206,7 +216,8 @@ func (h *harness) measureAll(ctx context.Context, res *results) error {
 	steps := []struct {
 		figure  string
 		measure func(context.Context, *results) error
-	}{{"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"schedules", h.measureSchedules}, {"memory", h.measureMemory}}
+	}{{"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"schedules", h.measureSchedules}, {"memory", h.measureMemory},
+		{"sharding", h.measureSharding}}
 	for _, s := range steps {
 		if !h.cfg.wants(s.figure) {
 			continue

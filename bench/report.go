@@ -22,6 +22,7 @@ type results struct {
 	starts    startFigures
 	schedules scheduleFigures
 	memory    memoryFigures
+	sharding  shardFigures
 	cpu       []cpuUse
 }
 
@@ -61,6 +62,7 @@ func (r *results) rows() []row {
 		r.memoryRow("sleeping", r.memory.sleeping),
 		r.memoryRow("finished", r.memory.finished),
 	)
+	rows = append(rows, r.shardingRows()...)
 	if r.cfg.smoke {
 		for i := range rows {
 			if rows[i].met != "—" {
@@ -243,6 +245,7 @@ func (r *results) markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", c.figure, fmtDur(c.manager), fmtDur(c.apiserver), fmtDur(c.etcd), fmtDur(c.bench), c.requests)
 		}
 	}
+	b.WriteString(r.shardingNotes())
 	return b.String()
 }
 
