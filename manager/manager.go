@@ -215,19 +215,19 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("find a kubeconfig: %w", err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                o.metricsOptions(),
-		HealthProbeBindAddress: o.probeAddr,
-		LeaderElection:         o.leaderElect,
-		LeaderElectionID:       "workflow-operator.workflows.centaur.dev",
+		Scheme:                  scheme,
+		Metrics:                 o.metricsOptions(),
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "workflow-operator.workflows.centaur.dev",
+		LeaderElectionNamespace: o.leaderElectionNamespace,
+		LeaseDuration:           &o.leaseDuration,
+		RenewDeadline:           &o.renewDeadline,
+		RetryPeriod:             &o.retryPeriod,
+		GracefulShutdownTimeout: &o.shutdownTimeout,
 		// Run returns, and the process exits, once the manager stopped: a replica that stops
 		// gives the lease up at once instead of making the next leader wait for it to expire.
 		LeaderElectionReleaseOnCancel: true,
-		LeaderElectionNamespace:       o.leaderElectionNamespace,
-		LeaseDuration:                 &o.leaseDuration,
-		RenewDeadline:                 &o.renewDeadline,
-		RetryPeriod:                   &o.retryPeriod,
-		GracefulShutdownTimeout:       &o.shutdownTimeout,
 		// Under --sharding the cache holds this shard's runs and turns only, and the client
 		// places the runs it creates on the ring.
 		Cache:     shards.CacheOptions(cache.Options{ByObject: secretScope.CacheOptions()}),
