@@ -288,9 +288,13 @@ func (c *chaos) startManager(leaderElect bool, extra ...string) (*manager, error
 	return m, nil
 }
 
-// kill SIGKILLs manager m and records why.
+// kill SIGKILLs manager m and records why. A sharded replica that exited already because it
+// lost a lease is left as it is.
 func (c *chaos) kill(m *manager, why string) error {
 	if m.Exited() {
+		if m.shard != "" && c.noteLeaseLost(m) {
+			return nil
+		}
 		return fmt.Errorf("manager pid %d exited by itself before its kill (see %s)", m.PID(), m.log)
 	}
 	if err := m.Kill(); err != nil {

@@ -59,7 +59,7 @@ func bigConfig() config {
 		kills: 30, minUptime: 500 * time.Millisecond, maxUptime: 4 * time.Second, etcdDown: 2 * time.Second,
 		parallelism: 16, timeout: 10 * time.Minute,
 		shardRuns: 300, shardReplicas: 3, shardEvents: 12,
-		leaseDuration: 4 * time.Second, renewDeadline: 3 * time.Second, retryPeriod: 500 * time.Millisecond,
+		leaseDuration: 6 * time.Second, renewDeadline: 4 * time.Second, retryPeriod: 500 * time.Millisecond,
 	}
 }
 
@@ -70,7 +70,7 @@ func smallConfig() config {
 		kills: 3, minUptime: 800 * time.Millisecond, maxUptime: 2500 * time.Millisecond, etcdDown: time.Second,
 		parallelism: 4, timeout: 3 * time.Minute,
 		shardRuns: 12, shardReplicas: 3, shardEvents: 3,
-		leaseDuration: 3 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 500 * time.Millisecond,
+		leaseDuration: 4 * time.Second, renewDeadline: 3 * time.Second, retryPeriod: 500 * time.Millisecond,
 	}
 }
 

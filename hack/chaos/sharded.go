@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,6 +57,10 @@ func (c *chaos) crashShards(ctx context.Context) error {
 	}
 	batches := c.cfg.shardEvents + 1
 	for event := range c.cfg.shardEvents {
+		var err error
+		if live, err = c.replaceLost(live); err != nil {
+			return err
+		}
 		if err := c.createShardBatch(ctx, batches); err != nil {
 			return err
 		}
@@ -66,7 +72,6 @@ func (c *chaos) crashShards(ctx context.Context) error {
 		if err := sleepCtx(ctx, c.uptime()); err != nil {
 			return err
 		}
-		var err error
 		if live, err = c.shardEvent(ctx, event, live); err != nil {
 			return err
 		}
@@ -133,6 +138,48 @@ func (c *chaos) awaitAssigned(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// replaceLost replaces the live replicas that exited because they lost a lease (see
+// noteLeaseLost); a replica that exited for any other reason fails the test.
+func (c *chaos) replaceLost(live []*manager) ([]*manager, error) {
+	var out []*manager
+	for _, m := range live {
+		if !m.Exited() {
+			out = append(out, m)
+			continue
+		}
+		if !c.noteLeaseLost(m) {
+			return nil, fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.log)
+		}
+		next, err := c.startShard()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, next)
+	}
+	return out, nil
+}
+
+// Messages of a manager that exits because it could not renew a lease in time.
+var leaseLostMessages = []string{"leader election lost", "lost the lease of shard"}
+
+// noteLeaseLost reports whether manager m, which exited by itself, did so because it could not
+// renew its shard lease or the leader's lease within the renew deadline: on a machine this busy
+// that is the designed reaction (stop at once, the others take the runs over), and the test
+// counts it like a kill. It records m as the cause of the steps it left in flight.
+func (c *chaos) noteLeaseLost(m *manager) bool {
+	if _, known := c.killed[m.PID()]; known {
+		return true
+	}
+	data, err := os.ReadFile(m.log)
+	if err != nil || !slices.ContainsFunc(leaseLostMessages, func(msg string) bool { return strings.Contains(string(data), msg) }) {
+		return false
+	}
+	c.killed[m.PID()] = "lease lost by shard " + m.shard
+	c.stats.LeaseLosses++
+	c.logf("replica %s (pid %d) lost a lease and exited", m.shard, m.PID())
+	return true
 }
 
 // startShard starts a sharded replica with a name no replica had before.

@@ -32,8 +32,9 @@ type stats struct {
 	// ReExecuted counts executions that ran again because they were in flight at a kill (of
 	// them, AtEtcdKill at the etcd kill); MaxPerKill is the most any one kill caused.
 	ReExecuted, AtEtcdKill, MaxPerKill int
-	// ShardKills, ShardStops and ShardAdds count the sharded phase's events.
-	ShardKills, ShardStops, ShardAdds int
+	// ShardKills, ShardStops and ShardAdds count the sharded phase's events; LeaseLosses the
+	// sharded replicas that exited because they could not renew a lease in time.
+	ShardKills, ShardStops, ShardAdds, LeaseLosses int
 	// Resumed is how long after each kill of a sharded replica a step it had in flight ran
 	// again on another replica; LeaseDuration is the replicas' lease duration.
 	Resumed       []time.Duration
@@ -48,7 +49,7 @@ func (s *stats) String() string {
 		s.Seed, s.Elapsed, s.Runs, s.Succeeded, s.Steps, s.Executions, s.PlannedFailures,
 		s.ManagerKills, s.EtcdKills, s.LeaderKills, s.ReExecuted, s.AtEtcdKill, s.MaxPerKill)
 	if s.ShardAdds > 0 {
-		out += fmt.Sprintf("; sharded replicas: %d started, %d SIGKILLed, %d stopped", s.ShardAdds, s.ShardKills, s.ShardStops)
+		out += fmt.Sprintf("; sharded replicas: %d started, %d SIGKILLed, %d stopped, %d exited on a lost lease", s.ShardAdds, s.ShardKills, s.ShardStops, s.LeaseLosses)
 		if len(s.Resumed) > 0 {
 			out += fmt.Sprintf("; steps in flight at a kill ran again elsewhere after p50 %s, p99 %s, max %s (%d steps; lease %s)",
 				s.resumedAt(0.50), s.resumedAt(0.99), s.resumedAt(1), len(s.Resumed), s.LeaseDuration)
@@ -69,6 +70,13 @@ func (c *chaos) judge(ctx context.Context) error {
 	runs, err := c.awaitFinal(ctx)
 	if err != nil {
 		return err
+	}
+	for _, m := range c.managers {
+		if m.shard != "" && m.Exited() && !c.noteLeaseLost(m) {
+			if _, known := c.killed[m.PID()]; !known {
+				return fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.log)
+			}
+		}
 	}
 	lines, err := testflows.ReadLedger(c.ledger)
 	if err != nil {
