@@ -234,8 +234,8 @@ func (sh *Sharder) process(ctx context.Context, item shardItem) error {
 }
 
 // pass declares dead the shards whose lease expired, forgets long-dead leases, rebalances when
-// the ring's members changed since the last rebalance, assigns every run and turn without a
-// live shard, and comes back when the next lease would expire.
+// the ring's members changed since the last rebalance, hands every run and turn without a live
+// shard to the workers, and comes back when the next lease would expire.
 func (sh *Sharder) pass(ctx context.Context) error {
 	var leases coordinationv1.LeaseList
 	if err := sh.mgr.GetCache().List(ctx, &leases); err != nil {
@@ -253,10 +253,7 @@ func (sh *Sharder) pass(ctx context.Context) error {
 		sh.settled = members
 	}
 	for _, key := range sh.s.table.Orphans(ring) {
-		if err := sh.settleRun(ctx, ring, splitKey(key)); err != nil {
-			sh.log.V(1).Info("assign an orphaned run", "run", key, "error", err.Error())
-			sh.queue.AddRateLimited(shardItem{kind: runWork, key: splitKey(key)})
-		}
+		sh.queue.Add(shardItem{kind: runWork, key: splitKey(key)}) // the workers assign them in parallel
 	}
 	if err := sh.settleOrphanedTurns(ctx, ring); err != nil {
 		return err
