@@ -126,14 +126,20 @@ func (h *harness) ensureNamespace(ctx context.Context, ns string) error {
 // managerProc is one running manager binary and its endpoints.
 type managerProc struct {
 	*testcluster.Process
-	apiURL   string
-	pprofURL string
-	log      *os.File
+	apiURL     string
+	pprofURL   string
+	metricsURL string
+	log        *os.File
 }
 
 // startManager runs the manager binary with every listener on a free loopback port, waits
 // until it is ready, and returns it.
 func (h *harness) startManager(ctx context.Context, extraArgs ...string) (*managerProc, error) {
+	return h.startManagerEnv(ctx, nil, extraArgs...)
+}
+
+// startManagerEnv is startManager with env added to the manager's environment.
+func (h *harness) startManagerEnv(ctx context.Context, env []string, extraArgs ...string) (*managerProc, error) {
 	addrs := make([]string, 4)
 	for i := range addrs {
 		addr, err := testcluster.FreeAddr()
@@ -159,13 +165,13 @@ func (h *harness) startManager(ctx context.Context, extraArgs ...string) (*manag
 	}, extraArgs...)
 	proc, err := testcluster.StartProcess(testcluster.ProcessOptions{
 		Binary: h.managerBin, Args: args, Output: log,
-		Env: []string{"KUBECONFIG=" + h.kubeconfig},
+		Env: append([]string{"KUBECONFIG=" + h.kubeconfig}, env...),
 	})
 	if err != nil {
 		_ = log.Close()
 		return nil, err
 	}
-	m := &managerProc{Process: proc, apiURL: "http://" + addrs[2], pprofURL: "http://" + addrs[3], log: log}
+	m := &managerProc{Process: proc, apiURL: "http://" + addrs[2], pprofURL: "http://" + addrs[3], metricsURL: "http://" + addrs[0] + "/metrics", log: log}
 	readyCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := proc.WaitHTTP(readyCtx, "http://"+addrs[1]+"/readyz"); err != nil {

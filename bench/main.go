@@ -44,6 +44,10 @@ type config struct {
 	memoryRuns    int
 	schedules     int
 	memoryInput   int
+	shardRuns     int
+	shardSteps    int
+	shardCPU      time.Duration
+	shardReplicas int
 	repeat        int
 	timeout       time.Duration
 	// figures is the set of figures to measure (all when empty).
@@ -60,7 +64,7 @@ type config struct {
 }
 
 // allFigures names the figures, in the order they are measured.
-var allFigures = []string{"sequential", "long", "batched", "files", "parallel", "lateness", "blobs", "webhooks", "starts", "schedules", "memory"}
+var allFigures = []string{"sequential", "long", "batched", "files", "parallel", "lateness", "blobs", "webhooks", "starts", "schedules", "memory", "sharding"}
 
 // wants reports whether figure is to be measured.
 func (c config) wants(figure string) bool { return len(c.figures) == 0 || c.figures[figure] }
@@ -75,6 +79,7 @@ func fullConfig() config {
 		sleepRuns: 500, sleepFor: 2 * time.Second,
 		memoryRuns: 2000, memoryInput: 64 << 10, schedules: 1000, repeat: 3, timeout: 10 * time.Minute,
 		temporalPeer: defaultTemporalPeer,
+		shardRuns:    600, shardSteps: 4, shardCPU: 20 * time.Millisecond, shardReplicas: 3,
 	}
 }
 
@@ -87,6 +92,7 @@ func smokeConfig() config {
 		deliveries: 40, senders: 4, starts: 5,
 		sleepRuns: 10, sleepFor: time.Second,
 		memoryRuns: 30, memoryInput: 4 << 10, schedules: 10, repeat: 1, timeout: 2 * time.Minute, smoke: true,
+		shardRuns: 24, shardSteps: 2, shardCPU: 5 * time.Millisecond, shardReplicas: 3,
 	}
 }
 
@@ -138,6 +144,10 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.memoryRuns, "memory-runs", cfg.memoryRuns, "Runs held by the manager in the memory figure.")
 	fs.IntVar(&cfg.schedules, "schedules", cfg.schedules, "WorkflowSchedules firing on the same minute in the schedule figure.")
 	fs.IntVar(&cfg.memoryInput, "memory-input-bytes", cfg.memoryInput, "Size of the input of each of those runs.")
+	fs.IntVar(&cfg.shardRuns, "shard-runs", cfg.shardRuns, "Runs of the sharding figure, executed by one replica and then by -shard-replicas.")
+	fs.IntVar(&cfg.shardSteps, "shard-steps", cfg.shardSteps, "CPU-bound steps of each run of the sharding figure.")
+	fs.DurationVar(&cfg.shardCPU, "shard-step-cpu", cfg.shardCPU, "CPU time each step of the sharding figure burns.")
+	fs.IntVar(&cfg.shardReplicas, "shard-replicas", cfg.shardReplicas, "Sharded replicas (each with GOMAXPROCS=1) of the sharding figure.")
 	fs.IntVar(&cfg.repeat, "repeat", cfg.repeat, "Repetitions of the sequential figures (the median counts).")
 	fs.DurationVar(&cfg.timeout, "timeout", cfg.timeout, "Longest wait for the runs of one figure.")
 	fs.BoolVar(&cfg.unsafeNoFsync, "unsafe-no-fsync", false, "Run etcd without fsync, as envtest does (not the real limit).")
@@ -221,7 +231,8 @@ func (h *harness) measureAll(ctx context.Context, res *results) error {
 	steps := []struct {
 		figure  string
 		measure func(context.Context, *results) error
-	}{{"blobs", h.measureBlobs}, {"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"schedules", h.measureSchedules}, {"memory", h.measureMemory}}
+	}{{"blobs", h.measureBlobs}, {"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"schedules", h.measureSchedules}, {"memory", h.measureMemory},
+		{"sharding", h.measureSharding}}
 	for _, s := range steps {
 		if !h.cfg.wants(s.figure) {
 			continue

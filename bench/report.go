@@ -23,6 +23,7 @@ type results struct {
 	starts    startFigures
 	schedules scheduleFigures
 	memory    memoryFigures
+	sharding  shardFigures
 	cpu       []cpuUse
 }
 
@@ -70,6 +71,7 @@ func (r *results) rows() []row {
 	rows = append(rows, r.startRow(true), r.startRow(false), r.scheduleRow())
 	rows = append(rows, latenessRow(fmt.Sprintf("lateness of %d sleeping runs created at %.0f/s (half of what the parallel figure sustains)", c.sleepRuns, e.timers.pacedRate), e.timers.paced))
 	rows = append(rows, r.memoryRow("sleeping", r.memory.sleeping, false))
+	rows = append(rows, r.shardingRows()...)
 	if r.cfg.smoke {
 		for i := range rows {
 			if rows[i].met != "—" {
@@ -345,6 +347,7 @@ func (r *results) markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", c.figure, fmtDur(c.manager), fmtDur(c.apiserver), fmtDur(c.etcd), fmtDur(c.bench), c.requests)
 		}
 	}
+	b.WriteString(r.shardingNotes())
 	return b.String()
 }
 

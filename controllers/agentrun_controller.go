@@ -83,8 +83,9 @@ func ParseAgentsConfig(s string) (types.NamespacedName, error) {
 // complete by writing their status.
 //
 // Restarts: a turn found Running that this process did not claim was claimed by a manager that
-// stopped mid-call (only the elected leader reconciles), and is sent again. A turn reaches the
-// model at least once before its reply is recorded, and never again after.
+// stopped mid-call (only the elected leader reconciles, or under sharding the shard of the
+// turn's run, which hands a turn over only when it holds no call), and is sent again. A turn
+// reaches the model at least once before its reply is recorded, and never again after.
 type AgentRunReconciler struct {
 	client.Client
 	// APIReader reads turns, threads, the configuration and Secrets past the cache, so a
@@ -104,6 +105,8 @@ type AgentRunReconciler struct {
 	mu sync.Mutex
 	// claims holds the turns this process claimed and has not recorded yet.
 	claims map[types.UID]*claim
+	// shards is this replica's part in the ring; nil in single-leader mode.
+	shards *Sharding
 }
 
 // claim is a turn this process took: when, and the status to record once the backend answered.
@@ -567,7 +570,9 @@ func firstNonEmpty(values ...string) string {
 // SetupWithManager registers the reconciler. Turns are reconciled when created, when their spec
 // or phase changes while unfinished, and whenever the agents' ConfigMap changes (turns waiting
 // for an external agent may now have a backend). The ConfigMap is watched through a cache of
-// its own that holds that one object, not every ConfigMap of the cluster.
+// its own that holds that one object, not every ConfigMap of the cluster. Under sharding every
+// replica answers the turns of its shard (a turn carries its run's shard) and hands a turn
+// over, when the sharder drains it, once it holds no reply to record.
 func (r *AgentRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Config == nil || r.APIReader == nil || r.ConfigMap.Name == "" || r.ConfigMap.Namespace == "" {
 		return errors.New("the AgentRun controller needs Config, APIReader and ConfigMap")
@@ -582,15 +587,20 @@ func (r *AgentRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return fmt.Errorf("make the cache of the agents' ConfigMap: %w", err)
 	}
-	if err := mgr.Add(configs); err != nil {
+	var runnable interface{ Start(context.Context) error } = configs
+	if r.shards != nil {
+		runnable = replicaCache{configs} // every shard answers turns
+	}
+	if err := mgr.Add(runnable); err != nil {
 		return fmt.Errorf("add the cache of the agents' ConfigMap: %w", err)
 	}
+	holding := func(o client.Object) bool { _, held := r.claimOf(o.GetUID()); return held }
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&workflowsv1alpha1.AgentRun{}, builder.WithPredicates(unfinishedTurnPredicate())).
+		For(&workflowsv1alpha1.AgentRun{}, builder.WithPredicates(r.shards.admit(unfinishedTurnPredicate()))).
 		WatchesRawSource(source.Kind(configs, client.Object(&corev1.ConfigMap{}), handler.EnqueueRequestsFromMapFunc(r.turnsAwaitingConfig))).
 		Named("agentrun").
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), NeedLeaderElection: r.shards.everyReplica()}).
+		Complete(r.shards.gate("turn", mgr.GetClient(), r.APIReader, func() client.Object { return &workflowsv1alpha1.AgentRun{} }, nil, holding, r))
 }
 
 // turnsAwaitingConfig drops the cached configuration and maps a change of the ConfigMap to
@@ -649,7 +659,7 @@ func agentProgressPredicate() predicate.Funcs {
 }
 
 // setupAgents registers the AgentRun controller with the options' defaults filled in.
-func setupAgents(mgr ctrl.Manager, o AgentOptions) (*AgentRunReconciler, error) {
+func setupAgents(mgr ctrl.Manager, o AgentOptions, shards *Sharding) (*AgentRunReconciler, error) {
 	if o.ConfigMap.Name == "" {
 		key, err := ParseAgentsConfig(DefaultAgentsConfig)
 		if err != nil {
@@ -668,6 +678,7 @@ func setupAgents(mgr ctrl.Manager, o AgentOptions) (*AgentRunReconciler, error) 
 		ConfigMap:               o.ConfigMap,
 		Events:                  mgr.GetEventRecorder("agentrun-controller"),
 		MaxConcurrentReconciles: o.Concurrency,
+		shards:                  shards,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the AgentRun controller: %w", err)

@@ -152,7 +152,7 @@ func phaseOrPending(p workflowsv1alpha1.RunPhase) string {
 }
 
 // StartAgent creates the AgentRun of the run's primitive step, owned by and labelled with the
-// run; AlreadyExists means "that is my turn".
+// run (and, under sharding, with its shard); AlreadyExists means "that is my turn".
 func (h *runHost) StartAgent(ctx context.Context, step string, req durable.AgentRequest) (string, error) {
 	turn := &workflowsv1alpha1.AgentRun{
 		ObjectMeta: metav1.ObjectMeta{
@@ -164,6 +164,9 @@ func (h *runHost) StartAgent(ctx context.Context, step string, req durable.Agent
 			Agent: req.Agent, Prompt: req.Prompt, ThreadKey: req.ThreadKey, Instructions: req.Instructions,
 			Model: req.Model, Temperature: req.Temperature, MaxTokens: int32(req.MaxTokens),
 		},
+	}
+	if shard := h.run.Labels[workflowsv1alpha1.LabelShard]; shard != "" {
+		turn.Labels[workflowsv1alpha1.LabelShard] = shard // a turn is answered by its run's shard
 	}
 	return h.createOwned(ctx, turn, &workflowsv1alpha1.AgentRun{})
 }

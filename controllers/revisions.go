@@ -104,8 +104,11 @@ const DefaultRevisionGCInterval = 10 * time.Minute
 // unused, so a run that stored its revision just before a pass (and whose status the cache
 // has not seen yet) keeps it. It runs on the leader.
 type RevisionCollector struct {
-	// Client deletes ControllerRevisions and lists runs from the cache.
+	// Client deletes ControllerRevisions.
 	Client client.Client
+	// Runs lists every run, indexed by revision (the manager's cache, or under sharding the
+	// view of every run); nil means Client.
+	Runs client.Reader
 	// Reader lists ControllerRevisions past the cache (the manager does not watch them).
 	Reader client.Reader
 	// Catalog knows the current revisions.
@@ -171,7 +174,11 @@ func (c *RevisionCollector) used(ctx context.Context, cr *appsv1.ControllerRevis
 		return true, nil
 	}
 	var runs workflowsv1alpha1.WorkflowRunList
-	if err := c.Client.List(ctx, &runs, client.MatchingFields{indexRunRevision: cr.Namespace + "/" + cr.Name}, client.Limit(1)); err != nil {
+	reader := c.Runs
+	if reader == nil {
+		reader = c.Client
+	}
+	if err := reader.List(ctx, &runs, client.MatchingFields{indexRunRevision: cr.Namespace + "/" + cr.Name}, client.Limit(1)); err != nil {
 		return false, fmt.Errorf("list runs of revision %s: %w", cr.Name, err)
 	}
 	return len(runs.Items) > 0, nil

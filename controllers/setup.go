@@ -11,6 +11,8 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -75,6 +77,12 @@ type Options struct {
 	// (RegistrySchedules).
 	DeclaredSchedules ScheduleSource
 
+	// Sharding, when set, makes this replica one shard of the ring (--sharding): it executes
+	// the runs and answers the agent turns of its shard, the elected replica runs the sharder,
+	// and every replica follows every run in a lean view. The manager must be built with its
+	// CacheOptions and NewClient. Nil is the single-leader mode: the leader executes every run.
+	Sharding *Sharding
+
 	// wrapRuns lets tests observe the WorkflowRun reconciler (counting reconciles).
 	wrapRuns func(reconcile.Reconciler) reconcile.Reconciler
 	// schedules lets tests drive the WorkflowSchedule reconciler's clock.
@@ -93,11 +101,13 @@ type Controllers struct {
 	// DeclaredSchedules keeps the WorkflowSchedules that workflows declare; call its Resync
 	// when the set of declared schedules changed.
 	DeclaredSchedules *DeclaredScheduleReconciler
+	// RunView holds every run, whatever its shard: the web console's run index follows it.
+	RunView cache.Cache
 }
 
 // setupDefinitions registers the WorkflowDefinition controller, the loader that reads every
 // definition once at start, and the collector of unused revisions.
-func setupDefinitions(mgr ctrl.Manager, o Options) (*WorkflowDefinitionReconciler, error) {
+func setupDefinitions(mgr ctrl.Manager, o Options, view cache.Cache) (*WorkflowDefinitionReconciler, error) {
 	definitions := &WorkflowDefinitionReconciler{Client: mgr.GetClient(), Catalog: o.Workflows, Routes: o.WebhookRoutes,
 		Grants: o.WebhookSlugGrants, Events: mgr.GetEventRecorder("workflowdefinition-controller")}
 	if err := definitions.SetupWithManager(mgr); err != nil {
@@ -110,7 +120,7 @@ func setupDefinitions(mgr ctrl.Manager, o Options) (*WorkflowDefinitionReconcile
 	if interval <= 0 {
 		interval = DefaultRevisionGCInterval
 	}
-	if err := mgr.Add(&RevisionCollector{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Catalog: o.Workflows, Interval: interval}); err != nil {
+	if err := mgr.Add(&RevisionCollector{Client: mgr.GetClient(), Runs: view, Reader: mgr.GetAPIReader(), Catalog: o.Workflows, Interval: interval}); err != nil {
 		return nil, fmt.Errorf("add the revision collector: %w", err)
 	}
 	return definitions, nil
@@ -120,6 +130,10 @@ func setupDefinitions(mgr ctrl.Manager, o Options) (*WorkflowDefinitionReconcile
 func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 	if o.EventRetention <= 0 {
 		o.EventRetention = DefaultEventRetention
+	}
+	view, err := o.Sharding.runView(mgr)
+	if err != nil {
+		return nil, err
 	}
 	wake := make(chan event.GenericEvent, 1024)
 	runs := &WorkflowRunReconciler{
@@ -132,6 +146,8 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		UnknownWorkflowGrace:    o.UnknownWorkflowGrace,
 		wake:                    wake,
+		view:                    view,
+		shards:                  o.Sharding,
 	}
 	status, err := newStatusClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
@@ -142,27 +158,35 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 	if o.wrapRuns != nil {
 		rec = o.wrapRuns(runs)
 	}
+	rec = o.Sharding.gate("run", mgr.GetClient(), mgr.GetAPIReader(), func() client.Object { return &workflowsv1alpha1.WorkflowRun{} },
+		runs.locks.lock, nil, rec)
 	if err := runs.setup(mgr, rec); err != nil {
 		return nil, fmt.Errorf("set up the WorkflowRun controller: %w", err)
 	}
-	events := &WorkflowEventReconciler{Client: mgr.GetClient(), Retention: o.EventRetention, wake: wake}
+	events := &WorkflowEventReconciler{Client: mgr.GetClient(), Retention: o.EventRetention}
 	if err := events.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the WorkflowEvent controller: %w", err)
 	}
-	definitions, err := setupDefinitions(mgr, o)
+	if err := (&eventWaker{Client: mgr.GetClient(), wake: wake}).setup(mgr, o.Sharding); err != nil {
+		return nil, fmt.Errorf("set up the second wake-up of events: %w", err)
+	}
+	definitions, err := setupDefinitions(mgr, o, view)
 	if err != nil {
 		return nil, err
 	}
 	if err := setupWebhooks(mgr, o, definitions); err != nil {
 		return nil, err
 	}
-	agentRuns, err := setupAgents(mgr, o.Agents)
+	agentRuns, err := setupAgents(mgr, o.Agents, o.Sharding)
 	if err != nil {
 		return nil, err
 	}
-	declared, err := setupSchedules(mgr, o)
+	declared, err := setupSchedules(mgr, o, view)
 	if err != nil {
 		return nil, err
 	}
-	return &Controllers{Runs: runs, Agents: agentRuns, DeclaredSchedules: declared}, nil
+	if err := o.Sharding.setup(mgr, view); err != nil {
+		return nil, err
+	}
+	return &Controllers{Runs: runs, Agents: agentRuns, DeclaredSchedules: declared, RunView: view}, nil
 }

@@ -88,10 +88,10 @@ func (r *WorkflowRunReconciler) markEventConsumed(ctx context.Context, run *work
 	}
 }
 
-// cancelChildren sets spec.cancel on the run's unfinished children.
+// cancelChildren sets spec.cancel on the run's unfinished children, wherever they run.
 func (r *WorkflowRunReconciler) cancelChildren(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) error {
 	var children workflowsv1alpha1.WorkflowRunList
-	if err := r.List(ctx, &children, client.InNamespace(run.Namespace), client.MatchingLabels{workflowsv1alpha1.LabelParentRun: workflowsv1alpha1.LabelValue(run.Name)}); err != nil {
+	if err := r.view.List(ctx, &children, client.InNamespace(run.Namespace), client.MatchingLabels{workflowsv1alpha1.LabelParentRun: workflowsv1alpha1.LabelValue(run.Name)}); err != nil {
 		return err
 	}
 	for i := range children.Items {

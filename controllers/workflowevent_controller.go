@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -21,23 +22,21 @@ import (
 // status reached the cache only after the event did (two informers, no ordering between them).
 const secondPassDelay = 2 * time.Second
 
-// WorkflowEventReconciler keeps events for their retention period and then deletes them, and
-// gives each new event a second chance to wake the runs waiting for it.
+// WorkflowEventReconciler keeps events for their retention period and then deletes them. It
+// runs on the leader; the second wake-up of each new event's runs is eventWaker's, which runs
+// wherever runs execute.
 type WorkflowEventReconciler struct {
 	client.Client
 	// Retention is how long an event is kept.
 	Retention time.Duration
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
-
-	wake chan<- event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowevents,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowevents/status,verbs=get;update;patch
 
-// Reconcile records the event's expiry, wakes its waiting runs once more shortly after
-// creation, and deletes it when its retention has passed.
+// Reconcile records the event's expiry and deletes it when its retention has passed.
 func (r *WorkflowEventReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ev := &workflowsv1alpha1.WorkflowEvent{}
 	if err := r.Get(ctx, req.NamespacedName, ev); err != nil {
@@ -61,16 +60,6 @@ func (r *WorkflowEventReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			return ctrl.Result{}, fmt.Errorf("record the expiry of event %s: %w", req, err)
 		}
 	}
-	secondPass := ev.CreationTimestamp.Add(secondPassDelay)
-	if now.Before(secondPass) {
-		return ctrl.Result{RequeueAfter: secondPass.Sub(now)}, nil
-	}
-	if now.Before(secondPass.Add(secondPassDelay)) {
-		select {
-		case r.wake <- event.GenericEvent{Object: ev}:
-		case <-ctx.Done():
-		}
-	}
 	return ctrl.Result{RequeueAfter: expiry.Sub(now)}, nil
 }
 
@@ -82,4 +71,44 @@ func (r *WorkflowEventReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&workflowsv1alpha1.WorkflowEvent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("workflowevent").
 		Complete(r)
+}
+
+// eventWaker gives each new event a second chance to wake the runs waiting for it, through
+// the run controller's wake channel, secondPassDelay after its creation. It runs where the run
+// controller runs: on the leader, or under sharding on every replica, each for its own runs.
+type eventWaker struct {
+	client.Client
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+	wake  chan<- event.GenericEvent
+}
+
+// Reconcile waits until the event's second pass is due, then wakes its runs once.
+func (w *eventWaker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ev := &workflowsv1alpha1.WorkflowEvent{}
+	if err := w.Get(ctx, req.NamespacedName, ev); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	now := now(w.Clock)
+	secondPass := ev.CreationTimestamp.Add(secondPassDelay)
+	switch {
+	case !ev.DeletionTimestamp.IsZero():
+	case now.Before(secondPass):
+		return ctrl.Result{RequeueAfter: secondPass.Sub(now)}, nil
+	case now.Before(secondPass.Add(secondPassDelay)):
+		select {
+		case w.wake <- event.GenericEvent{Object: ev}:
+		case <-ctx.Done():
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// setup registers the waker, on every replica under sharding.
+func (w *eventWaker) setup(mgr ctrl.Manager, shards *Sharding) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&workflowsv1alpha1.WorkflowEvent{}, builder.WithPredicates(createdPredicate())).
+		Named("workflowevent-wake").
+		WithOptions(controller.Options{NeedLeaderElection: shards.everyReplica()}).
+		Complete(w)
 }

@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -77,10 +78,24 @@ type WorkflowRunReconciler struct {
 	// store keeps the runs' journals (built by Setup).
 	store *journalStore
 
-	// wake carries events whose waiting runs must be woken again (see WorkflowEventReconciler).
+	// wake carries events whose waiting runs must be woken again (see eventWaker).
 	wake <-chan event.GenericEvent
 	// locks serialise executions of one run within this process (controller and eager start).
 	locks keyedMutex
+	// view holds every run (lean under sharding), for children and their parents; nil means
+	// the manager's cache.
+	view cache.Cache
+	// shards is this replica's part in the ring; nil in single-leader mode.
+	shards *Sharding
+	// executes reports whether this replica executes a run (see Executes).
+	executes func(*workflowsv1alpha1.WorkflowRun) bool
+}
+
+// Executes reports whether this replica executes run now: under sharding when the run is in
+// its shard, otherwise when it leads the controllers. The REST API's eager start executes a
+// run in process only then, and otherwise waits for the owner's first write.
+func (r *WorkflowRunReconciler) Executes(run *workflowsv1alpha1.WorkflowRun) bool {
+	return r.executes != nil && r.executes(run)
 }
 
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowruns,verbs=get;list;watch;create;update;patch;delete
@@ -572,24 +587,36 @@ func (r *WorkflowRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return r.setup(mgr, r)
 }
 
-// setup registers rec (r itself, or a wrapper of it in tests) with the manager. A run is woken
-// by changes to its spec, by its children and agent turns finishing, and by events it waits
-// for (found through a field index, never by listing every run).
+// setup registers rec (r itself, or a wrapper of it) with the manager. A run is woken by
+// changes to its spec, by its children and agent turns finishing, and by events it waits for
+// (found through a field index, never by listing every run). Under sharding each replica runs
+// the controller for the runs of its shard, and a drain label wakes a run to hand it over.
 func (r *WorkflowRunReconciler) setup(mgr ctrl.Manager, rec reconcile.Reconciler) error {
 	runsInFlight.use(mgr.GetCache())
+	if r.view == nil {
+		r.view = mgr.GetCache()
+	}
+	if r.executes == nil {
+		r.executes = r.shards.executes(mgr.Elected())
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &workflowsv1alpha1.WorkflowRun{}, indexWaitingFor, waitingForIndex); err != nil {
 		return fmt.Errorf("index runs by what they wait for: %w", err)
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &workflowsv1alpha1.WorkflowRun{}, indexRunRevision, runRevisionIndex(r.Workflows.OperatorNamespace())); err != nil {
+	if err := r.view.IndexField(context.Background(), &workflowsv1alpha1.WorkflowRun{}, indexRunRevision, runRevisionIndex(r.Workflows.OperatorNamespace())); err != nil {
 		return fmt.Errorf("index runs by the revision they replay: %w", err)
 	}
+	// Children may run on other shards: their parents hear of them through the view of every
+	// run, and only the parent's shard reconciles it.
+	children := source.Kind(r.view, client.Object(&workflowsv1alpha1.WorkflowRun{}),
+		handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &workflowsv1alpha1.WorkflowRun{}, handler.OnlyControllerOwner()),
+		finishedPredicate(runFinished))
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(finishedPredicate(runFinished))).
+		For(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(r.shards.admit(predicate.GenerationChangedPredicate{}))).
+		WatchesRawSource(children).
 		Owns(&workflowsv1alpha1.AgentRun{}, builder.WithPredicates(agentProgressPredicate())).
 		Watches(&workflowsv1alpha1.WorkflowEvent{}, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForEvent), builder.WithPredicates(createdPredicate())).
 		Named("workflowrun").
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)})
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), NeedLeaderElection: r.shards.everyReplica()})
 	if r.wake != nil {
 		b = b.WatchesRawSource(source.Channel(r.wake, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForEvent)))
 	}

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -70,6 +71,9 @@ type WorkflowScheduleReconciler struct {
 	Clock func() time.Time
 	// MaxConcurrentReconciles is how many schedules are handled in parallel.
 	MaxConcurrentReconciles int
+	// Runs holds every run (the manager's cache, or under sharding the view of every run,
+	// since a schedule's runs execute on any shard); nil means the manager's cache.
+	Runs cache.Cache
 
 	// wake enqueues schedules whenever a test's clock moved; nil in the manager.
 	wake <-chan event.GenericEvent
@@ -177,7 +181,7 @@ func (w *scheduleWork) setReady(status metav1.ConditionStatus, reason, message s
 // decisions out in tick order. On an error it stops; what it did so far is recorded, and the
 // next reconcile goes on from there.
 func (r *WorkflowScheduleReconciler) reconcileTicks(ctx context.Context, w *scheduleWork) error {
-	active, finished, err := schedule.Runs(ctx, r.Client, w.ws)
+	active, finished, err := schedule.Runs(ctx, r.Runs, w.ws)
 	if err != nil {
 		return err
 	}
@@ -457,9 +461,15 @@ func describeTicks(rec workflowsv1alpha1.ScheduleTick) string {
 // SetupWithManager registers the reconciler: schedules by their spec, and their runs when one
 // finishes or goes (the concurrency policy and the history limits depend on them).
 func (r *WorkflowScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Runs == nil {
+		r.Runs = mgr.GetCache()
+	}
+	runs := source.Kind(r.Runs, client.Object(&workflowsv1alpha1.WorkflowRun{}),
+		handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &workflowsv1alpha1.WorkflowSchedule{}, handler.OnlyControllerOwner()),
+		finishedPredicate(runFinished))
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&workflowsv1alpha1.WorkflowSchedule{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(finishedPredicate(runFinished))).
+		WatchesRawSource(runs).
 		Named("workflowschedule").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)})
 	if r.wake != nil {
@@ -478,10 +488,10 @@ type scheduleTestHooks struct {
 
 // setupSchedules registers the WorkflowSchedule controller and the reconciler of declared
 // schedules, after checking that the Go workflows' declarations are usable.
-func setupSchedules(mgr ctrl.Manager, o Options) (*DeclaredScheduleReconciler, error) {
+func setupSchedules(mgr ctrl.Manager, o Options, view cache.Cache) (*DeclaredScheduleReconciler, error) {
 	schedules := &WorkflowScheduleReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Workflows: o.Workflows,
-		Events: mgr.GetEventRecorder("workflowschedule-controller"), MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		Events: mgr.GetEventRecorder("workflowschedule-controller"), MaxConcurrentReconciles: o.MaxConcurrentReconciles, Runs: view,
 		Clock: o.schedules.clock, wake: o.schedules.wake, afterStart: o.schedules.afterStart,
 	}
 	if err := schedules.SetupWithManager(mgr); err != nil {

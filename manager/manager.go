@@ -6,6 +6,7 @@ package manager
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -27,6 +29,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/sharding"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
@@ -44,6 +47,11 @@ type Options struct {
 	apiAddr                 string
 	leaderElect             bool
 	leaderElectionNamespace string
+	leaseDuration           time.Duration
+	renewDeadline           time.Duration
+	retryPeriod             time.Duration
+	sharding                bool
+	shardName               string
 	maxConcurrentReconciles int
 	maxResultBytes          int
 	inlineResultBytes       int
@@ -108,7 +116,12 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
 	fs.StringVar(&o.apiAddr, "api-bind-address", ":8088", "Address the HTTP API (webhooks and REST under /api, the web console at /) binds to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas so one runs the controllers; every replica serves the API.")
-	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace).")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace) and, with --sharding, of the shard leases (default: --operator-namespace).")
+	fs.DurationVar(&o.leaseDuration, "lease-duration", sharding.DefaultLeaseDuration, "How long the leader's lease, and with --sharding each shard's lease, lasts without renewal: a dead replica's runs resume elsewhere after about this long. Whole seconds.")
+	fs.DurationVar(&o.renewDeadline, "lease-renew-deadline", sharding.DefaultRenewDeadline, "How long a replica keeps trying to renew its lease before it gives up (and stops); below --lease-duration.")
+	fs.DurationVar(&o.retryPeriod, "lease-retry-period", sharding.DefaultRetryPeriod, "How often leases are renewed, and tried for by the others.")
+	fs.BoolVar(&o.sharding, "sharding", false, "Every replica executes runs: each holds a Lease as a shard, runs are spread over the live shards by consistent hashing (label workflows.centaur.dev/shard) and move when shards come and go. Needs --leader-elect (the sharder and the schedules run on the elected replica). See docs/scaling.md.")
+	fs.StringVar(&o.shardName, "shard-name", defaultShardName(), "This replica's shard with --sharding: the name of its Lease and of its runs' shard label, unique among replicas (default: POD_NAME, else the host name, which is the pod's name).")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs advance in parallel; a long step holds one slot.")
 	fs.IntVar(&o.maxResultBytes, "max-step-result-bytes", durable.DefaultMaxResultBytes, "Largest JSON result one step may record (results over --inline-result-bytes are stored as WorkflowRunPayloads, in parts of 512 KiB).")
 	fs.IntVar(&o.inlineResultBytes, "inline-result-bytes", durable.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
@@ -189,6 +202,10 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("--agents-config: %w", err)
 	}
 
+	shards, err := o.shards()
+	if err != nil {
+		return err
+	}
 	scheme := controllers.NewScheme()
 	secretScope := o.secretScope(agentsConfig.Namespace, keysSecret.Namespace, consoleSecret.Namespace)
 
@@ -221,8 +238,17 @@ func Run(o Options, extra ...durable.Workflow) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "workflow-operator.workflows.centaur.dev",
 		LeaderElectionNamespace: o.leaderElectionNamespace,
+		LeaseDuration:           &o.leaseDuration,
+		RenewDeadline:           &o.renewDeadline,
+		RetryPeriod:             &o.retryPeriod,
 		GracefulShutdownTimeout: &o.shutdownTimeout,
-		Cache:                   cacheOptions(secretScope),
+		// Run returns, and the process exits, once the manager stopped: a replica that stops
+		// gives the lease up at once instead of making the next leader wait for it to expire.
+		LeaderElectionReleaseOnCancel: true,
+		// Under --sharding the cache holds this shard's runs and turns only, and the client
+		// places the runs it creates on the ring.
+		Cache:     shards.CacheOptions(cacheOptions(secretScope)),
+		NewClient: shards.NewClient,
 	})
 	if err != nil {
 		return fmt.Errorf("create the manager: %w", err)
@@ -256,6 +282,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		SecretScope:                 secretScope,
 		ScheduleNamespace:           o.scheduleNamespace,
 		WebhookCounterFlushInterval: o.webhookFlushInterval,
+		Sharding:                    shards,
 	})
 	if err != nil {
 		return err
@@ -267,7 +294,6 @@ func Run(o Options, extra ...durable.Workflow) error {
 		Reader:          mgr.GetAPIReader(),
 		Workflows:       workflowCatalog,
 		Engine:          ctrls.Runs,
-		Elected:         mgr.Elected(),
 		Logger:          ctrl.Log.WithName("api"),
 		Routes:          webhookRoutes,
 		TrustedProxies:  trustedProxies,
@@ -282,7 +308,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		APIKeysSecret:     keysSecret,
 		EagerStartTimeout: o.eagerStartTimeout,
 
-		Informers: mgr.GetCache(),
+		Informers: ctrls.RunView,
 		Console:   webhookserver.ConsoleConfig{Secret: consoleSecret, MaxRequests: o.consoleMaxRequests, MaxStreams: o.consoleMaxStreams},
 	})
 	if err := mgr.Add(api); err != nil {
@@ -296,11 +322,86 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("add the readiness check: %w", err)
 	}
 
-	log.Info("starting manager", "api", o.apiAddr, "metrics", o.metricsAddr, "probes", o.probeAddr, "leaderElection", o.leaderElect)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		return fmt.Errorf("run the manager: %w", err)
+	log.Info("starting manager", "api", o.apiAddr, "metrics", o.metricsAddr, "probes", o.probeAddr, "leaderElection", o.leaderElect, "shard", shards.Shard())
+	ctx := ctrl.SetupSignalHandler()
+	if shards == nil {
+		if err := mgr.Start(ctx); err != nil {
+			return fmt.Errorf("run the manager: %w", err)
+		}
+		return nil
 	}
-	return nil
+	return o.runShard(ctx, mgr, cfg, shards)
+}
+
+// shards returns the replica's sharding state under --sharding, nil otherwise.
+func (o Options) shards() (*controllers.Sharding, error) {
+	if !o.sharding {
+		return nil, nil
+	}
+	if !o.leaderElect {
+		return nil, errors.New("--sharding needs --leader-elect: one elected replica runs the sharder, which assigns and moves runs, and the schedules")
+	}
+	shards, err := controllers.NewSharding(controllers.ShardingOptions{
+		Shard: o.shardName, LeaseNamespace: o.shardLeaseNamespace(), LeaseDuration: o.leaseDuration,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--sharding: %w", err)
+	}
+	return shards, nil
+}
+
+// shardLeaseNamespace is where shard leases live: the leader election's namespace when given,
+// else the operator's.
+func (o Options) shardLeaseNamespace() string {
+	return cmp.Or(o.leaderElectionNamespace, o.operatorNamespace)
+}
+
+// defaultShardName is POD_NAME, else the host name (a pod's host name is its name).
+func defaultShardName() string {
+	if name := os.Getenv("POD_NAME"); name != "" {
+		return name
+	}
+	name, _ := os.Hostname()
+	return name
+}
+
+// runShard holds the replica's shard lease around the manager: it waits for the lease before
+// anything executes, runs the manager, and releases the lease once the manager stopped (every
+// execution ended), so the sharder moves the shard's runs at once. A lease that cannot be
+// renewed stops the process at once, without waiting for executions: by then the sharder may
+// have given the shard's runs to others.
+func (o Options) runShard(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, shards *controllers.Sharding) error {
+	log := ctrl.Log.WithName("shard")
+	holder, err := sharding.NewHolder(sharding.HolderConfig{
+		Config: cfg, Namespace: o.shardLeaseNamespace(), Shard: shards.Shard(),
+		LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	leaseCtx, release := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		release()
+		<-holder.Done()
+	}()
+	go holder.Run(leaseCtx)
+	log.Info("waiting for the shard lease", "shard", shards.Shard(), "namespace", o.shardLeaseNamespace(), "identity", holder.Identity())
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-holder.Acquired():
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("run the manager: %w", err)
+		}
+		return nil
+	case <-holder.Lost():
+		return fmt.Errorf("lost the lease of shard %s (not renewed within --lease-renew-deadline): stopping at once, since the sharder gives the shard's runs to other replicas", shards.Shard())
+	}
 }
 
 // fileConfigs are the compile configurations of trusted files and of tenants' definitions.

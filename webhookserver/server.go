@@ -27,7 +27,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
@@ -47,11 +46,9 @@ type Config struct {
 	Reader client.Reader
 	// Workflows is the manager's catalog of workflows.
 	Workflows *catalog.Catalog
-	// Engine executes a run in this process right away (eager start); nil disables eager start.
+	// Engine executes a run in this process right away (eager start) when it executes the
+	// run (Engine.Executes); nil disables eager start in process.
 	Engine Engine
-	// Elected is closed once this replica leads the controllers; eager start executes in
-	// process only then (otherwise the leader picks the run up as usual).
-	Elected <-chan struct{}
 	// APIKeysSecret is the Secret holding the REST API's keys (see docs/rest-api.md); empty
 	// means restapi.DefaultKeysSecret.
 	APIKeysSecret types.NamespacedName
@@ -119,10 +116,9 @@ const (
 // monopolise a replica.
 var DefaultDeliveryRate = limits.Rate{PerSecond: 50, Burst: 100}
 
-// Engine advances a run in the calling process: the WorkflowRun controller's Advance.
-type Engine interface {
-	Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error)
-}
+// Engine advances a run in the calling process: the WorkflowRun controller (see
+// restapi.Engine).
+type Engine = restapi.Engine
 
 // Server serves the HTTP API. It is a manager runnable that does not need leader election.
 type Server struct {
@@ -187,7 +183,7 @@ func (s *Server) limitInFlight(next http.Handler) http.Handler {
 func (s *Server) routes() {
 	rest := restapi.Register(s.mux, restapi.Deps{
 		Client: s.cfg.Client, Reader: s.cfg.Reader, Workflows: s.cfg.Workflows, Engine: s.cfg.Engine,
-		Elected: s.cfg.Elected, KeysSecret: s.cfg.APIKeysSecret, EagerStartTimeout: s.cfg.EagerStartTimeout, KeyRate: s.cfg.APIKeyRate,
+		KeysSecret: s.cfg.APIKeysSecret, EagerStartTimeout: s.cfg.EagerStartTimeout, KeyRate: s.cfg.APIKeyRate,
 		Logger: s.cfg.Logger.WithName("rest"),
 	})
 	console.New(console.Deps{

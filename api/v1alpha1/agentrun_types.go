@@ -125,6 +125,7 @@ type AgentRunStatus struct {
 // +kubebuilder:printcolumn:name="Tokens",type=integer,JSONPath=`.status.usage.totalTokens`
 // +kubebuilder:printcolumn:name="Run",type=string,JSONPath=`.metadata.labels.workflows\.centaur\.dev/run`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Shard",type=string,JSONPath=`.metadata.labels.workflows\.centaur\.dev/shard`,priority=1
 type AgentRun struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

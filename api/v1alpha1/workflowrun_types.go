@@ -42,6 +42,14 @@ const (
 	LabelWorkflow = "workflows.centaur.dev/workflow"
 	// LabelParentRun names the parent WorkflowRun of a child run.
 	LabelParentRun = "workflows.centaur.dev/parent-run"
+	// LabelShard names the shard (the manager replica, by its lease) that executes a run or
+	// answers an agent turn, under --sharding: written when the run is created (or by the
+	// sharder, for a run created without one), and changed only by the sharder when shards
+	// come and go. A turn carries its run's shard. See docs/scaling.md.
+	LabelShard = "workflows.centaur.dev/shard"
+	// LabelDrain asks a run's (or a turn's) shard to hand it over: the shard removes both
+	// labels between two executions, and the sharder then assigns the run anew.
+	LabelDrain = "workflows.centaur.dev/drain"
 )
 
 // WorkflowRunSpec says which workflow to run, with what input, and how long the run may live.
@@ -298,6 +306,7 @@ type WorkflowRunStatus struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.error.reason`
 // +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startedAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Shard",type=string,JSONPath=`.metadata.labels.workflows\.centaur\.dev/shard`,priority=1
 type WorkflowRun struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

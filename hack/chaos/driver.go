@@ -48,8 +48,12 @@ type chaos struct {
 	created  []string
 	batches  int
 	managers []*manager
-	// killed maps the pid of each manager killed with SIGKILL to why.
+	// killed maps the pid of each manager killed with SIGKILL (or stopped with SIGTERM) to why.
 	killed map[int]string
+	// killedAt and stoppedAt are when each killed or stopped manager was signalled.
+	killedAt, stoppedAt map[int]time.Time
+	// shards counts the sharded replicas started; shardRuns the sharded phase's runs created.
+	shards, shardRuns int
 	// outages are the windows in which etcd was down, plus the time the API server took to
 	// notice it was back.
 	outages []window
@@ -61,6 +65,8 @@ type manager struct {
 	*testcluster.Process
 	log     string
 	started time.Time
+	// shard is the replica's shard name in the sharded phase.
+	shard string
 }
 
 // How far around an etcd outage a step that ran again is put down to it.
@@ -74,7 +80,8 @@ type window struct{ from, to time.Time }
 
 // run runs the crash test and returns its counts; the error lists every violation found.
 func run(ctx context.Context, cfg config, out io.Writer) (*stats, error) {
-	c := &chaos{cfg: cfg, out: out, killed: map[int]string{}, rng: rand.New(rand.NewPCG(uint64(cfg.seed), 0))}
+	c := &chaos{cfg: cfg, out: out, killed: map[int]string{}, killedAt: map[int]time.Time{}, stoppedAt: map[int]time.Time{},
+		rng: rand.New(rand.NewPCG(uint64(cfg.seed), 0))}
 	c.stats.Seed = cfg.seed
 	if err := c.setUp(ctx); err != nil {
 		c.tearDown(false)
@@ -161,8 +168,20 @@ func (c *chaos) tearDown(passed bool) {
 
 // crash runs the workload through the kills: cfg.kills lives of a single manager, each ended
 // with SIGKILL at a random moment (etcd is killed in the middle one), then two managers under
-// leader election whose leader is killed, then the survivor finishes every run.
+// leader election whose leader is killed, then the survivor finishes every run; then the
+// sharded phase (crashShards) when cfg.shardRuns is set.
 func (c *chaos) crash(ctx context.Context) error {
+	if err := c.crashSingle(ctx); err != nil {
+		return err
+	}
+	if c.cfg.shardRuns == 0 {
+		return nil
+	}
+	return c.crashShards(ctx)
+}
+
+// crashSingle runs the single manager's part of the workload (see crash).
+func (c *chaos) crashSingle(ctx context.Context) error {
 	c.batches = c.cfg.kills + 1
 	for life := range c.cfg.kills {
 		if err := c.createBatch(ctx); err != nil {
@@ -207,18 +226,12 @@ func (c *chaos) uptime() time.Duration {
 func (c *chaos) createBatch(ctx context.Context) error {
 	size := (c.cfg.runs + c.batches - 1) / c.batches
 	for range size {
-		if len(c.created) == c.cfg.runs {
+		if len(c.created)-c.shardRuns == c.cfg.runs {
 			return nil
 		}
-		name := fmt.Sprintf("chaos-%05d", len(c.created))
-		run := &workflowsv1alpha1.WorkflowRun{
-			ObjectMeta: metav1.ObjectMeta{Namespace: runNamespace, Name: name},
-			Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: testflows.LedgerName, Input: &apiextensionsv1.JSON{Raw: c.inputOf(len(c.created))}},
+		if err := c.createRun(ctx, fmt.Sprintf("chaos-%05d", len(c.created)), c.inputOf(len(c.created))); err != nil {
+			return err
 		}
-		if err := retry(ctx, func() error { return c.client.Create(ctx, run) }, apierrors.IsAlreadyExists); err != nil {
-			return fmt.Errorf("create run %s: %w", name, err)
-		}
-		c.created = append(c.created, name)
 	}
 	return nil
 }
@@ -230,6 +243,20 @@ func (c *chaos) inputOf(i int) []byte {
 		return c.longInput
 	}
 	return c.input
+}
+
+// createRun creates one run of the ledger workflow with input, retrying while the API server
+// recovers.
+func (c *chaos) createRun(ctx context.Context, name string, input []byte) error {
+	run := &workflowsv1alpha1.WorkflowRun{
+		ObjectMeta: metav1.ObjectMeta{Namespace: runNamespace, Name: name},
+		Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: testflows.LedgerName, Input: &apiextensionsv1.JSON{Raw: input}},
+	}
+	if err := retry(ctx, func() error { return c.client.Create(ctx, run) }, apierrors.IsAlreadyExists); err != nil {
+		return fmt.Errorf("create run %s: %w", name, err)
+	}
+	c.created = append(c.created, name)
+	return nil
 }
 
 // retry calls fn until it succeeds or ok(err), for up to a minute.
@@ -249,8 +276,8 @@ func retry(ctx context.Context, fn func() error, ok func(error) bool) error {
 	}
 }
 
-// startManager starts a manager process, with leader election or without.
-func (c *chaos) startManager(leaderElect bool) (*manager, error) {
+// startManager starts a manager process, with leader election or without, and extra flags.
+func (c *chaos) startManager(leaderElect bool, extra ...string) (*manager, error) {
 	logPath := filepath.Join(c.dir, "logs", fmt.Sprintf("manager-%02d.log", len(c.managers)+1))
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -263,6 +290,7 @@ func (c *chaos) startManager(leaderElect bool) (*manager, error) {
 	if leaderElect {
 		args = append(args, "--leader-elect", "--leader-election-namespace="+leaseNamespace)
 	}
+	args = append(args, extra...)
 	p, err := testcluster.StartProcess(testcluster.ProcessOptions{
 		Binary: c.bin, Args: args, Output: f,
 		Env: []string{"KUBECONFIG=" + c.kubeconfig, testflows.LedgerEnv + "=" + c.ledger, "GORACE=halt_on_error=0"},
@@ -277,18 +305,26 @@ func (c *chaos) startManager(leaderElect bool) (*manager, error) {
 	return m, nil
 }
 
-// kill SIGKILLs manager m and records why.
+// kill SIGKILLs manager m and records why. A sharded replica that exited already because it
+// lost a lease is left as it is.
 func (c *chaos) kill(m *manager, why string) error {
 	if m.Exited() {
+		if m.shard != "" && c.noteLeaseLost(m) {
+			return nil
+		}
 		return fmt.Errorf("manager pid %d exited by itself before its kill (see %s)", m.PID(), m.log)
 	}
 	if err := m.Kill(); err != nil {
 		return fmt.Errorf("kill manager pid %d: %w", m.PID(), err)
 	}
 	c.killed[m.PID()] = why
-	if why == "leader" {
+	c.killedAt[m.PID()] = time.Now()
+	switch {
+	case why == "leader":
 		c.stats.LeaderKills++
-	} else {
+	case m.shard != "":
+		c.stats.ShardKills++
+	default:
 		c.stats.ManagerKills++
 	}
 	c.logf("SIGKILL %s pid %d after %s", why, m.PID(), time.Since(m.started).Round(time.Millisecond))

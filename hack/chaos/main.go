@@ -3,10 +3,13 @@
 // multi-step runs whose every step execution appends a line to a ledger file outside the
 // cluster, and kills things for real while they run: the manager with SIGKILL at random
 // moments, many times; etcd once (SIGKILL, then a restart on the same data); and, with two
-// managers under leader election, the leader. At the end it proves from the ledger and the
-// journals that every run reached its final phase, that no completed step ran again (a step
-// ran twice only when it was in flight at a kill), that no run was lost and that no step was
-// recorded twice, and prints the counts.
+// managers under leader election, the leader; then, with --sharding, replicas each holding a
+// shard of the runs, SIGKILLed, stopped and added at random while runs are in flight. At the
+// end it proves from the ledger and the journals that every run reached its final phase, that
+// no completed step ran again (a step ran twice only when it was in flight at a kill or a
+// stop: never because a run moved between live replicas), that no run was lost and that no
+// step was recorded twice, reports how soon a killed replica's steps ran again elsewhere, and
+// prints the counts.
 //
 // `make chaos` runs the big version; hack/chaos/chaos_test.go runs a small one in `make test`.
 package main
@@ -45,6 +48,11 @@ type config struct {
 	race          bool
 	managerBin    string
 	workDir       string
+
+	// The sharded phase: shardRuns runs (none: no phase) executed by shardReplicas sharded
+	// replicas while shardEvents kills, stops and adds happen; the replicas' lease timings.
+	shardRuns, shardReplicas, shardEvents     int
+	leaseDuration, renewDeadline, retryPeriod time.Duration
 }
 
 // bigConfig is what `make chaos` runs.
@@ -54,6 +62,8 @@ func bigConfig() config {
 		sleepEvery: 4, sleepMillis: 1000, failEvery: 5, backoffMillis: 300, workMillis: 20,
 		kills: 30, minUptime: 500 * time.Millisecond, maxUptime: 4 * time.Second, etcdDown: 2 * time.Second,
 		parallelism: 16, timeout: 10 * time.Minute,
+		shardRuns: 300, shardReplicas: 3, shardEvents: 12,
+		leaseDuration: 6 * time.Second, renewDeadline: 4 * time.Second, retryPeriod: 500 * time.Millisecond,
 	}
 }
 
@@ -64,6 +74,8 @@ func smallConfig() config {
 		sleepEvery: 3, sleepMillis: 500, failEvery: 4, backoffMillis: 200, workMillis: 50,
 		kills: 3, minUptime: 800 * time.Millisecond, maxUptime: 2500 * time.Millisecond, etcdDown: time.Second,
 		parallelism: 4, timeout: 3 * time.Minute,
+		shardRuns: 12, shardReplicas: 3, shardEvents: 3,
+		leaseDuration: 4 * time.Second, renewDeadline: 3 * time.Second, retryPeriod: 500 * time.Millisecond,
 	}
 }
 
@@ -111,6 +123,12 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.maxUptime, "max-uptime", cfg.maxUptime, "Longest life of a manager before its kill.")
 	fs.DurationVar(&cfg.etcdDown, "etcd-down", cfg.etcdDown, "How long etcd stays dead after its kill.")
 	fs.IntVar(&cfg.parallelism, "parallelism", cfg.parallelism, "The managers' --max-concurrent-reconciles.")
+	fs.IntVar(&cfg.shardRuns, "shard-runs", cfg.shardRuns, "Runs of the sharded phase (0: no sharded phase).")
+	fs.IntVar(&cfg.shardReplicas, "shard-replicas", cfg.shardReplicas, "Sharded replicas at the start of the sharded phase.")
+	fs.IntVar(&cfg.shardEvents, "shard-events", cfg.shardEvents, "Kills, stops and adds of sharded replicas.")
+	fs.DurationVar(&cfg.leaseDuration, "lease-duration", cfg.leaseDuration, "The sharded replicas' --lease-duration (whole seconds).")
+	fs.DurationVar(&cfg.renewDeadline, "lease-renew-deadline", cfg.renewDeadline, "The sharded replicas' --lease-renew-deadline.")
+	fs.DurationVar(&cfg.retryPeriod, "lease-retry-period", cfg.retryPeriod, "The sharded replicas' --lease-retry-period.")
 	fs.Int64Var(&cfg.seed, "seed", 0, "Seed of the kill schedule (0: from the clock; printed either way).")
 	fs.DurationVar(&cfg.timeout, "timeout", cfg.timeout, "Longest wait for every run to finish after the last kill.")
 	fs.BoolVar(&cfg.skipEtcd, "skip-etcd-kill", false, "Do not kill etcd.")

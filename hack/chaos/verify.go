@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,15 +35,37 @@ type stats struct {
 	ReExecuted, AtEtcdKill, MaxPerKill int
 	// Long counts the long runs; Sealed the runs whose journal was sealed into segments.
 	Long, Sealed int
-	Elapsed      time.Duration
+	// ShardKills, ShardStops and ShardAdds count the sharded phase's events; LeaseLosses the
+	// sharded replicas that exited because they could not renew a lease in time.
+	ShardKills, ShardStops, ShardAdds, LeaseLosses int
+	// Resumed is how long after each kill of a sharded replica a step it had in flight ran
+	// again on another replica; LeaseDuration is the replicas' lease duration.
+	Resumed       []time.Duration
+	LeaseDuration time.Duration
+	Elapsed       time.Duration
 }
 
 // String prints the counts.
 func (s *stats) String() string {
-	return fmt.Sprintf("chaos: seed %d, %s: runs %d (succeeded %d; %d long, %d with sealed segments), steps %d, step executions %d (planned failures %d), "+
+	out := fmt.Sprintf("chaos: seed %d, %s: runs %d (succeeded %d; %d long, %d with sealed segments), steps %d, step executions %d (planned failures %d), "+
 		"kills: manager %d, etcd %d, leader %d; re-executed in-flight steps %d (%d at the etcd kill; at most %d per kill)",
 		s.Seed, s.Elapsed, s.Runs, s.Succeeded, s.Long, s.Sealed, s.Steps, s.Executions, s.PlannedFailures,
 		s.ManagerKills, s.EtcdKills, s.LeaderKills, s.ReExecuted, s.AtEtcdKill, s.MaxPerKill)
+	if s.ShardAdds > 0 {
+		out += fmt.Sprintf("; sharded replicas: %d started, %d SIGKILLed, %d stopped, %d exited on a lost lease", s.ShardAdds, s.ShardKills, s.ShardStops, s.LeaseLosses)
+		if len(s.Resumed) > 0 {
+			out += fmt.Sprintf("; steps in flight at a kill ran again elsewhere after p50 %s, p99 %s, max %s (%d steps; lease %s)",
+				s.resumedAt(0.50), s.resumedAt(0.99), s.resumedAt(1), len(s.Resumed), s.LeaseDuration)
+		}
+	}
+	return out
+}
+
+// resumedAt is the q-quantile (nearest rank) of Resumed, in milliseconds.
+func (s *stats) resumedAt(q float64) time.Duration {
+	sorted := slices.Sorted(slices.Values(s.Resumed))
+	rank := max(int(math.Ceil(q*float64(len(sorted))))-1, 0)
+	return sorted[min(rank, len(sorted)-1)].Round(time.Millisecond)
 }
 
 // judge waits for every run to reach its final phase, then checks the journals and the ledger.
@@ -49,6 +73,13 @@ func (c *chaos) judge(ctx context.Context) error {
 	runs, err := c.awaitFinal(ctx)
 	if err != nil {
 		return err
+	}
+	for _, m := range c.managers {
+		if m.shard != "" && m.Exited() && !c.noteLeaseLost(m) {
+			if _, known := c.killed[m.PID()]; !known {
+				return fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.log)
+			}
+		}
 	}
 	lines, err := testflows.ReadLedger(c.ledger)
 	if err != nil {
@@ -58,9 +89,10 @@ func (c *chaos) judge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v := &verifier{cfg: c.cfg, killed: c.killed, outages: c.outages, stats: &c.stats, perKill: map[string]int{}}
+	v := &verifier{cfg: c.cfg, killed: c.killed, killedAt: c.killedAt, outages: c.outages, stats: &c.stats, perKill: map[string]int{}}
 	v.checkRuns(c.created, journaled)
 	v.checkLedger(journaled, lines)
+	v.checkResumes()
 	v.checkLogs(c.managers)
 	return v.err()
 }
@@ -129,6 +161,7 @@ func (c *chaos) awaitFinal(ctx context.Context) (map[string]*workflowsv1alpha1.W
 type verifier struct {
 	cfg      config
 	killed   map[int]string
+	killedAt map[int]time.Time
 	outages  []window
 	stats    *stats
 	perKill  map[string]int
@@ -295,6 +328,9 @@ func (v *verifier) reExecuted(k execKey, l, next testflows.LedgerLine) {
 		return
 	}
 	v.perKill[cause]++
+	if at, ok := v.killedAt[l.PID]; ok && strings.HasPrefix(cause, "shard ") {
+		v.stats.Resumed = append(v.stats.Resumed, next.At.Sub(at))
+	}
 	if n := v.perKill[cause]; n > v.stats.MaxPerKill {
 		v.stats.MaxPerKill = n
 	}
@@ -339,6 +375,24 @@ func (v *verifier) checkRecorded(runs map[string]*journaledRun, name, step strin
 func runName(namespaced string) string {
 	_, name, _ := strings.Cut(namespaced, "/")
 	return name
+}
+
+// resumeSlack is how much later than the lease duration a step in flight at a replica's kill
+// may run again elsewhere: one reconcile, plus the sharder's reaction, on a busy machine. A
+// loose bound that proves the mechanism; the figures are reported.
+const resumeSlack = 5 * time.Second
+
+// checkResumes checks that the steps a killed sharded replica had in flight ran again on another
+// replica within the lease duration and resumeSlack.
+func (v *verifier) checkResumes() {
+	v.stats.LeaseDuration = v.cfg.leaseDuration
+	if len(v.stats.Resumed) == 0 {
+		return
+	}
+	if p99 := v.stats.resumedAt(0.99); p99 > v.cfg.leaseDuration+resumeSlack {
+		v.fail("steps in flight at a kill of a sharded replica ran again elsewhere after p99 %s, more than the lease (%s) plus %s",
+			p99, v.cfg.leaseDuration, resumeSlack)
+	}
 }
 
 // checkLogs fails the test when a manager built with the race detector reported a race.

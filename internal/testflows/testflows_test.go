@@ -121,3 +121,17 @@ func TestNoLedger(t *testing.T) {
 		t.Errorf("the run ended %v, want failed", out.Kind)
 	}
 }
+
+// TestBurnCPU checks that a burn uses the CPU time it is asked for: at least that much on the
+// thread, and not much more in wall time on an idle core.
+func TestBurnCPU(t *testing.T) {
+	start := time.Now()
+	before := threadCPU()
+	BurnCPU(30 * time.Millisecond)
+	if used := threadCPU() - before; used < 30*time.Millisecond {
+		t.Errorf("the burn used %s of CPU, want at least 30ms", used)
+	}
+	if took := time.Since(start); took < 30*time.Millisecond {
+		t.Errorf("the burn took %s of wall time, less than the CPU it used", took)
+	}
+}

@@ -132,7 +132,7 @@ func startManager() {
 	Expect(err).NotTo(HaveOccurred())
 	server := webhookserver.New(webhookserver.Config{
 		Addr: "127.0.0.1:0", Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Workflows: workflowCatalog,
-		Engine: ctrls.Runs, Elected: mgr.Elected(), Logger: logf.Log.WithName("api"),
+		Engine: ctrls.Runs, Logger: logf.Log.WithName("api"),
 		APIKeysSecret: restapi.DefaultKeysSecret, Routes: table, Informers: mgr.GetCache(),
 	})
 	Expect(mgr.Add(server)).To(Succeed())

@@ -18,16 +18,17 @@ const (
 )
 
 // eagerStart lets run's first segment execute before the answer, and returns the run as it
-// stands then, or as it stands when EagerStartTimeout has passed. On the elected replica the
-// run goes straight to the engine in this process (no wait for the watch); elsewhere the
-// leader picks it up as usual and the run is polled. The execution itself is never cut short
+// stands then, or as it stands when EagerStartTimeout has passed. On the replica that executes
+// the run (the leader, or under sharding the run's shard) the run goes straight to the engine
+// in this process (no wait for the watch); elsewhere the run's executor picks it up as usual
+// and the run is polled until its first write is visible. The execution itself is never cut short
 // by the bound or by the client going away: it goes on in the background, as a reconcile would,
 // serialised with the controller's own executions of the run.
 func (a *api) eagerStart(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) *workflowsv1alpha1.WorkflowRun {
 	ctx, cancel := context.WithTimeout(ctx, a.deps.EagerStartTimeout)
 	defer cancel()
 	key := client.ObjectKeyFromObject(run)
-	if a.deps.Engine != nil && a.elected() {
+	if a.deps.Engine != nil && a.deps.Engine.Executes(run) {
 		select {
 		case res := <-a.advance(ctx, key):
 			if res.err == nil && firstSegmentDone(res.run) {
@@ -63,19 +64,6 @@ func (a *api) advance(ctx context.Context, key client.ObjectKey) <-chan advanceR
 		done <- advanceResult{run: run, err: err}
 	}()
 	return done
-}
-
-// elected reports whether this replica leads the controllers.
-func (a *api) elected() bool {
-	if a.deps.Elected == nil {
-		return false
-	}
-	select {
-	case <-a.deps.Elected:
-		return true
-	default:
-		return false
-	}
 }
 
 // awaitFirstSegment polls the run until its first segment executed or ctx ends, and returns

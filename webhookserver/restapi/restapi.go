@@ -36,9 +36,12 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 )
 
-// Engine advances a run in the calling process: the WorkflowRun controller's Advance.
+// Engine advances a run in the calling process: the WorkflowRun controller's Advance, used
+// when Executes says this process executes the run (it leads the controllers, or under
+// sharding the run is in its shard).
 type Engine interface {
 	Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error)
+	Executes(run *workflowsv1alpha1.WorkflowRun) bool
 }
 
 // Deps is what the REST API needs from the manager.
@@ -50,10 +53,9 @@ type Deps struct {
 	Reader client.Reader
 	// Workflows is the manager's catalog of workflows (Go, files and definitions).
 	Workflows *catalog.Catalog
-	// Engine executes eager starts in this process; nil waits for the controller instead.
+	// Engine executes eager starts in this process when it executes the run; nil, or a run
+	// another replica executes, waits for the controller instead.
 	Engine Engine
-	// Elected is closed once this replica leads the controllers; only then does Engine run.
-	Elected <-chan struct{}
 	// KeysSecret holds the API keys; empty means DefaultKeysSecret.
 	KeysSecret types.NamespacedName
 	// KeyCacheTTL is how long the Secret is trusted before it is read again; zero means

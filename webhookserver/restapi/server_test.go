@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
@@ -53,9 +54,9 @@ var _ = Describe("routing", func() {
 
 })
 
-var _ = Describe("eager start on a replica that is not elected", func() {
+var _ = Describe("eager start on a replica that does not execute the run", func() {
 	It("leaves the run to the leader's controller and still answers with its first segment", func() {
-		server := webhookserver.New(serverConfig(k8sClient, k8sClient, make(chan struct{})))
+		server := webhookserver.New(serverConfig(k8sClient, k8sClient, elsewhere{engine}))
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() { _ = server.Start(ctx) }()
@@ -76,7 +77,7 @@ var _ = Describe("eager start on a replica that is not elected", func() {
 
 var _ = Describe("graceful shutdown", func() {
 	It("finishes a request in flight before the server stops", func() {
-		server := webhookserver.New(serverConfig(k8sClient, k8sClient, elected))
+		server := webhookserver.New(serverConfig(k8sClient, k8sClient, engine))
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- server.Start(ctx) }()
@@ -133,3 +134,9 @@ var _ = Describe("Limits of the REST API", func() {
 		Expect(resp.StatusCode).To(Equal(http.StatusRequestHeaderFieldsTooLarge))
 	})
 })
+
+// elsewhere is the engine of a replica that executes no run: not the leader, or under sharding
+// not the run's shard.
+type elsewhere struct{ webhookserver.Engine }
+
+func (elsewhere) Executes(*workflowsv1alpha1.WorkflowRun) bool { return false }

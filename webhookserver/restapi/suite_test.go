@@ -117,7 +117,7 @@ func startManager(cfg *rest.Config) {
 	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflowCatalog, MaxConcurrentReconciles: 8, SecretScope: controllers.SecretScope{"*"}})
 	Expect(err).NotTo(HaveOccurred())
 	engine, elected = ctrls.Runs, mgr.Elected()
-	server := webhookserver.New(serverConfig(mgr.GetClient(), mgr.GetAPIReader(), mgr.Elected()))
+	server := webhookserver.New(serverConfig(mgr.GetClient(), mgr.GetAPIReader(), engine))
 	Expect(mgr.Add(server)).To(Succeed())
 
 	stopAll = testenv.StartManager(mgr)
@@ -126,14 +126,13 @@ func startManager(cfg *rest.Config) {
 }
 
 // serverConfig is the API server's configuration, on a free port of 127.0.0.1.
-func serverConfig(c client.Client, reader client.Reader, elected <-chan struct{}) webhookserver.Config {
+func serverConfig(c client.Client, reader client.Reader, engine webhookserver.Engine) webhookserver.Config {
 	return webhookserver.Config{
 		Addr:              "127.0.0.1:0",
 		Client:            c,
 		Reader:            reader,
 		Workflows:         workflowCatalog,
 		Engine:            engine,
-		Elected:           elected,
 		Logger:            logf.Log.WithName("api"),
 		APIKeysSecret:     restapi.DefaultKeysSecret,
 		EagerStartTimeout: eagerBound,

@@ -1,0 +1,154 @@
+package sharding
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestPlaceBoundsLoads places 600 active runs over 3 shards, as the benchmark does, and checks
+// that every shard ends within the bound: at most ceil(1.05 × 200) = 210, so at least 180.
+func TestPlaceBoundsLoads(t *testing.T) {
+	for _, prefix := range []string{"bench/run-", "default/nightly-report-", "chaos/chaos-"} {
+		tab, r := NewTable(), NewRing("shard-0", "shard-1", "shard-2")
+		for i := range 600 {
+			tab.Place(r, fmt.Sprintf("%s%05d", prefix, i), true)
+		}
+		for s, load := range tab.Loads(r) {
+			if load < 180 || load > 210 {
+				t.Errorf("%s*: shard %s holds %d of 600 runs, want 180 to 210", prefix, s, load)
+			}
+		}
+	}
+}
+
+// TestPlaceFollowsTheWalk checks that a run goes to the first shard of its own walk while that
+// shard has room, and that finished runs ignore loads.
+func TestPlaceFollowsTheWalk(t *testing.T) {
+	tab, r := NewTable(), NewRing("a", "b", "c")
+	key := "ns/first"
+	if got := tab.Place(r, key, true); got != r.Owner(key) {
+		t.Fatalf("the first run went to %s, want its first choice %s", got, r.Owner(key))
+	}
+	// Fill the first choice of another key beyond the capacity: the key takes its walk's next.
+	other := "ns/second"
+	walk := r.Walk(other)
+	for i := range 10 {
+		tab.Set(fmt.Sprintf("ns/filler-%d", i), Entry{Shard: walk[0], Active: true})
+	}
+	if got := tab.Place(r, other, true); got != walk[1] {
+		t.Errorf("with %s full, the run went to %s, want the walk's next shard %s", walk[0], got, walk[1])
+	}
+	if got := tab.Place(r, "ns/finished", false); got != r.Owner("ns/finished") {
+		t.Errorf("a finished run went to %s, want its first choice %s", got, r.Owner("ns/finished"))
+	}
+}
+
+// TestPlacementOutlivesStaleEvents checks that a placement is kept over an event from before
+// the label was written, and that the informer's word stands once it shows a shard.
+func TestPlacementOutlivesStaleEvents(t *testing.T) {
+	tab, r := NewTable(), NewRing("a", "b")
+	tab.Set("ns/r", Entry{Active: true})
+	shard := tab.Place(r, "ns/r", true)
+	tab.Set("ns/r", Entry{Active: true}) // an update from before the label
+	if e, _ := tab.Get("ns/r"); e.Shard != shard {
+		t.Fatalf("a stale event unassigned the run: %+v, want shard %s", e, shard)
+	}
+	if orphans := tab.Orphans(r); len(orphans) != 0 {
+		t.Fatalf("a run placed a moment ago is an orphan: %v", orphans)
+	}
+	tab.Set("ns/r", Entry{Shard: "b", Active: true})
+	if e, _ := tab.Get("ns/r"); e.Shard != "b" || tab.Load("b") != 1 {
+		t.Fatalf("the informer's shard did not stand: %+v, load of b %d", e, tab.Load("b"))
+	}
+}
+
+// TestReleaseUndoesAPlacement checks that a placement that could not be written leaves the
+// table as it was.
+func TestReleaseUndoesAPlacement(t *testing.T) {
+	tab, r := NewTable(), NewRing("a", "b")
+	tab.Place(r, "ns/new", true)
+	tab.Release("ns/new")
+	if _, ok := tab.Get("ns/new"); ok || tab.Load("a")+tab.Load("b") != 0 {
+		t.Fatal("a failed create still counts")
+	}
+	tab.Set("ns/old", Entry{Shard: "dead", Active: true})
+	tab.Place(r, "ns/old", true)
+	tab.Release("ns/old")
+	if e, _ := tab.Get("ns/old"); e.Shard != "dead" {
+		t.Fatalf("a failed move left %+v, want the run on its old shard", e)
+	}
+	if orphans := tab.Orphans(r); len(orphans) != 1 {
+		t.Fatalf("orphans %v, want the run whose move failed", orphans)
+	}
+}
+
+// TestOrphans lists the runs of shards that left the ring, and unassigned ones.
+func TestOrphans(t *testing.T) {
+	tab := NewTable()
+	tab.Set("ns/a1", Entry{Shard: "a", Active: true})
+	tab.Set("ns/gone1", Entry{Shard: "gone", Active: true})
+	tab.Set("ns/gone2", Entry{Shard: "gone"})
+	tab.Set("ns/new", Entry{Active: true})
+	got := tab.Orphans(NewRing("a"))
+	want := []string{"ns/gone1", "ns/gone2", "ns/new"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("orphans %v, want %v", got, want)
+	}
+	tab.Delete("ns/new")
+	if got := tab.Orphans(NewRing("a")); len(got) != 2 {
+		t.Errorf("a deleted run is still an orphan: %v", got)
+	}
+}
+
+// TestRebalanceGivesANewShardItsShare places 600 runs over two shards, adds a third and
+// checks that draining the others' excess and placing the drained runs again leaves every shard
+// within 10 % of an even split, moving idle runs before executing ones and only as many as
+// needed.
+func TestRebalanceGivesANewShardItsShare(t *testing.T) {
+	tab, two := NewTable(), NewRing("a", "b")
+	for i := range 600 {
+		key := fmt.Sprintf("ns/run-%03d", i)
+		shard := tab.Place(two, key, true)
+		tab.Set(key, Entry{Shard: shard, Active: true, Busy: i%2 == 0})
+	}
+	three := NewRing("a", "b", "c")
+	drains := tab.Rebalance(three)
+	moved := 0
+	for from, keys := range drains {
+		for _, k := range keys {
+			if e, _ := tab.Get(k); e.Busy {
+				t.Errorf("%s drained the executing run %s while idle ones were left", from, k)
+			}
+			tab.Set(k, Entry{Active: true}) // the old shard handed it over
+			tab.Place(three, k, true)
+			moved++
+		}
+	}
+	if again := tab.Rebalance(three); len(again["a"])+len(again["b"])+len(again["c"]) != 0 {
+		t.Errorf("a second rebalance drains more: %v", again)
+	}
+	for s, load := range tab.Loads(three) {
+		if load < 180 || load > 220 {
+			t.Errorf("after the rebalance shard %s holds %d of 600 runs, want within 10 %% of 200", s, load)
+		}
+	}
+	if moved > 260 {
+		t.Errorf("%d runs moved, want about the new shard's share", moved)
+	}
+}
+
+// TestPendingDecisionsExpire checks that a placement the informer never showed stops counting.
+func TestPendingDecisionsExpire(t *testing.T) {
+	now := time.Now()
+	tab, r := NewTable(), NewRing("a")
+	tab.Clock = func() time.Time { return now }
+	tab.Set("ns/r", Entry{Active: true})
+	tab.Place(r, "ns/r", true)
+	now = now.Add(pendingTTL + time.Second)
+	tab.Place(r, "ns/other", true) // any decision sweeps the old ones
+	tab.Set("ns/r", Entry{Active: true})
+	if orphans := tab.Orphans(r); len(orphans) != 1 || orphans[0] != "ns/r" {
+		t.Errorf("orphans %v, want the run whose placement was never shown", orphans)
+	}
+}
