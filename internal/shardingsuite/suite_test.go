@@ -119,7 +119,7 @@ func startReplica(shard string, opts ...replicaOptions) *replica {
 	Expect(registry.Register(suiteWorkflows(tag)...)).To(Succeed())
 	cat := controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: leaseNamespace})
 	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: cat, MaxConcurrentReconciles: 8,
-		Agents: controllers.AgentOptions{ConfigMap: client.ObjectKey{Namespace: leaseNamespace, Name: "agents"}},
+		Agents:      controllers.AgentOptions{ConfigMap: client.ObjectKey{Namespace: leaseNamespace, Name: "agents"}},
 		SecretScope: controllers.SecretScope{leaseNamespace}, Sharding: shards})
 	Expect(err).NotTo(HaveOccurred())
 	r := &replica{name: shard, shards: shards, mgr: mgr, ctrls: ctrls, done: make(chan struct{})}
