@@ -39,60 +39,67 @@ import (
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
-// Options are the manager's settings, bound to command-line flags by BindFlags.
+// Options are the manager's settings. Each field is the flag named beside it (`manager --help`
+// describes them all); BindFlags binds them to a FlagSet, and DefaultOptions gives their
+// defaults to a program that calls Run without flags:
+//
+//	o := manager.DefaultOptions()
+//	o.WorkflowDirs = "/etc/workflows"
+//	err := manager.Run(o, myWorkflows...)
 type Options struct {
-	metricsAddr             string
-	metricsSecure           bool
-	probeAddr               string
-	apiAddr                 string
-	leaderElect             bool
-	leaderElectionNamespace string
-	leaseDuration           time.Duration
-	renewDeadline           time.Duration
-	retryPeriod             time.Duration
-	sharding                bool
-	shardName               string
-	maxConcurrentReconciles int
-	maxResultBytes          int
-	inlineResultBytes       int
-	maxRunBytes             int
-	maxNamespaceBytes       int64
-	journalOpenEntries      int
-	journalOpenBytes        int
-	journalCacheBytes       int64
-	deprecatedJournalBytes  int
-	eventRetention          time.Duration
-	shutdownTimeout         time.Duration
-	trustedProxies          string
-	codeWebhookNamespace    string
-	webhookSlugGrants       string
-	secretNamespaces        string
-	webhookRunTTL           time.Duration
-	maxInFlightDeliveries   int
-	maxInFlightRequests     int
-	webhookRate             float64
-	webhookBurst            int
-	apiRate                 float64
-	apiBurst                int
-	scheduleNamespace       string
-	webhookFlushInterval    time.Duration
-	agentsConfig            string
-	agentConcurrency        int
-	zap                     zap.Options
+	MetricsAddr             string        // --metrics-bind-address
+	MetricsSecure           bool          // --metrics-secure
+	ProbeAddr               string        // --health-probe-bind-address
+	APIAddr                 string        // --api-bind-address
+	LeaderElect             bool          // --leader-elect
+	LeaderElectionNamespace string        // --leader-election-namespace
+	LeaseDuration           time.Duration // --lease-duration
+	RenewDeadline           time.Duration // --lease-renew-deadline
+	RetryPeriod             time.Duration // --lease-retry-period
+	Sharding                bool          // --sharding
+	ShardName               string        // --shard-name
+	MaxConcurrentReconciles int           // --max-concurrent-reconciles
+	MaxResultBytes          int           // --max-step-result-bytes
+	InlineResultBytes       int           // --inline-result-bytes
+	MaxRunBytes             int           // --max-run-bytes
+	MaxNamespaceBytes       int64         // --max-namespace-bytes
+	JournalOpenEntries      int           // --journal-open-entries
+	JournalOpenBytes        int           // --journal-open-bytes
+	JournalCacheBytes       int64         // --journal-cache-bytes
+	DeprecatedJournalBytes  int           // --max-journal-bytes
+	EventRetention          time.Duration // --event-retention
+	ShutdownTimeout         time.Duration // --graceful-shutdown-timeout
+	TrustedProxies          string        // --trusted-proxies
+	CodeWebhookNamespace    string        // --code-webhook-namespace
+	WebhookSlugGrants       string        // --webhook-slug-grants
+	SecretNamespaces        string        // --secret-namespaces
+	WebhookRunTTL           time.Duration // --webhook-run-ttl
+	MaxInFlightDeliveries   int           // --max-inflight-deliveries
+	MaxInFlightRequests     int           // --max-inflight-requests
+	WebhookRate             float64       // --webhook-rate
+	WebhookBurst            int           // --webhook-burst
+	APIRate                 float64       // --api-rate
+	APIBurst                int           // --api-burst
+	ScheduleNamespace       string        // --schedule-namespace
+	WebhookFlushInterval    time.Duration // --webhook-counter-flush-interval
+	AgentsConfig            string        // --agents-config
+	AgentConcurrency        int           // --agent-concurrency
+	// Zap are the logging options (--zap-* flags and --dev).
+	Zap zap.Options
 
 	// The REST API's settings (package webhookserver/restapi).
-	apiKeysSecret     string
-	eagerStartTimeout time.Duration
+	APIKeysSecret     string        // --api-keys-secret
+	EagerStartTimeout time.Duration // --eager-start-timeout
 
 	// Workflow files (package workflowfile) and where their revisions live.
-	workflowDirs          string
-	workflowDirsPoll      time.Duration
-	operatorNamespace     string
-	workflowFileMaxSteps  uint64
-	definitionEgressAllow string
-	podCIDRs              string
-	serviceCIDRs          string
-	revisionGCInterval    time.Duration
+	WorkflowDirs          string        // --workflow-dirs
+	WorkflowDirsPoll      time.Duration // --workflow-dirs-poll-interval
+	OperatorNamespace     string        // --operator-namespace
+	WorkflowFileMaxSteps  uint64        // --workflow-file-max-steps
+	DefinitionEgressAllow string        // --definition-egress-allow
+	PodCIDRs              string        // --pod-cidrs
+	ServiceCIDRs          string        // --service-cidrs
+	RevisionGCInterval    time.Duration // --revision-gc-interval
 
 	// FileModules are Starlark modules handed to the workflow files of WORKFLOW_DIRS, by
 	// the name files use (for example "slack"): how an organisation gives its files
@@ -100,104 +107,113 @@ type Options struct {
 	// workflowfile.StepOnly. WorkflowDefinitions do not get them.
 	FileModules starlark.StringDict
 	// The web console's settings (package webhookserver/console).
-	consoleSecret      string
-	consoleMaxRequests int
-	consoleMaxStreams  int
+	ConsoleSecret      string // --console-secret
+	ConsoleMaxRequests int    // --console-max-requests
+	ConsoleMaxStreams  int    // --console-max-streams
 }
 
 // DefaultOperatorNamespace is the operator's namespace when neither --operator-namespace nor
 // POD_NAMESPACE says.
 const DefaultOperatorNamespace = "centaur-system"
 
+// DefaultOptions returns the options with every flag at its default (environment variables
+// such as WORKFLOW_DIRS and POD_NAMESPACE included), for programs that configure the manager in
+// Go rather than on the command line.
+func DefaultOptions() Options {
+	var o Options
+	BindFlags(flag.NewFlagSet("manager", flag.ContinueOnError), &o)
+	return o
+}
+
 // BindFlags binds o to the manager's flags on fs; call fs.Parse afterwards.
 func BindFlags(fs *flag.FlagSet, o *Options) {
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
-	fs.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS and only to clients the Kubernetes API authenticates and authorizes to GET /metrics (TokenReview and SubjectAccessReview); config/default turns it on.")
-	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
-	fs.StringVar(&o.apiAddr, "api-bind-address", ":8088", "Address the HTTP API (webhooks and REST under /api, the web console at /) binds to.")
-	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas so one runs the controllers; every replica serves the API.")
-	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace) and, with --sharding, of the shard leases (default: --operator-namespace).")
-	fs.DurationVar(&o.leaseDuration, "lease-duration", sharding.DefaultLeaseDuration, "How long the leader's lease, and with --sharding each shard's lease, lasts without renewal: a dead replica's runs resume elsewhere after about this long. Whole seconds.")
-	fs.DurationVar(&o.renewDeadline, "lease-renew-deadline", sharding.DefaultRenewDeadline, "How long a replica keeps trying to renew its lease before it gives up (and stops); below --lease-duration.")
-	fs.DurationVar(&o.retryPeriod, "lease-retry-period", sharding.DefaultRetryPeriod, "How often leases are renewed, and tried for by the others.")
-	fs.BoolVar(&o.sharding, "sharding", false, "Every replica executes runs: each holds a Lease as a shard, runs are spread over the live shards by consistent hashing (label workflows.centaur.dev/shard) and move when shards come and go. Needs --leader-elect (the sharder and the schedules run on the elected replica). See docs/scaling.md.")
-	fs.StringVar(&o.shardName, "shard-name", defaultShardName(), "This replica's shard with --sharding: the name of its Lease and of its runs' shard label, unique among replicas (default: POD_NAME, else the host name, which is the pod's name).")
-	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs advance in parallel; a long step holds one slot.")
-	fs.IntVar(&o.maxResultBytes, "max-step-result-bytes", durable.DefaultMaxResultBytes, "Largest JSON result one step may record (results over --inline-result-bytes are stored as WorkflowRunPayloads, in parts of 512 KiB).")
-	fs.IntVar(&o.inlineResultBytes, "inline-result-bytes", durable.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
-	fs.IntVar(&o.maxRunBytes, "max-run-bytes", durable.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")
-	fs.Int64Var(&o.maxNamespaceBytes, "max-namespace-bytes", controllers.DefaultMaxNamespaceBytes, "Most the runs of one namespace may store in all; a run whose growth would pass it fails with NamespaceBudgetExceeded. Negative: no limit.")
-	fs.IntVar(&o.journalOpenEntries, "journal-open-entries", controllers.DefaultOpenEntries, "A run's final journal entries in status are sealed into a WorkflowRunSegment once there are this many (or --journal-open-bytes).")
-	fs.IntVar(&o.journalOpenBytes, "journal-open-bytes", controllers.DefaultOpenBytes, "A run's final journal entries in status are sealed into a WorkflowRunSegment once they take this many bytes (or --journal-open-entries).")
-	fs.Int64Var(&o.journalCacheBytes, "journal-cache-bytes", controllers.DefaultJournalCacheBytes, "Memory for sealed segments, large results and the runs the manager wrote last (which spares a read when a sleeping run wakes).")
-	fs.IntVar(&o.deprecatedJournalBytes, "max-journal-bytes", 0, "Deprecated and ignored: journals are sealed into WorkflowRunSegments; --max-run-bytes bounds what a run stores.")
-	fs.DurationVar(&o.eventRetention, "event-retention", controllers.DefaultEventRetention, "How long a WorkflowEvent is kept so that runs reaching their wait late still receive it.")
-	fs.DurationVar(&o.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
-	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "Comma-separated CIDRs (or IPs) of the reverse proxies in front of the API; only their X-Forwarded-For/X-Real-Ip count for a webhook's source_ip.")
-	fs.StringVar(&o.codeWebhookNamespace, "code-webhook-namespace", controllers.DefaultCodeWebhookNamespace, "Namespace of the runs and of the Secret centaur-webhook-<slug> of webhooks that workflows declare in code.")
-	fs.StringVar(&o.secretNamespaces, "secret-namespaces", "", "Comma-separated namespaces whose Secrets the manager reads (webhook signing secrets), besides its own and those of --agents-config and --api-keys-secret; each needs a RoleBinding to the ClusterRole centaur-secret-reader. * reads every namespace (single-tenant clusters).")
-	fs.StringVar(&o.webhookSlugGrants, "webhook-slug-grants", "", "Comma-separated namespace=slug grants (each a name, a prefix ending in * or *) that let WebhookEndpoints and WorkflowDefinitions claim webhook slugs; empty: only the manager's own workflows serve webhooks. Example: team-a=team-a-*,ops=github-issues. *=* lets any namespace claim any slug (single-tenant clusters).")
-	fs.DurationVar(&o.webhookRunTTL, "webhook-run-ttl", webhookserver.DefaultWebhookRunTTL, "How long a run started by a webhook is kept after it finished (its spec.ttlSecondsAfterFinished); a negative value keeps them.")
-	fs.IntVar(&o.maxInFlightDeliveries, "max-inflight-deliveries", webhookserver.DefaultMaxInFlight, "Webhook deliveries one replica handles at once (each may hold a 1 MiB body before its signature is checked); more get 503 with Retry-After.")
-	fs.IntVar(&o.maxInFlightRequests, "max-inflight-requests", webhookserver.DefaultMaxInFlight, "REST API requests one replica handles at once; more get 503 with Retry-After.")
-	fs.Float64Var(&o.webhookRate, "webhook-rate", webhookserver.DefaultDeliveryRate.PerSecond, "Deliveries per second one webhook slug may take, sustained; more get 429 with Retry-After.")
-	fs.IntVar(&o.webhookBurst, "webhook-burst", webhookserver.DefaultDeliveryRate.Burst, "Deliveries one webhook slug may take at once before --webhook-rate applies.")
-	fs.StringVar(&o.scheduleNamespace, "schedule-namespace", controllers.DefaultScheduleNamespace, "Namespace of the WorkflowSchedules (and their runs) that Go workflows and WORKFLOW_DIRS files declare.")
-	fs.Float64Var(&o.apiRate, "api-rate", restapi.DefaultKeyRate.PerSecond, "REST API requests per second one API key may make on a replica, sustained; more get 429 with Retry-After.")
-	fs.IntVar(&o.apiBurst, "api-burst", restapi.DefaultKeyRate.Burst, "REST API requests one API key may make at once before --api-rate applies.")
-	fs.DurationVar(&o.webhookFlushInterval, "webhook-counter-flush-interval", controllers.DefaultWebhookCounterFlushInterval, "How often webhook delivery counters are written to WebhookEndpoint status.")
-	fs.StringVar(&o.agentsConfig, "agents-config", controllers.DefaultAgentsConfig, "ConfigMap (namespace/name) whose agents.yaml chooses each agent's backend; API keys come from Secrets in its namespace. See docs/agents.md.")
-	fs.IntVar(&o.agentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
-	fs.StringVar(&o.apiKeysSecret, "api-keys-secret", restapi.DefaultKeysSecret.String(), "namespace/name of the Secret holding the REST API's key hashes; re-read every few seconds, so a rotated key works without a restart.")
-	fs.DurationVar(&o.eagerStartTimeout, "eager-start-timeout", restapi.DefaultEagerStartTimeout, "How long POST /api/workflows/runs with eager_start waits for the run's first segment before answering.")
-	fs.StringVar(&o.workflowDirs, "workflow-dirs", os.Getenv("WORKFLOW_DIRS"), "Colon-separated directories of workflow files (*.star), reloaded when they change; default: the WORKFLOW_DIRS environment variable.")
-	fs.DurationVar(&o.workflowDirsPoll, "workflow-dirs-poll-interval", catalog.DefaultDirsPollInterval, "How often --workflow-dirs are checked for changed files.")
-	fs.StringVar(&o.operatorNamespace, "operator-namespace", cmp.Or(os.Getenv("POD_NAMESPACE"), DefaultOperatorNamespace), "The operator's own namespace: revisions of WORKFLOW_DIRS files and the Secrets their webhooks name live here; default: POD_NAMESPACE.")
-	fs.Uint64Var(&o.workflowFileMaxSteps, "workflow-file-max-steps", workflowfile.DefaultMaxSteps, "Starlark execution steps one execution of a workflow file's handler (or one call of a step function) may take before the run fails with ExecutionLimitExceeded.")
-	fs.StringVar(&o.definitionEgressAllow, "definition-egress-allow", "", "Comma-separated CIDRs that WorkflowDefinitions' http may reach although they are private, loopback or cluster addresses.")
-	fs.StringVar(&o.podCIDRs, "pod-cidrs", "", "Comma-separated pod CIDRs of the cluster, which WorkflowDefinitions' http may not reach (private ranges are refused anyway).")
-	fs.StringVar(&o.serviceCIDRs, "service-cidrs", "", "Comma-separated service CIDRs of the cluster, which WorkflowDefinitions' http may not reach.")
-	fs.DurationVar(&o.revisionGCInterval, "revision-gc-interval", controllers.DefaultRevisionGCInterval, "How often stored workflow revisions that no unfinished run needs are deleted.")
-	fs.StringVar(&o.consoleSecret, "console-secret", console.DefaultSecret.String(), "namespace/name of the Secret whose key \"session-key\" (32 bytes or more) seals the web console's sign-in cookies, the same on every replica; without it each replica uses a key of its own. See docs/console.md.")
-	fs.IntVar(&o.consoleMaxRequests, "console-max-requests", console.DefaultMaxRequests, "How many web console page requests a replica serves at once; more wait briefly, then get 503. Apart from the REST API.")
-	fs.IntVar(&o.consoleMaxStreams, "console-max-streams", console.DefaultMaxStreams, "How many web console live streams a replica keeps open at once; pages beyond it retry later.")
-	o.zap.BindFlags(fs)
-	fs.BoolVar(&o.zap.Development, "dev", false, "Human-readable console logs instead of JSON (shorthand for --zap-devel).")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", false, "Serve metrics over HTTPS and only to clients the Kubernetes API authenticates and authorizes to GET /metrics (TokenReview and SubjectAccessReview); config/default turns it on.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
+	fs.StringVar(&o.APIAddr, "api-bind-address", ":8088", "Address the HTTP API (webhooks and REST under /api, the web console at /) binds to.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader among replicas so one runs the controllers; every replica serves the API.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace) and, with --sharding, of the shard leases (default: --operator-namespace).")
+	fs.DurationVar(&o.LeaseDuration, "lease-duration", sharding.DefaultLeaseDuration, "How long the leader's lease, and with --sharding each shard's lease, lasts without renewal: a dead replica's runs resume elsewhere after about this long. Whole seconds.")
+	fs.DurationVar(&o.RenewDeadline, "lease-renew-deadline", sharding.DefaultRenewDeadline, "How long a replica keeps trying to renew its lease before it gives up (and stops); below --lease-duration.")
+	fs.DurationVar(&o.RetryPeriod, "lease-retry-period", sharding.DefaultRetryPeriod, "How often leases are renewed, and tried for by the others.")
+	fs.BoolVar(&o.Sharding, "sharding", false, "Every replica executes runs: each holds a Lease as a shard, runs are spread over the live shards by consistent hashing (label workflows.centaur.dev/shard) and move when shards come and go. Needs --leader-elect (the sharder and the schedules run on the elected replica). See docs/scaling.md.")
+	fs.StringVar(&o.ShardName, "shard-name", defaultShardName(), "This replica's shard with --sharding: the name of its Lease and of its runs' shard label, unique among replicas (default: POD_NAME, else the host name, which is the pod's name).")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs advance in parallel; a long step holds one slot.")
+	fs.IntVar(&o.MaxResultBytes, "max-step-result-bytes", durable.DefaultMaxResultBytes, "Largest JSON result one step may record (results over --inline-result-bytes are stored as WorkflowRunPayloads, in parts of 512 KiB).")
+	fs.IntVar(&o.InlineResultBytes, "inline-result-bytes", durable.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
+	fs.IntVar(&o.MaxRunBytes, "max-run-bytes", durable.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")
+	fs.Int64Var(&o.MaxNamespaceBytes, "max-namespace-bytes", controllers.DefaultMaxNamespaceBytes, "Most the runs of one namespace may store in all; a run whose growth would pass it fails with NamespaceBudgetExceeded. Negative: no limit.")
+	fs.IntVar(&o.JournalOpenEntries, "journal-open-entries", controllers.DefaultOpenEntries, "A run's final journal entries in status are sealed into a WorkflowRunSegment once there are this many (or --journal-open-bytes).")
+	fs.IntVar(&o.JournalOpenBytes, "journal-open-bytes", controllers.DefaultOpenBytes, "A run's final journal entries in status are sealed into a WorkflowRunSegment once they take this many bytes (or --journal-open-entries).")
+	fs.Int64Var(&o.JournalCacheBytes, "journal-cache-bytes", controllers.DefaultJournalCacheBytes, "Memory for sealed segments, large results and the runs the manager wrote last (which spares a read when a sleeping run wakes).")
+	fs.IntVar(&o.DeprecatedJournalBytes, "max-journal-bytes", 0, "Deprecated and ignored: journals are sealed into WorkflowRunSegments; --max-run-bytes bounds what a run stores.")
+	fs.DurationVar(&o.EventRetention, "event-retention", controllers.DefaultEventRetention, "How long a WorkflowEvent is kept so that runs reaching their wait late still receive it.")
+	fs.DurationVar(&o.ShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
+	fs.StringVar(&o.TrustedProxies, "trusted-proxies", "", "Comma-separated CIDRs (or IPs) of the reverse proxies in front of the API; only their X-Forwarded-For/X-Real-Ip count for a webhook's source_ip.")
+	fs.StringVar(&o.CodeWebhookNamespace, "code-webhook-namespace", controllers.DefaultCodeWebhookNamespace, "Namespace of the runs and of the Secret centaur-webhook-<slug> of webhooks that workflows declare in code.")
+	fs.StringVar(&o.SecretNamespaces, "secret-namespaces", "", "Comma-separated namespaces whose Secrets the manager reads (webhook signing secrets), besides its own and those of --agents-config and --api-keys-secret; each needs a RoleBinding to the ClusterRole centaur-secret-reader. * reads every namespace (single-tenant clusters).")
+	fs.StringVar(&o.WebhookSlugGrants, "webhook-slug-grants", "", "Comma-separated namespace=slug grants (each a name, a prefix ending in * or *) that let WebhookEndpoints and WorkflowDefinitions claim webhook slugs; empty: only the manager's own workflows serve webhooks. Example: team-a=team-a-*,ops=github-issues. *=* lets any namespace claim any slug (single-tenant clusters).")
+	fs.DurationVar(&o.WebhookRunTTL, "webhook-run-ttl", webhookserver.DefaultWebhookRunTTL, "How long a run started by a webhook is kept after it finished (its spec.ttlSecondsAfterFinished); a negative value keeps them.")
+	fs.IntVar(&o.MaxInFlightDeliveries, "max-inflight-deliveries", webhookserver.DefaultMaxInFlight, "Webhook deliveries one replica handles at once (each may hold a 1 MiB body before its signature is checked); more get 503 with Retry-After.")
+	fs.IntVar(&o.MaxInFlightRequests, "max-inflight-requests", webhookserver.DefaultMaxInFlight, "REST API requests one replica handles at once; more get 503 with Retry-After.")
+	fs.Float64Var(&o.WebhookRate, "webhook-rate", webhookserver.DefaultDeliveryRate.PerSecond, "Deliveries per second one webhook slug may take, sustained; more get 429 with Retry-After.")
+	fs.IntVar(&o.WebhookBurst, "webhook-burst", webhookserver.DefaultDeliveryRate.Burst, "Deliveries one webhook slug may take at once before --webhook-rate applies.")
+	fs.StringVar(&o.ScheduleNamespace, "schedule-namespace", controllers.DefaultScheduleNamespace, "Namespace of the WorkflowSchedules (and their runs) that Go workflows and WORKFLOW_DIRS files declare.")
+	fs.Float64Var(&o.APIRate, "api-rate", restapi.DefaultKeyRate.PerSecond, "REST API requests per second one API key may make on a replica, sustained; more get 429 with Retry-After.")
+	fs.IntVar(&o.APIBurst, "api-burst", restapi.DefaultKeyRate.Burst, "REST API requests one API key may make at once before --api-rate applies.")
+	fs.DurationVar(&o.WebhookFlushInterval, "webhook-counter-flush-interval", controllers.DefaultWebhookCounterFlushInterval, "How often webhook delivery counters are written to WebhookEndpoint status.")
+	fs.StringVar(&o.AgentsConfig, "agents-config", controllers.DefaultAgentsConfig, "ConfigMap (namespace/name) whose agents.yaml chooses each agent's backend; API keys come from Secrets in its namespace. See docs/agents.md.")
+	fs.IntVar(&o.AgentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
+	fs.StringVar(&o.APIKeysSecret, "api-keys-secret", restapi.DefaultKeysSecret.String(), "namespace/name of the Secret holding the REST API's key hashes; re-read every few seconds, so a rotated key works without a restart.")
+	fs.DurationVar(&o.EagerStartTimeout, "eager-start-timeout", restapi.DefaultEagerStartTimeout, "How long POST /api/workflows/runs with eager_start waits for the run's first segment before answering.")
+	fs.StringVar(&o.WorkflowDirs, "workflow-dirs", os.Getenv("WORKFLOW_DIRS"), "Colon-separated directories of workflow files (*.star), reloaded when they change; default: the WORKFLOW_DIRS environment variable.")
+	fs.DurationVar(&o.WorkflowDirsPoll, "workflow-dirs-poll-interval", catalog.DefaultDirsPollInterval, "How often --workflow-dirs are checked for changed files.")
+	fs.StringVar(&o.OperatorNamespace, "operator-namespace", cmp.Or(os.Getenv("POD_NAMESPACE"), DefaultOperatorNamespace), "The operator's own namespace: revisions of WORKFLOW_DIRS files and the Secrets their webhooks name live here; default: POD_NAMESPACE.")
+	fs.Uint64Var(&o.WorkflowFileMaxSteps, "workflow-file-max-steps", workflowfile.DefaultMaxSteps, "Starlark execution steps one execution of a workflow file's handler (or one call of a step function) may take before the run fails with ExecutionLimitExceeded.")
+	fs.StringVar(&o.DefinitionEgressAllow, "definition-egress-allow", "", "Comma-separated CIDRs that WorkflowDefinitions' http may reach although they are private, loopback or cluster addresses.")
+	fs.StringVar(&o.PodCIDRs, "pod-cidrs", "", "Comma-separated pod CIDRs of the cluster, which WorkflowDefinitions' http may not reach (private ranges are refused anyway).")
+	fs.StringVar(&o.ServiceCIDRs, "service-cidrs", "", "Comma-separated service CIDRs of the cluster, which WorkflowDefinitions' http may not reach.")
+	fs.DurationVar(&o.RevisionGCInterval, "revision-gc-interval", controllers.DefaultRevisionGCInterval, "How often stored workflow revisions that no unfinished run needs are deleted.")
+	fs.StringVar(&o.ConsoleSecret, "console-secret", console.DefaultSecret.String(), "namespace/name of the Secret whose key \"session-key\" (32 bytes or more) seals the web console's sign-in cookies, the same on every replica; without it each replica uses a key of its own. See docs/console.md.")
+	fs.IntVar(&o.ConsoleMaxRequests, "console-max-requests", console.DefaultMaxRequests, "How many web console page requests a replica serves at once; more wait briefly, then get 503. Apart from the REST API.")
+	fs.IntVar(&o.ConsoleMaxStreams, "console-max-streams", console.DefaultMaxStreams, "How many web console live streams a replica keeps open at once; pages beyond it retry later.")
+	o.Zap.BindFlags(fs)
+	fs.BoolVar(&o.Zap.Development, "dev", false, "Human-readable console logs instead of JSON (shorthand for --zap-devel).")
 }
 
 // Run runs the manager until SIGINT or SIGTERM: the built-in workflows plus extra, the
 // controllers, the API server, metrics and probes.
 func Run(o Options, extra ...durable.Workflow) error {
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
 	log := ctrl.Log.WithName("setup")
 
-	if o.inlineResultBytes > 256<<10 {
+	if o.InlineResultBytes > 256<<10 {
 		return errors.New("--inline-result-bytes must keep a run's status small: use at most 262144 (larger results go to WorkflowRunPayloads)")
 	}
-	if o.deprecatedJournalBytes != 0 {
+	if o.DeprecatedJournalBytes != 0 {
 		log.Info("--max-journal-bytes is deprecated and ignored: journals are sealed into WorkflowRunSegments; use --max-run-bytes to bound what a run stores")
 	}
-	keysSecret, err := restapi.ParseKeysSecret(o.apiKeysSecret)
+	keysSecret, err := restapi.ParseKeysSecret(o.APIKeysSecret)
 	if err != nil {
 		return fmt.Errorf("--api-keys-secret: %w", err)
 	}
 
-	consoleSecret, err := restapi.ParseSecretRef(o.consoleSecret, console.DefaultSecret)
+	consoleSecret, err := restapi.ParseSecretRef(o.ConsoleSecret, console.DefaultSecret)
 	if err != nil {
 		return fmt.Errorf("--console-secret: %w", err)
 	}
 
-	trustedProxies, err := webhookserver.ParseCIDRs(o.trustedProxies)
+	trustedProxies, err := webhookserver.ParseCIDRs(o.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	webhookRoutes := routes.NewTable()
-	slugGrants, err := routes.ParseGrants(o.webhookSlugGrants)
+	slugGrants, err := routes.ParseGrants(o.WebhookSlugGrants)
 	if err != nil {
 		return fmt.Errorf("--webhook-slug-grants: %w", err)
 	}
 
-	agentsConfig, err := controllers.ParseAgentsConfig(o.agentsConfig)
+	agentsConfig, err := controllers.ParseAgentsConfig(o.AgentsConfig)
 	if err != nil {
 		return fmt.Errorf("--agents-config: %w", err)
 	}
@@ -234,14 +250,14 @@ func Run(o Options, extra ...durable.Workflow) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 o.metricsOptions(),
-		HealthProbeBindAddress:  o.probeAddr,
-		LeaderElection:          o.leaderElect,
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "workflow-operator.workflows.centaur.dev",
-		LeaderElectionNamespace: o.leaderElectionNamespace,
-		LeaseDuration:           &o.leaseDuration,
-		RenewDeadline:           &o.renewDeadline,
-		RetryPeriod:             &o.retryPeriod,
-		GracefulShutdownTimeout: &o.shutdownTimeout,
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		LeaseDuration:           &o.LeaseDuration,
+		RenewDeadline:           &o.RenewDeadline,
+		RetryPeriod:             &o.RetryPeriod,
+		GracefulShutdownTimeout: &o.ShutdownTimeout,
 		// Run returns, and the process exits, once the manager stopped: a replica that stops
 		// gives the lease up at once instead of making the next leader wait for it to expire.
 		LeaderElectionReleaseOnCancel: true,
@@ -255,11 +271,11 @@ func Run(o Options, extra ...durable.Workflow) error {
 	}
 
 	workflowCatalog := controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{
-		OperatorNamespace: o.operatorNamespace,
+		OperatorNamespace: o.OperatorNamespace,
 		Trusted:           fileConfigs.trusted,
 		Sandboxed:         fileConfigs.sandboxed,
 	})
-	dirs := &catalog.Dirs{Paths: splitDirs(o.workflowDirs), Catalog: workflowCatalog, Interval: o.workflowDirsPoll, Logger: ctrl.Log.WithName("workflows")}
+	dirs := &catalog.Dirs{Paths: splitDirs(o.WorkflowDirs), Catalog: workflowCatalog, Interval: o.WorkflowDirsPoll, Logger: ctrl.Log.WithName("workflows")}
 	dirs.Load() // before anything reconciles, so that no run finds its workflow missing
 	if err := mgr.Add(dirs); err != nil {
 		return fmt.Errorf("add the workflow directory watcher: %w", err)
@@ -267,21 +283,21 @@ func Run(o Options, extra ...durable.Workflow) error {
 
 	ctrls, err := controllers.Setup(mgr, controllers.Options{
 		Workflows:          workflowCatalog,
-		RevisionGCInterval: o.revisionGCInterval,
-		Limits:             durable.Limits{MaxResultBytes: o.maxResultBytes, InlineResultBytes: o.inlineResultBytes, MaxRunBytes: o.maxRunBytes},
+		RevisionGCInterval: o.RevisionGCInterval,
+		Limits:             durable.Limits{MaxResultBytes: o.MaxResultBytes, InlineResultBytes: o.InlineResultBytes, MaxRunBytes: o.MaxRunBytes},
 		Storage: controllers.StorageOptions{
-			OpenEntries: o.journalOpenEntries, OpenBytes: o.journalOpenBytes,
-			MaxNamespaceBytes: o.maxNamespaceBytes, CacheBytes: o.journalCacheBytes,
+			OpenEntries: o.JournalOpenEntries, OpenBytes: o.JournalOpenBytes,
+			MaxNamespaceBytes: o.MaxNamespaceBytes, CacheBytes: o.JournalCacheBytes,
 		},
-		MaxConcurrentReconciles:     o.maxConcurrentReconciles,
-		EventRetention:              o.eventRetention,
-		Agents:                      controllers.AgentOptions{ConfigMap: agentsConfig, Concurrency: o.agentConcurrency},
+		MaxConcurrentReconciles:     o.MaxConcurrentReconciles,
+		EventRetention:              o.EventRetention,
+		Agents:                      controllers.AgentOptions{ConfigMap: agentsConfig, Concurrency: o.AgentConcurrency},
 		WebhookRoutes:               webhookRoutes,
-		CodeWebhookNamespace:        o.codeWebhookNamespace,
+		CodeWebhookNamespace:        o.CodeWebhookNamespace,
 		WebhookSlugGrants:           slugGrants,
 		SecretScope:                 secretScope,
-		ScheduleNamespace:           o.scheduleNamespace,
-		WebhookCounterFlushInterval: o.webhookFlushInterval,
+		ScheduleNamespace:           o.ScheduleNamespace,
+		WebhookCounterFlushInterval: o.WebhookFlushInterval,
 		Sharding:                    shards,
 	})
 	if err != nil {
@@ -289,7 +305,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 	}
 
 	api := webhookserver.New(webhookserver.Config{
-		Addr:            o.apiAddr,
+		Addr:            o.APIAddr,
 		Client:          mgr.GetClient(),
 		Reader:          mgr.GetAPIReader(),
 		Workflows:       workflowCatalog,
@@ -297,19 +313,19 @@ func Run(o Options, extra ...durable.Workflow) error {
 		Logger:          ctrl.Log.WithName("api"),
 		Routes:          webhookRoutes,
 		TrustedProxies:  trustedProxies,
-		ShutdownTimeout: o.shutdownTimeout,
-		WebhookRunTTL:   o.webhookRunTTL,
+		ShutdownTimeout: o.ShutdownTimeout,
+		WebhookRunTTL:   o.WebhookRunTTL,
 
-		MaxInFlightDeliveries: o.maxInFlightDeliveries,
-		MaxInFlightRequests:   o.maxInFlightRequests,
-		DeliveryRate:          limits.Rate{PerSecond: o.webhookRate, Burst: o.webhookBurst},
-		APIKeyRate:            limits.Rate{PerSecond: o.apiRate, Burst: o.apiBurst},
+		MaxInFlightDeliveries: o.MaxInFlightDeliveries,
+		MaxInFlightRequests:   o.MaxInFlightRequests,
+		DeliveryRate:          limits.Rate{PerSecond: o.WebhookRate, Burst: o.WebhookBurst},
+		APIKeyRate:            limits.Rate{PerSecond: o.APIRate, Burst: o.APIBurst},
 
 		APIKeysSecret:     keysSecret,
-		EagerStartTimeout: o.eagerStartTimeout,
+		EagerStartTimeout: o.EagerStartTimeout,
 
 		Informers: ctrls.RunView,
-		Console:   webhookserver.ConsoleConfig{Secret: consoleSecret, MaxRequests: o.consoleMaxRequests, MaxStreams: o.consoleMaxStreams},
+		Console:   webhookserver.ConsoleConfig{Secret: consoleSecret, MaxRequests: o.ConsoleMaxRequests, MaxStreams: o.ConsoleMaxStreams},
 	})
 	if err := mgr.Add(api); err != nil {
 		return fmt.Errorf("add the API server: %w", err)
@@ -322,7 +338,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("add the readiness check: %w", err)
 	}
 
-	log.Info("starting manager", "api", o.apiAddr, "metrics", o.metricsAddr, "probes", o.probeAddr, "leaderElection", o.leaderElect, "shard", shards.Shard())
+	log.Info("starting manager", "api", o.APIAddr, "metrics", o.MetricsAddr, "probes", o.ProbeAddr, "leaderElection", o.LeaderElect, "shard", shards.Shard())
 	ctx := ctrl.SetupSignalHandler()
 	if shards == nil {
 		if err := mgr.Start(ctx); err != nil {
@@ -335,14 +351,14 @@ func Run(o Options, extra ...durable.Workflow) error {
 
 // shards returns the replica's sharding state under --sharding, nil otherwise.
 func (o Options) shards() (*controllers.Sharding, error) {
-	if !o.sharding {
+	if !o.Sharding {
 		return nil, nil
 	}
-	if !o.leaderElect {
+	if !o.LeaderElect {
 		return nil, errors.New("--sharding needs --leader-elect: one elected replica runs the sharder, which assigns and moves runs, and the schedules")
 	}
 	shards, err := controllers.NewSharding(controllers.ShardingOptions{
-		Shard: o.shardName, LeaseNamespace: o.shardLeaseNamespace(), LeaseDuration: o.leaseDuration,
+		Shard: o.ShardName, LeaseNamespace: o.shardLeaseNamespace(), LeaseDuration: o.LeaseDuration,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--sharding: %w", err)
@@ -353,7 +369,7 @@ func (o Options) shards() (*controllers.Sharding, error) {
 // shardLeaseNamespace is where shard leases live: the leader election's namespace when given,
 // else the operator's.
 func (o Options) shardLeaseNamespace() string {
-	return cmp.Or(o.leaderElectionNamespace, o.operatorNamespace)
+	return cmp.Or(o.LeaderElectionNamespace, o.OperatorNamespace)
 }
 
 // defaultShardName is POD_NAME, else the host name (a pod's host name is its name).
@@ -374,7 +390,7 @@ func (o Options) runShard(ctx context.Context, mgr ctrl.Manager, cfg *rest.Confi
 	log := ctrl.Log.WithName("shard")
 	holder, err := sharding.NewHolder(sharding.HolderConfig{
 		Config: cfg, Namespace: o.shardLeaseNamespace(), Shard: shards.Shard(),
-		LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, Logger: log,
+		LeaseDuration: o.LeaseDuration, RenewDeadline: o.RenewDeadline, RetryPeriod: o.RetryPeriod, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -414,22 +430,22 @@ type fileConfigs struct {
 // --definition-egress-allow opens.
 func (o Options) fileConfigs() (fileConfigs, error) {
 	deny := workflowfile.DefaultDeniedRanges()
-	for _, f := range []struct{ name, value string }{{"--pod-cidrs", o.podCIDRs}, {"--service-cidrs", o.serviceCIDRs}} {
+	for _, f := range []struct{ name, value string }{{"--pod-cidrs", o.PodCIDRs}, {"--service-cidrs", o.ServiceCIDRs}} {
 		prefixes, err := webhookserver.ParseCIDRs(f.value)
 		if err != nil {
 			return fileConfigs{}, fmt.Errorf("%s: %w", f.name, err)
 		}
 		deny = append(deny, prefixes...)
 	}
-	allow, err := webhookserver.ParseCIDRs(o.definitionEgressAllow)
+	allow, err := webhookserver.ParseCIDRs(o.DefinitionEgressAllow)
 	if err != nil {
 		return fileConfigs{}, fmt.Errorf("--definition-egress-allow: %w", err)
 	}
 	return fileConfigs{
-		trusted: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), Modules: o.FileModules, MaxSteps: o.workflowFileMaxSteps,
+		trusted: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), Modules: o.FileModules, MaxSteps: o.WorkflowFileMaxSteps,
 			CheckSchedule: controllers.CheckScheduleSpec},
 		sandboxed: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: deny, Allow: allow}),
-			MaxSteps: o.workflowFileMaxSteps, CheckSchedule: controllers.CheckScheduleSpec},
+			MaxSteps: o.WorkflowFileMaxSteps, CheckSchedule: controllers.CheckScheduleSpec},
 	}, nil
 }
 
@@ -448,8 +464,8 @@ func splitDirs(s string) []string {
 // self-signed certificate unless one is mounted) behind the API server's authentication and
 // authorization, as kubebuilder's projects do: a scraper needs a token allowed to GET /metrics.
 func (o Options) metricsOptions() metricsserver.Options {
-	opts := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.metricsSecure}
-	if o.metricsSecure {
+	opts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.MetricsSecure}
+	if o.MetricsSecure {
 		opts.FilterProvider = MetricsAuth
 	}
 	return opts
@@ -458,8 +474,8 @@ func (o Options) metricsOptions() metricsserver.Options {
 // secretScope is the namespaces whose Secrets the manager reads: its own, the agents'
 // configuration's, the API keys', the console session's, and --secret-namespaces.
 func (o Options) secretScope(own ...string) controllers.SecretScope {
-	scope := append(controllers.SecretScope{o.operatorNamespace}, own...)
-	for _, ns := range strings.Split(o.secretNamespaces, ",") {
+	scope := append(controllers.SecretScope{o.OperatorNamespace}, own...)
+	for _, ns := range strings.Split(o.SecretNamespaces, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			scope = append(scope, ns)
 		}
