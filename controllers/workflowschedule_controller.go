@@ -231,7 +231,7 @@ func (r *WorkflowScheduleReconciler) carryOut(ctx context.Context, w *scheduleWo
 	case schedule.Start:
 		return r.start(ctx, w, o)
 	case schedule.Exists:
-		w.recordStarted(o.Tick, schedule.ReasonAlreadyStarted, schedule.RunName(w.ws.Name, o.Tick), nil)
+		w.recordStarted(o.Tick, schedule.ReasonAlreadyStarted, schedule.TickRunName(w.ws.Name, o.Tick), nil)
 	default:
 		w.recordSkipped(o)
 	}

@@ -104,7 +104,7 @@ var _ = Describe("A WorkflowSchedule", func() {
 		runs := scheduleRuns(ws)
 		Expect(runTicks(runs)).To(Equal([]string{rfc(ticks[0]), rfc(ticks[1]), rfc(ticks[2])}))
 		for i, run := range runs {
-			Expect(run.Name).To(Equal(schedule.RunName(ws.Name, ticks[i])))
+			Expect(run.Name).To(Equal(schedule.TickRunName(ws.Name, ticks[i])))
 			Expect(run.Name).To(Equal(ws.Name + "-" + ticks[i].UTC().Format("20060102-150405")))
 			Expect(run.Labels).To(HaveKeyWithValue(workflowsv1alpha1.LabelSchedule, ws.Name))
 			Expect(run.Annotations).To(HaveKeyWithValue(workflowsv1alpha1.AnnotationScheduleTrigger, schedule.TriggerTick))
@@ -163,7 +163,7 @@ var _ = Describe("A WorkflowSchedule", func() {
 			Expect(tickSummary(fresh.Status.RecentTicks)).To(Equal([]string{
 				"Started/Scheduled@" + rfc(first), "Skipped/ConcurrencyForbidden@" + rfc(first.Add(time.Hour)),
 			}))
-			Expect(fresh.Status.RecentTicks[1].Message).To(ContainSubstring(schedule.RunName(ws.Name, first)))
+			Expect(fresh.Status.RecentTicks[1].Message).To(ContainSubstring(schedule.TickRunName(ws.Name, first)))
 
 			createEvent("test.signal", key, map[string]string{"go": "on"})
 			waitPhase(scheduleRuns(ws)[0], workflowsv1alpha1.PhaseSucceeded, 20*time.Second)

@@ -33,17 +33,17 @@ const (
 	manualSuffix     = "-manual"
 )
 
-// RunName returns the name of the run of schedule's tick. Only the schedule and the tick go
+// TickRunName returns the name of the run of schedule's tick. Only the schedule and the tick go
 // into it, so every manager, after any restart, asks the API server for the same object, and the
 // API server lets exactly one create it.
-func RunName(schedule string, tick time.Time) string {
+func TickRunName(schedule string, tick time.Time) string {
 	return namePrefix(schedule) + "-" + tick.UTC().Format(tickLayout)
 }
 
 // ManualRunName returns the name of a run triggered by hand at the second at: two triggers in
 // the same second are one run.
 func ManualRunName(schedule string, at time.Time) string {
-	return RunName(schedule, at) + manualSuffix
+	return TickRunName(schedule, at) + manualSuffix
 }
 
 // namePrefix is schedule, cut to namePrefixLength with a hash of the whole when longer.
@@ -60,7 +60,7 @@ func namePrefix(schedule string) string {
 // with the tick and the trigger, with the schedule's workflow and input, and controlled by ws
 // (so deleting the schedule deletes its runs, and the schedule's controller sees them).
 func NewRun(ws *workflowsv1alpha1.WorkflowSchedule, tick time.Time, trigger string) *workflowsv1alpha1.WorkflowRun {
-	name := RunName(ws.Name, tick)
+	name := TickRunName(ws.Name, tick)
 	if trigger == TriggerManual {
 		name = ManualRunName(ws.Name, tick)
 	}

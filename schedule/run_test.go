@@ -14,14 +14,14 @@ import (
 
 func TestRunNames(t *testing.T) {
 	tick := utc(t, "2027-03-28T01:00:00Z")
-	if got := RunName("nightly-report", tick); got != "nightly-report-20270328-010000" {
+	if got := TickRunName("nightly-report", tick); got != "nightly-report-20270328-010000" {
 		t.Errorf("RunName = %q", got)
 	}
 	if got := ManualRunName("nightly-report", tick); got != "nightly-report-20270328-010000-manual" {
 		t.Errorf("ManualRunName = %q", got)
 	}
 	long := strings.Repeat("a-very-long-schedule-name-", 9) // 234 characters, a valid object name
-	a, b := RunName(long, tick), RunName(long+"x", tick)
+	a, b := TickRunName(long, tick), TickRunName(long+"x", tick)
 	for _, name := range []string{a, b, ManualRunName(long, tick)} {
 		if len(name) > 63 || len(validation.IsDNS1123Label(name)) > 0 {
 			t.Errorf("%q is not usable as a name and a label value", name)
@@ -30,7 +30,7 @@ func TestRunNames(t *testing.T) {
 	if a == b {
 		t.Errorf("two long schedule names share the run name %q", a)
 	}
-	if RunName("s", tick.Add(time.Second)) == RunName("s", tick) {
+	if TickRunName("s", tick.Add(time.Second)) == TickRunName("s", tick) {
 		t.Error("ticks a second apart share a name")
 	}
 }

@@ -321,7 +321,7 @@ func newWebhookRun(route routes.Route, env envelope.Envelope, trigger string, tt
 		labels[workflowsv1alpha1.LabelWorkflow] = route.WorkflowName
 	}
 	run := &workflowsv1alpha1.WorkflowRun{
-		ObjectMeta: metav1.ObjectMeta{Name: RunName(route.Key, route.Slug, trigger), Namespace: route.Key.Namespace, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: DeliveryRunName(route.Key, route.Slug, trigger), Namespace: route.Key.Namespace, Labels: labels},
 		Spec: workflowsv1alpha1.WorkflowRunSpec{
 			WorkflowName: route.WorkflowName,
 			Input:        &apiextensionsv1.JSON{Raw: input},
@@ -334,12 +334,12 @@ func newWebhookRun(route routes.Route, env envelope.Envelope, trigger string, tt
 	return run, nil
 }
 
-// RunName is the name of the run a delivery starts: "<slug>-<hash>", where hash is the first
+// DeliveryRunName is the name of the run a delivery starts: "<slug>-<hash>", where hash is the first
 // 16 hex digits of the SHA-256 of "<namespace>/<name>/<trigger>" for the endpoint's key. The
 // same delivery to the same endpoint always gets the same name (idempotency through
 // AlreadyExists); deliveries to different endpoints never share one. The slug is cut to keep
 // the name a valid DNS label of at most 63 characters.
-func RunName(key routes.Key, slug, trigger string) string {
+func DeliveryRunName(key routes.Key, slug, trigger string) string {
 	sum := sha256.Sum256([]byte(key.Namespace + "/" + key.Name + "/" + trigger))
 	prefix := slug
 	if len(prefix) > maxRunNameSlugLen {

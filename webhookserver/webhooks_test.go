@@ -254,7 +254,7 @@ var _ = Describe("The run a delivery starts", func() {
 		out := r.run()
 		Expect(out.Namespace).To(Equal(ns))
 		Expect(out.WorkflowName).To(Equal("webhook_echo"))
-		Expect(out.ID).To(Equal(RunName(routes.Key{Namespace: ns, Name: slug}, slug, envelope.BodyIdentity(body))),
+		Expect(out.ID).To(Equal(DeliveryRunName(routes.Key{Namespace: ns, Name: slug}, slug, envelope.BodyIdentity(body))),
 			"a GitHub delivery is identified by its body (replay protection)")
 		Expect(out.StatusURL).To(Equal("/api/workflows/runs/" + out.ID + "?namespace=" + ns))
 

@@ -10,26 +10,26 @@ import (
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
 
-func TestRunNameIsAStableDNSLabel(t *testing.T) {
+func TestDeliveryRunNameIsAStableDNSLabel(t *testing.T) {
 	key := routes.Key{Namespace: "team-a", Name: "github"}
 	long := strings.Repeat("a", 45) + "-" + strings.Repeat("b", 17) // 63 characters, a dash at 45
 	for _, slug := range []string{"github-issues", "a", long, strings.Repeat("z", 63)} {
-		name := RunName(key, slug, "delivery-1")
+		name := DeliveryRunName(key, slug, "delivery-1")
 		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
-			t.Errorf("RunName(%q) = %q: not a DNS label: %v", slug, name, errs)
+			t.Errorf("DeliveryRunName(%q) = %q: not a DNS label: %v", slug, name, errs)
 		}
-		if RunName(key, slug, "delivery-1") != name {
-			t.Errorf("RunName(%q) is not deterministic", slug)
+		if DeliveryRunName(key, slug, "delivery-1") != name {
+			t.Errorf("DeliveryRunName(%q) is not deterministic", slug)
 		}
-		if RunName(key, slug, "delivery-2") == name {
-			t.Errorf("RunName(%q) ignores the trigger value", slug)
+		if DeliveryRunName(key, slug, "delivery-2") == name {
+			t.Errorf("DeliveryRunName(%q) ignores the trigger value", slug)
 		}
-		if RunName(routes.Key{Namespace: "team-b", Name: "github"}, slug, "delivery-1") == name {
-			t.Errorf("RunName(%q) ignores the endpoint", slug)
+		if DeliveryRunName(routes.Key{Namespace: "team-b", Name: "github"}, slug, "delivery-1") == name {
+			t.Errorf("DeliveryRunName(%q) ignores the endpoint", slug)
 		}
 	}
-	if got := RunName(key, "github-issues", "d"); !strings.HasPrefix(got, "github-issues-") || len(got) != len("github-issues-")+16 {
-		t.Errorf("RunName = %q, want github-issues-<16 hex>", got)
+	if got := DeliveryRunName(key, "github-issues", "d"); !strings.HasPrefix(got, "github-issues-") || len(got) != len("github-issues-")+16 {
+		t.Errorf("DeliveryRunName = %q, want github-issues-<16 hex>", got)
 	}
 }
 

@@ -37,11 +37,11 @@ var invalidSlugChars = regexp.MustCompile(`[^a-z0-9]+`)
 // lowerBase32 encodes hashes into name characters (a-z and 2-7) without padding.
 var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// RunName returns a new, unique name for a run of workflow created at now, such that names of
+// NewRunName returns a new, unique name for a run of workflow created at now, such that names of
 // later runs sort before names of earlier ones: "<time>-<workflow>-<random>", for example
 // "1ix2dbl8ckzwq-hello-k3x9q". Other writers of runs (webhooks, for example) may use it too, so
 // that their runs list newest first as well.
-func RunName(workflow string, now time.Time) string {
+func NewRunName(workflow string, now time.Time) string {
 	left := uint64(math.MaxInt64 - now.UnixNano())
 	timePart := strconv.FormatUint(left, 36)
 	if pad := timeWidth - len(timePart); pad > 0 {

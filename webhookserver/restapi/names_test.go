@@ -15,7 +15,7 @@ func TestRunNamesSortNewestFirst(t *testing.T) {
 	for i := range 200 {
 		// Nanoseconds apart, seconds apart and years apart all keep the order.
 		at := start.Add(time.Duration(i) * time.Nanosecond).Add(time.Duration(i*i) * time.Hour)
-		names = append(names, RunName("hello", at))
+		names = append(names, NewRunName("hello", at))
 	}
 	if !sort.SliceIsSorted(names, func(i, j int) bool { return names[i] > names[j] }) {
 		t.Fatalf("names of later runs do not sort first: %v", names[:5])
@@ -25,19 +25,19 @@ func TestRunNamesSortNewestFirst(t *testing.T) {
 func TestRunNamesAreValidLabelValues(t *testing.T) {
 	now := time.Now()
 	for _, workflow := range []string{"hello", "nightly_report", "A.B-c_D", strings.Repeat("x", 253), "9", "a..b__c"} {
-		name := RunName(workflow, now)
+		name := NewRunName(workflow, now)
 		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-			t.Errorf("RunName(%q) = %q: %v", workflow, name, errs)
+			t.Errorf("NewRunName(%q) = %q: %v", workflow, name, errs)
 		}
 		if errs := validation.IsValidLabelValue(name); len(errs) > 0 || len(name) > 63 {
-			t.Errorf("RunName(%q) = %q is not a label value: %v", workflow, name, errs)
+			t.Errorf("NewRunName(%q) = %q is not a label value: %v", workflow, name, errs)
 		}
 		idem := IdempotentRunName(workflow, "key")
 		if errs := validation.IsDNS1123Label(idem); len(errs) > 0 {
 			t.Errorf("IdempotentRunName(%q) = %q: %v", workflow, idem, errs)
 		}
 	}
-	if got := RunName("nightly_report", now); !strings.Contains(got, "-nightly-report-") {
+	if got := NewRunName("nightly_report", now); !strings.Contains(got, "-nightly-report-") {
 		t.Errorf("RunName does not show the workflow: %q", got)
 	}
 }

@@ -140,7 +140,7 @@ func (a *api) createRun(ctx context.Context, run *workflowsv1alpha1.WorkflowRun)
 		if key != "" {
 			run.Name = IdempotentRunName(run.Spec.WorkflowName, key)
 		} else {
-			run.Name = RunName(run.Spec.WorkflowName, time.Now())
+			run.Name = NewRunName(run.Spec.WorkflowName, time.Now())
 		}
 		err := a.deps.Client.Create(ctx, run)
 		switch {

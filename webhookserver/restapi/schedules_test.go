@@ -194,7 +194,7 @@ var _ = Describe("POST /api/workflows/schedules/{name}/backfill", func() {
 		for i, tick := range res.Ticks {
 			want := start.Add(time.Duration(i) * time.Hour)
 			Expect(tick.ScheduledTime).To(BeTemporally("==", want), "start included, end excluded")
-			Expect(tick.Run).To(Equal(schedule.RunName(ws.Name, want)))
+			Expect(tick.Run).To(Equal(schedule.TickRunName(ws.Name, want)))
 			Expect(tick.Created).To(BeTrue())
 			Eventually(statusOf(tick.Run, "default"), 10*time.Second, 50*time.Millisecond).Should(Equal("Succeeded"))
 		}
