@@ -317,8 +317,10 @@ func newWebhookRun(route routes.Route, env envelope.Envelope, trigger string, tt
 			message: fmt.Sprintf("the delivery encodes to %d bytes of workflow input, over the %d a run can hold", len(input), maxEnvelopeBytes)}
 	}
 	labels := map[string]string{workflowsv1alpha1.LabelWebhook: route.Slug}
-	if len(validation.IsValidLabelValue(route.WorkflowName)) == 0 {
-		labels[workflowsv1alpha1.LabelWorkflow] = route.WorkflowName
+	// The same label value every other writer gives the workflow, so that a selector built
+	// from its name (GET /api/workflows/runs?workflow_name=) finds webhook runs too.
+	if v := workflowsv1alpha1.LabelValue(route.WorkflowName); len(validation.IsValidLabelValue(v)) == 0 {
+		labels[workflowsv1alpha1.LabelWorkflow] = v
 	}
 	run := &workflowsv1alpha1.WorkflowRun{
 		ObjectMeta: metav1.ObjectMeta{Name: DeliveryRunName(route.Key, route.Slug, trigger), Namespace: route.Key.Namespace, Labels: labels},

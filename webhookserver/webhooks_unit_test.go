@@ -7,6 +7,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
 
@@ -55,5 +57,20 @@ func TestParseCIDRs(t *testing.T) {
 	}
 	if _, err := ParseCIDRs("10.0.0.0/8,proxy.local"); err == nil {
 		t.Error("a host name was accepted")
+	}
+}
+
+// TestWebhookRunsOfALongWorkflowNameAreLabelledLikeOtherRuns checks that a workflow name over
+// 63 characters still labels its webhook runs, with the value every other writer uses, so that
+// GET /api/workflows/runs?workflow_name= lists them.
+func TestWebhookRunsOfALongWorkflowNameAreLabelledLikeOtherRuns(t *testing.T) {
+	long := strings.Repeat("triage-", 12) + "issues"
+	route := routes.Route{Key: routes.Key{Namespace: "team-a", Name: "github"}, Slug: "github-issues", WorkflowName: long}
+	run, derr := newWebhookRun(route, envelope.Envelope{}, "delivery-1", 0)
+	if derr != nil {
+		t.Fatalf("newWebhookRun: %v", derr.message)
+	}
+	if got, want := run.Labels[workflowsv1alpha1.LabelWorkflow], workflowsv1alpha1.LabelValue(long); got != want || len(got) > 63 {
+		t.Errorf("workflow label = %q, want %q", got, want)
 	}
 }
