@@ -95,7 +95,16 @@ func (h *harness) measureSchedules(ctx context.Context, res *results) error {
 	}
 	f.lateness = late
 	h.logf("schedules: %d runs started; lateness p50 %s, last %s", len(late), late.percentile(50), late.max())
-	return nil
+	return h.deleteSchedules(ctx)
+}
+
+// deleteSchedules deletes the figure's schedules and their runs while its manager still runs,
+// so that the managers of later figures do not spend their time on them.
+func (h *harness) deleteSchedules(ctx context.Context) error {
+	if err := h.client.DeleteAllOf(ctx, &workflowsv1alpha1.WorkflowSchedule{}, client.InNamespace(scheduleNamespace)); err != nil {
+		return fmt.Errorf("delete the schedules: %w", err)
+	}
+	return h.deleteRuns(ctx, scheduleNamespace)
 }
 
 // createSchedules creates n schedules that fire at minute (every day, UTC), each starting a run
