@@ -183,7 +183,7 @@ func prepareAccess(cp *controlPlane, p paths) error {
 	if err := cp.writeKubeconfig(p.kubeconfig); err != nil {
 		return err
 	}
-	c, err := client.New(cp.env.Config, client.Options{})
+	c, err := client.New(cp.config(), client.Options{})
 	if err != nil {
 		return fmt.Errorf("create a client for the dev cluster: %w", err)
 	}

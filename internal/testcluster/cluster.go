@@ -1,6 +1,7 @@
 // Package testcluster runs the real control plane and the real manager as OS processes for the
-// benchmark (bench/) and the crash test (hack/chaos/): etcd and kube-apiserver from bin/k8s,
-// started through envtest, and the manager binary built from the module.
+// benchmark (bench/), the crash test (hack/chaos/) and the dev cluster (hack/devcluster, `make
+// dev`): etcd and kube-apiserver from bin/k8s, started through envtest, and the manager binary
+// built from the module.
 //
 // Unlike envtest's defaults, etcd keeps its data in a directory the caller owns and runs with
 // fsync on: envtest passes --unsafe-no-fsync, which makes every write faster than a real
@@ -156,16 +157,30 @@ func (c *Cluster) attachLogs(dir string, etcd *envtest.Etcd, api *envtest.APISer
 // Config returns an admin client configuration without a client-side rate limit.
 func (c *Cluster) Config() *rest.Config { return rest.CopyConfig(c.cfg) }
 
-// WriteKubeconfig provisions an admin user and writes its kubeconfig to path (mode 0600), for
-// the manager processes.
-func (c *Cluster) WriteKubeconfig(path string) error {
-	user, err := c.env.AddUser(envtest.User{Name: "centaur-harness", Groups: []string{"system:masters"}}, nil)
+// Env is the envtest environment that runs the control plane, for what needs it beside the
+// cluster (testenv.StartControllerManager).
+func (c *Cluster) Env() *envtest.Environment { return c.env }
+
+// AdminKubeconfig provisions an admin user (group system:masters) called name and returns its
+// kubeconfig, which holds the user's private key.
+func (c *Cluster) AdminKubeconfig(name string) ([]byte, error) {
+	user, err := c.env.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, nil)
 	if err != nil {
-		return fmt.Errorf("provision an admin user: %w", err)
+		return nil, fmt.Errorf("provision the admin user %s: %w", name, err)
 	}
 	raw, err := user.KubeConfig()
 	if err != nil {
-		return fmt.Errorf("render the admin kubeconfig: %w", err)
+		return nil, fmt.Errorf("render the admin kubeconfig: %w", err)
+	}
+	return raw, nil
+}
+
+// WriteKubeconfig provisions an admin user and writes its kubeconfig to path (mode 0600), for
+// the manager processes.
+func (c *Cluster) WriteKubeconfig(path string) error {
+	raw, err := c.AdminKubeconfig("centaur-harness")
+	if err != nil {
+		return err
 	}
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		return fmt.Errorf("write the kubeconfig: %w", err)
