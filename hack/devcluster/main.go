@@ -163,7 +163,7 @@ func runManager(o options, p paths, cp *controlPlane, sigs <-chan os.Signal) err
 	case interrupted:
 		return nil
 	case managerExited:
-		return fmt.Errorf("the manager exited during start-up (%s); see its log above", m.exitDescription())
+		return fmt.Errorf("the manager exited during start-up (%s); see its log above", m.ExitDescription())
 	case notReadyYet:
 		logf("the manager is not ready after %s (%s); see its log above", readyTimeout, probe)
 	}
@@ -172,8 +172,8 @@ func runManager(o options, p paths, cp *controlPlane, sigs <-chan os.Signal) err
 	select {
 	case <-sigs:
 		return nil
-	case <-m.done:
-		return fmt.Errorf("the manager exited on its own (%s); see its log above", m.exitDescription())
+	case <-m.Done():
+		return fmt.Errorf("the manager exited on its own (%s); see its log above", m.ExitDescription())
 	}
 }
 

@@ -1,15 +1,15 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
 
 // managerStopTimeout is how long the manager may take to finish its steps and requests after
@@ -39,82 +39,43 @@ const devWorkflowDir = "workflows"
 const devGitHubWebhookSecret = "dev-only-fake-github-webhook-secret-do-not-use"
 
 // managerProc is the manager binary running as our child, in its own process group.
-type managerProc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has exited and been reaped
-	err  error         // the result of Wait, readable after done is closed
-}
+type managerProc struct{ *testcluster.Process }
 
 // startManager runs bin with args against the dev cluster's kubeconfig, its output passed
 // through to ours.
 //
 // The manager gets its own process group so that a Ctrl-C in the terminal reaches only us:
 // controller-runtime's signal handler exits at once on a second signal, so if the manager saw
-// the terminal's SIGINT and then our SIGTERM it would skip its graceful shutdown. Pdeathsig
-// sends it SIGTERM should we die without stopping it (kill -9), so it never outlives us. (Linux
-// ties Pdeathsig to the thread that started the child; the Go runtime only ends a thread when a
-// goroutine locked to it exits, which nothing here does.)
+// the terminal's SIGINT and then our SIGTERM it would skip its graceful shutdown. It gets
+// SIGTERM should we die without stopping it (kill -9), so it never outlives us.
 func startManager(bin, kubeconfig string, args []string) (*managerProc, error) {
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	env := []string{"KUBECONFIG=" + kubeconfig}
 	if os.Getenv("GITHUB_WEBHOOK_SECRET") == "" {
-		cmd.Env = append(cmd.Env, "GITHUB_WEBHOOK_SECRET="+devGitHubWebhookSecret)
+		env = append(env, "GITHUB_WEBHOOK_SECRET="+devGitHubWebhookSecret)
 	}
-	cmd.Stdout = os.Stdout
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the manager %s: %w", bin, err)
+	p, err := testcluster.StartProcess(testcluster.ProcessOptions{
+		Binary: bin, Args: args, Env: env, Output: os.Stdout, DeathSignal: syscall.SIGTERM,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start the manager: %w", err)
 	}
-	m := &managerProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		m.err = cmd.Wait()
-		close(m.done)
-	}()
-	return m, nil
-}
-
-// exited reports whether the manager has already exited.
-func (m *managerProc) exited() bool {
-	select {
-	case <-m.done:
-		return true
-	default:
-		return false
-	}
+	return &managerProc{p}, nil
 }
 
 // stop sends SIGTERM to the manager's process group and waits up to managerStopTimeout, or
 // until a signal arrives on force (a second Ctrl-C), before killing the group. It returns once
 // the manager has been reaped and nothing is left in its group.
 func (m *managerProc) stop(force <-chan os.Signal) {
-	pgid := m.cmd.Process.Pid
-	if !m.exited() {
-		logf("stopping the manager (pid %d, up to %s; Ctrl-C again to kill it now)", pgid, managerStopTimeout)
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		timer := time.NewTimer(managerStopTimeout)
-		defer timer.Stop()
-		select {
-		case <-m.done:
-		case <-timer.C:
-			logf("the manager did not stop within %s: killing it", managerStopTimeout)
-		case <-force:
-			logf("killing the manager")
-		}
+	if !m.Exited() {
+		logf("stopping the manager (pid %d, up to %s; Ctrl-C again to kill it now)", m.PID(), managerStopTimeout)
 	}
-	// Sweep the group: the manager, if it still runs, and anything it started.
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		logf("kill the manager's process group %d: %v", pgid, err)
+	killed, err := m.StopOrForce(managerStopTimeout, force)
+	if killed {
+		logf("killed the manager: it had not stopped (within %s, or before a second Ctrl-C)", managerStopTimeout)
 	}
-	<-m.done
-}
-
-// exitDescription says how the manager ended, for the message printed when it exits on its own.
-func (m *managerProc) exitDescription() string {
-	if m.err == nil {
-		return "exit status 0"
+	if err != nil {
+		logf("stop the manager: %v", err)
 	}
-	return m.err.Error()
 }
 
 // lastFlagValue returns the value of the last occurrence of the flag name (without dashes) in
@@ -181,7 +142,7 @@ func waitReady(url string, m *managerProc, sigs <-chan os.Signal, timeout time.D
 			}
 		}
 		select {
-		case <-m.done:
+		case <-m.Done():
 			return managerExited
 		case <-sigs:
 			return interrupted

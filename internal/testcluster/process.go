@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -42,6 +43,9 @@ type ProcessOptions struct {
 	Env []string
 	// Output receives the program's stdout and stderr; nil drops them.
 	Output io.Writer
+	// DeathSignal is what the program gets should this process die without stopping it:
+	// SIGKILL by default (a crash), SIGTERM to let it shut down gracefully (`make dev`).
+	DeathSignal syscall.Signal
 }
 
 // Process is a program running as this process's child in its own process group.
@@ -52,12 +56,15 @@ type Process struct {
 }
 
 // StartProcess starts the program. It gets its own process group, so that killing it reaches
-// anything it started, and dies with SIGKILL should this process die first.
+// anything it started and a Ctrl-C in the terminal reaches only this process, and it gets
+// o.DeathSignal should this process die first. (Linux ties that signal to the thread that
+// started the child; the Go runtime ends a thread only when a goroutine locked to it exits,
+// which nothing here does.)
 func StartProcess(o ProcessOptions) (*Process, error) {
 	cmd := exec.Command(o.Binary, o.Args...)
 	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdout, cmd.Stderr = o.Output, o.Output
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: cmp.Or(o.DeathSignal, syscall.SIGKILL)}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", o.Binary, err)
 	}
@@ -71,6 +78,18 @@ func StartProcess(o ProcessOptions) (*Process, error) {
 
 // PID returns the process id.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed once the process has exited and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitDescription says how the process ended ("exit status 0" when it succeeded); call it
+// after Done is closed.
+func (p *Process) ExitDescription() string {
+	if p.err == nil {
+		return "exit status 0"
+	}
+	return p.err.Error()
+}
 
 // Exited reports whether the process has exited.
 func (p *Process) Exited() bool {
@@ -94,16 +113,29 @@ func (p *Process) Kill() error {
 
 // Stop asks the process to shut down with SIGTERM and kills its group after timeout.
 func (p *Process) Stop(timeout time.Duration) error {
+	_, err := p.StopOrForce(timeout, nil)
+	return err
+}
+
+// StopOrForce is Stop that also kills the group at once when force delivers (a second Ctrl-C).
+// It reports whether the process had to be killed (timeout or force) rather than stopping.
+// Either way it returns once nothing is left in the process's group.
+func (p *Process) StopOrForce(timeout time.Duration, force <-chan os.Signal) (killed bool, err error) {
 	if !p.Exited() {
 		if err := signalGroup(p.PID(), syscall.SIGTERM); err != nil {
-			return err
+			return false, err
 		}
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
 		select {
 		case <-p.done:
-		case <-time.After(timeout):
+		case <-timer.C:
+			killed = true
+		case <-force:
+			killed = true
 		}
 	}
-	return p.Kill()
+	return killed, p.Kill()
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment ago.
