@@ -33,17 +33,23 @@ type meter struct {
 	requests map[string]float64
 }
 
+// controlPlanePIDs returns the process ids of kube-apiserver and etcd, whose CPU the figures
+// count beside the manager's.
+func (h *harness) controlPlanePIDs() (api, etcd int, err error) {
+	if api, err = h.cluster.APIServerPID(); err != nil {
+		return 0, 0, err
+	}
+	etcd, err = h.cluster.EtcdPID()
+	return api, etcd, err
+}
+
 // startMeter starts measuring; an empty name measures nothing.
 func (h *harness) startMeter(ctx context.Context, m *managerProc, name string) (*meter, error) {
 	mt := &meter{h: h, m: m, name: name}
 	if name == "" {
 		return mt, nil
 	}
-	api, err := h.cluster.APIServerPID()
-	if err != nil {
-		return nil, err
-	}
-	etcd, err := h.cluster.EtcdPID()
+	api, etcd, err := h.controlPlanePIDs()
 	if err != nil {
 		return nil, err
 	}

@@ -185,11 +185,7 @@ func (h *harness) startSampler(ctx context.Context, replicas map[string]*manager
 		s.names, s.pids = append(s.names, shard), append(s.pids, m.PID())
 		s.workers[shard] = true
 	}
-	api, err := h.cluster.APIServerPID()
-	if err != nil {
-		return nil, err
-	}
-	etcd, err := h.cluster.EtcdPID()
+	api, etcd, err := h.controlPlanePIDs()
 	if err != nil {
 		return nil, err
 	}
