@@ -214,6 +214,16 @@ func testWorkflows() []durable.Workflow {
 			return in.Name, nil
 		}, durable.WithSchedule(durable.ScheduleSpec{Cron: "0 3 * * *", TimeZone: "Europe/Berlin",
 			Input: map[string]string{"name": "Declared"}, ConcurrencyPolicy: "Forbid"})),
+		durable.Define("test_misuse", func(ctx *durable.Context, _ struct{}) (string, error) {
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				durable.Sleep(ctx, "nap", time.Hour) // off the handler's goroutine: fails the run
+			}()
+			wg.Wait()
+			return "finished without sleeping", nil
+		}),
 		durable.Define("test_slow", func(ctx *durable.Context, in sleepInput) (string, error) {
 			return durable.Step(ctx, "slow", func(c context.Context) (string, error) {
 				select {

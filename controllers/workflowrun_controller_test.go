@@ -258,6 +258,18 @@ var _ = Describe("Step failures", func() {
 	})
 })
 
+var _ = Describe("Primitives called where the engine cannot make them durable", func() {
+	It("fails a run that sleeps in a goroutine with reason Misuse instead of finishing without sleeping", func() {
+		failed := expectFailed(createRun("test_misuse", nil), "Misuse", `durable.Sleep("nap") was called from a goroutine the handler started`)
+		Expect(failed.Status.Output).To(BeNil())
+		for _, e := range journalOf(failed) {
+			Expect(e.Name).NotTo(Equal("nap"))
+		}
+		// The manager still works.
+		waitPhase(createRun("hello", map[string]string{"name": "still alive"}), workflowsv1alpha1.PhaseSucceeded, 10*time.Second)
+	})
+})
+
 var _ = Describe("Runs that cannot start", func() {
 	It("fails an unknown workflow with the known names", func() {
 		failed := expectFailed(createRun("no_such_workflow", nil), "UnknownWorkflow", "no_such_workflow")

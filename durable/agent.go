@@ -56,6 +56,9 @@ const ReasonAgentFailed = "AgentFailed"
 // asks the agent twice.
 func StartAgent(ctx *Context, name string, req AgentRequest) (string, error) {
 	e := ctx.exec
+	if err := e.enter("StartAgent", name); err != nil {
+		return "", err
+	}
 	if strings.TrimSpace(req.Prompt) == "" {
 		return "", fmt.Errorf("agent turn %q has an empty prompt", name)
 	}
@@ -83,6 +86,9 @@ func StartAgent(ctx *Context, name string, req AgentRequest) (string, error) {
 // *AgentError. The run is woken by a watch on its turns, never by polling.
 func WaitForAgent(ctx *Context, name, id string) (AgentResult, error) {
 	e := ctx.exec
+	if err := e.enter("WaitForAgent", name); err != nil {
+		return AgentResult{}, err
+	}
 	entry := e.await(name, KindAgent, "agent turn "+id, 0, func() (Result, string, error) {
 		res, err := e.host.AgentResult(e.ctx, id)
 		return res, id, err
@@ -97,6 +103,9 @@ func WaitForAgent(ctx *Context, name, id string) (AgentResult, error) {
 // RunAgent starts an agent turn and waits for it: StartAgent under name, then WaitForAgent
 // under name + "/result".
 func RunAgent(ctx *Context, name string, req AgentRequest) (AgentResult, error) {
+	if err := ctx.exec.enter("RunAgent", name); err != nil {
+		return AgentResult{}, err
+	}
 	id, err := StartAgent(ctx, name, req)
 	if err != nil {
 		return AgentResult{}, err
@@ -108,6 +117,9 @@ func RunAgent(ctx *Context, name string, req AgentRequest) (AgentResult, error) 
 // returning the reply's text. Its journal name is "agent-turn-N", N counting the handler's
 // AgentTurn calls from 1, so keep their order stable across versions of a workflow.
 func AgentTurn(ctx *Context, text, threadKey string) (string, error) {
+	if err := ctx.exec.enter("AgentTurn", ""); err != nil {
+		return "", err
+	}
 	ctx.exec.agentTurns++
 	res, err := RunAgent(ctx, fmt.Sprintf("agent-turn-%d", ctx.exec.agentTurns), AgentRequest{Prompt: text, ThreadKey: threadKey})
 	return res.Text, err

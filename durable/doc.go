@@ -38,7 +38,10 @@
 //     a Step; the handler itself only decides what to do next;
 //   - use [Now] rather than time.Now for the time, and [Logger] rather than a global logger so
 //     that replays stay quiet;
-//   - call primitives only from the handler's own goroutine;
+//   - call primitives only from the handler's own goroutine, and never inside a step's
+//     function: either fails the run with reason Misuse (a primitive called from another
+//     goroutine returns at once, with a *Failure as its error, so a goroutine the handler
+//     waits for still finishes; the handler stops at its next primitive or when it returns);
 //   - when you change a deployed workflow, keep the names of primitives that running runs
 //     have already reached.
 //

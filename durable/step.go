@@ -106,6 +106,9 @@ func Batched() StepOption { return func(o *stepOptions) { o.batched = true } }
 // the step fails for good Step returns a *StepError.
 func Step[T any](ctx *Context, name string, fn func(context.Context) (T, error), opts ...StepOption) (T, error) {
 	var out T
+	if err := ctx.exec.enter("Step", name); err != nil {
+		return out, err
+	}
 	raw, err := ctx.exec.step(name, func(c context.Context) (any, error) { return fn(c) }, opts)
 	if err != nil {
 		return out, err
@@ -149,6 +152,7 @@ func (e *execution) attempt(name string, prev Entry, fn func(context.Context) (a
 	attempt := prev.Attempts + 1
 	started := e.clock()
 	value, err := e.call(name, attempt, fn, o.timeout)
+	e.haltIfMisused() // a goroutine the function started called a primitive
 	var raw json.RawMessage
 	if err == nil {
 		raw, err = e.encodeResult(name, value)
@@ -194,7 +198,9 @@ func (e *execution) call(name string, attempt int, fn func(context.Context) (any
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	e.inStep = name
 	defer func() {
+		e.inStep = ""
 		if r := recover(); r != nil {
 			e.panicked(fmt.Sprintf("step %q", name), r)
 			value, err = nil, fmt.Errorf("%w: %v", errStepPanicked, r)

@@ -45,6 +45,9 @@ func WithWaitTimeout(d time.Duration) WaitOption { return func(o *waitOptions) {
 // ErrEventTimeout once the timeout passes.
 func WaitForEvent[T any](ctx *Context, name, eventType, correlationID string, opts ...WaitOption) (T, error) {
 	var out T
+	if err := ctx.exec.enter("WaitForEvent", name); err != nil {
+		return out, err
+	}
 	var o waitOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -92,6 +95,9 @@ func (e *execution) consumedEvents(target string) []string {
 // child.
 func StartWorkflow(ctx *Context, name, workflowName string, input any) (string, error) {
 	e := ctx.exec
+	if err := e.enter("StartWorkflow", name); err != nil {
+		return "", err
+	}
 	raw, err := json.Marshal(input)
 	if err != nil {
 		return "", fmt.Errorf("encode the input of child %q: %w", name, err)
@@ -119,6 +125,9 @@ func StartWorkflow(ctx *Context, name, workflowName string, input any) (string, 
 func WaitForWorkflow[T any](ctx *Context, name, childID string) (T, error) {
 	var out T
 	e := ctx.exec
+	if err := e.enter("WaitForWorkflow", name); err != nil {
+		return out, err
+	}
 	entry := e.await(name, KindChild, "workflow "+childID, 0, func() (Result, string, error) {
 		res, err := e.host.ChildResult(e.ctx, childID)
 		return res, childID, err
@@ -133,9 +142,12 @@ func WaitForWorkflow[T any](ctx *Context, name, childID string) (T, error) {
 // RunWorkflow starts a child run and waits for it: StartWorkflow under name, then
 // WaitForWorkflow under name + "/result".
 func RunWorkflow[T any](ctx *Context, name, workflowName string, input any) (T, error) {
+	var zero T
+	if err := ctx.exec.enter("RunWorkflow", name); err != nil {
+		return zero, err
+	}
 	id, err := StartWorkflow(ctx, name, workflowName, input)
 	if err != nil {
-		var zero T
 		return zero, err
 	}
 	return WaitForWorkflow[T](ctx, name+"/result", id)
