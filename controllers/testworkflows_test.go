@@ -63,6 +63,8 @@ type retryInput struct {
 	NonRetryable bool   `json:"non_retryable"`
 	// Noise lengthens each failure's message by this many characters.
 	Noise int `json:"noise,omitempty"`
+	// Typed makes each failure a durable.NewError of type "Flaky".
+	Typed bool `json:"typed,omitempty"`
 }
 
 // blobsInput asks test_blobs for steps results of bytes bytes each; with sleep_ms it sleeps
@@ -120,6 +122,9 @@ func testWorkflows() []durable.Workflow {
 				n := countCall(in.Key, "flaky")
 				if n <= in.FailTimes {
 					err := fmt.Errorf("flaky failure %d%s", n, strings.Repeat("!", in.Noise))
+					if in.Typed {
+						return 0, durable.NewError("Flaky", err.Error(), in.NonRetryable)
+					}
 					if in.NonRetryable {
 						return 0, durable.NonRetryable(err)
 					}

@@ -245,6 +245,16 @@ var _ = Describe("Step failures", func() {
 		Expect(callCount(key, "flaky")).To(Equal(1))
 	})
 
+	It("keeps a typed error's type in the journal, and a non-retryable type is not retried", func() {
+		key := rand.String(8)
+		run := createRun("test_retry", retryInput{Key: key, FailTimes: 5, BackoffMs: 50, MaxAttempts: 5, NonRetryable: true, Typed: true})
+		failed := expectFailed(run, "StepFailed", "(error type Flaky)")
+		flaky := entry(failed, "flaky")
+		Expect(flaky.ErrorType).To(Equal("Flaky"))
+		Expect(flaky.Attempts).To(Equal(int32(1)))
+		Expect(callCount(key, "flaky")).To(Equal(1))
+	})
+
 	It("gives a step function its timeout as a context deadline", func() {
 		run := createRun("test_step_timeout", nil)
 		expectFailed(run, "StepFailed", "deadline exceeded")

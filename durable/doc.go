@@ -56,4 +56,17 @@
 // are exhausted, or the error is marked with [NonRetryable], the step returns a [*StepError];
 // the handler may handle it or return it, which fails the run with reason StepFailed. A panic
 // in a handler or a step is an error, never a crash of the process running it.
+//
+// Give the errors you branch on a type with [NewError] (or an ErrorType method on your own
+// error type). The type is recorded in the journal with the message, so after replay the
+// [*StepError] still matches it:
+//
+//	var ErrNotFound = durable.NewError("NotFound", "no such user", true) // true: never retried
+//
+//	_, err := durable.Step(ctx, "load", loadUser)
+//	if errors.Is(err, ErrNotFound) { // matches by type, first time and after replay
+//		...
+//	}
+//
+// [RetryPolicy].NonRetryableErrorTypes stops retries for the types it lists.
 package durable

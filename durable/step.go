@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -22,8 +23,12 @@ type RetryPolicy struct {
 	// MaxBackoff caps the wait.
 	MaxBackoff time.Duration
 	// NonRetryableErrors fail the step at once when the error matches one of them
-	// (errors.Is). Errors wrapped with NonRetryable always do.
+	// (errors.Is). Errors wrapped with NonRetryable, and an *ApplicationError with
+	// NonRetryable set, always do.
 	NonRetryableErrors []error
+	// NonRetryableErrorTypes fail the step at once when the error's type (see
+	// ApplicationError) is one of them.
+	NonRetryableErrorTypes []string
 }
 
 // DefaultRetryPolicy is the policy of a step that sets none.
@@ -65,7 +70,8 @@ func (p RetryPolicy) retryable(err error) bool {
 			return false
 		}
 	}
-	return true
+	t := errorTypeOf(err)
+	return t == "" || !slices.Contains(p.NonRetryableErrorTypes, t)
 }
 
 // StepOption configures one step.
@@ -132,7 +138,7 @@ func (e *execution) step(name string, fn func(context.Context) (any, error), opt
 			return e.resultOf(entry), nil
 		case StateFailed:
 			e.advance(entry.FinishedAt)
-			return nil, &StepError{Step: name, Attempts: entry.Attempts, Message: entry.Error}
+			return nil, &StepError{Step: name, Attempts: entry.Attempts, Message: entry.Error, Type: entry.ErrorType}
 		case StateRetrying:
 			if now := e.clock(); now.Before(entry.WakeAt) {
 				e.suspend(name, entry.WakeAt, "")
@@ -171,9 +177,9 @@ func (e *execution) attempt(name string, prev Entry, fn func(context.Context) (a
 	case err == nil:
 		next.State, next.FinishedAt, next.Result = StateCompleted, finished, raw
 	case willRetry:
-		next.State, next.WakeAt, next.Error = StateRetrying, finished.Add(policy.backoff(attempt)), err.Error()
+		next.State, next.WakeAt, next.Error, next.ErrorType = StateRetrying, finished.Add(policy.backoff(attempt)), err.Error(), errorTypeOf(err)
 	default:
-		next.State, next.FinishedAt, next.Error = StateFailed, finished, err.Error()
+		next.State, next.FinishedAt, next.Error, next.ErrorType = StateFailed, finished, err.Error(), errorTypeOf(err)
 	}
 	if o.batched && !willRetry {
 		e.recordBatched(next)
@@ -185,7 +191,7 @@ func (e *execution) attempt(name string, prev Entry, fn func(context.Context) (a
 	}
 	e.advance(finished)
 	if err != nil {
-		return nil, &StepError{Step: name, Attempts: attempt, Message: Truncate(next.Error, MaxErrorBytes)}
+		return nil, &StepError{Step: name, Attempts: attempt, Message: Truncate(next.Error, MaxErrorBytes), Type: next.ErrorType}
 	}
 	return raw, nil
 }

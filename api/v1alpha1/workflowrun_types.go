@@ -153,6 +153,12 @@ type JournalEntry struct {
 	// +kubebuilder:validation:MaxLength=32768
 	// +optional
 	Error string `json:"error,omitempty"`
+	// errorType is the type the step's function gave its error (durable.NewError in Go, for
+	// example "NotFound"), so that the handler can branch on it after replay; absent when the
+	// error had none.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	ErrorType string `json:"errorType,omitempty"`
 }
 
 // PayloadRef says where a result stored out of line lives: WorkflowRunPayload objects in the
