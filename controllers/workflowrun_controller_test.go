@@ -170,6 +170,49 @@ var _ = Describe("Sleeping", func() {
 		Expect(done.Status.Output.Raw).To(MatchJSON(`"awake"`))
 		Expect(manager.reconcileCount(run.Name)).To(BeNumerically("<=", 5), "a sleep must be a RequeueAfter, not a poll")
 	})
+
+	It("never wakes countdown with 3 seconds before the run's start plus 3 s, counted to the microsecond", func() {
+		created := time.Now()
+		run := createRun("countdown", map[string]int{"seconds": 3})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		Expect(time.Since(created)).To(BeNumerically(">=", 3*time.Second))
+
+		Expect(done.Status.StartTime).NotTo(BeNil(), "status.startTime records the start to the microsecond")
+		start := done.Status.StartTime.UTC()
+		// Rounding the start down to the second would put it before the run existed.
+		Expect(start).To(BeTemporally(">=", created.Truncate(time.Microsecond)))
+		Expect(done.Status.StartedAt.UTC()).To(Equal(start.Truncate(time.Second)))
+
+		countdown := entry(done, "countdown")
+		Expect(countdown.WakeAt.UTC()).To(Equal(start.Add(3*time.Second)), "durable.Now at the start is the recorded start")
+		Expect(countdown.StartedAt.UTC()).To(BeTemporally(">=", start))
+		Expect(countdown.FinishedAt.UTC()).To(BeTemporally(">=", start.Add(3*time.Second)))
+		Expect(done.Status.FinishedAt.UTC()).To(BeTemporally(">=", start.Add(3*time.Second).Truncate(time.Second)))
+		var out struct {
+			WokeAt time.Time `json:"woke_at"`
+		}
+		Expect(json.Unmarshal(done.Status.Output.Raw, &out)).To(Succeed())
+		Expect(out.WokeAt).To(BeTemporally("==", start.Add(3*time.Second)))
+		GinkgoWriter.Printf("countdown 3 s: started %s, woke at %s\n", start.Format(time.RFC3339Nano), countdown.WakeAt.UTC().Format(time.RFC3339Nano))
+	})
+
+	It("replays a run started by a release without status.startTime from status.startedAt", func() {
+		run := createRun("countdown", map[string]int{"seconds": 2})
+		sleeping := waitPhase(run, workflowsv1alpha1.PhaseSleeping, 10*time.Second)
+		// What the previous release recorded: startedAt in whole seconds, no startTime.
+		sleeping.Status.StartTime = nil
+		Expect(k8sClient.Status().Update(context.Background(), sleeping)).To(Succeed())
+
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		Expect(done.Status.StartTime).To(BeNil())
+		var out struct {
+			WokeAt time.Time `json:"woke_at"`
+		}
+		Expect(json.Unmarshal(done.Status.Output.Raw, &out)).To(Succeed())
+		// The replay's Now at the start is startedAt; the sleep keeps its recorded wake time.
+		Expect(out.WokeAt).To(BeTemporally("==", done.Status.StartedAt.Add(2*time.Second)))
+		Expect(entry(done, "countdown").State).To(Equal(workflowsv1alpha1.EntryState("Completed")))
+	})
 })
 
 var _ = Describe("Restart safety", func() {

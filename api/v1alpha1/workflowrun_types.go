@@ -228,9 +228,16 @@ type WorkflowRunStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// startedAt is when the engine first ran the handler.
+	// startedAt is when the engine first ran the handler, in whole seconds.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// startTime is startedAt to the microsecond, for example "2026-12-01T02:00:00.123456Z".
+	// It is the time durable.Now (ctx.now() in workflow files) returns until the run reaches
+	// its first primitive, so a sleep counted from the start ends exactly that long after it.
+	// Runs started by a release without this field replay with startedAt instead.
+	// +optional
+	StartTime *metav1.MicroTime `json:"startTime,omitempty"`
 
 	// finishedAt is when the run reached a final phase.
 	// +optional
