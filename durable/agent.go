@@ -113,14 +113,38 @@ func RunAgent(ctx *Context, name string, req AgentRequest) (AgentResult, error) 
 	return WaitForAgent(ctx, name+"/result", id)
 }
 
-// AgentTurn is the short form: one turn of the default agent in the conversation threadKey,
-// returning the reply's text. Its journal name is "agent-turn-N", N counting the handler's
-// AgentTurn calls from 1, so keep their order stable across versions of a workflow.
-func AgentTurn(ctx *Context, text, threadKey string) (string, error) {
-	if err := ctx.exec.enter("AgentTurn", ""); err != nil {
+// AgentTurnOption configures an AgentTurn.
+type AgentTurnOption func(*agentTurnOptions)
+
+type agentTurnOptions struct{ name string }
+
+// WithTurnName names an AgentTurn, as every other primitive is named: the turn is journalled
+// as RunAgent(name) would be, and it keeps its record whatever turns come before it in a
+// later version of the workflow.
+func WithTurnName(name string) AgentTurnOption {
+	return func(o *agentTurnOptions) { o.name = name }
+}
+
+// AgentTurn is the short form of RunAgent: one turn of the default agent in the conversation
+// threadKey, returning the reply's text. Name it with WithTurnName:
+//
+//	reply, err := durable.AgentTurn(ctx, "Triage this issue: ...", "github:acme/api:42", durable.WithTurnName("triage"))
+//
+// A turn without a name is journalled as "agent-turn-N", N counting the handler's unnamed
+// AgentTurn calls from 1, as earlier releases named every turn; runs recorded that way replay
+// as long as the order of the unnamed turns stays the same.
+func AgentTurn(ctx *Context, text, threadKey string, opts ...AgentTurnOption) (string, error) {
+	var o agentTurnOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := ctx.exec.enter("AgentTurn", o.name); err != nil {
 		return "", err
 	}
-	ctx.exec.agentTurns++
-	res, err := RunAgent(ctx, fmt.Sprintf("agent-turn-%d", ctx.exec.agentTurns), AgentRequest{Prompt: text, ThreadKey: threadKey})
+	if o.name == "" {
+		ctx.exec.agentTurns++
+		o.name = fmt.Sprintf("agent-turn-%d", ctx.exec.agentTurns)
+	}
+	res, err := RunAgent(ctx, o.name, AgentRequest{Prompt: text, ThreadKey: threadKey})
 	return res.Text, err
 }

@@ -49,10 +49,6 @@ func Logger(ctx *Context) *slog.Logger { return ctx.exec.logger }
 // IsReplaying reports whether the handler is still answering from recorded history.
 func IsReplaying(ctx *Context) bool { return !ctx.exec.live.Load() }
 
-// Go returns a context.Context for calls the handler makes outside steps; it is cancelled when
-// the manager shuts down.
-func Go(ctx *Context) context.Context { return ctx.exec.ctx }
-
 type stepAttemptKey struct{}
 
 // StepAttempt returns the attempt number (1 for the first) of the step whose function got ctx,

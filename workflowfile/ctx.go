@@ -322,18 +322,15 @@ func (c *ctxValue) agentTurn(_ *starlark.Thread, b *starlark.Builtin, args starl
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "text", &text, "thread_key?", &threadKey, "name?", &name); err != nil {
 		return nil, err
 	}
-	if name == "" {
-		reply, err := durable.AgentTurn(c.dctx, text, threadKey)
-		if err != nil {
-			return nil, err
-		}
-		return starlark.String(reply), nil
+	var opts []durable.AgentTurnOption
+	if name != "" {
+		opts = append(opts, durable.WithTurnName(name))
 	}
-	res, err := durable.RunAgent(c.dctx, name, durable.AgentRequest{Prompt: text, ThreadKey: threadKey})
+	reply, err := durable.AgentTurn(c.dctx, text, threadKey, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return starlark.String(res.Text), nil
+	return starlark.String(reply), nil
 }
 
 // now is ctx.now(): the run's recorded time, the same on every replay.
