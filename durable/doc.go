@@ -9,6 +9,9 @@
 //		return HelloOutput{Greeting: greeting}, err
 //	})
 //
+// Register it with the manager (workflows.All, or manager.Run(opts, Hello)); each WorkflowRun
+// whose spec.workflowName is "hello" runs the handler.
+//
 // The handler may outlive any process. The engine runs it from the top every time the run is
 // woken (after a restart, a sleep, an event) and answers each durable primitive from the run's
 // journal when the journal already holds it: a completed step returns its recorded result
@@ -17,17 +20,56 @@
 //
 // # Durable primitives
 //
-//   - [Step] runs a side effect once and records its JSON-encoded result, with a retry policy
-//     and a timeout ([StepOption]). The result comes back typed. Its record is written before
-//     the handler reaches its next primitive (or with the run's suspension or end); with
-//     [Batched] it is written together with the steps around it (group commit, for cheap and
-//     idempotent steps: a crash may run the unwritten part of a batch again).
-//   - [Sleep] and [SleepUntil] suspend the run until an absolute wake time recorded in the
-//     journal; no goroutine and no process waits meanwhile.
+// Each primitive takes a name, unique within the run, under which the journal records it.
+// Calling a name again returns what the journal holds for it; using one name for two kinds of
+// primitive fails the run with reason NonDeterministic.
 //
-// Each primitive is identified by its name, unique within a run. Calling a name again returns
-// what the journal holds for it; using one name for two kinds of primitive fails the run with
-// reason NonDeterministic.
+// [Step] runs a side effect once and records its JSON-encoded result, which comes back typed.
+// Options set a [RetryPolicy], a timeout per attempt ([WithTimeout]) and group commit for cheap,
+// idempotent steps ([Batched]: a crash may run the unwritten part of a batch again):
+//
+//	user, err := durable.Step(ctx, "load-user", func(c context.Context) (User, error) {
+//		return api.GetUser(c, in.UserID)
+//	}, durable.WithRetry(durable.RetryPolicy{MaxAttempts: 5}), durable.WithTimeout(10*time.Second))
+//
+// [Sleep] and [SleepUntil] suspend the run until an absolute wake time recorded in the
+// journal; no goroutine and no process waits meanwhile:
+//
+//	durable.Sleep(ctx, "trial-period", 14*24*time.Hour)
+//	durable.SleepUntil(ctx, "at-nine", nineOClock)
+//
+// [WaitForEvent] suspends the run until a WorkflowEvent of a type and correlation id exists
+// (POST /api/workflows/events, or kubectl apply), and returns its payload typed; with
+// [WithWaitTimeout] it returns [ErrEventTimeout] once the timeout passes:
+//
+//	decision, err := durable.WaitForEvent[Decision](ctx, "decision", "approval.decided", in.RequestID,
+//		durable.WithWaitTimeout(72*time.Hour))
+//	if errors.Is(err, durable.ErrEventTimeout) { ... }
+//
+// [RunWorkflow] starts a child run and waits for its output; [StartWorkflow] and
+// [WaitForWorkflow] do the two halves, so that several children run at once. A failed child
+// comes back as a [*ChildError]:
+//
+//	out, err := durable.RunWorkflow[HelloOutput](ctx, "greet-ada", Hello.Name(), HelloInput{Name: "Ada"})
+//
+//	id, err := durable.StartWorkflow(ctx, "greet-bob", Hello.Name(), HelloInput{Name: "Bob"})
+//	// ... other work while the child runs ...
+//	out, err := durable.WaitForWorkflow[HelloOutput](ctx, "greet-bob/result", id)
+//
+// [RunAgent] asks an LLM agent for one turn (an AgentRun) and waits for the reply;
+// [StartAgent] and [WaitForAgent] are its halves; [AgentTurn] is the short form for the
+// default agent, named with [WithTurnName]. A failed turn comes back as an [*AgentError]:
+//
+//	res, err := durable.RunAgent(ctx, "summarize", durable.AgentRequest{Prompt: "Summarize: " + text})
+//	reply, err := durable.AgentTurn(ctx, "Triage this issue: "+title, "github:acme/api:42",
+//		durable.WithTurnName("triage"))
+//
+// Besides the primitives, [Now] is the run's recorded time (the same on every replay),
+// [Logger] a logger that stays quiet while the handler replays, [Info] the run's identity and
+// [IsReplaying] whether the handler is still answering from the journal:
+//
+//	deadline := durable.Now(ctx).Add(48 * time.Hour)
+//	durable.Logger(ctx).Info("waiting for approval", "until", deadline)
 //
 // # The determinism contract
 //

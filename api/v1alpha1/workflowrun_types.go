@@ -133,8 +133,11 @@ type JournalEntry struct {
 	// wakeAt is the absolute time a sleep ends, or a failed step's next attempt is due.
 	// +optional
 	WakeAt *metav1.MicroTime `json:"wakeAt,omitempty"`
-	// target says what a Waiting entry waits for, for example "event approval.decided/req-1"
-	// or "child wfr/parent-fetch".
+	// target says what the primitive acted on or waits for: "event approval.decided/req-1"
+	// (a wait for an event of that type and correlation id), "start hello" (a child run of
+	// workflow hello started), "workflow parent-fetch" (a wait for child run parent-fetch),
+	// "start agent" or "start agent triage" (an agent turn started), "agent turn
+	// parent-triage" (a wait for that AgentRun).
 	// +optional
 	Target string `json:"target,omitempty"`
 	// ref names the object the primitive used: the WorkflowEvent it received, the child
