@@ -189,7 +189,7 @@ func testWorkflows() []durable.Workflow {
 			if _, err := durable.Step(ctx, "large", func(context.Context) (string, error) { return strings.Repeat("x", 8<<10), nil }); err != nil {
 				return nil, err
 			}
-			return durable.RunWorkflow[json.RawMessage](ctx, "child", "hello", map[string]string{"name": "child"})
+			return durable.RunWorkflow(ctx, "child", durable.WorkflowByName[map[string]string, json.RawMessage]("hello"), map[string]string{"name": "child"})
 		}),
 		durable.Define("test_event_then_sleep", func(ctx *durable.Context, in struct {
 			Key string `json:"key"`
@@ -206,7 +206,7 @@ func testWorkflows() []durable.Workflow {
 			Input    json.RawMessage `json:"input"`
 			Handle   bool            `json:"handle"`
 		}) (json.RawMessage, error) {
-			out, err := durable.RunWorkflow[json.RawMessage](ctx, "child", in.Workflow, in.Input)
+			out, err := durable.RunWorkflow(ctx, "child", durable.WorkflowByName[json.RawMessage, json.RawMessage](in.Workflow), in.Input)
 			var childErr *durable.ChildError
 			if in.Handle && errors.As(err, &childErr) {
 				return json.Marshal("handled: " + childErr.Reason)

@@ -47,14 +47,15 @@
 //	if errors.Is(err, durable.ErrEventTimeout) { ... }
 //
 // [RunWorkflow] starts a child run and waits for its output; [StartWorkflow] and
-// [WaitForWorkflow] do the two halves, so that several children run at once. A failed child
-// comes back as a [*ChildError]:
+// [WaitForWorkflow] do the two halves, so that several children run at once. They take the
+// child's [*WorkflowDef] (what [Define] returns; [WorkflowByName] for a workflow file), so the
+// input and output are typed. A failed child comes back as a [*ChildError]:
 //
-//	out, err := durable.RunWorkflow[HelloOutput](ctx, "greet-ada", Hello.Name(), HelloInput{Name: "Ada"})
+//	out, err := durable.RunWorkflow(ctx, "greet-ada", Hello, HelloInput{Name: "Ada"}) // out is a HelloOutput
 //
-//	id, err := durable.StartWorkflow(ctx, "greet-bob", Hello.Name(), HelloInput{Name: "Bob"})
+//	child, err := durable.StartWorkflow(ctx, "greet-bob", Hello, HelloInput{Name: "Bob"})
 //	// ... other work while the child runs ...
-//	out, err := durable.WaitForWorkflow[HelloOutput](ctx, "greet-bob/result", id)
+//	out, err := durable.WaitForWorkflow(ctx, child)
 //
 // [RunAgent] asks an LLM agent for one turn (an AgentRun) and waits for the reply;
 // [StartAgent] and [WaitForAgent] are its halves; [AgentTurn] is the short form for the

@@ -109,7 +109,9 @@ func TestPrimitivesInsideAStepFailTheRun(t *testing.T) {
 		{`durable.WaitForEvent("ev")`, func(ctx *durable.Context) {
 			_, _ = durable.WaitForEvent[string](ctx, "ev", "t", "c")
 		}},
-		{`durable.RunWorkflow("child")`, func(ctx *durable.Context) { _, _ = durable.RunWorkflow[string](ctx, "child", "hello", nil) }},
+		{`durable.RunWorkflow("child")`, func(ctx *durable.Context) {
+			_, _ = durable.RunWorkflow(ctx, "child", durable.WorkflowByName[any, string]("hello"), nil)
+		}},
 		{`durable.AgentTurn()`, func(ctx *durable.Context) { _, _ = durable.AgentTurn(ctx, "hi", "thread") }},
 	}
 	for _, tt := range tests {

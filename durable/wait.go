@@ -89,68 +89,90 @@ func (e *execution) consumedEvents(target string) []string {
 	return refs
 }
 
-// StartWorkflow starts a child run of workflowName with input and returns its id at once. The
-// child's name is derived from the parent and name, so a replay, or a crash between creating
-// the child and recording it, never makes a second child. Cancelling the parent cancels the
-// child.
-func StartWorkflow(ctx *Context, name, workflowName string, input any) (string, error) {
+// ChildRun is a child run the handler started: StartWorkflow returns it and WaitForWorkflow
+// takes it, so the child's output type travels with it. It is a plain value, made again on
+// every replay.
+type ChildRun[Out any] struct {
+	// ID is the child WorkflowRun's name.
+	ID string
+	// wait is the journal name of the wait for the child.
+	wait string
+}
+
+// ChildRunByID returns a handle on the child run id for a handler that kept only its id:
+// WaitForWorkflow journals the wait under name.
+func ChildRunByID[Out any](name, id string) ChildRun[Out] { return ChildRun[Out]{ID: id, wait: name} }
+
+// StartWorkflow starts a child run of wf with input and returns it at once. The child's id is
+// derived from the parent and name, so a replay, or a crash between creating the child and
+// recording it, never makes a second child. Cancelling the parent cancels the child. Wait for
+// it with WaitForWorkflow, which journals the wait as name + "/result".
+func StartWorkflow[In, Out any](ctx *Context, name string, wf *WorkflowDef[In, Out], input In) (ChildRun[Out], error) {
 	e := ctx.exec
 	if err := e.enter("StartWorkflow", name); err != nil {
-		return "", err
+		return ChildRun[Out]{}, err
 	}
 	raw, err := json.Marshal(input)
 	if err != nil {
-		return "", fmt.Errorf("encode the input of child %q: %w", name, err)
+		return ChildRun[Out]{}, fmt.Errorf("encode the input of child %q: %w", name, err)
 	}
+	child := ChildRun[Out]{wait: name + "/result"}
 	entry, found := e.lookup(name, KindChild)
 	if found && entry.final() {
 		e.advance(entry.FinishedAt)
-		return entry.Ref, nil
+		child.ID = entry.Ref
+		return child, nil
 	}
 	e.requireHost(name)
-	id, err := e.host.StartChild(e.ctx, name, workflowName, raw)
+	child.ID, err = e.host.StartChild(e.ctx, name, wf.Name(), raw)
 	if err != nil {
 		e.abort(name, fmt.Errorf("start child %q: %w", name, err))
 	}
 	now := e.clock()
 	e.record(Entry{Name: name, Kind: KindChild, State: StateCompleted, StartedAt: now, FinishedAt: now,
-		Target: "start " + workflowName, Ref: id})
+		Target: "start " + wf.Name(), Ref: child.ID})
 	e.advance(now)
-	return id, nil
+	return child, nil
 }
 
-// WaitForWorkflow suspends the run until the child run childID finishes and returns its output
-// decoded into T, or a *ChildError carrying the child's failure reason. The parent is woken by a
-// watch on its children, never by polling.
-func WaitForWorkflow[T any](ctx *Context, name, childID string) (T, error) {
-	var out T
+// WaitForWorkflow suspends the run until child finishes and returns its output, or a
+// *ChildError carrying the child's failure reason. The parent is woken by a watch on its
+// children, never by polling.
+func WaitForWorkflow[Out any](ctx *Context, child ChildRun[Out]) (Out, error) {
+	var out Out
 	e := ctx.exec
-	if err := e.enter("WaitForWorkflow", name); err != nil {
+	if err := e.enter("WaitForWorkflow", child.wait); err != nil {
 		return out, err
 	}
-	entry := e.await(name, KindChild, "workflow "+childID, 0, func() (Result, string, error) {
-		res, err := e.host.ChildResult(e.ctx, childID)
-		return res, childID, err
+	if child.ID == "" || child.wait == "" {
+		e.failRun(ReasonHandlerError, "durable.WaitForWorkflow(%q) got a ChildRun without an id: pass the ChildRun StartWorkflow returned, or make one with ChildRunByID", child.wait)
+	}
+	entry := e.await(child.wait, KindChild, "workflow "+child.ID, 0, func() (Result, string, error) {
+		res, err := e.host.ChildResult(e.ctx, child.ID)
+		return res, child.ID, err
 	})
 	if entry.State == StateFailed {
 		reason, message, _ := strings.Cut(entry.Error, ": ")
-		return out, &ChildError{Child: childID, Reason: reason, Message: message}
+		return out, &ChildError{Child: child.ID, Reason: reason, Message: message}
 	}
-	return decodeRecorded[T](e, entry)
+	return decodeRecorded[Out](e, entry)
 }
 
-// RunWorkflow starts a child run and waits for it: StartWorkflow under name, then
-// WaitForWorkflow under name + "/result".
-func RunWorkflow[T any](ctx *Context, name, workflowName string, input any) (T, error) {
-	var zero T
+// RunWorkflow starts a child run of wf and waits for it: StartWorkflow under name, then
+// WaitForWorkflow (journalled as name + "/result", as in every release).
+//
+//	out, err := durable.RunWorkflow(ctx, "greet-ada", Hello, HelloInput{Name: "Ada"}) // out is a HelloOutput
+func RunWorkflow[In, Out any](ctx *Context, name string, wf *WorkflowDef[In, Out], input In) (Out, error) {
 	if err := ctx.exec.enter("RunWorkflow", name); err != nil {
+		var zero Out
 		return zero, err
 	}
-	id, err := StartWorkflow(ctx, name, workflowName, input)
+	child, err := StartWorkflow(ctx, name, wf, input)
 	if err != nil {
+		var zero Out
 		return zero, err
 	}
-	return WaitForWorkflow[T](ctx, name+"/result", id)
+	return WaitForWorkflow(ctx, child)
 }
 
 // await answers a wait from the journal, or asks poll whether the awaited thing is done: if so

@@ -213,17 +213,22 @@ func childArgs(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple
 	return name, workflow, input, nil
 }
 
+// fileChild is the handle of a child workflow a file names: JSON in, JSON out.
+func fileChild(workflow string) *durable.WorkflowDef[json.RawMessage, json.RawMessage] {
+	return durable.WorkflowByName[json.RawMessage, json.RawMessage](workflow)
+}
+
 // startWorkflow is ctx.start_workflow(name, workflow_name, input=None): the child run's id.
 func (c *ctxValue) startWorkflow(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	name, workflow, input, err := childArgs(b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	id, err := durable.StartWorkflow(c.dctx, name, workflow, input)
+	child, err := durable.StartWorkflow(c.dctx, name, fileChild(workflow), input)
 	if err != nil {
 		return nil, err
 	}
-	return starlark.String(id), nil
+	return starlark.String(child.ID), nil
 }
 
 // waitForWorkflow is ctx.wait_for_workflow(name, run_id): the child's output.
@@ -232,7 +237,7 @@ func (c *ctxValue) waitForWorkflow(_ *starlark.Thread, b *starlark.Builtin, args
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "run_id", &id); err != nil {
 		return nil, err
 	}
-	out, err := durable.WaitForWorkflow[json.RawMessage](c.dctx, name, id)
+	out, err := durable.WaitForWorkflow(c.dctx, durable.ChildRunByID[json.RawMessage](name, id))
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +250,7 @@ func (c *ctxValue) runWorkflow(_ *starlark.Thread, b *starlark.Builtin, args sta
 	if err != nil {
 		return nil, err
 	}
-	out, err := durable.RunWorkflow[json.RawMessage](c.dctx, name, workflow, input)
+	out, err := durable.RunWorkflow(c.dctx, name, fileChild(workflow), input)
 	if err != nil {
 		return nil, err
 	}
