@@ -32,6 +32,13 @@
 //		return api.GetUser(c, in.UserID)
 //	}, durable.WithRetry(durable.RetryPolicy{MaxAttempts: 5}), durable.WithTimeout(10*time.Second))
 //
+// [Parallel] runs the functions of several steps at once and records each under its own name:
+//
+//	pages, err := durable.Parallel(ctx, []durable.Branch[Page]{
+//		{Name: "fetch-docs", Fn: fetchDocs},
+//		{Name: "fetch-blog", Fn: fetchBlog},
+//	})
+//
 // [Sleep] and [SleepUntil] suspend the run until an absolute wake time recorded in the
 // journal; no goroutine and no process waits meanwhile:
 //
