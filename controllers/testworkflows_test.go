@@ -219,6 +219,15 @@ func testWorkflows() []durable.Workflow {
 			return in.Name, nil
 		}, durable.WithSchedule(durable.ScheduleSpec{Cron: "0 3 * * *", TimeZone: "Europe/Berlin",
 			Input: map[string]string{"name": "Declared"}, ConcurrencyPolicy: "Forbid"})),
+		durable.Define("test_send_event", func(ctx *durable.Context, in struct {
+			Key  string `json:"key"`
+			Type string `json:"type"`
+		}) (string, error) {
+			if err := durable.SendEvent(ctx, "signal", in.Type, in.Key, map[string]string{"from": "sender"}); err != nil {
+				return "", err
+			}
+			return "sent", nil
+		}),
 		durable.Define("test_misuse", func(ctx *durable.Context, _ struct{}) (string, error) {
 			var wg sync.WaitGroup
 			wg.Add(1)

@@ -62,24 +62,13 @@ func StartAgent(ctx *Context, name string, req AgentRequest) (string, error) {
 	if strings.TrimSpace(req.Prompt) == "" {
 		return "", fmt.Errorf("agent turn %q has an empty prompt", name)
 	}
-	entry, found := e.lookup(name, KindAgent)
-	if found && entry.final() {
-		e.advance(entry.FinishedAt)
-		return entry.Ref, nil
-	}
-	e.requireHost(name)
-	id, err := e.host.StartAgent(e.ctx, name, req)
-	if err != nil {
-		e.abort(name, fmt.Errorf("start agent turn %q: %w", name, err))
-	}
-	now := e.clock()
 	target := "start agent"
 	if req.Agent != "" {
 		target += " " + req.Agent
 	}
-	e.record(Entry{Name: name, Kind: KindAgent, State: StateCompleted, StartedAt: now, FinishedAt: now, Target: target, Ref: id})
-	e.advance(now)
-	return id, nil
+	return e.once(name, KindAgent, target, func() (string, error) {
+		return e.host.StartAgent(e.ctx, name, req)
+	}), nil
 }
 
 // WaitForAgent suspends the run until the agent turn id finishes and returns its result, or an

@@ -39,6 +39,10 @@ func (h *agentHost) AgentResult(_ context.Context, id string) (durable.Result, e
 	return durable.Result{Done: true, Output: out}, err
 }
 
+func (h *agentHost) SendEvent(context.Context, string, durable.OutgoingEvent) (string, error) {
+	return "", errors.New("no events here")
+}
+
 func (h *agentHost) FindEvent(context.Context, durable.EventQuery) (durable.EventRecord, bool, error) {
 	return durable.EventRecord{}, false, errors.New("no events here")
 }

@@ -58,6 +58,10 @@ func (h *childHost) ChildResult(_ context.Context, id string) (durable.Result, e
 	return durable.Result{Done: true, Output: out}, err
 }
 
+func (h *childHost) SendEvent(context.Context, string, durable.OutgoingEvent) (string, error) {
+	return "", errors.New("no events here")
+}
+
 func (h *childHost) FindEvent(context.Context, durable.EventQuery) (durable.EventRecord, bool, error) {
 	return durable.EventRecord{}, false, errors.New("no events here")
 }

@@ -53,6 +53,11 @@
 //		durable.WithWaitTimeout(72*time.Hour))
 //	if errors.Is(err, durable.ErrEventTimeout) { ... }
 //
+// [SendEvent] delivers an event once for the run, however often the handler replays; the runs
+// waiting for its type and correlation id resume:
+//
+//	err := durable.SendEvent(ctx, "request-approval", "approval.requested", in.RequestID, in)
+//
 // [RunWorkflow] starts a child run and waits for its output; [StartWorkflow] and
 // [WaitForWorkflow] do the two halves, so that several children run at once. They take the
 // child's [*WorkflowDef] (what [Define] returns; [WorkflowByName] for a workflow file), so the

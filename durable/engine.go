@@ -433,7 +433,7 @@ func (e *execution) outOfLine(entry Entry) Entry {
 	}
 	ref, err := e.payloads.Store(e.ctx, entry.Name, max(entry.Attempts, 1), entry.Result)
 	if err != nil {
-		e.storeFailed(entry.Name, fmt.Errorf("store the result of %q: %w", entry.Name, err))
+		e.haltOnHostError(entry.Name, fmt.Errorf("store the result of %q: %w", entry.Name, err))
 	}
 	entry.Result, entry.Payload = nil, &ref
 	return entry
@@ -450,14 +450,14 @@ func (e *execution) resultOf(entry Entry) json.RawMessage {
 	}
 	raw, err := e.payloads.Load(e.ctx, *entry.Payload)
 	if err != nil {
-		e.storeFailed(entry.Name, fmt.Errorf("load the result of %q: %w", entry.Name, err))
+		e.haltOnHostError(entry.Name, fmt.Errorf("load the result of %q: %w", entry.Name, err))
 	}
 	return raw
 }
 
-// storeFailed halts after a PayloadStore error: a *Failure fails the run, anything else
-// aborts the execution so that it is tried again.
-func (e *execution) storeFailed(name string, err error) {
+// haltOnHostError halts after an error of the PayloadStore or the Host: a *Failure fails the
+// run, anything else aborts the execution so that it is tried again.
+func (e *execution) haltOnHostError(name string, err error) {
 	var failure *Failure
 	if errors.As(err, &failure) {
 		e.halt(Outcome{Kind: Failed, Failure: failure, Current: name})

@@ -116,23 +116,61 @@ func StartWorkflow[In, Out any](ctx *Context, name string, wf *WorkflowDef[In, O
 	if err != nil {
 		return ChildRun[Out]{}, fmt.Errorf("encode the input of child %q: %w", name, err)
 	}
-	child := ChildRun[Out]{wait: name + "/result"}
-	entry, found := e.lookup(name, KindChild)
+	id := e.once(name, KindChild, "start "+wf.Name(), func() (string, error) {
+		return e.host.StartChild(e.ctx, name, wf.Name(), raw)
+	})
+	return ChildRun[Out]{ID: id, wait: name + "/result"}, nil
+}
+
+// once answers a primitive that asks the host to do something exactly once for the run
+// (start a child or an agent turn, send an event) from the journal, or calls do and records
+// the ref it returns, as a Completed entry of kind with target. Host errors halt the
+// execution (see haltOnHostError); do must be idempotent for the primitive's name.
+func (e *execution) once(name string, kind Kind, target string, do func() (string, error)) string {
+	entry, found := e.lookup(name, kind)
 	if found && entry.final() {
 		e.advance(entry.FinishedAt)
-		child.ID = entry.Ref
-		return child, nil
+		return entry.Ref
 	}
 	e.requireHost(name)
-	child.ID, err = e.host.StartChild(e.ctx, name, wf.Name(), raw)
+	ref, err := do()
 	if err != nil {
-		e.abort(name, fmt.Errorf("start child %q: %w", name, err))
+		e.haltOnHostError(name, fmt.Errorf("%s %q: %w", target, name, err))
 	}
 	now := e.clock()
-	e.record(Entry{Name: name, Kind: KindChild, State: StateCompleted, StartedAt: now, FinishedAt: now,
-		Target: "start " + wf.Name(), Ref: child.ID})
+	e.record(Entry{Name: name, Kind: kind, State: StateCompleted, StartedAt: now, FinishedAt: now, Target: target, Ref: ref})
 	e.advance(now)
-	return child, nil
+	return ref
+}
+
+// SendEvent delivers an event of eventType with correlationID and payload (any value that
+// encodes to JSON; nil for none) to the runs in this run's namespace, exactly once however
+// often the handler replays: in the operator it creates a WorkflowEvent whose name derives
+// from the run and name, as POST /api/workflows/events would, so runs waiting for that type
+// and correlation id resume. It is journalled as an Event entry with target
+// "send event TYPE/CORRELATION".
+//
+//	err := durable.SendEvent(ctx, "notify-approver", "approval.requested", in.RequestID, Request{By: in.User})
+func SendEvent(ctx *Context, name, eventType, correlationID string, payload any) error {
+	e := ctx.exec
+	if err := e.enter("SendEvent", name); err != nil {
+		return err
+	}
+	if eventType == "" || len(eventType) > 253 || len(correlationID) > 253 {
+		return fmt.Errorf("send event %q: the type must be 1 to 253 characters and the correlation id at most 253, got %d and %d", name, len(eventType), len(correlationID))
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode the payload of event %q: %w", name, err)
+	}
+	if string(raw) == "null" {
+		raw = nil
+	}
+	ev := OutgoingEvent{Type: eventType, CorrelationID: correlationID, Payload: raw}
+	e.once(name, KindEvent, "send "+eventTarget(eventType, correlationID), func() (string, error) {
+		return e.host.SendEvent(e.ctx, name, ev)
+	})
+	return nil
 }
 
 // WaitForWorkflow suspends the run until child finishes and returns its output, or a

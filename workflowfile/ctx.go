@@ -35,6 +35,7 @@ var ctxMethods = map[string]ctxMethod{
 	"sleep":             (*ctxValue).sleep,
 	"sleep_until":       (*ctxValue).sleepUntil,
 	"wait_for_event":    (*ctxValue).waitForEvent,
+	"send_event":        (*ctxValue).sendEvent,
 	"start_workflow":    (*ctxValue).startWorkflow,
 	"wait_for_workflow": (*ctxValue).waitForWorkflow,
 	"run_workflow":      (*ctxValue).runWorkflow,
@@ -199,6 +200,26 @@ func (c *ctxValue) waitForEvent(_ *starlark.Thread, b *starlark.Builtin, args st
 		return nil, err
 	}
 	return fromJSON(payload)
+}
+
+// sendEvent is ctx.send_event(name, event_type, correlation_id="", payload=None): delivers an
+// event once for the run, however often the handler replays.
+func (c *ctxValue) sendEvent(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		name, eventType, correlationID string
+		payload                        starlark.Value = starlark.None
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "event_type", &eventType, "correlation_id?", &correlationID, "payload?", &payload); err != nil {
+		return nil, err
+	}
+	raw, err := toJSON(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s(%q): the payload must be JSON: its %w", b.Name(), name, err)
+	}
+	if err := durable.SendEvent(c.dctx, name, eventType, correlationID, raw); err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
 }
 
 // childArgs unpacks (name, workflow_name, input=None) and encodes the input.
