@@ -3,17 +3,18 @@ package durable_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/internal/hosttest"
 )
 
 // agentHost is a Host whose agent turns finish at once with a reply naming the prompt. It
 // remembers the steps it started turns for; events and child runs are not available.
 type agentHost struct {
+	hosttest.Unavailable
 	t       *testing.T
 	mu      sync.Mutex
 	started []string
@@ -37,22 +38,6 @@ func (h *agentHost) AgentResult(_ context.Context, id string) (durable.Result, e
 	}
 	out, err := json.Marshal(durable.AgentResult{Text: "reply to " + id})
 	return durable.Result{Done: true, Output: out}, err
-}
-
-func (h *agentHost) SendEvent(context.Context, string, durable.OutgoingEvent) (string, error) {
-	return "", errors.New("no events here")
-}
-
-func (h *agentHost) FindEvent(context.Context, durable.EventQuery) (durable.EventRecord, bool, error) {
-	return durable.EventRecord{}, false, errors.New("no events here")
-}
-
-func (h *agentHost) StartChild(context.Context, string, string, json.RawMessage) (string, error) {
-	return "", errors.New("no child runs here")
-}
-
-func (h *agentHost) ChildResult(context.Context, string) (durable.Result, error) {
-	return durable.Result{}, errors.New("no child runs here")
 }
 
 // threeTurns asks three turns; the second is named when named is set.

@@ -3,7 +3,6 @@ package durable_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/internal/hosttest"
 )
 
 type childInput struct {
@@ -29,6 +29,7 @@ var greet = durable.Define("greet", func(ctx *durable.Context, in childInput) (c
 // childHost is a Host whose child runs finish at once: it runs greet's logic on the input it
 // is handed. It remembers what it was asked; with refuse set, any call fails the test.
 type childHost struct {
+	hosttest.Unavailable
 	t       *testing.T
 	mu      sync.Mutex
 	started []string // "step workflow input"
@@ -56,22 +57,6 @@ func (h *childHost) ChildResult(_ context.Context, id string) (durable.Result, e
 	}
 	out, err := json.Marshal(childOutput{Greeting: "Hello, " + in.Name + "!"})
 	return durable.Result{Done: true, Output: out}, err
-}
-
-func (h *childHost) SendEvent(context.Context, string, durable.OutgoingEvent) (string, error) {
-	return "", errors.New("no events here")
-}
-
-func (h *childHost) FindEvent(context.Context, durable.EventQuery) (durable.EventRecord, bool, error) {
-	return durable.EventRecord{}, false, errors.New("no events here")
-}
-
-func (h *childHost) StartAgent(context.Context, string, durable.AgentRequest) (string, error) {
-	return "", errors.New("no agents here")
-}
-
-func (h *childHost) AgentResult(context.Context, string) (durable.Result, error) {
-	return durable.Result{}, errors.New("no agents here")
 }
 
 func TestRunWorkflowTakesATypedHandleAndReturnsTheChildsOutput(t *testing.T) {

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/internal/hosttest"
 )
 
 // sendHost is a Host that keeps the events a run sends; err, when set, is what SendEvent
 // answers instead. Nothing else is available.
 type sendHost struct {
-	agentHost
+	hosttest.Unavailable
 	mu   sync.Mutex
 	sent []string // "step type/correlation payload"
 	err  error
