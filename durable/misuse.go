@@ -64,7 +64,7 @@ func callOf(primitive, name string) string {
 // function started. It costs about a microsecond (a walk of the stack's return addresses,
 // without symbols), where parsing runtime.Stack for a goroutine id costs several.
 func goroutineEntry() uintptr {
-	var small [64]uintptr
+	var small [128]uintptr // deep enough for Starlark handlers; deeper stacks allocate
 	pcs := small[:]
 	for {
 		n := runtime.Callers(1, pcs)

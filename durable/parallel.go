@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 )
 
@@ -74,16 +75,19 @@ func (e *execution) parallel(names []string, fns []func(context.Context) (any, e
 		}
 	}
 	// A branch that failed for good settles the group the same way on every replay.
-	for _, entry := range entries {
-		if entry.State == StateFailed {
-			return nil, e.failedBranch(entries)
-		}
+	if failed := e.failedBranch(entries); failed != nil {
+		return nil, failed
 	}
 	due := e.dueBranches(entries)
 	tries := make([]tried, len(due))
 	var wg sync.WaitGroup
 	for j, i := range due {
-		wg.Go(func() { tries[j] = e.try(names[i], entries[i].Attempts+1, fns[i], o.timeout) })
+		wg.Go(func() {
+			// What stays if the function ends its goroutine (runtime.Goexit) instead of returning.
+			now := e.clock()
+			tries[j] = tried{err: fmt.Errorf("the function of step %q exited its goroutine (runtime.Goexit): step functions must return", names[i]), started: now, finished: now}
+			tries[j] = e.try(names[i], entries[i].Attempts+1, fns[i], o.timeout)
+		})
 	}
 	wg.Wait()
 	e.haltIfMisused() // a branch function called a primitive

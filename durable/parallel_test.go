@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -180,4 +182,18 @@ func TestParallelMisuse(t *testing.T) {
 		})
 		mustFail(t, newHarness(t, wf).execute(), durable.ReasonNonDeterministic)
 	})
+}
+
+func TestParallelBranchThatExitsItsGoroutineFails(t *testing.T) {
+	wf := durable.Define("group", func(ctx *durable.Context, _ struct{}) ([]int, error) {
+		return durable.Parallel(ctx, []durable.Branch[int]{{Name: "quit", Fn: func(context.Context) (int, error) {
+			runtime.Goexit()
+			return 1, nil
+		}}}, durable.WithRetry(durable.RetryPolicy{MaxAttempts: 1}))
+	})
+	h := newHarness(t, wf)
+	f := mustFail(t, h.execute(), durable.ReasonStepFailed)
+	if !strings.Contains(f.Message, "runtime.Goexit") {
+		t.Errorf("failure message %q does not name runtime.Goexit", f.Message)
+	}
 }
