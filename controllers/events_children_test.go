@@ -137,6 +137,39 @@ var _ = Describe("Waiting for events", func() {
 	})
 })
 
+var _ = Describe("Sending events", func() {
+	It("resumes a run waiting for the event another run sends, with one WorkflowEvent however often the sender replays", func() {
+		key := rand.String(8)
+		waiter := createRun("test_event_then_sleep", map[string]string{"key": key})
+		waitPhase(waiter, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+
+		sender := waitPhase(createRun("test_send_event", map[string]string{"key": key, "type": "test.signal"}), workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		sent := entry(sender, "signal")
+		Expect(sent.Kind).To(Equal(workflowsv1alpha1.EntryKind("Event")))
+		Expect(sent.Target).To(Equal("send event test.signal/" + key))
+		ev := &workflowsv1alpha1.WorkflowEvent{}
+		Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: sent.Ref}, ev)).To(Succeed())
+		Expect(ev.Spec.Type).To(Equal("test.signal"))
+		Expect(ev.Spec.CorrelationID).To(Equal(key))
+
+		done := waitPhase(waiter, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`{"from": "sender"}`))
+		var events workflowsv1alpha1.WorkflowEventList
+		Expect(k8sClient.List(context.Background(), &events, client.InNamespace("default"))).To(Succeed())
+		n := 0
+		for _, e := range events.Items {
+			if e.Spec.CorrelationID == key {
+				n++
+			}
+		}
+		Expect(n).To(Equal(1))
+	})
+
+	It("fails a sender whose event has no type with a message that says so", func() {
+		expectFailed(createRun("test_send_event", map[string]string{"key": rand.String(8), "type": ""}), "HandlerError", "the type must be 1 to 253 characters")
+	})
+})
+
 var _ = Describe("Child workflows", func() {
 	It("runs children and returns their outputs in order, with owner references and a parent label", func() {
 		run := createRun("fan_out", map[string][]string{"names": {"Ada", "Grace", "Linus"}})

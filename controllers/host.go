@@ -77,6 +77,25 @@ func (h *runHost) StartChild(ctx context.Context, step, workflowName string, inp
 	return h.createOwned(ctx, child, &workflowsv1alpha1.WorkflowRun{})
 }
 
+// SendEvent creates the WorkflowEvent the run sends at its primitive step. Its name derives
+// from the run's UID and the step, so AlreadyExists means the run sent it before a crash. The
+// event is not owned by the run: like any event it lives for the event retention, even when
+// the sender is deleted first. An event the API server refuses as invalid fails the run.
+func (h *runHost) SendEvent(ctx context.Context, step string, out durable.OutgoingEvent) (string, error) {
+	ev := &workflowsv1alpha1.WorkflowEvent{
+		ObjectMeta: metav1.ObjectMeta{Name: runstore.ChildName(h.run, step), Namespace: h.run.Namespace},
+		Spec:       workflowsv1alpha1.WorkflowEventSpec{Type: out.Type, CorrelationID: out.CorrelationID, Payload: rawJSON(out.Payload)},
+	}
+	err := h.r.Create(ctx, ev)
+	switch {
+	case err == nil, apierrors.IsAlreadyExists(err):
+		return ev.Name, nil
+	case apierrors.IsInvalid(err):
+		return "", &durable.Failure{Reason: durable.ReasonHandlerError, Message: fmt.Sprintf("the event of %q is not valid: %v", step, err)}
+	}
+	return "", fmt.Errorf("create event %s: %w", ev.Name, err)
+}
+
 // ChildResult looks at the child in the cache, where the watch that woke the parent put its
 // final phase; a finished child is read from the API server for its output and error, which
 // the cache does not keep (see runstore.LeanRun).

@@ -28,6 +28,7 @@ func toAPIJournal(entries []durable.Entry) []workflowsv1alpha1.JournalEntry {
 			Result:     rawJSON(e.Result),
 			Payload:    toAPIPayload(e.Payload),
 			Error:      e.Error,
+			ErrorType:  e.ErrorType,
 		}
 	}
 	return out
@@ -65,6 +66,7 @@ func fromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []durable.Entry {
 			Ref:        e.Ref,
 			Payload:    fromAPIPayload(e.Payload),
 			Error:      e.Error,
+			ErrorType:  e.ErrorType,
 		}
 		if e.Result != nil {
 			out[i].Result = json.RawMessage(e.Result.Raw)

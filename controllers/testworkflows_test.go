@@ -63,6 +63,8 @@ type retryInput struct {
 	NonRetryable bool   `json:"non_retryable"`
 	// Noise lengthens each failure's message by this many characters.
 	Noise int `json:"noise,omitempty"`
+	// Typed makes each failure a durable.NewError of type "Flaky".
+	Typed bool `json:"typed,omitempty"`
 }
 
 // blobsInput asks test_blobs for steps results of bytes bytes each; with sleep_ms it sleeps
@@ -120,6 +122,9 @@ func testWorkflows() []durable.Workflow {
 				n := countCall(in.Key, "flaky")
 				if n <= in.FailTimes {
 					err := fmt.Errorf("flaky failure %d%s", n, strings.Repeat("!", in.Noise))
+					if in.Typed {
+						return 0, durable.NewError("Flaky", err.Error(), in.NonRetryable)
+					}
 					if in.NonRetryable {
 						return 0, durable.NonRetryable(err)
 					}
@@ -184,7 +189,7 @@ func testWorkflows() []durable.Workflow {
 			if _, err := durable.Step(ctx, "large", func(context.Context) (string, error) { return strings.Repeat("x", 8<<10), nil }); err != nil {
 				return nil, err
 			}
-			return durable.RunWorkflow[json.RawMessage](ctx, "child", "hello", map[string]string{"name": "child"})
+			return durable.RunWorkflow(ctx, "child", durable.WorkflowByName[map[string]string, json.RawMessage]("hello"), map[string]string{"name": "child"})
 		}),
 		durable.Define("test_event_then_sleep", func(ctx *durable.Context, in struct {
 			Key string `json:"key"`
@@ -201,7 +206,7 @@ func testWorkflows() []durable.Workflow {
 			Input    json.RawMessage `json:"input"`
 			Handle   bool            `json:"handle"`
 		}) (json.RawMessage, error) {
-			out, err := durable.RunWorkflow[json.RawMessage](ctx, "child", in.Workflow, in.Input)
+			out, err := durable.RunWorkflow(ctx, "child", durable.WorkflowByName[json.RawMessage, json.RawMessage](in.Workflow), in.Input)
 			var childErr *durable.ChildError
 			if in.Handle && errors.As(err, &childErr) {
 				return json.Marshal("handled: " + childErr.Reason)
@@ -214,6 +219,25 @@ func testWorkflows() []durable.Workflow {
 			return in.Name, nil
 		}, durable.WithSchedule(durable.ScheduleSpec{Cron: "0 3 * * *", TimeZone: "Europe/Berlin",
 			Input: map[string]string{"name": "Declared"}, ConcurrencyPolicy: "Forbid"})),
+		durable.Define("test_send_event", func(ctx *durable.Context, in struct {
+			Key  string `json:"key"`
+			Type string `json:"type"`
+		}) (string, error) {
+			if err := durable.SendEvent(ctx, "signal", in.Type, in.Key, map[string]string{"from": "sender"}); err != nil {
+				return "", err
+			}
+			return "sent", nil
+		}),
+		durable.Define("test_misuse", func(ctx *durable.Context, _ struct{}) (string, error) {
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				durable.Sleep(ctx, "nap", time.Hour) // off the handler's goroutine: fails the run
+			}()
+			wg.Wait()
+			return "finished without sleeping", nil
+		}),
 		durable.Define("test_slow", func(ctx *durable.Context, in sleepInput) (string, error) {
 			return durable.Step(ctx, "slow", func(c context.Context) (string, error) {
 				select {

@@ -318,13 +318,27 @@ func (r *WorkflowRunReconciler) unknownWorkflow(run *workflowsv1alpha1.WorkflowR
 // markStarted sets the fields of a run's start in memory; the first status write of the
 // execution persists them together with the first step, saving a write per run.
 func (r *WorkflowRunReconciler) markStarted(run *workflowsv1alpha1.WorkflowRun, now time.Time) {
-	started := metav1.NewTime(now).Rfc3339Copy()
+	// The API server keeps microseconds of a MicroTime: truncating here makes the first
+	// execution see exactly the start every replay reads back.
+	start := now.UTC().Truncate(time.Microsecond)
+	started := metav1.NewTime(start).Rfc3339Copy()
 	run.Status.StartedAt = &started
+	run.Status.StartTime = &metav1.MicroTime{Time: start}
 	run.Status.InputDigest = inputDigest(run)
 	run.Status.Phase = workflowsv1alpha1.PhaseRunning
 	r.setCondition(run, metav1.ConditionUnknown, ReasonRunning, "the workflow is running")
 	runsStarted.WithLabelValues(run.Spec.WorkflowName).Inc()
 	r.event(run, corev1.EventTypeNormal, "Started", "Start", "started workflow %q", run.Spec.WorkflowName)
+}
+
+// runStart is when run started, as precisely as it was recorded: status.startTime, or
+// status.startedAt (whole seconds) for a run started by a release that did not record
+// startTime. The run must have started.
+func runStart(run *workflowsv1alpha1.WorkflowRun) time.Time {
+	if run.Status.StartTime != nil {
+		return run.Status.StartTime.UTC()
+	}
+	return run.Status.StartedAt.UTC()
 }
 
 // execution assembles what the engine needs for one replay of run.
@@ -338,7 +352,7 @@ func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, 
 	return durable.Execution{
 		Run: durable.RunInfo{
 			Namespace: run.Namespace, Name: run.Name, UID: string(run.UID),
-			WorkflowName: run.Spec.WorkflowName, StartedAt: run.Status.StartedAt.UTC(),
+			WorkflowName: run.Spec.WorkflowName, StartedAt: runStart(run),
 		},
 		Input:    input,
 		Journal:  journal,
@@ -578,7 +592,7 @@ func runDeadline(run *workflowsv1alpha1.WorkflowRun) (time.Time, bool) {
 	if run.Spec.Timeout == nil || run.Status.StartedAt == nil {
 		return time.Time{}, false
 	}
-	return run.Status.StartedAt.Add(run.Spec.Timeout.Duration), true
+	return runStart(run).Add(run.Spec.Timeout.Duration), true
 }
 
 // SetupWithManager registers the reconciler. Status-only updates (our own writes) do not

@@ -170,6 +170,49 @@ var _ = Describe("Sleeping", func() {
 		Expect(done.Status.Output.Raw).To(MatchJSON(`"awake"`))
 		Expect(manager.reconcileCount(run.Name)).To(BeNumerically("<=", 5), "a sleep must be a RequeueAfter, not a poll")
 	})
+
+	It("never wakes countdown with 3 seconds before the run's start plus 3 s, counted to the microsecond", func() {
+		created := time.Now()
+		run := createRun("countdown", map[string]int{"seconds": 3})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		Expect(time.Since(created)).To(BeNumerically(">=", 3*time.Second))
+
+		Expect(done.Status.StartTime).NotTo(BeNil(), "status.startTime records the start to the microsecond")
+		start := done.Status.StartTime.UTC()
+		// Rounding the start down to the second would put it before the run existed.
+		Expect(start).To(BeTemporally(">=", created.Truncate(time.Microsecond)))
+		Expect(done.Status.StartedAt.UTC()).To(Equal(start.Truncate(time.Second)))
+
+		countdown := entry(done, "countdown")
+		Expect(countdown.WakeAt.UTC()).To(Equal(start.Add(3*time.Second)), "durable.Now at the start is the recorded start")
+		Expect(countdown.StartedAt.UTC()).To(BeTemporally(">=", start))
+		Expect(countdown.FinishedAt.UTC()).To(BeTemporally(">=", start.Add(3*time.Second)))
+		Expect(done.Status.FinishedAt.UTC()).To(BeTemporally(">=", start.Add(3*time.Second).Truncate(time.Second)))
+		var out struct {
+			WokeAt time.Time `json:"woke_at"`
+		}
+		Expect(json.Unmarshal(done.Status.Output.Raw, &out)).To(Succeed())
+		Expect(out.WokeAt).To(BeTemporally("==", start.Add(3*time.Second)))
+		GinkgoWriter.Printf("countdown 3 s: started %s, woke at %s\n", start.Format(time.RFC3339Nano), countdown.WakeAt.UTC().Format(time.RFC3339Nano))
+	})
+
+	It("replays a run started by a release without status.startTime from status.startedAt", func() {
+		run := createRun("countdown", map[string]int{"seconds": 2})
+		sleeping := waitPhase(run, workflowsv1alpha1.PhaseSleeping, 10*time.Second)
+		// What the previous release recorded: startedAt in whole seconds, no startTime.
+		sleeping.Status.StartTime = nil
+		Expect(k8sClient.Status().Update(context.Background(), sleeping)).To(Succeed())
+
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+		Expect(done.Status.StartTime).To(BeNil())
+		var out struct {
+			WokeAt time.Time `json:"woke_at"`
+		}
+		Expect(json.Unmarshal(done.Status.Output.Raw, &out)).To(Succeed())
+		// The replay's Now at the start is startedAt; the sleep keeps its recorded wake time.
+		Expect(out.WokeAt).To(BeTemporally("==", done.Status.StartedAt.Add(2*time.Second)))
+		Expect(entry(done, "countdown").State).To(Equal(workflowsv1alpha1.EntryState("Completed")))
+	})
 })
 
 var _ = Describe("Restart safety", func() {
@@ -245,6 +288,16 @@ var _ = Describe("Step failures", func() {
 		Expect(callCount(key, "flaky")).To(Equal(1))
 	})
 
+	It("keeps a typed error's type in the journal, and a non-retryable type is not retried", func() {
+		key := rand.String(8)
+		run := createRun("test_retry", retryInput{Key: key, FailTimes: 5, BackoffMs: 50, MaxAttempts: 5, NonRetryable: true, Typed: true})
+		failed := expectFailed(run, "StepFailed", "(error type Flaky)")
+		flaky := entry(failed, "flaky")
+		Expect(flaky.ErrorType).To(Equal("Flaky"))
+		Expect(flaky.Attempts).To(Equal(int32(1)))
+		Expect(callCount(key, "flaky")).To(Equal(1))
+	})
+
 	It("gives a step function its timeout as a context deadline", func() {
 		run := createRun("test_step_timeout", nil)
 		expectFailed(run, "StepFailed", "deadline exceeded")
@@ -253,6 +306,18 @@ var _ = Describe("Step failures", func() {
 	It("turns a panic in a step or a handler into a failed run, not a crashed manager", func() {
 		expectFailed(createRun("test_panic", map[string]string{"where": "step"}), "StepFailed", "boom in a step")
 		expectFailed(createRun("test_panic", map[string]string{"where": "handler"}), "Panic", "boom in the handler")
+		// The manager still works.
+		waitPhase(createRun("hello", map[string]string{"name": "still alive"}), workflowsv1alpha1.PhaseSucceeded, 10*time.Second)
+	})
+})
+
+var _ = Describe("Primitives called where the engine cannot make them durable", func() {
+	It("fails a run that sleeps in a goroutine with reason Misuse instead of finishing without sleeping", func() {
+		failed := expectFailed(createRun("test_misuse", nil), "Misuse", `durable.Sleep("nap") was called from a goroutine the handler started`)
+		Expect(failed.Status.Output).To(BeNil())
+		for _, e := range journalOf(failed) {
+			Expect(e.Name).NotTo(Equal("nap"))
+		}
 		// The manager still works.
 		waitPhase(createRun("hello", map[string]string{"name": "still alive"}), workflowsv1alpha1.PhaseSucceeded, 10*time.Second)
 	})

@@ -56,33 +56,28 @@ const ReasonAgentFailed = "AgentFailed"
 // asks the agent twice.
 func StartAgent(ctx *Context, name string, req AgentRequest) (string, error) {
 	e := ctx.exec
+	if err := e.enter("StartAgent", name); err != nil {
+		return "", err
+	}
 	if strings.TrimSpace(req.Prompt) == "" {
 		return "", fmt.Errorf("agent turn %q has an empty prompt", name)
 	}
-	entry, found := e.lookup(name, KindAgent)
-	if found && entry.final() {
-		e.advance(entry.FinishedAt)
-		return entry.Ref, nil
-	}
-	e.requireHost(name)
-	id, err := e.host.StartAgent(e.ctx, name, req)
-	if err != nil {
-		e.abort(name, fmt.Errorf("start agent turn %q: %w", name, err))
-	}
-	now := e.clock()
 	target := "start agent"
 	if req.Agent != "" {
 		target += " " + req.Agent
 	}
-	e.record(Entry{Name: name, Kind: KindAgent, State: StateCompleted, StartedAt: now, FinishedAt: now, Target: target, Ref: id})
-	e.advance(now)
-	return id, nil
+	return e.once(name, KindAgent, target, func() (string, error) {
+		return e.host.StartAgent(e.ctx, name, req)
+	}), nil
 }
 
 // WaitForAgent suspends the run until the agent turn id finishes and returns its result, or an
 // *AgentError. The run is woken by a watch on its turns, never by polling.
 func WaitForAgent(ctx *Context, name, id string) (AgentResult, error) {
 	e := ctx.exec
+	if err := e.enter("WaitForAgent", name); err != nil {
+		return AgentResult{}, err
+	}
 	entry := e.await(name, KindAgent, "agent turn "+id, 0, func() (Result, string, error) {
 		res, err := e.host.AgentResult(e.ctx, id)
 		return res, id, err
@@ -97,6 +92,9 @@ func WaitForAgent(ctx *Context, name, id string) (AgentResult, error) {
 // RunAgent starts an agent turn and waits for it: StartAgent under name, then WaitForAgent
 // under name + "/result".
 func RunAgent(ctx *Context, name string, req AgentRequest) (AgentResult, error) {
+	if err := ctx.exec.enter("RunAgent", name); err != nil {
+		return AgentResult{}, err
+	}
 	id, err := StartAgent(ctx, name, req)
 	if err != nil {
 		return AgentResult{}, err
@@ -104,11 +102,38 @@ func RunAgent(ctx *Context, name string, req AgentRequest) (AgentResult, error) 
 	return WaitForAgent(ctx, name+"/result", id)
 }
 
-// AgentTurn is the short form: one turn of the default agent in the conversation threadKey,
-// returning the reply's text. Its journal name is "agent-turn-N", N counting the handler's
-// AgentTurn calls from 1, so keep their order stable across versions of a workflow.
-func AgentTurn(ctx *Context, text, threadKey string) (string, error) {
-	ctx.exec.agentTurns++
-	res, err := RunAgent(ctx, fmt.Sprintf("agent-turn-%d", ctx.exec.agentTurns), AgentRequest{Prompt: text, ThreadKey: threadKey})
+// AgentTurnOption configures an AgentTurn.
+type AgentTurnOption func(*agentTurnOptions)
+
+type agentTurnOptions struct{ name string }
+
+// WithTurnName names an AgentTurn, as every other primitive is named: the turn is journalled
+// as RunAgent(name) would be, and it keeps its record whatever turns come before it in a
+// later version of the workflow.
+func WithTurnName(name string) AgentTurnOption {
+	return func(o *agentTurnOptions) { o.name = name }
+}
+
+// AgentTurn is the short form of RunAgent: one turn of the default agent in the conversation
+// threadKey, returning the reply's text. Name it with WithTurnName:
+//
+//	reply, err := durable.AgentTurn(ctx, "Triage this issue: ...", "github:acme/api:42", durable.WithTurnName("triage"))
+//
+// A turn without a name is journalled as "agent-turn-N", N counting the handler's unnamed
+// AgentTurn calls from 1, as earlier releases named every turn; runs recorded that way replay
+// as long as the order of the unnamed turns stays the same.
+func AgentTurn(ctx *Context, text, threadKey string, opts ...AgentTurnOption) (string, error) {
+	var o agentTurnOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := ctx.exec.enter("AgentTurn", o.name); err != nil {
+		return "", err
+	}
+	if o.name == "" {
+		ctx.exec.agentTurns++
+		o.name = fmt.Sprintf("agent-turn-%d", ctx.exec.agentTurns)
+	}
+	res, err := RunAgent(ctx, o.name, AgentRequest{Prompt: text, ThreadKey: threadKey})
 	return res.Text, err
 }

@@ -31,18 +31,23 @@ func Info(ctx *Context) RunInfo { return ctx.exec.run }
 // Now returns the run's current time as recorded: the time the most recent primitive the
 // handler reached finished (or the run's start). It returns the same value on every replay,
 // unlike time.Now.
-func Now(ctx *Context) time.Time { return ctx.exec.now }
+//
+// Now may be called inside a step's function (it reads the same recorded time), but not from
+// a goroutine the handler started: that fails the run with reason Misuse, and Now returns the
+// zero time.
+func Now(ctx *Context) time.Time {
+	if ctx.exec.onHandler("Now", "") != nil {
+		return time.Time{}
+	}
+	return ctx.exec.now
+}
 
 // Logger returns a logger that stays quiet while the handler is replaying recorded history,
 // so each line is logged once, when the code that logs it runs for the first time.
 func Logger(ctx *Context) *slog.Logger { return ctx.exec.logger }
 
 // IsReplaying reports whether the handler is still answering from recorded history.
-func IsReplaying(ctx *Context) bool { return !ctx.exec.live }
-
-// Go returns a context.Context for calls the handler makes outside steps; it is cancelled when
-// the manager shuts down.
-func Go(ctx *Context) context.Context { return ctx.exec.ctx }
+func IsReplaying(ctx *Context) bool { return !ctx.exec.live.Load() }
 
 type stepAttemptKey struct{}
 
@@ -60,7 +65,7 @@ type replayAwareHandler struct {
 }
 
 func (h replayAwareHandler) Enabled(ctx context.Context, level slog.Level) bool {
-	return h.exec.live && h.Handler.Enabled(ctx, level)
+	return h.exec.live.Load() && h.Handler.Enabled(ctx, level)
 }
 
 func (h replayAwareHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -199,6 +200,7 @@ func Execute(ctx context.Context, w Workflow, ex Execution) Outcome {
 	e := newExecution(ctx, ex)
 	done := make(chan Outcome, 1)
 	go func() {
+		e.handlerEntry = goroutineEntry()
 		returned := false
 		defer func() {
 			if returned {
@@ -223,11 +225,17 @@ func Execute(ctx context.Context, w Workflow, ex Execution) Outcome {
 	return <-done
 }
 
-// outcome hands the entries that still need writing to the host with o.
+// outcome hands the entries that still need writing to the host with o. A misuse found on
+// another goroutine (see enter) fails the run whatever the handler did after it, unless the
+// execution aborted, in which case the next execution finds the misuse again.
 func (e *execution) outcome(o Outcome) Outcome {
-	if o.Kind != Aborted {
-		o.Unrecorded = e.unwritten
+	if o.Kind == Aborted {
+		return o
 	}
+	if f := e.misused.Load(); f != nil {
+		o = Outcome{Kind: Failed, Failure: f, Current: o.Current}
+	}
+	o.Unrecorded = e.unwritten
 	return o
 }
 
@@ -246,10 +254,17 @@ type execution struct {
 
 	// now is the run's deterministic time: when the last primitive reached finished.
 	now time.Time
-	// live turns true once the handler goes past recorded history.
-	live bool
+	// live turns true once the handler goes past recorded history. It is atomic because the
+	// replay-aware logger may be used from any goroutine.
+	live atomic.Bool
 	// stop is how the execution ends when a primitive stops the handler.
 	stop *Outcome
+	// handlerEntry identifies the handler's goroutine (see goroutineEntry); inStep names the
+	// step whose function is running on it; misused is the failure of a primitive called
+	// from another goroutine. Only the handler's goroutine reads or writes anything else.
+	handlerEntry uintptr
+	inStep       string
+	misused      atomic.Pointer[Failure]
 	// agentTurns counts AgentTurn calls, to name them.
 	agentTurns int
 	// inputBytes is the input's size, which counts against the run's budget.
@@ -290,7 +305,7 @@ func newExecution(ctx context.Context, ex Execution) *execution {
 	// Recorded times round-trip through the API server with microsecond precision; truncating
 	// here makes a replay see exactly the times the first execution saw.
 	e.clock = func() time.Time { return clock().UTC().Truncate(time.Microsecond) }
-	e.live = e.journal.Len() == 0
+	e.live.Store(e.journal.Len() == 0)
 	base := slog.New(slog.DiscardHandler)
 	if ex.Logger != nil {
 		base = ex.Logger
@@ -350,7 +365,7 @@ func (e *execution) lookup(name string, kind Kind) (Entry, bool) {
 		e.failRun(ReasonNonDeterministic, "%q was recorded as a %s but the handler now calls it as a %s: keep the names of primitives stable across versions of a workflow", name, entry.Kind, kind)
 	}
 	if !ok || !entry.final() {
-		e.live = true
+		e.live.Store(true)
 	}
 	return entry, ok
 }
@@ -418,7 +433,7 @@ func (e *execution) outOfLine(entry Entry) Entry {
 	}
 	ref, err := e.payloads.Store(e.ctx, entry.Name, max(entry.Attempts, 1), entry.Result)
 	if err != nil {
-		e.storeFailed(entry.Name, fmt.Errorf("store the result of %q: %w", entry.Name, err))
+		e.haltOnHostError(entry.Name, fmt.Errorf("store the result of %q: %w", entry.Name, err))
 	}
 	entry.Result, entry.Payload = nil, &ref
 	return entry
@@ -435,14 +450,14 @@ func (e *execution) resultOf(entry Entry) json.RawMessage {
 	}
 	raw, err := e.payloads.Load(e.ctx, *entry.Payload)
 	if err != nil {
-		e.storeFailed(entry.Name, fmt.Errorf("load the result of %q: %w", entry.Name, err))
+		e.haltOnHostError(entry.Name, fmt.Errorf("load the result of %q: %w", entry.Name, err))
 	}
 	return raw
 }
 
-// storeFailed halts after a PayloadStore error: a *Failure fails the run, anything else
-// aborts the execution so that it is tried again.
-func (e *execution) storeFailed(name string, err error) {
+// haltOnHostError halts after an error of the PayloadStore or the Host: a *Failure fails the
+// run, anything else aborts the execution so that it is tried again.
+func (e *execution) haltOnHostError(name string, err error) {
 	var failure *Failure
 	if errors.As(err, &failure) {
 		e.halt(Outcome{Kind: Failed, Failure: failure, Current: name})

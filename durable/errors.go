@@ -51,8 +51,14 @@ type Failure struct {
 func (f *Failure) Error() string { return f.Reason + ": " + f.Message }
 
 // StepError is what a step returns once it failed for good: its attempts are exhausted or its
-// error was non-retryable. It carries the recorded message only, so a replay returns exactly
-// the same error as the first execution.
+// error was non-retryable. It carries only what the journal records (the message and the error
+// type), so a replay returns exactly the same error as the first execution.
+//
+// When the last attempt's error had a type (an *ApplicationError, or any error with an
+// ErrorType method), the StepError wraps an *ApplicationError of that type: errors.Is matches
+// it against any error of the same type (a sentinel made with NewError, or a value of your
+// own error type), and errors.As finds the *ApplicationError, on the first execution and after
+// replay alike. errors.As into your own error type does not survive replay: branch on the type.
 type StepError struct {
 	// Step is the step's name.
 	Step string
@@ -60,10 +66,81 @@ type StepError struct {
 	Attempts int
 	// Message is the last attempt's error message.
 	Message string
+	// Type is the last attempt's error type (see ApplicationError), empty when it had none.
+	Type string
 }
 
+// Error says which step failed, after how many attempts, and why.
 func (e *StepError) Error() string {
-	return fmt.Sprintf("step %q failed after %d attempt(s): %s", e.Step, e.Attempts, e.Message)
+	msg := fmt.Sprintf("step %q failed after %d attempt(s): %s", e.Step, e.Attempts, e.Message)
+	if e.Type != "" {
+		msg += " (error type " + e.Type + ")"
+	}
+	return msg
+}
+
+// Unwrap returns the typed error the step failed with, as recorded; nil when it had no type.
+func (e *StepError) Unwrap() error {
+	if e.Type == "" {
+		return nil
+	}
+	return &ApplicationError{Type: e.Type, Message: e.Message}
+}
+
+// ApplicationError is an error with a type that a step's function returns: the type is
+// recorded in the journal with the message (status.journal[].errorType), so the handler can
+// branch on it after replay, and a retry policy can refuse to retry it. It plays the part of
+// Temporal's ApplicationError. Make one with NewError; wrapping it with fmt.Errorf("...: %w")
+// keeps its type.
+type ApplicationError struct {
+	// Type names the kind of failure, for example "NotFound" or "RateLimited". Keep it stable:
+	// recorded runs are matched by it.
+	Type string
+	// Message says what went wrong.
+	Message string
+	// NonRetryable fails the step at once instead of retrying it.
+	NonRetryable bool
+}
+
+// NewError returns an *ApplicationError of errType. With nonRetryable the step fails at once,
+// whatever its retry policy. Declare the errors a handler branches on as sentinels:
+//
+//	var ErrNotFound = durable.NewError("NotFound", "no such user", true)
+//
+// and test a step's error with errors.Is(err, ErrNotFound), which matches by type.
+func NewError(errType, message string, nonRetryable bool) error {
+	return &ApplicationError{Type: errType, Message: message, NonRetryable: nonRetryable}
+}
+
+// Error returns the message.
+func (e *ApplicationError) Error() string { return e.Message }
+
+// ErrorType returns the error's type; any error with this method is typed (see errorTypeOf).
+func (e *ApplicationError) ErrorType() string { return e.Type }
+
+// Is matches any error of the same type: another *ApplicationError, or an author's error with
+// an ErrorType method.
+func (e *ApplicationError) Is(target error) bool {
+	t, ok := target.(typedError)
+	return ok && e.Type != "" && t.ErrorType() == e.Type
+}
+
+// typedError is an error that names its type; a step's function may return any such error.
+type typedError interface {
+	error
+	ErrorType() string
+}
+
+// MaxErrorTypeBytes bounds the error type a journal entry records; a longer one is cut.
+const MaxErrorTypeBytes = 256
+
+// errorTypeOf returns the type of the first typed error in err's chain, or "".
+func errorTypeOf(err error) string {
+	var typed typedError
+	if errors.As(err, &typed) {
+		return Truncate(typed.ErrorType(), MaxErrorTypeBytes)
+	}
+	return ""
 }
 
 // nonRetryable marks an error that must not be retried.
@@ -81,10 +158,12 @@ func NonRetryable(err error) error {
 	return &nonRetryable{err: err}
 }
 
-// IsNonRetryable reports whether err, or an error it wraps, was marked with NonRetryable.
+// IsNonRetryable reports whether err, or an error it wraps, was marked with NonRetryable or
+// is an *ApplicationError with NonRetryable set.
 func IsNonRetryable(err error) bool {
 	var nr *nonRetryable
-	return errors.As(err, &nr)
+	var app *ApplicationError
+	return errors.As(err, &nr) || errors.As(err, &app) && app.NonRetryable
 }
 
 // failureOf maps a handler's error to the run's failure reason.

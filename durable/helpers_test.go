@@ -172,6 +172,8 @@ type harness struct {
 	logger *slog.Logger
 	// payloads, when set, stores large results out of line.
 	payloads durable.PayloadStore
+	// host, when set, answers events, child runs and agent turns.
+	host durable.Host
 
 	// journal is the journal the latest execution left behind (what the host would store
 	// with the outcome).
@@ -206,6 +208,7 @@ func (h *harness) execute() durable.Outcome {
 		Logger:   h.logger,
 		Limits:   h.limits,
 		Hooks:    h.hooks,
+		Host:     h.host,
 	})
 	h.journal = journal
 	if out.Kind != durable.Aborted && len(out.Unrecorded) > 0 {
@@ -214,6 +217,13 @@ func (h *harness) execute() durable.Outcome {
 		}
 	}
 	return out
+}
+
+// seed persists entries as if an earlier execution (or release) had recorded them.
+func (h *harness) seed(entries []durable.Entry) {
+	h.rec.mu.Lock()
+	defer h.rec.mu.Unlock()
+	h.rec.snapshots = append(h.rec.snapshots, clone(entries))
 }
 
 // entry returns the persisted entry called name.

@@ -24,6 +24,18 @@ type Host interface {
 	StartAgent(ctx context.Context, step string, req AgentRequest) (id string, err error)
 	// AgentResult reports whether the agent turn id has finished, and how.
 	AgentResult(ctx context.Context, id string) (Result, error)
+	// SendEvent delivers the event the run sends at its primitive named step, or finds the one
+	// delivered earlier, and returns its ref. An error that is a *Failure (an event the
+	// store refuses for good) fails the run; any other error aborts the execution.
+	SendEvent(ctx context.Context, step string, ev OutgoingEvent) (ref string, err error)
+}
+
+// OutgoingEvent is an event a run sends (see SendEvent).
+type OutgoingEvent struct {
+	Type          string
+	CorrelationID string
+	// Payload is the event's JSON payload.
+	Payload json.RawMessage
 }
 
 // EventQuery selects the event a wait_for_event receives.

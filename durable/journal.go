@@ -51,6 +51,9 @@ type Entry struct {
 	// is empty then.
 	Payload *PayloadRef `json:"payload,omitempty"`
 	Error   string      `json:"error,omitempty"`
+	// ErrorType is the type of a failed step's error (see ApplicationError), empty when the
+	// error had none.
+	ErrorType string `json:"errorType,omitempty"`
 }
 
 // PayloadRef says where a PayloadStore keeps a result too large for the journal. The engine

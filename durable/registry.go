@@ -188,28 +188,57 @@ func WithInputCheck(check func(input json.RawMessage) error) Option {
 
 // Define makes a Workflow from a typed handler. In is decoded strictly from the run's JSON
 // input (unknown fields are an error, so typos surface as InvalidInput); Out is encoded as
-// the run's output.
-func Define[In, Out any](name string, handler Handler[In, Out], opts ...Option) Workflow {
-	w := &definition[In, Out]{name: name, handler: handler}
+// the run's output. The *WorkflowDef it returns is what the manager registers, and the typed
+// handle a parent starts it with: RunWorkflow(ctx, "greet-ada", Hello, HelloInput{Name: "Ada"})
+// returns a HelloOutput.
+func Define[In, Out any](name string, handler Handler[In, Out], opts ...Option) *WorkflowDef[In, Out] {
+	w := &WorkflowDef[In, Out]{name: name, handler: handler}
 	for _, opt := range opts {
 		opt(&w.options)
 	}
 	return w
 }
 
-type definition[In, Out any] struct {
-	name    string
+// WorkflowByName returns a typed handle on a workflow that this program does not define in Go,
+// such as a workflow file, for starting it as a child run: In is what the child is started with
+// (encoded as JSON) and Out what its output decodes into (json.RawMessage takes it as it is).
+// The handle cannot be registered.
+//
+//	report := durable.WorkflowByName[ReportInput, json.RawMessage]("nightly_report_file")
+//	out, err := durable.RunWorkflow(ctx, "report", report, ReportInput{Channel: "#ops"})
+func WorkflowByName[In, Out any](name string) *WorkflowDef[In, Out] {
+	return &WorkflowDef[In, Out]{name: name}
+}
+
+// WorkflowDef is a workflow with typed input and output: a Workflow to register (made by
+// Define) and a handle to start it as a child run with StartWorkflow and RunWorkflow.
+type WorkflowDef[In, Out any] struct {
+	name string
+	// handler is nil for a handle made by WorkflowByName.
 	handler Handler[In, Out]
 	options
 }
 
-func (d *definition[In, Out]) Name() string                  { return d.name }
-func (d *definition[In, Out]) Description() string           { return d.description }
-func (d *definition[In, Out]) ExampleInput() json.RawMessage { return d.exampleInput }
-func (d *definition[In, Out]) Webhooks() []WebhookSpec       { return slices.Clone(d.webhooks) }
-func (d *definition[In, Out]) Schedules() []ScheduleSpec     { return slices.Clone(d.schedules) }
+// Name is the name runs refer to in spec.workflowName.
+func (d *WorkflowDef[In, Out]) Name() string { return d.name }
 
-func (d *definition[In, Out]) CheckInput(raw json.RawMessage) error {
+// Description says in a sentence what the workflow does.
+func (d *WorkflowDef[In, Out]) Description() string { return d.description }
+
+// ExampleInput is a JSON input that shows the workflow's input shape, or nil.
+func (d *WorkflowDef[In, Out]) ExampleInput() json.RawMessage { return d.exampleInput }
+
+// Webhooks lists the webhook routes the workflow declares in code.
+func (d *WorkflowDef[In, Out]) Webhooks() []WebhookSpec { return slices.Clone(d.webhooks) }
+
+// Schedules lists the schedules the workflow declares in code.
+func (d *WorkflowDef[In, Out]) Schedules() []ScheduleSpec { return slices.Clone(d.schedules) }
+
+// byNameOnly reports whether d is a handle made by WorkflowByName, which has no handler.
+func (d *WorkflowDef[In, Out]) byNameOnly() bool { return d.handler == nil }
+
+// CheckInput reports whether input decodes strictly into In.
+func (d *WorkflowDef[In, Out]) CheckInput(raw json.RawMessage) error {
 	var in In
 	if err := decodeInput(raw, &in); err != nil {
 		return fmt.Errorf("input does not decode into the workflow's input type: %w", err)
@@ -217,7 +246,10 @@ func (d *definition[In, Out]) CheckInput(raw json.RawMessage) error {
 	return nil
 }
 
-func (d *definition[In, Out]) invoke(ctx *Context, raw json.RawMessage) (json.RawMessage, error) {
+func (d *WorkflowDef[In, Out]) invoke(ctx *Context, raw json.RawMessage) (json.RawMessage, error) {
+	if d.handler == nil {
+		return nil, &Failure{Reason: ReasonUnknownWorkflow, Message: fmt.Sprintf("workflow %q is only a handle made by durable.WorkflowByName; define it with durable.Define to run it", d.name)}
+	}
 	var in In
 	if err := decodeInput(raw, &in); err != nil {
 		return nil, &invalidInputError{err: err}
@@ -328,6 +360,8 @@ func (r *Registry) Register(workflows ...Workflow) error {
 			return fmt.Errorf("register workflow: empty name")
 		case seen[name] || r.workflows[name] != nil:
 			return fmt.Errorf("register workflow %q: already registered", name)
+		case isHandleOnly(w):
+			return fmt.Errorf("register workflow %q: it is a handle made by durable.WorkflowByName, with no handler; register the durable.Define of it instead", name)
 		}
 		seen[name] = true
 	}
@@ -335,6 +369,12 @@ func (r *Registry) Register(workflows ...Workflow) error {
 		r.workflows[w.Name()] = w
 	}
 	return nil
+}
+
+// isHandleOnly reports whether w is a handle made by WorkflowByName.
+func isHandleOnly(w Workflow) bool {
+	h, ok := w.(interface{ byNameOnly() bool })
+	return ok && h.byNameOnly()
 }
 
 // Lookup returns the workflow registered under name.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -22,8 +23,12 @@ type RetryPolicy struct {
 	// MaxBackoff caps the wait.
 	MaxBackoff time.Duration
 	// NonRetryableErrors fail the step at once when the error matches one of them
-	// (errors.Is). Errors wrapped with NonRetryable always do.
+	// (errors.Is). Errors wrapped with NonRetryable, and an *ApplicationError with
+	// NonRetryable set, always do.
 	NonRetryableErrors []error
+	// NonRetryableErrorTypes fail the step at once when the error's type (see
+	// ApplicationError) is one of them.
+	NonRetryableErrorTypes []string
 }
 
 // DefaultRetryPolicy is the policy of a step that sets none.
@@ -65,7 +70,8 @@ func (p RetryPolicy) retryable(err error) bool {
 			return false
 		}
 	}
-	return true
+	t := errorTypeOf(err)
+	return t == "" || !slices.Contains(p.NonRetryableErrorTypes, t)
 }
 
 // StepOption configures one step.
@@ -106,17 +112,26 @@ func Batched() StepOption { return func(o *stepOptions) { o.batched = true } }
 // the step fails for good Step returns a *StepError.
 func Step[T any](ctx *Context, name string, fn func(context.Context) (T, error), opts ...StepOption) (T, error) {
 	var out T
+	if err := ctx.exec.enter("Step", name); err != nil {
+		return out, err
+	}
 	raw, err := ctx.exec.step(name, func(c context.Context) (any, error) { return fn(c) }, opts)
 	if err != nil {
 		return out, err
 	}
+	return decodeStep[T](ctx.exec, name, raw), nil
+}
+
+// decodeStep decodes a step's recorded result into T, failing the run when it does not fit.
+func decodeStep[T any](e *execution, name string, raw json.RawMessage) T {
+	var out T
 	if len(raw) == 0 {
-		return out, nil
+		return out
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		ctx.exec.failRun(ReasonNonDeterministic, "the recorded result of step %q does not decode into %T: %v; keep a step's result type stable across versions of a workflow", name, out, err)
+		e.failRun(ReasonNonDeterministic, "the recorded result of step %q does not decode into %T: %v; keep a step's result type stable across versions of a workflow", name, out, err)
 	}
-	return out, nil
+	return out
 }
 
 // step answers a step from the journal or runs its next attempt.
@@ -129,61 +144,96 @@ func (e *execution) step(name string, fn func(context.Context) (any, error), opt
 			return e.resultOf(entry), nil
 		case StateFailed:
 			e.advance(entry.FinishedAt)
-			return nil, &StepError{Step: name, Attempts: entry.Attempts, Message: entry.Error}
+			return nil, stepErrorOf(entry)
 		case StateRetrying:
 			if now := e.clock(); now.Before(entry.WakeAt) {
 				e.suspend(name, entry.WakeAt, "")
 			}
 		}
 	}
+	o := stepOptionsOf(opts)
+	e.inStep = name
+	t := e.try(name, entry.Attempts+1, fn, o.timeout)
+	e.inStep = ""
+	e.haltIfMisused() // a goroutine the function started called a primitive
+	next := e.settle(name, entry, t, o)
+	if next.State == StateRetrying {
+		e.suspend(name, next.WakeAt, "")
+	}
+	if t.err != nil {
+		return nil, stepErrorOf(next)
+	}
+	return t.raw, nil
+}
+
+// stepOptionsOf applies opts.
+func stepOptionsOf(opts []StepOption) stepOptions {
 	var o stepOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return e.attempt(name, entry, fn, o)
+	return o
 }
 
-// attempt calls the step's function once and records what came of it.
-func (e *execution) attempt(name string, prev Entry, fn func(context.Context) (any, error), o stepOptions) (json.RawMessage, error) {
+// stepErrorOf is the error of a step whose entry says it failed.
+func stepErrorOf(entry Entry) *StepError {
+	return &StepError{Step: entry.Name, Attempts: entry.Attempts, Message: Truncate(entry.Error, MaxErrorBytes), Type: entry.ErrorType}
+}
+
+// tried is what came of one call of a step's function: its encoded result or its error, and
+// when the call started and finished.
+type tried struct {
+	raw               json.RawMessage
+	err               error
+	started, finished time.Time
+}
+
+// try calls a step's function once and encodes its result. It reads only what no other
+// goroutine writes (the clock, the limits, the hooks), so Parallel calls it from one
+// goroutine per branch.
+func (e *execution) try(name string, attempt int, fn func(context.Context) (any, error), timeout time.Duration) tried {
+	t := tried{started: e.clock()}
+	value, err := e.call(name, attempt, fn, timeout)
+	if err == nil {
+		t.raw, err = e.encodeResult(name, value)
+	}
+	t.err, t.finished = err, e.clock()
+	return t
+}
+
+// settle records what the attempt t of the step name (recorded before as prev) came to:
+// completed, retrying or failed for good, per the step's retry policy. It returns the new
+// entry as it was before staging (its result inline).
+func (e *execution) settle(name string, prev Entry, t tried, o stepOptions) Entry {
 	policy := o.retry.withDefaults()
 	attempt := prev.Attempts + 1
-	started := e.clock()
-	value, err := e.call(name, attempt, fn, o.timeout)
-	var raw json.RawMessage
-	if err == nil {
-		raw, err = e.encodeResult(name, value)
-	}
-	finished := e.clock()
-	willRetry := err != nil && policy.retryable(err) && attempt < policy.MaxAttempts
+	willRetry := t.err != nil && policy.retryable(t.err) && attempt < policy.MaxAttempts
 	if e.hooks.StepAttempted != nil {
-		e.hooks.StepAttempted(name, attempt, finished.Sub(started), err, willRetry)
+		e.hooks.StepAttempted(name, attempt, t.finished.Sub(t.started), t.err, willRetry)
 	}
 
 	next := Entry{Name: name, Kind: KindStep, Attempts: attempt, StartedAt: prev.StartedAt}
 	if next.StartedAt.IsZero() {
-		next.StartedAt = started
+		next.StartedAt = t.started
 	}
 	switch {
-	case err == nil:
-		next.State, next.FinishedAt, next.Result = StateCompleted, finished, raw
+	case t.err == nil:
+		next.State, next.FinishedAt, next.Result = StateCompleted, t.finished, t.raw
 	case willRetry:
-		next.State, next.WakeAt, next.Error = StateRetrying, finished.Add(policy.backoff(attempt)), err.Error()
+		next.State, next.WakeAt = StateRetrying, t.finished.Add(policy.backoff(attempt))
 	default:
-		next.State, next.FinishedAt, next.Error = StateFailed, finished, err.Error()
+		next.State, next.FinishedAt = StateFailed, t.finished
+	}
+	if t.err != nil {
+		next.Error, next.ErrorType = t.err.Error(), errorTypeOf(t.err)
 	}
 	if o.batched && !willRetry {
 		e.recordBatched(next)
 	} else {
 		e.record(next)
 	}
-	if willRetry {
-		e.suspend(name, next.WakeAt, "")
-	}
-	e.advance(finished)
-	if err != nil {
-		return nil, &StepError{Step: name, Attempts: attempt, Message: Truncate(next.Error, MaxErrorBytes)}
-	}
-	return raw, nil
+	e.advance(t.finished)
+	return next
 }
 
 // call runs fn with the attempt's context, turning a panic into an error.

@@ -6,11 +6,17 @@ import "time"
 // first reached, so the sleep spans restarts and is never started over; while the run sleeps
 // no goroutine or process waits for it. A zero or negative d returns at once.
 func Sleep(ctx *Context, name string, d time.Duration) {
+	if ctx.exec.enter("Sleep", name) != nil {
+		return
+	}
 	ctx.exec.timer(name, func(now time.Time) time.Time { return now.Add(d) })
 }
 
 // SleepUntil suspends the run until the wall-clock time t. A time in the past returns at once.
 func SleepUntil(ctx *Context, name string, t time.Time) {
+	if ctx.exec.enter("SleepUntil", name) != nil {
+		return
+	}
 	ctx.exec.timer(name, func(time.Time) time.Time { return t })
 }
 

@@ -45,6 +45,9 @@ func WithWaitTimeout(d time.Duration) WaitOption { return func(o *waitOptions) {
 // ErrEventTimeout once the timeout passes.
 func WaitForEvent[T any](ctx *Context, name, eventType, correlationID string, opts ...WaitOption) (T, error) {
 	var out T
+	if err := ctx.exec.enter("WaitForEvent", name); err != nil {
+		return out, err
+	}
 	var o waitOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -86,59 +89,128 @@ func (e *execution) consumedEvents(target string) []string {
 	return refs
 }
 
-// StartWorkflow starts a child run of workflowName with input and returns its id at once. The
-// child's name is derived from the parent and name, so a replay, or a crash between creating
-// the child and recording it, never makes a second child. Cancelling the parent cancels the
-// child.
-func StartWorkflow(ctx *Context, name, workflowName string, input any) (string, error) {
-	e := ctx.exec
-	raw, err := json.Marshal(input)
-	if err != nil {
-		return "", fmt.Errorf("encode the input of child %q: %w", name, err)
-	}
-	entry, found := e.lookup(name, KindChild)
-	if found && entry.final() {
-		e.advance(entry.FinishedAt)
-		return entry.Ref, nil
-	}
-	e.requireHost(name)
-	id, err := e.host.StartChild(e.ctx, name, workflowName, raw)
-	if err != nil {
-		e.abort(name, fmt.Errorf("start child %q: %w", name, err))
-	}
-	now := e.clock()
-	e.record(Entry{Name: name, Kind: KindChild, State: StateCompleted, StartedAt: now, FinishedAt: now,
-		Target: "start " + workflowName, Ref: id})
-	e.advance(now)
-	return id, nil
+// ChildRun is a child run the handler started: StartWorkflow returns it and WaitForWorkflow
+// takes it, so the child's output type travels with it. It is a plain value, made again on
+// every replay.
+type ChildRun[Out any] struct {
+	// ID is the child WorkflowRun's name.
+	ID string
+	// wait is the journal name of the wait for the child.
+	wait string
 }
 
-// WaitForWorkflow suspends the run until the child run childID finishes and returns its output
-// decoded into T, or a *ChildError carrying the child's failure reason. The parent is woken by a
-// watch on its children, never by polling.
-func WaitForWorkflow[T any](ctx *Context, name, childID string) (T, error) {
-	var out T
+// ChildRunByID returns a handle on the child run id for a handler that kept only its id:
+// WaitForWorkflow journals the wait under name.
+func ChildRunByID[Out any](name, id string) ChildRun[Out] { return ChildRun[Out]{ID: id, wait: name} }
+
+// StartWorkflow starts a child run of wf with input and returns it at once. The child's id is
+// derived from the parent and name, so a replay, or a crash between creating the child and
+// recording it, never makes a second child. Cancelling the parent cancels the child. Wait for
+// it with WaitForWorkflow, which journals the wait as name + "/result".
+func StartWorkflow[In, Out any](ctx *Context, name string, wf *WorkflowDef[In, Out], input In) (ChildRun[Out], error) {
 	e := ctx.exec
-	entry := e.await(name, KindChild, "workflow "+childID, 0, func() (Result, string, error) {
-		res, err := e.host.ChildResult(e.ctx, childID)
-		return res, childID, err
+	if err := e.enter("StartWorkflow", name); err != nil {
+		return ChildRun[Out]{}, err
+	}
+	raw, err := json.Marshal(input)
+	if err != nil {
+		return ChildRun[Out]{}, fmt.Errorf("encode the input of child %q: %w", name, err)
+	}
+	id := e.once(name, KindChild, "start "+wf.Name(), func() (string, error) {
+		return e.host.StartChild(e.ctx, name, wf.Name(), raw)
+	})
+	return ChildRun[Out]{ID: id, wait: name + "/result"}, nil
+}
+
+// once answers a primitive that asks the host to do something exactly once for the run
+// (start a child or an agent turn, send an event) from the journal, or calls do and records
+// the ref it returns, as a Completed entry of kind with target. Host errors halt the
+// execution (see haltOnHostError); do must be idempotent for the primitive's name.
+func (e *execution) once(name string, kind Kind, target string, do func() (string, error)) string {
+	entry, found := e.lookup(name, kind)
+	if found && entry.final() {
+		e.advance(entry.FinishedAt)
+		return entry.Ref
+	}
+	e.requireHost(name)
+	ref, err := do()
+	if err != nil {
+		e.haltOnHostError(name, fmt.Errorf("%s %q: %w", target, name, err))
+	}
+	now := e.clock()
+	e.record(Entry{Name: name, Kind: kind, State: StateCompleted, StartedAt: now, FinishedAt: now, Target: target, Ref: ref})
+	e.advance(now)
+	return ref
+}
+
+// SendEvent delivers an event of eventType with correlationID and payload (any value that
+// encodes to JSON; nil for none) to the runs in this run's namespace, exactly once however
+// often the handler replays: in the operator it creates a WorkflowEvent whose name derives
+// from the run and name, as POST /api/workflows/events would, so runs waiting for that type
+// and correlation id resume. It is journalled as an Event entry with target
+// "send event TYPE/CORRELATION".
+//
+//	err := durable.SendEvent(ctx, "notify-approver", "approval.requested", in.RequestID, Request{By: in.User})
+func SendEvent(ctx *Context, name, eventType, correlationID string, payload any) error {
+	e := ctx.exec
+	if err := e.enter("SendEvent", name); err != nil {
+		return err
+	}
+	if eventType == "" || len(eventType) > 253 || len(correlationID) > 253 {
+		return fmt.Errorf("send event %q: the type must be 1 to 253 characters and the correlation id at most 253, got %d and %d", name, len(eventType), len(correlationID))
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode the payload of event %q: %w", name, err)
+	}
+	if string(raw) == "null" {
+		raw = nil
+	}
+	ev := OutgoingEvent{Type: eventType, CorrelationID: correlationID, Payload: raw}
+	e.once(name, KindEvent, "send "+eventTarget(eventType, correlationID), func() (string, error) {
+		return e.host.SendEvent(e.ctx, name, ev)
+	})
+	return nil
+}
+
+// WaitForWorkflow suspends the run until child finishes and returns its output, or a
+// *ChildError carrying the child's failure reason. The parent is woken by a watch on its
+// children, never by polling.
+func WaitForWorkflow[Out any](ctx *Context, child ChildRun[Out]) (Out, error) {
+	var out Out
+	e := ctx.exec
+	if err := e.enter("WaitForWorkflow", child.wait); err != nil {
+		return out, err
+	}
+	if child.ID == "" || child.wait == "" {
+		e.failRun(ReasonHandlerError, "durable.WaitForWorkflow(%q) got a ChildRun without an id: pass the ChildRun StartWorkflow returned, or make one with ChildRunByID", child.wait)
+	}
+	entry := e.await(child.wait, KindChild, "workflow "+child.ID, 0, func() (Result, string, error) {
+		res, err := e.host.ChildResult(e.ctx, child.ID)
+		return res, child.ID, err
 	})
 	if entry.State == StateFailed {
 		reason, message, _ := strings.Cut(entry.Error, ": ")
-		return out, &ChildError{Child: childID, Reason: reason, Message: message}
+		return out, &ChildError{Child: child.ID, Reason: reason, Message: message}
 	}
-	return decodeRecorded[T](e, entry)
+	return decodeRecorded[Out](e, entry)
 }
 
-// RunWorkflow starts a child run and waits for it: StartWorkflow under name, then
-// WaitForWorkflow under name + "/result".
-func RunWorkflow[T any](ctx *Context, name, workflowName string, input any) (T, error) {
-	id, err := StartWorkflow(ctx, name, workflowName, input)
-	if err != nil {
-		var zero T
+// RunWorkflow starts a child run of wf and waits for it: StartWorkflow under name, then
+// WaitForWorkflow (journalled as name + "/result", as in every release).
+//
+//	out, err := durable.RunWorkflow(ctx, "greet-ada", Hello, HelloInput{Name: "Ada"}) // out is a HelloOutput
+func RunWorkflow[In, Out any](ctx *Context, name string, wf *WorkflowDef[In, Out], input In) (Out, error) {
+	if err := ctx.exec.enter("RunWorkflow", name); err != nil {
+		var zero Out
 		return zero, err
 	}
-	return WaitForWorkflow[T](ctx, name+"/result", id)
+	child, err := StartWorkflow(ctx, name, wf, input)
+	if err != nil {
+		var zero Out
+		return zero, err
+	}
+	return WaitForWorkflow(ctx, child)
 }
 
 // await answers a wait from the journal, or asks poll whether the awaited thing is done: if so

@@ -35,6 +35,7 @@ var ctxMethods = map[string]ctxMethod{
 	"sleep":             (*ctxValue).sleep,
 	"sleep_until":       (*ctxValue).sleepUntil,
 	"wait_for_event":    (*ctxValue).waitForEvent,
+	"send_event":        (*ctxValue).sendEvent,
 	"start_workflow":    (*ctxValue).startWorkflow,
 	"wait_for_workflow": (*ctxValue).waitForWorkflow,
 	"run_workflow":      (*ctxValue).runWorkflow,
@@ -201,6 +202,26 @@ func (c *ctxValue) waitForEvent(_ *starlark.Thread, b *starlark.Builtin, args st
 	return fromJSON(payload)
 }
 
+// sendEvent is ctx.send_event(name, event_type, correlation_id="", payload=None): delivers an
+// event once for the run, however often the handler replays.
+func (c *ctxValue) sendEvent(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		name, eventType, correlationID string
+		payload                        starlark.Value = starlark.None
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "event_type", &eventType, "correlation_id?", &correlationID, "payload?", &payload); err != nil {
+		return nil, err
+	}
+	raw, err := toJSON(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s(%q): the payload must be JSON: its %w", b.Name(), name, err)
+	}
+	if err := durable.SendEvent(c.dctx, name, eventType, correlationID, raw); err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
+}
+
 // childArgs unpacks (name, workflow_name, input=None) and encodes the input.
 func childArgs(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (name, workflow string, input json.RawMessage, err error) {
 	var in starlark.Value = starlark.None
@@ -213,17 +234,22 @@ func childArgs(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple
 	return name, workflow, input, nil
 }
 
+// fileChild is the handle of a child workflow a file names: JSON in, JSON out.
+func fileChild(workflow string) *durable.WorkflowDef[json.RawMessage, json.RawMessage] {
+	return durable.WorkflowByName[json.RawMessage, json.RawMessage](workflow)
+}
+
 // startWorkflow is ctx.start_workflow(name, workflow_name, input=None): the child run's id.
 func (c *ctxValue) startWorkflow(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	name, workflow, input, err := childArgs(b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	id, err := durable.StartWorkflow(c.dctx, name, workflow, input)
+	child, err := durable.StartWorkflow(c.dctx, name, fileChild(workflow), input)
 	if err != nil {
 		return nil, err
 	}
-	return starlark.String(id), nil
+	return starlark.String(child.ID), nil
 }
 
 // waitForWorkflow is ctx.wait_for_workflow(name, run_id): the child's output.
@@ -232,7 +258,7 @@ func (c *ctxValue) waitForWorkflow(_ *starlark.Thread, b *starlark.Builtin, args
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "run_id", &id); err != nil {
 		return nil, err
 	}
-	out, err := durable.WaitForWorkflow[json.RawMessage](c.dctx, name, id)
+	out, err := durable.WaitForWorkflow(c.dctx, durable.ChildRunByID[json.RawMessage](name, id))
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +271,7 @@ func (c *ctxValue) runWorkflow(_ *starlark.Thread, b *starlark.Builtin, args sta
 	if err != nil {
 		return nil, err
 	}
-	out, err := durable.RunWorkflow[json.RawMessage](c.dctx, name, workflow, input)
+	out, err := durable.RunWorkflow(c.dctx, name, fileChild(workflow), input)
 	if err != nil {
 		return nil, err
 	}
@@ -322,18 +348,15 @@ func (c *ctxValue) agentTurn(_ *starlark.Thread, b *starlark.Builtin, args starl
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "text", &text, "thread_key?", &threadKey, "name?", &name); err != nil {
 		return nil, err
 	}
-	if name == "" {
-		reply, err := durable.AgentTurn(c.dctx, text, threadKey)
-		if err != nil {
-			return nil, err
-		}
-		return starlark.String(reply), nil
+	var opts []durable.AgentTurnOption
+	if name != "" {
+		opts = append(opts, durable.WithTurnName(name))
 	}
-	res, err := durable.RunAgent(c.dctx, name, durable.AgentRequest{Prompt: text, ThreadKey: threadKey})
+	reply, err := durable.AgentTurn(c.dctx, text, threadKey, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return starlark.String(res.Text), nil
+	return starlark.String(reply), nil
 }
 
 // now is ctx.now(): the run's recorded time, the same on every replay.

@@ -90,6 +90,7 @@ type memHost struct {
 	started  map[string]string          // child id -> workflow name
 	agents   map[string]durable.Result  // turn id -> result
 	requests map[string]durable.AgentRequest
+	sends    int // SendEvent calls
 }
 
 func newMemHost() *memHost {
@@ -106,6 +107,14 @@ func (m *memHost) FindEvent(_ context.Context, q durable.EventQuery) (durable.Ev
 		return durable.EventRecord{}, false, nil
 	}
 	return durable.EventRecord{Ref: key, Payload: p}, true, nil
+}
+
+func (m *memHost) SendEvent(_ context.Context, step string, ev durable.OutgoingEvent) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events[ev.Type+"/"+ev.CorrelationID] = ev.Payload
+	m.sends++
+	return "sent-" + step, nil
 }
 
 func (m *memHost) StartChild(_ context.Context, step, workflow string, _ json.RawMessage) (string, error) {

@@ -328,6 +328,27 @@ def handler(inp, ctx):
 	}
 }
 
+func TestSendEventDeliversOnceAcrossReplays(t *testing.T) {
+	w := mustCompile(t, `
+WORKFLOW_NAME = "notify"
+def handler(inp, ctx):
+    ctx.send_event("notify", "approval.requested", inp.id, payload = {"by": "ada"})
+    ctx.sleep("settle", 10)
+    return "done"
+`)
+	h := newHarness(t, w, `{"id": "req-1"}`)
+	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "settle" {
+		t.Fatalf("%+v", out)
+	}
+	h.now = h.now.Add(10 * time.Second)
+	if out := h.execute(); out.Kind != durable.Completed {
+		t.Fatalf("%+v", out)
+	}
+	if got := string(h.host.events["approval.requested/req-1"]); got != `{"by":"ada"}` || h.host.sends != 1 {
+		t.Errorf("sent payload %s in %d calls; want {\"by\":\"ada\"} once", got, h.host.sends)
+	}
+}
+
 func TestWaitsEventsChildrenAndTime(t *testing.T) {
 	w := mustCompile(t, `
 WORKFLOW_NAME = "orchestrate"

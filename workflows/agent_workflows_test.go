@@ -3,19 +3,20 @@ package workflows
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/internal/hosttest"
 	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
 )
 
 // agentHost is an in-memory durable.Host that records agent turns and answers them from
 // replies set by the test.
 type agentHost struct {
+	hosttest.Unavailable
 	turns   map[string]durable.AgentRequest
 	replies map[string]string
 }
@@ -37,18 +38,6 @@ func (h *agentHost) AgentResult(_ context.Context, id string) (durable.Result, e
 	}
 	out, err := json.Marshal(durable.AgentResult{Text: reply, Model: "test-model"})
 	return durable.Result{Done: true, Output: out}, err
-}
-
-func (h *agentHost) FindEvent(context.Context, durable.EventQuery) (durable.EventRecord, bool, error) {
-	return durable.EventRecord{}, false, errors.New("no events here")
-}
-
-func (h *agentHost) StartChild(context.Context, string, string, json.RawMessage) (string, error) {
-	return "", errors.New("no children here")
-}
-
-func (h *agentHost) ChildResult(context.Context, string) (durable.Result, error) {
-	return durable.Result{}, errors.New("no children here")
 }
 
 // replayer executes one run again and again over the same journal, as the controller does on

@@ -21,17 +21,17 @@ type FanOutOutput struct {
 // FanOut starts one hello child run per name, all at once, then waits for each and returns the
 // greetings in order.
 var FanOut = durable.Define("fan_out", func(ctx *durable.Context, in FanOutInput) (FanOutOutput, error) {
-	children := make([]string, len(in.Names))
+	children := make([]durable.ChildRun[HelloOutput], len(in.Names))
 	for i, name := range in.Names {
-		id, err := durable.StartWorkflow(ctx, fmt.Sprintf("hello-%d", i), Hello.Name(), HelloInput{Name: name})
+		child, err := durable.StartWorkflow(ctx, fmt.Sprintf("hello-%d", i), Hello, HelloInput{Name: name})
 		if err != nil {
 			return FanOutOutput{}, err
 		}
-		children[i] = id
+		children[i] = child
 	}
 	out := FanOutOutput{Greetings: make([]string, len(children))}
-	for i, id := range children {
-		res, err := durable.WaitForWorkflow[HelloOutput](ctx, fmt.Sprintf("hello-%d/result", i), id)
+	for i, child := range children {
+		res, err := durable.WaitForWorkflow(ctx, child)
 		if err != nil {
 			return FanOutOutput{}, err
 		}

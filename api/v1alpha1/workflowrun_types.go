@@ -141,8 +141,11 @@ type JournalEntry struct {
 	// wakeAt is the absolute time a sleep ends, or a failed step's next attempt is due.
 	// +optional
 	WakeAt *metav1.MicroTime `json:"wakeAt,omitempty"`
-	// target says what a Waiting entry waits for, for example "event approval.decided/req-1"
-	// or "child wfr/parent-fetch".
+	// target says what the primitive acted on or waits for: "event approval.decided/req-1"
+	// (a wait for an event of that type and correlation id), "start hello" (a child run of
+	// workflow hello started), "workflow parent-fetch" (a wait for child run parent-fetch),
+	// "start agent" or "start agent triage" (an agent turn started), "agent turn
+	// parent-triage" (a wait for that AgentRun).
 	// +optional
 	Target string `json:"target,omitempty"`
 	// ref names the object the primitive used: the WorkflowEvent it received, the child
@@ -161,6 +164,12 @@ type JournalEntry struct {
 	// +kubebuilder:validation:MaxLength=32768
 	// +optional
 	Error string `json:"error,omitempty"`
+	// errorType is the type the step's function gave its error (durable.NewError in Go, for
+	// example "NotFound"), so that the handler can branch on it after replay; absent when the
+	// error had none.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	ErrorType string `json:"errorType,omitempty"`
 }
 
 // PayloadRef says where a result stored out of line lives: WorkflowRunPayload objects in the
@@ -230,9 +239,16 @@ type WorkflowRunStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// startedAt is when the engine first ran the handler.
+	// startedAt is when the engine first ran the handler, in whole seconds.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// startTime is startedAt to the microsecond, for example "2026-12-01T02:00:00.123456Z".
+	// It is the time durable.Now (ctx.now() in workflow files) returns until the run reaches
+	// its first primitive, so a sleep counted from the start ends exactly that long after it.
+	// Runs started by a release without this field replay with startedAt instead.
+	// +optional
+	StartTime *metav1.MicroTime `json:"startTime,omitempty"`
 
 	// finishedAt is when the run reached a final phase.
 	// +optional

@@ -83,17 +83,17 @@ func suiteWorkflows(shard string) []durable.Workflow {
 	})
 	// parent starts one trail child per entry of its input and waits for them all.
 	parent := durable.Define("parent", func(ctx *durable.Context, children []trailInput) ([][]string, error) {
-		ids := make([]string, len(children))
+		started := make([]durable.ChildRun[[]string], len(children))
 		for i, in := range children {
-			id, err := durable.StartWorkflow(ctx, fmt.Sprintf("child-%d", i), "trail", in)
+			child, err := durable.StartWorkflow(ctx, fmt.Sprintf("child-%d", i), trail, in)
 			if err != nil {
 				return nil, err
 			}
-			ids[i] = id
+			started[i] = child
 		}
-		out := make([][]string, len(ids))
-		for i, id := range ids {
-			got, err := durable.WaitForWorkflow[[]string](ctx, fmt.Sprintf("wait-%d", i), id)
+		out := make([][]string, len(started))
+		for i, child := range started {
+			got, err := durable.WaitForWorkflow(ctx, child)
 			if err != nil {
 				return nil, err
 			}

@@ -188,7 +188,7 @@ var releaseWorkflow = durable.Define("release", func(ctx *durable.Context, in Re
 		return nil, err
 	}
 	durable.Sleep(ctx, "canary", 1500*time.Millisecond)
-	greeting, err := durable.RunWorkflow[workflows.HelloOutput](ctx, "announce", "hello", workflows.HelloInput{Name: in.Version})
+	greeting, err := durable.RunWorkflow(ctx, "announce", workflows.Hello, workflows.HelloInput{Name: in.Version})
 	if err != nil {
 		return nil, err
 	}

@@ -101,6 +101,8 @@ type Step struct {
 	WakeAt *time.Time `json:"wake_at"`
 	// Error is the last error of a failed or retrying step.
 	Error string `json:"error,omitempty"`
+	// ErrorType is that error's type, when the step's function gave it one.
+	ErrorType string `json:"error_type,omitempty"`
 	// Result is the primitive's JSON result, with include_results=true only.
 	Result json.RawMessage `json:"result,omitempty"`
 }
@@ -179,7 +181,7 @@ func StepView(e *workflowsv1alpha1.JournalEntry) Step {
 	return Step{
 		Name: e.Name, Kind: string(e.Kind), State: string(e.State), Attempts: e.Attempts,
 		StartedAt: microTimeOf(e.StartedAt), FinishedAt: microTimeOf(e.FinishedAt),
-		WakeAt: microTimeOf(e.WakeAt), Error: e.Error,
+		WakeAt: microTimeOf(e.WakeAt), Error: e.Error, ErrorType: e.ErrorType,
 	}
 }
 
