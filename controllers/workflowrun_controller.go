@@ -18,7 +18,6 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -457,7 +456,7 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, pha
 	run.Status.WakeAt, run.Status.WaitingFor = nil, ""
 	run.Status.Output = rawJSON(output)
 	if failure != nil {
-		message := durable.Truncate(failure.Message, workflowsv1alpha1.MaxMessageLength)
+		message := statusText(failure.Message)
 		run.Status.Error = &workflowsv1alpha1.RunError{Reason: failure.Reason, Message: message}
 		r.setCondition(run, metav1.ConditionFalse, failure.Reason, message)
 	} else {
@@ -478,7 +477,7 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, pha
 			// Even the failure cannot be written: say so where people look, and stop here
 			// rather than retry a write that cannot succeed.
 			log.FromContext(ctx).Error(err, "cannot record the run's failure")
-			r.event(run, corev1.EventTypeWarning, "StatusRefused", "Finish", "%s", durable.Truncate(err.Error(), 1024))
+			r.event(run, corev1.EventTypeWarning, "StatusRefused", "Finish", "%s", err)
 			r.store.forget(run.UID)
 			return ctrl.Result{}, nil
 		}
@@ -519,9 +518,9 @@ func (r *WorkflowRunReconciler) reconcileTTL(ctx context.Context, run *workflows
 }
 
 func (r *WorkflowRunReconciler) setCondition(run *workflowsv1alpha1.WorkflowRun, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+	setCondition(&run.Status.Conditions, metav1.Condition{
 		Type: workflowsv1alpha1.ConditionSucceeded, Status: status, Reason: reason,
-		Message: durable.Truncate(message, workflowsv1alpha1.MaxMessageLength), ObservedGeneration: run.Generation,
+		Message: message, ObservedGeneration: run.Generation,
 	})
 }
 
@@ -552,9 +551,9 @@ func setPosition(run *workflowsv1alpha1.WorkflowRun, current string, wakeAt time
 
 // setConditionReason updates the in-flight Succeeded condition.
 func setConditionReason(run *workflowsv1alpha1.WorkflowRun, reason, message string) {
-	meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+	setCondition(&run.Status.Conditions, metav1.Condition{
 		Type: workflowsv1alpha1.ConditionSucceeded, Status: metav1.ConditionUnknown,
-		Reason: reason, Message: durable.Truncate(message, workflowsv1alpha1.MaxMessageLength), ObservedGeneration: run.Generation,
+		Reason: reason, Message: message, ObservedGeneration: run.Generation,
 	})
 }
 

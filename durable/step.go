@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
 // RetryPolicy says how often and how fast a failing step is tried again. Zero fields take the
@@ -181,7 +183,7 @@ func (e *execution) attempt(name string, prev Entry, fn func(context.Context) (a
 	}
 	e.advance(finished)
 	if err != nil {
-		return nil, &StepError{Step: name, Attempts: attempt, Message: Truncate(next.Error, MaxErrorBytes)}
+		return nil, &StepError{Step: name, Attempts: attempt, Message: textbound.Cut(next.Error, MaxErrorBytes)}
 	}
 	return raw, nil
 }
