@@ -78,8 +78,10 @@ type WorkflowRunReconciler struct {
 
 	// wake carries events whose waiting runs must be woken again (see WorkflowEventReconciler).
 	wake <-chan event.GenericEvent
-	// locks serialise executions of one run within this process (controller and eager start).
-	locks keyedMutex
+	// claims keep one run from executing twice at once in this process (controller and eager
+	// start); budget bounds the executions of both together (built by setup).
+	claims runClaims
+	budget executionBudget
 }
 
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowruns,verbs=get;list;watch;create;update;patch;delete
@@ -89,10 +91,15 @@ type WorkflowRunReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile advances one run as far as it can go: fetch it, honour TTL, cancellation and
-// timeout, execute the handler, and record the outcome.
+// timeout, execute the handler, and record the outcome. A run an eager start is executing, or
+// a run to execute while the execution budget is spent, comes back after busyRequeue: the
+// worker never waits for either.
 func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	unlock := r.locks.lock(req.String())
-	defer unlock()
+	release, ok := r.claims.tryClaim(req.String())
+	if !ok {
+		return ctrl.Result{RequeueAfter: busyRequeue}, nil
+	}
+	defer release()
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := r.Get(ctx, req.NamespacedName, run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -104,16 +111,31 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.store.forget(run.UID)
 		return r.reconcileTTL(ctx, run)
 	}
+	done, ok := r.budget.tryAcquire()
+	if !ok {
+		return ctrl.Result{RequeueAfter: busyRequeue}, nil
+	}
+	defer done()
 	return r.advanceFresh(ctx, run)
 }
 
 // Advance executes the run right away in this process, as the controller would, and returns
 // the run as it stands afterwards. The REST API's eager start uses it so that a new run's
-// first segment executes without waiting for the watch; executions of one run in this process
-// are serialised, and the run's resourceVersion guards against any other process.
+// first segment executes without waiting for the watch. It takes a slot of the controller's
+// execution budget and returns ErrBudgetSpent at once when none is free; it returns an error
+// at once, too, when the run is executing in this process already. The run's resourceVersion
+// guards against any other process.
 func (r *WorkflowRunReconciler) Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error) {
-	unlock := r.locks.lock(key.String())
-	defer unlock()
+	done, ok := r.budget.tryAcquire()
+	if !ok {
+		return nil, ErrBudgetSpent
+	}
+	defer done()
+	release, ok := r.claims.tryClaim(key.String())
+	if !ok {
+		return nil, fmt.Errorf("run %s is executing in this process already", key)
+	}
+	defer release()
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := r.APIReader.Get(ctx, key, run); err != nil {
 		return nil, fmt.Errorf("read run %s: %w", key, err)
@@ -575,6 +597,7 @@ func (r *WorkflowRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // by changes to its spec, by its children and agent turns finishing, and by events it waits
 // for (found through a field index, never by listing every run).
 func (r *WorkflowRunReconciler) setup(mgr ctrl.Manager, rec reconcile.Reconciler) error {
+	r.budget = newExecutionBudget(r.MaxConcurrentReconciles)
 	runsInFlight.use(mgr.GetCache())
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &workflowsv1alpha1.WorkflowRun{}, indexWaitingFor, waitingForIndex); err != nil {
 		return fmt.Errorf("index runs by what they wait for: %w", err)

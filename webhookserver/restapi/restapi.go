@@ -36,7 +36,9 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 )
 
-// Engine advances a run in the calling process: the WorkflowRun controller's Advance.
+// Engine advances a run in the calling process: the WorkflowRun controller's Advance. When it
+// does not execute the run because the process's execution budget is spent, its error offers
+// a method BudgetSpent() bool that reports true, and the eager start answers at once.
 type Engine interface {
 	Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error)
 }
