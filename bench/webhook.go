@@ -70,7 +70,7 @@ func (h *harness) measureWebhooks(ctx context.Context, res *results) error {
 	}
 	defer m.stop()
 	secret := []byte("bench-signing-secret")
-	if err := h.createEndpoint(ctx, secret); err != nil {
+	if err := h.createEndpoint(ctx, "bench", webhookSlug, webhookSecret, secret); err != nil {
 		return err
 	}
 	s := &sender{url: m.apiURL + "/api/webhooks/" + webhookSlug, secret: secret, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: h.cfg.senders}}}
@@ -119,22 +119,22 @@ func (h *harness) holdLease(ctx context.Context) error {
 	return nil
 }
 
-// createEndpoint creates the signing Secret and a GitHub-style WebhookEndpoint that starts
-// bench-webhook runs.
-func (h *harness) createEndpoint(ctx context.Context, secret []byte) error {
+// createEndpoint creates the signing Secret secretName and a GitHub-style WebhookEndpoint name
+// on slug that starts bench-webhook runs, in webhookNamespace.
+func (h *harness) createEndpoint(ctx context.Context, name, slug, secretName string, secret []byte) error {
 	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: webhookSecret},
+		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: secretName},
 		Data:       map[string][]byte{"secret": secret},
 	}
 	if err := h.client.Create(ctx, sec); err != nil {
 		return fmt.Errorf("create the webhook secret: %w", err)
 	}
 	ep := &workflowsv1alpha1.WebhookEndpoint{
-		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: "bench"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: name},
 		Spec: workflowsv1alpha1.WebhookEndpointSpec{
-			Slug: webhookSlug, WorkflowName: testflows.WebhookName, Provider: workflowsv1alpha1.ProviderGitHub,
+			Slug: slug, WorkflowName: testflows.WebhookName, Provider: workflowsv1alpha1.ProviderGitHub,
 			TriggerKey: "X-GitHub-Delivery",
-			Auth:       &workflowsv1alpha1.WebhookAuth{SecretRefs: []workflowsv1alpha1.SecretKeyRef{{Name: webhookSecret, Key: "secret"}}},
+			Auth:       &workflowsv1alpha1.WebhookAuth{SecretRefs: []workflowsv1alpha1.SecretKeyRef{{Name: secretName, Key: "secret"}}},
 		},
 	}
 	if err := h.client.Create(ctx, ep); err != nil {
@@ -220,14 +220,27 @@ func (s *sender) deliver(ctx context.Context, batch string, n, senders int, rate
 	return float64(n) / time.Since(start).Seconds(), lat, nil
 }
 
-// send posts one signed delivery with delivery id id and returns the answer.
+// send posts one signed delivery with delivery id id and returns the answer's status and body.
 func (s *sender) send(ctx context.Context, id string) (int, string, error) {
+	a, err := s.exchange(ctx, id)
+	return a.status, a.body, err
+}
+
+// answer is the manager's answer to a delivery.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// exchange posts one signed delivery with delivery id id and returns the whole answer.
+func (s *sender) exchange(ctx context.Context, id string) (answer, error) {
 	body := fmt.Appendf(nil, `{"action":"opened","delivery":%q,"padding":%q}`, id, strings.Repeat("x", webhookBodyBytes))
 	mac := hmac.New(sha256.New, s.secret)
 	mac.Write(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", fmt.Errorf("build a delivery: %w", err)
+		return answer{}, fmt.Errorf("build a delivery: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "issues")
@@ -235,12 +248,12 @@ func (s *sender) send(ctx context.Context, id string) (int, string, error) {
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, "", fmt.Errorf("send delivery %s: %w", id, err)
+		return answer{}, fmt.Errorf("send delivery %s: %w", id, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	answer, err := io.ReadAll(resp.Body)
+	reply, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, "", fmt.Errorf("read the answer to delivery %s: %w", id, err)
+		return answer{}, fmt.Errorf("read the answer to delivery %s: %w", id, err)
 	}
-	return resp.StatusCode, string(answer), nil
+	return answer{status: resp.StatusCode, header: resp.Header, body: string(reply)}, nil
 }
