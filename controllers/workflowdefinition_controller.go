@@ -187,6 +187,7 @@ func (r *WorkflowDefinitionReconciler) webhookStates(def *workflowsv1alpha1.Work
 	for _, spec := range v.workflow.Webhooks() {
 		state := workflowsv1alpha1.DefinitionWebhook{Slug: spec.Slug, Path: routes.Path(spec.Slug)}
 		state.Ready, state.Reason, state.Message = r.webhookState(def, v, spec.Slug, servableClaims(claims[spec.Slug], r.Grants))
+		state.Message = statusText(state.Message)
 		out = append(out, state)
 	}
 	return out
