@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/yaml"
 
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
@@ -61,26 +59,13 @@ func (h *harness) measureFlood(ctx context.Context, res *results) error {
 	if err != nil {
 		return err
 	}
-	for _, ns := range []string{webhookNamespace, leaseNamespace} {
-		if err := h.ensureNamespace(ctx, ns); err != nil {
-			return err
-		}
-	}
-	// Runs are only created, never executed, as in the webhook figure: the benchmark holds
-	// the leader lease (the webhook figure may have taken it already).
-	if err := h.holdLease(ctx); err != nil && !apierrors.IsAlreadyExists(errors.Unwrap(err)) {
-		return err
-	}
-	m, err := h.startManager(ctx, "--leader-elect", "--leader-election-namespace="+leaseNamespace,
-		"--webhook-slug-grants="+webhookNamespace+"="+floodSlug)
+	// Runs are only created, never executed, as in the webhook figure.
+	secret := []byte("bench-flood-signing-secret")
+	m, err := h.startEndpointManager(ctx, floodEndpoint, floodSlug, floodSecret, secret)
 	if err != nil {
 		return err
 	}
 	defer m.stop()
-	secret := []byte("bench-flood-signing-secret")
-	if err := h.createEndpoint(ctx, floodEndpoint, floodSlug, floodSecret, secret); err != nil {
-		return err
-	}
 	url := m.apiURL + "/api/webhooks/" + floodSlug
 	signer := &sender{url: url, secret: secret, client: &http.Client{Timeout: time.Minute}}
 	if err := awaitAccepted(ctx, signer); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -55,24 +56,15 @@ type webhookFigures struct {
 
 // measureWebhooks alternates raw creates and signed deliveries, cfg.repeat times each.
 func (h *harness) measureWebhooks(ctx context.Context, res *results) error {
-	for _, ns := range []string{webhookNamespace, leaseNamespace, rawNamespace} {
-		if err := h.ensureNamespace(ctx, ns); err != nil {
-			return err
-		}
-	}
-	if err := h.holdLease(ctx); err != nil {
+	if err := h.ensureNamespace(ctx, rawNamespace); err != nil {
 		return err
 	}
-	m, err := h.startManager(ctx, "--leader-elect", "--leader-election-namespace="+leaseNamespace,
-		"--webhook-slug-grants="+webhookNamespace+"="+webhookSlug)
+	secret := []byte("bench-signing-secret")
+	m, err := h.startEndpointManager(ctx, "bench", webhookSlug, webhookSecret, secret)
 	if err != nil {
 		return err
 	}
 	defer m.stop()
-	secret := []byte("bench-signing-secret")
-	if err := h.createEndpoint(ctx, "bench", webhookSlug, webhookSecret, secret); err != nil {
-		return err
-	}
 	s := &sender{url: m.apiURL + "/api/webhooks/" + webhookSlug, secret: secret, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: h.cfg.senders}}}
 	input, err := s.awaitRoute(ctx, h)
 	if err != nil {
@@ -102,8 +94,33 @@ func (h *harness) measureWebhooks(ctx context.Context, res *results) error {
 	return nil
 }
 
-// holdLease takes the manager's leader lease for the benchmark, for an hour, so that a manager
-// started with --leader-elect serves the API but never runs the leader's controllers.
+// startEndpointManager starts a manager that serves webhooks but runs no controller (the
+// benchmark holds the leader lease), and a WebhookEndpoint name on slug, granted to it, whose
+// signing Secret secretName holds secret.
+func (h *harness) startEndpointManager(ctx context.Context, name, slug, secretName string, secret []byte) (*managerProc, error) {
+	for _, ns := range []string{webhookNamespace, leaseNamespace} {
+		if err := h.ensureNamespace(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	if err := h.holdLease(ctx); err != nil {
+		return nil, err
+	}
+	m, err := h.startManager(ctx, "--leader-elect", "--leader-election-namespace="+leaseNamespace,
+		"--webhook-slug-grants="+webhookNamespace+"="+slug)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.createEndpoint(ctx, name, slug, secretName, secret); err != nil {
+		m.stop()
+		return nil, err
+	}
+	return m, nil
+}
+
+// holdLease takes the manager's leader lease for the benchmark, for an hour (or finds it taken
+// by an earlier figure), so that a manager started with --leader-elect serves the API but never
+// runs the leader's controllers.
 func (h *harness) holdLease(ctx context.Context) error {
 	now := metav1.NewMicroTime(time.Now())
 	holder, seconds := "centaur-bench", int32(3600)
@@ -113,7 +130,7 @@ func (h *harness) holdLease(ctx context.Context) error {
 			HolderIdentity: &holder, LeaseDurationSeconds: &seconds, AcquireTime: &now, RenewTime: &now,
 		},
 	}
-	if err := h.client.Create(ctx, lease); err != nil {
+	if err := h.client.Create(ctx, lease); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("take the leader lease: %w", err)
 	}
 	return nil
