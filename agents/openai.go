@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
 // Defaults of the OpenAI-compatible client.
@@ -319,7 +321,9 @@ func upstreamMessage(data []byte) string {
 	return "(empty body)"
 }
 
-// describe renders the error as "message (type t, code c)".
+// describe renders the error as "message (type t, code c)", cut to textbound.LogValue: a
+// backend may answer with megabytes of error text, which the turn's status, Events and logs
+// would otherwise each copy.
 func (e *apiError) describe() string {
 	var extra []string
 	if e.Type != "" {
@@ -329,9 +333,9 @@ func (e *apiError) describe() string {
 		extra = append(extra, "code "+code)
 	}
 	if len(extra) == 0 {
-		return e.Message
+		return textbound.Cut(e.Message, textbound.LogValue)
 	}
-	return fmt.Sprintf("%s (%s)", e.Message, strings.Join(extra, ", "))
+	return textbound.Cut(fmt.Sprintf("%s (%s)", e.Message, strings.Join(extra, ", ")), textbound.LogValue)
 }
 
 // snippet quotes the start of a body for a message.

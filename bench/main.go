@@ -50,6 +50,13 @@ type config struct {
 	shardReplicas int
 	repeat        int
 	timeout       time.Duration
+
+	// floodDeliveries unauthenticated 1 MiB deliveries from floodSenders senders at once, with
+	// signed deliveries at floodSignedRate/s meanwhile (the flood figure).
+	floodDeliveries int
+	floodSenders    int
+	floodSignedRate float64
+
 	// figures is the set of figures to measure (all when empty).
 	figures map[string]bool
 
@@ -64,7 +71,7 @@ type config struct {
 }
 
 // allFigures names the figures, in the order they are measured.
-var allFigures = []string{"sequential", "long", "batched", "files", "parallel", "lateness", "blobs", "webhooks", "starts", "schedules", "memory", "sharding"}
+var allFigures = []string{"sequential", "long", "batched", "files", "parallel", "lateness", "blobs", "webhooks", "starts", "schedules", "memory", "sharding", "flood"}
 
 // wants reports whether figure is to be measured.
 func (c config) wants(figure string) bool { return len(c.figures) == 0 || c.figures[figure] }
@@ -75,7 +82,7 @@ func fullConfig() config {
 		seqSteps: 1000, shortSteps: 50, hugeSteps: 20000,
 		blobSteps: 800, blobBytes: 256 << 10, batchedSteps: 1000, fileSteps: 200,
 		parallelRuns: 500, parallelSteps: 10, parallelism: 16,
-		deliveries: 2000, senders: 16, starts: 100,
+		deliveries: 2000, senders: 16, starts: 100, floodDeliveries: 2000, floodSenders: 300, floodSignedRate: 5,
 		sleepRuns: 500, sleepFor: 2 * time.Second,
 		memoryRuns: 2000, memoryInput: 64 << 10, schedules: 1000, repeat: 3, timeout: 10 * time.Minute,
 		temporalPeer: defaultTemporalPeer,
@@ -89,7 +96,7 @@ func smokeConfig() config {
 		seqSteps: 40, shortSteps: 5, hugeSteps: 100,
 		blobSteps: 4, blobBytes: 64 << 10, batchedSteps: 150, fileSteps: 10,
 		parallelRuns: 20, parallelSteps: 3, parallelism: 4,
-		deliveries: 40, senders: 4, starts: 5,
+		deliveries: 40, senders: 4, starts: 5, floodDeliveries: 50, floodSenders: 25, floodSignedRate: 5,
 		sleepRuns: 10, sleepFor: time.Second,
 		memoryRuns: 30, memoryInput: 4 << 10, schedules: 10, repeat: 1, timeout: 2 * time.Minute, smoke: true,
 		shardRuns: 24, shardSteps: 2, shardCPU: 5 * time.Millisecond, shardReplicas: 3,
@@ -232,7 +239,7 @@ func (h *harness) measureAll(ctx context.Context, res *results) error {
 		figure  string
 		measure func(context.Context, *results) error
 	}{{"blobs", h.measureBlobs}, {"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"schedules", h.measureSchedules}, {"memory", h.measureMemory},
-		{"sharding", h.measureSharding}}
+		{"sharding", h.measureSharding}, {"flood", h.measureFlood}}
 	for _, s := range steps {
 		if !h.cfg.wants(s.figure) {
 			continue

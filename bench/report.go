@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,6 +25,7 @@ type results struct {
 	schedules scheduleFigures
 	memory    memoryFigures
 	sharding  shardFigures
+	flood     floodFigures
 	cpu       []cpuUse
 }
 
@@ -68,6 +70,7 @@ func (r *results) rows() []row {
 			"steps/s of the same workflow in Go, same manager", targetFiles),
 	}
 	rows = append(rows, r.webhookRows()...)
+	rows = append(rows, r.floodRow())
 	rows = append(rows, r.startRow(true), r.startRow(false), r.scheduleRow())
 	rows = append(rows, latenessRow(fmt.Sprintf("lateness of %d sleeping runs created at %.0f/s (half of what the parallel figure sustains)", c.sleepRuns, e.timers.pacedRate), e.timers.paced))
 	rows = append(rows, r.memoryRow("sleeping", r.memory.sleeping, false))
@@ -247,6 +250,27 @@ func (r *results) webhookRows() []row {
 		paced.met = yesNo(w.pacedLatency.percentile(99) <= targetWebhookP99)
 	}
 	return []row{rw, paced}
+}
+
+// floodRow reports the manager's peak RSS under a flood of unauthenticated 1 MiB deliveries
+// against its container's memory limit, and what became of the signed deliveries meanwhile.
+func (r *results) floodRow() row {
+	c, f := r.cfg, r.flood
+	rw := row{
+		figure: fmt.Sprintf("flood: %d unauthenticated 1 MiB deliveries from %d senders at once, signed deliveries at %.0f/s meanwhile; manager peak RSS",
+			c.floodDeliveries, c.floodSenders, c.floodSignedRate),
+		target: "RSS < limit; every signed delivery 202 (one run each) or 429/503 with Retry-After",
+	}
+	if f.peakRSS == 0 || f.limit == 0 {
+		rw.measured, rw.limit, rw.ratio, rw.met = "not measured", "memory limit of config/manager/manager.yaml", "—", "no"
+		return rw
+	}
+	rw.measured = fmt.Sprintf("%.0f MiB in %s; unauthenticated answered %s; signed answered %s, %d lost",
+		mib(f.peakRSS), fmtDur(f.took), fmtCounts(f.flood), fmtCounts(f.signed), len(f.lost))
+	rw.limit = fmt.Sprintf("%.0f MiB, the manager container's memory limit", mib(f.limit))
+	rw.ratio = fmt.Sprintf("%.2f", float64(f.peakRSS)/float64(f.limit))
+	rw.met = yesNo(f.peakRSS < f.limit && len(f.lost) == 0 && f.signed[fmt.Sprint(http.StatusAccepted)] > 0)
+	return rw
 }
 
 // startRow reports start latency with eager_start on or off.

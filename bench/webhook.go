@@ -14,6 +14,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -55,24 +56,15 @@ type webhookFigures struct {
 
 // measureWebhooks alternates raw creates and signed deliveries, cfg.repeat times each.
 func (h *harness) measureWebhooks(ctx context.Context, res *results) error {
-	for _, ns := range []string{webhookNamespace, leaseNamespace, rawNamespace} {
-		if err := h.ensureNamespace(ctx, ns); err != nil {
-			return err
-		}
-	}
-	if err := h.holdLease(ctx); err != nil {
+	if err := h.ensureNamespace(ctx, rawNamespace); err != nil {
 		return err
 	}
-	m, err := h.startManager(ctx, "--leader-elect", "--leader-election-namespace="+leaseNamespace,
-		"--webhook-slug-grants="+webhookNamespace+"="+webhookSlug)
+	secret := []byte("bench-signing-secret")
+	m, err := h.startEndpointManager(ctx, "bench", webhookSlug, webhookSecret, secret)
 	if err != nil {
 		return err
 	}
 	defer m.stop()
-	secret := []byte("bench-signing-secret")
-	if err := h.createEndpoint(ctx, secret); err != nil {
-		return err
-	}
 	s := &sender{url: m.apiURL + "/api/webhooks/" + webhookSlug, secret: secret, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: h.cfg.senders}}}
 	input, err := s.awaitRoute(ctx, h)
 	if err != nil {
@@ -102,8 +94,33 @@ func (h *harness) measureWebhooks(ctx context.Context, res *results) error {
 	return nil
 }
 
-// holdLease takes the manager's leader lease for the benchmark, for an hour, so that a manager
-// started with --leader-elect serves the API but never runs the leader's controllers.
+// startEndpointManager starts a manager that serves webhooks but runs no controller (the
+// benchmark holds the leader lease), and a WebhookEndpoint name on slug, granted to it, whose
+// signing Secret secretName holds secret.
+func (h *harness) startEndpointManager(ctx context.Context, name, slug, secretName string, secret []byte) (*managerProc, error) {
+	for _, ns := range []string{webhookNamespace, leaseNamespace} {
+		if err := h.ensureNamespace(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	if err := h.holdLease(ctx); err != nil {
+		return nil, err
+	}
+	m, err := h.startManager(ctx, "--leader-elect", "--leader-election-namespace="+leaseNamespace,
+		"--webhook-slug-grants="+webhookNamespace+"="+slug)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.createEndpoint(ctx, name, slug, secretName, secret); err != nil {
+		m.stop()
+		return nil, err
+	}
+	return m, nil
+}
+
+// holdLease takes the manager's leader lease for the benchmark, for an hour (or finds it taken
+// by an earlier figure), so that a manager started with --leader-elect serves the API but never
+// runs the leader's controllers.
 func (h *harness) holdLease(ctx context.Context) error {
 	now := metav1.NewMicroTime(time.Now())
 	holder, seconds := "centaur-bench", int32(3600)
@@ -113,28 +130,28 @@ func (h *harness) holdLease(ctx context.Context) error {
 			HolderIdentity: &holder, LeaseDurationSeconds: &seconds, AcquireTime: &now, RenewTime: &now,
 		},
 	}
-	if err := h.client.Create(ctx, lease); err != nil {
+	if err := h.client.Create(ctx, lease); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("take the leader lease: %w", err)
 	}
 	return nil
 }
 
-// createEndpoint creates the signing Secret and a GitHub-style WebhookEndpoint that starts
-// bench-webhook runs.
-func (h *harness) createEndpoint(ctx context.Context, secret []byte) error {
+// createEndpoint creates the signing Secret secretName and a GitHub-style WebhookEndpoint name
+// on slug that starts bench-webhook runs, in webhookNamespace.
+func (h *harness) createEndpoint(ctx context.Context, name, slug, secretName string, secret []byte) error {
 	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: webhookSecret},
+		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: secretName},
 		Data:       map[string][]byte{"secret": secret},
 	}
 	if err := h.client.Create(ctx, sec); err != nil {
 		return fmt.Errorf("create the webhook secret: %w", err)
 	}
 	ep := &workflowsv1alpha1.WebhookEndpoint{
-		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: "bench"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: name},
 		Spec: workflowsv1alpha1.WebhookEndpointSpec{
-			Slug: webhookSlug, WorkflowName: testflows.WebhookName, Provider: workflowsv1alpha1.ProviderGitHub,
+			Slug: slug, WorkflowName: testflows.WebhookName, Provider: workflowsv1alpha1.ProviderGitHub,
 			TriggerKey: "X-GitHub-Delivery",
-			Auth:       &workflowsv1alpha1.WebhookAuth{SecretRefs: []workflowsv1alpha1.SecretKeyRef{{Name: webhookSecret, Key: "secret"}}},
+			Auth:       &workflowsv1alpha1.WebhookAuth{SecretRefs: []workflowsv1alpha1.SecretKeyRef{{Name: secretName, Key: "secret"}}},
 		},
 	}
 	if err := h.client.Create(ctx, ep); err != nil {
@@ -220,14 +237,27 @@ func (s *sender) deliver(ctx context.Context, batch string, n, senders int, rate
 	return float64(n) / time.Since(start).Seconds(), lat, nil
 }
 
-// send posts one signed delivery with delivery id id and returns the answer.
+// send posts one signed delivery with delivery id id and returns the answer's status and body.
 func (s *sender) send(ctx context.Context, id string) (int, string, error) {
+	a, err := s.exchange(ctx, id)
+	return a.status, a.body, err
+}
+
+// answer is the manager's answer to a delivery.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// exchange posts one signed delivery with delivery id id and returns the whole answer.
+func (s *sender) exchange(ctx context.Context, id string) (answer, error) {
 	body := fmt.Appendf(nil, `{"action":"opened","delivery":%q,"padding":%q}`, id, strings.Repeat("x", webhookBodyBytes))
 	mac := hmac.New(sha256.New, s.secret)
 	mac.Write(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", fmt.Errorf("build a delivery: %w", err)
+		return answer{}, fmt.Errorf("build a delivery: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "issues")
@@ -235,12 +265,12 @@ func (s *sender) send(ctx context.Context, id string) (int, string, error) {
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, "", fmt.Errorf("send delivery %s: %w", id, err)
+		return answer{}, fmt.Errorf("send delivery %s: %w", id, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	answer, err := io.ReadAll(resp.Body)
+	reply, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, "", fmt.Errorf("read the answer to delivery %s: %w", id, err)
+		return answer{}, fmt.Errorf("read the answer to delivery %s: %w", id, err)
 	}
-	return resp.StatusCode, string(answer), nil
+	return answer{status: resp.StatusCode, header: resp.Header, body: string(reply)}, nil
 }

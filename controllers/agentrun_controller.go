@@ -30,7 +30,6 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/agents"
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
 )
 
 // Defaults of the AgentRun controller.
@@ -429,7 +428,7 @@ func outcomeStatus(claimed workflowsv1alpha1.AgentRunStatus, resp agents.Respons
 			be = &agents.Error{Reason: ReasonBackendError, Message: err.Error()}
 		}
 		out.Phase, out.Attempts = workflowsv1alpha1.AgentFailed, int32(be.Attempts)
-		message := durable.Truncate(be.Message, workflowsv1alpha1.MaxMessageLength) // what the schema allows
+		message := statusText(be.Message)
 		out.Error = &workflowsv1alpha1.RunError{Reason: be.Reason, Message: message}
 		out.Message = message
 		return out
@@ -517,7 +516,7 @@ func (r *AgentRunReconciler) finished(ctx context.Context, turn *workflowsv1alph
 	if s.Error != nil {
 		reason = s.Error.Reason
 	}
-	logger.Info("agent_turn_finished", "reason", reason, "message", s.Message)
+	logger.Info("agent_turn_finished", "reason", reason, "message", logText(s.Message))
 	r.event(turn, corev1.EventTypeWarning, "Failed", "Answer", "%s after %d attempt(s): %s", reason, s.Attempts, s.Message)
 }
 

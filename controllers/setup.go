@@ -159,7 +159,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		rec = o.wrapRuns(runs)
 	}
 	rec = o.Sharding.gate("run", mgr.GetClient(), mgr.GetAPIReader(), func() client.Object { return &workflowsv1alpha1.WorkflowRun{} },
-		runs.locks.lock, nil, rec)
+		runs.claims.tryClaim, nil, rec)
 	if err := runs.setup(mgr, rec); err != nil {
 		return nil, fmt.Errorf("set up the WorkflowRun controller: %w", err)
 	}

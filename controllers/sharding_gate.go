@@ -22,7 +22,7 @@ const handoverRetry = 200 * time.Millisecond
 // and hands an object over when the sharder drains it: it removes the shard and drain labels,
 // between two executions of the object in this process, so that the sharder assigns it anew
 // and the next shard starts where this one stopped. The patch is guarded by the
-// resourceVersion read under the lock, so a handover never undoes a change it did not see.
+// resourceVersion read under the claim, so a handover never undoes a change it did not see.
 type shardGate struct {
 	kind  string
 	shard string
@@ -32,9 +32,10 @@ type shardGate struct {
 	reader client.Reader
 	// newObject returns an empty object of the kind.
 	newObject func() client.Object
-	// lock serialises the handover with executions of the object in this process that do
-	// not go through the controller's queue (a run's eager start); nil when there are none.
-	lock func(key string) func()
+	// claim keeps the handover apart from executions of the object in this process that do
+	// not go through the controller's queue (a run's eager start): the handover waits for
+	// them by coming back later. Nil when there are none.
+	claim func(key string) (release func(), ok bool)
 	// holding reports work this process took on for the object and has not recorded yet (an
 	// agent turn's reply): the object is reconciled, not handed over, until it has none.
 	holding func(client.Object) bool
@@ -63,11 +64,14 @@ func (g *shardGate) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	return g.handOver(ctx, req)
 }
 
-// handOver removes the object's shard and drain labels, under the lock of its executions.
+// handOver removes the object's shard and drain labels, under the claim of its executions.
 func (g *shardGate) handOver(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	if g.lock != nil {
-		unlock := g.lock(req.String())
-		defer unlock()
+	if g.claim != nil {
+		release, ok := g.claim(req.String())
+		if !ok {
+			return ctrl.Result{RequeueAfter: handoverRetry}, nil
+		}
+		defer release()
 	}
 	obj := g.newObject()
 	if err := g.reader.Get(ctx, req.NamespacedName, obj); err != nil {
@@ -98,9 +102,9 @@ func (g *shardGate) handOver(ctx context.Context, req ctrl.Request) (ctrl.Result
 // gate wraps rec, the reconciler of a sharded kind, in a shardGate; single-leader mode
 // keeps rec.
 func (s *Sharding) gate(kind string, c client.Client, reader client.Reader, newObject func() client.Object,
-	lock func(string) func(), holding func(client.Object) bool, rec reconcile.Reconciler) reconcile.Reconciler {
+	claim func(string) (func(), bool), holding func(client.Object) bool, rec reconcile.Reconciler) reconcile.Reconciler {
 	if s == nil {
 		return rec
 	}
-	return &shardGate{kind: kind, shard: s.opts.Shard, cache: c, reader: reader, newObject: newObject, lock: lock, holding: holding, do: rec}
+	return &shardGate{kind: kind, shard: s.opts.Shard, cache: c, reader: reader, newObject: newObject, claim: claim, holding: holding, do: rec}
 }

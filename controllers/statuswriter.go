@@ -95,8 +95,8 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 	if err := w.store.putStatus(ctx, w.run); err != nil {
 		if tooLarge(err) {
 			w.revert()
-			return &durable.Failure{Reason: durable.ReasonJournalTooLarge, Message: durable.Truncate(fmt.Sprintf(
-				"the API server refused the run's status as too large (%v): return smaller step results or a smaller output, or split the work into child workflows", err), 4096)}
+			return &durable.Failure{Reason: durable.ReasonJournalTooLarge, Message: fmt.Sprintf(
+				"the API server refused the run's status as too large (%v): return smaller step results or a smaller output, or split the work into child workflows", logText(err.Error()))}
 		}
 		return err
 	}

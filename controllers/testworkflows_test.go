@@ -117,6 +117,11 @@ func testWorkflows() []durable.Workflow {
 				return "awake", nil
 			})
 		}),
+		durable.Define("test_agent", func(ctx *durable.Context, in struct {
+			Prompt string `json:"prompt"`
+		}) (string, error) {
+			return durable.AgentTurn(ctx, in.Prompt, "")
+		}),
 		durable.Define("test_retry", func(ctx *durable.Context, in retryInput) (int, error) {
 			return durable.Step(ctx, "flaky", func(c context.Context) (int, error) {
 				n := countCall(in.Key, "flaky")

@@ -418,7 +418,7 @@ func (r *WebhookEndpointReconciler) writeStatus(ctx context.Context, ep *workflo
 	counters := r.Routes.Counters(endpointKey(types.NamespacedName{Namespace: ep.Namespace, Name: ep.Name}))
 	pending := counters.Pending()
 	updated := ep.DeepCopy()
-	meta.SetStatusCondition(&updated.Status.Conditions, metav1.Condition{
+	setCondition(&updated.Status.Conditions, metav1.Condition{
 		Type: workflowsv1alpha1.ConditionReady, Status: v.status, Reason: v.reason,
 		Message: v.message, ObservedGeneration: ep.Generation,
 	})
@@ -447,7 +447,7 @@ func (r *WebhookEndpointReconciler) writeStatus(ctx context.Context, ep *workflo
 // announce logs and records an Event when the endpoint's Ready condition changed.
 func (r *WebhookEndpointReconciler) announce(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint, v verdict) {
 	prev := meta.FindStatusCondition(ep.Status.Conditions, workflowsv1alpha1.ConditionReady)
-	if prev != nil && prev.Status == v.status && prev.Reason == v.reason && prev.Message == v.message {
+	if conditionSays(prev, v.status, v.reason, v.message) {
 		return
 	}
 	logger := log.FromContext(ctx)
@@ -457,11 +457,9 @@ func (r *WebhookEndpointReconciler) announce(ctx context.Context, ep *workflowsv
 		logger.Info("workflow_webhook_registered", "slug", ep.Spec.Slug, "workflow", ep.Spec.WorkflowName,
 			"provider", ep.Spec.Provider, "source", routes.OriginEndpoint.String(), "path", routes.Path(ep.Spec.Slug))
 	} else {
-		logger.Info("webhook_endpoint_not_ready", "slug", ep.Spec.Slug, "reason", v.reason, "message", v.message)
+		logger.Info("webhook_endpoint_not_ready", "slug", ep.Spec.Slug, "reason", v.reason, "message", logText(v.message))
 	}
-	if r.Events != nil {
-		r.Events.Eventf(ep, nil, eventType, v.reason, "Reconcile", "%s", v.message)
-	}
+	emit(r.Events, ep, eventType, v.reason, "Reconcile", "%s", v.message)
 }
 
 // SetupWithManager registers the reconciler and its field indexes. It watches endpoints

@@ -187,6 +187,7 @@ func (r *WorkflowDefinitionReconciler) webhookStates(def *workflowsv1alpha1.Work
 	for _, spec := range v.workflow.Webhooks() {
 		state := workflowsv1alpha1.DefinitionWebhook{Slug: spec.Slug, Path: routes.Path(spec.Slug)}
 		state.Ready, state.Reason, state.Message = r.webhookState(def, v, spec.Slug, servableClaims(claims[spec.Slug], r.Grants))
+		state.Message = statusText(state.Message)
 		out = append(out, state)
 	}
 	return out
@@ -238,9 +239,9 @@ func slugOwnerMessage(slug string, owners []catalog.Webhook) string {
 // resourceVersion, then announces a changed Ready condition. A lost race retries shortly.
 func (r *WorkflowDefinitionReconciler) writeStatus(ctx context.Context, def *workflowsv1alpha1.WorkflowDefinition, v definitionVerdict) (ctrl.Result, error) {
 	updated := def.DeepCopy()
-	meta.SetStatusCondition(&updated.Status.Conditions, metav1.Condition{
+	setCondition(&updated.Status.Conditions, metav1.Condition{
 		Type: workflowsv1alpha1.ConditionReady, Status: v.status, Reason: v.reason,
-		Message: truncateMessage(v.message), ObservedGeneration: def.Generation,
+		Message: v.message, ObservedGeneration: def.Generation,
 	})
 	updated.Status.ObservedGeneration = def.Generation
 	updated.Status.WorkflowName, updated.Status.Revision = "", ""
@@ -264,7 +265,7 @@ func (r *WorkflowDefinitionReconciler) writeStatus(ctx context.Context, def *wor
 // announce logs and records an Event when the Ready condition changed.
 func (r *WorkflowDefinitionReconciler) announce(ctx context.Context, def *workflowsv1alpha1.WorkflowDefinition, v definitionVerdict) {
 	prev := meta.FindStatusCondition(def.Status.Conditions, workflowsv1alpha1.ConditionReady)
-	if prev != nil && prev.Status == v.status && prev.Reason == v.reason && prev.Message == truncateMessage(v.message) {
+	if conditionSays(prev, v.status, v.reason, v.message) {
 		return
 	}
 	logger := log.FromContext(ctx)
@@ -274,19 +275,8 @@ func (r *WorkflowDefinitionReconciler) announce(ctx context.Context, def *workfl
 		emit(r.Events, def, corev1.EventTypeNormal, v.reason, "Load", "%s", v.message)
 		return
 	}
-	logger.Info("workflow_load_failed", "definition", def.Namespace+"/"+def.Name, "reason", v.reason, "message", v.message)
-	emit(r.Events, def, corev1.EventTypeWarning, v.reason, "Load", "%s", truncateMessage(v.message))
-}
-
-// maxConditionMessage keeps a condition's message well under the API's 32 KiB limit.
-const maxConditionMessage = 4096
-
-// truncateMessage cuts a message to what a condition may hold.
-func truncateMessage(s string) string {
-	if len(s) <= maxConditionMessage {
-		return s
-	}
-	return s[:maxConditionMessage-3] + "..."
+	logger.Info("workflow_load_failed", "definition", def.Namespace+"/"+def.Name, "reason", v.reason, "message", logText(v.message))
+	emit(r.Events, def, corev1.EventTypeWarning, v.reason, "Load", "%s", v.message)
 }
 
 // SetupWithManager registers the reconciler on every replica, watching definitions (spec

@@ -18,7 +18,6 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -80,8 +79,10 @@ type WorkflowRunReconciler struct {
 
 	// wake carries events whose waiting runs must be woken again (see eventWaker).
 	wake <-chan event.GenericEvent
-	// locks serialise executions of one run within this process (controller and eager start).
-	locks keyedMutex
+	// claims keep one run from executing twice at once in this process (controller and eager
+	// start); budget bounds the executions of both together (built by setup).
+	claims runClaims
+	budget executionBudget
 	// view holds every run (lean under sharding), for children and their parents; nil means
 	// the manager's cache.
 	view cache.Cache
@@ -105,10 +106,15 @@ func (r *WorkflowRunReconciler) Executes(run *workflowsv1alpha1.WorkflowRun) boo
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile advances one run as far as it can go: fetch it, honour TTL, cancellation and
-// timeout, execute the handler, and record the outcome.
+// timeout, execute the handler, and record the outcome. A run an eager start is executing, or
+// a run to execute while the execution budget is spent, comes back after busyRequeue: the
+// worker never waits for either.
 func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	unlock := r.locks.lock(req.String())
-	defer unlock()
+	release, ok := r.claims.tryClaim(req.String())
+	if !ok {
+		return ctrl.Result{RequeueAfter: busyRequeue}, nil
+	}
+	defer release()
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := r.Get(ctx, req.NamespacedName, run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -120,16 +126,31 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.store.forget(run.UID)
 		return r.reconcileTTL(ctx, run)
 	}
+	done, ok := r.budget.tryAcquire()
+	if !ok {
+		return ctrl.Result{RequeueAfter: busyRequeue}, nil
+	}
+	defer done()
 	return r.advanceFresh(ctx, run)
 }
 
 // Advance executes the run right away in this process, as the controller would, and returns
 // the run as it stands afterwards. The REST API's eager start uses it so that a new run's
-// first segment executes without waiting for the watch; executions of one run in this process
-// are serialised, and the run's resourceVersion guards against any other process.
+// first segment executes without waiting for the watch. It takes a slot of the controller's
+// execution budget and returns ErrBudgetSpent at once when none is free; it returns an error
+// at once, too, when the run is executing in this process already. The run's resourceVersion
+// guards against any other process.
 func (r *WorkflowRunReconciler) Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error) {
-	unlock := r.locks.lock(key.String())
-	defer unlock()
+	done, ok := r.budget.tryAcquire()
+	if !ok {
+		return nil, ErrBudgetSpent
+	}
+	defer done()
+	release, ok := r.claims.tryClaim(key.String())
+	if !ok {
+		return nil, fmt.Errorf("run %s is executing in this process already", key)
+	}
+	defer release()
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := r.APIReader.Get(ctx, key, run); err != nil {
 		return nil, fmt.Errorf("read run %s: %w", key, err)
@@ -486,7 +507,7 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, pha
 	run.Status.WakeAt, run.Status.WaitingFor = nil, ""
 	run.Status.Output = rawJSON(output)
 	if failure != nil {
-		message := durable.Truncate(failure.Message, workflowsv1alpha1.MaxMessageLength)
+		message := statusText(failure.Message)
 		run.Status.Error = &workflowsv1alpha1.RunError{Reason: failure.Reason, Message: message}
 		r.setCondition(run, metav1.ConditionFalse, failure.Reason, message)
 	} else {
@@ -507,7 +528,7 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, pha
 			// Even the failure cannot be written: say so where people look, and stop here
 			// rather than retry a write that cannot succeed.
 			log.FromContext(ctx).Error(err, "cannot record the run's failure")
-			r.event(run, corev1.EventTypeWarning, "StatusRefused", "Finish", "%s", durable.Truncate(err.Error(), 1024))
+			r.event(run, corev1.EventTypeWarning, "StatusRefused", "Finish", "%s", err)
 			r.store.forget(run.UID)
 			return ctrl.Result{}, nil
 		}
@@ -548,9 +569,9 @@ func (r *WorkflowRunReconciler) reconcileTTL(ctx context.Context, run *workflows
 }
 
 func (r *WorkflowRunReconciler) setCondition(run *workflowsv1alpha1.WorkflowRun, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+	setCondition(&run.Status.Conditions, metav1.Condition{
 		Type: workflowsv1alpha1.ConditionSucceeded, Status: status, Reason: reason,
-		Message: durable.Truncate(message, workflowsv1alpha1.MaxMessageLength), ObservedGeneration: run.Generation,
+		Message: message, ObservedGeneration: run.Generation,
 	})
 }
 
@@ -581,9 +602,9 @@ func setPosition(run *workflowsv1alpha1.WorkflowRun, current string, wakeAt time
 
 // setConditionReason updates the in-flight Succeeded condition.
 func setConditionReason(run *workflowsv1alpha1.WorkflowRun, reason, message string) {
-	meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+	setCondition(&run.Status.Conditions, metav1.Condition{
 		Type: workflowsv1alpha1.ConditionSucceeded, Status: metav1.ConditionUnknown,
-		Reason: reason, Message: durable.Truncate(message, workflowsv1alpha1.MaxMessageLength), ObservedGeneration: run.Generation,
+		Reason: reason, Message: message, ObservedGeneration: run.Generation,
 	})
 }
 
@@ -606,6 +627,7 @@ func (r *WorkflowRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // (found through a field index, never by listing every run). Under sharding each replica runs
 // the controller for the runs of its shard, and a drain label wakes a run to hand it over.
 func (r *WorkflowRunReconciler) setup(mgr ctrl.Manager, rec reconcile.Reconciler) error {
+	r.budget = newExecutionBudget(r.MaxConcurrentReconciles)
 	runsInFlight.use(mgr.GetCache())
 	if r.view == nil {
 		r.view = mgr.GetCache()

@@ -27,6 +27,7 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 	"github.com/centaur-dev/workflow-operator/schedule"
 )
 
@@ -289,7 +290,8 @@ func (w *scheduleWork) recordStarted(tick time.Time, reason, run string, started
 
 // recordSkipped records a skipped tick or stretch of ticks.
 func (w *scheduleWork) recordSkipped(o schedule.Outcome) {
-	rec := workflowsv1alpha1.ScheduleTick{ScheduledTime: metav1.NewTime(o.Tick), Outcome: workflowsv1alpha1.TickSkipped, Reason: o.Reason, Message: o.Message}
+	rec := workflowsv1alpha1.ScheduleTick{ScheduledTime: metav1.NewTime(o.Tick), Outcome: workflowsv1alpha1.TickSkipped, Reason: o.Reason,
+		Message: textbound.Cut(o.Message, workflowsv1alpha1.MaxTickMessageLength)}
 	if o.Count > 1 {
 		last := metav1.NewTime(o.Last)
 		rec.LastScheduledTime, rec.Count = &last, o.Count
@@ -356,7 +358,7 @@ func (r *WorkflowScheduleReconciler) summarize(ctx context.Context, w *scheduleW
 func (w *scheduleWork) applyStatus() {
 	st := &w.ws.Status
 	if w.ready.Type != "" {
-		meta.SetStatusCondition(&st.Conditions, w.ready)
+		setCondition(&st.Conditions, w.ready)
 	}
 	st.ObservedGeneration = w.ws.Generation
 	if !w.handled.IsZero() {
@@ -446,7 +448,7 @@ func (r *WorkflowScheduleReconciler) announce(ctx context.Context, w *scheduleWo
 		eventType = corev1.EventTypeWarning
 	}
 	emit(r.Events, w.ws, eventType, w.ready.Reason, "Reconcile", "%s", w.ready.Message)
-	log.FromContext(ctx).Info("workflow_schedule_ready_changed", "ready", w.ready.Status, "reason", w.ready.Reason, "message", w.ready.Message)
+	log.FromContext(ctx).Info("workflow_schedule_ready_changed", "ready", w.ready.Status, "reason", w.ready.Reason, "message", logText(w.ready.Message))
 }
 
 // describeTicks says which ticks a record stands for.

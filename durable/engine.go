@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
 // Default limits. A run's journal is kept in pieces (the host seals finished entries away and
@@ -416,7 +418,7 @@ func (e *execution) write() {
 // to the PayloadStore first, and an entry that would take the run over its budget fails the
 // run instead.
 func (e *execution) stage(entry Entry) {
-	entry.Error = Truncate(entry.Error, MaxErrorBytes)
+	entry.Error = textbound.Cut(entry.Error, MaxErrorBytes)
 	if total := e.recordedAfter(entry); total > e.limits.MaxRunBytes {
 		e.failRun(ReasonJournalTooLarge, "recording %q would bring what the run stores (input, journal and large results) to %d bytes, over the limit of %d: return smaller step results or split the work into child workflows", entry.Name, total, e.limits.MaxRunBytes)
 	}

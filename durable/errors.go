@@ -3,30 +3,13 @@ package durable
 import (
 	"errors"
 	"fmt"
-	"unicode/utf8"
+
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
 // MaxErrorBytes bounds the error message a journal entry records; longer messages are cut
-// (see Truncate), so that one huge error never outgrows the journal.
+// (see textbound.Cut), so that one huge error never outgrows the journal.
 const MaxErrorBytes = 32 << 10
-
-// Truncate returns s cut to at most n bytes on a character boundary, ending with a note of the
-// original length; s as it is when it fits. Messages copied into a status are cut with it to
-// the length their schema allows.
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	note := fmt.Sprintf(" … (cut from %d bytes)", len(s))
-	if n < 2*len(note) {
-		note = "" // too short a limit for a note
-	}
-	keep := max(n-len(note), 0)
-	for keep > 0 && !utf8.RuneStart(s[keep]) {
-		keep--
-	}
-	return s[:keep] + note
-}
 
 // Reasons a run fails with. They appear in status.error.reason and on the Succeeded condition.
 const (
@@ -138,7 +121,7 @@ const MaxErrorTypeBytes = 256
 func errorTypeOf(err error) string {
 	var typed typedError
 	if errors.As(err, &typed) {
-		return Truncate(typed.ErrorType(), MaxErrorTypeBytes)
+		return textbound.Cut(typed.ErrorType(), MaxErrorTypeBytes)
 	}
 	return ""
 }

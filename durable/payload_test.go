@@ -173,21 +173,3 @@ func TestLongErrorsAreCutInTheJournalAndOnReplay(t *testing.T) {
 		t.Errorf("the handler saw a message of %d bytes first and %d on replay; want the recorded %d both times", len(first), len(replayed), len(e.Error))
 	}
 }
-
-func TestTruncate(t *testing.T) {
-	tests := []struct {
-		s    string
-		n    int
-		want string
-	}{
-		{s: "short", n: 10, want: "short"},
-		{s: strings.Repeat("x", 100), n: 60, want: strings.Repeat("x", 60-len(" … (cut from 100 bytes)")) + " … (cut from 100 bytes)"},
-		{s: "ééééé", n: 5, want: "éé"}, // no room for a note; never half a character
-	}
-	for _, tt := range tests {
-		got := durable.Truncate(tt.s, tt.n)
-		if got != tt.want || len(got) > tt.n || !utf8.ValidString(got) {
-			t.Errorf("Truncate(%q, %d) = %q; want %q", tt.s, tt.n, got, tt.want)
-		}
-	}
-}

@@ -8,6 +8,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
 // RetryPolicy says how often and how fast a failing step is tried again. Zero fields take the
@@ -177,7 +179,7 @@ func stepOptionsOf(opts []StepOption) stepOptions {
 
 // stepErrorOf is the error of a step whose entry says it failed.
 func stepErrorOf(entry Entry) *StepError {
-	return &StepError{Step: entry.Name, Attempts: entry.Attempts, Message: Truncate(entry.Error, MaxErrorBytes), Type: entry.ErrorType}
+	return &StepError{Step: entry.Name, Attempts: entry.Attempts, Message: textbound.Cut(entry.Error, MaxErrorBytes), Type: entry.ErrorType}
 }
 
 // tried is what came of one call of a step's function: its encoded result or its error, and
@@ -225,7 +227,7 @@ func (e *execution) settle(name string, prev Entry, t tried, o stepOptions) Entr
 		next.State, next.FinishedAt = StateFailed, t.finished
 	}
 	if t.err != nil {
-		next.Error, next.ErrorType = t.err.Error(), errorTypeOf(t.err)
+		next.Error, next.ErrorType = textbound.Cut(t.err.Error(), MaxErrorBytes), errorTypeOf(t.err)
 	}
 	if o.batched && !willRetry {
 		e.recordBatched(next)

@@ -84,7 +84,9 @@ type AgentRunStatus struct {
 	// backend says who answers the turn: "openai" or "external".
 	// +optional
 	Backend string `json:"backend,omitempty"`
-	// message says in words what the turn waits for or what happened.
+	// message says in words what the turn waits for or what happened. Longer messages are
+	// cut to 32768 characters.
+	// +kubebuilder:validation:MaxLength=32768
 	// +optional
 	Message string `json:"message,omitempty"`
 	// result is the agent's reply once the turn succeeded.

@@ -50,7 +50,8 @@ type DefinitionWebhook struct {
 	// SlugConflict, ...).
 	// +optional
 	Reason string `json:"reason,omitempty"`
-	// message says what to do about it.
+	// message says what to do about it (at most 32768 characters).
+	// +kubebuilder:validation:MaxLength=32768
 	// +optional
 	Message string `json:"message,omitempty"`
 }

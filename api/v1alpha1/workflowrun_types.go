@@ -90,13 +90,18 @@ type WorkflowRunSpec struct {
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
 }
 
-// Bounds of the messages the engine copies into status. Longer messages are cut to fit, with a
-// note of how much was cut, so that a huge error never makes a status write fail.
+// Bounds of the messages the manager copies into status: every message field of the
+// operator's statuses carries one of them as its schema's maxLength. Longer messages are cut
+// to fit (internal/textbound), with a note of how much was cut, so that a huge error never
+// makes a status write fail.
 const (
 	// MaxMessageLength bounds status.error.message, as metav1.Condition bounds its message.
 	MaxMessageLength = 32768
 	// MaxEntryErrorLength bounds a journal entry's error.
 	MaxEntryErrorLength = 32768
+	// MaxTickMessageLength bounds the message of a schedule's recorded tick: the status keeps
+	// many ticks, so each says its piece briefly.
+	MaxTickMessageLength = 1024
 )
 
 // RunError is why a run failed: a CamelCase reason to branch on and a message for people.

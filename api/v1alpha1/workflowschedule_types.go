@@ -217,7 +217,8 @@ type ScheduleTick struct {
 	// startedAt is when the manager created the run; minus scheduledTime, how late it started.
 	// +optional
 	StartedAt *metav1.MicroTime `json:"startedAt,omitempty"`
-	// message says more, for a skipped tick what to do about it.
+	// message says more, for a skipped tick what to do about it (at most 1024 characters).
+	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Message string `json:"message,omitempty"`
 }

@@ -2,6 +2,7 @@ package restapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,7 +24,9 @@ const (
 // in this process (no wait for the watch); elsewhere the run's executor picks it up as usual
 // and the run is polled until its first write is visible. The execution itself is never cut short
 // by the bound or by the client going away: it goes on in the background, as a reconcile would,
-// serialised with the controller's own executions of the run.
+// never at the same time as the controller's own execution of the run. The engine executes
+// within the controller's budget (--max-concurrent-reconciles): when that is spent, the answer
+// is the run as created, at once, and the controller runs it when a slot frees.
 func (a *api) eagerStart(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) *workflowsv1alpha1.WorkflowRun {
 	ctx, cancel := context.WithTimeout(ctx, a.deps.EagerStartTimeout)
 	defer cancel()
@@ -34,6 +37,9 @@ func (a *api) eagerStart(ctx context.Context, run *workflowsv1alpha1.WorkflowRun
 			if res.err == nil && firstSegmentDone(res.run) {
 				return res.run
 			}
+			if budgetSpent(res.err) {
+				return run
+			}
 			if res.err != nil {
 				a.log.V(1).Info("eager start handed the run back to the controller", "run", key.String(), "reason", res.err.Error())
 			}
@@ -41,6 +47,13 @@ func (a *api) eagerStart(ctx context.Context, run *workflowsv1alpha1.WorkflowRun
 		}
 	}
 	return a.awaitFirstSegment(ctx, key, run)
+}
+
+// budgetSpent reports whether err says the engine did not execute the run because the
+// process's execution budget is spent (controllers.ErrBudgetSpent, which offers BudgetSpent).
+func budgetSpent(err error) bool {
+	var spent interface{ BudgetSpent() bool }
+	return errors.As(err, &spent) && spent.BudgetSpent()
 }
 
 // advanceResult is what the engine's Advance returned.

@@ -38,7 +38,9 @@ const (
 
 // Engine advances a run in the calling process: the WorkflowRun controller's Advance, used
 // when Executes says this process executes the run (it leads the controllers, or under
-// sharding the run is in its shard).
+// sharding the run is in its shard). When it does not execute the run because the process's
+// execution budget is spent, its error offers a method BudgetSpent() bool that reports true,
+// and the eager start answers at once.
 type Engine interface {
 	Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error)
 	Executes(run *workflowsv1alpha1.WorkflowRun) bool

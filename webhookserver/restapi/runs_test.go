@@ -136,6 +136,39 @@ var _ = Describe("eager start", func() {
 	})
 })
 
+// Issue #13, finding 6: eager starts take their executions from the controller's budget
+// (--max-concurrent-reconciles, 8 in the suite).
+var _ = Describe("eager start with every execution in use", func() {
+	It("answers at once with the run as created, and the controller runs it once a slot frees", func() {
+		var slow []string
+		for range 8 {
+			r := curlPost("/workflows/runs", adminKey, `{"workflow_name": "slow", "input": {"millis": 8000}}`)
+			Expect(r.status).To(Equal(http.StatusCreated), "body: %s", r.body)
+			slow = append(slow, as[restapi.RunDetail](r).ID)
+		}
+		Eventually(napping.Load, 10*time.Second, 20*time.Millisecond).Should(BeEquivalentTo(8),
+			"the controller executes all 8, which spends the budget")
+
+		start := time.Now()
+		r := curlPost("/workflows/runs", adminKey, `{"workflow_name": "hello", "input": {"name": "Later"}, "eager_start": true}`)
+		took := time.Since(start)
+		Expect(r.status).To(Equal(http.StatusCreated), "body: %s", r.body)
+		run := as[restapi.RunDetail](r)
+		Expect(run.Status).To(Equal("Pending"), "not executed by the eager start")
+		Expect(run.Steps).To(BeEmpty())
+		Expect(took).To(BeNumerically("<", eagerBound), "answered without waiting for the bound")
+
+		Eventually(statusOf(run.ID, "default"), 20*time.Second, 100*time.Millisecond).Should(Equal("Succeeded"))
+		done := getRun(run.ID, "default")
+		Expect(done.Output).To(MatchJSON(`{"greeting":"Hello, Later!"}`))
+		Expect(done.Steps).To(HaveLen(1))
+		Expect(done.Steps[0].Attempts).To(BeEquivalentTo(1))
+		for _, id := range slow {
+			Eventually(statusOf(id, "default"), 15*time.Second, 100*time.Millisecond).Should(Equal("Succeeded"))
+		}
+	})
+})
+
 var _ = Describe("idempotency keys", func() {
 	It("starts one run for 20 concurrent identical POSTs", func() {
 		const n = 20

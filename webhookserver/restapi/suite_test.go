@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,10 +171,15 @@ var manyStepsWorkflow = durable.Define("steps_many", func(ctx *durable.Context, 
 	return in.Steps, nil
 })
 
+// napping counts the slow workflow's steps executing right now.
+var napping atomic.Int32
+
 // slowWorkflow has one step that takes input.millis: longer than the eager bound, it shows
 // that eager start answers in time without cutting the step short.
 var slowWorkflow = durable.Define("slow", func(ctx *durable.Context, in SlowInput) (string, error) {
 	return durable.Step(ctx, "nap", func(c context.Context) (string, error) {
+		napping.Add(1)
+		defer napping.Add(-1)
 		select {
 		case <-time.After(time.Duration(in.Millis) * time.Millisecond):
 			return "rested", nil

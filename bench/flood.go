@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+)
+
+// The flood figure is issue #13's load test: cfg.floodDeliveries unauthenticated deliveries of
+// 1 MiB each (the most the manager reads of a body), sent by cfg.floodSenders senders at once
+// over loopback, while signed deliveries arrive at cfg.floodSignedRate/s. It is judged by the
+// manager's peak RSS (VmHWM) against the memory limit of config/manager/manager.yaml, and by
+// the signed deliveries: each is answered 202 (and its run exists, one per delivery) or 429/503
+// with Retry-After, which a sender retries; none is lost or answered anything else.
+
+// Names of the flood figure's objects, in the webhook figure's namespace (the manager reads
+// Secrets only there).
+const (
+	floodEndpoint = "flood"
+	floodSlug     = "flood"
+	floodSecret   = "bench-flood-secret"
+)
+
+// floodBodyBytes is each unauthenticated delivery's size: the manager's cap on a body.
+const floodBodyBytes = 1 << 20
+
+// floodFigures is what the flood figure measured.
+type floodFigures struct {
+	// took is how long the unauthenticated deliveries took, all sent and answered.
+	took time.Duration
+	// peakRSS is the manager's VmHWM after the flood; limit its container's memory limit.
+	peakRSS, limit int64
+	// flood and signed count the answers by status ("error" for a failed exchange).
+	flood, signed map[string]int
+	// lost describes signed deliveries answered otherwise than 202, or 429/503 with
+	// Retry-After, and 202s whose run is missing or shared.
+	lost []string
+}
+
+// measureFlood runs the flood against a manager of its own, started for it, so that its peak
+// RSS is the flood's.
+func (h *harness) measureFlood(ctx context.Context, res *results) error {
+	limit, err := managerMemoryLimit()
+	if err != nil {
+		return err
+	}
+	// Runs are only created, never executed, as in the webhook figure.
+	secret := []byte("bench-flood-signing-secret")
+	m, err := h.startEndpointManager(ctx, floodEndpoint, floodSlug, floodSecret, secret)
+	if err != nil {
+		return err
+	}
+	defer m.stop()
+	url := m.apiURL + "/api/webhooks/" + floodSlug
+	signer := &sender{url: url, secret: secret, client: &http.Client{Timeout: time.Minute}}
+	if err := awaitAccepted(ctx, signer); err != nil {
+		return fmt.Errorf("%w (%s)", err, h.endpointState(ctx))
+	}
+
+	f := &res.flood
+	f.limit = limit
+	floodCtx, cancel := context.WithTimeout(ctx, h.cfg.timeout)
+	defer cancel()
+	stop := make(chan struct{})
+	signedDone := make(chan *signedStream, 1)
+	go func() { signedDone <- streamSigned(floodCtx, signer, h.cfg.floodSignedRate, stop) }()
+	start := time.Now()
+	f.flood = floodUnauthenticated(floodCtx, url, h.cfg.floodDeliveries, h.cfg.floodSenders)
+	f.took = time.Since(start)
+	// The signed stream goes on a second longer, so that it also covers the manager's recovery.
+	if err := sleepCtx(ctx, time.Second); err != nil {
+		return err
+	}
+	close(stop)
+	stream := <-signedDone
+	f.peakRSS, err = testcluster.PeakRSS(m.PID())
+	if err != nil {
+		return fmt.Errorf("read the manager's peak RSS: %w", err)
+	}
+	f.signed, f.lost = stream.counts, stream.lost
+	missing, err := h.missingRuns(ctx, stream.runs)
+	if err != nil {
+		return err
+	}
+	f.lost = append(f.lost, missing...)
+	h.logf("flood: %d unauthenticated 1 MiB deliveries from %d senders in %s, answered %s; signed at %.0f/s answered %s; manager peak RSS %.0f MiB of a %.0f MiB limit; %d lost",
+		h.cfg.floodDeliveries, h.cfg.floodSenders, f.took.Round(time.Millisecond), fmtCounts(f.flood), h.cfg.floodSignedRate, fmtCounts(f.signed),
+		mib(f.peakRSS), mib(f.limit), len(f.lost))
+	for _, l := range f.lost {
+		h.logf("flood: lost: %s", l)
+	}
+	return nil
+}
+
+// awaitAccepted sends signed deliveries until one is answered 202: the endpoint is served.
+func awaitAccepted(ctx context.Context, s *sender) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		a, err := s.exchange(ctx, "flood-warmup")
+		if err == nil && (a.status == http.StatusAccepted || a.status == http.StatusOK) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the flood endpoint did not answer 202 within a minute: %d %s %v", a.status, a.body, err)
+		}
+		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// floodUnauthenticated sends n deliveries of floodBodyBytes with a wrong signature from
+// senders goroutines at once, and counts the answers by status. A failed exchange (the manager
+// may close a connection it refuses) counts as "error": the figure judges the manager's memory
+// and the signed deliveries, not these answers.
+func floodUnauthenticated(ctx context.Context, url string, n, senders int) map[string]int {
+	body := bytes.Repeat([]byte("x"), floodBodyBytes)
+	copy(body, `{"action":"opened","padding":"`)
+	body[len(body)-2], body[len(body)-1] = '"', '}'
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
+	var mu sync.Mutex
+	counts := map[string]int{}
+	_ = parallel(ctx, n, senders, func(ctx context.Context, i int) error {
+		status := "error"
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-GitHub-Event", "issues")
+			req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("forged-%06d", i))
+			req.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
+			var resp *http.Response
+			if resp, err = client.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				status = fmt.Sprint(resp.StatusCode)
+			}
+		}
+		mu.Lock()
+		counts[status]++
+		mu.Unlock()
+		return nil // every delivery is sent, whatever became of the others
+	})
+	return counts
+}
+
+// signedStream is what the signed deliveries sent during the flood got.
+type signedStream struct {
+	counts map[string]int
+	lost   []string
+	// runs names the run of each 202, by delivery id.
+	runs map[string]string
+}
+
+// streamSigned sends a signed delivery every 1/rate s, each from its own goroutine, until stop
+// is closed, and classifies the answers.
+func streamSigned(ctx context.Context, s *sender, rate float64, stop <-chan struct{}) *signedStream {
+	out := &signedStream{counts: map[string]int{}, runs: map[string]string{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("flood-signed-%06d", i)
+		wg.Go(func() {
+			a, err := s.exchange(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			out.classify(id, a, err)
+		})
+		select {
+		case <-tick.C:
+			continue
+		case <-stop:
+		case <-ctx.Done():
+		}
+		break
+	}
+	wg.Wait()
+	return out
+}
+
+// classify records one signed delivery's answer; the caller holds the stream's lock.
+func (out *signedStream) classify(id string, a answer, err error) {
+	if err != nil {
+		out.counts["error"]++
+		out.lost = append(out.lost, fmt.Sprintf("%s: %v", id, err))
+		return
+	}
+	out.counts[fmt.Sprint(a.status)]++
+	switch a.status {
+	case http.StatusAccepted:
+		var created struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(a.body), &created); err != nil || created.ID == "" {
+			out.lost = append(out.lost, fmt.Sprintf("%s: 202 without a run: %s", id, a.body))
+			return
+		}
+		out.runs[id] = created.ID
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		if a.header.Get("Retry-After") == "" {
+			out.lost = append(out.lost, fmt.Sprintf("%s: %d without Retry-After", id, a.status))
+		}
+	default:
+		out.lost = append(out.lost, fmt.Sprintf("%s: answered %d: %s", id, a.status, a.body))
+	}
+}
+
+// missingRuns checks that each accepted delivery has a run of its own in the API server.
+func (h *harness) missingRuns(ctx context.Context, runs map[string]string) ([]string, error) {
+	list, err := h.listRuns(ctx, webhookNamespace)
+	if err != nil {
+		return nil, err
+	}
+	exists := map[string]bool{}
+	for _, r := range list {
+		exists[r.Name] = true
+	}
+	var lost []string
+	owner := map[string]string{}
+	for _, id := range slices.Sorted(maps.Keys(runs)) {
+		name := runs[id]
+		switch {
+		case !exists[name]:
+			lost = append(lost, fmt.Sprintf("%s: answered 202 with run %s, which does not exist", id, name))
+		case owner[name] != "":
+			lost = append(lost, fmt.Sprintf("%s: answered 202 with run %s, the run of %s too", id, name, owner[name]))
+		}
+		owner[name] = id
+	}
+	return lost, nil
+}
+
+// managerMemoryLimit reads the manager container's memory limit from
+// config/manager/manager.yaml, the limit the figure is judged by.
+func managerMemoryLimit() (int64, error) {
+	root, err := testcluster.ModuleRoot()
+	if err != nil {
+		return 0, err
+	}
+	path := filepath.Join(root, "config", "manager", "manager.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read the manager's deployment: %w", err)
+	}
+	for doc := range strings.SplitSeq(string(data), "\n---") {
+		var d appsv1.Deployment
+		if err := yaml.Unmarshal([]byte(doc), &d); err != nil || d.Kind != "Deployment" {
+			continue
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if q, ok := c.Resources.Limits["memory"]; ok && c.Name == "manager" {
+				return q.Value(), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s has no Deployment whose container manager has a memory limit", path)
+}
+
+// fmtCounts renders answer counts by status, in order: "202×120, 429×3".
+func fmtCounts(counts map[string]int) string {
+	if len(counts) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, status := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s×%d", status, counts[status]))
+	}
+	return strings.Join(parts, ", ")
+}
