@@ -2,11 +2,15 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
@@ -92,7 +96,11 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 	if apiequality.Semantic.DeepEqual(w.run.Status, w.saved) {
 		return nil
 	}
-	if err := w.store.putStatus(ctx, w.run); err != nil {
+	err := w.store.putStatus(ctx, w.run)
+	if apierrors.IsConflict(err) && w.onlyMetadataChanged(ctx) {
+		err = w.store.putStatus(ctx, w.run)
+	}
+	if err != nil {
 		if tooLarge(err) {
 			w.revert()
 			return &durable.Failure{Reason: durable.ReasonJournalTooLarge, Message: fmt.Sprintf(
@@ -107,6 +115,39 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 		w.persisted(ctx, pending)
 	}
 	return nil
+}
+
+// onlyMetadataChanged reports, after a write refused as a conflict, whether the run changed
+// meanwhile only in its metadata (labels or annotations: the sharder's drain and shard labels,
+// kubectl label): its spec (generation) and its status are as this writer last saved them. Then
+// nobody else recorded anything, and run takes the stored metadata and resourceVersion so that
+// the write can be made again; a step that ran is not lost to a label. Anything else (another
+// writer's status, a new spec, a failed read) keeps the conflict, and the execution starts again
+// from a fresh read.
+func (w *statusWriter) onlyMetadataChanged(ctx context.Context) bool {
+	fresh := &workflowsv1alpha1.WorkflowRun{}
+	if err := w.store.reader.Get(ctx, client.ObjectKeyFromObject(w.run), fresh); err != nil {
+		return false
+	}
+	if fresh.UID != w.run.UID || fresh.Generation != w.run.Generation || !sameJSON(fresh.Status, w.saved) {
+		return false
+	}
+	status := w.run.Status
+	fresh.ObjectMeta.DeepCopyInto(&w.run.ObjectMeta)
+	w.run.Status = status
+	return true
+}
+
+// sameJSON reports whether a and b encode to the same JSON document, whatever the order of
+// keys and the spacing (the API server re-encodes free-form JSON, such as step results).
+func sameJSON(a, b any) bool {
+	var da, db any
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	if errA != nil || errB != nil || json.Unmarshal(ja, &da) != nil || json.Unmarshal(jb, &db) != nil {
+		return false
+	}
+	return reflect.DeepEqual(da, db)
 }
 
 // seal moves the final entries the run has persisted in status.journal (all but the last
