@@ -39,8 +39,10 @@ type stats struct {
 	// sharded replicas that exited because they could not renew a lease in time.
 	ShardKills, ShardStops, ShardAdds, LeaseLosses int
 	// Resumed is how long after each kill of a sharded replica a step it had in flight ran
-	// again on another replica; LeaseDuration is the replicas' lease duration.
-	Resumed       []time.Duration
+	// again on another replica, when no other replica was killed in between (judged against
+	// the lease); Cascaded the same for steps whose run may have been orphaned twice, because
+	// another kill came in between (reported only). LeaseDuration is the replicas' lease.
+	Resumed, Cascaded []time.Duration
 	LeaseDuration time.Duration
 	Elapsed       time.Duration
 }
@@ -56,6 +58,9 @@ func (s *stats) String() string {
 		if len(s.Resumed) > 0 {
 			out += fmt.Sprintf("; steps in flight at a kill ran again elsewhere after p50 %s, p99 %s, max %s (%d steps; lease %s)",
 				s.resumedAt(0.50), s.resumedAt(0.99), s.resumedAt(1), len(s.Resumed), s.LeaseDuration)
+		}
+		if len(s.Cascaded) > 0 {
+			out += fmt.Sprintf("; %d more after another replica's kill in between, at most %s", len(s.Cascaded), slices.Max(s.Cascaded).Round(time.Millisecond))
 		}
 	}
 	return out
@@ -309,6 +314,17 @@ func (v *verifier) checkLedger(runs map[string]*journaledRun, lines []testflows.
 	}
 }
 
+// killedBetween reports whether a manager was killed after from and before to: the run of a
+// step in flight at the kill at from may then have been placed on that one and orphaned again.
+func (v *verifier) killedBetween(from, to time.Time) bool {
+	for _, at := range v.killedAt {
+		if at.After(from) && at.Before(to) {
+			return true
+		}
+	}
+	return false
+}
+
 // reExecuted accounts for an execution that ran again (as next): either its manager was killed
 // and another one ran it again, or its write failed while etcd was down.
 func (v *verifier) reExecuted(k execKey, l, next testflows.LedgerLine) {
@@ -329,7 +345,11 @@ func (v *verifier) reExecuted(k execKey, l, next testflows.LedgerLine) {
 	}
 	v.perKill[cause]++
 	if at, ok := v.killedAt[l.PID]; ok && strings.HasPrefix(cause, "shard ") {
-		v.stats.Resumed = append(v.stats.Resumed, next.At.Sub(at))
+		if v.killedBetween(at, next.At) {
+			v.stats.Cascaded = append(v.stats.Cascaded, next.At.Sub(at))
+		} else {
+			v.stats.Resumed = append(v.stats.Resumed, next.At.Sub(at))
+		}
 	}
 	if n := v.perKill[cause]; n > v.stats.MaxPerKill {
 		v.stats.MaxPerKill = n
