@@ -43,8 +43,8 @@ type stats struct {
 	// the lease); Cascaded the same for steps whose run may have been orphaned twice, because
 	// another kill came in between (reported only). LeaseDuration is the replicas' lease.
 	Resumed, Cascaded []time.Duration
-	LeaseDuration time.Duration
-	Elapsed       time.Duration
+	LeaseDuration     time.Duration
+	Elapsed           time.Duration
 }
 
 // String prints the counts.
