@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,5 +33,29 @@ var _ = Describe("A run labelled while it executes", func() {
 			Expect(callCount(key, step)).To(Equal(1), "%s ran once", step)
 		}
 		Expect(done.Labels).To(HaveKeyWithValue("team", "payments"))
+	})
+})
+
+var _ = Describe("A run whose first write is refused", func() {
+	It("counts its start once, when the start is recorded", func() {
+		key := rand.String(8)
+		DeferCleanup(func() { closeOnce(gate(key)) })
+		started := func() float64 { return testutil.ToFloat64(runsStarted.WithLabelValues("test_steps")) }
+		before := started()
+		run := createRun("test_steps", stepsInput{Key: key, Steps: 2, BlockAt: 1})
+		Eventually(func() int { return callCount(key, "step-1") }, 10*time.Second, 10*time.Millisecond).Should(Equal(1))
+
+		// Another writer changes the status under the first execution, whose write (the start
+		// and the first step) is then refused; the next execution records the start.
+		fresh := &workflowsv1alpha1.WorkflowRun{}
+		Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(run), fresh)).To(Succeed())
+		patch := client.MergeFrom(fresh.DeepCopy())
+		fresh.Status.CurrentStep = "someone-else"
+		Expect(k8sClient.Status().Patch(context.Background(), fresh, patch)).To(Succeed())
+		closeOnce(gate(key))
+
+		waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 10*time.Second)
+		Expect(callCount(key, "step-1")).To(Equal(2), "the refused write lost step-1's record, so it ran again")
+		Expect(started()-before).To(Equal(1.0), "the start is counted once")
 	})
 })

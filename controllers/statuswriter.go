@@ -41,6 +41,9 @@ type statusWriter struct {
 	// of them once it did (events learn who consumed them).
 	pending   []durable.Entry
 	persisted func(ctx context.Context, entries []durable.Entry)
+	// announce, when set, tells the world (Events, metrics) what the next write records, once
+	// it succeeded: a write refused and made again by the next execution is announced once.
+	announce func()
 }
 
 // persisting says which of the engine's entries the next write persists.
@@ -110,6 +113,10 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 	}
 	w.saved = *w.run.Status.DeepCopy()
 	w.store.wrote(w.run)
+	if announce := w.announce; announce != nil {
+		w.announce = nil
+		announce()
+	}
 	if pending := w.pending; len(pending) > 0 && w.persisted != nil {
 		w.pending = nil
 		w.persisted(ctx, pending)

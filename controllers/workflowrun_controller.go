@@ -224,7 +224,7 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, failure, nil)
 	}
 	if run.Status.StartedAt == nil {
-		r.markStarted(run, now)
+		r.markStarted(w, now)
 	}
 	if deadline, ok := runDeadline(run); ok {
 		// Step functions see the run's deadline too, so a long step cannot outlive it.
@@ -337,8 +337,10 @@ func (r *WorkflowRunReconciler) unknownWorkflow(run *workflowsv1alpha1.WorkflowR
 }
 
 // markStarted sets the fields of a run's start in memory; the first status write of the
-// execution persists them together with the first step, saving a write per run.
-func (r *WorkflowRunReconciler) markStarted(run *workflowsv1alpha1.WorkflowRun, now time.Time) {
+// execution persists them together with the first step, saving a write per run, and only
+// then is the start counted and its Event recorded.
+func (r *WorkflowRunReconciler) markStarted(w *statusWriter, now time.Time) {
+	run := w.run
 	// The API server keeps microseconds of a MicroTime: truncating here makes the first
 	// execution see exactly the start every replay reads back.
 	start := now.UTC().Truncate(time.Microsecond)
@@ -348,8 +350,10 @@ func (r *WorkflowRunReconciler) markStarted(run *workflowsv1alpha1.WorkflowRun, 
 	run.Status.InputDigest = inputDigest(run)
 	run.Status.Phase = workflowsv1alpha1.PhaseRunning
 	r.setCondition(run, metav1.ConditionUnknown, ReasonRunning, "the workflow is running")
-	runsStarted.WithLabelValues(run.Spec.WorkflowName).Inc()
-	r.event(run, corev1.EventTypeNormal, "Started", "Start", "started workflow %q", run.Spec.WorkflowName)
+	w.announce = func() {
+		runsStarted.WithLabelValues(run.Spec.WorkflowName).Inc()
+		r.event(run, corev1.EventTypeNormal, "Started", "Start", "started workflow %q", run.Spec.WorkflowName)
+	}
 }
 
 // runStart is when run started, as precisely as it was recorded: status.startTime, or
