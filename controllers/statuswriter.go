@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -148,13 +147,9 @@ func (w *statusWriter) onlyMetadataChanged(ctx context.Context) bool {
 // sameJSON reports whether a and b encode to the same JSON document, whatever the order of
 // keys and the spacing (the API server re-encodes free-form JSON, such as step results).
 func sameJSON(a, b any) bool {
-	var da, db any
 	ja, errA := json.Marshal(a)
 	jb, errB := json.Marshal(b)
-	if errA != nil || errB != nil || json.Unmarshal(ja, &da) != nil || json.Unmarshal(jb, &db) != nil {
-		return false
-	}
-	return reflect.DeepEqual(da, db)
+	return errA == nil && errB == nil && runstore.EqualJSON(ja, jb)
 }
 
 // seal moves the final entries the run has persisted in status.journal (all but the last

@@ -140,16 +140,29 @@ func normalizeTimes(e workflowsv1alpha1.JournalEntry) workflowsv1alpha1.JournalE
 }
 
 // sameJSON reports whether two optional JSON values are equal as values.
-func sameJSON(a, b *apiextensionsv1.JSON) bool {
-	ra, rb := rawOf(a), rawOf(b)
-	if bytes.Equal(ra, rb) {
+func sameJSON(a, b *apiextensionsv1.JSON) bool { return EqualJSON(rawOf(a), rawOf(b)) }
+
+// EqualJSON compares two JSON documents by meaning: object key order and whitespace do not
+// matter (the API server re-encodes free-form JSON), numbers compare by their text, so no
+// precision is lost; empty and null are equal. Invalid JSON equals nothing.
+func EqualJSON(a, b []byte) bool {
+	if bytes.Equal(a, b) {
 		return true
 	}
-	var va, vb any
-	if json.Unmarshal(ra, &va) != nil || json.Unmarshal(rb, &vb) != nil {
-		return false
+	va, okA := decodeJSON(a)
+	vb, okB := decodeJSON(b)
+	return okA && okB && reflect.DeepEqual(va, vb)
+}
+
+// decodeJSON decodes raw into plain Go values with json.Number numbers; empty is nil.
+func decodeJSON(raw []byte) (any, bool) {
+	if len(raw) == 0 {
+		return nil, true
 	}
-	return reflect.DeepEqual(va, vb)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	return v, dec.Decode(&v) == nil
 }
 
 // rawOf returns the bytes of an optional JSON value, nil for an absent one.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
@@ -142,8 +143,8 @@ func TestJSONEqual(t *testing.T) {
 		{`{"a":1}`, `not json`, false},
 	}
 	for _, c := range cases {
-		if got := jsonEqual([]byte(c.a), []byte(c.b)); got != c.want {
-			t.Errorf("jsonEqual(%s, %s) = %v", c.a, c.b, got)
+		if got := runstore.EqualJSON([]byte(c.a), []byte(c.b)); got != c.want {
+			t.Errorf("EqualJSON(%s, %s) = %v", c.a, c.b, got)
 		}
 	}
 }

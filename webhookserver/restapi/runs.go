@@ -1,13 +1,10 @@
 package restapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -173,26 +170,7 @@ func sameRequest(run *workflowsv1alpha1.WorkflowRun, req StartRunRequest) bool {
 	if run.Spec.Input != nil {
 		stored = run.Spec.Input.Raw
 	}
-	return jsonEqual(stored, req.Input)
-}
-
-// jsonEqual compares two JSON values by meaning (object key order and whitespace do not
-// matter; numbers compare by their text, so no precision is lost); empty and null are equal.
-func jsonEqual(a, b []byte) bool {
-	va, okA := decodeAny(a)
-	vb, okB := decodeAny(b)
-	return okA && okB && reflect.DeepEqual(va, vb)
-}
-
-// decodeAny decodes raw into plain Go values with json.Number numbers; empty is nil.
-func decodeAny(raw []byte) (any, bool) {
-	if len(raw) == 0 {
-		return nil, true
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	return v, dec.Decode(&v) == nil
+	return runstore.EqualJSON(stored, req.Input)
 }
 
 // getRun answers GET /api/workflows/runs/{id}: the run with a page of its steps, assembled
