@@ -780,9 +780,13 @@ var _ = Describe("Limits", func() {
 		go func() { _, _ = httpClient.Do(req) }()
 		_, _ = pw.Write([]byte(`{"partial":`))
 
+		// The budget is checked before the route, so a probe of a slug no endpoint serves sees
+		// the slot taken without spending the endpoint's delivery rate: a probe of the endpoint
+		// itself could spend it before the slow delivery arrives, and have that one refused
+		// with 429 instead of holding the slot.
 		Eventually(func() int {
-			return send(delivery{server: limited.URL, slug: slug, header: githubHeader("inflight-secret", "f-1", issueBody(1)), body: issueBody(1)}).status
-		}, waitFor, pollAt).Should(Equal(http.StatusServiceUnavailable))
+			return send(delivery{server: limited.URL, slug: unique("probe"), header: githubHeader("inflight-secret", "f-0", issueBody(1)), body: issueBody(1)}).status
+		}, waitFor, pollAt).Should(Equal(http.StatusServiceUnavailable), "the slow delivery never took the slot")
 		r := send(delivery{server: limited.URL, slug: slug, header: githubHeader("inflight-secret", "f-2", issueBody(2)), body: issueBody(2)})
 		expectRefused(r, http.StatusServiceUnavailable, apierror.CodeUnavailable)
 		Expect(r.header.Get("Retry-After")).To(Equal("1"))
