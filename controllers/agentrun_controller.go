@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -108,10 +107,12 @@ type AgentRunReconciler struct {
 	shards *Sharding
 }
 
-// claim is a turn this process took: when, and the status to record once the backend answered.
+// claim is a turn this process took: when, and the status to record once the backend
+// answered, with how long the backend took.
 type claim struct {
 	startedAt metav1.Time
 	outcome   *workflowsv1alpha1.AgentRunStatus
+	took      time.Duration
 }
 
 // turnPlan is how a turn will be answered, decided from the configuration.
@@ -164,19 +165,6 @@ func (r *AgentRunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		err = r.answer(ctx, turn, plan)
 	}
 	return requeueOnConflict(err)
-}
-
-// conflictRequeue is when a turn whose status write met a conflict is looked at again: the
-// change that caused the conflict may be one the watch does not pass on (labels, say).
-const conflictRequeue = 200 * time.Millisecond
-
-// requeueOnConflict reads the turn again shortly after a conflict, which means that someone
-// else changed it since it was read; any other error goes to the controller's backoff.
-func requeueOnConflict(err error) (ctrl.Result, error) {
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: conflictRequeue}, nil
-	}
-	return ctrl.Result{}, err
 }
 
 // plan decides from the configuration how the turn is answered. An error means something
@@ -374,7 +362,7 @@ func (r *AgentRunReconciler) failEarly(ctx context.Context, turn *workflowsv1alp
 	if _, err := r.writeStatus(ctx, turn, status); err != nil {
 		return wrapErr(err, "record the turn's failure")
 	}
-	r.finished(ctx, turn, plan.agent)
+	r.finished(ctx, turn, plan.agent, 0)
 	return nil
 }
 
@@ -382,7 +370,8 @@ func (r *AgentRunReconciler) failEarly(ctx context.Context, turn *workflowsv1alp
 // means someone else took or changed the turn: it is read again before anything else happens.
 func (r *AgentRunReconciler) answer(ctx context.Context, turn *workflowsv1alpha1.AgentRun, plan turnPlan) error {
 	orphaned := turn.Status.Phase == workflowsv1alpha1.AgentRunning
-	started := metav1.NewTime(r.now()).Rfc3339Copy()
+	claimed := r.now()
+	started := metav1.NewTime(claimed).Rfc3339Copy()
 	status := workflowsv1alpha1.AgentRunStatus{Phase: workflowsv1alpha1.AgentRunning, Backend: plan.backend,
 		Model: plan.request.Model, StartedAt: &started, Message: "asking " + plan.where}
 	if orphaned {
@@ -404,8 +393,7 @@ func (r *AgentRunReconciler) answer(ctx context.Context, turn *workflowsv1alpha1
 		log.FromContext(ctx).Info("stopped while the backend answered; the next manager asks again", "agent", plan.agent)
 		return nil
 	}
-	agentTurnDuration.WithLabelValues(plan.agent).Observe(r.now().Sub(started.Time).Seconds())
-	held := &claim{startedAt: started, outcome: outcomeStatus(status, resp, err, r.now())}
+	held := &claim{startedAt: started, outcome: outcomeStatus(status, resp, err, r.now()), took: r.now().Sub(claimed)}
 	r.hold(turn.UID, held)
 	// A reply in hand is recorded even when the manager is stopping meanwhile.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
@@ -458,7 +446,7 @@ func (r *AgentRunReconciler) record(ctx context.Context, turn *workflowsv1alpha1
 		if err == nil || apierrors.IsNotFound(err) {
 			r.forget(turn.UID)
 			if err == nil {
-				r.finished(ctx, turn, agents.AgentName(turn.Spec.Agent))
+				r.finished(ctx, turn, agents.AgentName(turn.Spec.Agent), held.took)
 			}
 			return nil
 		}
@@ -482,25 +470,27 @@ func claimedBy(turn *workflowsv1alpha1.AgentRun, held *claim) bool {
 	return s.Phase == workflowsv1alpha1.AgentRunning && s.StartedAt != nil && s.StartedAt.Equal(&held.startedAt)
 }
 
-// writeStatus is the one place that writes a turn's status: an update guarded by the turn's
-// resourceVersion, skipped when nothing changes. On success turn holds the API server's copy.
+// writeStatus is the one place that writes a turn's status: one write guarded by the turn's
+// resourceVersion (patchStatus), skipped when nothing changes. It reports whether it wrote;
+// on success turn holds the API server's copy. Callers record Events and metrics only then.
 func (r *AgentRunReconciler) writeStatus(ctx context.Context, turn *workflowsv1alpha1.AgentRun, status workflowsv1alpha1.AgentRunStatus) (bool, error) {
-	if apiequality.Semantic.DeepEqual(turn.Status, status) {
-		return false, nil
-	}
 	updated := turn.DeepCopy()
 	updated.Status = status
-	if err := r.Status().Update(ctx, updated); err != nil {
-		return false, err
+	written, err := patchStatus(ctx, r.Client, turn, updated)
+	if written {
+		*turn = *updated
 	}
-	*turn = *updated
-	return true, nil
+	return written, err
 }
 
-// finished records the log line, Event and metrics of a turn that reached its final phase.
-func (r *AgentRunReconciler) finished(ctx context.Context, turn *workflowsv1alpha1.AgentRun, agent string) {
+// finished records the log line, Event and metrics of a turn whose final phase was just
+// written; call is how long the backend took to answer (zero: the turn failed before a call).
+func (r *AgentRunReconciler) finished(ctx context.Context, turn *workflowsv1alpha1.AgentRun, agent string, call time.Duration) {
 	s := turn.Status
 	agentTurnsFinished.WithLabelValues(agent, string(s.Phase)).Inc()
+	if call > 0 {
+		agentTurnDuration.WithLabelValues(agent).Observe(call.Seconds())
+	}
 	logger := log.FromContext(ctx).WithValues("agent", agent, "phase", s.Phase, "attempts", s.Attempts)
 	if s.Phase == workflowsv1alpha1.AgentSucceeded {
 		if u := s.Usage; u != nil {

@@ -40,10 +40,14 @@ type statusWriter struct {
 	// of them once it did (events learn who consumed them).
 	pending   []durable.Entry
 	persisted func(ctx context.Context, entries []durable.Entry)
-	// announce, when set, tells the world (Events, metrics) what the next write records, once
-	// it succeeded: a write refused and made again by the next execution is announced once.
-	announce func()
+	// announcements tell the world (Events, metrics) what the next write records, once it
+	// succeeded: a write refused and made again by the next execution is announced once, by
+	// that execution.
+	announcements []func()
 }
+
+// announce has fn called once the next write succeeded.
+func (w *statusWriter) announce(fn func()) { w.announcements = append(w.announcements, fn) }
 
 // persisting says which of the engine's entries the next write persists.
 func (w *statusWriter) persisting(entries []durable.Entry) { w.pending = entries }
@@ -112,9 +116,10 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 	}
 	w.saved = *w.run.Status.DeepCopy()
 	w.store.wrote(w.run)
-	if announce := w.announce; announce != nil {
-		w.announce = nil
-		announce()
+	announcements := w.announcements
+	w.announcements = nil
+	for _, fn := range announcements {
+		fn()
 	}
 	if pending := w.pending; len(pending) > 0 && w.persisted != nil {
 		w.pending = nil
@@ -362,10 +367,11 @@ func (w *statusWriter) objectBytes() (input, open, output, other int) {
 }
 
 // revert puts the journal in status back as it was last written, and stops writing the
-// journal: after a failed budget or a refused write, the run can only be failed.
+// journal: after a failed budget or a refused write, the run can only be failed. What the
+// lost records would have announced is dropped with them.
 func (w *statusWriter) revert() {
 	st := &w.run.Status
 	st.Journal, st.JournalBytes, st.History = w.saved.Journal, w.saved.JournalBytes, w.saved.History.DeepCopy()
 	w.sealed = sealedOf(&workflowsv1alpha1.WorkflowRun{Status: w.saved})
-	w.journal, w.sealing = nil, nil
+	w.journal, w.sealing, w.announcements = nil, nil, nil
 }

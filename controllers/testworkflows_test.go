@@ -65,6 +65,8 @@ type retryInput struct {
 	Noise int `json:"noise,omitempty"`
 	// Typed makes each failure a durable.NewError of type "Flaky".
 	Typed bool `json:"typed,omitempty"`
+	// BlockAt makes that call wait for the key's gate before it returns.
+	BlockAt int `json:"block_at,omitempty"`
 }
 
 // blobsInput asks test_blobs for steps results of bytes bytes each; with sleep_ms it sleeps
@@ -125,6 +127,13 @@ func testWorkflows() []durable.Workflow {
 		durable.Define("test_retry", func(ctx *durable.Context, in retryInput) (int, error) {
 			return durable.Step(ctx, "flaky", func(c context.Context) (int, error) {
 				n := countCall(in.Key, "flaky")
+				if n == in.BlockAt {
+					select {
+					case <-gate(in.Key):
+					case <-c.Done():
+						return 0, c.Err()
+					}
+				}
 				if n <= in.FailTimes {
 					err := fmt.Errorf("flaky failure %d%s", n, strings.Repeat("!", in.Noise))
 					if in.Typed {

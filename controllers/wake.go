@@ -46,11 +46,7 @@ func (r *WorkflowRunReconciler) runsWaitingForEvent(ctx context.Context, obj cli
 		log.FromContext(ctx).Error(err, "list runs waiting for an event", "event", ev.Name)
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(runs.Items))
-	for i := range runs.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&runs.Items[i])})
-	}
-	return reqs
+	return requestsFor(runs.Items)
 }
 
 // markConsumed records on each event the run received (among the given entries, just

@@ -11,9 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -46,9 +44,6 @@ const (
 
 // DefaultWebhookCounterFlushInterval is how often delivery counters reach endpoint status.
 const DefaultWebhookCounterFlushInterval = 10 * time.Second
-
-// statusRetryAfter is when a reconcile whose status write lost a race tries again.
-const statusRetryAfter = 250 * time.Millisecond
 
 // WebhookEndpointReconciler turns WebhookEndpoints into routes of the API server. For each
 // endpoint it decides whether it owns its slug (the oldest claim wins), resolves its signing
@@ -89,11 +84,9 @@ type WebhookEndpointReconciler struct {
 // verdict is what a reconcile decided about an endpoint: whether it owns its slug, the route
 // to serve if so, and the Ready condition to report.
 type verdict struct {
-	owner   bool
-	route   routes.Route
-	status  metav1.ConditionStatus
-	reason  string
-	message string
+	readiness
+	owner bool
+	route routes.Route
 }
 
 // secretProblem is why one secret reference does not resolve.
@@ -149,21 +142,21 @@ func (r *WebhookEndpointReconciler) wakeDefinitions(slug string) {
 func (r *WebhookEndpointReconciler) evaluate(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint) (verdict, error) {
 	route := endpointRoute(ep)
 	if owner, ok := managerWebhook(r.Workflows, ep.Spec.Slug); ok {
-		return verdict{status: metav1.ConditionFalse, reason: routes.ReasonSlugConflict, message: fmt.Sprintf(
+		return verdict{readiness: unready(routes.ReasonSlugConflict, fmt.Sprintf(
 			"slug %q is declared by the manager's workflow %q (%s), which no WebhookEndpoint can take over; choose another spec.slug",
-			ep.Spec.Slug, owner.Entry.Name(), ownerDescription(owner.Entry))}, nil
+			ep.Spec.Slug, owner.Entry.Name(), ownerDescription(owner.Entry)))}, nil
 	}
 	if !r.Grants.Allows(ep.Namespace, ep.Spec.Slug) {
-		return verdict{status: metav1.ConditionFalse, reason: routes.ReasonSlugNotGranted, message: routes.NotGrantedMessage(ep.Namespace, ep.Spec.Slug)}, nil
+		return verdict{readiness: unready(routes.ReasonSlugNotGranted, routes.NotGrantedMessage(ep.Namespace, ep.Spec.Slug))}, nil
 	}
 	winner, err := r.slugOwner(ctx, ep)
 	if err != nil {
 		return verdict{}, err
 	}
 	if winner != nil {
-		return verdict{status: metav1.ConditionFalse, reason: routes.ReasonSlugConflict, message: fmt.Sprintf(
+		return verdict{readiness: unready(routes.ReasonSlugConflict, fmt.Sprintf(
 			"slug %q is already served by the older WebhookEndpoint %s/%s (created %s); the oldest endpoint claiming a slug wins. Choose another spec.slug, or delete that endpoint.",
-			ep.Spec.Slug, winner.Namespace, winner.Name, winner.CreationTimestamp.UTC().Format(time.RFC3339))}, nil
+			ep.Spec.Slug, winner.Namespace, winner.Name, winner.CreationTimestamp.UTC().Format(time.RFC3339)))}, nil
 	}
 	if _, ok := r.Workflows.Lookup(ep.Namespace, ep.Spec.WorkflowName); !ok {
 		return notReady(route, routes.ReasonUnknownWorkflow, fmt.Sprintf(
@@ -200,14 +193,14 @@ func (r *WebhookEndpointReconciler) evaluateSecrets(ctx context.Context, ep *wor
 	if len(problems) > 0 {
 		message += fmt.Sprintf(" (with %d of %d secrets: %s)", len(secrets), len(secrets)+len(problems), joinProblems(problems))
 	}
-	return verdict{owner: true, route: route, status: metav1.ConditionTrue, reason: routes.ReasonReady, message: message}, nil
+	return verdict{readiness: readyAs(routes.ReasonReady, message), owner: true, route: route}, nil
 }
 
 // notReady is the verdict of an endpoint that owns its slug but cannot serve it: its route
 // stays in the table, not Ready, so senders get 503 and retry.
 func notReady(route routes.Route, reason, message string) verdict {
 	route.Ready, route.Verifier, route.Reason, route.Message = false, nil, reason, message
-	return verdict{owner: true, route: route, status: metav1.ConditionFalse, reason: reason, message: message}
+	return verdict{readiness: unready(reason, message), owner: true, route: route}
 }
 
 // managerWebhook returns the declaration of slug by a workflow of the manager (Go or a
@@ -411,17 +404,14 @@ func (r *WebhookEndpointReconciler) applyRoute(key routes.Key, v verdict) error 
 }
 
 // writeStatus is the one place that writes an endpoint's status: the Ready condition, the
-// observed generation, the path and the pending delivery counts, in one update guarded by
-// resourceVersion. Counts are subtracted from the pending ones only once stored; a lost race
-// retries shortly.
+// observed generation, the path and the pending delivery counts, in one write guarded by
+// resourceVersion (patchStatus). Counts are subtracted from the pending ones, and a changed
+// Ready condition announced, only once stored; a lost race retries shortly.
 func (r *WebhookEndpointReconciler) writeStatus(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint, v verdict) (ctrl.Result, error) {
 	counters := r.Routes.Counters(endpointKey(types.NamespacedName{Namespace: ep.Namespace, Name: ep.Name}))
 	pending := counters.Pending()
 	updated := ep.DeepCopy()
-	setCondition(&updated.Status.Conditions, metav1.Condition{
-		Type: workflowsv1alpha1.ConditionReady, Status: v.status, Reason: v.reason,
-		Message: v.message, ObservedGeneration: ep.Generation,
-	})
+	v.setIn(&updated.Status.Conditions, ep.Generation)
 	updated.Status.ObservedGeneration = ep.Generation
 	updated.Status.Path = ""
 	if v.owner {
@@ -430,26 +420,18 @@ func (r *WebhookEndpointReconciler) writeStatus(ctx context.Context, ep *workflo
 	updated.Status.Deliveries.Accepted += pending.Accepted
 	updated.Status.Deliveries.Duplicates += pending.Duplicates
 	updated.Status.Deliveries.Rejected += pending.Rejected
-	if apiequality.Semantic.DeepEqual(ep.Status, updated.Status) {
-		return ctrl.Result{}, nil
+	written, res, err := writeStatus(ctx, r.Client, ep, updated, "webhook endpoint")
+	if written {
+		counters.Done(pending)
 	}
-	if err := r.Status().Update(ctx, updated); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return ctrl.Result{RequeueAfter: statusRetryAfter}, nil
-		}
-		return ctrl.Result{}, fmt.Errorf("write the status of webhook endpoint %s/%s: %w", ep.Namespace, ep.Name, err)
+	if written && v.changes(ep.Status.Conditions) {
+		r.announce(ctx, ep, v)
 	}
-	counters.Done(pending)
-	r.announce(ctx, ep, v)
-	return ctrl.Result{}, nil
+	return res, err
 }
 
-// announce logs and records an Event when the endpoint's Ready condition changed.
+// announce logs and records an Event for the endpoint's Ready condition, which just changed.
 func (r *WebhookEndpointReconciler) announce(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint, v verdict) {
-	prev := meta.FindStatusCondition(ep.Status.Conditions, workflowsv1alpha1.ConditionReady)
-	if conditionSays(prev, v.status, v.reason, v.message) {
-		return
-	}
 	logger := log.FromContext(ctx)
 	eventType := corev1.EventTypeWarning
 	if v.status == metav1.ConditionTrue {
@@ -552,15 +534,6 @@ func (r *WebhookEndpointReconciler) allEndpoints(ctx context.Context, _ client.O
 		return nil
 	}
 	return requestsFor(list.Items)
-}
-
-// requestsFor returns a reconcile request per endpoint.
-func requestsFor(eps []workflowsv1alpha1.WebhookEndpoint) []reconcile.Request {
-	reqs := make([]reconcile.Request, 0, len(eps))
-	for i := range eps {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&eps[i])})
-	}
-	return reqs
 }
 
 // flushPeriodically enqueues, every FlushInterval until ctx ends, the endpoints whose

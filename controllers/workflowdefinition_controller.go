@@ -6,9 +6,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -75,9 +73,7 @@ func (r *WorkflowDefinitionReconciler) Reconcile(ctx context.Context, req ctrl.R
 
 // definitionVerdict is what a reconcile made of a definition.
 type definitionVerdict struct {
-	status   metav1.ConditionStatus
-	reason   string
-	message  string
+	readiness
 	workflow *workflowfile.Workflow
 }
 
@@ -92,9 +88,9 @@ func (r *WorkflowDefinitionReconciler) load(def *workflowsv1alpha1.WorkflowDefin
 		r.forget(def.Namespace, def.Name)
 		var le *workflowfile.LoadError
 		if errors.As(err, &le) {
-			return definitionVerdict{status: metav1.ConditionFalse, reason: le.Reason, message: le.Error()}
+			return definitionVerdict{readiness: unready(le.Reason, le.Error())}
 		}
-		return definitionVerdict{status: metav1.ConditionFalse, reason: workflowfile.ReasonLoadFailed, message: err.Error()}
+		return definitionVerdict{readiness: unready(workflowfile.ReasonLoadFailed, err.Error())}
 	}
 	previous, had := r.entryOf(def.Namespace, def.Name)
 	r.Catalog.SetDefinition(catalog.Entry{Workflow: w, Revision: w.Revision(), File: def.Namespace + "/" + def.Name,
@@ -104,10 +100,10 @@ func (r *WorkflowDefinitionReconciler) load(def *workflowsv1alpha1.WorkflowDefin
 		r.wakeNamed(def.Namespace, previous, def.Name)
 	}
 	if conflict := r.Catalog.DefinitionConflict(def.Namespace, def.Name); conflict != "" {
-		return definitionVerdict{status: metav1.ConditionFalse, reason: workflowsv1alpha1.ReasonNameConflict, message: conflict, workflow: w}
+		return definitionVerdict{readiness: unready(workflowsv1alpha1.ReasonNameConflict, conflict), workflow: w}
 	}
-	return definitionVerdict{status: metav1.ConditionTrue, reason: workflowsv1alpha1.ReasonLoaded, workflow: w,
-		message: fmt.Sprintf("new runs of %q in namespace %s start on revision %s", w.Name(), def.Namespace, w.Revision())}
+	return definitionVerdict{workflow: w, readiness: readyAs(workflowsv1alpha1.ReasonLoaded,
+		fmt.Sprintf("new runs of %q in namespace %s start on revision %s", w.Name(), def.Namespace, w.Revision()))}
 }
 
 // DefinitionBundle is the workflow file a definition holds: its source as "<name>.star" and
@@ -235,39 +231,27 @@ func slugOwnerMessage(slug string, owners []catalog.Webhook) string {
 	}
 }
 
-// writeStatus records the verdict, the revision and the webhooks in one update guarded by
-// resourceVersion, then announces a changed Ready condition. A lost race retries shortly.
+// writeStatus is the one place that writes a definition's status: the verdict, the revision
+// and the webhooks, in one write guarded by resourceVersion (patchStatus); a changed Ready
+// condition is announced once stored. A lost race retries shortly.
 func (r *WorkflowDefinitionReconciler) writeStatus(ctx context.Context, def *workflowsv1alpha1.WorkflowDefinition, v definitionVerdict) (ctrl.Result, error) {
 	updated := def.DeepCopy()
-	setCondition(&updated.Status.Conditions, metav1.Condition{
-		Type: workflowsv1alpha1.ConditionReady, Status: v.status, Reason: v.reason,
-		Message: v.message, ObservedGeneration: def.Generation,
-	})
+	v.setIn(&updated.Status.Conditions, def.Generation)
 	updated.Status.ObservedGeneration = def.Generation
 	updated.Status.WorkflowName, updated.Status.Revision = "", ""
 	if v.workflow != nil {
 		updated.Status.WorkflowName, updated.Status.Revision = v.workflow.Name(), v.workflow.Revision()
 	}
 	updated.Status.Webhooks = r.webhookStates(def, v)
-	if apiequality.Semantic.DeepEqual(def.Status, updated.Status) {
-		return ctrl.Result{}, nil
+	written, res, err := writeStatus(ctx, r.Client, def, updated, "workflow definition")
+	if written && v.changes(def.Status.Conditions) {
+		r.announce(ctx, def, v)
 	}
-	if err := r.Status().Update(ctx, updated); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return ctrl.Result{RequeueAfter: statusRetryAfter}, nil
-		}
-		return ctrl.Result{}, fmt.Errorf("write the status of workflow definition %s/%s: %w", def.Namespace, def.Name, err)
-	}
-	r.announce(ctx, def, v)
-	return ctrl.Result{}, nil
+	return res, err
 }
 
-// announce logs and records an Event when the Ready condition changed.
+// announce logs and records an Event for the definition's Ready condition, which just changed.
 func (r *WorkflowDefinitionReconciler) announce(ctx context.Context, def *workflowsv1alpha1.WorkflowDefinition, v definitionVerdict) {
-	prev := meta.FindStatusCondition(def.Status.Conditions, workflowsv1alpha1.ConditionReady)
-	if conditionSays(prev, v.status, v.reason, v.message) {
-		return
-	}
 	logger := log.FromContext(ctx)
 	if v.status == metav1.ConditionTrue {
 		logger.Info("workflow_loaded", "workflow", v.workflow.Name(), "file", def.Namespace+"/"+def.Name,

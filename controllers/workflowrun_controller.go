@@ -350,10 +350,10 @@ func (r *WorkflowRunReconciler) markStarted(w *statusWriter, now time.Time) {
 	run.Status.InputDigest = inputDigest(run)
 	run.Status.Phase = workflowsv1alpha1.PhaseRunning
 	r.setCondition(run, metav1.ConditionUnknown, ReasonRunning, "the workflow is running")
-	w.announce = func() {
+	w.announce(func() {
 		runsStarted.WithLabelValues(run.Spec.WorkflowName).Inc()
 		r.event(run, corev1.EventTypeNormal, "Started", "Start", "started workflow %q", run.Spec.WorkflowName)
-	}
+	})
 }
 
 // runStart is when run started, as precisely as it was recorded: status.startTime, or
@@ -386,7 +386,7 @@ func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, 
 		Payloads: payloadStore{s: r.store, w: w},
 		Logger:   slog.New(logr.ToSlogHandler(logger)),
 		Limits:   r.Limits,
-		Hooks:    r.hooks(run, logger),
+		Hooks:    r.hooks(w, logger),
 		Host:     &runHost{r: r, run: run},
 	}
 }
@@ -410,8 +410,13 @@ func (r *WorkflowRunReconciler) recorder(w *statusWriter) durable.Recorder {
 	})
 }
 
-// hooks turn the engine's observations into metrics, events and logs.
-func (r *WorkflowRunReconciler) hooks(run *workflowsv1alpha1.WorkflowRun, logger logr.Logger) durable.Hooks {
+// hooks turn the engine's observations into metrics, events and logs. The metrics of step
+// attempts count calls of step functions as they return, recorded or not: a call whose record
+// a refused write lost did run, and runs again, which is what an operator counting calls
+// wants to see. The StepRetrying Event says what the journal records (the attempt failed, the
+// step will retry), so it waits for the write that records it.
+func (r *WorkflowRunReconciler) hooks(w *statusWriter, logger logr.Logger) durable.Hooks {
+	run := w.run
 	workflow := run.Spec.WorkflowName
 	return durable.Hooks{
 		StepAttempted: func(step string, attempt int, took time.Duration, err error, willRetry bool) {
@@ -419,7 +424,9 @@ func (r *WorkflowRunReconciler) hooks(run *workflowsv1alpha1.WorkflowRun, logger
 			switch {
 			case err != nil && willRetry:
 				outcome = "retrying"
-				r.event(run, corev1.EventTypeWarning, "StepRetrying", "Retry", "step %q attempt %d failed, will retry: %v", step, attempt, err)
+				w.announce(func() {
+					r.event(run, corev1.EventTypeWarning, "StepRetrying", "Retry", "step %q attempt %d failed, will retry: %v", step, attempt, err)
+				})
 			case err != nil:
 				outcome = "failed"
 			}

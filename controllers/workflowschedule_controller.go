@@ -8,8 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -333,19 +331,14 @@ func beyond(runs []*workflowsv1alpha1.WorkflowRun, limit *int32, def int) []*wor
 }
 
 // summarize is the one place that writes a schedule's status: it folds what the reconcile did
-// into status, writes it in one patch guarded by resourceVersion (a lost race means someone
-// else moved the schedule on: read it again), and only then records events and metrics, and
-// asks to be woken when the next tick is due.
+// into status, writes it in one patch guarded by resourceVersion (patchStatus; a lost race
+// means someone else moved the schedule on: read it again), and only then records events and
+// metrics, and asks to be woken when the next tick is due.
 func (r *WorkflowScheduleReconciler) summarize(ctx context.Context, w *scheduleWork, result ctrl.Result, err error) (ctrl.Result, error) {
 	w.applyStatus()
-	if !apiequality.Semantic.DeepEqual(w.base.Status, w.ws.Status) {
-		patch := client.MergeFromWithOptions(w.base, client.MergeFromWithOptimisticLock{})
-		if perr := r.Status().Patch(ctx, w.ws, patch); perr != nil {
-			if apierrors.IsConflict(perr) || apierrors.IsNotFound(perr) {
-				return ctrl.Result{RequeueAfter: statusRetryAfter}, err
-			}
-			return ctrl.Result{}, errors.Join(err, fmt.Errorf("write the status of schedule %s/%s: %w", w.ws.Namespace, w.ws.Name, perr))
-		}
+	if _, perr := patchStatus(ctx, r.Client, w.base, w.ws); perr != nil {
+		res, perr := requeueOnConflict(fmt.Errorf("write the status of schedule %s/%s: %w", w.ws.Namespace, w.ws.Name, perr))
+		return res, errors.Join(err, perr)
 	}
 	r.announce(ctx, w)
 	if err != nil || !w.planned || w.plan.NextDue.IsZero() {
