@@ -30,6 +30,18 @@ func createEvent(eventType, correlationID string, payload any) *workflowsv1alpha
 	return ev
 }
 
+// consumerRuns lists the runs that ev's status says consumed it.
+func consumerRuns(ev *workflowsv1alpha1.WorkflowEvent) []string {
+	GinkgoHelper()
+	fresh := &workflowsv1alpha1.WorkflowEvent{}
+	Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh)).To(Succeed())
+	var runs []string
+	for _, c := range fresh.Status.ConsumedBy {
+		runs = append(runs, c.Run)
+	}
+	return runs
+}
+
 // childrenOf lists the child runs of parent.
 func childrenOf(parent *workflowsv1alpha1.WorkflowRun) []workflowsv1alpha1.WorkflowRun {
 	GinkgoHelper()
@@ -76,15 +88,57 @@ var _ = Describe("Waiting for events", func() {
 		ev := createEvent("approval.decided", id, map[string]string{"decision": "approved"})
 		waitPhase(a, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
 		waitPhase(b, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Eventually(func() []string { return consumerRuns(ev) }, 10*time.Second).Should(ConsistOf(a.Name, b.Name))
+	})
+
+	It("lists a run that consumed the event and was deleted at once", func() {
+		id := "gone-" + rand.String(6)
+		ev := createEvent("approval.decided", id, map[string]string{"decision": "approved"})
+		run := createRun("approval", map[string]string{"request_id": id}, func(r *workflowsv1alpha1.WorkflowRun) {
+			r.Spec.TTLSecondsAfterFinished = new(int32) // deleted as soon as it finished
+		})
+		Eventually(func() bool {
+			err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(run), &workflowsv1alpha1.WorkflowRun{})
+			return apierrors.IsNotFound(err)
+		}, 15*time.Second).Should(BeTrue(), "the run finished and was deleted")
+		Eventually(func() []string { return consumerRuns(ev) }, 10*time.Second).Should(Equal([]string{run.Name}))
+	})
+
+	It("lists the consumers sealed in segments and keeps those its status lists already", func() {
+		id := "sealed-" + rand.String(6)
+		ev := createEvent("test.sealed", id, map[string]string{"sealed": "yes"})
+		// A consumer recorded earlier (by a previous release, say) whose run is gone: it stays.
+		earlier := metav1.NewTime(time.Now().Add(-time.Minute)).Rfc3339Copy()
+		Eventually(func() error {
+			fresh := &workflowsv1alpha1.WorkflowEvent{}
+			if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh); err != nil {
+				return err
+			}
+			fresh.Status.ConsumedBy = []workflowsv1alpha1.EventConsumer{{Run: "earlier-run", Step: "wait", At: earlier}}
+			return k8sClient.Status().Update(context.Background(), fresh)
+		}, 10*time.Second).Should(Succeed())
+		// A run that sealed its receipt while no manager watched: only the segment holds it.
+		finished := metav1.NewMicroTime(time.Now())
+		Expect(k8sClient.Create(context.Background(), &workflowsv1alpha1.WorkflowRunSegment{
+			ObjectMeta: metav1.ObjectMeta{Name: "sealed-run-" + id + "-0", Namespace: ev.Namespace,
+				Labels: map[string]string{workflowsv1alpha1.LabelRun: "sealed-run", workflowsv1alpha1.LabelReceipts: "true"}},
+			Spec: workflowsv1alpha1.WorkflowRunSegmentSpec{RunName: "sealed-run", Entries: []workflowsv1alpha1.JournalEntry{
+				{Name: "before", Kind: "Step", State: "Completed", FinishedAt: &finished},
+				{Name: "signal", Kind: "Event", State: "Completed", Ref: ev.Name, FinishedAt: &finished, Result: &apiextensionsv1.JSON{Raw: []byte(`{"big":"payload"}`)}},
+			}},
+		})).To(Succeed())
 		Eventually(func() []string {
 			fresh := &workflowsv1alpha1.WorkflowEvent{}
 			Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh)).To(Succeed())
-			var runs []string
+			var consumers []string
 			for _, c := range fresh.Status.ConsumedBy {
-				runs = append(runs, c.Run)
+				consumers = append(consumers, c.Run+"/"+c.Step+" at "+c.At.UTC().Format(time.RFC3339))
 			}
-			return runs
-		}, 10*time.Second).Should(ConsistOf(a.Name, b.Name))
+			return consumers
+		}, 5*time.Second).Should(Equal([]string{
+			"earlier-run/wait at " + earlier.UTC().Format(time.RFC3339),
+			"sealed-run/signal at " + finished.UTC().Format(time.RFC3339),
+		}), "oldest first")
 	})
 
 	It("ignores an event with another correlation id", func() {

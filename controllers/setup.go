@@ -163,7 +163,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 	if err := runs.setup(mgr, rec); err != nil {
 		return nil, fmt.Errorf("set up the WorkflowRun controller: %w", err)
 	}
-	events := &WorkflowEventReconciler{Client: mgr.GetClient(), Retention: o.EventRetention}
+	events := &WorkflowEventReconciler{Client: mgr.GetClient(), Retention: o.EventRetention, Runs: view}
 	if err := events.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the WorkflowEvent controller: %w", err)
 	}

@@ -272,11 +272,13 @@ func (replicaCache) NeedLeaderElection() bool { return false }
 
 // leanRun is the transform of the view of every run: what the manager's cache keeps of a run
 // (runstore.LeanRun), less its input and the journal entries that wait for events, which only
-// the replica that executes the run reads; following every run costs a few hundred bytes per run.
+// the replica that executes the run reads. The receipts of events the run received stay: the
+// elected replica learns the events' consumers from them. Following every run costs a few
+// hundred bytes per run.
 func leanRun(obj any) (any, error) {
 	obj, err := runstore.LeanRun(obj)
 	if run, ok := obj.(*workflowsv1alpha1.WorkflowRun); ok && err == nil {
-		run.Spec.Input, run.Status.Journal = nil, nil
+		run.Spec.Input, run.Status.Journal = nil, runstore.Receipts(run.Status.Journal)
 	}
 	return obj, err
 }

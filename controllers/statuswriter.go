@@ -36,10 +36,6 @@ type statusWriter struct {
 	refused bool
 	// sealing delivers the outcome of a seal running beside the last write.
 	sealing chan sealResult
-	// pending are the engine's entries the next write persists; persisted, when set, learns
-	// of them once it did (events learn who consumed them).
-	pending   []durable.Entry
-	persisted func(ctx context.Context, entries []durable.Entry)
 	// announcements tell the world (Events, metrics) what the next write records, once it
 	// succeeded: a write refused and made again by the next execution is announced once, by
 	// that execution.
@@ -48,9 +44,6 @@ type statusWriter struct {
 
 // announce has fn called once the next write succeeded.
 func (w *statusWriter) announce(fn func()) { w.announcements = append(w.announcements, fn) }
-
-// persisting says which of the engine's entries the next write persists.
-func (w *statusWriter) persisting(entries []durable.Entry) { w.pending = entries }
 
 // newStatusWriter starts writing run, from memo when this manager wrote it last.
 func (s *journalStore) newStatusWriter(run *workflowsv1alpha1.WorkflowRun, memo *runMemo) *statusWriter {
@@ -120,10 +113,6 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 	w.announcements = nil
 	for _, fn := range announcements {
 		fn()
-	}
-	if pending := w.pending; len(pending) > 0 && w.persisted != nil {
-		w.pending = nil
-		w.persisted(ctx, pending)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -47,40 +46,6 @@ func (r *WorkflowRunReconciler) runsWaitingForEvent(ctx context.Context, obj cli
 		return nil
 	}
 	return requestsFor(runs.Items)
-}
-
-// markConsumed records on each event the run received (among the given entries, just
-// persisted) that the run received it; best effort, since the run's journal is the record
-// that matters.
-func (r *WorkflowRunReconciler) markConsumed(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, entries []durable.Entry) {
-	for _, e := range entries {
-		if e.Kind == durable.KindEvent && e.State == durable.StateCompleted && e.Ref != "" {
-			r.markEventConsumed(ctx, run, e)
-		}
-	}
-}
-
-// markEventConsumed records on the event of entry that run received it.
-func (r *WorkflowRunReconciler) markEventConsumed(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, entry durable.Entry) {
-	key := client.ObjectKey{Namespace: run.Namespace, Name: entry.Ref}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		ev := &workflowsv1alpha1.WorkflowEvent{}
-		if err := r.APIReader.Get(ctx, key, ev); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		for _, c := range ev.Status.ConsumedBy {
-			if c.Run == run.Name && c.Step == entry.Name {
-				return nil
-			}
-		}
-		ev.Status.ConsumedBy = append(ev.Status.ConsumedBy, workflowsv1alpha1.EventConsumer{
-			Run: run.Name, Step: entry.Name, At: metav1.NewTime(entry.FinishedAt).Rfc3339Copy(),
-		})
-		return r.Status().Update(ctx, ev)
-	})
-	if err != nil {
-		log.FromContext(ctx).Error(err, "record the event's consumer", "event", entry.Ref)
-	}
 }
 
 // cancelChildren sets spec.cancel on the run's unfinished children, wherever they run.

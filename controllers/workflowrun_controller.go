@@ -193,7 +193,6 @@ func (r *WorkflowRunReconciler) advance(ctx context.Context, run *workflowsv1alp
 		return r.reconcileTTL(ctx, run)
 	}
 	w := r.store.newStatusWriter(run, memo)
-	w.persisted = func(ctx context.Context, entries []durable.Entry) { r.markConsumed(ctx, w.run, entries) }
 	return r.reconcileRun(ctx, w)
 }
 
@@ -399,7 +398,6 @@ func (r *WorkflowRunReconciler) recorder(w *statusWriter) durable.Recorder {
 		run := w.run
 		last := changed[len(changed)-1]
 		setPosition(run, last.Name, last.WakeAt, last.Target, last.State)
-		w.persisting(changed)
 		if err := w.writeStep(ctx); err != nil {
 			return err
 		}
@@ -445,7 +443,6 @@ func (r *WorkflowRunReconciler) apply(ctx context.Context, w *statusWriter, outc
 	if outcome.Kind == durable.Aborted {
 		return r.aborted(ctx, w.run, outcome.Err)
 	}
-	w.persisting(outcome.Unrecorded)
 	switch outcome.Kind {
 	case durable.Completed:
 		return r.finish(ctx, w, workflowsv1alpha1.PhaseSucceeded, nil, outcome.Output)

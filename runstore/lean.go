@@ -30,8 +30,9 @@ func CacheOptions() cache.Options {
 // LeanRun is the cache transform of WorkflowRuns. The manager's cache keeps what reconciles,
 // watches and indexes read: metadata, the spec (with its input only when it is at most
 // LeanInputBytes: see InputDropped), the run's phase, times, position, failure reason and
-// journal summary, and the journal entries that wait for an event (for the index that wakes
-// them). It drops larger inputs, the output, the journal, the conditions, the failure message,
+// journal summary, the journal entries that wait for an event (for the index that wakes them)
+// and the receipts of events received (for the events' consumers), without payloads. It drops
+// larger inputs, the output, the rest of the journal, the conditions, the failure message,
 // managed fields and kubectl's last-applied copy, so that the manager's memory does not grow
 // with what runs record.
 //
@@ -55,7 +56,7 @@ func LeanRun(obj any) (any, error) {
 	if st.Error != nil {
 		st.Error = &workflowsv1alpha1.RunError{Reason: st.Error.Reason}
 	}
-	st.Journal = waitingForEvents(st.Journal)
+	st.Journal = eventEntries(st.Journal)
 	return run, nil
 }
 
@@ -71,12 +72,15 @@ func Untouched(run *workflowsv1alpha1.WorkflowRun) bool {
 	return !InputDropped(run) && st.Phase == "" && st.ObservedGeneration == 0 && st.History == nil && st.StartedAt == nil
 }
 
-// waitingForEvents keeps the entries that wait for an event, without their results.
-func waitingForEvents(entries []workflowsv1alpha1.JournalEntry) []workflowsv1alpha1.JournalEntry {
+// eventEntries keeps the entries that wait for an event and the receipts, without results.
+func eventEntries(entries []workflowsv1alpha1.JournalEntry) []workflowsv1alpha1.JournalEntry {
 	var out []workflowsv1alpha1.JournalEntry
 	for _, e := range entries {
-		if e.Kind == "Event" && e.State == "Waiting" {
+		switch {
+		case e.Kind == "Event" && e.State == "Waiting":
 			out = append(out, workflowsv1alpha1.JournalEntry{Name: e.Name, Kind: e.Kind, State: e.State, Target: e.Target})
+		case IsReceipt(e):
+			out = append(out, receipt(e))
 		}
 	}
 	return out

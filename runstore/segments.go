@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -26,7 +27,8 @@ var ErrLost = errors.New("part of the run's journal is lost")
 var segmentResource = schema.GroupResource{Group: workflowsv1alpha1.GroupVersion.Group, Resource: "workflowrunsegments"}
 
 // Seal writes entries, which begin at position first of run's journal, into the run's segment
-// number index, and returns how many of them the segment holds.
+// number index, and returns how many of them the segment holds. A segment that holds receipts
+// (see IsReceipt) is labelled LabelReceipts.
 //
 // Sealing is idempotent by name and checked by content: when the segment exists already (an
 // earlier execution sealed it and died before the run's status counted it), Seal reads it
@@ -34,11 +36,13 @@ var segmentResource = schema.GroupResource{Group: workflowsv1alpha1.GroupVersion
 // other content means this execution's view of the run is stale, and Seal returns a conflict,
 // so that the caller re-reads the run as after any write conflict.
 func Seal(ctx context.Context, c client.Client, reader client.Reader, run *workflowsv1alpha1.WorkflowRun, index int32, first int64, entries []workflowsv1alpha1.JournalEntry) (int, error) {
+	labels := RunSelector(run)
+	maps.Copy(labels, receiptLabels(entries))
 	seg := &workflowsv1alpha1.WorkflowRunSegment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            SegmentName(run, index),
 			Namespace:       run.Namespace,
-			Labels:          RunSelector(run),
+			Labels:          labels,
 			OwnerReferences: []metav1.OwnerReference{ownerRef(run)},
 		},
 		Spec: workflowsv1alpha1.WorkflowRunSegmentSpec{RunName: run.Name, Index: index, FirstEntry: first, Entries: entries},

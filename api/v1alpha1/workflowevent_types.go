@@ -40,7 +40,9 @@ type EventConsumer struct {
 
 // WorkflowEventStatus says which runs consumed the event and when it expires.
 type WorkflowEventStatus struct {
-	// consumedBy lists the runs that received the event, oldest first.
+	// consumedBy lists the runs that received the event, oldest first. The manager (its
+	// elected replica) derives it from the runs' journals, where each wait records the event
+	// it received, shortly after a run received it; a run deleted later stays listed.
 	// +optional
 	ConsumedBy []EventConsumer `json:"consumedBy,omitempty"`
 	// expiresAt is when the manager deletes the event (its creation plus the retention set by

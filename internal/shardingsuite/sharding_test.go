@@ -239,6 +239,19 @@ var _ = Describe("Everything follows the run", func() {
 		for _, run := range awaitPhase(ns, names, workflowsv1alpha1.PhaseSucceeded, 30*time.Second) {
 			Expect(ledger.of(ns, run.Name, "after")).To(Equal([]string{shardOf(run)}))
 		}
+		// Each event's status, which only the elected replica writes, lists its consumer
+		// whichever shard executed it.
+		for i, name := range names {
+			Eventually(func(g Gomega) []string {
+				ev := &workflowsv1alpha1.WorkflowEvent{}
+				g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("ev-%d", i)}, ev)).To(Succeed())
+				var runs []string
+				for _, c := range ev.Status.ConsumedBy {
+					runs = append(runs, c.Run)
+				}
+				return runs
+			}, 10*time.Second).Should(Equal([]string{name}))
+		}
 	})
 
 	It("runs a parent's children on several shards and wakes the parent when they finish", func() {
