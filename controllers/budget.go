@@ -10,7 +10,7 @@ import (
 // The worker is free meanwhile for other runs.
 const busyRequeue = 200 * time.Millisecond
 
-// ErrBudgetSpent is what Advance returns, without executing the run, when every execution of
+// ErrBudgetSpent is what Execute returns, without executing the run, when every execution of
 // the process's budget (--max-concurrent-reconciles) is in use: the controller runs it later.
 var ErrBudgetSpent error = budgetSpentError{}
 

@@ -14,7 +14,7 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 )
 
-// Issue #13, finding 6: an eager start (Advance) and the controller share one execution
+// Issue #13, finding 6: an eager start (Execute) and the controller share one execution
 // budget, and the controller never waits for a run an eager start holds.
 var _ = Describe("Eager start and the controller", func() {
 	// reconciled is what the controller's reconcile of the held run returned and how long it took.
@@ -48,10 +48,10 @@ var _ = Describe("Eager start and the controller", func() {
 		DeferCleanup(func() { closeOnce(gate(key)) })
 
 		run := createNamedRun(name, "test_steps", stepsInput{Key: key, Steps: 3, BlockAt: 2})
-		advanced := make(chan error, 1)
+		executed := make(chan error, 1)
 		go func() {
-			_, err := manager.runs.Advance(context.Background(), client.ObjectKeyFromObject(run))
-			advanced <- err
+			_, err := manager.runs.Execute(context.Background(), client.ObjectKeyFromObject(run))
+			executed <- err
 		}()
 		Eventually(func() int { return callCount(key, "step-2") }, 10*time.Second, 10*time.Millisecond).Should(Equal(1),
 			"the eager start executes the run up to its blocking step")
@@ -65,7 +65,7 @@ var _ = Describe("Eager start and the controller", func() {
 		Expect(callCount(key, "step-2")).To(Equal(1))
 
 		closeOnce(gate(key))
-		Eventually(advanced, 10*time.Second).Should(Receive(BeNil()))
+		Eventually(executed, 10*time.Second).Should(Receive(BeNil()))
 		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 10*time.Second)
 		Expect(outputOf(done)).To(MatchJSON(`["step-1-done", "step-2-done", "step-3-done"]`))
 		for _, step := range []string{"step-1", "step-2", "step-3"} {

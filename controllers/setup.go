@@ -42,7 +42,7 @@ type Options struct {
 	Limits durable.Limits
 	// Storage says how runs' journals are kept (sealed segments, payloads, budgets, memory).
 	Storage StorageOptions
-	// MaxConcurrentReconciles is how many runs advance in parallel.
+	// MaxConcurrentReconciles is how many runs execute in parallel.
 	MaxConcurrentReconciles int
 	// UnknownWorkflowGrace is how long a new run waits for its workflow to be defined before it
 	// fails with UnknownWorkflow (DefaultUnknownWorkflowGrace when zero).

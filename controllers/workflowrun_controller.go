@@ -68,7 +68,7 @@ type WorkflowRunReconciler struct {
 	Limits durable.Limits
 	// Storage says how journals are kept: sealing, object and namespace budgets, memory.
 	Storage StorageOptions
-	// MaxConcurrentReconciles is how many runs advance in parallel.
+	// MaxConcurrentReconciles is how many runs execute in parallel.
 	MaxConcurrentReconciles int
 	// UnknownWorkflowGrace is how long a new run waits for its workflow to be defined before
 	// failing with UnknownWorkflow (DefaultUnknownWorkflowGrace when zero).
@@ -105,7 +105,7 @@ func (r *WorkflowRunReconciler) Executes(run *workflowsv1alpha1.WorkflowRun) boo
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowrunsegments;workflowrunpayloads,verbs=get;list;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile advances one run as far as it can go: fetch it, honour TTL, cancellation and
+// Reconcile executes one run as far as it can go: fetch it, honour TTL, cancellation and
 // timeout, execute the handler, and record the outcome. A run an eager start is executing, or
 // a run to execute while the execution budget is spent, comes back after busyRequeue: the
 // worker never waits for either.
@@ -131,16 +131,16 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{RequeueAfter: busyRequeue}, nil
 	}
 	defer done()
-	return r.advanceFresh(ctx, run)
+	return r.executeFresh(ctx, run)
 }
 
-// Advance executes the run right away in this process, as the controller would, and returns
+// Execute executes the run right away in this process, as the controller would, and returns
 // the run as it stands afterwards. The REST API's eager start uses it so that a new run's
 // first segment executes without waiting for the watch. It takes a slot of the controller's
 // execution budget and returns ErrBudgetSpent at once when none is free; it returns an error
 // at once, too, when the run is executing in this process already. The run's resourceVersion
 // guards against any other process.
-func (r *WorkflowRunReconciler) Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error) {
+func (r *WorkflowRunReconciler) Execute(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error) {
 	done, ok := r.budget.tryAcquire()
 	if !ok {
 		return nil, ErrBudgetSpent
@@ -156,36 +156,36 @@ func (r *WorkflowRunReconciler) Advance(ctx context.Context, key client.ObjectKe
 		return nil, fmt.Errorf("read run %s: %w", key, err)
 	}
 	// run holds what the API server stored after every write the execution makes.
-	if _, err := r.advance(ctx, run, nil); err != nil {
+	if _, err := r.execute(ctx, run, nil); err != nil {
 		return nil, err
 	}
 	return run, nil
 }
 
-// advanceFresh advances the run cached is the cache's lean copy of. The cache keeps no
+// executeFresh executes the run cached is the cache's lean copy of. The cache keeps no
 // journal and may lag behind our own last write (a stale journal would re-run recorded
 // steps), so the run is read past it, unless this manager wrote the run last and the cache
 // shows that nobody wrote it since (then the copy the last write returned serves), or nobody
 // ever wrote its status and the cache kept its input (then the cached copy is the whole run).
 // Were the cache lagging behind another writer, the run's resourceVersion refuses our next
 // write, and the run is read again.
-func (r *WorkflowRunReconciler) advanceFresh(ctx context.Context, cached *workflowsv1alpha1.WorkflowRun) (ctrl.Result, error) {
+func (r *WorkflowRunReconciler) executeFresh(ctx context.Context, cached *workflowsv1alpha1.WorkflowRun) (ctrl.Result, error) {
 	if memo := r.store.recall(cached); memo != nil {
-		return r.advance(ctx, memo.run, memo)
+		return r.execute(ctx, memo.run, memo)
 	}
 	if r.store.untouched(cached) {
-		return r.advance(ctx, cached.DeepCopy(), nil)
+		return r.execute(ctx, cached.DeepCopy(), nil)
 	}
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	return r.advance(ctx, run, nil)
+	return r.execute(ctx, run, nil)
 }
 
-// advance executes a freshly read run unless it is being deleted or already finished; memo,
+// execute executes a freshly read run unless it is being deleted or already finished; memo,
 // when set, is this manager's memory of the run as it wrote it last.
-func (r *WorkflowRunReconciler) advance(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, memo *runMemo) (ctrl.Result, error) {
+func (r *WorkflowRunReconciler) execute(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, memo *runMemo) (ctrl.Result, error) {
 	if !run.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
@@ -499,7 +499,7 @@ func (r *WorkflowRunReconciler) aborted(ctx context.Context, run *workflowsv1alp
 		log.FromContext(ctx).V(1).Info("execution interrupted, re-reading the run", "reason", err.Error())
 		return ctrl.Result{Requeue: true}, nil
 	default:
-		return ctrl.Result{}, fmt.Errorf("advance run %s/%s: %w", run.Namespace, run.Name, err)
+		return ctrl.Result{}, fmt.Errorf("execute run %s/%s: %w", run.Namespace, run.Name, err)
 	}
 }
 

@@ -222,10 +222,9 @@ func (r *WorkflowWebhookReconciler) route(ctx context.Context, w catalog.Webhook
 // secretSource is where a declaration's signing secret lives: an environment variable, or keys
 // of a Secret.
 type secretSource struct {
-	env       string
-	secret    types.NamespacedName
-	keys      []string
-	createCmd string
+	env    string
+	secret types.NamespacedName
+	keys   []string
 }
 
 // secretSourceOf resolves a declaration's secret_ref by the rules in this file's comment.

@@ -138,7 +138,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.RetryPeriod, "lease-retry-period", sharding.DefaultRetryPeriod, "How often leases are renewed, and tried for by the others.")
 	fs.BoolVar(&o.Sharding, "sharding", false, "Every replica executes runs: each holds a Lease as a shard, runs are spread over the live shards by consistent hashing (label workflows.centaur.dev/shard) and move when shards come and go. Needs --leader-elect (the sharder and the schedules run on the elected replica). See docs/scaling.md.")
 	fs.StringVar(&o.ShardName, "shard-name", defaultShardName(), "This replica's shard with --sharding: the name of its Lease and of its runs' shard label, unique among replicas (default: POD_NAME, else the host name, which is the pod's name).")
-	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs advance in parallel, eager starts of the REST API included; a long step holds one slot.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs execute in parallel, eager starts of the REST API included; a long step holds one slot.")
 	fs.IntVar(&o.MaxResultBytes, "max-step-result-bytes", durable.DefaultMaxResultBytes, "Largest JSON result one step may record (results over --inline-result-bytes are stored as WorkflowRunPayloads, in parts of 512 KiB).")
 	fs.IntVar(&o.InlineResultBytes, "inline-result-bytes", durable.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
 	fs.IntVar(&o.MaxRunBytes, "max-run-bytes", durable.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")

@@ -45,9 +45,7 @@ func LeanRun(obj any) (any, error) {
 		return obj, nil
 	}
 	run.ManagedFields = nil
-	if _, ok := run.Annotations[lastApplied]; ok {
-		delete(run.Annotations, lastApplied)
-	}
+	delete(run.Annotations, lastApplied)
 	if run.Spec.Input != nil && len(run.Spec.Input.Raw) > LeanInputBytes {
 		run.Spec.Input = &apiextensionsv1.JSON{} // empty: dropped (see InputDropped)
 	}

@@ -116,7 +116,7 @@ const (
 // monopolise a replica.
 var DefaultDeliveryRate = limits.Rate{PerSecond: 50, Burst: 100}
 
-// Engine advances a run in the calling process: the WorkflowRun controller (see
+// Engine executes a run in the calling process: the WorkflowRun controller (see
 // restapi.Engine).
 type Engine = restapi.Engine
 

@@ -33,7 +33,7 @@ func (a *api) eagerStart(ctx context.Context, run *workflowsv1alpha1.WorkflowRun
 	key := client.ObjectKeyFromObject(run)
 	if a.deps.Engine != nil && a.deps.Engine.Executes(run) {
 		select {
-		case res := <-a.advance(ctx, key):
+		case res := <-a.execute(ctx, key):
 			if res.err == nil && firstSegmentDone(res.run) {
 				return res.run
 			}
@@ -56,25 +56,25 @@ func budgetSpent(err error) bool {
 	return errors.As(err, &spent) && spent.BudgetSpent()
 }
 
-// advanceResult is what the engine's Advance returned.
-type advanceResult struct {
+// executeResult is what the engine's Execute returned.
+type executeResult struct {
 	run *workflowsv1alpha1.WorkflowRun
 	err error
 }
 
-// advance runs the engine in a goroutine whose context outlives the request, so that a step
+// execute runs the engine in a goroutine whose context outlives the request, so that a step
 // is never cancelled because the answer was sent. A panic becomes an error.
-func (a *api) advance(ctx context.Context, key client.ObjectKey) <-chan advanceResult {
-	done := make(chan advanceResult, 1)
+func (a *api) execute(ctx context.Context, key client.ObjectKey) <-chan executeResult {
+	done := make(chan executeResult, 1)
 	execCtx := log.IntoContext(context.WithoutCancel(ctx), a.log.WithValues("workflowrun", key.String(), "eager", true))
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
-				done <- advanceResult{err: fmt.Errorf("panic in eager start: %v", v)}
+				done <- executeResult{err: fmt.Errorf("panic in eager start: %v", v)}
 			}
 		}()
-		run, err := a.deps.Engine.Advance(execCtx, key)
-		done <- advanceResult{run: run, err: err}
+		run, err := a.deps.Engine.Execute(execCtx, key)
+		done <- executeResult{run: run, err: err}
 	}()
 	return done
 }

@@ -43,7 +43,7 @@ func TestRunNamesAreValidLabelValues(t *testing.T) {
 }
 
 func TestIdempotentRunNamesDependOnWorkflowAndKeyOnly(t *testing.T) {
-	if IdempotentRunName("hello", "k") != IdempotentRunName("hello", "k") {
+	if first, again := IdempotentRunName("hello", "k"), IdempotentRunName("hello", "k"); first != again {
 		t.Error("the same key gives different names")
 	}
 	if IdempotentRunName("hello", "k") == IdempotentRunName("hello", "k2") ||

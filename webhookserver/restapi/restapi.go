@@ -36,13 +36,13 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 )
 
-// Engine advances a run in the calling process: the WorkflowRun controller's Advance, used
+// Engine executes a run in the calling process: the WorkflowRun controller's Execute, used
 // when Executes says this process executes the run (it leads the controllers, or under
 // sharding the run is in its shard). When it does not execute the run because the process's
 // execution budget is spent, its error offers a method BudgetSpent() bool that reports true,
 // and the eager start answers at once.
 type Engine interface {
-	Advance(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error)
+	Execute(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error)
 	Executes(run *workflowsv1alpha1.WorkflowRun) bool
 }
 
