@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
@@ -95,14 +96,24 @@ func unready(reason, message string) readiness {
 	return readiness{status: metav1.ConditionFalse, reason: reason, message: message}
 }
 
-// requestsFor returns a reconcile request per object of a list's items.
-func requestsFor[T any, PT interface {
-	*T
-	client.Object
-}](items []T) []reconcile.Request {
+// requestsForList is the map function of a watch that wakes the objects a list finds: it
+// lists list with opts and returns a reconcile request per item. A failed list wakes nothing
+// and is logged as listing what.
+func requestsForList(ctx context.Context, c client.Reader, list client.ObjectList, what string, opts ...client.ListOption) []reconcile.Request {
+	if err := c.List(ctx, list, opts...); err != nil {
+		log.FromContext(ctx).Error(err, "list "+what)
+		return nil
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "list "+what)
+		return nil
+	}
 	reqs := make([]reconcile.Request, 0, len(items))
-	for i := range items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(PT(&items[i]))})
+	for _, item := range items {
+		if obj, ok := item.(client.Object); ok {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+		}
 	}
 	return reqs
 }

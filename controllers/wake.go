@@ -2,11 +2,11 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -39,13 +39,9 @@ func (r *WorkflowRunReconciler) runsWaitingForEvent(ctx context.Context, obj cli
 	if !ok {
 		return nil
 	}
-	var runs workflowsv1alpha1.WorkflowRunList
 	key := durable.EventTarget(ev.Spec.Type, ev.Spec.CorrelationID)
-	if err := r.List(ctx, &runs, client.InNamespace(ev.Namespace), client.MatchingFields{indexWaitingFor: key}); err != nil {
-		log.FromContext(ctx).Error(err, "list runs waiting for an event", "event", ev.Name)
-		return nil
-	}
-	return requestsFor(runs.Items)
+	return requestsForList(ctx, r.Client, &workflowsv1alpha1.WorkflowRunList{}, fmt.Sprintf("the runs waiting for event %s/%s", ev.Namespace, ev.Name),
+		client.InNamespace(ev.Namespace), client.MatchingFields{indexWaitingFor: key})
 }
 
 // cancelChildren sets spec.cancel on the run's unfinished children, wherever they run.

@@ -508,32 +508,19 @@ func (r *WebhookEndpointReconciler) slugClaimants(ctx context.Context, o client.
 	if !ok {
 		return nil
 	}
-	var list workflowsv1alpha1.WebhookEndpointList
-	if err := r.List(ctx, &list, client.MatchingFields{indexEndpointSlug: ep.Spec.Slug}); err != nil {
-		log.FromContext(ctx).Error(err, "list endpoints claiming a slug", "slug", ep.Spec.Slug)
-		return nil
-	}
-	return requestsFor(list.Items)
+	return requestsForList(ctx, r.Client, &workflowsv1alpha1.WebhookEndpointList{}, fmt.Sprintf("the endpoints claiming slug %q", ep.Spec.Slug),
+		client.MatchingFields{indexEndpointSlug: ep.Spec.Slug})
 }
 
 // secretUsers maps a Secret to the endpoints of its namespace that reference it.
 func (r *WebhookEndpointReconciler) secretUsers(ctx context.Context, o client.Object) []reconcile.Request {
-	var list workflowsv1alpha1.WebhookEndpointList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexEndpointSecret: o.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "list endpoints referencing a Secret", "secret", client.ObjectKeyFromObject(o))
-		return nil
-	}
-	return requestsFor(list.Items)
+	return requestsForList(ctx, r.Client, &workflowsv1alpha1.WebhookEndpointList{}, fmt.Sprintf("the endpoints referencing Secret %s", client.ObjectKeyFromObject(o)),
+		client.InNamespace(o.GetNamespace()), client.MatchingFields{indexEndpointSecret: o.GetName()})
 }
 
 // allEndpoints maps a change of the catalog to every endpoint.
 func (r *WebhookEndpointReconciler) allEndpoints(ctx context.Context, _ client.Object) []reconcile.Request {
-	var list workflowsv1alpha1.WebhookEndpointList
-	if err := r.List(ctx, &list); err != nil {
-		log.FromContext(ctx).Error(err, "list webhook endpoints")
-		return nil
-	}
-	return requestsFor(list.Items)
+	return requestsForList(ctx, r.Client, &workflowsv1alpha1.WebhookEndpointList{}, "the webhook endpoints")
 }
 
 // flushPeriodically enqueues, every FlushInterval until ctx ends, the endpoints whose
