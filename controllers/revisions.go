@@ -18,7 +18,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -44,7 +44,7 @@ type RevisionStore struct {
 
 // NewWorkflowCatalog returns the catalog over registry that stores revisions as
 // ControllerRevisions through mgr's clients.
-func NewWorkflowCatalog(mgr ctrl.Manager, registry *durable.Registry, opts catalog.Options) *catalog.Catalog {
+func NewWorkflowCatalog(mgr ctrl.Manager, registry *engine.Registry, opts catalog.Options) *catalog.Catalog {
 	opts.Store = &RevisionStore{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
 	return catalog.New(registry, opts)
 }

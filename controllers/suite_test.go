@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflows"
@@ -36,7 +36,7 @@ var (
 	cfg       *rest.Config
 	k8sClient client.Client
 	scheme    = NewScheme()
-	registry  *durable.Registry
+	registry  *engine.Registry
 	manager   *testManager
 	kcm       *testenv.ControllerManager
 	// workflowDir is the suite's WORKFLOW_DIRS: specs drop workflow files into it.
@@ -56,7 +56,7 @@ var sandbox = &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfil
 
 // suiteLimits are the engine's limits in the suite: a run may store 6 MiB, so that the specs
 // of budgets need little data.
-var suiteLimits = durable.Limits{MaxRunBytes: 6 << 20}
+var suiteLimits = engine.Limits{MaxRunBytes: 6 << 20}
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -73,7 +73,7 @@ var _ = BeforeSuite(func() {
 	kcm, err = testenv.StartControllerManager(testEnv, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 
-	registry = durable.NewRegistry()
+	registry = engine.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(testWorkflows()...)).To(Succeed())
 	workflowDir, err = os.MkdirTemp("", "workflow-files-")

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // indexWaitingFor indexes runs by the events they wait for.
@@ -26,7 +26,7 @@ func waitingForIndex(obj client.Object) []string {
 	}
 	var keys []string
 	for _, e := range run.Status.Journal {
-		if e.Kind == workflowsv1alpha1.EntryKind(durable.KindEvent) && e.State == workflowsv1alpha1.EntryState(durable.StateWaiting) {
+		if e.Kind == workflowsv1alpha1.EntryKind(engine.KindEvent) && e.State == workflowsv1alpha1.EntryState(engine.StateWaiting) {
 			keys = append(keys, e.Target)
 		}
 	}
@@ -41,7 +41,7 @@ func (r *WorkflowRunReconciler) runsWaitingForEvent(ctx context.Context, obj cli
 		return nil
 	}
 	var runs workflowsv1alpha1.WorkflowRunList
-	key := durable.EventTarget(ev.Spec.Type, ev.Spec.CorrelationID)
+	key := engine.EventTarget(ev.Spec.Type, ev.Spec.CorrelationID)
 	if err := r.List(ctx, &runs, client.InNamespace(ev.Namespace), client.MatchingFields{indexWaitingFor: key}); err != nil {
 		log.FromContext(ctx).Error(err, "list runs waiting for an event", "event", ev.Name)
 		return nil
@@ -56,16 +56,16 @@ func (r *WorkflowRunReconciler) runsWaitingForEvent(ctx context.Context, obj cli
 // markConsumed records on each event the run received (among the given entries, just
 // persisted) that the run received it; best effort, since the run's journal is the record
 // that matters.
-func (r *WorkflowRunReconciler) markConsumed(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, entries []durable.Entry) {
+func (r *WorkflowRunReconciler) markConsumed(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, entries []engine.Entry) {
 	for _, e := range entries {
-		if e.Kind == durable.KindEvent && e.State == durable.StateCompleted && e.Ref != "" {
+		if e.Kind == engine.KindEvent && e.State == engine.StateCompleted && e.Ref != "" {
 			r.markEventConsumed(ctx, run, e)
 		}
 	}
 }
 
 // markEventConsumed records on the event of entry that run received it.
-func (r *WorkflowRunReconciler) markEventConsumed(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, entry durable.Entry) {
+func (r *WorkflowRunReconciler) markEventConsumed(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, entry engine.Entry) {
 	key := client.ObjectKey{Namespace: run.Namespace, Name: entry.Ref}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		ev := &workflowsv1alpha1.WorkflowEvent{}

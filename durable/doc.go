@@ -1,4 +1,7 @@
-// Package durable is the workflow SDK and the replay engine of Centaur Workflows.
+// Package durable is the SDK for writing Centaur workflows in Go: defining a workflow and the
+// durable primitives its handler calls. What runs handlers (replaying them against their
+// journals, the registry a manager serves) is the host's business and lives in package
+// durable/engine; an author needs only this package.
 //
 // A workflow is a name, a typed input and a handler:
 //
@@ -95,7 +98,7 @@
 //     that replays stay quiet;
 //   - call primitives only from the handler's own goroutine, and never inside a step's
 //     function: either fails the run with reason Misuse (a primitive called from another
-//     goroutine returns at once, with a *Failure as its error, so a goroutine the handler
+//     goroutine returns at once with an error, so a goroutine the handler
 //     waits for still finishes; the handler stops at its next primitive or when it returns);
 //   - when you change a deployed workflow, keep the names of primitives that running runs
 //     have already reached.

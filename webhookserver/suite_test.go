@@ -21,6 +21,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
@@ -34,7 +35,7 @@ var (
 	testEnv   *envtest.Environment
 	k8sClient client.Client
 	scheme    = controllers.NewScheme()
-	registry  *durable.Registry
+	registry  *engine.Registry
 	// workflowCatalog is the manager's view of the workflows (Go ones here).
 	workflowCatalog *catalog.Catalog
 	table           *routes.Table
@@ -79,7 +80,7 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	registry = durable.NewRegistry()
+	registry = engine.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(testWorkflows()...)).To(Succeed())
 	createNamespace(codeNamespace)

@@ -21,6 +21,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // Origin says who wrote a workflow file, which decides what its code may reach and where its
@@ -415,8 +416,8 @@ func newWorkflow(file string, globals starlark.StringDict, cfg *Config) (*Workfl
 	for _, spec := range schedules {
 		opts = append(opts, durable.WithSchedule(spec))
 	}
-	opts = append(opts, durable.WithInputCheck(w.checkInput))
-	w.Workflow = durable.DefineRaw(name, w.run, opts...)
+	opts = append(opts, engine.WithInputCheck(w.checkInput))
+	w.Workflow = engine.DefineRaw(name, w.run, opts...)
 	return w, nil
 }
 

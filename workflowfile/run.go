@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // ReasonExecutionLimit is the failure reason of a run whose handler ran more Starlark steps in
@@ -90,7 +91,7 @@ func (w *Workflow) newThread(name string, logger *slog.Logger) *limitedThread {
 func (w *Workflow) run(dctx *durable.Context, raw json.RawMessage) (json.RawMessage, error) {
 	inp, err := inputOf(w.input, raw)
 	if err != nil {
-		return nil, &durable.Failure{Reason: durable.ReasonInvalidInput, Message: err.Error()}
+		return nil, &engine.Failure{Reason: engine.ReasonInvalidInput, Message: err.Error()}
 	}
 	thread := w.newThread("handler", durable.Logger(dctx))
 	starlarktime.SetNow(thread.Thread, nondeterministicNow)
@@ -111,10 +112,10 @@ func (w *Workflow) run(dctx *durable.Context, raw json.RawMessage) (json.RawMess
 func (w *Workflow) handlerFailure(thread *limitedThread, err error) error {
 	trace := backtrace(err)
 	if thread.exceeded {
-		return &durable.Failure{Reason: ReasonExecutionLimit, Message: fmt.Sprintf(
+		return &engine.Failure{Reason: ReasonExecutionLimit, Message: fmt.Sprintf(
 			"the handler ran more than %d Starlark steps in one execution without finishing or waiting (an endless loop?)\n%s", thread.max, trace)}
 	}
-	var failure *durable.Failure
+	var failure *engine.Failure
 	if errors.As(err, &failure) {
 		return failure
 	}

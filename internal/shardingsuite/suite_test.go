@@ -27,6 +27,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/sharding"
 	"github.com/centaur-dev/workflow-operator/workflows"
@@ -110,7 +111,7 @@ func startReplica(shard string, opts ...replicaOptions) *replica {
 	mo.NewClient = shards.NewClient
 	mgr, err := ctrl.NewManager(cfg, mo)
 	Expect(err).NotTo(HaveOccurred())
-	registry := durable.NewRegistry()
+	registry := engine.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	tag := shard
 	if o.tag != "" {

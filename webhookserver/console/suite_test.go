@@ -34,6 +34,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
@@ -51,7 +52,7 @@ var (
 	restCfg   *rest.Config
 	k8sClient client.Client
 	scheme    = controllers.NewScheme()
-	registry  *durable.Registry
+	registry  *engine.Registry
 	// workflowCatalog is the manager's view of the workflows (Go ones here).
 	workflowCatalog *catalog.Catalog
 	restSvc         *restapi.Service
@@ -101,7 +102,7 @@ var _ = BeforeSuite(func() {
 		Data:       map[string][]byte{console.SecretKey: []byte(randomHex(32))},
 	})).To(Succeed())
 
-	registry = durable.NewRegistry()
+	registry = engine.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(releaseWorkflow)).To(Succeed())
 	startManager()

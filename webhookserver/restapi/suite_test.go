@@ -25,6 +25,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
@@ -41,10 +42,10 @@ var (
 	restCfg   *rest.Config
 	k8sClient client.Client
 	scheme    = controllers.NewScheme()
-	registry  *durable.Registry
+	registry  *engine.Registry
 	// workflowCatalog is the manager's view of the workflows (Go ones here).
 	workflowCatalog *catalog.Catalog
-	engine          *controllers.WorkflowRunReconciler
+	runs            *controllers.WorkflowRunReconciler
 	elected         <-chan struct{}
 	apiURL          string // http://127.0.0.1:PORT/api, as CENTAUR_API_URL
 	logs            testenv.LogBuffer
@@ -90,7 +91,7 @@ var _ = BeforeSuite(func() {
 	}
 	Expect(k8sClient.Create(ctx, secret)).To(Succeed())
 
-	registry = durable.NewRegistry()
+	registry = engine.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(slowWorkflow, manyStepsWorkflow)).To(Succeed())
 
@@ -117,8 +118,8 @@ func startManager(cfg *rest.Config) {
 	workflowCatalog = controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: restapi.DefaultKeysSecret.Namespace})
 	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflowCatalog, MaxConcurrentReconciles: 8, SecretScope: controllers.SecretScope{"*"}})
 	Expect(err).NotTo(HaveOccurred())
-	engine, elected = ctrls.Runs, mgr.Elected()
-	server := webhookserver.New(serverConfig(mgr.GetClient(), mgr.GetAPIReader(), engine))
+	runs, elected = ctrls.Runs, mgr.Elected()
+	server := webhookserver.New(serverConfig(mgr.GetClient(), mgr.GetAPIReader(), runs))
 	Expect(mgr.Add(server)).To(Succeed())
 
 	stopAll = testenv.StartManager(mgr)
@@ -127,13 +128,13 @@ func startManager(cfg *rest.Config) {
 }
 
 // serverConfig is the API server's configuration, on a free port of 127.0.0.1.
-func serverConfig(c client.Client, reader client.Reader, engine webhookserver.Engine) webhookserver.Config {
+func serverConfig(c client.Client, reader client.Reader, executor webhookserver.Engine) webhookserver.Config {
 	return webhookserver.Config{
 		Addr:              "127.0.0.1:0",
 		Client:            c,
 		Reader:            reader,
 		Workflows:         workflowCatalog,
-		Engine:            engine,
+		Engine:            executor,
 		Logger:            logf.Log.WithName("api"),
 		APIKeysSecret:     restapi.DefaultKeysSecret,
 		EagerStartTimeout: eagerBound,

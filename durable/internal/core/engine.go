@@ -1,4 +1,4 @@
-package durable
+package core
 
 import (
 	"context"
@@ -478,8 +478,8 @@ func (e *execution) recordedAfter(entry Entry) int {
 	return e.inputBytes + e.journal.sizeAfter(entry) + e.journal.payloadBytesAfter(entry)
 }
 
-// advance moves the deterministic clock to t when t is later.
-func (e *execution) advance(t time.Time) {
+// advanceClock moves the deterministic clock to t when t is later.
+func (e *execution) advanceClock(t time.Time) {
 	if t.After(e.now) {
 		e.now = t
 	}
