@@ -1,4 +1,4 @@
-// Package hosttest helps tests build a engine.Host: embed Unavailable in a test's host and
+// Package hosttest helps tests build an engine.Host: embed Unavailable in a test's host and
 // define only the methods the test answers; every other primitive that needs the world
 // outside the run aborts the execution with an error that names it.
 package hosttest
@@ -12,7 +12,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
-// Unavailable is a engine.Host that has nothing to offer.
+// Unavailable is an engine.Host that has nothing to offer.
 type Unavailable struct{}
 
 var _ engine.Host = Unavailable{}
