@@ -1,7 +1,9 @@
 // Package durable is the SDK for writing Centaur workflows in Go: defining a workflow and the
 // durable primitives its handler calls. What runs handlers (replaying them against their
 // journals, the registry a manager serves) is the host's business and lives in package
-// durable/engine; an author needs only this package.
+// durable/engine; an author needs only this package. Its types are aliases of the one
+// implementation both packages share (durable/internal/core, as Temporal's SDK does it), so
+// `go doc` shows a struct's fields there: go doc ./durable/internal/core RetryPolicy.
 //
 // A workflow is a name, a typed input and a handler:
 //
