@@ -84,6 +84,13 @@
 //	deadline := durable.Now(ctx).Add(48 * time.Hour)
 //	durable.Logger(ctx).Info("waiting for approval", "until", deadline)
 //
+// Workflow files call the same primitives as methods of their ctx, under Python's names:
+// ctx.step ([Step]), ctx.parallel ([Parallel]), ctx.sleep, ctx.sleep_until, ctx.wait_for_event,
+// ctx.send_event, ctx.start_workflow, ctx.wait_for_workflow, ctx.run_workflow, ctx.start_agent,
+// ctx.wait_for_agent, ctx.run_agent, ctx.agent_turn, ctx.get_version ([GetVersion], with
+// DEFAULT_VERSION for [DefaultVersion]), ctx.now and ctx.log ([Logger]); docs/workflow-files.md
+// has the table.
+//
 // # The determinism contract
 //
 // Because the handler is replayed, everything it does outside primitives must make the same

@@ -39,6 +39,9 @@ const ReasonUnsupportedVersion = "UnsupportedVersion"
 //
 // Like Now, GetVersion may not be called from a goroutine the handler started (that fails the
 // run with reason Misuse, and GetVersion returns DefaultVersion); nor inside a step's function.
+//
+// A workflow file calls it as ctx.get_version(change_id, min_supported, max_supported), with
+// DEFAULT_VERSION for DefaultVersion.
 func GetVersion(ctx *Context, changeID string, minSupported, maxSupported int) int {
 	if ctx.exec.enter("GetVersion", changeID) != nil {
 		return DefaultVersion
