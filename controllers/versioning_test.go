@@ -52,6 +52,16 @@ func versionedReport(withGetVersion bool) durable.Workflow {
 	})
 }
 
+// expectVersion checks that run's journal records version v of change, as GetVersion does.
+func expectVersion(run *workflowsv1alpha1.WorkflowRun, change string, v int) {
+	GinkgoHelper()
+	marker := entry(run, change)
+	Expect(marker.Kind).To(Equal(workflowsv1alpha1.EntryKind(durable.KindVersion)))
+	Expect(marker.State).To(Equal(workflowsv1alpha1.EntryState(durable.StateCompleted)))
+	Expect(marker.Result).NotTo(BeNil())
+	Expect(string(marker.Result.Raw)).To(Equal(fmt.Sprint(v)))
+}
+
 // deployRelease restarts the manager with the suite's workflows and extra, as a rollout of a
 // release that compiled extra in would.
 func deployRelease(extra ...durable.Workflow) {
@@ -102,11 +112,7 @@ var _ = Describe("Changing a Go workflow with runs in flight (durable.GetVersion
 		for _, run := range []*workflowsv1alpha1.WorkflowRun{before, fresh} {
 			done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
 			Expect(outputOf(done)).To(MatchJSON(`"new api, version 1"`))
-			marker := entry(done, "fetch-api")
-			Expect(marker.Kind).To(Equal(workflowsv1alpha1.EntryKind(durable.KindVersion)))
-			Expect(marker.State).To(Equal(workflowsv1alpha1.EntryState(durable.StateCompleted)))
-			Expect(marker.Result).NotTo(BeNil())
-			Expect(string(marker.Result.Raw)).To(Equal("1"))
+			expectVersion(done, "fetch-api", 1)
 		}
 	})
 })

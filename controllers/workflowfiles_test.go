@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -161,22 +162,7 @@ def handler(inp, ctx):
 
 	It("runs ctx.parallel's branches at once and records ctx.get_version's version, through a replay", func() {
 		// Each request waits until the other arrived: only branches that run at once succeed.
-		var hits atomic.Int32
-		var arrived sync.WaitGroup
-		arrived.Add(2)
-		both := make(chan struct{})
-		go func() { arrived.Wait(); close(both) }()
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if hits.Add(1) <= 2 {
-				arrived.Done()
-			}
-			select {
-			case <-both:
-				fmt.Fprintf(w, "%s page", strings.TrimPrefix(r.URL.Path, "/"))
-			case <-time.After(10 * time.Second):
-				http.Error(w, "the other branch never came", http.StatusGatewayTimeout)
-			}
-		}))
+		srv := barrierserver.New(2, 10*time.Second)
 		defer srv.Close()
 		name := dropFile(`
 WORKFLOW_NAME = "%[1]s"
@@ -202,12 +188,9 @@ def handler(inp, ctx):
 		createEvent("pages.published", key, map[string]bool{"ok": true})
 		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
 		Expect(outputOf(done)).To(MatchJSON(`["docs page", "blog page"]`))
-		Expect(hits.Load()).To(BeEquivalentTo(2), "each branch fetched once, and the replay after the event fetched nothing")
+		Expect(srv.Hits()).To(Equal(2), "each branch fetched once, and the replay after the event fetched nothing")
 
-		version := entry(done, "fetch-both")
-		Expect(version.Kind).To(Equal(workflowsv1alpha1.EntryKind("Version")))
-		Expect(version.Result).NotTo(BeNil())
-		Expect(string(version.Result.Raw)).To(Equal("1"))
+		expectVersion(done, "fetch-both", 1)
 		for _, step := range []string{"fetch-docs", "fetch-blog"} {
 			e := entry(done, step)
 			Expect(e.Kind).To(Equal(workflowsv1alpha1.EntryKind("Step")), step)

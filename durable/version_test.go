@@ -192,48 +192,43 @@ func TestGetVersionAnswersTheSameChangeTheSameWayWithinARun(t *testing.T) {
 }
 
 func TestGetVersionOutsideTheSupportedRangeFailsTheRun(t *testing.T) {
-	t.Run("a recorded version the code no longer supports", func(t *testing.T) {
-		var calls branchCalls
-		h := newHarness(t, v2(&calls).workflow())
-		mustSuspend(t, h.execute(), "nap", epoch.Add(time.Second))
-		h.clock.Advance(time.Second)
-		mustSuspend(t, h.execute(), "after", epoch.Add(2*time.Second))
+	for _, tc := range []struct {
+		name string
+		// started is the code the run went past the change on; then comes code supporting
+		// versions min to max.
+		started     func(*branchCalls) *reportCode
+		min, max    int
+		reason      string
+		fragments   []string
+		notRecorded bool
+	}{
+		{"a recorded version the code no longer supports", v2, 2, 3, durable.ReasonUnsupportedVersion,
+			[]string{`change "fetch-api"`, "took version 1,", "supports versions 2 to 3", "keep version 1 supported"}, false},
+		{"DefaultVersion after support for it was dropped", v1, 1, 1, durable.ReasonUnsupportedVersion,
+			[]string{`change "fetch-api"`, "took version -1 (DefaultVersion", "supports versions 1 to 1"}, true},
+		{"a range whose minimum exceeds its maximum", v1, 2, 1, durable.ReasonHandlerError,
+			[]string{`durable.GetVersion("fetch-api") supports versions 2 to 1`}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls branchCalls
+			h := newHarness(t, tc.started(&calls).workflow())
+			mustSuspend(t, h.execute(), "nap", epoch.Add(time.Second))
+			h.clock.Advance(time.Second)
+			mustSuspend(t, h.execute(), "after", epoch.Add(2*time.Second))
 
-		h.wf = (&reportCode{minVersion: 2, maxVersion: 3, calls: &calls}).workflow()
-		h.clock.Advance(time.Second)
-		f := mustFail(t, h.execute(), durable.ReasonUnsupportedVersion)
-		for _, frag := range []string{`change "fetch-api"`, "version 1", "supports versions 2 to 3"} {
-			if !strings.Contains(f.Message, frag) {
-				t.Errorf("failure message %q does not contain %q", f.Message, frag)
+			h.wf = (&reportCode{minVersion: tc.min, maxVersion: tc.max, calls: &calls}).workflow()
+			h.clock.Advance(time.Second)
+			f := mustFail(t, h.execute(), tc.reason)
+			for _, frag := range tc.fragments {
+				if !strings.Contains(f.Message, frag) {
+					t.Errorf("failure message %q does not contain %q", f.Message, frag)
+				}
 			}
-		}
-	})
-	t.Run("DefaultVersion after support for it was dropped", func(t *testing.T) {
-		var calls branchCalls
-		h := newHarness(t, v1(&calls).workflow())
-		mustSuspend(t, h.execute(), "nap", epoch.Add(time.Second))
-		h.clock.Advance(time.Second)
-		mustSuspend(t, h.execute(), "after", epoch.Add(2*time.Second))
-
-		h.wf = (&reportCode{minVersion: 1, maxVersion: 1, calls: &calls}).workflow()
-		h.clock.Advance(time.Second)
-		f := mustFail(t, h.execute(), durable.ReasonUnsupportedVersion)
-		for _, frag := range []string{`change "fetch-api"`, "version -1 (DefaultVersion", "supports versions 1 to 1"} {
-			if !strings.Contains(f.Message, frag) {
-				t.Errorf("failure message %q does not contain %q", f.Message, frag)
+			if tc.notRecorded {
+				assertNotRecorded(t, h, "fetch-api")
 			}
-		}
-		assertNotRecorded(t, h, "fetch-api")
-	})
-	t.Run("a range whose minimum exceeds its maximum", func(t *testing.T) {
-		h := newHarness(t, (&reportCode{minVersion: 2, maxVersion: 1, calls: &branchCalls{}}).workflow())
-		mustSuspend(t, h.execute(), "nap", epoch.Add(time.Second))
-		h.clock.Advance(time.Second)
-		f := mustFail(t, h.execute(), durable.ReasonHandlerError)
-		if !strings.Contains(f.Message, `durable.GetVersion("fetch-api") supports versions 2 to 1`) {
-			t.Errorf("failure message %q does not name the call and its range", f.Message)
-		}
-	})
+		})
+	}
 }
 
 func TestGetVersionNamesAreCheckedLikeEveryPrimitives(t *testing.T) {

@@ -2,42 +2,17 @@ package workflowfile_test
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
 )
 
-// barrierServer answers "<path>:together" once two requests are in at the same time, and 504
-// to a request that waited a few seconds alone: only concurrent callers get the first answer.
-func barrierServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
-	var hits atomic.Int32
-	var arrived sync.WaitGroup
-	arrived.Add(2)
-	both := make(chan struct{})
-	go func() { arrived.Wait(); close(both) }()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) <= 2 {
-			arrived.Done()
-		}
-		select {
-		case <-both:
-			fmt.Fprintf(w, "%s:together", strings.TrimPrefix(r.URL.Path, "/"))
-		case <-time.After(5 * time.Second):
-			http.Error(w, "alone", http.StatusGatewayTimeout)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &hits
-}
-
 func TestParallelRunsItsBranchesAtOnceAndRecordsEachAsAStep(t *testing.T) {
-	srv, hits := barrierServer(t)
+	srv := barrierserver.New(2, 5*time.Second)
+	defer srv.Close()
 	w := mustCompile(t, fmt.Sprintf(`
 WORKFLOW_NAME = "pages"
 BASE = %q
@@ -66,12 +41,12 @@ def handler(inp, ctx):
 	h.now = h.now.Add(10 * time.Second)
 	out := h.execute()
 	at := epoch.Format("2006-01-02 15:04:05 -0700 MST")
-	want := fmt.Sprintf(`[{"text":"docs:together","at":%q,"clock":"time.time"},{"text":"blog:together","at":%q,"clock":"time.time"}]`, at, at)
+	want := fmt.Sprintf(`[{"text":"docs page","at":%q,"clock":"time.time"},{"text":"blog page","at":%q,"clock":"time.time"}]`, at, at)
 	if out.Kind != durable.Completed || string(out.Output) != want {
 		t.Fatalf("final execution: %+v\n output %s\n want   %s", out.Failure, out.Output, want)
 	}
-	if hits.Load() != 2 {
-		t.Errorf("the server was called %d times; want once per branch", hits.Load())
+	if srv.Hits() != 2 {
+		t.Errorf("the server was called %d times; want once per branch", srv.Hits())
 	}
 }
 
