@@ -324,6 +324,7 @@ func predeclared(cfg *Config) starlark.StringDict {
 		"HmacAuth":         hmacAuthType{},
 		"HeaderTriggerKey": declaring(ReasonInvalidWebhook, starlark.NewBuiltin("HeaderTriggerKey", headerTriggerKeyBuiltin)),
 		"RetryPolicy":      starlark.NewBuiltin("RetryPolicy", retryPolicyBuiltin),
+		"DEFAULT_VERSION":  starlark.MakeInt(durable.DefaultVersion),
 		"Schedule":         declaring(ReasonInvalidSchedule, starlark.NewBuiltin("Schedule", scheduleBuiltin)),
 		"http":             httpModule(client, maxBody),
 	}
