@@ -11,6 +11,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -56,8 +57,8 @@ func versionedReport(withGetVersion bool) durable.Workflow {
 func expectVersion(run *workflowsv1alpha1.WorkflowRun, change string, v int) {
 	GinkgoHelper()
 	marker := entry(run, change)
-	Expect(marker.Kind).To(Equal(workflowsv1alpha1.EntryKind(durable.KindVersion)))
-	Expect(marker.State).To(Equal(workflowsv1alpha1.EntryState(durable.StateCompleted)))
+	Expect(marker.Kind).To(Equal(workflowsv1alpha1.EntryKind(engine.KindVersion)))
+	Expect(marker.State).To(Equal(workflowsv1alpha1.EntryState(engine.StateCompleted)))
 	Expect(marker.Result).NotTo(BeNil())
 	Expect(string(marker.Result.Raw)).To(Equal(fmt.Sprint(v)))
 }
@@ -66,7 +67,7 @@ func expectVersion(run *workflowsv1alpha1.WorkflowRun, change string, v int) {
 // release that compiled extra in would.
 func deployRelease(extra ...durable.Workflow) {
 	GinkgoHelper()
-	r := durable.NewRegistry()
+	r := engine.NewRegistry()
 	Expect(workflows.Register(r)).To(Succeed())
 	Expect(r.Register(append(testWorkflows(), extra...)...)).To(Succeed())
 	registry = r
@@ -88,7 +89,7 @@ var _ = Describe("Changing a Go workflow with runs in flight (durable.GetVersion
 		before := createRun("test_versioned", map[string]string{"key": beforeKey})
 		createEvent("versioned.first", pastKey, map[string]string{})
 		Eventually(func(g Gomega) {
-			g.Expect(getRun(past).Status.WaitingFor).To(Equal(durable.EventTarget("versioned.second", pastKey)))
+			g.Expect(getRun(past).Status.WaitingFor).To(Equal(engine.EventTarget("versioned.second", pastKey)))
 		}, 15*time.Second, 50*time.Millisecond).Should(Succeed())
 		waitPhase(before, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
 		Expect(callCount(pastKey, "fetch")).To(Equal(1))
@@ -106,7 +107,7 @@ var _ = Describe("Changing a Go workflow with runs in flight (durable.GetVersion
 		Expect(outputOf(done)).To(MatchJSON(`"old api, version -1"`))
 		Expect(callCount(pastKey, "fetch")).To(Equal(1), "the old branch's step replays from the journal")
 		for _, e := range journalOf(done) {
-			Expect(e.Kind).NotTo(Equal(workflowsv1alpha1.EntryKind(durable.KindVersion)), "an old run records no version")
+			Expect(e.Kind).NotTo(Equal(workflowsv1alpha1.EntryKind(engine.KindVersion)), "an old run records no version")
 		}
 
 		for _, run := range []*workflowsv1alpha1.WorkflowRun{before, fresh} {

@@ -1,17 +1,10 @@
 package durable
 
-import (
-	"encoding/json"
-	"fmt"
-)
+import "github.com/centaur-dev/workflow-operator/durable/internal/core"
 
 // DefaultVersion is what GetVersion returns to a run that went past the call on code that did
 // not make it yet: the version of the code before the change.
-const DefaultVersion = -1
-
-// ReasonUnsupportedVersion is the reason of a run whose recorded version of a change (see
-// GetVersion) is one the running code no longer supports.
-const ReasonUnsupportedVersion = "UnsupportedVersion"
+const DefaultVersion = core.DefaultVersion
 
 // GetVersion lets a workflow's code change while runs are in flight, as Temporal's
 // workflow.GetVersion does. Put it where the code changes and branch on what it returns:
@@ -43,83 +36,5 @@ const ReasonUnsupportedVersion = "UnsupportedVersion"
 // A workflow file calls it as ctx.get_version(change_id, min_supported, max_supported), with
 // DEFAULT_VERSION for DefaultVersion.
 func GetVersion(ctx *Context, changeID string, minSupported, maxSupported int) int {
-	if ctx.exec.enter("GetVersion", changeID) != nil {
-		return DefaultVersion
-	}
-	return ctx.exec.version(changeID, minSupported, maxSupported)
+	return core.GetVersion(ctx, changeID, minSupported, maxSupported)
 }
-
-// version answers GetVersion: the version recorded for changeID, DefaultVersion where the
-// handler is still inside recorded history, or maxSupported, recorded.
-func (e *execution) version(changeID string, minSupported, maxSupported int) int {
-	if minSupported < DefaultVersion || minSupported > maxSupported {
-		e.failRun(ReasonHandlerError, "durable.GetVersion(%q) supports versions %d to %d: the minimum must be at least DefaultVersion (-1) and at most the maximum", changeID, minSupported, maxSupported)
-	}
-	live := e.live.Load()
-	entry, found := e.lookup(changeID, KindVersion)
-	var v int
-	switch {
-	case found:
-		e.advance(entry.FinishedAt)
-		raw := e.resultOf(entry)
-		if err := json.Unmarshal(raw, &v); err != nil {
-			e.failRun(ReasonNonDeterministic, "the recorded version of change %q is %s, not a number", changeID, raw)
-		}
-	case e.progress.defaulted[changeID] || e.progress.unreached() > 0:
-		// The run reached this point before, on code without the change: it is replaying
-		// recorded history, which lookup took for new ground.
-		e.live.Store(live)
-		e.progress.defaulted[changeID] = true
-		v = DefaultVersion
-	default:
-		v = maxSupported
-		now := e.clock()
-		e.stage(Entry{Name: changeID, Kind: KindVersion, State: StateCompleted, StartedAt: now, FinishedAt: now,
-			Result: json.RawMessage(fmt.Sprint(v))}) // written before anything recorded after it
-		e.advance(now)
-	}
-	if v < minSupported || v > maxSupported {
-		e.failRun(ReasonUnsupportedVersion, "change %q: the run took version %s, but this code supports versions %d to %d: keep version %d supported until the runs that took it have finished",
-			changeID, versionName(v), minSupported, maxSupported, v)
-	}
-	return v
-}
-
-// versionName shows a version, naming DefaultVersion.
-func versionName(v int) string {
-	if v == DefaultVersion {
-		return "-1 (DefaultVersion: it went past this point on code without the change)"
-	}
-	return fmt.Sprint(v)
-}
-
-// replayProgress is how far an execution has come through the journal it started with: which
-// of the entries recorded before it the handler has reached. GetVersion tells by it whether
-// the handler stands inside recorded history (entries recorded after this point remain) or at
-// its end. It also keeps the change ids GetVersion answered with DefaultVersion, which leaves
-// no record, so that every call of a change id in one execution gets the same answer.
-type replayProgress struct {
-	// reached marks the entries recorded before the execution (by index) the handler reached;
-	// count is how many are marked.
-	reached []bool
-	count   int
-	// defaulted are the change ids answered with DefaultVersion.
-	defaulted map[string]bool
-}
-
-// newReplayProgress tracks the progress through a journal of recorded entries.
-func newReplayProgress(recorded int) replayProgress {
-	return replayProgress{reached: make([]bool, recorded), defaulted: map[string]bool{}}
-}
-
-// reach marks the entry at index i of the journal as reached; entries recorded by this
-// execution (past the recorded ones) need no mark.
-func (p *replayProgress) reach(i int) {
-	if i < len(p.reached) && !p.reached[i] {
-		p.reached[i] = true
-		p.count++
-	}
-}
-
-// unreached counts the recorded entries the handler has not reached yet.
-func (p *replayProgress) unreached() int { return len(p.reached) - p.count }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // reportCode is the workflow "report" as deployed at some point: v1 is the code before the
@@ -65,23 +66,23 @@ func v2(calls *branchCalls) *reportCode {
 func mustHaveVersion(t *testing.T, h *harness, change string, v int) {
 	t.Helper()
 	e := h.entry(change)
-	if e.Kind != durable.KindVersion || e.State != durable.StateCompleted || string(e.Result) != fmt.Sprint(v) {
+	if e.Kind != engine.KindVersion || e.State != engine.StateCompleted || string(e.Result) != fmt.Sprint(v) {
 		t.Errorf("entry %q = %+v; want a Completed Version entry with result %d", change, e, v)
 	}
 }
 
 // finish advances the clock past each nap until the run completes, and returns the outcome.
-func finish(t *testing.T, h *harness) durable.Outcome {
+func finish(t *testing.T, h *harness) engine.Outcome {
 	t.Helper()
 	for range 5 {
 		o := h.execute()
-		if o.Kind != durable.Suspended {
+		if o.Kind != engine.Suspended {
 			return o
 		}
 		h.clock.Set(o.WakeAt)
 	}
 	t.Fatalf("the run did not finish; journal %v", names(h.rec.Persisted()))
-	return durable.Outcome{}
+	return engine.Outcome{}
 }
 
 func TestGetVersionOnANewRunRecordsTheMaximumAndReplaysIt(t *testing.T) {
@@ -137,9 +138,9 @@ func TestGetVersionWhenTheCodeChangesUnderARun(t *testing.T) {
 		// only whether entries remain unreached tells that the run stands at the change.
 		name: "a run whose record ends right at the change takes the new branch",
 		onV1: func(t *testing.T, h *harness) {
-			h.seed([]durable.Entry{
-				{Name: "prepare", Kind: durable.KindStep, State: durable.StateCompleted, Attempts: 1, StartedAt: epoch, FinishedAt: epoch, Result: []byte(`"prepared"`)},
-				{Name: "nap", Kind: durable.KindSleep, State: durable.StateCompleted, StartedAt: epoch, WakeAt: epoch.Add(time.Second), FinishedAt: epoch.Add(time.Second)},
+			h.seed([]engine.Entry{
+				{Name: "prepare", Kind: engine.KindStep, State: engine.StateCompleted, Attempts: 1, StartedAt: epoch, FinishedAt: epoch, Result: []byte(`"prepared"`)},
+				{Name: "nap", Kind: engine.KindSleep, State: engine.StateCompleted, StartedAt: epoch, WakeAt: epoch.Add(time.Second), FinishedAt: epoch.Add(time.Second)},
 			})
 			h.clock.Advance(time.Second)
 		},
@@ -186,7 +187,7 @@ func TestGetVersionAnswersTheSameChangeTheSameWayWithinARun(t *testing.T) {
 		return got, nil
 	})
 	h := newHarness(t, wf)
-	h.seed([]durable.Entry{{Name: "old", Kind: durable.KindStep, State: durable.StateCompleted, Attempts: 1, StartedAt: epoch, FinishedAt: epoch, Result: []byte(`1`)}})
+	h.seed([]engine.Entry{{Name: "old", Kind: engine.KindStep, State: engine.StateCompleted, Attempts: 1, StartedAt: epoch, FinishedAt: epoch, Result: []byte(`1`)}})
 	mustComplete(t, h.execute(), `[-1, -1]`)
 	assertNotRecorded(t, h, "change")
 }
@@ -202,11 +203,11 @@ func TestGetVersionOutsideTheSupportedRangeFailsTheRun(t *testing.T) {
 		fragments   []string
 		notRecorded bool
 	}{
-		{"a recorded version the code no longer supports", v2, 2, 3, durable.ReasonUnsupportedVersion,
+		{"a recorded version the code no longer supports", v2, 2, 3, engine.ReasonUnsupportedVersion,
 			[]string{`change "fetch-api"`, "took version 1,", "supports versions 2 to 3", "keep version 1 supported"}, false},
-		{"DefaultVersion after support for it was dropped", v1, 1, 1, durable.ReasonUnsupportedVersion,
+		{"DefaultVersion after support for it was dropped", v1, 1, 1, engine.ReasonUnsupportedVersion,
 			[]string{`change "fetch-api"`, "took version -1 (DefaultVersion", "supports versions 1 to 1"}, true},
-		{"a range whose minimum exceeds its maximum", v1, 2, 1, durable.ReasonHandlerError,
+		{"a range whose minimum exceeds its maximum", v1, 2, 1, engine.ReasonHandlerError,
 			[]string{`durable.GetVersion("fetch-api") supports versions 2 to 1`}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,7 +240,7 @@ func TestGetVersionNamesAreCheckedLikeEveryPrimitives(t *testing.T) {
 			}
 			return durable.GetVersion(ctx, "x", durable.DefaultVersion, 1), nil
 		})
-		f := mustFail(t, newHarness(t, wf).execute(), durable.ReasonNonDeterministic)
+		f := mustFail(t, newHarness(t, wf).execute(), engine.ReasonNonDeterministic)
 		if !strings.Contains(f.Message, `"x" was recorded as a Step but the handler now calls it as a Version`) {
 			t.Errorf("failure message %q does not name the clash", f.Message)
 		}
@@ -249,7 +250,7 @@ func TestGetVersionNamesAreCheckedLikeEveryPrimitives(t *testing.T) {
 			durable.GetVersion(ctx, "x", durable.DefaultVersion, 1)
 			return durable.Step(ctx, "x", func(context.Context) (int, error) { return 1, nil })
 		})
-		f := mustFail(t, newHarness(t, wf).execute(), durable.ReasonNonDeterministic)
+		f := mustFail(t, newHarness(t, wf).execute(), engine.ReasonNonDeterministic)
 		if !strings.Contains(f.Message, `"x" was recorded as a Version but the handler now calls it as a Step`) {
 			t.Errorf("failure message %q does not name the clash", f.Message)
 		}
@@ -258,7 +259,7 @@ func TestGetVersionNamesAreCheckedLikeEveryPrimitives(t *testing.T) {
 		wf := durable.Define("empty", func(ctx *durable.Context, _ struct{}) (int, error) {
 			return durable.GetVersion(ctx, "", durable.DefaultVersion, 1), nil
 		})
-		mustFail(t, newHarness(t, wf).execute(), durable.ReasonNonDeterministic)
+		mustFail(t, newHarness(t, wf).execute(), engine.ReasonNonDeterministic)
 	})
 }
 

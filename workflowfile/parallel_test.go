@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
 )
 
@@ -30,11 +30,11 @@ def handler(inp, ctx):
     return pages
 `, srv.URL))
 	h := newHarness(t, w, `{}`)
-	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "pause" {
+	if out := h.execute(); out.Kind != engine.Suspended || out.Current != "pause" {
 		t.Fatalf("first execution: %+v", out)
 	}
 	for _, name := range []string{"fetch-docs", "fetch-blog"} {
-		if e, ok := h.entry(name); !ok || e.Kind != durable.KindStep || e.State != durable.StateCompleted {
+		if e, ok := h.entry(name); !ok || e.Kind != engine.KindStep || e.State != engine.StateCompleted {
 			t.Errorf("entry %q = %+v; want a Completed Step", name, e)
 		}
 	}
@@ -42,7 +42,7 @@ def handler(inp, ctx):
 	out := h.execute()
 	at := epoch.Format("2006-01-02 15:04:05 -0700 MST")
 	want := fmt.Sprintf(`[{"text":"docs page","at":%q,"clock":"time.time"},{"text":"blog page","at":%q,"clock":"time.time"}]`, at, at)
-	if out.Kind != durable.Completed || string(out.Output) != want {
+	if out.Kind != engine.Completed || string(out.Output) != want {
 		t.Fatalf("final execution: %+v\n output %s\n want   %s", out.Failure, out.Output, want)
 	}
 	if srv.Hits() != 2 {
@@ -67,11 +67,11 @@ def handler(inp, ctx):
         nums.append(1)
     return sums
 `)
-	if out := newHarness(t, w, `{}`).execute(); out.Kind != durable.Completed || string(out.Output) != `[1999000,1999000]` {
+	if out := newHarness(t, w, `{}`).execute(); out.Kind != engine.Completed || string(out.Output) != `[1999000,1999000]` {
 		t.Fatalf("%+v %s", out.Failure, out.Output)
 	}
 	out := newHarness(t, w, `{"mutate": true}`).execute()
-	if out.Kind != durable.Failed || out.Failure.Reason != durable.ReasonHandlerError || !strings.Contains(out.Failure.Message, "frozen list") {
+	if out.Kind != engine.Failed || out.Failure.Reason != engine.ReasonHandlerError || !strings.Contains(out.Failure.Message, "frozen list") {
 		t.Fatalf("%+v; want HandlerError: the list is frozen", out.Failure)
 	}
 }
@@ -79,27 +79,27 @@ def handler(inp, ctx):
 func TestParallelBranchesFollowTheRulesOfSteps(t *testing.T) {
 	cases := []struct{ name, call, reason, has string }{
 		{"a primitive inside a branch", `ctx.parallel([("a", lambda: 1), ("b", lambda: ctx.sleep("nested", 1))], retry = 1)`,
-			durable.ReasonStepFailed, `ctx.sleep cannot be called inside the function of step "b"`},
+			engine.ReasonStepFailed, `ctx.sleep cannot be called inside the function of step "b"`},
 		{"get_version inside a branch", `ctx.parallel([("a", lambda: ctx.get_version("x", DEFAULT_VERSION, 1))], retry = 1)`,
-			durable.ReasonStepFailed, `ctx.get_version cannot be called inside the function of step "a"`},
+			engine.ReasonStepFailed, `ctx.get_version cannot be called inside the function of step "a"`},
 		{"a failing branch", `ctx.parallel([("a", lambda: 1), ("b", lambda: fail("upstream said no"))], retry = 1)`,
-			durable.ReasonStepFailed, "upstream said no"},
+			engine.ReasonStepFailed, "upstream said no"},
 		{"not a pair", `ctx.parallel([("a", lambda: 1), 2])`,
-			durable.ReasonHandlerError, `ctx.parallel: branches[1] must be a (name, function) pair`},
+			engine.ReasonHandlerError, `ctx.parallel: branches[1] must be a (name, function) pair`},
 		{"a dict", `ctx.parallel({"a": lambda: 1})`,
-			durable.ReasonHandlerError, `pass its .items()`},
+			engine.ReasonHandlerError, `pass its .items()`},
 		{"a name that is not a string", `ctx.parallel([(1, lambda: 1)])`,
-			durable.ReasonHandlerError, `ctx.parallel: branches[0]: for parameter 1: got int, want string`},
+			engine.ReasonHandlerError, `ctx.parallel: branches[0]: for parameter 1: got int, want string`},
 		{"two branches of one name", `ctx.parallel([("a", lambda: 1), ("a", lambda: 2)])`,
-			durable.ReasonNonDeterministic, `two branches named "a"`},
+			engine.ReasonNonDeterministic, `two branches named "a"`},
 		{"a bad retry", `ctx.parallel([("a", lambda: 1)], retry = "often")`,
-			durable.ReasonHandlerError, `ctx.parallel: retry: want RetryPolicy(...) or a number of attempts`},
+			engine.ReasonHandlerError, `ctx.parallel: retry: want RetryPolicy(...) or a number of attempts`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := mustCompile(t, "WORKFLOW_NAME = \"bad\"\ndef handler(inp, ctx):\n    return "+c.call+"\n")
 			out := newHarness(t, w, `{}`).execute()
-			if out.Kind != durable.Failed || out.Failure.Reason != c.reason || !strings.Contains(out.Failure.Message, c.has) {
+			if out.Kind != engine.Failed || out.Failure.Reason != c.reason || !strings.Contains(out.Failure.Message, c.has) {
 				t.Fatalf("%+v; want %s with %q", out.Failure, c.reason, c.has)
 			}
 		})
@@ -108,7 +108,7 @@ func TestParallelBranchesFollowTheRulesOfSteps(t *testing.T) {
 
 func TestParallelOfNoBranchesIsAnEmptyList(t *testing.T) {
 	w := mustCompile(t, "WORKFLOW_NAME = \"none\"\ndef handler(inp, ctx):\n    return ctx.parallel([])\n")
-	if out := newHarness(t, w, `{}`).execute(); out.Kind != durable.Completed || string(out.Output) != `[]` {
+	if out := newHarness(t, w, `{}`).execute(); out.Kind != engine.Completed || string(out.Output) != `[]` {
 		t.Fatalf("%+v %s", out.Failure, out.Output)
 	}
 }

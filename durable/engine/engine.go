@@ -232,3 +232,10 @@ type EventRecord = core.EventRecord
 
 // Result is the state of something a run waits for outside itself.
 type Result = core.Result
+
+// ReasonUnsupportedVersion is the reason of a run whose recorded version of a change (see
+// GetVersion) is one the running code no longer supports.
+const ReasonUnsupportedVersion = core.ReasonUnsupportedVersion
+
+// KindVersion records the version GetVersion chose for a change.
+const KindVersion = core.KindVersion
