@@ -51,7 +51,7 @@ type paths struct {
 	kubeconfig string // .dev/kubeconfig: admin kubeconfig, rewritten on every start
 	apiKey     string // .dev/api-key: the REST API key, kept across runs
 	children   string // .dev/children: our child processes, for cleanup after a crash
-	logs       string // .dev/logs: etcd and kube-apiserver output
+	logs       string // .dev/logs: etcd, kube-apiserver and kube-controller-manager output
 	crds       string // config/crd/bases: the CRDs to install
 	assets     string // bin/k8s or $KUBEBUILDER_ASSETS: etcd and kube-apiserver binaries
 	manager    string // bin/manager
@@ -112,20 +112,17 @@ func run(o options) error {
 		return err
 	}
 
-	logf("starting etcd and kube-apiserver from %s (data in %s)", p.assets, rel(p, p.etcd))
+	logf("starting etcd, kube-apiserver and kube-controller-manager (garbage collection, namespace deletion) from %s (data in %s)", p.assets, rel(p, p.etcd))
 	cp, err := startControlPlane(p)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		logf("stopping kube-apiserver and etcd")
+		logf("stopping kube-controller-manager, kube-apiserver and etcd")
 		cp.stop()
 		_ = os.Remove(p.children)
 		logf("stopped; the cluster's data stays in %s for the next `make dev`", rel(p, p.etcd))
 	}()
-	if err := startGarbageCollector(cp, p); err != nil {
-		return err
-	}
 	if err := recordChildren(p.children); err != nil {
 		return err
 	}
