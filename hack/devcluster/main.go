@@ -33,7 +33,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
 
-// readyTimeout bounds how long we wait for the manager's /readyz before printing the usage anyway.
+// readyTimeout bounds how long we wait for the manager to be ready (its /readyz and its API)
+// before printing the usage anyway.
 const readyTimeout = time.Minute
 
 // options are devcluster's command-line flags.
@@ -53,7 +54,7 @@ type paths struct {
 	children   string // .dev/children: our child processes, for cleanup after a crash
 	logs       string // .dev/logs: etcd, kube-apiserver and kube-controller-manager output
 	crds       string // config/crd/bases: the CRDs to install
-	assets     string // bin/k8s or $KUBEBUILDER_ASSETS: etcd and kube-apiserver binaries
+	assets     string // bin/k8s or $KUBEBUILDER_ASSETS: the control plane's binaries
 	manager    string // bin/manager
 }
 
