@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
+	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -35,26 +34,8 @@ const revisionGCInterval = 2 * time.Second
 // fileMaxSteps bounds the suite's workflow files so that an endless loop stops quickly.
 const fileMaxSteps = 2_000_000
 
-// syncBuffer is a buffer the managers' loggers write into while specs read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // dirLogs holds what the suite's workflow directory watchers logged, as JSON lines.
-var dirLogs = &syncBuffer{}
+var dirLogs = &testenv.LogBuffer{}
 
 // dropFile writes a workflow file into the suite's WORKFLOW_DIRS under a unique name and
 // returns its WORKFLOW_NAME, which is unique too. text uses %[1]s for the name.

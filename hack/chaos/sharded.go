@@ -150,7 +150,7 @@ func (c *chaos) replaceLost(live []*manager) ([]*manager, error) {
 			continue
 		}
 		if !c.noteLeaseLost(m) {
-			return nil, fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.log)
+			return nil, fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.LogFile)
 		}
 		next, err := c.startShard()
 		if err != nil {
@@ -172,7 +172,7 @@ func (c *chaos) noteLeaseLost(m *manager) bool {
 	if _, known := c.killed[m.PID()]; known {
 		return true
 	}
-	data, err := os.ReadFile(m.log)
+	data, err := os.ReadFile(m.LogFile)
 	if err != nil || !slices.ContainsFunc(leaseLostMessages, func(msg string) bool { return strings.Contains(string(data), msg) }) {
 		return false
 	}

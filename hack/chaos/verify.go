@@ -82,7 +82,7 @@ func (c *chaos) judge(ctx context.Context) error {
 	for _, m := range c.managers {
 		if m.shard != "" && m.Exited() && !c.noteLeaseLost(m) {
 			if _, known := c.killed[m.PID()]; !known {
-				return fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.log)
+				return fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.LogFile)
 			}
 		}
 	}
@@ -418,13 +418,13 @@ func (v *verifier) checkResumes() {
 // checkLogs fails the test when a manager built with the race detector reported a race.
 func (v *verifier) checkLogs(managers []*manager) {
 	for _, m := range managers {
-		data, err := os.ReadFile(m.log)
+		data, err := os.ReadFile(m.LogFile)
 		if err != nil {
-			v.fail("read %s: %v", m.log, err)
+			v.fail("read %s: %v", m.LogFile, err)
 			continue
 		}
 		if strings.Contains(string(data), "WARNING: DATA RACE") {
-			v.fail("manager pid %d reported a data race (see %s)", m.PID(), m.log)
+			v.fail("manager pid %d reported a data race (see %s)", m.PID(), m.LogFile)
 		}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
@@ -34,15 +34,15 @@ import (
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
-// The suite runs a real kube-apiserver and etcd (envtest, from bin/k8s via KUBEBUILDER_ASSETS),
+// The suite runs a real kube-apiserver and etcd (from bin/k8s via KUBEBUILDER_ASSETS),
 // a manager with the controllers, and the API server on a free port; every spec talks HTTP to
 // it as curl would.
 var (
-	testEnv   *envtest.Environment
-	restCfg   *rest.Config
-	k8sClient client.Client
-	scheme    = controllers.NewScheme()
-	registry  *engine.Registry
+	testCluster *testcluster.Cluster
+	restCfg     *rest.Config
+	k8sClient   client.Client
+	scheme      = controllers.NewScheme()
+	registry    *engine.Registry
 	// workflowCatalog is the manager's view of the workflows (Go ones here).
 	workflowCatalog *catalog.Catalog
 	runs            *controllers.WorkflowRunReconciler
@@ -73,10 +73,10 @@ func TestRESTAPI(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, &logs)), zap.UseDevMode(true)))
-	var cfg *rest.Config
 	var err error
-	testEnv, cfg, err = testenv.Start()
+	testCluster, err = testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
 	Expect(err).NotTo(HaveOccurred())
+	cfg := testCluster.Config()
 	restCfg = cfg
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
@@ -102,8 +102,8 @@ var _ = AfterSuite(func() {
 	if stopAll != nil {
 		Expect(stopAll()).To(Succeed())
 	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if testCluster != nil {
+		Expect(testCluster.Stop()).To(Succeed())
 	}
 	for _, key := range []string{adminKey, teamBKey} {
 		Expect(logs.String()).NotTo(ContainSubstring(key), "an API key was logged")
