@@ -197,7 +197,7 @@ func (c *chaos) crashSingle(ctx context.Context) error {
 			}
 			uptime /= 2
 		}
-		if err := sleepCtx(ctx, uptime); err != nil {
+		if err := testcluster.Sleep(ctx, uptime); err != nil {
 			return err
 		}
 		if err := c.kill(m, "manager"); err != nil {
@@ -269,7 +269,7 @@ func retry(ctx context.Context, fn func() error, ok func(error) bool) error {
 		if time.Now().After(deadline) {
 			return err
 		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -323,7 +323,7 @@ func (c *chaos) kill(m *manager, why string) error {
 // crashEtcd lets the manager work for after, then kills etcd with SIGKILL, keeps it down for
 // cfg.etcdDown and starts it again on its data, while runs are in flight.
 func (c *chaos) crashEtcd(ctx context.Context, after time.Duration) error {
-	if err := sleepCtx(ctx, after); err != nil {
+	if err := testcluster.Sleep(ctx, after); err != nil {
 		return err
 	}
 	down := time.Now()
@@ -332,7 +332,7 @@ func (c *chaos) crashEtcd(ctx context.Context, after time.Duration) error {
 	}
 	c.stats.EtcdKills++
 	c.logf("SIGKILL etcd; restarting it in %s", c.cfg.etcdDown)
-	if err := sleepCtx(ctx, c.cfg.etcdDown); err != nil {
+	if err := testcluster.Sleep(ctx, c.cfg.etcdDown); err != nil {
 		return err
 	}
 	if err := c.cluster.RestartEtcd(); err != nil {
@@ -361,7 +361,7 @@ func (c *chaos) crashLeader(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := sleepCtx(ctx, c.uptime()); err != nil {
+	if err := testcluster.Sleep(ctx, c.uptime()); err != nil {
 		return err
 	}
 	survivor := a
@@ -395,7 +395,7 @@ func (c *chaos) awaitLeader(ctx context.Context, candidates ...*manager) (*manag
 				return nil, fmt.Errorf("manager pid %d exited while waiting for the lease (see %s)", m.PID(), m.LogFile)
 			}
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
@@ -405,16 +405,4 @@ func (c *chaos) awaitLeader(ctx context.Context, candidates ...*manager) (*manag
 // logf prints a progress line.
 func (c *chaos) logf(format string, args ...any) {
 	fmt.Fprintf(c.out, "chaos: "+format+"\n", args...)
-}
-
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

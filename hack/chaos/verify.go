@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testflows"
 	"github.com/centaur-dev/workflow-operator/runstore"
 )
@@ -156,7 +157,7 @@ func (c *chaos) awaitFinal(ctx context.Context) (map[string]*workflowsv1alpha1.W
 				return nil, fmt.Errorf("%d runs are not final %s after the last kill (and %d of %d exist)", pending, c.cfg.timeout, len(runs), len(c.created))
 			}
 		}
-		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
