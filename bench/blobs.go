@@ -154,7 +154,7 @@ func (h *harness) waitRunPhase(ctx context.Context, ns, name string, phase workf
 		if time.Now().After(deadline) {
 			return fmt.Errorf("run %s did not reach %s within %s (phase %q)", name, phase, h.cfg.timeout, run.Status.Phase)
 		}
-		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -83,7 +83,7 @@ func (h *harness) measureFlood(ctx context.Context, res *results) error {
 	f.flood = floodUnauthenticated(floodCtx, url, h.cfg.floodDeliveries, h.cfg.floodSenders)
 	f.took = time.Since(start)
 	// The signed stream goes on a second longer, so that it also covers the manager's recovery.
-	if err := sleepCtx(ctx, time.Second); err != nil {
+	if err := testcluster.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	close(stop)
@@ -118,7 +118,7 @@ func awaitAccepted(ctx context.Context, s *sender) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the flood endpoint did not answer 202 within a minute: %d %s %v", a.status, a.body, err)
 		}
-		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -125,11 +125,10 @@ func (h *harness) ensureNamespace(ctx context.Context, ns string) error {
 
 // managerProc is one running manager binary and its endpoints.
 type managerProc struct {
-	*testcluster.Process
+	*testcluster.ManagerProcess
 	apiURL     string
 	pprofURL   string
 	metricsURL string
-	log        *os.File
 }
 
 // startManager runs the manager binary with every listener on a free loopback port, waits
@@ -140,59 +139,42 @@ func (h *harness) startManager(ctx context.Context, extraArgs ...string) (*manag
 
 // startManagerEnv is startManager with env added to the manager's environment.
 func (h *harness) startManagerEnv(ctx context.Context, env []string, extraArgs ...string) (*managerProc, error) {
-	addrs := make([]string, 4)
-	for i := range addrs {
-		addr, err := testcluster.FreeAddr()
-		if err != nil {
-			return nil, err
-		}
-		addrs[i] = addr
+	pprofAddr, err := testcluster.FreeAddr()
+	if err != nil {
+		return nil, err
 	}
 	h.managers++
-	log, err := os.Create(filepath.Join(h.dir, "logs", fmt.Sprintf("manager-%d.log", h.managers)))
-	if err != nil {
-		return nil, fmt.Errorf("create the manager's log: %w", err)
-	}
 	args := append([]string{
-		"--metrics-bind-address=" + addrs[0],
-		"--health-probe-bind-address=" + addrs[1],
-		"--api-bind-address=" + addrs[2],
-		"--pprof-bind-address=" + addrs[3],
+		"--pprof-bind-address=" + pprofAddr,
 		fmt.Sprintf("--max-concurrent-reconciles=%d", h.cfg.parallelism),
 		// The webhook figure's endpoint and signing Secret live in their own namespace.
 		"--secret-namespaces=" + webhookNamespace,
 		"--workflow-dirs=" + h.workflowDir,
 	}, extraArgs...)
-	proc, err := testcluster.StartProcess(testcluster.ProcessOptions{
-		Binary: h.managerBin, Args: args, Output: log,
-		Env: append([]string{"KUBECONFIG=" + h.kubeconfig}, env...),
+	proc, err := testcluster.StartManagerProcess(testcluster.ManagerProcessOptions{
+		Binary: h.managerBin, Kubeconfig: h.kubeconfig, Args: args, Env: env,
+		LogFile: filepath.Join(h.dir, "logs", fmt.Sprintf("manager-%d.log", h.managers)),
 	})
 	if err != nil {
-		_ = log.Close()
 		return nil, err
 	}
-	m := &managerProc{Process: proc, apiURL: "http://" + addrs[2], pprofURL: "http://" + addrs[3], metricsURL: "http://" + addrs[0] + "/metrics", log: log}
+	m := &managerProc{ManagerProcess: proc, apiURL: proc.Listeners.API, pprofURL: "http://" + pprofAddr,
+		metricsURL: proc.Listeners.Metrics + "/metrics"}
 	readyCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := proc.WaitHTTP(readyCtx, "http://"+addrs[1]+"/readyz"); err != nil {
+	if err := proc.WaitReady(readyCtx); err != nil {
 		m.stop()
-		return nil, fmt.Errorf("wait for the manager (log %s): %w", log.Name(), err)
-	}
-	// The API server is a runnable of its own, listening a moment after the probes.
-	if err := proc.WaitHTTP(readyCtx, m.apiURL+"/api/openapi.json"); err != nil {
-		m.stop()
-		return nil, fmt.Errorf("wait for the manager's API (log %s): %w", log.Name(), err)
+		return nil, err
 	}
 	return m, nil
 }
 
-// stop shuts the manager down and closes its log; a nil manager is a no-op.
+// stop shuts the manager down; a nil manager is a no-op.
 func (m *managerProc) stop() {
 	if m == nil {
 		return
 	}
 	_ = m.Stop(20 * time.Second)
-	_ = m.log.Close()
 }
 
 // startCPUProfile starts a CPU profile in the manager.

@@ -86,7 +86,7 @@ func waitSettled(ctx context.Context, pid int, timeout time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the manager kept busy for %s", timeout)
 		}
-		if err := sleepCtx(ctx, time.Second); err != nil {
+		if err := testcluster.Sleep(ctx, time.Second); err != nil {
 			return err
 		}
 		now := testcluster.CPUTime(pid)
@@ -115,7 +115,7 @@ func steadyRSS(ctx context.Context, pid int, window time.Duration) (int64, error
 	deadline := time.Now().Add(rssSettledMax)
 	start, err := testcluster.RSS(pid)
 	for err == nil && time.Now().Before(deadline) {
-		if err := sleepCtx(ctx, window); err != nil {
+		if err := testcluster.Sleep(ctx, window); err != nil {
 			return 0, err
 		}
 		var now int64
@@ -190,7 +190,7 @@ func (h *harness) waitPhase(ctx context.Context, phase workflowsv1alpha1.RunPhas
 		if time.Now().After(deadline) {
 			return fmt.Errorf("only %d of %d runs reached %s within %s", in, h.cfg.memoryRuns, phase, h.cfg.timeout)
 		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
 
 // newRun builds a run of workflow with input.
@@ -66,7 +67,7 @@ func paced(ctx context.Context, n int, rate float64, fn func(ctx context.Context
 	start := time.Now()
 	for i := range n {
 		due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-		if err := sleepCtx(ctx, time.Until(due)); err != nil {
+		if err := testcluster.Sleep(ctx, time.Until(due)); err != nil {
 			break
 		}
 		wg.Go(func() {
@@ -178,7 +179,7 @@ func (h *harness) waitRun(ctx context.Context, ns, name string, start time.Time)
 			return time.Time{}, fmt.Errorf("run %s did not succeed within %s", name, h.cfg.timeout)
 		}
 		// The end time is the event's, so polling slower only delays noticing it.
-		if err := sleepCtx(ctx, min(max(time.Since(start)/20, 20*time.Millisecond), 500*time.Millisecond)); err != nil {
+		if err := testcluster.Sleep(ctx, min(max(time.Since(start)/20, 20*time.Millisecond), 500*time.Millisecond)); err != nil {
 			return time.Time{}, err
 		}
 	}
@@ -218,7 +219,7 @@ func (h *harness) waitAll(ctx context.Context, ns string, names []string, requir
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%d of %d runs in %s did not finish within %s", pending, len(names), ns, h.cfg.timeout)
 		}
-		if err := sleepCtx(ctx, interval); err != nil {
+		if err := testcluster.Sleep(ctx, interval); err != nil {
 			return nil, err
 		}
 	}
@@ -257,18 +258,6 @@ func succeeded(run *workflowsv1alpha1.WorkflowRun) error {
 		msg += ": " + run.Status.Error.Reason + ": " + run.Status.Error.Message
 	}
 	return fmt.Errorf("run %s did not succeed: %s", run.Name, msg)
-}
-
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // namesOf returns the names of runs.

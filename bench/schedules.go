@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testflows"
 )
 
@@ -74,7 +75,7 @@ func (h *harness) measureSchedules(ctx context.Context, res *results) error {
 	if time.Now().After(minute) {
 		return fmt.Errorf("the schedules were ready only after their minute %s; the machine is too slow for %d schedules", minute.Format(time.TimeOnly), n)
 	}
-	if err := sleepCtx(ctx, time.Until(minute)); err != nil {
+	if err := testcluster.Sleep(ctx, time.Until(minute)); err != nil {
 		return err
 	}
 	meter, err := h.startMeter(ctx, m, "schedules")
@@ -145,7 +146,7 @@ func (h *harness) waitSchedules(ctx context.Context, n int, what string, done fu
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d schedules did not get %s within %s", n-ready, n, what, h.cfg.timeout)
 		}
-		if err := sleepCtx(ctx, time.Second); err != nil {
+		if err := testcluster.Sleep(ctx, time.Second); err != nil {
 			return err
 		}
 	}

@@ -158,7 +158,7 @@ func awaitRingOf(ctx context.Context, replicas map[string]*managerProc, n int) e
 			if time.Now().After(deadline) {
 				return fmt.Errorf("replica %s does not see %d shards on its ring within a minute (last: %v, %v)", shard, n, members, err)
 			}
-			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			if err := testcluster.Sleep(ctx, 100*time.Millisecond); err != nil {
 				return err
 			}
 		}

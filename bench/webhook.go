@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testflows"
 )
 
@@ -184,7 +185,7 @@ func (s *sender) awaitRoute(ctx context.Context, h *harness) ([]byte, error) {
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("the webhook endpoint did not answer 202 within a minute: %d %s %v (%s)", status, body, err, h.endpointState(ctx))
 		}
-		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}

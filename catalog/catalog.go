@@ -1,5 +1,5 @@
 // Package catalog answers which workflow a run executes. Workflows come from three places: Go
-// code compiled into the manager (the durable.Registry), workflow files from WORKFLOW_DIRS
+// code compiled into the manager (the engine.Registry), workflow files from WORKFLOW_DIRS
 // (the administrator's, visible in every namespace, and preferred over a Go workflow of the
 // same name), and WorkflowDefinitions (a tenant's, visible only in their own namespace and
 // never shadowing the others). A run that started on a workflow file replays the revision it
@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -92,7 +93,7 @@ type Options struct {
 
 // Catalog is the manager's view of every workflow it can run. It is safe for concurrent use.
 type Catalog struct {
-	registry *durable.Registry
+	registry *engine.Registry
 	opts     Options
 
 	mu          sync.RWMutex
@@ -111,7 +112,7 @@ type compiledRevision struct {
 }
 
 // New returns a catalog over the Go workflows of registry.
-func New(registry *durable.Registry, opts Options) *Catalog {
+func New(registry *engine.Registry, opts Options) *Catalog {
 	if opts.CompiledRevisions <= 0 {
 		opts.CompiledRevisions = 128
 	}
@@ -120,7 +121,7 @@ func New(registry *durable.Registry, opts Options) *Catalog {
 }
 
 // Registry returns the Go workflows.
-func (c *Catalog) Registry() *durable.Registry { return c.registry }
+func (c *Catalog) Registry() *engine.Registry { return c.registry }
 
 // OperatorNamespace is where the revisions of WORKFLOW_DIRS files are kept.
 func (c *Catalog) OperatorNamespace() string { return c.opts.OperatorNamespace }

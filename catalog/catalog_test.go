@@ -13,6 +13,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -62,7 +63,7 @@ func fileWorkflow(t *testing.T, name, text, slug string, origin workflowfile.Ori
 
 func newCatalog(t *testing.T, store catalog.RevisionStore) *catalog.Catalog {
 	t.Helper()
-	reg := durable.NewRegistry()
+	reg := engine.NewRegistry()
 	if err := reg.Register(goWorkflow("hello"), goWorkflow("report")); err != nil {
 		t.Fatal(err)
 	}
@@ -187,12 +188,12 @@ func TestDeclaredWebhooksByPrecedence(t *testing.T) {
 // run executes w once with no host and returns its output.
 func run(t *testing.T, w durable.Workflow) string {
 	t.Helper()
-	out := durable.Execute(context.Background(), w, durable.Execution{
+	out := engine.Execute(context.Background(), w, engine.Execution{
 		Run:      durable.RunInfo{Name: "r", StartedAt: time.Now()},
 		Input:    json.RawMessage(`{}`),
-		Recorder: durable.RecorderFunc(func(context.Context, *durable.Journal, []durable.Entry) error { return nil }),
+		Recorder: engine.RecorderFunc(func(context.Context, *engine.Journal, []engine.Entry) error { return nil }),
 	})
-	if out.Kind != durable.Completed {
+	if out.Kind != engine.Completed {
 		t.Fatalf("%+v", out)
 	}
 	return string(out.Output)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
@@ -56,18 +57,12 @@ func (d *Dirs) Start(ctx context.Context) error {
 	if interval <= 0 {
 		interval = DefaultDirsPollInterval
 	}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-			if d.changed() {
-				d.reload()
-			}
+	wait.UntilWithContext(ctx, func(context.Context) {
+		if d.changed() {
+			d.reload()
 		}
-	}
+	}, interval)
+	return nil
 }
 
 // NeedLeaderElection reports false: every replica loads the files.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/agents"
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
@@ -43,7 +43,7 @@ var _ = Describe("Messages of any length", func() {
 		chatServer().script(prompt, chatError(http.StatusBadRequest, huge, "invalid_request_error", "huge"))
 
 		run := createRun("test_agent", map[string]string{"prompt": prompt})
-		failed := expectFailed(run, durable.ReasonAgentFailed, "the model is overloaded")
+		failed := expectFailed(run, engine.ReasonAgentFailed, "the model is overloaded")
 		Expect(failed.Status.Error.Message).To(ContainSubstring(agents.ReasonUpstreamRejected))
 		Expect(failed.Status.Error.Message).To(ContainSubstring("cut from"))
 		expectBoundedFailure(failed)

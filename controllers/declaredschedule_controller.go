@@ -32,6 +32,7 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/schedule"
 )
 
@@ -107,7 +108,7 @@ func (s ScheduleSources) DeclaredSchedules(ctx context.Context) ([]DeclaredSched
 
 // RegistrySchedules is the source of the schedules that the registry's workflows declare with
 // durable.WithSchedule, read afresh at every call.
-func RegistrySchedules(reg *durable.Registry) ScheduleSource {
+func RegistrySchedules(reg *engine.Registry) ScheduleSource {
 	return ScheduleSourceFunc(func(context.Context) ([]DeclaredSchedule, error) {
 		var out []DeclaredSchedule
 		for _, w := range reg.Workflows() {
@@ -271,7 +272,7 @@ func CheckScheduleSpec(spec durable.ScheduleSpec) error {
 
 // ValidateDeclaredSchedules checks the schedules the registry's Go workflows declare; the
 // manager refuses to start when one cannot be used, as it does for a code-declared webhook.
-func ValidateDeclaredSchedules(reg *durable.Registry) error {
+func ValidateDeclaredSchedules(reg *engine.Registry) error {
 	decls, err := RegistrySchedules(reg).DeclaredSchedules(context.Background())
 	if err != nil {
 		return err

@@ -16,10 +16,11 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
-// runHost implements durable.Host for one run over the Kubernetes API: events are
+// runHost implements engine.Host for one run over the Kubernetes API: events are
 // WorkflowEvents, children are WorkflowRuns and agent turns are AgentRuns, all in the run's
 // namespace and owned by it.
 type runHost struct {
@@ -30,7 +31,7 @@ type runHost struct {
 // FindEvent lists matching events straight from the API server (selectable fields on type and
 // correlationId), so an event created a moment ago is never missed, and returns the oldest one
 // the run has not received yet.
-func (h *runHost) FindEvent(ctx context.Context, q durable.EventQuery) (durable.EventRecord, bool, error) {
+func (h *runHost) FindEvent(ctx context.Context, q engine.EventQuery) (engine.EventRecord, bool, error) {
 	var events workflowsv1alpha1.WorkflowEventList
 	err := h.r.APIReader.List(ctx, &events, client.InNamespace(h.run.Namespace), client.MatchingFieldsSelector{
 		Selector: fields.AndSelectors(
@@ -39,13 +40,13 @@ func (h *runHost) FindEvent(ctx context.Context, q durable.EventQuery) (durable.
 		),
 	})
 	if err != nil {
-		return durable.EventRecord{}, false, fmt.Errorf("list events %s/%s: %w", q.Type, q.CorrelationID, err)
+		return engine.EventRecord{}, false, fmt.Errorf("list events %s/%s: %w", q.Type, q.CorrelationID, err)
 	}
 	candidates := slices.DeleteFunc(events.Items, func(ev workflowsv1alpha1.WorkflowEvent) bool {
 		return !ev.DeletionTimestamp.IsZero() || slices.Contains(q.Exclude, ev.Name)
 	})
 	if len(candidates) == 0 {
-		return durable.EventRecord{}, false, nil
+		return engine.EventRecord{}, false, nil
 	}
 	oldest := slices.MinFunc(candidates, func(a, b workflowsv1alpha1.WorkflowEvent) int {
 		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
@@ -57,7 +58,7 @@ func (h *runHost) FindEvent(ctx context.Context, q durable.EventQuery) (durable.
 	if oldest.Spec.Payload != nil {
 		payload = oldest.Spec.Payload.Raw
 	}
-	return durable.EventRecord{Ref: oldest.Name, Payload: payload}, true, nil
+	return engine.EventRecord{Ref: oldest.Name, Payload: payload}, true, nil
 }
 
 // StartChild creates the child run of the parent's primitive step. Its name is derived from the
@@ -81,7 +82,7 @@ func (h *runHost) StartChild(ctx context.Context, step, workflowName string, inp
 // from the run's UID and the step, so AlreadyExists means the run sent it before a crash. The
 // event is not owned by the run: like any event it lives for the event retention, even when
 // the sender is deleted first. An event the API server refuses as invalid fails the run.
-func (h *runHost) SendEvent(ctx context.Context, step string, out durable.OutgoingEvent) (string, error) {
+func (h *runHost) SendEvent(ctx context.Context, step string, out engine.OutgoingEvent) (string, error) {
 	ev := &workflowsv1alpha1.WorkflowEvent{
 		ObjectMeta: metav1.ObjectMeta{Name: runstore.ChildName(h.run, step), Namespace: h.run.Namespace},
 		Spec:       workflowsv1alpha1.WorkflowEventSpec{Type: out.Type, CorrelationID: out.CorrelationID, Payload: rawJSON(out.Payload)},
@@ -91,7 +92,7 @@ func (h *runHost) SendEvent(ctx context.Context, step string, out durable.Outgoi
 	case err == nil, apierrors.IsAlreadyExists(err):
 		return ev.Name, nil
 	case apierrors.IsInvalid(err):
-		return "", &durable.Failure{Reason: durable.ReasonHandlerError, Message: fmt.Sprintf("the event of %q is not valid: %v", step, err)}
+		return "", &engine.Failure{Reason: engine.ReasonHandlerError, Message: fmt.Sprintf("the event of %q is not valid: %v", step, err)}
 	}
 	return "", fmt.Errorf("create event %s: %w", ev.Name, err)
 }
@@ -99,7 +100,7 @@ func (h *runHost) SendEvent(ctx context.Context, step string, out durable.Outgoi
 // ChildResult looks at the child in the cache, where the watch that woke the parent put its
 // final phase; a finished child is read from the API server for its output and error, which
 // the cache does not keep (see runstore.LeanRun).
-func (h *runHost) ChildResult(ctx context.Context, id string) (durable.Result, error) {
+func (h *runHost) ChildResult(ctx context.Context, id string) (engine.Result, error) {
 	child := &workflowsv1alpha1.WorkflowRun{}
 	err := h.getOwned(ctx, id, child)
 	if err == nil && child.Status.Phase.IsFinal() {
@@ -107,9 +108,9 @@ func (h *runHost) ChildResult(ctx context.Context, id string) (durable.Result, e
 	}
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return durable.Result{Done: true, Failure: &durable.Failure{Reason: "ChildDeleted", Message: "the child run was deleted before it finished"}}, nil
+			return engine.Result{Done: true, Failure: &engine.Failure{Reason: "ChildDeleted", Message: "the child run was deleted before it finished"}}, nil
 		}
-		return durable.Result{}, err
+		return engine.Result{}, err
 	}
 	status := child.Status
 	switch status.Phase {
@@ -118,15 +119,15 @@ func (h *runHost) ChildResult(ctx context.Context, id string) (durable.Result, e
 		if status.Output != nil {
 			out = status.Output.Raw
 		}
-		return durable.Result{Done: true, Output: out}, nil
+		return engine.Result{Done: true, Output: out}, nil
 	case workflowsv1alpha1.PhaseFailed, workflowsv1alpha1.PhaseCancelled:
-		failure := &durable.Failure{Reason: string(status.Phase), Message: "the child run ended " + strings.ToLower(string(status.Phase))}
+		failure := &engine.Failure{Reason: string(status.Phase), Message: "the child run ended " + strings.ToLower(string(status.Phase))}
 		if status.Error != nil {
-			failure = &durable.Failure{Reason: status.Error.Reason, Message: status.Error.Message}
+			failure = &engine.Failure{Reason: status.Error.Reason, Message: status.Error.Message}
 		}
-		return durable.Result{Done: true, Failure: failure}, nil
+		return engine.Result{Done: true, Failure: failure}, nil
 	default:
-		return durable.Result{Pending: fmt.Sprintf("child wfr/%s (%s)", id, phaseOrPending(status.Phase))}, nil
+		return engine.Result{Pending: fmt.Sprintf("child wfr/%s (%s)", id, phaseOrPending(status.Phase))}, nil
 	}
 }
 
@@ -192,13 +193,13 @@ func (h *runHost) StartAgent(ctx context.Context, step string, req durable.Agent
 
 // AgentResult reads the turn from the cache (the watch that woke the run put its final status
 // there) and reports its outcome.
-func (h *runHost) AgentResult(ctx context.Context, id string) (durable.Result, error) {
+func (h *runHost) AgentResult(ctx context.Context, id string) (engine.Result, error) {
 	turn := &workflowsv1alpha1.AgentRun{}
 	if err := h.getOwned(ctx, id, turn); err != nil {
 		if apierrors.IsNotFound(err) {
-			return durable.Result{Done: true, Failure: &durable.Failure{Reason: "AgentRunDeleted", Message: "the agent turn was deleted before it finished"}}, nil
+			return engine.Result{Done: true, Failure: &engine.Failure{Reason: "AgentRunDeleted", Message: "the agent turn was deleted before it finished"}}, nil
 		}
-		return durable.Result{}, err
+		return engine.Result{}, err
 	}
 	status := turn.Status
 	switch status.Phase {
@@ -209,21 +210,21 @@ func (h *runHost) AgentResult(ctx context.Context, id string) (durable.Result, e
 		}
 		out, err := json.Marshal(res)
 		if err != nil {
-			return durable.Result{}, fmt.Errorf("encode the result of agent turn %s: %w", id, err)
+			return engine.Result{}, fmt.Errorf("encode the result of agent turn %s: %w", id, err)
 		}
-		return durable.Result{Done: true, Output: out}, nil
+		return engine.Result{Done: true, Output: out}, nil
 	case workflowsv1alpha1.AgentFailed:
-		failure := &durable.Failure{Reason: "AgentFailed", Message: "the agent turn failed"}
+		failure := &engine.Failure{Reason: "AgentFailed", Message: "the agent turn failed"}
 		if status.Error != nil {
-			failure = &durable.Failure{Reason: status.Error.Reason, Message: status.Error.Message}
+			failure = &engine.Failure{Reason: status.Error.Reason, Message: status.Error.Message}
 		}
-		return durable.Result{Done: true, Failure: failure}, nil
+		return engine.Result{Done: true, Failure: failure}, nil
 	default:
 		pending := fmt.Sprintf("agent turn agr/%s (%s)", id, agentPhaseOrPending(status.Phase))
 		if status.Message != "" {
 			pending += ": " + status.Message
 		}
-		return durable.Result{Pending: pending}, nil
+		return engine.Result{Pending: pending}, nil
 	}
 }
 

@@ -8,11 +8,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // toAPIJournal converts entries of the engine's journal into status.journal's (or a segment's).
-func toAPIJournal(entries []durable.Entry) []workflowsv1alpha1.JournalEntry {
+func toAPIJournal(entries []engine.Entry) []workflowsv1alpha1.JournalEntry {
 	out := make([]workflowsv1alpha1.JournalEntry, len(entries))
 	for i, e := range entries {
 		out[i] = workflowsv1alpha1.JournalEntry{
@@ -35,7 +35,7 @@ func toAPIJournal(entries []durable.Entry) []workflowsv1alpha1.JournalEntry {
 }
 
 // toAPIPayload converts the engine's reference to a result stored out of line.
-func toAPIPayload(ref *durable.PayloadRef) *workflowsv1alpha1.PayloadRef {
+func toAPIPayload(ref *engine.PayloadRef) *workflowsv1alpha1.PayloadRef {
 	if ref == nil {
 		return nil
 	}
@@ -43,21 +43,21 @@ func toAPIPayload(ref *durable.PayloadRef) *workflowsv1alpha1.PayloadRef {
 }
 
 // fromAPIPayload converts a reference to a result stored out of line for the engine.
-func fromAPIPayload(ref *workflowsv1alpha1.PayloadRef) *durable.PayloadRef {
+func fromAPIPayload(ref *workflowsv1alpha1.PayloadRef) *engine.PayloadRef {
 	if ref == nil {
 		return nil
 	}
-	return &durable.PayloadRef{Name: ref.Name, Parts: int(ref.Parts), Bytes: int(ref.Bytes), SHA256: ref.SHA256}
+	return &engine.PayloadRef{Name: ref.Name, Parts: int(ref.Parts), Bytes: int(ref.Bytes), SHA256: ref.SHA256}
 }
 
 // fromAPIJournal converts entries of status.journal (or of a segment) into the engine's.
-func fromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []durable.Entry {
-	out := make([]durable.Entry, len(entries))
+func fromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []engine.Entry {
+	out := make([]engine.Entry, len(entries))
 	for i, e := range entries {
-		out[i] = durable.Entry{
+		out[i] = engine.Entry{
 			Name:       e.Name,
-			Kind:       durable.Kind(e.Kind),
-			State:      durable.State(e.State),
+			Kind:       engine.Kind(e.Kind),
+			State:      engine.State(e.State),
 			Attempts:   int(e.Attempts),
 			StartedAt:  fromMicroTime(e.StartedAt),
 			FinishedAt: fromMicroTime(e.FinishedAt),

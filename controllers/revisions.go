@@ -12,13 +12,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -44,7 +45,7 @@ type RevisionStore struct {
 
 // NewWorkflowCatalog returns the catalog over registry that stores revisions as
 // ControllerRevisions through mgr's clients.
-func NewWorkflowCatalog(mgr ctrl.Manager, registry *durable.Registry, opts catalog.Options) *catalog.Catalog {
+func NewWorkflowCatalog(mgr ctrl.Manager, registry *engine.Registry, opts catalog.Options) *catalog.Catalog {
 	opts.Store = &RevisionStore{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
 	return catalog.New(registry, opts)
 }
@@ -119,20 +120,15 @@ type RevisionCollector struct {
 	unused map[string]bool // "namespace/name" found unused by the previous pass
 }
 
-// Start runs a pass every Interval until ctx ends.
+// Start runs a pass at once and then every Interval until ctx ends. A pass only deletes what
+// the pass before it found unused too, so the first pass deletes nothing.
 func (c *RevisionCollector) Start(ctx context.Context) error {
-	ticker := time.NewTicker(c.Interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-			if err := c.Collect(ctx); err != nil {
-				log.FromContext(ctx).Error(err, "collect unused workflow revisions")
-			}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		if err := c.Collect(ctx); err != nil {
+			log.FromContext(ctx).Error(err, "collect unused workflow revisions")
 		}
-	}
+	}, c.Interval)
+	return nil
 }
 
 // Collect makes one pass: it deletes the revisions found unused by this and the previous pass.

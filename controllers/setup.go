@@ -9,6 +9,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -17,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
 
@@ -39,7 +39,7 @@ type Options struct {
 	// (DefaultRevisionGCInterval when zero).
 	RevisionGCInterval time.Duration
 	// Limits bound step results and what a run stores, and group batched steps.
-	Limits durable.Limits
+	Limits engine.Limits
 	// Storage says how runs' journals are kept (sealed segments, payloads, budgets, memory).
 	Storage StorageOptions
 	// MaxConcurrentReconciles is how many runs execute in parallel.

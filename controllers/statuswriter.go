@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
@@ -27,7 +27,7 @@ type statusWriter struct {
 	run   *workflowsv1alpha1.WorkflowRun
 	saved workflowsv1alpha1.WorkflowRunStatus
 	// journal is the run's whole journal once loaded (nil: status.journal is left as it is).
-	journal *durable.Journal
+	journal *engine.Journal
 	// sealed is how much of journal is sealed into segments.
 	sealed sealedState
 	// storedPayloads is set once this execution stored a large result.
@@ -56,7 +56,7 @@ func (s *journalStore) newStatusWriter(run *workflowsv1alpha1.WorkflowRun, memo 
 
 // loadJournal returns the run's whole journal, reading its sealed segments unless this
 // manager holds them already.
-func (w *statusWriter) loadJournal(ctx context.Context) (*durable.Journal, error) {
+func (w *statusWriter) loadJournal(ctx context.Context) (*engine.Journal, error) {
 	if w.journal == nil {
 		journal, err := w.store.loadJournal(ctx, w.run)
 		if err != nil {
@@ -69,7 +69,7 @@ func (w *statusWriter) loadJournal(ctx context.Context) (*durable.Journal, error
 
 // write updates the run's status, guarded by its resourceVersion; on success run holds what
 // the API server stored, with its new resourceVersion. A write that can never succeed (too large for the API
-// server, or over a budget) returns a *durable.Failure and leaves the journal in status as it
+// server, or over a budget) returns a *engine.Failure and leaves the journal in status as it
 // was last written, so that the run can still be failed. Segments are sealed before the
 // write; writeStep seals beside it instead.
 func (w *statusWriter) write(ctx context.Context) error { return w.update(ctx, false) }
@@ -102,7 +102,7 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 	if err != nil {
 		if tooLarge(err) {
 			w.revert()
-			return &durable.Failure{Reason: durable.ReasonJournalTooLarge, Message: fmt.Sprintf(
+			return &engine.Failure{Reason: engine.ReasonJournalTooLarge, Message: fmt.Sprintf(
 				"the API server refused the run's status as too large (%v): return smaller step results or a smaller output, or split the work into child workflows", logText(err.Error()))}
 		}
 		return err
@@ -202,7 +202,7 @@ type sealChunk struct {
 	index   int32
 	first   int
 	entries []workflowsv1alpha1.JournalEntry
-	engine  []durable.Entry
+	engine  []engine.Entry
 	bytes   []int
 }
 
@@ -287,7 +287,7 @@ func identity(run *workflowsv1alpha1.WorkflowRun) *workflowsv1alpha1.WorkflowRun
 
 // isFinal reports whether a persisted entry will never change.
 func isFinal(e workflowsv1alpha1.JournalEntry) bool {
-	return e.State == workflowsv1alpha1.EntryState(durable.StateCompleted) || e.State == workflowsv1alpha1.EntryState(durable.StateFailed)
+	return e.State == workflowsv1alpha1.EntryState(engine.StateCompleted) || e.State == workflowsv1alpha1.EntryState(engine.StateFailed)
 }
 
 // syncJournal puts the open part of the journal and the journal's summary into status.
@@ -320,7 +320,7 @@ func (w *statusWriter) recorded() int64 {
 func (w *statusWriter) checkBudgets(ctx context.Context) error {
 	input, open, output, other := w.objectBytes()
 	if size := input + open + output + other; size > w.store.opts.MaxObjectBytes {
-		return &durable.Failure{Reason: durable.ReasonJournalTooLarge, Message: fmt.Sprintf(
+		return &engine.Failure{Reason: engine.ReasonJournalTooLarge, Message: fmt.Sprintf(
 			"the run's object would grow to %d bytes (input %d, open journal %d, output %d), over the %d a write may carry: return smaller step results or a smaller output, or pass large inputs by reference",
 			size, input, open, output, w.store.opts.MaxObjectBytes)}
 	}

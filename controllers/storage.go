@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
@@ -181,7 +181,7 @@ func (s *journalStore) putStatus(ctx context.Context, run *workflowsv1alpha1.Wor
 // read: the API server's copy after the write, and the engine's journal matching it.
 type runMemo struct {
 	run     *workflowsv1alpha1.WorkflowRun
-	journal *durable.Journal
+	journal *engine.Journal
 	sealed  sealedState
 }
 
@@ -244,9 +244,9 @@ func sealedOf(run *workflowsv1alpha1.WorkflowRun) sealedState {
 
 // loadJournal builds the engine's journal of run: its sealed segments, from memory where it
 // has them (they never change), then status.journal.
-func (s *journalStore) loadJournal(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*durable.Journal, error) {
+func (s *journalStore) loadJournal(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*engine.Journal, error) {
 	sealed := sealedOf(run)
-	entries := make([]durable.Entry, 0, sealed.entries+len(run.Status.Journal))
+	entries := make([]engine.Entry, 0, sealed.entries+len(run.Status.Journal))
 	segments, err := s.segments(ctx, run, sealed.segments)
 	if err != nil {
 		return nil, err
@@ -261,13 +261,13 @@ func (s *journalStore) loadJournal(ctx context.Context, run *workflowsv1alpha1.W
 		return nil, fmt.Errorf("%w: the run's %d segments hold %d entries, its status counts %d", runstore.ErrLost, sealed.segments, len(entries), sealed.entries)
 	}
 	entries = append(entries, fromAPIJournal(run.Status.Journal)...)
-	return durable.NewJournal(entries), nil
+	return engine.NewJournal(entries), nil
 }
 
 // cachedSegment is a sealed segment as the engine reads it.
 type cachedSegment struct {
 	first   int
-	entries []durable.Entry
+	entries []engine.Entry
 }
 
 // segments returns the run's sealed segments 0 to count-1, reading the ones memory lacks: one
@@ -367,7 +367,7 @@ func (s *journalStore) checkNamespace(ctx context.Context, run *workflowsv1alpha
 		return err
 	}
 	if total := used - before + after; total > s.opts.MaxNamespaceBytes {
-		return &durable.Failure{Reason: ReasonNamespaceBudgetExceeded, Message: fmt.Sprintf(
+		return &engine.Failure{Reason: ReasonNamespaceBudgetExceeded, Message: fmt.Sprintf(
 			"the runs of namespace %s would store %d bytes, over the limit of %d (--max-namespace-bytes): delete finished runs (or set ttlSecondsAfterFinished) or store large data elsewhere",
 			run.Namespace, total, s.opts.MaxNamespaceBytes)}
 	}
@@ -380,24 +380,24 @@ type payloadStore struct {
 	w *statusWriter
 }
 
-// Store implements durable.PayloadStore.
-func (p payloadStore) Store(ctx context.Context, step string, attempt int, result json.RawMessage) (durable.PayloadRef, error) {
+// Store implements engine.PayloadStore.
+func (p payloadStore) Store(ctx context.Context, step string, attempt int, result json.RawMessage) (engine.PayloadRef, error) {
 	run := p.w.run
 	before := p.w.recorded()
 	if err := p.s.checkNamespace(ctx, run, before, before+int64(len(result))); err != nil {
-		return durable.PayloadRef{}, err
+		return engine.PayloadRef{}, err
 	}
 	ref, err := runstore.StorePayload(ctx, p.s.client, p.s.reader, run, step, attempt, result)
 	if err != nil {
-		return durable.PayloadRef{}, err
+		return engine.PayloadRef{}, err
 	}
 	p.w.storedPayloads = true
 	p.s.memory.Put(cacheKey{kind: "payload", uid: run.UID, name: ref.Name + "/" + ref.SHA256}, result, int64(len(result)))
 	return *fromAPIPayload(&ref), nil
 }
 
-// Load implements durable.PayloadStore; a result that cannot be read back fails the run.
-func (p payloadStore) Load(ctx context.Context, ref durable.PayloadRef) (json.RawMessage, error) {
+// Load implements engine.PayloadStore; a result that cannot be read back fails the run.
+func (p payloadStore) Load(ctx context.Context, ref engine.PayloadRef) (json.RawMessage, error) {
 	run := p.w.run
 	key := cacheKey{kind: "payload", uid: run.UID, name: ref.Name + "/" + ref.SHA256}
 	if v, ok := p.s.memory.Get(key); ok {
@@ -414,14 +414,14 @@ func (p payloadStore) Load(ctx context.Context, ref durable.PayloadRef) (json.Ra
 // lostFailure turns runstore.ErrLost into the run's failure; other errors stay transient.
 func lostFailure(err error) error {
 	if errors.Is(err, runstore.ErrLost) {
-		return &durable.Failure{Reason: ReasonJournalLost, Message: err.Error() + ": the run cannot be replayed"}
+		return &engine.Failure{Reason: ReasonJournalLost, Message: err.Error() + ": the run cannot be replayed"}
 	}
 	return err
 }
 
 // sweepPayloads deletes payloads of the run's that its journal does not refer to: the orphans
 // of executions that died between storing a result and recording it.
-func (s *journalStore) sweepPayloads(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, journal *durable.Journal) error {
+func (s *journalStore) sweepPayloads(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, journal *engine.Journal) error {
 	keep := map[string]bool{}
 	for _, e := range journal.Entries() {
 		if e.Payload != nil {

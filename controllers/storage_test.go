@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
@@ -150,8 +150,8 @@ var _ = Describe("Large results", func() {
 var _ = Describe("Budgets", func() {
 	It("fails a step whose result is over --max-step-result-bytes, without retrying it", func() {
 		key := rand.String(8)
-		run := createRun("test_blobs", blobsInput{Key: key, Bytes: durable.DefaultMaxResultBytes, Steps: 1})
-		failed := expectFailed(run, "StepFailed", fmt.Sprintf("over the limit of %d", durable.DefaultMaxResultBytes))
+		run := createRun("test_blobs", blobsInput{Key: key, Bytes: engine.DefaultMaxResultBytes, Steps: 1})
+		failed := expectFailed(run, "StepFailed", fmt.Sprintf("over the limit of %d", engine.DefaultMaxResultBytes))
 		Expect(entry(failed, "blob-1").Attempts).To(Equal(int32(1)))
 		Expect(callCount(key, "blob-1")).To(Equal(1))
 	})

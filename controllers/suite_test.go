@@ -16,29 +16,29 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
-// The suite runs every spec against a real kube-apiserver and etcd started by envtest from
-// bin/k8s (KUBEBUILDER_ASSETS, set by `make test`), with kube-controller-manager's garbage
-// collector, so that deleting a run deletes what it owns as in a real cluster.
+// The suite runs every spec against a real kube-apiserver and etcd from bin/k8s
+// (KUBEBUILDER_ASSETS, set by `make test`; etcd without fsync, for speed), with
+// kube-controller-manager's garbage collector, so that deleting a run deletes what it owns as
+// in a real cluster.
 var (
-	testEnv   *envtest.Environment
-	cfg       *rest.Config
-	k8sClient client.Client
-	scheme    = NewScheme()
-	registry  *durable.Registry
-	manager   *testManager
-	kcm       *testenv.ControllerManager
+	testCluster *testcluster.Cluster
+	cfg         *rest.Config
+	k8sClient   client.Client
+	scheme      = NewScheme()
+	registry    *engine.Registry
+	manager     *testManager
 	// workflowDir is the suite's WORKFLOW_DIRS: specs drop workflow files into it.
 	workflowDir string
 )
@@ -56,7 +56,7 @@ var sandbox = &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfil
 
 // suiteLimits are the engine's limits in the suite: a run may store 6 MiB, so that the specs
 // of budgets need little data.
-var suiteLimits = durable.Limits{MaxRunBytes: 6 << 20}
+var suiteLimits = engine.Limits{MaxRunBytes: 6 << 20}
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -66,14 +66,13 @@ func TestControllers(t *testing.T) {
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	var err error
-	testEnv, cfg, err = testenv.Start()
+	testCluster, err = testcluster.Start(testcluster.Options{UnsafeNoFsync: true, ControllerManager: true})
 	Expect(err).NotTo(HaveOccurred())
+	cfg = testCluster.Config()
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
-	kcm, err = testenv.StartControllerManager(testEnv, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
 
-	registry = durable.NewRegistry()
+	registry = engine.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(testWorkflows()...)).To(Succeed())
 	workflowDir, err = os.MkdirTemp("", "workflow-files-")
@@ -87,11 +86,8 @@ var _ = AfterSuite(func() {
 	if manager != nil {
 		manager.stop()
 	}
-	if kcm != nil {
-		Expect(kcm.Stop()).To(Succeed())
-	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if testCluster != nil {
+		Expect(testCluster.Stop()).To(Succeed())
 	}
 	if workflowDir != "" {
 		Expect(os.RemoveAll(workflowDir)).To(Succeed())

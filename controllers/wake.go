@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // indexWaitingFor indexes runs by the events they wait for.
@@ -25,7 +25,7 @@ func waitingForIndex(obj client.Object) []string {
 	}
 	var keys []string
 	for _, e := range run.Status.Journal {
-		if e.Kind == workflowsv1alpha1.EntryKind(durable.KindEvent) && e.State == workflowsv1alpha1.EntryState(durable.StateWaiting) {
+		if e.Kind == workflowsv1alpha1.EntryKind(engine.KindEvent) && e.State == workflowsv1alpha1.EntryState(engine.StateWaiting) {
 			keys = append(keys, e.Target)
 		}
 	}
@@ -39,7 +39,7 @@ func (r *WorkflowRunReconciler) runsWaitingForEvent(ctx context.Context, obj cli
 	if !ok {
 		return nil
 	}
-	key := durable.EventTarget(ev.Spec.Type, ev.Spec.CorrelationID)
+	key := engine.EventTarget(ev.Spec.Type, ev.Spec.CorrelationID)
 	return requestsForList(ctx, r.Client, &workflowsv1alpha1.WorkflowRunList{}, fmt.Sprintf("the runs waiting for event %s/%s", ev.Namespace, ev.Name),
 		client.InNamespace(ev.Namespace), client.MatchingFields{indexWaitingFor: key})
 }

@@ -23,6 +23,7 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
@@ -125,7 +126,7 @@ func checkDefinitionWebhooks(w *workflowfile.Workflow) error {
 		if auth.Scheme == durable.WebhookSchemeNone {
 			continue
 		}
-		if auth.SecretRef == "" || durable.SecretRefIsEnv(auth.SecretRef) {
+		if auth.SecretRef == "" || engine.SecretRefIsEnv(auth.SecretRef) {
 			return &workflowfile.LoadError{Reason: workflowfile.ReasonInvalidWebhook, File: w.File(), Message: fmt.Sprintf(
 				"webhook %q: a WorkflowDefinition names its signing secret as a key of a Secret in its namespace, for example secret_ref = \"%s-webhook/secret\", not %q",
 				spec.Slug, spec.Slug, auth.SecretRef)}

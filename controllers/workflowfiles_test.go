@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
+	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -34,26 +34,8 @@ const revisionGCInterval = 2 * time.Second
 // fileMaxSteps bounds the suite's workflow files so that an endless loop stops quickly.
 const fileMaxSteps = 2_000_000
 
-// syncBuffer is a buffer the managers' loggers write into while specs read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // dirLogs holds what the suite's workflow directory watchers logged, as JSON lines.
-var dirLogs = &syncBuffer{}
+var dirLogs = &testenv.LogBuffer{}
 
 // dropFile writes a workflow file into the suite's WORKFLOW_DIRS under a unique name and
 // returns its WORKFLOW_NAME, which is unique too. text uses %[1]s for the name.
@@ -157,6 +139,44 @@ def handler(inp, ctx):
 		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
 		Expect(outputOf(done)).To(MatchJSON(`{"ticket": 1}`))
 		Expect(hits.Load()).To(BeEquivalentTo(1), "the step's HTTP call ran again")
+	})
+
+	It("runs ctx.parallel's branches at once and records ctx.get_version's version, through a replay", func() {
+		// Each request waits until the other arrived: only branches that run at once succeed.
+		srv := barrierserver.New(2, 10*time.Second)
+		defer srv.Close()
+		name := dropFile(`
+WORKFLOW_NAME = "%[1]s"
+def fetch(path):
+    def get():
+        r = http.get("` + srv.URL + `" + path)
+        r.raise_for_status()
+        return r.text
+    return get
+
+def handler(inp, ctx):
+    if ctx.get_version("fetch-both", DEFAULT_VERSION, 1) == DEFAULT_VERSION:
+        pages = [ctx.step("fetch-docs", fetch("/docs"))]
+    else:
+        pages = ctx.parallel([("fetch-docs", fetch("/docs")), ("fetch-blog", fetch("/blog"))], retry = 1, timeout = "20s")
+    ctx.wait_for_event("published", "pages.published", inp.key)
+    return pages
+`)
+		waitLoaded("default", name)
+		key := "k-" + rand.String(6)
+		run := createRun(name, map[string]string{"key": key})
+		waitPhase(run, workflowsv1alpha1.PhaseWaiting, 20*time.Second)
+		createEvent("pages.published", key, map[string]bool{"ok": true})
+		done := waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second)
+		Expect(outputOf(done)).To(MatchJSON(`["docs page", "blog page"]`))
+		Expect(srv.Hits()).To(Equal(2), "each branch fetched once, and the replay after the event fetched nothing")
+
+		expectVersion(done, "fetch-both", 1)
+		for _, step := range []string{"fetch-docs", "fetch-blog"} {
+			e := entry(done, step)
+			Expect(e.Kind).To(Equal(workflowsv1alpha1.EntryKind("Step")), step)
+			Expect(e.State).To(Equal(workflowsv1alpha1.EntryState("Completed")), step)
+		}
 	})
 
 	It("declares the file's SCHEDULES as WorkflowSchedules, and takes them away with the file", func() {

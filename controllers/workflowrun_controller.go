@@ -35,6 +35,7 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // Reasons of the Succeeded condition besides the engine's failure reasons.
@@ -65,7 +66,7 @@ type WorkflowRunReconciler struct {
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 	// Limits bound step results and what a run stores, and group batched steps.
-	Limits durable.Limits
+	Limits engine.Limits
 	// Storage says how journals are kept: sealing, object and namespace budgets, memory.
 	Storage StorageOptions
 	// MaxConcurrentReconciles is how many runs execute in parallel.
@@ -203,14 +204,14 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 		if err := r.cancelChildren(ctx, run); err != nil {
 			return ctrl.Result{}, err
 		}
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseCancelled, &durable.Failure{Reason: ReasonCancelled, Message: "the run was cancelled (spec.cancel is true)"}, nil)
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseCancelled, &engine.Failure{Reason: ReasonCancelled, Message: "the run was cancelled (spec.cancel is true)"}, nil)
 	}
 	if deadline, ok := runDeadline(run); ok && !now.Before(deadline) {
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &durable.Failure{Reason: ReasonTimeout,
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &engine.Failure{Reason: ReasonTimeout,
 			Message: fmt.Sprintf("the run did not finish within its timeout of %s", run.Spec.Timeout.Duration)}, nil)
 	}
 	if digest := inputDigest(run); run.Status.InputDigest != "" && digest != run.Status.InputDigest {
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &durable.Failure{Reason: ReasonInputChanged,
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &engine.Failure{Reason: ReasonInputChanged,
 			Message: "spec.input changed after the run started; its recorded steps belong to the old input, so start a new run with the new input"}, nil)
 	}
 	wf, failure, err := r.workflowOf(ctx, run)
@@ -232,18 +233,18 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 		defer cancel()
 	}
 	if input := len(inputOf(run)); input > r.store.opts.MaxObjectBytes-maxStatusBytes {
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &durable.Failure{Reason: ReasonInputTooLarge, Message: fmt.Sprintf(
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &engine.Failure{Reason: ReasonInputTooLarge, Message: fmt.Sprintf(
 			"the input is %d bytes; an input may be at most %d bytes, so that the run's status fits beside it: pass large data by reference", input, r.store.opts.MaxObjectBytes-maxStatusBytes)}, nil)
 	}
 	journal, err := w.loadJournal(ctx)
 	if err != nil {
-		var lost *durable.Failure
+		var lost *engine.Failure
 		if errors.As(lostFailure(err), &lost) {
 			return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, lost, nil)
 		}
 		return ctrl.Result{}, fmt.Errorf("read the journal of run %s/%s: %w", run.Namespace, run.Name, err)
 	}
-	outcome := durable.Execute(ctx, wf, r.execution(ctx, w, journal))
+	outcome := engine.Execute(ctx, wf, r.execution(ctx, w, journal))
 	return r.apply(ctx, w, outcome)
 }
 
@@ -287,7 +288,7 @@ var errDefinitionsLoading = errors.New("workflow definitions are still loading")
 // workflowOf returns the workflow run executes. A run that has not started gets the current
 // code of its namespace, whose revision is stored first and then recorded with the start; a
 // started run gets the revision it recorded. A failure says why the run cannot execute.
-func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (durable.Workflow, *durable.Failure, error) {
+func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (durable.Workflow, *engine.Failure, error) {
 	name := run.Spec.WorkflowName
 	if run.Status.StartedAt != nil {
 		wf, err := r.Workflows.Resolve(ctx, run.Namespace, name, run.Status.WorkflowRevision)
@@ -297,9 +298,9 @@ func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1
 		case errors.Is(err, catalog.ErrUnknownWorkflow):
 			return nil, r.unknownWorkflow(run), nil
 		case errors.Is(err, catalog.ErrRevisionNotFound):
-			return nil, &durable.Failure{Reason: ReasonRevisionNotFound, Message: err.Error()}, nil
+			return nil, &engine.Failure{Reason: ReasonRevisionNotFound, Message: err.Error()}, nil
 		}
-		return nil, &durable.Failure{Reason: ReasonRevisionInvalid, Message: err.Error()}, nil
+		return nil, &engine.Failure{Reason: ReasonRevisionInvalid, Message: err.Error()}, nil
 	}
 	entry, ok := r.Workflows.Lookup(run.Namespace, name)
 	if !ok {
@@ -329,8 +330,8 @@ func (r *WorkflowRunReconciler) unknownWorkflowGrace() time.Duration {
 }
 
 // unknownWorkflow is the failure of a run whose workflow nobody defines in its namespace.
-func (r *WorkflowRunReconciler) unknownWorkflow(run *workflowsv1alpha1.WorkflowRun) *durable.Failure {
-	return &durable.Failure{Reason: durable.ReasonUnknownWorkflow, Message: fmt.Sprintf(
+func (r *WorkflowRunReconciler) unknownWorkflow(run *workflowsv1alpha1.WorkflowRun) *engine.Failure {
+	return &engine.Failure{Reason: engine.ReasonUnknownWorkflow, Message: fmt.Sprintf(
 		"workflow %q is not known in namespace %s; known workflows: %s", run.Spec.WorkflowName, run.Namespace,
 		strings.Join(r.Workflows.Names(run.Namespace), ", "))}
 }
@@ -366,14 +367,14 @@ func runStart(run *workflowsv1alpha1.WorkflowRun) time.Time {
 }
 
 // execution assembles what the engine needs for one replay of run.
-func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, journal *durable.Journal) durable.Execution {
+func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, journal *engine.Journal) engine.Execution {
 	run := w.run
 	logger := log.FromContext(ctx).WithValues("workflow", run.Spec.WorkflowName)
 	var input []byte
 	if run.Spec.Input != nil {
 		input = run.Spec.Input.Raw
 	}
-	return durable.Execution{
+	return engine.Execution{
 		Run: durable.RunInfo{
 			Namespace: run.Namespace, Name: run.Name, UID: string(run.UID),
 			WorkflowName: run.Spec.WorkflowName, StartedAt: runStart(run),
@@ -393,8 +394,8 @@ func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, 
 // recorder persists the journal (see statusWriter) as the handler goes on, guarded by the
 // run's resourceVersion. It reports errInterrupted once a write shows the run was cancelled or
 // timed out, so the engine stops between steps.
-func (r *WorkflowRunReconciler) recorder(w *statusWriter) durable.Recorder {
-	return durable.RecorderFunc(func(ctx context.Context, _ *durable.Journal, changed []durable.Entry) error {
+func (r *WorkflowRunReconciler) recorder(w *statusWriter) engine.Recorder {
+	return engine.RecorderFunc(func(ctx context.Context, _ *engine.Journal, changed []engine.Entry) error {
 		run := w.run
 		last := changed[len(changed)-1]
 		setPosition(run, last.Name, last.WakeAt, last.Target, last.State)
@@ -413,10 +414,10 @@ func (r *WorkflowRunReconciler) recorder(w *statusWriter) durable.Recorder {
 // a refused write lost did run, and runs again, which is what an operator counting calls
 // wants to see. The StepRetrying Event says what the journal records (the attempt failed, the
 // step will retry), so it waits for the write that records it.
-func (r *WorkflowRunReconciler) hooks(w *statusWriter, logger logr.Logger) durable.Hooks {
+func (r *WorkflowRunReconciler) hooks(w *statusWriter, logger logr.Logger) engine.Hooks {
 	run := w.run
 	workflow := run.Spec.WorkflowName
-	return durable.Hooks{
+	return engine.Hooks{
 		StepAttempted: func(step string, attempt int, took time.Duration, err error, willRetry bool) {
 			outcome := "succeeded"
 			switch {
@@ -439,14 +440,14 @@ func (r *WorkflowRunReconciler) hooks(w *statusWriter, logger logr.Logger) durab
 
 // apply records the engine's outcome in status, with the entries the engine left to it, and
 // says when to come back.
-func (r *WorkflowRunReconciler) apply(ctx context.Context, w *statusWriter, outcome durable.Outcome) (ctrl.Result, error) {
-	if outcome.Kind == durable.Aborted {
+func (r *WorkflowRunReconciler) apply(ctx context.Context, w *statusWriter, outcome engine.Outcome) (ctrl.Result, error) {
+	if outcome.Kind == engine.Aborted {
 		return r.aborted(ctx, w.run, outcome.Err)
 	}
 	switch outcome.Kind {
-	case durable.Completed:
+	case engine.Completed:
 		return r.finish(ctx, w, workflowsv1alpha1.PhaseSucceeded, nil, outcome.Output)
-	case durable.Failed:
+	case engine.Failed:
 		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, outcome.Failure, nil)
 	default:
 		return r.suspend(ctx, w, outcome)
@@ -455,11 +456,11 @@ func (r *WorkflowRunReconciler) apply(ctx context.Context, w *statusWriter, outc
 
 // suspend records where the run stopped and requeues it for its wake time. A run that waits
 // for something outside is not requeued at all (a watch wakes it) unless its timeout is due.
-func (r *WorkflowRunReconciler) suspend(ctx context.Context, w *statusWriter, outcome durable.Outcome) (ctrl.Result, error) {
+func (r *WorkflowRunReconciler) suspend(ctx context.Context, w *statusWriter, outcome engine.Outcome) (ctrl.Result, error) {
 	run := w.run
-	state := durable.StateSleeping
+	state := engine.StateSleeping
 	if outcome.Waiting != "" || outcome.WakeAt.IsZero() {
-		state = durable.StateWaiting
+		state = engine.StateWaiting
 	}
 	setPosition(run, outcome.Current, outcome.WakeAt, outcome.Waiting, state)
 	if err := w.write(ctx); err != nil {
@@ -478,10 +479,10 @@ func (r *WorkflowRunReconciler) suspend(ctx context.Context, w *statusWriter, ou
 	return ctrl.Result{RequeueAfter: max(wake.Sub(r.now()), time.Millisecond)}, nil
 }
 
-// writeFailed fails the run when its write can never succeed (a *durable.Failure: too large,
+// writeFailed fails the run when its write can never succeed (a *engine.Failure: too large,
 // over a budget), and otherwise decides as aborted.
 func (r *WorkflowRunReconciler) writeFailed(ctx context.Context, w *statusWriter, err error) (ctrl.Result, error) {
-	var failure *durable.Failure
+	var failure *engine.Failure
 	if errors.As(err, &failure) {
 		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, failure, nil)
 	}
@@ -504,7 +505,7 @@ func (r *WorkflowRunReconciler) aborted(ctx context.Context, run *workflowsv1alp
 }
 
 // finish moves the run to a final phase with its output or failure.
-func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, phase workflowsv1alpha1.RunPhase, failure *durable.Failure, output []byte) (ctrl.Result, error) {
+func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, phase workflowsv1alpha1.RunPhase, failure *engine.Failure, output []byte) (ctrl.Result, error) {
 	run := w.run
 	now := metav1.NewTime(r.now()).Rfc3339Copy()
 	if run.Status.StartedAt == nil {
@@ -524,7 +525,7 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, pha
 		r.setCondition(run, metav1.ConditionTrue, ReasonSucceeded, "the workflow returned its output")
 	}
 	if err := w.write(ctx); err != nil {
-		var refused *durable.Failure
+		var refused *engine.Failure
 		switch {
 		case errors.As(err, &refused) && !w.refused:
 			// The final write cannot succeed (an output that does not fit, a budget): fail the
@@ -590,15 +591,15 @@ func (r *WorkflowRunReconciler) event(run *workflowsv1alpha1.WorkflowRun, eventT
 func (r *WorkflowRunReconciler) now() time.Time { return now(r.Clock) }
 
 // setPosition records which primitive the run is at and what it waits for.
-func setPosition(run *workflowsv1alpha1.WorkflowRun, current string, wakeAt time.Time, target string, state durable.State) {
+func setPosition(run *workflowsv1alpha1.WorkflowRun, current string, wakeAt time.Time, target string, state engine.State) {
 	run.Status.CurrentStep = current
 	run.Status.WakeAt, run.Status.WaitingFor = nil, ""
 	switch state {
-	case durable.StateSleeping, durable.StateRetrying:
+	case engine.StateSleeping, engine.StateRetrying:
 		run.Status.Phase = workflowsv1alpha1.PhaseSleeping
 		run.Status.WakeAt = microTime(wakeAt)
 		setConditionReason(run, ReasonSleeping, fmt.Sprintf("%q sleeps until %s", current, wakeAt.Format(time.RFC3339Nano)))
-	case durable.StateWaiting:
+	case engine.StateWaiting:
 		run.Status.Phase = workflowsv1alpha1.PhaseWaiting
 		run.Status.WaitingFor = target
 		setConditionReason(run, ReasonWaiting, fmt.Sprintf("%q waits for %s", current, target))

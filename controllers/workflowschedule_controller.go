@@ -24,13 +24,13 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/textbound"
 	"github.com/centaur-dev/workflow-operator/schedule"
 )
 
 // Reasons of a WorkflowSchedule's Ready condition, besides schedule.ReasonInvalidSchedule,
-// schedule.ReasonInvalidTimeZone and durable.ReasonUnknownWorkflow.
+// schedule.ReasonInvalidTimeZone and engine.ReasonUnknownWorkflow.
 const (
 	// ReasonScheduleReady: ticks are computed and start runs.
 	ReasonScheduleReady = "Scheduled"
@@ -154,7 +154,7 @@ func (r *WorkflowScheduleReconciler) reconcileSpec(w *scheduleWork) bool {
 	w.sched = sched
 	switch _, known := r.Workflows.Lookup(w.ws.Namespace, spec.WorkflowName); {
 	case !known:
-		w.blocked = durable.ReasonUnknownWorkflow
+		w.blocked = engine.ReasonUnknownWorkflow
 		w.blocker = fmt.Sprintf("workflow %q is not known in namespace %s; fix spec.workflowName (known workflows: %s)",
 			spec.WorkflowName, w.ws.Namespace, strings.Join(r.Workflows.Names(w.ws.Namespace), ", "))
 		w.setReady(metav1.ConditionFalse, w.blocked, w.blocker+"; until then every tick is recorded as skipped")

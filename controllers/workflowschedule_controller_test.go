@@ -21,6 +21,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/schedule"
 )
 
@@ -226,7 +227,7 @@ var _ = Describe("A WorkflowSchedule", func() {
 
 		patchSchedule(ws, `{"spec": {"timeZone": "Europe/Berlin", "workflowName": "no_such_workflow"}}`)
 		Eventually(func() metav1.Condition { return readyOf(ws) }, 10*time.Second).Should(And(
-			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", durable.ReasonUnknownWorkflow), HaveField("Message", ContainSubstring("hello"))))
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", engine.ReasonUnknownWorkflow), HaveField("Message", ContainSubstring("hello"))))
 		tick := nextTick(ws)
 		fresh := stepTo(ws, tick)
 		Expect(tickSummary(fresh.Status.RecentTicks)).To(Equal([]string{"Skipped/UnknownWorkflow@" + rfc(tick)}))
@@ -578,7 +579,7 @@ var _ = Describe("Schedules that workflows declare", func() {
 
 	It("makes the manager refuse to start when a Go workflow declares a schedule it cannot use", func() {
 		noop := func(*durable.Context, struct{}) (string, error) { return "", nil }
-		reg := durable.NewRegistry()
+		reg := engine.NewRegistry()
 		Expect(reg.Register(
 			durable.Define("bad_cron", noop, durable.WithSchedule(durable.ScheduleSpec{Cron: "0 25 * * *"})),
 			durable.Define("twice", noop, durable.WithSchedule(durable.ScheduleSpec{Name: "x", Cron: "@daily"}), durable.WithSchedule(durable.ScheduleSpec{Name: "x", Cron: "@hourly"})),

@@ -25,6 +25,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
 )
@@ -63,7 +64,7 @@ const (
 // ValidateGoWebhooks checks the webhooks that Go workflows declare, which a broken binary
 // would otherwise serve wrongly: each declaration's syntax and scheme, and no slug declared
 // twice. The manager refuses to start when it fails.
-func ValidateGoWebhooks(reg *durable.Registry) error {
+func ValidateGoWebhooks(reg *engine.Registry) error {
 	seen := map[string]string{}
 	for _, w := range reg.Workflows() {
 		for _, spec := range w.Webhooks() {
@@ -236,9 +237,9 @@ func (r *WorkflowWebhookReconciler) secretSourceOf(w catalog.Webhook, ref string
 	case ref == "":
 		name := types.NamespacedName{Namespace: r.OperatorNamespace, Name: CodeWebhookSecretPrefix + w.Spec.Slug}
 		return secretSource{secret: name, keys: []string{CodeWebhookSecretKey, CodeWebhookPreviousSecretKey}}, nil
-	case durable.SecretRefIsEnv(ref) && definition:
+	case engine.SecretRefIsEnv(ref) && definition:
 		return secretSource{}, &secretProblem{routes.ReasonInvalidSpec, fmt.Sprintf("a WorkflowDefinition cannot read the manager's environment variable %s; name a Secret key, \"<secret>/<key>\"", ref)}
-	case durable.SecretRefIsEnv(ref):
+	case engine.SecretRefIsEnv(ref):
 		return secretSource{env: ref}, nil
 	}
 	secret, key, _ := strings.Cut(ref, "/")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/hosttest"
 )
 
@@ -32,12 +33,12 @@ func (h *agentHost) StartAgent(_ context.Context, step string, req durable.Agent
 	return "turn-" + step + ":" + req.Prompt, nil
 }
 
-func (h *agentHost) AgentResult(_ context.Context, id string) (durable.Result, error) {
+func (h *agentHost) AgentResult(_ context.Context, id string) (engine.Result, error) {
 	if h.refuse {
 		h.t.Errorf("the replay asked for the result of agent turn %q", id)
 	}
 	out, err := json.Marshal(durable.AgentResult{Text: "reply to " + id})
-	return durable.Result{Done: true, Output: out}, err
+	return engine.Result{Done: true, Output: out}, err
 }
 
 // threeTurns asks three turns; the second is named when named is set.
@@ -82,7 +83,7 @@ const previousReleaseTurns = `[
 ]`
 
 func TestAgentTurnsRecordedByThePreviousReleaseReplay(t *testing.T) {
-	var recorded []durable.Entry
+	var recorded []engine.Entry
 	if err := json.Unmarshal([]byte(previousReleaseTurns), &recorded); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // loopInput says how many cheap steps the loop workflow runs, and which of them are batched.
@@ -102,8 +103,8 @@ func TestBatchIsWrittenOnceItHoldsBatchBytes(t *testing.T) {
 			b, _ := json.Marshal(e)
 			bytes += len(b)
 		}
-		if bytes < durable.DefaultBatchBytes || bytes > durable.DefaultBatchBytes+200 {
-			t.Errorf("batch %d holds %d bytes of entries; want it closed at %d", n, bytes, durable.DefaultBatchBytes)
+		if bytes < engine.DefaultBatchBytes || bytes > engine.DefaultBatchBytes+200 {
+			t.Errorf("batch %d holds %d bytes of entries; want it closed at %d", n, bytes, engine.DefaultBatchBytes)
 		}
 	}
 }
@@ -166,13 +167,13 @@ func TestCrashLosesOnlyTheUnwrittenPartOfABatch(t *testing.T) {
 	errCrash := errors.New("the manager died")
 	// The first batch (s-000..s-003) is written; the second batch's write fails, as if the
 	// manager died right before it.
-	h.rec.fail = func(n int, _ []durable.Entry) error {
+	h.rec.fail = func(n int, _ []engine.Entry) error {
 		if n == 2 {
 			return errCrash
 		}
 		return nil
 	}
-	if out := h.execute(); out.Kind != durable.Aborted || !errors.Is(out.Err, errCrash) {
+	if out := h.execute(); out.Kind != engine.Aborted || !errors.Is(out.Err, errCrash) {
 		t.Fatalf("outcome: %s; want Aborted with the write's error", describe(out))
 	}
 	if got := len(h.rec.Persisted()); got != 4 {
@@ -220,14 +221,14 @@ func TestRecorderFailureFailsTheRunWithoutRunningMore(t *testing.T) {
 	calls := map[string]int{}
 	h := newHarness(t, orderWorkflow(calls))
 	h.input = []byte(`{"customer":"ada","items":["book"]}`)
-	refused := &durable.Failure{Reason: durable.ReasonJournalTooLarge, Message: "the API server refused the write as too large"}
-	h.rec.fail = func(n int, _ []durable.Entry) error {
+	refused := &engine.Failure{Reason: engine.ReasonJournalTooLarge, Message: "the API server refused the write as too large"}
+	h.rec.fail = func(n int, _ []engine.Entry) error {
 		if n == 1 {
 			return fmt.Errorf("write status: %w", refused)
 		}
 		return nil
 	}
-	f := mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
+	f := mustFail(t, h.execute(), engine.ReasonJournalTooLarge)
 	if f.Message != refused.Message {
 		t.Errorf("failure = %q; want the recorder's", f.Message)
 	}

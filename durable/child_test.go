@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/hosttest"
 )
 
@@ -46,17 +47,17 @@ func (h *childHost) StartChild(_ context.Context, step, workflowName string, inp
 	return "parent-" + step + "|" + string(input), nil
 }
 
-func (h *childHost) ChildResult(_ context.Context, id string) (durable.Result, error) {
+func (h *childHost) ChildResult(_ context.Context, id string) (engine.Result, error) {
 	if h.refuse {
 		h.t.Errorf("the replay asked for child %q", id)
 	}
 	_, input, _ := strings.Cut(id, "|")
 	var in childInput
 	if err := json.Unmarshal([]byte(input), &in); err != nil {
-		return durable.Result{Done: true, Failure: &durable.Failure{Reason: "InvalidInput", Message: err.Error()}}, nil
+		return engine.Result{Done: true, Failure: &engine.Failure{Reason: "InvalidInput", Message: err.Error()}}, nil
 	}
 	out, err := json.Marshal(childOutput{Greeting: "Hello, " + in.Name + "!"})
-	return durable.Result{Done: true, Output: out}, err
+	return engine.Result{Done: true, Output: out}, err
 }
 
 func TestRunWorkflowTakesATypedHandleAndReturnsTheChildsOutput(t *testing.T) {
@@ -107,7 +108,7 @@ const previousReleaseFanOut = `[
 ]`
 
 func TestChildrenRecordedByThePreviousReleaseReplay(t *testing.T) {
-	var recorded []durable.Entry
+	var recorded []engine.Entry
 	if err := json.Unmarshal([]byte(previousReleaseFanOut), &recorded); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestWorkflowByNameStartsAWorkflowDefinedElsewhere(t *testing.T) {
 		t.Errorf("children started: %q; want %q", host.started, want)
 	}
 
-	err := durable.NewRegistry().Register(file)
+	err := engine.NewRegistry().Register(file)
 	if err == nil || !strings.Contains(err.Error(), "durable.WorkflowByName") {
 		t.Errorf("Register(a WorkflowByName handle) = %v; want an error saying it has no handler", err)
 	}
@@ -143,7 +144,7 @@ func TestWaitForWorkflowWithoutAStartedChildFailsTheRun(t *testing.T) {
 	})
 	h := newHarness(t, wf)
 	h.host = &childHost{t: t}
-	f := mustFail(t, h.execute(), durable.ReasonHandlerError)
+	f := mustFail(t, h.execute(), engine.ReasonHandlerError)
 	if !strings.Contains(f.Message, "ChildRunByID") {
 		t.Errorf("failure message %q does not say how to make a ChildRun", f.Message)
 	}

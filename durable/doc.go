@@ -1,4 +1,9 @@
-// Package durable is the workflow SDK and the replay engine of Centaur Workflows.
+// Package durable is the SDK for writing Centaur workflows in Go: defining a workflow and the
+// durable primitives its handler calls. What runs handlers (replaying them against their
+// journals, the registry a manager serves) is the host's business and lives in package
+// durable/engine; an author needs only this package. Its types are aliases of the one
+// implementation both packages share (durable/internal/core, as Temporal's SDK does it), so
+// `go doc` shows a struct's fields there: go doc ./durable/internal/core RetryPolicy.
 //
 // A workflow is a name, a typed input and a handler:
 //
@@ -84,6 +89,13 @@
 //	deadline := durable.Now(ctx).Add(48 * time.Hour)
 //	durable.Logger(ctx).Info("waiting for approval", "until", deadline)
 //
+// Workflow files call the same primitives as methods of their ctx, under Python's names:
+// ctx.step ([Step]), ctx.parallel ([Parallel]), ctx.sleep, ctx.sleep_until, ctx.wait_for_event,
+// ctx.send_event, ctx.start_workflow, ctx.wait_for_workflow, ctx.run_workflow, ctx.start_agent,
+// ctx.wait_for_agent, ctx.run_agent, ctx.agent_turn, ctx.get_version ([GetVersion], with
+// DEFAULT_VERSION for [DefaultVersion]), ctx.now and ctx.log ([Logger]); docs/workflow-files.md
+// has the table.
+//
 // # The determinism contract
 //
 // Because the handler is replayed, everything it does outside primitives must make the same
@@ -95,14 +107,28 @@
 //     that replays stay quiet;
 //   - call primitives only from the handler's own goroutine, and never inside a step's
 //     function: either fails the run with reason Misuse (a primitive called from another
-//     goroutine returns at once, with a *Failure as its error, so a goroutine the handler
+//     goroutine returns at once with an error, so a goroutine the handler
 //     waits for still finishes; the handler stops at its next primitive or when it returns);
 //   - when you change a deployed workflow, keep the names of primitives that running runs
-//     have already reached.
+//     have already reached, and put a change of what the handler does under [GetVersion]
+//     (see below).
 //
 // A suspension (a sleep, or a wait for something outside) cannot be swallowed by user code:
 // the primitive never returns to the handler, which stops right there until the run is woken.
 // Deferred functions in the handler do run when it stops, so do not put side effects in them.
+//
+// # Changing a workflow with runs in flight
+//
+// A Go workflow's runs replay the code of the manager that executes them, so a new release
+// replays runs that an older one started. [GetVersion] marks where the code changed: a run that
+// went past that point on the old code gets [DefaultVersion] and keeps the old branch, every
+// other run records the newest version and takes the new one:
+//
+//	if durable.GetVersion(ctx, "fetch-from-v2-api", durable.DefaultVersion, 1) == durable.DefaultVersion {
+//		page, err = durable.Step(ctx, "fetch", fetchV1) // runs that went past here before the change
+//	} else {
+//		page, err = durable.Step(ctx, "fetch-v2", fetchV2)
+//	}
 //
 // # Failures
 //

@@ -6,14 +6,15 @@ import (
 	"fmt"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // runOnce executes wf once against an empty journal with a store in memory, as the operator
 // runs a new run, and returns the outcome and the journal it recorded.
-func runOnce(wf durable.Workflow) (durable.Outcome, []durable.Entry) {
+func runOnce(wf durable.Workflow) (engine.Outcome, []engine.Entry) {
 	store := &memoryStore{}
-	journal := durable.NewJournal(nil)
-	out := durable.Execute(context.Background(), wf, durable.Execution{Run: durable.RunInfo{Name: "example"}, Journal: journal, Recorder: store})
+	journal := engine.NewJournal(nil)
+	out := engine.Execute(context.Background(), wf, engine.Execution{Run: durable.RunInfo{Name: "example"}, Journal: journal, Recorder: store})
 	return out, journal.Entries()
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/hosttest"
 )
 
@@ -50,28 +51,28 @@ var Greetings = durable.Define("greetings", func(ctx *durable.Context, team stri
 type inlineChildren struct {
 	hosttest.Unavailable
 	workflows map[string]durable.Workflow
-	results   map[string]durable.Result
+	results   map[string]engine.Result
 }
 
 func (h *inlineChildren) StartChild(ctx context.Context, step, workflow string, input json.RawMessage) (string, error) {
 	id := "child-" + step
-	out := durable.Execute(ctx, h.workflows[workflow], durable.Execution{
+	out := engine.Execute(ctx, h.workflows[workflow], engine.Execution{
 		Run: durable.RunInfo{Name: id, WorkflowName: workflow}, Input: input,
-		Journal: durable.NewJournal(nil), Recorder: &memoryStore{},
+		Journal: engine.NewJournal(nil), Recorder: &memoryStore{},
 	})
-	h.results[id] = durable.Result{Done: true, Output: out.Output, Failure: out.Failure}
+	h.results[id] = engine.Result{Done: true, Output: out.Output, Failure: out.Failure}
 	return id, nil
 }
 
-func (h *inlineChildren) ChildResult(_ context.Context, id string) (durable.Result, error) {
+func (h *inlineChildren) ChildResult(_ context.Context, id string) (engine.Result, error) {
 	return h.results[id], nil
 }
 
 // Example_readme runs the README's Greetings workflow: parallel steps, then typed children.
 func Example_readme() {
-	host := &inlineChildren{workflows: map[string]durable.Workflow{"hello": Hello}, results: map[string]durable.Result{}}
-	journal := durable.NewJournal(nil)
-	out := durable.Execute(context.Background(), Greetings, durable.Execution{
+	host := &inlineChildren{workflows: map[string]durable.Workflow{"hello": Hello}, results: map[string]engine.Result{}}
+	journal := engine.NewJournal(nil)
+	out := engine.Execute(context.Background(), Greetings, engine.Execution{
 		Run: durable.RunInfo{Name: "greetings-core"}, Input: json.RawMessage(`"core"`),
 		Journal: journal, Recorder: &memoryStore{}, Host: host,
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // TrialInput is what a run of the trial workflow is started with.
@@ -48,10 +49,10 @@ var Trial = durable.Define("trial", func(ctx *durable.Context, in TrialInput) (T
 // memoryStore keeps a run's journal in memory. In the operator the journal lives in the
 // WorkflowRun (its status and sealed segments); the engine only needs something that persists
 // it as the handler goes on, and the host persists it once more with each outcome.
-type memoryStore struct{ entries []durable.Entry }
+type memoryStore struct{ entries []engine.Entry }
 
-func (s *memoryStore) Record(_ context.Context, journal *durable.Journal, _ []durable.Entry) error {
-	s.entries = append([]durable.Entry(nil), journal.Entries()...)
+func (s *memoryStore) Record(_ context.Context, journal *engine.Journal, _ []engine.Entry) error {
+	s.entries = append([]engine.Entry(nil), journal.Entries()...)
 	return nil
 }
 
@@ -61,29 +62,29 @@ func Example() {
 	now := time.Date(2030, time.March, 1, 9, 0, 0, 0, time.UTC)
 	store := &memoryStore{}
 
-	execute := func() durable.Outcome {
-		journal := durable.NewJournal(store.entries) // what earlier executions recorded
-		out := durable.Execute(context.Background(), Trial, durable.Execution{
+	execute := func() engine.Outcome {
+		journal := engine.NewJournal(store.entries) // what earlier executions recorded
+		out := engine.Execute(context.Background(), Trial, engine.Execution{
 			Run:      durable.RunInfo{Name: "trial-ada", WorkflowName: Trial.Name(), StartedAt: now},
 			Input:    json.RawMessage(`{"email": "ada@example.com"}`),
 			Journal:  journal,
 			Clock:    func() time.Time { return now }, // a fake clock, to skip the two weeks
 			Recorder: store,
 		})
-		if out.Kind != durable.Aborted {
+		if out.Kind != engine.Aborted {
 			_ = store.Record(context.Background(), journal, out.Unrecorded) // stored with the outcome
 		}
 		return out
 	}
 
 	out := execute()
-	if out.Kind == durable.Suspended {
+	if out.Kind == engine.Suspended {
 		fmt.Printf("suspended at %q until %s\n", out.Current, out.WakeAt.Format(time.DateOnly))
 	}
 
 	now = out.WakeAt // two weeks pass; the operator wakes the run
 	out = execute()  // "open-account" is not run again: its result comes from the journal
-	if out.Kind == durable.Completed {
+	if out.Kind == engine.Completed {
 		fmt.Printf("completed: %s\n", out.Output)
 	}
 

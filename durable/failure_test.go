@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // panicLog collects the Panicked hook's calls.
@@ -46,7 +47,7 @@ func TestPanicInStepFunctionFailsTheAttempt(t *testing.T) {
 		h.hooks.Panicked = panics.hook
 
 		mustSuspend(t, h.execute(), "explode", epoch.Add(time.Second))
-		if e := h.entry("explode"); e.State != durable.StateRetrying || !strings.Contains(e.Error, "panicked") || !strings.Contains(e.Error, "kaboom") {
+		if e := h.entry("explode"); e.State != engine.StateRetrying || !strings.Contains(e.Error, "panicked") || !strings.Contains(e.Error, "kaboom") {
 			t.Fatalf("entry = %+v; want Retrying with an error naming the panic", e)
 		}
 		if len(panics.where) != 1 || panics.where[0] != `step "explode"` || panics.value[0] != "kaboom" {
@@ -68,7 +69,7 @@ func TestPanicInStepFunctionFailsTheAttempt(t *testing.T) {
 			}, durable.WithRetry(durable.RetryPolicy{MaxAttempts: 1}))
 		})
 		h := newHarness(t, wf)
-		f := mustFail(t, h.execute(), durable.ReasonStepFailed)
+		f := mustFail(t, h.execute(), engine.ReasonStepFailed)
 		if !strings.Contains(f.Message, "panicked") || !strings.Contains(f.Message, "assignment to entry in nil map") {
 			t.Errorf("failure message = %q; want it to name the panic", f.Message)
 		}
@@ -98,7 +99,7 @@ func TestPanicInHandlerFailsTheRunWithReasonPanic(t *testing.T) {
 			})
 			h := newHarness(t, wf)
 			h.hooks.Panicked = panics.hook
-			f := mustFail(t, h.execute(), durable.ReasonPanic)
+			f := mustFail(t, h.execute(), engine.ReasonPanic)
 			if !strings.Contains(f.Message, "handler panicked") || !strings.Contains(f.Message, tt.want) {
 				t.Errorf("failure message = %q; want it to say the handler panicked with %q", f.Message, tt.want)
 			}
@@ -117,7 +118,7 @@ func TestHandlerCallingGoexitFailsWithHandlerExited(t *testing.T) {
 		runtime.Goexit()
 		return "unreachable", nil
 	})
-	f := mustFail(t, newHarness(t, wf).execute(), durable.ReasonHandlerExited)
+	f := mustFail(t, newHarness(t, wf).execute(), engine.ReasonHandlerExited)
 	if !strings.Contains(f.Message, "runtime.Goexit") {
 		t.Errorf("failure message = %q; want it to name runtime.Goexit", f.Message)
 	}
@@ -127,14 +128,14 @@ func TestHandlerErrorFailsTheRunWithReasonHandlerError(t *testing.T) {
 	wf := durable.Define("refuses", func(ctx *durable.Context, _ struct{}) (string, error) {
 		return "", errors.New("nothing to do for this customer")
 	})
-	f := mustFail(t, newHarness(t, wf).execute(), durable.ReasonHandlerError)
+	f := mustFail(t, newHarness(t, wf).execute(), engine.ReasonHandlerError)
 	if f.Message != "nothing to do for this customer" {
 		t.Errorf("failure message = %q", f.Message)
 	}
 
-	// A handler may choose the reason by returning a *durable.Failure.
+	// A handler may choose the reason by returning a *engine.Failure.
 	wf = durable.Define("chooses", func(ctx *durable.Context, _ struct{}) (string, error) {
-		return "", &durable.Failure{Reason: "Rejected", Message: "the order was rejected"}
+		return "", &engine.Failure{Reason: "Rejected", Message: "the order was rejected"}
 	})
 	mustFail(t, newHarness(t, wf).execute(), "Rejected")
 }
@@ -154,7 +155,7 @@ func TestChangedPrimitiveKindFailsNonDeterministic(t *testing.T) {
 	h := newHarness(t, v1)
 	mustSuspend(t, h.execute(), "cool-down", epoch.Add(time.Hour))
 	h.wf = v2
-	f := mustFail(t, h.execute(), durable.ReasonNonDeterministic)
+	f := mustFail(t, h.execute(), engine.ReasonNonDeterministic)
 	for _, want := range []string{`"approval"`, "Step", "Sleep"} {
 		if !strings.Contains(f.Message, want) {
 			t.Errorf("failure message = %q; want it to mention %s", f.Message, want)
@@ -167,7 +168,7 @@ func TestChangedPrimitiveKindFailsNonDeterministic(t *testing.T) {
 			_, _ = durable.Step(ctx, "x", func(context.Context) (int, error) { return 1, nil })
 			return "unreachable", nil
 		})
-		mustFail(t, newHarness(t, wf).execute(), durable.ReasonNonDeterministic)
+		mustFail(t, newHarness(t, wf).execute(), engine.ReasonNonDeterministic)
 	})
 
 	t.Run("empty name", func(t *testing.T) {
@@ -175,7 +176,7 @@ func TestChangedPrimitiveKindFailsNonDeterministic(t *testing.T) {
 			_, _ = durable.Step(ctx, "", func(context.Context) (int, error) { return 1, nil })
 			return "unreachable", nil
 		})
-		mustFail(t, newHarness(t, wf).execute(), durable.ReasonNonDeterministic)
+		mustFail(t, newHarness(t, wf).execute(), engine.ReasonNonDeterministic)
 	})
 
 	t.Run("changed result type", func(t *testing.T) {
@@ -191,7 +192,7 @@ func TestChangedPrimitiveKindFailsNonDeterministic(t *testing.T) {
 		h := newHarness(t, v1)
 		mustSuspend(t, h.execute(), "later", epoch.Add(time.Hour))
 		h.wf = v2
-		mustFail(t, h.execute(), durable.ReasonNonDeterministic)
+		mustFail(t, h.execute(), engine.ReasonNonDeterministic)
 	})
 }
 
@@ -232,7 +233,7 @@ func TestInvalidInputFailsWithReasonInvalidInput(t *testing.T) {
 			})
 			h := newHarness(t, wf)
 			h.input = []byte(tt.input)
-			f := mustFail(t, h.execute(), durable.ReasonInvalidInput)
+			f := mustFail(t, h.execute(), engine.ReasonInvalidInput)
 			if !strings.Contains(f.Message, tt.want) {
 				t.Errorf("failure message = %q; want it to contain %q", f.Message, tt.want)
 			}

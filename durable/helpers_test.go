@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // epoch is when every test run starts: a whole second, so expected times read plainly.
@@ -53,16 +54,16 @@ type memRecorder struct {
 	t  testing.TB
 	mu sync.Mutex
 	// fail, when set, is asked before each write (n counts calls from 1) and may refuse it.
-	fail func(n int, changed []durable.Entry) error
+	fail func(n int, changed []engine.Entry) error
 
 	calls     int
-	changed   []durable.Entry   // the last changed entry of each successful write
-	snapshots [][]durable.Entry // the persisted journal after each successful write
-	maxBytes  int               // the largest journal (as JSON) the recorder was ever handed
+	changed   []engine.Entry   // the last changed entry of each successful write
+	snapshots [][]engine.Entry // the persisted journal after each successful write
+	maxBytes  int              // the largest journal (as JSON) the recorder was ever handed
 }
 
-// Record implements durable.Recorder.
-func (r *memRecorder) Record(_ context.Context, journal *durable.Journal, changed []durable.Entry) error {
+// Record implements engine.Recorder.
+func (r *memRecorder) Record(_ context.Context, journal *engine.Journal, changed []engine.Entry) error {
 	if len(changed) == 0 {
 		r.t.Errorf("the engine asked to record no change")
 	}
@@ -83,7 +84,7 @@ func (r *memRecorder) Record(_ context.Context, journal *durable.Journal, change
 			return err
 		}
 	}
-	var stored []durable.Entry
+	var stored []engine.Entry
 	if err := json.Unmarshal(encoded, &stored); err != nil {
 		r.t.Errorf("decode the persisted journal: %v", err)
 		return err
@@ -114,21 +115,21 @@ func (r *memRecorder) Calls() int {
 }
 
 // Changed is the last changed entry of each successful write, in order.
-func (r *memRecorder) Changed() []durable.Entry {
+func (r *memRecorder) Changed() []engine.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]durable.Entry(nil), r.changed...)
+	return append([]engine.Entry(nil), r.changed...)
 }
 
 // Snapshot is the journal persisted by the n-th successful write (from 1).
-func (r *memRecorder) Snapshot(n int) []durable.Entry {
+func (r *memRecorder) Snapshot(n int) []engine.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return clone(r.snapshots[n-1])
 }
 
 // Persisted is the journal as last persisted: all a restarted manager knows about the run.
-func (r *memRecorder) Persisted() []durable.Entry {
+func (r *memRecorder) Persisted() []engine.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.snapshots) == 0 {
@@ -144,8 +145,8 @@ func (r *memRecorder) MaxBytes() int {
 	return r.maxBytes
 }
 
-func clone(entries []durable.Entry) []durable.Entry {
-	out := make([]durable.Entry, len(entries))
+func clone(entries []engine.Entry) []engine.Entry {
+	out := make([]engine.Entry, len(entries))
 	for i, e := range entries {
 		e.Result = append(json.RawMessage(nil), e.Result...)
 		if len(e.Result) == 0 {
@@ -167,17 +168,17 @@ type harness struct {
 	rec    *memRecorder
 	run    durable.RunInfo
 	input  json.RawMessage
-	limits durable.Limits
-	hooks  durable.Hooks
+	limits engine.Limits
+	hooks  engine.Hooks
 	logger *slog.Logger
 	// payloads, when set, stores large results out of line.
-	payloads durable.PayloadStore
+	payloads engine.PayloadStore
 	// host, when set, answers events, child runs and agent turns.
-	host durable.Host
+	host engine.Host
 
 	// journal is the journal the latest execution left behind (what the host would store
 	// with the outcome).
-	journal *durable.Journal
+	journal *engine.Journal
 }
 
 func newHarness(t *testing.T, wf durable.Workflow) *harness {
@@ -195,10 +196,10 @@ func newHarness(t *testing.T, wf durable.Workflow) *harness {
 // execute runs the handler from the top against the persisted journal and returns the outcome,
 // after persisting the entries the outcome carries as the host does (a failed write turns the
 // outcome into Aborted, as in the controller).
-func (h *harness) execute() durable.Outcome {
+func (h *harness) execute() engine.Outcome {
 	h.t.Helper()
-	journal := durable.NewJournal(h.rec.Persisted())
-	out := durable.Execute(context.Background(), h.wf, durable.Execution{
+	journal := engine.NewJournal(h.rec.Persisted())
+	out := engine.Execute(context.Background(), h.wf, engine.Execution{
 		Run:      h.run,
 		Input:    h.input,
 		Journal:  journal,
@@ -211,23 +212,23 @@ func (h *harness) execute() durable.Outcome {
 		Host:     h.host,
 	})
 	h.journal = journal
-	if out.Kind != durable.Aborted && len(out.Unrecorded) > 0 {
+	if out.Kind != engine.Aborted && len(out.Unrecorded) > 0 {
 		if err := h.rec.Record(context.Background(), journal, out.Unrecorded); err != nil {
-			return durable.Outcome{Kind: durable.Aborted, Err: err, Current: out.Unrecorded[len(out.Unrecorded)-1].Name}
+			return engine.Outcome{Kind: engine.Aborted, Err: err, Current: out.Unrecorded[len(out.Unrecorded)-1].Name}
 		}
 	}
 	return out
 }
 
 // seed persists entries as if an earlier execution (or release) had recorded them.
-func (h *harness) seed(entries []durable.Entry) {
+func (h *harness) seed(entries []engine.Entry) {
 	h.rec.mu.Lock()
 	defer h.rec.mu.Unlock()
 	h.rec.snapshots = append(h.rec.snapshots, clone(entries))
 }
 
 // entry returns the persisted entry called name.
-func (h *harness) entry(name string) durable.Entry {
+func (h *harness) entry(name string) engine.Entry {
 	h.t.Helper()
 	for _, e := range h.rec.Persisted() {
 		if e.Name == name {
@@ -235,40 +236,40 @@ func (h *harness) entry(name string) durable.Entry {
 		}
 	}
 	h.t.Fatalf("no persisted journal entry %q; journal: %+v", name, h.rec.Persisted())
-	return durable.Entry{}
+	return engine.Entry{}
 }
 
 // describe prints an outcome for failure messages.
-func describe(o durable.Outcome) string {
+func describe(o engine.Outcome) string {
 	switch o.Kind {
-	case durable.Completed:
+	case engine.Completed:
 		return fmt.Sprintf("Completed with output %s", o.Output)
-	case durable.Failed:
+	case engine.Failed:
 		if o.Failure == nil {
 			return "Failed without a Failure"
 		}
 		return fmt.Sprintf("Failed: %s: %s", o.Failure.Reason, o.Failure.Message)
-	case durable.Suspended:
+	case engine.Suspended:
 		return fmt.Sprintf("Suspended at %q until %s (waiting %q)", o.Current, o.WakeAt, o.Waiting)
-	case durable.Aborted:
+	case engine.Aborted:
 		return fmt.Sprintf("Aborted at %q: %v", o.Current, o.Err)
 	}
 	return fmt.Sprintf("unknown outcome %+v", o)
 }
 
 // mustComplete fails the test unless the run completed with output JSON-equal to want.
-func mustComplete(t *testing.T, o durable.Outcome, want string) {
+func mustComplete(t *testing.T, o engine.Outcome, want string) {
 	t.Helper()
-	if o.Kind != durable.Completed {
+	if o.Kind != engine.Completed {
 		t.Fatalf("outcome: %s; want Completed with %s", describe(o), want)
 	}
 	assertJSONEqual(t, o.Output, want)
 }
 
 // mustSuspend fails the test unless the run suspended at current until wakeAt.
-func mustSuspend(t *testing.T, o durable.Outcome, current string, wakeAt time.Time) {
+func mustSuspend(t *testing.T, o engine.Outcome, current string, wakeAt time.Time) {
 	t.Helper()
-	if o.Kind != durable.Suspended {
+	if o.Kind != engine.Suspended {
 		t.Fatalf("outcome: %s; want Suspended at %q until %s", describe(o), current, wakeAt)
 	}
 	if o.Current != current || !o.WakeAt.Equal(wakeAt) {
@@ -277,9 +278,9 @@ func mustSuspend(t *testing.T, o durable.Outcome, current string, wakeAt time.Ti
 }
 
 // mustFail fails the test unless the run failed with reason, and returns the failure.
-func mustFail(t *testing.T, o durable.Outcome, reason string) *durable.Failure {
+func mustFail(t *testing.T, o engine.Outcome, reason string) *engine.Failure {
 	t.Helper()
-	if o.Kind != durable.Failed || o.Failure == nil {
+	if o.Kind != engine.Failed || o.Failure == nil {
 		t.Fatalf("outcome: %s; want Failed with reason %s", describe(o), reason)
 	}
 	if o.Failure.Reason != reason {
@@ -303,7 +304,7 @@ func assertJSONEqual(t *testing.T, got json.RawMessage, want string) {
 }
 
 // assertUniqueNames fails the test when a name appears twice in the journal.
-func assertUniqueNames(t *testing.T, entries []durable.Entry) {
+func assertUniqueNames(t *testing.T, entries []engine.Entry) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, e := range entries {
@@ -315,7 +316,7 @@ func assertUniqueNames(t *testing.T, entries []durable.Entry) {
 }
 
 // names lists the entries' names in journal order.
-func names(entries []durable.Entry) []string {
+func names(entries []engine.Entry) []string {
 	out := make([]string, len(entries))
 	for i, e := range entries {
 		out[i] = e.Name

@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
-func assertBytesAccurate(t *testing.T, j *durable.Journal) {
+func assertBytesAccurate(t *testing.T, j *engine.Journal) {
 	t.Helper()
 	b, err := json.Marshal(j.Entries())
 	if err != nil {
@@ -23,8 +24,8 @@ func assertBytesAccurate(t *testing.T, j *durable.Journal) {
 }
 
 func TestJournalBytesIsTheJSONSizeOfItsEntries(t *testing.T) {
-	step := func(name string, state durable.State, result string) durable.Entry {
-		e := durable.Entry{Name: name, Kind: durable.KindStep, State: state, Attempts: 1, StartedAt: epoch}
+	step := func(name string, state engine.State, result string) engine.Entry {
+		e := engine.Entry{Name: name, Kind: engine.KindStep, State: state, Attempts: 1, StartedAt: epoch}
 		if result != "" {
 			e.Result = json.RawMessage(result)
 		}
@@ -32,52 +33,52 @@ func TestJournalBytesIsTheJSONSizeOfItsEntries(t *testing.T) {
 	}
 	tests := []struct {
 		name      string
-		entries   []durable.Entry
+		entries   []engine.Entry
 		wantNames []string
 	}{
 		{name: "nil", entries: nil},
-		{name: "empty", entries: []durable.Entry{}},
-		{name: "one entry", entries: []durable.Entry{step("a", durable.StateCompleted, `1`)}, wantNames: []string{"a"}},
+		{name: "empty", entries: []engine.Entry{}},
+		{name: "one entry", entries: []engine.Entry{step("a", engine.StateCompleted, `1`)}, wantNames: []string{"a"}},
 		{
 			name: "several kinds",
-			entries: []durable.Entry{
-				step("a", durable.StateCompleted, `{"id":"x"}`),
-				{Name: "nap", Kind: durable.KindSleep, State: durable.StateSleeping, StartedAt: epoch, WakeAt: epoch.Add(time.Hour)},
-				{Name: "ev", Kind: durable.KindEvent, State: durable.StateWaiting, Target: "event push/1"},
-				step("b", durable.StateRetrying, ""),
+			entries: []engine.Entry{
+				step("a", engine.StateCompleted, `{"id":"x"}`),
+				{Name: "nap", Kind: engine.KindSleep, State: engine.StateSleeping, StartedAt: epoch, WakeAt: epoch.Add(time.Hour)},
+				{Name: "ev", Kind: engine.KindEvent, State: engine.StateWaiting, Target: "event push/1"},
+				step("b", engine.StateRetrying, ""),
 			},
 			wantNames: []string{"a", "nap", "ev", "b"},
 		},
 		{
 			name: "replacements keep the first position",
-			entries: []durable.Entry{
-				step("a", durable.StateRetrying, ""),
-				step("b", durable.StateCompleted, `"short"`),
-				{Name: "a", Kind: durable.KindStep, State: durable.StateRetrying, Attempts: 2, Error: "boom, again"},
-				step("c", durable.StateCompleted, `[1,2,3]`),
-				step("b", durable.StateCompleted, `"a much longer result than before"`),
-				step("a", durable.StateCompleted, `true`),
-				step("c", durable.StateFailed, ""),
+			entries: []engine.Entry{
+				step("a", engine.StateRetrying, ""),
+				step("b", engine.StateCompleted, `"short"`),
+				{Name: "a", Kind: engine.KindStep, State: engine.StateRetrying, Attempts: 2, Error: "boom, again"},
+				step("c", engine.StateCompleted, `[1,2,3]`),
+				step("b", engine.StateCompleted, `"a much longer result than before"`),
+				step("a", engine.StateCompleted, `true`),
+				step("c", engine.StateFailed, ""),
 			},
 			wantNames: []string{"a", "b", "c"},
 		},
 		{
 			name: "strings JSON escapes",
-			entries: []durable.Entry{
-				{Name: "<html> & \"quotes\"", Kind: durable.KindStep, State: durable.StateFailed, Error: "line\nbreak\tand ünïcödé \u2028"},
-				step("r", durable.StateCompleted, `"<b>&amp;</b>"`),
+			entries: []engine.Entry{
+				{Name: "<html> & \"quotes\"", Kind: engine.KindStep, State: engine.StateFailed, Error: "line\nbreak\tand ünïcödé \u2028"},
+				step("r", engine.StateCompleted, `"<b>&amp;</b>"`),
 			},
 			wantNames: []string{"<html> & \"quotes\"", "r"},
 		},
 		{
 			name:      "result with insignificant whitespace",
-			entries:   []durable.Entry{step("spaced", durable.StateCompleted, "{ \"a\" : [ 1 , 2 ] }")},
+			entries:   []engine.Entry{step("spaced", engine.StateCompleted, "{ \"a\" : [ 1 , 2 ] }")},
 			wantNames: []string{"spaced"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			j := durable.NewJournal(tt.entries)
+			j := engine.NewJournal(tt.entries)
 			assertBytesAccurate(t, j)
 			if got := names(j.Entries()); !slices.Equal(got, tt.wantNames) {
 				t.Errorf("names = %v; want %v", got, tt.wantNames)
@@ -86,7 +87,7 @@ func TestJournalBytesIsTheJSONSizeOfItsEntries(t *testing.T) {
 				t.Errorf("Len() = %d; want %d", j.Len(), len(tt.wantNames))
 			}
 			// Lookup returns the last entry put under a name.
-			last := map[string]durable.Entry{}
+			last := map[string]engine.Entry{}
 			for _, e := range tt.entries {
 				last[e.Name] = e
 			}
@@ -97,7 +98,7 @@ func TestJournalBytesIsTheJSONSizeOfItsEntries(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := durable.NewJournal(nil).Lookup("missing"); ok {
+	if _, ok := engine.NewJournal(nil).Lookup("missing"); ok {
 		t.Error("Lookup found an entry in an empty journal")
 	}
 }
@@ -116,7 +117,7 @@ func TestJournalBytesStaysAccurateThroughAnExecution(t *testing.T) {
 	})
 	h := newHarness(t, wf)
 	out := h.execute()
-	for i := 0; out.Kind == durable.Suspended && i < 10; i++ {
+	for i := 0; out.Kind == engine.Suspended && i < 10; i++ {
 		assertBytesAccurate(t, h.journal)
 		h.clock.Set(out.WakeAt)
 		out = h.execute()

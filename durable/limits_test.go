@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 func TestStepResultOverMaxResultBytesFailsTheStepAtOnce(t *testing.T) {
@@ -25,14 +26,14 @@ func TestStepResultOverMaxResultBytesFailsTheStepAtOnce(t *testing.T) {
 	h := newHarness(t, wf)
 	h.limits.MaxResultBytes = 64
 
-	mustFail(t, h.execute(), durable.ReasonStepFailed)
+	mustFail(t, h.execute(), engine.ReasonStepFailed)
 	if calls != 1 {
 		t.Errorf("function calls = %d; an oversized result cannot be fixed by retrying (want 1)", calls)
 	}
 	if stepErr == nil || stepErr.Attempts != 1 || !strings.Contains(stepErr.Message, "102 bytes") || !strings.Contains(stepErr.Message, "limit of 64") {
 		t.Errorf("step error = %+v; want 1 attempt and a message naming 102 bytes and the limit of 64", stepErr)
 	}
-	if e := h.entry("fetch-page"); e.State != durable.StateFailed || e.Result != nil {
+	if e := h.entry("fetch-page"); e.State != engine.StateFailed || e.Result != nil {
 		t.Errorf("entry = %+v; want Failed without the oversized result", e)
 	}
 }
@@ -56,7 +57,7 @@ func TestRunOverMaxRunBytesFailsBeforeItIsWritten(t *testing.T) {
 	h := newHarness(t, wf)
 	h.limits.MaxRunBytes = limit
 
-	f := mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
+	f := mustFail(t, h.execute(), engine.ReasonJournalTooLarge)
 	written := h.rec.Writes()
 	if written == 0 || written >= 50 {
 		t.Fatalf("recorder writes = %d; want a few steps recorded before the budget ran out", written)
@@ -73,7 +74,7 @@ func TestRunOverMaxRunBytesFailsBeforeItIsWritten(t *testing.T) {
 	}
 
 	// The failure is deterministic: a restart fails the same way without re-running recorded steps.
-	again := mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
+	again := mustFail(t, h.execute(), engine.ReasonJournalTooLarge)
 	if again.Message != f.Message {
 		t.Errorf("failure after a restart = %q; want %q", again.Message, f.Message)
 	}
@@ -93,7 +94,7 @@ func TestTimersThatAreDueCountAgainstMaxRunBytes(t *testing.T) {
 	h := newHarness(t, wf)
 	h.limits.MaxRunBytes = limit
 
-	mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
+	mustFail(t, h.execute(), engine.ReasonJournalTooLarge)
 	if got := h.journal.Bytes(); got > limit {
 		t.Errorf("the execution left a journal of %d bytes for the host to store; the limit is %d", got, limit)
 	}
@@ -105,7 +106,7 @@ func TestOutputOverMaxOutputBytesFailsWithOutputTooLarge(t *testing.T) {
 	})
 	h := newHarness(t, wf)
 	h.limits.MaxOutputBytes = 64
-	f := mustFail(t, h.execute(), durable.ReasonOutputTooLarge)
+	f := mustFail(t, h.execute(), engine.ReasonOutputTooLarge)
 	if !strings.Contains(f.Message, "102 bytes") || !strings.Contains(f.Message, "limit is 64") {
 		t.Errorf("failure message = %q; want it to name 102 bytes and the limit of 64", f.Message)
 	}

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // mustMisuse fails the test unless the run failed with reason Misuse and a message holding
 // every fragment, and returns the failure.
-func mustMisuse(t *testing.T, o durable.Outcome, fragments ...string) *durable.Failure {
+func mustMisuse(t *testing.T, o engine.Outcome, fragments ...string) *engine.Failure {
 	t.Helper()
-	f := mustFail(t, o, durable.ReasonMisuse)
+	f := mustFail(t, o, engine.ReasonMisuse)
 	for _, frag := range fragments {
 		if !strings.Contains(f.Message, frag) {
 			t.Errorf("failure message %q does not contain %q", f.Message, frag)
@@ -67,8 +68,8 @@ func TestStepInAGoroutineReturnsTheMisuseAndFailsTheRun(t *testing.T) {
 			errs <- err
 		}()
 		err := <-errs
-		var f *durable.Failure
-		if !errors.As(err, &f) || f.Reason != durable.ReasonMisuse {
+		var f *engine.Failure
+		if !errors.As(err, &f) || f.Reason != engine.ReasonMisuse {
 			t.Errorf("Step off the handler's goroutine returned %v; want a *Failure with reason Misuse", err)
 		}
 		// The handler ignores the error and goes on: its next primitive halts it.

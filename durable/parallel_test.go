@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // branchCalls counts the calls of each branch's function.
@@ -83,7 +84,7 @@ func TestParallelRunsBranchesAtOnceAndRecordsEachByName(t *testing.T) {
 		t.Errorf("journal names = %q; want %q", got, want)
 	}
 	for _, name := range []string{"a", "b", "c"} {
-		if e := h.entry(name); e.Kind != durable.KindStep || e.State != durable.StateCompleted {
+		if e := h.entry(name); e.Kind != engine.KindStep || e.State != engine.StateCompleted {
 			t.Errorf("entry %q = %+v; want a Completed Step", name, e)
 		}
 	}
@@ -106,7 +107,7 @@ func TestParallelRetriesOnlyTheFailedBranch(t *testing.T) {
 	}, durable.WithRetry(durable.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Second}))
 	h := newHarness(t, wf)
 	mustSuspend(t, h.execute(), "b", epoch.Add(time.Second))
-	if e := h.entry("b"); e.State != durable.StateRetrying || e.Error != "flaky" {
+	if e := h.entry("b"); e.State != engine.StateRetrying || e.Error != "flaky" {
 		t.Errorf("entry b = %+v; want Retrying with the error", e)
 	}
 	h.clock.Advance(time.Second)
@@ -180,7 +181,7 @@ func TestParallelMisuse(t *testing.T) {
 			one := func(context.Context) (int, error) { return 1, nil }
 			return durable.Parallel(ctx, []durable.Branch[int]{{Name: "a", Fn: one}, {Name: "a", Fn: one}})
 		})
-		mustFail(t, newHarness(t, wf).execute(), durable.ReasonNonDeterministic)
+		mustFail(t, newHarness(t, wf).execute(), engine.ReasonNonDeterministic)
 	})
 }
 
@@ -192,7 +193,7 @@ func TestParallelBranchThatExitsItsGoroutineFails(t *testing.T) {
 		}}}, durable.WithRetry(durable.RetryPolicy{MaxAttempts: 1}))
 	})
 	h := newHarness(t, wf)
-	f := mustFail(t, h.execute(), durable.ReasonStepFailed)
+	f := mustFail(t, h.execute(), engine.ReasonStepFailed)
 	if !strings.Contains(f.Message, "runtime.Goexit") {
 		t.Errorf("failure message %q does not name runtime.Goexit", f.Message)
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // memPayloads is an in-memory PayloadStore that counts its calls.
@@ -30,17 +31,17 @@ func newMemPayloads() *memPayloads {
 	return &memPayloads{data: map[string]json.RawMessage{}, loads: map[string]int{}}
 }
 
-func (p *memPayloads) Store(_ context.Context, step string, attempt int, result json.RawMessage) (durable.PayloadRef, error) {
+func (p *memPayloads) Store(_ context.Context, step string, attempt int, result json.RawMessage) (engine.PayloadRef, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stores++
 	name := fmt.Sprintf("%s-a%d", step, attempt)
 	p.data[name] = append(json.RawMessage(nil), result...)
 	sum := sha256.Sum256(result)
-	return durable.PayloadRef{Name: name, Parts: 1, Bytes: len(result), SHA256: hex.EncodeToString(sum[:])}, nil
+	return engine.PayloadRef{Name: name, Parts: 1, Bytes: len(result), SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
-func (p *memPayloads) Load(_ context.Context, ref durable.PayloadRef) (json.RawMessage, error) {
+func (p *memPayloads) Load(_ context.Context, ref engine.PayloadRef) (json.RawMessage, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.loads[ref.Name]++
@@ -49,7 +50,7 @@ func (p *memPayloads) Load(_ context.Context, ref durable.PayloadRef) (json.RawM
 	}
 	data, ok := p.data[ref.Name]
 	if !ok {
-		return nil, &durable.Failure{Reason: "PayloadMissing", Message: "no payload " + ref.Name}
+		return nil, &engine.Failure{Reason: "PayloadMissing", Message: "no payload " + ref.Name}
 	}
 	return data, nil
 }
@@ -102,10 +103,10 @@ func TestPayloadLoadErrorsAbortOrFail(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want durable.OutcomeKind
+		want engine.OutcomeKind
 	}{
-		{name: "a transient error aborts the execution", err: errors.New("connection reset"), want: durable.Aborted},
-		{name: "a Failure fails the run", err: &durable.Failure{Reason: "PayloadMissing", Message: "gone"}, want: durable.Failed},
+		{name: "a transient error aborts the execution", err: errors.New("connection reset"), want: engine.Aborted},
+		{name: "a Failure fails the run", err: &engine.Failure{Reason: "PayloadMissing", Message: "gone"}, want: engine.Failed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,7 +114,7 @@ func TestPayloadLoadErrorsAbortOrFail(t *testing.T) {
 			store := newMemPayloads()
 			h.payloads = store
 			h.limits.InlineResultBytes = 1000
-			if out := h.execute(); out.Kind != durable.Suspended {
+			if out := h.execute(); out.Kind != engine.Suspended {
 				t.Fatalf("outcome: %s", describe(out))
 			}
 			store.failLoad = tt.err
@@ -130,7 +131,7 @@ func TestPayloadsCountAgainstMaxRunBytes(t *testing.T) {
 	h.payloads = newMemPayloads()
 	h.limits.InlineResultBytes = 1000
 	h.limits.MaxRunBytes = 4000
-	f := mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
+	f := mustFail(t, h.execute(), engine.ReasonJournalTooLarge)
 	if !strings.Contains(f.Message, `"big"`) || !strings.Contains(f.Message, "limit of 4000") {
 		t.Errorf("failure = %q; want it to name the step and the limit", f.Message)
 	}
@@ -140,11 +141,11 @@ func TestInputCountsAgainstMaxRunBytes(t *testing.T) {
 	h := newHarness(t, blobsWorkflow(10))
 	h.limits.MaxRunBytes = 200
 	h.input = json.RawMessage(`{` + strings.Repeat(" ", 300) + `}`)
-	mustFail(t, h.execute(), durable.ReasonJournalTooLarge)
+	mustFail(t, h.execute(), engine.ReasonJournalTooLarge)
 }
 
 func TestLongErrorsAreCutInTheJournalAndOnReplay(t *testing.T) {
-	long := strings.Repeat("é", durable.MaxErrorBytes) // twice the limit in bytes
+	long := strings.Repeat("é", engine.MaxErrorBytes) // twice the limit in bytes
 	var first, replayed string
 	wf := durable.Define("loud", func(ctx *durable.Context, _ struct{}) (string, error) {
 		_, err := durable.Step(ctx, "fail", func(context.Context) (int, error) {
@@ -165,8 +166,8 @@ func TestLongErrorsAreCutInTheJournalAndOnReplay(t *testing.T) {
 	mustSuspend(t, h.execute(), "after", epoch.Add(time.Minute))
 	h.clock.Advance(time.Minute)
 	e := h.entry("fail")
-	if len(e.Error) > durable.MaxErrorBytes || !utf8.ValidString(e.Error) || !strings.Contains(e.Error, "cut from") {
-		t.Errorf("recorded error: %d bytes, valid UTF-8 %v; want at most %d bytes with a note", len(e.Error), utf8.ValidString(e.Error), durable.MaxErrorBytes)
+	if len(e.Error) > engine.MaxErrorBytes || !utf8.ValidString(e.Error) || !strings.Contains(e.Error, "cut from") {
+		t.Errorf("recorded error: %d bytes, valid UTF-8 %v; want at most %d bytes with a note", len(e.Error), utf8.ValidString(e.Error), engine.MaxErrorBytes)
 	}
 	mustComplete(t, h.execute(), `"handled"`)
 	if first != e.Error || replayed != e.Error {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 func noop(name string, opts ...durable.Option) durable.Workflow {
@@ -14,7 +15,7 @@ func noop(name string, opts ...durable.Option) durable.Workflow {
 }
 
 func TestRegistryListsWorkflowsByName(t *testing.T) {
-	r := durable.NewRegistry()
+	r := engine.NewRegistry()
 	if err := r.Register(noop("charlie"), noop("alpha")); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestRegistryRefusesDuplicateAndEmptyNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := durable.NewRegistry()
+			r := engine.NewRegistry()
 			if err := r.Register(noop("alpha")); err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 func TestFailingStepIsRetriedAfterDurableBackoff(t *testing.T) {
@@ -31,7 +32,7 @@ func TestFailingStepIsRetriedAfterDurableBackoff(t *testing.T) {
 	firstWake := epoch.Add(10 * time.Second)
 	mustSuspend(t, h.execute(), "call-api", firstWake)
 	e := h.entry("call-api")
-	if e.State != durable.StateRetrying || e.Attempts != 1 || e.Error != "connection refused (attempt 1)" || !e.WakeAt.Equal(firstWake) {
+	if e.State != engine.StateRetrying || e.Attempts != 1 || e.Error != "connection refused (attempt 1)" || !e.WakeAt.Equal(firstWake) {
 		t.Fatalf("entry after attempt 1 = %+v; want Retrying, 1 attempt, its error, wake at %s", e, firstWake)
 	}
 
@@ -46,7 +47,7 @@ func TestFailingStepIsRetriedAfterDurableBackoff(t *testing.T) {
 	h.clock.Set(firstWake)
 	secondWake := firstWake.Add(30 * time.Second)
 	mustSuspend(t, h.execute(), "call-api", secondWake)
-	if e := h.entry("call-api"); e.State != durable.StateRetrying || e.Attempts != 2 || e.Error != "connection refused (attempt 2)" {
+	if e := h.entry("call-api"); e.State != engine.StateRetrying || e.Attempts != 2 || e.Error != "connection refused (attempt 2)" {
 		t.Fatalf("entry after attempt 2 = %+v; want Retrying after 2 attempts", e)
 	}
 
@@ -54,7 +55,7 @@ func TestFailingStepIsRetriedAfterDurableBackoff(t *testing.T) {
 	h.clock.Set(secondWake)
 	mustComplete(t, h.execute(), `"ok"`)
 	e = h.entry("call-api")
-	if e.State != durable.StateCompleted || e.Attempts != 3 || !e.StartedAt.Equal(epoch) || !e.FinishedAt.Equal(secondWake) {
+	if e.State != engine.StateCompleted || e.Attempts != 3 || !e.StartedAt.Equal(epoch) || !e.FinishedAt.Equal(secondWake) {
 		t.Errorf("entry after attempt 3 = %+v; want Completed after 3 attempts, started at the first", e)
 	}
 	if calls != 3 || h.rec.Writes() != 3 {
@@ -106,7 +107,7 @@ func TestRetryBackoffGrowsUpToMaxBackoff(t *testing.T) {
 			h := newHarness(t, wf)
 			var waits []time.Duration
 			out := h.execute()
-			for i := 0; out.Kind == durable.Suspended && i < 10; i++ {
+			for i := 0; out.Kind == engine.Suspended && i < 10; i++ {
 				waits = append(waits, out.WakeAt.Sub(h.clock.Now()))
 				h.clock.Set(out.WakeAt)
 				out = h.execute()
@@ -114,7 +115,7 @@ func TestRetryBackoffGrowsUpToMaxBackoff(t *testing.T) {
 			if !slices.Equal(waits, tt.wantWaits) {
 				t.Errorf("waits between attempts = %v; want %v", waits, tt.wantWaits)
 			}
-			f := mustFail(t, out, durable.ReasonStepFailed)
+			f := mustFail(t, out, engine.ReasonStepFailed)
 			wantMsg := fmt.Sprintf(`step "doomed" failed after %d attempt(s): still down`, len(tt.wantWaits)+1)
 			if f.Message != wantMsg {
 				t.Errorf("failure message = %q; want %q", f.Message, wantMsg)
@@ -142,16 +143,16 @@ func TestExhaustedRetriesReturnAStepError(t *testing.T) {
 	mustSuspend(t, h.execute(), "charge-card", epoch.Add(time.Minute))
 	h.clock.Advance(time.Minute)
 
-	f := mustFail(t, h.execute(), durable.ReasonStepFailed)
+	f := mustFail(t, h.execute(), engine.ReasonStepFailed)
 	if want := `step "charge-card" failed after 2 attempt(s): card declined`; f.Message != want {
 		t.Errorf("failure message = %q; want %q", f.Message, want)
 	}
-	if e := h.entry("charge-card"); e.State != durable.StateFailed || e.Attempts != 2 || e.Error != "card declined" {
+	if e := h.entry("charge-card"); e.State != engine.StateFailed || e.Attempts != 2 || e.Error != "card declined" {
 		t.Errorf("entry = %+v; want Failed after 2 attempts with the last error", e)
 	}
 
 	// A replay returns the same error from the journal, without calling the function.
-	mustFail(t, h.execute(), durable.ReasonStepFailed)
+	mustFail(t, h.execute(), engine.ReasonStepFailed)
 	if calls != 2 {
 		t.Errorf("function calls = %d; want 2", calls)
 	}
@@ -202,14 +203,14 @@ func TestNonRetryableErrorsFailAfterOneAttempt(t *testing.T) {
 				}, durable.WithRetry(tt.policy))
 			})
 			h := newHarness(t, wf)
-			f := mustFail(t, h.execute(), durable.ReasonStepFailed)
+			f := mustFail(t, h.execute(), engine.ReasonStepFailed)
 			if want := `step "fetch" failed after 1 attempt(s): ` + tt.wantMsg; f.Message != want {
 				t.Errorf("failure message = %q; want %q", f.Message, want)
 			}
 			if calls != 1 || h.rec.Writes() != 1 {
 				t.Errorf("function calls = %d, writes = %d; want 1 and 1", calls, h.rec.Writes())
 			}
-			if e := h.entry("fetch"); e.State != durable.StateFailed || e.Attempts != 1 {
+			if e := h.entry("fetch"); e.State != engine.StateFailed || e.Attempts != 1 {
 				t.Errorf("entry = %+v; want Failed after 1 attempt", e)
 			}
 		})
@@ -242,11 +243,11 @@ func TestStepTimeoutGivesTheFunctionADeadline(t *testing.T) {
 	h.hooks.StepAttempted = func(_ string, _ int, _ time.Duration, err error, _ bool) { attemptErrs = append(attemptErrs, err) }
 
 	mustSuspend(t, h.execute(), "hang", epoch.Add(time.Second))
-	if e := h.entry("hang"); e.State != durable.StateRetrying || e.Error != context.DeadlineExceeded.Error() {
+	if e := h.entry("hang"); e.State != engine.StateRetrying || e.Error != context.DeadlineExceeded.Error() {
 		t.Fatalf("entry after a timed-out attempt = %+v; want Retrying with %q", e, context.DeadlineExceeded)
 	}
 	h.clock.Advance(time.Second)
-	f := mustFail(t, h.execute(), durable.ReasonStepFailed)
+	f := mustFail(t, h.execute(), engine.ReasonStepFailed)
 	if !strings.Contains(f.Message, "after 2 attempt(s): context deadline exceeded") {
 		t.Errorf("failure message = %q; want the deadline error after 2 attempts", f.Message)
 	}
@@ -272,7 +273,7 @@ func TestStepThatReturnsAfterItsTimeoutFails(t *testing.T) {
 		}, durable.WithTimeout(timeout), durable.WithRetry(durable.RetryPolicy{MaxAttempts: 1}))
 	})
 	h := newHarness(t, wf)
-	f := mustFail(t, h.execute(), durable.ReasonStepFailed)
+	f := mustFail(t, h.execute(), engine.ReasonStepFailed)
 	if !strings.Contains(f.Message, "overran its 5ms timeout: context deadline exceeded") {
 		t.Errorf("failure message = %q; want it to say the step overran its timeout", f.Message)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/hosttest"
 )
 
@@ -21,7 +22,7 @@ type sendHost struct {
 	err  error
 }
 
-func (h *sendHost) SendEvent(_ context.Context, step string, ev durable.OutgoingEvent) (string, error) {
+func (h *sendHost) SendEvent(_ context.Context, step string, ev engine.OutgoingEvent) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.err != nil {
@@ -54,7 +55,7 @@ func TestSendEventDeliversOnceAndReplays(t *testing.T) {
 		t.Errorf("events sent: %q; want exactly [%q]", host.sent, want)
 	}
 	e := h.entry("notify")
-	if e.Kind != durable.KindEvent || e.State != durable.StateCompleted || e.Target != "send event approval.decided/req-1" || e.Ref != "event-notify" {
+	if e.Kind != engine.KindEvent || e.State != engine.StateCompleted || e.Target != "send event approval.decided/req-1" || e.Ref != "event-notify" {
 		t.Errorf("entry = %+v; want a Completed Event entry with the send target and the event's ref", e)
 	}
 }
@@ -64,7 +65,7 @@ func TestSendEventErrors(t *testing.T) {
 		host := &sendHost{}
 		h := newHarness(t, sender(""))
 		h.host = host
-		f := mustFail(t, h.execute(), durable.ReasonHandlerError)
+		f := mustFail(t, h.execute(), engine.ReasonHandlerError)
 		if !strings.Contains(f.Message, "the type must be 1 to 253 characters") || len(host.sent) != 0 {
 			t.Errorf("failure %q, sent %q; want the type's rule and nothing sent", f.Message, host.sent)
 		}
@@ -72,14 +73,14 @@ func TestSendEventErrors(t *testing.T) {
 	})
 	t.Run("a refusal for good fails the run", func(t *testing.T) {
 		h := newHarness(t, sender("approval.decided"))
-		h.host = &sendHost{err: &durable.Failure{Reason: durable.ReasonHandlerError, Message: "the event is not valid"}}
-		mustFail(t, h.execute(), durable.ReasonHandlerError)
+		h.host = &sendHost{err: &engine.Failure{Reason: engine.ReasonHandlerError, Message: "the event is not valid"}}
+		mustFail(t, h.execute(), engine.ReasonHandlerError)
 		assertNotRecorded(t, h, "notify")
 	})
 	t.Run("a transient error aborts the execution, to be tried again", func(t *testing.T) {
 		h := newHarness(t, sender("approval.decided"))
 		h.host = &sendHost{err: errors.New("connection refused")}
-		if o := h.execute(); o.Kind != durable.Aborted || !strings.Contains(o.Err.Error(), "connection refused") {
+		if o := h.execute(); o.Kind != engine.Aborted || !strings.Contains(o.Err.Error(), "connection refused") {
 			t.Errorf("outcome: %s; want Aborted with the host's error", describe(o))
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 type orderInput struct {
@@ -67,7 +68,7 @@ func TestStepsRunOnceAndReplayReturnsRecordedResults(t *testing.T) {
 	}
 	for i, name := range steps {
 		changed := h.rec.Changed()[i]
-		if changed.Name != name || changed.Kind != durable.KindStep || changed.State != durable.StateCompleted || changed.Attempts != 1 {
+		if changed.Name != name || changed.Kind != engine.KindStep || changed.State != engine.StateCompleted || changed.Attempts != 1 {
 			t.Errorf("write %d recorded %+v; want step %q completed after 1 attempt", i+1, changed, name)
 		}
 		if got := names(h.rec.Snapshot(i + 1)); !slices.Equal(got, steps[:i+1]) {
@@ -100,7 +101,7 @@ func TestRestartAfterFailedWriteResumesAtTheUnrecordedStep(t *testing.T) {
 			h := newHarness(t, orderWorkflow(calls))
 			h.input = []byte(`{"customer":"ada","items":["book","pen"]}`)
 			errConflict := errors.New("the object has been modified")
-			h.rec.fail = func(n int, _ []durable.Entry) error {
+			h.rec.fail = func(n int, _ []engine.Entry) error {
 				if n == k+1 {
 					return errConflict
 				}
@@ -108,7 +109,7 @@ func TestRestartAfterFailedWriteResumesAtTheUnrecordedStep(t *testing.T) {
 			}
 
 			out := h.execute()
-			if out.Kind != durable.Aborted || !errors.Is(out.Err, errConflict) || out.Current != failing {
+			if out.Kind != engine.Aborted || !errors.Is(out.Err, errConflict) || out.Current != failing {
 				t.Fatalf("outcome: %s; want Aborted at %q with the recorder's error", describe(out), failing)
 			}
 			for i, name := range steps {
@@ -172,7 +173,7 @@ func TestStepWithoutResultRecordsNoResult(t *testing.T) {
 	})
 	h := newHarness(t, wf)
 	mustComplete(t, h.execute(), `"sent"`)
-	if e := h.entry("send"); e.State != durable.StateCompleted || e.Result != nil {
+	if e := h.entry("send"); e.State != engine.StateCompleted || e.Result != nil {
 		t.Errorf("entry = %+v; want Completed without a result", e)
 	}
 	mustComplete(t, h.execute(), `"sent"`)
@@ -192,7 +193,7 @@ func TestStepAttemptNumbersEachAttemptFromOne(t *testing.T) {
 	})
 	h := newHarness(t, wf)
 	out := h.execute()
-	for i := 0; out.Kind == durable.Suspended && i < 5; i++ {
+	for i := 0; out.Kind == engine.Suspended && i < 5; i++ {
 		h.clock.Set(out.WakeAt)
 		out = h.execute()
 	}

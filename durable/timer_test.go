@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 func TestSleepSuspendsUntilItsWakeTimeThenContinues(t *testing.T) {
@@ -29,7 +30,7 @@ func TestSleepSuspendsUntilItsWakeTimeThenContinues(t *testing.T) {
 		t.Fatalf("recorder writes = %d; want 1 (the timer)", h.rec.Writes())
 	}
 	e := h.entry("nap")
-	if e.Kind != durable.KindSleep || e.State != durable.StateSleeping || !e.StartedAt.Equal(epoch) || !e.WakeAt.Equal(wakeAt) {
+	if e.Kind != engine.KindSleep || e.State != engine.StateSleeping || !e.StartedAt.Equal(epoch) || !e.WakeAt.Equal(wakeAt) {
 		t.Fatalf("timer entry = %+v; want Sleep Sleeping from %s until %s", e, epoch, wakeAt)
 	}
 
@@ -45,7 +46,7 @@ func TestSleepSuspendsUntilItsWakeTimeThenContinues(t *testing.T) {
 	if afterSleep != 1 {
 		t.Errorf("code after Sleep ran %d times; want 1", afterSleep)
 	}
-	if e := h.entry("nap"); e.State != durable.StateCompleted || !e.FinishedAt.Equal(wakeAt) {
+	if e := h.entry("nap"); e.State != engine.StateCompleted || !e.FinishedAt.Equal(wakeAt) {
 		t.Errorf("timer entry after the wake-up = %+v; want Completed at %s", e, wakeAt)
 	}
 }
@@ -121,7 +122,7 @@ func TestSleepThatIsAlreadyDueReturnsAtOnce(t *testing.T) {
 			if h.rec.Writes() != 1 {
 				t.Errorf("recorder writes = %d; a due timer needs no write of its own (want 1)", h.rec.Writes())
 			}
-			if e := h.entry("due"); e.Kind != durable.KindSleep || e.State != durable.StateCompleted {
+			if e := h.entry("due"); e.Kind != engine.KindSleep || e.State != engine.StateCompleted {
 				t.Errorf("timer entry = %+v; want a completed Sleep", e)
 			}
 			mustComplete(t, h.execute(), `"went on"`)
@@ -171,7 +172,7 @@ func TestNowIsTheSameOnFirstExecutionAndOnReplay(t *testing.T) {
 			h.run.StartedAt = tt.start
 
 			out := h.execute()
-			if out.Kind != durable.Suspended {
+			if out.Kind != engine.Suspended {
 				t.Fatalf("first execution: %s; want Suspended", describe(out))
 			}
 			h.clock.Advance(2 * time.Hour) // woken late

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // ErrNotFound is a sentinel an author declares and branches on.
@@ -71,7 +72,7 @@ func TestAStepErrorKeepsItsTypeThroughTheJournal(t *testing.T) {
 		t.Errorf("a non-retryable typed error ran the step %d times; want 1", calls)
 	}
 	e := h.entry("lookup")
-	if e.State != durable.StateFailed || e.ErrorType != "NotFound" || e.Error != "load user 42: no such user" {
+	if e.State != engine.StateFailed || e.ErrorType != "NotFound" || e.Error != "load user 42: no such user" {
 		t.Errorf("entry = %+v; want Failed with errorType NotFound and the wrapped message", e)
 	}
 
@@ -94,7 +95,7 @@ func TestAnAuthorsErrorTypeMatchesBySentinelAfterReplay(t *testing.T) {
 	h := newHarness(t, wf)
 
 	mustSuspend(t, h.execute(), "lookup", epoch.Add(time.Second))
-	if e := h.entry("lookup"); e.State != durable.StateRetrying || e.ErrorType != "QuotaExceeded" {
+	if e := h.entry("lookup"); e.State != engine.StateRetrying || e.ErrorType != "QuotaExceeded" {
 		t.Errorf("entry after the first attempt = %+v; want Retrying with errorType QuotaExceeded", e)
 	}
 	h.clock.Advance(time.Second)
@@ -113,7 +114,7 @@ func TestNonRetryableErrorTypesStopRetries(t *testing.T) {
 		durable.RetryPolicy{MaxAttempts: 5, NonRetryableErrorTypes: []string{"QuotaExceeded"}}, &seen, &calls)
 	h := newHarness(t, wf)
 	mustSuspend(t, h.execute(), "pause", epoch.Add(time.Second))
-	if calls != 1 || h.entry("lookup").State != durable.StateFailed {
+	if calls != 1 || h.entry("lookup").State != engine.StateFailed {
 		t.Errorf("calls = %d, entry = %+v; want one call and a Failed step", calls, h.entry("lookup"))
 	}
 }
@@ -137,7 +138,7 @@ func TestARunFailedByATypedStepNamesTheType(t *testing.T) {
 	wf := durable.Define("typed-fail", func(ctx *durable.Context, _ struct{}) (string, error) {
 		return durable.Step(ctx, "lookup", func(context.Context) (string, error) { return "", ErrNotFound })
 	})
-	f := mustFail(t, newHarness(t, wf).execute(), durable.ReasonStepFailed)
+	f := mustFail(t, newHarness(t, wf).execute(), engine.ReasonStepFailed)
 	if want := `step "lookup" failed after 1 attempt(s): no such user (error type NotFound)`; f.Message != want {
 		t.Errorf("failure message = %q; want %q", f.Message, want)
 	}

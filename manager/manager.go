@@ -28,6 +28,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/sharding"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
@@ -139,9 +140,9 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.BoolVar(&o.Sharding, "sharding", false, "Every replica executes runs: each holds a Lease as a shard, runs are spread over the live shards by consistent hashing (label workflows.centaur.dev/shard) and move when shards come and go. Needs --leader-elect (the sharder and the schedules run on the elected replica). See docs/scaling.md.")
 	fs.StringVar(&o.ShardName, "shard-name", defaultShardName(), "This replica's shard with --sharding: the name of its Lease and of its runs' shard label, unique among replicas (default: POD_NAME, else the host name, which is the pod's name).")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs execute in parallel, eager starts of the REST API included; a long step holds one slot.")
-	fs.IntVar(&o.MaxResultBytes, "max-step-result-bytes", durable.DefaultMaxResultBytes, "Largest JSON result one step may record (results over --inline-result-bytes are stored as WorkflowRunPayloads, in parts of 512 KiB).")
-	fs.IntVar(&o.InlineResultBytes, "inline-result-bytes", durable.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
-	fs.IntVar(&o.MaxRunBytes, "max-run-bytes", durable.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")
+	fs.IntVar(&o.MaxResultBytes, "max-step-result-bytes", engine.DefaultMaxResultBytes, "Largest JSON result one step may record (results over --inline-result-bytes are stored as WorkflowRunPayloads, in parts of 512 KiB).")
+	fs.IntVar(&o.InlineResultBytes, "inline-result-bytes", engine.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
+	fs.IntVar(&o.MaxRunBytes, "max-run-bytes", engine.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")
 	fs.Int64Var(&o.MaxNamespaceBytes, "max-namespace-bytes", controllers.DefaultMaxNamespaceBytes, "Most the runs of one namespace may store in all; a run whose growth would pass it fails with NamespaceBudgetExceeded. Negative: no limit.")
 	fs.IntVar(&o.JournalOpenEntries, "journal-open-entries", controllers.DefaultOpenEntries, "A run's final journal entries in status are sealed into a WorkflowRunSegment once there are this many (or --journal-open-bytes).")
 	fs.IntVar(&o.JournalOpenBytes, "journal-open-bytes", controllers.DefaultOpenBytes, "A run's final journal entries in status are sealed into a WorkflowRunSegment once they take this many bytes (or --journal-open-entries).")
@@ -225,7 +226,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 	scheme := controllers.NewScheme()
 	secretScope := o.secretScope(agentsConfig.Namespace, keysSecret.Namespace, consoleSecret.Namespace)
 
-	registry := durable.NewRegistry()
+	registry := engine.NewRegistry()
 	if err := workflows.Register(registry); err != nil {
 		return fmt.Errorf("register built-in workflows: %w", err)
 	}
@@ -284,7 +285,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 	ctrls, err := controllers.Setup(mgr, controllers.Options{
 		Workflows:          workflowCatalog,
 		RevisionGCInterval: o.RevisionGCInterval,
-		Limits:             durable.Limits{MaxResultBytes: o.MaxResultBytes, InlineResultBytes: o.InlineResultBytes, MaxRunBytes: o.MaxRunBytes},
+		Limits:             engine.Limits{MaxResultBytes: o.MaxResultBytes, InlineResultBytes: o.InlineResultBytes, MaxRunBytes: o.MaxRunBytes},
 		Storage: controllers.StorageOptions{
 			OpenEntries: o.JournalOpenEntries, OpenBytes: o.JournalOpenBytes,
 			MaxNamespaceBytes: o.MaxNamespaceBytes, CacheBytes: o.JournalCacheBytes,

@@ -14,18 +14,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/centaur-dev/workflow-operator/controllers"
-	"github.com/centaur-dev/workflow-operator/internal/testenv"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
 
 // TestMetricsNeedATokenAllowedToReadThem runs the metrics filter against a real API server:
 // no token or a bad one is 401, a valid token without the permission 403, and a token whose
 // ServiceAccount may GET /metrics reaches the metrics.
 func TestMetricsNeedATokenAllowedToReadThem(t *testing.T) {
-	env, cfg, err := testenv.Start()
+	cluster, err := testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = env.Stop() }()
+	defer func() { _ = cluster.Stop() }()
+	cfg := cluster.Config()
 	ctx := context.Background()
 	c, err := client.New(cfg, client.Options{Scheme: controllers.NewScheme()})
 	if err != nil {

@@ -4,7 +4,7 @@ import (
 	"flag"
 	"testing"
 
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/manager"
 )
 
@@ -14,9 +14,9 @@ func TestDefaultOptionsAreTheFlagDefaults(t *testing.T) {
 	t.Setenv("WORKFLOW_DIRS", "/etc/centaur/workflows")
 	t.Setenv("POD_NAMESPACE", "")
 	o := manager.DefaultOptions()
-	if o.MaxConcurrentReconciles != 16 || o.APIAddr != ":8088" || o.MaxResultBytes != durable.DefaultMaxResultBytes {
+	if o.MaxConcurrentReconciles != 16 || o.APIAddr != ":8088" || o.MaxResultBytes != engine.DefaultMaxResultBytes {
 		t.Errorf("defaults: max-concurrent-reconciles %d, api-bind-address %q, max-step-result-bytes %d; want 16, :8088, %d",
-			o.MaxConcurrentReconciles, o.APIAddr, o.MaxResultBytes, durable.DefaultMaxResultBytes)
+			o.MaxConcurrentReconciles, o.APIAddr, o.MaxResultBytes, engine.DefaultMaxResultBytes)
 	}
 	if o.WorkflowDirs != "/etc/centaur/workflows" || o.OperatorNamespace != manager.DefaultOperatorNamespace {
 		t.Errorf("from the environment: workflow dirs %q, operator namespace %q", o.WorkflowDirs, o.OperatorNamespace)

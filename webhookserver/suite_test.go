@@ -11,16 +11,16 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
@@ -28,13 +28,13 @@ import (
 )
 
 // The suite serves the real handler over real HTTP (httptest) in front of a real
-// kube-apiserver and etcd started by envtest from bin/k8s (KUBEBUILDER_ASSETS), with the
+// kube-apiserver and etcd from bin/k8s (KUBEBUILDER_ASSETS), with the
 // operator's controllers, the WebhookEndpoint controller among them, running in a manager.
 var (
-	testEnv   *envtest.Environment
-	k8sClient client.Client
-	scheme    = controllers.NewScheme()
-	registry  *durable.Registry
+	testCluster *testcluster.Cluster
+	k8sClient   client.Client
+	scheme      = controllers.NewScheme()
+	registry    *engine.Registry
 	// workflowCatalog is the manager's view of the workflows (Go ones here).
 	workflowCatalog *catalog.Catalog
 	table           *routes.Table
@@ -72,14 +72,14 @@ func TestWebhookServer(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
-	var cfg *rest.Config
 	var err error
-	testEnv, cfg, err = testenv.Start()
+	testCluster, err = testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
 	Expect(err).NotTo(HaveOccurred())
+	cfg := testCluster.Config()
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	registry = durable.NewRegistry()
+	registry = engine.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(testWorkflows()...)).To(Succeed())
 	createNamespace(codeNamespace)
@@ -131,8 +131,8 @@ var _ = AfterSuite(func() {
 		stopMgr()
 		Eventually(mgrDone, 30*time.Second).Should(BeClosed())
 	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if testCluster != nil {
+		Expect(testCluster.Stop()).To(Succeed())
 	}
 })
 

@@ -21,6 +21,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // Origin says who wrote a workflow file, which decides what its code may reach and where its
@@ -323,6 +324,7 @@ func predeclared(cfg *Config) starlark.StringDict {
 		"HmacAuth":         hmacAuthType{},
 		"HeaderTriggerKey": declaring(ReasonInvalidWebhook, starlark.NewBuiltin("HeaderTriggerKey", headerTriggerKeyBuiltin)),
 		"RetryPolicy":      starlark.NewBuiltin("RetryPolicy", retryPolicyBuiltin),
+		"DEFAULT_VERSION":  starlark.MakeInt(durable.DefaultVersion),
 		"Schedule":         declaring(ReasonInvalidSchedule, starlark.NewBuiltin("Schedule", scheduleBuiltin)),
 		"http":             httpModule(client, maxBody),
 	}
@@ -415,8 +417,8 @@ func newWorkflow(file string, globals starlark.StringDict, cfg *Config) (*Workfl
 	for _, spec := range schedules {
 		opts = append(opts, durable.WithSchedule(spec))
 	}
-	opts = append(opts, durable.WithInputCheck(w.checkInput))
-	w.Workflow = durable.DefineRaw(name, w.run, opts...)
+	opts = append(opts, engine.WithInputCheck(w.checkInput))
+	w.Workflow = engine.DefineRaw(name, w.run, opts...)
 	return w, nil
 }
 

@@ -32,6 +32,7 @@ type ctxMethod func(c *ctxValue, thread *starlark.Thread, b *starlark.Builtin, a
 // ctxMethods are ctx's methods by name; docs/workflow-files.md documents each.
 var ctxMethods = map[string]ctxMethod{
 	"step":              (*ctxValue).step,
+	"parallel":          (*ctxValue).parallel,
 	"sleep":             (*ctxValue).sleep,
 	"sleep_until":       (*ctxValue).sleepUntil,
 	"wait_for_event":    (*ctxValue).waitForEvent,
@@ -43,6 +44,7 @@ var ctxMethods = map[string]ctxMethod{
 	"wait_for_agent":    (*ctxValue).waitForAgent,
 	"run_agent":         (*ctxValue).runAgent,
 	"agent_turn":        (*ctxValue).agentTurn,
+	"get_version":       (*ctxValue).getVersion,
 	"now":               (*ctxValue).now,
 	"log":               (*ctxValue).log,
 }
@@ -112,6 +114,95 @@ func (c *ctxValue) step(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "fn", &fn, "retry?", &retry, "timeout?", &timeout, "batched?", &batched); err != nil {
 		return nil, err
 	}
+	opts, err := stepOptions(fmt.Sprintf("%s(%q)", b.Name(), name), retry, timeout, batched)
+	if err != nil {
+		return nil, err
+	}
+	run := c.stepRunner()
+	raw, err := durable.Step(c.dctx, name, func(sctx context.Context) (json.RawMessage, error) {
+		return run(sctx, name, fn)
+	}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return fromJSON(raw)
+}
+
+// parallel is ctx.parallel(branches, retry=None, timeout=None): branches is a sequence of
+// (name, fn) pairs; every fn() runs at once, each on a thread of its own, and is recorded as
+// ctx.step(name, fn) would be (durable.Parallel). It returns the results in the branches'
+// order. The branches share what their functions use from the handler across threads, so
+// those values are frozen first: the handler cannot change them afterwards.
+func (c *ctxValue) parallel(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		seq            starlark.Iterable
+		retry, timeout starlark.Value = starlark.None, starlark.None
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "branches", &seq, "retry?", &retry, "timeout?", &timeout); err != nil {
+		return nil, err
+	}
+	opts, err := stepOptions(b.Name(), retry, timeout, false)
+	if err != nil {
+		return nil, err
+	}
+	branches, err := c.branchesOf(b, seq)
+	if err != nil {
+		return nil, err
+	}
+	raws, err := durable.Parallel(c.dctx, branches, opts...)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]starlark.Value, len(raws))
+	for i, raw := range raws {
+		if results[i], err = fromJSON(raw); err != nil {
+			return nil, err
+		}
+	}
+	return starlark.NewList(results), nil
+}
+
+// branchesOf reads ctx.parallel's (name, fn) pairs into durable branches that run each fn
+// as a step function, after freezing it with what it captured.
+func (c *ctxValue) branchesOf(b *starlark.Builtin, seq starlark.Iterable) ([]durable.Branch[json.RawMessage], error) {
+	run := c.stepRunner()
+	var branches []durable.Branch[json.RawMessage]
+	iter := seq.Iterate()
+	defer iter.Done()
+	var pair starlark.Value
+	for i := 0; iter.Next(&pair); i++ {
+		var (
+			name string
+			fn   starlark.Callable
+		)
+		t, ok := pair.(starlark.Indexable)
+		if _, isString := pair.(starlark.String); !ok || isString || t.Len() != 2 {
+			return nil, fmt.Errorf("%s: branches[%d] must be a (name, function) pair such as (\"fetch\", fetch) (for a dict, pass its .items()), got %s", b.Name(), i, pair.Type())
+		}
+		if err := starlark.UnpackPositionalArgs(fmt.Sprintf("%s: branches[%d]", b.Name(), i), starlark.Tuple{t.Index(0), t.Index(1)}, nil, 2, &name, &fn); err != nil {
+			return nil, err
+		}
+		fn.Freeze()
+		branches = append(branches, durable.Branch[json.RawMessage]{Name: name, Fn: func(sctx context.Context) (json.RawMessage, error) {
+			return run(sctx, name, fn)
+		}})
+	}
+	return branches, nil
+}
+
+// stepRunner returns what runs a step function of this run: on a thread of its own, with the
+// run's logger and recorded time, which it reads now, on the handler's goroutine (branches of
+// ctx.parallel run elsewhere).
+func (c *ctxValue) stepRunner() func(sctx context.Context, name string, fn starlark.Callable) (json.RawMessage, error) {
+	logger, now := c.logger(), durable.Now(c.dctx)
+	return func(sctx context.Context, name string, fn starlark.Callable) (json.RawMessage, error) {
+		return c.wf.callStep(sctx, logger, now, name, fn)
+	}
+}
+
+// stepOptions converts the retry, timeout and batched arguments of call (ctx.step or
+// ctx.parallel) into step options.
+func stepOptions(call string, retry, timeout starlark.Value, batched bool) ([]durable.StepOption, error) {
 	var opts []durable.StepOption
 	if batched {
 		opts = append(opts, durable.Batched())
@@ -119,25 +210,18 @@ func (c *ctxValue) step(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if retry != starlark.None {
 		policy, err := retryPolicyOf(retry)
 		if err != nil {
-			return nil, fmt.Errorf("%s(%q): retry: %w", b.Name(), name, err)
+			return nil, fmt.Errorf("%s: retry: %w", call, err)
 		}
 		opts = append(opts, durable.WithRetry(policy))
 	}
 	if timeout != starlark.None {
 		d, err := toDuration(timeout)
 		if err != nil {
-			return nil, fmt.Errorf("%s(%q): timeout: %w", b.Name(), name, err)
+			return nil, fmt.Errorf("%s: timeout: %w", call, err)
 		}
 		opts = append(opts, durable.WithTimeout(d))
 	}
-	logger := c.logger()
-	raw, err := durable.Step(c.dctx, name, func(sctx context.Context) (json.RawMessage, error) {
-		return c.wf.callStep(sctx, logger, name, fn)
-	}, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return fromJSON(raw)
+	return opts, nil
 }
 
 // sleep is ctx.sleep(name, duration).
@@ -359,10 +443,28 @@ func (c *ctxValue) agentTurn(_ *starlark.Thread, b *starlark.Builtin, args starl
 	return starlark.String(reply), nil
 }
 
-// now is ctx.now(): the run's recorded time, the same on every replay.
-func (c *ctxValue) now(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// getVersion is ctx.get_version(change_id, min_supported, max_supported): the version of the
+// change this run takes (durable.GetVersion); DEFAULT_VERSION for a run that went past the
+// call on code without it.
+func (c *ctxValue) getVersion(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		changeID                   string
+		minSupported, maxSupported int
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "change_id", &changeID, "min_supported", &minSupported, "max_supported", &maxSupported); err != nil {
+		return nil, err
+	}
+	return starlark.MakeInt(durable.GetVersion(c.dctx, changeID, minSupported, maxSupported)), nil
+}
+
+// now is ctx.now(): the run's recorded time, the same on every replay. Inside a step function
+// it is the time the step started from.
+func (c *ctxValue) now(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
 		return nil, err
+	}
+	if scope, inStep := thread.Local(stepScopeKey).(*stepScope); inStep {
+		return starlarktime.Time(scope.now), nil
 	}
 	return starlarktime.Time(durable.Now(c.dctx)), nil
 }

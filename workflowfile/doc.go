@@ -6,7 +6,7 @@
 // EXAMPLE_INPUT, an input declaration (Input = dataclass(...)) and WEBHOOKS, and load() helper
 // modules from its directory. docs/workflow-files.md is the author's reference.
 //
-// A compiled file becomes a durable.Workflow like a Go one (durable.DefineRaw): the same journal,
+// A compiled file becomes a durable.Workflow like a Go one (engine.DefineRaw): the same journal,
 // the same replay, the same status. The handler runs on the durable engine's handler goroutine;
 // each ctx primitive calls the matching durable primitive, so a suspension stops the Starlark
 // interpreter exactly as it stops Go code. Starlark is deterministic and hermetic by

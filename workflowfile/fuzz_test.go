@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -50,7 +50,7 @@ func FuzzCompile(f *testing.F) {
 			t.Fatalf("the bundle does not compile to the same revision: %v", err)
 		}
 		out := newHarnessT(t, w, `{"a": "x"}`).execute()
-		if out.Kind == durable.Aborted {
+		if out.Kind == engine.Aborted {
 			t.Fatalf("an execution aborted without a failing recorder: %+v", out)
 		}
 	})
@@ -77,7 +77,7 @@ def handler(inp, ctx):
 		}
 		checkErr := w.CheckInput(json.RawMessage(input))
 		out := newHarnessT(t, w, input).execute()
-		invalid := out.Kind == durable.Failed && out.Failure.Reason == durable.ReasonInvalidInput
+		invalid := out.Kind == engine.Failed && out.Failure.Reason == engine.ReasonInvalidInput
 		if (checkErr != nil) != invalid {
 			t.Fatalf("CheckInput says %v but the run ended %+v", checkErr, out)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -26,7 +27,7 @@ type harness struct {
 	t       *testing.T
 	wf      durable.Workflow
 	input   string
-	journal []durable.Entry
+	journal []engine.Entry
 	now     time.Time
 	host    *memHost
 	writes  int
@@ -43,21 +44,21 @@ func newHarnessT(t *testing.T, wf durable.Workflow, input string) *harness {
 }
 
 // execute runs the handler once from the top against the journal so far.
-func (h *harness) execute() durable.Outcome {
+func (h *harness) execute() engine.Outcome {
 	h.t.Helper()
-	journal := durable.NewJournal(slices.Clone(h.journal))
-	out := durable.Execute(context.Background(), h.wf, durable.Execution{
+	journal := engine.NewJournal(slices.Clone(h.journal))
+	out := engine.Execute(context.Background(), h.wf, engine.Execution{
 		Run:     durable.RunInfo{Namespace: "team-a", Name: "run-1", UID: "uid-1", WorkflowName: h.wf.Name(), StartedAt: epoch},
 		Input:   json.RawMessage(h.input),
 		Journal: journal,
 		Clock:   func() time.Time { return h.now },
-		Recorder: durable.RecorderFunc(func(_ context.Context, j *durable.Journal, _ []durable.Entry) error {
+		Recorder: engine.RecorderFunc(func(_ context.Context, j *engine.Journal, _ []engine.Entry) error {
 			h.writes++
 			raw, err := json.Marshal(j.Entries())
 			if err != nil {
 				return err
 			}
-			var entries []durable.Entry
+			var entries []engine.Entry
 			if err := json.Unmarshal(raw, &entries); err != nil {
 				return err
 			}
@@ -66,50 +67,50 @@ func (h *harness) execute() durable.Outcome {
 		}),
 		Host: h.host,
 	})
-	if out.Kind == durable.Completed || out.Kind == durable.Failed || out.Kind == durable.Suspended {
+	if out.Kind == engine.Completed || out.Kind == engine.Failed || out.Kind == engine.Suspended {
 		h.journal = slices.Clone(journal.Entries())
 	}
 	return out
 }
 
 // entry returns the journal entry named name.
-func (h *harness) entry(name string) (durable.Entry, bool) {
+func (h *harness) entry(name string) (engine.Entry, bool) {
 	for _, e := range h.journal {
 		if e.Name == name {
 			return e, true
 		}
 	}
-	return durable.Entry{}, false
+	return engine.Entry{}, false
 }
 
 // memHost answers events, children and agent turns from maps the test fills.
 type memHost struct {
 	mu       sync.Mutex
 	events   map[string]json.RawMessage // "type/correlation" -> payload
-	children map[string]durable.Result  // child id -> result
+	children map[string]engine.Result   // child id -> result
 	started  map[string]string          // child id -> workflow name
-	agents   map[string]durable.Result  // turn id -> result
+	agents   map[string]engine.Result   // turn id -> result
 	requests map[string]durable.AgentRequest
 	sends    int // SendEvent calls
 }
 
 func newMemHost() *memHost {
-	return &memHost{events: map[string]json.RawMessage{}, children: map[string]durable.Result{}, started: map[string]string{},
-		agents: map[string]durable.Result{}, requests: map[string]durable.AgentRequest{}}
+	return &memHost{events: map[string]json.RawMessage{}, children: map[string]engine.Result{}, started: map[string]string{},
+		agents: map[string]engine.Result{}, requests: map[string]durable.AgentRequest{}}
 }
 
-func (m *memHost) FindEvent(_ context.Context, q durable.EventQuery) (durable.EventRecord, bool, error) {
+func (m *memHost) FindEvent(_ context.Context, q engine.EventQuery) (engine.EventRecord, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	key := q.Type + "/" + q.CorrelationID
 	p, ok := m.events[key]
 	if !ok || slices.Contains(q.Exclude, key) {
-		return durable.EventRecord{}, false, nil
+		return engine.EventRecord{}, false, nil
 	}
-	return durable.EventRecord{Ref: key, Payload: p}, true, nil
+	return engine.EventRecord{Ref: key, Payload: p}, true, nil
 }
 
-func (m *memHost) SendEvent(_ context.Context, step string, ev durable.OutgoingEvent) (string, error) {
+func (m *memHost) SendEvent(_ context.Context, step string, ev engine.OutgoingEvent) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.events[ev.Type+"/"+ev.CorrelationID] = ev.Payload
@@ -125,13 +126,13 @@ func (m *memHost) StartChild(_ context.Context, step, workflow string, _ json.Ra
 	return id, nil
 }
 
-func (m *memHost) ChildResult(_ context.Context, id string) (durable.Result, error) {
+func (m *memHost) ChildResult(_ context.Context, id string) (engine.Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r, ok := m.children[id]; ok {
 		return r, nil
 	}
-	return durable.Result{Pending: "child " + id}, nil
+	return engine.Result{Pending: "child " + id}, nil
 }
 
 func (m *memHost) StartAgent(_ context.Context, step string, req durable.AgentRequest) (string, error) {
@@ -142,13 +143,13 @@ func (m *memHost) StartAgent(_ context.Context, step string, req durable.AgentRe
 	return id, nil
 }
 
-func (m *memHost) AgentResult(_ context.Context, id string) (durable.Result, error) {
+func (m *memHost) AgentResult(_ context.Context, id string) (engine.Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r, ok := m.agents[id]; ok {
 		return r, nil
 	}
-	return durable.Result{Pending: "agent " + id}, nil
+	return engine.Result{Pending: "agent " + id}, nil
 }
 
 // answer finishes every agent turn started so far with text.
@@ -157,7 +158,7 @@ func (m *memHost) answer(text string) {
 	defer m.mu.Unlock()
 	for id := range m.requests {
 		raw, _ := json.Marshal(durable.AgentResult{Text: text})
-		m.agents[id] = durable.Result{Done: true, Output: raw}
+		m.agents[id] = engine.Result{Done: true, Output: raw}
 	}
 }
 

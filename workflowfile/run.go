@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // ReasonExecutionLimit is the failure reason of a run whose handler ran more Starlark steps in
@@ -21,11 +22,13 @@ const ReasonExecutionLimit = "ExecutionLimitExceeded"
 // stepScopeKey is the thread-local key under which a step function's thread keeps its scope.
 const stepScopeKey = "centaur.workflowfile.step"
 
-// stepScope is what a step function's thread knows of its step: its name and its context
-// (cancelled at the step's timeout and the run's deadline).
+// stepScope is what a step function's thread knows of its step: its name, its context
+// (cancelled at the step's timeout and the run's deadline) and the run's recorded time (what
+// ctx.now() says there).
 type stepScope struct {
 	ctx  context.Context
 	step string
+	now  time.Time
 }
 
 // requireStep returns the scope of the step whose function runs on thread, or an error saying
@@ -90,7 +93,7 @@ func (w *Workflow) newThread(name string, logger *slog.Logger) *limitedThread {
 func (w *Workflow) run(dctx *durable.Context, raw json.RawMessage) (json.RawMessage, error) {
 	inp, err := inputOf(w.input, raw)
 	if err != nil {
-		return nil, &durable.Failure{Reason: durable.ReasonInvalidInput, Message: err.Error()}
+		return nil, &engine.Failure{Reason: engine.ReasonInvalidInput, Message: err.Error()}
 	}
 	thread := w.newThread("handler", durable.Logger(dctx))
 	starlarktime.SetNow(thread.Thread, nondeterministicNow)
@@ -111,10 +114,10 @@ func (w *Workflow) run(dctx *durable.Context, raw json.RawMessage) (json.RawMess
 func (w *Workflow) handlerFailure(thread *limitedThread, err error) error {
 	trace := backtrace(err)
 	if thread.exceeded {
-		return &durable.Failure{Reason: ReasonExecutionLimit, Message: fmt.Sprintf(
+		return &engine.Failure{Reason: ReasonExecutionLimit, Message: fmt.Sprintf(
 			"the handler ran more than %d Starlark steps in one execution without finishing or waiting (an endless loop?)\n%s", thread.max, trace)}
 	}
-	var failure *durable.Failure
+	var failure *engine.Failure
 	if errors.As(err, &failure) {
 		return failure
 	}
@@ -154,10 +157,11 @@ func (e *misuseError) Error() string { return e.msg }
 
 // callStep runs a step function on a thread of its own, with the step's scope (so that http
 // and the clock work), the step's context (its timeout cancels the thread) and a step budget
-// of its own. Errors that another attempt cannot fix are non-retryable.
-func (w *Workflow) callStep(sctx context.Context, logger *slog.Logger, name string, fn starlark.Callable) (json.RawMessage, error) {
+// of its own. Errors that another attempt cannot fix are non-retryable. It may run on any
+// goroutine: it touches nothing of the execution but what it is given.
+func (w *Workflow) callStep(sctx context.Context, logger *slog.Logger, now time.Time, name string, fn starlark.Callable) (json.RawMessage, error) {
 	thread := w.newThread("step "+name, logger)
-	thread.SetLocal(stepScopeKey, &stepScope{ctx: sctx, step: name})
+	thread.SetLocal(stepScopeKey, &stepScope{ctx: sctx, step: name, now: now})
 	starlarktime.SetNow(thread.Thread, func() (time.Time, error) { return time.Now(), nil })
 	stop := context.AfterFunc(sctx, func() { thread.Cancel("the step's time is up: " + context.Cause(sctx).Error()) })
 	defer stop()

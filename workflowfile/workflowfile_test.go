@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -23,7 +24,7 @@ func TestTheProductsNightlyReportRunsAsWritten(t *testing.T) {
 	h := newHarness(t, w, `{"channel": "ops", "topic": "open incidents"}`)
 
 	out := h.execute()
-	if out.Kind != durable.Suspended || out.Current != "settle" || !out.WakeAt.Equal(epoch.Add(30*time.Second)) {
+	if out.Kind != engine.Suspended || out.Current != "settle" || !out.WakeAt.Equal(epoch.Add(30*time.Second)) {
 		t.Fatalf("first execution: %+v, want a 30 s sleep named settle", out)
 	}
 	collect, _ := h.entry("collect")
@@ -33,7 +34,7 @@ func TestTheProductsNightlyReportRunsAsWritten(t *testing.T) {
 
 	h.now = epoch.Add(30 * time.Second)
 	out = h.execute()
-	if out.Kind != durable.Suspended || out.Waiting == "" {
+	if out.Kind != engine.Suspended || out.Waiting == "" {
 		t.Fatalf("after the sleep: %+v, want a wait for the agent turn", out)
 	}
 	req := h.host.requests["turn-summarize"]
@@ -43,7 +44,7 @@ func TestTheProductsNightlyReportRunsAsWritten(t *testing.T) {
 
 	h.host.answer("All quiet.")
 	out = h.execute()
-	if out.Kind != durable.Completed || string(out.Output) != `{"channel":"ops","report":"All quiet."}` {
+	if out.Kind != engine.Completed || string(out.Output) != `{"channel":"ops","report":"All quiet."}` {
 		t.Fatalf("final execution: %+v output %s", out, out.Output)
 	}
 }
@@ -70,12 +71,12 @@ func TestTheProductsGitHubIssueTriageRunsAsWritten(t *testing.T) {
 		}})
 	}
 	skipped := newHarness(t, w, envelope("push"))
-	if out := skipped.execute(); out.Kind != durable.Completed || string(out.Output) != `{"skipped":true,"reason":"unsupported_event"}` {
+	if out := skipped.execute(); out.Kind != engine.Completed || string(out.Output) != `{"skipped":true,"reason":"unsupported_event"}` {
 		t.Fatalf("push event: %+v %s", out, out.Output)
 	}
 
 	h := newHarness(t, w, envelope("issues"))
-	if out := h.execute(); out.Kind != durable.Suspended {
+	if out := h.execute(); out.Kind != engine.Suspended {
 		t.Fatalf("issues event: %+v", out)
 	}
 	req := h.host.requests["turn-agent-turn-1-result"]
@@ -86,7 +87,7 @@ func TestTheProductsGitHubIssueTriageRunsAsWritten(t *testing.T) {
 		t.Errorf("agent request %+v", req)
 	}
 	h.host.answer("P2 bug")
-	if out := h.execute(); out.Kind != durable.Completed || string(out.Output) != `{"triaged":true,"agent_result":"P2 bug"}` {
+	if out := h.execute(); out.Kind != engine.Completed || string(out.Output) != `{"triaged":true,"agent_result":"P2 bug"}` {
 		t.Fatalf("final: %+v %s", out, out.Output)
 	}
 }
@@ -112,12 +113,12 @@ def handler(inp, ctx):
 			t.Errorf("CheckInput(%s) = %v, want %q", input, err, want)
 		}
 		out := newHarness(t, w, input).execute()
-		if out.Kind != durable.Failed || out.Failure.Reason != durable.ReasonInvalidInput || !strings.Contains(out.Failure.Message, want) {
+		if out.Kind != engine.Failed || out.Failure.Reason != engine.ReasonInvalidInput || !strings.Contains(out.Failure.Message, want) {
 			t.Errorf("run with %s: %+v, want InvalidInput %q", input, out.Failure, want)
 		}
 	}
 	out := newHarness(t, w, `{"name": "Ada"}`).execute()
-	if out.Kind != durable.Completed || string(out.Output) != `{"attr":"Ada","index":"Ada","times":2,"get":"Ada","has":true}` {
+	if out.Kind != engine.Completed || string(out.Output) != `{"attr":"Ada","index":"Ada","times":2,"get":"Ada","has":true}` {
 		t.Fatalf("%+v %s", out, out.Output)
 	}
 	if fields := w.InputFields(); len(fields) != 3 || !fields[0].Required || fields[1].Required || string(fields[1].Default) != "2" {
@@ -215,12 +216,12 @@ def handler(inp, ctx):
     return got
 `, srv.URL))
 	h := newHarness(t, w, `{}`)
-	if out := h.execute(); out.Kind != durable.Suspended {
+	if out := h.execute(); out.Kind != engine.Suspended {
 		t.Fatalf("%+v", out)
 	}
 	h.now = h.now.Add(10 * time.Second)
 	out := h.execute()
-	if out.Kind != durable.Completed || string(out.Output) != `{"path":"/items","query":"q=open","agent":"yes"}` {
+	if out.Kind != engine.Completed || string(out.Output) != `{"path":"/items","query":"q=open","agent":"yes"}` {
 		t.Fatalf("%+v %s", out, out.Output)
 	}
 	if hits.Load() != 1 {
@@ -241,7 +242,7 @@ def handler(inp, ctx):
 	writes := map[bool]int{}
 	for _, batched := range []bool{false, true} {
 		h := newHarness(t, mustCompile(t, src), fmt.Sprintf(`{"batched": %t}`, batched))
-		if out := h.execute(); out.Kind != durable.Suspended {
+		if out := h.execute(); out.Kind != engine.Suspended {
 			t.Fatalf("batched=%t: %+v", batched, out)
 		}
 		if len(h.journal) != 101 {
@@ -249,7 +250,7 @@ def handler(inp, ctx):
 		}
 		writes[batched] = h.writes
 		h.now = h.now.Add(time.Second)
-		if out := h.execute(); out.Kind != durable.Completed || string(out.Output) != "4950" {
+		if out := h.execute(); out.Kind != engine.Completed || string(out.Output) != "4950" {
 			t.Fatalf("batched=%t: replay ended %+v %s", batched, out, out.Output)
 		}
 	}
@@ -266,7 +267,7 @@ func TestSideEffectsOutsideStepsFailWithFileAndLine(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			w := mustCompile(t, "WORKFLOW_NAME = \"leaky\"\ndef handler(inp, ctx):\n    x = 1\n    return "+call+"\n")
 			out := newHarness(t, w, `{}`).execute()
-			if out.Kind != durable.Failed || out.Failure.Reason != durable.ReasonHandlerError ||
+			if out.Kind != engine.Failed || out.Failure.Reason != engine.ReasonHandlerError ||
 				!strings.Contains(out.Failure.Message, "wf.star:4:") || !strings.Contains(out.Failure.Message, "inside a ctx.step function") {
 				t.Fatalf("%+v", out.Failure)
 			}
@@ -282,7 +283,7 @@ func TestAnEndlessLoopFailsTheRun(t *testing.T) {
 	}
 	start := time.Now()
 	out := newHarness(t, w, `{}`).execute()
-	if out.Kind != durable.Failed || out.Failure.Reason != workflowfile.ReasonExecutionLimit || !strings.Contains(out.Failure.Message, "wf.star:") {
+	if out.Kind != engine.Failed || out.Failure.Reason != workflowfile.ReasonExecutionLimit || !strings.Contains(out.Failure.Message, "wf.star:") {
 		t.Fatalf("%+v", out.Failure)
 	}
 	if took := time.Since(start); took > 10*time.Second {
@@ -292,15 +293,15 @@ func TestAnEndlessLoopFailsTheRun(t *testing.T) {
 
 func TestStepErrorsKeepTheirReasonAndTrace(t *testing.T) {
 	cases := []struct{ name, fn, reason, has string }{
-		{"not JSON", `lambda: lambda: 1`, durable.ReasonStepFailed, "must return JSON"},
-		{"fail", `lambda: fail("upstream said no")`, durable.ReasonStepFailed, "upstream said no"},
-		{"primitive inside a step", `lambda: ctx.sleep("nested", 1)`, durable.ReasonStepFailed, "cannot be called inside the function of step"},
+		{"not JSON", `lambda: lambda: 1`, engine.ReasonStepFailed, "must return JSON"},
+		{"fail", `lambda: fail("upstream said no")`, engine.ReasonStepFailed, "upstream said no"},
+		{"primitive inside a step", `lambda: ctx.sleep("nested", 1)`, engine.ReasonStepFailed, "cannot be called inside the function of step"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := mustCompile(t, "WORKFLOW_NAME = \"bad\"\ndef handler(inp, ctx):\n    return ctx.step(\"s\", "+c.fn+", retry = 1)\n")
 			out := newHarness(t, w, `{}`).execute()
-			if out.Kind != durable.Failed || out.Failure.Reason != c.reason || !strings.Contains(out.Failure.Message, c.has) ||
+			if out.Kind != engine.Failed || out.Failure.Reason != c.reason || !strings.Contains(out.Failure.Message, c.has) ||
 				!strings.Contains(out.Failure.Message, "wf.star:3:") {
 				t.Fatalf("%+v", out.Failure)
 			}
@@ -316,14 +317,14 @@ def handler(inp, ctx):
 `)
 	h := newHarness(t, w, `{}`)
 	out := h.execute()
-	if out.Kind != durable.Suspended || !out.WakeAt.Equal(epoch.Add(5*time.Second)) {
+	if out.Kind != engine.Suspended || !out.WakeAt.Equal(epoch.Add(5*time.Second)) {
 		t.Fatalf("%+v", out)
 	}
-	if e, _ := h.entry("s"); e.State != durable.StateRetrying || e.Attempts != 1 {
+	if e, _ := h.entry("s"); e.State != engine.StateRetrying || e.Attempts != 1 {
 		t.Errorf("entry %+v", e)
 	}
 	h.now = out.WakeAt
-	if out := h.execute(); out.Kind != durable.Failed || out.Failure.Reason != durable.ReasonStepFailed {
+	if out := h.execute(); out.Kind != engine.Failed || out.Failure.Reason != engine.ReasonStepFailed {
 		t.Fatalf("%+v", out)
 	}
 }
@@ -337,11 +338,11 @@ def handler(inp, ctx):
     return "done"
 `)
 	h := newHarness(t, w, `{"id": "req-1"}`)
-	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "settle" {
+	if out := h.execute(); out.Kind != engine.Suspended || out.Current != "settle" {
 		t.Fatalf("%+v", out)
 	}
 	h.now = h.now.Add(10 * time.Second)
-	if out := h.execute(); out.Kind != durable.Completed {
+	if out := h.execute(); out.Kind != engine.Completed {
 		t.Fatalf("%+v", out)
 	}
 	if got := string(h.host.events["approval.requested/req-1"]); got != `{"by":"ada"}` || h.host.sends != 1 {
@@ -360,28 +361,28 @@ def handler(inp, ctx):
     return {"decision": decision, "late": late, "child": child, "at": str(ctx.now()), "run": ctx.run.name}
 `)
 	h := newHarness(t, w, `{"id": "req-1"}`)
-	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "approval" || !out.WakeAt.Equal(epoch.Add(5*time.Minute)) {
+	if out := h.execute(); out.Kind != engine.Suspended || out.Current != "approval" || !out.WakeAt.Equal(epoch.Add(5*time.Minute)) {
 		t.Fatalf("%+v", out)
 	}
 	h.host.events["approval.decided/req-1"] = json.RawMessage(`{"approved": true}`)
-	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "late" {
+	if out := h.execute(); out.Kind != engine.Suspended || out.Current != "late" {
 		t.Fatalf("%+v", out)
 	}
 	h.now = h.now.Add(time.Minute)
-	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "greet/result" {
+	if out := h.execute(); out.Kind != engine.Suspended || out.Current != "greet/result" {
 		t.Fatalf("%+v", out)
 	}
 	if h.host.started["child-greet"] != "hello" {
 		t.Errorf("children %+v", h.host.started)
 	}
-	h.host.children["child-greet"] = durable.Result{Done: true, Output: json.RawMessage(`{"greeting": "Hello, Ada!"}`)}
-	if out := h.execute(); out.Kind != durable.Suspended || out.Current != "tomorrow" {
+	h.host.children["child-greet"] = engine.Result{Done: true, Output: json.RawMessage(`{"greeting": "Hello, Ada!"}`)}
+	if out := h.execute(); out.Kind != engine.Suspended || out.Current != "tomorrow" {
 		t.Fatalf("%+v", out)
 	}
 	h.now = time.Date(2030, 1, 3, 0, 0, 0, 0, time.UTC)
 	out := h.execute()
 	want := `{"decision":{"approved":true},"late":null,"child":{"greeting":"Hello, Ada!"},"at":"2030-01-03 00:00:00 +0000 UTC","run":"run-1"}`
-	if out.Kind != durable.Completed || string(out.Output) != want {
+	if out.Kind != engine.Completed || string(out.Output) != want {
 		t.Fatalf("%+v\n got %s\nwant %s", out, out.Output, want)
 	}
 }
@@ -397,12 +398,12 @@ func TestDefinitionsCannotReachPrivateAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := newHarness(t, tenant, `{}`).execute()
-	if out.Kind != durable.Failed || !strings.Contains(out.Failure.Message, "127.0.0.1 is in 127.0.0.0/8") {
+	if out.Kind != engine.Failed || !strings.Contains(out.Failure.Message, "127.0.0.1 is in 127.0.0.0/8") {
 		t.Fatalf("a definition reached loopback: %+v", out.Failure)
 	}
 
 	trusted := mustCompile(t, src)
-	if out := newHarness(t, trusted, `{}`).execute(); out.Kind != durable.Completed || string(out.Output) != `"reached"` {
+	if out := newHarness(t, trusted, `{}`).execute(); out.Kind != engine.Completed || string(out.Output) != `"reached"` {
 		t.Fatalf("a WORKFLOW_DIRS file could not reach the test server: %+v", out)
 	}
 }

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/hosttest"
 	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
 )
 
-// agentHost is an in-memory durable.Host that records agent turns and answers them from
+// agentHost is an in-memory engine.Host that records agent turns and answers them from
 // replies set by the test.
 type agentHost struct {
 	hosttest.Unavailable
@@ -31,13 +32,13 @@ func (h *agentHost) StartAgent(_ context.Context, step string, req durable.Agent
 	return id, nil
 }
 
-func (h *agentHost) AgentResult(_ context.Context, id string) (durable.Result, error) {
+func (h *agentHost) AgentResult(_ context.Context, id string) (engine.Result, error) {
 	reply, ok := h.replies[id]
 	if !ok {
-		return durable.Result{Pending: "agent turn " + id}, nil
+		return engine.Result{Pending: "agent turn " + id}, nil
 	}
 	out, err := json.Marshal(durable.AgentResult{Text: reply, Model: "test-model"})
-	return durable.Result{Done: true, Output: out}, err
+	return engine.Result{Done: true, Output: out}, err
 }
 
 // replayer executes one run again and again over the same journal, as the controller does on
@@ -45,7 +46,7 @@ func (h *agentHost) AgentResult(_ context.Context, id string) (durable.Result, e
 type replayer struct {
 	wf      durable.Workflow
 	input   json.RawMessage
-	journal *durable.Journal
+	journal *engine.Journal
 	host    *agentHost
 	start   time.Time
 	now     time.Time
@@ -61,21 +62,21 @@ func newReplayer(t *testing.T, wf durable.Workflow, input any) *replayer {
 		}
 	}
 	start := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
-	return &replayer{wf: wf, input: raw, journal: durable.NewJournal(nil), host: newAgentHost(), start: start, now: start}
+	return &replayer{wf: wf, input: raw, journal: engine.NewJournal(nil), host: newAgentHost(), start: start, now: start}
 }
 
-func (r *replayer) execute() durable.Outcome {
-	return durable.Execute(context.Background(), r.wf, durable.Execution{
+func (r *replayer) execute() engine.Outcome {
+	return engine.Execute(context.Background(), r.wf, engine.Execution{
 		Run:      durable.RunInfo{Namespace: "default", Name: "run", UID: "uid", WorkflowName: r.wf.Name(), StartedAt: r.start},
 		Input:    r.input,
 		Journal:  r.journal,
 		Clock:    func() time.Time { return r.now },
-		Recorder: durable.RecorderFunc(func(context.Context, *durable.Journal, []durable.Entry) error { return nil }),
+		Recorder: engine.RecorderFunc(func(context.Context, *engine.Journal, []engine.Entry) error { return nil }),
 		Host:     r.host,
 	})
 }
 
-func expectOutcome(t *testing.T, o durable.Outcome, kind durable.OutcomeKind) {
+func expectOutcome(t *testing.T, o engine.Outcome, kind engine.OutcomeKind) {
 	t.Helper()
 	if o.Kind != kind {
 		t.Fatalf("outcome kind %v, want %v: %+v (failure %+v)", o.Kind, kind, o, o.Failure)
@@ -86,7 +87,7 @@ func TestNightlyReportSummarizesAfterSettling(t *testing.T) {
 	r := newReplayer(t, NightlyReport, NightlyReportInput{Channel: "#ops", Items: []string{"rotate certs", "deploy api v2", "rotate certs"}})
 
 	o := r.execute()
-	expectOutcome(t, o, durable.Suspended)
+	expectOutcome(t, o, engine.Suspended)
 	if want := r.start.Add(SettleTime); !o.WakeAt.Equal(want) || o.Current != "settle" {
 		t.Fatalf("first execution stops at %q until %s, want settle until %s", o.Current, o.WakeAt, want)
 	}
@@ -96,7 +97,7 @@ func TestNightlyReportSummarizesAfterSettling(t *testing.T) {
 
 	r.now = r.start.Add(SettleTime + time.Second)
 	o = r.execute()
-	expectOutcome(t, o, durable.Suspended)
+	expectOutcome(t, o, engine.Suspended)
 	turn, ok := r.host.turns["turn-summarize"]
 	if !ok {
 		t.Fatalf("no agent turn summarize; turns: %v", r.host.turns)
@@ -112,7 +113,7 @@ func TestNightlyReportSummarizesAfterSettling(t *testing.T) {
 
 	r.host.replies["turn-summarize"] = "Two changes today: api v2 is deployed and certificates were rotated."
 	o = r.execute()
-	expectOutcome(t, o, durable.Completed)
+	expectOutcome(t, o, engine.Completed)
 	var out NightlyReportOutput
 	if err := json.Unmarshal(o.Output, &out); err != nil {
 		t.Fatal(err)
@@ -147,7 +148,7 @@ const issueOpened = `{"action":"opened","issue":{"number":42,"title":"Crash on e
 func TestGitHubIssueTriageSkipsOtherEvents(t *testing.T) {
 	r := newReplayer(t, GitHubIssueTriage, githubDelivery(t, "push", `{"ref":"refs/heads/main"}`))
 	o := r.execute()
-	expectOutcome(t, o, durable.Completed)
+	expectOutcome(t, o, engine.Completed)
 	if string(o.Output) != `{"skipped":true,"reason":"unsupported_event"}` {
 		t.Fatalf("output %s", o.Output)
 	}
@@ -158,7 +159,7 @@ func TestGitHubIssueTriageSkipsOtherEvents(t *testing.T) {
 
 func TestGitHubIssueTriageAsksTheAgentInTheIssuesThread(t *testing.T) {
 	r := newReplayer(t, GitHubIssueTriage, githubDelivery(t, "issues", issueOpened))
-	expectOutcome(t, r.execute(), durable.Suspended)
+	expectOutcome(t, r.execute(), engine.Suspended)
 	turn, ok := r.host.turns["turn-agent-turn-1"]
 	if !ok {
 		t.Fatalf("no agent turn; turns: %v", r.host.turns)
@@ -174,7 +175,7 @@ func TestGitHubIssueTriageAsksTheAgentInTheIssuesThread(t *testing.T) {
 
 	r.host.replies["turn-agent-turn-1"] = "bug, P1"
 	o := r.execute()
-	expectOutcome(t, o, durable.Completed)
+	expectOutcome(t, o, engine.Completed)
 	want := `{"skipped":false,"repo":"acme/api","issue_number":42,"action":"opened","triage":"bug, P1"}`
 	if string(o.Output) != want {
 		t.Fatalf("output %s, want %s", o.Output, want)
@@ -184,7 +185,7 @@ func TestGitHubIssueTriageAsksTheAgentInTheIssuesThread(t *testing.T) {
 func TestGitHubIssueTriageRejectsAPayloadWithoutAnIssue(t *testing.T) {
 	r := newReplayer(t, GitHubIssueTriage, githubDelivery(t, "issues", `{"action":"opened"}`))
 	o := r.execute()
-	expectOutcome(t, o, durable.Failed)
+	expectOutcome(t, o, engine.Failed)
 	if !strings.Contains(o.Failure.Message, "issue.number") {
 		t.Fatalf("failure %+v", o.Failure)
 	}
@@ -192,7 +193,7 @@ func TestGitHubIssueTriageRejectsAPayloadWithoutAnIssue(t *testing.T) {
 
 func TestGitHubIssueTriageExampleInputDecodes(t *testing.T) {
 	r := newReplayer(t, GitHubIssueTriage, GitHubIssueTriage.ExampleInput())
-	expectOutcome(t, r.execute(), durable.Suspended)
+	expectOutcome(t, r.execute(), engine.Suspended)
 	if len(r.host.turns) != 1 {
 		t.Fatalf("the example input should reach the agent turn; turns: %v", r.host.turns)
 	}

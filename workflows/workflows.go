@@ -3,7 +3,10 @@
 // workflow here (or in a package of yours) and register it the same way.
 package workflows
 
-import "github.com/centaur-dev/workflow-operator/durable"
+import (
+	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+)
 
 // All returns the built-in workflows.
 func All() []durable.Workflow {
@@ -11,6 +14,6 @@ func All() []durable.Workflow {
 }
 
 // Register adds the built-in workflows to reg.
-func Register(reg *durable.Registry) error {
+func Register(reg *engine.Registry) error {
 	return reg.Register(All()...)
 }

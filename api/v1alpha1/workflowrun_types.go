@@ -117,7 +117,7 @@ type RunError struct {
 }
 
 // EntryKind is the kind of durable primitive a journal entry records.
-// +kubebuilder:validation:Enum=Step;Sleep;Event;Child;Agent
+// +kubebuilder:validation:Enum=Step;Sleep;Event;Child;Agent;Version
 type EntryKind string
 
 // EntryState is where a journalled primitive stands.
@@ -129,7 +129,8 @@ type EntryState string
 type JournalEntry struct {
 	// name is the primitive's name as the handler gave it, unique within the run.
 	Name string `json:"name"`
-	// kind is the primitive: Step, Sleep, Event, Child or Agent.
+	// kind is the primitive: Step, Sleep, Event, Child or Agent; Version records the version
+	// of a change the run took (durable.GetVersion, ctx.get_version), its result the number.
 	Kind EntryKind `json:"kind"`
 	// state is Completed or Failed once final; Retrying while a step waits for its next
 	// attempt; Sleeping while a timer runs; Waiting while an external result is awaited.

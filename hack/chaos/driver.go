@@ -62,8 +62,7 @@ type chaos struct {
 
 // manager is one manager process of the test.
 type manager struct {
-	*testcluster.Process
-	log     string
+	*testcluster.ManagerProcess
 	started time.Time
 	// shard is the replica's shard name in the sharded phase.
 	shard string
@@ -198,7 +197,7 @@ func (c *chaos) crashSingle(ctx context.Context) error {
 			}
 			uptime /= 2
 		}
-		if err := sleepCtx(ctx, uptime); err != nil {
+		if err := testcluster.Sleep(ctx, uptime); err != nil {
 			return err
 		}
 		if err := c.kill(m, "manager"); err != nil {
@@ -270,7 +269,7 @@ func retry(ctx context.Context, fn func() error, ok func(error) bool) error {
 		if time.Now().After(deadline) {
 			return err
 		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -278,29 +277,19 @@ func retry(ctx context.Context, fn func() error, ok func(error) bool) error {
 
 // startManager starts a manager process, with leader election or without, and extra flags.
 func (c *chaos) startManager(leaderElect bool, extra ...string) (*manager, error) {
-	logPath := filepath.Join(c.dir, "logs", fmt.Sprintf("manager-%02d.log", len(c.managers)+1))
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("create a manager log: %w", err)
-	}
-	args := []string{
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--api-bind-address=127.0.0.1:0",
-		fmt.Sprintf("--max-concurrent-reconciles=%d", c.cfg.parallelism),
-	}
+	args := []string{fmt.Sprintf("--max-concurrent-reconciles=%d", c.cfg.parallelism)}
 	if leaderElect {
 		args = append(args, "--leader-elect", "--leader-election-namespace="+leaseNamespace)
 	}
-	args = append(args, extra...)
-	p, err := testcluster.StartProcess(testcluster.ProcessOptions{
-		Binary: c.bin, Args: args, Output: f,
-		Env: []string{"KUBECONFIG=" + c.kubeconfig, testflows.LedgerEnv + "=" + c.ledger, "GORACE=halt_on_error=0"},
+	p, err := testcluster.StartManagerProcess(testcluster.ManagerProcessOptions{
+		Binary: c.bin, Kubeconfig: c.kubeconfig, Args: append(args, extra...),
+		Env:     []string{testflows.LedgerEnv + "=" + c.ledger, "GORACE=halt_on_error=0"},
+		LogFile: filepath.Join(c.dir, "logs", fmt.Sprintf("manager-%02d.log", len(c.managers)+1)),
 	})
-	// The child holds its own descriptor of the log; ours is not needed any more.
-	_ = f.Close()
 	if err != nil {
 		return nil, err
 	}
-	m := &manager{Process: p, log: logPath, started: time.Now()}
+	m := &manager{ManagerProcess: p, started: time.Now()}
 	c.managers = append(c.managers, m)
 	return m, nil
 }
@@ -312,7 +301,7 @@ func (c *chaos) kill(m *manager, why string) error {
 		if m.shard != "" && c.noteLeaseLost(m) {
 			return nil
 		}
-		return fmt.Errorf("manager pid %d exited by itself before its kill (see %s)", m.PID(), m.log)
+		return fmt.Errorf("manager pid %d exited by itself before its kill (see %s)", m.PID(), m.LogFile)
 	}
 	if err := m.Kill(); err != nil {
 		return fmt.Errorf("kill manager pid %d: %w", m.PID(), err)
@@ -334,7 +323,7 @@ func (c *chaos) kill(m *manager, why string) error {
 // crashEtcd lets the manager work for after, then kills etcd with SIGKILL, keeps it down for
 // cfg.etcdDown and starts it again on its data, while runs are in flight.
 func (c *chaos) crashEtcd(ctx context.Context, after time.Duration) error {
-	if err := sleepCtx(ctx, after); err != nil {
+	if err := testcluster.Sleep(ctx, after); err != nil {
 		return err
 	}
 	down := time.Now()
@@ -343,7 +332,7 @@ func (c *chaos) crashEtcd(ctx context.Context, after time.Duration) error {
 	}
 	c.stats.EtcdKills++
 	c.logf("SIGKILL etcd; restarting it in %s", c.cfg.etcdDown)
-	if err := sleepCtx(ctx, c.cfg.etcdDown); err != nil {
+	if err := testcluster.Sleep(ctx, c.cfg.etcdDown); err != nil {
 		return err
 	}
 	if err := c.cluster.RestartEtcd(); err != nil {
@@ -372,7 +361,7 @@ func (c *chaos) crashLeader(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := sleepCtx(ctx, c.uptime()); err != nil {
+	if err := testcluster.Sleep(ctx, c.uptime()); err != nil {
 		return err
 	}
 	survivor := a
@@ -398,15 +387,15 @@ func (c *chaos) awaitLeader(ctx context.Context, candidates ...*manager) (*manag
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		for _, m := range candidates {
-			data, err := os.ReadFile(m.log)
+			data, err := os.ReadFile(m.LogFile)
 			if err == nil && strings.Contains(strings.ToLower(string(data)), leaseAcquired) {
 				return m, nil
 			}
 			if m.Exited() {
-				return nil, fmt.Errorf("manager pid %d exited while waiting for the lease (see %s)", m.PID(), m.log)
+				return nil, fmt.Errorf("manager pid %d exited while waiting for the lease (see %s)", m.PID(), m.LogFile)
 			}
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
@@ -416,16 +405,4 @@ func (c *chaos) awaitLeader(ctx context.Context, candidates ...*manager) (*manag
 // logf prints a progress line.
 func (c *chaos) logf(format string, args ...any) {
 	fmt.Fprintf(c.out, "chaos: "+format+"\n", args...)
-}
-
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

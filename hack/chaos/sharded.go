@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
 
 // The sharded phase: after the single manager's runs finished, cfg.shardReplicas managers run
@@ -69,7 +70,7 @@ func (c *chaos) crashShards(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := sleepCtx(ctx, c.uptime()); err != nil {
+		if err := testcluster.Sleep(ctx, c.uptime()); err != nil {
 			return err
 		}
 		if live, err = c.shardEvent(ctx, event, live); err != nil {
@@ -106,7 +107,7 @@ func (c *chaos) shardEvent(ctx context.Context, event int, live []*manager) ([]*
 	}
 	if len(live) < 2 || event%2 == 1 {
 		// Replace it a moment later, while its runs move.
-		if err := sleepCtx(ctx, c.cfg.leaseDuration/2); err != nil {
+		if err := testcluster.Sleep(ctx, c.cfg.leaseDuration/2); err != nil {
 			return live, err
 		}
 		m, err := c.startShard()
@@ -134,7 +135,7 @@ func (c *chaos) awaitAssigned(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d runs have no shard a minute after the sharded replicas started (%v)", unassigned, err)
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -150,7 +151,7 @@ func (c *chaos) replaceLost(live []*manager) ([]*manager, error) {
 			continue
 		}
 		if !c.noteLeaseLost(m) {
-			return nil, fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.log)
+			return nil, fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.LogFile)
 		}
 		next, err := c.startShard()
 		if err != nil {
@@ -172,7 +173,7 @@ func (c *chaos) noteLeaseLost(m *manager) bool {
 	if _, known := c.killed[m.PID()]; known {
 		return true
 	}
-	data, err := os.ReadFile(m.log)
+	data, err := os.ReadFile(m.LogFile)
 	if err != nil || !slices.ContainsFunc(leaseLostMessages, func(msg string) bool { return strings.Contains(string(data), msg) }) {
 		return false
 	}

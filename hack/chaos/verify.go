@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testflows"
 	"github.com/centaur-dev/workflow-operator/runstore"
 )
@@ -82,7 +83,7 @@ func (c *chaos) judge(ctx context.Context) error {
 	for _, m := range c.managers {
 		if m.shard != "" && m.Exited() && !c.noteLeaseLost(m) {
 			if _, known := c.killed[m.PID()]; !known {
-				return fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.log)
+				return fmt.Errorf("replica %s (pid %d) exited by itself (see %s)", m.shard, m.PID(), m.LogFile)
 			}
 		}
 	}
@@ -156,7 +157,7 @@ func (c *chaos) awaitFinal(ctx context.Context) (map[string]*workflowsv1alpha1.W
 				return nil, fmt.Errorf("%d runs are not final %s after the last kill (and %d of %d exist)", pending, c.cfg.timeout, len(runs), len(c.created))
 			}
 		}
-		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+		if err := testcluster.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
@@ -418,13 +419,13 @@ func (v *verifier) checkResumes() {
 // checkLogs fails the test when a manager built with the race detector reported a race.
 func (v *verifier) checkLogs(managers []*manager) {
 	for _, m := range managers {
-		data, err := os.ReadFile(m.log)
+		data, err := os.ReadFile(m.LogFile)
 		if err != nil {
-			v.fail("read %s: %v", m.log, err)
+			v.fail("read %s: %v", m.LogFile, err)
 			continue
 		}
 		if strings.Contains(string(data), "WARNING: DATA RACE") {
-			v.fail("manager pid %d reported a data race (see %s)", m.PID(), m.log)
+			v.fail("manager pid %d reported a data race (see %s)", m.PID(), m.LogFile)
 		}
 	}
 }

@@ -3,48 +3,29 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
-	"github.com/centaur-dev/workflow-operator/internal/testenv"
 )
 
 // kubeconfigName names the cluster, user and context in .dev/kubeconfig, so that it merges
 // cleanly with other kubeconfigs (envtest calls all three "envtest").
 const kubeconfigName = "centaur-dev"
 
-// controlPlane is the dev cluster's etcd and kube-apiserver (the same starter as the benchmark's
-// and the crash test's, with fsync on) and kube-controller-manager.
+// controlPlane is the dev cluster's etcd, kube-apiserver and kube-controller-manager (the same
+// starter as the test suites', the benchmark's and the crash test's, with fsync on).
 type controlPlane struct {
 	cluster *testcluster.Cluster
-	kcm     *testenv.ControllerManager
-	kcmLog  *os.File
 }
 
-// startGarbageCollector runs kube-controller-manager's garbage collector and namespace
-// controller against the control plane, logging to .dev/logs/kube-controller-manager.log; it
-// stops with the control plane.
-func startGarbageCollector(cp *controlPlane, p paths) error {
-	out, err := os.Create(filepath.Join(p.logs, "kube-controller-manager.log"))
-	if err != nil {
-		return fmt.Errorf("create a log file: %w", err)
-	}
-	cp.kcmLog = out
-	logf("starting kube-controller-manager (garbage collection, namespace deletion)")
-	if cp.kcm, err = testenv.StartControllerManager(cp.cluster.Env(), out); err != nil {
-		return fmt.Errorf("start kube-controller-manager (see %s): %w", p.logs, err)
-	}
-	return nil
-}
-
-// startControlPlane starts etcd on the persistent data dir p.etcd and kube-apiserver, logging
-// to p.logs, then installs (or updates) the CRDs from p.crds.
+// startControlPlane starts etcd on the persistent data dir p.etcd, kube-apiserver and
+// kube-controller-manager's garbage collector and namespace controller, logging to p.logs, then
+// installs (or updates) the CRDs from p.crds.
 //
-// The data dir is kept: envtest deletes only a data dir it created itself. The API server's
+// The data dir is kept: the starter deletes only a data dir it created itself. The API server's
 // cert dir stays envtest's temporary one: envtest generates the serving CA only when that dir
 // has no certificate yet, and a kubeconfig cannot be written without the CA. So the CA and
 // client certificates change on every start and .dev/kubeconfig is rewritten each time.
@@ -52,7 +33,9 @@ func startControlPlane(p paths) (*controlPlane, error) {
 	if err := os.MkdirAll(p.etcd, 0o700); err != nil {
 		return nil, fmt.Errorf("create the etcd data dir: %w", err)
 	}
-	cluster, err := testcluster.Start(testcluster.Options{AssetsDir: p.assets, DataDir: p.etcd, LogDir: p.logs, CRDDir: p.crds})
+	cluster, err := testcluster.Start(testcluster.Options{
+		AssetsDir: p.assets, DataDir: p.etcd, LogDir: p.logs, CRDDir: p.crds, ControllerManager: true,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w (logs in %s)", err, p.logs)
 	}
@@ -62,14 +45,6 @@ func startControlPlane(p paths) (*controlPlane, error) {
 // stop stops kube-controller-manager, kube-apiserver, then etcd (SIGTERM, SIGKILL after the
 // stop timeout). The data dir stays.
 func (cp *controlPlane) stop() {
-	if cp.kcm != nil {
-		if err := cp.kcm.Stop(); err != nil {
-			logf("stop kube-controller-manager: %v", err)
-		}
-	}
-	if cp.kcmLog != nil {
-		_ = cp.kcmLog.Close()
-	}
 	if err := cp.cluster.Stop(); err != nil {
 		logf("stop the control plane: %v", err)
 	}

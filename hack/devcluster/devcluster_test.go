@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
 
 func TestAcquireLockRefusesASecondHolder(t *testing.T) {
@@ -67,43 +69,15 @@ func TestEnsureDevAPIKeyRejectsAnEmptyFile(t *testing.T) {
 	}
 }
 
-func TestLastFlagValue(t *testing.T) {
-	args := []string{"--dev", "--api-bind-address=127.0.0.1:8088", "-api-bind-address", ":9000", "--other=x"}
-	if got := lastFlagValue(args, "api-bind-address", "def"); got != ":9000" {
-		t.Errorf("got %q, want the last occurrence :9000", got)
-	}
-	if got := lastFlagValue(args, "health-probe-bind-address", "def"); got != "def" {
-		t.Errorf("got %q, want the default", got)
-	}
-}
-
-func TestLocalURL(t *testing.T) {
-	cases := map[string]string{
-		"127.0.0.1:8081": "http://127.0.0.1:8081/readyz",
-		":8081":          "http://127.0.0.1:8081/readyz",
-		"0.0.0.0:8081":   "http://127.0.0.1:8081/readyz",
-		"0":              "",
-		"":               "",
-	}
-	for addr, want := range cases {
-		if got := localURL(addr, "/readyz"); got != want {
-			t.Errorf("localURL(%q) = %q, want %q", addr, got, want)
-		}
-	}
-}
-
-func TestReadProcInfoOfSelf(t *testing.T) {
-	info, err := readProcInfo(os.Getpid())
+func TestIsAliveKnowsAProcessByItsStartTime(t *testing.T) {
+	st, err := testcluster.ReadStat(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.ppid != os.Getppid() || info.start == 0 || info.zombie {
-		t.Errorf("unexpected info for ourselves: %+v (ppid %d)", info, os.Getppid())
-	}
-	if !isAlive(procID{pid: os.Getpid(), start: info.start}) {
+	if !isAlive(procID{pid: os.Getpid(), start: st.Start}) {
 		t.Error("we should be alive")
 	}
-	if isAlive(procID{pid: os.Getpid(), start: info.start + 1}) {
+	if isAlive(procID{pid: os.Getpid(), start: st.Start + 1}) {
 		t.Error("a different start time is a different process")
 	}
 }

@@ -7,11 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
 
 // leftoverStopTimeout is how long a leftover process from a crashed run may take to exit after
@@ -26,78 +26,20 @@ type procID struct {
 	name  string
 }
 
-// procInfo is what /proc/PID/stat tells us about a process.
-type procInfo struct {
-	ppid   int
-	start  uint64
-	zombie bool
-}
-
-// readProcInfo parses /proc/PID/stat. The command name sits in parentheses and may itself hold
-// spaces and parentheses, so the fields are counted from the last ')'.
-func readProcInfo(pid int) (procInfo, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return procInfo{}, err
-	}
-	s := string(data)
-	end := strings.LastIndexByte(s, ')')
-	if end < 0 {
-		return procInfo{}, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
-	}
-	// After ") ": field 3 (state) is index 0, field 4 (ppid) index 1, field 22 (starttime) index 19.
-	fields := strings.Fields(s[end+1:])
-	if len(fields) < 20 {
-		return procInfo{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
-	}
-	ppid, err := strconv.Atoi(fields[1])
-	if err != nil {
-		return procInfo{}, fmt.Errorf("parse the ppid in /proc/%d/stat: %w", pid, err)
-	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
-		return procInfo{}, fmt.Errorf("parse the start time in /proc/%d/stat: %w", pid, err)
-	}
-	return procInfo{ppid: ppid, start: start, zombie: fields[0] == "Z"}, nil
-}
-
-// ourChildren lists the live processes whose parent is this process, oldest first: etcd and
-// kube-apiserver (started by envtest), then the manager.
-func ourChildren() ([]procID, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("list /proc: %w", err)
-	}
-	self := os.Getpid()
-	var kids []procID
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		info, err := readProcInfo(pid)
-		if err != nil || info.ppid != self || info.zombie {
-			continue // gone meanwhile, or not ours
-		}
-		name, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		kids = append(kids, procID{pid: pid, start: info.start, name: strings.TrimSpace(string(name))})
-	}
-	sort.Slice(kids, func(i, j int) bool { return kids[i].start < kids[j].start })
-	return kids, nil
-}
-
 // recordChildren writes our children to path, one "pid start name" a line, so that the next run
 // can stop them if this one dies without cleaning up (kill -9, OOM killer). envtest starts etcd
 // and kube-apiserver in their own process groups with no parent-death signal, so nothing else
 // would ever stop them, and the orphaned etcd would keep the data dir's database locked.
 func recordChildren(path string) error {
-	kids, err := ourChildren()
+	// Oldest first: etcd and kube-apiserver (started by envtest), kube-controller-manager,
+	// then the manager.
+	kids, err := testcluster.Children()
 	if err != nil {
 		return err
 	}
 	var b strings.Builder
 	for _, k := range kids {
-		fmt.Fprintf(&b, "%d %d %s\n", k.pid, k.start, k.name)
+		fmt.Fprintf(&b, "%d %d %s\n", k.PID, k.Start, k.Name)
 	}
 	if err := writeFileAtomic(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("record the child processes: %w", err)
@@ -153,8 +95,8 @@ func readRecorded(path string) ([]procID, error) {
 
 // isAlive reports whether the very process p still runs.
 func isAlive(p procID) bool {
-	info, err := readProcInfo(p.pid)
-	return err == nil && info.start == p.start && !info.zombie
+	st, err := testcluster.ReadStat(p.pid)
+	return err == nil && st.Start == p.start && st.State != "Z"
 }
 
 // stopLeftover sends SIGTERM to p (to its whole group when it leads one, as envtest's processes

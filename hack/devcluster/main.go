@@ -29,9 +29,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
 
-// readyTimeout bounds how long we wait for the manager's /readyz before printing the usage anyway.
+// readyTimeout bounds how long we wait for the manager to be ready (its /readyz and its API)
+// before printing the usage anyway.
 const readyTimeout = time.Minute
 
 // options are devcluster's command-line flags.
@@ -49,9 +52,9 @@ type paths struct {
 	kubeconfig string // .dev/kubeconfig: admin kubeconfig, rewritten on every start
 	apiKey     string // .dev/api-key: the REST API key, kept across runs
 	children   string // .dev/children: our child processes, for cleanup after a crash
-	logs       string // .dev/logs: etcd and kube-apiserver output
+	logs       string // .dev/logs: etcd, kube-apiserver and kube-controller-manager output
 	crds       string // config/crd/bases: the CRDs to install
-	assets     string // bin/k8s or $KUBEBUILDER_ASSETS: etcd and kube-apiserver binaries
+	assets     string // bin/k8s or $KUBEBUILDER_ASSETS: the control plane's binaries
 	manager    string // bin/manager
 }
 
@@ -110,20 +113,17 @@ func run(o options) error {
 		return err
 	}
 
-	logf("starting etcd and kube-apiserver from %s (data in %s)", p.assets, rel(p, p.etcd))
+	logf("starting etcd, kube-apiserver and kube-controller-manager (garbage collection, namespace deletion) from %s (data in %s)", p.assets, rel(p, p.etcd))
 	cp, err := startControlPlane(p)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		logf("stopping kube-apiserver and etcd")
+		logf("stopping kube-controller-manager, kube-apiserver and etcd")
 		cp.stop()
 		_ = os.Remove(p.children)
 		logf("stopped; the cluster's data stays in %s for the next `make dev`", rel(p, p.etcd))
 	}()
-	if err := startGarbageCollector(cp, p); err != nil {
-		return err
-	}
 	if err := recordChildren(p.children); err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func run(o options) error {
 	}
 
 	if o.noManager {
-		printUsage(p, cp, "", "")
+		printUsage(p, cp, testcluster.Listeners{})
 		logf("running without the manager: start it with KUBECONFIG=%s go run . --dev", rel(p, p.kubeconfig))
 		<-sigs
 		return nil
@@ -157,17 +157,15 @@ func runManager(o options, p paths, cp *controlPlane, sigs <-chan os.Signal) err
 		return err
 	}
 
-	probe := localURL(lastFlagValue(args, "health-probe-bind-address", ""), "/readyz")
-	api := localURL(lastFlagValue(args, "api-bind-address", ""), "/api")
-	switch waitReady(probe, m, sigs, readyTimeout) {
+	switch ready, err := waitReady(m, sigs, readyTimeout); ready {
 	case interrupted:
 		return nil
 	case managerExited:
 		return fmt.Errorf("the manager exited during start-up (%s); see its log above", m.ExitDescription())
 	case notReadyYet:
-		logf("the manager is not ready after %s (%s); see its log above", readyTimeout, probe)
+		logf("the manager is not ready after %s (%v); see its log above", readyTimeout, err)
 	}
-	printUsage(p, cp, api, probe)
+	printUsage(p, cp, m.Listeners)
 
 	select {
 	case <-sigs:
@@ -270,22 +268,22 @@ func rel(p paths, path string) string {
 	return path
 }
 
-// printUsage tells the newcomer what runs where and what to type next. api and probe are the
-// manager's URLs, empty without a manager.
-func printUsage(p paths, cp *controlPlane, api, probe string) {
+// printUsage tells the newcomer what runs where and what to type next. l are the manager's
+// listeners, none without a manager.
+func printUsage(p paths, cp *controlPlane, l testcluster.Listeners) {
 	var b strings.Builder
 	b.WriteString("\n=== Centaur dev cluster is ready ===\n\n")
 	fmt.Fprintf(&b, "  kube-apiserver  %s (etcd data in %s, kept across restarts)\n", cp.apiServerURL(), rel(p, p.etcd))
 	fmt.Fprintf(&b, "  control plane   logs in %s/\n", rel(p, p.logs))
-	if api != "" {
-		fmt.Fprintf(&b, "  web console     %s  (sign in with the API key)\n", strings.TrimSuffix(api, "/api")+"/")
-		fmt.Fprintf(&b, "  REST API        %s\n", api)
+	if l.API != "" {
+		fmt.Fprintf(&b, "  web console     %s/  (sign in with the API key)\n", l.API)
+		fmt.Fprintf(&b, "  REST API        %s/api\n", l.API)
 	}
 	if key, err := readAPIKey(p.apiKey); err == nil {
 		fmt.Fprintf(&b, "  API key         %s  (in %s)\n", key, rel(p, p.apiKey))
 	}
-	if probe != "" {
-		fmt.Fprintf(&b, "  health          %s\n", strings.TrimSuffix(probe, "/readyz")+"/healthz")
+	if l.Probes != "" {
+		fmt.Fprintf(&b, "  health          %s/healthz\n", l.Probes)
 	}
 	fmt.Fprintf(&b, "  workflow files  %s/*.star, reloaded when you edit or add one\n", devWorkflowDir)
 	b.WriteString("\nTry:\n\n")
@@ -293,10 +291,11 @@ func printUsage(p paths, cp *controlPlane, api, probe string) {
 	b.WriteString("  kubectl --kubeconfig .dev/kubeconfig get wfr\n")
 	b.WriteString("  kubectl --kubeconfig .dev/kubeconfig apply -f config/samples/\n")
 	b.WriteString("  kubectl --kubeconfig .dev/kubeconfig get wfr -w\n")
+	api := l.API
 	if api == "" {
-		api = localURL(lastFlagValue(defaultManagerArgs, "api-bind-address", ""), "/api")
+		api = testcluster.ListenersOf(defaultManagerArgs).API
 	}
-	fmt.Fprintf(&b, "  export CENTAUR_API_URL=%s\n", api)
+	fmt.Fprintf(&b, "  export CENTAUR_API_URL=%s/api\n", api)
 	b.WriteString("  export CENTAUR_API_KEY=$(cat .dev/api-key)\n")
 	b.WriteString("\nCtrl-C stops everything; `make dev` again resumes with the same runs. ")
 	b.WriteString("Stop it and `rm -rf .dev` to start from an empty cluster.\n\n")

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"net"
-	"net/http"
+	"context"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
@@ -39,27 +36,27 @@ const devWorkflowDir = "workflows"
 const devGitHubWebhookSecret = "dev-only-fake-github-webhook-secret-do-not-use"
 
 // managerProc is the manager binary running as our child, in its own process group.
-type managerProc struct{ *testcluster.Process }
+type managerProc struct{ *testcluster.ManagerProcess }
 
 // startManager runs bin with args against the dev cluster's kubeconfig, its output passed
-// through to ours.
+// through to ours. args fix every listener on loopback (defaultManagerArgs).
 //
 // The manager gets its own process group so that a Ctrl-C in the terminal reaches only us:
 // controller-runtime's signal handler exits at once on a second signal, so if the manager saw
 // the terminal's SIGINT and then our SIGTERM it would skip its graceful shutdown. It gets
 // SIGTERM should we die without stopping it (kill -9), so it never outlives us.
 func startManager(bin, kubeconfig string, args []string) (*managerProc, error) {
-	env := []string{"KUBECONFIG=" + kubeconfig}
+	var env []string
 	if os.Getenv("GITHUB_WEBHOOK_SECRET") == "" {
 		env = append(env, "GITHUB_WEBHOOK_SECRET="+devGitHubWebhookSecret)
 	}
-	p, err := testcluster.StartProcess(testcluster.ProcessOptions{
-		Binary: bin, Args: args, Env: env, Output: os.Stdout, DeathSignal: syscall.SIGTERM,
+	m, err := testcluster.StartManagerProcess(testcluster.ManagerProcessOptions{
+		Binary: bin, Kubeconfig: kubeconfig, Args: args, Env: env, Output: os.Stdout, DeathSignal: syscall.SIGTERM,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start the manager: %w", err)
+		return nil, err
 	}
-	return &managerProc{p}, nil
+	return &managerProc{m}, nil
 }
 
 // stop sends SIGTERM to the manager's process group and waits up to managerStopTimeout, or
@@ -78,77 +75,43 @@ func (m *managerProc) stop(force <-chan os.Signal) {
 	}
 }
 
-// lastFlagValue returns the value of the last occurrence of the flag name (without dashes) in
-// args, in any of Go's forms (-name=v, --name=v, -name v, --name v), or def when it is absent.
-// The last occurrence wins, as it does in Go's flag package, so --manager-args can override
-// defaultManagerArgs.
-func lastFlagValue(args []string, name, def string) string {
-	value := def
-	for i := 0; i < len(args); i++ {
-		a := strings.TrimLeft(args[i], "-")
-		if a == args[i] {
-			continue // not a flag
-		}
-		switch {
-		case strings.HasPrefix(a, name+"="):
-			value = strings.TrimPrefix(a, name+"=")
-		case a == name && i+1 < len(args):
-			value = args[i+1]
-			i++
-		}
-	}
-	return value
-}
-
-// localURL turns a listen address such as ":8081" or "0.0.0.0:8081" into an http URL on
-// loopback with path appended. It returns "" when the address is disabled ("0") or unparsable.
-func localURL(addr, path string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" || port == "0" {
-		return ""
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port) + path
-}
-
 // readiness is how waitReady ended.
 type readiness int
 
 const (
-	ready         readiness = iota // /readyz answered 200
+	ready         readiness = iota // the probes and the API answered
 	notReadyYet                    // the timeout passed; the manager still runs
 	managerExited                  // the manager exited while we waited
 	interrupted                    // a stop signal arrived while we waited
 )
 
-// waitReady polls the manager's /readyz at url until it answers 200, the manager exits, a
-// signal arrives on sigs or timeout passes. An empty url (probes disabled) counts as ready.
-func waitReady(url string, m *managerProc, sigs <-chan os.Signal, timeout time.Duration) readiness {
-	if url == "" {
-		return ready
-	}
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if resp, err := client.Get(url); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return ready
-			}
-		}
+// waitReady waits until the manager is ready (its /readyz and its API answer), it exits, a
+// signal arrives on sigs or timeout passes; the error says what was not ready. A signal that
+// arrives is consumed: the caller stops.
+func waitReady(m *managerProc, sigs <-chan os.Signal, timeout time.Duration) (readiness, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	signalled, watched := false, make(chan struct{})
+	go func() {
+		defer close(watched)
 		select {
-		case <-m.Done():
-			return managerExited
 		case <-sigs:
-			return interrupted
-		case <-deadline.C:
-			return notReadyYet
-		case <-tick.C:
+			signalled = true
+			cancel()
+		case <-ctx.Done():
 		}
+	}()
+	err := m.WaitReady(ctx)
+	cancel()
+	<-watched // signalled is final once the watcher has returned
+	switch {
+	case signalled:
+		return interrupted, nil
+	case err == nil:
+		return ready, nil
+	case m.Exited():
+		return managerExited, err
+	default:
+		return notReadyYet, err
 	}
 }

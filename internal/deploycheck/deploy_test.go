@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +24,6 @@ import (
 	apiyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/controllers"
@@ -39,36 +37,18 @@ const (
 	serviceAccount    = "system:serviceaccount:centaur-system:centaur-controller-manager"
 )
 
-// syncBuffer collects the manager's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestTheManagerWorksWithThePermissionsConfigDefaultGivesIt(t *testing.T) {
 	root, err := testcluster.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	objects := render(t, root)
-	env, cfg, err := testenv.Start()
+	cluster, err := testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = env.Stop() }()
-	admin, err := client.New(cfg, client.Options{Scheme: controllers.NewScheme()})
+	defer func() { _ = cluster.Stop() }()
+	admin, err := client.New(cluster.Config(), client.Options{Scheme: controllers.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,16 +67,12 @@ func TestTheManagerWorksWithThePermissionsConfigDefaultGivesIt(t *testing.T) {
 	if err := testcluster.Build(ctx, ".", bin, false); err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := impersonatingKubeconfig(t, env)
-	logs := &syncBuffer{}
-	addrs := freeAddrs(t, 3)
-	proc, err := testcluster.StartProcess(testcluster.ProcessOptions{
-		Binary: bin, Output: io.MultiWriter(logs, testWriter{t}),
-		Env: []string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + operatorNamespace},
+	logs := &testenv.LogBuffer{}
+	proc, err := testcluster.StartManagerProcess(testcluster.ManagerProcessOptions{
+		Binary: bin, Kubeconfig: impersonatingKubeconfig(t, cluster), Output: io.MultiWriter(logs, testWriter{t}),
+		Env: []string{"POD_NAMESPACE=" + operatorNamespace},
 		Args: []string{
-			"--leader-elect", "--leader-election-namespace=" + operatorNamespace,
-			"--metrics-secure", "--metrics-bind-address=" + addrs[0],
-			"--health-probe-bind-address=" + addrs[1], "--api-bind-address=" + addrs[2],
+			"--leader-elect", "--leader-election-namespace=" + operatorNamespace, "--metrics-secure",
 			"--workflow-dirs=" + filepath.Join(root, "workflows"),
 		},
 	})
@@ -106,7 +82,7 @@ func TestTheManagerWorksWithThePermissionsConfigDefaultGivesIt(t *testing.T) {
 	defer func() { _ = proc.Stop(10 * time.Second) }()
 	readyCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := proc.WaitHTTP(readyCtx, "http://"+addrs[1]+"/readyz"); err != nil {
+	if err := proc.WaitReady(readyCtx); err != nil {
 		t.Fatalf("the manager did not get ready under its ServiceAccount: %v\n%s", err, logs)
 	}
 
@@ -182,13 +158,9 @@ func apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured,
 
 // impersonatingKubeconfig writes a kubeconfig whose admin user acts as the manager's
 // ServiceAccount, so every request carries exactly the ServiceAccount's permissions.
-func impersonatingKubeconfig(t *testing.T, env *envtest.Environment) string {
+func impersonatingKubeconfig(t *testing.T, cluster *testcluster.Cluster) string {
 	t.Helper()
-	user, err := env.AddUser(envtest.User{Name: "deployer", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := user.KubeConfig()
+	raw, err := cluster.AdminKubeconfig("deployer")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,20 +223,6 @@ func waitFor(t *testing.T, timeout time.Duration, what string, check func() erro
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// freeAddrs returns n loopback addresses with free ports.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	out := make([]string, n)
-	for i := range out {
-		addr, err := testcluster.FreeAddr()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = addr
-	}
-	return out
 }
 
 // testWriter writes the manager's output into the test's log.

@@ -1,4 +1,4 @@
-// Package hosttest helps tests build a durable.Host: embed Unavailable in a test's host and
+// Package hosttest helps tests build an engine.Host: embed Unavailable in a test's host and
 // define only the methods the test answers; every other primitive that needs the world
 // outside the run aborts the execution with an error that names it.
 package hosttest
@@ -9,12 +9,13 @@ import (
 	"fmt"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
-// Unavailable is a durable.Host that has nothing to offer.
+// Unavailable is an engine.Host that has nothing to offer.
 type Unavailable struct{}
 
-var _ durable.Host = Unavailable{}
+var _ engine.Host = Unavailable{}
 
 // unavailable is the error of a method the test's host does not answer.
 func unavailable(what string) error {
@@ -22,12 +23,12 @@ func unavailable(what string) error {
 }
 
 // FindEvent fails: no events.
-func (Unavailable) FindEvent(context.Context, durable.EventQuery) (durable.EventRecord, bool, error) {
-	return durable.EventRecord{}, false, unavailable("events")
+func (Unavailable) FindEvent(context.Context, engine.EventQuery) (engine.EventRecord, bool, error) {
+	return engine.EventRecord{}, false, unavailable("events")
 }
 
 // SendEvent fails: no events.
-func (Unavailable) SendEvent(context.Context, string, durable.OutgoingEvent) (string, error) {
+func (Unavailable) SendEvent(context.Context, string, engine.OutgoingEvent) (string, error) {
 	return "", unavailable("sending events")
 }
 
@@ -37,8 +38,8 @@ func (Unavailable) StartChild(context.Context, string, string, json.RawMessage) 
 }
 
 // ChildResult fails: no child runs.
-func (Unavailable) ChildResult(context.Context, string) (durable.Result, error) {
-	return durable.Result{}, unavailable("child runs")
+func (Unavailable) ChildResult(context.Context, string) (engine.Result, error) {
+	return engine.Result{}, unavailable("child runs")
 }
 
 // StartAgent fails: no agents.
@@ -47,6 +48,6 @@ func (Unavailable) StartAgent(context.Context, string, durable.AgentRequest) (st
 }
 
 // AgentResult fails: no agents.
-func (Unavailable) AgentResult(context.Context, string) (durable.Result, error) {
-	return durable.Result{}, unavailable("agent turns")
+func (Unavailable) AgentResult(context.Context, string) (engine.Result, error) {
+	return engine.Result{}, unavailable("agent turns")
 }

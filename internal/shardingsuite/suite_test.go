@@ -19,7 +19,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -27,16 +26,18 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/sharding"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
 var (
-	testEnv   *envtest.Environment
-	cfg       *rest.Config
-	k8sClient client.Client
-	scheme    = controllers.NewScheme()
+	testCluster *testcluster.Cluster
+	cfg         *rest.Config
+	k8sClient   client.Client
+	scheme      = controllers.NewScheme()
 	// ledger records every execution of a step of the suite's workflows, by replica.
 	ledger = &executions{}
 )
@@ -59,16 +60,17 @@ func TestSharding(t *testing.T) {
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	var err error
-	testEnv, cfg, err = testenv.Start()
+	testCluster, err = testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
 	Expect(err).NotTo(HaveOccurred())
+	cfg = testCluster.Config()
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNamespace}})).To(Succeed())
 })
 
 var _ = AfterSuite(func() {
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if testCluster != nil {
+		Expect(testCluster.Stop()).To(Succeed())
 	}
 })
 
@@ -110,7 +112,7 @@ func startReplica(shard string, opts ...replicaOptions) *replica {
 	mo.NewClient = shards.NewClient
 	mgr, err := ctrl.NewManager(cfg, mo)
 	Expect(err).NotTo(HaveOccurred())
-	registry := durable.NewRegistry()
+	registry := engine.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	tag := shard
 	if o.tag != "" {

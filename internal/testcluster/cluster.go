@@ -1,18 +1,23 @@
-// Package testcluster runs the real control plane and the real manager as OS processes for the
+// Package testcluster runs the real control plane and the real manager as OS processes, for
+// every test, benchmark and local cluster of the repository: the envtest suites (go test), the
 // benchmark (bench/), the crash test (hack/chaos/) and the dev cluster (hack/devcluster, `make
-// dev`): etcd and kube-apiserver from bin/k8s, started through envtest, and the manager binary
-// built from the module.
+// dev`). The control plane is etcd and kube-apiserver from bin/k8s, started through envtest,
+// with the operator's CRDs installed and, when asked, kube-controller-manager's garbage
+// collector; the manager is the binary built from the module, started and waited for by
+// StartManagerProcess. (A suite that runs its manager inside the test process uses
+// internal/testenv for that.)
 //
-// Unlike envtest's defaults, etcd keeps its data in a directory the caller owns and runs with
-// fsync on: envtest passes --unsafe-no-fsync, which makes every write faster than a real
+// Unlike envtest's defaults, etcd runs with fsync on unless Options.UnsafeNoFsync says
+// otherwise: envtest passes --unsafe-no-fsync, which makes every write faster than a real
 // cluster's and lets a killed etcd lose acknowledged writes. The benchmark measures the engine
-// against the limit of durable writes, and the crash test kills etcd while runs are in flight,
-// so both need the real thing.
+// against the limit of durable writes and the crash test kills etcd while runs are in flight,
+// so both need the real thing; the suites trade it for speed.
 package testcluster
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -24,43 +29,68 @@ import (
 
 // Options configure a control plane.
 type Options struct {
-	// AssetsDir holds the etcd and kube-apiserver binaries. Default: $KUBEBUILDER_ASSETS, else
-	// bin/k8s under the module root.
+	// AssetsDir holds the etcd, kube-apiserver and kube-controller-manager binaries. Default:
+	// $KUBEBUILDER_ASSETS, else bin/k8s under the module root.
 	AssetsDir string
-	// DataDir is etcd's data directory; it is kept on Stop. Default: a temporary directory that
-	// Stop removes.
+	// DataDir is etcd's data directory; it is kept on Stop. Default: a directory in the
+	// cluster's temporary directory, which Stop removes.
 	DataDir string
-	// LogDir receives etcd.log and kube-apiserver.log. Default: the process's output is dropped.
+	// LogDir receives etcd.log, kube-apiserver.log and kube-controller-manager.log. Default:
+	// the processes' output is dropped.
 	LogDir string
-	// UnsafeNoFsync turns etcd's fsync off, as envtest does by default. Leave it false to
-	// measure and test against durable writes.
+	// UnsafeNoFsync turns etcd's fsync off, as envtest does by default: the suites' choice,
+	// for speed. Leave it false to measure and test against durable writes.
 	UnsafeNoFsync bool
 	// CRDDir holds the CRDs to install. Default: config/crd/bases under the module root.
 	CRDDir string
+	// ControllerManager also runs kube-controller-manager with only the garbage collector and
+	// the namespace controller: what makes owner references delete what a run owns (segments,
+	// payloads, child runs) and `kubectl delete namespace` finish, as in a real cluster.
+	ControllerManager bool
 }
 
-// Cluster is a running etcd and kube-apiserver with the operator's CRDs installed.
+// Cluster is a running etcd and kube-apiserver with the operator's CRDs installed, and
+// kube-controller-manager when Options.ControllerManager asked for it.
 type Cluster struct {
-	env     *envtest.Environment
-	cfg     *rest.Config
-	tempDir string
-	logs    []*os.File
+	env *envtest.Environment
+	cfg *rest.Config
+	// dir is the cluster's temporary directory (etcd's default data dir, the controller
+	// manager's kubeconfig); Stop removes it.
+	dir  string
+	logs []*os.File
+	kcm  *Process
 }
 
-// Start starts etcd and kube-apiserver and installs the CRDs. Call Stop when done, also after
-// an error of a later call, so that no process outlives the caller.
+// Start starts etcd and kube-apiserver, installs the CRDs and starts kube-controller-manager
+// when o asks for it. Call Stop when done, also after an error of a later call, so that no
+// process or temporary directory outlives the caller.
 func Start(o Options) (*Cluster, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{}
-	if o.DataDir == "" {
-		if c.tempDir, err = os.MkdirTemp("", "centaur-etcd-"); err != nil {
-			return nil, fmt.Errorf("create etcd's data dir: %w", err)
-		}
-		o.DataDir = c.tempDir
+	if c.dir, err = os.MkdirTemp("", "centaur-cluster-"); err != nil {
+		return nil, fmt.Errorf("create the cluster's temporary dir: %w", err)
 	}
+	if o.DataDir == "" {
+		o.DataDir = filepath.Join(c.dir, "etcd")
+	}
+	if err := c.startControlPlane(o); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	if o.ControllerManager {
+		if err := c.startControllerManager(o); err != nil {
+			_ = c.Stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// startControlPlane starts etcd and kube-apiserver through envtest and installs the CRDs.
+func (c *Cluster) startControlPlane(o Options) error {
 	etcd := &envtest.Etcd{Path: filepath.Join(o.AssetsDir, "etcd"), DataDir: o.DataDir, StartTimeout: time.Minute}
 	if !o.UnsafeNoFsync {
 		// envtest adds --unsafe-no-fsync=true whenever the binary knows the flag; Disable
@@ -69,10 +99,14 @@ func Start(o Options) (*Cluster, error) {
 	}
 	etcd.Configure().Set("log-level", "warn")
 	api := &envtest.APIServer{Path: filepath.Join(o.AssetsDir, "kube-apiserver"), StartTimeout: time.Minute}
-	if err := c.attachLogs(o.LogDir, etcd, api); err != nil {
-		c.cleanup()
-		return nil, err
+	var err error
+	if etcd.Out, err = c.logFile(o.LogDir, "etcd.log"); err != nil {
+		return err
 	}
+	if api.Out, err = c.logFile(o.LogDir, "kube-apiserver.log"); err != nil {
+		return err
+	}
+	etcd.Err, api.Err = etcd.Out, api.Out
 	noExisting := false
 	c.env = &envtest.Environment{
 		ControlPlane:             envtest.ControlPlane{Etcd: etcd, APIServer: api},
@@ -85,17 +119,42 @@ func Start(o Options) (*Cluster, error) {
 	}
 	cfg, err := c.env.Start()
 	if err != nil {
-		_ = c.Stop()
-		return nil, fmt.Errorf("start etcd and kube-apiserver from %s: %w", o.AssetsDir, err)
+		return fmt.Errorf("start etcd and kube-apiserver from %s: %w", o.AssetsDir, err)
 	}
 	// No client-side rate limit: the API server's priority and fairness is the only limit,
 	// as in the manager (controller-runtime's GetConfig does the same).
 	cfg.QPS, cfg.Burst = -1, 0
 	c.cfg = cfg
-	return c, nil
+	return nil
 }
 
-// withDefaults fills in the directories the caller left empty.
+// startControllerManager runs kube-controller-manager's garbage collector and namespace
+// controller against the API server, as an admin user of its own.
+func (c *Cluster) startControllerManager(o Options) error {
+	kubeconfig := filepath.Join(c.dir, "kube-controller-manager.kubeconfig")
+	if err := c.writeAdminKubeconfig("kube-controller-manager", kubeconfig); err != nil {
+		return err
+	}
+	out, err := c.logFile(o.LogDir, "kube-controller-manager.log")
+	if err != nil {
+		return err
+	}
+	c.kcm, err = StartProcess(ProcessOptions{
+		Binary: filepath.Join(o.AssetsDir, "kube-controller-manager"),
+		Args: []string{
+			"--kubeconfig=" + kubeconfig,
+			"--controllers=garbage-collector-controller,namespace-controller",
+			"--leader-elect=false",
+			"--secure-port=0",
+			"--concurrent-gc-syncs=10",
+		},
+		Output: out,
+	})
+	return err
+}
+
+// withDefaults fills in the directories the caller left empty and checks that the binaries
+// the cluster runs are there.
 func (o Options) withDefaults() (Options, error) {
 	if o.AssetsDir == "" {
 		o.AssetsDir = os.Getenv("KUBEBUILDER_ASSETS")
@@ -117,49 +176,37 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("resolve the assets dir %s: %w", o.AssetsDir, err)
 	}
 	o.AssetsDir = abs
-	for _, bin := range []string{"etcd", "kube-apiserver"} {
+	bins := []string{"etcd", "kube-apiserver"}
+	if o.ControllerManager {
+		bins = append(bins, "kube-controller-manager")
+	}
+	for _, bin := range bins {
 		if _, err := os.Stat(filepath.Join(o.AssetsDir, bin)); err != nil {
-			return o, fmt.Errorf("find %s in %s (run `make control-plane`): %w", bin, o.AssetsDir, err)
+			return o, fmt.Errorf("find %s in %s (run `make control-plane`; `make test` sets KUBEBUILDER_ASSETS): %w", bin, o.AssetsDir, err)
 		}
 	}
 	return o, nil
 }
 
-// attachLogs sends etcd's and kube-apiserver's output to files in dir, when dir is set.
-func (c *Cluster) attachLogs(dir string, etcd *envtest.Etcd, api *envtest.APIServer) error {
+// logFile creates the log file name in dir, closed by Stop; with no dir it returns a nil
+// writer, which drops the output.
+func (c *Cluster) logFile(dir, name string) (io.Writer, error) {
 	if dir == "" {
-		return nil
+		return nil, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create the log dir: %w", err)
+		return nil, fmt.Errorf("create the log dir: %w", err)
 	}
-	open := func(name string) (*os.File, error) {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("create %s: %w", name, err)
-		}
-		c.logs = append(c.logs, f)
-		return f, nil
-	}
-	etcdLog, err := open("etcd.log")
+	f, err := os.Create(filepath.Join(dir, name))
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
-	apiLog, err := open("kube-apiserver.log")
-	if err != nil {
-		return err
-	}
-	etcd.Out, etcd.Err = etcdLog, etcdLog
-	api.Out, api.Err = apiLog, apiLog
-	return nil
+	c.logs = append(c.logs, f)
+	return f, nil
 }
 
 // Config returns an admin client configuration without a client-side rate limit.
 func (c *Cluster) Config() *rest.Config { return rest.CopyConfig(c.cfg) }
-
-// Env is the envtest environment that runs the control plane, for what needs it beside the
-// cluster (testenv.StartControllerManager).
-func (c *Cluster) Env() *envtest.Environment { return c.env }
 
 // AdminKubeconfig provisions an admin user (group system:masters) called name and returns its
 // kubeconfig, which holds the user's private key.
@@ -170,7 +217,7 @@ func (c *Cluster) AdminKubeconfig(name string) ([]byte, error) {
 	}
 	raw, err := user.KubeConfig()
 	if err != nil {
-		return nil, fmt.Errorf("render the admin kubeconfig: %w", err)
+		return nil, fmt.Errorf("render the kubeconfig of %s: %w", name, err)
 	}
 	return raw, nil
 }
@@ -178,12 +225,18 @@ func (c *Cluster) AdminKubeconfig(name string) ([]byte, error) {
 // WriteKubeconfig provisions an admin user and writes its kubeconfig to path (mode 0600), for
 // the manager processes.
 func (c *Cluster) WriteKubeconfig(path string) error {
-	raw, err := c.AdminKubeconfig("centaur-harness")
+	return c.writeAdminKubeconfig("centaur-harness", path)
+}
+
+// writeAdminKubeconfig provisions the admin user name and writes its kubeconfig to path with
+// mode 0600: it holds the user's key.
+func (c *Cluster) writeAdminKubeconfig(name, path string) error {
+	raw, err := c.AdminKubeconfig(name)
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		return fmt.Errorf("write the kubeconfig: %w", err)
+		return fmt.Errorf("write the kubeconfig of %s: %w", name, err)
 	}
 	return nil
 }
@@ -231,26 +284,35 @@ func (c *Cluster) RestartEtcd() error {
 	return nil
 }
 
-// Stop stops kube-apiserver and etcd and removes the temporary data dir, if Start made one.
+// controllerManagerStopTimeout bounds how long kube-controller-manager may take to stop.
+const controllerManagerStopTimeout = 10 * time.Second
+
+// Stop stops kube-controller-manager, kube-apiserver and etcd (SIGTERM, SIGKILL after a
+// timeout), closes the log files and removes the cluster's temporary directory; a DataDir the
+// caller gave stays.
 func (c *Cluster) Stop() error {
 	var errs []error
+	if c.kcm != nil {
+		if err := c.kcm.Stop(controllerManagerStopTimeout); err != nil {
+			errs = append(errs, fmt.Errorf("stop kube-controller-manager: %w", err))
+		}
+		c.kcm = nil
+	}
 	if c.env != nil {
 		if err := c.env.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stop the control plane: %w", err))
 		}
+		c.env = nil
 	}
-	c.cleanup()
-	return errors.Join(errs...)
-}
-
-// cleanup closes the log files and removes the temporary data dir.
-func (c *Cluster) cleanup() {
 	for _, f := range c.logs {
 		_ = f.Close()
 	}
 	c.logs = nil
-	if c.tempDir != "" {
-		_ = os.RemoveAll(c.tempDir)
-		c.tempDir = ""
+	if c.dir != "" {
+		if err := os.RemoveAll(c.dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove the cluster's temporary dir: %w", err))
+		}
+		c.dir = ""
 	}
+	return errors.Join(errs...)
 }

@@ -1,10 +1,12 @@
 package testcluster
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,11 +38,35 @@ func childByPath(path string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("resolve %s: %w", path, err)
 	}
+	kids, err := Children()
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range kids {
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", k.PID)); err == nil && exe == want {
+			return k.PID, nil
+		}
+	}
+	return 0, fmt.Errorf("no running child process runs %s", path)
+}
+
+// Child is a live child process of this process.
+type Child struct {
+	Stat
+	// PID is its process id.
+	PID int
+	// Name is its command name (/proc/PID/comm).
+	Name string
+}
+
+// Children lists this process's live children, zombies left out, oldest first.
+func Children() ([]Child, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, fmt.Errorf("list /proc: %w", err)
+		return nil, fmt.Errorf("list /proc: %w", err)
 	}
 	self := os.Getpid()
+	var kids []Child
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -48,13 +74,13 @@ func childByPath(path string) (int, error) {
 		}
 		st, err := ReadStat(pid)
 		if err != nil || st.PPID != self || st.State == "Z" {
-			continue
+			continue // gone meanwhile, or not ours
 		}
-		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == want {
-			return pid, nil
-		}
+		name, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		kids = append(kids, Child{Stat: st, PID: pid, Name: strings.TrimSpace(string(name))})
 	}
-	return 0, fmt.Errorf("no running child process runs %s", path)
+	slices.SortFunc(kids, func(a, b Child) int { return cmp.Compare(a.Start, b.Start) })
+	return kids, nil
 }
 
 // processExists reports whether pid names a process that has not been reaped yet.
@@ -75,10 +101,13 @@ type Stat struct {
 	PPID int
 	// CPU is the user plus system CPU time the process used so far.
 	CPU time.Duration
+	// Start is when the process started, in clock ticks after boot: with the pid it names
+	// one process across pid reuse, since the kernel never gives both to two processes.
+	Start uint64
 }
 
-// ReadStat parses /proc/PID/stat. The command name sits in parentheses and may hold spaces, so
-// fields are counted from the last ')'.
+// ReadStat parses /proc/PID/stat. The command name sits in parentheses and may hold spaces and
+// parentheses, so fields are counted from the last ')'.
 func ReadStat(pid int) (Stat, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -89,19 +118,21 @@ func ReadStat(pid int) (Stat, error) {
 	if end < 0 {
 		return Stat{}, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
 	}
-	// After ") ": state is field 3 (index 0), ppid 4 (1), utime 14 (11), stime 15 (12).
+	// After ") ": state is field 3 (index 0), ppid 4 (1), utime 14 (11), stime 15 (12),
+	// starttime 22 (19).
 	f := strings.Fields(s[end+1:])
-	if len(f) < 13 {
+	if len(f) < 20 {
 		return Stat{}, fmt.Errorf("parse /proc/%d/stat: only %d fields", pid, len(f))
 	}
 	ppid, err1 := strconv.Atoi(f[1])
 	utime, err2 := strconv.ParseInt(f[11], 10, 64)
 	stime, err3 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	start, err4 := strconv.ParseUint(f[19], 10, 64)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return Stat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
 	}
 	cpu := time.Duration(utime+stime) * time.Second / clockTicks
-	return Stat{State: f[0], PPID: ppid, CPU: cpu}, nil
+	return Stat{State: f[0], PPID: ppid, CPU: cpu, Start: start}, nil
 }
 
 // RSS returns the resident set size of pid in bytes (VmRSS of /proc/PID/status).

@@ -172,3 +172,16 @@ func (p *Process) WaitHTTP(ctx context.Context, url string) error {
 		}
 	}
 }
+
+// Sleep waits d, or until ctx ends, in which case it returns ctx's error: the pause of a
+// harness (the benchmark's phases, the crash test's kill cadence) that a Ctrl-C cuts short.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -5,8 +5,9 @@ import (
 	"sync"
 )
 
-// LogBuffer keeps what a suite's logger wrote, so that a spec can check that nothing secret
-// was logged. Goroutines may write to it concurrently.
+// LogBuffer keeps what a suite's logger (or a manager process the test started) wrote, so
+// that a spec can read it back: check that nothing secret was logged, or find a message.
+// Goroutines may write to it while others read it.
 type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -37,17 +38,17 @@ func TestNoopFileDoesWhatNoopDoes(t *testing.T) {
 func execute(t *testing.T, w durable.Workflow, input string) ([]string, string, int) {
 	t.Helper()
 	writes := 0
-	journal := durable.NewJournal(nil)
-	out := durable.Execute(context.Background(), w, durable.Execution{
+	journal := engine.NewJournal(nil)
+	out := engine.Execute(context.Background(), w, engine.Execution{
 		Run:     durable.RunInfo{Namespace: "bench", Name: "r", UID: "u", WorkflowName: w.Name(), StartedAt: time.Now()},
 		Input:   json.RawMessage(input),
 		Journal: journal,
-		Recorder: durable.RecorderFunc(func(context.Context, *durable.Journal, []durable.Entry) error {
+		Recorder: engine.RecorderFunc(func(context.Context, *engine.Journal, []engine.Entry) error {
 			writes++
 			return nil
 		}),
 	})
-	if out.Kind != durable.Completed {
+	if out.Kind != engine.Completed {
 		t.Fatalf("%s with %s: %+v", w.Name(), input, out)
 	}
 	var names []string

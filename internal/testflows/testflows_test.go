@@ -10,22 +10,23 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // memoryStore keeps a run's journal in memory, as the run's status would.
-type memoryStore struct{ entries []durable.Entry }
+type memoryStore struct{ entries []engine.Entry }
 
-func (s *memoryStore) Record(_ context.Context, journal *durable.Journal, _ []durable.Entry) error {
-	s.entries = append([]durable.Entry(nil), journal.Entries()...)
+func (s *memoryStore) Record(_ context.Context, journal *engine.Journal, _ []engine.Entry) error {
+	s.entries = append([]engine.Entry(nil), journal.Entries()...)
 	return nil
 }
 
 // execute runs wf once against the stored journal and stores the journal with the outcome,
 // as the controller does.
-func (s *memoryStore) execute(wf durable.Workflow, ex durable.Execution) durable.Outcome {
-	ex.Journal, ex.Recorder = durable.NewJournal(s.entries), s
-	out := durable.Execute(context.Background(), wf, ex)
-	if out.Kind != durable.Aborted {
+func (s *memoryStore) execute(wf durable.Workflow, ex engine.Execution) engine.Outcome {
+	ex.Journal, ex.Recorder = engine.NewJournal(s.entries), s
+	out := engine.Execute(context.Background(), wf, ex)
+	if out.Kind != engine.Aborted {
 		_ = s.Record(context.Background(), ex.Journal, out.Unrecorded)
 	}
 	return out
@@ -44,19 +45,19 @@ func TestLedgerWorkflow(t *testing.T) {
 	}
 	now := time.Date(2030, time.January, 1, 0, 0, 0, 0, time.UTC)
 	store := &memoryStore{}
-	var out durable.Outcome
+	var out engine.Outcome
 	for range 20 {
-		out = store.execute(wf, durable.Execution{
+		out = store.execute(wf, engine.Execution{
 			Run:   durable.RunInfo{Namespace: "ns", Name: "r", WorkflowName: LedgerName, StartedAt: now},
 			Input: input,
 			Clock: func() time.Time { return now },
 		})
-		if out.Kind != durable.Suspended {
+		if out.Kind != engine.Suspended {
 			break
 		}
 		now = out.WakeAt
 	}
-	if out.Kind != durable.Completed {
+	if out.Kind != engine.Completed {
 		t.Fatalf("the run ended %v (%+v), want completed", out.Kind, out.Failure)
 	}
 	lines, err := ReadLedger(path)
@@ -76,7 +77,7 @@ func TestLedgerWorkflow(t *testing.T) {
 	for _, l := range lines {
 		last[l.Step] = l.Exec
 	}
-	journal := durable.NewJournal(store.entries)
+	journal := engine.NewJournal(store.entries)
 	for i := range in.Steps {
 		e, ok := journal.Lookup(StepName(i))
 		var exec string
@@ -115,10 +116,10 @@ func TestLedgerConcurrentAppends(t *testing.T) {
 
 // TestNoLedger checks that the ledger workflow fails for good without a ledger path.
 func TestNoLedger(t *testing.T) {
-	out := durable.Execute(context.Background(), NewLedgerWorkflow(""), durable.Execution{
+	out := engine.Execute(context.Background(), NewLedgerWorkflow(""), engine.Execution{
 		Input: json.RawMessage(`{"steps":1}`), Recorder: &memoryStore{},
 	})
-	if out.Kind != durable.Failed {
+	if out.Kind != engine.Failed {
 		t.Errorf("the run ended %v, want failed", out.Kind)
 	}
 }

@@ -31,7 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
@@ -109,7 +109,7 @@ func New(deps Deps) *Console {
 		deps.StreamLifetime = DefaultStreamLifetime
 	}
 	if deps.Workflows == nil {
-		deps.Workflows = catalog.New(durable.NewRegistry(), catalog.Options{})
+		deps.Workflows = catalog.New(engine.NewRegistry(), catalog.Options{})
 	}
 	return &Console{
 		deps:     deps,

@@ -13,7 +13,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
@@ -281,7 +281,7 @@ func jsonOf(j *apiextensionsv1.JSON) []byte {
 
 // awaitedEvent is the form for a journal entry that waits for an event.
 func awaitedEvent(e *workflowsv1alpha1.JournalEntry) (eventForm, bool) {
-	if e.Kind != workflowsv1alpha1.EntryKind(durable.KindEvent) || e.State != workflowsv1alpha1.EntryState(durable.StateWaiting) {
+	if e.Kind != workflowsv1alpha1.EntryKind(engine.KindEvent) || e.State != workflowsv1alpha1.EntryState(engine.StateWaiting) {
 		return eventForm{}, false
 	}
 	rest, ok := strings.CutPrefix(e.Target, "event ")
@@ -342,7 +342,7 @@ func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.
 				te.DueLabel, te.Due = dueLabel(e), e.WakeAt.UTC()
 			}
 		}
-		if e.Kind == workflowsv1alpha1.EntryKind(durable.KindChild) && e.Ref != "" {
+		if e.Kind == workflowsv1alpha1.EntryKind(engine.KindChild) && e.Ref != "" {
 			te.RefURL = runPageURL(run.Namespace, e.Ref)
 		}
 		switch {
@@ -388,9 +388,9 @@ func entrySpan(e *workflowsv1alpha1.JournalEntry, runStart, now time.Time) [2]ti
 // dueLabel says what an unfinished entry's wakeAt means.
 func dueLabel(e *workflowsv1alpha1.JournalEntry) string {
 	switch {
-	case e.Kind == workflowsv1alpha1.EntryKind(durable.KindSleep):
+	case e.Kind == workflowsv1alpha1.EntryKind(engine.KindSleep):
 		return "Wakes"
-	case e.State == workflowsv1alpha1.EntryState(durable.StateRetrying):
+	case e.State == workflowsv1alpha1.EntryState(engine.StateRetrying):
 		return "Next attempt"
 	default:
 		return "Times out"

@@ -26,7 +26,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -34,6 +33,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
@@ -42,16 +43,16 @@ import (
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
-// The suite runs a real kube-apiserver and etcd (envtest, from bin/k8s), a manager with the
+// The suite runs a real kube-apiserver and etcd (from bin/k8s), a manager with the
 // controllers and the API server exactly as manager.Run wires them (run index included), and
 // headless Chromium (browser_test.go) against the console as a person would use it. The HTTP
 // specs (http_test.go) check what a browser cannot show: refusals, scopes and cookies.
 var (
-	testEnv   *envtest.Environment
-	restCfg   *rest.Config
-	k8sClient client.Client
-	scheme    = controllers.NewScheme()
-	registry  *durable.Registry
+	testCluster *testcluster.Cluster
+	restCfg     *rest.Config
+	k8sClient   client.Client
+	scheme      = controllers.NewScheme()
+	registry    *engine.Registry
 	// workflowCatalog is the manager's view of the workflows (Go ones here).
 	workflowCatalog *catalog.Catalog
 	restSvc         *restapi.Service
@@ -86,8 +87,9 @@ var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, &logs)), zap.UseDevMode(true)))
 	startBrowser() // first: a missing browser is reported before anything else starts
 	var err error
-	testEnv, restCfg, err = testenv.Start()
+	testCluster, err = testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
 	Expect(err).NotTo(HaveOccurred())
+	restCfg = testCluster.Config()
 	k8sClient, err = client.New(restCfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
@@ -101,7 +103,7 @@ var _ = BeforeSuite(func() {
 		Data:       map[string][]byte{console.SecretKey: []byte(randomHex(32))},
 	})).To(Succeed())
 
-	registry = durable.NewRegistry()
+	registry = engine.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(releaseWorkflow)).To(Succeed())
 	startManager()
@@ -112,8 +114,8 @@ var _ = AfterSuite(func() {
 	if stopAll != nil {
 		Expect(stopAll()).To(Succeed())
 	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if testCluster != nil {
+		Expect(testCluster.Stop()).To(Succeed())
 	}
 	for _, key := range []string{adminKey, teamBKey} {
 		Expect(logs.String()).NotTo(ContainSubstring(key), "an API key was logged")

@@ -13,17 +13,19 @@ import (
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 
+	"path/filepath"
+
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
-	"path/filepath"
+
+	"os"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/rand"
-	"os"
 	"sigs.k8s.io/yaml"
-	"strings"
 )
 
 var _ = Describe("POST /api/workflows/events", func() {

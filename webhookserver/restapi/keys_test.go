@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/centaur-dev/workflow-operator/internal/testenv"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
 
 func keysSecret(data map[string]string) *corev1.Secret {
@@ -50,11 +50,12 @@ func (o *outage) Get(ctx context.Context, key types.NamespacedName, obj client.O
 // TestKeyStore runs the key store against a real API server: each subtest owns the keys
 // Secret while it runs.
 func TestKeyStore(t *testing.T) {
-	env, cfg, err := testenv.Start()
+	cluster, err := testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = env.Stop() }()
+	defer func() { _ = cluster.Stop() }()
+	cfg := cluster.Config()
 	scheme := runtime.NewScheme()
 	_ = corev1.AddToScheme(scheme)
 	c, err := client.New(cfg, client.Options{Scheme: scheme})

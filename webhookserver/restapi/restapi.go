@@ -23,7 +23,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 )
@@ -176,7 +176,7 @@ func newAPI(deps Deps) *api {
 		deps.RequestTimeout = DefaultRequestTimeout
 	}
 	if deps.Workflows == nil {
-		deps.Workflows = catalog.New(durable.NewRegistry(), catalog.Options{})
+		deps.Workflows = catalog.New(engine.NewRegistry(), catalog.Options{})
 	}
 	if deps.KeyRate.PerSecond == 0 {
 		deps.KeyRate = DefaultKeyRate

@@ -56,7 +56,7 @@ var _ = Describe("routing", func() {
 
 var _ = Describe("eager start on a replica that does not execute the run", func() {
 	It("leaves the run to the leader's controller and still answers with its first segment", func() {
-		server := webhookserver.New(serverConfig(k8sClient, k8sClient, elsewhere{engine}))
+		server := webhookserver.New(serverConfig(k8sClient, k8sClient, elsewhere{runs}))
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() { _ = server.Start(ctx) }()
@@ -77,7 +77,7 @@ var _ = Describe("eager start on a replica that does not execute the run", func(
 
 var _ = Describe("graceful shutdown", func() {
 	It("finishes a request in flight before the server stops", func() {
-		server := webhookserver.New(serverConfig(k8sClient, k8sClient, engine))
+		server := webhookserver.New(serverConfig(k8sClient, k8sClient, runs))
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- server.Start(ctx) }()

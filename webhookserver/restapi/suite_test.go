@@ -18,13 +18,14 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
@@ -33,18 +34,18 @@ import (
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
-// The suite runs a real kube-apiserver and etcd (envtest, from bin/k8s via KUBEBUILDER_ASSETS),
+// The suite runs a real kube-apiserver and etcd (from bin/k8s via KUBEBUILDER_ASSETS),
 // a manager with the controllers, and the API server on a free port; every spec talks HTTP to
 // it as curl would.
 var (
-	testEnv   *envtest.Environment
-	restCfg   *rest.Config
-	k8sClient client.Client
-	scheme    = controllers.NewScheme()
-	registry  *durable.Registry
+	testCluster *testcluster.Cluster
+	restCfg     *rest.Config
+	k8sClient   client.Client
+	scheme      = controllers.NewScheme()
+	registry    *engine.Registry
 	// workflowCatalog is the manager's view of the workflows (Go ones here).
 	workflowCatalog *catalog.Catalog
-	engine          *controllers.WorkflowRunReconciler
+	runs            *controllers.WorkflowRunReconciler
 	elected         <-chan struct{}
 	apiURL          string // http://127.0.0.1:PORT/api, as CENTAUR_API_URL
 	logs            testenv.LogBuffer
@@ -72,10 +73,10 @@ func TestRESTAPI(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, &logs)), zap.UseDevMode(true)))
-	var cfg *rest.Config
 	var err error
-	testEnv, cfg, err = testenv.Start()
+	testCluster, err = testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
 	Expect(err).NotTo(HaveOccurred())
+	cfg := testCluster.Config()
 	restCfg = cfg
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
@@ -90,7 +91,7 @@ var _ = BeforeSuite(func() {
 	}
 	Expect(k8sClient.Create(ctx, secret)).To(Succeed())
 
-	registry = durable.NewRegistry()
+	registry = engine.NewRegistry()
 	Expect(workflows.Register(registry)).To(Succeed())
 	Expect(registry.Register(slowWorkflow, manyStepsWorkflow)).To(Succeed())
 
@@ -101,8 +102,8 @@ var _ = AfterSuite(func() {
 	if stopAll != nil {
 		Expect(stopAll()).To(Succeed())
 	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if testCluster != nil {
+		Expect(testCluster.Stop()).To(Succeed())
 	}
 	for _, key := range []string{adminKey, teamBKey} {
 		Expect(logs.String()).NotTo(ContainSubstring(key), "an API key was logged")
@@ -117,8 +118,8 @@ func startManager(cfg *rest.Config) {
 	workflowCatalog = controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: restapi.DefaultKeysSecret.Namespace})
 	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflowCatalog, MaxConcurrentReconciles: 8, SecretScope: controllers.SecretScope{"*"}})
 	Expect(err).NotTo(HaveOccurred())
-	engine, elected = ctrls.Runs, mgr.Elected()
-	server := webhookserver.New(serverConfig(mgr.GetClient(), mgr.GetAPIReader(), engine))
+	runs, elected = ctrls.Runs, mgr.Elected()
+	server := webhookserver.New(serverConfig(mgr.GetClient(), mgr.GetAPIReader(), runs))
 	Expect(mgr.Add(server)).To(Succeed())
 
 	stopAll = testenv.StartManager(mgr)
@@ -127,13 +128,13 @@ func startManager(cfg *rest.Config) {
 }
 
 // serverConfig is the API server's configuration, on a free port of 127.0.0.1.
-func serverConfig(c client.Client, reader client.Reader, engine webhookserver.Engine) webhookserver.Config {
+func serverConfig(c client.Client, reader client.Reader, executor webhookserver.Engine) webhookserver.Config {
 	return webhookserver.Config{
 		Addr:              "127.0.0.1:0",
 		Client:            c,
 		Reader:            reader,
 		Workflows:         workflowCatalog,
-		Engine:            engine,
+		Engine:            executor,
 		Logger:            logf.Log.WithName("api"),
 		APIKeysSecret:     restapi.DefaultKeysSecret,
 		EagerStartTimeout: eagerBound,

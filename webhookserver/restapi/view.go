@@ -87,7 +87,7 @@ type RunError struct {
 type Step struct {
 	// Name is the primitive's name as the handler gave it.
 	Name string `json:"name"`
-	// Kind is Step, Sleep, Event, Child or Agent.
+	// Kind is Step, Sleep, Event, Child, Agent or Version.
 	Kind string `json:"kind"`
 	// State is Running, Retrying, Sleeping, Waiting, Completed or Failed.
 	State string `json:"state"`

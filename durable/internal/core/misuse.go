@@ -1,4 +1,4 @@
-package durable
+package core
 
 import (
 	"fmt"

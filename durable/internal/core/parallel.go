@@ -1,4 +1,4 @@
-package durable
+package core
 
 import (
 	"context"
@@ -70,7 +70,7 @@ func (e *execution) parallel(names []string, fns []func(context.Context) (any, e
 		seen[name] = true
 		entries[i], _ = e.lookup(name, KindStep)
 		if entries[i].State == StateCompleted {
-			e.advance(entries[i].FinishedAt)
+			e.advanceClock(entries[i].FinishedAt)
 			results[i] = e.resultOf(entries[i])
 		}
 	}
@@ -130,7 +130,7 @@ func (e *execution) dueBranches(entries []Entry) []int {
 func (e *execution) failedBranch(entries []Entry) error {
 	for _, entry := range entries {
 		if entry.State == StateFailed {
-			e.advance(entry.FinishedAt)
+			e.advanceClock(entry.FinishedAt)
 			return stepErrorOf(entry)
 		}
 	}

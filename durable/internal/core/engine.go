@@ -1,4 +1,4 @@
-package durable
+package core
 
 import (
 	"context"
@@ -269,6 +269,8 @@ type execution struct {
 	misused      atomic.Pointer[Failure]
 	// agentTurns counts AgentTurn calls, to name them.
 	agentTurns int
+	// progress is how far the handler has come through the journal it started with.
+	progress replayProgress
 	// inputBytes is the input's size, which counts against the run's budget.
 	inputBytes int
 
@@ -300,6 +302,7 @@ func newExecution(ctx context.Context, ex Execution) *execution {
 	if e.journal == nil {
 		e.journal = NewJournal(nil)
 	}
+	e.progress = newReplayProgress(e.journal.Len())
 	clock := ex.Clock
 	if clock == nil {
 		clock = time.Now
@@ -365,6 +368,9 @@ func (e *execution) lookup(name string, kind Kind) (Entry, bool) {
 	entry, ok := e.journal.Lookup(name)
 	if ok && entry.Kind != kind {
 		e.failRun(ReasonNonDeterministic, "%q was recorded as a %s but the handler now calls it as a %s: keep the names of primitives stable across versions of a workflow", name, entry.Kind, kind)
+	}
+	if ok {
+		e.progress.reach(e.journal.index[name])
 	}
 	if !ok || !entry.final() {
 		e.live.Store(true)
@@ -478,8 +484,8 @@ func (e *execution) recordedAfter(entry Entry) int {
 	return e.inputBytes + e.journal.sizeAfter(entry) + e.journal.payloadBytesAfter(entry)
 }
 
-// advance moves the deterministic clock to t when t is later.
-func (e *execution) advance(t time.Time) {
+// advanceClock moves the deterministic clock to t when t is later.
+func (e *execution) advanceClock(t time.Time) {
 	if t.After(e.now) {
 		e.now = t
 	}

@@ -1,4 +1,4 @@
-package durable
+package core
 
 import (
 	"encoding/json"
@@ -15,6 +15,8 @@ const (
 	KindEvent Kind = "Event"
 	KindChild Kind = "Child"
 	KindAgent Kind = "Agent"
+	// KindVersion records the version GetVersion chose for a change.
+	KindVersion Kind = "Version"
 )
 
 // State is where a journalled primitive stands.
