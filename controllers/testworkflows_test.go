@@ -85,7 +85,7 @@ func blob(i, bytes int) string { return strings.Repeat(string(rune('a'+i%26)), b
 
 // testWorkflows are registered next to the built-in ones for the specs.
 func testWorkflows() []durable.Workflow {
-	return []durable.Workflow{
+	return append(primitiveWorkflows(), []durable.Workflow{
 		durable.Define("test_steps", func(ctx *durable.Context, in stepsInput) ([]string, error) {
 			var out []string
 			var opts []durable.StepOption
@@ -262,5 +262,5 @@ func testWorkflows() []durable.Workflow {
 				}
 			})
 		}),
-	}
+	}...)
 }
