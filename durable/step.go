@@ -95,7 +95,7 @@ func Step[T any](ctx *Context, name string, fn func(context.Context) (T, error),
 }
 
 // Branch is one step of a Parallel group: its name, unique within the run like any step's,
-// and its function.
+// its function, and options of its own.
 type Branch[T any] = core.Branch[T]
 
 // Parallel runs the functions of several steps at once, one goroutine each, and returns their
@@ -109,8 +109,9 @@ type Branch[T any] = core.Branch[T]
 // Each branch is journalled as an ordinary step under its own name (as if Step had run it),
 // so a replay returns the recorded results, a restart runs again only the branches without a
 // record, and a workflow that used to run the same steps one by one replays unchanged. The
-// options apply to every branch; each branch retries on its own, and while any branch waits
-// for its next attempt the run sleeps until the earliest one is due.
+// options apply to every branch (a Branch's own Options after them); each branch retries on
+// its own, and while any branch waits for its next attempt the run sleeps until the earliest
+// one is due.
 //
 // When a branch fails for good, Parallel returns its *StepError (the first such branch in
 // order) once every branch has had its attempt; branches still to be retried are not tried

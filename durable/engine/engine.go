@@ -239,3 +239,54 @@ const ReasonUnsupportedVersion = core.ReasonUnsupportedVersion
 
 // KindVersion records the version GetVersion chose for a change.
 const KindVersion = core.KindVersion
+
+// JournalEnd says where a journal ends: how many entries it holds and a digest of the last
+// one. A host that keeps a handler alive between executions (a Python worker keeps its
+// suspended coroutine) tags it with the JournalEnd its execution left behind, and uses it
+// again only when the journal read for the next execution ends at the same place: nobody
+// else advanced the run in between, and every write of the execution was persisted.
+type JournalEnd = core.JournalEnd
+
+// Resume tells the engine that the handler continues where the previous execution of this
+// journal suspended it, instead of starting from the top: the host keeps handlers between
+// executions and calls Resume, on the handler's goroutine, before the handler's first
+// primitive. Every recorded entry then counts as reached (so GetVersion knows that the
+// handler stands at the end of its history) and the run's clock stands where a replay of the
+// whole journal would have left it. The handler's first primitive is the one it stopped at.
+//
+// Only a handler that keeps its own execution-scoped state may be resumed: the names of
+// unnamed agent turns and the versions GetVersion answered without a record are counted per
+// execution by the engine, so such a handler names every turn and remembers its versions.
+func Resume(ctx *durable.Context) { core.Resume(ctx) }
+
+// JournalEndOf returns where the journal of ctx's execution ends now, entries staged for the
+// outcome's write included.
+func JournalEndOf(ctx *durable.Context) JournalEnd { return core.JournalEndOf(ctx) }
+
+// Stopping reports how the execution ends when a primitive halted the handler's goroutine
+// (Suspended, Failed or Aborted); ok is false while the handler runs on. A host whose handler
+// lives outside the engine reads it in a deferred function, to keep a suspended handler for
+// the next execution and drop a failed one.
+func Stopping(ctx *durable.Context) (kind OutcomeKind, ok bool) { return core.Stopping(ctx) }
+
+// Yield ends the execution on the handler's goroutine as a suspension that is due at once:
+// what the handler recorded so far is persisted with the outcome, and the run is executed
+// again right away, from its journal. A host calls it when the process that runs the
+// handler's code died or stopped answering: the records made before are valid (a step whose
+// worker died is recorded as a failed attempt), and persisting them keeps a deterministic
+// crash from repeating forever. why says what happened, for the run's status.
+func Yield(ctx *durable.Context, why string) { core.Yield(ctx, why) }
+
+// Abort halts the execution on the handler's goroutine without recording anything more: the
+// host executes the run again later (with the backoff of a failed reconcile). A host calls it
+// when it cannot run the handler's code now at all (its interpreter cannot start, the
+// execution's context ended).
+func Abort(ctx *durable.Context, err error) { core.Abort(ctx, err) }
+
+// ContextOf returns the context of ctx's execution: it ends when the execution must stop (the
+// manager stops, the run's deadline passes). A host whose handler waits on another process
+// waits on it too.
+func ContextOf(ctx *durable.Context) context.Context { return core.ContextOf(ctx) }
+
+// Recorded returns the entry the journal of ctx's execution holds under name.
+func Recorded(ctx *durable.Context, name string) (Entry, bool) { return core.Recorded(ctx, name) }

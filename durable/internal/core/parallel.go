@@ -4,14 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 )
 
 // Branch is one step of a Parallel group: its name, unique within the run like any step's,
-// and its function.
+// its function, and options of its own.
 type Branch[T any] struct {
 	Name string
 	Fn   func(context.Context) (T, error)
+	// Options apply to this branch alone, after the options given to Parallel: a branch may
+	// retry or time out unlike its siblings.
+	Options []StepOption
 }
 
 // Parallel runs the functions of several steps at once, one goroutine each, and returns their
@@ -25,8 +29,9 @@ type Branch[T any] struct {
 // Each branch is journalled as an ordinary step under its own name (as if Step had run it),
 // so a replay returns the recorded results, a restart runs again only the branches without a
 // record, and a workflow that used to run the same steps one by one replays unchanged. The
-// options apply to every branch; each branch retries on its own, and while any branch waits
-// for its next attempt the run sleeps until the earliest one is due.
+// options apply to every branch (a Branch's own Options after them); each branch retries on
+// its own, and while any branch waits for its next attempt the run sleeps until the earliest
+// one is due.
 //
 // When a branch fails for good, Parallel returns its *StepError (the first such branch in
 // order) once every branch has had its attempt; branches still to be retried are not tried
@@ -42,10 +47,12 @@ func Parallel[T any](ctx *Context, branches []Branch[T], opts ...StepOption) ([]
 	}
 	names := make([]string, len(branches))
 	fns := make([]func(context.Context) (any, error), len(branches))
+	options := make([]stepOptions, len(branches))
 	for i, b := range branches {
 		names[i], fns[i] = b.Name, func(c context.Context) (any, error) { return b.Fn(c) }
+		options[i] = stepOptionsOf(append(slices.Clip(opts), b.Options...))
 	}
-	raws, err := e.parallel(names, fns, stepOptionsOf(opts))
+	raws, err := e.parallel(names, fns, options)
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +65,8 @@ func Parallel[T any](ctx *Context, branches []Branch[T], opts ...StepOption) ([]
 
 // parallel answers each branch from the journal, runs the branches that are due at once,
 // records what came of them in order, and then returns the results, the first failure, or
-// suspends until the earliest retry.
-func (e *execution) parallel(names []string, fns []func(context.Context) (any, error), o stepOptions) ([]json.RawMessage, error) {
+// suspends until the earliest retry. options[i] are the options of branch i.
+func (e *execution) parallel(names []string, fns []func(context.Context) (any, error), options []stepOptions) ([]json.RawMessage, error) {
 	seen := make(map[string]bool, len(names))
 	entries := make([]Entry, len(names))
 	results := make([]json.RawMessage, len(names))
@@ -86,13 +93,13 @@ func (e *execution) parallel(names []string, fns []func(context.Context) (any, e
 			// What stays if the function ends its goroutine (runtime.Goexit) instead of returning.
 			now := e.clock()
 			tries[j] = tried{err: fmt.Errorf("the function of step %q exited its goroutine (runtime.Goexit): step functions must return", names[i]), started: now, finished: now}
-			tries[j] = e.try(names[i], entries[i].Attempts+1, fns[i], o.timeout)
+			tries[j] = e.try(names[i], entries[i].Attempts+1, fns[i], options[i].timeout)
 		})
 	}
 	wg.Wait()
 	e.haltIfMisused() // a branch function called a primitive
 	for j, i := range due {
-		entries[i] = e.settle(names[i], entries[i], tries[j], o)
+		entries[i] = e.settle(names[i], entries[i], tries[j], options[i])
 		results[i] = tries[j].raw
 	}
 	if failed := e.failedBranch(entries); failed != nil {
