@@ -130,6 +130,15 @@ var fileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: t
 // workflowNamePattern is WorkflowRun.spec.workflowName's syntax.
 var workflowNamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
+// CheckWorkflowName says what is wrong with a WORKFLOW_NAME that runs cannot refer to
+// (spec.workflowName's syntax), in any language of workflow files.
+func CheckWorkflowName(name string) error {
+	if !workflowNamePattern.MatchString(name) || len(name) > 253 {
+		return fmt.Errorf("WORKFLOW_NAME must be letters, digits, '_', '.' and '-', starting with a letter or digit, at most 253 characters, got %q", name)
+	}
+	return nil
+}
+
 // Compile loads the workflow file entry, and the modules it loads through read, into a
 // workflow. The error is a *LoadError.
 func Compile(entry string, read ReadFunc, origin Origin, cfg *Config) (*Workflow, error) {
@@ -139,14 +148,14 @@ func Compile(entry string, read ReadFunc, origin Origin, cfg *Config) (*Workflow
 	l := &loader{read: read, cfg: cfg, predeclared: predeclared(cfg), modules: map[string]*loadedModule{}, files: map[string]string{}}
 	globals, err := l.load(entry)
 	if err != nil {
-		return nil, asLoadError(entry, err)
+		return nil, pythonHint(asLoadError(entry, err), l.files[entry], origin)
 	}
 	w, err := newWorkflow(entry, globals, cfg)
 	if err != nil {
 		return nil, err
 	}
 	w.bundle = Bundle{Origin: origin, Entry: entry, Files: l.files}
-	w.revision = revisionName(w.Name(), w.bundle.digest())
+	w.revision = RevisionName(w.Name(), w.bundle.digest())
 	return w, nil
 }
 
@@ -161,9 +170,10 @@ func CompileBundle(b Bundle, cfg *Config) (*Workflow, error) {
 	}, b.Origin, cfg)
 }
 
-// revisionName is "<workflow name as a DNS label>-<12 hex digits of the digest>", usable as
-// the name of the object that stores the revision.
-func revisionName(workflow, digest string) string {
+// RevisionName is "<workflow name as a DNS label>-<12 hex digits of the digest>", usable as
+// the name of the object that stores the revision. Python workflow files name their
+// revisions the same way, from a digest of their own.
+func RevisionName(workflow, digest string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(workflow) {
 		switch {
@@ -232,6 +242,36 @@ func (l *loader) load(p string) (starlark.StringDict, error) {
 	}
 	l.modules[clean] = &loadedModule{globals: globals, err: err}
 	return globals, err
+}
+
+// ReasonPythonNotSupported: a WorkflowDefinition's source is Python. Definitions are tenants'
+// code and stay Starlark, which runs sandboxed.
+const ReasonPythonNotSupported = "PythonNotSupported"
+
+// pythonPattern finds what only Python source has at the start of a line: imports, async
+// functions, decorators and classes.
+var pythonPattern = regexp.MustCompile(`(?m)^(from\s+[\w.]+\s+import\b|import\s+\w|async\s+def\b|@\w|class\s+\w+\s*[:(])`)
+
+// LooksLikePython reports whether src is Python rather than Starlark.
+func LooksLikePython(src string) bool { return pythonPattern.MatchString(src) }
+
+// pythonHint makes the syntax error of a file that is Python say so: a WorkflowDefinition
+// fails with ReasonPythonNotSupported; a file of WORKFLOW_DIRS is told to be named .py.
+func pythonHint(err error, src string, origin Origin) error {
+	le, ok := err.(*LoadError)
+	if !ok || le.Reason != ReasonSyntaxError || !LooksLikePython(src) {
+		return err
+	}
+	out := *le
+	if origin == OriginDefinition {
+		out.Reason = ReasonPythonNotSupported
+		out.Message = "the source is Python, but a WorkflowDefinition is Starlark: definitions are tenants' code and run sandboxed " +
+			"(no imports, no I/O outside a step's http). Port it to Starlark (docs/workflow-files.md, \"Starlark for WorkflowDefinitions\"), " +
+			"or ship it as a .py file in the operator's WORKFLOW_DIRS (" + le.Message + ")"
+		return &out
+	}
+	out.Message += " (this looks like Python: a Python workflow file is named .py)"
+	return &out
 }
 
 // asLoadError turns an error of Starlark's parser, resolver or evaluator into a *LoadError
@@ -338,12 +378,23 @@ func predeclared(cfg *Config) starlark.StringDict {
 // and source.
 type Workflow struct {
 	durable.Workflow
-	handler  *starlark.Function
-	input    *inputDecl
-	cfg      *Config
-	bundle   Bundle
-	revision string
+	handler    *starlark.Function
+	input      *inputDecl
+	cfg        *Config
+	bundle     Bundle
+	revision   string
+	namespaces []string
 }
+
+// Language is what Workflow.Language says, in logs and listings.
+const Language = "starlark"
+
+// Language is "starlark".
+func (w *Workflow) Language() string { return Language }
+
+// Namespaces are the namespaces the file's NAMESPACES lets start it; nil when it sets none
+// (every namespace may).
+func (w *Workflow) Namespaces() []string { return slices.Clone(w.namespaces) }
 
 // Revision identifies the file's code: "<name>-<digest>", a digest of the text of the file
 // and of every module it loads, and of its origin.
@@ -373,8 +424,11 @@ func newWorkflow(file string, globals starlark.StringDict, cfg *Config) (*Workfl
 	switch {
 	case globals["WORKFLOW_NAME"] == nil:
 		return nil, fail(ReasonMissingWorkflowName, "the file sets no WORKFLOW_NAME; add WORKFLOW_NAME = \"my_workflow\" (modules for load() start with an underscore)")
-	case !ok || !workflowNamePattern.MatchString(name) || len(name) > 253:
-		return nil, fail(ReasonMissingWorkflowName, "WORKFLOW_NAME must be a string of letters, digits, '_', '.' and '-', starting with a letter or digit, got %s", globals["WORKFLOW_NAME"])
+	case !ok:
+		return nil, fail(ReasonMissingWorkflowName, "WORKFLOW_NAME must be a string, got %s", globals["WORKFLOW_NAME"].Type())
+	}
+	if err := CheckWorkflowName(name); err != nil {
+		return nil, fail(ReasonMissingWorkflowName, "%v", err)
 	}
 	handler, ok := globals["handler"].(*starlark.Function)
 	if !ok || handler.NumParams() < 2 || handler.NumParams()-handler.NumKwonlyParams() < 2 {
@@ -417,9 +471,46 @@ func newWorkflow(file string, globals starlark.StringDict, cfg *Config) (*Workfl
 	for _, spec := range schedules {
 		opts = append(opts, durable.WithSchedule(spec))
 	}
+	if w.namespaces, err = namespacesOf(globals["NAMESPACES"]); err != nil {
+		return nil, fail(ReasonLoadFailed, "%v", err)
+	}
 	opts = append(opts, engine.WithInputCheck(w.checkInput))
 	w.Workflow = engine.DefineRaw(name, w.run, opts...)
 	return w, nil
+}
+
+// namespacePattern is a namespace name's syntax (a DNS label).
+var namespacePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// CheckNamespaces says what is wrong with a file's NAMESPACES, in any language of workflow
+// files: each must be a namespace name.
+func CheckNamespaces(namespaces []string) error {
+	for _, ns := range namespaces {
+		if !namespacePattern.MatchString(ns) || len(ns) > 63 {
+			return fmt.Errorf("NAMESPACES: %q is not a namespace name", ns)
+		}
+	}
+	return nil
+}
+
+// namespacesOf reads NAMESPACES: a list of namespace names, or nothing.
+func namespacesOf(v starlark.Value) ([]string, error) {
+	if v == nil || v == starlark.None {
+		return nil, nil
+	}
+	seq, ok := v.(starlark.Indexable)
+	if _, isString := v.(starlark.String); !ok || isString {
+		return nil, fmt.Errorf("NAMESPACES must be a list of namespace names, got %s", v.Type())
+	}
+	out := make([]string, 0, seq.Len())
+	for i := 0; i < seq.Len(); i++ {
+		ns, ok := starlark.AsString(seq.Index(i))
+		if !ok {
+			return nil, fmt.Errorf("NAMESPACES[%d] is a %s, not a namespace name", i, seq.Index(i).Type())
+		}
+		out = append(out, ns)
+	}
+	return out, CheckNamespaces(out)
 }
 
 // webhooksOf reads WEBHOOKS: a list of WebhookSpec values with distinct slugs.

@@ -68,9 +68,10 @@ func isRegularFile(p string) bool {
 	return err == nil && info.Mode().IsRegular()
 }
 
-// Fingerprint is a digest of every .star file below dir, names and contents, so that a poller
-// notices any change: an edit, a new or deleted file, a ConfigMap volume's atomic swap. A
-// directory that does not exist has the fingerprint "absent".
+// Fingerprint is a digest of every workflow source below dir (.star and .py files, names and
+// contents; Python's bytecode caches aside), so that a poller notices any change: an edit, a
+// new or deleted file, a ConfigMap volume's atomic swap. A directory that does not exist has
+// the fingerprint "absent".
 func Fingerprint(dir string) (string, error) {
 	h := sha256.New()
 	var files []string
@@ -78,10 +79,10 @@ func Fingerprint(dir string) (string, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && p != dir && strings.HasPrefix(d.Name(), ".") {
-			return fs.SkipDir // a ConfigMap volume's timestamped copies: ..data points at one
+		if d.IsDir() && p != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "__pycache__") {
+			return fs.SkipDir // a ConfigMap volume's timestamped copies (..data points at one), bytecode
 		}
-		if strings.HasSuffix(p, ".star") && isRegularFile(p) {
+		if (strings.HasSuffix(p, ".star") || strings.HasSuffix(p, ".py")) && isRegularFile(p) {
 			files = append(files, p)
 		}
 		return nil

@@ -187,10 +187,11 @@ func mustCompile(t *testing.T, src string) *workflowfile.Workflow {
 	return w
 }
 
-// repoWorkflow compiles one of the repository's own workflow files.
+// repoWorkflow compiles one of the repository's Starlark examples (docs/examples/starlark: the
+// product's examples ported from Python).
 func repoWorkflow(t *testing.T, name string) *workflowfile.Workflow {
 	t.Helper()
-	files, err := workflowfile.LoadDir(filepath.Join("..", "workflows"), workflowfile.OriginDir, nil)
+	files, err := workflowfile.LoadDir(filepath.Join("..", "docs", "examples", "starlark"), workflowfile.OriginDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func repoWorkflow(t *testing.T, name string) *workflowfile.Workflow {
 			return f.Workflow
 		}
 	}
-	t.Fatalf("no workflow file named %q in workflows/", name)
+	t.Fatalf("no workflow file named %q in docs/examples/starlark/", name)
 	return nil
 }
 

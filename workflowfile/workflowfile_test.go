@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -409,7 +410,7 @@ func TestDefinitionsCannotReachPrivateAddresses(t *testing.T) {
 }
 
 func TestEveryShippedWorkflowFileLoads(t *testing.T) {
-	for _, dir := range []string{"../workflows", "../config/samples/overlay/workflows"} {
+	for _, dir := range []string{"../docs/examples/starlark", "../config/samples/overlay/workflows"} {
 		files, err := workflowfile.LoadDir(dir, workflowfile.OriginDir, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -451,5 +452,38 @@ def handler(inp, ctx):
 	var le *workflowfile.LoadError
 	if !errors.As(err, &le) || le.Reason != workflowfile.ReasonInvalidSchedule || !strings.Contains(le.Message, "not on weekends") {
 		t.Fatalf("a schedule the host refuses: %v", err)
+	}
+}
+
+func TestPythonSourceSaysWhatItIs(t *testing.T) {
+	src, err := os.ReadFile("../workflows/nightly_report.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var le *workflowfile.LoadError
+	_, err = compileWith(t, string(src), nil, workflowfile.OriginDefinition, nil)
+	if !errors.As(err, &le) || le.Reason != workflowfile.ReasonPythonNotSupported || !strings.Contains(le.Message, "WorkflowDefinition is Starlark") {
+		t.Fatalf("a definition of the product's Python example: %v; want reason PythonNotSupported", err)
+	}
+	_, err = compileWith(t, string(src), nil, workflowfile.OriginDir, nil)
+	if !errors.As(err, &le) || le.Reason != workflowfile.ReasonSyntaxError || !strings.Contains(le.Message, "a Python workflow file is named .py") {
+		t.Fatalf("a .star file holding Python: %v; want a syntax error that says to name it .py", err)
+	}
+	if workflowfile.LooksLikePython("WORKFLOW_NAME = \"x\"\ndef handler(inp, ctx):\n    return 1\n") {
+		t.Errorf("Starlark taken for Python")
+	}
+}
+
+func TestNamespacesLimitWhoMayStartAFile(t *testing.T) {
+	w := mustCompile(t, "WORKFLOW_NAME = \"x\"\nNAMESPACES = [\"team-a\", \"ops\"]\ndef handler(inp, ctx):\n    return 1\n")
+	if got := w.Namespaces(); len(got) != 2 || got[0] != "team-a" || got[1] != "ops" {
+		t.Fatalf("Namespaces() = %v", got)
+	}
+	if mustCompile(t, "WORKFLOW_NAME = \"x\"\ndef handler(inp, ctx):\n    return 1\n").Namespaces() != nil {
+		t.Errorf("a file without NAMESPACES is limited to some namespaces")
+	}
+	_, err := compileSource(t, "WORKFLOW_NAME = \"x\"\nNAMESPACES = [\"Team_A\"]\ndef handler(inp, ctx):\n    return 1\n", nil)
+	if err == nil || !strings.Contains(err.Error(), `"Team_A" is not a namespace name`) {
+		t.Fatalf("a bad namespace: %v", err)
 	}
 }

@@ -1,0 +1,375 @@
+package pyworkflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
+	"github.com/centaur-dev/workflow-operator/pyworker"
+	"github.com/centaur-dev/workflow-operator/pyworkflow"
+	"github.com/centaur-dev/workflow-operator/workflowfile"
+)
+
+func TestTheProductsExamplesLoadAsWritten(t *testing.T) {
+	loader := &pyworkflow.Loader{Pool: newPool(t)}
+	files, err := loader.LoadDir(context.Background(), "../workflows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*pyworkflow.Workflow{}
+	for _, f := range files {
+		if f.Err != nil {
+			t.Fatalf("%s: %v", f.Path, f.Err)
+		}
+		byName[f.Workflow.Name()] = f.Workflow
+	}
+	report, triage := byName["nightly_report"], byName["github_issue_triage"]
+	if report == nil || triage == nil {
+		t.Fatalf("loaded %v; want nightly_report and github_issue_triage", byName)
+	}
+	fields := report.InputFields()
+	if len(fields) != 2 || fields[0].Name != "channel" || fields[0].Type != "str" || !fields[0].Required || fields[1].Name != "topic" {
+		t.Errorf("nightly_report's input fields: %+v", fields)
+	}
+	if string(report.ExampleInput()) != `{"channel":"","topic":""}` {
+		t.Errorf("nightly_report's example input: %s", report.ExampleInput())
+	}
+	if !strings.HasPrefix(report.Revision(), "nightly-report-") || len(report.Revision()) != len("nightly-report-")+12 {
+		t.Errorf("revision %q", report.Revision())
+	}
+	if err := report.CheckInput(json.RawMessage(`{"channel": "ops", "items": []}`)); err == nil || !strings.Contains(err.Error(), `unknown field "items": Input declares channel (str), topic (str)`) {
+		t.Errorf("an unknown field: %v", err)
+	}
+	if err := report.CheckInput(json.RawMessage(`{"channel": "ops", "topic": 3}`)); err == nil || !strings.Contains(err.Error(), `field "topic" must be str, got the number 3`) {
+		t.Errorf("a field of the wrong type: %v", err)
+	}
+	hooks := triage.Webhooks()
+	if len(hooks) != 1 || hooks[0].Slug != "github-issue-triage" || hooks[0].Auth.Scheme != "github" ||
+		hooks[0].Auth.SecretRef != "GITHUB_WEBHOOK_SECRET" || hooks[0].TriggerKey != "X-GitHub-Delivery" {
+		t.Errorf("github_issue_triage's webhooks: %+v", hooks)
+	}
+}
+
+func TestNightlyReportRunsAsWritten(t *testing.T) {
+	pool := newPool(t)
+	loader := &pyworkflow.Loader{Pool: pool}
+	text, err := os.ReadFile("../workflows/nightly_report.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf, _ := loadFile(t, loader, "nightly_report.py", map[string]string{"nightly_report.py": string(text)})
+	h := newHarness(t, wf, `{"channel": "ops", "topic": "open incidents"}`)
+	h.host = &agents{}
+	out := h.execute()
+	if out.Kind != engine.Suspended || out.Current != "settle" || !out.WakeAt.Equal(epoch.Add(30*time.Second)) {
+		t.Fatalf("outcome: %s; want Suspended at settle for 30 s", describe(out))
+	}
+	if e, _ := h.entry("collect"); e.State != engine.StateCompleted || string(e.Result) != `{"topic":"open incidents"}` {
+		t.Fatalf("collect: %+v", e)
+	}
+	h.advance(30 * time.Second)
+	mustComplete(t, h.execute(), `{"channel": "ops", "report": "reply to Write a short report about open incidents"}`)
+	if c := pool.Counts(); c.Hits != 1 || c.ReplayedTurns != 0 {
+		t.Errorf("pool counts %+v: the second execution should have resumed the kept handler, replaying nothing", c)
+	}
+}
+
+func TestAStepThatFailsForGoodRaisesStepFailed(t *testing.T) {
+	loader := &pyworkflow.Loader{Pool: newPool(t)}
+	wf, _ := loadFile(t, loader, "catch.py", map[string]string{"catch.py": `
+from api.workflow_engine import StepFailed, WorkflowContext
+
+WORKFLOW_NAME = "catch"
+
+class QuotaExceeded(Exception):
+    pass
+
+def charge():
+    raise QuotaExceeded("no credit left")
+
+async def handler(inp, ctx: WorkflowContext):
+    try:
+        await ctx.step("charge", charge, retry=1)
+    except StepFailed as e:
+        after = await ctx.step("after", lambda: "went on")
+        return {"type": e.error_type, "message": e.message, "step": e.step, "after": after}
+    return "not caught"
+`})
+	h := newHarness(t, wf, `{}`)
+	mustComplete(t, h.execute(), `{"type": "QuotaExceeded", "message": "no credit left", "step": "charge", "after": "went on"}`)
+	if e, _ := h.entry("charge"); e.State != engine.StateFailed || e.ErrorType != "QuotaExceeded" || e.Attempts != 1 {
+		t.Errorf("charge: %+v", e)
+	}
+}
+
+func TestGatheredStepsRunAtOnceAndAreEachRecorded(t *testing.T) {
+	barrier := barrierserver.New(3, 10*time.Second)
+	defer barrier.Close()
+	loader := &pyworkflow.Loader{Pool: newPool(t)}
+	wf, _ := loadFile(t, loader, "gather.py", map[string]string{"gather.py": `
+import asyncio
+import urllib.request
+
+WORKFLOW_NAME = "gather"
+
+def fetch(url):
+    return lambda: urllib.request.urlopen(url, timeout=20).read().decode()
+
+async def handler(inp, ctx):
+    return await asyncio.gather(*(ctx.step(page, fetch(inp["url"] + "/" + page)) for page in ("docs", "blog", "news")))
+`})
+	h := newHarness(t, wf, `{"url": "`+barrier.URL+`"}`)
+	mustComplete(t, h.execute(), `["docs page", "blog page", "news page"]`)
+	for _, page := range []string{"docs", "blog", "news"} {
+		if e, ok := h.entry(page); !ok || e.State != engine.StateCompleted {
+			t.Errorf("%s: %+v", page, e)
+		}
+	}
+	if barrier.Hits() != 3 {
+		t.Errorf("the barrier saw %d requests; want 3, one per step", barrier.Hits())
+	}
+}
+
+func TestAKeptHandlerIsNotUsedOnceTheJournalMovedOnElsewhere(t *testing.T) {
+	marks := filepath.Join(t.TempDir(), "marks")
+	files := map[string]string{"moves.py": `
+import os
+
+WORKFLOW_NAME = "moves"
+
+def mark(name):
+    def do():
+        with open(os.environ["MARKS"], "a") as f:
+            f.write(name + "\n")
+        return name
+    return do
+
+async def handler(inp, ctx):
+    await ctx.step("a", mark("a"))
+    await ctx.sleep("first", 10)
+    await ctx.step("b", mark("b"))
+    await ctx.sleep("second", 10)
+    await ctx.step("c", mark("c"))
+    return "done"
+`}
+	t.Setenv("MARKS", marks)
+	here, elsewhere := newPool(t), newPool(t)
+	wfHere, _ := loadFile(t, &pyworkflow.Loader{Pool: here}, "moves.py", files)
+	wfElsewhere, _ := loadFile(t, &pyworkflow.Loader{Pool: elsewhere}, "moves.py", files)
+	h := newHarness(t, wfHere, `{}`)
+	if out := h.execute(); out.Current != "first" {
+		t.Fatalf("outcome: %s; want Suspended at first", describe(out))
+	}
+	h.advance(10 * time.Second)
+	h.wf = wfElsewhere // another replica executes the run once
+	if out := h.execute(); out.Current != "second" {
+		t.Fatalf("outcome elsewhere: %s; want Suspended at second", describe(out))
+	}
+	h.advance(10 * time.Second)
+	h.wf = wfHere // back here, where a handler is kept at "first"
+	mustComplete(t, h.execute(), `"done"`)
+	got, _ := os.ReadFile(marks)
+	if string(got) != "a\nb\nc\n" {
+		t.Errorf("steps ran %q; want each once: a stale kept handler would run b again", got)
+	}
+	if c := here.Counts(); c.Hits != 0 || c.Misses != 2 {
+		t.Errorf("counts here %+v: the kept handler was stale, so the second execution here must replay", c)
+	}
+}
+
+func TestADivergingReplayFailsTheRun(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "flag")
+	t.Setenv("DIVERGE", flag)
+	files := map[string]string{"diverge.py": `
+import os
+
+WORKFLOW_NAME = "diverge"
+
+async def handler(inp, ctx):
+    if os.path.exists(os.environ["DIVERGE"]):
+        await ctx.sleep("x", 1)
+    else:
+        await ctx.step("x", lambda: 1)
+    await ctx.sleep("nap", 10)
+    return "done"
+`}
+	wf, _ := loadFile(t, &pyworkflow.Loader{Pool: newPool(t)}, "diverge.py", files)
+	h := newHarness(t, wf, `{}`)
+	if out := h.execute(); out.Current != "nap" {
+		t.Fatalf("outcome: %s", describe(out))
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.wf, _ = loadFile(t, &pyworkflow.Loader{Pool: newPool(t)}, "diverge.py", files) // a restarted manager replays
+	h.advance(10 * time.Second)
+	f := mustFail(t, h.execute(), engine.ReasonNonDeterministic)
+	if !strings.Contains(f.Message, `"x" was recorded as a Step but the handler now calls it as a Sleep`) {
+		t.Errorf("message: %s", f.Message)
+	}
+}
+
+func TestAHandlerThatNeverAwaitsFailsItsRunAndThePoolRecovers(t *testing.T) {
+	pool := newPool(t, func(c *pyworker.Config) { c.HandlerDeadline = 300 * time.Millisecond })
+	loader := &pyworkflow.Loader{Pool: pool}
+	wf, _ := loadFile(t, loader, "spin.py", map[string]string{"spin.py": `
+WORKFLOW_NAME = "spin"
+
+async def handler(inp, ctx):
+    if inp.get("spin"):
+        await ctx.step("before", lambda: 1)
+        while True:
+            pass
+    return await ctx.step("ok", lambda: "fine")
+`})
+	h := newHarness(t, wf, `{"spin": true}`)
+	for i := 0; i < pyworkflow.DefaultMaxWorkerKills; i++ {
+		out := h.execute()
+		if out.Kind != engine.Suspended || !strings.Contains(out.Waiting, "took down its Python worker") {
+			t.Fatalf("execution %d: %s; want a suspension due now after the worker was killed", i+1, describe(out))
+		}
+	}
+	f := mustFail(t, h.execute(), workflowfile.ReasonExecutionLimit)
+	if !strings.Contains(f.Message, "--python-handler-deadline") {
+		t.Errorf("message: %s", f.Message)
+	}
+	if e, _ := h.entry("before"); e.Attempts != 1 {
+		t.Errorf("before ran %d times; its record was kept across the kills, so once", e.Attempts)
+	}
+	mustComplete(t, newHarness(t, wf, `{}`).execute(), `"fine"`)
+}
+
+func TestAWorkerKilledMidStepRunsTheStepAgainAndRecordsItOnce(t *testing.T) {
+	calls := filepath.Join(t.TempDir(), "calls")
+	t.Setenv("CALLS", calls)
+	pool := newPool(t)
+	wf, _ := loadFile(t, &pyworkflow.Loader{Pool: pool}, "slow.py", map[string]string{"slow.py": `
+import os
+import time
+
+WORKFLOW_NAME = "slow"
+
+def work():
+    with open(os.environ["CALLS"], "a") as f:
+        f.write("call\n")
+    with open(os.environ["CALLS"]) as f:
+        if len(f.readlines()) == 1:
+            time.sleep(60)
+    return "worked"
+
+async def handler(inp, ctx):
+    return await ctx.step("work", work)
+`})
+	h := newHarness(t, wf, `{}`)
+	go func() {
+		for {
+			if data, _ := os.ReadFile(calls); len(data) > 0 {
+				workers, _ := pool.Workers(context.Background())
+				for _, w := range workers {
+					_ = syscall.Kill(w.PID, syscall.SIGKILL)
+				}
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	out := h.execute()
+	if out.Kind != engine.Suspended || out.Current != "work" {
+		t.Fatalf("outcome: %s; want the step retrying after its worker died", describe(out))
+	}
+	if e, _ := h.entry("work"); e.State != engine.StateRetrying || e.ErrorType != "WorkerExited" {
+		t.Fatalf("work: %+v", e)
+	}
+	h.advance(time.Minute)
+	mustComplete(t, h.execute(), `"worked"`)
+	if e, _ := h.entry("work"); e.Attempts != 2 || e.State != engine.StateCompleted {
+		t.Errorf("work: %+v; want completed on its second attempt", e)
+	}
+}
+
+func TestRealTimeAsyncioInAHandlerIsMisuse(t *testing.T) {
+	wf, _ := loadFile(t, &pyworkflow.Loader{Pool: newPool(t)}, "naps.py", map[string]string{"naps.py": `
+import asyncio
+
+WORKFLOW_NAME = "naps"
+
+async def handler(inp, ctx):
+    try:
+        await asyncio.sleep(1)
+    except BaseException:
+        pass
+    return "swallowed"
+`})
+	f := mustFail(t, newHarness(t, wf, `{}`).execute(), engine.ReasonMisuse)
+	if !strings.Contains(f.Message, "asyncio.sleep") || !strings.Contains(f.Message, "ctx.sleep") {
+		t.Errorf("message: %s", f.Message)
+	}
+}
+
+func TestStepOneThousandReplaysNothing(t *testing.T) {
+	pool := newPool(t)
+	wf, _ := loadFile(t, &pyworkflow.Loader{Pool: pool}, "long.py", map[string]string{"long.py": `
+WORKFLOW_NAME = "long"
+
+async def handler(inp, ctx):
+    for i in range(999):
+        await ctx.step(f"s-{i}", lambda: None, batched=True)
+    await ctx.sleep("pause", 5)
+    return await ctx.step("s-999", lambda: "last")
+`})
+	h := newHarness(t, wf, `{}`)
+	if out := h.execute(); out.Current != "pause" {
+		t.Fatalf("outcome: %s", describe(out))
+	}
+	h.advance(5 * time.Second)
+	mustComplete(t, h.execute(), `"last"`)
+	if c := pool.Counts(); c.Hits != 1 || c.ReplayedTurns != 0 {
+		t.Errorf("counts %+v: step 1,000 must resume the kept handler and replay no turn", c)
+	}
+}
+
+func TestHelpersAreTheirRevisionsOwn(t *testing.T) {
+	loader := &pyworkflow.Loader{Pool: newPool(t, func(c *pyworker.Config) { c.Workers = 1 })}
+	src := `
+from _util import greeting
+
+WORKFLOW_NAME = "%s"
+
+async def handler(inp, ctx):
+    return greeting()
+`
+	one, _ := loadFile(t, loader, "one.py", map[string]string{"one.py": strings.Replace(src, "%s", "one", 1),
+		"_util.py": "def greeting():\n    return 'from one'\n", "api/__init__.py": "raise RuntimeError('the directory shadowed api')\n"})
+	two, _ := loadFile(t, loader, "two.py", map[string]string{"two.py": strings.Replace(src, "%s", "two", 1),
+		"_util.py": "def greeting():\n    return 'from two'\n"})
+	mustComplete(t, newHarness(t, one, `{}`).execute(), `"from one"`)
+	mustComplete(t, newHarness(t, two, `{}`).execute(), `"from two"`)
+}
+
+func TestAStoredRevisionRunsAnywhereAndOnlyAsStored(t *testing.T) {
+	loader := &pyworkflow.Loader{Pool: newPool(t)}
+	wf, _ := loadFile(t, loader, "kept.py", map[string]string{"kept.py": "WORKFLOW_NAME = \"kept\"\n\nasync def handler(inp, ctx):\n    return await ctx.step('s', lambda: 'stored')\n"})
+	fresh := &pyworkflow.Loader{Pool: newPool(t)} // a restarted manager whose directory has changed since
+	stored, err := fresh.Stored(wf.Bundle(), "kept", wf.Revision())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustComplete(t, newHarness(t, stored, `{}`).execute(), `"stored"`)
+	tampered := wf.Bundle()
+	tampered.Files = map[string]string{"kept.py": tampered.Files["kept.py"] + "# changed\n"}
+	if _, err := fresh.Stored(tampered, "kept", wf.Revision()); err == nil {
+		t.Error("a bundle changed after it was stored was accepted")
+	}
+	definition := wf.Bundle()
+	definition.Origin = workflowfile.OriginDefinition
+	if _, err := fresh.Stored(definition, "kept", wf.Revision()); err == nil {
+		t.Error("Python stored outside the operator's namespace was accepted")
+	}
+}
