@@ -57,8 +57,13 @@ control-plane: ## Build kube-apiserver and etcd from the Go module proxy into bi
 chromium: ## Find headless Chromium for the console's browser specs; as root, install Debian's chromium (SKIP_BROWSER=1 skips them).
 	bash hack/install-chromium.sh
 
+.PHONY: python
+python: ## Find a CPython 3.9+ for Python workflow files and their tests; as root, install Debian's python3.
+	bash hack/install-python.sh
+
 .PHONY: test
-test: verify-generated lint control-plane chromium ## Run every test (unit, envtest and browser suites) with -race, and each fuzz target briefly.
+test: verify-generated lint control-plane chromium python ## Run every test (Python package, unit, envtest and browser suites) with -race, and each fuzz target briefly.
+	cd python && python3 -B -m unittest discover -s tests -t .
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
 	bash hack/fuzz.sh $(TEST_FUZZTIME)
 

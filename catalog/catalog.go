@@ -1,7 +1,7 @@
 // Package catalog answers which workflow a run executes. Workflows come from three places: Go
 // code compiled into the manager (the engine.Registry), workflow files from WORKFLOW_DIRS
-// (the administrator's, visible in every namespace, and preferred over a Go workflow of the
-// same name), and WorkflowDefinitions (a tenant's, visible only in their own namespace and
+// (Python or Starlark, the administrator's, visible in every namespace their NAMESPACES
+// allows, and preferred over a Go workflow of the same name), and WorkflowDefinitions (a tenant's, visible only in their own namespace and
 // never shadowing the others). A run that started on a workflow file replays the revision it
 // started with to its end, so the catalog also keeps revisions: it asks a RevisionStore to
 // store each revision a run starts on, and compiles stored revisions again when the file has
@@ -24,6 +24,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -60,10 +61,39 @@ type Entry struct {
 // Name is the workflow's name.
 func (e Entry) Name() string { return e.Workflow.Name() }
 
-// File returns the compiled workflow file behind the entry, if it is one.
-func (e Entry) FileWorkflow() (*workflowfile.Workflow, bool) {
-	w, ok := e.Workflow.(*workflowfile.Workflow)
+// FileWorkflow is a workflow loaded from a file: Starlark (a WORKFLOW_DIRS file or a
+// WorkflowDefinition's source, package workflowfile) or Python (a WORKFLOW_DIRS file, package
+// pyworkflow). Runs record its revision and replay it to their end.
+type FileWorkflow interface {
+	durable.Workflow
+	// Revision identifies the code: "<name>-<digest>".
+	Revision() string
+	// Bundle is the text the revision needs, to store it.
+	Bundle() workflowfile.Bundle
+	// File is the file's path relative to its directory.
+	File() string
+	// Language is "starlark" or "python".
+	Language() string
+	// InputFields lists the declared input fields; nil when the file declares none.
+	InputFields() []workflowfile.InputField
+	// Namespaces are the namespaces the file's NAMESPACES lets start it; nil for all.
+	Namespaces() []string
+}
+
+// FileWorkflow returns the workflow file behind the entry, if it is one.
+func (e Entry) FileWorkflow() (FileWorkflow, bool) {
+	w, ok := e.Workflow.(FileWorkflow)
 	return w, ok
+}
+
+// allows reports whether a run in namespace may start the entry: a file's NAMESPACES limits
+// the namespaces that may.
+func (e Entry) allows(namespace string) bool {
+	fw, ok := e.FileWorkflow()
+	if !ok || fw.Namespaces() == nil {
+		return true
+	}
+	return slices.Contains(fw.Namespaces(), namespace)
 }
 
 // ErrRevisionNotFound is wrapped by RevisionStore.Load when no revision of that name is stored.
@@ -87,6 +117,8 @@ type Options struct {
 	OperatorNamespace string
 	// Trusted compiles WORKFLOW_DIRS files; Sandboxed compiles WorkflowDefinitions.
 	Trusted, Sandboxed *workflowfile.Config
+	// Python loads Python workflow files (WORKFLOW_DIRS only); nil leaves them unloaded.
+	Python *pyworkflow.Loader
 	// CompiledRevisions bounds how many old revisions stay compiled in memory; default 128.
 	CompiledRevisions int
 }
@@ -153,7 +185,7 @@ func (c *Catalog) notify() {
 }
 
 // SetFiles replaces the WORKFLOW_DIRS workflows with files. Two files declaring one name is
-// resolved by the caller (the first directory wins); here each name appears once.
+// resolved by the caller (a later directory wins); here each name appears once.
 func (c *Catalog) SetFiles(files []Entry) {
 	next := make(map[string]Entry, len(files))
 	for _, e := range files {
@@ -210,7 +242,8 @@ func (c *Catalog) DefinitionsSynced() bool {
 }
 
 // Lookup returns the workflow a new run named name in namespace executes: a WORKFLOW_DIRS
-// file, else a Go workflow, else the namespace's oldest WorkflowDefinition of that name.
+// file (unless its NAMESPACES leaves namespace out), else a Go workflow, else the namespace's
+// oldest WorkflowDefinition of that name.
 func (c *Catalog) Lookup(namespace, name string) (Entry, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -218,7 +251,7 @@ func (c *Catalog) Lookup(namespace, name string) (Entry, bool) {
 }
 
 func (c *Catalog) lookupLocked(namespace, name string) (Entry, bool) {
-	if e, ok := c.files[name]; ok {
+	if e, ok := c.files[name]; ok && e.allows(namespace) {
 		return e, true
 	}
 	if w, ok := c.registry.Lookup(name); ok {
@@ -311,6 +344,21 @@ func (c *Catalog) List(namespace string) []Entry {
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Name(), b.Name()) })
 	return out
+}
+
+// UnknownWorkflow says that no workflow named name is known in namespace, for a run's
+// failure or an API error: the workflows it knows, and the file whose NAMESPACES leaves the
+// namespace out, if that is why.
+func (c *Catalog) UnknownWorkflow(namespace, name string) string {
+	msg := fmt.Sprintf("workflow %q is not known in namespace %s", name, namespace)
+	c.mu.RLock()
+	e, restricted := c.files[name]
+	c.mu.RUnlock()
+	if restricted && !e.allows(namespace) {
+		fw, _ := e.FileWorkflow()
+		msg += fmt.Sprintf(" (the workflow file %s may be started only in the namespaces its NAMESPACES lists: %s)", e.File, strings.Join(fw.Namespaces(), ", "))
+	}
+	return msg + "; known workflows: " + strings.Join(c.Names(namespace), ", ")
 }
 
 // Names returns the names List returns, for error messages.
@@ -463,18 +511,31 @@ func (c *Catalog) storedRevision(ctx context.Context, namespace, name, revision 
 		if ns != c.opts.OperatorNamespace {
 			bundle.Origin = workflowfile.OriginDefinition
 		}
-		w, err := workflowfile.CompileBundle(bundle, c.Config(bundle.Origin))
+		w, err := c.compileStored(bundle, name, revision)
 		if err != nil {
 			return nil, fmt.Errorf("compile the stored revision %s of workflow %q: %w", revision, name, err)
 		}
-		if w.Revision() != revision || w.Name() != name {
+		if fw, _ := w.(FileWorkflow); fw.Revision() != revision || w.Name() != name {
 			return nil, fmt.Errorf("the stored revision %s in namespace %s holds workflow %q at revision %s, not %q at %s",
-				revision, ns, w.Name(), w.Revision(), name, revision)
+				revision, ns, w.Name(), fw.Revision(), name, revision)
 		}
 		c.keepCompiled(ns+"/"+revision, w)
 		return w, nil
 	}
 	return nil, fmt.Errorf("revision %s of workflow %q, which this run started with, is not stored any more: %w", revision, name, firstErr)
+}
+
+// compileStored makes the workflow of a stored bundle again: Python files through the Python
+// loader (which refuses any bundle not stored as the administrator's), Starlark by compiling
+// it.
+func (c *Catalog) compileStored(b workflowfile.Bundle, name, revision string) (durable.Workflow, error) {
+	if !strings.HasSuffix(b.Entry, ".py") {
+		return workflowfile.CompileBundle(b, c.Config(b.Origin))
+	}
+	if c.opts.Python == nil {
+		return nil, fmt.Errorf("revision %s is a Python workflow file, and this manager runs no Python workers", revision)
+	}
+	return c.opts.Python.Stored(b, name, revision)
 }
 
 func uniq(a, b string) []string {

@@ -3,11 +3,16 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -19,12 +24,17 @@ const DefaultDirsPollInterval = 2 * time.Second
 // files and a ConfigMap volume's atomic swap alike. Every replica runs it (the API server needs
 // the workflows as much as the controllers).
 //
-// It logs workflow_loaded (name, file, revision) for each workflow at start-up and whenever
-// one changes, workflow_load_failed (file, line, column, reason, message) for a file that does
-// not load, and workflow_overrides_builtin when a file replaces a Go workflow of the same name.
-// A file that fails leaves the others running.
+// A directory holds Starlark (*.star) and Python (*.py) workflow files. Two files of one name
+// in one directory are an error (the first in name order keeps the name, the other fails with
+// DuplicateWorkflowName); across directories a later one overrides an earlier one's workflow
+// of the same name, as the organisation's overlay overrides the image's built-ins.
+//
+// It logs workflow_loaded (name, file, revision, language) for each workflow at start-up and
+// whenever one changes, workflow_load_failed (file, line, column, reason, message) for a file
+// that does not load, and workflow_overrides_builtin when a file replaces a Go workflow or an
+// earlier directory's file of the same name. A file that fails leaves the others running.
 type Dirs struct {
-	// Paths are the directories, in order: when two files define one workflow, the first wins.
+	// Paths are the directories, in order: a later directory's file overrides an earlier one's.
 	Paths []string
 	// Catalog receives the workflows.
 	Catalog *Catalog
@@ -84,35 +94,44 @@ func (d *Dirs) changed() bool {
 	return changed
 }
 
-// reload compiles every directory and hands the workflows to the catalog.
+// reload loads every directory and hands the workflows to the catalog.
 func (d *Dirs) reload() {
 	if d.logged == nil {
 		d.logged = map[string]string{}
 	}
-	seen := map[string]string{} // workflow name -> file that defines it
-	var entries []Entry
+	byName := map[string]Entry{}
 	logged := map[string]string{}
 	for _, dir := range d.Paths {
-		files, err := workflowfile.LoadDir(dir, workflowfile.OriginDir, d.Catalog.Config(workflowfile.OriginDir))
+		files, err := d.loadDir(dir)
 		if err != nil {
 			d.Logger.Info("workflow_dir_missing", "dir", dir, "error", err.Error())
 			continue
 		}
+		inDir := map[string]string{} // workflow name -> the file of this directory that has it
 		for _, f := range files {
-			if f.Err == nil {
-				if first, dup := seen[f.Workflow.Name()]; dup {
-					f.Err = &workflowfile.LoadError{Reason: "DuplicateWorkflowName", File: f.Workflow.File(),
-						Message: "WORKFLOW_NAME " + f.Workflow.Name() + " is already defined by " + first + ", which wins"}
+			if f.err == nil {
+				if first, dup := inDir[f.workflow.Name()]; dup {
+					f.err = &workflowfile.LoadError{Reason: ReasonDuplicateWorkflowName, File: f.path, Message: fmt.Sprintf(
+						"WORKFLOW_NAME %s is already defined by %s in the same directory, which keeps it: rename one of them", f.workflow.Name(), first)}
 				}
 			}
-			if f.Err != nil {
+			if f.err != nil {
 				d.logFailure(logged, f)
 				continue
 			}
-			seen[f.Workflow.Name()] = f.Path
-			entries = append(entries, Entry{Workflow: f.Workflow, Revision: f.Workflow.Revision(), File: f.Path})
+			name := f.workflow.Name()
+			inDir[name] = f.path
+			if earlier, ok := byName[name]; ok {
+				d.logOnce(logged, f.path+"#override", "workflow_overrides_builtin", "workflow", name, "file", f.path, "overrides", earlier.File,
+					"message", "a file of a later WORKFLOW_DIRS directory replaces the workflow of the same name of an earlier one")
+			}
+			byName[name] = Entry{Workflow: f.workflow, Revision: f.workflow.Revision(), File: f.path}
 			d.logLoaded(logged, f)
 		}
+	}
+	entries := make([]Entry, 0, len(byName))
+	for _, e := range byName {
+		entries = append(entries, e)
 	}
 	d.Catalog.SetFiles(entries)
 	for _, e := range d.Catalog.Overridden() {
@@ -122,21 +141,90 @@ func (d *Dirs) reload() {
 	d.logged = logged
 }
 
+// ReasonDuplicateWorkflowName: two files of one directory declare the same WORKFLOW_NAME.
+const ReasonDuplicateWorkflowName = "DuplicateWorkflowName"
+
+// loadedFile is what became of one workflow file of a directory, whatever its language.
+type loadedFile struct {
+	path     string
+	workflow FileWorkflow
+	err      error
+}
+
+// loadDir loads dir's Starlark and Python workflow files, in name order.
+func (d *Dirs) loadDir(dir string) ([]loadedFile, error) {
+	star, err := workflowfile.LoadDir(dir, workflowfile.OriginDir, d.Catalog.Config(workflowfile.OriginDir))
+	if err != nil {
+		return nil, err
+	}
+	var out []loadedFile
+	for _, f := range star {
+		lf := loadedFile{path: f.Path, err: f.Err}
+		if f.Workflow != nil {
+			lf.workflow = f.Workflow
+		}
+		out = append(out, lf)
+	}
+	py, err := d.loadPython(dir)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, py...)
+	sort.SliceStable(out, func(i, j int) bool { return filepath.Base(out[i].path) < filepath.Base(out[j].path) })
+	return out, nil
+}
+
+// loadPython loads dir's Python workflow files, or says of each that this manager runs no
+// Python.
+func (d *Dirs) loadPython(dir string) ([]loadedFile, error) {
+	loader := d.Catalog.opts.Python
+	if loader == nil {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		var out []loadedFile
+		for _, e := range entries {
+			if pyworkflow.IsWorkflowFile(e.Name()) {
+				p := filepath.Join(dir, e.Name())
+				out = append(out, loadedFile{path: p, err: &workflowfile.LoadError{Reason: pyworkflow.ReasonPythonUnavailable, File: p,
+					Message: "this manager runs no Python workers, so Python workflow files do not load"}})
+			}
+		}
+		return out, nil
+	}
+	files, err := loader.LoadDir(context.Background(), dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]loadedFile, len(files))
+	for i, f := range files {
+		out[i] = loadedFile{path: f.Path, err: f.Err}
+		if f.Workflow != nil {
+			out[i].workflow = f.Workflow
+		}
+	}
+	return out, nil
+}
+
 // logLoaded logs workflow_loaded for a file whose revision is new.
-func (d *Dirs) logLoaded(logged map[string]string, f workflowfile.DirFile) {
-	d.logOnce(logged, f.Path, "workflow_loaded", "workflow", f.Workflow.Name(), "file", f.Path,
-		"revision", f.Workflow.Revision(), "source", string(SourceFile), "description", f.Workflow.Description())
+func (d *Dirs) logLoaded(logged map[string]string, f loadedFile) {
+	d.logOnce(logged, f.path, "workflow_loaded", "workflow", f.workflow.Name(), "file", f.path,
+		"revision", f.workflow.Revision(), "language", f.workflow.Language(), "source", string(SourceFile), "description", f.workflow.Description())
 }
 
 // logFailure logs workflow_load_failed for a file whose error is new.
-func (d *Dirs) logFailure(logged map[string]string, f workflowfile.DirFile) {
+func (d *Dirs) logFailure(logged map[string]string, f loadedFile) {
 	var le *workflowfile.LoadError
-	if !errors.As(f.Err, &le) {
-		d.logOnce(logged, f.Path, "workflow_load_failed", "file", f.Path, "message", f.Err.Error())
+	if !errors.As(f.err, &le) {
+		d.logOnce(logged, f.path, "workflow_load_failed", "file", f.path, "message", f.err.Error())
 		return
 	}
-	d.logOnce(logged, f.Path, "workflow_load_failed", "file", f.Path, "in", le.File, "line", le.Line, "column", le.Column,
-		"reason", le.Reason, "message", le.Error())
+	kv := []any{"file", f.path, "in", le.File, "line", le.Line, "column", le.Column, "reason", le.Reason, "message", le.Error()}
+	if le.Backtrace != "" {
+		kv = append(kv, "traceback", le.Backtrace)
+	}
+	d.logOnce(logged, f.path, "workflow_load_failed", kv...)
 }
 
 // logOnce logs msg with kv unless the same was logged for key by the previous load.

@@ -104,31 +104,73 @@ func TestDirsReloadAConfigMapVolumeWhenItsDataSwaps(t *testing.T) {
 	}
 }
 
-func TestDirsKeepTheFirstOfTwoFilesOfOneName(t *testing.T) {
-	first, second := t.TempDir(), t.TempDir()
+func TestDirsLetALaterDirectoryOverrideAnEarlierOne(t *testing.T) {
+	builtin, overlay := t.TempDir(), t.TempDir()
 	src := "WORKFLOW_NAME = \"dup\"\ndef handler(inp, ctx):\n    return %q\n"
-	if err := os.WriteFile(filepath.Join(first, "dup.star"), []byte(strings.Replace(src, "%q", `"first"`, 1)), 0o644); err != nil {
-		t.Fatal(err)
+	write := func(dir, name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := os.WriteFile(filepath.Join(second, "dup.star"), []byte(strings.Replace(src, "%q", `"second"`, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(second, "_helper.star"), []byte("this is not starlark ("), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	write(builtin, "dup.star", strings.Replace(src, "%q", `"image"`, 1))
+	write(overlay, "dup.star", strings.Replace(src, "%q", `"overlay"`, 1))
+	write(overlay, "_helper.star", "this is not starlark (")
 	c := newCatalog(t, nil)
-	d, lines := newDirs(t, c, first, second, filepath.Join(first, "missing"))
+	d, lines := newDirs(t, c, builtin, overlay, filepath.Join(builtin, "missing"))
 	d.Load()
 	e, _ := c.Lookup("any", "dup")
-	if run(t, e.Workflow) != `"first"` {
-		t.Error("the second directory's file won")
+	if run(t, e.Workflow) != `"overlay"` {
+		t.Error("the earlier directory's file won")
 	}
 	log := lines.String()
-	if !strings.Contains(log, `"reason"="DuplicateWorkflowName"`) {
-		t.Errorf("no DuplicateWorkflowName in the log:\n%s", log)
+	if !strings.Contains(log, `"workflow_overrides_builtin" "workflow"="dup"`) || !strings.Contains(log, `"overrides"="`+filepath.Join(builtin, "dup.star")+`"`) {
+		t.Errorf("no workflow_overrides_builtin naming the overridden file in the log:\n%s", log)
 	}
 	if strings.Contains(log, "_helper.star") {
 		t.Errorf("a helper module was loaded as a workflow:\n%s", log)
+	}
+}
+
+func TestDirsRefuseTwoFilesOfOneNameInOneDirectory(t *testing.T) {
+	dir := t.TempDir()
+	src := "WORKFLOW_NAME = \"dup\"\ndef handler(inp, ctx):\n    return %q\n"
+	for _, name := range []string{"a_dup.star", "b_dup.star"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.Replace(src, "%q", `"`+name+`"`, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newCatalog(t, nil)
+	d, lines := newDirs(t, c, dir)
+	d.Load()
+	e, _ := c.Lookup("any", "dup")
+	if run(t, e.Workflow) != `"a_dup.star"` {
+		t.Error("the second file in name order took the name")
+	}
+	if log := lines.String(); !strings.Contains(log, `"reason"="DuplicateWorkflowName"`) || !strings.Contains(log, "in the same directory") {
+		t.Errorf("no DuplicateWorkflowName in the log:\n%s", log)
+	}
+}
+
+func TestDirsSayThatPythonNeedsWorkers(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "report.py"), []byte("WORKFLOW_NAME = \"report\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"_util.py", "test_report.py", "report_test.py", "conftest.py"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x = 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newCatalog(t, nil) // no Python loader
+	d, lines := newDirs(t, c, dir)
+	d.Load()
+	log := lines.String()
+	if !strings.Contains(log, `"workflow_load_failed" "file"="`+filepath.Join(dir, "report.py")+`"`) || !strings.Contains(log, "PythonUnavailable") {
+		t.Errorf("a Python file was not reported:\n%s", log)
+	}
+	if strings.Count(log, "workflow_load_failed") != 1 {
+		t.Errorf("helpers or tests were taken for workflow files:\n%s", log)
 	}
 }
 

@@ -24,6 +24,9 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
+	"github.com/centaur-dev/workflow-operator/internal/testpython"
+	"github.com/centaur-dev/workflow-operator/pyworker"
+	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
@@ -105,7 +108,14 @@ type testManager struct {
 	declared   *DeclaredScheduleReconciler
 	// cache reads the manager's cache, as its reconcilers do.
 	cache client.Reader
+	// python runs the manager's Python workflow files; a restarted manager has a pool of its
+	// own, so the handlers the old one kept are gone, as after a real restart.
+	python *pyworker.Pool
 }
+
+// pythonDeadline bounds the suite's Python handler code between two primitives, short so that
+// a handler that never awaits fails its run quickly.
+const pythonDeadline = 2 * time.Second
 
 // eventRetention is short in the suite so that the garbage collection of events shows.
 const eventRetention = 8 * time.Second
@@ -119,10 +129,11 @@ func (m *testManager) reconcileCount(name string) int64 {
 	return v.(*atomic.Int64).Load()
 }
 
-// stop cancels the manager and waits until it returned.
+// stop cancels the manager and waits until it returned, then stops its Python workers.
 func (m *testManager) stop() {
 	m.cancel()
 	Eventually(m.done, 30*time.Second).Should(BeClosed())
+	m.python.Close()
 }
 
 // startManager runs a manager with the WorkflowRun controller on the suite's registry and
@@ -131,6 +142,7 @@ func startManager(mutate ...func(*Options)) *testManager {
 	mgr, err := ctrl.NewManager(cfg, testenv.ManagerOptions(scheme))
 	Expect(err).NotTo(HaveOccurred())
 	tm := &testManager{done: make(chan struct{})}
+	dirsLogger := zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, dirLogs)), zap.JSONEncoder())
 	count := func(inner reconcile.Reconciler) reconcile.Reconciler {
 		return reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 			v, _ := tm.reconciles.LoadOrStore(req.Name, new(atomic.Int64))
@@ -138,9 +150,11 @@ func startManager(mutate ...func(*Options)) *testManager {
 			return inner.Reconcile(ctx, req)
 		})
 	}
+	tm.python, err = testpython.Pool(pyworker.Config{HandlerDeadline: pythonDeadline, Logger: dirsLogger.WithName("python")})
+	Expect(err).NotTo(HaveOccurred())
 	tm.catalog = NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: operatorNamespace,
-		Trusted: &workflowfile.Config{MaxSteps: fileMaxSteps, CheckSchedule: CheckScheduleSpec}, Sandboxed: sandbox})
-	dirsLogger := zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, dirLogs)), zap.JSONEncoder())
+		Trusted: &workflowfile.Config{MaxSteps: fileMaxSteps, CheckSchedule: CheckScheduleSpec}, Sandboxed: sandbox,
+		Python: &pyworkflow.Loader{Pool: tm.python, CheckSchedule: CheckScheduleSpec}})
 	dirs := &catalog.Dirs{Paths: []string{workflowDir}, Catalog: tm.catalog, Interval: dirsPollInterval, Logger: dirsLogger}
 	dirs.Load()
 	Expect(mgr.Add(dirs)).To(Succeed())

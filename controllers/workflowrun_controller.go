@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -331,9 +330,7 @@ func (r *WorkflowRunReconciler) unknownWorkflowGrace() time.Duration {
 
 // unknownWorkflow is the failure of a run whose workflow nobody defines in its namespace.
 func (r *WorkflowRunReconciler) unknownWorkflow(run *workflowsv1alpha1.WorkflowRun) *engine.Failure {
-	return &engine.Failure{Reason: engine.ReasonUnknownWorkflow, Message: fmt.Sprintf(
-		"workflow %q is not known in namespace %s; known workflows: %s", run.Spec.WorkflowName, run.Namespace,
-		strings.Join(r.Workflows.Names(run.Namespace), ", "))}
+	return &engine.Failure{Reason: engine.ReasonUnknownWorkflow, Message: r.Workflows.UnknownWorkflow(run.Namespace, run.Spec.WorkflowName)}
 }
 
 // markStarted sets the fields of a run's start in memory; the first status write of the

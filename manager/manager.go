@@ -23,12 +23,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/pyworker"
+	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/sharding"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
@@ -102,6 +105,15 @@ type Options struct {
 	ServiceCIDRs          string        // --service-cidrs
 	RevisionGCInterval    time.Duration // --revision-gc-interval
 
+	// Python workflow files (packages pyworkflow and pyworker): the worker processes.
+	PythonInterpreter     string        // --python-interpreter
+	PythonWorkers         int           // --python-workers
+	PythonPackageDir      string        // --python-package-dir
+	PythonCacheRuns       int           // --python-cache-runs
+	PythonCacheRSSBytes   int64         // --python-cache-rss-bytes
+	PythonHandlerDeadline time.Duration // --python-handler-deadline
+	PythonMaxWorkerKills  int           // --python-max-worker-kills
+
 	// FileModules are Starlark modules handed to the workflow files of WORKFLOW_DIRS, by
 	// the name files use (for example "slack"): how an organisation gives its files
 	// capabilities without raw network access. Wrap builtins with side effects in
@@ -167,7 +179,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.AgentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
 	fs.StringVar(&o.APIKeysSecret, "api-keys-secret", restapi.DefaultKeysSecret.String(), "namespace/name of the Secret holding the REST API's key hashes; re-read every few seconds, so a rotated key works without a restart.")
 	fs.DurationVar(&o.EagerStartTimeout, "eager-start-timeout", restapi.DefaultEagerStartTimeout, "How long POST /api/workflows/runs with eager_start waits for the run's first segment before answering.")
-	fs.StringVar(&o.WorkflowDirs, "workflow-dirs", os.Getenv("WORKFLOW_DIRS"), "Colon-separated directories of workflow files (*.star), reloaded when they change; default: the WORKFLOW_DIRS environment variable.")
+	fs.StringVar(&o.WorkflowDirs, "workflow-dirs", os.Getenv("WORKFLOW_DIRS"), "Colon-separated directories of workflow files (*.py and *.star), reloaded when they change; a later directory's workflow overrides an earlier one's of the same name. Default: the WORKFLOW_DIRS environment variable.")
 	fs.DurationVar(&o.WorkflowDirsPoll, "workflow-dirs-poll-interval", catalog.DefaultDirsPollInterval, "How often --workflow-dirs are checked for changed files.")
 	fs.StringVar(&o.OperatorNamespace, "operator-namespace", cmp.Or(os.Getenv("POD_NAMESPACE"), DefaultOperatorNamespace), "The operator's own namespace: revisions of WORKFLOW_DIRS files and the Secrets their webhooks name live here; default: POD_NAMESPACE.")
 	fs.Uint64Var(&o.WorkflowFileMaxSteps, "workflow-file-max-steps", workflowfile.DefaultMaxSteps, "Starlark execution steps one execution of a workflow file's handler (or one call of a step function) may take before the run fails with ExecutionLimitExceeded.")
@@ -175,6 +187,13 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.PodCIDRs, "pod-cidrs", "", "Comma-separated pod CIDRs of the cluster, which WorkflowDefinitions' http may not reach (private ranges are refused anyway).")
 	fs.StringVar(&o.ServiceCIDRs, "service-cidrs", "", "Comma-separated service CIDRs of the cluster, which WorkflowDefinitions' http may not reach.")
 	fs.DurationVar(&o.RevisionGCInterval, "revision-gc-interval", controllers.DefaultRevisionGCInterval, "How often stored workflow revisions that no unfinished run needs are deleted.")
+	fs.StringVar(&o.PythonInterpreter, "python-interpreter", pyworker.DefaultPython, "The CPython (3.9 or later) that runs Python workflow files: a path, or a name looked up in PATH.")
+	fs.IntVar(&o.PythonWorkers, "python-workers", pyworker.DefaultWorkers, "Python worker processes; each runs the handler code of its share of the runs one turn at a time, and their step functions on threads. Each may use up to --python-cache-rss-bytes for kept handlers, besides what steps use.")
+	fs.StringVar(&o.PythonPackageDir, "python-package-dir", "", "Directory holding the api and centaur_worker Python packages (the image has them at /app/python); empty: the copy built into the manager, written to a temporary directory.")
+	fs.IntVar(&o.PythonCacheRuns, "python-cache-runs", pyworker.DefaultCacheRuns, "Suspended Python handlers one worker keeps between executions (least recently used out); a run whose handler is not kept is replayed from its journal.")
+	fs.Int64Var(&o.PythonCacheRSSBytes, "python-cache-rss-bytes", pyworker.DefaultCacheRSSBytes, "A Python worker drops kept handlers, least recently used first, while its resident memory is above this; negative: no bound.")
+	fs.DurationVar(&o.PythonHandlerDeadline, "python-handler-deadline", pyworker.DefaultHandlerDeadline, "How long a Python handler's code may run between two ctx primitives (and a file's top level may take) before its worker is killed and replaced.")
+	fs.IntVar(&o.PythonMaxWorkerKills, "python-max-worker-kills", pyworkflow.DefaultMaxWorkerKills, "A run whose handler code takes down this many Python workers (past --python-handler-deadline, or the worker died while it ran) fails with ExecutionLimitExceeded.")
 	fs.StringVar(&o.ConsoleSecret, "console-secret", console.DefaultSecret.String(), "namespace/name of the Secret whose key \"session-key\" (32 bytes or more) seals the web console's sign-in cookies, the same on every replica; without it each replica uses a key of its own. See docs/console.md.")
 	fs.IntVar(&o.ConsoleMaxRequests, "console-max-requests", console.DefaultMaxRequests, "How many web console page requests a replica serves at once; more wait briefly, then get 503. Apart from the REST API.")
 	fs.IntVar(&o.ConsoleMaxStreams, "console-max-streams", console.DefaultMaxStreams, "How many web console live streams a replica keeps open at once; pages beyond it retry later.")
@@ -271,10 +290,20 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("create the manager: %w", err)
 	}
 
+	pool := pyworker.New(pyworker.Config{
+		Python: o.PythonInterpreter, Workers: o.PythonWorkers, PackageDir: o.PythonPackageDir,
+		CacheRuns: o.PythonCacheRuns, CacheRSSBytes: o.PythonCacheRSSBytes, HandlerDeadline: o.PythonHandlerDeadline,
+		Logger: ctrl.Log.WithName("python"),
+	})
+	defer pool.Close()
+	if err := metrics.Registry.Register(pool); err != nil {
+		return fmt.Errorf("register the Python workers' metrics: %w", err)
+	}
 	workflowCatalog := controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{
 		OperatorNamespace: o.OperatorNamespace,
 		Trusted:           fileConfigs.trusted,
 		Sandboxed:         fileConfigs.sandboxed,
+		Python:            &pyworkflow.Loader{Pool: pool, CheckSchedule: controllers.CheckScheduleSpec, MaxWorkerKills: o.PythonMaxWorkerKills},
 	})
 	dirs := &catalog.Dirs{Paths: splitDirs(o.WorkflowDirs), Catalog: workflowCatalog, Interval: o.WorkflowDirsPoll, Logger: ctrl.Log.WithName("workflows")}
 	dirs.Load() // before anything reconciles, so that no run finds its workflow missing

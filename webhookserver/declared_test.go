@@ -12,12 +12,12 @@ import (
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
-	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
 // productSecret is what the product's docs call GITHUB_WEBHOOK_SECRET "in the API deployment".
@@ -43,15 +43,10 @@ var _ = Describe("Webhooks declared in workflow files", func() {
 	It("serve the product's github_issue_triage file with the secret of GITHUB_WEBHOOK_SECRET: 202, then 200 on redelivery", func() {
 		Expect(os.Setenv("GITHUB_WEBHOOK_SECRET", productSecret)).To(Succeed())
 		DeferCleanup(os.Unsetenv, "GITHUB_WEBHOOK_SECRET")
-		files, err := workflowfile.LoadDir(filepath.Join("..", "workflows"), workflowfile.OriginDir, nil)
-		Expect(err).NotTo(HaveOccurred())
-		var entries []catalog.Entry
-		for _, f := range files {
-			Expect(f.Err).NotTo(HaveOccurred())
-			entries = append(entries, catalog.Entry{Workflow: f.Workflow, Revision: f.Workflow.Revision(), File: f.Path})
-		}
-		workflowCatalog.SetFiles(entries)
+		(&catalog.Dirs{Paths: []string{filepath.Join("..", "workflows")}, Catalog: workflowCatalog, Logger: logf.Log}).Load()
 		DeferCleanup(workflowCatalog.SetFiles, []catalog.Entry(nil))
+		_, ok := workflowCatalog.Lookup(codeNamespace, "github_issue_triage")
+		Expect(ok).To(BeTrue(), "workflows/github_issue_triage.py did not load")
 
 		const slug = "github-issue-triage"
 		Eventually(func() int { return send(github(slug, productSecret, "d-1", issueBody(1))).status }, waitFor, pollAt).Should(Equal(http.StatusAccepted))

@@ -21,6 +21,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+	"github.com/centaur-dev/workflow-operator/internal/testpython"
+	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
@@ -35,8 +37,10 @@ var (
 	k8sClient   client.Client
 	scheme      = controllers.NewScheme()
 	registry    *engine.Registry
-	// workflowCatalog is the manager's view of the workflows (Go ones here).
+	// workflowCatalog is the manager's view of the workflows (Go ones, and the files a spec
+	// loads); pythonPool runs its Python files.
 	workflowCatalog *catalog.Catalog
+	pythonPool      *pyworker.Pool
 	table           *routes.Table
 	stopMgr         context.CancelFunc
 	mgrDone         chan struct{}
@@ -88,7 +92,9 @@ var _ = BeforeSuite(func() {
 	table = routes.NewTable()
 	mgr, err := ctrl.NewManager(cfg, testenv.ManagerOptions(scheme))
 	Expect(err).NotTo(HaveOccurred())
-	workflowCatalog = controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: operatorNamespace})
+	pythonPool, err = testpython.Pool(pyworker.Config{})
+	Expect(err).NotTo(HaveOccurred())
+	workflowCatalog = controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: operatorNamespace, Python: testpython.Loader(pythonPool)})
 	_, err = controllers.Setup(mgr, controllers.Options{
 		Workflows:                   workflowCatalog,
 		MaxConcurrentReconciles:     4,
@@ -130,6 +136,9 @@ var _ = AfterSuite(func() {
 	if stopMgr != nil {
 		stopMgr()
 		Eventually(mgrDone, 30*time.Second).Should(BeClosed())
+	}
+	if pythonPool != nil {
+		pythonPool.Close()
 	}
 	if testCluster != nil {
 		Expect(testCluster.Stop()).To(Succeed())

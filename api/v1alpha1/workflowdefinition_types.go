@@ -6,7 +6,8 @@ import (
 
 // Reasons of a WorkflowDefinition's Ready condition besides the loader's (SyntaxError,
 // MissingWorkflowName, MissingHandler, InvalidWebhook, InvalidInputDeclaration, LoadFailed,
-// ModuleNotFound).
+// ModuleNotFound, and PythonNotSupported for a source written in Python: definitions are
+// Starlark).
 const (
 	// ReasonLoaded: the source compiled and runs of its workflow start on this revision.
 	ReasonLoaded = "Loaded"

@@ -285,7 +285,7 @@ func printUsage(p paths, cp *controlPlane, l testcluster.Listeners) {
 	if l.Probes != "" {
 		fmt.Fprintf(&b, "  health          %s/healthz\n", l.Probes)
 	}
-	fmt.Fprintf(&b, "  workflow files  %s/*.star, reloaded when you edit or add one\n", devWorkflowDir)
+	fmt.Fprintf(&b, "  workflow files  %s (*.py, *.star), reloaded when you edit or add one\n", strings.ReplaceAll(devWorkflowDirs(), ":", ", "))
 	b.WriteString("\nTry:\n\n")
 	b.WriteString("  export KUBECONFIG=$PWD/.dev/kubeconfig\n")
 	b.WriteString("  kubectl --kubeconfig .dev/kubeconfig get wfr\n")

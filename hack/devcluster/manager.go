@@ -17,7 +17,7 @@ const managerStopTimeout = 15 * time.Second
 // exposes the API on the network, with human-readable logs.
 var defaultManagerArgs = []string{
 	"--dev",
-	"--workflow-dirs=" + devWorkflowDir,
+	"--workflow-dirs=" + devWorkflowDirs(),
 	// One person's cluster: any namespace may claim any webhook slug. A shared cluster grants
 	// slugs per namespace (docs/webhooks.md, "Who may claim a slug").
 	"--webhook-slug-grants=*=*",
@@ -31,8 +31,18 @@ var defaultManagerArgs = []string{
 // one in) while make dev runs and the manager reloads it.
 const devWorkflowDir = "workflows"
 
+// devWorkflowDirs is the manager's WORKFLOW_DIRS: the repository's workflows/, then the
+// directories of WORKFLOW_DIRS in the shell, so that an organisation's overlay can be tried
+// (a later directory overrides an earlier one's workflow of the same name).
+func devWorkflowDirs() string {
+	if extra := os.Getenv("WORKFLOW_DIRS"); extra != "" {
+		return devWorkflowDir + ":" + extra
+	}
+	return devWorkflowDir
+}
+
 // devGitHubWebhookSecret signs deliveries to the github-issue-triage webhook that
-// workflows/github_issue_triage.star declares, unless GITHUB_WEBHOOK_SECRET is set already.
+// workflows/github_issue_triage.py declares, unless GITHUB_WEBHOOK_SECRET is set already.
 const devGitHubWebhookSecret = "dev-only-fake-github-webhook-secret-do-not-use"
 
 // managerProc is the manager binary running as our child, in its own process group.

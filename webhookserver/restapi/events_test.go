@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/workflowfile"
 
 	"os"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/rand"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 )
 
@@ -78,17 +78,15 @@ var _ = Describe("GET /api/workflows", func() {
 	})
 })
 
-// loadRepositoryWorkflows serves the repository's workflows/*.star for one spec, as make dev does.
+// loadRepositoryWorkflows serves the repository's workflows/ (the product's Python examples) for
+// one spec, as make dev does.
 func loadRepositoryWorkflows() {
-	files, err := workflowfile.LoadDir(filepath.Join("..", "..", "workflows"), workflowfile.OriginDir, nil)
-	Expect(err).NotTo(HaveOccurred())
-	var entries []catalog.Entry
-	for _, f := range files {
-		Expect(f.Err).NotTo(HaveOccurred())
-		entries = append(entries, catalog.Entry{Workflow: f.Workflow, Revision: f.Workflow.Revision(), File: f.Path})
-	}
-	workflowCatalog.SetFiles(entries)
+	(&catalog.Dirs{Paths: []string{filepath.Join("..", "..", "workflows")}, Catalog: workflowCatalog, Logger: logf.Log}).Load()
 	DeferCleanup(workflowCatalog.SetFiles, []catalog.Entry(nil))
+	for _, name := range []string{"nightly_report", "github_issue_triage"} {
+		_, ok := workflowCatalog.Lookup("default", name)
+		Expect(ok).To(BeTrue(), "workflows/%s.py did not load", name)
+	}
 }
 
 var _ = Describe("Workflow files over the REST API", func() {
@@ -104,8 +102,8 @@ var _ = Describe("Workflow files over the REST API", func() {
 		report := byName["nightly_report"]
 		Expect(report.Source).To(Equal("file"), "the file overrides the Go workflow of the same name")
 		Expect(report.Revision).To(HavePrefix("nightly-report-"))
-		Expect(report.File).To(HaveSuffix("nightly_report.star"))
-		Expect(report.ExampleInput).To(MatchJSON(`{"channel": "ops", "topic": "open incidents"}`))
+		Expect(report.File).To(HaveSuffix("nightly_report.py"))
+		Expect(report.ExampleInput).To(MatchJSON(`{"channel": "", "topic": ""}`), "derived from Input's fields")
 		Expect(report.InputFields).To(HaveLen(2))
 		Expect(byName["github_issue_triage"].Webhooks).To(ConsistOf(restapi.WebhookInfo{
 			Slug: "github-issue-triage", Path: "/api/webhooks/github-issue-triage", Provider: "github", Auth: "github"}))

@@ -76,8 +76,7 @@ func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartR
 	}
 	entry, ok := a.deps.Workflows.Lookup(ns, req.WorkflowName)
 	if !ok {
-		return 0, nil, errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow,
-			"workflow %q is not known in namespace %s; known workflows: %s", req.WorkflowName, ns, strings.Join(a.deps.Workflows.Names(ns), ", "))
+		return 0, nil, errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow, "%s", a.deps.Workflows.UnknownWorkflow(ns, req.WorkflowName))
 	}
 	if err := entry.Workflow.CheckInput(req.Input); err != nil {
 		return 0, nil, errorf(http.StatusBadRequest, apierror.CodeInvalidInput, "the input of workflow %q: %v", req.WorkflowName, err)

@@ -27,6 +27,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
+	"github.com/centaur-dev/workflow-operator/internal/testpython"
+	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
@@ -43,8 +45,10 @@ var (
 	k8sClient   client.Client
 	scheme      = controllers.NewScheme()
 	registry    *engine.Registry
-	// workflowCatalog is the manager's view of the workflows (Go ones here).
+	// workflowCatalog is the manager's view of the workflows (Go ones, and the files a spec
+	// loads); pythonPool runs its Python files.
 	workflowCatalog *catalog.Catalog
+	pythonPool      *pyworker.Pool
 	runs            *controllers.WorkflowRunReconciler
 	elected         <-chan struct{}
 	apiURL          string // http://127.0.0.1:PORT/api, as CENTAUR_API_URL
@@ -102,6 +106,9 @@ var _ = AfterSuite(func() {
 	if stopAll != nil {
 		Expect(stopAll()).To(Succeed())
 	}
+	if pythonPool != nil {
+		pythonPool.Close()
+	}
 	if testCluster != nil {
 		Expect(testCluster.Stop()).To(Succeed())
 	}
@@ -115,7 +122,10 @@ var _ = AfterSuite(func() {
 func startManager(cfg *rest.Config) {
 	mgr, err := ctrl.NewManager(cfg, testenv.ManagerOptions(scheme))
 	Expect(err).NotTo(HaveOccurred())
-	workflowCatalog = controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: restapi.DefaultKeysSecret.Namespace})
+	pythonPool, err = testpython.Pool(pyworker.Config{})
+	Expect(err).NotTo(HaveOccurred())
+	workflowCatalog = controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: restapi.DefaultKeysSecret.Namespace,
+		Python: testpython.Loader(pythonPool)})
 	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflowCatalog, MaxConcurrentReconciles: 8, SecretScope: controllers.SecretScope{"*"}})
 	Expect(err).NotTo(HaveOccurred())
 	runs, elected = ctrls.Runs, mgr.Elected()
