@@ -60,12 +60,16 @@ type Child struct {
 }
 
 // Children lists this process's live children, zombies left out, oldest first.
-func Children() ([]Child, error) {
+func Children() ([]Child, error) { return ChildrenOf(os.Getpid()) }
+
+// ChildrenOf lists the live children of process parent, zombies left out, oldest first: the
+// Python workers of a manager process, for example.
+func ChildrenOf(parent int) ([]Child, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list /proc: %w", err)
 	}
-	self := os.Getpid()
+	self := parent
 	var kids []Child
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -82,6 +86,9 @@ func Children() ([]Child, error) {
 	slices.SortFunc(kids, func(a, b Child) int { return cmp.Compare(a.Start, b.Start) })
 	return kids, nil
 }
+
+// ProcessExists reports whether pid names a process that has not been reaped yet.
+func ProcessExists(pid int) bool { return processExists(pid) }
 
 // processExists reports whether pid names a process that has not been reaped yet.
 func processExists(pid int) bool {
