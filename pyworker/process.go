@@ -13,8 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/centaur-dev/workflow-operator/internal/textbound"
+	"unicode/utf8"
 )
 
 // MaxOutputLine bounds one line of a worker's stdout or stderr in the manager's log; the rest
@@ -205,19 +204,31 @@ func (w *worker) logLines(r io.Reader, stream string) {
 	}
 }
 
-// readBoundedLine reads one line and returns at most MaxOutputLine bytes of it (textbound.Cut,
-// which says the line was longer); the rest of a very long line is dropped unread into memory.
+// readBoundedLine reads one line and returns at most MaxOutputLine bytes of it: a longer line
+// is cut on a character boundary and says how long it was; the rest is dropped unread into
+// memory.
 func readBoundedLine(br *bufio.Reader) (string, error) {
 	var kept []byte
+	total := 0
 	for {
 		chunk, err := br.ReadSlice('\n')
-		if room := 2*MaxOutputLine - len(kept); room > 0 {
+		total += len(chunk)
+		if room := MaxOutputLine - len(kept); room > 0 {
 			kept = append(kept, chunk[:min(room, len(chunk))]...)
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		return textbound.Cut(strings.TrimRight(string(kept), "\r\n"), MaxOutputLine), err
+		line := strings.TrimRight(string(kept), "\r\n")
+		if total <= MaxOutputLine {
+			return line, err
+		}
+		note := fmt.Sprintf(" … (cut from %d bytes)", total)
+		cut := []byte(line[:min(len(line), MaxOutputLine-len(note))])
+		for len(cut) > 0 && !utf8.Valid(cut) {
+			cut = cut[:len(cut)-1]
+		}
+		return string(cut) + note, err
 	}
 }
 

@@ -3,6 +3,7 @@ package pyworkflow_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -371,5 +372,23 @@ func TestAStoredRevisionRunsAnywhereAndOnlyAsStored(t *testing.T) {
 	definition.Origin = workflowfile.OriginDefinition
 	if _, err := fresh.Stored(definition, "kept", wf.Revision()); err == nil {
 		t.Error("Python stored outside the operator's namespace was accepted")
+	}
+}
+
+func TestWithoutPythonEachFileSaysWhatToInstall(t *testing.T) {
+	loader := &pyworkflow.Loader{Pool: newPool(t, func(c *pyworker.Config) { c.Python = "python3-that-is-not-installed" })}
+	files, err := loader.LoadDir(context.Background(), "../workflows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 {
+		t.Fatalf("loaded %d files; want the two examples, each failing", len(files))
+	}
+	for _, f := range files {
+		var le *workflowfile.LoadError
+		if !errors.As(f.Err, &le) || le.Reason != pyworkflow.ReasonPythonUnavailable ||
+			!strings.Contains(le.Message, "python3-that-is-not-installed was not found (install Python 3.9 or later, or set --python-interpreter)") {
+			t.Errorf("%s: %v", f.Path, f.Err)
+		}
 	}
 }
