@@ -58,6 +58,27 @@ func TestTheProductsExamplesLoadAsWritten(t *testing.T) {
 	}
 }
 
+func TestTheOverlaySampleLoadsWithItsHelper(t *testing.T) {
+	loader := &pyworkflow.Loader{Pool: newPool(t)}
+	files, err := loader.LoadDir(context.Background(), "../config/samples/overlay/workflows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || files[0].Err != nil {
+		t.Fatalf("config/samples/overlay/workflows: %+v", files)
+	}
+	wf := files[0].Workflow
+	if wf.Name() != "weekly_digest" || wf.Description() != "Asks the default agent for a digest of the week's notes and returns it.\n\nAn organisation's own workflow, shipped in an overlay (see ../kustomization.yaml)." {
+		t.Errorf("weekly_digest: name %q, description %q", wf.Name(), wf.Description())
+	}
+	if _, ok := wf.Bundle().Files["_text.py"]; !ok {
+		t.Errorf("the revision lacks its helper: %v", wf.Bundle().Files)
+	}
+	h := newHarness(t, wf, `{"team": "platform", "notes": ["b", "a"]}`)
+	h.host = &agents{}
+	mustComplete(t, h.execute(), `{"team": "platform", "digest": "reply to Write a short weekly digest for team platform from these notes:\n- a\n- b"}`)
+}
+
 func TestNightlyReportRunsAsWritten(t *testing.T) {
 	pool := newPool(t)
 	loader := &pyworkflow.Loader{Pool: pool}
