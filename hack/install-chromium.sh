@@ -30,21 +30,15 @@ if [[ "${SKIP_BROWSER:-}" == "1" ]]; then
 	exit 0
 fi
 
-if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
-	echo "chromium: installing Debian's chromium package (apt-get install -y chromium)"
-	export DEBIAN_FRONTEND=noninteractive
-	# A missing or stale package list is the usual reason the install fails; refresh it once.
-	if ! apt-get install -y --no-install-recommends chromium >/tmp/install-chromium.log 2>&1; then
-		apt-get update >>/tmp/install-chromium.log 2>&1
-		apt-get install -y --no-install-recommends chromium >>/tmp/install-chromium.log 2>&1 || {
-			tail -20 /tmp/install-chromium.log >&2
-			echo "chromium: apt-get could not install it (log above, full log in /tmp/install-chromium.log)" >&2
-			exit 1
-		}
-	fi
+source "$(dirname "$0")/apt-install.sh"
+status=0
+apt_install chromium || status=$?
+if [[ ${status} == 0 ]]; then
 	path=$(find_chromium)
 	echo "chromium: ${path}"
 	exit 0
+elif [[ ${status} == 1 ]]; then
+	exit 1
 fi
 
 cat >&2 <<'MSG'

@@ -3,7 +3,7 @@
 # worker processes, package pyworker) and for the Python package's own unit tests, and prints
 # its path and version.
 #
-#   - PYTHON set, or python3 on PATH, at 3.9 or later: use it.
+#   - python3 on PATH, at 3.9 or later: use it.
 #   - Otherwise, as root with apt-get (CI, a fresh Debian machine): install Debian's `python3`
 #     package (standard library only: nothing comes from a Python package index).
 #   - Otherwise: fail with the one command to run.
@@ -18,13 +18,7 @@ usable() {
 
 find_python() {
 	local candidate
-	for candidate in "${PYTHON:-}" "$(command -v python3 || true)"; do
-		if [[ -n "${candidate}" ]] && usable "${candidate}"; then
-			echo "${candidate}"
-			return 0
-		fi
-	done
-	return 1
+	candidate=$(command -v python3) && usable "${candidate}" && echo "${candidate}"
 }
 
 report() {
@@ -36,20 +30,14 @@ if path=$(find_python); then
 	exit 0
 fi
 
-if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
-	echo "python: installing Debian's python3 package (apt-get install -y python3)"
-	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get install -y --no-install-recommends python3 >/tmp/install-python.log 2>&1; then
-		apt-get update >>/tmp/install-python.log 2>&1
-		apt-get install -y --no-install-recommends python3 >>/tmp/install-python.log 2>&1 || {
-			tail -20 /tmp/install-python.log >&2
-			echo "python: apt-get could not install it (log above, full log in /tmp/install-python.log)" >&2
-			exit 1
-		}
-	fi
-	path=$(find_python)
-	report "${path}"
+source "$(dirname "$0")/apt-install.sh"
+status=0
+apt_install python3 || status=$?
+if [[ ${status} == 0 ]]; then
+	report "$(find_python)"
 	exit 0
+elif [[ ${status} == 1 ]]; then
+	exit 1
 fi
 
 cat >&2 <<'MSG'
@@ -57,6 +45,7 @@ python: no python3 of version 3.9 or later, and this user cannot install one. In
 
     sudo apt-get install -y python3
 
-or point PYTHON at a CPython 3.9+ interpreter.
+or put a CPython 3.9+ first on PATH as python3 (the manager takes another with
+--python-interpreter).
 MSG
 exit 1

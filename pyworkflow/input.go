@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/centaur-dev/workflow-operator/pyworker"
+	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
 // inputSchema is a file's Input dataclass as the manager checks it: the fields, their types and
@@ -114,54 +114,22 @@ func (t *typeExpr) String() string {
 	return t.kind
 }
 
-// describe lists the fields, for messages: "channel (str), topic (str)".
-func (s *inputSchema) describe() string {
-	parts := make([]string, len(s.fields))
-	for i, f := range s.fields {
-		parts[i] = fmt.Sprintf("%s (%s)", f.name, f.typ)
-	}
-	return strings.Join(parts, ", ")
-}
-
-// check reports the first way raw does not fit the schema: not an object, an unknown field, a
-// missing required field, or a value of the wrong type (at any depth). The message names the
-// field.
+// check reports the first way raw does not fit the schema (workflowfile.CheckObject): the
+// same messages as a Starlark file's Input, with types checked at any depth.
 func (s *inputSchema) check(raw json.RawMessage) error {
-	obj := map[string]json.RawMessage{}
-	if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && !bytes.Equal(trimmed, []byte("null")) {
-		if err := json.Unmarshal(trimmed, &obj); err != nil {
-			return fmt.Errorf("the input must be a JSON object with the fields %s", s.describe())
-		}
-	}
-	names := make([]string, 0, len(obj))
-	for name := range obj {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if !slices.ContainsFunc(s.fields, func(f schemaField) bool { return f.name == name }) {
-			return fmt.Errorf("unknown field %q: Input declares %s", name, s.describe())
-		}
-	}
-	for _, f := range s.fields {
-		v, ok := obj[f.name]
-		if !ok {
-			if f.required {
-				return fmt.Errorf("missing field %q (%s): Input declares %s", f.name, f.typ, s.describe())
+	fields := make([]workflowfile.ObjectField, len(s.fields))
+	for i, f := range s.fields {
+		fields[i] = workflowfile.ObjectField{Name: f.name, Type: f.typ.String(), Required: f.required, Check: func(v json.RawMessage) error {
+			var value any
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.UseNumber()
+			if err := dec.Decode(&value); err != nil {
+				return fmt.Errorf("is not JSON: %v", err)
 			}
-			continue
-		}
-		var value any
-		dec := json.NewDecoder(bytes.NewReader(v))
-		dec.UseNumber()
-		if err := dec.Decode(&value); err != nil {
-			return fmt.Errorf("field %q is not JSON: %v", f.name, err)
-		}
-		if err := f.typ.check(value); err != nil {
-			return fmt.Errorf("field %q %v", f.name, err)
-		}
+			return f.typ.check(value)
+		}}
 	}
-	return nil
+	return workflowfile.CheckObject(raw, fields)
 }
 
 // check reports how v (decoded with UseNumber) does not fit t.

@@ -162,13 +162,41 @@ func (d *inputDecl) Fields() []InputField {
 	return out
 }
 
-// check reports the first way raw does not fit the declaration: not an object, an unknown
-// field, a missing required field or a field of the wrong type. The message names the field.
+// check reports the first way raw does not fit the declaration (see CheckObject). An optional
+// field may be null.
 func (d *inputDecl) check(raw json.RawMessage) error {
+	fields := make([]ObjectField, len(d.fields))
+	for i, f := range d.fields {
+		fields[i] = ObjectField{Name: f.name, Type: string(f.kind), Required: f.required, Check: func(v json.RawMessage) error {
+			if !f.required && bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+				return nil
+			}
+			return checkKind(f.kind, v)
+		}}
+	}
+	return CheckObject(raw, fields)
+}
+
+// ObjectField is one field of the input object a workflow file declares (a Starlark
+// dataclass(...) or a Python @dataclass), as CheckObject checks it.
+type ObjectField struct {
+	Name string
+	// Type is the field's type as messages show it: "str", "list[int]".
+	Type     string
+	Required bool
+	// Check reports how a value present for the field does not fit, as "must be str, got ...".
+	Check func(value json.RawMessage) error
+}
+
+// CheckObject reports the first way the input raw does not fit fields: not a JSON object (null
+// or nothing is the empty object), an unknown field, a missing required field or a value its
+// Check refuses. Every message names the field and what the declaration has, so that a 400
+// answer of the REST API says what to fix.
+func CheckObject(raw json.RawMessage, fields []ObjectField) error {
 	obj := map[string]json.RawMessage{}
 	if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && !bytes.Equal(trimmed, []byte("null")) {
 		if err := json.Unmarshal(trimmed, &obj); err != nil {
-			return fmt.Errorf("the input must be a JSON object with the fields %s", d.describe())
+			return fmt.Errorf("the input must be a JSON object with the fields %s", describeFields(fields))
 		}
 	}
 	names := make([]string, 0, len(obj))
@@ -177,36 +205,33 @@ func (d *inputDecl) check(raw json.RawMessage) error {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if !slices.ContainsFunc(d.fields, func(f inputField) bool { return f.name == name }) {
-			return fmt.Errorf("unknown field %q: Input declares %s", name, d.describe())
+		if !slices.ContainsFunc(fields, func(f ObjectField) bool { return f.Name == name }) {
+			return fmt.Errorf("unknown field %q: Input declares %s", name, describeFields(fields))
 		}
 	}
-	for _, f := range d.fields {
-		v, ok := obj[f.name]
-		if !ok {
-			if f.required {
-				return fmt.Errorf("missing field %q (%s): Input declares %s", f.name, f.kind, d.describe())
-			}
+	for _, f := range fields {
+		v, ok := obj[f.Name]
+		switch {
+		case !ok && f.Required:
+			return fmt.Errorf("missing field %q (%s): Input declares %s", f.Name, f.Type, describeFields(fields))
+		case !ok:
 			continue
 		}
-		if err := checkKind(f.kind, v); err != nil {
-			if !f.required && bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-				continue
-			}
-			return fmt.Errorf("field %q %s", f.name, err)
+		if err := f.Check(v); err != nil {
+			return fmt.Errorf("field %q %s", f.Name, err)
 		}
 	}
 	return nil
 }
 
-// describe lists the fields as "channel (str), topic (str)".
-func (d *inputDecl) describe() string {
-	if len(d.fields) == 0 {
+// describeFields lists fields as "channel (str), topic (str)".
+func describeFields(fields []ObjectField) string {
+	if len(fields) == 0 {
 		return "(none)"
 	}
-	parts := make([]string, len(d.fields))
-	for i, f := range d.fields {
-		parts[i] = f.describe()
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = fmt.Sprintf("%s (%s)", f.Name, f.Type)
 	}
 	return strings.Join(parts, ", ")
 }

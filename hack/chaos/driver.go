@@ -40,8 +40,10 @@ type chaos struct {
 	client     client.Client
 	kubeconfig string
 	ledger     string
-	bin        string
-	rng        *rand.Rand
+	// workflowDir holds the Python twin of the ledger workflow, which every manager loads.
+	workflowDir string
+	bin         string
+	rng         *rand.Rand
 	// input and longInput are the runs' inputs: every longEvery-th run is a long one.
 	input, longInput []byte
 
@@ -52,6 +54,8 @@ type chaos struct {
 	killed map[int]string
 	// killedAt and stoppedAt are when each killed or stopped manager was signalled.
 	killedAt, stoppedAt map[int]time.Time
+	// killedWorkers maps the pid of each Python worker SIGKILLed to when.
+	killedWorkers map[int]time.Time
 	// shards counts the sharded replicas started; shardRuns the sharded phase's runs created.
 	shards, shardRuns int
 	// outages are the windows in which etcd was down, plus the time the API server took to
@@ -80,7 +84,7 @@ type window struct{ from, to time.Time }
 // run runs the crash test and returns its counts; the error lists every violation found.
 func run(ctx context.Context, cfg config, out io.Writer) (*stats, error) {
 	c := &chaos{cfg: cfg, out: out, killed: map[int]string{}, killedAt: map[int]time.Time{}, stoppedAt: map[int]time.Time{},
-		rng: rand.New(rand.NewPCG(uint64(cfg.seed), 0))}
+		killedWorkers: map[int]time.Time{}, rng: rand.New(rand.NewPCG(uint64(cfg.seed), 0))}
 	c.stats.Seed = cfg.seed
 	if err := c.setUp(ctx); err != nil {
 		c.tearDown(false)
@@ -108,6 +112,9 @@ func (c *chaos) setUp(ctx context.Context) error {
 	}
 	c.ledger = filepath.Join(c.dir, "ledger.jsonl")
 	c.kubeconfig = filepath.Join(c.dir, "kubeconfig")
+	if err := c.writeWorkflowFile(); err != nil {
+		return err
+	}
 	c.logf("seed %d; work dir %s; starting etcd (fsync on, data on disk) and kube-apiserver", c.cfg.seed, c.dir)
 	cluster, err := testcluster.Start(testcluster.Options{DataDir: filepath.Join(c.dir, "etcd"), LogDir: filepath.Join(c.dir, "logs")})
 	if err != nil {
@@ -144,6 +151,20 @@ func (c *chaos) setUp(ctx context.Context) error {
 		if err := c.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return fmt.Errorf("create namespace %s: %w", ns, err)
 		}
+	}
+	return nil
+}
+
+// writeWorkflowFile writes the ledger workflow's Python twin into the managers' workflow
+// directory.
+func (c *chaos) writeWorkflowFile() error {
+	c.workflowDir = filepath.Join(c.dir, "workflows")
+	if err := os.MkdirAll(c.workflowDir, 0o755); err != nil {
+		return fmt.Errorf("create the workflow directory: %w", err)
+	}
+	path := filepath.Join(c.workflowDir, testflows.LedgerPyFile)
+	if err := os.WriteFile(path, []byte(testflows.LedgerPy), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
@@ -197,7 +218,7 @@ func (c *chaos) crashSingle(ctx context.Context) error {
 			}
 			uptime /= 2
 		}
-		if err := testcluster.Sleep(ctx, uptime); err != nil {
+		if err := c.live(ctx, []*manager{m}, uptime); err != nil {
 			return err
 		}
 		if err := c.kill(m, "manager"); err != nil {
@@ -228,7 +249,8 @@ func (c *chaos) createBatch(ctx context.Context) error {
 		if len(c.created)-c.shardRuns == c.cfg.runs {
 			return nil
 		}
-		if err := c.createRun(ctx, fmt.Sprintf("chaos-%05d", len(c.created)), c.inputOf(len(c.created))); err != nil {
+		i := len(c.created)
+		if err := c.createRun(ctx, fmt.Sprintf("chaos-%05d", i), c.workflowOf(i), c.inputOf(i)); err != nil {
 			return err
 		}
 	}
@@ -244,12 +266,22 @@ func (c *chaos) inputOf(i int) []byte {
 	return c.input
 }
 
-// createRun creates one run of the ledger workflow with input, retrying while the API server
-// recovers.
-func (c *chaos) createRun(ctx context.Context, name string, input []byte) error {
+// workflowOf is the workflow of the i-th run of a phase (from 0): every pythonEvery-th run is
+// one of the ledger workflow's Python twin.
+func (c *chaos) workflowOf(i int) string {
+	if c.cfg.pythonEvery > 0 && i%c.cfg.pythonEvery == c.cfg.pythonEvery-1 {
+		c.stats.PythonRuns++
+		return testflows.LedgerPyName
+	}
+	return testflows.LedgerName
+}
+
+// createRun creates one run of the ledger workflow (or its Python twin) with input, retrying
+// while the API server recovers.
+func (c *chaos) createRun(ctx context.Context, name, workflow string, input []byte) error {
 	run := &workflowsv1alpha1.WorkflowRun{
 		ObjectMeta: metav1.ObjectMeta{Namespace: runNamespace, Name: name},
-		Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: testflows.LedgerName, Input: &apiextensionsv1.JSON{Raw: input}},
+		Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: workflow, Input: &apiextensionsv1.JSON{Raw: input}},
 	}
 	if err := retry(ctx, func() error { return c.client.Create(ctx, run) }, apierrors.IsAlreadyExists); err != nil {
 		return fmt.Errorf("create run %s: %w", name, err)
@@ -277,7 +309,7 @@ func retry(ctx context.Context, fn func() error, ok func(error) bool) error {
 
 // startManager starts a manager process, with leader election or without, and extra flags.
 func (c *chaos) startManager(leaderElect bool, extra ...string) (*manager, error) {
-	args := []string{fmt.Sprintf("--max-concurrent-reconciles=%d", c.cfg.parallelism)}
+	args := []string{fmt.Sprintf("--max-concurrent-reconciles=%d", c.cfg.parallelism), "--workflow-dirs=" + c.workflowDir}
 	if leaderElect {
 		args = append(args, "--leader-elect", "--leader-election-namespace="+leaseNamespace)
 	}
@@ -361,7 +393,7 @@ func (c *chaos) crashLeader(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := testcluster.Sleep(ctx, c.uptime()); err != nil {
+	if err := c.live(ctx, []*manager{leader}, c.uptime()); err != nil {
 		return err
 	}
 	survivor := a

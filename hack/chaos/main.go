@@ -4,7 +4,10 @@
 // cluster, and kills things for real while they run: the manager with SIGKILL at random
 // moments, many times; etcd once (SIGKILL, then a restart on the same data); and, with two
 // managers under leader election, the leader; then, with --sharding, replicas each holding a
-// shard of the runs, SIGKILLed, stopped and added at random while runs are in flight. At the
+// shard of the runs, SIGKILLed, stopped and added at random while runs are in flight. Every
+// third run is of the ledger workflow's Python twin (a workflow file the managers load from
+// --workflow-dirs and run in their CPython workers), and the managers' Python workers are
+// SIGKILLed at random moments too, beside the managers' own kills. At the
 // end it proves from the ledger and the journals that every run reached its final phase, that
 // no completed step ran again (a step ran twice only when it was in flight at a kill or a
 // stop: never because a run moved between live replicas), that no run was lost and that no
@@ -41,13 +44,18 @@ type config struct {
 	maxUptime     time.Duration
 	etcdDown      time.Duration
 	parallelism   int
-	seed          int64
-	timeout       time.Duration
-	skipEtcd      bool
-	skipLeader    bool
-	race          bool
-	managerBin    string
-	workDir       string
+	// pythonEvery makes every n-th run one of the Python twin (0: none); workerKills is how many
+	// of the managers' Python workers are SIGKILLed in each manager's life and between the
+	// sharded phase's events.
+	pythonEvery int
+	workerKills int
+	seed        int64
+	timeout     time.Duration
+	skipEtcd    bool
+	skipLeader  bool
+	race        bool
+	managerBin  string
+	workDir     string
 
 	// The sharded phase: shardRuns runs (none: no phase) executed by shardReplicas sharded
 	// replicas while shardEvents kills, stops and adds happen; the replicas' lease timings.
@@ -61,7 +69,7 @@ func bigConfig() config {
 		runs: 300, steps: 10, longEvery: 10, longSteps: 150, longSleep: 25,
 		sleepEvery: 4, sleepMillis: 1000, failEvery: 5, backoffMillis: 300, workMillis: 20,
 		kills: 30, minUptime: 500 * time.Millisecond, maxUptime: 4 * time.Second, etcdDown: 2 * time.Second,
-		parallelism: 16, timeout: 10 * time.Minute,
+		parallelism: 16, pythonEvery: 3, workerKills: 1, timeout: 10 * time.Minute,
 		shardRuns: 300, shardReplicas: 3, shardEvents: 12,
 		leaseDuration: 6 * time.Second, renewDeadline: 4 * time.Second, retryPeriod: 500 * time.Millisecond,
 	}
@@ -73,7 +81,7 @@ func smallConfig() config {
 		runs: 12, steps: 6, longEvery: 4, longSteps: 60, longSleep: 25,
 		sleepEvery: 3, sleepMillis: 500, failEvery: 4, backoffMillis: 200, workMillis: 50,
 		kills: 3, minUptime: 800 * time.Millisecond, maxUptime: 2500 * time.Millisecond, etcdDown: time.Second,
-		parallelism: 4, timeout: 3 * time.Minute,
+		parallelism: 4, pythonEvery: 3, workerKills: 1, timeout: 3 * time.Minute,
 		shardRuns: 12, shardReplicas: 3, shardEvents: 3,
 		leaseDuration: 4 * time.Second, renewDeadline: 3 * time.Second, retryPeriod: 500 * time.Millisecond,
 	}
@@ -123,6 +131,8 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.maxUptime, "max-uptime", cfg.maxUptime, "Longest life of a manager before its kill.")
 	fs.DurationVar(&cfg.etcdDown, "etcd-down", cfg.etcdDown, "How long etcd stays dead after its kill.")
 	fs.IntVar(&cfg.parallelism, "parallelism", cfg.parallelism, "The managers' --max-concurrent-reconciles.")
+	fs.IntVar(&cfg.pythonEvery, "python-every", cfg.pythonEvery, "Every n-th run is one of the ledger workflow's Python twin (0: none).")
+	fs.IntVar(&cfg.workerKills, "worker-kills", cfg.workerKills, "SIGKILLs of Python workers in each manager's life, and between the sharded phase's events.")
 	fs.IntVar(&cfg.shardRuns, "shard-runs", cfg.shardRuns, "Runs of the sharded phase (0: no sharded phase).")
 	fs.IntVar(&cfg.shardReplicas, "shard-replicas", cfg.shardReplicas, "Sharded replicas at the start of the sharded phase.")
 	fs.IntVar(&cfg.shardEvents, "shard-events", cfg.shardEvents, "Kills, stops and adds of sharded replicas.")

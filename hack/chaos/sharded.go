@@ -70,7 +70,7 @@ func (c *chaos) crashShards(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := testcluster.Sleep(ctx, c.uptime()); err != nil {
+		if err := c.live(ctx, live, c.uptime()); err != nil {
 			return err
 		}
 		if live, err = c.shardEvent(ctx, event, live); err != nil {
@@ -219,7 +219,7 @@ func (c *chaos) createShardBatch(ctx context.Context, batches int) error {
 		if c.shardRuns == c.cfg.shardRuns {
 			return nil
 		}
-		if err := c.createRun(ctx, fmt.Sprintf("shard-%05d", c.shardRuns), c.input); err != nil {
+		if err := c.createRun(ctx, fmt.Sprintf("shard-%05d", c.shardRuns), c.workflowOf(c.shardRuns), c.input); err != nil {
 			return err
 		}
 		c.shardRuns++

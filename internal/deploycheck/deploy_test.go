@@ -88,7 +88,7 @@ func TestTheManagerWorksWithThePermissionsConfigDefaultGivesIt(t *testing.T) {
 
 	t.Log("work that touches every permission: runs, a definition, an endpoint with its Secret, a schedule, agent turns")
 	exercise(ctx, t, admin)
-	waitFor(t, 60*time.Second, "the hello run to succeed and the definition to load", func() error {
+	testenv.WaitFor(t, 60*time.Second, "the hello run to succeed and the definition to load", func() error {
 		run := &workflowsv1alpha1.WorkflowRun{}
 		if err := admin.Get(ctx, client.ObjectKey{Namespace: "default", Name: "deploy-hello"}, run); err != nil {
 			return err
@@ -206,22 +206,6 @@ func exercise(ctx context.Context, t *testing.T, c client.Client) {
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
 		}
-	}
-}
-
-// waitFor polls check until it succeeds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 

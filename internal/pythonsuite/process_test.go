@@ -109,7 +109,7 @@ func TestAManagerKilledMidStepLeavesNoWorkerAndRepeatsNoRecordedStep(t *testing.
 	if err := k8s.Create(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "the step work to start", func() error {
+	testenv.WaitFor(t, time.Minute, "the step work to start", func() error {
 		if got := read(marks); got != "first\nwork\n" {
 			return fmt.Errorf("marks %q\n%s", got, logs)
 		}
@@ -133,7 +133,7 @@ func TestAManagerKilledMidStepLeavesNoWorkerAndRepeatsNoRecordedStep(t *testing.
 	if err := first.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the manager's workers to exit", func() error {
+	testenv.WaitFor(t, 10*time.Second, "the manager's workers to exit", func() error {
 		for _, pid := range pythons {
 			if st, err := testcluster.ReadStat(pid); err == nil && st.State != "Z" {
 				return fmt.Errorf("worker %d is still running (state %s)", pid, st.State)
@@ -148,7 +148,7 @@ func TestAManagerKilledMidStepLeavesNoWorkerAndRepeatsNoRecordedStep(t *testing.
 	}
 	second := start()
 	defer func() { _ = second.Stop(10 * time.Second) }()
-	waitFor(t, time.Minute, "the run to succeed", func() error {
+	testenv.WaitFor(t, time.Minute, "the run to succeed", func() error {
 		fresh := &workflowsv1alpha1.WorkflowRun{}
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(run), fresh); err != nil {
 			return err
@@ -169,20 +169,4 @@ func TestAManagerKilledMidStepLeavesNoWorkerAndRepeatsNoRecordedStep(t *testing.
 func read(path string) string {
 	data, _ := os.ReadFile(path)
 	return string(data)
-}
-
-// waitFor polls check until it succeeds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s: %v", timeout, what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

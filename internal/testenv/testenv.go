@@ -7,6 +7,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"testing"
 	"time"
 
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
@@ -47,5 +48,22 @@ func StartManager(mgr ctrl.Manager) (stop func() error) {
 		case <-time.After(managerStopTimeout):
 			return fmt.Errorf("the manager did not stop within %s", managerStopTimeout)
 		}
+	}
+}
+
+// WaitFor polls check until it succeeds, failing t with check's last error once timeout
+// passed: what says what was awaited.
+func WaitFor(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s: %v", timeout, what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -22,7 +22,8 @@ type Ledger struct {
 
 // LedgerLine is one step execution.
 type LedgerLine struct {
-	// Exec identifies the execution: the manager's pid and a sequence number.
+	// Exec identifies the execution: the manager's pid and a sequence number ("py", the
+	// worker's pid and a sequence number for a Python step).
 	Exec string `json:"exec"`
 	// Run is the run's namespace/name.
 	Run string `json:"run"`
@@ -34,8 +35,11 @@ type LedgerLine struct {
 	OK bool `json:"ok"`
 	// At is when the line was written.
 	At time.Time `json:"at"`
-	// PID is the manager process that executed the step.
+	// PID is the manager process that executed the step: for a Python workflow file's step, the
+	// manager whose worker ran it.
 	PID int `json:"pid"`
+	// Worker is the Python worker process that ran the step function (0 for a Go step).
+	Worker int `json:"worker,omitempty"`
 }
 
 // OpenLedger opens (creating if needed) the ledger at path for appending.

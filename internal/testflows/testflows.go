@@ -3,7 +3,9 @@
 // per step, CPU-bound steps to measure how executions spread over sharded replicas, sleeps to
 // measure timer lateness and memory, and a ledger workflow whose every step
 // execution appends a line to a file outside the cluster, so the crash test can prove that no
-// completed step ran again.
+// completed step ran again. bench-noop and the ledger workflow have twins written as workflow
+// files (NoopFile in Starlark; NoopPy and LedgerPy in Python), which the benchmark and the crash
+// test write into the manager's --workflow-dirs.
 package testflows
 
 import (
