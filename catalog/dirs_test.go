@@ -13,6 +13,9 @@ import (
 	"github.com/go-logr/logr/funcr"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/testpython"
+	"github.com/centaur-dev/workflow-operator/pyworker"
 )
 
 // logLines collects what a Dirs logs.
@@ -187,5 +190,44 @@ func TestDirsSayWhenAFileOverridesAGoWorkflow(t *testing.T) {
 	}
 	if e, _ := c.Lookup("any", "hello"); e.Source != catalog.SourceFile {
 		t.Errorf("hello resolves to %s", e.Source)
+	}
+}
+
+func TestDirsLoadPythonBesideStarlarkAndLetTheOverlayOverrideIt(t *testing.T) {
+	pool, err := testpython.Pool(pyworker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	reg := engine.NewRegistry()
+	c := catalog.New(reg, catalog.Options{OperatorNamespace: "centaur-system", Python: testpython.Loader(pool)})
+	builtin, overlay := t.TempDir(), t.TempDir()
+	write := func(dir, name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	python := func(result string) string {
+		return "WORKFLOW_NAME = \"report\"\n\nasync def handler(inp, ctx):\n    return " + result + "\n"
+	}
+	write(builtin, "report.py", python(`"image python"`))
+	write(builtin, "report.star", "WORKFLOW_NAME = \"report\"\ndef handler(inp, ctx):\n    return \"image starlark\"\n")
+	d, lines := newDirs(t, c, builtin)
+	d.Load()
+	e, _ := c.Lookup("any", "report")
+	if fw, ok := e.FileWorkflow(); !ok || fw.Language() != "python" || run(t, e.Workflow) != `"image python"` {
+		t.Errorf("report resolves to %+v; want report.py, first by name in its directory", e)
+	}
+	if log := lines.String(); !strings.Contains(log, `"file"="`+filepath.Join(builtin, "report.star")+`"`) || !strings.Contains(log, "DuplicateWorkflowName") {
+		t.Errorf("the .star file of the same name was not refused:\n%s", log)
+	}
+
+	write(overlay, "report.py", python(`"overlay"`))
+	d, lines = newDirs(t, c, builtin, overlay)
+	d.Load()
+	e, _ = c.Lookup("any", "report")
+	if run(t, e.Workflow) != `"overlay"` || !strings.Contains(lines.String(), `"language"="python"`) {
+		t.Errorf("the overlay's report.py did not override the image's:\n%s", lines)
 	}
 }

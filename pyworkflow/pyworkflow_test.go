@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
 	"github.com/centaur-dev/workflow-operator/pyworker"
@@ -411,5 +412,57 @@ func TestWithoutPythonEachFileSaysWhatToInstall(t *testing.T) {
 			!strings.Contains(le.Message, "python3-that-is-not-installed was not found (install Python 3.9 or later, or set --python-interpreter)") {
 			t.Errorf("%s: %v", f.Path, f.Err)
 		}
+	}
+}
+
+func TestSchedulesAndWebhooksAreDeclaredAsInStarlark(t *testing.T) {
+	var checked []string
+	loader := &pyworkflow.Loader{Pool: newPool(t), CheckSchedule: func(s durable.ScheduleSpec) error {
+		checked = append(checked, s.Cron)
+		return nil
+	}}
+	wf, _ := loadFile(t, loader, "nightly.py", map[string]string{"nightly.py": `
+from api.webhooks import HmacAuth, WebhookSpec
+from api.workflow_engine import Schedule
+
+WORKFLOW_NAME = "nightly"
+
+SCHEDULES = [
+    Schedule(cron="0 2 * * *", time_zone="Europe/Berlin", input={"topic": "x"}, jitter="30s"),
+    Schedule(name="weekly", cron="@weekly"),
+]
+
+WEBHOOKS = [WebhookSpec(slug="deploys", provider="acme", auth=HmacAuth(secret_ref="acme-hook/secret", header="X-Acme-Signature", prefix="sha256="))]
+
+async def handler(inp, ctx):
+    return 1
+`})
+	got := wf.Schedules()
+	if len(got) != 2 || got[0].Cron != "0 2 * * *" || got[0].TimeZone != "Europe/Berlin" || got[0].Jitter != 30*time.Second ||
+		string(got[0].Input.(json.RawMessage)) != `{"topic":"x"}` || got[1].Name != "weekly" || len(checked) != 2 {
+		t.Errorf("Schedules() = %+v (checked %v)", got, checked)
+	}
+	hooks := wf.Webhooks()
+	if len(hooks) != 1 || hooks[0].Auth != (durable.WebhookAuth{Scheme: "hmac", SecretRef: "acme-hook/secret", Header: "X-Acme-Signature", Prefix: "sha256="}) {
+		t.Errorf("Webhooks() = %+v", hooks)
+	}
+}
+
+func TestARevisionTooLargeToStoreDoesNotLoad(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("big.py", "WORKFLOW_NAME = \"big\"\n\nasync def handler(inp, ctx):\n    return 1\n")
+	write("_data.py", "DATA = '"+strings.Repeat("x", pyworkflow.MaxBundleBytes)+"'\n")
+	files, err := (&pyworkflow.Loader{Pool: newPool(t)}).LoadDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var le *workflowfile.LoadError
+	if len(files) != 1 || !errors.As(files[0].Err, &le) || le.Reason != pyworkflow.ReasonRevisionTooLarge || !strings.Contains(le.Message, "move data files out") {
+		t.Fatalf("%+v", files)
 	}
 }
