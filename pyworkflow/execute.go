@@ -276,7 +276,7 @@ func (x *execution) steps(calls []pyworker.Call, results []pyworker.Result) {
 func (x *execution) parallel(i int, c pyworker.Call) pyworker.Result {
 	branches := make([]durable.Branch[json.RawMessage], len(c.Branches))
 	for j, b := range c.Branches {
-		branches[j] = durable.Branch[json.RawMessage]{Name: b.Name, Fn: x.stepFn(i, j, pyworker.Call{Name: b.Name, Async: b.Async})}
+		branches[j] = durable.Branch[json.RawMessage]{Name: b.Name, Fn: x.stepFn(i, j, pyworker.Call{Name: b.Name, Async: b.Async, Timeout: c.Timeout})}
 	}
 	raws, err := durable.Parallel(x.dctx, branches, stepOptions(pyworker.Call{Retry: c.Retry, Timeout: c.Timeout})...)
 	if err != nil {
@@ -372,6 +372,9 @@ func (x *execution) stepFn(call, branch int, c pyworker.Call) func(context.Conte
 			var exited *pyworker.WorkerExitedError
 			if errors.As(err, &exited) {
 				return nil, durable.NewError("WorkerExited", "the Python worker running the step exited: "+exited.Reason, false)
+			}
+			if errors.Is(err, context.DeadlineExceeded) && c.Timeout != nil {
+				return nil, fmt.Errorf("step %q overran its %s timeout: %w", c.Name, seconds(c.Timeout), err)
 			}
 			return nil, err
 		}

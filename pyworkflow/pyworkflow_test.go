@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -464,5 +465,56 @@ func TestARevisionTooLargeToStoreDoesNotLoad(t *testing.T) {
 	var le *workflowfile.LoadError
 	if len(files) != 1 || !errors.As(files[0].Err, &le) || le.Reason != pyworkflow.ReasonRevisionTooLarge || !strings.Contains(le.Message, "move data files out") {
 		t.Fatalf("%+v", files)
+	}
+}
+
+func TestAStepThreadPastItsTimeoutIsAbandonedAndItsWorkerReplaced(t *testing.T) {
+	pool := newPool(t, func(c *pyworker.Config) { c.Workers = 1 })
+	wf, _ := loadFile(t, &pyworkflow.Loader{Pool: pool}, "stuck.py", map[string]string{"stuck.py": `
+import time
+
+from api.workflow_engine import StepFailed
+
+WORKFLOW_NAME = "stuck"
+
+def hang():
+    time.sleep(600)
+
+async def handler(inp, ctx):
+    try:
+        await ctx.step("hang", hang, timeout=0.3, retry=1)
+    except StepFailed as e:
+        return e.message
+    return "finished"
+`})
+	before, err := pool.Workers(context.Background())
+	if err != nil || len(before) != 1 {
+		t.Fatalf("workers %+v, %v", before, err)
+	}
+	out := newHarness(t, wf, `{}`).execute()
+	mustComplete(t, out, `"step \"hang\" overran its 300ms timeout: context deadline exceeded"`)
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(before[0].PID, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d still runs the abandoned thread", before[0].PID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mustComplete(t, newHarness(t, wf, `{"again": true}`).execute(), `"step \"hang\" overran its 300ms timeout: context deadline exceeded"`)
+}
+
+func TestWorkersOfferThemselvesToTheOOMKillerFirst(t *testing.T) {
+	pool := newPool(t)
+	wf, _ := loadFile(t, &pyworkflow.Loader{Pool: pool}, "one.py", map[string]string{"one.py": "WORKFLOW_NAME = \"one\"\n\nasync def handler(inp, ctx):\n    return 1\n"})
+	mustComplete(t, newHarness(t, wf, `{}`).execute(), `1`)
+	workers, err := pool.Workers(context.Background())
+	if err != nil || len(workers) == 0 {
+		t.Fatalf("workers %+v, %v", workers, err)
+	}
+	for _, w := range workers {
+		adj, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(w.PID), "oom_score_adj"))
+		if err != nil || strings.TrimSpace(string(adj)) != "1000" {
+			t.Errorf("worker %d: oom_score_adj %q (%v); want 1000", w.PID, adj, err)
+		}
 	}
 }
