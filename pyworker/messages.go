@@ -2,6 +2,7 @@ package pyworker
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -86,6 +87,14 @@ type LoadError struct {
 	Column    int    `json:"column"`
 	Message   string `json:"message"`
 	Traceback string `json:"traceback"`
+}
+
+// Error formats the error as "reason: file:line:column: message".
+func (e *LoadError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s: %s:%d:%d: %s", e.Reason, e.File, e.Line, e.Column, e.Message)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Reason, e.File, e.Message)
 }
 
 // RunInfo identifies the run a session executes.

@@ -48,7 +48,8 @@ type Message struct {
 func (s *Session) PID() int { return s.w.pid }
 
 // Run starts (or, on a hit, resumes) the handler of run at revision digest and returns where it
-// stopped. load is the revision's source, sent first when the worker does not have it.
+// stopped. load is the revision's source, sent first when the worker does not have it; a
+// revision that does not load (any more: a module it imports was removed) is a *LoadError.
 func (s *Session) Run(ctx context.Context, load LoadRequest, run RunInfo, input json.RawMessage, end JournalEnd) (*Message, error) {
 	if !s.w.hasRevision(load.Digest) {
 		if err := s.load(ctx, load); err != nil {
@@ -80,15 +81,14 @@ func (s *Session) Run(ctx context.Context, load LoadRequest, run RunInfo, input 
 	return m, nil
 }
 
-// load imports the revision for the session, turning a load failure into an error: the
-// revision loaded before, so a failure now is the worker's or the file system's.
+// load imports the revision for the session; a revision that does not load is a *LoadError.
 func (s *Session) load(ctx context.Context, req LoadRequest) error {
 	_, le, err := s.w.load(ctx, req)
 	if err != nil {
 		return err
 	}
 	if le != nil {
-		return fmt.Errorf("revision %s does not load in the Python worker: %s: %s", req.Revision, le.Reason, le.Message)
+		return le
 	}
 	return nil
 }

@@ -60,6 +60,11 @@ func (x *execution) run(info durable.RunInfo, input json.RawMessage) (json.RawMe
 	run := pyworker.RunInfo{Namespace: info.Namespace, Name: info.Name, UID: info.UID, Workflow: info.WorkflowName,
 		Revision: x.w.revision, StartedAt: info.StartedAt}
 	msg, err := sess.Run(x.ctx, x.w.loadRequest(), run, input, pyEnd(engine.JournalEndOf(x.dctx)))
+	var le *pyworker.LoadError
+	if errors.As(err, &le) {
+		return nil, &engine.Failure{Reason: ReasonRevisionInvalid, Message: fmt.Sprintf(
+			"revision %s, which this run started on, no longer loads in the Python worker: %v", x.w.revision, le)}
+	}
 	for first := true; ; first = false {
 		if err != nil {
 			x.lost(err)

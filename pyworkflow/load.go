@@ -25,6 +25,10 @@ const (
 	ReasonRevisionTooLarge = "RevisionTooLarge"
 	// ReasonPythonUnavailable: no usable Python interpreter.
 	ReasonPythonUnavailable = "PythonUnavailable"
+	// ReasonRevisionInvalid fails a run whose stored revision no longer loads (a module it
+	// imports is gone from the worker's interpreter): as for a stored Starlark revision that
+	// does not compile.
+	ReasonRevisionInvalid = "RevisionInvalid"
 )
 
 // MaxBundleBytes bounds a revision's stored form (the file and its helpers as JSON), so that it

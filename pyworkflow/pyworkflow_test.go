@@ -518,3 +518,17 @@ func TestWorkersOfferThemselvesToTheOOMKillerFirst(t *testing.T) {
 		}
 	}
 }
+
+func TestAStoredRevisionThatNoLongerLoadsFailsItsRun(t *testing.T) {
+	b := workflowfile.Bundle{Origin: workflowfile.OriginDir, Entry: "gone.py", Files: map[string]string{
+		"gone.py": "import a_module_uninstalled_since\n\nWORKFLOW_NAME = \"gone\"\n\nasync def handler(inp, ctx):\n    return 1\n"}}
+	revision := workflowfile.RevisionName("gone", pyworker.Digest(pyworker.Bundle{Origin: string(b.Origin), Entry: b.Entry, Files: b.Files}))
+	stored, err := (&pyworkflow.Loader{Pool: newPool(t)}).Stored(b, "gone", revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := mustFail(t, newHarness(t, stored, `{}`).execute(), pyworkflow.ReasonRevisionInvalid)
+	if !strings.Contains(f.Message, "ImportError") || !strings.Contains(f.Message, "a_module_uninstalled_since") {
+		t.Errorf("message: %s", f.Message)
+	}
+}
