@@ -103,6 +103,7 @@ type Options struct {
 	DefinitionEgressAllow string        // --definition-egress-allow
 	PodCIDRs              string        // --pod-cidrs
 	ServiceCIDRs          string        // --service-cidrs
+	NodeCIDRs             string        // --node-cidrs
 	RevisionGCInterval    time.Duration // --revision-gc-interval
 
 	// Python workflow files (packages pyworkflow and pyworker): the worker processes.
@@ -186,6 +187,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.DefinitionEgressAllow, "definition-egress-allow", "", "Comma-separated CIDRs that WorkflowDefinitions' http may reach although they are private, loopback or cluster addresses.")
 	fs.StringVar(&o.PodCIDRs, "pod-cidrs", "", "Comma-separated pod CIDRs of the cluster, which WorkflowDefinitions' http may not reach (private ranges are refused anyway).")
 	fs.StringVar(&o.ServiceCIDRs, "service-cidrs", "", "Comma-separated service CIDRs of the cluster, which WorkflowDefinitions' http may not reach.")
+	fs.StringVar(&o.NodeCIDRs, "node-cidrs", "", "Comma-separated CIDRs of the cluster's nodes (kubelets, node ports), which WorkflowDefinitions' http may not reach.")
 	fs.DurationVar(&o.RevisionGCInterval, "revision-gc-interval", controllers.DefaultRevisionGCInterval, "How often stored workflow revisions that no unfinished run needs are deleted.")
 	fs.StringVar(&o.PythonInterpreter, "python-interpreter", pyworker.DefaultPython, "The CPython (3.9 or later) that runs Python workflow files: a path, or a name looked up in PATH.")
 	fs.IntVar(&o.PythonWorkers, "python-workers", pyworker.DefaultWorkers, "Python worker processes; each runs the handler code of its share of the runs one turn at a time, and their step functions on threads. Each may use up to --python-cache-rss-bytes for kept handlers, besides what steps use.")
@@ -456,11 +458,11 @@ type fileConfigs struct {
 }
 
 // fileConfigs builds the configurations from the flags: the egress policy of definitions
-// refuses the default private ranges plus the cluster's pod and service ranges, except what
-// --definition-egress-allow opens.
+// refuses the default private ranges plus the cluster's pod, service and node ranges, except
+// what --definition-egress-allow opens.
 func (o Options) fileConfigs() (fileConfigs, error) {
 	deny := workflowfile.DefaultDeniedRanges()
-	for _, f := range []struct{ name, value string }{{"--pod-cidrs", o.PodCIDRs}, {"--service-cidrs", o.ServiceCIDRs}} {
+	for _, f := range []struct{ name, value string }{{"--pod-cidrs", o.PodCIDRs}, {"--service-cidrs", o.ServiceCIDRs}, {"--node-cidrs", o.NodeCIDRs}} {
 		prefixes, err := webhookserver.ParseCIDRs(f.value)
 		if err != nil {
 			return fileConfigs{}, fmt.Errorf("%s: %w", f.name, err)
