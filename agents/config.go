@@ -47,8 +47,9 @@ type Config struct {
 	Agents map[string]Agent
 }
 
-// Agent is one agent's settings: its backend and the defaults of its turns, which a turn's
-// spec may override (model, instructions, temperature, maxTokens).
+// Agent is one agent's settings: its backend and what its turns get. A turn's spec may pick
+// another of the allowed models, add instructions after the agent's, and ask for a lower
+// temperature or fewer tokens: the agent's settings are the ceilings, not only defaults.
 type Agent struct {
 	// Backend is "openai" or "external". Empty means "openai" when baseURL is set.
 	Backend string `json:"backend,omitempty"`
@@ -60,11 +61,12 @@ type Agent struct {
 	// APIKeySecretRef names the Secret, in the ConfigMap's namespace, holding the API key.
 	// Absent: no Authorization header (for local servers without authentication).
 	APIKeySecretRef *SecretKeyRef `json:"apiKeySecretRef,omitempty"`
-	// Instructions is the system prompt unless the turn gives its own.
+	// Instructions is the system prompt; a turn's instructions follow it, never replace it.
 	Instructions string `json:"instructions,omitempty"`
-	// Temperature is the sampling temperature, 0 to 2, unless the turn sets one.
+	// Temperature is the sampling temperature, 0 to 2, and the most a turn may ask for.
 	Temperature *float64 `json:"temperature,omitempty"`
-	// MaxTokens caps replies unless the turn sets a cap; zero leaves the backend's default.
+	// MaxTokens caps replies, and a turn may only lower it; zero leaves the backend's default
+	// (and the turn's cap).
 	MaxTokens int `json:"maxTokens,omitempty"`
 	// Timeout bounds a turn, retries included, as a Go duration ("90s"). Default 2m.
 	Timeout Duration `json:"timeout,omitempty"`

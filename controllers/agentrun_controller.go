@@ -29,6 +29,8 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/agents"
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
 // Defaults of the AgentRun controller.
@@ -63,6 +65,9 @@ type AgentOptions struct {
 	// ConfigTTL is how long the configuration read for one turn is reused for the next.
 	// Default agents.DefaultConfigTTL.
 	ConfigTTL time.Duration
+	// RecordGrace is how long a turn may wait for its run to record it before it counts as made
+	// by hand. Default DefaultRecordGrace.
+	RecordGrace time.Duration
 }
 
 // ParseAgentsConfig reads the --agents-config flag, "namespace/name".
@@ -99,6 +104,10 @@ type AgentRunReconciler struct {
 	MaxConcurrentReconciles int
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// RecordGrace is how long a turn whose run has not recorded it yet may wait for the
+	// record before it counts as made by hand (DefaultRecordGrace when zero): the engine
+	// creates a turn, then writes its record.
+	RecordGrace time.Duration
 
 	mu sync.Mutex
 	// claims holds the turns this process claimed and has not recorded yet.
@@ -153,6 +162,9 @@ func (r *AgentRunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, nil // an external agent runtime took it
 	}
 	plan, err := r.plan(ctx, turn)
+	if errors.Is(err, errNotRecordedYet) {
+		return ctrl.Result{RequeueAfter: recordPoll}, nil
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -200,8 +212,9 @@ func (r *AgentRunReconciler) plan(ctx context.Context, turn *workflowsv1alpha1.A
 }
 
 // checkPolicy refuses the turns the agent's policy does not answer with the operator's key:
-// a model the agent does not allow, or a turn no live WorkflowRun owns from a namespace not in
-// standaloneNamespaces. An error means the owner could not be read.
+// a model the agent does not allow, or a turn no running WorkflowRun made, from a namespace not
+// in standaloneNamespaces. A turn whose run has not recorded it yet is tried again until
+// RecordGrace passed (errNotRecordedYet). An error means the owner could not be read.
 func (r *AgentRunReconciler) checkPolicy(ctx context.Context, turn *workflowsv1alpha1.AgentRun, name string, agent agents.Agent) (*workflowsv1alpha1.RunError, error) {
 	if !agent.AllowsModel(turn.Spec.Model) {
 		return &workflowsv1alpha1.RunError{Reason: agents.ReasonNotAllowed, Message: fmt.Sprintf(
@@ -211,28 +224,60 @@ func (r *AgentRunReconciler) checkPolicy(ctx context.Context, turn *workflowsv1a
 	if agent.AllowsStandalone(turn.Namespace) {
 		return nil, nil
 	}
-	owned, err := r.ownedByLiveRun(ctx, turn)
-	if err != nil || owned {
+	run, recorded, err := r.recordingRun(ctx, turn)
+	switch {
+	case err != nil:
 		return nil, err
+	case run != nil && !run.Status.Phase.IsFinal() && recorded:
+		return nil, nil
+	case run != nil && !run.Status.Phase.IsFinal() && r.now().Sub(turn.CreationTimestamp.Time) < r.recordGrace():
+		return nil, errNotRecordedYet
 	}
 	return &workflowsv1alpha1.RunError{Reason: agents.ReasonNotAllowed, Message: fmt.Sprintf(
-		"agent %q answers only the turns of workflow runs; this AgentRun has no running WorkflowRun as its owner. "+
+		"agent %q answers only the turns that running workflow runs start (recorded in the run's journal); this AgentRun is not one. "+
 			"The operator may list namespace %s in the agent's standaloneNamespaces (%s of ConfigMap %s)",
 		name, turn.Namespace, agents.ConfigKey, r.ConfigMap)}, nil
 }
 
-// ownedByLiveRun reports whether the turn's controlling owner is a WorkflowRun that exists,
-// with the UID the reference names, and has not finished.
-func (r *AgentRunReconciler) ownedByLiveRun(ctx context.Context, turn *workflowsv1alpha1.AgentRun) (bool, error) {
+// DefaultRecordGrace is how long a turn may wait for its run to record it; recordPoll is how
+// often it looks again meanwhile.
+const (
+	DefaultRecordGrace = 10 * time.Second
+	recordPoll         = 200 * time.Millisecond
+)
+
+func (r *AgentRunReconciler) recordGrace() time.Duration {
+	if r.RecordGrace > 0 {
+		return r.RecordGrace
+	}
+	return DefaultRecordGrace
+}
+
+// errNotRecordedYet has a turn tried again after recordPoll: its run exists and runs, but its
+// journal does not record the turn yet.
+var errNotRecordedYet = errors.New("the turn's run has not recorded the turn yet")
+
+// recordingRun returns the WorkflowRun the turn names as its controlling owner, when it
+// exists with the UID the reference names, and whether that run's journal records the turn (an
+// Agent entry that refers to it): what the engine wrote when it made the turn. An
+// ownerReference is any editor's to write; a run's journal only the manager's.
+func (r *AgentRunReconciler) recordingRun(ctx context.Context, turn *workflowsv1alpha1.AgentRun) (*workflowsv1alpha1.WorkflowRun, bool, error) {
 	ref := metav1.GetControllerOf(turn)
 	if ref == nil || ref.Kind != "WorkflowRun" || ref.APIVersion != workflowsv1alpha1.GroupVersion.String() {
-		return false, nil
+		return nil, false, nil
 	}
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: turn.Namespace, Name: ref.Name}, run); err != nil {
-		return false, client.IgnoreNotFound(err)
+		return nil, false, client.IgnoreNotFound(err)
 	}
-	return run.UID == ref.UID && !run.Status.Phase.IsFinal(), nil
+	if run.UID != ref.UID {
+		return nil, false, nil
+	}
+	recorded, err := runstore.RecordsRef(ctx, r.APIReader, run, workflowsv1alpha1.EntryKind(engine.KindAgent), turn.Name)
+	if errors.Is(err, runstore.ErrLost) {
+		return run, false, nil
+	}
+	return run, recorded, err
 }
 
 // planOpenAI completes the plan of a turn for an OpenAI-compatible agent: its API key, the
@@ -245,23 +290,17 @@ func (r *AgentRunReconciler) planOpenAI(ctx context.Context, turn *workflowsv1al
 	}
 	req := agents.Request{
 		Model:        firstNonEmpty(turn.Spec.Model, agent.Model),
-		Instructions: firstNonEmpty(turn.Spec.Instructions, agent.Instructions),
+		Instructions: joinInstructions(agent.Instructions, turn.Spec.Instructions),
 		Prompt:       turn.Spec.Prompt,
-		Temperature:  agent.Temperature,
-		MaxTokens:    agent.MaxTokens,
-	}
-	if turn.Spec.Temperature != nil {
-		req.Temperature = turn.Spec.Temperature
-	}
-	if turn.Spec.MaxTokens > 0 {
-		req.MaxTokens = int(turn.Spec.MaxTokens)
+		Temperature:  ceiling(turn.Spec.Temperature, agent.Temperature),
+		MaxTokens:    int(ceilingInt(int64(turn.Spec.MaxTokens), int64(agent.MaxTokens))),
 	}
 	if req.Model == "" {
 		plan.failure = &workflowsv1alpha1.RunError{Reason: agents.ReasonConfigInvalid,
 			Message: fmt.Sprintf("agent %q names no model: set model in %s of ConfigMap %s, or spec.model on the turn", plan.agent, agents.ConfigKey, r.ConfigMap)}
 		return plan, nil
 	}
-	if req.History, err = r.history(ctx, turn); err != nil {
+	if req.History, err = r.history(ctx, turn, agent); err != nil {
 		return plan, err
 	}
 	plan.request, plan.client = req, agent.NewOpenAI(key)
@@ -295,11 +334,14 @@ func (r *AgentRunReconciler) apiKey(ctx context.Context, name string, agent agen
 
 // history returns the earlier turns of the turn's thread as messages, oldest first, each as the
 // user's prompt and the assistant's reply. Earlier turns are the turns of the same threadKey in
-// the turn's namespace that succeeded and were not created after it. Creation times have a
+// the turn's namespace that succeeded, were not created after it, and that a workflow run made
+// (its journal records them), so that a turn made by hand cannot speak into a workflow's
+// conversation; in a namespace whose hand-made turns the agent answers
+// (standaloneNamespaces), those count too. Creation times have a
 // resolution of one second, so a turn created in the same second as this one counts as earlier
 // when it has already succeeded; turns are ordered by creation time, then by when they
 // finished, then by name.
-func (r *AgentRunReconciler) history(ctx context.Context, turn *workflowsv1alpha1.AgentRun) ([]agents.Message, error) {
+func (r *AgentRunReconciler) history(ctx context.Context, turn *workflowsv1alpha1.AgentRun, agent agents.Agent) ([]agents.Message, error) {
 	if turn.Spec.ThreadKey == "" {
 		return nil, nil
 	}
@@ -312,6 +354,11 @@ func (r *AgentRunReconciler) history(ctx context.Context, turn *workflowsv1alpha
 	earlier := slices.DeleteFunc(thread.Items, func(t workflowsv1alpha1.AgentRun) bool {
 		return t.UID == turn.UID || t.Status.Phase != workflowsv1alpha1.AgentSucceeded || t.CreationTimestamp.After(turn.CreationTimestamp.Time)
 	})
+	if !agent.AllowsStandalone(turn.Namespace) {
+		if earlier, err = r.madeByRuns(ctx, earlier); err != nil {
+			return nil, err
+		}
+	}
 	slices.SortFunc(earlier, func(a, b workflowsv1alpha1.AgentRun) int { return compareTurns(&a, &b) })
 	msgs := make([]agents.Message, 0, 2*len(earlier))
 	for _, t := range earlier {
@@ -319,6 +366,50 @@ func (r *AgentRunReconciler) history(ctx context.Context, turn *workflowsv1alpha
 			agents.Message{Role: agents.RoleAssistant, Content: t.Status.Result})
 	}
 	return msgs, nil
+}
+
+// madeByRuns keeps the turns whose runs' journals record them.
+func (r *AgentRunReconciler) madeByRuns(ctx context.Context, turns []workflowsv1alpha1.AgentRun) ([]workflowsv1alpha1.AgentRun, error) {
+	out := turns[:0]
+	for i := range turns {
+		_, recorded, err := r.recordingRun(ctx, &turns[i])
+		if err != nil {
+			return nil, err
+		}
+		if recorded {
+			out = append(out, turns[i])
+		}
+	}
+	return out, nil
+}
+
+// joinInstructions puts a turn's instructions after the agent's, so that the operator's
+// instructions always reach the model.
+func joinInstructions(agent, turn string) string {
+	switch {
+	case agent == "":
+		return turn
+	case turn == "" || turn == agent:
+		return agent
+	}
+	return agent + "\n\n" + turn
+}
+
+// ceiling is the turn's value capped by the agent's: the agent's setting is both the default
+// and the most a turn may ask for.
+func ceiling(turn, agent *float64) *float64 {
+	if turn == nil || agent != nil && *turn > *agent {
+		return agent
+	}
+	return turn
+}
+
+// ceilingInt is ceiling for counts, where zero means unset.
+func ceilingInt(turn, agent int64) int64 {
+	if turn <= 0 || agent > 0 && turn > agent {
+		return agent
+	}
+	return turn
 }
 
 // compareTurns orders turns by creation time, then finish time, then name.
@@ -667,6 +758,7 @@ func setupAgents(mgr ctrl.Manager, o AgentOptions, shards *Sharding) (*AgentRunR
 		ConfigMap:               o.ConfigMap,
 		Events:                  mgr.GetEventRecorder("agentrun-controller"),
 		MaxConcurrentReconciles: o.Concurrency,
+		RecordGrace:             o.RecordGrace,
 		shards:                  shards,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -75,7 +76,10 @@ func (h *runHost) StartChild(ctx context.Context, step, workflowName string, inp
 		},
 		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: workflowName, Input: &apiextensionsv1.JSON{Raw: input}},
 	}
-	return h.createOwned(ctx, child, &workflowsv1alpha1.WorkflowRun{})
+	existing := &workflowsv1alpha1.WorkflowRun{}
+	return h.createOwned(ctx, child, existing, "child run", func() bool {
+		return existing.Spec.WorkflowName == workflowName && runstore.EqualJSON(jsonOrNull(existing.Spec.Input), jsonOrNull(child.Spec.Input))
+	})
 }
 
 // SendEvent creates the WorkflowEvent the run sends at its primitive step. Its name derives
@@ -131,9 +135,11 @@ func (h *runHost) ChildResult(ctx context.Context, id string) (engine.Result, er
 	}
 }
 
-// createOwned creates obj owned by the run, or confirms that the object of that name is the
-// run's own; it returns the object's name.
-func (h *runHost) createOwned(ctx context.Context, obj, existing client.Object) (string, error) {
+// createOwned creates obj owned by the run, or adopts the object of that name the run made
+// before a crash (existing receives it): it must be controlled by the run and hold what obj
+// holds (same says so), so that an object an editor made ahead of the run, under the name the
+// run would give it and with a forged owner, is refused rather than taken for the run's.
+func (h *runHost) createOwned(ctx context.Context, obj, existing client.Object, what string, same func() bool) (string, error) {
 	if err := controllerutil.SetControllerReference(h.run, obj, h.r.Scheme()); err != nil {
 		return "", fmt.Errorf("own %s: %w", obj.GetName(), err)
 	}
@@ -150,8 +156,25 @@ func (h *runHost) createOwned(ctx context.Context, obj, existing client.Object) 
 	if !metav1.IsControlledBy(existing, h.run) {
 		return "", fmt.Errorf("%s already exists and does not belong to run %s", obj.GetName(), h.run.Name)
 	}
+	if !same() {
+		return "", &engine.Failure{Reason: ReasonForeignObject, Message: fmt.Sprintf(
+			"the %s %s exists and claims to belong to this run, but holds something else than the run asked for: someone made it by hand, so the run cannot take it for its own",
+			what, obj.GetName())}
+	}
 	return obj.GetName(), nil
 }
+
+// jsonOrNull is v's JSON, or null for none.
+func jsonOrNull(v *apiextensionsv1.JSON) []byte {
+	if v == nil || len(v.Raw) == 0 {
+		return []byte("null")
+	}
+	return v.Raw
+}
+
+// ReasonForeignObject fails a run whose child run or agent turn exists already, under the name
+// the run gives it, with another spec than the run's: someone made it by hand.
+const ReasonForeignObject = "ForeignObject"
 
 // getOwned reads an object of the run's from the cache, falling back to the API server when
 // the cache has not seen it yet.
@@ -188,7 +211,8 @@ func (h *runHost) StartAgent(ctx context.Context, step string, req durable.Agent
 	if shard := h.run.Labels[workflowsv1alpha1.LabelShard]; shard != "" {
 		turn.Labels[workflowsv1alpha1.LabelShard] = shard // a turn is answered by its run's shard
 	}
-	return h.createOwned(ctx, turn, &workflowsv1alpha1.AgentRun{})
+	existing := &workflowsv1alpha1.AgentRun{}
+	return h.createOwned(ctx, turn, existing, "agent turn", func() bool { return apiequality.Semantic.DeepEqual(existing.Spec, turn.Spec) })
 }
 
 // AgentResult reads the turn from the cache (the watch that woke the run put its final status

@@ -165,3 +165,31 @@ func parseCursor(token string) (cursor, error) {
 	}
 	return cursor{segment: int32(s), position: p}, nil
 }
+
+// RecordsRef reports whether run's journal holds an entry of kind whose ref is ref: the turn or
+// child a primitive of the run created. It looks in the open part first, where a recent
+// record is, then in the sealed segments from the newest, so that it reads segments only for an
+// old record or one that is not there. Pass the run as read from the API server.
+func RecordsRef(ctx context.Context, reader client.Reader, run *workflowsv1alpha1.WorkflowRun, kind workflowsv1alpha1.EntryKind, ref string) (bool, error) {
+	holds := func(entries []workflowsv1alpha1.JournalEntry) bool {
+		for i := range entries {
+			if entries[i].Kind == kind && entries[i].Ref == ref {
+				return true
+			}
+		}
+		return false
+	}
+	if holds(run.Status.Journal) {
+		return true, nil
+	}
+	for index := historyOf(run).Segments - 1; index >= 0; index-- {
+		seg, err := ReadSegment(ctx, reader, run, index)
+		if err != nil {
+			return false, err
+		}
+		if holds(seg.Spec.Entries) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
