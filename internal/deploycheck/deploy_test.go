@@ -17,11 +17,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	apiyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -105,6 +107,8 @@ func TestTheManagerWorksWithThePermissionsConfigDefaultGivesIt(t *testing.T) {
 		}
 		return nil
 	})
+	t.Log("an editor may not place runs on shards (config/policy)")
+	editorMayNotPlaceRuns(ctx, t, cluster, admin)
 	time.Sleep(5 * time.Second) // the controllers' periodic work: counters, revisions, schedules
 	if proc.Exited() {
 		t.Fatalf("the manager exited:\n%s", logs)
@@ -206,6 +210,52 @@ func exercise(ctx context.Context, t *testing.T, c client.Client) {
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
 		}
+	}
+}
+
+// editorMayNotPlaceRuns binds a user to the WorkflowRun editor role in default and checks that
+// config/policy refuses them the shard and drain labels, on create and on update, while the rest
+// of a run's metadata stays theirs.
+func editorMayNotPlaceRuns(ctx context.Context, t *testing.T, cluster *testcluster.Cluster, admin client.Client) {
+	t.Helper()
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deploycheck-editor"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "centaur-workflowrun-editor-role"},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "deploycheck-editor"}}}
+	if err := admin.Create(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	cfg := cluster.Config()
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "deploycheck-editor"}
+	editor, err := client.New(cfg, client.Options{Scheme: controllers.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := func(err error) error {
+		if err == nil || !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "only the operator sets the labels") {
+			return fmt.Errorf("want the policy's refusal, got %v", err)
+		}
+		return nil
+	}
+	testenv.WaitFor(t, 30*time.Second, "the policy to refuse an editor's shard label", func() error {
+		run := &workflowsv1alpha1.WorkflowRun{}
+		if err := editor.Get(ctx, client.ObjectKey{Namespace: "default", Name: "deploy-hello"}, run); err != nil {
+			return err
+		}
+		run.Labels = map[string]string{workflowsv1alpha1.LabelShard: "some-replica"}
+		return refused(editor.Update(ctx, run))
+	})
+	pinned := &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deploy-pinned",
+		Labels: map[string]string{workflowsv1alpha1.LabelDrain: "true"}}, Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hello"}}
+	if err := refused(editor.Create(ctx, pinned)); err != nil {
+		t.Error("create with a drain label:", err)
+	}
+	run := &workflowsv1alpha1.WorkflowRun{}
+	if err := editor.Get(ctx, client.ObjectKey{Namespace: "default", Name: "deploy-hello"}, run); err != nil {
+		t.Fatal(err)
+	}
+	run.Labels = map[string]string{"team": "deploycheck"}
+	if err := editor.Update(ctx, run); err != nil {
+		t.Errorf("an editor's own label was refused: %v", err)
 	}
 }
 
