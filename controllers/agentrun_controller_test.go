@@ -692,3 +692,22 @@ async def handler(inp, ctx):
 		expectFailed(run, ReasonForeignObject, "made it by hand")
 	})
 })
+
+var _ = Describe("A turn or child the API server refuses", func() {
+	It("fails the run with the API server's reason instead of trying forever", func() {
+		hot := dropFile(`
+WORKFLOW_NAME = "%[1]s"
+def handler(inp, ctx):
+    return ctx.run_agent("hot", text = "too hot", temperature = 5)
+`)
+		badChild := dropFile(`
+WORKFLOW_NAME = "%[1]s"
+def handler(inp, ctx):
+    return ctx.run_workflow("child", "Not A Valid Workflow Name!")
+`)
+		waitLoaded("default", hot)
+		waitLoaded("default", badChild)
+		expectFailed(createRun(hot, nil), "HandlerError", "the agent turn the run asked for is not valid")
+		expectFailed(createRun(badChild, nil), "HandlerError", "the child run the run asked for is not valid")
+	})
+})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -144,10 +145,14 @@ func (h *runHost) createOwned(ctx context.Context, obj, existing client.Object, 
 		return "", fmt.Errorf("own %s: %w", obj.GetName(), err)
 	}
 	err := h.r.Create(ctx, obj)
-	if err == nil {
+	switch {
+	case err == nil:
 		return obj.GetName(), nil
-	}
-	if !apierrors.IsAlreadyExists(err) {
+	case apierrors.IsInvalid(err):
+		// The API server will refuse it however often it is tried (a temperature over 2, a
+		// child name that is not a name): fail the run and say why.
+		return "", &engine.Failure{Reason: engine.ReasonHandlerError, Message: fmt.Sprintf("the %s the run asked for is not valid: %v", what, err)}
+	case !apierrors.IsAlreadyExists(err):
 		return "", fmt.Errorf("create %s: %w", obj.GetName(), err)
 	}
 	if err := h.r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
@@ -197,6 +202,9 @@ func phaseOrPending(p workflowsv1alpha1.RunPhase) string {
 // StartAgent creates the AgentRun of the run's primitive step, owned by and labelled with the
 // run (and, under sharding, with its shard); AlreadyExists means "that is my turn".
 func (h *runHost) StartAgent(ctx context.Context, step string, req durable.AgentRequest) (string, error) {
+	if req.MaxTokens > math.MaxInt32 {
+		return "", &engine.Failure{Reason: engine.ReasonHandlerError, Message: fmt.Sprintf("agent turn %q asks for %d tokens, more than an AgentRun holds (%d)", step, req.MaxTokens, math.MaxInt32)}
+	}
 	turn := &workflowsv1alpha1.AgentRun{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      runstore.ChildName(h.run, step),

@@ -54,8 +54,8 @@ func toDuration(v starlark.Value) (time.Duration, error) {
 		return d, nil
 	case starlark.Int, starlark.Float:
 		secs, _ := starlark.AsFloat(x)
-		if math.Abs(secs*float64(time.Second)) > math.MaxInt64 {
-			return 0, fmt.Errorf("%s seconds is out of range", x)
+		if math.IsNaN(secs) || math.Abs(secs*float64(time.Second)) > math.MaxInt64 {
+			return 0, fmt.Errorf("%s seconds is not a duration (out of range, or not a number)", x)
 		}
 		return time.Duration(secs * float64(time.Second)), nil
 	}

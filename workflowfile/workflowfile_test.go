@@ -487,3 +487,13 @@ func TestNamespacesLimitWhoMayStartAFile(t *testing.T) {
 		t.Fatalf("a bad namespace: %v", err)
 	}
 }
+
+func TestNotANumberIsNoDuration(t *testing.T) {
+	for _, d := range []string{`float("nan")`, `float("inf")`, `-float("inf")`, `1e300`} {
+		w := mustCompile(t, "WORKFLOW_NAME = \"x\"\ndef handler(inp, ctx):\n    ctx.sleep(\"nap\", "+d+")\n    return 1\n")
+		out := newHarness(t, w, `{}`).execute()
+		if out.Kind != engine.Failed || !strings.Contains(out.Failure.Message, "is not a duration") {
+			t.Errorf("ctx.sleep(%s): %+v", d, out)
+		}
+	}
+}

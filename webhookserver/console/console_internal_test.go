@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +208,24 @@ func TestWorkflowCardsShowWhatTheListingAdds(t *testing.T) {
 	want := []detail{{Name: "revision", Value: "nightly-report-3f9a2c81d04b"}, {Name: "source", Value: "file"}, {Name: "webhooks", Value: "[\n  {\n    \"slug\": \"nightly\"\n  }\n]", Block: true}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("details = %+v\nwant      %+v", got, want)
+	}
+}
+
+// A run's text (an idempotency key, a correlation id) may hold a carriage return, which ends a
+// line of an event stream as a line feed does: it must stay data, never start an event.
+func TestALiveEventCannotBeForgedWithACarriageReturn(t *testing.T) {
+	rec := httptest.NewRecorder()
+	e := startEvents(rec)
+	if err := e.send("update", "key-1\revent: signout\r\ndata: x\nlast"); err != nil {
+		t.Fatal(err)
+	}
+	stream := rec.Body.String()
+	for _, line := range strings.FieldsFunc(stream, func(r rune) bool { return r == '\r' || r == '\n' }) {
+		if strings.HasPrefix(line, "event: ") && line != "event: update" {
+			t.Fatalf("the stream starts a forged event: %q in %q", line, stream)
+		}
+	}
+	if !strings.Contains(stream, "data: event: signout\n") {
+		t.Errorf("the forged text did not stay data: %q", stream)
 	}
 }

@@ -45,16 +45,21 @@ func startEvents(w http.ResponseWriter) *events {
 	return e
 }
 
-// send writes one event; data may span lines.
+// send writes one event; data may span lines. A carriage return ends a line of the stream as a
+// line feed does, so data's lines are split on either: text of a run (an idempotency key, a
+// correlation id) can never start a line of its own and forge an event.
 func (e *events) send(event, data string) error {
 	var b strings.Builder
 	b.WriteString("event: " + event + "\n")
-	for _, line := range strings.Split(data, "\n") {
+	for _, line := range strings.Split(sseLines.Replace(data), "\n") {
 		b.WriteString("data: " + line + "\n")
 	}
 	b.WriteString("\n")
 	return e.write(b.String())
 }
+
+// sseLines turns every line ending of the event-stream format (CR LF, CR, LF) into LF.
+var sseLines = strings.NewReplacer("\r\n", "\n", "\r", "\n")
 
 // heartbeat writes a comment, which browsers ignore.
 func (e *events) heartbeat() error { return e.write(": keep-alive\n\n") }
