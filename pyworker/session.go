@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
 // Session is one execution of one run on a worker: the manager starts the handler with Run,
@@ -230,7 +232,8 @@ func (s *Session) fail(err error) {
 	close(s.gone)
 }
 
-// log writes a ctx.log line of the handler.
+// log writes a ctx.log line of the handler, its message and every field cut to
+// textbound.LogValue.
 func (s *Session) log(f *frame) {
 	if s.logger == nil {
 		return
@@ -246,12 +249,12 @@ func (s *Session) log(f *frame) {
 	for k, v := range f.Fields {
 		var text string
 		if json.Unmarshal(v, &text) == nil {
-			attrs = append(attrs, k, text)
+			attrs = append(attrs, textbound.Cut(k, textbound.LogValue), textbound.Cut(text, textbound.LogValue))
 		} else {
-			attrs = append(attrs, k, v)
+			attrs = append(attrs, textbound.Cut(k, textbound.LogValue), textbound.JSON(v, textbound.LogValue))
 		}
 	}
-	s.logger.Log(context.Background(), level, f.Msg, attrs...)
+	s.logger.Log(context.Background(), level, textbound.Cut(f.Msg, textbound.LogValue), attrs...)
 }
 
 // hasRevision reports whether w loaded the revision of digest.

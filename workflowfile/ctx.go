@@ -13,6 +13,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
 // ctxValue is the handler's ctx: the durable primitives under the product's names, bound to one
@@ -480,14 +481,14 @@ func (c *ctxValue) log(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	for _, kv := range kwargs {
 		key := string(kv[0].(starlark.String))
 		if s, ok := starlark.AsString(kv[1]); ok {
-			attrs = append(attrs, key, s)
+			attrs = append(attrs, key, textbound.Cut(s, textbound.LogValue))
 		} else if raw, err := toJSON(kv[1]); err == nil {
-			attrs = append(attrs, key, json.RawMessage(raw))
+			attrs = append(attrs, key, textbound.JSON(raw, textbound.LogValue))
 		} else {
-			attrs = append(attrs, key, kv[1].String())
+			attrs = append(attrs, key, textbound.Cut(kv[1].String(), textbound.LogValue))
 		}
 	}
-	c.logger().Info(msg, attrs...)
+	c.logger().Info(textbound.Cut(msg, textbound.LogValue), attrs...)
 	return starlark.None, nil
 }
 

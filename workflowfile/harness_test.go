@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +32,8 @@ type harness struct {
 	now     time.Time
 	host    *memHost
 	writes  int
+	// logger, when set, receives the handler's log lines.
+	logger *slog.Logger
 }
 
 func newHarness(t *testing.T, wf durable.Workflow, input string) *harness {
@@ -65,7 +68,8 @@ func (h *harness) execute() engine.Outcome {
 			h.journal = entries
 			return nil
 		}),
-		Host: h.host,
+		Host:   h.host,
+		Logger: h.logger,
 	})
 	if out.Kind == engine.Completed || out.Kind == engine.Failed || out.Kind == engine.Suspended {
 		h.journal = slices.Clone(journal.Entries())

@@ -13,6 +13,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
 // ReasonExecutionLimit is the failure reason of a run whose handler ran more Starlark steps in
@@ -79,7 +80,7 @@ type limitedThread struct {
 // newThread prepares a thread that prints into logger and stops after the step budget.
 func (w *Workflow) newThread(name string, logger *slog.Logger) *limitedThread {
 	t := &limitedThread{Thread: &starlark.Thread{Name: name}, max: w.cfg.maxSteps()}
-	t.Print = func(_ *starlark.Thread, msg string) { logger.Info(msg) }
+	t.Print = func(_ *starlark.Thread, msg string) { logger.Info(textbound.Cut(msg, textbound.LogValue)) }
 	t.SetMaxExecutionSteps(t.max)
 	t.OnMaxSteps = func(th *starlark.Thread) {
 		t.exceeded = true

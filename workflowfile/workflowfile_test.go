@@ -1,9 +1,11 @@
 package workflowfile_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -494,6 +497,31 @@ func TestNotANumberIsNoDuration(t *testing.T) {
 		out := newHarness(t, w, `{}`).execute()
 		if out.Kind != engine.Failed || !strings.Contains(out.Failure.Message, "is not a duration") {
 			t.Errorf("ctx.sleep(%s): %+v", d, out)
+		}
+	}
+}
+
+func TestPrintAndLogLinesAreBounded(t *testing.T) {
+	w := mustCompile(t, `
+WORKFLOW_NAME = "chatty"
+def handler(inp, ctx):
+    print("p" * 1000000)
+    ctx.log("m" * 1000000, field = "f" * 1000000, data = {"k": "v" * 1000000})
+    return 1
+`)
+	var out bytes.Buffer
+	h := newHarness(t, w, `{}`)
+	h.logger = slog.New(slog.NewJSONHandler(&out, nil))
+	if o := h.execute(); o.Kind != engine.Completed {
+		t.Fatalf("%+v", o)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("logged %d lines", len(lines))
+	}
+	for _, line := range lines {
+		if len(line) > 4*textbound.LogValue || !strings.Contains(line, "cut from 1000000 bytes") {
+			t.Errorf("a log line of %d bytes: %.200s", len(line), line)
 		}
 	}
 }

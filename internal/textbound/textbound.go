@@ -12,6 +12,7 @@
 package textbound
 
 import (
+	"encoding/json"
 	"fmt"
 	"unicode/utf8"
 )
@@ -42,4 +43,13 @@ func Cut(s string, n int) string {
 		keep--
 	}
 	return s[:keep] + note
+}
+
+// JSON returns raw (a JSON value) for a log line as it is when it has at most n bytes, so that a
+// structured log keeps it structured, and as a string cut to n bytes (see Cut) otherwise.
+func JSON(raw []byte, n int) any {
+	if len(raw) <= n {
+		return json.RawMessage(raw)
+	}
+	return Cut(string(raw), n)
 }

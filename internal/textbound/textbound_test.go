@@ -1,6 +1,7 @@
 package textbound_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -74,4 +75,14 @@ func FuzzCut(f *testing.F) {
 			t.Fatalf("Cut(%q, %d) = %q changed text that fits", s, n, got)
 		}
 	})
+}
+
+func TestJSONStaysStructuredUntilItIsTooLong(t *testing.T) {
+	if got, ok := textbound.JSON([]byte(`{"a":1}`), 16).(json.RawMessage); !ok || string(got) != `{"a":1}` {
+		t.Errorf("a short value: %#v", textbound.JSON([]byte(`{"a":1}`), 16))
+	}
+	long := []byte(`["` + strings.Repeat("x", 100) + `"]`)
+	if got, ok := textbound.JSON(long, 64).(string); !ok || len(got) > 64 || !strings.Contains(got, "cut from 104 bytes") {
+		t.Errorf("a long value: %#v", textbound.JSON(long, 64))
+	}
 }
