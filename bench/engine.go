@@ -31,7 +31,8 @@ type engineFigures struct {
 	batchedStepsPerSec float64
 	temporal           temporalFigure
 	// goFileStepsPerSec and fileStepsPerSec are the median steps/s of a sequential run of
-	// fileSteps steps of bench-noop in Go and of the same workflow as a file.
+	// fileSteps steps of bench-noop in Go and of the same workflow as a Starlark file (the
+	// Python file's are in pythonFigures).
 	goFileStepsPerSec, fileStepsPerSec float64
 	// parallelStepsPerSec is completed steps/s of parallelRuns runs of parallelSteps steps.
 	parallelStepsPerSec float64
@@ -43,7 +44,9 @@ type engineFigures struct {
 type cpuUse struct {
 	figure                          string
 	manager, apiserver, etcd, bench time.Duration
-	requests                        string
+	// workers is the CPU time of the manager's Python workers.
+	workers  time.Duration
+	requests string
 	// perStep are the API requests per step by verb and resource ("PUT workflowruns/status").
 	perStep map[string]float64
 }
@@ -55,7 +58,7 @@ func (h *harness) measureEngine(ctx context.Context, res *results) error {
 		return nil
 	}
 	// The operator's namespace holds the revisions of the workflow files (figure files).
-	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace, manager.DefaultOperatorNamespace} {
+	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace, pythonNamespace, manager.DefaultOperatorNamespace} {
 		if err := h.ensureNamespace(ctx, ns); err != nil {
 			return err
 		}
@@ -77,6 +80,11 @@ func (h *harness) measureEngine(ctx context.Context, res *results) error {
 			if err := s.measure(ctx, m, res); err != nil {
 				return err
 			}
+		}
+	}
+	if h.cfg.wants("files") {
+		if m, err = h.measurePython(ctx, m, res); err != nil {
+			return fmt.Errorf("python: %w", err)
 		}
 	}
 	if h.cfg.wants("parallel") {
@@ -160,16 +168,25 @@ func (h *harness) measureBatched(ctx context.Context, m *managerProc, res *resul
 }
 
 // measureFiles alternates a sequential run of fileSteps steps of bench-noop in Go with one of
-// the same workflow as a Starlark file, cfg.repeat times, and keeps the median steps/s of each:
-// what interpreting a workflow file costs against compiled Go on the same engine.
+// the same workflow as a Starlark file and one as a Python file, cfg.repeat times, and keeps the
+// median steps/s of each: what interpreting a workflow file, or running it in a Python worker,
+// costs against compiled Go on the same engine. The files run once first, as Go's workflow did
+// in the engine's warm-up, and the Python file until every worker has started, so that no run
+// of the figure pays for a revision's first store or a worker's start.
 func (h *harness) measureFiles(ctx context.Context, m *managerProc, res *results) error {
 	n := h.cfg.fileSteps
-	var goRates, fileRates []float64
+	if _, err := h.sequentialRun(ctx, m, testflows.NoopFileName, "warmup-file", testflows.NoopInput{Steps: 3}, ""); err != nil {
+		return fmt.Errorf("warm up: %w", err)
+	}
+	if _, err := h.startWorkers(ctx, m, "warmup-py"); err != nil {
+		return fmt.Errorf("warm up: %w", err)
+	}
+	var goRates, fileRates, pyRates []float64
 	for rep := range h.cfg.repeat {
 		for _, w := range []struct {
 			workflow string
 			rates    *[]float64
-		}{{testflows.NoopName, &goRates}, {testflows.NoopFileName, &fileRates}} {
+		}{{testflows.NoopName, &goRates}, {testflows.NoopFileName, &fileRates}, {testflows.NoopPyName, &pyRates}} {
 			name := fmt.Sprintf("%s-%d-%d", w.workflow, n, rep)
 			took, err := h.sequentialRun(ctx, m, w.workflow, name, testflows.NoopInput{Steps: n}, profileName(rep, w.workflow))
 			if err != nil {
@@ -179,9 +196,9 @@ func (h *harness) measureFiles(ctx context.Context, m *managerProc, res *results
 		}
 	}
 	e := &res.engine
-	e.goFileStepsPerSec, e.fileStepsPerSec = medianOf(goRates), medianOf(fileRates)
-	h.logf("files: %.0f steps/s as a workflow file (%v) against %.0f steps/s in Go (%v), %d steps",
-		e.fileStepsPerSec, rounded(fileRates), e.goFileStepsPerSec, rounded(goRates), n)
+	e.goFileStepsPerSec, e.fileStepsPerSec, res.python.stepsPerSec = medianOf(goRates), medianOf(fileRates), medianOf(pyRates)
+	h.logf("files: %.0f steps/s as a Starlark file (%v), %.0f steps/s as a Python file (%v), against %.0f steps/s in Go (%v), %d steps",
+		e.fileStepsPerSec, rounded(fileRates), res.python.stepsPerSec, rounded(pyRates), e.goFileStepsPerSec, rounded(goRates), n)
 	return nil
 }
 

@@ -28,8 +28,8 @@ type harness struct {
 	client     client.WithWatch
 	dir        string
 	kubeconfig string
-	// workflowDir holds the benchmark's workflow files (testflows.NoopFile), which every
-	// manager loads through --workflow-dirs.
+	// workflowDir holds the benchmark's workflow files (testflows.NoopFile and NoopPy, and the
+	// product's workflows/nightly_report.py), which every manager loads through --workflow-dirs.
 	workflowDir string
 	managerBin  string
 	out         io.Writer
@@ -87,15 +87,34 @@ func startHarness(ctx context.Context, cfg config, dir string, out io.Writer) (*
 	return h, nil
 }
 
-// writeWorkflowFiles writes the benchmark's workflow files into their own directory.
+// nightlyReportFile is the product's Python example, which the worker RSS figure runs.
+const nightlyReportFile = "workflows/nightly_report.py"
+
+// writeWorkflowFiles writes the benchmark's workflow files into their own directory: the
+// Starlark and Python twins of bench-noop, and a copy of the product's nightly_report.py.
 func (h *harness) writeWorkflowFiles() error {
 	h.workflowDir = filepath.Join(h.dir, "workflows")
 	if err := os.MkdirAll(h.workflowDir, 0o755); err != nil {
 		return fmt.Errorf("create the workflow files' directory: %w", err)
 	}
-	path := filepath.Join(h.workflowDir, "bench_noop_file.star")
-	if err := os.WriteFile(path, []byte(testflows.NoopFile), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	root, err := testcluster.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	nightly, err := os.ReadFile(filepath.Join(root, nightlyReportFile))
+	if err != nil {
+		return fmt.Errorf("read the product's %s: %w", nightlyReportFile, err)
+	}
+	files := map[string]string{
+		"bench_noop_file.star":           testflows.NoopFile,
+		testflows.NoopPyFile:             testflows.NoopPy,
+		filepath.Base(nightlyReportFile): string(nightly),
+	}
+	for name, text := range files {
+		path := filepath.Join(h.workflowDir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
 	}
 	return nil
 }
@@ -129,6 +148,11 @@ type managerProc struct {
 	apiURL     string
 	pprofURL   string
 	metricsURL string
+	// startedAt is when the process started; readyAt when its readiness probe first answered,
+	// readyCPU and readyWorkers the CPU time it and its Python workers (by pid) had used then.
+	startedAt, readyAt time.Time
+	readyCPU           time.Duration
+	readyWorkers       map[int]time.Duration
 }
 
 // startManager runs the manager binary with every listener on a free loopback port, waits
@@ -150,6 +174,7 @@ func (h *harness) startManagerEnv(ctx context.Context, env []string, extraArgs .
 		// The webhook figure's endpoint and signing Secret live in their own namespace.
 		"--secret-namespaces=" + webhookNamespace,
 		"--workflow-dirs=" + h.workflowDir,
+		fmt.Sprintf("--python-workers=%d", h.cfg.pyWorkers),
 	}, extraArgs...)
 	proc, err := testcluster.StartManagerProcess(testcluster.ManagerProcessOptions{
 		Binary: h.managerBin, Kubeconfig: h.kubeconfig, Args: args, Env: env,
@@ -159,14 +184,44 @@ func (h *harness) startManagerEnv(ctx context.Context, env []string, extraArgs .
 		return nil, err
 	}
 	m := &managerProc{ManagerProcess: proc, apiURL: proc.Listeners.API, pprofURL: "http://" + pprofAddr,
-		metricsURL: proc.Listeners.Metrics + "/metrics"}
+		metricsURL: proc.Listeners.Metrics + "/metrics", startedAt: time.Now()}
 	readyCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := proc.WaitReady(readyCtx); err != nil {
+	err = m.awaitReadyz(readyCtx)
+	if err == nil {
+		err = proc.WaitReady(readyCtx)
+	}
+	if err != nil {
 		m.stop()
 		return nil, err
 	}
 	return m, nil
+}
+
+// readyzPoll is how often awaitReadyz asks: the precision of readyAt.
+const readyzPoll = 5 * time.Millisecond
+
+// awaitReadyz polls the manager's readiness probe until it answers 200, and records when, with
+// the CPU time used so far.
+func (m *managerProc) awaitReadyz(ctx context.Context) error {
+	url := m.Listeners.Probes + "/readyz"
+	hc := &http.Client{Timeout: time.Second}
+	for {
+		if resp, err := hc.Get(url); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				m.readyAt, m.readyCPU = time.Now(), testcluster.CPUTime(m.PID())
+				m.readyWorkers, err = workersCPU(m.PID())
+				return err
+			}
+		}
+		if m.Exited() {
+			return fmt.Errorf("the manager exited before it was ready (log %s): %s", m.LogFile, m.ExitDescription())
+		}
+		if err := testcluster.Sleep(ctx, readyzPoll); err != nil {
+			return fmt.Errorf("wait for the manager's readiness (log %s): %w", m.LogFile, err)
+		}
+	}
 }
 
 // stop shuts the manager down; a nil manager is a no-op.

@@ -22,17 +22,27 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/centaur-dev/workflow-operator/pyworker"
 )
 
 // config is the benchmark's sizes and switches.
 type config struct {
-	seqSteps      int
-	shortSteps    int
-	hugeSteps     int
-	blobSteps     int
-	blobBytes     int
-	batchedSteps  int
-	fileSteps     int
+	seqSteps     int
+	shortSteps   int
+	hugeSteps    int
+	blobSteps    int
+	blobBytes    int
+	batchedSteps int
+	fileSteps    int
+	// The Python figures (figure files): the long run of the per-step ratio (beside a run of
+	// shortSteps), the run replayed cold after a manager restart and its sleep, the
+	// nightly_report runs kept by the workers, and the managers' --python-workers.
+	pyLongSteps   int
+	pyReplaySteps int
+	pyRest        time.Duration
+	pyKeptRuns    int
+	pyWorkers     int
 	parallelRuns  int
 	parallelSteps int
 	parallelism   int
@@ -81,6 +91,7 @@ func fullConfig() config {
 	return config{
 		seqSteps: 1000, shortSteps: 50, hugeSteps: 20000,
 		blobSteps: 800, blobBytes: 256 << 10, batchedSteps: 1000, fileSteps: 200,
+		pyLongSteps: 1000, pyReplaySteps: 1000, pyRest: 4 * time.Second, pyKeptRuns: 1000, pyWorkers: pyworker.DefaultWorkers,
 		parallelRuns: 500, parallelSteps: 10, parallelism: 16,
 		deliveries: 2000, senders: 16, starts: 100, floodDeliveries: 2000, floodSenders: 300, floodSignedRate: 5,
 		sleepRuns: 500, sleepFor: 2 * time.Second,
@@ -95,6 +106,7 @@ func smokeConfig() config {
 	return config{
 		seqSteps: 40, shortSteps: 5, hugeSteps: 100,
 		blobSteps: 4, blobBytes: 64 << 10, batchedSteps: 150, fileSteps: 10,
+		pyLongSteps: 40, pyReplaySteps: 20, pyRest: 3 * time.Second, pyKeptRuns: 20, pyWorkers: pyworker.DefaultWorkers,
 		parallelRuns: 20, parallelSteps: 3, parallelism: 4,
 		deliveries: 40, senders: 4, starts: 5, floodDeliveries: 50, floodSenders: 25, floodSignedRate: 5,
 		sleepRuns: 10, sleepFor: time.Second,
@@ -140,6 +152,11 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.blobBytes, "blob-bytes", cfg.blobBytes, "Size of each of those results.")
 	fs.IntVar(&cfg.batchedSteps, "batched-steps", cfg.batchedSteps, "Batched no-op steps of the batched run, and Temporal local activities of its peer.")
 	fs.IntVar(&cfg.fileSteps, "file-steps", cfg.fileSteps, "Steps of the sequential runs of the workflow-file figure (Go and file alike).")
+	fs.IntVar(&cfg.pyLongSteps, "py-long-steps", cfg.pyLongSteps, "Steps of the long Python run whose per-step time is compared with a run of -short-steps (figure files).")
+	fs.IntVar(&cfg.pyReplaySteps, "py-replay-steps", cfg.pyReplaySteps, "Steps of the Python run replayed cold after a manager restart (figure files).")
+	fs.DurationVar(&cfg.pyRest, "py-rest", cfg.pyRest, "How long that run sleeps after its steps; the manager is restarted meanwhile.")
+	fs.IntVar(&cfg.pyKeptRuns, "py-kept-runs", cfg.pyKeptRuns, "nightly_report runs the Python workers keep at their settle sleep in the worker RSS figure (figure files).")
+	fs.IntVar(&cfg.pyWorkers, "python-workers", cfg.pyWorkers, "The managers' --python-workers.")
 	fs.IntVar(&cfg.parallelRuns, "parallel-runs", cfg.parallelRuns, "Runs of the parallel figure.")
 	fs.IntVar(&cfg.parallelSteps, "parallel-steps", cfg.parallelSteps, "Steps of each parallel run.")
 	fs.IntVar(&cfg.parallelism, "parallelism", cfg.parallelism, "The manager's --max-concurrent-reconciles, and the raw parallel writers.")

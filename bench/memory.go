@@ -30,7 +30,7 @@ type memoryFigures struct {
 
 // measureMemory clears every earlier figure's runs, then measures the three states.
 func (h *harness) measureMemory(ctx context.Context, res *results) error {
-	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace, blobsNamespace, webhookNamespace, startNamespace} {
+	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace, pythonNamespace, blobsNamespace, webhookNamespace, startNamespace} {
 		if err := h.deleteRuns(ctx, ns); err != nil {
 			return err
 		}

@@ -18,14 +18,17 @@ import (
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
 
-// meter measures the CPU time the manager, kube-apiserver, etcd and the benchmark itself (the
-// raw client) use during a figure, and profiles the manager's CPU when a profile dir is set.
+// meter measures the CPU time the manager, kube-apiserver, etcd, the benchmark itself (the
+// raw client) and the manager's Python workers use during a figure, and profiles the manager's
+// CPU when a profile dir is set.
 type meter struct {
-	h       *harness
-	m       *managerProc
-	name    string
-	pids    [4]int
-	start   [4]time.Duration
+	h     *harness
+	m     *managerProc
+	name  string
+	pids  [4]int
+	start [4]time.Duration
+	// workers is the CPU time each Python worker of the manager had used at the start.
+	workers map[int]time.Duration
 	profile bool
 	// apiProfile delivers the API server's CPU profile of the figure's first seconds.
 	apiProfile <-chan error
@@ -60,6 +63,9 @@ func (h *harness) startMeter(ctx context.Context, m *managerProc, name string) (
 	for i, pid := range mt.pids {
 		mt.start[i] = testcluster.CPUTime(pid)
 	}
+	if mt.workers, err = workersCPU(m.PID()); err != nil {
+		return nil, err
+	}
 	if h.cfg.profileDir != "" {
 		if err := m.startCPUProfile(ctx); err != nil {
 			return nil, err
@@ -79,13 +85,21 @@ func (mt *meter) stop(ctx context.Context, steps int) error {
 	for i, pid := range mt.pids {
 		used[i] = (testcluster.CPUTime(pid) - mt.start[i]) / time.Duration(max(steps, 1))
 	}
+	workers, err := workersCPU(mt.m.PID())
+	if err != nil {
+		return err
+	}
+	var workerUse time.Duration
+	for pid, cpu := range workers {
+		workerUse += cpu - mt.workers[pid] // a worker started meanwhile counts from 0
+	}
 	after, err := mt.h.apiRequests(ctx)
 	if err != nil {
 		return err
 	}
 	perStep := requestsPerStep(mt.requests, after, steps)
 	mt.h.cpu = append(mt.h.cpu, cpuUse{figure: mt.name, manager: used[0], apiserver: used[1], etcd: used[2], bench: used[3],
-		requests: describeRequests(perStep), perStep: perStep})
+		workers: workerUse / time.Duration(max(steps, 1)), requests: describeRequests(perStep), perStep: perStep})
 	if !mt.profile {
 		return nil
 	}
@@ -93,6 +107,19 @@ func (mt *meter) stop(ctx context.Context, steps int) error {
 		return err
 	}
 	return <-mt.apiProfile
+}
+
+// workersCPU returns the CPU time each Python worker of manager pid used so far, by pid.
+func workersCPU(manager int) (map[int]time.Duration, error) {
+	pids, err := pythonWorkers(manager)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]time.Duration, len(pids))
+	for _, pid := range pids {
+		out[pid] = testcluster.CPUTime(pid)
+	}
+	return out, nil
 }
 
 // apiProfileWindow is how long the API server is profiled from the start of a figure.

@@ -19,6 +19,7 @@ type results struct {
 	machine   string
 	limits    limits
 	engine    engineFigures
+	python    pythonFigures
 	blobs     blobsFigure
 	webhooks  webhookFigures
 	starts    startFigures
@@ -45,6 +46,10 @@ const (
 	targetSleepQueries = 6.0
 	targetBatched      = 1.0
 	targetFiles        = 0.8
+	targetPython       = 0.8
+	targetPyReplay     = 1.3
+	targetColdReplay   = time.Second
+	targetKeptRSS      = 20 << 20
 	targetWebhooks     = 0.7
 	targetWebhookP99   = 50 * time.Millisecond
 	targetLateness     = 200 * time.Millisecond
@@ -69,6 +74,7 @@ func (r *results) rows() []row {
 		ratioRow(fmt.Sprintf("sequential %d-step run of no-op steps as a Starlark workflow file, steps/s", c.fileSteps), e.fileStepsPerSec, "steps/s", e.goFileStepsPerSec,
 			"steps/s of the same workflow in Go, same manager", targetFiles),
 	}
+	rows = append(rows, r.pythonRows()...)
 	rows = append(rows, r.webhookRows()...)
 	rows = append(rows, r.floodRow())
 	rows = append(rows, r.startRow(true), r.startRow(false), r.scheduleRow())
@@ -366,9 +372,9 @@ func (r *results) markdown() string {
 	if len(r.cpu) > 0 {
 		b.WriteString("\nCPU time and API requests per step (per run for the sleep figures, per update for the raw ones), by process;\n")
 		b.WriteString("requests count every client of the API server, the benchmark's own polling included:\n\n")
-		b.WriteString("| figure | manager | kube-apiserver | etcd | benchmark (raw client) | API requests per step |\n|---|---|---|---|---|---|\n")
+		b.WriteString("| figure | manager | its Python workers | kube-apiserver | etcd | benchmark (raw client) | API requests per step |\n|---|---|---|---|---|---|---|\n")
 		for _, c := range r.cpu {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", c.figure, fmtDur(c.manager), fmtDur(c.apiserver), fmtDur(c.etcd), fmtDur(c.bench), c.requests)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", c.figure, fmtDur(c.manager), fmtWorkers(c.workers), fmtDur(c.apiserver), fmtDur(c.etcd), fmtDur(c.bench), c.requests)
 		}
 	}
 	b.WriteString(r.shardingNotes())
@@ -472,6 +478,14 @@ func yesNo(ok bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// fmtWorkers prints the Python workers' CPU, or a dash when they used none (a Go figure).
+func fmtWorkers(d time.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	return fmtDur(d)
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

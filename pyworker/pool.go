@@ -240,32 +240,37 @@ func (p *Pool) Forget(uid string) {
 }
 
 // Load imports a revision in a worker and returns what the file declares, or the *LoadError
-// that says why it does not load. The error is for a worker that could not be used.
+// that says why it does not load: a top level past the handler deadline, or one that took its
+// worker down, is the file's problem here. The error is for a worker that could not be used.
 func (p *Pool) Load(ctx context.Context, req LoadRequest) (*Meta, *LoadError, error) {
 	w, _, err := p.workerFor(ctx, req.Digest)
 	if err != nil {
 		return nil, nil, err
 	}
-	return w.load(ctx, req)
+	meta, le, err := w.load(ctx, req, p.cfg.HandlerDeadline)
+	var exited *WorkerExitedError
+	switch {
+	case errors.Is(err, errDeadline):
+		return nil, &LoadError{Reason: "LoadFailed", File: req.Dir + "/" + req.Bundle.Entry, Message: fmt.Sprintf(
+			"the file's top level ran for more than %s (--python-handler-deadline): move slow work into a step", p.cfg.HandlerDeadline)}, nil
+	case errors.As(err, &exited):
+		return nil, &LoadError{Reason: "LoadFailed", File: req.Dir + "/" + req.Bundle.Entry, Message: "the Python worker exited while it imported the file: " + exited.Reason}, nil
+	}
+	return meta, le, err
 }
 
-// load imports a revision in w.
-func (w *worker) load(ctx context.Context, req LoadRequest) (*Meta, *LoadError, error) {
+// load imports a revision in w, its top level bounded by deadline (zero: by the caller's turn
+// clock). A worker that died or was killed meanwhile is a *WorkerExitedError, one killed for
+// deadline errDeadline.
+func (w *worker) load(ctx context.Context, req LoadRequest, deadline time.Duration) (*Meta, *LoadError, error) {
 	bundle := req.Bundle
 	f := &frame{Op: "load", Digest: req.Digest, Dir: req.Dir, Bundle: &bundle}
 	if req.Revision != "" {
 		f.Revision = &req.Revision
 	}
-	answer, err := w.request(ctx, f, w.pool.cfg.HandlerDeadline)
+	answer, err := w.request(ctx, f, deadline)
 	switch {
-	case errors.Is(err, errDeadline):
-		return nil, &LoadError{Reason: "LoadFailed", File: req.Dir + "/" + req.Bundle.Entry, Message: fmt.Sprintf(
-			"the file's top level ran for more than %s (--python-handler-deadline): move slow work into a step", w.pool.cfg.HandlerDeadline)}, nil
 	case err != nil:
-		var exited *WorkerExitedError
-		if errors.As(err, &exited) {
-			return nil, &LoadError{Reason: "LoadFailed", File: req.Dir + "/" + req.Bundle.Entry, Message: "the Python worker exited while it imported the file: " + exited.Reason}, nil
-		}
 		return nil, nil, err
 	case answer.Op == "load_failed":
 		le := &LoadError{}
@@ -299,6 +304,18 @@ func (p *Pool) Begin(ctx context.Context, uid string, logger *slog.Logger) (*Ses
 	s.id = w.nextID
 	w.sessions[s.id] = s
 	return s, nil
+}
+
+// PIDs returns the process ids of the live workers, without asking them anything (a worker
+// busy with handler code answers nothing until it is done).
+func (p *Pool) PIDs() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pids := make([]int, 0, len(p.all))
+	for w := range p.all {
+		pids = append(pids, w.pid)
+	}
+	return pids
 }
 
 // WorkerInfo describes a live worker.

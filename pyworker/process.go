@@ -384,7 +384,7 @@ func (w *worker) overrun(clock *turnClock) {
 	}
 	w.mu.Unlock()
 	if still {
-		w.kill(fmt.Sprintf("handler code ran for more than %s without reaching a ctx primitive (--python-handler-deadline)", w.pool.cfg.HandlerDeadline))
+		w.kill(fmt.Sprintf("handler code (or the top level of its file) ran for more than %s without reaching a ctx primitive (--python-handler-deadline)", w.pool.cfg.HandlerDeadline))
 	}
 }
 

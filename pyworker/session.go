@@ -84,8 +84,14 @@ func (s *Session) Run(ctx context.Context, load LoadRequest, run RunInfo, input 
 }
 
 // load imports the revision for the session; a revision that does not load is a *LoadError.
+// The top level runs on the session's turn clock, as handler code does: a worker that dies
+// while it imports the run's revision, or that runs past the handler deadline, is blamed on the
+// run (a *WorkerExitedError), so that a revision whose import always takes its worker down
+// ends with ExecutionLimitExceeded rather than forever.
 func (s *Session) load(ctx context.Context, req LoadRequest) error {
-	_, le, err := s.w.load(ctx, req)
+	s.w.startTurn(s.id)
+	defer s.w.endTurn(s.id)
+	_, le, err := s.w.load(ctx, req, 0)
 	if err != nil {
 		return err
 	}

@@ -532,3 +532,50 @@ func TestAStoredRevisionThatNoLongerLoadsFailsItsRun(t *testing.T) {
 		t.Errorf("message: %s", f.Message)
 	}
 }
+
+func TestAWorkerLostWhileItImportsARunsRevisionHasTheRunExecutedAgain(t *testing.T) {
+	dir := t.TempDir()
+	importing, slow := filepath.Join(dir, "importing"), filepath.Join(dir, "slow")
+	t.Setenv("IMPORT_MARKS", dir)
+	if err := os.WriteFile(slow, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := workflowfile.Bundle{Origin: workflowfile.OriginDir, Entry: "heavy.py", Files: map[string]string{"heavy.py": `
+import os
+import time
+
+marks = os.environ["IMPORT_MARKS"]
+open(os.path.join(marks, "importing"), "a").close()
+while os.path.exists(os.path.join(marks, "slow")):
+    time.sleep(0.02)
+
+WORKFLOW_NAME = "heavy"
+
+async def handler(inp, ctx):
+    return await ctx.step("s", lambda: "imported")
+`}}
+	revision := workflowfile.RevisionName("heavy", pyworker.Digest(pyworker.Bundle{Origin: string(b.Origin), Entry: b.Entry, Files: b.Files}))
+	pool := newPool(t)
+	stored, err := (&pyworkflow.Loader{Pool: pool}).Stored(b, "heavy", revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			if _, err := os.Stat(importing); err == nil {
+				for _, pid := range pool.PIDs() {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+				_ = os.Remove(slow)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	h := newHarness(t, stored, `{}`)
+	out := h.execute()
+	if out.Kind != engine.Suspended || !strings.Contains(out.Waiting, "executing again from the journal") {
+		t.Fatalf("outcome: %s; want the run executed again after its worker was lost mid-import", describe(out))
+	}
+	mustComplete(t, h.execute(), `"imported"`)
+}

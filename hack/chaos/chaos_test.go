@@ -62,27 +62,73 @@ func TestVerifierCatchesRepeats(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			recorded := tc.lines[len(tc.lines)-1].Exec
+			recorded := tc.lines[len(tc.lines)-1]
 			if tc.name == "after it was recorded" {
-				recorded = tc.lines[0].Exec
+				recorded = tc.lines[0]
 			}
-			run := ledgerRun(recorded)
+			run := ledgerRun(testflows.LedgerName, recorded.Exec, recorded.Attempt)
 			v := &verifier{cfg: config{parallelism: 4}, killed: tc.killed, outages: tc.outages, stats: &stats{}, perKill: map[string]int{}}
 			v.checkLedger(map[string]*journaledRun{"r": {run: run, entries: run.Status.Journal}}, tc.lines)
-			err := v.err()
-			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Errorf("verifier error = %v, want one containing %q", err, tc.wantErr)
-			}
+			checkVerdict(t, v.err(), tc.wantErr)
 		})
 	}
 }
 
-// ledgerRun is a run whose journal recorded execution exec for step s-0000.
-func ledgerRun(exec string) *workflowsv1alpha1.WorkflowRun {
+// TestVerifierAccountsForAttempts checks which step attempts before the recorded one the
+// verifier accepts: a planned failure, and, in a Python run only, an attempt whose worker was
+// killed (with its ledger line, or without one when a worker was killed before the next).
+func TestVerifierAccountsForAttempts(t *testing.T) {
+	at := time.Now()
+	line := func(exec string, worker, attempt int, ok bool, after time.Duration) testflows.LedgerLine {
+		return testflows.LedgerLine{Exec: exec, Run: "chaos/r", Step: "s-0000", Attempt: attempt, OK: ok, PID: 1, Worker: worker, At: at.Add(after)}
+	}
+	killed := map[int]time.Time{10: at.Add(time.Millisecond)}
+	cases := []struct {
+		name     string
+		workflow string
+		fails    bool
+		lines    []testflows.LedgerLine
+		wantErr  string
+	}{
+		{"planned failure", testflows.LedgerName, true, []testflows.LedgerLine{line("1-1", 0, 1, false, 0), line("1-2", 0, 2, true, time.Second)}, ""},
+		{"planned failure not made", testflows.LedgerName, true, []testflows.LedgerLine{line("1-1", 0, 1, true, 0)}, "fails on purpose"},
+		{"a Go attempt failed for nothing", testflows.LedgerName, false, []testflows.LedgerLine{line("1-1", 0, 1, true, 0), line("1-2", 0, 2, true, time.Second)}, "nothing failed its attempt 1"},
+		{"worker killed mid-step", testflows.LedgerPyName, false, []testflows.LedgerLine{line("py10-1", 10, 1, true, 0), line("py11-1", 11, 2, true, time.Second)}, ""},
+		{"worker killed after a planned failure", testflows.LedgerPyName, true, []testflows.LedgerLine{line("py9-1", 9, 1, false, 0), line("py10-1", 10, 2, true, 0), line("py11-1", 11, 3, true, time.Second)}, ""},
+		{"worker killed before the line", testflows.LedgerPyName, false, []testflows.LedgerLine{line("py11-1", 11, 2, true, time.Second)}, ""},
+		{"a Python attempt failed for nothing", testflows.LedgerPyName, false, []testflows.LedgerLine{line("py9-1", 9, 1, true, 0), line("py11-1", 11, 2, true, time.Second)}, "nothing failed its attempt 1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			last := tc.lines[len(tc.lines)-1]
+			run := ledgerRun(tc.workflow, last.Exec, last.Attempt)
+			in := testflows.LedgerInput{Steps: 1}
+			if tc.fails {
+				in.FailEvery = 1
+			}
+			v := &verifier{cfg: config{parallelism: 4}, killedWorkers: killed, stats: &stats{}, perKill: map[string]int{}}
+			v.checkLedger(map[string]*journaledRun{"r": {run: run, input: in, entries: run.Status.Journal}}, tc.lines)
+			checkVerdict(t, v.err(), tc.wantErr)
+		})
+	}
+}
+
+// checkVerdict fails t unless err contains want, or is nil when want is empty.
+func checkVerdict(t *testing.T, err error, want string) {
+	t.Helper()
+	if (err == nil) != (want == "") || (err != nil && !strings.Contains(err.Error(), want)) {
+		t.Errorf("verifier error = %v, want one containing %q", err, want)
+	}
+}
+
+// ledgerRun is a run of workflow whose journal recorded execution exec, after attempts, for
+// step s-0000.
+func ledgerRun(workflow, exec string, attempts int) *workflowsv1alpha1.WorkflowRun {
 	return &workflowsv1alpha1.WorkflowRun{
 		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "chaos"},
+		Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: workflow},
 		Status: workflowsv1alpha1.WorkflowRunStatus{Journal: []workflowsv1alpha1.JournalEntry{{
-			Name: "s-0000", Kind: "Step", State: "Completed", Attempts: 1, Result: &apiextensionsv1.JSON{Raw: []byte(`"` + exec + `"`)},
+			Name: "s-0000", Kind: "Step", State: "Completed", Attempts: int32(attempts), Result: &apiextensionsv1.JSON{Raw: []byte(`"` + exec + `"`)},
 		}}},
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testflows"
+	centaur "github.com/centaur-dev/workflow-operator/manager"
 )
 
 // Namespaces of the crash test.
@@ -147,7 +148,8 @@ func (c *chaos) setUp(ctx context.Context) error {
 	if c.longInput, err = json.Marshal(long); err != nil {
 		return fmt.Errorf("encode the long runs' input: %w", err)
 	}
-	for _, ns := range []string{runNamespace, leaseNamespace} {
+	// The operator's namespace holds the revisions of the Python workflow file.
+	for _, ns := range []string{runNamespace, leaseNamespace, centaur.DefaultOperatorNamespace} {
 		if err := c.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return fmt.Errorf("create namespace %s: %w", ns, err)
 		}

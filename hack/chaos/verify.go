@@ -31,6 +31,11 @@ type stats struct {
 	Executions, PlannedFailures int
 	// ManagerKills, EtcdKills and LeaderKills count the kills.
 	ManagerKills, EtcdKills, LeaderKills int
+	// PythonRuns counts the runs of the ledger workflow's Python twin. WorkerKills counts the
+	// Python workers SIGKILLed (WorkerKillsSkipped the moments no manager had a worker to
+	// kill), WorkerExited the step attempts that failed because their worker was killed (or
+	// its manager stopped) and were retried.
+	PythonRuns, WorkerKills, WorkerKillsSkipped, WorkerExited int
 	// ReExecuted counts executions that ran again because they were in flight at a kill (of
 	// them, AtEtcdKill at the etcd kill); MaxPerKill is the most any one kill caused.
 	ReExecuted, AtEtcdKill, MaxPerKill int
@@ -50,10 +55,11 @@ type stats struct {
 
 // String prints the counts.
 func (s *stats) String() string {
-	out := fmt.Sprintf("chaos: seed %d, %s: runs %d (succeeded %d; %d long, %d with sealed segments), steps %d, step executions %d (planned failures %d), "+
-		"kills: manager %d, etcd %d, leader %d; re-executed in-flight steps %d (%d at the etcd kill; at most %d per kill)",
-		s.Seed, s.Elapsed, s.Runs, s.Succeeded, s.Long, s.Sealed, s.Steps, s.Executions, s.PlannedFailures,
-		s.ManagerKills, s.EtcdKills, s.LeaderKills, s.ReExecuted, s.AtEtcdKill, s.MaxPerKill)
+	out := fmt.Sprintf("chaos: seed %d, %s: runs %d (succeeded %d; %d long, %d with sealed segments; %d in Python), steps %d, step executions %d (planned failures %d), "+
+		"kills: manager %d, etcd %d, leader %d, Python worker %d (%d moments without a worker to kill); re-executed in-flight steps %d (%d at the etcd kill; at most %d per kill); "+
+		"step attempts failed by a killed worker and retried %d",
+		s.Seed, s.Elapsed, s.Runs, s.Succeeded, s.Long, s.Sealed, s.PythonRuns, s.Steps, s.Executions, s.PlannedFailures,
+		s.ManagerKills, s.EtcdKills, s.LeaderKills, s.WorkerKills, s.WorkerKillsSkipped, s.ReExecuted, s.AtEtcdKill, s.MaxPerKill, s.WorkerExited)
 	if s.ShardAdds > 0 {
 		out += fmt.Sprintf("; sharded replicas: %d started, %d SIGKILLed, %d stopped, %d exited on a lost lease", s.ShardAdds, s.ShardKills, s.ShardStops, s.LeaseLosses)
 		if len(s.Resumed) > 0 {
@@ -95,7 +101,7 @@ func (c *chaos) judge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v := &verifier{cfg: c.cfg, killed: c.killed, killedAt: c.killedAt, outages: c.outages, stats: &c.stats, perKill: map[string]int{}}
+	v := &verifier{cfg: c.cfg, killed: c.killed, killedAt: c.killedAt, killedWorkers: c.killedWorkers, outages: c.outages, stats: &c.stats, perKill: map[string]int{}}
 	v.checkRuns(c.created, journaled)
 	v.checkLedger(journaled, lines)
 	v.checkResumes()
@@ -168,10 +174,12 @@ type verifier struct {
 	cfg      config
 	killed   map[int]string
 	killedAt map[int]time.Time
-	outages  []window
-	stats    *stats
-	perKill  map[string]int
-	problems []string
+	// killedWorkers are the Python workers SIGKILLed, by pid, with when.
+	killedWorkers map[int]time.Time
+	outages       []window
+	stats         *stats
+	perKill       map[string]int
+	problems      []string
 }
 
 // maxProblems caps how many violations are listed.
@@ -231,7 +239,8 @@ func (v *verifier) checkOutput(j *journaledRun) {
 }
 
 // checkJournal checks that every step and sleep is recorded once, completed, with the attempts
-// the run's input asks for.
+// the run's input asks for. A Python run's step may have taken more attempts, each failed by a
+// killed worker: checkAttempts accounts for those.
 func (v *verifier) checkJournal(j *journaledRun) {
 	in, name := j.input, j.run.Name
 	seen := map[string]int{}
@@ -248,7 +257,10 @@ func (v *verifier) checkJournal(j *journaledRun) {
 			v.expectEntry(j, fmt.Sprintf("nap-%04d", i), "Sleep", 0)
 		}
 		attempts := 1
-		if in.Fails(i) {
+		switch {
+		case j.python():
+			attempts = 0 // any: see checkAttempts
+		case in.Fails(i):
 			attempts = 2
 		}
 		want++
@@ -274,6 +286,9 @@ func (v *verifier) expectEntry(j *journaledRun, name, kind string, attempts int)
 	}
 }
 
+// python reports whether the run is one of the ledger workflow's Python twin.
+func (j *journaledRun) python() bool { return j.run.Spec.WorkflowName == testflows.LedgerPyName }
+
 // entry returns the journal entry named name.
 func (j *journaledRun) entry(name string) (workflowsv1alpha1.JournalEntry, bool) {
 	for _, e := range j.entries {
@@ -291,28 +306,92 @@ type execKey struct {
 }
 
 // checkLedger checks the ledger against the journals: the execution a journal recorded is the
-// last one of its step (no completed step ran again), and every other repeated execution was
-// in flight at a kill.
+// last one of its step (no completed step ran again), every other repeated execution of an
+// attempt was in flight at a kill, and every attempt before the recorded one failed for a
+// reason: planned, or its worker was killed.
 func (v *verifier) checkLedger(runs map[string]*journaledRun, lines []testflows.LedgerLine) {
 	v.stats.Executions = len(lines)
 	byAttempt := map[execKey][]testflows.LedgerLine{}
-	lastOfStep := map[[2]string]testflows.LedgerLine{}
+	byStep := map[[2]string][]testflows.LedgerLine{}
 	for _, l := range lines {
 		if !l.OK {
 			v.stats.PlannedFailures++
 		}
 		k := execKey{l.Run, l.Step, l.Attempt}
 		byAttempt[k] = append(byAttempt[k], l)
-		lastOfStep[[2]string{l.Run, l.Step}] = l
+		byStep[[2]string{l.Run, l.Step}] = append(byStep[[2]string{l.Run, l.Step}], l)
 	}
 	for k, group := range byAttempt {
 		for i, superseded := range group[:len(group)-1] {
 			v.reExecuted(k, superseded, group[i+1])
 		}
 	}
-	for key, last := range lastOfStep {
-		v.checkRecorded(runs, key[0], key[1], last)
+	for key, of := range byStep {
+		if v.checkRecorded(runs, key[0], key[1], of[len(of)-1]) {
+			v.checkAttempts(runs[runName(key[0])], key[1], of)
+		}
 	}
+}
+
+// checkAttempts checks that every attempt of step before the one its journal recorded failed
+// for a reason: the first attempt of a step the input makes fail, or, in a Python run, an
+// attempt whose worker was SIGKILLed (or whose manager was killed or stopped, which kills its
+// workers) while it ran. lines are the step's executions, in the ledger's order.
+func (v *verifier) checkAttempts(j *journaledRun, step string, lines []testflows.LedgerLine) {
+	e, _ := j.entry(step)
+	planned := j.input.Fails(stepIndex(step))
+	if planned && e.Attempts < 2 {
+		v.fail("run %s step %s was recorded after %d attempt(s), but its first attempt fails on purpose", j.run.Name, step, e.Attempts)
+	}
+	for a := 1; a < int(e.Attempts); a++ {
+		switch {
+		case a == 1 && planned:
+		case j.python() && v.workerExited(lines, a):
+			v.stats.WorkerExited++
+		default:
+			v.fail("run %s step %s was recorded after %d attempts, but nothing failed its attempt %d (no planned failure, no killed worker)",
+				j.run.Name, step, e.Attempts, a)
+		}
+	}
+}
+
+// workerExited reports whether attempt a of a Python step (whose executions are lines) can
+// have failed because its worker died: its last execution ran in a worker the test killed, or
+// in a manager that was killed or stopped; or, with no execution in the ledger (the worker died
+// before the function wrote its line), a worker was killed between the step's execution before
+// it and the one after it.
+func (v *verifier) workerExited(lines []testflows.LedgerLine, a int) bool {
+	var of []testflows.LedgerLine
+	var before, after time.Time
+	for _, l := range lines {
+		switch {
+		case l.Attempt == a:
+			of = append(of, l)
+		case l.Attempt < a && l.At.After(before):
+			before = l.At
+		case l.Attempt > a && (after.IsZero() || l.At.Before(after)):
+			after = l.At
+		}
+	}
+	if len(of) > 0 {
+		last := of[len(of)-1]
+		_, workerKilled := v.killedWorkers[last.Worker]
+		_, managerGone := v.killed[last.PID]
+		return last.Worker != 0 && (workerKilled || managerGone)
+	}
+	for _, at := range v.killedWorkers {
+		if at.After(before) && at.Before(after) {
+			return true
+		}
+	}
+	return false
+}
+
+// stepIndex is the index of step "s-NNNN".
+func stepIndex(step string) int {
+	var i int
+	_, _ = fmt.Sscanf(step, "s-%d", &i)
+	return i
 }
 
 // killedBetween reports whether a manager was killed after from and before to: the run of a
@@ -370,26 +449,29 @@ func (v *verifier) reExecuted(k execKey, l, next testflows.LedgerLine) {
 	}
 }
 
-// checkRecorded checks that the journal of run recorded exactly the last execution of step.
-func (v *verifier) checkRecorded(runs map[string]*journaledRun, name, step string, last testflows.LedgerLine) {
+// checkRecorded checks that the journal of run recorded exactly the last execution of step,
+// and reports whether it did.
+func (v *verifier) checkRecorded(runs map[string]*journaledRun, name, step string, last testflows.LedgerLine) bool {
 	run, ok := runs[runName(name)]
 	if !ok {
 		v.fail("the ledger has executions of %s, a run that does not exist", name)
-		return
+		return false
 	}
 	e, ok := run.entry(step)
 	if !ok || e.Result == nil {
-		return // reported by checkJournal
+		return false // reported by checkJournal
 	}
 	var recorded string
 	if err := json.Unmarshal(e.Result.Raw, &recorded); err != nil {
 		v.fail("run %s step %s recorded %s, not an execution id", name, step, e.Result.Raw)
-		return
+		return false
 	}
 	if recorded != last.Exec || int(e.Attempts) != last.Attempt {
 		v.fail("run %s step %s recorded execution %s (attempt %d), but execution %s (attempt %d) ran after it: a completed step ran again",
 			name, step, recorded, e.Attempts, last.Exec, last.Attempt)
+		return false
 	}
+	return true
 }
 
 // runName strips the namespace from a ledger's run.

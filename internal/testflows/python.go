@@ -54,13 +54,8 @@ async def handler(inp, ctx):
 // ledger at $CENTAUR_CHAOS_LEDGER in one write to a descriptor opened O_APPEND, as Ledger.Append
 // does, with the pid of the manager whose worker ran it (PID) and of that worker (Worker), and
 // returns its execution id, which the journal records; the crash test checks Go and Python runs
-// with the same verifier.
-//
-// A step function cannot ask ctx for its attempt number (the manager sends it with each
-// call_step command, and the worker keeps it to itself), so until ctx offers it the file reads
-// it off the call_step command as the worker dispatches it: a stand-in that reaches into the
-// worker's internals (centaur_worker.sessions and .steps), and fails every step, for good, when
-// they change under it.
+// with the same verifier. Its steps read their attempt number with api.workflow_engine's
+// step_attempt.
 const LedgerPy = `"""Crash test: chaos-ledger as a Python workflow file (internal/testflows.LedgerPy)."""
 
 import itertools
@@ -69,7 +64,7 @@ import os
 import time
 from datetime import datetime, timezone
 
-from api.workflow_engine import NonRetryableError, RetryPolicy
+from api.workflow_engine import NonRetryableError, RetryPolicy, step_attempt
 
 WORKFLOW_NAME = "chaos-ledger-py"
 
@@ -79,41 +74,6 @@ _FD = os.open(_PATH, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if _PATH els
 _MANAGER = os.getppid()
 _WORKER = os.getpid()
 _SEQ = itertools.count(1)
-
-
-def _attempts():
-    """Session id -> the attempt of the step function its last call_step started, noted as
-    the worker dispatches the command (once per worker, whichever revision came first)."""
-    try:
-        from centaur_worker import sessions
-    except ImportError:
-        return None
-    worker = sessions.Worker
-    if not hasattr(worker, "chaos_ledger_attempts"):
-        attempts, dispatch = {}, worker.dispatch
-
-        def dispatch_noting_attempts(self, msg):
-            if msg.get("op") == "call_step":
-                attempts[msg.get("s", 0)] = msg.get("attempt", 0)
-            dispatch(self, msg)
-
-        worker.dispatch, worker.chaos_ledger_attempts = dispatch_noting_attempts, attempts
-    return worker.chaos_ledger_attempts
-
-
-_ATTEMPTS = _attempts()
-
-
-def _attempt():
-    """The attempt number of the running step function (1 for the first), or 0 if unknown."""
-    try:
-        from centaur_worker.steps import STEP_SCOPE
-    except ImportError:
-        return 0
-    scope = STEP_SCOPE.get()
-    if scope is None or _ATTEMPTS is None:
-        return 0
-    return _ATTEMPTS.pop(scope.sid, 0)
 
 
 def _append(run, step, attempt, ok):
@@ -131,9 +91,7 @@ def _ledger_step(run, step, fail_first, work):
     def fn():
         if _FD < 0:
             raise NonRetryableError("no ledger: set CENTAUR_CHAOS_LEDGER to the ledger file's path")
-        attempt = _attempt()
-        if attempt < 1:
-            raise NonRetryableError("the step's attempt number is unknown: the worker no longer dispatches call_step as this file expects")
+        attempt = step_attempt()
         fail = fail_first and attempt == 1
         exec_id = _append(run, step, attempt, not fail)
         time.sleep(work)

@@ -22,6 +22,7 @@ or a number of seconds. Times are aware ``datetime`` values or RFC 3339 strings
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import math
 import re
@@ -43,6 +44,7 @@ __all__ = [
     "Schedule",
     "StepFailed",
     "WorkflowContext",
+    "step_attempt",
 ]
 
 Duration = Union[timedelta, str, float]
@@ -50,6 +52,18 @@ Duration = Union[timedelta, str, float]
 
 DEFAULT_VERSION = -1
 """What ``ctx.get_version`` returns to a run that went past the call on code without it."""
+
+
+STEP_ATTEMPT: contextvars.ContextVar[int] = contextvars.ContextVar("centaur_step_attempt", default=0)
+"""The attempt of the step function running in this context; the worker sets it (see step_attempt)."""
+
+
+def step_attempt() -> int:
+    """The attempt number of the step function that calls it: 1 for the first call, 2 after a
+    failed attempt was retried, and so on; 0 outside a step function. The same as Go's
+    ``durable.StepAttempt``: a step may use it to log which attempt it is, or to make a side
+    effect that a retry repeats recognisable (an idempotency key of run, step and attempt)."""
+    return STEP_ATTEMPT.get()
 
 
 # --- Exceptions -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import inspect
 import threading
 from typing import Any, Callable, Coroutine, Dict, Optional, Tuple
 
-from api.workflow_engine import NonRetryableError
+from api.workflow_engine import STEP_ATTEMPT, NonRetryableError
 from centaur_worker.framing import MAX_FRAME, Channel
 from centaur_worker.jsonvalue import dumps, why_not_json
 from centaur_worker.tracebacks import exception_message, format_exception
@@ -33,19 +33,27 @@ StepKey = Tuple[int, int, Optional[int]]
 
 class StepScope:
     """Where a step function runs: the handler it belongs to (``owner``, told of a misuse),
-    its session, its name and the handler's recorded time when it was called."""
+    its session, its name, the handler's recorded time when it was called, and the attempt
+    (1 for the first) the manager asked for."""
 
-    __slots__ = ("owner", "sid", "name", "now", "misuse")
+    __slots__ = ("owner", "sid", "name", "now", "attempt", "misuse")
 
-    def __init__(self, owner: Any, sid: int, name: str, now: str) -> None:
+    def __init__(self, owner: Any, sid: int, name: str, now: str, attempt: int = 0) -> None:
         self.owner = owner
         self.sid = sid
         self.name = name
         self.now = now
+        self.attempt = attempt
         self.misuse: Optional[str] = None
 
 
 STEP_SCOPE: contextvars.ContextVar[Optional[StepScope]] = contextvars.ContextVar("centaur_step_scope", default=None)
+
+
+def _enter(scope: StepScope) -> Tuple[contextvars.Token[Optional[StepScope]], contextvars.Token[int]]:
+    """Marks the current context as running the step function of scope (and its attempt, for
+    api.workflow_engine.step_attempt)."""
+    return STEP_SCOPE.set(scope), STEP_ATTEMPT.set(scope.attempt)
 
 
 class _Attempt:
@@ -88,7 +96,7 @@ class StepRunner:
                 attempt.cancel()
 
     def _run_function(self, key: StepKey, attempt: _Attempt, fn: Callable[[], Any], scope: StepScope) -> None:
-        token = STEP_SCOPE.set(scope)
+        scope_token, attempt_token = _enter(scope)
         try:
             value = fn()
             if inspect.iscoroutine(value):
@@ -102,10 +110,11 @@ class StepRunner:
         else:
             self._report(key, attempt, scope, value=value)
         finally:
-            STEP_SCOPE.reset(token)
+            STEP_SCOPE.reset(scope_token)
+            STEP_ATTEMPT.reset(attempt_token)
 
     async def _run_coroutine(self, key: StepKey, attempt: _Attempt, fn: Callable[[], Any], scope: StepScope) -> None:
-        STEP_SCOPE.set(scope)  # the task runs in a context of its own
+        _enter(scope)  # the task runs in a context of its own
         try:
             value = await fn()
         except BaseException as exc:
@@ -152,7 +161,7 @@ class StepRunner:
 
 
 async def _in_scope(coro: Coroutine[Any, Any, Any], scope: StepScope) -> Any:
-    STEP_SCOPE.set(scope)
+    _enter(scope)
     return await coro
 
 

@@ -214,6 +214,19 @@ class Turns(WorkerTest):
         self.assertEqual((one["branch"], one["value"], two["branch"], two["value"]), (0, 1, 1, "async"))
         self.assertEqual(self.m.results([{"value": [1, "async"]}])["output"], [1, "async"])
 
+    def test_a_step_function_knows_its_attempt(self) -> None:
+        digest = self.m.load_source(wf("""
+            from api.workflow_engine import step_attempt
+            async def attempt():
+                return step_attempt()
+            return [await ctx.step("sync", step_attempt), await ctx.step("async", attempt), step_attempt()]
+        """))
+        self.m.run(digest, uid="attempts")
+        self.assertEqual(self.m.call_step(0, attempt=3)["value"], 3)
+        self.m.results([{"value": 3}])
+        self.assertEqual(self.m.call_step(0, attempt=1)["value"], 1)
+        self.assertEqual(self.m.results([{"value": 1}])["output"], [3, 1, 0])
+
     def test_a_caught_step_failure_lets_the_handler_go_on(self) -> None:
         digest = self.m.load_source(wf("""
             def boom():
