@@ -577,6 +577,12 @@ func (c *Catalog) keepCompiled(key string, w durable.Workflow) {
 	}
 }
 
+// WebhookOnly reports whether w starts only from webhook deliveries: one of the webhooks it
+// declares says so (WebhookSpec.WebhookOnly).
+func WebhookOnly(w durable.Workflow) bool {
+	return slices.ContainsFunc(w.Webhooks(), func(s durable.WebhookSpec) bool { return s.WebhookOnly })
+}
+
 // Webhook is a webhook route a workflow declares in its code or file.
 type Webhook struct {
 	// Spec is the declaration.

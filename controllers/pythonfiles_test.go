@@ -315,3 +315,25 @@ func readyMessage(def *workflowsv1alpha1.WorkflowDefinition) string {
 	}
 	return ""
 }
+
+var _ = Describe("A workflow that starts only from its webhooks", func() {
+	It("fails a run no webhook delivery made, and runs one a delivery made", func() {
+		name := dropPython(`
+from api.webhooks import WebhookSpec
+
+WORKFLOW_NAME = "%[1]s"
+WEBHOOKS = [WebhookSpec(slug="%[1]s".replace("_", "-"), auth="none", webhook_only=True)]
+
+async def handler(inp, ctx):
+    return inp["webhook"]["slug"]
+`)
+		waitLoaded("default", name)
+		slug := strings.ReplaceAll(name, "_", "-")
+		envelope := map[string]any{"webhook": map[string]any{"slug": slug}}
+		expectFailed(createRun(name, envelope), ReasonNotStartedByWebhook, "starts only from its webhooks")
+		delivered := createRun(name, envelope, func(r *workflowsv1alpha1.WorkflowRun) {
+			r.Labels = map[string]string{workflowsv1alpha1.LabelWebhook: slug} // as the manager's webhook server writes it
+		})
+		Expect(outputOf(waitPhase(delivered, workflowsv1alpha1.PhaseSucceeded, 20*time.Second))).To(MatchJSON(`"` + slug + `"`))
+	})
+})

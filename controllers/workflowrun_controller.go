@@ -259,6 +259,11 @@ const (
 // ReasonInputChanged: spec.input was edited after the run started.
 const ReasonInputChanged = "InputChanged"
 
+// ReasonNotStartedByWebhook: the workflow starts only from its webhooks (webhook_only), and
+// the run was made another way. Only the manager may set the label that marks a webhook's runs
+// (config/policy), so the label cannot be forged.
+const ReasonNotStartedByWebhook = "NotStartedByWebhook"
+
 // inputDigest is the hex SHA-256 of the run's input in canonical JSON (object keys sorted, as
 // encoding/json writes maps), so that the API server's re-encoding of the same input does not
 // change it; empty input digests as "null".
@@ -309,6 +314,10 @@ func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1
 			return nil, nil, errDefinitionsLoading
 		}
 		return nil, r.unknownWorkflow(run), nil
+	}
+	if catalog.WebhookOnly(entry.Workflow) && run.Labels[workflowsv1alpha1.LabelWebhook] == "" {
+		return nil, &engine.Failure{Reason: ReasonNotStartedByWebhook, Message: fmt.Sprintf(
+			"workflow %q starts only from its webhooks (webhook_only), and this run was not made by a webhook delivery: send the delivery to its webhook instead", name)}, nil
 	}
 	if err := r.Workflows.Pin(ctx, entry); err != nil {
 		return nil, nil, err

@@ -56,6 +56,7 @@ type WebhookDecl struct {
 	AllowedMethods      []string  `json:"allowed_methods"`
 	AllowedContentTypes []string  `json:"allowed_content_types"`
 	ReplayProtection    string    `json:"replay_protection"`
+	WebhookOnly         bool      `json:"webhook_only"`
 }
 
 // AuthDecl is a WebhookDecl's auth: HmacAuth(...), its presets, or "none".

@@ -433,7 +433,7 @@ SCHEDULES = [
     Schedule(name="weekly", cron="@weekly"),
 ]
 
-WEBHOOKS = [WebhookSpec(slug="deploys", provider="acme", auth=HmacAuth(secret_ref="acme-hook/secret", header="X-Acme-Signature", prefix="sha256="))]
+WEBHOOKS = [WebhookSpec(slug="deploys", provider="acme", auth=HmacAuth(secret_ref="acme-hook/secret", header="X-Acme-Signature", prefix="sha256="), webhook_only=True)]
 
 async def handler(inp, ctx):
     return 1
@@ -444,7 +444,7 @@ async def handler(inp, ctx):
 		t.Errorf("Schedules() = %+v (checked %v)", got, checked)
 	}
 	hooks := wf.Webhooks()
-	if len(hooks) != 1 || hooks[0].Auth != (durable.WebhookAuth{Scheme: "hmac", SecretRef: "acme-hook/secret", Header: "X-Acme-Signature", Prefix: "sha256="}) {
+	if len(hooks) != 1 || hooks[0].Auth != (durable.WebhookAuth{Scheme: "hmac", SecretRef: "acme-hook/secret", Header: "X-Acme-Signature", Prefix: "sha256="}) || !hooks[0].WebhookOnly {
 		t.Errorf("Webhooks() = %+v", hooks)
 	}
 }

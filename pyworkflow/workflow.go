@@ -132,7 +132,8 @@ func (w *Workflow) checkInput(raw json.RawMessage) error {
 // webhookSpec converts a declared webhook.
 func webhookSpec(d pyworker.WebhookDecl) durable.WebhookSpec {
 	spec := durable.WebhookSpec{Slug: d.Slug, Provider: d.Provider, TriggerKey: d.TriggerKey,
-		AllowedMethods: d.AllowedMethods, AllowedContentTypes: d.AllowedContentTypes, ReplayProtection: d.ReplayProtection}
+		AllowedMethods: d.AllowedMethods, AllowedContentTypes: d.AllowedContentTypes, ReplayProtection: d.ReplayProtection,
+		WebhookOnly: d.WebhookOnly}
 	if d.Auth != nil {
 		spec.Auth = durable.WebhookAuth{Scheme: d.Auth.Scheme, SecretRef: d.Auth.SecretRef, Header: d.Auth.Header, Prefix: d.Auth.Prefix}
 	}

@@ -90,8 +90,8 @@ func headerTriggerKeyBuiltin(_ *starlark.Thread, b *starlark.Builtin, args starl
 }
 
 // webhookSpecBuiltin implements WebhookSpec(slug, provider, auth, trigger_key,
-// allowed_methods, allowed_content_types) with the product's argument names, and
-// replay_protection ("body_hash" or "trigger_key").
+// allowed_methods, allowed_content_types) with the product's argument names, replay_protection
+// ("body_hash" or "trigger_key") and webhook_only.
 func webhookSpecBuiltin(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
 		spec                  durable.WebhookSpec
@@ -100,7 +100,7 @@ func webhookSpecBuiltin(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 	)
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "slug", &spec.Slug, "provider?", &spec.Provider, "auth?", &auth,
 		"trigger_key?", &trigger, "allowed_methods?", &methods, "allowed_content_types?", &contentTypes,
-		"replay_protection?", &spec.ReplayProtection); err != nil {
+		"replay_protection?", &spec.ReplayProtection, "webhook_only?", &spec.WebhookOnly); err != nil {
 		return nil, err
 	}
 	switch a := auth.(type) {

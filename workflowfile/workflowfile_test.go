@@ -525,3 +525,10 @@ def handler(inp, ctx):
 		}
 	}
 }
+
+func TestAWebhookMayBeTheOnlyWayIn(t *testing.T) {
+	w := mustCompile(t, "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [WebhookSpec(slug = \"x\", auth = \"none\", webhook_only = True)]\ndef handler(inp, ctx):\n    return 1\n")
+	if hooks := w.Webhooks(); len(hooks) != 1 || !hooks[0].WebhookOnly {
+		t.Fatalf("Webhooks() = %+v", hooks)
+	}
+}

@@ -214,8 +214,8 @@ func exercise(ctx context.Context, t *testing.T, c client.Client) {
 }
 
 // editorMayNotPlaceRuns binds a user to the WorkflowRun editor role in default and checks that
-// config/policy refuses them the shard and drain labels, on create and on update, while the rest
-// of a run's metadata stays theirs.
+// config/policy refuses them the shard and drain labels, on create and on update, and the label
+// that marks a webhook's runs, while the rest of a run's metadata stays theirs.
 func editorMayNotPlaceRuns(ctx context.Context, t *testing.T, cluster *testcluster.Cluster, admin client.Client) {
 	t.Helper()
 	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deploycheck-editor"},
@@ -248,6 +248,11 @@ func editorMayNotPlaceRuns(ctx context.Context, t *testing.T, cluster *testclust
 		Labels: map[string]string{workflowsv1alpha1.LabelDrain: "true"}}, Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hello"}}
 	if err := refused(editor.Create(ctx, pinned)); err != nil {
 		t.Error("create with a drain label:", err)
+	}
+	forged := &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deploy-forged",
+		Labels: map[string]string{workflowsv1alpha1.LabelWebhook: "github-issue-triage"}}, Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hello"}}
+	if err := editor.Create(ctx, forged); err == nil || !strings.Contains(err.Error(), "only the operator sets the label workflows.centaur.dev/webhook") {
+		t.Errorf("create with a webhook label: want the policy's refusal, got %v", err)
 	}
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := editor.Get(ctx, client.ObjectKey{Namespace: "default", Name: "deploy-hello"}, run); err != nil {

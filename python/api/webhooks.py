@@ -112,6 +112,9 @@ class WebhookSpec:
     - ``allowed_content_types``: accepted media types (default JSON and form-encoded).
     - ``replay_protection``: ``"body_hash"`` or ``"trigger_key"``: which of the two decides that
       a delivery was seen before.
+    - ``webhook_only``: the workflow starts only from webhook deliveries; a run made any other
+      way (the REST API, kubectl, a parent workflow, a schedule) fails with reason
+      ``NotStartedByWebhook``, so nobody can hand the handler a forged envelope.
     """
 
     slug: str
@@ -121,6 +124,7 @@ class WebhookSpec:
     allowed_methods: Optional[Sequence[str]] = None
     allowed_content_types: Optional[Sequence[str]] = None
     replay_protection: Optional[str] = None
+    webhook_only: bool = False
 
     def __post_init__(self) -> None:
         slug = _string("WebhookSpec: slug", self.slug)
@@ -137,6 +141,8 @@ class WebhookSpec:
         protection = self.replay_protection
         if protection is not None and protection not in _REPLAY_PROTECTIONS:
             raise InvalidWebhook(f'{what}: replay_protection {protection!r}: want "body_hash" or "trigger_key"')
+        if not isinstance(self.webhook_only, bool):
+            raise InvalidWebhook(f"{what}: webhook_only must be True or False, got {self.webhook_only!r}")
 
     def _check_auth(self, what: str) -> None:
         auth = self.auth

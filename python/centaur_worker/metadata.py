@@ -239,6 +239,7 @@ def _webhooks(value: object) -> List[Dict[str, Any]]:
             "allowed_methods": None if spec.allowed_methods is None else list(spec.allowed_methods),
             "allowed_content_types": None if spec.allowed_content_types is None else list(spec.allowed_content_types),
             "replay_protection": spec.replay_protection,
+            "webhook_only": spec.webhook_only,
         })
     return out
 

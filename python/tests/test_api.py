@@ -148,6 +148,7 @@ class Declarations(unittest.TestCase):
             (lambda: WebhookSpec(slug="x", auth="none", allowed_methods="POST"), "must be a list of strings"),
             (lambda: WebhookSpec(slug="x", auth="none", replay_protection="never"), "replay_protection 'never'"),
             (lambda: WebhookSpec(slug="x", auth="none", trigger_key=3), "trigger_key must be HeaderTriggerKey"),
+            (lambda: WebhookSpec(slug="x", auth="none", webhook_only="yes"), "webhook_only must be True or False"),
             (lambda: HmacAuth("not a ref!"), "neither an environment variable name"),
             (lambda: HmacAuth("s", scheme="jwt"), 'unknown scheme "jwt"'),
             (lambda: HeaderTriggerKey(""), "the header name is empty"),

@@ -53,7 +53,7 @@ class ProductExamples(LoadingTest):
             '"auth":{"scheme":"github","secret_ref":"GITHUB_WEBHOOK_SECRET","header":"","prefix":""},'
             '"trigger_key":"X-GitHub-Delivery","allowed_methods":["POST"],'
             '"allowed_content_types":["application/json","application/x-www-form-urlencoded"],'
-            '"replay_protection":null}],"schedules":[],"namespaces":null}'))
+            '"replay_protection":null,"webhook_only":false}],"schedules":[],"namespaces":null}'))
 
 
 class Declarations(LoadingTest):

@@ -164,3 +164,20 @@ var _ = Describe("The samples", func() {
 			"the nightly_report sample fits the file's declared input")
 	})
 })
+
+var _ = Describe("A workflow that starts only from its webhooks, over the REST API", func() {
+	It("is refused with 403 forbidden, saying where to send the delivery", func() {
+		dir := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(dir, "hooked.star"), []byte(`
+WORKFLOW_NAME = "hooked_only"
+WEBHOOKS = [WebhookSpec(slug = "hooked-only", auth = "none", webhook_only = True)]
+def handler(inp, ctx):
+    return 1
+`), 0o644)).To(Succeed())
+		(&catalog.Dirs{Paths: []string{dir}, Catalog: workflowCatalog, Logger: logf.Log}).Load()
+		DeferCleanup(workflowCatalog.SetFiles, []catalog.Entry(nil))
+		e := expectError(curlPost("/workflows/runs", adminKey, `{"workflow_name": "hooked_only", "input": {"webhook": {"slug": "hooked-only"}}}`),
+			http.StatusForbidden, apierror.CodeForbidden)
+		Expect(e.Message).To(ContainSubstring("starts only from its webhooks"))
+	})
+})

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
@@ -77,6 +78,10 @@ func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartR
 	entry, ok := a.deps.Workflows.Lookup(ns, req.WorkflowName)
 	if !ok {
 		return 0, nil, errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow, "%s", a.deps.Workflows.UnknownWorkflow(ns, req.WorkflowName))
+	}
+	if catalog.WebhookOnly(entry.Workflow) {
+		return 0, nil, errorf(http.StatusForbidden, apierror.CodeForbidden,
+			"workflow %q starts only from its webhooks (webhook_only): send a delivery to its webhook instead", req.WorkflowName)
 	}
 	if err := entry.Workflow.CheckInput(req.Input); err != nil {
 		return 0, nil, errorf(http.StatusBadRequest, apierror.CodeInvalidInput, "the input of workflow %q: %v", req.WorkflowName, err)

@@ -65,6 +65,12 @@ type WebhookSpec struct {
 	// header, for providers that send identical bodies for distinct events). Standard Webhooks
 	// deliveries are identified by their signed webhook-id either way.
 	ReplayProtection string
+	// WebhookOnly has the workflow start only from webhook deliveries: a run made any other
+	// way (the REST API, kubectl, a parent, a schedule) fails with NotStartedByWebhook, and the
+	// REST API refuses it up front. A workflow that trusts its input to be a delivery the
+	// signature covered (its envelope) sets it, so that nobody can hand it a forged envelope.
+	// Any of a workflow's webhooks setting it applies to the whole workflow.
+	WebhookOnly bool
 }
 
 // The replay protections of a declared webhook (WebhookSpec.ReplayProtection, and
