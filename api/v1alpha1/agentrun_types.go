@@ -41,21 +41,24 @@ type AgentRunSpec struct {
 	// +optional
 	ThreadKey string `json:"threadKey,omitempty"`
 
-	// instructions is the system prompt; it overrides the agent's configured instructions.
+	// instructions are added to the system prompt after the agent's configured instructions,
+	// which a turn cannot replace.
 	// +optional
 	Instructions string `json:"instructions,omitempty"`
 
-	// model overrides the agent's configured model.
+	// model picks another model than the agent's, one of those its settings allow (models).
 	// +optional
 	Model string `json:"model,omitempty"`
 
-	// temperature overrides the agent's sampling temperature, from 0 to 2.
+	// temperature is the sampling temperature, from 0 to 2; the agent's configured temperature
+	// is the most a turn may ask for.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=2
 	// +optional
 	Temperature *float64 `json:"temperature,omitempty"`
 
-	// maxTokens caps the reply's length in tokens.
+	// maxTokens caps the reply's length in tokens; it may only lower the agent's configured
+	// maxTokens.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxTokens int32 `json:"maxTokens,omitempty"`

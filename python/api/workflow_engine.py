@@ -601,8 +601,9 @@ class WorkflowContext:
     ) -> Coroutine[Any, Any, str]:
         """Start an agent turn with the prompt ``text`` and go on; returns the turn's id, for
         ``ctx.wait_for_agent``. ``agent`` names the agent ("" for the default), ``thread_key``
-        a conversation to continue; ``instructions``, ``model``, ``temperature`` and
-        ``max_tokens`` override the agent's settings for this turn."""
+        a conversation to continue. ``instructions`` follow the agent's own, ``model`` picks
+        another of the models the agent allows, and ``temperature`` and ``max_tokens`` may lower
+        the agent's settings for this turn, never raise them (docs/agents.md)."""
         what = f'ctx.start_agent("{_check_name("ctx.start_agent", name)}")'
         request = _agent_request(what, text, agent, thread_key, instructions, model, temperature, max_tokens)
         return self._primitive("start_agent", {"kind": "start_agent", "name": name, "request": request})

@@ -14,13 +14,14 @@ type AgentRequest struct {
 	// ThreadKey groups turns into one conversation: the backend sees the earlier turns of the
 	// same thread, in order, as history. Example: "github:acme/api:42".
 	ThreadKey string `json:"threadKey,omitempty"`
-	// Instructions is the system prompt.
+	// Instructions are added to the system prompt, after the agent's configured instructions.
 	Instructions string `json:"instructions,omitempty"`
-	// Model overrides the agent's configured model.
+	// Model picks another model than the agent's, one of those the agent allows.
 	Model string `json:"model,omitempty"`
-	// Temperature overrides the agent's sampling temperature.
+	// Temperature is the sampling temperature; the agent's configured one is the most a turn
+	// may ask for.
 	Temperature *float64 `json:"temperature,omitempty"`
-	// MaxTokens caps the reply's length in tokens.
+	// MaxTokens caps the reply's length in tokens, at most the agent's configured maxTokens.
 	MaxTokens int `json:"maxTokens,omitempty"`
 }
 
