@@ -156,14 +156,16 @@ func (p *Pool) workerFor(ctx context.Context, key string) (*worker, int, error) 
 		return nil, slot, err
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		w.kill("the pool closed")
+		w.goroutines.Wait()
 		return nil, slot, ErrClosed
 	}
 	p.slots[slot] = w
 	p.all[w] = true
 	p.metrics.starts.Inc()
+	p.mu.Unlock()
 	return w, slot, nil
 }
 
@@ -361,7 +363,7 @@ func (p *Pool) Close() {
 		w.kill("the manager is stopping")
 	}
 	for _, w := range workers {
-		<-w.done
+		w.goroutines.Wait()
 	}
 	if tempDir != "" {
 		os.RemoveAll(tempDir)

@@ -45,6 +45,9 @@ type worker struct {
 	ready     chan *frame
 	done      chan struct{}
 	deathErr  *WorkerExitedError
+	// goroutines counts the worker's readers, so that Close returns only after the last of
+	// them has logged (a logger may be gone once Close returns).
+	goroutines sync.WaitGroup
 }
 
 // turnClock times the handler code of one session between a message that resumes it and the
@@ -114,12 +117,12 @@ func (p *Pool) start(ctx context.Context) (*worker, error) {
 	w := &worker{pool: p, cmd: cmd, pid: cmd.Process.Pid, toWorker: toW, fromWorker: fromR,
 		sessions: map[int64]*Session{}, requests: map[int64]chan *frame{}, revisions: map[string]bool{},
 		turns: map[int64]*turnClock{}, ready: make(chan *frame, 1), done: make(chan struct{})}
-	go w.logLines(stdout, "stdout")
-	go w.logLines(stderr, "stderr")
-	go w.readLoop()
+	w.goroutines.Go(func() { w.logLines(stdout, "stdout") })
+	w.goroutines.Go(func() { w.logLines(stderr, "stderr") })
+	w.goroutines.Go(w.readLoop)
 	if err := w.awaitReady(ctx); err != nil {
 		w.kill("it did not start: " + err.Error())
-		<-w.done
+		w.goroutines.Wait()
 		return nil, err
 	}
 	p.log.V(1).Info("python_worker_started", "pid", w.pid, "python", interpreter)
