@@ -101,6 +101,7 @@ type Options struct {
 	OperatorNamespace     string        // --operator-namespace
 	WorkflowFileMaxSteps  uint64        // --workflow-file-max-steps
 	DefinitionEgressAllow string        // --definition-egress-allow
+	DefinitionMaxBranches int           // --definition-max-parallel-branches
 	PodCIDRs              string        // --pod-cidrs
 	ServiceCIDRs          string        // --service-cidrs
 	NodeCIDRs             string        // --node-cidrs
@@ -184,6 +185,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.WorkflowDirsPoll, "workflow-dirs-poll-interval", catalog.DefaultDirsPollInterval, "How often --workflow-dirs are checked for changed files.")
 	fs.StringVar(&o.OperatorNamespace, "operator-namespace", cmp.Or(os.Getenv("POD_NAMESPACE"), DefaultOperatorNamespace), "The operator's own namespace: revisions of WORKFLOW_DIRS files and the Secrets their webhooks name live here; default: POD_NAMESPACE.")
 	fs.Uint64Var(&o.WorkflowFileMaxSteps, "workflow-file-max-steps", workflowfile.DefaultMaxSteps, "Starlark execution steps one execution of a workflow file's handler (or one call of a step function) may take before the run fails with ExecutionLimitExceeded.")
+	fs.IntVar(&o.DefinitionMaxBranches, "definition-max-parallel-branches", workflowfile.DefaultMaxParallelBranches, "Most branches one ctx.parallel call of a WorkflowDefinition may start (each runs on a goroutine of its own); a call with more fails its run. 0 means no bound.")
 	fs.StringVar(&o.DefinitionEgressAllow, "definition-egress-allow", "", "Comma-separated CIDRs that WorkflowDefinitions' http may reach although they are private, loopback or cluster addresses.")
 	fs.StringVar(&o.PodCIDRs, "pod-cidrs", "", "Comma-separated pod CIDRs of the cluster, which WorkflowDefinitions' http may not reach (private ranges are refused anyway).")
 	fs.StringVar(&o.ServiceCIDRs, "service-cidrs", "", "Comma-separated service CIDRs of the cluster, which WorkflowDefinitions' http may not reach.")
@@ -475,9 +477,10 @@ func (o Options) fileConfigs() (fileConfigs, error) {
 	}
 	return fileConfigs{
 		trusted: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), Modules: o.FileModules, MaxSteps: o.WorkflowFileMaxSteps,
-			CheckSchedule: controllers.CheckScheduleSpec},
+			CheckSchedule: controllers.CheckScheduleSpec, MaxValueBytes: o.MaxResultBytes},
 		sandboxed: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: deny, Allow: allow}),
-			MaxSteps: o.WorkflowFileMaxSteps, CheckSchedule: controllers.CheckScheduleSpec},
+			MaxSteps: o.WorkflowFileMaxSteps, CheckSchedule: controllers.CheckScheduleSpec, MaxValueBytes: o.MaxResultBytes,
+			MaxParallelBranches: o.DefinitionMaxBranches},
 	}, nil
 }
 

@@ -110,6 +110,25 @@ type Config struct {
 	// CheckSchedule refuses a declared schedule the host cannot run (a bad cron expression or
 	// time zone); the file then does not load, with reason InvalidSchedule. Nil accepts all.
 	CheckSchedule func(durable.ScheduleSpec) error
+	// MaxValueBytes bounds the JSON of one value a file hands the engine (a step's result, the
+	// output, a child's input, an event's payload, EXAMPLE_INPUT), checked while it is
+	// encoded. Zero means DefaultMaxValueBytes.
+	MaxValueBytes int
+	// MaxParallelBranches bounds the branches of one ctx.parallel call, each of which runs on
+	// a goroutine of its own; a call with more fails the run. Zero means no bound (trusted
+	// files); tenants' definitions get DefaultMaxParallelBranches from the manager.
+	MaxParallelBranches int
+}
+
+// DefaultMaxParallelBranches is the manager's default bound on the branches of one
+// ctx.parallel call in a WorkflowDefinition.
+const DefaultMaxParallelBranches = 100
+
+func (c *Config) maxValueBytes() int {
+	if c == nil || c.MaxValueBytes <= 0 {
+		return DefaultMaxValueBytes
+	}
+	return c.MaxValueBytes
 }
 
 // DefaultMaxSteps is enough for a handler that replays tens of thousands of primitives, and
@@ -444,7 +463,7 @@ func newWorkflow(file string, globals starlark.StringDict, cfg *Config) (*Workfl
 		opts = append(opts, durable.WithDescription(strings.TrimSpace(desc)))
 	}
 	if v, ok := globals["EXAMPLE_INPUT"]; ok {
-		raw, err := toJSON(v)
+		raw, err := toJSON(v, cfg.maxValueBytes())
 		if err != nil {
 			return nil, fail(ReasonLoadFailed, "EXAMPLE_INPUT must be JSON: %v", err)
 		}

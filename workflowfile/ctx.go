@@ -171,7 +171,11 @@ func (c *ctxValue) branchesOf(b *starlark.Builtin, seq starlark.Iterable) ([]dur
 	iter := seq.Iterate()
 	defer iter.Done()
 	var pair starlark.Value
+	limit := c.wf.cfg.MaxParallelBranches
 	for i := 0; iter.Next(&pair); i++ {
+		if limit > 0 && i == limit {
+			return nil, fmt.Errorf("%s: more than %d branches; each runs on a thread of its own, and this manager allows at most %d in one call: split the work into several calls, or batch items into fewer branches", b.Name(), limit, limit)
+		}
 		var (
 			name string
 			fn   starlark.Callable
@@ -297,7 +301,7 @@ func (c *ctxValue) sendEvent(_ *starlark.Thread, b *starlark.Builtin, args starl
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "event_type", &eventType, "correlation_id?", &correlationID, "payload?", &payload); err != nil {
 		return nil, err
 	}
-	raw, err := toJSON(payload)
+	raw, err := toJSON(payload, c.wf.cfg.maxValueBytes())
 	if err != nil {
 		return nil, fmt.Errorf("%s(%q): the payload must be JSON: its %w", b.Name(), name, err)
 	}
@@ -308,12 +312,12 @@ func (c *ctxValue) sendEvent(_ *starlark.Thread, b *starlark.Builtin, args starl
 }
 
 // childArgs unpacks (name, workflow_name, input=None) and encodes the input.
-func childArgs(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (name, workflow string, input json.RawMessage, err error) {
+func (c *ctxValue) childArgs(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (name, workflow string, input json.RawMessage, err error) {
 	var in starlark.Value = starlark.None
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "workflow_name", &workflow, "input?", &in); err != nil {
 		return "", "", nil, err
 	}
-	if input, err = toJSON(in); err != nil {
+	if input, err = toJSON(in, c.wf.cfg.maxValueBytes()); err != nil {
 		return "", "", nil, fmt.Errorf("%s(%q): the child's input must be JSON: its %w", b.Name(), name, err)
 	}
 	return name, workflow, input, nil
@@ -326,7 +330,7 @@ func fileChild(workflow string) *durable.WorkflowDef[json.RawMessage, json.RawMe
 
 // startWorkflow is ctx.start_workflow(name, workflow_name, input=None): the child run's id.
 func (c *ctxValue) startWorkflow(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	name, workflow, input, err := childArgs(b, args, kwargs)
+	name, workflow, input, err := c.childArgs(b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +356,7 @@ func (c *ctxValue) waitForWorkflow(_ *starlark.Thread, b *starlark.Builtin, args
 
 // runWorkflow is ctx.run_workflow(name, workflow_name, input=None): start and wait.
 func (c *ctxValue) runWorkflow(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	name, workflow, input, err := childArgs(b, args, kwargs)
+	name, workflow, input, err := c.childArgs(b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -482,7 +486,7 @@ func (c *ctxValue) log(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		key := string(kv[0].(starlark.String))
 		if s, ok := starlark.AsString(kv[1]); ok {
 			attrs = append(attrs, key, textbound.Cut(s, textbound.LogValue))
-		} else if raw, err := toJSON(kv[1]); err == nil {
+		} else if raw, err := toJSON(kv[1], 4*textbound.LogValue); err == nil {
 			attrs = append(attrs, key, textbound.JSON(raw, textbound.LogValue))
 		} else {
 			attrs = append(attrs, key, textbound.Cut(kv[1].String(), textbound.LogValue))

@@ -118,7 +118,7 @@ func (h *httpCaller) build(ctx context.Context, method, rawURL string, params, h
 	case jsonV != starlark.None && body != starlark.None:
 		return nil, fmt.Errorf("give json or body, not both")
 	case jsonV != starlark.None:
-		raw, err := toJSON(jsonV)
+		raw, err := toJSON(jsonV, 0)
 		if err != nil {
 			return nil, fmt.Errorf("json: %w", err)
 		}

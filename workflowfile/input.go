@@ -139,7 +139,7 @@ func fieldBuiltin(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		return nil, fmt.Errorf("%s: type %s is not one of str, int, float, bool, list, dict, Any", b.Name(), typ)
 	}
 	if def != starlark.None {
-		raw, err := toJSON(def)
+		raw, err := toJSON(def, 0)
 		if err != nil {
 			return nil, fmt.Errorf("%s: the default must be JSON: %w", b.Name(), err)
 		}
@@ -156,7 +156,7 @@ func (d *inputDecl) Fields() []InputField {
 	for i, f := range d.fields {
 		out[i] = InputField{Name: f.name, Type: string(f.kind), Required: f.required}
 		if !f.required {
-			out[i].Default, _ = toJSON(f.def)
+			out[i].Default, _ = toJSON(f.def, 0)
 		}
 	}
 	return out
@@ -387,7 +387,7 @@ func inputOf(decl *inputDecl, raw json.RawMessage) (starlark.Value, error) {
 				continue
 			}
 			// A fresh copy of the default, so that a handler may change its input.
-			raw, _ := toJSON(f.def)
+			raw, _ := toJSON(f.def, 0)
 			def, err := fromJSON(raw)
 			if err != nil {
 				return nil, err

@@ -102,7 +102,7 @@ func (w *Workflow) run(dctx *durable.Context, raw json.RawMessage) (json.RawMess
 	if err != nil {
 		return nil, w.handlerFailure(thread, err)
 	}
-	result, err := toJSON(out)
+	result, err := toJSON(out, w.cfg.maxValueBytes())
 	if err != nil {
 		return nil, fmt.Errorf("the handler returned something that cannot be the run's output: %w", err)
 	}
@@ -180,7 +180,7 @@ func (w *Workflow) callStep(sctx context.Context, logger *slog.Logger, now time.
 		}
 		return nil, errors.New(trace)
 	}
-	raw, err := toJSON(v)
+	raw, err := toJSON(v, w.cfg.maxValueBytes())
 	if err != nil {
 		return nil, durable.NonRetryable(fmt.Errorf("step %q must return JSON: its %w", name, err))
 	}

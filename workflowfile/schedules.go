@@ -37,7 +37,7 @@ func scheduleBuiltin(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		return nil, err
 	}
 	if input != starlark.None {
-		raw, err := toJSON(input)
+		raw, err := toJSON(input, 0)
 		if err != nil {
 			return nil, fmt.Errorf("%s(%q): the input must be JSON: its %w", b.Name(), spec.Cron, err)
 		}

@@ -10,6 +10,8 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
 // fromJSON turns a JSON document into Starlark values: objects become dicts (in the document's
@@ -100,90 +102,140 @@ func numberValue(n json.Number) (starlark.Value, error) {
 
 // toJSON encodes a Starlark value as JSON: None, bools, ints, finite floats, strings, lists,
 // tuples, dicts with string keys and structs. Anything else (a function, a set, a time) is an
-// error that names where in the value it sits, since only JSON can be journalled.
-func toJSON(v starlark.Value) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	if err := encodeValue(&buf, v, "", 0); err != nil {
+// error that names where in the value it sits, since only JSON can be journalled. The encoding
+// stops with an error as soon as it passes limit bytes (DefaultMaxValueBytes when limit is
+// zero or less): a small list can repeat one large string a million times, and a result is
+// refused before it is whole, not after a gigabyte of it was built.
+func toJSON(v starlark.Value, limit int) (json.RawMessage, error) {
+	if limit <= 0 {
+		limit = DefaultMaxValueBytes
+	}
+	e := &jsonEncoder{limit: limit}
+	if err := e.value(v, "", 0); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return e.buf.Bytes(), nil
 }
+
+// DefaultMaxValueBytes bounds one value a file hands the engine (a step's result, the output,
+// a child's input, an event's payload, EXAMPLE_INPUT) when Config.MaxValueBytes is zero: the
+// engine's own cap on a step's result.
+const DefaultMaxValueBytes = engine.DefaultMaxResultBytes
 
 // maxJSONDepth bounds nesting, which also catches a list that contains itself.
 const maxJSONDepth = 100
 
-func encodeValue(buf *bytes.Buffer, v starlark.Value, path string, depth int) error {
+// jsonEncoder writes one value's JSON into buf, refusing to grow it past limit bytes.
+type jsonEncoder struct {
+	buf   bytes.Buffer
+	limit int
+}
+
+// room fails when n more bytes would take the encoding past its limit.
+func (e *jsonEncoder) room(n int, path string) error {
+	if e.buf.Len()+n > e.limit {
+		return fmt.Errorf("value%s takes the JSON encoding past %d bytes, the most one value may hold: store large data elsewhere and pass a reference", path, e.limit)
+	}
+	return nil
+}
+
+// write appends b, within the limit.
+func (e *jsonEncoder) write(b []byte, path string) error {
+	if err := e.room(len(b), path); err != nil {
+		return err
+	}
+	e.buf.Write(b)
+	return nil
+}
+
+// str appends s as a JSON string; its length is checked before it is quoted.
+func (e *jsonEncoder) str(s, path string) error {
+	if err := e.room(len(s)+2, path); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(s)
+	return e.write(b, path)
+}
+
+func (e *jsonEncoder) value(v starlark.Value, path string, depth int) error {
 	if depth > maxJSONDepth {
 		return fmt.Errorf("value%s nests deeper than %d levels (does it contain itself?)", path, maxJSONDepth)
 	}
 	switch x := v.(type) {
 	case starlark.NoneType:
-		buf.WriteString("null")
+		return e.write([]byte("null"), path)
 	case starlark.Bool:
-		buf.WriteString(strconv.FormatBool(bool(x)))
+		return e.write(strconv.AppendBool(nil, bool(x)), path)
 	case starlark.Int:
-		buf.WriteString(x.String())
+		return e.write([]byte(x.String()), path)
 	case starlark.Float:
 		f := float64(x)
 		if math.IsInf(f, 0) || math.IsNaN(f) {
 			return fmt.Errorf("value%s is %v, which JSON cannot hold", path, f)
 		}
-		buf.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
+		return e.write(strconv.AppendFloat(nil, f, 'g', -1, 64), path)
 	case starlark.String:
-		b, _ := json.Marshal(string(x))
-		buf.Write(b)
+		return e.str(string(x), path)
 	case *starlark.List:
-		return encodeSequence(buf, x, path, depth)
+		return e.sequence(x, path, depth)
 	case starlark.Tuple:
-		return encodeSequence(buf, x, path, depth)
+		return e.sequence(x, path, depth)
 	case *starlark.Dict:
-		return encodeItems(buf, x.Items(), path, depth)
+		return e.items(x.Items(), path, depth)
 	case *inputValue:
-		return encodeItems(buf, x.dict.Items(), path, depth)
+		return e.items(x.dict.Items(), path, depth)
 	case *starlarkstruct.Struct:
 		var items []starlark.Tuple
 		for _, name := range x.AttrNames() {
 			field, _ := x.Attr(name)
 			items = append(items, starlark.Tuple{starlark.String(name), field})
 		}
-		return encodeItems(buf, items, path, depth)
+		return e.items(items, path, depth)
 	default:
 		return fmt.Errorf("value%s is a %s, which is not JSON: use dicts with string keys, lists, strings, numbers, booleans or None", path, v.Type())
 	}
-	return nil
 }
 
-func encodeSequence(buf *bytes.Buffer, seq starlark.Indexable, path string, depth int) error {
-	buf.WriteByte('[')
+func (e *jsonEncoder) sequence(seq starlark.Indexable, path string, depth int) error {
+	if err := e.write([]byte{'['}, path); err != nil {
+		return err
+	}
 	for i := 0; i < seq.Len(); i++ {
 		if i > 0 {
-			buf.WriteByte(',')
+			if err := e.write([]byte{','}, path); err != nil {
+				return err
+			}
 		}
-		if err := encodeValue(buf, seq.Index(i), fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
+		if err := e.value(seq.Index(i), fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
 			return err
 		}
 	}
-	buf.WriteByte(']')
-	return nil
+	return e.write([]byte{']'}, path)
 }
 
-func encodeItems(buf *bytes.Buffer, items []starlark.Tuple, path string, depth int) error {
-	buf.WriteByte('{')
+func (e *jsonEncoder) items(items []starlark.Tuple, path string, depth int) error {
+	if err := e.write([]byte{'{'}, path); err != nil {
+		return err
+	}
 	for i, kv := range items {
 		key, ok := kv[0].(starlark.String)
 		if !ok {
 			return fmt.Errorf("value%s has the key %s, a %s: JSON object keys are strings", path, kv[0], kv[0].Type())
 		}
 		if i > 0 {
-			buf.WriteByte(',')
+			if err := e.write([]byte{','}, path); err != nil {
+				return err
+			}
 		}
-		b, _ := json.Marshal(string(key))
-		buf.Write(b)
-		buf.WriteByte(':')
-		if err := encodeValue(buf, kv[1], fmt.Sprintf("%s[%q]", path, string(key)), depth+1); err != nil {
+		if err := e.str(string(key), path); err != nil {
+			return err
+		}
+		if err := e.write([]byte{':'}, path); err != nil {
+			return err
+		}
+		if err := e.value(kv[1], fmt.Sprintf("%s[%q]", path, string(key)), depth+1); err != nil {
 			return err
 		}
 	}
-	buf.WriteByte('}')
-	return nil
+	return e.write([]byte{'}'}, path)
 }
