@@ -28,6 +28,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
+	"github.com/centaur-dev/workflow-operator/workflowfile/loadprobe"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -54,7 +55,7 @@ const operatorNamespace = "centaur-system"
 const dirsPollInterval = 200 * time.Millisecond
 
 // sandbox is how the suite compiles WorkflowDefinitions: the default egress policy, so that a
-// definition cannot reach the suite's local test servers.
+// definition cannot reach the suite's local test servers, and loads probed first with 64 MiB.
 var sandbox = &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: workflowfile.DefaultDeniedRanges()}), MaxSteps: fileMaxSteps}
 
 // suiteLimits are the engine's limits in the suite: a run may store 6 MiB, so that the specs
@@ -81,6 +82,11 @@ var _ = BeforeSuite(func() {
 	workflowDir, err = os.MkdirTemp("", "workflow-files-")
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
+
+	prober, err := loadprobe.New(64<<20, loadprobe.DefaultTimeout, sandbox)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(prober.Close)
+	sandbox.Probe = prober.Check
 
 	manager = startManager()
 })

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -284,6 +285,23 @@ def handler(inp, ctx):
 		Expect(cond.Status).To(Equal(metav1.ConditionFalse))
 		Expect(cond.Message).To(MatchRegexp(`^broken-\w+\.star:4:1: `))
 		Expect(def.Status.Revision).To(BeEmpty())
+	})
+
+	It("refuses a definition whose load needs a gigabyte, without the manager paying for it", func() {
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		def := definitionReady(createDefinition("hog-"+rand.String(5), "WORKFLOW_NAME = \"hog\"\nPAD = \"a\" * ((1 << 30) - 1)\ndef handler(inp, ctx):\n    return len(PAD)\n"),
+			workflowfile.ReasonMemoryLimitExceeded)
+		Expect(meta.FindStatusCondition(def.Status.Conditions, workflowsv1alpha1.ConditionReady).Message).To(ContainSubstring("takes more than 64 MiB of memory"))
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		Expect(after.TotalAlloc-before.TotalAlloc).To(BeNumerically("<", 512<<20), "the gigabyte is allocated by the probe process, not the manager")
+
+		By("loading the next definition as usual")
+		workflow := "after_hog_" + rand.String(8)
+		definitionReady(createDefinition("after-hog-"+rand.String(5), fmt.Sprintf("WORKFLOW_NAME = %q\ndef handler(inp, ctx):\n    return 1\n", workflow)),
+			workflowsv1alpha1.ReasonLoaded)
+		Expect(outputOf(waitPhase(createRun(workflow, nil), workflowsv1alpha1.PhaseSucceeded, 15*time.Second))).To(MatchJSON(`1`))
 	})
 
 	It("never shadows a workflow of the manager, and is visible only in its namespace", func() {

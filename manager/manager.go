@@ -40,6 +40,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
+	"github.com/centaur-dev/workflow-operator/workflowfile/loadprobe"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -102,6 +103,7 @@ type Options struct {
 	WorkflowFileMaxSteps  uint64        // --workflow-file-max-steps
 	DefinitionEgressAllow string        // --definition-egress-allow
 	DefinitionMaxBranches int           // --definition-max-parallel-branches
+	DefinitionLoadMemory  uint64        // --definition-load-memory
 	PodCIDRs              string        // --pod-cidrs
 	ServiceCIDRs          string        // --service-cidrs
 	NodeCIDRs             string        // --node-cidrs
@@ -185,6 +187,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.WorkflowDirsPoll, "workflow-dirs-poll-interval", catalog.DefaultDirsPollInterval, "How often --workflow-dirs are checked for changed files.")
 	fs.StringVar(&o.OperatorNamespace, "operator-namespace", cmp.Or(os.Getenv("POD_NAMESPACE"), DefaultOperatorNamespace), "The operator's own namespace: revisions of WORKFLOW_DIRS files and the Secrets their webhooks name live here; default: POD_NAMESPACE.")
 	fs.Uint64Var(&o.WorkflowFileMaxSteps, "workflow-file-max-steps", workflowfile.DefaultMaxSteps, "Starlark execution steps one execution of a workflow file's handler (or one call of a step function) may take before the run fails with ExecutionLimitExceeded.")
+	fs.Uint64Var(&o.DefinitionLoadMemory, "definition-load-memory", loadprobe.DefaultMemory, "Bytes of memory a WorkflowDefinition's load (its top level) may use. Each definition is loaded first in a child process bounded to this much; one that needs more reports MemoryLimitExceeded instead of taking the manager down. 0 turns the check off.")
 	fs.IntVar(&o.DefinitionMaxBranches, "definition-max-parallel-branches", workflowfile.DefaultMaxParallelBranches, "Most branches one ctx.parallel call of a WorkflowDefinition may start (each runs on a goroutine of its own); a call with more fails its run. 0 means no bound.")
 	fs.StringVar(&o.DefinitionEgressAllow, "definition-egress-allow", "", "Comma-separated CIDRs that WorkflowDefinitions' http may reach although they are private, loopback or cluster addresses.")
 	fs.StringVar(&o.PodCIDRs, "pod-cidrs", "", "Comma-separated pod CIDRs of the cluster, which WorkflowDefinitions' http may not reach (private ranges are refused anyway).")
@@ -265,6 +268,14 @@ func Run(o Options, extra ...durable.Workflow) error {
 	fileConfigs, err := o.fileConfigs()
 	if err != nil {
 		return err
+	}
+	if o.DefinitionLoadMemory > 0 {
+		prober, err := loadprobe.New(o.DefinitionLoadMemory, loadprobe.DefaultTimeout, fileConfigs.sandboxed)
+		if err != nil {
+			return err
+		}
+		defer prober.Close()
+		fileConfigs.sandboxed.Probe = prober.Check
 	}
 
 	cfg, err := ctrl.GetConfig()

@@ -47,6 +47,9 @@ const (
 	ReasonInvalidInputDecl    = "InvalidInputDeclaration"
 	ReasonLoadFailed          = "LoadFailed"
 	ReasonModuleNotFound      = "ModuleNotFound"
+	// ReasonMemoryLimitExceeded: loading the file (its top level, EXAMPLE_INPUT, ...) took more
+	// memory than Config.Probe allows; see package loadprobe.
+	ReasonMemoryLimitExceeded = "MemoryLimitExceeded"
 )
 
 // LoadError says why a workflow file does not load, and where.
@@ -118,6 +121,10 @@ type Config struct {
 	// a goroutine of its own; a call with more fails the run. Zero means no bound (trusted
 	// files); tenants' definitions get DefaultMaxParallelBranches from the manager.
 	MaxParallelBranches int
+	// Probe, when set, is asked first about every bundle compiled with this Config: it loads
+	// the bundle where running out of memory cannot hurt the manager (package loadprobe) and
+	// returns a *LoadError when the bundle must not be compiled here.
+	Probe func(Bundle) error
 }
 
 // DefaultMaxParallelBranches is the manager's default bound on the branches of one
@@ -179,7 +186,13 @@ func Compile(entry string, read ReadFunc, origin Origin, cfg *Config) (*Workflow
 }
 
 // CompileBundle compiles a stored bundle again; it yields the revision it was stored under.
+// A Config with a Probe asks it first.
 func CompileBundle(b Bundle, cfg *Config) (*Workflow, error) {
+	if cfg != nil && cfg.Probe != nil {
+		if err := cfg.Probe(b); err != nil {
+			return nil, err
+		}
+	}
 	return Compile(b.Entry, func(p string) ([]byte, error) {
 		text, ok := b.Files[p]
 		if !ok {

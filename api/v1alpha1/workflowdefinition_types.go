@@ -6,8 +6,9 @@ import (
 
 // Reasons of a WorkflowDefinition's Ready condition besides the loader's (SyntaxError,
 // MissingWorkflowName, MissingHandler, InvalidWebhook, InvalidInputDeclaration, LoadFailed,
-// ModuleNotFound, and PythonNotSupported for a source written in Python: definitions are
-// Starlark).
+// ModuleNotFound, MemoryLimitExceeded for a load that needs more than the manager's
+// --definition-load-memory, and PythonNotSupported for a source written in Python: definitions
+// are Starlark).
 const (
 	// ReasonLoaded: the source compiled and runs of its workflow start on this revision.
 	ReasonLoaded = "Loaded"
