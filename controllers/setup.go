@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
+	"github.com/centaur-dev/workflow-operator/crashguard"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	// UnknownWorkflowGrace is how long a new run waits for its workflow to be defined before it
 	// fails with UnknownWorkflow (DefaultUnknownWorkflowGrace when zero).
 	UnknownWorkflowGrace time.Duration
+	// Crashes, when set, guards the executions of WorkflowDefinitions' runs against code that
+	// kills the process (see package crashguard and CountCrashStrikes).
+	Crashes *crashguard.Guard
 	// EventRetention is how long a WorkflowEvent is kept for runs that reach their wait late.
 	EventRetention time.Duration
 	// Agents configure the AgentRun controller: where the agents' configuration lives and
@@ -145,6 +149,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		Storage:                 o.Storage,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		UnknownWorkflowGrace:    o.UnknownWorkflowGrace,
+		Crashes:                 o.Crashes,
 		wake:                    wake,
 		view:                    view,
 		shards:                  o.Sharding,

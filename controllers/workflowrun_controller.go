@@ -33,6 +33,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
+	"github.com/centaur-dev/workflow-operator/crashguard"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
@@ -73,6 +74,9 @@ type WorkflowRunReconciler struct {
 	// UnknownWorkflowGrace is how long a new run waits for its workflow to be defined before
 	// failing with UnknownWorkflow (DefaultUnknownWorkflowGrace when zero).
 	UnknownWorkflowGrace time.Duration
+	// Crashes, when set, records the runs of WorkflowDefinitions while they execute, so that
+	// a run whose code keeps killing the process is stopped (see package crashguard).
+	Crashes *crashguard.Guard
 
 	// store keeps the runs' journals (built by Setup).
 	store *journalStore
@@ -243,8 +247,20 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 		}
 		return ctrl.Result{}, fmt.Errorf("read the journal of run %s/%s: %w", run.Namespace, run.Name, err)
 	}
+	leave, failure, err := r.guard(ctx, run, wf)
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case failure != nil:
+		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, failure, nil)
+	}
 	outcome := engine.Execute(ctx, wf, r.execution(ctx, w, journal))
-	return r.apply(ctx, w, outcome)
+	bystander := leave()
+	res, err := r.apply(ctx, w, outcome)
+	if bystander {
+		r.clearCrashStrikes(ctx, run)
+	}
+	return res, err
 }
 
 // Reasons a run fails for want of its code.

@@ -12,15 +12,18 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -28,6 +31,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/controllers"
+	"github.com/centaur-dev/workflow-operator/crashguard"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/pyworker"
@@ -104,6 +108,7 @@ type Options struct {
 	DefinitionEgressAllow string        // --definition-egress-allow
 	DefinitionMaxBranches int           // --definition-max-parallel-branches
 	DefinitionLoadMemory  uint64        // --definition-load-memory
+	CrashGuardDir         string        // --crash-guard-dir
 	PodCIDRs              string        // --pod-cidrs
 	ServiceCIDRs          string        // --service-cidrs
 	NodeCIDRs             string        // --node-cidrs
@@ -187,6 +192,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.WorkflowDirsPoll, "workflow-dirs-poll-interval", catalog.DefaultDirsPollInterval, "How often --workflow-dirs are checked for changed files.")
 	fs.StringVar(&o.OperatorNamespace, "operator-namespace", cmp.Or(os.Getenv("POD_NAMESPACE"), DefaultOperatorNamespace), "The operator's own namespace: revisions of WORKFLOW_DIRS files and the Secrets their webhooks name live here; default: POD_NAMESPACE.")
 	fs.Uint64Var(&o.WorkflowFileMaxSteps, "workflow-file-max-steps", workflowfile.DefaultMaxSteps, "Starlark execution steps one execution of a workflow file's handler (or one call of a step function) may take before the run fails with ExecutionLimitExceeded.")
+	fs.StringVar(&o.CrashGuardDir, "crash-guard-dir", filepath.Join(os.TempDir(), "centaur-crash-guard"), "Directory, kept across restarts of the manager's container (an emptyDir), where the manager notes which WorkflowDefinitions' runs execute, so that a run whose code keeps killing the process fails with Quarantined instead of crash-looping the replicas. Empty turns the guard off.")
 	fs.Uint64Var(&o.DefinitionLoadMemory, "definition-load-memory", loadprobe.DefaultMemory, "Bytes of memory a WorkflowDefinition's load (its top level) may use. Each definition is loaded first in a child process bounded to this much; one that needs more reports MemoryLimitExceeded instead of taking the manager down. 0 turns the check off.")
 	fs.IntVar(&o.DefinitionMaxBranches, "definition-max-parallel-branches", workflowfile.DefaultMaxParallelBranches, "Most branches one ctx.parallel call of a WorkflowDefinition may start (each runs on a goroutine of its own); a call with more fails its run. 0 means no bound.")
 	fs.StringVar(&o.DefinitionEgressAllow, "definition-egress-allow", "", "Comma-separated CIDRs that WorkflowDefinitions' http may reach although they are private, loopback or cluster addresses.")
@@ -282,6 +288,13 @@ func Run(o Options, extra ...durable.Workflow) error {
 	if err != nil {
 		return fmt.Errorf("find a kubeconfig: %w", err)
 	}
+	crashes, err := o.openCrashGuard(cfg, scheme)
+	if err != nil {
+		return err
+	}
+	if crashes != nil {
+		defer crashes.Close()
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 o.metricsOptions(),
@@ -335,6 +348,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 			MaxNamespaceBytes: o.MaxNamespaceBytes, CacheBytes: o.JournalCacheBytes,
 		},
 		MaxConcurrentReconciles:     o.MaxConcurrentReconciles,
+		Crashes:                     crashes,
 		EventRetention:              o.EventRetention,
 		Agents:                      controllers.AgentOptions{ConfigMap: agentsConfig, Concurrency: o.AgentConcurrency},
 		WebhookRoutes:               webhookRoutes,
@@ -463,6 +477,34 @@ func (o Options) runShard(ctx context.Context, mgr ctrl.Manager, cfg *rest.Confi
 	case <-holder.Lost():
 		return fmt.Errorf("lost the lease of shard %s (not renewed within --lease-renew-deadline): stopping at once, since the sharder gives the shard's runs to other replicas", shards.Shard())
 	}
+}
+
+// openCrashGuard opens the crash guard's directory and counts the strikes of the runs a dead
+// process left there, before any run executes; nil when --crash-guard-dir is empty.
+func (o Options) openCrashGuard(cfg *rest.Config, scheme *runtime.Scheme) (*crashguard.Guard, error) {
+	if o.CrashGuardDir == "" {
+		return nil, nil
+	}
+	guard, suspects, err := crashguard.Open(o.CrashGuardDir)
+	if err != nil {
+		return nil, fmt.Errorf("--crash-guard-dir: %w", err)
+	}
+	if len(suspects) == 0 {
+		return guard, nil
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("build a client to count crash strikes: %w", err)
+	}
+	for _, s := range suspects {
+		ctrl.Log.WithName("setup").Info("run_suspected_of_crash", "namespace", s.Namespace, "run", s.Name, "alone", s.Alone, "strikes", s.Strikes())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := controllers.CountCrashStrikes(ctx, c, guard, suspects); err != nil {
+		return nil, err
+	}
+	return guard, nil
 }
 
 // fileConfigs are the compile configurations of trusted files and of tenants' definitions.

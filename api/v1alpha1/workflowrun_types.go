@@ -50,6 +50,11 @@ const (
 	// LabelDrain asks a run's (or a turn's) shard to hand it over: the shard removes both
 	// labels between two executions, and the sharder then assigns the run anew.
 	LabelDrain = "workflows.centaur.dev/drain"
+	// AnnotationCrashStrikes counts the deaths of manager processes that a run of a
+	// WorkflowDefinition was executing at (package crashguard): 1 for each it may have been a
+	// bystander of, 3 for one while it executed alone. At 3 the run fails with reason
+	// Quarantined instead of executing. Only the manager writes it (config/policy).
+	AnnotationCrashStrikes = "workflows.centaur.dev/crash-strikes"
 )
 
 // WorkflowRunSpec says which workflow to run, with what input, and how long the run may live.

@@ -258,6 +258,11 @@ func editorMayNotPlaceRuns(ctx context.Context, t *testing.T, cluster *testclust
 	if err := editor.Get(ctx, client.ObjectKey{Namespace: "default", Name: "deploy-hello"}, run); err != nil {
 		t.Fatal(err)
 	}
+	struck := run.DeepCopy()
+	struck.Annotations = map[string]string{workflowsv1alpha1.AnnotationCrashStrikes: "0"}
+	if err := editor.Update(ctx, struck); err == nil || !strings.Contains(err.Error(), "only the operator sets the annotation workflows.centaur.dev/crash-strikes") {
+		t.Errorf("an editor's crash strikes: want the policy's refusal, got %v", err)
+	}
 	run.Labels = map[string]string{"team": "deploycheck"}
 	if err := editor.Update(ctx, run); err != nil {
 		t.Errorf("an editor's own label was refused: %v", err)

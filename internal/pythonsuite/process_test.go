@@ -12,13 +12,12 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/controllers"
+	"github.com/centaur-dev/workflow-operator/internal/managertest"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 )
@@ -59,26 +58,8 @@ async def handler(inp, ctx):
 
 func TestAManagerKilledMidStepLeavesNoWorkerAndRepeatsNoRecordedStep(t *testing.T) {
 	ctx := context.Background()
-	cluster, err := testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cluster.Stop() }()
-	k8s, err := client.New(cluster.Config(), client.Options{Scheme: controllers.NewScheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "centaur-system"}}); err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := cluster.WriteKubeconfig(kubeconfig); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "manager")
-	if err := testcluster.Build(ctx, ".", bin, false); err != nil {
-		t.Fatal(err)
-	}
+	env := managertest.Start(t)
+	k8s, kubeconfig, bin := env.Client, env.Kubeconfig, env.Binary
 	dir, scratch := t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "ledger.py"), []byte(ledgerFile), 0o644); err != nil {
 		t.Fatal(err)
@@ -87,16 +68,11 @@ func TestAManagerKilledMidStepLeavesNoWorkerAndRepeatsNoRecordedStep(t *testing.
 	logs := &testenv.LogBuffer{}
 	start := func() *testcluster.ManagerProcess {
 		t.Helper()
-		m, err := testcluster.StartManagerProcess(testcluster.ManagerProcessOptions{
+		m, err := testcluster.StartManagerReady(ctx, testcluster.ManagerProcessOptions{
 			Binary: bin, Kubeconfig: kubeconfig, Output: logs, Env: []string{"POD_NAMESPACE=centaur-system"},
 			Args: []string{"--workflow-dirs=" + dir},
-		})
+		}, time.Minute)
 		if err != nil {
-			t.Fatal(err)
-		}
-		readyCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := m.WaitReady(readyCtx); err != nil {
 			t.Fatalf("%v\n%s", err, logs)
 		}
 		return m

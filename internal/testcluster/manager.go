@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ManagerProcessOptions say how to run the operator's manager binary (bin/manager, or
@@ -84,6 +85,22 @@ func StartManagerProcess(o ManagerProcessOptions) (*ManagerProcess, error) {
 		return nil, fmt.Errorf("start the manager: %w", err)
 	}
 	return &ManagerProcess{Process: p, Listeners: ListenersOf(args), LogFile: o.LogFile}, nil
+}
+
+// StartManagerReady starts the manager process and waits up to timeout for WaitReady; a
+// manager that does not get ready is killed.
+func StartManagerReady(ctx context.Context, o ManagerProcessOptions, timeout time.Duration) (*ManagerProcess, error) {
+	m, err := StartManagerProcess(o)
+	if err != nil {
+		return nil, err
+	}
+	readyCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := m.WaitReady(readyCtx); err != nil {
+		_ = m.Kill()
+		return nil, err
+	}
+	return m, nil
 }
 
 // WaitReady waits until the manager's readiness probe answers 200 and then its API server

@@ -90,6 +90,10 @@ func serve(budget string, in io.Reader, out io.Writer) int {
 	// The kernel refuses a single allocation past twice the budget (and some room for
 	// threads' stacks); the watchdog catches growth by small allocations at the budget.
 	limit := base + 2*n + threadRoom
+	var inherited syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_DATA, &inherited); err == nil && inherited.Max < limit {
+		limit = inherited.Max // the manager runs under a tighter bound already
+	}
 	if err := syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
 		fmt.Fprintf(os.Stderr, "loadprobe: set the memory limit: %v\n", err)
 		return 2

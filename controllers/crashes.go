@@ -1,0 +1,99 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/crashguard"
+	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/workflowfile"
+)
+
+// ReasonQuarantined: the run's code killed the manager's process (see package crashguard),
+// so it fails instead of executing again.
+const ReasonQuarantined = "Quarantined"
+
+// guard enters a run of a WorkflowDefinition into the crash guard for its execution: it then
+// executes alone when it has strikes, and fails with a failure when it is convicted. leave
+// ends the record and reports whether the run was a bystander (it had strikes, executed alone
+// and the process lived), whose strikes the caller clears once the outcome is written; it is a
+// no-op for every other run.
+func (r *WorkflowRunReconciler) guard(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, wf durable.Workflow) (leave func() (bystander bool), failure *engine.Failure, err error) {
+	if r.Crashes == nil || !isTenantCode(wf) {
+		return func() bool { return false }, nil, nil
+	}
+	strikes := crashStrikes(run)
+	if strikes >= crashguard.Conviction {
+		return nil, &engine.Failure{Reason: ReasonQuarantined, Message: fmt.Sprintf(
+			"the manager's process died while this run's code executed alone, after it was among the runs executing at an earlier death (%s: %d): its code most likely exhausts the manager's memory, and the run is stopped so that it cannot take more replicas down. Look for a step or handler that builds a very large value",
+			workflowsv1alpha1.AnnotationCrashStrikes, strikes)}, nil
+	}
+	end, alone, err := r.Crashes.Enter(ctx, crashguard.Run{Namespace: run.Namespace, Name: run.Name, UID: string(run.UID)}, strikes > 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func() bool {
+		end()
+		return alone
+	}, nil, nil
+}
+
+// clearCrashStrikes removes the strikes of a run that executed alone and did not kill the
+// process: it was a bystander of the deaths it was counted for.
+func (r *WorkflowRunReconciler) clearCrashStrikes(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) {
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:null}}}`, workflowsv1alpha1.AnnotationCrashStrikes))
+	err := r.Patch(context.WithoutCancel(ctx), &workflowsv1alpha1.WorkflowRun{ObjectMeta: run.ObjectMeta}, client.RawPatch(types.MergePatchType, patch))
+	if client.IgnoreNotFound(err) != nil {
+		log.FromContext(ctx).Error(err, "clear the crash strikes of a run that executed alone and let the process live")
+	}
+}
+
+// isTenantCode reports whether wf is a WorkflowDefinition's (tenants' Starlark, which runs in
+// the manager's process).
+func isTenantCode(wf durable.Workflow) bool {
+	fw, ok := wf.(interface{ Bundle() workflowfile.Bundle })
+	return ok && fw.Bundle().Origin == workflowfile.OriginDefinition
+}
+
+// crashStrikes reads a run's strikes; a value that is not a count reads as none (only the
+// manager writes it).
+func crashStrikes(run *workflowsv1alpha1.WorkflowRun) int {
+	n, err := strconv.Atoi(run.Annotations[workflowsv1alpha1.AnnotationCrashStrikes])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// CountCrashStrikes adds to each suspect run the strikes of the process death it was executing
+// at, then forgets the suspect. The manager calls it when it starts, before it executes runs.
+// A run that is gone (or was replaced by another of its name) is forgotten as is.
+func CountCrashStrikes(ctx context.Context, c client.Client, g *crashguard.Guard, suspects []crashguard.Suspect) error {
+	for _, s := range suspects {
+		run := &workflowsv1alpha1.WorkflowRun{}
+		err := c.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Name}, run)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("read run %s/%s, which was executing when the manager's process died: %w", s.Namespace, s.Name, err)
+		case string(run.UID) == s.UID:
+			strikes := crashStrikes(run) + s.Strikes()
+			patch := []byte(fmt.Sprintf(`{"metadata":{"uid":%q,"annotations":{%q:%q}}}`, s.UID, workflowsv1alpha1.AnnotationCrashStrikes, strconv.Itoa(strikes)))
+			if err := c.Patch(ctx, run, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("count a crash strike on run %s/%s: %w", s.Namespace, s.Name, err)
+			}
+		}
+		if err := g.Forget(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
