@@ -149,3 +149,25 @@ func TestWaitForWorkflowWithoutAStartedChildFailsTheRun(t *testing.T) {
 		t.Errorf("failure message %q does not say how to make a ChildRun", f.Message)
 	}
 }
+
+func TestARunStartsAtMostMaxChildrenChildren(t *testing.T) {
+	host := &childHost{t: t}
+	h := newHarness(t, fanOut)
+	h.host = host
+	h.limits.MaxChildren = 3
+	h.input = json.RawMessage(`["a", "b", "c"]`)
+	mustComplete(t, h.execute(), `["Hello, a!", "Hello, b!", "Hello, c!"]`)
+
+	host = &childHost{t: t}
+	h = newHarness(t, fanOut)
+	h.host = host
+	h.limits.MaxChildren = 3
+	h.input = json.RawMessage(`["a", "b", "c", "d", "e"]`)
+	f := mustFail(t, h.execute(), engine.ReasonTooManyChildren)
+	if !strings.Contains(f.Message, `child "hello-3" would be this run's child number 4, over the limit of 3`) {
+		t.Errorf("message %q; want it to name the child and the limit", f.Message)
+	}
+	if len(host.started) != 3 {
+		t.Errorf("children created: %q; want the first 3 only", host.started)
+	}
+}

@@ -71,6 +71,7 @@ type Options struct {
 	MaxResultBytes          int           // --max-step-result-bytes
 	InlineResultBytes       int           // --inline-result-bytes
 	MaxRunBytes             int           // --max-run-bytes
+	MaxChildren             int           // --max-children-per-run
 	MaxNamespaceBytes       int64         // --max-namespace-bytes
 	JournalOpenEntries      int           // --journal-open-entries
 	JournalOpenBytes        int           // --journal-open-bytes
@@ -163,6 +164,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs execute in parallel, eager starts of the REST API included; a long step holds one slot.")
 	fs.IntVar(&o.MaxResultBytes, "max-step-result-bytes", engine.DefaultMaxResultBytes, "Largest JSON result one step may record (results over --inline-result-bytes are stored as WorkflowRunPayloads, in parts of 512 KiB).")
 	fs.IntVar(&o.InlineResultBytes, "inline-result-bytes", engine.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
+	fs.IntVar(&o.MaxChildren, "max-children-per-run", engine.DefaultMaxChildren, "Most child runs one run may start; the next fails the run with TooManyChildren, so that one request (a fan-out over a list someone sent) cannot create objects without bound.")
 	fs.IntVar(&o.MaxRunBytes, "max-run-bytes", engine.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")
 	fs.Int64Var(&o.MaxNamespaceBytes, "max-namespace-bytes", controllers.DefaultMaxNamespaceBytes, "Most the runs of one namespace may store in all; a run whose growth would pass it fails with NamespaceBudgetExceeded. Negative: no limit.")
 	fs.IntVar(&o.JournalOpenEntries, "journal-open-entries", controllers.DefaultOpenEntries, "A run's final journal entries in status are sealed into a WorkflowRunSegment once there are this many (or --journal-open-bytes).")
@@ -342,7 +344,8 @@ func Run(o Options, extra ...durable.Workflow) error {
 	ctrls, err := controllers.Setup(mgr, controllers.Options{
 		Workflows:          workflowCatalog,
 		RevisionGCInterval: o.RevisionGCInterval,
-		Limits:             engine.Limits{MaxResultBytes: o.MaxResultBytes, InlineResultBytes: o.InlineResultBytes, MaxRunBytes: o.MaxRunBytes},
+		Limits: engine.Limits{MaxResultBytes: o.MaxResultBytes, InlineResultBytes: o.InlineResultBytes, MaxRunBytes: o.MaxRunBytes,
+			MaxChildren: o.MaxChildren},
 		Storage: controllers.StorageOptions{
 			OpenEntries: o.JournalOpenEntries, OpenBytes: o.JournalOpenBytes,
 			MaxNamespaceBytes: o.MaxNamespaceBytes, CacheBytes: o.JournalCacheBytes,

@@ -119,6 +119,9 @@ const DefaultMaxOutputBytes = core.DefaultMaxOutputBytes
 // DefaultMaxRunBytes caps everything a run stores: input, journal, payloads and output.
 const DefaultMaxRunBytes = core.DefaultMaxRunBytes
 
+// DefaultMaxChildren caps the child runs one run may start.
+const DefaultMaxChildren = core.DefaultMaxChildren
+
 // DefaultBatchSteps, DefaultBatchBytes and DefaultBatchDelay bound a batch of Batched
 // steps: it is recorded once it holds this many steps or bytes of entries, or this long
 // after its first step finished.
@@ -207,6 +210,8 @@ const ReasonJournalTooLarge = core.ReasonJournalTooLarge
 const ReasonOutputTooLarge = core.ReasonOutputTooLarge
 
 const ReasonHandlerExited = core.ReasonHandlerExited
+
+const ReasonTooManyChildren = core.ReasonTooManyChildren
 
 // Failure is why a run failed: a CamelCase reason and a message for people.
 type Failure = core.Failure

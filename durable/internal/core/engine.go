@@ -25,6 +25,8 @@ const (
 	DefaultInlineResultBytes = 4 << 10
 	// DefaultMaxOutputBytes caps the run's output, which the host keeps in the run's status.
 	DefaultMaxOutputBytes = 256 << 10
+	// DefaultMaxChildren caps the child runs one run may start.
+	DefaultMaxChildren = 1000
 	// DefaultMaxRunBytes caps everything a run stores: input, journal, payloads and output.
 	DefaultMaxRunBytes = 64 << 20
 	// DefaultBatchSteps, DefaultBatchBytes and DefaultBatchDelay bound a batch of Batched
@@ -82,6 +84,9 @@ type Limits struct {
 	// MaxRunBytes caps what the run stores in all: input, journal, payloads and output.
 	// Default 64 MiB.
 	MaxRunBytes int
+	// MaxChildren caps the child runs one run may start, so that one request (a fan-out over
+	// a list someone else sent) cannot create hundreds of thousands of objects. Default 1000.
+	MaxChildren int
 	// BatchSteps, BatchBytes and BatchDelay bound a batch of Batched steps. Defaults 2000
 	// steps, 128 KiB of entries and 50 ms.
 	BatchSteps int
@@ -99,6 +104,7 @@ func (l Limits) withDefaults() Limits {
 	set(&l.InlineResultBytes, DefaultInlineResultBytes)
 	set(&l.MaxOutputBytes, DefaultMaxOutputBytes)
 	set(&l.MaxRunBytes, DefaultMaxRunBytes)
+	set(&l.MaxChildren, DefaultMaxChildren)
 	set(&l.BatchSteps, DefaultBatchSteps)
 	set(&l.BatchBytes, DefaultBatchBytes)
 	if l.BatchDelay <= 0 {

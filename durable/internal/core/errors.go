@@ -22,6 +22,8 @@ const (
 	ReasonJournalTooLarge  = "JournalTooLarge"
 	ReasonOutputTooLarge   = "OutputTooLarge"
 	ReasonHandlerExited    = "HandlerExited"
+	// ReasonTooManyChildren: the run asked for more child runs than Limits.MaxChildren.
+	ReasonTooManyChildren = "TooManyChildren"
 )
 
 // Failure is why a run failed: a CamelCase reason and a message for people.

@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -93,6 +94,8 @@ type Journal struct {
 	// payloads and payloadBytes count the results stored out of line.
 	payloads     int
 	payloadBytes int
+	// children counts the Child entries that start a child (not the waits for one).
+	children int
 }
 
 // NewJournal builds a journal from entries recorded earlier (in status), in their order.
@@ -110,6 +113,9 @@ func NewJournal(entries []Entry) *Journal {
 // Entries returns the entries in the order they were first reached. The slice is the
 // journal's own: callers must not modify it.
 func (j *Journal) Entries() []Entry { return j.entries }
+
+// Children is the number of child runs the run started.
+func (j *Journal) Children() int { return j.children }
 
 // Len is the number of entries.
 func (j *Journal) Len() int { return len(j.entries) }
@@ -173,6 +179,9 @@ func (j *Journal) put(e Entry) {
 	}
 	if len(j.entries) > 0 {
 		j.bytes++
+	}
+	if e.Kind == KindChild && strings.HasPrefix(e.Target, childStartTarget) {
+		j.children++
 	}
 	j.index[e.Name] = len(j.entries)
 	j.entries = append(j.entries, e)

@@ -28,6 +28,10 @@ func (e *ChildError) Error() string {
 // ReasonChildFailed is the reason of a run that failed because it returned a *ChildError.
 const ReasonChildFailed = "ChildFailed"
 
+// childStartTarget starts the target of the entry that records a child's start ("start
+// greet"); the entry of the wait for it names "workflow <id>".
+const childStartTarget = "start "
+
 // WaitOption configures a wait.
 type WaitOption func(*waitOptions)
 
@@ -116,7 +120,7 @@ func StartWorkflow[In, Out any](ctx *Context, name string, wf *WorkflowDef[In, O
 	if err != nil {
 		return ChildRun[Out]{}, fmt.Errorf("encode the input of child %q: %w", name, err)
 	}
-	id := e.once(name, KindChild, "start "+wf.Name(), func() (string, error) {
+	id := e.once(name, KindChild, childStartTarget+wf.Name(), func() (string, error) {
 		return e.host.StartChild(e.ctx, name, wf.Name(), raw)
 	})
 	return ChildRun[Out]{ID: id, wait: name + "/result"}, nil
@@ -133,6 +137,10 @@ func (e *execution) once(name string, kind Kind, target string, do func() (strin
 		return entry.Ref
 	}
 	e.requireHost(name)
+	if kind == KindChild && e.journal.Children() >= e.limits.MaxChildren {
+		e.failRun(ReasonTooManyChildren, "child %q would be this run's child number %d, over the limit of %d per run: start the work in batches (a child per batch of items), or in several runs",
+			name, e.journal.Children()+1, e.limits.MaxChildren)
+	}
 	ref, err := do()
 	if err != nil {
 		e.haltOnHostError(name, fmt.Errorf("%s %q: %w", target, name, err))
