@@ -51,7 +51,7 @@ func (h *harness) measureBlobs(ctx context.Context, res *results) error {
 		return err
 	}
 	c := h.cfg
-	budget := []string{fmt.Sprintf("--max-run-bytes=%d", 2*c.blobSteps*c.blobBytes+(64<<20)), "--max-namespace-bytes=-1"}
+	budget := []string{fmt.Sprintf("--max-run-bytes=%d", 2*c.blobSteps*c.blobBytes+(64<<20)), "--max-namespace-bytes=-1", "--max-total-bytes=0"}
 	f := &res.blobs
 	first, err := h.startManager(ctx, budget...)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/textbound"
+	"github.com/centaur-dev/workflow-operator/runquota"
 	"github.com/centaur-dev/workflow-operator/schedule"
 )
 
@@ -39,6 +40,9 @@ const (
 	// ReasonRunNameTaken records a tick whose run's name is held by an object the schedule
 	// does not control.
 	ReasonRunNameTaken = "RunNameTaken"
+	// ReasonOverQuota records a tick whose run the namespace's quota or the cluster's budget
+	// refused (package runquota); the message says which.
+	ReasonOverQuota = "OverQuota"
 )
 
 // maxRecentTicks is how many tick records a schedule's status keeps.
@@ -255,10 +259,17 @@ func (r *WorkflowScheduleReconciler) start(ctx context.Context, w *scheduleWork,
 	}
 	startedAt := metav1.NewMicroTime(now(r.Clock))
 	run, created, err := schedule.StartRun(ctx, r.Client, r.APIReader, w.ws, o.Tick, schedule.TriggerTick)
-	var taken *schedule.NameTakenError
+	var (
+		taken *schedule.NameTakenError
+		quota *runquota.ExceededError
+	)
 	switch {
 	case errors.As(err, &taken):
 		o.Action, o.Reason, o.Message = schedule.Skip, ReasonRunNameTaken, taken.Error()
+		w.recordSkipped(o)
+		return nil
+	case errors.As(err, &quota):
+		o.Action, o.Reason, o.Message = schedule.Skip, ReasonOverQuota, quota.Error()
 		w.recordSkipped(o)
 		return nil
 	case err != nil:

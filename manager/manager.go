@@ -36,6 +36,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
+	"github.com/centaur-dev/workflow-operator/runquota"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/sharding"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
@@ -72,6 +73,8 @@ type Options struct {
 	InlineResultBytes       int           // --inline-result-bytes
 	MaxRunBytes             int           // --max-run-bytes
 	MaxChildren             int           // --max-children-per-run
+	MaxNamespaceRuns        int           // --max-namespace-runs
+	MaxTotalBytes           int64         // --max-total-bytes
 	MaxNamespaceBytes       int64         // --max-namespace-bytes
 	JournalOpenEntries      int           // --journal-open-entries
 	JournalOpenBytes        int           // --journal-open-bytes
@@ -164,6 +167,8 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs execute in parallel, eager starts of the REST API included; a long step holds one slot.")
 	fs.IntVar(&o.MaxResultBytes, "max-step-result-bytes", engine.DefaultMaxResultBytes, "Largest JSON result one step may record (results over --inline-result-bytes are stored as WorkflowRunPayloads, in parts of 512 KiB).")
 	fs.IntVar(&o.InlineResultBytes, "inline-result-bytes", engine.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
+	fs.IntVar(&o.MaxNamespaceRuns, "max-namespace-runs", runquota.DefaultMaxNamespaceRuns, "Most WorkflowRuns one namespace may hold when the manager creates another (webhooks, REST, console, child runs, schedules): past it the API answers 429 quota_exceeded. 0 means no bound. Runs made with kubectl are bounded by a ResourceQuota (config/quota).")
+	fs.Int64Var(&o.MaxTotalBytes, "max-total-bytes", runquota.DefaultMaxTotalBytes, "Most bytes all runs together may store (their recordedBytes) when the manager creates another: past it the API answers 507 storage_full. Keep it under etcd's quota (2 GiB by default). 0 means no bound.")
 	fs.IntVar(&o.MaxChildren, "max-children-per-run", engine.DefaultMaxChildren, "Most child runs one run may start; the next fails the run with TooManyChildren, so that one request (a fan-out over a list someone sent) cannot create objects without bound.")
 	fs.IntVar(&o.MaxRunBytes, "max-run-bytes", engine.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")
 	fs.Int64Var(&o.MaxNamespaceBytes, "max-namespace-bytes", controllers.DefaultMaxNamespaceBytes, "Most the runs of one namespace may store in all; a run whose growth would pass it fails with NamespaceBudgetExceeded. Negative: no limit.")
@@ -290,6 +295,8 @@ func Run(o Options, extra ...durable.Workflow) error {
 	if err != nil {
 		return fmt.Errorf("find a kubeconfig: %w", err)
 	}
+	quota := runquota.New(runquota.Limits{NamespaceRuns: o.MaxNamespaceRuns,
+		NamespaceBytes: cmp.Or(o.MaxNamespaceBytes, controllers.DefaultMaxNamespaceBytes), TotalBytes: o.MaxTotalBytes})
 	crashes, err := o.openCrashGuard(cfg, scheme)
 	if err != nil {
 		return err
@@ -313,8 +320,15 @@ func Run(o Options, extra ...durable.Workflow) error {
 		LeaderElectionReleaseOnCancel: true,
 		// Under --sharding the cache holds this shard's runs and turns only, and the client
 		// places the runs it creates on the ring.
-		Cache:     shards.CacheOptions(cacheOptions(secretScope)),
-		NewClient: shards.NewClient,
+		Cache: shards.CacheOptions(cacheOptions(secretScope)),
+		// Every run the manager creates passes the quota first.
+		NewClient: func(config *rest.Config, options client.Options) (client.Client, error) {
+			c, err := shards.NewClient(config, options)
+			if err != nil {
+				return nil, err
+			}
+			return quota.Client(c), nil
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("create the manager: %w", err)
@@ -365,6 +379,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 	if err != nil {
 		return err
 	}
+	quota.Bind(ctrls.RunView)
 
 	api := webhookserver.New(webhookserver.Config{
 		Addr:            o.APIAddr,

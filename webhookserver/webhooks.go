@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/runquota"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
@@ -62,6 +64,7 @@ const (
 	outcomeNotReady    = "not_ready"
 	outcomeUnavailable = "unavailable"
 	outcomeRateLimited = "rate_limited"
+	outcomeOverQuota   = "over_quota"
 )
 
 // webhookDeliveries counts deliveries by slug and outcome. Unknown slugs are counted with an
@@ -95,6 +98,8 @@ type deliveryError struct {
 	code    string
 	message string
 	allow   []string // the Allow header of a 405
+	// retryAfter, when set, is the Retry-After of a 429 or 507 (a 503 has its own).
+	retryAfter string
 	// detail is logged but never answered: the sender is not authenticated, and how the
 	// endpoint verifies (header, prefix, number of secrets) or why it is not ready is none of
 	// its business.
@@ -288,6 +293,10 @@ func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route rout
 		webhookDeliveries.WithLabelValues(route.Slug, outcomeDuplicate).Inc()
 		s.cfg.Logger.V(1).Info("webhook_duplicate", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name)
 		apierror.WriteJSON(w, http.StatusOK, webhookResponse(run, true))
+	case errors.As(err, new(*runquota.ExceededError)):
+		webhookDeliveries.WithLabelValues(route.Slug, outcomeOverQuota).Inc()
+		s.cfg.Logger.V(1).Info("webhook_run_over_quota", "slug", route.Slug, "namespace", run.Namespace, "reason", err.Error())
+		writeDeliveryError(w, createFailure(err))
 	default:
 		webhookDeliveries.WithLabelValues(route.Slug, outcomeUnavailable).Inc()
 		s.cfg.Logger.Error(err, "webhook_run_not_created", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name)
@@ -296,8 +305,15 @@ func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route rout
 }
 
 // createFailure maps a failed create to an answer: 413 when the run is too large for the API
-// server, otherwise 503 so the provider retries.
+// server, 429 or 507 when it does not fit a quota (package runquota), otherwise 503 so the
+// provider retries.
 func createFailure(err error) *deliveryError {
+	var quota *runquota.ExceededError
+	if errors.As(err, &quota) {
+		status, code := apierror.QuotaAnswer(quota.Cluster)
+		return &deliveryError{status: status, code: code, message: quota.Error(),
+			retryAfter: strconv.Itoa(int(runquota.RetryAfter.Seconds()))}
+	}
 	if apierrors.IsRequestEntityTooLargeError(err) {
 		return &deliveryError{status: http.StatusRequestEntityTooLarge, code: apierror.CodePayloadTooLarge,
 			message: "the delivery is too large to store as a workflow run"}
@@ -366,7 +382,10 @@ func writeDeliveryError(w http.ResponseWriter, derr *deliveryError) {
 	if len(derr.allow) > 0 {
 		w.Header().Set("Allow", strings.Join(derr.allow, ", "))
 	}
-	if derr.status == http.StatusServiceUnavailable {
+	switch {
+	case derr.retryAfter != "":
+		w.Header().Set("Retry-After", derr.retryAfter)
+	case derr.status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", notReadyRetryAfter)
 	}
 	apierror.Write(w, derr.status, derr.code, derr.message)

@@ -44,7 +44,7 @@ func TestTheManagerWorksWithThePermissionsConfigDefaultGivesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objects := render(t, root)
+	objects := render(t, root, "default")
 	cluster, err := testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +62,17 @@ func TestTheManagerWorksWithThePermissionsConfigDefaultGivesIt(t *testing.T) {
 			if err := apply(ctx, admin, obj, dryRun); err != nil {
 				t.Fatalf("apply %s %s (dry run %v): %v", obj.GetKind(), obj.GetName(), dryRun, err)
 			}
+		}
+	}
+
+	t.Log("config/quota applies in a tenant's namespace")
+	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, obj := range render(t, root, "quota") {
+		obj.SetNamespace("tenant")
+		if err := apply(ctx, admin, obj, false); err != nil {
+			t.Fatalf("apply config/quota's %s %s: %v", obj.GetKind(), obj.GetName(), err)
 		}
 	}
 
@@ -121,14 +132,14 @@ func TestTheManagerWorksWithThePermissionsConfigDefaultGivesIt(t *testing.T) {
 }
 
 // render runs kubectl's kustomize over config/default and decodes every object.
-func render(t *testing.T, root string) []*unstructured.Unstructured {
+func render(t *testing.T, root, dir string) []*unstructured.Unstructured {
 	t.Helper()
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Fatal("kubectl renders config/default (kubectl kustomize): install kubectl")
 	}
-	out, err := exec.Command("kubectl", "kustomize", filepath.Join(root, "config", "default")).Output()
+	out, err := exec.Command("kubectl", "kustomize", filepath.Join(root, "config", dir)).Output()
 	if err != nil {
-		t.Fatalf("kubectl kustomize config/default: %v", err)
+		t.Fatalf("kubectl kustomize config/%s: %v", dir, err)
 	}
 	dec := apiyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
 	var objs []*unstructured.Unstructured

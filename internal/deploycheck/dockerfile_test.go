@@ -139,7 +139,7 @@ func dockerStages(t *testing.T, path string) []dockerStage {
 // deploymentContainer is the manager container of config/default's Deployment.
 func deploymentContainer(t *testing.T, root string) corev1.Container {
 	t.Helper()
-	for _, obj := range render(t, root) {
+	for _, obj := range render(t, root, "default") {
 		if obj.GetKind() != "Deployment" {
 			continue
 		}

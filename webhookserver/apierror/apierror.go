@@ -29,7 +29,22 @@ const (
 	CodeRateLimited = "rate_limited"
 	// CodeExpired says a continue token is too old: start the listing again.
 	CodeExpired = "expired"
+	// CodeQuotaExceeded (429) says the namespace holds as many runs, or run bytes, as its
+	// quota allows: delete finished runs and retry.
+	CodeQuotaExceeded = "quota_exceeded"
+	// CodeStorageFull (507) says the cluster-wide budget of what runs may store is spent.
+	CodeStorageFull = "storage_full"
 )
+
+// QuotaAnswer is the status and code of the answer to a run a quota refused (see package
+// runquota): 429 for a namespace's quota, which the namespace can free, 507 for the
+// cluster-wide budget.
+func QuotaAnswer(cluster bool) (status int, code string) {
+	if cluster {
+		return http.StatusInsufficientStorage, CodeStorageFull
+	}
+	return http.StatusTooManyRequests, CodeQuotaExceeded
+}
 
 // Body is the JSON shape of every error response.
 type Body struct {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/centaur-dev/workflow-operator/runquota"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
@@ -32,10 +34,17 @@ func errorf(status int, code, format string, args ...any) *apiError {
 // by their kind, deadlines as 503. The second result is false for errors the client cannot
 // act on (a 500), which the caller logs.
 func toAPIError(err error, what string) (*apiError, bool) {
-	var ae *apiError
+	var (
+		ae    *apiError
+		quota *runquota.ExceededError
+	)
 	switch {
 	case errors.As(err, &ae):
 		return ae, true
+	case errors.As(err, &quota):
+		status, code := apierror.QuotaAnswer(quota.Cluster)
+		return &apiError{status: status, code: code, message: fmt.Sprintf("%s: %s", what, quota.Error()),
+			retryAfter: strconv.Itoa(int(runquota.RetryAfter.Seconds()))}, true
 	case apierrors.IsNotFound(err):
 		return errorf(http.StatusNotFound, apierror.CodeNotFound, "%s: %s", what, statusMessage(err)), true
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):

@@ -10,8 +10,11 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/runquota"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
@@ -140,3 +143,45 @@ var _ = Describe("Limits of the REST API", func() {
 type elsewhere struct{ webhookserver.Engine }
 
 func (elsewhere) Executes(*workflowsv1alpha1.WorkflowRun) bool { return false }
+
+var _ = Describe("quotas", func() {
+	// postThrough starts a run through a server whose client passes gate.
+	postThrough := func(gate *runquota.Gate, body string) reply {
+		GinkgoHelper()
+		server := webhookserver.New(serverConfig(gate.Client(k8sClient), k8sClient, runs))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() { _ = server.Start(ctx) }()
+		Eventually(server.Addr).ShouldNot(BeNil())
+		saved := apiURL
+		apiURL = "http://" + server.Addr().String() + "/api"
+		defer func() { apiURL = saved }()
+		return send(http.MethodPost, "/workflows/runs", adminKey, body)
+	}
+	held := func() int {
+		var list workflowsv1alpha1.WorkflowRunList
+		Expect(k8sClient.List(context.Background(), &list, client.InNamespace("default"))).To(Succeed())
+		return len(list.Items)
+	}
+
+	It("answers 429 quota_exceeded with Retry-After when the namespace holds its quota of runs, and creates nothing", func() {
+		Expect(k8sClient.Create(context.Background(), &workflowsv1alpha1.WorkflowRun{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "quota-"},
+			Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hello"}})).To(Succeed())
+		before := held()
+		gate := runquota.New(runquota.Limits{NamespaceRuns: before})
+		gate.Bind(k8sClient)
+		r := postThrough(gate, `{"workflow_name": "hello", "input": {"name": "Over"}}`)
+		e := expectError(r, http.StatusTooManyRequests, apierror.CodeQuotaExceeded)
+		Expect(e.Message).To(ContainSubstring("namespace default holds"))
+		Expect(r.header.Get("Retry-After")).To(Equal("60"))
+		Expect(held()).To(Equal(before))
+	})
+
+	It("answers 507 storage_full when the cluster's budget of run bytes is spent", func() {
+		gate := runquota.New(runquota.Limits{TotalBytes: 1})
+		gate.Bind(k8sClient)
+		e := expectError(postThrough(gate, `{"workflow_name": "hello", "input": {"name": "Over"}}`), http.StatusInsufficientStorage, apierror.CodeStorageFull)
+		Expect(e.Message).To(ContainSubstring("--max-total-bytes"))
+	})
+})

@@ -1,0 +1,261 @@
+// Package runquota decides whether a new WorkflowRun fits before the manager creates it: the
+// runs of its namespace (how many, and how many bytes they store) and the bytes all the
+// operator's runs store, so that no path into the manager (webhooks, the REST API, the
+// console, child runs, schedules, backfills) can fill etcd for everyone.
+//
+// The Gate counts from a cache of every run (the manager's view), refreshed at most once a
+// second, plus what this process created since; its Client wraps the manager's client so that
+// every Create of a WorkflowRun asks it first. A refusal is an *ExceededError, which the HTTP
+// API answers with 429 (a namespace's quota) or 507 (the cluster-wide budget).
+// Several replicas count the same cache, so between two refreshes each may admit what fits;
+// the bounds hold to within a second of creations. Runs made with kubectl do not pass here:
+// a ResourceQuota on count/workflowruns.workflows.centaur.dev bounds those (config/quota).
+package runquota
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+)
+
+// Defaults of the manager's flags.
+const (
+	// DefaultMaxNamespaceRuns bounds the WorkflowRuns one namespace holds.
+	DefaultMaxNamespaceRuns = 10_000
+	// DefaultMaxTotalBytes bounds what all runs store together: half of etcd's default
+	// quota of 2 GiB, so that the rest of the cluster keeps room.
+	DefaultMaxTotalBytes = 1 << 30
+)
+
+// refreshEvery is how old the counts may get before the cache is counted again.
+const refreshEvery = time.Second
+
+// runOverhead is what a run's object costs beside its input before it executes.
+const runOverhead = 1 << 10
+
+// Limits are the bounds a Gate enforces; a zero or negative one is not enforced.
+type Limits struct {
+	// NamespaceRuns bounds the runs of one namespace.
+	NamespaceRuns int
+	// NamespaceBytes bounds what the runs of one namespace store.
+	NamespaceBytes int64
+	// TotalBytes bounds what all runs store.
+	TotalBytes int64
+}
+
+// Gate admits new runs within its Limits. Its methods are safe for concurrent use; a nil Gate
+// admits everything.
+type Gate struct {
+	limits Limits
+
+	mu     sync.Mutex
+	reader client.Reader
+	at     time.Time
+	counts map[string]usage
+	total  int64
+	// created are the runs this process created whose bytes the cache cannot tell yet (a run
+	// that has not executed records nothing): by namespace/name, their input's size and when.
+	created map[string]createdRun
+}
+
+// usage is what a namespace's runs hold.
+type usage struct {
+	runs  int
+	bytes int64
+}
+
+// createdRun is a run this process created: its size until it records its own, and when.
+type createdRun struct {
+	bytes int64
+	at    time.Time
+}
+
+// New returns a gate with limits; it admits everything until Bind gives it the runs to count.
+func New(limits Limits) *Gate {
+	return &Gate{limits: limits, created: map[string]createdRun{}}
+}
+
+// Bind gives the gate the reader of every run (the manager's cache or view of all runs).
+func (g *Gate) Bind(reader client.Reader) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.reader, g.at = reader, time.Time{}
+}
+
+// Admit returns nil when run fits, and then counts it; otherwise an *ExceededError.
+func (g *Gate) Admit(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) error {
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.reader == nil {
+		return nil
+	}
+	if time.Since(g.at) > refreshEvery {
+		if err := g.refresh(ctx); err != nil {
+			return err
+		}
+	}
+	size := sizeOf(run)
+	ns := g.counts[run.Namespace]
+	switch {
+	case g.limits.NamespaceRuns > 0 && ns.runs+1 > g.limits.NamespaceRuns:
+		return &ExceededError{Namespace: run.Namespace, What: "runs", Used: int64(ns.runs), Adding: 1, Limit: int64(g.limits.NamespaceRuns)}
+	case g.limits.NamespaceBytes > 0 && ns.bytes+size > g.limits.NamespaceBytes:
+		return &ExceededError{Namespace: run.Namespace, What: "bytes", Used: ns.bytes, Adding: size, Limit: g.limits.NamespaceBytes}
+	case g.limits.TotalBytes > 0 && g.total+size > g.limits.TotalBytes:
+		return &ExceededError{Cluster: true, Namespace: run.Namespace, What: "bytes", Used: g.total, Adding: size, Limit: g.limits.TotalBytes}
+	}
+	g.count(run.Namespace, 1, size)
+	if run.Name != "" {
+		g.created[run.Namespace+"/"+run.Name] = createdRun{bytes: size, at: time.Now()}
+	}
+	return nil
+}
+
+// Forget uncounts a run that was admitted but not created after all.
+func (g *Gate) Forget(run *workflowsv1alpha1.WorkflowRun) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	key := run.Namespace + "/" + run.Name
+	if c, ok := g.created[key]; ok {
+		delete(g.created, key)
+		g.count(run.Namespace, -1, -c.bytes)
+	}
+}
+
+// count adds runs and bytes to a namespace and the total.
+func (g *Gate) count(namespace string, runs int, bytes int64) {
+	u := g.counts[namespace]
+	u.runs += runs
+	u.bytes += bytes
+	g.counts[namespace] = u
+	g.total += bytes
+}
+
+// createdGrace is how long a run this process created is counted by its input even though
+// the cache does not show it yet.
+const createdGrace = 10 * time.Second
+
+// refresh counts every run of the cache again.
+func (g *Gate) refresh(ctx context.Context) error {
+	var runs workflowsv1alpha1.WorkflowRunList
+	if err := g.reader.List(ctx, &runs, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("count the runs to admit a new one: %w", err)
+	}
+	g.counts, g.total = map[string]usage{}, 0
+	seen := make(map[string]bool, len(g.created))
+	for i := range runs.Items {
+		r := &runs.Items[i]
+		key := r.Namespace + "/" + r.Name
+		bytes := recordedBytes(r)
+		if c, ok := g.created[key]; ok {
+			seen[key] = true
+			if bytes == 0 {
+				bytes = c.bytes
+			} else {
+				delete(g.created, key)
+			}
+		}
+		g.count(r.Namespace, 1, bytes)
+	}
+	for key, c := range g.created {
+		switch {
+		case seen[key]:
+		case time.Since(c.at) > createdGrace:
+			delete(g.created, key) // created, then deleted, or never created
+		default:
+			ns, _, _ := strings.Cut(key, "/")
+			g.count(ns, 1, c.bytes) // created a moment ago; the cache has not seen it yet
+		}
+	}
+	g.at = time.Now()
+	return nil
+}
+
+// recordedBytes is what a run stores as it last said, or its object's size before it executed
+// (status.history.recordedBytes counts the input too).
+func recordedBytes(run *workflowsv1alpha1.WorkflowRun) int64 {
+	if h := run.Status.History; h != nil && h.RecordedBytes > 0 {
+		return h.RecordedBytes
+	}
+	if run.Spec.Input != nil {
+		return int64(len(run.Spec.Input.Raw)) + runOverhead
+	}
+	return 0
+}
+
+// sizeOf is what a new run will store at first: its input and its object.
+func sizeOf(run *workflowsv1alpha1.WorkflowRun) int64 {
+	n := int64(runOverhead)
+	if run.Spec.Input != nil {
+		n += int64(len(run.Spec.Input.Raw))
+	}
+	return n
+}
+
+// ExceededError says that a run was not created because it does not fit a quota.
+type ExceededError struct {
+	// Cluster is true for the cluster-wide budget, false for the namespace's quota.
+	Cluster bool
+	// Namespace is the run's namespace.
+	Namespace string
+	// What is "runs" or "bytes".
+	What string
+	// Used, Adding and Limit are the count before the run, what it would add, and the bound.
+	Used, Adding, Limit int64
+}
+
+func (e *ExceededError) Error() string {
+	if e.Cluster {
+		return fmt.Sprintf("the operator's runs store %d bytes in all, and this run's %d would pass the cluster's budget of %d (--max-total-bytes): the cluster is out of room for runs until finished ones are deleted (ttlSecondsAfterFinished)",
+			e.Used, e.Adding, e.Limit)
+	}
+	if e.What == "runs" {
+		return fmt.Sprintf("namespace %s holds %d runs, its quota (--max-namespace-runs): delete finished runs, or set ttlSecondsAfterFinished, before starting more",
+			e.Namespace, e.Used)
+	}
+	return fmt.Sprintf("the runs of namespace %s store %d bytes, and this run's %d would pass the namespace's quota of %d (--max-namespace-bytes): delete finished runs, or pass large data by reference",
+		e.Namespace, e.Used, e.Adding, e.Limit)
+}
+
+// RetryAfter is how long a caller refused by a quota should wait: finished runs expire over
+// minutes.
+const RetryAfter = time.Minute
+
+// Client wraps c so that every Create of a WorkflowRun is admitted by g first.
+func (g *Gate) Client(c client.Client) client.Client {
+	return &gatedClient{Client: c, gate: g}
+}
+
+// gatedClient is a client whose run creations pass the gate.
+type gatedClient struct {
+	client.Client
+	gate *Gate
+}
+
+// Create admits a WorkflowRun before creating it, and uncounts it when the create fails.
+func (c *gatedClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	run, ok := obj.(*workflowsv1alpha1.WorkflowRun)
+	if !ok {
+		return c.Client.Create(ctx, obj, opts...)
+	}
+	if err := c.gate.Admit(ctx, run); err != nil {
+		return err
+	}
+	err := c.Client.Create(ctx, obj, opts...)
+	if err != nil {
+		c.gate.Forget(run)
+	}
+	return err
+}

@@ -1,0 +1,149 @@
+package runquota_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/controllers"
+	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+	"github.com/centaur-dev/workflow-operator/runquota"
+)
+
+// k8s is a client of the package's API server.
+var k8s client.Client
+
+func TestMain(m *testing.M) {
+	cluster, err := testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	k8s, err = client.New(cluster.Config(), client.Options{Scheme: controllers.NewScheme()})
+	code := 1
+	if err == nil {
+		code = m.Run()
+	} else {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	_ = cluster.Stop()
+	os.Exit(code)
+}
+
+// namespace makes a namespace of its own for a test.
+func namespace(t *testing.T, name string) string {
+	t.Helper()
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// run is a run of hello with an input of about n bytes.
+func run(ns, name string, n int) *workflowsv1alpha1.WorkflowRun {
+	input := fmt.Sprintf(`{"name":%q}`, strings.Repeat("x", max(n-11, 0)))
+	return &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hello", Input: &apiextensionsv1.JSON{Raw: []byte(input)}}}
+}
+
+// gated is the API server's client behind a gate of limits that counts from the API server.
+func gated(limits runquota.Limits) client.Client {
+	g := runquota.New(limits)
+	g.Bind(k8s)
+	return g.Client(k8s)
+}
+
+// exceeded returns err as an *ExceededError, failing the test when it is not one.
+func exceeded(t *testing.T, err error) *runquota.ExceededError {
+	t.Helper()
+	var e *runquota.ExceededError
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v; want an *ExceededError", err)
+	}
+	return e
+}
+
+func TestANamespaceHoldsAtMostItsQuotaOfRuns(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "runs-quota")
+	c := gated(runquota.Limits{NamespaceRuns: 3})
+	for i := range 3 {
+		if err := c.Create(ctx, run(ns, fmt.Sprintf("r-%d", i), 100)); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	e := exceeded(t, c.Create(ctx, run(ns, "r-3", 100)))
+	if e.Cluster || e.What != "runs" || !strings.Contains(e.Error(), "namespace runs-quota holds 3 runs") {
+		t.Fatalf("%+v: %v", e, e)
+	}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "r-3"}, &workflowsv1alpha1.WorkflowRun{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the refused run exists: %v", err)
+	}
+	// A create the API server refuses is not counted; a deleted run frees its place.
+	if err := c.Create(ctx, run("no-such-namespace", "r", 100)); err == nil {
+		t.Fatal("a run in a missing namespace was created")
+	}
+	if err := k8s.Delete(ctx, run(ns, "r-0", 0)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the gate counts again after a second
+	if err := c.Create(ctx, run(ns, "r-3", 100)); err != nil {
+		t.Fatalf("after a delete: %v", err)
+	}
+}
+
+func TestANamespaceStoresAtMostItsQuotaOfBytesCountingRunsNotExecutedYet(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "bytes-quota")
+	c := gated(runquota.Limits{NamespaceBytes: 10 << 10})
+	for i := range 2 {
+		if err := c.Create(ctx, run(ns, fmt.Sprintf("b-%d", i), 3<<10)); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	e := exceeded(t, c.Create(ctx, run(ns, "b-2", 3<<10)))
+	if e.Cluster || e.What != "bytes" || e.Limit != 10<<10 {
+		t.Fatalf("%+v", e)
+	}
+	// Another gate (another replica) counts the same runs from the API server.
+	time.Sleep(1100 * time.Millisecond)
+	exceeded(t, gated(runquota.Limits{NamespaceBytes: 10 << 10}).Create(ctx, run(ns, "b-2", 3<<10)))
+	if err := c.Create(ctx, run(ns, "small", 100)); err != nil {
+		t.Fatalf("a small run that fits: %v", err)
+	}
+}
+
+func TestTheClusterBudgetBoundsEveryNamespaceTogether(t *testing.T) {
+	ctx := context.Background()
+	a, b := namespace(t, "total-a"), namespace(t, "total-b")
+	var before workflowsv1alpha1.WorkflowRunList
+	if err := k8s.List(ctx, &before); err != nil {
+		t.Fatal(err)
+	}
+	// What the other tests stored counts too: give this one 20 KiB above it.
+	var used int64
+	for _, r := range before.Items {
+		used += int64(len(r.Spec.Input.Raw)) + 1<<10
+	}
+	c := gated(runquota.Limits{NamespaceBytes: 1 << 30, TotalBytes: used + 20<<10})
+	for i := range 2 {
+		if err := c.Create(ctx, run(a, fmt.Sprintf("a-%d", i), 8<<10)); err != nil {
+			t.Fatalf("a-%d: %v", i, err)
+		}
+	}
+	e := exceeded(t, c.Create(ctx, run(b, "b-0", 8<<10)))
+	if !e.Cluster || !strings.Contains(e.Error(), "--max-total-bytes") {
+		t.Fatalf("%+v: %v", e, e)
+	}
+}
