@@ -225,13 +225,22 @@ func (a *api) handle(ctx context.Context, rt route, c *call) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		if ok, wait := a.keyRates.Allow(p.KeyID, time.Now()); !ok {
-			return 0, nil, &apiError{status: http.StatusTooManyRequests, code: apierror.CodeRateLimited, retryAfter: limits.RetryAfterSeconds(wait),
-				message: "this API key sends more requests than it may; retry after the time in Retry-After"}
+		if err := a.charge(p); err != nil {
+			return 0, nil, err
 		}
 		c.principal = p
 	}
 	return rt.handle(ctx, c)
+}
+
+// charge takes one request from p's key's bucket (--api-rate): the REST calls and the web
+// console's actions share it, so a key cannot go around its limit through the console.
+func (a *api) charge(p Principal) error {
+	if ok, wait := a.keyRates.Allow(p.KeyID, time.Now()); !ok {
+		return &apiError{status: http.StatusTooManyRequests, code: apierror.CodeRateLimited, retryAfter: limits.RetryAfterSeconds(wait),
+			message: "this API key sends more requests than it may; retry after the time in Retry-After"}
+	}
+	return nil
 }
 
 // authenticate checks the X-Api-Key header.

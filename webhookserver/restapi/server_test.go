@@ -185,3 +185,28 @@ var _ = Describe("quotas", func() {
 		Expect(e.Message).To(ContainSubstring("--max-total-bytes"))
 	})
 })
+
+var _ = Describe("the console's actions and the key's rate limit", func() {
+	It("take from the same bucket as the key's REST calls", func() {
+		cfg := serverConfig(k8sClient, k8sClient, nil)
+		cfg.APIKeyRate = limits.Rate{PerSecond: 0.2, Burst: 2}
+		mux := http.NewServeMux()
+		service := restapi.Register(mux, restapi.Deps{Client: k8sClient, Reader: k8sClient, Workflows: workflowCatalog,
+			KeysSecret: restapi.DefaultKeysSecret, KeyRate: cfg.APIKeyRate, Logger: cfg.Logger})
+		ctx := context.Background()
+		p, err := service.Authenticate(ctx, adminKey)
+		Expect(err).NotTo(HaveOccurred())
+		start := func() error {
+			_, _, err := service.StartRun(ctx, p, restapi.StartRunRequest{WorkflowName: "hello", Input: []byte(`{"name": "Console"}`)})
+			return err
+		}
+		Expect(start()).To(Succeed())
+		Expect(start()).To(Succeed())
+		status, detail, _ := restapi.ErrorOf(start(), "start the run")
+		Expect(status).To(Equal(http.StatusTooManyRequests))
+		Expect(detail.Code).To(Equal(apierror.CodeRateLimited))
+		_, err = service.SendEvent(ctx, p, restapi.EventRequest{EventType: "console.test"})
+		status, _, _ = restapi.ErrorOf(err, "send the event")
+		Expect(status).To(Equal(http.StatusTooManyRequests), "events too")
+	})
+})

@@ -12,7 +12,9 @@ import (
 // Service is the REST API's logic for the other front end of the same listener, the web
 // console (package webhookserver/console): the same key store, namespace checks, views and
 // writes as the HTTP endpoints, without HTTP, so that a person in the console and a script
-// with curl always get the same answers and the same refusals. Register returns it.
+// with curl always get the same answers and the same refusals. Its writes (StartRun,
+// CancelRun, SendEvent) take from the key's rate limit as the HTTP calls do. Register returns
+// it.
 type Service struct{ a *api }
 
 // errNotConnected is what a Service without a Kubernetes client answers.
@@ -47,6 +49,9 @@ func (s *Service) Workflows(p Principal, namespace string) (WorkflowList, error)
 // default when empty). It reports false when req's idempotency key had already started the
 // same request, whose run it returns.
 func (s *Service) StartRun(ctx context.Context, p Principal, req StartRunRequest) (*workflowsv1alpha1.WorkflowRun, bool, error) {
+	if err := s.a.charge(p); err != nil {
+		return nil, false, err
+	}
 	status, run, err := s.a.start(ctx, p, "", req)
 	return run, status == http.StatusCreated, err
 }
@@ -60,6 +65,9 @@ func (s *Service) Run(ctx context.Context, p Principal, namespace, id string) (*
 // CancelRun asks run id to stop, as POST /api/workflows/runs/{id}/cancel does; a run that
 // already finished is a conflict.
 func (s *Service) CancelRun(ctx context.Context, p Principal, namespace, id string) (*workflowsv1alpha1.WorkflowRun, error) {
+	if err := s.a.charge(p); err != nil {
+		return nil, err
+	}
 	_, run, err := s.a.cancel(ctx, p, namespace, id)
 	return run, err
 }
@@ -67,6 +75,9 @@ func (s *Service) CancelRun(ctx context.Context, p Principal, namespace, id stri
 // SendEvent delivers an event for p as POST /api/workflows/events does, in req.Namespace
 // (the key's default when empty).
 func (s *Service) SendEvent(ctx context.Context, p Principal, req EventRequest) (Event, error) {
+	if err := s.a.charge(p); err != nil {
+		return Event{}, err
+	}
 	return s.a.deliver(ctx, p, "", req)
 }
 
