@@ -24,24 +24,79 @@ func (budgetSpentError) Error() string {
 // eager start answers at once when it sees it.
 func (budgetSpentError) BudgetSpent() bool { return true }
 
-// executionBudget bounds the executions running in this process at once. The controller's
-// reconciles and the REST API's eager starts take their slots from the same budget, so eager
-// starts never add executions beyond --max-concurrent-reconciles. A nil budget has no slot.
-type executionBudget chan struct{}
-
-// newExecutionBudget returns a budget of n executions (at least one).
-func newExecutionBudget(n int) executionBudget {
-	return make(executionBudget, max(n, 1))
+// executionBudget bounds the executions running in this process at once, and shares them
+// fairly between namespaces. The controller's reconciles and the REST API's eager starts take
+// their slots from the same budget, so eager starts never add executions beyond
+// --max-concurrent-reconciles.
+//
+// A namespace alone may take every slot. Once another namespace was refused a slot (within
+// contentionWindow), a namespace that holds its fair share (the slots divided among the
+// namespaces that hold or want them) gets no more until it is below it again: one tenant's slow
+// steps cannot keep the slots from the others for longer than its executions last.
+type executionBudget struct {
+	mu   sync.Mutex
+	size int
+	used int
+	held map[string]int
+	// wanting is when each namespace was last refused a slot for want of a free one.
+	wanting map[string]time.Time
+	now     func() time.Time
 }
 
-// tryAcquire takes a slot when one is free and returns its release; it never waits.
-func (b executionBudget) tryAcquire() (release func(), ok bool) {
-	select {
-	case b <- struct{}{}:
-		return func() { <-b }, true
-	default:
+// contentionWindow is how long a namespace refused a slot counts as wanting one.
+const contentionWindow = 2 * time.Second
+
+// newExecutionBudget returns a budget of n executions (at least one).
+func newExecutionBudget(n int) *executionBudget {
+	return &executionBudget{size: max(n, 1), held: map[string]int{}, wanting: map[string]time.Time{}, now: time.Now}
+}
+
+// tryAcquire takes a slot for a run of namespace when one is free and the namespace is within
+// its fair share, and returns its release; it never waits.
+func (b *executionBudget) tryAcquire(namespace string) (release func(), ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if b.used >= b.size {
+		b.wanting[namespace] = now
 		return nil, false
 	}
+	if b.held[namespace] >= b.fairShare(namespace, now) {
+		return nil, false
+	}
+	b.used++
+	b.held[namespace]++
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.used--
+		if b.held[namespace]--; b.held[namespace] == 0 {
+			delete(b.held, namespace)
+		}
+	}, true
+}
+
+// fairShare is how many slots namespace may hold now: all of them while no other namespace
+// wants one, otherwise an equal part (at least one) among the namespaces that hold or want
+// slots.
+func (b *executionBudget) fairShare(namespace string, now time.Time) int {
+	contending := map[string]bool{namespace: true}
+	for ns := range b.held {
+		contending[ns] = true
+	}
+	others := false
+	for ns, at := range b.wanting {
+		switch {
+		case now.Sub(at) > contentionWindow:
+			delete(b.wanting, ns)
+		case ns != namespace:
+			contending[ns], others = true, true
+		}
+	}
+	if !others {
+		return b.size
+	}
+	return max(1, b.size/len(contending))
 }
 
 // runClaims records which runs an execution in this process holds (the controller's or an

@@ -86,7 +86,7 @@ type WorkflowRunReconciler struct {
 	// claims keep one run from executing twice at once in this process (controller and eager
 	// start); budget bounds the executions of both together (built by setup).
 	claims runClaims
-	budget executionBudget
+	budget *executionBudget
 	// view holds every run (lean under sharding), for children and their parents; nil means
 	// the manager's cache.
 	view cache.Cache
@@ -130,7 +130,7 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.store.forget(run.UID)
 		return r.reconcileTTL(ctx, run)
 	}
-	done, ok := r.budget.tryAcquire()
+	done, ok := r.budget.tryAcquire(run.Namespace)
 	if !ok {
 		return ctrl.Result{RequeueAfter: busyRequeue}, nil
 	}
@@ -145,7 +145,7 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 // at once, too, when the run is executing in this process already. The run's resourceVersion
 // guards against any other process.
 func (r *WorkflowRunReconciler) Execute(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error) {
-	done, ok := r.budget.tryAcquire()
+	done, ok := r.budget.tryAcquire(key.Namespace)
 	if !ok {
 		return nil, ErrBudgetSpent
 	}

@@ -111,3 +111,44 @@ func TestOutputOverMaxOutputBytesFailsWithOutputTooLarge(t *testing.T) {
 		t.Errorf("failure message = %q; want it to name 102 bytes and the limit of 64", f.Message)
 	}
 }
+
+func TestStepsGetTheDefaultTimeoutAndNoMoreThanTheMaximum(t *testing.T) {
+	var deadlines []time.Duration
+	wf := durable.Define("timed", func(ctx *durable.Context, _ struct{}) (int, error) {
+		measure := func(c context.Context) (int, error) {
+			d, ok := c.Deadline()
+			if !ok {
+				deadlines = append(deadlines, 0)
+				return 0, nil
+			}
+			deadlines = append(deadlines, time.Until(d).Round(time.Minute))
+			return 0, nil
+		}
+		for i, opts := range [][]durable.StepOption{nil, {durable.WithTimeout(3 * time.Minute)}, {durable.WithTimeout(5 * time.Hour)}} {
+			if _, err := durable.Step(ctx, fmt.Sprintf("s-%d", i), measure, opts...); err != nil {
+				return 0, err
+			}
+		}
+		return len(deadlines), nil
+	})
+	h := newHarness(t, wf)
+	h.limits.DefaultStepTimeout, h.limits.MaxStepTimeout = 10*time.Minute, time.Hour
+	mustComplete(t, h.execute(), `3`)
+	if want := []time.Duration{10 * time.Minute, 3 * time.Minute, time.Hour}; fmt.Sprint(deadlines) != fmt.Sprint(want) {
+		t.Errorf("deadlines %v; want the default for a step without a timeout, its own below the maximum, the maximum above it", deadlines)
+	}
+}
+
+func TestStepsHaveNoTimeoutWhenTheLimitsSetNone(t *testing.T) {
+	var has bool
+	wf := durable.Define("untimed", func(ctx *durable.Context, _ struct{}) (int, error) {
+		return durable.Step(ctx, "s", func(c context.Context) (int, error) {
+			_, has = c.Deadline()
+			return 1, nil
+		})
+	})
+	mustComplete(t, newHarness(t, wf).execute(), `1`)
+	if has {
+		t.Error("a step got a deadline though neither it nor the limits set one")
+	}
+}

@@ -73,6 +73,8 @@ type Options struct {
 	InlineResultBytes       int           // --inline-result-bytes
 	MaxRunBytes             int           // --max-run-bytes
 	MaxChildren             int           // --max-children-per-run
+	DefaultStepTimeout      time.Duration // --default-step-timeout
+	MaxStepTimeout          time.Duration // --max-step-timeout
 	MaxNamespaceRuns        int           // --max-namespace-runs
 	MaxTotalBytes           int64         // --max-total-bytes
 	MaxNamespaceBytes       int64         // --max-namespace-bytes
@@ -169,6 +171,8 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.InlineResultBytes, "inline-result-bytes", engine.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
 	fs.IntVar(&o.MaxNamespaceRuns, "max-namespace-runs", runquota.DefaultMaxNamespaceRuns, "Most WorkflowRuns one namespace may hold when the manager creates another (webhooks, REST, console, child runs, schedules): past it the API answers 429 quota_exceeded. 0 means no bound. Runs made with kubectl are bounded by a ResourceQuota (config/quota).")
 	fs.Int64Var(&o.MaxTotalBytes, "max-total-bytes", runquota.DefaultMaxTotalBytes, "Most bytes all runs together may store (their recordedBytes) when the manager creates another: past it the API answers 507 storage_full. Keep it under etcd's quota (2 GiB by default). 0 means no bound.")
+	fs.DurationVar(&o.DefaultStepTimeout, "default-step-timeout", DefaultStepTimeout, "Bound on each attempt of a step that sets no timeout of its own (Go, Starlark and Python steps alike), so that a hung call gives its execution slot back. 0 means none.")
+	fs.DurationVar(&o.MaxStepTimeout, "max-step-timeout", MaxStepTimeout, "Bound on each attempt of every step, whatever timeout it asks for (and so on http calls inside steps). 0 means none.")
 	fs.IntVar(&o.MaxChildren, "max-children-per-run", engine.DefaultMaxChildren, "Most child runs one run may start; the next fails the run with TooManyChildren, so that one request (a fan-out over a list someone sent) cannot create objects without bound.")
 	fs.IntVar(&o.MaxRunBytes, "max-run-bytes", engine.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")
 	fs.Int64Var(&o.MaxNamespaceBytes, "max-namespace-bytes", controllers.DefaultMaxNamespaceBytes, "Most the runs of one namespace may store in all; a run whose growth would pass it fails with NamespaceBudgetExceeded. Negative: no limit.")
@@ -220,6 +224,13 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	o.Zap.BindFlags(fs)
 	fs.BoolVar(&o.Zap.Development, "dev", false, "Human-readable console logs instead of JSON (shorthand for --zap-devel).")
 }
+
+// Defaults of the step timeout flags: long enough for any call a step should make, short
+// enough that a hung one does not hold an execution slot for good.
+const (
+	DefaultStepTimeout = 10 * time.Minute
+	MaxStepTimeout     = time.Hour
+)
 
 // Run runs the manager until SIGINT or SIGTERM: the built-in workflows plus extra, the
 // controllers, the API server, metrics and probes.
@@ -359,7 +370,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		Workflows:          workflowCatalog,
 		RevisionGCInterval: o.RevisionGCInterval,
 		Limits: engine.Limits{MaxResultBytes: o.MaxResultBytes, InlineResultBytes: o.InlineResultBytes, MaxRunBytes: o.MaxRunBytes,
-			MaxChildren: o.MaxChildren},
+			MaxChildren: o.MaxChildren, DefaultStepTimeout: o.DefaultStepTimeout, MaxStepTimeout: o.MaxStepTimeout},
 		Storage: controllers.StorageOptions{
 			OpenEntries: o.JournalOpenEntries, OpenBytes: o.JournalOpenBytes,
 			MaxNamespaceBytes: o.MaxNamespaceBytes, CacheBytes: o.JournalCacheBytes,

@@ -84,6 +84,10 @@ type Limits struct {
 	// MaxRunBytes caps what the run stores in all: input, journal, payloads and output.
 	// Default 64 MiB.
 	MaxRunBytes int
+	// DefaultStepTimeout bounds each attempt of a step that sets no timeout of its own, and
+	// MaxStepTimeout every attempt, whatever it asks for: a step that hangs gives its
+	// execution slot back. Zero means no bound (the library's default; the manager sets both).
+	DefaultStepTimeout, MaxStepTimeout time.Duration
 	// MaxChildren caps the child runs one run may start, so that one request (a fan-out over
 	// a list someone else sent) cannot create hundreds of thousands of objects. Default 1000.
 	MaxChildren int
@@ -92,6 +96,17 @@ type Limits struct {
 	BatchSteps int
 	BatchBytes int
 	BatchDelay time.Duration
+}
+
+// stepTimeout is the bound of a step's attempt that asked for asked (zero for none).
+func (l Limits) stepTimeout(asked time.Duration) time.Duration {
+	if asked <= 0 {
+		asked = l.DefaultStepTimeout
+	}
+	if l.MaxStepTimeout > 0 && (asked <= 0 || asked > l.MaxStepTimeout) {
+		asked = l.MaxStepTimeout
+	}
+	return asked
 }
 
 func (l Limits) withDefaults() Limits {
