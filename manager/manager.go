@@ -92,6 +92,9 @@ type Options struct {
 	MaxInFlightDeliveries   int           // --max-inflight-deliveries
 	MaxInFlightRequests     int           // --max-inflight-requests
 	WebhookRate             float64       // --webhook-rate
+	WebhookBodyTimeout      time.Duration // --webhook-body-timeout
+	UnverifiedRate          float64       // --webhook-unverified-rate
+	UnverifiedBurst         int           // --webhook-unverified-burst
 	WebhookBurst            int           // --webhook-burst
 	APIRate                 float64       // --api-rate
 	APIBurst                int           // --api-burst
@@ -189,7 +192,10 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.WebhookRunTTL, "webhook-run-ttl", webhookserver.DefaultWebhookRunTTL, "How long a run started by a webhook is kept after it finished (its spec.ttlSecondsAfterFinished); a negative value keeps them.")
 	fs.IntVar(&o.MaxInFlightDeliveries, "max-inflight-deliveries", webhookserver.DefaultMaxInFlight, "Webhook deliveries one replica handles at once (each may hold a 1 MiB body before its signature is checked); more get 503 with Retry-After.")
 	fs.IntVar(&o.MaxInFlightRequests, "max-inflight-requests", webhookserver.DefaultMaxInFlight, "REST API requests one replica handles at once; more get 503 with Retry-After.")
-	fs.Float64Var(&o.WebhookRate, "webhook-rate", webhookserver.DefaultDeliveryRate.PerSecond, "Deliveries per second one webhook slug may take, sustained; more get 429 with Retry-After.")
+	fs.DurationVar(&o.WebhookBodyTimeout, "webhook-body-timeout", webhookserver.DefaultBodyReadTimeout, "How long a delivery's body may take to arrive once its headers passed; slower ones get 408.")
+	fs.Float64Var(&o.UnverifiedRate, "webhook-unverified-rate", webhookserver.DefaultUnverifiedRate.PerSecond, "Deliveries per second, sustained, that one client address (see --trusted-proxies) may send that fail their signature check or whose body comes too slowly; past it its deliveries get 429 before their body is read. Verified deliveries are charged to --webhook-rate instead.")
+	fs.IntVar(&o.UnverifiedBurst, "webhook-unverified-burst", webhookserver.DefaultUnverifiedRate.Burst, "Deliveries failing their signature check one client address may send at once before --webhook-unverified-rate applies.")
+	fs.Float64Var(&o.WebhookRate, "webhook-rate", webhookserver.DefaultDeliveryRate.PerSecond, "Verified deliveries per second one webhook slug may take, sustained; more get 429 with Retry-After.")
 	fs.IntVar(&o.WebhookBurst, "webhook-burst", webhookserver.DefaultDeliveryRate.Burst, "Deliveries one webhook slug may take at once before --webhook-rate applies.")
 	fs.StringVar(&o.ScheduleNamespace, "schedule-namespace", controllers.DefaultScheduleNamespace, "Namespace of the WorkflowSchedules (and their runs) that Go workflows and WORKFLOW_DIRS files declare.")
 	fs.Float64Var(&o.APIRate, "api-rate", restapi.DefaultKeyRate.PerSecond, "REST API requests per second one API key may make on a replica, sustained; more get 429 with Retry-After.")
@@ -407,6 +413,8 @@ func Run(o Options, extra ...durable.Workflow) error {
 		MaxInFlightDeliveries: o.MaxInFlightDeliveries,
 		MaxInFlightRequests:   o.MaxInFlightRequests,
 		DeliveryRate:          limits.Rate{PerSecond: o.WebhookRate, Burst: o.WebhookBurst},
+		BodyReadTimeout:       o.WebhookBodyTimeout,
+		UnverifiedRate:        limits.Rate{PerSecond: o.UnverifiedRate, Burst: o.UnverifiedBurst},
 		APIKeyRate:            limits.Rate{PerSecond: o.APIRate, Burst: o.APIBurst},
 
 		APIKeysSecret:     keysSecret,

@@ -69,6 +69,15 @@ type Config struct {
 	// hold a body of up to 1 MiB before its signature is checked); past it the server answers
 	// 503 with a Retry-After. Zero means DefaultMaxInFlight.
 	MaxInFlightDeliveries int
+	// BodyReadTimeout bounds how long a delivery's body may take to arrive once its headers
+	// passed; zero means DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
+	// UnverifiedRate limits the deliveries one client (its address, see TrustedProxies) may
+	// send that fail their signature check or whose body does not arrive in time: past it, its
+	// deliveries are answered 429 before their body is read. Verified deliveries
+	// are charged to their slug's DeliveryRate instead, so a flood of forged deliveries cannot
+	// make a slug refuse its real sender. Zero PerSecond means DefaultUnverifiedRate.
+	UnverifiedRate limits.Rate
 	// MaxInFlightRequests bounds REST API requests handled at once by this replica, likewise.
 	MaxInFlightRequests int
 	// DeliveryRate limits the deliveries one slug takes per second (429 with a Retry-After past
@@ -106,6 +115,9 @@ const DefaultWebhookRunTTL = 7 * 24 * time.Hour
 const (
 	// DefaultMaxInFlight requests of a kind at once per replica.
 	DefaultMaxInFlight = 64
+	// DefaultBodyReadTimeout is how long a delivery's body may take to arrive: a 1 MiB body
+	// needs a link of 100 KiB/s.
+	DefaultBodyReadTimeout = 10 * time.Second
 	// MaxHeaderBytes caps a request's headers; Go's default (1 MiB) is far more than any
 	// webhook or REST call sends.
 	MaxHeaderBytes = 64 << 10
@@ -115,6 +127,10 @@ const (
 // of 100, far above what a provider sends one endpoint and low enough that one slug cannot
 // monopolise a replica.
 var DefaultDeliveryRate = limits.Rate{PerSecond: 50, Burst: 100}
+
+// DefaultUnverifiedRate is how many deliveries failing their signature one client may send:
+// a provider whose secret was rotated retries a few; a scanner or a forger gets cut off.
+var DefaultUnverifiedRate = limits.Rate{PerSecond: 1, Burst: 20}
 
 // Engine executes a run in the calling process: the WorkflowRun controller (see
 // restapi.Engine).
@@ -130,7 +146,8 @@ type Server struct {
 	addr    net.Addr
 
 	deliveries, requests *limits.InFlight // budgets of requests in flight
-	slugRates            *limits.Buckets  // deliveries per slug
+	slugRates            *limits.Buckets  // verified deliveries per slug
+	unverified           *limits.Buckets  // deliveries failing their signature or deadline, per client
 }
 
 // New builds the server and its routes.
@@ -144,10 +161,17 @@ func New(cfg Config) *Server {
 	if cfg.DeliveryRate.PerSecond == 0 {
 		cfg.DeliveryRate = DefaultDeliveryRate
 	}
+	if cfg.UnverifiedRate.PerSecond == 0 {
+		cfg.UnverifiedRate = DefaultUnverifiedRate
+	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), ready: make(chan struct{}),
 		deliveries: limits.NewInFlight(cmp.Or(cfg.MaxInFlightDeliveries, DefaultMaxInFlight)),
 		requests:   limits.NewInFlight(cmp.Or(cfg.MaxInFlightRequests, DefaultMaxInFlight)),
 		slugRates:  limits.NewBuckets(cfg.DeliveryRate, 0),
+		unverified: limits.NewBuckets(cfg.UnverifiedRate, 0),
 	}
 	if cfg.Informers != nil {
 		s.index = runindex.New()
@@ -157,26 +181,29 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// limitInFlight answers 503 with a Retry-After when the budget of the request's kind (webhook
-// deliveries, or REST calls) is spent, before anything reads the body.
+// limitInFlight answers 503 with a Retry-After when the budget of REST calls in flight is
+// spent, before anything reads the body. Webhook deliveries take theirs once their headers
+// passed (see handleWebhook); the console keeps its own.
 func (s *Server) limitInFlight(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		budget := s.requests
-		if strings.HasPrefix(r.URL.Path, routes.PathPrefix) {
-			budget = s.deliveries
-		} else if !strings.HasPrefix(r.URL.Path, "/api/") {
-			next.ServeHTTP(w, r) // not the API: the console keeps its own budget
+		if strings.HasPrefix(r.URL.Path, routes.PathPrefix) || !strings.HasPrefix(r.URL.Path, "/api/") {
+			next.ServeHTTP(w, r)
 			return
 		}
-		release, ok := budget.TryAcquire()
+		release, ok := s.requests.TryAcquire()
 		if !ok {
-			w.Header().Set("Retry-After", "1")
-			apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, "the server is at its limit of requests in flight; retry shortly")
+			writeBusy(w)
 			return
 		}
 		defer release()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// writeBusy answers 503 for a request over a budget of requests in flight.
+func writeBusy(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, "the server is at its limit of requests in flight; retry shortly")
 }
 
 // routes registers every endpoint. Other files of this package add their handlers here.

@@ -47,8 +47,10 @@ var (
 
 	// api serves the handler with no trusted proxy; proxied trusts 127.0.0.0/8, as if a
 	// reverse proxy ran on the same host; broken's client cannot write to the API server;
-	// limited takes one delivery at a time and two per slug, then one each 5 s.
-	api, proxied, broken, limited *httptest.Server
+	// limited takes one delivery at a time and two per slug, then one each 5 s; impatient
+	// trusts 127.0.0.0/8 (clients are told apart by X-Forwarded-For), waits 300 ms for a body
+	// and lets a client fail twice.
+	api, proxied, broken, limited, impatient *httptest.Server
 )
 
 // slugGrants let the suite's own namespaces (wh-*, from newNamespace) claim any slug, and
@@ -117,6 +119,9 @@ var _ = BeforeSuite(func() {
 	limitedCfg := serverCfg
 	limitedCfg.MaxInFlightDeliveries, limitedCfg.DeliveryRate = 1, limits.Rate{PerSecond: 0.2, Burst: 2}
 	limited = httptest.NewServer(New(limitedCfg).Handler())
+	impatientCfg := proxiedCfg
+	impatientCfg.BodyReadTimeout, impatientCfg.UnverifiedRate = 300*time.Millisecond, limits.Rate{PerSecond: 0.01, Burst: 2}
+	impatient = httptest.NewServer(New(impatientCfg).Handler())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	stopMgr, mgrDone = cancel, make(chan struct{})
@@ -128,7 +133,7 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
-	for _, s := range []*httptest.Server{api, proxied, broken, limited} {
+	for _, s := range []*httptest.Server{api, proxied, broken, limited, impatient} {
 		if s != nil {
 			s.Close()
 		}

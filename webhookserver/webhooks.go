@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,6 +66,7 @@ const (
 	outcomeUnavailable = "unavailable"
 	outcomeRateLimited = "rate_limited"
 	outcomeOverQuota   = "over_quota"
+	outcomeBusy        = "busy"
 )
 
 // webhookDeliveries counts deliveries by slug and outcome. Unknown slugs are counted with an
@@ -111,6 +113,9 @@ type deliveryError struct {
 // creates the run. Every refusal is JSON and creates nothing.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	slug := r.PathValue("slug")
+	// Until the body is read, a refusal closes the connection: Go's server would otherwise
+	// wait for up to 256 KiB of an unread body before answering, at the sender's pace.
+	w.Header().Set("Connection", "close")
 	route, ok := s.lookupRoute(slug)
 	if !ok {
 		webhookDeliveries.WithLabelValues("", outcomeNotFound).Inc()
@@ -121,18 +126,47 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		s.refuseNotReady(w, route)
 		return
 	}
-	if ok, wait := s.slugRates.Allow(slug, time.Now()); !ok {
-		webhookDeliveries.WithLabelValues(route.Slug, outcomeRateLimited).Inc()
-		w.Header().Set("Retry-After", limits.RetryAfterSeconds(wait))
-		apierror.Write(w, http.StatusTooManyRequests, apierror.CodeRateLimited, "this webhook takes more deliveries than it may; retry after the time in Retry-After")
-		return
-	}
-	env, trigger, derr := s.acceptDelivery(w, r, route)
-	if derr != nil {
+	if derr := checkHeaders(r, route); derr != nil {
 		s.refuse(w, route, derr)
 		return
 	}
+	client := envelope.SourceIP(r.RemoteAddr, r.Header, s.cfg.TrustedProxies)
+	if ok, wait := s.unverified.Ready(client, time.Now()); !ok {
+		s.refuseRate(w, route, wait, "this client sent more deliveries that failed their signature check, or whose body came too slowly, than it may; retry after the time in Retry-After")
+		return
+	}
+	release, ok := s.deliveries.TryAcquire()
+	if !ok {
+		webhookDeliveries.WithLabelValues(route.Slug, outcomeBusy).Inc()
+		writeBusy(w)
+		return
+	}
+	defer release()
+	env, trigger, derr := s.acceptDelivery(w, r, route)
+	if derr == nil || derr.status != http.StatusRequestTimeout {
+		w.Header().Del("Connection") // the body was read: the connection may serve the next delivery
+	}
+	if derr != nil {
+		if derr.status == http.StatusUnauthorized || derr.status == http.StatusRequestTimeout {
+			s.unverified.Allow(client, time.Now())
+		}
+		s.refuse(w, route, derr)
+		return
+	}
+	// Only a verified delivery is charged to its slug, so forged ones cannot make the slug
+	// refuse its real sender.
+	if ok, wait := s.slugRates.Allow(slug, time.Now()); !ok {
+		s.refuseRate(w, route, wait, "this webhook takes more deliveries than it may; retry after the time in Retry-After")
+		return
+	}
 	s.startRun(r.Context(), w, route, env, trigger)
+}
+
+// refuseRate answers 429 with a Retry-After.
+func (s *Server) refuseRate(w http.ResponseWriter, route routes.Route, wait time.Duration, message string) {
+	webhookDeliveries.WithLabelValues(route.Slug, outcomeRateLimited).Inc()
+	w.Header().Set("Retry-After", limits.RetryAfterSeconds(wait))
+	apierror.Write(w, http.StatusTooManyRequests, apierror.CodeRateLimited, message)
 }
 
 // refuse answers a delivery that failed a check. 4xx answers count as rejected deliveries;
@@ -169,16 +203,26 @@ func (s *Server) refuseNotReady(w http.ResponseWriter, route routes.Route) {
 // notReadyMessage is all an unauthenticated sender learns of an endpoint that cannot serve.
 const notReadyMessage = "this webhook is not ready to take deliveries; retry later (its owner sees why in the endpoint's status)"
 
-// acceptDelivery runs the checks in the order a sender can fix them: method, content type,
-// size, signature, body. It returns the envelope and the delivery's trigger value.
-func (s *Server) acceptDelivery(w http.ResponseWriter, r *http.Request, route routes.Route) (envelope.Envelope, string, *deliveryError) {
+// checkHeaders runs the checks a delivery's headers decide, in the order a sender can fix
+// them: method, content type, declared size. They pass before the delivery takes a slot.
+func checkHeaders(r *http.Request, route routes.Route) *deliveryError {
 	if derr := checkMethod(r, route); derr != nil {
-		return envelope.Envelope{}, "", derr
+		return derr
 	}
 	if derr := checkContentType(r, route); derr != nil {
-		return envelope.Envelope{}, "", derr
+		return derr
 	}
-	raw, derr := readBody(w, r, route.MaxBodyBytes)
+	if r.ContentLength > route.MaxBodyBytes {
+		return tooLarge(route.MaxBodyBytes)
+	}
+	return nil
+}
+
+// acceptDelivery reads the body (within the server's BodyReadTimeout), checks its signature
+// and builds the envelope. It returns the envelope and the delivery's trigger value.
+func (s *Server) acceptDelivery(w http.ResponseWriter, r *http.Request, route routes.Route) (envelope.Envelope, string, *deliveryError) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout))
+	raw, derr := readBody(w, r, route.MaxBodyBytes, s.cfg.BodyReadTimeout)
 	if derr != nil {
 		return envelope.Envelope{}, "", derr
 	}
@@ -236,23 +280,28 @@ func checkContentType(r *http.Request, route routes.Route) *deliveryError {
 }
 
 // readBody reads at most limit bytes of body, refusing more with 413.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *deliveryError) {
-	tooLarge := &deliveryError{
-		status: http.StatusRequestEntityTooLarge, code: apierror.CodePayloadTooLarge,
-		message: fmt.Sprintf("the body exceeds this webhook's limit of %d bytes (spec.maxBodyBytes)", limit),
-	}
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, *deliveryError) {
 	if r.ContentLength > limit {
-		return nil, tooLarge
+		return nil, tooLarge(limit)
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
-		return nil, tooLarge
+		return nil, tooLarge(limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, &deliveryError{status: http.StatusRequestTimeout, code: apierror.CodeRequestTimeout,
+			message: fmt.Sprintf("the body did not arrive within %s of the headers; send it at once", timeout)}
 	case err != nil:
 		return nil, &deliveryError{status: http.StatusBadRequest, code: apierror.CodeMalformedBody, message: fmt.Sprintf("read the body: %v", err)}
 	}
 	return raw, nil
+}
+
+// tooLarge is the answer to a body over the webhook's limit.
+func tooLarge(limit int64) *deliveryError {
+	return &deliveryError{status: http.StatusRequestEntityTooLarge, code: apierror.CodePayloadTooLarge,
+		message: fmt.Sprintf("the body exceeds this webhook's limit of %d bytes (spec.maxBodyBytes)", limit)}
 }
 
 // verify checks the signature over the raw body as sent. A secret problem on our side is a

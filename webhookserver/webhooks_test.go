@@ -780,12 +780,10 @@ var _ = Describe("Limits", func() {
 		go func() { _, _ = httpClient.Do(req) }()
 		_, _ = pw.Write([]byte(`{"partial":`))
 
-		// The budget is checked before the route, so a probe of a slug no endpoint serves sees
-		// the slot taken without spending the endpoint's delivery rate: a probe of the endpoint
-		// itself could spend it before the slow delivery arrives, and have that one refused
-		// with 429 instead of holding the slot.
+		// The probe is a forged delivery: should it get the slot first, it fails its signature
+		// and is charged to the client's unverified budget, never to the slug's rate.
 		Eventually(func() int {
-			return send(delivery{server: limited.URL, slug: unique("probe"), header: githubHeader("inflight-secret", "f-0", issueBody(1)), body: issueBody(1)}).status
+			return send(delivery{server: limited.URL, slug: slug, header: githubHeader("wrong-secret", "f-0", issueBody(1)), body: issueBody(1)}).status
 		}, waitFor, pollAt).Should(Equal(http.StatusServiceUnavailable), "the slow delivery never took the slot")
 		r := send(delivery{server: limited.URL, slug: slug, header: githubHeader("inflight-secret", "f-2", issueBody(2)), body: issueBody(2)})
 		expectRefused(r, http.StatusServiceUnavailable, apierror.CodeUnavailable)
@@ -795,6 +793,44 @@ var _ = Describe("Limits", func() {
 		Eventually(func() int {
 			return send(delivery{server: limited.URL, slug: slug, header: githubHeader("inflight-secret", "f-3", issueBody(3)), body: issueBody(3)}).status
 		}, waitFor, pollAt).Should(Equal(http.StatusAccepted), "the slot came back when the slow delivery ended")
+	})
+
+	It("takes a slot only once a delivery's headers pass", func() {
+		ns, slug := newNamespace(), unique("headers")
+		readyEndpoint(ns, slug, "headers-secret")
+		// Slow bodies behind headers that fail (an unknown slug, a content type the endpoint
+		// does not take) are refused at once and hold nothing.
+		Expect(slowDelivery(limited.URL, unique("nobody"), "application/json", "")).To(Equal(http.StatusNotFound))
+		Expect(slowDelivery(limited.URL, slug, "text/plain", "")).To(Equal(http.StatusUnsupportedMediaType))
+		Expect(send(delivery{server: limited.URL, slug: slug, header: githubHeader("headers-secret", "h-1", issueBody(31)), body: issueBody(31)}).status).
+			To(Equal(http.StatusAccepted), "the one slot is free")
+	})
+
+	It("cuts a body that comes too slowly with 408, and after a client's second failure refuses it before reading, while other clients go on", func() {
+		ns, slug := newNamespace(), unique("slowbody")
+		readyEndpoint(ns, slug, "slowbody-secret")
+		slowly := func(client string) int { return slowDelivery(impatient.URL, slug, "application/json", client) }
+		Expect(slowly("203.0.113.9")).To(Equal(http.StatusRequestTimeout))
+		Expect(slowly("203.0.113.9")).To(Equal(http.StatusRequestTimeout))
+		h := githubHeader("slowbody-secret", "s-1", issueBody(41))
+		h.Set("X-Forwarded-For", "203.0.113.9")
+		r := send(delivery{server: impatient.URL, slug: slug, header: h, body: issueBody(41)})
+		expectRefused(r, http.StatusTooManyRequests, apierror.CodeRateLimited)
+		Expect(r.header.Get("Retry-After")).NotTo(BeEmpty())
+		h = githubHeader("slowbody-secret", "s-2", issueBody(42))
+		h.Set("X-Forwarded-For", "198.51.100.7")
+		Expect(send(delivery{server: impatient.URL, slug: slug, header: h, body: issueBody(42)}).status).To(Equal(http.StatusAccepted))
+	})
+
+	It("charges only verified deliveries to the slug, so forged ones cannot make it refuse its real sender", func() {
+		ns, slug := newNamespace(), unique("forged")
+		readyEndpoint(ns, slug, "forged-secret")
+		for i := range 5 {
+			r := send(delivery{server: limited.URL, slug: slug, header: githubHeader("not-the-secret", fmt.Sprintf("x-%d", i), issueBody(50+i)), body: issueBody(50 + i)})
+			Expect(r.status).To(Equal(http.StatusUnauthorized))
+		}
+		Expect(send(delivery{server: limited.URL, slug: slug, header: githubHeader("forged-secret", "real-1", issueBody(60)), body: issueBody(60)}).status).
+			To(Equal(http.StatusAccepted))
 	})
 
 	It("answers 429 with a Retry-After when one slug takes more deliveries than its rate, and leaves other slugs alone", func() {
@@ -817,3 +853,28 @@ var _ = Describe("Limits", func() {
 			To(Equal(http.StatusAccepted))
 	})
 })
+
+// slowDelivery posts to slug on server a body that starts and never ends, from client (an
+// X-Forwarded-For address, none when empty), and returns the status it is answered with.
+func slowDelivery(server, slug, contentType, client string) int {
+	GinkgoHelper()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequest(http.MethodPost, server+"/api/webhooks/"+slug, pr)
+	Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Content-Type", contentType)
+	if client != "" {
+		req.Header.Set("X-Forwarded-For", client)
+	}
+	answered := make(chan int, 1)
+	go func() {
+		if resp, err := httpClient.Do(req); err == nil {
+			answered <- resp.StatusCode
+			_ = resp.Body.Close()
+		}
+	}()
+	_, _ = pw.Write([]byte(`{"slow":`))
+	var status int
+	Eventually(answered, 5*time.Second).Should(Receive(&status))
+	return status
+}

@@ -27,6 +27,8 @@ const (
 	CodeInternal     = "internal"
 	// CodeRateLimited says the caller sent more than it may; Retry-After says when to retry.
 	CodeRateLimited = "rate_limited"
+	// CodeRequestTimeout (408) says the body did not arrive in time once the headers had.
+	CodeRequestTimeout = "request_timeout"
 	// CodeExpired says a continue token is too old: start the listing again.
 	CodeExpired = "expired"
 	// CodeQuotaExceeded (429) says the namespace holds as many runs, or run bytes, as its

@@ -125,7 +125,7 @@ func Build(req Request, opts Options) (Envelope, error) {
 		Query:         queryMap(req.Query),
 		Body:          body,
 		RawBodySHA256: hexSHA256(req.RawBody),
-		SourceIP:      sourceIP(req.RemoteAddr, req.Header, opts.TrustedProxies),
+		SourceIP:      SourceIP(req.RemoteAddr, req.Header, opts.TrustedProxies),
 	}}, nil
 }
 

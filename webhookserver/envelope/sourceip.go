@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// sourceIP returns the sender's address: the peer, or, when the peer is a trusted proxy, what
+// SourceIP returns the sender's address: the peer, or, when the peer is a trusted proxy, what
 // the forwarded headers say (see Build). It is empty when remoteAddr is not an address.
-func sourceIP(remoteAddr string, h http.Header, trusted []netip.Prefix) string {
+func SourceIP(remoteAddr string, h http.Header, trusted []netip.Prefix) string {
 	peer, ok := parseAddr(remoteAddr)
 	if !ok {
 		return ""

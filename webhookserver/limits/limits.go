@@ -82,12 +82,7 @@ func (b *Buckets) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	bk, found := b.buckets[key]
-	if !found {
-		b.evict()
-		bk = &bucket{limiter: rate.NewLimiter(rate.Limit(b.rate.PerSecond), max(b.rate.Burst, 1))}
-		b.buckets[key] = bk
-	}
+	bk := b.bucket(key)
 	bk.used = now
 	r := bk.limiter.ReserveN(now, 1)
 	if delay := r.DelayFrom(now); delay > 0 {
@@ -95,6 +90,32 @@ func (b *Buckets) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 		return false, delay
 	}
 	return true, 0
+}
+
+// Ready reports whether key's bucket has a token at now, without taking it, and otherwise how
+// long until it has: for a budget charged only by what fails (see Allow), checked before the
+// work that may fail.
+func (b *Buckets) Ready(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	if b == nil || b.rate.PerSecond <= 0 {
+		return true, 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if tokens := b.bucket(key).limiter.TokensAt(now); tokens < 1 {
+		return false, time.Duration((1 - tokens) / b.rate.PerSecond * float64(time.Second))
+	}
+	return true, 0
+}
+
+// bucket returns key's bucket, made full on first use; b.mu is held.
+func (b *Buckets) bucket(key string) *bucket {
+	bk, found := b.buckets[key]
+	if !found {
+		b.evict()
+		bk = &bucket{limiter: rate.NewLimiter(rate.Limit(b.rate.PerSecond), max(b.rate.Burst, 1))}
+		b.buckets[key] = bk
+	}
+	return bk
 }
 
 // evict forgets the least recently used bucket when the map is full.
