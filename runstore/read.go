@@ -17,6 +17,11 @@ import (
 const (
 	// DefaultPageEntries is the page size when ReadOptions.Limit is zero.
 	DefaultPageEntries = 500
+	// DefaultPageBytes bounds a page's entries (with their results, when loaded) when
+	// ReadOptions.MaxBytes is zero: a page ends before the entry that would pass it, so that
+	// a reader asking for 500 entries with 4 MiB results each gets a few and a continue token,
+	// not 2 GiB in memory.
+	DefaultPageBytes = 4 << 20
 	// MaxPageEntries is the largest page ReadJournal returns.
 	MaxPageEntries = 5000
 )
@@ -34,6 +39,9 @@ type ReadOptions struct {
 	// result fields, so that every entry carries its result. Without it such entries carry
 	// only their payload reference.
 	Results bool
+	// MaxBytes bounds the page's entries and the results it loads (DefaultPageBytes when
+	// zero); a page holds at least one entry whatever its size.
+	MaxBytes int64
 }
 
 // JournalPage is part of a run's journal, in the order the run reached its primitives.
@@ -66,8 +74,13 @@ func ReadJournal(ctx context.Context, reader client.Reader, run *workflowsv1alph
 	if err != nil {
 		return JournalPage{}, err
 	}
+	budget := opts.MaxBytes
+	if budget <= 0 {
+		budget = DefaultPageBytes
+	}
 	h := historyOf(run)
 	page := JournalPage{First: cur.position, Total: h.SealedEntries + int64(len(run.Status.Journal))}
+	var size int64
 	for len(page.Entries) < limit && cur.position < page.Total {
 		entries, start, err := chunkAt(ctx, reader, run, h, cur)
 		if err != nil {
@@ -78,11 +91,15 @@ func ReadJournal(ctx context.Context, reader client.Reader, run *workflowsv1alph
 			cur.segment++ // this segment is done: go on with the next, or the open part
 			continue
 		}
-		take := entries[offset:min(int64(len(entries)), offset+int64(limit-len(page.Entries)))]
+		want := entries[offset:min(int64(len(entries)), offset+int64(limit-len(page.Entries)))]
+		take := withinBudget(want, &size, budget, len(page.Entries) == 0, opts.Results)
 		page.Entries = append(page.Entries, take...)
 		cur.position += int64(len(take))
 		if cur.segment < h.Segments && cur.position == start+int64(len(entries)) {
 			cur.segment++
+		}
+		if len(take) < len(want) {
+			break // the next entry would pass the budget
 		}
 	}
 	if cur.position < page.Total {
@@ -94,6 +111,32 @@ func ReadJournal(ctx context.Context, reader client.Reader, run *workflowsv1alph
 		}
 	}
 	return page, nil
+}
+
+// withinBudget returns the longest start of entries whose sizes (results stored out of line
+// counted when withResults) keep *size within budget, adding them to *size; the first entry of
+// a page is taken whatever its size, so that every page moves on.
+func withinBudget(entries []workflowsv1alpha1.JournalEntry, size *int64, budget int64, first, withResults bool) []workflowsv1alpha1.JournalEntry {
+	for i := range entries {
+		n := entryBytes(&entries[i], withResults)
+		if *size+n > budget && !(first && i == 0) {
+			return entries[:i]
+		}
+		*size += n
+	}
+	return entries
+}
+
+// entryBytes is about what an entry weighs in a page: its variable parts and a fixed share.
+func entryBytes(e *workflowsv1alpha1.JournalEntry, withResults bool) int64 {
+	n := int64(256 + len(e.Name) + len(e.Target) + len(e.Ref) + len(e.Error) + len(e.ErrorType))
+	if e.Result != nil {
+		n += int64(len(e.Result.Raw))
+	}
+	if withResults && e.Payload != nil {
+		n += e.Payload.Bytes
+	}
+	return n
 }
 
 // chunkAt returns the entries of the sealed segment the cursor is in, or of the open part once

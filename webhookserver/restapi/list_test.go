@@ -2,15 +2,18 @@ package restapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
@@ -105,5 +108,27 @@ var _ = Describe("GET /api/workflows/runs", Ordered, func() {
 			expectError(send(http.MethodGet, "/workflows/runs?namespace="+ns+"&"+q, adminKey, ""), http.StatusBadRequest, apierror.CodeInvalidRequest)
 		}
 		expectError(send(http.MethodGet, "/workflows/runs?namespace=team-b", adminKey, ""), http.StatusForbidden, apierror.CodeForbidden)
+	})
+})
+
+var _ = Describe("a page of large runs", func() {
+	It("ends at about 4 MiB of inputs with a continue token, whatever limit asked for", func() {
+		workflow := "bulky_" + rand.String(6)
+		input := []byte(`{"blob": "` + strings.Repeat("b", 600<<10) + `"}`)
+		for i := range 12 {
+			Expect(k8sClient.Create(context.Background(), &workflowsv1alpha1.WorkflowRun{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("%s-%02d", strings.ReplaceAll(workflow, "_", "-"), i),
+					Labels: map[string]string{workflowsv1alpha1.LabelWorkflow: workflow}},
+				Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: workflow, Input: &apiextensionsv1.JSON{Raw: input}},
+			})).To(Succeed())
+		}
+		r := send(http.MethodGet, "/workflows/runs?limit=100&workflow_name="+workflow, adminKey, "")
+		Expect(r.status).To(Equal(http.StatusOK))
+		first := as[restapi.RunList](r)
+		Expect(len(first.Runs)).To(BeNumerically("<", 12), "a page of 12 × 600 KiB inputs: %d bytes", len(r.body))
+		Expect(len(r.body)).To(BeNumerically("<", 12<<20))
+		Expect(first.Continue).NotTo(BeEmpty())
+		rest := as[restapi.RunList](send(http.MethodGet, "/workflows/runs?limit=100&workflow_name="+workflow+"&continue="+first.Continue, adminKey, ""))
+		Expect(len(first.Runs) + len(rest.Runs)).To(Equal(12))
 	})
 })

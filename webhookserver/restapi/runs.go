@@ -29,9 +29,15 @@ const (
 	// maxListLimit is the largest page a request may ask for: a page holds each run's input and
 	// output, so a large one costs the replica memory for as long as it is written out.
 	maxListLimit = 100
-	// maxListCalls bounds how many pages of the API server one filtered list request reads
-	// while it fills its page with runs of the requested phases.
-	maxListCalls = 10
+	// maxListCalls bounds how many pages of the API server one list request reads while it
+	// fills its page (with runs of the requested phases, listChunk at a time).
+	maxListCalls = 20
+	// listChunk is how many runs one read of the API server returns: whole runs, each up to
+	// about 1.5 MiB, so that a page's reads hold little at a time.
+	listChunk = 10
+	// maxListBytes bounds the runs' inputs, outputs and errors in one page: the page ends at
+	// the first chunk that reaches it, with a continue token, however many runs were asked for.
+	maxListBytes = 4 << 20
 	// createAttempts bounds retries after a generated name collided.
 	createAttempts = 3
 )
@@ -309,9 +315,10 @@ func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
 	base := BaseURL(c.r)
 	out := RunList{Runs: []Run{}}
 	token := q.cont
+	var size int
 	for calls := 0; calls < maxListCalls; calls++ {
 		list := &workflowsv1alpha1.WorkflowRunList{}
-		opts := []client.ListOption{client.InNamespace(q.namespace), client.Limit(int64(q.limit - len(out.Runs))), client.Continue(token)}
+		opts := []client.ListOption{client.InNamespace(q.namespace), client.Limit(int64(min(listChunk, q.limit-len(out.Runs)))), client.Continue(token)}
 		if q.workflow != "" {
 			opts = append(opts, client.MatchingLabels{workflowsv1alpha1.LabelWorkflow: workflowsv1alpha1.LabelValue(q.workflow)})
 		}
@@ -324,15 +331,30 @@ func (a *api) listRuns(ctx context.Context, c *call) (int, any, error) {
 		for i := range list.Items {
 			if len(q.phases) == 0 || q.phases[phaseOf(&list.Items[i])] {
 				out.Runs = append(out.Runs, RunView(&list.Items[i], base))
+				size += runBytes(&list.Items[i])
 			}
 		}
 		token = list.Continue
-		if token == "" || len(out.Runs) >= q.limit {
+		if token == "" || len(out.Runs) >= q.limit || size >= maxListBytes {
 			break
 		}
 	}
 	out.Continue = token
 	return http.StatusOK, out, nil
+}
+
+// runBytes is about what a run weighs in a page: its input, output and error, and a share.
+func runBytes(run *workflowsv1alpha1.WorkflowRun) int {
+	n := 512
+	for _, v := range []*apiextensionsv1.JSON{run.Spec.Input, run.Status.Output} {
+		if v != nil {
+			n += len(v.Raw)
+		}
+	}
+	if run.Status.Error != nil {
+		n += len(run.Status.Error.Message)
+	}
+	return n
 }
 
 // listFailure explains a failed list; a refused continue token is the client's to fix.
