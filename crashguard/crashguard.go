@@ -85,6 +85,7 @@ const allSlots = 1 << 30
 // each record's file name in it.
 const (
 	processPrefix = "process-"
+	newPrefix     = "new-"
 	recordPrefix  = "inflight-"
 	lockName      = "lock"
 )
@@ -99,13 +100,9 @@ func Open(dir string) (*Guard, []Suspect, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create the crash guard's directory: %w", err)
 	}
-	own, err := os.MkdirTemp(dir, processPrefix)
+	own, lock, err := makeOwnDir(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("create this process's crash records: %w", err)
-	}
-	lock, ok, err := lockDir(own)
-	if err != nil || !ok {
-		return nil, nil, errors.Join(fmt.Errorf("lock this process's crash records in %s", own), err)
+		return nil, nil, err
 	}
 	g := &Guard{dir: own, lock: lock, dead: map[string]*os.File{}, slots: semaphore.NewWeighted(allSlots), AloneWait: DefaultAloneWait}
 	entries, err := os.ReadDir(dir)
@@ -115,6 +112,9 @@ func Open(dir string) (*Guard, []Suspect, error) {
 	var suspects []Suspect
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
+		if e.IsDir() && strings.HasPrefix(e.Name(), newPrefix) {
+			removeAbandoned(path, e)
+		}
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), processPrefix) || path == own {
 			continue
 		}
@@ -159,6 +159,18 @@ func (g *Guard) leftBy(path string) ([]Suspect, error) {
 	return suspects, nil
 }
 
+// abandonedAfter is how old a directory still under its new name must be to be taken for one
+// whose process died before it placed it (it holds no record).
+const abandonedAfter = time.Minute
+
+// removeAbandoned removes a process's directory that never got placed, once it is old enough
+// that its process cannot be between making and placing it.
+func removeAbandoned(path string, e os.DirEntry) {
+	if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > abandonedAfter {
+		_ = os.RemoveAll(path)
+	}
+}
+
 // lockDir takes the lock of a process's directory without waiting; ok is false when a live
 // process holds it.
 func lockDir(dir string) (lock *os.File, ok bool, err error) {
@@ -166,14 +178,36 @@ func lockDir(dir string) (lock *os.File, ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("open the lock of %s: %w", dir, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	switch {
+	case err == nil:
+		return f, true, nil
+	case errors.Is(err, syscall.EWOULDBLOCK):
 		_ = f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, false, nil
-		}
+		return nil, false, nil
+	default:
+		_ = f.Close()
 		return nil, false, fmt.Errorf("lock %s: %w", dir, err)
 	}
-	return f, true, nil
+}
+
+// makeOwnDir makes this process's directory of records, locked before anyone can see it: it
+// is made and locked under a name others skip (newPrefix), then renamed into place.
+func makeOwnDir(dir string) (string, *os.File, error) {
+	tmp, err := os.MkdirTemp(dir, newPrefix)
+	if err != nil {
+		return "", nil, fmt.Errorf("create this process's crash records: %w", err)
+	}
+	lock, ok, err := lockDir(tmp)
+	if err != nil || !ok {
+		return "", nil, errors.Join(fmt.Errorf("lock this process's crash records in %s", tmp), err)
+	}
+	own := filepath.Join(dir, processPrefix+strings.TrimPrefix(filepath.Base(tmp), newPrefix))
+	if err := os.Rename(tmp, own); err != nil {
+		_ = lock.Close()
+		return "", nil, fmt.Errorf("place this process's crash records: %w", err)
+	}
+	return own, lock, nil
 }
 
 // sweep removes a dead process's directory once no record is left in it.

@@ -2,6 +2,7 @@ package crashguard_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,4 +150,35 @@ func TestASuspectGivesUpWaitingForALongExecution(t *testing.T) {
 		t.Fatal(err)
 	}
 	leave2()
+}
+
+func TestProcessesOpeningTheSameDirectoryAtOnceLeaveEachOtherAlone(t *testing.T) {
+	dir := t.TempDir()
+	guards := make(chan *crashguard.Guard, 20)
+	errs := make(chan error, 20)
+	for range 20 {
+		go func() {
+			g, suspects, err := crashguard.Open(dir)
+			if err == nil && len(suspects) > 0 {
+				err = fmt.Errorf("a live process's records taken for a dead one's: %+v", suspects)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, _, err := g.Enter(context.Background(), crashguard.Run{Namespace: "a", Name: "r", UID: "u"}, false); err != nil {
+				errs <- err
+				return
+			}
+			guards <- g
+		}()
+	}
+	for range 20 {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case g := <-guards:
+			defer g.Close()
+		}
+	}
 }

@@ -70,10 +70,12 @@ type usage struct {
 	bytes int64
 }
 
-// createdRun is a run this process created: its size until it records its own, and when.
+// createdRun is a run this process created: its size until it records its own, when, and
+// whether the cache has shown it (once it has, its absence means it is gone).
 type createdRun struct {
-	bytes int64
-	at    time.Time
+	bytes  int64
+	at     time.Time
+	listed bool
 }
 
 // New returns a gate with limits; it admits everything until Bind gives it the runs to count.
@@ -144,8 +146,8 @@ func (g *Gate) count(namespace string, runs int, bytes int64) {
 }
 
 // createdGrace is how long a run this process created is counted by its input even though
-// the cache does not show it yet.
-const createdGrace = 10 * time.Second
+// the cache does not show it yet: the cache follows the API server within moments.
+const createdGrace = 3 * time.Second
 
 // refresh counts every run of the cache again.
 func (g *Gate) refresh(ctx context.Context) error {
@@ -162,7 +164,8 @@ func (g *Gate) refresh(ctx context.Context) error {
 		if c, ok := g.created[key]; ok {
 			seen[key] = true
 			if bytes == 0 {
-				bytes = c.bytes
+				bytes, c.listed = c.bytes, true
+				g.created[key] = c
 			} else {
 				delete(g.created, key)
 			}
@@ -172,7 +175,7 @@ func (g *Gate) refresh(ctx context.Context) error {
 	for key, c := range g.created {
 		switch {
 		case seen[key]:
-		case time.Since(c.at) > createdGrace:
+		case c.listed || time.Since(c.at) > createdGrace:
 			delete(g.created, key) // created, then deleted, or never created
 		default:
 			ns, _, _ := strings.Cut(key, "/")
