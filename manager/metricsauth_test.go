@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/centaur-dev/workflow-operator/controllers"
@@ -56,7 +58,13 @@ func TestMetricsNeedATokenAllowedToReadThem(t *testing.T) {
 		}
 	}
 
-	filter, err := MetricsAuth(cfg, nil)
+	reviews := &countingTransport{next: http.DefaultTransport}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reviews.next = hc.Transport
+	filter, err := MetricsAuth(cfg, &http.Client{Transport: reviews})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,4 +91,29 @@ func TestMetricsNeedATokenAllowedToReadThem(t *testing.T) {
 			t.Errorf("%s: status %d, want %d (%s)", c.name, rec.Code, c.want, rec.Body)
 		}
 	}
+	// Scrapes of the same token reuse the decision instead of asking the API each time.
+	before := reviews.n.Load()
+	for range 5 {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+scraper)
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("a repeated scrape: %d", rec.Code)
+		}
+	}
+	if calls := reviews.n.Load() - before; calls != 0 {
+		t.Errorf("5 more scrapes with an admitted token made %d API calls; want none within the cache's minute", calls)
+	}
+}
+
+// countingTransport counts the requests it carries.
+type countingTransport struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
 }

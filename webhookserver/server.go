@@ -216,7 +216,7 @@ func (s *Server) routes() {
 	console.New(console.Deps{
 		REST: rest, Index: s.index, Client: s.cfg.Client, Reader: s.cfg.Reader, Secret: s.cfg.Console.Secret,
 		Workflows: s.cfg.Workflows, Routes: s.cfg.Routes, MaxRequests: s.cfg.Console.MaxRequests,
-		MaxStreams: s.cfg.Console.MaxStreams, Logger: s.cfg.Logger.WithName("console"),
+		MaxStreams: s.cfg.Console.MaxStreams, TrustedProxies: s.cfg.TrustedProxies, Logger: s.cfg.Logger.WithName("console"),
 	}).Register(s.mux)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, fmt.Sprintf("no endpoint %s %s; see /api/openapi.json", r.Method, r.URL.Path))

@@ -24,6 +24,7 @@ package console
 
 import (
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -78,6 +79,9 @@ type Deps struct {
 	RequestTimeout time.Duration
 	// StreamLifetime bounds a live stream; zero means DefaultStreamLifetime.
 	StreamLifetime time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-Proto says the browser used
+	// HTTPS (the session cookie is then Secure).
+	TrustedProxies []netip.Prefix
 	// Logger receives the console's logs, never keys.
 	Logger logr.Logger
 }

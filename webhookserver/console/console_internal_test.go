@@ -2,9 +2,12 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -227,5 +230,32 @@ func TestALiveEventCannotBeForgedWithACarriageReturn(t *testing.T) {
 	}
 	if !strings.Contains(stream, "data: event: signout\n") {
 		t.Errorf("the forged text did not stay data: %q", stream)
+	}
+}
+
+func TestOnlyATrustedProxyMaySayTheBrowserUsedHTTPS(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, c := range []struct {
+		peer  string
+		proto string
+		tls   bool
+		want  bool
+	}{
+		{"203.0.113.5:4000", "https", false, false}, // a client's own word for it
+		{"10.1.2.3:4000", "https", false, true},     // the ingress's
+		{"10.1.2.3:4000", "", false, false},
+		{"203.0.113.5:4000", "", true, true}, // TLS to the manager itself
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/console/", nil)
+		r.RemoteAddr = c.peer
+		if c.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", c.proto)
+		}
+		if c.tls {
+			r.TLS = &tls.ConnectionState{}
+		}
+		if got := isHTTPS(r, trusted); got != c.want {
+			t.Errorf("%+v: isHTTPS = %v", c, got)
+		}
 	}
 }

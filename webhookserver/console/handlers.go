@@ -175,7 +175,7 @@ func (c *Console) authenticate(ctx context.Context, w http.ResponseWriter, r *ht
 	case errors.Is(err, errNoSession):
 		return nil, &signInNeeded{why: whyNone}
 	case errors.Is(err, errBadSession), errors.Is(err, errExpiredSession):
-		clearCookie(w, r)
+		c.clearCookie(w, r)
 		return nil, &signInNeeded{why: whyExpired}
 	case err != nil:
 		return nil, err
@@ -183,7 +183,7 @@ func (c *Console) authenticate(ctx context.Context, w http.ResponseWriter, r *ht
 	p, err := c.deps.REST.Authenticate(ctx, s.Key)
 	switch {
 	case restapi.IsKeyRefused(err):
-		clearCookie(w, r)
+		c.clearCookie(w, r)
 		return nil, &signInNeeded{why: whyRefused}
 	case err != nil:
 		return nil, err

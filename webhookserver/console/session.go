@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
@@ -249,25 +251,26 @@ func (k *sessionKeys) readSession(r *http.Request) (session, error) {
 // setCookie sends the session cookie: HttpOnly, SameSite=Strict, limited to the console's
 // paths, Secure when the browser reached us over HTTPS, and without Expires, so the browser
 // forgets it when its session ends.
-func setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     CookieName,
 		Value:    value,
 		Path:     Prefix,
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   isHTTPS(r),
+		Secure:   isHTTPS(r, c.deps.TrustedProxies),
 		SameSite: http.SameSiteStrictMode,
 	})
 }
 
 // clearCookie makes the browser forget the session.
-func clearCookie(w http.ResponseWriter, r *http.Request) { setCookie(w, r, "", -1) }
+func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request) { c.setCookie(w, r, "", -1) }
 
-// isHTTPS reports whether the browser reached us over HTTPS, directly or through a proxy that
-// terminates TLS.
-func isHTTPS(r *http.Request) bool {
-	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+// isHTTPS reports whether the browser reached us over HTTPS, directly or through one of the
+// trusted proxies that terminates TLS and says so in X-Forwarded-Proto (anyone else's word for
+// it is not taken).
+func isHTTPS(r *http.Request, trusted []netip.Prefix) bool {
+	return r.TLS != nil || envelope.FromTrustedProxy(r.RemoteAddr, trusted) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // validCSRF reports whether the form's token is the session's, in constant time.

@@ -65,7 +65,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) error {
 		c.render(w, r, nil, http.StatusServiceUnavailable, "sign-in", view)
 		return nil
 	}
-	setCookie(w, r, value, 0)
+	c.setCookie(w, r, value, 0)
 	http.Redirect(w, r, view.Next, http.StatusSeeOther)
 	return nil
 }
@@ -80,7 +80,7 @@ func operatorMessage(err error) string {
 
 // signOut forgets the session.
 func (c *Console) signOut(v *visit) error {
-	clearCookie(v.w, v.r)
+	c.clearCookie(v.w, v.r)
 	http.Redirect(v.w, v.r, Prefix+"sign-in?why="+whySignedOut, http.StatusSeeOther)
 	return nil
 }

@@ -49,6 +49,13 @@ func fromForwardedFor(h http.Header, trusted []netip.Prefix) (netip.Addr, bool) 
 
 // isTrusted reports whether ip lies inside one of the trusted prefixes. IPv4-mapped IPv6
 // addresses count as IPv4, and zones are ignored.
+// FromTrustedProxy reports whether the peer at remoteAddr is one of the trusted proxies, whose
+// forwarded headers (X-Forwarded-For, X-Forwarded-Proto) may be believed.
+func FromTrustedProxy(remoteAddr string, trusted []netip.Prefix) bool {
+	peer, ok := parseAddr(remoteAddr)
+	return ok && isTrusted(peer, trusted)
+}
+
 func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
 	ip = ip.WithZone("").Unmap()
 	for _, p := range trusted {
