@@ -91,6 +91,27 @@ var _ = Describe("Waiting for events", func() {
 		Eventually(func() []string { return consumerRuns(ev) }, 10*time.Second).Should(ConsistOf(a.Name, b.Name))
 	})
 
+	It("lists at most 100 consumers of one event and counts them all", func() {
+		id := "crowd-" + rand.String(6)
+		const crowd = workflowsv1alpha1.MaxEventConsumers + 5
+		runs := make([]*workflowsv1alpha1.WorkflowRun, crowd)
+		for i := range runs {
+			runs[i] = createRun("approval", map[string]string{"request_id": id})
+		}
+		for _, run := range runs {
+			waitPhase(run, workflowsv1alpha1.PhaseWaiting, 60*time.Second)
+		}
+		// The suite keeps events for 8 s: the crowd waits first, so that it consumes the
+		// event well within that.
+		ev := createEvent("approval.decided", id, map[string]string{"decision": "approved"})
+		Eventually(func() int32 {
+			fresh := &workflowsv1alpha1.WorkflowEvent{}
+			Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh)).To(Succeed())
+			return fresh.Status.Consumers
+		}, eventRetention, 200*time.Millisecond).Should(BeEquivalentTo(crowd))
+		Expect(consumerRuns(ev)).To(HaveLen(workflowsv1alpha1.MaxEventConsumers))
+	})
+
 	It("lists a run that consumed the event and was deleted at once", func() {
 		id := "gone-" + rand.String(6)
 		ev := createEvent("approval.decided", id, map[string]string{"decision": "approved"})

@@ -98,7 +98,9 @@ func (r *WorkflowEventReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	updated := ev.DeepCopy()
 	expiresAt := metav1.NewTime(expiry).Rfc3339Copy()
 	updated.Status.ExpiresAt = &expiresAt
-	updated.Status.ConsumedBy = r.receipts.consumers(req.NamespacedName, ev.Status.ConsumedBy)
+	consumers := r.receipts.consumers(req.NamespacedName, ev.Status.ConsumedBy)
+	updated.Status.Consumers = max(int32(len(consumers)), ev.Status.Consumers)
+	updated.Status.ConsumedBy = consumers[:min(len(consumers), workflowsv1alpha1.MaxEventConsumers)]
 	if _, res, err := writeStatus(ctx, r.Client, ev, updated, "workflow event"); err != nil || !res.IsZero() {
 		return res, err
 	}

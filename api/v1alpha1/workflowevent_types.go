@@ -28,6 +28,10 @@ type WorkflowEventSpec struct {
 	Payload *apiextensionsv1.JSON `json:"payload,omitempty"`
 }
 
+// MaxEventConsumers bounds status.consumedBy, so that an event many runs receive keeps a
+// status of bounded size.
+const MaxEventConsumers = 100
+
 // EventConsumer records one run that received the event.
 type EventConsumer struct {
 	// run is the name of the WorkflowRun, in the event's namespace.
@@ -40,11 +44,16 @@ type EventConsumer struct {
 
 // WorkflowEventStatus says which runs consumed the event and when it expires.
 type WorkflowEventStatus struct {
-	// consumedBy lists the runs that received the event, oldest first. The manager (its
-	// elected replica) derives it from the runs' journals, where each wait records the event
-	// it received, shortly after a run received it; a run deleted later stays listed.
+	// consumedBy lists the runs that received the event, oldest first: the first
+	// MaxEventConsumers of them (consumers counts them all). The manager (its elected replica)
+	// derives it from the runs' journals, where each wait records the event it received,
+	// shortly after a run received it; a run deleted later stays listed.
 	// +optional
+	// +kubebuilder:validation:MaxItems=100
 	ConsumedBy []EventConsumer `json:"consumedBy,omitempty"`
+	// consumers counts the runs that received the event, listed in consumedBy or not.
+	// +optional
+	Consumers int32 `json:"consumers,omitempty"`
 	// expiresAt is when the manager deletes the event (its creation plus the retention set by
 	// --event-retention, 24h by default). Until then a run that reaches its wait late still
 	// receives it.
