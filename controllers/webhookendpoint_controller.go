@@ -155,8 +155,8 @@ func (r *WebhookEndpointReconciler) evaluate(ctx context.Context, ep *workflowsv
 	}
 	if winner != nil {
 		return verdict{readiness: unready(routes.ReasonSlugConflict, fmt.Sprintf(
-			"slug %q is already served by the older WebhookEndpoint %s/%s (created %s); the oldest endpoint claiming a slug wins. Choose another spec.slug, or delete that endpoint.",
-			ep.Spec.Slug, winner.Namespace, winner.Name, winner.CreationTimestamp.UTC().Format(time.RFC3339)))}, nil
+			"slug %q is already served by the older WebhookEndpoint %s (created %s); the oldest endpoint claiming a slug wins. Choose another spec.slug, or delete that endpoint.",
+			ep.Spec.Slug, objectSeenFrom(ep.Namespace, winner.Namespace, winner.Name), winner.CreationTimestamp.UTC().Format(time.RFC3339)))}, nil
 	}
 	if _, ok := r.Workflows.Lookup(ep.Namespace, ep.Spec.WorkflowName); !ok {
 		return notReady(route, routes.ReasonUnknownWorkflow, fmt.Sprintf(

@@ -201,10 +201,11 @@ func (r *WorkflowDefinitionReconciler) webhookState(def *workflowsv1alpha1.Workf
 	case !r.Grants.Allows(def.Namespace, slug):
 		return false, routes.ReasonSlugNotGranted, routes.NotGrantedMessage(def.Namespace, slug)
 	case len(owners) == 0 || owners[0].Entry.Definition != def.Name || owners[0].Entry.Namespace != def.Namespace:
-		return false, routes.ReasonSlugConflict, slugOwnerMessage(slug, owners)
+		return false, routes.ReasonSlugConflict, slugOwnerMessage(def.Namespace, slug, owners)
 	}
 	if served, ok := r.Routes.Lookup(slug); ok && served.Key.Origin == routes.OriginEndpoint {
-		return false, routes.ReasonSlugConflict, fmt.Sprintf("the WebhookEndpoint %s serves the slug %q; choose another slug", served.Key, slug)
+		return false, routes.ReasonSlugConflict, fmt.Sprintf("the WebhookEndpoint %s serves the slug %q; choose another slug",
+			objectSeenFrom(def.Namespace, served.Key.Namespace, served.Key.Name), slug)
 	}
 	route, ok := r.Routes.Get(routes.OriginDefinition, slug)
 	switch {
@@ -216,20 +217,31 @@ func (r *WorkflowDefinitionReconciler) webhookState(def *workflowsv1alpha1.Workf
 	return false, route.Reason, route.Message
 }
 
-// slugOwnerMessage says who serves a slug a definition lost.
-func slugOwnerMessage(slug string, owners []catalog.Webhook) string {
+// slugOwnerMessage says who serves a slug a definition of namespace lost.
+func slugOwnerMessage(namespace, slug string, owners []catalog.Webhook) string {
 	if len(owners) == 0 {
 		return fmt.Sprintf("the slug %q is not served", slug)
 	}
 	o := owners[0].Entry
 	switch o.Source {
 	case catalog.SourceDefinition:
-		return fmt.Sprintf("the older WorkflowDefinition %s/%s serves the slug %q; choose another slug", o.Namespace, o.Definition, slug)
+		return fmt.Sprintf("the older WorkflowDefinition %s serves the slug %q; choose another slug", objectSeenFrom(namespace, o.Namespace, o.Definition), slug)
 	case catalog.SourceFile:
 		return fmt.Sprintf("the workflow file %s of the manager serves the slug %q; choose another slug", o.File, slug)
 	default:
 		return fmt.Sprintf("the workflow %q compiled into the manager serves the slug %q; choose another slug", o.Name(), slug)
 	}
+}
+
+// objectSeenFrom names the object namespace/name to someone whose object lives in viewer: by
+// name in the same namespace, and otherwise only as "in another namespace", since a status is
+// read by the namespace's tenants and must not tell them what other tenants have. The
+// operator's administrator finds it with kubectl.
+func objectSeenFrom(viewer, namespace, name string) string {
+	if namespace == viewer {
+		return namespace + "/" + name
+	}
+	return "in another namespace"
 }
 
 // writeStatus is the one place that writes a definition's status: the verdict, the revision

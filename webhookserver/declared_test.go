@@ -90,7 +90,8 @@ def handler(inp, ctx):
 			Spec: workflowsv1alpha1.WorkflowDefinitionSpec{Source: source}}
 		Expect(k8sClient.Create(context.Background(), rival)).To(Succeed())
 		lost := definitionWebhook(rival, routes.ReasonSlugConflict)
-		Expect(lost.Message).To(ContainSubstring(ns + "/tenant-hook"))
+		Expect(lost.Message).To(ContainSubstring("in another namespace"))
+		Expect(lost.Message).NotTo(ContainSubstring(ns), "another tenant's namespace stays out of the status")
 		Expect(send(github(slug, "tenant-value", "t-2", issueBody(2))).run().Namespace).To(Equal(ns))
 		definitionWebhook(def, "")
 
