@@ -32,9 +32,20 @@ func (r *WorkflowRunReconciler) guard(ctx context.Context, run *workflowsv1alpha
 	}
 	strikes := crashStrikes(run)
 	if strikes >= crashguard.Conviction {
+		if err := r.quarantineRevision(ctx, run); err != nil {
+			return nil, nil, err
+		}
 		return nil, &engine.Failure{Reason: ReasonQuarantined, Message: fmt.Sprintf(
-			"the manager's process died while this run's code executed alone, after it was among the runs executing at an earlier death (%s: %d): its code most likely exhausts the manager's memory, and the run is stopped so that it cannot take more replicas down. Look for a step or handler that builds a very large value",
-			workflowsv1alpha1.AnnotationCrashStrikes, strikes)}, nil
+			"the manager's process died while this run's code executed alone, after it was among the runs executing at an earlier death (%s: %d): its code most likely exhausts the manager's memory, and the run is stopped so that it cannot take more replicas down; its definition's revision %s is quarantined. Look for a step or handler that builds a very large value",
+			workflowsv1alpha1.AnnotationCrashStrikes, strikes, run.Status.WorkflowRevision)}, nil
+	}
+	if def, err := r.definitionQuarantining(ctx, run); err != nil || def != nil {
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, &engine.Failure{Reason: ReasonQuarantined, Message: fmt.Sprintf(
+			"revision %s of WorkflowDefinition %s is quarantined: another run of it killed the manager's process, so this one does not execute",
+			run.Status.WorkflowRevision, def.Name)}, nil
 	}
 	end, alone, err := r.Crashes.Enter(ctx, crashguard.Run{Namespace: run.Namespace, Name: run.Name, UID: string(run.UID)}, strikes > 0)
 	if err != nil {
@@ -54,6 +65,48 @@ func (r *WorkflowRunReconciler) clearCrashStrikes(ctx context.Context, run *work
 	if client.IgnoreNotFound(err) != nil {
 		log.FromContext(ctx).Error(err, "clear the crash strikes of a run that executed alone and let the process live")
 	}
+}
+
+// +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowdefinitions,verbs=get;list;watch;patch
+
+// quarantineRevision marks the definitions of run's namespace whose current revision is the
+// run's as quarantined, so that no new run starts on it (the definition's Ready condition
+// says Quarantined) and its other runs stop before they execute.
+func (r *WorkflowRunReconciler) quarantineRevision(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) error {
+	var defs workflowsv1alpha1.WorkflowDefinitionList
+	if err := r.List(ctx, &defs, client.InNamespace(run.Namespace)); err != nil {
+		return fmt.Errorf("list the definitions of namespace %s to quarantine revision %s: %w", run.Namespace, run.Status.WorkflowRevision, err)
+	}
+	for i := range defs.Items {
+		def := &defs.Items[i]
+		if def.Status.Revision != run.Status.WorkflowRevision || def.Annotations[workflowsv1alpha1.AnnotationQuarantinedRevision] == def.Status.Revision {
+			continue
+		}
+		patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, workflowsv1alpha1.AnnotationQuarantinedRevision, def.Status.Revision))
+		if err := r.Patch(ctx, def, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("quarantine revision %s of definition %s/%s: %w", def.Status.Revision, def.Namespace, def.Name, err)
+		}
+		log.FromContext(ctx).Info("definition_quarantined", "namespace", def.Namespace, "definition", def.Name, "revision", def.Status.Revision, "run", run.Name)
+	}
+	return nil
+}
+
+// definitionQuarantining returns the definition of run's namespace that quarantined the run's
+// revision, or nil.
+func (r *WorkflowRunReconciler) definitionQuarantining(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowDefinition, error) {
+	if run.Status.WorkflowRevision == "" {
+		return nil, nil
+	}
+	var defs workflowsv1alpha1.WorkflowDefinitionList
+	if err := r.List(ctx, &defs, client.InNamespace(run.Namespace)); err != nil {
+		return nil, fmt.Errorf("list the definitions of namespace %s: %w", run.Namespace, err)
+	}
+	for i := range defs.Items {
+		if defs.Items[i].Annotations[workflowsv1alpha1.AnnotationQuarantinedRevision] == run.Status.WorkflowRevision {
+			return &defs.Items[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // isTenantCode reports whether wf is a WorkflowDefinition's (tenants' Starlark, which runs in

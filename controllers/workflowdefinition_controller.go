@@ -85,6 +85,12 @@ func (r *WorkflowDefinitionReconciler) load(def *workflowsv1alpha1.WorkflowDefin
 	if err == nil {
 		err = checkDefinitionWebhooks(w)
 	}
+	if err == nil && def.Annotations[workflowsv1alpha1.AnnotationQuarantinedRevision] == w.Revision() {
+		r.forget(def.Namespace, def.Name)
+		return definitionVerdict{readiness: unready(workflowsv1alpha1.ReasonQuarantined, fmt.Sprintf(
+			"a run of revision %s killed the manager's process, the second time executing alone: its code most likely exhausts the manager's memory, so no new run starts on it. Change the source (a new revision) once the step or handler that builds a very large value is fixed",
+			w.Revision()))}
+	}
 	if err != nil {
 		r.forget(def.Namespace, def.Name)
 		var le *workflowfile.LoadError
@@ -284,7 +290,7 @@ func (r *WorkflowDefinitionReconciler) SetupWithManager(mgr ctrl.Manager) error 
 	}
 	everyReplica := false
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&workflowsv1alpha1.WorkflowDefinition{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&workflowsv1alpha1.WorkflowDefinition{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{NeedLeaderElection: &everyReplica}).
 		Named("workflowdefinition").

@@ -1,6 +1,7 @@
 // Package crashsuite tests the crash guard across deaths of the real manager binary: a
 // WorkflowDefinition's step that exhausts the manager's memory kills the process, and the run
-// is stopped after the second death instead of crash-looping the manager.
+// is stopped after the second death, and its revision quarantined, instead of crash-looping
+// the manager.
 package crashsuite
 
 import (
@@ -79,15 +80,7 @@ func TestARunWhoseCodeKillsTheManagerIsStoppedAfterItsSecondDeath(t *testing.T) 
 	if err := k8s.Create(ctx, def); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, 30*time.Second, "the definition to load", func() error {
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(def), def); err != nil {
-			return err
-		}
-		if c := meta.FindStatusCondition(def.Status.Conditions, workflowsv1alpha1.ConditionReady); c == nil || c.Reason != workflowsv1alpha1.ReasonLoaded {
-			return fmt.Errorf("ready condition %+v", c)
-		}
-		return nil
-	})
+	waitReason(ctx, t, k8s, def, workflowsv1alpha1.ReasonLoaded)
 	hog := &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Name: "hog", Namespace: "default"},
 		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hog", Input: &apiextensionsv1.JSON{Raw: []byte(`{"hog": true}`)}}}
 	if err := k8s.Create(ctx, hog); err != nil {
@@ -116,7 +109,13 @@ func TestARunWhoseCodeKillsTheManagerIsStoppedAfterItsSecondDeath(t *testing.T) 
 		t.Errorf("strikes %q; want %s (one shared death, then one alone)", got, want)
 	}
 
-	t.Log("the manager lives on, and the same definition's other runs go on")
+	t.Log("the definition's revision is quarantined until its source changes; the manager lives on")
+	waitReason(ctx, t, k8s, def, workflowsv1alpha1.ReasonQuarantined)
+	def.Spec.Source = hogSource + "\n# fixed\n"
+	if err := k8s.Update(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	waitReason(ctx, t, k8s, def, workflowsv1alpha1.ReasonLoaded)
 	fine := &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Name: "fine", Namespace: "default"},
 		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hog", Input: &apiextensionsv1.JSON{Raw: []byte(`{}`)}}}
 	if err := k8s.Create(ctx, fine); err != nil {
@@ -134,6 +133,20 @@ func TestARunWhoseCodeKillsTheManagerIsStoppedAfterItsSecondDeath(t *testing.T) 
 	if third.Exited() {
 		t.Fatalf("the third manager exited: %s\n%s", third.ExitDescription(), logs)
 	}
+}
+
+// waitReason waits until def's Ready condition has reason, reading def again meanwhile.
+func waitReason(ctx context.Context, t *testing.T, k8s client.Client, def *workflowsv1alpha1.WorkflowDefinition, reason string) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, "the definition's Ready reason "+reason, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(def), def); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(def.Status.Conditions, workflowsv1alpha1.ConditionReady); c == nil || c.Reason != reason {
+			return fmt.Errorf("ready condition %+v", c)
+		}
+		return nil
+	})
 }
 
 // strikes reads a run's crash strikes.
