@@ -16,9 +16,12 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+	"github.com/centaur-dev/workflow-operator/internal/testflows"
 )
 
 // The flood figure is issue #13's load test: cfg.floodDeliveries unauthenticated deliveries of
@@ -61,7 +64,11 @@ func (h *harness) measureFlood(ctx context.Context, res *results) error {
 	}
 	// Runs are only created, never executed, as in the webhook figure.
 	secret := []byte("bench-flood-signing-secret")
-	m, err := h.startEndpointManager(ctx, floodEndpoint, floodSlug, floodSecret, secret)
+	// As behind an ingress: the manager trusts the loopback proxy, so that the flood's senders
+	// (each with its own forwarded address) and the signed sender (the proxy's own) are told
+	// apart, as the unverified-delivery budget per client needs.
+	m, err := h.startEndpointManager(ctx, floodEndpoint, floodSlug, floodSecret, secret, "--trusted-proxies=127.0.0.0/8",
+		"--webhook-slug-grants="+webhookNamespace+"="+floodSlug+","+openNamespace+"="+openSlug)
 	if err != nil {
 		return err
 	}
@@ -78,7 +85,7 @@ func (h *harness) measureFlood(ctx context.Context, res *results) error {
 	defer cancel()
 	stop := make(chan struct{})
 	signedDone := make(chan *signedStream, 1)
-	go func() { signedDone <- streamSigned(floodCtx, signer, h.cfg.floodSignedRate, stop) }()
+	go func() { signedDone <- streamSigned(floodCtx, signer, "flood-signed", h.cfg.floodSignedRate, stop) }()
 	start := time.Now()
 	f.flood = floodUnauthenticated(floodCtx, url, h.cfg.floodDeliveries, h.cfg.floodSenders)
 	f.took = time.Since(start)
@@ -86,25 +93,157 @@ func (h *harness) measureFlood(ctx context.Context, res *results) error {
 	if err := testcluster.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
-	close(stop)
-	stream := <-signedDone
-	f.peakRSS, err = testcluster.PeakRSS(m.PID())
-	if err != nil {
-		return fmt.Errorf("read the manager's peak RSS: %w", err)
-	}
-	f.signed, f.lost = stream.counts, stream.lost
-	missing, err := h.missingRuns(ctx, stream.runs)
-	if err != nil {
+	if f.peakRSS, f.signed, f.lost, err = h.endSigned(ctx, m, stop, signedDone); err != nil {
 		return err
 	}
-	f.lost = append(f.lost, missing...)
 	h.logf("flood: %d unauthenticated 1 MiB deliveries from %d senders in %s, answered %s; signed at %.0f/s answered %s; manager peak RSS %.0f MiB of a %.0f MiB limit; %d lost",
 		h.cfg.floodDeliveries, h.cfg.floodSenders, f.took.Round(time.Millisecond), fmtCounts(f.flood), h.cfg.floodSignedRate, fmtCounts(f.signed),
 		mib(f.peakRSS), mib(f.limit), len(f.lost))
 	for _, l := range f.lost {
 		h.logf("flood: lost: %s", l)
 	}
+	return h.measureOpenFlood(ctx, m, signer, &res.openFlood)
+}
+
+// openSenders bounds the open flood's concurrent senders, under the manager's 64 deliveries in
+// flight.
+const openSenders = 32
+
+// Names of the open flood's objects: a provider-none endpoint in a namespace of its own.
+const (
+	openNamespace = "bench-open"
+	openEndpoint  = "flood-open"
+	openSlug      = "flood-open"
+)
+
+// openFloodFigures is what the open flood measured: distinct 1 MiB deliveries to an endpoint
+// that takes them unsigned, each a run, until the namespace's quota answers.
+type openFloodFigures struct {
+	took time.Duration
+	// peakRSS is the manager's VmHWM after both floods.
+	peakRSS int64
+	// open and signed count the answers by status.
+	open, signed map[string]int
+	// lost describes signed deliveries answered otherwise than 202, or 429/503 with
+	// Retry-After, and 202s whose run is missing.
+	lost []string
+	// spaceExceeded counts answers that mention etcd's "database space exceeded".
+	spaceExceeded int
+}
+
+// measureOpenFlood sends cfg.floodDeliveries distinct unsigned 1 MiB deliveries to a
+// provider-none slug in a namespace of its own, while signed deliveries go on to the flood
+// figure's slug in another namespace: the open slug's runs fill its namespace's quota
+// (--max-namespace-bytes) and are then refused with 429, and nothing meets etcd's quota.
+func (h *harness) measureOpenFlood(ctx context.Context, m *managerProc, signer *sender, f *openFloodFigures) error {
+	if err := h.ensureNamespace(ctx, openNamespace); err != nil {
+		return err
+	}
+	ep := &workflowsv1alpha1.WebhookEndpoint{
+		ObjectMeta: metav1.ObjectMeta{Namespace: openNamespace, Name: openEndpoint},
+		Spec:       workflowsv1alpha1.WebhookEndpointSpec{Slug: openSlug, WorkflowName: testflows.WebhookName, Provider: workflowsv1alpha1.ProviderNone},
+	}
+	if err := h.client.Create(ctx, ep); err != nil {
+		return fmt.Errorf("create the open endpoint: %w", err)
+	}
+	url := m.apiURL + "/api/webhooks/" + openSlug
+	if err := awaitOpen(ctx, url); err != nil {
+		return err
+	}
+	floodCtx, cancel := context.WithTimeout(ctx, h.cfg.timeout)
+	defer cancel()
+	stop := make(chan struct{})
+	signedDone := make(chan *signedStream, 1)
+	go func() { signedDone <- streamSigned(floodCtx, signer, "open-signed", h.cfg.floodSignedRate, stop) }()
+	start := time.Now()
+	// Fewer senders than the deliveries in flight: each is read and stored rather than turned
+	// away busy, so the namespace's quota is what answers once it is spent.
+	f.open, f.spaceExceeded = floodOpen(floodCtx, url, h.cfg.floodDeliveries, min(h.cfg.floodSenders, openSenders))
+	f.took = time.Since(start)
+	if err := testcluster.Sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	var err error
+	if f.peakRSS, f.signed, f.lost, err = h.endSigned(ctx, m, stop, signedDone); err != nil {
+		return err
+	}
+	h.logf("open flood: %d distinct unsigned 1 MiB deliveries to a provider-none slug in %s, answered %s (%d mention database space exceeded); signed to the other slug answered %s; peak RSS %.0f MiB; %d lost",
+		h.cfg.floodDeliveries, f.took.Round(time.Millisecond), fmtCounts(f.open), f.spaceExceeded, fmtCounts(f.signed), mib(f.peakRSS), len(f.lost))
+	for _, l := range f.lost {
+		h.logf("open flood: lost: %s", l)
+	}
 	return nil
+}
+
+// endSigned stops the signed stream and returns the manager's peak RSS, the stream's answers
+// and what it lost, runs missing for a 202 included.
+func (h *harness) endSigned(ctx context.Context, m *managerProc, stop chan struct{}, done <-chan *signedStream) (int64, map[string]int, []string, error) {
+	close(stop)
+	stream := <-done
+	peak, err := testcluster.PeakRSS(m.PID())
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("read the manager's peak RSS: %w", err)
+	}
+	missing, err := h.missingRuns(ctx, stream.runs)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return peak, stream.counts, append(stream.lost, missing...), nil
+}
+
+// awaitOpen sends an unsigned delivery until the open endpoint answers 202.
+func awaitOpen(ctx context.Context, url string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Post(url, "application/json", strings.NewReader(`{"warmup": true}`))
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the open endpoint did not answer 202 within a minute: %v", err)
+		}
+		if err := testcluster.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// floodOpen sends n distinct unsigned deliveries of floodBodyBytes from senders goroutines, as
+// as many senders' addresses, and counts the answers by status, and those that mention etcd's
+// "database space exceeded".
+func floodOpen(ctx context.Context, url string, n, senders int) (counts map[string]int, spaceExceeded int) {
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
+	var mu sync.Mutex
+	counts = map[string]int{}
+	_ = parallel(ctx, n, senders, func(ctx context.Context, i int) error {
+		body := bytes.Repeat([]byte("x"), floodBodyBytes)
+		head := fmt.Sprintf(`{"delivery":%d,"padding":"`, i)
+		copy(body, head)
+		body[len(body)-2], body[len(body)-1] = '"', '}'
+		status, exceeded := "error", false
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.19.%d.%d", (i%senders)/250, (i%senders)%250+1))
+			var resp *http.Response
+			if resp, err = client.Do(req); err == nil {
+				reply, _ := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				status, exceeded = fmt.Sprint(resp.StatusCode), strings.Contains(string(reply), "database space exceeded")
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		counts[status]++
+		if exceeded {
+			spaceExceeded++
+		}
+		return nil
+	})
+	return counts, spaceExceeded
 }
 
 // awaitAccepted sends signed deliveries until one is answered 202: the endpoint is served.
@@ -125,7 +264,9 @@ func awaitAccepted(ctx context.Context, s *sender) error {
 }
 
 // floodUnauthenticated sends n deliveries of floodBodyBytes with a wrong signature from
-// senders goroutines at once, and counts the answers by status. A failed exchange (the manager
+// senders goroutines at once, as many senders' addresses (X-Forwarded-For, one per sender
+// slot: a distributed flood, which no per-client budget stops), and counts the answers by
+// status. A failed exchange (the manager
 // may close a connection it refuses) counts as "error": the figure judges the manager's memory
 // and the signed deliveries, not these answers.
 func floodUnauthenticated(ctx context.Context, url string, n, senders int) map[string]int {
@@ -143,6 +284,7 @@ func floodUnauthenticated(ctx context.Context, url string, n, senders int) map[s
 			req.Header.Set("X-GitHub-Event", "issues")
 			req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("forged-%06d", i))
 			req.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.18.%d.%d", (i%senders)/250, (i%senders)%250+1))
 			var resp *http.Response
 			if resp, err = client.Do(req); err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
@@ -168,14 +310,14 @@ type signedStream struct {
 
 // streamSigned sends a signed delivery every 1/rate s, each from its own goroutine, until stop
 // is closed, and classifies the answers.
-func streamSigned(ctx context.Context, s *sender, rate float64, stop <-chan struct{}) *signedStream {
+func streamSigned(ctx context.Context, s *sender, prefix string, rate float64, stop <-chan struct{}) *signedStream {
 	out := &signedStream{counts: map[string]int{}, runs: map[string]string{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	for i := 0; ; i++ {
-		id := fmt.Sprintf("flood-signed-%06d", i)
+		id := fmt.Sprintf("%s-%06d", prefix, i)
 		wg.Go(func() {
 			a, err := s.exchange(ctx, id)
 			mu.Lock()

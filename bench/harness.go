@@ -55,6 +55,9 @@ func startHarness(ctx context.Context, cfg config, dir string, out io.Writer) (*
 		DataDir:       filepath.Join(dir, "etcd"),
 		LogDir:        filepath.Join(dir, "logs"),
 		UnsafeNoFsync: cfg.unsafeNoFsync,
+		// etcd's production default, written out: the flood figure checks that no request
+		// meets "database space exceeded" (the manager's --max-total-bytes stays under it).
+		EtcdQuotaBytes: 2 << 30,
 	})
 	if err != nil {
 		return nil, err

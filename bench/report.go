@@ -27,6 +27,7 @@ type results struct {
 	memory    memoryFigures
 	sharding  shardFigures
 	flood     floodFigures
+	openFlood openFloodFigures
 	cpu       []cpuUse
 }
 
@@ -76,7 +77,7 @@ func (r *results) rows() []row {
 	}
 	rows = append(rows, r.pythonRows()...)
 	rows = append(rows, r.webhookRows()...)
-	rows = append(rows, r.floodRow())
+	rows = append(rows, r.floodRow(), r.openFloodRow())
 	rows = append(rows, r.startRow(true), r.startRow(false), r.scheduleRow())
 	rows = append(rows, latenessRow(fmt.Sprintf("lateness of %d sleeping runs created at %.0f/s (half of what the parallel figure sustains)", c.sleepRuns, e.timers.pacedRate), e.timers.paced))
 	rows = append(rows, r.memoryRow("sleeping", r.memory.sleeping, false))
@@ -276,6 +277,33 @@ func (r *results) floodRow() row {
 	rw.limit = fmt.Sprintf("%.0f MiB, the manager container's memory limit", mib(f.limit))
 	rw.ratio = fmt.Sprintf("%.2f", float64(f.peakRSS)/float64(f.limit))
 	rw.met = yesNo(f.peakRSS < f.limit && len(f.lost) == 0 && f.signed[fmt.Sprint(http.StatusAccepted)] > 0)
+	return rw
+}
+
+// openFloodRow reports the open flood: distinct unsigned 1 MiB deliveries filling their
+// namespace's quota, with signed deliveries to another namespace's slug meanwhile.
+func (r *results) openFloodRow() row {
+	c, f := r.cfg, r.openFlood
+	rw := row{
+		figure: fmt.Sprintf("open flood: %d distinct unsigned 1 MiB deliveries from %d senders to a provider-none slug (each a run), signed deliveries at %.0f/s to another namespace's slug meanwhile; etcd quota 2 GiB",
+			c.floodDeliveries, min(c.floodSenders, openSenders), c.floodSignedRate),
+		target: "RSS < limit; open deliveries 202 until the namespace's quota, then 429; none meets database space exceeded; every signed delivery 202 or 429/503 with Retry-After",
+	}
+	if f.peakRSS == 0 || r.flood.limit == 0 {
+		rw.measured, rw.limit, rw.ratio, rw.met = "not measured", "memory limit of config/manager/manager.yaml", "—", "no"
+		return rw
+	}
+	rw.measured = fmt.Sprintf("%.0f MiB peak RSS in %s; open answered %s, %d database space exceeded; signed answered %s, %d lost",
+		mib(f.peakRSS), fmtDur(f.took), fmtCounts(f.open), f.spaceExceeded, fmtCounts(f.signed), len(f.lost))
+	rw.limit = fmt.Sprintf("%.0f MiB, the manager container's memory limit", mib(r.flood.limit))
+	rw.ratio = fmt.Sprintf("%.2f", float64(f.peakRSS)/float64(r.flood.limit))
+	serverErrors := 0
+	for status, n := range f.open {
+		if status != "202" && status != "200" && status != "429" && status != "503" {
+			serverErrors += n
+		}
+	}
+	rw.met = yesNo(f.peakRSS < r.flood.limit && len(f.lost) == 0 && f.spaceExceeded == 0 && serverErrors == 0 && f.signed["202"] > 0)
 	return rw
 }
 

@@ -49,7 +49,7 @@ const (
 	DefaultOpenEntries       = 32
 	DefaultOpenBytes         = 32 << 10
 	DefaultMaxObjectBytes    = 1_300_000
-	DefaultMaxNamespaceBytes = 1 << 30
+	DefaultMaxNamespaceBytes = 512 << 20
 	DefaultJournalCacheBytes = 64 << 20
 )
 

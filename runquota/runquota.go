@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
 // Defaults of the manager's flags.
@@ -145,9 +146,11 @@ func (g *Gate) count(namespace string, runs int, bytes int64) {
 	g.total += bytes
 }
 
-// createdGrace is how long a run this process created is counted by its input even though
-// the cache does not show it yet: the cache follows the API server within moments.
-const createdGrace = 3 * time.Second
+// createdGrace is how long a run this process created is counted by its input while the cache
+// does not show it: a cache loaded with large objects can lag the API server by many seconds,
+// and a run it never showed may have been deleted meanwhile (counted, then, a little longer
+// than it lived).
+const createdGrace = 2 * time.Minute
 
 // refresh counts every run of the cache again.
 func (g *Gate) refresh(ctx context.Context) error {
@@ -160,14 +163,14 @@ func (g *Gate) refresh(ctx context.Context) error {
 	for i := range runs.Items {
 		r := &runs.Items[i]
 		key := r.Namespace + "/" + r.Name
-		bytes := recordedBytes(r)
+		bytes, known := recordedBytes(r)
 		if c, ok := g.created[key]; ok {
 			seen[key] = true
-			if bytes == 0 {
-				bytes, c.listed = c.bytes, true
-				g.created[key] = c
-			} else {
+			if known {
 				delete(g.created, key)
+			} else {
+				bytes, c.listed = max(bytes, c.bytes), true
+				g.created[key] = c
 			}
 		}
 		g.count(r.Namespace, 1, bytes)
@@ -186,16 +189,19 @@ func (g *Gate) refresh(ctx context.Context) error {
 	return nil
 }
 
-// recordedBytes is what a run stores as it last said, or its object's size before it executed
-// (status.history.recordedBytes counts the input too).
-func recordedBytes(run *workflowsv1alpha1.WorkflowRun) int64 {
-	if h := run.Status.History; h != nil && h.RecordedBytes > 0 {
-		return h.RecordedBytes
+// recordedBytes is what a run stores as it last said (status.history.recordedBytes counts the
+// input too), or its object's size before it executed. known is false when the cache dropped
+// a large input (runstore.LeanRun): the size is then at least what it returns.
+func recordedBytes(run *workflowsv1alpha1.WorkflowRun) (bytes int64, known bool) {
+	switch {
+	case run.Status.History != nil && run.Status.History.RecordedBytes > 0:
+		return run.Status.History.RecordedBytes, true
+	case runstore.InputDropped(run):
+		return runstore.LeanInputBytes + runOverhead, false
+	case run.Spec.Input != nil:
+		return int64(len(run.Spec.Input.Raw)) + runOverhead, true
 	}
-	if run.Spec.Input != nil {
-		return int64(len(run.Spec.Input.Raw)) + runOverhead
-	}
-	return 0
+	return runOverhead, true
 }
 
 // sizeOf is what a new run will store at first: its input and its object.

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -43,6 +44,9 @@ type Options struct {
 	UnsafeNoFsync bool
 	// CRDDir holds the CRDs to install. Default: config/crd/bases under the module root.
 	CRDDir string
+	// EtcdQuotaBytes, when set, is etcd's --quota-backend-bytes: past it etcd refuses writes
+	// with "database space exceeded", as a production etcd does (its default is 2 GiB).
+	EtcdQuotaBytes int64
 	// ControllerManager also runs kube-controller-manager with only the garbage collector and
 	// the namespace controller: what makes owner references delete what a run owns (segments,
 	// payloads, child runs) and `kubectl delete namespace` finish, as in a real cluster.
@@ -98,6 +102,9 @@ func (c *Cluster) startControlPlane(o Options) error {
 		etcd.Configure().Disable("unsafe-no-fsync")
 	}
 	etcd.Configure().Set("log-level", "warn")
+	if o.EtcdQuotaBytes > 0 {
+		etcd.Configure().Set("quota-backend-bytes", strconv.FormatInt(o.EtcdQuotaBytes, 10))
+	}
 	api := &envtest.APIServer{Path: filepath.Join(o.AssetsDir, "kube-apiserver"), StartTimeout: time.Minute}
 	var err error
 	if etcd.Out, err = c.logFile(o.LogDir, "etcd.log"); err != nil {
