@@ -420,6 +420,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		APIKeysSecret:     keysSecret,
 		EagerStartTimeout: o.EagerStartTimeout,
 
+		Runs:      ctrls.RunView,
 		Informers: ctrls.RunView,
 		Console:   webhookserver.ConsoleConfig{Secret: consoleSecret, MaxRequests: o.ConsoleMaxRequests, MaxStreams: o.ConsoleMaxStreams},
 	})

@@ -91,6 +91,11 @@ type Config struct {
 	// means DefaultWebhookRunTTL, negative keeps them.
 	WebhookRunTTL time.Duration
 
+	// Runs reads every run (the manager's cache, or under sharding its view of all runs): it
+	// finds the run a delivery's trigger key started already. Nil turns that lookup off, and
+	// only the body then identifies a delivery.
+	Runs client.Reader
+
 	// Informers is the manager's cache; the console's run index follows its WorkflowRun
 	// informer. Nil leaves the console without a runs list.
 	Informers cache.Informers

@@ -108,7 +108,7 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 
-	serverCfg := Config{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Workflows: workflowCatalog, Routes: table, Logger: logf.Log.WithName("api")}
+	serverCfg := Config{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Runs: mgr.GetCache(), Workflows: workflowCatalog, Routes: table, Logger: logf.Log.WithName("api")}
 	api = httptest.NewServer(New(serverCfg).Handler())
 	proxiedCfg := serverCfg
 	proxiedCfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}

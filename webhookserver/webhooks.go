@@ -24,6 +24,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
@@ -159,7 +160,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		s.refuseRate(w, route, wait, "this webhook takes more deliveries than it may; retry after the time in Retry-After")
 		return
 	}
-	s.startRun(r.Context(), w, route, env, trigger)
+	s.startRun(r.Context(), w, route, env, trigger, triggerKeyLabel(route, r.Header))
 }
 
 // refuseRate answers 429 with a Retry-After.
@@ -322,14 +323,21 @@ func verify(r *http.Request, route routes.Route, raw []byte) *deliveryError {
 // startRun creates the delivery's run and answers 202, or 200 when the run already exists.
 // The 202 goes out only after the API server stored the run; when it cannot, 503 asks the
 // provider to retry, which is safe since the retry maps to the same run name.
-func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route routes.Route, env envelope.Envelope, trigger string) {
-	run, derr := newWebhookRun(route, env, trigger, s.cfg.WebhookRunTTL)
+func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route routes.Route, env envelope.Envelope, trigger, triggerKey string) {
+	run, derr := newWebhookRun(route, env, trigger, triggerKey, s.cfg.WebhookRunTTL)
 	if derr != nil {
 		s.refuse(w, route, derr)
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
+	if seen, ok := s.runOfTriggerKey(ctx, run); ok {
+		route.Counters().AddDuplicate()
+		webhookDeliveries.WithLabelValues(route.Slug, outcomeDuplicate).Inc()
+		s.cfg.Logger.V(1).Info("webhook_duplicate", "slug", route.Slug, "namespace", seen.Namespace, "run", seen.Name, "by", "trigger key")
+		apierror.WriteJSON(w, http.StatusOK, webhookResponse(seen, true))
+		return
+	}
 	err := s.cfg.Client.Create(ctx, run)
 	switch {
 	case err == nil:
@@ -371,8 +379,35 @@ func createFailure(err error) *deliveryError {
 		message: "the Kubernetes API server did not store the run; retry the delivery (it is idempotent)"}
 }
 
+// runOfTriggerKey returns the run that a delivery with run's trigger key started already, when
+// run is named by its body (see LabelTriggerKey). The cache may lag a moment behind a run
+// created an instant ago; a redelivery of the same body is caught by the run's name anyway.
+func (s *Server) runOfTriggerKey(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowRun, bool) {
+	key := run.Labels[workflowsv1alpha1.LabelTriggerKey]
+	if key == "" || s.cfg.Runs == nil {
+		return nil, false
+	}
+	var runs workflowsv1alpha1.WorkflowRunList
+	err := s.cfg.Runs.List(ctx, &runs, client.InNamespace(run.Namespace), client.MatchingLabels{workflowsv1alpha1.LabelTriggerKey: key})
+	if err != nil || len(runs.Items) == 0 {
+		return nil, false
+	}
+	return &runs.Items[0], true
+}
+
+// triggerKeyLabel is the LabelTriggerKey of a delivery to route: a hash of its trigger key's
+// value, when the route names runs by the body and the delivery carries the trigger key.
+func triggerKeyLabel(route routes.Route, h http.Header) string {
+	v := strings.TrimSpace(h.Get(route.TriggerKey))
+	if route.Identity != routes.IdentityBody || route.TriggerKey == "" || v == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(route.Key.Namespace + "/" + route.Key.Name + "/" + v))
+	return hex.EncodeToString(sum[:])[:32]
+}
+
 // newWebhookRun builds the run a delivery starts. It refuses an envelope too large to store.
-func newWebhookRun(route routes.Route, env envelope.Envelope, trigger string, ttl time.Duration) (*workflowsv1alpha1.WorkflowRun, *deliveryError) {
+func newWebhookRun(route routes.Route, env envelope.Envelope, trigger, triggerKey string, ttl time.Duration) (*workflowsv1alpha1.WorkflowRun, *deliveryError) {
 	input, err := json.Marshal(env)
 	if err != nil {
 		return nil, &deliveryError{status: http.StatusBadRequest, code: apierror.CodeMalformedBody, message: fmt.Sprintf("encode the envelope: %v", err)}
@@ -382,6 +417,9 @@ func newWebhookRun(route routes.Route, env envelope.Envelope, trigger string, tt
 			message: fmt.Sprintf("the delivery encodes to %d bytes of workflow input, over the %d a run can hold", len(input), maxEnvelopeBytes)}
 	}
 	labels := map[string]string{workflowsv1alpha1.LabelWebhook: route.Slug}
+	if triggerKey != "" {
+		labels[workflowsv1alpha1.LabelTriggerKey] = triggerKey
+	}
 	// The same label value every other writer gives the workflow, so that a selector built
 	// from its name (GET /api/workflows/runs?workflow_name=) finds webhook runs too.
 	if v := workflowsv1alpha1.LabelValue(route.WorkflowName); len(validation.IsValidLabelValue(v)) == 0 {

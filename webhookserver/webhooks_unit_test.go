@@ -66,7 +66,7 @@ func TestParseCIDRs(t *testing.T) {
 func TestWebhookRunsOfALongWorkflowNameAreLabelledLikeOtherRuns(t *testing.T) {
 	long := strings.Repeat("triage-", 12) + "issues"
 	route := routes.Route{Key: routes.Key{Namespace: "team-a", Name: "github"}, Slug: "github-issues", WorkflowName: long}
-	run, derr := newWebhookRun(route, envelope.Envelope{}, "delivery-1", 0)
+	run, derr := newWebhookRun(route, envelope.Envelope{}, "delivery-1", "", 0)
 	if derr != nil {
 		t.Fatalf("newWebhookRun: %v", derr.message)
 	}

@@ -265,6 +265,11 @@ func editorMayNotPlaceRuns(ctx context.Context, t *testing.T, cluster *testclust
 	if err := editor.Create(ctx, forged); err == nil || !strings.Contains(err.Error(), "only the operator sets the label workflows.centaur.dev/webhook") {
 		t.Errorf("create with a webhook label: want the policy's refusal, got %v", err)
 	}
+	keyed := &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deploy-keyed",
+		Labels: map[string]string{workflowsv1alpha1.LabelTriggerKey: "0123456789abcdef0123456789abcdef"}}, Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hello"}}
+	if err := editor.Create(ctx, keyed); err == nil || !strings.Contains(err.Error(), "only the operator sets the label workflows.centaur.dev/trigger-key") {
+		t.Errorf("create with a trigger-key label: want the policy's refusal, got %v", err)
+	}
 	run := &workflowsv1alpha1.WorkflowRun{}
 	if err := editor.Get(ctx, client.ObjectKey{Namespace: "default", Name: "deploy-hello"}, run); err != nil {
 		t.Fatal(err)
