@@ -93,23 +93,34 @@ var _ = Describe("Waiting for events", func() {
 
 	It("lists at most 100 consumers of one event and counts them all", func() {
 		id := "crowd-" + rand.String(6)
-		const crowd = workflowsv1alpha1.MaxEventConsumers + 5
-		runs := make([]*workflowsv1alpha1.WorkflowRun, crowd)
-		for i := range runs {
-			runs[i] = createRun("approval", map[string]string{"request_id": id})
-		}
-		for _, run := range runs {
-			waitPhase(run, workflowsv1alpha1.PhaseWaiting, 60*time.Second)
-		}
-		// The suite keeps events for 8 s: the crowd waits first, so that it consumes the
-		// event well within that.
-		ev := createEvent("approval.decided", id, map[string]string{"decision": "approved"})
+		ev := createEvent("test.crowd", id, map[string]string{"crowd": "yes"})
+		// 100 consumers recorded earlier fill the list; one more arrives through a receipt.
+		earlier := metav1.NewTime(time.Now().Add(-time.Minute)).Rfc3339Copy()
+		Eventually(func() error {
+			fresh := &workflowsv1alpha1.WorkflowEvent{}
+			if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh); err != nil {
+				return err
+			}
+			fresh.Status.ConsumedBy = nil
+			for i := range workflowsv1alpha1.MaxEventConsumers {
+				fresh.Status.ConsumedBy = append(fresh.Status.ConsumedBy, workflowsv1alpha1.EventConsumer{Run: fmt.Sprintf("earlier-%03d", i), Step: "wait", At: earlier})
+			}
+			return k8sClient.Status().Update(context.Background(), fresh)
+		}, 10*time.Second).Should(Succeed())
+		finished := metav1.NewMicroTime(time.Now())
+		Expect(k8sClient.Create(context.Background(), &workflowsv1alpha1.WorkflowRunSegment{
+			ObjectMeta: metav1.ObjectMeta{Name: "crowd-run-" + id + "-0", Namespace: ev.Namespace,
+				Labels: map[string]string{workflowsv1alpha1.LabelRun: "crowd-run", workflowsv1alpha1.LabelReceipts: "true"}},
+			Spec: workflowsv1alpha1.WorkflowRunSegmentSpec{RunName: "crowd-run", Entries: []workflowsv1alpha1.JournalEntry{
+				{Name: "signal", Kind: "Event", State: "Completed", Ref: ev.Name, FinishedAt: &finished},
+			}},
+		})).To(Succeed())
 		Eventually(func() int32 {
 			fresh := &workflowsv1alpha1.WorkflowEvent{}
 			Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh)).To(Succeed())
 			return fresh.Status.Consumers
-		}, eventRetention, 200*time.Millisecond).Should(BeEquivalentTo(crowd))
-		Expect(consumerRuns(ev)).To(HaveLen(workflowsv1alpha1.MaxEventConsumers))
+		}, 5*time.Second).Should(BeEquivalentTo(workflowsv1alpha1.MaxEventConsumers + 1))
+		Expect(consumerRuns(ev)).To(HaveLen(workflowsv1alpha1.MaxEventConsumers), "the oldest 100 stay listed")
 	})
 
 	It("lists a run that consumed the event and was deleted at once", func() {
