@@ -39,13 +39,14 @@ func (r *WorkflowRunReconciler) guard(ctx context.Context, run *workflowsv1alpha
 			"the manager's process died while this run's code executed alone, after it was among the runs executing at an earlier death (%s: %d): its code most likely exhausts the manager's memory, and the run is stopped so that it cannot take more replicas down; its definition's revision %s is quarantined. Look for a step or handler that builds a very large value",
 			workflowsv1alpha1.AnnotationCrashStrikes, strikes, run.Status.WorkflowRevision)}, nil
 	}
-	if def, err := r.definitionQuarantining(ctx, run); err != nil || def != nil {
-		if err != nil {
-			return nil, nil, err
-		}
+	def, err := r.definitionQuarantining(ctx, run)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case def != "":
 		return nil, &engine.Failure{Reason: ReasonQuarantined, Message: fmt.Sprintf(
 			"revision %s of WorkflowDefinition %s is quarantined: another run of it killed the manager's process, so this one does not execute",
-			run.Status.WorkflowRevision, def.Name)}, nil
+			run.Status.WorkflowRevision, def)}, nil
 	}
 	end, alone, err := r.Crashes.Enter(ctx, crashguard.Run{Namespace: run.Namespace, Name: run.Name, UID: string(run.UID)}, strikes > 0)
 	if err != nil {
@@ -91,22 +92,23 @@ func (r *WorkflowRunReconciler) quarantineRevision(ctx context.Context, run *wor
 	return nil
 }
 
-// definitionQuarantining returns the definition of run's namespace that quarantined the run's
-// revision, or nil.
-func (r *WorkflowRunReconciler) definitionQuarantining(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowDefinition, error) {
+// definitionQuarantining returns the name of the definition of run's namespace that
+// quarantined the run's revision, or "". It runs before every execution of a tenant's run, so
+// it reads the cache's objects without copying them.
+func (r *WorkflowRunReconciler) definitionQuarantining(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (string, error) {
 	if run.Status.WorkflowRevision == "" {
-		return nil, nil
+		return "", nil
 	}
 	var defs workflowsv1alpha1.WorkflowDefinitionList
-	if err := r.List(ctx, &defs, client.InNamespace(run.Namespace)); err != nil {
-		return nil, fmt.Errorf("list the definitions of namespace %s: %w", run.Namespace, err)
+	if err := r.List(ctx, &defs, client.InNamespace(run.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return "", fmt.Errorf("list the definitions of namespace %s: %w", run.Namespace, err)
 	}
 	for i := range defs.Items {
 		if defs.Items[i].Annotations[workflowsv1alpha1.AnnotationQuarantinedRevision] == run.Status.WorkflowRevision {
-			return &defs.Items[i], nil
+			return defs.Items[i].Name, nil
 		}
 	}
-	return nil, nil
+	return "", nil
 }
 
 // isTenantCode reports whether wf is a WorkflowDefinition's (tenants' Starlark, which runs in

@@ -42,6 +42,19 @@ func consumerRuns(ev *workflowsv1alpha1.WorkflowEvent) []string {
 	return runs
 }
 
+// recordConsumers writes consumers into ev's status, as an earlier manager would have.
+func recordConsumers(ev *workflowsv1alpha1.WorkflowEvent, consumers []workflowsv1alpha1.EventConsumer) {
+	GinkgoHelper()
+	Eventually(func() error {
+		fresh := &workflowsv1alpha1.WorkflowEvent{}
+		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh); err != nil {
+			return err
+		}
+		fresh.Status.ConsumedBy = consumers
+		return k8sClient.Status().Update(context.Background(), fresh)
+	}, 10*time.Second).Should(Succeed())
+}
+
 // childrenOf lists the child runs of parent.
 func childrenOf(parent *workflowsv1alpha1.WorkflowRun) []workflowsv1alpha1.WorkflowRun {
 	GinkgoHelper()
@@ -96,17 +109,11 @@ var _ = Describe("Waiting for events", func() {
 		ev := createEvent("test.crowd", id, map[string]string{"crowd": "yes"})
 		// 100 consumers recorded earlier fill the list; one more arrives through a receipt.
 		earlier := metav1.NewTime(time.Now().Add(-time.Minute)).Rfc3339Copy()
-		Eventually(func() error {
-			fresh := &workflowsv1alpha1.WorkflowEvent{}
-			if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh); err != nil {
-				return err
-			}
-			fresh.Status.ConsumedBy = nil
-			for i := range workflowsv1alpha1.MaxEventConsumers {
-				fresh.Status.ConsumedBy = append(fresh.Status.ConsumedBy, workflowsv1alpha1.EventConsumer{Run: fmt.Sprintf("earlier-%03d", i), Step: "wait", At: earlier})
-			}
-			return k8sClient.Status().Update(context.Background(), fresh)
-		}, 10*time.Second).Should(Succeed())
+		var recorded []workflowsv1alpha1.EventConsumer
+		for i := range workflowsv1alpha1.MaxEventConsumers {
+			recorded = append(recorded, workflowsv1alpha1.EventConsumer{Run: fmt.Sprintf("earlier-%03d", i), Step: "wait", At: earlier})
+		}
+		recordConsumers(ev, recorded)
 		finished := metav1.NewMicroTime(time.Now())
 		Expect(k8sClient.Create(context.Background(), &workflowsv1alpha1.WorkflowRunSegment{
 			ObjectMeta: metav1.ObjectMeta{Name: "crowd-run-" + id + "-0", Namespace: ev.Namespace,
@@ -141,14 +148,7 @@ var _ = Describe("Waiting for events", func() {
 		ev := createEvent("test.sealed", id, map[string]string{"sealed": "yes"})
 		// A consumer recorded earlier (by a previous release, say) whose run is gone: it stays.
 		earlier := metav1.NewTime(time.Now().Add(-time.Minute)).Rfc3339Copy()
-		Eventually(func() error {
-			fresh := &workflowsv1alpha1.WorkflowEvent{}
-			if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ev), fresh); err != nil {
-				return err
-			}
-			fresh.Status.ConsumedBy = []workflowsv1alpha1.EventConsumer{{Run: "earlier-run", Step: "wait", At: earlier}}
-			return k8sClient.Status().Update(context.Background(), fresh)
-		}, 10*time.Second).Should(Succeed())
+		recordConsumers(ev, []workflowsv1alpha1.EventConsumer{{Run: "earlier-run", Step: "wait", At: earlier}})
 		// A run that sealed its receipt while no manager watched: only the segment holds it.
 		finished := metav1.NewMicroTime(time.Now())
 		Expect(k8sClient.Create(context.Background(), &workflowsv1alpha1.WorkflowRunSegment{
