@@ -58,7 +58,7 @@ var _ = Describe("Webhooks declared in workflow files", func() {
 
 		By("taking the route away when the file goes")
 		workflowCatalog.SetFiles(nil)
-		Eventually(func() int { return send(github(slug, productSecret, "d-3", issueBody(3))).status }, waitFor, pollAt).Should(Equal(http.StatusNotFound))
+		Eventually(func() int { return send(github(slug, productSecret, "d-3", issueBody(3))).status }, waitFor, pollAt).Should(Equal(http.StatusUnauthorized))
 	})
 
 	It("serve a WorkflowDefinition's webhook in its namespace once its Secret exists, and report a slug another definition holds", func() {

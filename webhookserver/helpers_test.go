@@ -281,6 +281,16 @@ func issueBody(n int) []byte {
 }
 
 // expectRefused asserts an error answer with status and code, in the documented JSON shape.
+// expectSameAnswer checks that two refusals are one answer (status, code, message and Allow),
+// the one given.
+func expectSameAnswer(a, b response, status int, code string) {
+	GinkgoHelper()
+	expectRefused(a, status, code)
+	expectRefused(b, status, code)
+	Expect(string(a.body)).To(Equal(string(b.body)))
+	Expect(a.header.Get("Allow")).To(Equal(b.header.Get("Allow")))
+}
+
 func expectRefused(r response, status int, code string) {
 	GinkgoHelper()
 	Expect(r.status).To(Equal(status), string(r.body))

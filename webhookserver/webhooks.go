@@ -119,9 +119,8 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "close")
 	route, ok := s.lookupRoute(slug)
 	if !ok {
-		webhookDeliveries.WithLabelValues("", outcomeNotFound).Inc()
-		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, fmt.Sprintf("no webhook endpoint serves slug %q; create a WebhookEndpoint with spec.slug %q", slug, slug))
-		return
+		s.cfg.Logger.V(1).Info("webhook_unknown_slug", "slug", slug)
+		route = unknownSlugRoute()
 	}
 	if !route.Ready {
 		s.refuseNotReady(w, route)
@@ -174,7 +173,10 @@ func (s *Server) refuseRate(w http.ResponseWriter, route routes.Route, wait time
 // a 503 is our problem, not the sender's, and is counted as not ready.
 func (s *Server) refuse(w http.ResponseWriter, route routes.Route, derr *deliveryError) {
 	outcome := outcomeNotReady
-	if derr.status < http.StatusInternalServerError {
+	switch {
+	case route.Slug == "":
+		outcome = outcomeNotFound
+	case derr.status < http.StatusInternalServerError:
 		outcome = outcomeRejected
 		route.Counters().AddRejected()
 	}
@@ -189,6 +191,30 @@ func (s *Server) lookupRoute(slug string) (routes.Route, bool) {
 		return routes.Route{}, false
 	}
 	return s.cfg.Routes.Lookup(slug)
+}
+
+// unknownSlugRoute is what a delivery to a slug that no endpoint serves is checked against: a
+// route with the defaults (POST; JSON or a form; 1 MiB) whose signature check no delivery
+// passes. Its answers (405, 415, 413, 408, 401, 429) are those a known slug gives a sender
+// without its secret, so the unauthenticated cannot list the slugs that exist by probing; the
+// log (webhook_unknown_slug) and the not_found outcome of centaur_webhook_deliveries_total say
+// what happened. Its Slug is empty, which no served route's is.
+func unknownSlugRoute() routes.Route {
+	return routes.Route{
+		Verifier:            noSignaturePasses{},
+		AllowedMethods:      routes.DefaultAllowedMethods,
+		AllowedContentTypes: routes.DefaultAllowedContentTypes,
+		MaxBodyBytes:        routes.DefaultMaxBodyBytes,
+		Ready:               true,
+	}
+}
+
+// noSignaturePasses is the verifier of unknownSlugRoute.
+type noSignaturePasses struct{}
+
+// Verify refuses every delivery as a known slug refuses one signed with another secret.
+func (noSignaturePasses) Verify(http.Header, []byte, [][]byte, time.Time) error {
+	return fmt.Errorf("no endpoint serves this slug: %w", signature.ErrBadSignature)
 }
 
 // refuseNotReady answers 503 for an endpoint that claims its slug but cannot serve it. The

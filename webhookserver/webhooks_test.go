@@ -1,6 +1,7 @@
 package webhookserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -353,9 +354,28 @@ var _ = Describe("Refused deliveries", func() {
 		Expect(runsOf(ns, slug)).To(BeEmpty(), "a refused delivery creates no run")
 	})
 
-	It("answers 404 for a slug nobody serves, and for a workflow that declares no webhook", func() {
-		expectRefused(send(github(unique("nobody"), "error-secret", "e-404", issueBody(1))), http.StatusNotFound, apierror.CodeNotFound)
-		expectRefused(send(github("hello", "error-secret", "e-private", issueBody(1))), http.StatusNotFound, apierror.CodeNotFound)
+	It("answers a slug nobody serves, and a workflow that declares no webhook, as a known slug answers a sender without its secret", func() {
+		known := readyEndpoint(newNamespace(), unique("known"), "known-secret").Spec.Slug
+		for _, d := range []delivery{
+			github(unique("nobody"), "error-secret", "e-unknown", issueBody(1)),
+			github("hello", "error-secret", "e-private", issueBody(1)),
+		} {
+			forged := github(known, "error-secret", "e-forged", issueBody(1))
+			expectSameAnswer(send(d), send(forged), http.StatusUnauthorized, apierror.CodeUnauthorized)
+
+			By("a method, a content type and a size a default endpoint refuses")
+			d.method, forged.method = http.MethodGet, http.MethodGet
+			expectSameAnswer(send(d), send(forged), http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed)
+			d.method, forged.method = http.MethodPost, http.MethodPost
+			d.header.Set("Content-Type", "text/plain")
+			forged.header.Set("Content-Type", "text/plain")
+			expectSameAnswer(send(d), send(forged), http.StatusUnsupportedMediaType, apierror.CodeUnsupportedMediaType)
+			d.header.Set("Content-Type", "application/json")
+			forged.header.Set("Content-Type", "application/json")
+			d.body = append([]byte(`{"pad":"`), bytes.Repeat([]byte("a"), 1<<20)...)
+			forged.body = d.body
+			expectSameAnswer(send(d), send(forged), http.StatusRequestEntityTooLarge, apierror.CodePayloadTooLarge)
+		}
 	})
 
 	It("answers 405 with Allow for a method the endpoint does not list", func() {
@@ -533,7 +553,7 @@ var _ = Describe("Routes follow endpoints and Secrets", func() {
 		moved := unique("moved")
 		updateEndpoint(ep, func(s *workflowsv1alpha1.WebhookEndpointSpec) { s.Slug = moved })
 		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
-		expectRefused(send(github(slug, "first-value", "m-2", issueBody(2))), http.StatusNotFound, apierror.CodeNotFound)
+		expectRefused(send(github(slug, "first-value", "m-2", issueBody(2))), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		Expect(send(github(moved, "first-value", "m-3", issueBody(3))).status).To(Equal(http.StatusAccepted))
 		Expect(getEndpoint(ep).Status.Path).To(Equal("/api/webhooks/" + moved))
 
@@ -552,7 +572,7 @@ var _ = Describe("Routes follow endpoints and Secrets", func() {
 
 		By("deleting the endpoint")
 		Expect(k8sClient.Delete(context.Background(), ep)).To(Succeed())
-		Eventually(func() int { return send(github(moved, "second-value", "m-7", issueBody(7))).status }, waitFor, pollAt).Should(Equal(http.StatusNotFound))
+		Eventually(func() int { return send(github(moved, "second-value", "m-7", issueBody(7))).status }, waitFor, pollAt).Should(Equal(http.StatusUnauthorized))
 		Expect(runsOf(ns, slug)).To(HaveLen(1))
 		Expect(runsOf(ns, moved)).To(HaveLen(2))
 	})
@@ -807,10 +827,10 @@ var _ = Describe("Limits", func() {
 	It("takes a slot only once a delivery's headers pass", func() {
 		ns, slug := newNamespace(), unique("headers")
 		readyEndpoint(ns, slug, "headers-secret")
-		// Slow bodies behind headers that fail (an unknown slug, a content type the endpoint
-		// does not take) are refused at once and hold nothing.
-		Expect(slowDelivery(limited.URL, unique("nobody"), "application/json", "")).To(Equal(http.StatusNotFound))
+		// Slow bodies behind headers that fail (a content type the endpoint does not take, at a
+		// known slug or an unknown one) are refused at once and hold nothing.
 		Expect(slowDelivery(limited.URL, slug, "text/plain", "")).To(Equal(http.StatusUnsupportedMediaType))
+		Expect(slowDelivery(limited.URL, unique("nobody"), "text/plain", "")).To(Equal(http.StatusUnsupportedMediaType))
 		Expect(send(delivery{server: limited.URL, slug: slug, header: githubHeader("headers-secret", "h-1", issueBody(31)), body: issueBody(31)}).status).
 			To(Equal(http.StatusAccepted), "the one slot is free")
 	})
