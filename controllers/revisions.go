@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -26,6 +27,12 @@ import (
 // LabelRevisionOf marks the ControllerRevisions that hold workflow file revisions; its value is
 // the workflow's name (as a label value).
 const LabelRevisionOf = "workflows.centaur.dev/revision-of"
+
+// managedByLabel and managedBy mark the ControllerRevisions the manager stores.
+const (
+	managedByLabel = "app.kubernetes.io/managed-by"
+	managedBy      = "centaur-workflows"
+)
 
 // indexRunRevision indexes unfinished runs by "namespace/revision" of the workflow file they
 // replay, so that the revision collector keeps what a run still needs.
@@ -58,8 +65,8 @@ func (s *RevisionStore) Save(ctx context.Context, namespace, workflow, rev strin
 	}
 	cr := &appsv1.ControllerRevision{
 		ObjectMeta: metav1.ObjectMeta{Name: rev, Namespace: namespace, Labels: map[string]string{
-			LabelRevisionOf:                workflowsv1alpha1.LabelValue(workflow),
-			"app.kubernetes.io/managed-by": "centaur-workflows",
+			LabelRevisionOf: workflowsv1alpha1.LabelValue(workflow),
+			managedByLabel:  managedBy,
 		}},
 		Data:     runtime.RawExtension{Raw: data},
 		Revision: 1,
@@ -141,6 +148,9 @@ func (c *RevisionCollector) Collect(ctx context.Context) error {
 	for i := range list.Items {
 		cr := &list.Items[i]
 		key := cr.Namespace + "/" + cr.Name
+		if !isWorkflowRevision(cr) {
+			continue
+		}
 		used, err := c.used(ctx, cr)
 		if err != nil {
 			return err
@@ -161,6 +171,29 @@ func (c *RevisionCollector) Collect(ctx context.Context) error {
 	}
 	c.unused = unused
 	return nil
+}
+
+// revisionName matches the names RevisionStore gives revisions: a DNS label, "-" and 12 hex
+// digits of the bundle's digest (workflowfile.RevisionName).
+var revisionName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?-[0-9a-f]{12}$`)
+
+// isWorkflowRevision reports whether cr is one RevisionStore wrote: labelled by the manager,
+// named as a revision, owned by no controller (a StatefulSet's or DaemonSet's revisions are),
+// and holding a workflow bundle. The label alone is anyone's to write in their namespace, and
+// the manager may delete ControllerRevisions everywhere, so the collector never deletes what
+// only carries the label.
+func isWorkflowRevision(cr *appsv1.ControllerRevision) bool {
+	if cr.Labels[managedByLabel] != managedBy || !revisionName.MatchString(cr.Name) || len(cr.OwnerReferences) > 0 {
+		return false
+	}
+	var b workflowfile.Bundle
+	dec := json.NewDecoder(bytes.NewReader(cr.Data.Raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return false
+	}
+	_, hasEntry := b.Files[b.Entry]
+	return b.Entry != "" && hasEntry
 }
 
 // used reports whether a revision is current or an unfinished run replays it (the index keys

@@ -19,8 +19,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
@@ -269,13 +271,19 @@ def handler(inp, ctx):
 		Expect(outputOf(waitPhase(fresh, workflowsv1alpha1.PhaseSucceeded, 15*time.Second))).To(MatchJSON(`{"version": "v2"}`))
 		Expect(getRun(fresh).Status.WorkflowRevision).To(Equal(v2))
 
-		By("dropping the old revision once no run needs it")
+		By("dropping the old revision once no run needs it, and nothing that only carries its label")
+		decoys := labelledDecoyRevisions("default", workflow)
 		Eventually(func() bool {
 			err := k8sClient.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: v1}, &appsv1.ControllerRevision{})
 			return apierrors.IsNotFound(err)
 		}, 4*revisionGCInterval+10*time.Second, 200*time.Millisecond).Should(BeTrue())
 		Expect(k8sClient.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: v2}, &appsv1.ControllerRevision{})).
 			To(Succeed(), "the current revision is kept")
+		for _, d := range decoys {
+			Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(d), &appsv1.ControllerRevision{})).
+				To(Succeed(), "%s carries the collector's labels but is not a workflow revision", d.Name)
+			Expect(k8sClient.Delete(context.Background(), d)).To(Succeed())
+		}
 	})
 
 	It("reports a syntax error with its line and column", func() {
@@ -331,3 +339,30 @@ def handler(inp, ctx):
 		Expect(hits.Load()).To(BeZero())
 	})
 })
+
+// labelledDecoyRevisions creates ControllerRevisions in ns that carry the labels of workflow
+// revisions without being any: one holding a StatefulSet's template, one holding a bundle but
+// owned by a controller. An editor may label objects of their namespace so.
+func labelledDecoyRevisions(ns, workflow string) []*appsv1.ControllerRevision {
+	GinkgoHelper()
+	labels := map[string]string{LabelRevisionOf: workflow, "app.kubernetes.io/managed-by": "centaur-workflows"}
+	template := &appsv1.ControllerRevision{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-" + rand.String(4) + "-0123456789ab", Labels: labels},
+		Data:       k8sruntime.RawExtension{Raw: []byte(`{"spec":{"template":{"$patch":"replace","spec":{"containers":[{"name":"web","image":"nginx"}]}}}}`)},
+		Revision:   1,
+	}
+	// The owner must exist, or the cluster's garbage collector deletes the decoy itself.
+	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db-" + rand.String(4)}}
+	Expect(k8sClient.Create(context.Background(), owner)).To(Succeed())
+	DeferCleanup(k8sClient.Delete, context.Background(), owner)
+	owned := &appsv1.ControllerRevision{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: owner.Name + "-0123456789ab", Labels: labels,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID, Controller: ptr.To(true)}}},
+		Data:     k8sruntime.RawExtension{Raw: []byte(`{"origin":"definition","entry":"x.star","files":{"x.star":"WORKFLOW_NAME = 1"}}`)},
+		Revision: 1,
+	}
+	for _, d := range []*appsv1.ControllerRevision{template, owned} {
+		Expect(k8sClient.Create(context.Background(), d)).To(Succeed())
+	}
+	return []*appsv1.ControllerRevision{template, owned}
+}
