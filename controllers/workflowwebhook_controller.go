@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -40,7 +43,11 @@ import (
 //   - The signing secret is named by the declaration's secret_ref: in Go and WORKFLOW_DIRS files
 //     an environment variable of the manager ("GITHUB_WEBHOOK_SECRET") or a key of a Secret in
 //     the operator's namespace ("name/key"); in a definition a key of a Secret in its own
-//     namespace. A Secret key's rotation partner "previous-<key>" is accepted too. Without a
+//     namespace. A Secret key's rotation partner "previous-<key>" is accepted too. An
+//     environment variable NAME that is unset or empty may name a file instead, NAME_FILE (a
+//     mounted Secret, which the kubelet updates in place), re-read every
+//     DefaultEnvSecretRereadInterval; NAME_PREVIOUS or NAME_PREVIOUS_FILE is its rotation
+//     partner. Without a
 //     secret_ref, key "secret" (and "previous-secret") of the Secret "centaur-webhook-<slug>"
 //     in the operator's namespace. Until the secret exists the route answers 503, never
 //     unsigned. Scheme "none" needs no secret.
@@ -59,6 +66,14 @@ const (
 	CodeWebhookPreviousSecretKey = "previous-secret"
 	// CodeWebhookHMACHeader carries the signature of a declared hmac webhook that names none.
 	CodeWebhookHMACHeader = "X-Signature"
+	// DefaultEnvSecretRereadInterval is how often a declared webhook whose secret_ref names an
+	// environment variable is resolved again, so that a secret read from a file (NAME_FILE)
+	// takes effect without a restart once the file changes.
+	DefaultEnvSecretRereadInterval = 30 * time.Second
+	// envFileSuffix names the variable that holds the path of a secret's file.
+	envFileSuffix = "_FILE"
+	// envPreviousSuffix names the variable of a secret's rotation partner.
+	envPreviousSuffix = "_PREVIOUS"
 )
 
 // ValidateGoWebhooks checks the webhooks that Go workflows declare, which a broken binary
@@ -99,6 +114,9 @@ type WorkflowWebhookReconciler struct {
 	OperatorNamespace string
 	// Env looks up the manager's environment variables; nil means os.LookupEnv.
 	Env func(string) (string, bool)
+	// EnvSecretReread is how often a webhook whose secret lives in the environment (or a file
+	// the environment names) is resolved again; zero means DefaultEnvSecretRereadInterval.
+	EnvSecretReread time.Duration
 	// Grants say which namespaces' definitions may claim which slugs.
 	Grants routes.Grants
 	// SecretScope holds the namespaces whose Secrets the manager reads.
@@ -156,7 +174,21 @@ func (r *WorkflowWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			r.wakeDefinition(prev.definition)
 		}
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: r.rereadAfter(winner)}, nil
+}
+
+// rereadAfter is when a declaration's secret must be resolved again: for a secret_ref that
+// names an environment variable, whose value may come from a file no watch reports, every
+// EnvSecretReread; never for a Secret, whose changes its watch reports.
+func (r *WorkflowWebhookReconciler) rereadAfter(w catalog.Webhook) time.Duration {
+	auth := w.Spec.EffectiveAuth()
+	if auth.Scheme == signature.None {
+		return 0
+	}
+	if src, problem := r.secretSourceOf(w, auth.SecretRef); problem != nil || src.env == "" {
+		return 0
+	}
+	return cmp.Or(r.EnvSecretReread, DefaultEnvSecretRereadInterval)
 }
 
 // servableClaims keeps the claims of a slug that may be served, in precedence order: every
@@ -258,15 +290,8 @@ func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webho
 		return nil, problem, nil
 	}
 	if src.env != "" {
-		lookup := r.Env
-		if lookup == nil {
-			lookup = os.LookupEnv
-		}
-		if v, ok := lookup(src.env); ok && strings.TrimSpace(v) != "" {
-			return [][]byte{[]byte(strings.TrimSpace(v))}, nil, nil
-		}
-		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
-			"the manager's environment variable %s is not set; set it in the manager's Deployment (env from a Secret) to the provider's signing secret", src.env)}, nil
+		secrets, problem := r.envSecrets(src.env)
+		return secrets, problem, nil
 	}
 	if !r.SecretScope.Serves(src.secret.Namespace) {
 		return nil, r.SecretScope.notServed(src.secret.Namespace), nil
@@ -293,6 +318,71 @@ func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webho
 		return nil, &secretProblem{routes.ReasonSecretKeyMissing, fmt.Sprintf("Secret %s has no non-empty key %q; put the signing secret there", src.secret, src.keys[0])}, nil
 	}
 	return out, nil, nil
+}
+
+// envSecrets resolves a secret_ref that names the environment variable name: the current
+// secret from name (or the file name_FILE names), and during a rotation the previous one from
+// name_PREVIOUS (or the file name_PREVIOUS_FILE names), which may be absent.
+func (r *WorkflowWebhookReconciler) envSecrets(name string) ([][]byte, *secretProblem) {
+	current, problem := r.envValue(name, false)
+	if problem != nil {
+		return nil, problem
+	}
+	if current == nil {
+		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+			"the manager's environment variable %s is not set, nor %s%s; set %s in the manager's Deployment (env from a Secret) to the provider's signing secret, or %s%s to the path of a file of a mounted Secret that holds it",
+			name, name, envFileSuffix, name, name, envFileSuffix)}
+	}
+	previous, problem := r.envValue(name+envPreviousSuffix, true)
+	if problem != nil {
+		return nil, problem
+	}
+	if previous == nil {
+		return [][]byte{current}, nil
+	}
+	return [][]byte{current, previous}, nil
+}
+
+// envValue reads one secret of the environment: the variable name, trimmed, or when it is
+// unset or empty the trimmed content of the file that name_FILE names. It returns nil when
+// neither is set, or when optional and the file is missing or empty (a rotation partner whose
+// Secret key was removed); a file that cannot be read is a problem that names it.
+func (r *WorkflowWebhookReconciler) envValue(name string, optional bool) ([]byte, *secretProblem) {
+	lookup := r.Env
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
+		return []byte(strings.TrimSpace(v)), nil
+	}
+	path, _ := lookup(name + envFileSuffix)
+	if path = strings.TrimSpace(path); path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	value := bytes.TrimSpace(data)
+	switch {
+	case optional && (errors.Is(err, fs.ErrNotExist) || err == nil && len(value) == 0):
+		return nil, nil
+	case err != nil:
+		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+			"the file %s that the manager's environment variable %s%s names cannot be read (%v); mount the Secret that holds the signing secret there",
+			path, name, envFileSuffix, withoutPath(err))}
+	case len(value) == 0:
+		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+			"the file %s that the manager's environment variable %s%s names is empty; put the provider's signing secret in the Secret mounted there",
+			path, name, envFileSuffix)}
+	}
+	return value, nil
+}
+
+// withoutPath is err without the path a *fs.PathError repeats.
+func withoutPath(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	return err
 }
 
 // announce logs workflow_webhook_registered for every route the first time this process sets

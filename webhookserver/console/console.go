@@ -13,9 +13,10 @@
 //
 // People sign in with a REST API key. Everything goes through the REST API's own logic
 // (restapi.Service): the same key store, the same namespace scopes, the same views, writes and
-// error messages. The key travels in a sealed, stateless cookie (session.go), every state
-// change is a POST carrying the session's CSRF token, and the console's page requests and live
-// streams have budgets of their own (budget.go), apart from the REST API.
+// error messages. The key travels in a sealed cookie (session.go) that signing out revokes on
+// every replica (signout.go), every state change is a POST carrying the session's CSRF token,
+// and the console's page requests and live streams have budgets of their own (budget.go),
+// apart from the REST API.
 //
 // The pages work without JavaScript; console.js adds live updates (server-sent events that
 // carry re-rendered regions), a keyboard shortcut and focus care. Every asset is embedded in
@@ -60,12 +61,14 @@ type Deps struct {
 	REST *restapi.Service
 	// Index is the run index the runs page and the children trees read; nil shows a notice.
 	Index *runindex.Index
-	// Client lists WebhookEndpoints (the manager's cache).
+	// Client lists WebhookEndpoints (the manager's cache) and writes the ConfigMap of
+	// signed-out sessions (signout.go); nil keeps sign-outs to this replica.
 	Client client.Client
-	// Reader reads the console Secret past the cache; nil signs sessions with a key of this
-	// process only.
+	// Reader reads the console Secret and the signed-out sessions past the cache; nil signs
+	// sessions with a key of this process only, and keeps sign-outs to it.
 	Reader client.Reader
-	// Secret holds the session secret; empty means DefaultSecret.
+	// Secret holds the session secret; empty means DefaultSecret. The ConfigMap of signed-out
+	// sessions lies beside it, named with RevocationsSuffix.
 	Secret types.NamespacedName
 	// Workflows lists the workflows (and the webhooks they declare) a namespace sees.
 	Workflows *catalog.Catalog
@@ -88,11 +91,12 @@ type Deps struct {
 
 // Console serves the web console.
 type Console struct {
-	deps     Deps
-	pages    *pages
-	sessions *sessionKeys
-	budget   *budget
-	log      logr.Logger
+	deps      Deps
+	pages     *pages
+	sessions  *sessionKeys
+	signedOut *revocations
+	budget    *budget
+	log       logr.Logger
 }
 
 // New builds the console.
@@ -116,11 +120,12 @@ func New(deps Deps) *Console {
 		deps.Workflows = catalog.New(engine.NewRegistry(), catalog.Options{})
 	}
 	return &Console{
-		deps:     deps,
-		pages:    parsedPages,
-		sessions: newSessionKeys(deps.Reader, deps.Secret, deps.Logger),
-		budget:   newBudget(deps.MaxRequests, deps.MaxStreams),
-		log:      deps.Logger,
+		deps:      deps,
+		pages:     parsedPages,
+		sessions:  newSessionKeys(deps.Reader, deps.Secret, deps.Logger),
+		signedOut: newRevocations(deps.Reader, deps.Client, revocationsOf(deps.Secret), deps.Logger),
+		budget:    newBudget(deps.MaxRequests, deps.MaxStreams),
+		log:       deps.Logger,
 	}
 }
 

@@ -168,7 +168,8 @@ func (c *Console) stream(h handlerFunc) http.Handler {
 	})
 }
 
-// authenticate finds the person's session and checks its key as the REST API would.
+// authenticate finds the person's session, refuses it when it was signed out (a copy of the
+// cookie, on any replica), and checks its key as the REST API would.
 func (c *Console) authenticate(ctx context.Context, w http.ResponseWriter, r *http.Request) (*visit, error) {
 	s, err := c.sessions.readSession(r)
 	switch {
@@ -179,6 +180,9 @@ func (c *Console) authenticate(ctx context.Context, w http.ResponseWriter, r *ht
 		return nil, &signInNeeded{why: whyExpired}
 	case err != nil:
 		return nil, err
+	case c.signedOut.revoked(ctx, s):
+		c.clearCookie(w, r)
+		return nil, &signInNeeded{why: whySignedOut}
 	}
 	p, err := c.deps.REST.Authenticate(ctx, s.Key)
 	switch {

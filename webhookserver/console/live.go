@@ -79,8 +79,8 @@ func (e *events) write(s string) error {
 
 // follow streams render's output as "update" events: at once when now is true, then after
 // every change sub signals, at most once per liveInterval, until the stream's time is up.
-// Before each update the key is checked again, so a revoked key ends the stream with a
-// "signout" event that sends the page to sign-in. A stream that fails (the browser went
+// Before each update the session and the key are checked again, so a signed-out session or a
+// revoked key ends the stream with a "signout" event that sends the page to sign-in. A stream that fails (the browser went
 // away, the run could not be read) ends; the browser reconnects.
 func (c *Console) follow(v *visit, sub *runindex.Subscription, now bool, render func() (string, error)) error {
 	if err := c.streamUpdates(v, sub, now, render); err != nil && v.ctx.Err() == nil {
@@ -123,8 +123,12 @@ func (c *Console) streamUpdates(v *visit, sub *runindex.Subscription, now bool, 
 	}
 }
 
-// update re-checks the key and sends one rendering; done means the stream is over.
+// update re-checks the session and the key and sends one rendering; done means the stream is
+// over.
 func (c *Console) update(v *visit, sse *events, render func() (string, error)) (done bool, err error) {
+	if c.signedOut.revoked(v.ctx, v.session) {
+		return true, sse.send("signout", whySignedOut)
+	}
 	if _, err := c.deps.REST.Authenticate(v.ctx, v.session.Key); restapi.IsKeyRefused(err) {
 		return true, sse.send("signout", whyRefused)
 	}

@@ -35,9 +35,10 @@ import (
 // Sessions. Signing in puts the API key into a cookie sealed with AES-256-GCM (encrypted and
 // authenticated) under a key derived with HMAC-SHA256 from the session secret that every
 // replica reads from one Secret, so any replica serves any page and the server keeps no
-// session state. The browser keeps the cookie for its session only (no Expires); the server
-// refuses it after SessionMaxAge. Every request re-checks the key against the REST API's key
-// store, so a revoked key ends its sessions within seconds.
+// session state but the list of signed-out sessions (signout.go). The browser keeps the cookie
+// for its session only (no Expires); the server refuses it after SessionMaxAge, or once it was
+// signed out. Every request re-checks the key against the REST API's key store, so a revoked
+// key ends its sessions within seconds.
 const (
 	// CookieName is the session cookie's name.
 	CookieName = "centaur_console"

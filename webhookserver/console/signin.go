@@ -78,9 +78,16 @@ func operatorMessage(err error) string {
 	return "the console's session secret cannot be read right now; retry shortly."
 }
 
-// signOut forgets the session.
+// signOut ends the session: the browser forgets the cookie, and every replica refuses a copy
+// of it (signout.go). When the sign-out cannot be shared the person is signed out all the
+// same, and the log says until when a copy of the cookie works elsewhere.
 func (c *Console) signOut(v *visit) error {
 	c.clearCookie(v.w, v.r)
+	if err := c.signedOut.revoke(v.ctx, v.session); err != nil {
+		c.log.Info("console_sign_out_not_shared", "key_id", v.principal.KeyID, "problem", err.Error(),
+			"validUntil", time.Unix(sessionExpiry(v.session), 0).UTC().Format(time.RFC3339),
+			"consequence", "this replica refuses the signed-out session, but other replicas accept a copy of its cookie until it expires")
+	}
 	http.Redirect(v.w, v.r, Prefix+"sign-in?why="+whySignedOut, http.StatusSeeOther)
 	return nil
 }
