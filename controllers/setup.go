@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -53,6 +54,10 @@ type Options struct {
 	Crashes *crashguard.Guard
 	// EventRetention is how long a WorkflowEvent is kept for runs that reach their wait late.
 	EventRetention time.Duration
+	// BeforeTTLDelete, when set, is called with a finished run before its TTL deletes it (see
+	// WorkflowRunReconciler.BeforeTTLDelete): the manager records webhook runs in the
+	// delivery ledger there.
+	BeforeTTLDelete func(context.Context, *workflowsv1alpha1.WorkflowRun) error
 	// Agents configure the AgentRun controller: where the agents' configuration lives and
 	// how many turns are answered in parallel.
 	Agents AgentOptions
@@ -150,6 +155,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		UnknownWorkflowGrace:    o.UnknownWorkflowGrace,
 		Crashes:                 o.Crashes,
+		BeforeTTLDelete:         o.BeforeTTLDelete,
 		wake:                    wake,
 		view:                    view,
 		shards:                  o.Sharding,

@@ -77,6 +77,10 @@ type WorkflowRunReconciler struct {
 	// Crashes, when set, records the runs of WorkflowDefinitions while they execute, so that
 	// a run whose code keeps killing the process is stopped (see package crashguard).
 	Crashes *crashguard.Guard
+	// BeforeTTLDelete, when set, is called with a finished run before its TTL deletes it; an
+	// error keeps the run until the next attempt. The webhook server's delivery ledger
+	// records webhook runs here, so that their deliveries are not forgotten with them.
+	BeforeTTLDelete func(context.Context, *workflowsv1alpha1.WorkflowRun) error
 
 	// store keeps the runs' journals (built by Setup).
 	store *journalStore
@@ -591,6 +595,11 @@ func (r *WorkflowRunReconciler) reconcileTTL(ctx context.Context, run *workflows
 	expiry := run.Status.FinishedAt.Add(time.Duration(*run.Spec.TTLSecondsAfterFinished) * time.Second)
 	if left := expiry.Sub(r.now()); left > 0 {
 		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	if r.BeforeTTLDelete != nil {
+		if err := r.BeforeTTLDelete(ctx, run); err != nil {
+			return ctrl.Result{}, fmt.Errorf("prepare the deletion of run %s/%s after its TTL: %w", run.Namespace, run.Name, err)
+		}
 	}
 	err := r.Delete(ctx, run, client.Preconditions{UID: &run.UID}, client.PropagationPolicy(metav1.DeletePropagationBackground))
 	if client.IgnoreNotFound(err) != nil {

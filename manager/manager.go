@@ -41,6 +41,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/sharding"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
+	"github.com/centaur-dev/workflow-operator/webhookserver/ledger"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
@@ -104,6 +105,9 @@ type Options struct {
 	AgentConcurrency        int           // --agent-concurrency
 	// Zap are the logging options (--zap-* flags and --dev).
 	Zap zap.Options
+
+	// How long deleted webhook runs' deliveries are remembered (package webhookserver/ledger).
+	WebhookIdentityRetention time.Duration // --webhook-identity-retention
 
 	// The REST API's settings (package webhookserver/restapi).
 	APIKeysSecret     string        // --api-keys-secret
@@ -190,6 +194,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.SecretNamespaces, "secret-namespaces", "", "Comma-separated namespaces whose Secrets the manager reads (webhook signing secrets), besides its own and those of --agents-config and --api-keys-secret; each needs a RoleBinding to the ClusterRole centaur-secret-reader. * reads every namespace (single-tenant clusters).")
 	fs.StringVar(&o.WebhookSlugGrants, "webhook-slug-grants", "", "Comma-separated namespace=slug grants (each a name, a prefix ending in * or *) that let WebhookEndpoints and WorkflowDefinitions claim webhook slugs; empty: only the manager's own workflows serve webhooks. Example: team-a=team-a-*,ops=github-issues. *=* lets any namespace claim any slug (single-tenant clusters).")
 	fs.DurationVar(&o.WebhookRunTTL, "webhook-run-ttl", webhookserver.DefaultWebhookRunTTL, "How long a run started by a webhook is kept after it finished (its spec.ttlSecondsAfterFinished); a negative value keeps them.")
+	fs.DurationVar(&o.WebhookIdentityRetention, "webhook-identity-retention", ledger.DefaultRetention, "How long the identity of a deleted webhook run is kept (in ConfigMaps labelled workflows.centaur.dev/delivery-ledger in --operator-namespace), so that its delivery, replayed or redelivered, is answered 200 and starts nothing; up to a day more, as the ledger is kept by the day. 0 forgets a delivery with its run.")
 	fs.IntVar(&o.MaxInFlightDeliveries, "max-inflight-deliveries", webhookserver.DefaultMaxInFlight, "Webhook deliveries one replica handles at once (each may hold a 1 MiB body before its signature is checked); more get 503 with Retry-After.")
 	fs.IntVar(&o.MaxInFlightRequests, "max-inflight-requests", webhookserver.DefaultMaxInFlight, "REST API requests one replica handles at once; more get 503 with Retry-After.")
 	fs.DurationVar(&o.WebhookBodyTimeout, "webhook-body-timeout", webhookserver.DefaultBodyReadTimeout, "How long a delivery's body may take to arrive once its headers passed; slower ones get 408.")
@@ -372,8 +377,13 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("add the workflow directory watcher: %w", err)
 	}
 
+	deliveryLedger, err := o.deliveryLedger(mgr)
+	if err != nil {
+		return err
+	}
 	ctrls, err := controllers.Setup(mgr, controllers.Options{
 		Workflows:          workflowCatalog,
+		BeforeTTLDelete:    deliveryLedger.RecordRun,
 		RevisionGCInterval: o.RevisionGCInterval,
 		Limits: engine.Limits{MaxResultBytes: o.MaxResultBytes, InlineResultBytes: o.InlineResultBytes, MaxRunBytes: o.MaxRunBytes,
 			MaxChildren: o.MaxChildren, DefaultStepTimeout: o.DefaultStepTimeout, MaxStepTimeout: o.MaxStepTimeout},
@@ -397,6 +407,11 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return err
 	}
 	quota.Bind(ctrls.RunView)
+	if deliveryLedger != nil {
+		if err := mgr.Add(deliveryLedger.Keeper(ctrls.RunView)); err != nil {
+			return fmt.Errorf("add the delivery ledger's keeper: %w", err)
+		}
+	}
 
 	api := webhookserver.New(webhookserver.Config{
 		Addr:            o.APIAddr,
@@ -420,9 +435,10 @@ func Run(o Options, extra ...durable.Workflow) error {
 		APIKeysSecret:     keysSecret,
 		EagerStartTimeout: o.EagerStartTimeout,
 
-		Runs:      ctrls.RunView,
-		Informers: ctrls.RunView,
-		Console:   webhookserver.ConsoleConfig{Secret: consoleSecret, MaxRequests: o.ConsoleMaxRequests, MaxStreams: o.ConsoleMaxStreams},
+		Runs:        ctrls.RunView,
+		DeletedRuns: deliveryLedger,
+		Informers:   ctrls.RunView,
+		Console:     webhookserver.ConsoleConfig{Secret: consoleSecret, MaxRequests: o.ConsoleMaxRequests, MaxStreams: o.ConsoleMaxStreams},
 	})
 	if err := mgr.Add(api); err != nil {
 		return fmt.Errorf("add the API server: %w", err)
@@ -444,6 +460,23 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return nil
 	}
 	return o.runShard(ctx, mgr, cfg, shards)
+}
+
+// deliveryLedger builds the ledger of deleted webhook runs in the operator's namespace and
+// adds it to mgr; nil when --webhook-identity-retention is 0. It reads past the cache: a
+// cache of ConfigMaps would watch every ConfigMap of the cluster.
+func (o Options) deliveryLedger(mgr ctrl.Manager) (*ledger.Ledger, error) {
+	if o.WebhookIdentityRetention <= 0 {
+		return nil, nil
+	}
+	l := ledger.New(ledger.Config{
+		Namespace: o.OperatorNamespace, Retention: o.WebhookIdentityRetention,
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Logger: ctrl.Log.WithName("delivery-ledger"),
+	})
+	if err := mgr.Add(l); err != nil {
+		return nil, fmt.Errorf("add the delivery ledger: %w", err)
+	}
+	return l, nil
 }
 
 // shards returns the replica's sharding state under --sharding, nil otherwise.

@@ -30,6 +30,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
+	"github.com/centaur-dev/workflow-operator/webhookserver/ledger"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
@@ -95,6 +96,11 @@ type Config struct {
 	// finds the run a delivery's trigger key started already. Nil turns that lookup off, and
 	// only the body then identifies a delivery.
 	Runs client.Reader
+	// DeletedRuns remembers the webhook runs deleted within --webhook-identity-retention
+	// (package ledger): a delivery whose run it holds, and which no run of that name answers
+	// any more, is answered 200 with the run marked deleted, and starts nothing. Nil forgets a
+	// delivery once its run is deleted.
+	DeletedRuns *ledger.Ledger
 
 	// Informers is the manager's cache; the console's run index follows its WorkflowRun
 	// informer. Nil leaves the console without a runs list.

@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -24,6 +25,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/internal/testpython"
 	"github.com/centaur-dev/workflow-operator/pyworker"
+	"github.com/centaur-dev/workflow-operator/webhookserver/ledger"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/workflows"
@@ -44,6 +46,13 @@ var (
 	table           *routes.Table
 	stopMgr         context.CancelFunc
 	mgrDone         chan struct{}
+
+	// deliveryLedger is the manager's ledger of deleted webhook runs, in operatorNamespace;
+	// every server of the suite asks it. runCache is the manager's cache, whose informer of
+	// runs a spec's own ledger follows; serverCfg is what every server is built from.
+	deliveryLedger *ledger.Ledger
+	runCache       cache.Cache
+	serverCfg      Config
 
 	// api serves the handler with no trusted proxy; proxied trusts 127.0.0.0/8, as if a
 	// reverse proxy ran on the same host; broken's client cannot write to the API server;
@@ -69,6 +78,8 @@ const (
 	ungrantedPrefix = "ungranted-"
 	// flushInterval is short so that delivery counters reach status quickly.
 	flushInterval = 300 * time.Millisecond
+	// ledgerFlush and ledgerRefresh are short so that deleted runs reach the ledger quickly.
+	ledgerFlush, ledgerRefresh = 100 * time.Millisecond, 300 * time.Millisecond
 )
 
 func TestWebhookServer(t *testing.T) {
@@ -97,8 +108,14 @@ var _ = BeforeSuite(func() {
 	pythonPool, err = testpython.Pool(pyworker.Config{})
 	Expect(err).NotTo(HaveOccurred())
 	workflowCatalog = controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: operatorNamespace, Python: testpython.Loader(pythonPool)})
+	deliveryLedger = ledger.New(ledger.Config{Namespace: operatorNamespace, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		Logger: logf.Log.WithName("delivery-ledger"), FlushInterval: ledgerFlush, RefreshInterval: ledgerRefresh})
+	Expect(mgr.Add(deliveryLedger)).To(Succeed())
+	runCache = mgr.GetCache()
+	Expect(mgr.Add(deliveryLedger.Keeper(runCache))).To(Succeed())
 	_, err = controllers.Setup(mgr, controllers.Options{
 		Workflows:                   workflowCatalog,
+		BeforeTTLDelete:             deliveryLedger.RecordRun,
 		MaxConcurrentReconciles:     4,
 		WebhookRoutes:               table,
 		CodeWebhookNamespace:        codeNamespace,
@@ -108,7 +125,8 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 
-	serverCfg := Config{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Runs: mgr.GetCache(), Workflows: workflowCatalog, Routes: table, Logger: logf.Log.WithName("api")}
+	serverCfg = Config{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Runs: mgr.GetCache(), DeletedRuns: deliveryLedger,
+		Workflows: workflowCatalog, Routes: table, Logger: logf.Log.WithName("api")}
 	api = httptest.NewServer(New(serverCfg).Handler())
 	proxiedCfg := serverCfg
 	proxiedCfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}

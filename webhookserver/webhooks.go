@@ -40,7 +40,9 @@ import (
 // route table (fed by the WebhookEndpoint controller) says everything about a slug, so a
 // delivery costs one write to the API server, the run's create. Idempotency comes from that
 // write: the run's name is derived from the endpoint and the delivery's trigger value, so a
-// redelivery hits AlreadyExists and is answered 200 with the same run.
+// redelivery hits AlreadyExists and is answered 200 with the same run. Once the run is
+// deleted, the delivery ledger (package ledger, read from memory) still knows its name for
+// --webhook-identity-retention, and the redelivery is answered 200 all the same.
 
 const (
 	// runNameHashLen is how many hex digits of the delivery hash end a run's name: 64 bits.
@@ -93,6 +95,10 @@ type WebhookResponse struct {
 	StatusURL string `json:"status_url"`
 	// Duplicate is true when the delivery had already started this run.
 	Duplicate bool `json:"duplicate"`
+	// RunDeleted is true when that run was deleted since (after --webhook-run-ttl, or by
+	// someone) and the delivery is still within --webhook-identity-retention: it starts
+	// nothing, and StatusURL answers 404.
+	RunDeleted bool `json:"run_deleted,omitempty"`
 }
 
 // deliveryError is a refusal: the HTTP status and the error JSON to answer with.
@@ -346,7 +352,8 @@ func verify(r *http.Request, route routes.Route, raw []byte) *deliveryError {
 	}
 }
 
-// startRun creates the delivery's run and answers 202, or 200 when the run already exists.
+// startRun creates the delivery's run and answers 202, or 200 when the run already exists or
+// existed (it was deleted within the delivery ledger's retention).
 // The 202 goes out only after the API server stored the run; when it cannot, 503 asks the
 // provider to retry, which is safe since the retry maps to the same run name.
 func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route routes.Route, env envelope.Envelope, trigger, triggerKey string) {
@@ -358,10 +365,11 @@ func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route rout
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
 	if seen, ok := s.runOfTriggerKey(ctx, run); ok {
-		route.Counters().AddDuplicate()
-		webhookDeliveries.WithLabelValues(route.Slug, outcomeDuplicate).Inc()
-		s.cfg.Logger.V(1).Info("webhook_duplicate", "slug", route.Slug, "namespace", seen.Namespace, "run", seen.Name, "by", "trigger key")
-		apierror.WriteJSON(w, http.StatusOK, webhookResponse(seen, true))
+		s.answerDuplicate(w, route, seen, "trigger key", false)
+		return
+	}
+	if seen, deleted, ok := s.runOfDeletedDelivery(ctx, run); ok {
+		s.answerDuplicate(w, route, seen, "delivery ledger", deleted)
 		return
 	}
 	err := s.cfg.Client.Create(ctx, run)
@@ -372,10 +380,7 @@ func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route rout
 		s.cfg.Logger.Info("webhook_run_created", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name, "workflow", route.WorkflowName)
 		apierror.WriteJSON(w, http.StatusAccepted, webhookResponse(run, false))
 	case apierrors.IsAlreadyExists(err):
-		route.Counters().AddDuplicate()
-		webhookDeliveries.WithLabelValues(route.Slug, outcomeDuplicate).Inc()
-		s.cfg.Logger.V(1).Info("webhook_duplicate", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name)
-		apierror.WriteJSON(w, http.StatusOK, webhookResponse(run, true))
+		s.answerDuplicate(w, route, run, "run name", false)
 	case errors.As(err, new(*runquota.ExceededError)):
 		webhookDeliveries.WithLabelValues(route.Slug, outcomeOverQuota).Inc()
 		s.cfg.Logger.V(1).Info("webhook_run_over_quota", "slug", route.Slug, "namespace", run.Namespace, "reason", err.Error())
@@ -385,6 +390,34 @@ func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route rout
 		s.cfg.Logger.Error(err, "webhook_run_not_created", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name)
 		writeDeliveryError(w, createFailure(err))
 	}
+}
+
+// answerDuplicate answers 200 with the run that the delivery, or one a signature cannot tell
+// from it, started already (by says what told), and counts it as a duplicate. deleted says
+// that the run was deleted since: the delivery starts nothing all the same.
+func (s *Server) answerDuplicate(w http.ResponseWriter, route routes.Route, run *workflowsv1alpha1.WorkflowRun, by string, deleted bool) {
+	route.Counters().AddDuplicate()
+	webhookDeliveries.WithLabelValues(route.Slug, outcomeDuplicate).Inc()
+	s.cfg.Logger.V(1).Info("webhook_duplicate", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name, "by", by, "deleted", deleted)
+	answer := webhookResponse(run, true)
+	answer.RunDeleted = deleted
+	apierror.WriteJSON(w, http.StatusOK, answer)
+}
+
+// runOfDeletedDelivery reports whether the delivery ledger holds run's name: a delivery that
+// run stands for started a run that was deleted since (see Config.DeletedRuns). It returns the
+// run of that name when one exists again, as any redelivery's, or else run itself, deleted.
+func (s *Server) runOfDeletedDelivery(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowRun, bool, bool) {
+	if s.cfg.DeletedRuns == nil || !s.cfg.DeletedRuns.Deleted(run.Namespace, run.Name) {
+		return nil, false, false
+	}
+	if s.cfg.Runs != nil {
+		again := &workflowsv1alpha1.WorkflowRun{}
+		if err := s.cfg.Runs.Get(ctx, client.ObjectKeyFromObject(run), again); err == nil {
+			return again, false, true
+		}
+	}
+	return run, true, true
 }
 
 // createFailure maps a failed create to an answer: 413 when the run is too large for the API

@@ -120,6 +120,8 @@ func TestTheManagerWorksWithThePermissionsConfigDefaultGivesIt(t *testing.T) {
 	})
 	t.Log("an editor may not place runs on shards (config/policy)")
 	editorMayNotPlaceRuns(ctx, t, cluster, admin)
+	t.Log("webhook runs deleted by their TTL and by kubectl reach the delivery ledger")
+	deletedWebhookRunsReachTheLedger(ctx, t, cluster, admin)
 	t.Log("a person signs in to the console and out, which records the sign-out for every replica")
 	signInAndOut(ctx, t, admin, proc.Listeners.API)
 	time.Sleep(5 * time.Second) // the controllers' periodic work: counters, revisions, schedules
