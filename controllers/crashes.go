@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -15,9 +17,11 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
+	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
 
-// ReasonQuarantined: the run's code killed the manager's process (see package crashguard),
+// ReasonQuarantined: the run's code killed the process that executed it (a sandbox worker, or
+// the manager's process without a sandbox; see packages sandbox and crashguard),
 // so it fails instead of executing again.
 const ReasonQuarantined = "Quarantined"
 
@@ -27,7 +31,7 @@ const ReasonQuarantined = "Quarantined"
 // and the process lived), whose strikes the caller clears once the outcome is written; it is a
 // no-op for every other run.
 func (r *WorkflowRunReconciler) guard(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, wf durable.Workflow) (leave func() (bystander bool), failure *engine.Failure, err error) {
-	if r.Crashes == nil || !isTenantCode(wf) {
+	if (r.Crashes == nil && r.Sandbox == nil) || !isTenantCode(wf) {
 		return func() bool { return false }, nil, nil
 	}
 	strikes := crashStrikes(run)
@@ -36,8 +40,8 @@ func (r *WorkflowRunReconciler) guard(ctx context.Context, run *workflowsv1alpha
 			return nil, nil, err
 		}
 		return nil, &engine.Failure{Reason: ReasonQuarantined, Message: fmt.Sprintf(
-			"the manager's process died while this run's code executed alone, after it was among the runs executing at an earlier death (%s: %d): its code most likely exhausts the manager's memory, and the run is stopped so that it cannot take more replicas down; its definition's revision %s is quarantined. Look for a step or handler that builds a very large value",
-			workflowsv1alpha1.AnnotationCrashStrikes, strikes, run.Status.WorkflowRevision)}, nil
+			"%s died while this run's code executed alone, after it was among the runs executing at an earlier death (%s: %d): its code most likely exceeds its memory bound, and the run is stopped so that it cannot take more processes down; its definition's revision %s is quarantined. Look for a step or handler that builds a very large value",
+			r.executor(), workflowsv1alpha1.AnnotationCrashStrikes, strikes, run.Status.WorkflowRevision)}, nil
 	}
 	def, err := r.definitionQuarantining(ctx, run)
 	switch {
@@ -48,6 +52,10 @@ func (r *WorkflowRunReconciler) guard(ctx context.Context, run *workflowsv1alpha
 			"revision %s of WorkflowDefinition %s is quarantined: another run of it killed the manager's process, so this one does not execute",
 			run.Status.WorkflowRevision, def)}, nil
 	}
+	if r.Sandbox != nil {
+		// The run executes in a worker; one with strikes in a worker of its own (executeHandler).
+		return func() bool { return strikes > 0 }, nil, nil
+	}
 	end, alone, err := r.Crashes.Enter(ctx, crashguard.Run{Namespace: run.Namespace, Name: run.Name, UID: string(run.UID)}, strikes > 0)
 	if err != nil {
 		return nil, nil, err
@@ -56,6 +64,59 @@ func (r *WorkflowRunReconciler) guard(ctx context.Context, run *workflowsv1alpha
 		end()
 		return alone
 	}, nil, nil
+}
+
+// executor names the process that executes tenants' code, for status messages.
+func (r *WorkflowRunReconciler) executor() string {
+	if r.Sandbox != nil {
+		return fmt.Sprintf("the sandbox process that executed it (memory budget %d MiB, --definition-execution-memory)", r.Sandbox.Memory()>>20)
+	}
+	return "the manager's process"
+}
+
+// executeHandler runs the handler of wf: in the sandbox for a WorkflowDefinition's run when there is
+// one (alone, in a worker of its own, when the run has strikes), in the manager otherwise. A
+// death says the sandbox's worker died under the execution.
+func (r *WorkflowRunReconciler) executeHandler(ctx context.Context, wf durable.Workflow, w *statusWriter, journal *engine.Journal) (engine.Outcome, *sandbox.Death) {
+	ex := r.execution(ctx, w, journal)
+	fw, ok := wf.(interface {
+		Bundle() workflowfile.Bundle
+		Revision() string
+	})
+	if r.Sandbox == nil || !ok || fw.Bundle().Origin != workflowfile.OriginDefinition {
+		return engine.Execute(ctx, wf, ex), nil
+	}
+	return r.Sandbox.Execute(ctx, fw.Bundle(), fw.Revision(), ex, crashStrikes(w.run) > 0)
+}
+
+// ReasonSandboxDied is the reason of the Warning Event of a run whose sandbox worker died
+// under it.
+const ReasonSandboxDied = "SandboxDied"
+
+// sandboxDied counts a strike on a run whose worker died under it: one when it shared the
+// worker, a conviction when it had the worker alone. The run executes again (alone, since it
+// has a strike), or is stopped as convicted (guard).
+func (r *WorkflowRunReconciler) sandboxDied(ctx context.Context, w *statusWriter, death *sandbox.Death) (ctrl.Result, error) {
+	run := w.run
+	r.store.forget(run.UID)
+	strikes := crashguard.Strikes(death.Alone)
+	r.event(run, corev1.EventTypeWarning, ReasonSandboxDied, "Execute", "%s; %d strike(s) counted on this run (%s)",
+		death.Error(), strikes, workflowsv1alpha1.AnnotationCrashStrikes)
+	log.FromContext(ctx).Info("sandbox_died", "run", run.Name, "alone", death.Alone, "error", death.Error())
+	if err := addCrashStrikes(ctx, r.Client, run, string(run.UID), strikes); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{Requeue: true}, nil
+}
+
+// addCrashStrikes adds strikes to the run of uid (none when run is another of its name).
+func addCrashStrikes(ctx context.Context, c client.Client, run *workflowsv1alpha1.WorkflowRun, uid string, strikes int) error {
+	total := crashStrikes(run) + strikes
+	patch := []byte(fmt.Sprintf(`{"metadata":{"uid":%q,"annotations":{%q:%q}}}`, uid, workflowsv1alpha1.AnnotationCrashStrikes, strconv.Itoa(total)))
+	if err := c.Patch(ctx, run, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("count a crash strike on run %s/%s: %w", run.Namespace, run.Name, err)
+	}
+	return nil
 }
 
 // clearCrashStrikes removes the strikes of a run that executed alone and did not kill the
@@ -140,10 +201,8 @@ func CountCrashStrikes(ctx context.Context, c client.Client, g *crashguard.Guard
 		case err != nil:
 			return fmt.Errorf("read run %s/%s, which was executing when the manager's process died: %w", s.Namespace, s.Name, err)
 		case string(run.UID) == s.UID:
-			strikes := crashStrikes(run) + s.Strikes()
-			patch := []byte(fmt.Sprintf(`{"metadata":{"uid":%q,"annotations":{%q:%q}}}`, s.UID, workflowsv1alpha1.AnnotationCrashStrikes, strconv.Itoa(strikes)))
-			if err := c.Patch(ctx, run, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("count a crash strike on run %s/%s: %w", s.Namespace, s.Name, err)
+			if err := addCrashStrikes(ctx, c, run, s.UID, s.Strikes()); err != nil {
+				return err
 			}
 		}
 		if err := g.Forget(s); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/crashguard"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
 
 // NewScheme returns a scheme with the built-in Kubernetes kinds and the operator's kinds: what
@@ -52,6 +53,10 @@ type Options struct {
 	// Crashes, when set, guards the executions of WorkflowDefinitions' runs against code that
 	// kills the process (see package crashguard and CountCrashStrikes).
 	Crashes *crashguard.Guard
+	// Sandbox, when set, executes the runs of WorkflowDefinitions in its bounded worker
+	// processes instead of the manager's (see package sandbox); Crashes then has nothing to
+	// guard.
+	Sandbox *sandbox.Pool
 	// EventRetention is how long a WorkflowEvent is kept for runs that reach their wait late.
 	EventRetention time.Duration
 	// BeforeTTLDelete, when set, is called with a finished run before its TTL deletes it (see
@@ -72,15 +77,15 @@ type Options struct {
 	// WebhookSlugGrants say which namespaces may claim which slugs with a WebhookEndpoint or a
 	// WorkflowDefinition's webhook; the manager's own workflows need none.
 	WebhookSlugGrants routes.Grants
-	// CodeWebhookNamespace is where code-declared webhooks create runs and find their Secret
-	// (DefaultCodeWebhookNamespace when empty).
+	// CodeWebhookNamespace is where code-declared webhooks create runs (the operator's
+	// namespace when empty, see declaredNamespace).
 	CodeWebhookNamespace string
 	// WebhookCounterFlushInterval is how often delivery counters are written to endpoint
 	// status (DefaultWebhookCounterFlushInterval when zero).
 	WebhookCounterFlushInterval time.Duration
 
 	// ScheduleNamespace is where the schedules that Go workflows and WORKFLOW_DIRS files
-	// declare live (DefaultScheduleNamespace when empty).
+	// declare live (the operator's namespace when empty, see declaredNamespace).
 	ScheduleNamespace string
 	// DeclaredSchedules is where declared schedules come from; nil means the Registry's
 	// (RegistrySchedules).
@@ -155,6 +160,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		UnknownWorkflowGrace:    o.UnknownWorkflowGrace,
 		Crashes:                 o.Crashes,
+		Sandbox:                 o.Sandbox,
 		BeforeTTLDelete:         o.BeforeTTLDelete,
 		wake:                    wake,
 		view:                    view,

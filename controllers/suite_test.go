@@ -29,6 +29,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflowfile/loadprobe"
+	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -54,9 +55,12 @@ const operatorNamespace = "centaur-system"
 // dirsPollInterval is short so that a dropped file loads quickly.
 const dirsPollInterval = 200 * time.Millisecond
 
-// sandbox is how the suite compiles WorkflowDefinitions: the default egress policy, so that a
+// sandboxed is how the suite compiles WorkflowDefinitions: the default egress policy, so that a
 // definition cannot reach the suite's local test servers, and loads probed first with 64 MiB.
-var sandbox = &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: workflowfile.DefaultDeniedRanges()}), MaxSteps: fileMaxSteps}
+var sandboxed = &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: workflowfile.DefaultDeniedRanges()}), MaxSteps: fileMaxSteps}
+
+// suiteSandbox executes the definitions' runs, in workers of 64 MiB each, as the manager does.
+var suiteSandbox *sandbox.Pool
 
 // suiteLimits are the engine's limits in the suite: a run may store 6 MiB, so that the specs
 // of budgets need little data.
@@ -83,10 +87,13 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
 
-	prober, err := loadprobe.New(64<<20, loadprobe.DefaultTimeout, sandbox)
+	prober, err := loadprobe.New(64<<20, loadprobe.DefaultTimeout, sandboxed)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(prober.Close)
-	sandbox.Probe = prober.Check
+	sandboxed.Probe = prober.Check
+	suiteSandbox, err = sandbox.New(sandbox.Config{Memory: 64 << 20, MaxSteps: fileMaxSteps, Deny: workflowfile.DefaultDeniedRanges()})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(suiteSandbox.Close)
 
 	manager = startManager()
 })
@@ -159,14 +166,14 @@ func startManager(mutate ...func(*Options)) *testManager {
 	tm.python, err = testpython.Pool(pyworker.Config{HandlerDeadline: pythonDeadline, Logger: dirsLogger.WithName("python")})
 	Expect(err).NotTo(HaveOccurred())
 	tm.catalog = NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: operatorNamespace,
-		Trusted: &workflowfile.Config{MaxSteps: fileMaxSteps, CheckSchedule: CheckScheduleSpec}, Sandboxed: sandbox,
+		Trusted: &workflowfile.Config{MaxSteps: fileMaxSteps, CheckSchedule: CheckScheduleSpec}, Sandboxed: sandboxed,
 		Python: &pyworkflow.Loader{Pool: tm.python, CheckSchedule: CheckScheduleSpec}})
 	dirs := &catalog.Dirs{Paths: []string{workflowDir}, Catalog: tm.catalog, Interval: dirsPollInterval, Logger: dirsLogger}
 	dirs.Load()
 	Expect(mgr.Add(dirs)).To(Succeed())
 	opts := Options{Workflows: tm.catalog, Limits: suiteLimits, MaxConcurrentReconciles: 8, EventRetention: eventRetention, wrapRuns: count,
 		Agents: testAgentOptions(), RevisionGCInterval: revisionGCInterval, UnknownWorkflowGrace: time.Second, SecretScope: SecretScope{"*"},
-		schedules: scheduleHooks(), DeclaredSchedules: ScheduleSources{CatalogSchedules(tm.catalog), testDeclared}}
+		schedules: scheduleHooks(), DeclaredSchedules: ScheduleSources{CatalogSchedules(tm.catalog), testDeclared}, Sandbox: suiteSandbox}
 	for _, m := range mutate {
 		m(&opts)
 	}

@@ -190,7 +190,7 @@ def handler(inp, ctx):
     return inp["topic"]
 `)
 		waitLoaded("default", name)
-		key := types.NamespacedName{Namespace: DefaultScheduleNamespace, Name: strings.ReplaceAll(name, "_", "-") + "-nightly"}
+		key := types.NamespacedName{Namespace: operatorNamespace, Name: strings.ReplaceAll(name, "_", "-") + "-nightly"}
 		Eventually(func(g Gomega) {
 			ws := &workflowsv1alpha1.WorkflowSchedule{}
 			g.Expect(k8sClient.Get(context.Background(), key, ws)).To(Succeed())
@@ -337,6 +337,29 @@ def handler(inp, ctx):
 			workflowsv1alpha1.ReasonLoaded)
 		expectFailed(createRun(workflow, nil), "StepFailed", "127.0.0.1 is in 127.0.0.0/8, which workflow definitions may not reach")
 		Expect(hits.Load()).To(BeZero())
+	})
+
+	It("executes in the sandbox: a step that builds a gigabyte kills its worker twice, never the manager, and the run and its revision are quarantined", func() {
+		workflow := "hog_" + rand.String(8)
+		def := definitionReady(createDefinition("hog-"+rand.String(5), fmt.Sprintf(
+			"WORKFLOW_NAME = %q\ndef handler(inp, ctx):\n    return ctx.step(\"hog\", lambda: len(\"a\" * ((1 << 30) - 1)))\n", workflow)),
+			workflowsv1alpha1.ReasonLoaded)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		failed := expectFailed(createRun(workflow, nil), ReasonQuarantined, "the sandbox process that executed it (memory budget 64 MiB")
+		runtime.ReadMemStats(&after)
+		Expect(failed.Annotations[workflowsv1alpha1.AnnotationCrashStrikes]).To(Equal("4"), "a death among others, then one alone")
+		Expect(after.TotalAlloc-before.TotalAlloc).To(BeNumerically("<", 512<<20), "the gigabyte was the worker's, not the manager's")
+		definitionReady(def, ReasonQuarantined)
+
+		By("a good run of another definition executes in a new worker")
+		good := "good_" + rand.String(8)
+		definitionReady(createDefinition("good-"+rand.String(5), source(good, "v1")), workflowsv1alpha1.ReasonLoaded)
+		key := "good-" + rand.String(5)
+		run := createRun(good, map[string]string{"key": key})
+		waitPhase(run, workflowsv1alpha1.PhaseWaiting, 15*time.Second)
+		createEvent("test.go-on", key, nil)
+		Expect(outputOf(waitPhase(run, workflowsv1alpha1.PhaseSucceeded, 15*time.Second))).To(MatchJSON(`{"version": "v1"}`))
 	})
 })
 

@@ -36,6 +36,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/crashguard"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
 
 // Reasons of the Succeeded condition besides the engine's failure reasons.
@@ -77,6 +78,9 @@ type WorkflowRunReconciler struct {
 	// Crashes, when set, records the runs of WorkflowDefinitions while they execute, so that
 	// a run whose code keeps killing the process is stopped (see package crashguard).
 	Crashes *crashguard.Guard
+	// Sandbox, when set, executes the runs of WorkflowDefinitions in bounded worker processes
+	// (see package sandbox), so that their code cannot take the manager's memory.
+	Sandbox *sandbox.Pool
 	// BeforeTTLDelete, when set, is called with a finished run before its TTL deletes it; an
 	// error keeps the run until the next attempt. The webhook server's delivery ledger
 	// records webhook runs here, so that their deliveries are not forgotten with them.
@@ -258,8 +262,11 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 	case failure != nil:
 		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, failure, nil)
 	}
-	outcome := engine.Execute(ctx, wf, r.execution(ctx, w, journal))
+	outcome, death := r.executeHandler(ctx, wf, w, journal)
 	bystander := leave()
+	if death != nil {
+		return r.sandboxDied(ctx, w, death)
+	}
 	res, err := r.apply(ctx, w, outcome)
 	if bystander {
 		r.clearCrashStrikes(ctx, run)

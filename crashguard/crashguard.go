@@ -279,8 +279,12 @@ func (g *Guard) Enter(ctx context.Context, run Run, suspect bool) (leave func(),
 }
 
 // Strikes is what a suspect's death adds to its strikes.
-func (s Suspect) Strikes() int {
-	if s.Alone {
+func (s Suspect) Strikes() int { return Strikes(s.Alone) }
+
+// Strikes is what a death adds to the strikes of a run that was executing at it: Conviction
+// when it executed alone, so the death is its own, else one.
+func Strikes(alone bool) int {
+	if alone {
 		return Conviction
 	}
 	return 1

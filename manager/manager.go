@@ -47,6 +47,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflowfile/loadprobe"
+	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -121,6 +122,7 @@ type Options struct {
 	DefinitionEgressAllow string        // --definition-egress-allow
 	DefinitionMaxBranches int           // --definition-max-parallel-branches
 	DefinitionLoadMemory  uint64        // --definition-load-memory
+	DefinitionExecMemory  uint64        // --definition-execution-memory
 	CrashGuardDir         string        // --crash-guard-dir
 	PodCIDRs              string        // --pod-cidrs
 	ServiceCIDRs          string        // --service-cidrs
@@ -190,7 +192,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.EventRetention, "event-retention", controllers.DefaultEventRetention, "How long a WorkflowEvent is kept so that runs reaching their wait late still receive it.")
 	fs.DurationVar(&o.ShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
 	fs.StringVar(&o.TrustedProxies, "trusted-proxies", "", "Comma-separated CIDRs (or IPs) of the reverse proxies in front of the API; only their X-Forwarded-For/X-Real-Ip count for a webhook's source_ip.")
-	fs.StringVar(&o.CodeWebhookNamespace, "code-webhook-namespace", controllers.DefaultCodeWebhookNamespace, "Namespace of the runs and of the Secret centaur-webhook-<slug> of webhooks that workflows declare in code.")
+	fs.StringVar(&o.CodeWebhookNamespace, "code-webhook-namespace", "", "Namespace of the runs of the webhooks that Go workflows and WORKFLOW_DIRS files declare. Default: the operator's namespace (--operator-namespace), which tenants do not edit; a REST key sees those runs only if it lists that namespace.")
 	fs.StringVar(&o.SecretNamespaces, "secret-namespaces", "", "Comma-separated namespaces whose Secrets the manager reads (webhook signing secrets), besides its own and those of --agents-config and --api-keys-secret; each needs a RoleBinding to the ClusterRole centaur-secret-reader. * reads every namespace (single-tenant clusters).")
 	fs.StringVar(&o.WebhookSlugGrants, "webhook-slug-grants", "", "Comma-separated namespace=slug grants (each a name, a prefix ending in * or *) that let WebhookEndpoints and WorkflowDefinitions claim webhook slugs; empty: only the manager's own workflows serve webhooks. Example: team-a=team-a-*,ops=github-issues. *=* lets any namespace claim any slug (single-tenant clusters).")
 	fs.DurationVar(&o.WebhookRunTTL, "webhook-run-ttl", webhookserver.DefaultWebhookRunTTL, "How long a run started by a webhook is kept after it finished (its spec.ttlSecondsAfterFinished); a negative value keeps them.")
@@ -202,7 +204,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.UnverifiedBurst, "webhook-unverified-burst", webhookserver.DefaultUnverifiedRate.Burst, "Deliveries failing their signature check one client address may send at once before --webhook-unverified-rate applies.")
 	fs.Float64Var(&o.WebhookRate, "webhook-rate", webhookserver.DefaultDeliveryRate.PerSecond, "Verified deliveries per second one webhook slug may take, sustained; more get 429 with Retry-After.")
 	fs.IntVar(&o.WebhookBurst, "webhook-burst", webhookserver.DefaultDeliveryRate.Burst, "Deliveries one webhook slug may take at once before --webhook-rate applies.")
-	fs.StringVar(&o.ScheduleNamespace, "schedule-namespace", controllers.DefaultScheduleNamespace, "Namespace of the WorkflowSchedules (and their runs) that Go workflows and WORKFLOW_DIRS files declare.")
+	fs.StringVar(&o.ScheduleNamespace, "schedule-namespace", "", "Namespace of the WorkflowSchedules (and their runs) that Go workflows and WORKFLOW_DIRS files declare. Default: the operator's namespace (--operator-namespace).")
 	fs.Float64Var(&o.APIRate, "api-rate", restapi.DefaultKeyRate.PerSecond, "REST API requests per second one API key may make on a replica, sustained; more get 429 with Retry-After.")
 	fs.IntVar(&o.APIBurst, "api-burst", restapi.DefaultKeyRate.Burst, "REST API requests one API key may make at once before --api-rate applies.")
 	fs.DurationVar(&o.WebhookFlushInterval, "webhook-counter-flush-interval", controllers.DefaultWebhookCounterFlushInterval, "How often webhook delivery counters are written to WebhookEndpoint status.")
@@ -214,6 +216,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.WorkflowDirsPoll, "workflow-dirs-poll-interval", catalog.DefaultDirsPollInterval, "How often --workflow-dirs are checked for changed files.")
 	fs.StringVar(&o.OperatorNamespace, "operator-namespace", cmp.Or(os.Getenv("POD_NAMESPACE"), DefaultOperatorNamespace), "The operator's own namespace: revisions of WORKFLOW_DIRS files and the Secrets their webhooks name live here; default: POD_NAMESPACE.")
 	fs.Uint64Var(&o.WorkflowFileMaxSteps, "workflow-file-max-steps", workflowfile.DefaultMaxSteps, "Starlark execution steps one execution of a workflow file's handler (or one call of a step function) may take before the run fails with ExecutionLimitExceeded.")
+	fs.Uint64Var(&o.DefinitionExecMemory, "definition-execution-memory", sandbox.DefaultMemory, "Bytes of memory the runs of WorkflowDefinitions may use together in the sandbox process that executes them (a run that was executing when a worker died executes again alone, in a worker of its own, with this much). A run whose code needs more fails with Quarantined and never reaches the manager's memory. 0 executes them in the manager's own process, guarded only by --crash-guard-dir.")
 	fs.StringVar(&o.CrashGuardDir, "crash-guard-dir", filepath.Join(os.TempDir(), "centaur-crash-guard"), "Directory, kept across restarts of the manager's container (an emptyDir), where the manager notes which WorkflowDefinitions' runs execute, so that a run whose code keeps killing the process fails with Quarantined instead of crash-looping the replicas. Empty turns the guard off.")
 	fs.Uint64Var(&o.DefinitionLoadMemory, "definition-load-memory", loadprobe.DefaultMemory, "Bytes of memory a WorkflowDefinition's load (its top level) may use. Each definition is loaded first in a child process bounded to this much; one that needs more reports MemoryLimitExceeded instead of taking the manager down. 0 turns the check off.")
 	fs.IntVar(&o.DefinitionMaxBranches, "definition-max-parallel-branches", workflowfile.DefaultMaxParallelBranches, "Most branches one ctx.parallel call of a WorkflowDefinition may start (each runs on a goroutine of its own); a call with more fails its run. 0 means no bound.")
@@ -312,6 +315,13 @@ func Run(o Options, extra ...durable.Workflow) error {
 		defer prober.Close()
 		fileConfigs.sandboxed.Probe = prober.Check
 	}
+	definitionSandbox, err := o.definitionSandbox(fileConfigs)
+	if err != nil {
+		return err
+	}
+	if definitionSandbox != nil {
+		defer definitionSandbox.Close()
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -393,6 +403,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		},
 		MaxConcurrentReconciles:     o.MaxConcurrentReconciles,
 		Crashes:                     crashes,
+		Sandbox:                     definitionSandbox,
 		EventRetention:              o.EventRetention,
 		Agents:                      controllers.AgentOptions{ConfigMap: agentsConfig, Concurrency: o.AgentConcurrency},
 		WebhookRoutes:               webhookRoutes,
@@ -578,9 +589,22 @@ func (o Options) openCrashGuard(cfg *rest.Config, scheme *runtime.Scheme) (*cras
 	return guard, nil
 }
 
-// fileConfigs are the compile configurations of trusted files and of tenants' definitions.
+// fileConfigs are the compile configurations of trusted files and of tenants' definitions,
+// and the egress policy of the latter.
 type fileConfigs struct {
 	trusted, sandboxed *workflowfile.Config
+	egress             workflowfile.Egress
+}
+
+// definitionSandbox is the pool of worker processes that execute the definitions' runs, with
+// the definitions' compile configuration; nil when --definition-execution-memory is 0.
+func (o Options) definitionSandbox(files fileConfigs) (*sandbox.Pool, error) {
+	if o.DefinitionExecMemory == 0 {
+		return nil, nil
+	}
+	c := files.sandboxed
+	return sandbox.New(sandbox.Config{Memory: o.DefinitionExecMemory, MaxSteps: c.MaxSteps, MaxValueBytes: c.MaxValueBytes,
+		MaxParallelBranches: c.MaxParallelBranches, MaxResponseBytes: c.MaxResponseBytes, Deny: files.egress.Deny, Allow: files.egress.Allow})
 }
 
 // fileConfigs builds the configurations from the flags: the egress policy of definitions
@@ -599,10 +623,12 @@ func (o Options) fileConfigs() (fileConfigs, error) {
 	if err != nil {
 		return fileConfigs{}, fmt.Errorf("--definition-egress-allow: %w", err)
 	}
+	egress := workflowfile.Egress{Deny: deny, Allow: allow}
 	return fileConfigs{
+		egress: egress,
 		trusted: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), Modules: o.FileModules, MaxSteps: o.WorkflowFileMaxSteps,
 			CheckSchedule: controllers.CheckScheduleSpec, MaxValueBytes: o.MaxResultBytes},
-		sandboxed: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&workflowfile.Egress{Deny: deny, Allow: allow}),
+		sandboxed: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&egress),
 			MaxSteps: o.WorkflowFileMaxSteps, CheckSchedule: controllers.CheckScheduleSpec, MaxValueBytes: o.MaxResultBytes,
 			MaxParallelBranches: o.DefinitionMaxBranches},
 	}, nil

@@ -1,7 +1,9 @@
-// Package crashsuite tests the crash guard across deaths of the real manager binary: a
-// WorkflowDefinition's step that exhausts the manager's memory kills the process, and the run
-// is stopped after the second death, and its revision quarantined, instead of crash-looping
-// the manager.
+// Package crashsuite tests what a WorkflowDefinition whose step exhausts memory does to the
+// real manager binary. By default its runs execute in the sandbox's bounded worker processes:
+// the step kills a worker twice and the manager never. Without the sandbox
+// (--definition-execution-memory=0) the crash guard works across deaths of the manager itself:
+// the run is stopped after the second death, and its revision quarantined, instead of
+// crash-looping the manager.
 package crashsuite
 
 import (
@@ -41,22 +43,87 @@ def handler(inp, ctx):
 // limit bounds it in a cluster: the hog's step dies on it.
 const managerDataLimitKiB = 1 << 20
 
-func TestARunWhoseCodeKillsTheManagerIsStoppedAfterItsSecondDeath(t *testing.T) {
-	ctx := context.Background()
-	env := managertest.Start(t)
-	k8s, kubeconfig, bin, tmp := env.Client, env.Kubeconfig, env.Binary, t.TempDir()
-	limited := filepath.Join(tmp, "manager-limited")
+// limitedManager writes a script that starts the manager binary under managerDataLimitKiB.
+func limitedManager(t *testing.T, bin string) string {
+	t.Helper()
+	limited := filepath.Join(t.TempDir(), "manager-limited")
 	script := fmt.Sprintf("#!/bin/sh\nulimit -d %d\nexec %q \"$@\"\n", managerDataLimitKiB, bin)
 	if err := os.WriteFile(limited, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return limited
+}
+
+func TestARunWhoseCodeExhaustsMemoryKillsSandboxWorkersNeverTheManager(t *testing.T) {
+	ctx := context.Background()
+	env := managertest.Start(t)
+	k8s, logs := env.Client, &testenv.LogBuffer{}
+	m, err := testcluster.StartManagerReady(ctx, testcluster.ManagerProcessOptions{
+		Binary: limitedManager(t, env.Binary), Kubeconfig: env.Kubeconfig, Output: logs, Env: []string{"POD_NAMESPACE=centaur-system"},
+		Args: []string{"--crash-guard-dir=" + filepath.Join(t.TempDir(), "crash-guard")},
+	}, time.Minute)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	defer func() { _ = m.Stop(10 * time.Second) }()
+	def := &workflowsv1alpha1.WorkflowDefinition{ObjectMeta: metav1.ObjectMeta{Name: "hog", Namespace: "default"},
+		Spec: workflowsv1alpha1.WorkflowDefinitionSpec{Source: hogSource}}
+	if err := k8s.Create(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	waitReason(ctx, t, k8s, def, workflowsv1alpha1.ReasonLoaded)
+	fine := &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Name: "fine", Namespace: "default"},
+		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hog", Input: &apiextensionsv1.JSON{Raw: []byte(`{}`)}}}
+	hog := &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Name: "hog", Namespace: "default"},
+		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "hog", Input: &apiextensionsv1.JSON{Raw: []byte(`{"hog": true}`)}}}
+	for _, run := range []*workflowsv1alpha1.WorkflowRun{fine, hog} {
+		if err := k8s.Create(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WaitFor(t, time.Minute, "the hog's run to be stopped and the fine one to succeed", func() error {
+		for _, run := range []*workflowsv1alpha1.WorkflowRun{fine, hog} {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(run), run); err != nil {
+				return err
+			}
+		}
+		if hog.Status.Phase != workflowsv1alpha1.PhaseFailed || hog.Status.Error == nil || hog.Status.Error.Reason != controllers.ReasonQuarantined {
+			return fmt.Errorf("hog: phase %q, error %+v, strikes %q", hog.Status.Phase, hog.Status.Error, hog.Annotations[workflowsv1alpha1.AnnotationCrashStrikes])
+		}
+		if fine.Status.Phase != workflowsv1alpha1.PhaseSucceeded {
+			return fmt.Errorf("fine: phase %q, error %+v", fine.Status.Phase, fine.Status.Error)
+		}
+		return nil
+	})
+	if got, want := strikes(ctx, t, k8s, hog), fmt.Sprint(1+crashguard.Conviction); got != want {
+		t.Errorf("strikes %q; want %s (one death in the shared worker, then one alone)", got, want)
+	}
+	waitReason(ctx, t, k8s, def, workflowsv1alpha1.ReasonQuarantined)
+	if m.Exited() {
+		t.Fatalf("the manager exited: %s\n%s", m.ExitDescription(), logs)
+	}
+	peak, err := testcluster.PeakRSS(m.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the manager's peak RSS: %d MiB; the hog asked for 4 GiB", peak>>20)
+	if peak > 256<<20 {
+		t.Errorf("the manager's peak RSS is %d MiB; the hog's memory belongs to the sandbox's workers", peak>>20)
+	}
+}
+
+func TestARunWhoseCodeKillsTheManagerIsStoppedAfterItsSecondDeath(t *testing.T) {
+	ctx := context.Background()
+	env := managertest.Start(t)
+	k8s, kubeconfig, tmp := env.Client, env.Kubeconfig, t.TempDir()
+	limited := limitedManager(t, env.Binary)
 	guardDir := filepath.Join(tmp, "crash-guard")
 	logs := &testenv.LogBuffer{}
 	start := func() *testcluster.ManagerProcess {
 		t.Helper()
 		m, err := testcluster.StartManagerReady(ctx, testcluster.ManagerProcessOptions{
 			Binary: limited, Kubeconfig: kubeconfig, Output: logs, Env: []string{"POD_NAMESPACE=centaur-system"},
-			Args: []string{"--crash-guard-dir=" + guardDir},
+			Args: []string{"--crash-guard-dir=" + guardDir, "--definition-execution-memory=0"},
 		}, time.Minute)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, logs)

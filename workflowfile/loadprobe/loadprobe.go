@@ -19,14 +19,12 @@ package loadprobe
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +32,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/workflowfile"
+	"github.com/centaur-dev/workflow-operator/workflowfile/internal/membound"
 )
 
 // EnvMemory names the environment variable that makes a process a probe child; its value is
@@ -48,9 +47,6 @@ const DefaultMemory = 256 << 20
 // DefaultTimeout bounds one probe. A load is bounded in Starlark steps already; this catches a
 // child that hangs for another reason.
 const DefaultTimeout = 30 * time.Second
-
-// stderrHead is how much of a dead child's standard error is kept to say why it died.
-const stderrHead = 4 << 10
 
 func init() {
 	if limit, ok := os.LookupEnv(EnvMemory); ok {
@@ -80,28 +76,10 @@ func serve(budget string, in io.Reader, out io.Writer) int {
 		fmt.Fprintf(os.Stderr, "loadprobe: %s must be a number of bytes, got %q\n", EnvMemory, budget)
 		return 2
 	}
-	// The Go runtime's own writable mappings (about 100 MiB of address space, little of it
-	// resident) come on top of the budget, which is what a load may add.
-	base, err := dataBytes()
-	if err != nil {
+	if err := membound.Apply(n, overBudget); err != nil {
 		fmt.Fprintf(os.Stderr, "loadprobe: %v\n", err)
 		return 2
 	}
-	// The kernel refuses a single allocation past twice the budget (and some room for
-	// threads' stacks); the watchdog catches growth by small allocations at the budget.
-	limit := base + 2*n + threadRoom
-	var inherited syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_DATA, &inherited); err == nil && inherited.Max < limit {
-		limit = inherited.Max // the manager runs under a tighter bound already
-	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
-		fmt.Fprintf(os.Stderr, "loadprobe: set the memory limit: %v\n", err)
-		return 2
-	}
-	go watch(n)
-	// The kernel's OOM killer takes this process, not the manager, should the container run
-	// short while a probe runs.
-	_ = os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0)
 	dec := json.NewDecoder(bufio.NewReader(in))
 	enc := json.NewEncoder(out)
 	for {
@@ -120,41 +98,8 @@ func serve(budget string, in io.Reader, out io.Writer) int {
 	}
 }
 
-// threadRoom is room in the child's data limit for the stacks of the runtime's threads.
-const threadRoom = 64 << 20
-
 // overBudget is what a child writes to standard error when the watchdog stops it.
 const overBudget = "loadprobe: out of memory: the load grew the heap past its budget"
-
-// watch ends the process as soon as the Go runtime holds more than budget bytes for the heap.
-func watch(budget uint64) {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	for range time.Tick(2 * time.Millisecond) {
-		metrics.Read(sample)
-		if sample[0].Value.Uint64() > budget {
-			fmt.Fprintln(os.Stderr, overBudget)
-			os.Exit(3)
-		}
-	}
-}
-
-// dataBytes reads the process's data segment size (VmData, the mappings RLIMIT_DATA bounds).
-func dataBytes() (uint64, error) {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("read the process's memory use: %w", err)
-	}
-	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmData:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("read VmData from %q: %w", line, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("/proc/self/status has no VmData line")
-}
 
 // Prober runs probes in one child process at a time, started when first needed and again
 // after one died. Its zero value is not usable: make it with New.
@@ -224,21 +169,11 @@ func (p *Prober) verdict(b workflowfile.Bundle, stderr string, err error) error 
 	var timeout *timeoutError
 	if errors.As(err, &timeout) || strings.Contains(stderr, "\npanic: ") || strings.HasPrefix(stderr, "panic: ") {
 		return &workflowfile.LoadError{Reason: workflowfile.ReasonLoadFailed, File: b.Entry, Message: fmt.Sprintf(
-			"the process that loads a definition first, with a memory bound, did not answer: %v%s", err, firstLine(stderr))}
+			"the process that loads a definition first, with a memory bound, did not answer: %v%s", err, membound.FirstLine(stderr))}
 	}
 	return &workflowfile.LoadError{Reason: workflowfile.ReasonMemoryLimitExceeded, File: b.Entry, Message: fmt.Sprintf(
 		"loading this file takes more than %d MiB of memory, the most one WorkflowDefinition's load may use (the process that loads it first stopped%s): build large values inside a step function, at run time, or not at all",
-		p.memory>>20, firstLine(stderr))}
-}
-
-// firstLine is ": " and the first line of s (a Go runtime's fatal error), or "" when s is
-// blank.
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	if line == "" {
-		return ""
-	}
-	return ": " + line
+		p.memory>>20, membound.FirstLine(stderr))}
 }
 
 // child is one running probe process.
@@ -247,7 +182,7 @@ type child struct {
 	in     io.WriteCloser
 	enc    *json.Encoder
 	dec    *json.Decoder
-	stderr *headBuffer
+	stderr *membound.HeadBuffer
 }
 
 // start starts a child with the prober's memory bound.
@@ -255,7 +190,7 @@ func (p *Prober) start() (*child, error) {
 	cmd := exec.Command(p.exe)
 	cmd.Env = append(os.Environ(), EnvMemory+"="+strconv.FormatUint(p.memory, 10))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr := &headBuffer{max: stderrHead}
+	stderr := &membound.HeadBuffer{Max: membound.StderrHead}
 	cmd.Stderr = stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -303,27 +238,4 @@ func (c *child) stop() string {
 	_ = c.cmd.Process.Kill()
 	_ = c.cmd.Wait()
 	return c.stderr.String()
-}
-
-// headBuffer keeps the first max bytes written to it: a Go runtime's fatal error is its first
-// line, the goroutine dumps after it are not needed.
-type headBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *headBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if room := t.max - t.buf.Len(); room > 0 {
-		t.buf.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
-func (t *headBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }

@@ -161,6 +161,15 @@ func (j *Journal) payloadBytesAfter(e Entry) int {
 	return size
 }
 
+// Mirror puts into j the entries an execution of the same run recorded in a journal of its
+// own (in another process, see package sandbox), each adding or replacing the entry of its
+// name as it did there, so that j stays that journal's copy.
+func (j *Journal) Mirror(entries []Entry) {
+	for _, e := range entries {
+		j.put(e)
+	}
+}
+
 // put adds e or replaces the entry of the same name, keeping the sizes current.
 func (j *Journal) put(e Entry) {
 	size := entrySize(e)
