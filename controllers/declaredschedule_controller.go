@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,13 +39,11 @@ import (
 
 // Declared schedules are the schedules a workflow declares in its code (durable.WithSchedule)
 // or its file (SCHEDULES = [Schedule(...)]). They have no resource of their own, so the
-// operator keeps a WorkflowSchedule for each: in the schedule namespace (--schedule-namespace)
-// for Go workflows and WORKFLOW_DIRS files, in its own namespace for a WorkflowDefinition's.
+// operator keeps a WorkflowSchedule for each: in the schedule namespace (--schedule-namespace,
+// the operator's own namespace by default) for Go workflows and WORKFLOW_DIRS files, in its own namespace for a WorkflowDefinition's.
 // The operator owns their spec, except spec.suspend and spec.suspendNote, so a pause through
 // the REST API (or kubectl) survives a restart and a change of the declaration.
 const (
-	// DefaultScheduleNamespace is where declared schedules live when no flag says.
-	DefaultScheduleNamespace = "default"
 	// DeclaredByGo, DeclaredByFile and DeclaredByDefinition say where a declaration comes
 	// from; they are the values of the workflows.centaur.dev/declared-by label.
 	DeclaredByGo         = "go"
@@ -277,7 +276,7 @@ func ValidateDeclaredSchedules(reg *engine.Registry) error {
 	if err != nil {
 		return err
 	}
-	_, err = desiredSchedules(decls, DefaultScheduleNamespace, time.Now())
+	_, err = desiredSchedules(decls, declaredNamespaceFallback, time.Now())
 	return err
 }
 
@@ -402,4 +401,16 @@ func (r *DeclaredScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		})).
 		Complete(r)
+}
+
+// declaredNamespaceFallback is the namespace of declared webhooks' and schedules' runs when
+// neither a flag nor the operator's namespace says one (programs that set up the controllers
+// without an operator namespace).
+const declaredNamespaceFallback = "default"
+
+// declaredNamespace is where the runs of the webhooks and schedules that the manager's own
+// workflows declare live: flag when set, else the operator's own namespace. Not default, where
+// every tenant's editors and REST keys would read their envelopes and start them by hand.
+func declaredNamespace(flag, operatorNamespace string) string {
+	return cmp.Or(flag, operatorNamespace, declaredNamespaceFallback)
 }

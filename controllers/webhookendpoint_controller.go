@@ -567,7 +567,7 @@ func setupWebhooks(mgr ctrl.Manager, o Options, definitions *WorkflowDefinitionR
 		Secrets:           mgr.GetAPIReader(),
 		Routes:            o.WebhookRoutes,
 		Catalog:           o.Workflows,
-		CodeNamespace:     cmp.Or(o.CodeWebhookNamespace, DefaultCodeWebhookNamespace),
+		CodeNamespace:     declaredNamespace(o.CodeWebhookNamespace, o.Workflows.OperatorNamespace()),
 		OperatorNamespace: o.Workflows.OperatorNamespace(),
 		Grants:            o.WebhookSlugGrants,
 		SecretScope:       o.SecretScope,

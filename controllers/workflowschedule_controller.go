@@ -510,10 +510,7 @@ func setupSchedules(mgr ctrl.Manager, o Options, view cache.Cache) (*DeclaredSch
 	if src == nil {
 		src = CatalogSchedules(o.Workflows)
 	}
-	namespace := o.ScheduleNamespace
-	if namespace == "" {
-		namespace = DefaultScheduleNamespace
-	}
+	namespace := declaredNamespace(o.ScheduleNamespace, o.Workflows.OperatorNamespace())
 	declared := NewDeclaredScheduleReconciler(mgr.GetClient(), src, namespace, mgr.GetEventRecorder("declaredschedule-controller"))
 	declared.Clock = o.schedules.clock
 	if err := declared.SetupWithManager(mgr); err != nil {

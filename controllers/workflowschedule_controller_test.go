@@ -497,7 +497,7 @@ var _ = Describe("Schedules that workflows declare", func() {
 
 	getDeclared := func(name string) (*workflowsv1alpha1.WorkflowSchedule, error) {
 		ws := &workflowsv1alpha1.WorkflowSchedule{}
-		return ws, k8sClient.Get(context.Background(), types.NamespacedName{Namespace: DefaultScheduleNamespace, Name: name}, ws)
+		return ws, k8sClient.Get(context.Background(), types.NamespacedName{Namespace: operatorNamespace, Name: name}, ws)
 	}
 
 	It("gets a WorkflowSchedule for a Go workflow's WithSchedule", func() {
@@ -563,7 +563,7 @@ var _ = Describe("Schedules that workflows declare", func() {
 
 	It("leaves alone a schedule it did not declare whose name a declaration wants", func() {
 		mine := &workflowsv1alpha1.WorkflowSchedule{
-			ObjectMeta: metav1.ObjectMeta{Name: "hello-evening", Namespace: DefaultScheduleNamespace},
+			ObjectMeta: metav1.ObjectMeta{Name: "hello-evening", Namespace: operatorNamespace},
 			Spec:       workflowsv1alpha1.WorkflowScheduleSpec{Schedule: "0 20 * * *", WorkflowName: "hello"},
 		}
 		Expect(k8sClient.Create(context.Background(), mine)).To(Succeed())

@@ -37,7 +37,8 @@ import (
 // WorkflowDefinition) have no resource of their own, so they follow these rules:
 //
 //   - Runs of Go and WORKFLOW_DIRS webhooks are created in the manager's code-webhook namespace
-//     (--code-webhook-namespace, DefaultCodeWebhookNamespace by default); runs of a
+//     (--code-webhook-namespace, the operator's own namespace by default, which no tenant
+//     edits and no REST key lists unless the administrator says so); runs of a
 //     definition's webhooks in the definition's namespace. A definition's webhook is served only
 //     where --webhook-slug-grants lets its namespace claim the slug.
 //   - The signing secret is named by the declaration's secret_ref: in Go and WORKFLOW_DIRS files
@@ -56,8 +57,6 @@ import (
 //     oldest granted definition. No WebhookEndpoint can shadow the manager's own routes; an
 //     endpoint granted the slug wins over a definition.
 const (
-	// DefaultCodeWebhookNamespace is where declared webhooks run when no flag says.
-	DefaultCodeWebhookNamespace = "default"
 	// CodeWebhookSecretPrefix starts the name of a declared webhook's conventional Secret.
 	CodeWebhookSecretPrefix = "centaur-webhook-"
 	// CodeWebhookSecretKey holds the signing secret in that Secret.

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/centaur-dev/workflow-operator/manager"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
@@ -54,10 +55,11 @@ func ensureDevAPIKey(ctx context.Context, c client.Client, path string) (string,
 const devAPIKeyID = "dev"
 
 // storeDevAPIKeyHash makes entry devAPIKeyID of the keys Secret hold key's hash, scoped to
-// namespace default, creating the Secret's namespace and the Secret as needed. Other entries
+// namespace default and the operator's namespace (where the runs of declared webhooks and
+// schedules live), creating the Secret's namespace and the Secret as needed. Other entries
 // are left alone; the manager picks the change up within seconds, without a restart.
 func storeDevAPIKeyHash(ctx context.Context, c client.Client, key string) error {
-	entry, err := json.Marshal(restapi.KeyEntry{SHA256: restapi.HashKey(key), Namespaces: []string{"default"}, DefaultNamespace: "default"})
+	entry, err := json.Marshal(restapi.KeyEntry{SHA256: restapi.HashKey(key), Namespaces: []string{"default", manager.DefaultOperatorNamespace}, DefaultNamespace: "default"})
 	if err != nil {
 		return fmt.Errorf("encode the dev API key entry: %w", err)
 	}
