@@ -29,7 +29,9 @@ import (
 // over loopback, while signed deliveries arrive at cfg.floodSignedRate/s. It is judged by the
 // manager's peak RSS (VmHWM) against the memory limit of config/manager/manager.yaml, and by
 // the signed deliveries: each is answered 202 (and its run exists, one per delivery) or 429/503
-// with Retry-After, which a sender retries; none is lost or answered anything else.
+// with Retry-After, which a sender retries; none is lost or answered anything else. Then the
+// open flood (measureOpenFlood) fills one namespace's quota with unsigned deliveries, and a
+// fan_out run over cfg.fanOutNames names (measureFanOut) crosses --max-children-per-run.
 
 // Names of the flood figure's objects, in the webhook figure's namespace (the manager reads
 // Secrets only there).
@@ -102,7 +104,12 @@ func (h *harness) measureFlood(ctx context.Context, res *results) error {
 	for _, l := range f.lost {
 		h.logf("flood: lost: %s", l)
 	}
-	return h.measureOpenFlood(ctx, m, signer, &res.openFlood)
+	if err := h.measureOpenFlood(ctx, m, signer, &res.openFlood); err != nil {
+		return err
+	}
+	// The fan-out has a manager of its own, which executes runs: this one only serves.
+	m.stop()
+	return h.measureFanOut(ctx, limit, &res.fanOut)
 }
 
 // openSenders bounds the open flood's concurrent senders, under the manager's 64 deliveries in

@@ -66,6 +66,9 @@ type config struct {
 	floodDeliveries int
 	floodSenders    int
 	floodSignedRate float64
+	// fanOutNames is the length of the list of names of the flood figure's fan_out run, which
+	// crosses --max-children-per-run.
+	fanOutNames int
 
 	// figures is the set of figures to measure (all when empty).
 	figures map[string]bool
@@ -93,7 +96,7 @@ func fullConfig() config {
 		blobSteps: 800, blobBytes: 256 << 10, batchedSteps: 1000, fileSteps: 200,
 		pyLongSteps: 1000, pyReplaySteps: 1000, pyRest: 4 * time.Second, pyKeptRuns: 1000, pyWorkers: pyworker.DefaultWorkers,
 		parallelRuns: 500, parallelSteps: 10, parallelism: 16,
-		deliveries: 2000, senders: 16, starts: 100, floodDeliveries: 2000, floodSenders: 300, floodSignedRate: 5,
+		deliveries: 2000, senders: 16, starts: 100, floodDeliveries: 2000, floodSenders: 300, floodSignedRate: 5, fanOutNames: 100_000,
 		sleepRuns: 500, sleepFor: 2 * time.Second,
 		memoryRuns: 2000, memoryInput: 64 << 10, schedules: 1000, repeat: 3, timeout: 10 * time.Minute,
 		temporalPeer: defaultTemporalPeer,
@@ -108,7 +111,7 @@ func smokeConfig() config {
 		blobSteps: 4, blobBytes: 64 << 10, batchedSteps: 150, fileSteps: 10,
 		pyLongSteps: 40, pyReplaySteps: 20, pyRest: 3 * time.Second, pyKeptRuns: 20, pyWorkers: pyworker.DefaultWorkers,
 		parallelRuns: 20, parallelSteps: 3, parallelism: 4,
-		deliveries: 40, senders: 4, starts: 5, floodDeliveries: 50, floodSenders: 25, floodSignedRate: 5,
+		deliveries: 40, senders: 4, starts: 5, floodDeliveries: 50, floodSenders: 25, floodSignedRate: 5, fanOutNames: 2000,
 		sleepRuns: 10, sleepFor: time.Second,
 		memoryRuns: 30, memoryInput: 4 << 10, schedules: 10, repeat: 1, timeout: 2 * time.Minute, smoke: true,
 		shardRuns: 24, shardSteps: 2, shardCPU: 5 * time.Millisecond, shardReplicas: 3,
@@ -163,6 +166,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.deliveries, "deliveries", cfg.deliveries, "Signed webhook deliveries (and raw creates).")
 	fs.IntVar(&cfg.senders, "senders", cfg.senders, "Concurrent webhook senders (and raw creators).")
 	fs.IntVar(&cfg.starts, "starts", cfg.starts, "Runs started through the REST API, with eager_start on and again off.")
+	fs.IntVar(&cfg.fanOutNames, "fan-out-names", cfg.fanOutNames, "Names of the fan_out run of the flood figure, started through the REST API (one child run each, up to --max-children-per-run).")
 	fs.IntVar(&cfg.sleepRuns, "sleep-runs", cfg.sleepRuns, "Runs of the timer lateness figure.")
 	fs.DurationVar(&cfg.sleepFor, "sleep-for", cfg.sleepFor, "How long each of those runs sleeps.")
 	fs.IntVar(&cfg.memoryRuns, "memory-runs", cfg.memoryRuns, "Runs held by the manager in the memory figure.")

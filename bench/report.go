@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
 // results are the benchmark's figures; a zero figure was not measured (a figure failed).
@@ -28,6 +30,7 @@ type results struct {
 	sharding  shardFigures
 	flood     floodFigures
 	openFlood openFloodFigures
+	fanOut    fanOutFigures
 	cpu       []cpuUse
 }
 
@@ -77,7 +80,7 @@ func (r *results) rows() []row {
 	}
 	rows = append(rows, r.pythonRows()...)
 	rows = append(rows, r.webhookRows()...)
-	rows = append(rows, r.floodRow(), r.openFloodRow())
+	rows = append(rows, r.floodRow(), r.openFloodRow(), r.fanOutRow())
 	rows = append(rows, r.startRow(true), r.startRow(false), r.scheduleRow())
 	rows = append(rows, latenessRow(fmt.Sprintf("lateness of %d sleeping runs created at %.0f/s (half of what the parallel figure sustains)", c.sleepRuns, e.timers.pacedRate), e.timers.paced))
 	rows = append(rows, r.memoryRow("sleeping", r.memory.sleeping, false))
@@ -304,6 +307,29 @@ func (r *results) openFloodRow() row {
 		}
 	}
 	rw.met = yesNo(f.peakRSS < r.flood.limit && len(f.lost) == 0 && f.spaceExceeded == 0 && serverErrors == 0 && f.signed["202"] > 0)
+	return rw
+}
+
+// fanOutRow reports the fan_out run over more names than --max-children-per-run, started
+// through the REST API by a manager that executes it: its end, its children, etcd's quota and
+// the manager's peak RSS against its container's memory limit.
+func (r *results) fanOutRow() row {
+	f := r.fanOut
+	rw := row{
+		figure: fmt.Sprintf("fan-out: a fan_out run over %d names started through the REST API (a %.2f MiB request; the body limit is %.0f MiB), --max-children-per-run %d; etcd quota 2 GiB; manager peak RSS",
+			r.cfg.fanOutNames, mib(int64(f.requestBytes)), mib(restapi.MaxBodyBytes), engine.DefaultMaxChildren),
+		target: fmt.Sprintf("RSS < limit; the run Failed with %s within the figure's timeout; %d child runs exist, each ended; none meets database space exceeded",
+			engine.ReasonTooManyChildren, min(r.cfg.fanOutNames, engine.DefaultMaxChildren)),
+	}
+	if f.peakRSS == 0 || r.flood.limit == 0 {
+		rw.measured, rw.limit, rw.ratio, rw.met = "not measured", "memory limit of config/manager/manager.yaml", "—", "no"
+		return rw
+	}
+	rw.measured = fmt.Sprintf("%.0f MiB peak RSS; answered %s; the run was %s %s after %s; %d child runs (%d unfinished); %d database space exceeded (etcd's database %.0f MiB); %d problems",
+		mib(f.peakRSS), f.answer, f.phase, f.reason, fmtDur(f.took), f.children, f.unfinished, f.spaceExceeded, mib(f.etcdBytes), len(f.problems))
+	rw.limit = fmt.Sprintf("%.0f MiB, the manager container's memory limit", mib(r.flood.limit))
+	rw.ratio = fmt.Sprintf("%.2f", float64(f.peakRSS)/float64(r.flood.limit))
+	rw.met = yesNo(f.peakRSS < r.flood.limit && len(f.problems) == 0 && f.spaceExceeded == 0)
 	return rw
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
@@ -78,22 +79,43 @@ func (h *harness) measureStarts(ctx context.Context, res *results) error {
 // createAPIKey stores a fresh API key for startNamespace in the manager's keys Secret and
 // returns it.
 func (h *harness) createAPIKey(ctx context.Context) (string, error) {
+	return h.grantAPIKey(ctx, "bench", startNamespace)
+}
+
+// grantAPIKey stores a fresh API key for ns under id in the manager's keys Secret (created
+// when missing, else given the entry beside the others) and returns it.
+func (h *harness) grantAPIKey(ctx context.Context, id, ns string) (string, error) {
 	raw := make([]byte, 24)
 	if _, err := rand.Read(raw); err != nil {
 		return "", fmt.Errorf("make an API key: %w", err)
 	}
 	key := "bench." + hex.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(key))
-	entry, err := json.Marshal(map[string]any{"sha256": hex.EncodeToString(sum[:]), "namespaces": []string{startNamespace}})
+	entry, err := json.Marshal(map[string]any{"sha256": hex.EncodeToString(sum[:]), "namespaces": []string{ns}})
 	if err != nil {
 		return "", fmt.Errorf("encode the key entry: %w", err)
 	}
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: keysNamespace, Name: keysSecret},
-		Data:       map[string][]byte{"bench": entry},
-	}
-	if err := h.client.Create(ctx, sec); err != nil {
-		return "", fmt.Errorf("create the API keys secret: %w", err)
+	sec := &corev1.Secret{}
+	err = h.client.Get(ctx, keyOf(keysNamespace, keysSecret), sec)
+	switch {
+	case apierrors.IsNotFound(err):
+		sec = &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: keysNamespace, Name: keysSecret},
+			Data:       map[string][]byte{id: entry},
+		}
+		if err := h.client.Create(ctx, sec); err != nil {
+			return "", fmt.Errorf("create the API keys secret: %w", err)
+		}
+	case err != nil:
+		return "", fmt.Errorf("read the API keys secret: %w", err)
+	default:
+		if sec.Data == nil {
+			sec.Data = map[string][]byte{}
+		}
+		sec.Data[id] = entry
+		if err := h.client.Update(ctx, sec); err != nil {
+			return "", fmt.Errorf("add key %s to the API keys secret: %w", id, err)
+		}
 	}
 	return key, nil
 }
