@@ -20,7 +20,9 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/crashguard"
+	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
 
@@ -53,6 +55,9 @@ type Options struct {
 	// Crashes, when set, guards the executions of WorkflowDefinitions' runs against code that
 	// kills the process (see package crashguard and CountCrashStrikes).
 	Crashes *crashguard.Guard
+	// DefinitionCompileRate bounds how often each namespace's definitions are compiled again
+	// after edits, on each replica (DefaultDefinitionCompileRate when zero).
+	DefinitionCompileRate limits.Rate
 	// Sandbox, when set, executes the runs of WorkflowDefinitions in its bounded worker
 	// processes instead of the manager's (see package sandbox); Crashes then has nothing to
 	// guard.
@@ -123,7 +128,8 @@ type Controllers struct {
 // definition once at start, and the collector of unused revisions.
 func setupDefinitions(mgr ctrl.Manager, o Options, view cache.Cache) (*WorkflowDefinitionReconciler, error) {
 	definitions := &WorkflowDefinitionReconciler{Client: mgr.GetClient(), Catalog: o.Workflows, Routes: o.WebhookRoutes,
-		Grants: o.WebhookSlugGrants, Events: mgr.GetEventRecorder("workflowdefinition-controller")}
+		Grants: o.WebhookSlugGrants, Events: mgr.GetEventRecorder("workflowdefinition-controller"),
+		compiler: newDefinitionCompiler(func() *workflowfile.Config { return o.Workflows.Config(workflowfile.OriginDefinition) }, o.DefinitionCompileRate)}
 	if err := definitions.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the WorkflowDefinition controller: %w", err)
 	}

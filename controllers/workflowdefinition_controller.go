@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,6 +46,8 @@ type WorkflowDefinitionReconciler struct {
 	// Events records Kubernetes Events when a definition's Ready condition changes.
 	Events recorder.EventRecorder
 
+	// compiler compiles the definitions, once per content and at each namespace's rate.
+	compiler *definitionCompiler
 	// wake carries definitions to reconcile again: another definition of the same name came
 	// or went, or the route of one of its webhooks changed.
 	wake chan event.GenericEvent
@@ -68,8 +71,11 @@ func (r *WorkflowDefinitionReconciler) Reconcile(ctx context.Context, req ctrl.R
 		r.forget(def.Namespace, def.Name)
 		return ctrl.Result{}, nil
 	}
-	v := r.load(def)
-	return r.writeStatus(ctx, def, v)
+	w, wait, err := r.compiler.compile(def, true, time.Now())
+	if wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	return r.writeStatus(ctx, def, r.load(def, w, err))
 }
 
 // definitionVerdict is what a reconcile made of a definition.
@@ -78,17 +84,17 @@ type definitionVerdict struct {
 	workflow *workflowfile.Workflow
 }
 
-// load compiles the definition and updates the catalog: a definition that does not load is
-// taken out, so that its name's runs fall back to an older definition or fail as unknown.
-func (r *WorkflowDefinitionReconciler) load(def *workflowsv1alpha1.WorkflowDefinition) definitionVerdict {
-	w, err := workflowfile.CompileBundle(DefinitionBundle(def), r.Catalog.Config(workflowfile.OriginDefinition))
+// load updates the catalog with the definition's compile (w, or err): a definition that does
+// not load is taken out, so that its name's runs fall back to an older definition or fail as
+// unknown.
+func (r *WorkflowDefinitionReconciler) load(def *workflowsv1alpha1.WorkflowDefinition, w *workflowfile.Workflow, err error) definitionVerdict {
 	if err == nil {
 		err = checkDefinitionWebhooks(w)
 	}
 	if err == nil && def.Annotations[workflowsv1alpha1.AnnotationQuarantinedRevision] == w.Revision() {
 		r.forget(def.Namespace, def.Name)
 		return definitionVerdict{readiness: unready(workflowsv1alpha1.ReasonQuarantined, fmt.Sprintf(
-			"a run of revision %s killed the manager's process, the second time executing alone: its code most likely exhausts the manager's memory, so no new run starts on it. Change the source (a new revision) once the step or handler that builds a very large value is fixed",
+			"a run of revision %s killed the process that executed it, the second time executing alone: its code most likely exceeds its memory bound, so no new run starts on it. Change the source (a new revision) once the step or handler that builds a very large value is fixed",
 			w.Revision()))}
 	}
 	if err != nil {
@@ -152,6 +158,7 @@ func (r *WorkflowDefinitionReconciler) entryOf(namespace, name string) (string, 
 
 // forget takes a definition out of the catalog and wakes the others of its name.
 func (r *WorkflowDefinitionReconciler) forget(namespace, name string) {
+	r.compiler.forget(types.NamespacedName{Namespace: namespace, Name: name})
 	workflow, had := r.entryOf(namespace, name)
 	r.Catalog.RemoveDefinition(namespace, name)
 	if had {
@@ -320,7 +327,9 @@ func (l *DefinitionsLoader) Start(ctx context.Context) error {
 	}
 	for i := range defs.Items {
 		if defs.Items[i].DeletionTimestamp.IsZero() {
-			l.Reconciler.load(&defs.Items[i])
+			def := &defs.Items[i]
+			w, _, err := l.Reconciler.compiler.compile(def, false, time.Now())
+			l.Reconciler.load(def, w, err)
 		}
 	}
 	l.Reconciler.Catalog.MarkDefinitionsSynced()

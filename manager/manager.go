@@ -123,6 +123,7 @@ type Options struct {
 	DefinitionMaxBranches int           // --definition-max-parallel-branches
 	DefinitionLoadMemory  uint64        // --definition-load-memory
 	DefinitionExecMemory  uint64        // --definition-execution-memory
+	DefinitionCompileRate float64       // --definition-compile-rate
 	CrashGuardDir         string        // --crash-guard-dir
 	PodCIDRs              string        // --pod-cidrs
 	ServiceCIDRs          string        // --service-cidrs
@@ -216,6 +217,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.WorkflowDirsPoll, "workflow-dirs-poll-interval", catalog.DefaultDirsPollInterval, "How often --workflow-dirs are checked for changed files.")
 	fs.StringVar(&o.OperatorNamespace, "operator-namespace", cmp.Or(os.Getenv("POD_NAMESPACE"), DefaultOperatorNamespace), "The operator's own namespace: revisions of WORKFLOW_DIRS files and the Secrets their webhooks name live here; default: POD_NAMESPACE.")
 	fs.Uint64Var(&o.WorkflowFileMaxSteps, "workflow-file-max-steps", workflowfile.DefaultMaxSteps, "Starlark execution steps one execution of a workflow file's handler (or one call of a step function) may take before the run fails with ExecutionLimitExceeded.")
+	fs.Float64Var(&o.DefinitionCompileRate, "definition-compile-rate", controllers.DefaultDefinitionCompileRate.PerSecond, "Compiles per second of one namespace's edited WorkflowDefinitions on each replica, after a burst of 100; edits made meanwhile are compiled together. An edit that leaves a definition's source and modules as they were compiles nothing.")
 	fs.Uint64Var(&o.DefinitionExecMemory, "definition-execution-memory", sandbox.DefaultMemory, "Bytes of memory the runs of WorkflowDefinitions may use together in the sandbox process that executes them (a run that was executing when a worker died executes again alone, in a worker of its own, with this much). A run whose code needs more fails with Quarantined and never reaches the manager's memory. 0 executes them in the manager's own process, guarded only by --crash-guard-dir.")
 	fs.StringVar(&o.CrashGuardDir, "crash-guard-dir", filepath.Join(os.TempDir(), "centaur-crash-guard"), "Directory, kept across restarts of the manager's container (an emptyDir), where the manager notes which WorkflowDefinitions' runs execute, so that a run whose code keeps killing the process fails with Quarantined instead of crash-looping the replicas. Empty turns the guard off.")
 	fs.Uint64Var(&o.DefinitionLoadMemory, "definition-load-memory", loadprobe.DefaultMemory, "Bytes of memory a WorkflowDefinition's load (its top level) may use. Each definition is loaded first in a child process bounded to this much; one that needs more reports MemoryLimitExceeded instead of taking the manager down. 0 turns the check off.")
@@ -404,6 +406,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		MaxConcurrentReconciles:     o.MaxConcurrentReconciles,
 		Crashes:                     crashes,
 		Sandbox:                     definitionSandbox,
+		DefinitionCompileRate:       limits.Rate{PerSecond: o.DefinitionCompileRate, Burst: controllers.DefaultDefinitionCompileRate.Burst},
 		EventRetention:              o.EventRetention,
 		Agents:                      controllers.AgentOptions{ConfigMap: agentsConfig, Concurrency: o.AgentConcurrency},
 		WebhookRoutes:               webhookRoutes,

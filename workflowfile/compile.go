@@ -85,8 +85,9 @@ type Bundle struct {
 	Files map[string]string `json:"files"`
 }
 
-// digest is the hex SHA-256 of the bundle's canonical JSON (encoding/json sorts map keys).
-func (b Bundle) digest() string {
+// Digest is the hex SHA-256 of the bundle's canonical JSON (encoding/json sorts map keys): two
+// bundles with the same digest compile to the same workflow, at the same revision.
+func (b Bundle) Digest() string {
 	raw, _ := json.Marshal(b)
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
@@ -181,7 +182,7 @@ func Compile(entry string, read ReadFunc, origin Origin, cfg *Config) (*Workflow
 		return nil, err
 	}
 	w.bundle = Bundle{Origin: origin, Entry: entry, Files: l.files}
-	w.revision = RevisionName(w.Name(), w.bundle.digest())
+	w.revision = RevisionName(w.Name(), w.bundle.Digest())
 	return w, nil
 }
 
