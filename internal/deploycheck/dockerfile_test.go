@@ -139,7 +139,13 @@ func dockerStages(t *testing.T, path string) []dockerStage {
 // deploymentContainer is the manager container of config/default's Deployment.
 func deploymentContainer(t *testing.T, root string) corev1.Container {
 	t.Helper()
-	for _, obj := range render(t, root, "default") {
+	return managerContainer(t, root, "default")
+}
+
+// managerContainer is the manager container of the Deployment that config/<dir> renders.
+func managerContainer(t *testing.T, root, dir string) corev1.Container {
+	t.Helper()
+	for _, obj := range render(t, root, dir) {
 		if obj.GetKind() != "Deployment" {
 			continue
 		}
@@ -153,6 +159,6 @@ func deploymentContainer(t *testing.T, root string) corev1.Container {
 			}
 		}
 	}
-	t.Fatal("config/default renders no Deployment with a manager container")
+	t.Fatalf("config/%s renders no Deployment with a manager container", dir)
 	return corev1.Container{}
 }
