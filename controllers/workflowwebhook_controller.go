@@ -134,6 +134,7 @@ type servedRoute struct {
 	key        routes.Key
 	definition types.NamespacedName // the declaring definition, if one
 	state      string               // readiness, to log changes only
+	conflicts  string               // the files that lose the slug to the winning file, to log changes only
 }
 
 // Reconcile serves the slug req.Name as its winning declaration says.
@@ -161,11 +162,14 @@ func (r *WorkflowWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if err := r.Routes.Set(route); err != nil {
 		return ctrl.Result{}, fmt.Errorf("serve the declared webhook %q: %w", slug, err)
 	}
-	now := servedRoute{key: route.Key, state: routeState(route)}
+	now := servedRoute{key: route.Key, state: routeState(route), conflicts: conflictKey(claims)}
 	if winner.Entry.Source == catalog.SourceDefinition {
 		now.definition = types.NamespacedName{Namespace: winner.Entry.Namespace, Name: winner.Entry.Definition}
 	}
 	r.remember(slug, now)
+	if now.conflicts != "" && (!hadPrev || prev.conflicts != now.conflicts) {
+		logConflicts(ctx, claims)
+	}
 	if !hadPrev || prev.state != now.state || prev.key != now.key {
 		r.announce(ctx, route, winner, !hadPrev)
 		r.wakeDefinition(now.definition)
@@ -200,6 +204,43 @@ func servableClaims(claims []catalog.Webhook, grants routes.Grants) []catalog.We
 		}
 	}
 	return out
+}
+
+// fileLosers are the WORKFLOW_DIRS files among claims (in precedence order) that declare the
+// slug but lose it to the winning file: a file wins over every other source, so only another
+// file takes a slug from one.
+func fileLosers(claims []catalog.Webhook) []catalog.Webhook {
+	if len(claims) < 2 || claims[0].Entry.Source != catalog.SourceFile {
+		return nil
+	}
+	var out []catalog.Webhook
+	for _, c := range claims[1:] {
+		if c.Entry.Source == catalog.SourceFile {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// conflictKey names the files that lose a slug to another file, empty when none does.
+func conflictKey(claims []catalog.Webhook) string {
+	var files []string
+	for _, c := range fileLosers(claims) {
+		files = append(files, c.Entry.File)
+	}
+	return strings.Join(files, "\x00")
+}
+
+// logConflicts logs workflow_webhook_conflict, at error level, for each WORKFLOW_DIRS file that
+// declares the slug but loses it to another file, naming both files and how to fix it.
+func logConflicts(ctx context.Context, claims []catalog.Webhook) {
+	winner := claims[0]
+	for _, loser := range fileLosers(claims) {
+		err := fmt.Errorf("the webhook %s of %s is served by %s, which declares the same slug and wins it (its WORKFLOW_NAME %q sorts first); rename one of the slugs",
+			routes.Path(winner.Spec.Slug), loser.Entry.File, winner.Entry.File, winner.Entry.Name())
+		log.FromContext(ctx).Error(err, "workflow_webhook_conflict", "slug", winner.Spec.Slug, "path", routes.Path(winner.Spec.Slug),
+			"file", loser.Entry.File, "workflow", loser.Entry.Name(), "winner_file", winner.Entry.File, "winner_workflow", winner.Entry.Name())
+	}
 }
 
 // routeState is a route's readiness in one word.
@@ -385,13 +426,21 @@ func withoutPath(err error) error {
 }
 
 // announce logs workflow_webhook_registered for every route the first time this process sets
-// it and whenever it becomes Ready, and workflow_webhook_not_ready when it stops serving.
+// it and whenever it becomes Ready, and workflow_webhook_not_ready when it stops serving. A
+// route that does not serve is logged at error level too, as workflow_webhook_not_serving: its
+// path answers 503 until the fix its message names (a Secret to create, a variable to set) is
+// made.
 func (r *WorkflowWebhookReconciler) announce(ctx context.Context, route routes.Route, w catalog.Webhook, first bool) {
 	logger := log.FromContext(ctx)
 	kv := []any{"slug", route.Slug, "workflow", route.WorkflowName, "path", routes.Path(route.Slug), "namespace", route.Key.Namespace,
 		"source", string(w.Entry.Source), "ready", route.Ready}
+	if w.Entry.File != "" {
+		kv = append(kv, "file", w.Entry.File)
+	}
 	if !route.Ready {
 		kv = append(kv, "reason", route.Reason, "message", route.Message)
+		logger.Error(fmt.Errorf("%s answers 503 until this is fixed: %s", routes.Path(route.Slug), route.Message),
+			"workflow_webhook_not_serving", kv...)
 	}
 	if first || route.Ready {
 		logger.Info("workflow_webhook_registered", kv...)
