@@ -8,6 +8,7 @@ LOCALBIN ?= $(shell pwd)/bin
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
+HELM ?= $(LOCALBIN)/helm
 GO_TEST_FLAGS ?= -race -count=1
 FUZZTIME ?= 30s
 TEST_FUZZTIME ?= 3s
@@ -26,6 +27,10 @@ help: ## Show the targets and what they do.
 .PHONY: manifests
 manifests: controller-gen ## Generate CRDs and RBAC from the kubebuilder markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:allowDangerousTypes=true paths="./..." output:crd:artifacts:config=config/crd/bases
+	@# The chart renders the same CRDs and generated roles from copies (internal/chartcheck compares them).
+	rm -f charts/centaur-workflows/files/crds/*.yaml charts/centaur-workflows/files/rbac/*.yaml
+	cp config/crd/bases/*.yaml charts/centaur-workflows/files/crds/
+	cp config/rbac/role.yaml config/rbac/*_editor_role.yaml config/rbac/*_viewer_role.yaml charts/centaur-workflows/files/rbac/
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy methods for the API types.
@@ -33,7 +38,7 @@ generate: controller-gen ## Generate deepcopy methods for the API types.
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when generated files differ from what is committed.
-	@stale=$$(git status --porcelain -- config/crd/bases config/rbac api); if [ -n "$$stale" ]; then \
+	@stale=$$(git status --porcelain -- config/crd/bases config/rbac api charts/centaur-workflows/files); if [ -n "$$stale" ]; then \
 		echo "generated files are stale or uncommitted: run 'make generate manifests' and commit the result:"; echo "$$stale"; exit 1; fi
 
 .PHONY: fmt
@@ -53,6 +58,15 @@ lint: ## Fail on unformatted files or vet findings.
 control-plane: ## Build kube-apiserver and etcd from the Go module proxy into bin/k8s (cached).
 	bash hack/build-control-plane.sh
 
+.PHONY: helm
+helm: ## Build helm from the Go module proxy into bin/helm (cached), for the chart's tests.
+	bash hack/build-helm.sh
+
+.PHONY: chart
+chart: helm ## Lint the chart and print what it renders with its default values.
+	$(HELM) lint --strict charts/centaur-workflows
+	$(HELM) template centaur charts/centaur-workflows -n centaur-system
+
 .PHONY: chromium
 chromium: ## Find headless Chromium for the console's browser specs; as root, install Debian's chromium (SKIP_BROWSER=1 skips them).
 	bash hack/install-chromium.sh
@@ -62,9 +76,9 @@ python: ## Find a CPython 3.9+ for Python workflow files and their tests; as roo
 	bash hack/install-python.sh
 
 .PHONY: test
-test: verify-generated lint control-plane chromium python ## Run every test (Python package, unit, envtest and browser suites) with -race, and each fuzz target briefly.
+test: verify-generated lint control-plane helm chromium python ## Run every test (Python package, unit, envtest and browser suites) with -race, and each fuzz target briefly.
 	cd python && python3 -B -m unittest discover -s tests -t .
-	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" HELM="$(HELM)" go test $(GO_TEST_FLAGS) ./...
 	bash hack/fuzz.sh $(TEST_FUZZTIME)
 
 .PHONY: fuzz

@@ -17,12 +17,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	apiyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -188,6 +190,27 @@ func Decode(data []byte) ([]*unstructured.Unstructured, error) {
 	}
 }
 
+// ManagerContainer is the manager container of the Deployment among objs, which from renders.
+func ManagerContainer(t *testing.T, objs []*unstructured.Unstructured, from string) corev1.Container {
+	t.Helper()
+	for _, obj := range objs {
+		if obj.GetKind() != "Deployment" {
+			continue
+		}
+		var d appsv1.Deployment
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &d); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Name == "manager" {
+				return c
+			}
+		}
+	}
+	t.Fatalf("%s renders no Deployment with a manager container", from)
+	return corev1.Container{}
+}
+
 // Apply server-side-applies obj as the deployer would (kubectl apply --server-side), or only
 // dry-runs it; in a dry run, an object whose namespace is yet to be created passes.
 func Apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured, dryRun bool) error {
@@ -310,7 +333,10 @@ func editorMayNotPlaceRuns(ctx context.Context, t *testing.T, cluster *testclust
 	if err := editor.Update(ctx, struck); err == nil || !strings.Contains(err.Error(), "only the operator sets the annotation workflows.centaur.dev/crash-strikes") {
 		t.Errorf("an editor's crash strikes: want the policy's refusal, got %v", err)
 	}
-	run.Labels = map[string]string{"team": "deploycheck"}
+	if run.Labels == nil { // with --sharding the run carries its shard label, which stays
+		run.Labels = map[string]string{}
+	}
+	run.Labels["team"] = "deploycheck"
 	if err := editor.Update(ctx, run); err != nil {
 		t.Errorf("an editor's own label was refused: %v", err)
 	}

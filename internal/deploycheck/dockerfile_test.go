@@ -8,9 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 )
@@ -145,20 +143,5 @@ func deploymentContainer(t *testing.T, root string) corev1.Container {
 // managerContainer is the manager container of the Deployment that config/<dir> renders.
 func managerContainer(t *testing.T, root, dir string) corev1.Container {
 	t.Helper()
-	for _, obj := range render(t, root, dir) {
-		if obj.GetKind() != "Deployment" {
-			continue
-		}
-		var d appsv1.Deployment
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &d); err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range d.Spec.Template.Spec.Containers {
-			if c.Name == "manager" {
-				return c
-			}
-		}
-	}
-	t.Fatalf("config/%s renders no Deployment with a manager container", dir)
-	return corev1.Container{}
+	return ManagerContainer(t, render(t, root, dir), "config/"+dir)
 }
