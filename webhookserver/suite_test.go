@@ -125,8 +125,12 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 
+	// Every spec sends from loopback, and many send forged deliveries on purpose, so the shared
+	// server's budget of failing deliveries per client is far above the default; the
+	// "impatient" server below has a tight one for the specs of that limit.
 	serverCfg = Config{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Runs: mgr.GetCache(), DeletedRuns: deliveryLedger,
-		Workflows: workflowCatalog, Routes: table, Logger: logf.Log.WithName("api")}
+		Workflows: workflowCatalog, Routes: table, Logger: logf.Log.WithName("api"),
+		UnverifiedRate: limits.Rate{PerSecond: 100, Burst: 1000}}
 	api = httptest.NewServer(New(serverCfg).Handler())
 	proxiedCfg := serverCfg
 	proxiedCfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
