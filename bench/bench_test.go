@@ -17,7 +17,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane and the manager; skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute) // the schedule figure waits up to a minute for its minute
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute) // the schedule figure waits up to a minute for its minute; under -race beside the other packages the figures take about 6
 	defer cancel()
 	cfg := smokeConfig()
 	cfg.race = testcluster.RaceEnabled

@@ -47,6 +47,8 @@ type fanOutFigures struct {
 	// children counts the child runs that exist once the run ended; unfinished those of them
 	// not final when the figure stopped waiting.
 	children, unfinished int
+	// cap is the manager's --max-children-per-run.
+	cap int
 	// spaceExceeded counts "database space exceeded" in the answer and the logs.
 	spaceExceeded int
 	// took is from the request to the run's end (or to the end of the wait for it).
@@ -95,7 +97,13 @@ func (h *harness) measureFanOut(ctx context.Context, limit int64, f *fanOutFigur
 			offsets[i] = st.Size()
 		}
 	}
-	m, err := h.startManager(ctx)
+	f.cap = engine.DefaultMaxChildren
+	var capArgs []string
+	if h.cfg.fanOutCap > 0 {
+		f.cap = h.cfg.fanOutCap
+		capArgs = append(capArgs, fmt.Sprintf("--max-children-per-run=%d", f.cap))
+	}
+	m, err := h.startManager(ctx, capArgs...)
 	if err != nil {
 		return err
 	}
@@ -155,7 +163,7 @@ func (h *harness) measureFanOut(ctx context.Context, limit int64, f *fanOutFigur
 	}
 	f.problems = append(f.problems, f.judge(limit)...)
 	h.logf("fan-out: fan_out over %d names (a %d-byte request) answered %s; the run was %s %s after %s: %s; %d child runs (%d unfinished), cap %d; %d database space exceeded, etcd's database %.0f MiB; manager peak RSS %.0f MiB of a %.0f MiB limit",
-		f.names, f.requestBytes, f.answer, f.phase, f.reason, fmtDur(f.took), f.message, f.children, f.unfinished, engine.DefaultMaxChildren,
+		f.names, f.requestBytes, f.answer, f.phase, f.reason, fmtDur(f.took), f.message, f.children, f.unfinished, f.cap,
 		f.spaceExceeded, mib(f.etcdBytes), mib(f.peakRSS), mib(limit))
 	for _, p := range f.problems {
 		h.logf("fan-out: %s", p)
@@ -169,11 +177,11 @@ func (f *fanOutFigures) judge(limit int64) []string {
 	if f.answer == "" || f.phase == "" || !workflowsv1alpha1.RunPhase(f.phase).IsFinal() {
 		return out // the start request's problem, or the run's not ending, is recorded
 	}
-	want := min(f.names, engine.DefaultMaxChildren)
+	want := min(f.names, f.cap)
 	switch {
-	case f.names > engine.DefaultMaxChildren && (f.phase != string(workflowsv1alpha1.PhaseFailed) || f.reason != engine.ReasonTooManyChildren):
+	case f.names > f.cap && (f.phase != string(workflowsv1alpha1.PhaseFailed) || f.reason != engine.ReasonTooManyChildren):
 		out = append(out, fmt.Sprintf("the run ended %s %s, not Failed with %s", f.phase, f.reason, engine.ReasonTooManyChildren))
-	case f.names <= engine.DefaultMaxChildren && f.phase != string(workflowsv1alpha1.PhaseSucceeded):
+	case f.names <= f.cap && f.phase != string(workflowsv1alpha1.PhaseSucceeded):
 		out = append(out, fmt.Sprintf("the run ended %s %s, not Succeeded (its names are within the cap)", f.phase, f.reason))
 	}
 	if f.children != want {

@@ -69,6 +69,9 @@ type config struct {
 	// fanOutNames is the length of the list of names of the flood figure's fan_out run, which
 	// crosses --max-children-per-run.
 	fanOutNames int
+	// fanOutCap, when set, is the fan-out manager's --max-children-per-run (the quick run's
+	// small one keeps the cap's crossing and spares a thousand children).
+	fanOutCap int
 
 	// figures is the set of figures to measure (all when empty).
 	figures map[string]bool
@@ -111,7 +114,7 @@ func smokeConfig() config {
 		blobSteps: 4, blobBytes: 64 << 10, batchedSteps: 150, fileSteps: 10,
 		pyLongSteps: 40, pyReplaySteps: 20, pyRest: 3 * time.Second, pyKeptRuns: 20, pyWorkers: pyworker.DefaultWorkers,
 		parallelRuns: 20, parallelSteps: 3, parallelism: 4,
-		deliveries: 40, senders: 4, starts: 5, floodDeliveries: 50, floodSenders: 25, floodSignedRate: 5, fanOutNames: 2000,
+		deliveries: 40, senders: 4, starts: 5, floodDeliveries: 50, floodSenders: 25, floodSignedRate: 5, fanOutNames: 60, fanOutCap: 20,
 		sleepRuns: 10, sleepFor: time.Second,
 		memoryRuns: 30, memoryInput: 4 << 10, schedules: 10, repeat: 1, timeout: 2 * time.Minute, smoke: true,
 		shardRuns: 24, shardSteps: 2, shardCPU: 5 * time.Millisecond, shardReplicas: 3,

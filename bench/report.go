@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/http"
 	"os"
@@ -315,11 +316,12 @@ func (r *results) openFloodRow() row {
 // the manager's peak RSS against its container's memory limit.
 func (r *results) fanOutRow() row {
 	f := r.fanOut
+	limit := cmp.Or(r.cfg.fanOutCap, engine.DefaultMaxChildren)
 	rw := row{
 		figure: fmt.Sprintf("fan-out: a fan_out run over %d names started through the REST API (a %.2f MiB request; the body limit is %.0f MiB), --max-children-per-run %d; etcd quota 2 GiB; manager peak RSS",
-			r.cfg.fanOutNames, mib(int64(f.requestBytes)), mib(restapi.MaxBodyBytes), engine.DefaultMaxChildren),
+			r.cfg.fanOutNames, mib(int64(f.requestBytes)), mib(restapi.MaxBodyBytes), limit),
 		target: fmt.Sprintf("RSS < limit; the run Failed with %s within the figure's timeout; %d child runs exist, each ended; none meets database space exceeded",
-			engine.ReasonTooManyChildren, min(r.cfg.fanOutNames, engine.DefaultMaxChildren)),
+			engine.ReasonTooManyChildren, min(r.cfg.fanOutNames, limit)),
 	}
 	if f.peakRSS == 0 || r.flood.limit == 0 {
 		rw.measured, rw.limit, rw.ratio, rw.met = "not measured", "memory limit of config/manager/manager.yaml", "—", "no"
