@@ -48,3 +48,79 @@ secretNamespaces and the agents' ConfigMap's.
 {{- if ne $agents $own }}{{ $out = append $out $agents }}{{ end -}}
 {{- toJson (uniq $out) -}}
 {{- end -}}
+
+{{/* An image reference from {repository, tag, digest}. */}}
+{{- define "centaur.image" -}}
+{{- .repository }}{{ if .digest }}@{{ .digest }}{{ else }}:{{ .tag }}{{ end -}}
+{{- end -}}
+
+{{/*
+WORKFLOW_DIRS, later directories overriding earlier ones: the image's, the overlay image's (or
+overlayInit's copy), the ConfigMap's, then git-sync's checkout through its link.
+*/}}
+{{- define "centaur.workflowDirs" -}}
+{{- $dirs := list "/app/workflows" "/app/overlay/org/workflows" "/app/overlay/configmap/workflows" -}}
+{{- with .Values.gitSync }}{{ if .enabled }}
+{{- $dirs = append $dirs (trimSuffix "/" (printf "%s/%s/%s" (trimSuffix "/" .root) .link (.subPath | default ""))) -}}
+{{- end }}{{ end -}}
+{{- join ":" $dirs -}}
+{{- end -}}
+
+{{/* A container's securityContext: non-root as the given user, read-only root file system. */}}
+{{- define "centaur.containerSecurity" -}}
+runAsNonRoot: true
+runAsUser: {{ int64 . }}
+runAsGroup: {{ int64 . }}
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop:
+  - ALL
+{{- end -}}
+
+{{/*
+A git-sync v4 container: (dict "name" ... "oneTime" bool "gitSync" .Values.gitSync). It clones
+gitSync.repo at gitSync.ref into gitSync.root and points gitSync.link at the checkout; with
+oneTime it exits after the first clone (the init container), else it polls every period.
+*/}}
+{{- define "centaur.gitSyncContainer" -}}
+{{- $g := .gitSync -}}
+- name: {{ .name }}
+  image: {{ include "centaur.image" $g.image }}
+  {{- with $g.image.pullPolicy }}
+  imagePullPolicy: {{ . }}
+  {{- end }}
+  args:
+  - --repo={{ $g.repo }}
+  - --ref={{ $g.ref }}
+  - --root={{ $g.root }}
+  - --link={{ $g.link }}
+  - --depth={{ int64 $g.depth }}
+  {{- if .oneTime }}
+  - --one-time
+  {{- else }}
+  - --period={{ $g.period }}
+  {{- end }}
+  {{- range $g.extraArgs }}
+  - {{ . | quote }}
+  {{- end }}
+  env:
+  # git writes its configuration under HOME: an emptyDir, as the root file system is read-only.
+  - name: HOME
+    value: /tmp
+  {{- with $g.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  volumeMounts:
+  - name: git-sync
+    mountPath: {{ $g.root }}
+  - name: git-sync-home
+    mountPath: /tmp
+  {{- with $g.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  securityContext:
+    {{- include "centaur.containerSecurity" $g.runAsUser | nindent 4 }}
+  resources:
+    {{- toYaml $g.resources | nindent 4 }}
+{{- end -}}
