@@ -102,6 +102,10 @@ func TestTheSchemaRefusesAWrongValueNamingIt(t *testing.T) {
 		{"image: {repository: x, pullPolicy: Sometimes}", "pullPolicy"},
 		{"networkPolicy: {enabled: yes-please}", "enabled"},
 		{"replica: 2", "replica"}, // a typo is not silently ignored
+		{"gitSync: {enabled: true}", "repo"},
+		{"gitSync: {period: often}", "period"},
+		{"overlayInit: {runAsUser: 0}", "runAsUser"},
+		{"overlayInit: {enabled: true, image: {repository: files}}", "tag"},
 	} {
 		out, err := exec.Command(helm, "template", release, filepath.Join(root, chartDir), "-n", namespace,
 			"-f", valuesFile(t, c.values)).CombinedOutput()
