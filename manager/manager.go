@@ -148,6 +148,10 @@ type Options struct {
 	ConsoleSecret      string // --console-secret
 	ConsoleMaxRequests int    // --console-max-requests
 	ConsoleMaxStreams  int    // --console-max-streams
+
+	// EnsureSecrets makes Run a one-shot: create the Secrets of --api-keys-secret and
+	// --console-secret unless they exist (EnsureSecrets), then return.
+	EnsureSecrets bool // --ensure-secrets
 }
 
 // DefaultOperatorNamespace is the operator's namespace when neither --operator-namespace nor
@@ -236,6 +240,7 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.PythonMaxWorkerKills, "python-max-worker-kills", pyworkflow.DefaultMaxWorkerKills, "A run whose handler code takes down this many Python workers (past --python-handler-deadline, or the worker died while it ran) fails with ExecutionLimitExceeded.")
 	fs.StringVar(&o.ConsoleSecret, "console-secret", console.DefaultSecret.String(), "namespace/name of the Secret whose key \"session-key\" (32 bytes or more) seals the web console's sign-in cookies, the same on every replica; without it each replica uses a key of its own. See docs/console.md.")
 	fs.IntVar(&o.ConsoleMaxRequests, "console-max-requests", console.DefaultMaxRequests, "How many web console page requests a replica serves at once; more wait briefly, then get 503. Apart from the REST API.")
+	fs.BoolVar(&o.EnsureSecrets, "ensure-secrets", false, "One-shot: create the Secrets of --api-keys-secret (with no keys; see docs/rest-api.md) and --console-secret (a random session key) unless they exist, never changing an existing one, then exit. The Helm chart's hook Job runs it.")
 	fs.IntVar(&o.ConsoleMaxStreams, "console-max-streams", console.DefaultMaxStreams, "How many web console live streams a replica keeps open at once; pages beyond it retry later.")
 	o.Zap.BindFlags(fs)
 	fs.BoolVar(&o.Zap.Development, "dev", false, "Human-readable console logs instead of JSON (shorthand for --zap-devel).")
@@ -268,6 +273,9 @@ func Run(o Options, extra ...durable.Workflow) error {
 	consoleSecret, err := restapi.ParseSecretRef(o.ConsoleSecret, console.DefaultSecret)
 	if err != nil {
 		return fmt.Errorf("--console-secret: %w", err)
+	}
+	if o.EnsureSecrets {
+		return ensureSecrets(keysSecret, consoleSecret)
 	}
 
 	trustedProxies, err := webhookserver.ParseCIDRs(o.TrustedProxies)
