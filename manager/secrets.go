@@ -46,12 +46,12 @@ func ensureSecrets(keys, session types.NamespacedName) error {
 }
 
 // EnsureSecrets creates, unless they exist, the REST API's keys Secret keys (with no keys: add
-// one as docs/rest-api.md "API keys" says; a key's plaintext is never generated or logged
+// one as docs/install.md "With Helm" says; a key's plaintext is never generated or logged
 // here) and the web console's session Secret session (a random key of console.MinSecretBytes
 // bytes, hex encoded, under console.SecretKey). Their namespaces must exist.
 func EnsureSecrets(ctx context.Context, c client.Client, log logr.Logger, keys, session types.NamespacedName) error {
 	if err := createUnlessExists(ctx, c, log, keys, map[string][]byte{}, "the REST API's key hashes",
-		"it holds no key yet: add one as docs/rest-api.md \"API keys\" says"); err != nil {
+		"it holds no key yet: add one as docs/install.md \"With Helm\" says"); err != nil {
 		return err
 	}
 	return EnsureConsoleSecret(ctx, c, log, session)

@@ -2,12 +2,14 @@ package manager_test
 
 import (
 	"context"
+	"encoding/base64"
 	"path/filepath"
 	"reflect"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/centaur-dev/workflow-operator/controllers"
@@ -70,6 +72,14 @@ func TestEnsureSecretsCreatesWhatIsMissingAndNeverTouchesWhatExists(t *testing.T
 	run("fresh")
 	if keys := get("fresh", "keys"); len(keys.Data) != 0 {
 		t.Errorf("the new API keys Secret holds %d entries; want none", len(keys.Data))
+	}
+	t.Log("docs/install.md's merge patch adds the first key to the empty Secret")
+	patch := []byte(`{"data":{"ci":"` + base64.StdEncoding.EncodeToString([]byte(`{"sha256":"00","namespaces":["default"]}`)) + `"}}`)
+	if err := c.Patch(ctx, get("fresh", "keys"), client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatalf("merge patch of the empty keys Secret: %v", err)
+	}
+	if keys := get("fresh", "keys"); len(keys.Data["ci"]) == 0 {
+		t.Error("the merge patch added no key")
 	}
 	session := get("fresh", "console")
 	if key := session.Data[console.SecretKey]; len(key) < console.MinSecretBytes {

@@ -40,6 +40,11 @@ var (
 	chartOnly = []string{
 		"PodDisruptionBudget centaur-system/centaur-controller-manager",
 		"NetworkPolicy centaur-system/centaur-controller-manager",
+		// The hook that creates missing Secrets (secrets_test.go).
+		"ServiceAccount centaur-system/centaur-ensure-secrets",
+		"Role centaur-system/centaur-ensure-secrets",
+		"RoleBinding centaur-system/centaur-ensure-secrets",
+		"Job centaur-system/centaur-ensure-secrets",
 	}
 	configDefaultOnly = []string{
 		"Namespace centaur-system", // helm install --create-namespace makes it
@@ -54,6 +59,7 @@ image: {repository: registry.example.com/centaur/overlay, digest: "sha256:012345
 imagePullSecrets: [{name: registry}]
 apiKeys: {secretName: keys}
 console: {secretName: console}
+secrets: {create: true, backoffLimit: 1, activeDeadlineSeconds: 60, resources: {requests: {cpu: 5m}}}
 webhookSecrets:
 - {name: github-webhook, env: GITHUB_WEBHOOK_SECRET, secretName: gh}
 - {name: stripe, env: STRIPE_WEBHOOK_SECRET, secretName: stripe}
@@ -105,6 +111,7 @@ func TestTheSchemaRefusesAWrongValueNamingIt(t *testing.T) {
 		{"gitSync: {enabled: true}", "repo"},
 		{"gitSync: {period: often}", "period"},
 		{"overlayInit: {runAsUser: 0}", "runAsUser"},
+		{"secrets: {create: sometimes}", "create"},
 		{"overlayInit: {enabled: true, image: {repository: files}}", "tag"},
 	} {
 		out, err := exec.Command(helm, "template", release, filepath.Join(root, chartDir), "-n", namespace,
@@ -201,6 +208,7 @@ func TestTheManagerWorksWithThePermissionsTheChartGivesIt(t *testing.T) {
 			if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}); err != nil {
 				t.Fatal(err)
 			}
+			hookMayOnlyCreateSecrets(ctx, t, admin)
 			dryRun(ctx, t, admin, template(t, helm, root, everything))
 			dryRunModesAndServiceMonitor(ctx, t, admin, helm, root)
 		},
