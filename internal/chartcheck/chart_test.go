@@ -71,6 +71,7 @@ agents:
     agents:
       default: {backend: external}
 storage: {maxRunBytes: 20971520, maxNamespaceBytes: -1, maxTotalBytes: 1073741824, maxNamespaceRuns: 0}
+definitions: {executionMemory: 134217728, loadMemory: 134217728, compileRate: 0.5, maxParallelBranches: 50}
 clusterCIDRs: {pods: [100.96.0.0/11], services: [100.64.0.0/13], nodes: [198.51.100.0/24]}
 trustedProxies: [10.0.0.0/8]
 workflowFiles: {"standup.py": "WORKFLOW_NAME = 'standup'\n"}
@@ -103,6 +104,7 @@ func TestTheSchemaRefusesAWrongValueNamingIt(t *testing.T) {
 	for _, c := range []struct{ values, field string }{
 		{"replicas: three", "replicas"},
 		{"storage: {maxRunBytes: 20MiB}", "maxRunBytes"},
+		{"definitions: {executionMemory: 256Mi}", "executionMemory"},
 		{"webhookSlugGrants: team-a=team-a-*", "webhookSlugGrants"},
 		{"secretNamespaces: [1]", "secretNamespaces"},
 		{"image: {repository: x, pullPolicy: Sometimes}", "pullPolicy"},
