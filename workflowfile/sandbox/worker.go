@@ -166,9 +166,9 @@ type caller struct {
 	id   uint64
 }
 
-// tell sends the manager a call whose answer nothing waits for (a hook, a log line): each
-// round trip over the pipes costs about a hundred microseconds, and a step's record must not
-// wait for its metrics. The manager may thus see a hook just after the record that follows it.
+// tell sends the manager a call whose answer nothing waits for (a log line): each round trip
+// over the pipes costs about a hundred microseconds. Hooks are calls, not tells: the manager's
+// hooks act on the run's status writer, which the next record uses, and must come first.
 func (c *caller) tell(method string, args any) {
 	c.host.Go("Host."+method, args, &NoReply{}, make(chan *rpc.Call, 1))
 }
@@ -266,7 +266,7 @@ func (c *caller) stepAttempted(step string, attempt int, took time.Duration, err
 	if err != nil {
 		a.Failed, a.Err = true, err.Error()
 	}
-	c.tell("StepAttempted", a)
+	_ = c.call("StepAttempted", a, &NoReply{})
 }
 
 func (c *caller) panicked(where string, value any, stack []byte) {
