@@ -166,13 +166,6 @@ type caller struct {
 	id   uint64
 }
 
-// tell sends the manager a call whose answer nothing waits for (a log line): each round trip
-// over the pipes costs about a hundred microseconds. Hooks are calls, not tells: the manager's
-// hooks act on the run's status writer, which the next record uses, and must come first.
-func (c *caller) tell(method string, args any) {
-	c.host.Go("Host."+method, args, &NoReply{}, make(chan *rpc.Call, 1))
-}
-
 // call calls the manager; a failed call (the manager is gone) is an error of the call.
 func (c *caller) call(method string, args, reply any) error {
 	if err := c.host.Call("Host."+method, args, reply); err != nil {
@@ -299,8 +292,9 @@ func (h *logHandler) Handle(_ context.Context, rec slog.Record) error {
 		attrs = append(attrs, h.group+a.Key, a.Value.Resolve().String())
 		return true
 	})
-	h.c.tell("Log", LogArgs{ID: h.c.id, Level: int(rec.Level), Msg: rec.Message, Attrs: attrs})
-	return nil
+	// A call, not a message sent ahead: a line sent ahead could arrive after its execution
+	// ended, and be lost.
+	return h.c.call("Log", LogArgs{ID: h.c.id, Level: int(rec.Level), Msg: rec.Message, Attrs: attrs}, &NoReply{})
 }
 
 // WithAttrs keeps attributes for every line.
