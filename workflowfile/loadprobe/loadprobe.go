@@ -188,7 +188,7 @@ type child struct {
 // start starts a child with the prober's memory bound.
 func (p *Prober) start() (*child, error) {
 	cmd := exec.Command(p.exe)
-	cmd.Env = append(os.Environ(), EnvMemory+"="+strconv.FormatUint(p.memory, 10))
+	cmd.Env = append(membound.RuntimeEnv(), EnvMemory+"="+strconv.FormatUint(p.memory, 10))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr := &membound.HeadBuffer{Max: membound.StderrHead}
 	cmd.Stderr = stderr

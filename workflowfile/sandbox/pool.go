@@ -240,7 +240,7 @@ func (p *Pool) start() (*worker, error) {
 	}
 	calls, replies, workerCalls, workerReplies := pipes[0], pipes[1], pipes[2], pipes[3]
 	cmd := exec.Command(p.exe)
-	cmd.Env = append(os.Environ(), EnvWorker+"="+strconv.FormatUint(p.cfg.Memory, 10), envConfig+"="+p.env)
+	cmd.Env = append(membound.RuntimeEnv(), EnvWorker+"="+strconv.FormatUint(p.cfg.Memory, 10), envConfig+"="+p.env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.ExtraFiles = []*os.File{calls[0], replies[1], workerCalls[1], workerReplies[0]}
 	stderr := &membound.HeadBuffer{Max: membound.StderrHead}

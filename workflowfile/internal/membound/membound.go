@@ -78,6 +78,19 @@ func dataBytes() (uint64, error) {
 	return 0, errors.New("/proc/self/status has no VmData line")
 }
 
+// RuntimeEnv is the part of the calling process's environment a child that runs tenants' code
+// gets: the Go runtime's settings (GO*) and the time zone, nothing else. The manager's
+// environment may hold webhook secrets and API keys; they are none of tenants' code's business.
+func RuntimeEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "GO") || strings.HasPrefix(kv, "TZ=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 // StderrHead is how much of a dead child's standard error is kept to say why it died.
 const StderrHead = 4 << 10
 
