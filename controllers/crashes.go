@@ -31,7 +31,7 @@ const ReasonQuarantined = "Quarantined"
 // and the process lived), whose strikes the caller clears once the outcome is written; it is a
 // no-op for every other run.
 func (r *WorkflowRunReconciler) guard(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, wf durable.Workflow) (leave func() (bystander bool), failure *engine.Failure, err error) {
-	if (r.Crashes == nil && r.Sandbox == nil) || !isTenantCode(wf) {
+	if _, tenant := tenantCode(wf); !tenant || (r.Crashes == nil && r.Sandbox == nil) {
 		return func() bool { return false }, nil, nil
 	}
 	strikes := crashStrikes(run)
@@ -79,14 +79,11 @@ func (r *WorkflowRunReconciler) executor() string {
 // death says the sandbox's worker died under the execution.
 func (r *WorkflowRunReconciler) executeHandler(ctx context.Context, wf durable.Workflow, w *statusWriter, journal *engine.Journal) (engine.Outcome, *sandbox.Death) {
 	ex := r.execution(ctx, w, journal)
-	fw, ok := wf.(interface {
-		Bundle() workflowfile.Bundle
-		Revision() string
-	})
-	if r.Sandbox == nil || !ok || fw.Bundle().Origin != workflowfile.OriginDefinition {
+	code, ok := tenantCode(wf)
+	if r.Sandbox == nil || !ok {
 		return engine.Execute(ctx, wf, ex), nil
 	}
-	return r.Sandbox.Execute(ctx, fw.Bundle(), fw.Revision(), ex, crashStrikes(w.run) > 0)
+	return r.Sandbox.Execute(ctx, code.Bundle(), code.Revision(), ex, crashStrikes(w.run) > 0)
 }
 
 // ReasonSandboxDied is the reason of the Warning Event of a run whose sandbox worker died
@@ -172,11 +169,21 @@ func (r *WorkflowRunReconciler) definitionQuarantining(ctx context.Context, run 
 	return "", nil
 }
 
-// isTenantCode reports whether wf is a WorkflowDefinition's (tenants' Starlark, which runs in
-// the manager's process).
-func isTenantCode(wf durable.Workflow) bool {
-	fw, ok := wf.(interface{ Bundle() workflowfile.Bundle })
-	return ok && fw.Bundle().Origin == workflowfile.OriginDefinition
+// fileCode is a workflow file's compiled workflow: the bundle it was compiled from and its
+// revision.
+type fileCode interface {
+	Bundle() workflowfile.Bundle
+	Revision() string
+}
+
+// tenantCode returns wf as a WorkflowDefinition's code (tenants' Starlark, which the sandbox
+// or, without one, the manager's process executes), or false for any other workflow.
+func tenantCode(wf durable.Workflow) (fileCode, bool) {
+	code, ok := wf.(fileCode)
+	if !ok || code.Bundle().Origin != workflowfile.OriginDefinition {
+		return nil, false
+	}
+	return code, true
 }
 
 // crashStrikes reads a run's strikes; a value that is not a count reads as none (only the
