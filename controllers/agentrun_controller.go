@@ -31,6 +31,7 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/sharding/placement"
 )
 
 // Defaults of the AgentRun controller.
@@ -113,7 +114,7 @@ type AgentRunReconciler struct {
 	// claims holds the turns this process claimed and has not recorded yet.
 	claims map[types.UID]*claim
 	// shards is this replica's part in the ring; nil in single-leader mode.
-	shards *Sharding
+	shards *placement.Sharding
 }
 
 // claim is a turn this process took: when, and the status to record once the backend
@@ -669,18 +670,18 @@ func (r *AgentRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	var runnable interface{ Start(context.Context) error } = configs
 	if r.shards != nil {
-		runnable = replicaCache{configs} // every shard answers turns
+		runnable = placement.ReplicaCache{Cache: configs} // every shard answers turns
 	}
 	if err := mgr.Add(runnable); err != nil {
 		return fmt.Errorf("add the cache of the agents' ConfigMap: %w", err)
 	}
 	holding := func(o client.Object) bool { _, held := r.claimOf(o.GetUID()); return held }
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&workflowsv1alpha1.AgentRun{}, builder.WithPredicates(r.shards.admit(unfinishedTurnPredicate()))).
+		For(&workflowsv1alpha1.AgentRun{}, builder.WithPredicates(r.shards.Admit(unfinishedTurnPredicate()))).
 		WatchesRawSource(source.Kind(configs, client.Object(&corev1.ConfigMap{}), handler.EnqueueRequestsFromMapFunc(r.turnsAwaitingConfig))).
 		Named("agentrun").
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), NeedLeaderElection: r.shards.everyReplica()}).
-		Complete(r.shards.gate("turn", mgr.GetClient(), r.APIReader, func() client.Object { return &workflowsv1alpha1.AgentRun{} }, nil, holding, r))
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), NeedLeaderElection: r.shards.EveryReplica()}).
+		Complete(r.shards.Gate("turn", mgr.GetClient(), r.APIReader, func() client.Object { return &workflowsv1alpha1.AgentRun{} }, nil, holding, r))
 }
 
 // turnsAwaitingConfig drops the cached configuration and maps a change of the ConfigMap to
@@ -739,7 +740,7 @@ func agentProgressPredicate() predicate.Funcs {
 }
 
 // setupAgents registers the AgentRun controller with the options' defaults filled in.
-func setupAgents(mgr ctrl.Manager, o AgentOptions, shards *Sharding) (*AgentRunReconciler, error) {
+func setupAgents(mgr ctrl.Manager, o AgentOptions, shards *placement.Sharding) (*AgentRunReconciler, error) {
 	if o.ConfigMap.Name == "" {
 		key, err := ParseAgentsConfig(DefaultAgentsConfig)
 		if err != nil {

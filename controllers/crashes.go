@@ -16,6 +16,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/crashguard"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
@@ -77,13 +78,13 @@ func (r *WorkflowRunReconciler) executor() string {
 // executeHandler runs the handler of wf: in the sandbox for a WorkflowDefinition's run when there is
 // one (alone, in a worker of its own, when the run has strikes), in the manager otherwise. A
 // death says the sandbox's worker died under the execution.
-func (r *WorkflowRunReconciler) executeHandler(ctx context.Context, wf durable.Workflow, w *statusWriter, journal *engine.Journal) (engine.Outcome, *sandbox.Death) {
+func (r *WorkflowRunReconciler) executeHandler(ctx context.Context, wf durable.Workflow, w *runstore.Writer, journal *engine.Journal) (engine.Outcome, *sandbox.Death) {
 	ex := r.execution(ctx, w, journal)
 	code, ok := tenantCode(wf)
 	if r.Sandbox == nil || !ok {
 		return engine.Execute(ctx, wf, ex), nil
 	}
-	return r.Sandbox.Execute(ctx, code.Bundle(), code.Revision(), ex, crashStrikes(w.run) > 0)
+	return r.Sandbox.Execute(ctx, code.Bundle(), code.Revision(), ex, crashStrikes(w.Run()) > 0)
 }
 
 // ReasonSandboxDied is the reason of the Warning Event of a run whose sandbox worker died
@@ -93,9 +94,9 @@ const ReasonSandboxDied = "SandboxDied"
 // sandboxDied counts a strike on a run whose worker died under it: one when it shared the
 // worker, a conviction when it had the worker alone. The run executes again (alone, since it
 // has a strike), or is stopped as convicted (guard).
-func (r *WorkflowRunReconciler) sandboxDied(ctx context.Context, w *statusWriter, death *sandbox.Death) (ctrl.Result, error) {
-	run := w.run
-	r.store.forget(run.UID)
+func (r *WorkflowRunReconciler) sandboxDied(ctx context.Context, w *runstore.Writer, death *sandbox.Death) (ctrl.Result, error) {
+	run := w.Run()
+	r.store.Forget(run.UID)
 	strikes := crashguard.Strikes(death.Alone)
 	r.event(run, corev1.EventTypeWarning, ReasonSandboxDied, "Execute", "%s; %d strike(s) counted on this run (%s)",
 		death.Error(), strikes, workflowsv1alpha1.AnnotationCrashStrikes)

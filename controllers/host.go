@@ -90,7 +90,7 @@ func (h *runHost) StartChild(ctx context.Context, step, workflowName string, inp
 func (h *runHost) SendEvent(ctx context.Context, step string, out engine.OutgoingEvent) (string, error) {
 	ev := &workflowsv1alpha1.WorkflowEvent{
 		ObjectMeta: metav1.ObjectMeta{Name: runstore.ChildName(h.run, step), Namespace: h.run.Namespace},
-		Spec:       workflowsv1alpha1.WorkflowEventSpec{Type: out.Type, CorrelationID: out.CorrelationID, Payload: rawJSON(out.Payload)},
+		Spec:       workflowsv1alpha1.WorkflowEventSpec{Type: out.Type, CorrelationID: out.CorrelationID, Payload: runstore.RawJSON(out.Payload)},
 	}
 	err := h.r.Create(ctx, ev)
 	switch {

@@ -8,18 +8,18 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-
-	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable/engine"
-
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/crashguard"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/sharding/placement"
 	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
@@ -46,7 +46,7 @@ type Options struct {
 	// Limits bound step results and what a run stores, and group batched steps.
 	Limits engine.Limits
 	// Storage says how runs' journals are kept (sealed segments, payloads, budgets, memory).
-	Storage StorageOptions
+	Storage runstore.Options
 	// MaxConcurrentReconciles is how many runs execute in parallel.
 	MaxConcurrentReconciles int
 	// UnknownWorkflowGrace is how long a new run waits for its workflow to be defined before it
@@ -100,7 +100,7 @@ type Options struct {
 	// the runs and answers the agent turns of its shard, the elected replica runs the sharder,
 	// and every replica follows every run in a lean view. The manager must be built with its
 	// CacheOptions and NewClient. Nil is the single-leader mode: the leader executes every run.
-	Sharding *Sharding
+	Sharding *placement.Sharding
 
 	// wrapRuns lets tests observe the WorkflowRun reconciler (counting reconciles).
 	wrapRuns func(reconcile.Reconciler) reconcile.Reconciler
@@ -151,7 +151,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 	if o.EventRetention <= 0 {
 		o.EventRetention = DefaultEventRetention
 	}
-	view, err := o.Sharding.runView(mgr)
+	view, err := o.Sharding.RunView(mgr)
 	if err != nil {
 		return nil, err
 	}
@@ -172,16 +172,11 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		view:                    view,
 		shards:                  o.Sharding,
 	}
-	status, err := newStatusClient(mgr.GetConfig(), mgr.GetHTTPClient())
-	if err != nil {
-		return nil, err
-	}
-	runs.store = newJournalStore(o.Storage, mgr.GetClient(), mgr.GetAPIReader(), status)
 	var rec reconcile.Reconciler = runs
 	if o.wrapRuns != nil {
 		rec = o.wrapRuns(runs)
 	}
-	rec = o.Sharding.gate("run", mgr.GetClient(), mgr.GetAPIReader(), func() client.Object { return &workflowsv1alpha1.WorkflowRun{} },
+	rec = o.Sharding.Gate("run", mgr.GetClient(), mgr.GetAPIReader(), func() client.Object { return &workflowsv1alpha1.WorkflowRun{} },
 		runs.claims.tryClaim, nil, rec)
 	if err := runs.setup(mgr, rec); err != nil {
 		return nil, fmt.Errorf("set up the WorkflowRun controller: %w", err)
@@ -208,7 +203,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := o.Sharding.setup(mgr, view); err != nil {
+	if err := o.Sharding.Setup(mgr, view); err != nil {
 		return nil, err
 	}
 	return &Controllers{Runs: runs, Agents: agentRuns, DeclaredSchedules: declared, RunView: view}, nil

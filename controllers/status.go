@@ -22,7 +22,7 @@ import (
 // records the Events and metrics that describe what it wrote. A write that is refused
 // announces nothing; the next reconcile computes the status again and announces it then.
 //
-// The places that write: the WorkflowRun reconciler's statusWriter (the run's journal goes
+// The places that write: the WorkflowRun reconciler's runstore.Writer (the run's journal goes
 // with its status), and patchStatus below for the others: AgentRun (writeStatus), WebhookEndpoint
 // (writeStatus), WorkflowDefinition (writeStatus), WorkflowSchedule (summarize) and
 // WorkflowEvent (writeStatus).

@@ -69,8 +69,8 @@ var _ = Describe("A long run", func() {
 		h := done.Status.History
 		Expect(h).NotTo(BeNil())
 		Expect(h.Entries).To(Equal(int64(5000)))
-		Expect(h.Segments).To(BeNumerically(">=", 5000/(DefaultOpenEntries+keepOpen)))
-		Expect(len(done.Status.Journal)).To(BeNumerically("<=", DefaultOpenEntries+keepOpen), "only the open part stays in status")
+		Expect(h.Segments).To(BeNumerically(">=", 5000/(runstore.DefaultOpenEntries+runstore.KeepOpen)))
+		Expect(len(done.Status.Journal)).To(BeNumerically("<=", runstore.DefaultOpenEntries+runstore.KeepOpen), "only the open part stays in status")
 		Expect(h.SealedEntries + int64(len(done.Status.Journal))).To(Equal(int64(5000)))
 		Expect(segmentsOf(done)).To(HaveLen(int(h.Segments)))
 
@@ -168,7 +168,7 @@ var _ = Describe("Budgets", func() {
 	It("fails an input too large to leave room for the status before running anything", func() {
 		key := rand.String(8)
 		run := createRun("test_blobs", blobsInput{Key: key, Bytes: 1, Steps: 1, Pad: strings.Repeat("p", 1100<<10)})
-		expectFailed(run, ReasonInputTooLarge, "pass large data by reference")
+		expectFailed(run, runstore.ReasonInputTooLarge, "pass large data by reference")
 		Expect(callCount(key, "blob-1")).To(Equal(0))
 	})
 

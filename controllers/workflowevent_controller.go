@@ -23,6 +23,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/sharding/placement"
 )
 
 // secondPassDelay is when a new event wakes its waiting runs a second time. The first wake
@@ -210,10 +211,10 @@ func (w *eventWaker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // setup registers the waker, on every replica under sharding.
-func (w *eventWaker) setup(mgr ctrl.Manager, shards *Sharding) error {
+func (w *eventWaker) setup(mgr ctrl.Manager, shards *placement.Sharding) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&workflowsv1alpha1.WorkflowEvent{}, builder.WithPredicates(createdPredicate())).
 		Named("workflowevent-wake").
-		WithOptions(controller.Options{NeedLeaderElection: shards.everyReplica()}).
+		WithOptions(controller.Options{NeedLeaderElection: shards.EveryReplica()}).
 		Complete(w)
 }

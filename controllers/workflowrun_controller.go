@@ -36,6 +36,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/crashguard"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/sharding/placement"
 	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
 
@@ -49,8 +51,10 @@ const (
 	ReasonTimeout   = "Timeout"
 )
 
-// errInterrupted aborts an execution between steps when the run was cancelled or timed out.
-var errInterrupted = errors.New("run cancelled or timed out")
+// errInterrupted aborts an execution between steps once the run's timeout has passed; the
+// next reconcile fails it with ReasonTimeout. (A cancel needs no such check: it changes the
+// run's spec, so the next write is refused as a conflict.)
+var errInterrupted = errors.New("the run's timeout passed")
 
 // WorkflowRunReconciler drives WorkflowRuns: it replays each run's handler with the durable
 // engine, recording every completed step in status before the handler goes on, and turns the
@@ -68,8 +72,9 @@ type WorkflowRunReconciler struct {
 	Clock func() time.Time
 	// Limits bound step results and what a run stores, and group batched steps.
 	Limits engine.Limits
-	// Storage says how journals are kept: sealing, object and namespace budgets, memory.
-	Storage StorageOptions
+	// Storage says how journals are kept: sealing, object and namespace budgets, memory (the
+	// store is built from it when the reconciler is set up).
+	Storage runstore.Options
 	// MaxConcurrentReconciles is how many runs execute in parallel.
 	MaxConcurrentReconciles int
 	// UnknownWorkflowGrace is how long a new run waits for its workflow to be defined before
@@ -86,8 +91,8 @@ type WorkflowRunReconciler struct {
 	// records webhook runs here, so that their deliveries are not forgotten with them.
 	BeforeTTLDelete func(context.Context, *workflowsv1alpha1.WorkflowRun) error
 
-	// store keeps the runs' journals (built by Setup).
-	store *journalStore
+	// store keeps the runs' journals (built from Storage by setup).
+	store *runstore.Store
 
 	// wake carries events whose waiting runs must be woken again (see eventWaker).
 	wake <-chan event.GenericEvent
@@ -99,7 +104,7 @@ type WorkflowRunReconciler struct {
 	// the manager's cache.
 	view cache.Cache
 	// shards is this replica's part in the ring; nil in single-leader mode.
-	shards *Sharding
+	shards *placement.Sharding
 	// executes reports whether this replica executes a run (see Executes).
 	executes func(*workflowsv1alpha1.WorkflowRun) bool
 }
@@ -135,7 +140,7 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, nil
 	}
 	if run.Status.Phase.IsFinal() {
-		r.store.forget(run.UID)
+		r.store.Forget(run.UID)
 		return r.reconcileTTL(ctx, run)
 	}
 	done, ok := r.budget.tryAcquire(run.Namespace)
@@ -182,10 +187,10 @@ func (r *WorkflowRunReconciler) Execute(ctx context.Context, key client.ObjectKe
 // Were the cache lagging behind another writer, the run's resourceVersion refuses our next
 // write, and the run is read again.
 func (r *WorkflowRunReconciler) executeFresh(ctx context.Context, cached *workflowsv1alpha1.WorkflowRun) (ctrl.Result, error) {
-	if memo := r.store.recall(cached); memo != nil {
-		return r.execute(ctx, memo.run, memo)
+	if memo := r.store.Recall(cached); memo != nil {
+		return r.execute(ctx, memo.Run, memo)
 	}
-	if r.store.untouched(cached) {
+	if r.store.Untouched(cached) {
 		return r.execute(ctx, cached.DeepCopy(), nil)
 	}
 	run := &workflowsv1alpha1.WorkflowRun{}
@@ -197,33 +202,30 @@ func (r *WorkflowRunReconciler) executeFresh(ctx context.Context, cached *workfl
 
 // execute executes a freshly read run unless it is being deleted or already finished; memo,
 // when set, is this manager's memory of the run as it wrote it last.
-func (r *WorkflowRunReconciler) execute(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, memo *runMemo) (ctrl.Result, error) {
+func (r *WorkflowRunReconciler) execute(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, memo *runstore.Memo) (ctrl.Result, error) {
 	if !run.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
 	if run.Status.Phase.IsFinal() {
 		return r.reconcileTTL(ctx, run)
 	}
-	w := r.store.newStatusWriter(run, memo)
-	return r.reconcileRun(ctx, w)
+	return r.reconcileRun(ctx, r.store.NewWriter(run, memo))
 }
 
-// reconcileRun checks the run's lifecycle fields, then executes its handler.
-func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWriter) (ctrl.Result, error) {
-	run, now := w.run, r.now()
-	if run.Spec.Cancel {
-		if err := r.cancelChildren(ctx, run); err != nil {
-			return ctrl.Result{}, err
+// reconcileRun finishes a run its preflight stops, and otherwise executes its handler.
+func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *runstore.Writer) (ctrl.Result, error) {
+	run, now := w.Run(), r.now()
+	failure := preflight(run, now)
+	if failure == nil {
+		failure = r.store.InputFailure(run)
+	}
+	if failure != nil {
+		if run.Spec.Cancel {
+			if err := r.cancelChildren(ctx, run); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseCancelled, &engine.Failure{Reason: ReasonCancelled, Message: "the run was cancelled (spec.cancel is true)"}, nil)
-	}
-	if deadline, ok := runDeadline(run); ok && !now.Before(deadline) {
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &engine.Failure{Reason: ReasonTimeout,
-			Message: fmt.Sprintf("the run did not finish within its timeout of %s", run.Spec.Timeout.Duration)}, nil)
-	}
-	if digest := inputDigest(run); run.Status.InputDigest != "" && digest != run.Status.InputDigest {
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &engine.Failure{Reason: ReasonInputChanged,
-			Message: "spec.input changed after the run started; its recorded steps belong to the old input, so start a new run with the new input"}, nil)
+		return r.finish(ctx, w, failure, nil)
 	}
 	wf, failure, err := r.workflowOf(ctx, run)
 	switch {
@@ -232,7 +234,7 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 	case err != nil:
 		return ctrl.Result{}, err
 	case failure != nil:
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, failure, nil)
+		return r.finish(ctx, w, failure, nil)
 	}
 	if run.Status.StartedAt == nil {
 		r.markStarted(w, now)
@@ -243,16 +245,10 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	if input := len(inputOf(run)); input > r.store.opts.MaxObjectBytes-maxStatusBytes {
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, &engine.Failure{Reason: ReasonInputTooLarge, Message: fmt.Sprintf(
-			"the input is %d bytes; an input may be at most %d bytes, so that the run's status fits beside it: pass large data by reference", input, r.store.opts.MaxObjectBytes-maxStatusBytes)}, nil)
-	}
-	journal, err := w.loadJournal(ctx)
-	if err != nil {
-		var lost *engine.Failure
-		if errors.As(lostFailure(err), &lost) {
-			return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, lost, nil)
-		}
+	journal, err := w.LoadJournal(ctx)
+	if errors.As(err, &failure) {
+		return r.finish(ctx, w, failure, nil)
+	} else if err != nil {
 		return ctrl.Result{}, fmt.Errorf("read the journal of run %s/%s: %w", run.Namespace, run.Name, err)
 	}
 	leave, failure, err := r.guard(ctx, run, wf)
@@ -260,7 +256,7 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 	case err != nil:
 		return ctrl.Result{}, err
 	case failure != nil:
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, failure, nil)
+		return r.finish(ctx, w, failure, nil)
 	}
 	outcome, death := r.executeHandler(ctx, wf, w, journal)
 	bystander := leave()
@@ -272,6 +268,36 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *statusWrite
 		r.clearCrashStrikes(ctx, run)
 	}
 	return res, err
+}
+
+// preflight says why run must finish before its handler executes again, from its spec, its
+// status and the time: it was cancelled, its timeout passed, or its input changed after it
+// started. Nil means it may execute.
+func preflight(run *workflowsv1alpha1.WorkflowRun, now time.Time) *engine.Failure {
+	if run.Spec.Cancel {
+		return &engine.Failure{Reason: ReasonCancelled, Message: "the run was cancelled (spec.cancel is true)"}
+	}
+	if deadline, ok := runDeadline(run); ok && !now.Before(deadline) {
+		return &engine.Failure{Reason: ReasonTimeout, Message: fmt.Sprintf("the run did not finish within its timeout of %s", run.Spec.Timeout.Duration)}
+	}
+	if digest := inputDigest(run); run.Status.InputDigest != "" && digest != run.Status.InputDigest {
+		return &engine.Failure{Reason: ReasonInputChanged,
+			Message: "spec.input changed after the run started; its recorded steps belong to the old input, so start a new run with the new input"}
+	}
+	return nil
+}
+
+// phaseOf is the final phase of a run that ends with failure: Succeeded without one,
+// Cancelled when it was cancelled, Failed otherwise.
+func phaseOf(failure *engine.Failure) workflowsv1alpha1.RunPhase {
+	switch {
+	case failure == nil:
+		return workflowsv1alpha1.PhaseSucceeded
+	case failure.Reason == ReasonCancelled:
+		return workflowsv1alpha1.PhaseCancelled
+	default:
+		return workflowsv1alpha1.PhaseFailed
+	}
 }
 
 // Reasons a run fails for want of its code.
@@ -372,8 +398,8 @@ func (r *WorkflowRunReconciler) unknownWorkflow(run *workflowsv1alpha1.WorkflowR
 // markStarted sets the fields of a run's start in memory; the first status write of the
 // execution persists them together with the first step, saving a write per run, and only
 // then is the start counted and its Event recorded.
-func (r *WorkflowRunReconciler) markStarted(w *statusWriter, now time.Time) {
-	run := w.run
+func (r *WorkflowRunReconciler) markStarted(w *runstore.Writer, now time.Time) {
+	run := w.Run()
 	// The API server keeps microseconds of a MicroTime: truncating here makes the first
 	// execution see exactly the start every replay reads back.
 	start := now.UTC().Truncate(time.Microsecond)
@@ -383,7 +409,7 @@ func (r *WorkflowRunReconciler) markStarted(w *statusWriter, now time.Time) {
 	run.Status.InputDigest = inputDigest(run)
 	run.Status.Phase = workflowsv1alpha1.PhaseRunning
 	r.setCondition(run, metav1.ConditionUnknown, ReasonRunning, "the workflow is running")
-	w.announce(func() {
+	w.Announce(func() {
 		runsStarted.WithLabelValues(run.Spec.WorkflowName).Inc()
 		r.event(run, corev1.EventTypeNormal, "Started", "Start", "started workflow %q", run.Spec.WorkflowName)
 	})
@@ -400,8 +426,8 @@ func runStart(run *workflowsv1alpha1.WorkflowRun) time.Time {
 }
 
 // execution assembles what the engine needs for one replay of run.
-func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, journal *engine.Journal) engine.Execution {
-	run := w.run
+func (r *WorkflowRunReconciler) execution(ctx context.Context, w *runstore.Writer, journal *engine.Journal) engine.Execution {
+	run := w.Run()
 	logger := log.FromContext(ctx).WithValues("workflow", run.Spec.WorkflowName)
 	var input []byte
 	if run.Spec.Input != nil {
@@ -416,7 +442,7 @@ func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, 
 		Journal:  journal,
 		Clock:    r.Clock,
 		Recorder: r.recorder(w),
-		Payloads: payloadStore{s: r.store, w: w},
+		Payloads: w.Payloads(),
 		Logger:   slog.New(logr.ToSlogHandler(logger)),
 		Limits:   r.Limits,
 		Hooks:    r.hooks(w, logger),
@@ -424,18 +450,18 @@ func (r *WorkflowRunReconciler) execution(ctx context.Context, w *statusWriter, 
 	}
 }
 
-// recorder persists the journal (see statusWriter) as the handler goes on, guarded by the
-// run's resourceVersion. It reports errInterrupted once a write shows the run was cancelled or
-// timed out, so the engine stops between steps.
-func (r *WorkflowRunReconciler) recorder(w *statusWriter) engine.Recorder {
+// recorder persists the journal (see runstore.Writer) as the handler goes on, guarded by the
+// run's resourceVersion. It reports errInterrupted once the run's timeout passed, so the
+// engine stops between steps.
+func (r *WorkflowRunReconciler) recorder(w *runstore.Writer) engine.Recorder {
 	return engine.RecorderFunc(func(ctx context.Context, _ *engine.Journal, changed []engine.Entry) error {
-		run := w.run
+		run := w.Run()
 		last := changed[len(changed)-1]
 		setPosition(run, last.Name, last.WakeAt, last.Target, last.State)
-		if err := w.writeStep(ctx); err != nil {
+		if err := w.WriteStep(ctx); err != nil {
 			return err
 		}
-		if deadline, ok := runDeadline(run); run.Spec.Cancel || (ok && !r.now().Before(deadline)) {
+		if deadline, ok := runDeadline(run); ok && !r.now().Before(deadline) {
 			return errInterrupted
 		}
 		return nil
@@ -447,8 +473,8 @@ func (r *WorkflowRunReconciler) recorder(w *statusWriter) engine.Recorder {
 // a refused write lost did run, and runs again, which is what an operator counting calls
 // wants to see. The StepRetrying Event says what the journal records (the attempt failed, the
 // step will retry), so it waits for the write that records it.
-func (r *WorkflowRunReconciler) hooks(w *statusWriter, logger logr.Logger) engine.Hooks {
-	run := w.run
+func (r *WorkflowRunReconciler) hooks(w *runstore.Writer, logger logr.Logger) engine.Hooks {
+	run := w.Run()
 	workflow := run.Spec.WorkflowName
 	return engine.Hooks{
 		StepAttempted: func(step string, attempt int, took time.Duration, err error, willRetry bool) {
@@ -456,7 +482,7 @@ func (r *WorkflowRunReconciler) hooks(w *statusWriter, logger logr.Logger) engin
 			switch {
 			case err != nil && willRetry:
 				outcome = "retrying"
-				w.announce(func() {
+				w.Announce(func() {
 					r.event(run, corev1.EventTypeWarning, "StepRetrying", "Retry", "step %q attempt %d failed, will retry: %v", step, attempt, err)
 				})
 			case err != nil:
@@ -473,15 +499,14 @@ func (r *WorkflowRunReconciler) hooks(w *statusWriter, logger logr.Logger) engin
 
 // apply records the engine's outcome in status, with the entries the engine left to it, and
 // says when to come back.
-func (r *WorkflowRunReconciler) apply(ctx context.Context, w *statusWriter, outcome engine.Outcome) (ctrl.Result, error) {
-	if outcome.Kind == engine.Aborted {
-		return r.aborted(ctx, w.run, outcome.Err)
-	}
+func (r *WorkflowRunReconciler) apply(ctx context.Context, w *runstore.Writer, outcome engine.Outcome) (ctrl.Result, error) {
 	switch outcome.Kind {
+	case engine.Aborted:
+		return r.aborted(ctx, w.Run(), outcome.Err)
 	case engine.Completed:
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseSucceeded, nil, outcome.Output)
+		return r.finish(ctx, w, nil, outcome.Output)
 	case engine.Failed:
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, outcome.Failure, nil)
+		return r.finish(ctx, w, outcome.Failure, nil)
 	default:
 		return r.suspend(ctx, w, outcome)
 	}
@@ -489,43 +514,47 @@ func (r *WorkflowRunReconciler) apply(ctx context.Context, w *statusWriter, outc
 
 // suspend records where the run stopped and requeues it for its wake time. A run that waits
 // for something outside is not requeued at all (a watch wakes it) unless its timeout is due.
-func (r *WorkflowRunReconciler) suspend(ctx context.Context, w *statusWriter, outcome engine.Outcome) (ctrl.Result, error) {
-	run := w.run
+func (r *WorkflowRunReconciler) suspend(ctx context.Context, w *runstore.Writer, outcome engine.Outcome) (ctrl.Result, error) {
+	run := w.Run()
 	state := engine.StateSleeping
 	if outcome.Waiting != "" || outcome.WakeAt.IsZero() {
 		state = engine.StateWaiting
 	}
 	setPosition(run, outcome.Current, outcome.WakeAt, outcome.Waiting, state)
-	if err := w.write(ctx); err != nil {
+	if err := w.Write(ctx); err != nil {
 		return r.writeFailed(ctx, w, err)
 	}
-	if !outcome.WakeAt.IsZero() && outcome.WakeAt.Sub(r.now()) <= memoHorizon {
-		r.store.remember(w) // it wakes soon: spare that execution a read
+	w.Suspended(outcome.WakeAt, r.now())
+	return ctrl.Result{RequeueAfter: requeueAfter(run, outcome.WakeAt, r.now())}, nil
+}
+
+// requeueAfter is when a suspended run comes back: at wakeAt or at its deadline, whichever
+// comes first, and at least a millisecond on. Zero (never) for a run that waits for
+// something outside without a deadline: a watch wakes it.
+func requeueAfter(run *workflowsv1alpha1.WorkflowRun, wakeAt, now time.Time) time.Duration {
+	if deadline, ok := runDeadline(run); ok && (wakeAt.IsZero() || deadline.Before(wakeAt)) {
+		wakeAt = deadline
 	}
-	wake := outcome.WakeAt
-	if deadline, ok := runDeadline(run); ok && (wake.IsZero() || deadline.Before(wake)) {
-		wake = deadline
+	if wakeAt.IsZero() {
+		return 0
 	}
-	if wake.IsZero() {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{RequeueAfter: max(wake.Sub(r.now()), time.Millisecond)}, nil
+	return max(wakeAt.Sub(now), time.Millisecond)
 }
 
 // writeFailed fails the run when its write can never succeed (a *engine.Failure: too large,
 // over a budget), and otherwise decides as aborted.
-func (r *WorkflowRunReconciler) writeFailed(ctx context.Context, w *statusWriter, err error) (ctrl.Result, error) {
+func (r *WorkflowRunReconciler) writeFailed(ctx context.Context, w *runstore.Writer, err error) (ctrl.Result, error) {
 	var failure *engine.Failure
 	if errors.As(err, &failure) {
-		return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, failure, nil)
+		return r.finish(ctx, w, failure, nil)
 	}
-	return r.aborted(ctx, w.run, err)
+	return r.aborted(ctx, w.Run(), err)
 }
 
 // aborted decides what to do after a write failed mid-execution: a conflict or an
 // interruption is retried at once from a fresh read; a deleted run is dropped.
 func (r *WorkflowRunReconciler) aborted(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, err error) (ctrl.Result, error) {
-	r.store.forget(run.UID)
+	r.store.Forget(run.UID)
 	switch {
 	case apierrors.IsNotFound(err):
 		return ctrl.Result{}, nil
@@ -537,9 +566,38 @@ func (r *WorkflowRunReconciler) aborted(ctx context.Context, run *workflowsv1alp
 	}
 }
 
-// finish moves the run to a final phase with its output or failure.
-func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, phase workflowsv1alpha1.RunPhase, failure *engine.Failure, output []byte) (ctrl.Result, error) {
-	run := w.run
+// finish moves the run to its final phase (phaseOf failure) with its output or failure, and
+// announces it once written. A final write that can never succeed (an output that does not
+// fit, a budget) fails the run with that instead, with the journal as last written; when
+// even that cannot be written, finish says so where people look and stops, rather than
+// retry a write that cannot succeed.
+func (r *WorkflowRunReconciler) finish(ctx context.Context, w *runstore.Writer, failure *engine.Failure, output []byte) (ctrl.Result, error) {
+	run := w.Run()
+	err := r.writeFinal(ctx, w, failure, output)
+	var refused *engine.Failure
+	if errors.As(err, &refused) {
+		err = r.writeFinal(ctx, w, refused, nil)
+	}
+	switch {
+	case errors.As(err, &refused):
+		log.FromContext(ctx).Error(err, "cannot record the run's failure")
+		r.event(run, corev1.EventTypeWarning, "StatusRefused", "Finish", "%s", err)
+		r.store.Forget(run.UID)
+		return ctrl.Result{}, nil
+	case err != nil:
+		return r.aborted(ctx, run, err)
+	}
+	if err := w.Finished(ctx); err != nil {
+		log.FromContext(ctx).Error(err, "delete orphaned payloads of a finished run")
+	}
+	return r.reconcileTTL(ctx, run)
+}
+
+// writeFinal writes the run's final status for failure (nil: success) and output, and then
+// counts it and records its Event.
+func (r *WorkflowRunReconciler) writeFinal(ctx context.Context, w *runstore.Writer, failure *engine.Failure, output []byte) error {
+	run := w.Run()
+	phase := phaseOf(failure)
 	now := metav1.NewTime(r.now()).Rfc3339Copy()
 	if run.Status.StartedAt == nil {
 		run.Status.StartedAt = &now
@@ -547,7 +605,7 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, pha
 	run.Status.Phase = phase
 	run.Status.FinishedAt = &now
 	run.Status.WakeAt, run.Status.WaitingFor = nil, ""
-	run.Status.Output = rawJSON(output)
+	run.Status.Output = runstore.RawJSON(output)
 	if failure != nil {
 		message := statusText(failure.Message)
 		run.Status.Error = &workflowsv1alpha1.RunError{Reason: failure.Reason, Message: message}
@@ -557,41 +615,18 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *statusWriter, pha
 		run.Status.Error = nil
 		r.setCondition(run, metav1.ConditionTrue, ReasonSucceeded, "the workflow returned its output")
 	}
-	if err := w.write(ctx); err != nil {
-		var refused *engine.Failure
-		switch {
-		case errors.As(err, &refused) && !w.refused:
-			// The final write cannot succeed (an output that does not fit, a budget): fail the
-			// run with that instead, with the journal as last written. Once.
-			w.refused = true
-			run.Status.Output = nil
-			return r.finish(ctx, w, workflowsv1alpha1.PhaseFailed, refused, nil)
-		case errors.As(err, &refused):
-			// Even the failure cannot be written: say so where people look, and stop here
-			// rather than retry a write that cannot succeed.
-			log.FromContext(ctx).Error(err, "cannot record the run's failure")
-			r.event(run, corev1.EventTypeWarning, "StatusRefused", "Finish", "%s", err)
-			r.store.forget(run.UID)
-			return ctrl.Result{}, nil
+	w.Announce(func() {
+		runsFinished.WithLabelValues(run.Spec.WorkflowName, string(phase)).Inc()
+		switch phase {
+		case workflowsv1alpha1.PhaseSucceeded:
+			r.event(run, corev1.EventTypeNormal, "Succeeded", "Finish", "workflow %q succeeded", run.Spec.WorkflowName)
+		case workflowsv1alpha1.PhaseCancelled:
+			r.event(run, corev1.EventTypeNormal, "Cancelled", "Finish", "%s", failure.Message)
+		default:
+			r.event(run, corev1.EventTypeWarning, "Failed", "Finish", "%s: %s", failure.Reason, failure.Message)
 		}
-		return r.aborted(ctx, run, err)
-	}
-	r.store.forget(run.UID)
-	if w.journal != nil && (w.storedPayloads || w.journal.Payloads() > 0) {
-		if err := r.store.sweepPayloads(ctx, run, w.journal); err != nil {
-			log.FromContext(ctx).Error(err, "delete orphaned payloads of a finished run")
-		}
-	}
-	runsFinished.WithLabelValues(run.Spec.WorkflowName, string(phase)).Inc()
-	switch {
-	case failure == nil:
-		r.event(run, corev1.EventTypeNormal, "Succeeded", "Finish", "workflow %q succeeded", run.Spec.WorkflowName)
-	case phase == workflowsv1alpha1.PhaseCancelled:
-		r.event(run, corev1.EventTypeNormal, "Cancelled", "Finish", "%s", failure.Message)
-	default:
-		r.event(run, corev1.EventTypeWarning, "Failed", "Finish", "%s: %s", failure.Reason, failure.Message)
-	}
-	return r.reconcileTTL(ctx, run)
+	})
+	return w.Write(ctx)
 }
 
 // reconcileTTL deletes a finished run once ttlSecondsAfterFinished has passed.
@@ -635,7 +670,7 @@ func setPosition(run *workflowsv1alpha1.WorkflowRun, current string, wakeAt time
 	switch state {
 	case engine.StateSleeping, engine.StateRetrying:
 		run.Status.Phase = workflowsv1alpha1.PhaseSleeping
-		run.Status.WakeAt = microTime(wakeAt)
+		run.Status.WakeAt = runstore.MicroTime(wakeAt)
 		setConditionReason(run, ReasonSleeping, fmt.Sprintf("%q sleeps until %s", current, wakeAt.Format(time.RFC3339Nano)))
 	case engine.StateWaiting:
 		run.Status.Phase = workflowsv1alpha1.PhaseWaiting
@@ -674,13 +709,18 @@ func (r *WorkflowRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // (found through a field index, never by listing every run). Under sharding each replica runs
 // the controller for the runs of its shard, and a drain label wakes a run to hand it over.
 func (r *WorkflowRunReconciler) setup(mgr ctrl.Manager, rec reconcile.Reconciler) error {
+	status, err := runstore.NewStatusClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return err
+	}
+	r.store = runstore.NewStore(r.Storage, mgr.GetClient(), mgr.GetAPIReader(), status)
 	r.budget = newExecutionBudget(r.MaxConcurrentReconciles)
 	runsInFlight.use(mgr.GetCache())
 	if r.view == nil {
 		r.view = mgr.GetCache()
 	}
 	if r.executes == nil {
-		r.executes = r.shards.executes(mgr.Elected())
+		r.executes = r.shards.Executes(mgr.Elected())
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &workflowsv1alpha1.WorkflowRun{}, indexWaitingFor, waitingForIndex); err != nil {
 		return fmt.Errorf("index runs by what they wait for: %w", err)
@@ -694,12 +734,12 @@ func (r *WorkflowRunReconciler) setup(mgr ctrl.Manager, rec reconcile.Reconciler
 		handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &workflowsv1alpha1.WorkflowRun{}, handler.OnlyControllerOwner()),
 		finishedPredicate(runFinished))
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(r.shards.admit(predicate.GenerationChangedPredicate{}))).
+		For(&workflowsv1alpha1.WorkflowRun{}, builder.WithPredicates(r.shards.Admit(predicate.GenerationChangedPredicate{}))).
 		WatchesRawSource(children).
 		Owns(&workflowsv1alpha1.AgentRun{}, builder.WithPredicates(agentProgressPredicate())).
 		Watches(&workflowsv1alpha1.WorkflowEvent{}, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForEvent), builder.WithPredicates(createdPredicate())).
 		Named("workflowrun").
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), NeedLeaderElection: r.shards.everyReplica()})
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), NeedLeaderElection: r.shards.EveryReplica()})
 	if r.wake != nil {
 		b = b.WatchesRawSource(source.Channel(r.wake, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForEvent)))
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/runquota"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/sharding"
+	"github.com/centaur-dev/workflow-operator/sharding/placement"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
 	"github.com/centaur-dev/workflow-operator/webhookserver/ledger"
@@ -189,10 +190,10 @@ func BindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.MaxStepTimeout, "max-step-timeout", MaxStepTimeout, "Bound on each attempt of every step, whatever timeout it asks for (and so on http calls inside steps). 0 means none.")
 	fs.IntVar(&o.MaxChildren, "max-children-per-run", engine.DefaultMaxChildren, "Most child runs one run may start; the next fails the run with TooManyChildren, so that one request (a fan-out over a list someone sent) cannot create objects without bound.")
 	fs.IntVar(&o.MaxRunBytes, "max-run-bytes", engine.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")
-	fs.Int64Var(&o.MaxNamespaceBytes, "max-namespace-bytes", controllers.DefaultMaxNamespaceBytes, "Most the runs of one namespace may store in all; a run whose growth would pass it fails with NamespaceBudgetExceeded. Negative: no limit.")
-	fs.IntVar(&o.JournalOpenEntries, "journal-open-entries", controllers.DefaultOpenEntries, "A run's final journal entries in status are sealed into a WorkflowRunSegment once there are this many (or --journal-open-bytes).")
-	fs.IntVar(&o.JournalOpenBytes, "journal-open-bytes", controllers.DefaultOpenBytes, "A run's final journal entries in status are sealed into a WorkflowRunSegment once they take this many bytes (or --journal-open-entries).")
-	fs.Int64Var(&o.JournalCacheBytes, "journal-cache-bytes", controllers.DefaultJournalCacheBytes, "Memory for sealed segments, large results and the runs the manager wrote last (which spares a read when a sleeping run wakes).")
+	fs.Int64Var(&o.MaxNamespaceBytes, "max-namespace-bytes", runstore.DefaultMaxNamespaceBytes, "Most the runs of one namespace may store in all; a run whose growth would pass it fails with NamespaceBudgetExceeded. Negative: no limit.")
+	fs.IntVar(&o.JournalOpenEntries, "journal-open-entries", runstore.DefaultOpenEntries, "A run's final journal entries in status are sealed into a WorkflowRunSegment once there are this many (or --journal-open-bytes).")
+	fs.IntVar(&o.JournalOpenBytes, "journal-open-bytes", runstore.DefaultOpenBytes, "A run's final journal entries in status are sealed into a WorkflowRunSegment once they take this many bytes (or --journal-open-entries).")
+	fs.Int64Var(&o.JournalCacheBytes, "journal-cache-bytes", runstore.DefaultJournalCacheBytes, "Memory for sealed segments, large results and the runs the manager wrote last (which spares a read when a sleeping run wakes).")
 	fs.IntVar(&o.DeprecatedJournalBytes, "max-journal-bytes", 0, "Deprecated and ignored: journals are sealed into WorkflowRunSegments; --max-run-bytes bounds what a run stores.")
 	fs.DurationVar(&o.EventRetention, "event-retention", controllers.DefaultEventRetention, "How long a WorkflowEvent is kept so that runs reaching their wait late still receive it.")
 	fs.DurationVar(&o.ShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
@@ -338,7 +339,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		return fmt.Errorf("find a kubeconfig: %w", err)
 	}
 	quota := runquota.New(runquota.Limits{NamespaceRuns: o.MaxNamespaceRuns,
-		NamespaceBytes: cmp.Or(o.MaxNamespaceBytes, controllers.DefaultMaxNamespaceBytes), TotalBytes: o.MaxTotalBytes})
+		NamespaceBytes: cmp.Or(o.MaxNamespaceBytes, runstore.DefaultMaxNamespaceBytes), TotalBytes: o.MaxTotalBytes})
 	crashes, err := o.openCrashGuard(cfg, scheme)
 	if err != nil {
 		return err
@@ -407,7 +408,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 		RevisionGCInterval: o.RevisionGCInterval,
 		Limits: engine.Limits{MaxResultBytes: o.MaxResultBytes, InlineResultBytes: o.InlineResultBytes, MaxRunBytes: o.MaxRunBytes,
 			MaxChildren: o.MaxChildren, DefaultStepTimeout: o.DefaultStepTimeout, MaxStepTimeout: o.MaxStepTimeout},
-		Storage: controllers.StorageOptions{
+		Storage: runstore.Options{
 			OpenEntries: o.JournalOpenEntries, OpenBytes: o.JournalOpenBytes,
 			MaxNamespaceBytes: o.MaxNamespaceBytes, CacheBytes: o.JournalCacheBytes,
 		},
@@ -502,14 +503,14 @@ func (o Options) deliveryLedger(mgr ctrl.Manager) (*ledger.Ledger, error) {
 }
 
 // shards returns the replica's sharding state under --sharding, nil otherwise.
-func (o Options) shards() (*controllers.Sharding, error) {
+func (o Options) shards() (*placement.Sharding, error) {
 	if !o.Sharding {
 		return nil, nil
 	}
 	if !o.LeaderElect {
 		return nil, errors.New("--sharding needs --leader-elect: one elected replica runs the sharder, which assigns and moves runs, and the schedules")
 	}
-	shards, err := controllers.NewSharding(controllers.ShardingOptions{
+	shards, err := placement.New(placement.Options{
 		Shard: o.ShardName, LeaseNamespace: o.shardLeaseNamespace(), LeaseDuration: o.LeaseDuration,
 	})
 	if err != nil {
@@ -538,7 +539,7 @@ func defaultShardName() string {
 // execution ended), so the sharder moves the shard's runs at once. A lease that cannot be
 // renewed stops the process at once, without waiting for executions: by then the sharder may
 // have given the shard's runs to others.
-func (o Options) runShard(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, shards *controllers.Sharding) error {
+func (o Options) runShard(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, shards *placement.Sharding) error {
 	log := ctrl.Log.WithName("shard")
 	holder, err := sharding.NewHolder(sharding.HolderConfig{
 		Config: cfg, Namespace: o.shardLeaseNamespace(), Shard: shards.Shard(),

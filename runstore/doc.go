@@ -13,6 +13,12 @@
 // and checked by content, so a crash between writing a piece and the status write that counts
 // it loses and duplicates nothing.
 //
+// The WorkflowRun reconciler writes a run through a Writer (Store.NewWriter), the one place
+// that writes a run's status: it seals, checks the budgets (the object's size, the
+// namespace's) and writes, guarded by the run's resourceVersion. The Store the Writers share
+// holds the manager's memory of segments, payloads and the runs it wrote last. The way is
+// one-way: reconciler → Writer → Store → API server.
+//
 // ReadJournal assembles a run's complete journal for readers (the REST API, the web console),
 // a page at a time. The package also holds the manager's cache options (LeanRun: the cache
 // keeps no inputs, journals or outputs) and a cache bounded in bytes (Cache).

@@ -30,6 +30,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/sharding"
+	"github.com/centaur-dev/workflow-operator/sharding/placement"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -78,7 +79,7 @@ var _ = AfterSuite(func() {
 // around the manager, the cache and client of its shard, the controllers and the sharder.
 type replica struct {
 	name   string
-	shards *controllers.Sharding
+	shards *placement.Sharding
 	mgr    ctrl.Manager
 	ctrls  *controllers.Controllers
 	holder *sharding.Holder
@@ -100,7 +101,7 @@ func startReplica(shard string, opts ...replicaOptions) *replica {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	shards, err := controllers.NewSharding(controllers.ShardingOptions{Shard: shard, LeaseNamespace: leaseNamespace,
+	shards, err := placement.New(placement.Options{Shard: shard, LeaseNamespace: leaseNamespace,
 		LeaseDuration: leaseDuration, ResyncInterval: 2 * time.Second})
 	Expect(err).NotTo(HaveOccurred())
 	mo := testenv.ManagerOptions(scheme)

@@ -1,4 +1,4 @@
-package controllers
+package runstore
 
 import (
 	"encoding/json"
@@ -11,8 +11,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
-// toAPIJournal converts entries of the engine's journal into status.journal's (or a segment's).
-func toAPIJournal(entries []engine.Entry) []workflowsv1alpha1.JournalEntry {
+// ToAPIJournal converts entries of the engine's journal into status.journal's (or a segment's).
+func ToAPIJournal(entries []engine.Entry) []workflowsv1alpha1.JournalEntry {
 	out := make([]workflowsv1alpha1.JournalEntry, len(entries))
 	for i, e := range entries {
 		out[i] = workflowsv1alpha1.JournalEntry{
@@ -20,13 +20,13 @@ func toAPIJournal(entries []engine.Entry) []workflowsv1alpha1.JournalEntry {
 			Kind:       workflowsv1alpha1.EntryKind(e.Kind),
 			State:      workflowsv1alpha1.EntryState(e.State),
 			Attempts:   int32(e.Attempts),
-			StartedAt:  microTime(e.StartedAt),
-			FinishedAt: microTime(e.FinishedAt),
-			WakeAt:     microTime(e.WakeAt),
+			StartedAt:  MicroTime(e.StartedAt),
+			FinishedAt: MicroTime(e.FinishedAt),
+			WakeAt:     MicroTime(e.WakeAt),
 			Target:     e.Target,
 			Ref:        e.Ref,
-			Result:     rawJSON(e.Result),
-			Payload:    toAPIPayload(e.Payload),
+			Result:     RawJSON(e.Result),
+			Payload:    ToAPIPayload(e.Payload),
 			Error:      e.Error,
 			ErrorType:  e.ErrorType,
 		}
@@ -34,24 +34,24 @@ func toAPIJournal(entries []engine.Entry) []workflowsv1alpha1.JournalEntry {
 	return out
 }
 
-// toAPIPayload converts the engine's reference to a result stored out of line.
-func toAPIPayload(ref *engine.PayloadRef) *workflowsv1alpha1.PayloadRef {
+// ToAPIPayload converts the engine's reference to a result stored out of line.
+func ToAPIPayload(ref *engine.PayloadRef) *workflowsv1alpha1.PayloadRef {
 	if ref == nil {
 		return nil
 	}
 	return &workflowsv1alpha1.PayloadRef{Name: ref.Name, Parts: int32(ref.Parts), Bytes: int64(ref.Bytes), SHA256: ref.SHA256}
 }
 
-// fromAPIPayload converts a reference to a result stored out of line for the engine.
-func fromAPIPayload(ref *workflowsv1alpha1.PayloadRef) *engine.PayloadRef {
+// FromAPIPayload converts a reference to a result stored out of line for the engine.
+func FromAPIPayload(ref *workflowsv1alpha1.PayloadRef) *engine.PayloadRef {
 	if ref == nil {
 		return nil
 	}
 	return &engine.PayloadRef{Name: ref.Name, Parts: int(ref.Parts), Bytes: int(ref.Bytes), SHA256: ref.SHA256}
 }
 
-// fromAPIJournal converts entries of status.journal (or of a segment) into the engine's.
-func fromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []engine.Entry {
+// FromAPIJournal converts entries of status.journal (or of a segment) into the engine's.
+func FromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []engine.Entry {
 	out := make([]engine.Entry, len(entries))
 	for i, e := range entries {
 		out[i] = engine.Entry{
@@ -64,7 +64,7 @@ func fromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []engine.Entry {
 			WakeAt:     fromMicroTime(e.WakeAt),
 			Target:     e.Target,
 			Ref:        e.Ref,
-			Payload:    fromAPIPayload(e.Payload),
+			Payload:    FromAPIPayload(e.Payload),
 			Error:      e.Error,
 			ErrorType:  e.ErrorType,
 		}
@@ -75,13 +75,15 @@ func fromAPIJournal(entries []workflowsv1alpha1.JournalEntry) []engine.Entry {
 	return out
 }
 
-func microTime(t time.Time) *metav1.MicroTime {
+// MicroTime is t as a status field: nil for the zero time, which means absent.
+func MicroTime(t time.Time) *metav1.MicroTime {
 	if t.IsZero() {
 		return nil
 	}
 	return &metav1.MicroTime{Time: t}
 }
 
+// fromMicroTime reads a status time back; absent is the zero time.
 func fromMicroTime(t *metav1.MicroTime) time.Time {
 	if t == nil {
 		return time.Time{}
@@ -89,8 +91,8 @@ func fromMicroTime(t *metav1.MicroTime) time.Time {
 	return t.UTC()
 }
 
-// rawJSON wraps JSON bytes for a CRD field of any JSON type; empty means absent.
-func rawJSON(b []byte) *apiextensionsv1.JSON {
+// RawJSON wraps JSON bytes for a CRD field of any JSON type; empty means absent.
+func RawJSON(b []byte) *apiextensionsv1.JSON {
 	if len(b) == 0 {
 		return nil
 	}

@@ -1,29 +1,36 @@
-package controllers
+package runstore
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
-	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
-// statusWriter is the one place that writes a run's status. Once the run's journal is loaded
+// Writer is the one place that writes a run's status: the WorkflowRun reconciler makes one
+// per execution (Store.NewWriter) and records through it. Once the run's journal is loaded
 // it also keeps the journal in its pieces: before each write it seals the final entries the
 // run has persisted into a WorkflowRunSegment when there are enough of them, puts the open
 // part and the summary into status, and checks the budgets (the object's size, the
 // namespace's). It remembers what the API server last returned, so a write that would change
 // nothing is skipped.
-type statusWriter struct {
-	store *journalStore
+type Writer struct {
+	store *Store
 	run   *workflowsv1alpha1.WorkflowRun
 	saved workflowsv1alpha1.WorkflowRunStatus
 	// journal is the run's whole journal once loaded (nil: status.journal is left as it is).
@@ -32,8 +39,6 @@ type statusWriter struct {
 	sealed sealedState
 	// storedPayloads is set once this execution stored a large result.
 	storedPayloads bool
-	// refused is set once a final write could not succeed and the run is being failed instead.
-	refused bool
 	// sealing delivers the outcome of a seal running beside the last write.
 	sealing chan sealResult
 	// announcements tell the world (Events, metrics) what the next write records, once it
@@ -42,45 +47,74 @@ type statusWriter struct {
 	announcements []func()
 }
 
-// announce has fn called once the next write succeeded.
-func (w *statusWriter) announce(fn func()) { w.announcements = append(w.announcements, fn) }
+// Announce has fn called once the next write succeeded.
+func (w *Writer) Announce(fn func()) { w.announcements = append(w.announcements, fn) }
 
-// newStatusWriter starts writing run, from memo when this manager wrote it last.
-func (s *journalStore) newStatusWriter(run *workflowsv1alpha1.WorkflowRun, memo *runMemo) *statusWriter {
-	w := &statusWriter{store: s, run: run, saved: *run.Status.DeepCopy(), sealed: sealedOf(run)}
+// Run is the run being written: the reconciler edits its status in place, and after each
+// write it holds what the API server stored.
+func (w *Writer) Run() *workflowsv1alpha1.WorkflowRun { return w.run }
+
+// Payloads stores and loads the run's large results for the engine.
+func (w *Writer) Payloads() engine.PayloadStore { return payloadStore{w: w} }
+
+// NewWriter starts writing run, from memo when this manager wrote it last (memo.Run is then
+// run).
+func (s *Store) NewWriter(run *workflowsv1alpha1.WorkflowRun, memo *Memo) *Writer {
+	w := &Writer{store: s, run: run, saved: *run.Status.DeepCopy(), sealed: sealedOf(run)}
 	if memo != nil {
 		w.journal, w.sealed = memo.journal, memo.sealed
 	}
 	return w
 }
 
-// loadJournal returns the run's whole journal, reading its sealed segments unless this
-// manager holds them already.
-func (w *statusWriter) loadJournal(ctx context.Context) (*engine.Journal, error) {
+// LoadJournal returns the run's whole journal, reading its sealed segments unless this
+// manager holds them already. A segment or payload the run's status counts on that is gone
+// or altered is a *engine.Failure (ReasonJournalLost): the run cannot be replayed.
+func (w *Writer) LoadJournal(ctx context.Context) (*engine.Journal, error) {
 	if w.journal == nil {
 		journal, err := w.store.loadJournal(ctx, w.run)
 		if err != nil {
-			return nil, err
+			return nil, lostFailure(err)
 		}
 		w.journal = journal
 	}
 	return w.journal, nil
 }
 
-// write updates the run's status, guarded by its resourceVersion; on success run holds what
+// Write updates the run's status, guarded by its resourceVersion; on success run holds what
 // the API server stored, with its new resourceVersion. A write that can never succeed (too large for the API
 // server, or over a budget) returns a *engine.Failure and leaves the journal in status as it
 // was last written, so that the run can still be failed. Segments are sealed before the
 // write; writeStep seals beside it instead.
-func (w *statusWriter) write(ctx context.Context) error { return w.update(ctx, false) }
+func (w *Writer) Write(ctx context.Context) error { return w.update(ctx, false) }
 
-// writeStep is write for the records of an execution that goes on: a small seal it starts
+// WriteStep is Write for the records of an execution that goes on: a small seal it starts
 // runs beside the status write (etcd commits them together), and the next write counts it. A
 // crash in between leaves a segment that the next execution finds and adopts.
-func (w *statusWriter) writeStep(ctx context.Context) error { return w.update(ctx, true) }
+func (w *Writer) WriteStep(ctx context.Context) error { return w.update(ctx, true) }
 
-// update is write and writeStep.
-func (w *statusWriter) update(ctx context.Context, beside bool) error {
+// Suspended tells the store that the run, as last written, suspends until wakeAt (zero: it
+// waits for something outside). A run that wakes within memoHorizon is remembered, so that
+// its next execution needs no read.
+func (w *Writer) Suspended(wakeAt, now time.Time) {
+	if w.journal == nil || wakeAt.IsZero() || wakeAt.Sub(now) > memoHorizon {
+		return
+	}
+	w.store.keep(&Memo{Run: w.run, journal: w.journal, sealed: w.sealed})
+}
+
+// Finished tells the store that the run, as last written, is finished: its memory is dropped
+// and the results it stored but never recorded (an execution died in between) are deleted.
+func (w *Writer) Finished(ctx context.Context) error {
+	w.store.Forget(w.run.UID)
+	if w.journal == nil || (!w.storedPayloads && w.journal.Payloads() == 0) {
+		return nil
+	}
+	return w.store.sweepPayloads(ctx, w.run, w.journal)
+}
+
+// update is Write and WriteStep.
+func (w *Writer) update(ctx context.Context, beside bool) error {
 	w.run.Status.ObservedGeneration = w.run.Generation
 	if w.journal != nil {
 		if err := w.seal(ctx, beside); err != nil {
@@ -103,7 +137,7 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 		if tooLarge(err) {
 			w.revert()
 			return &engine.Failure{Reason: engine.ReasonJournalTooLarge, Message: fmt.Sprintf(
-				"the API server refused the run's status as too large (%v): return smaller step results or a smaller output, or split the work into child workflows", logText(err.Error()))}
+				"the API server refused the run's status as too large (%v): return smaller step results or a smaller output, or split the work into child workflows", textbound.Cut(err.Error(), textbound.LogValue))}
 		}
 		return err
 	}
@@ -124,12 +158,12 @@ func (w *statusWriter) update(ctx context.Context, beside bool) error {
 // the write can be made again; a step that ran is not lost to a label. Anything else (another
 // writer's status, a new spec, a failed read) keeps the conflict, and the execution starts again
 // from a fresh read.
-func (w *statusWriter) onlyMetadataChanged(ctx context.Context) bool {
+func (w *Writer) onlyMetadataChanged(ctx context.Context) bool {
 	fresh := &workflowsv1alpha1.WorkflowRun{}
 	if err := w.store.reader.Get(ctx, client.ObjectKeyFromObject(w.run), fresh); err != nil {
 		return false
 	}
-	if fresh.UID != w.run.UID || fresh.Generation != w.run.Generation || !sameJSON(fresh.Status, w.saved) {
+	if fresh.UID != w.run.UID || fresh.Generation != w.run.Generation || !sameStatus(fresh.Status, w.saved) {
 		return false
 	}
 	status := w.run.Status
@@ -138,21 +172,21 @@ func (w *statusWriter) onlyMetadataChanged(ctx context.Context) bool {
 	return true
 }
 
-// sameJSON reports whether a and b encode to the same JSON document, whatever the order of
+// sameStatus reports whether a and b encode to the same JSON document, whatever the order of
 // keys and the spacing (the API server re-encodes free-form JSON, such as step results).
-func sameJSON(a, b any) bool {
+func sameStatus(a, b workflowsv1alpha1.WorkflowRunStatus) bool {
 	ja, errA := json.Marshal(a)
 	jb, errB := json.Marshal(b)
-	return errA == nil && errB == nil && runstore.EqualJSON(ja, jb)
+	return errA == nil && errB == nil && EqualJSON(ja, jb)
 }
 
 // seal moves the final entries the run has persisted in status.journal (all but the last
-// keepOpen) into new segments once they reach OpenEntries entries or OpenBytes bytes, after
+// KeepOpen) into new segments once they reach OpenEntries entries or OpenBytes bytes, after
 // counting a seal that ran beside the previous write. Only persisted entries are sealed: an
 // entry not yet written may still be lost with the write and come out differently when its
 // step runs again, while a segment never changes. With beside, the new seal runs while the
 // caller writes, and the next write counts it.
-func (w *statusWriter) seal(ctx context.Context, beside bool) error {
+func (w *Writer) seal(ctx context.Context, beside bool) error {
 	if err := w.collectSeal(); err != nil {
 		return err
 	}
@@ -187,7 +221,7 @@ func planBytes(plan []sealChunk) int {
 
 // collectSeal waits for the seal running beside the previous write, if any, and counts what
 // it sealed.
-func (w *statusWriter) collectSeal() error {
+func (w *Writer) collectSeal() error {
 	if w.sealing == nil {
 		return nil
 	}
@@ -217,10 +251,10 @@ type sealResult struct {
 
 // planSeal cuts the persisted final entries not sealed yet into chunks, when there are enough
 // of them; everything the seal needs is copied, so that it may run beside the engine.
-func (w *statusWriter) planSeal() []sealChunk {
+func (w *Writer) planSeal() []sealChunk {
 	persisted := w.saved.Journal[w.sealed.entries-sealedOf(&workflowsv1alpha1.WorkflowRun{Status: w.saved}).entries:]
 	n, total := 0, 0
-	for n < len(persisted)-keepOpen && isFinal(persisted[n]) {
+	for n < len(persisted)-KeepOpen && isFinal(persisted[n]) {
 		total += w.journal.EntryBytes(w.sealed.entries + n)
 		n++
 	}
@@ -250,10 +284,10 @@ func (w *statusWriter) planSeal() []sealChunk {
 
 // executeSeal writes the planned segments in order, stopping at the first error or at an
 // adopted segment that holds fewer entries than planned (the next seal goes on from there).
-func executeSeal(ctx context.Context, s *journalStore, run *workflowsv1alpha1.WorkflowRun, plan []sealChunk) sealResult {
+func executeSeal(ctx context.Context, s *Store, run *workflowsv1alpha1.WorkflowRun, plan []sealChunk) sealResult {
 	var res sealResult
 	for _, c := range plan {
-		held, err := runstore.Seal(ctx, s.client, s.reader, run, c.index, int64(c.first), c.entries)
+		held, err := Seal(ctx, s.client, s.reader, run, c.index, int64(c.first), c.entries)
 		if err != nil {
 			res.err = err
 			return res
@@ -267,7 +301,7 @@ func executeSeal(ctx context.Context, s *journalStore, run *workflowsv1alpha1.Wo
 }
 
 // applySeal counts what a seal wrote and keeps the segments in memory.
-func (w *statusWriter) applySeal(res sealResult) {
+func (w *Writer) applySeal(res sealResult) {
 	for i, c := range res.chunks {
 		held := res.held[i]
 		w.store.keepSegment(w.run, c.index, cachedSegment{first: c.first, entries: c.engine[:held]})
@@ -291,9 +325,9 @@ func isFinal(e workflowsv1alpha1.JournalEntry) bool {
 }
 
 // syncJournal puts the open part of the journal and the journal's summary into status.
-func (w *statusWriter) syncJournal() {
+func (w *Writer) syncJournal() {
 	st := &w.run.Status
-	st.Journal = toAPIJournal(w.journal.Entries()[w.sealed.entries:])
+	st.Journal = ToAPIJournal(w.journal.Entries()[w.sealed.entries:])
 	st.JournalBytes = int64(w.journal.Bytes())
 	st.History = &workflowsv1alpha1.JournalHistory{
 		Segments:      w.sealed.segments,
@@ -307,7 +341,7 @@ func (w *statusWriter) syncJournal() {
 }
 
 // recorded is what the run stores in all: input, journal, payloads and output.
-func (w *statusWriter) recorded() int64 {
+func (w *Writer) recorded() int64 {
 	n := int64(len(inputOf(w.run)) + w.journal.Bytes() + w.journal.PayloadBytes())
 	if w.run.Status.Output != nil {
 		n += int64(len(w.run.Status.Output.Raw))
@@ -317,7 +351,7 @@ func (w *statusWriter) recorded() int64 {
 
 // checkBudgets fails the run when its object would outgrow what the API server accepts, or
 // when it would take its namespace over --max-namespace-bytes.
-func (w *statusWriter) checkBudgets(ctx context.Context) error {
+func (w *Writer) checkBudgets(ctx context.Context) error {
 	input, open, output, other := w.objectBytes()
 	if size := input + open + output + other; size > w.store.opts.MaxObjectBytes {
 		return &engine.Failure{Reason: engine.ReasonJournalTooLarge, Message: fmt.Sprintf(
@@ -333,7 +367,7 @@ func (w *statusWriter) checkBudgets(ctx context.Context) error {
 
 // objectBytes estimates the size of the run's object as JSON: its input, the open part of its
 // journal, its output, and the rest (metadata and the remaining status, messages included).
-func (w *statusWriter) objectBytes() (input, open, output, other int) {
+func (w *Writer) objectBytes() (input, open, output, other int) {
 	input = len(inputOf(w.run))
 	for i := w.sealed.entries; i < w.journal.Len(); i++ {
 		open += w.journal.EntryBytes(i)
@@ -358,9 +392,56 @@ func (w *statusWriter) objectBytes() (input, open, output, other int) {
 // revert puts the journal in status back as it was last written, and stops writing the
 // journal: after a failed budget or a refused write, the run can only be failed. What the
 // lost records would have announced is dropped with them.
-func (w *statusWriter) revert() {
+func (w *Writer) revert() {
 	st := &w.run.Status
 	st.Journal, st.JournalBytes, st.History = w.saved.Journal, w.saved.JournalBytes, w.saved.History.DeepCopy()
 	w.sealed = sealedOf(&workflowsv1alpha1.WorkflowRun{Status: w.saved})
 	w.journal, w.sealing, w.announcements = nil, nil, nil
+}
+
+// NewStatusClient returns a REST client for WorkflowRuns over the manager's connection: what
+// NewStore writes runs' status with (see putStatus).
+func NewStatusClient(cfg *rest.Config, hc *http.Client) (rest.Interface, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.GroupVersion = &workflowsv1alpha1.GroupVersion
+	cfg.APIPath = "/apis"
+	cfg.ContentType = runtime.ContentTypeJSON
+	// client-go's codecs: what turns the API server's error answers into *StatusErrors.
+	cfg.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
+	rc, err := rest.RESTClientForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, fmt.Errorf("build a REST client for WorkflowRuns: %w", err)
+	}
+	return rc, nil
+}
+
+// putStatus writes run's status, guarded by its resourceVersion, and takes the new
+// resourceVersion from the answer without decoding the rest of it: the API server keeps
+// nothing but the status of a status write, and answers with what it stored, which is what
+// was sent (a spec changed meanwhile would have changed the resourceVersion, and the write
+// would have been refused as a conflict). This spares the manager half the decoding a step
+// costs it; the other half is its watch.
+func (s *Store) putStatus(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) error {
+	run.APIVersion, run.Kind = workflowsv1alpha1.GroupVersion.String(), "WorkflowRun"
+	run.ManagedFields = nil // the API server keeps the stored ones; ours would be stale
+	body, err := json.Marshal(run)
+	if err != nil {
+		return fmt.Errorf("encode run %s: %w", run.Name, err)
+	}
+	res := s.status.Put().Namespace(run.Namespace).Resource("workflowruns").Name(run.Name).SubResource("status").
+		Body(body).Do(ctx)
+	if err := res.Error(); err != nil {
+		return err // a *StatusError when the API server said why (Result.Raw would not say)
+	}
+	raw, _ := res.Raw()
+	var answer struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil || answer.Metadata.ResourceVersion == "" {
+		return fmt.Errorf("read the answer to the status write of run %s: %w", run.Name, errors.Join(err, errors.New("no resourceVersion")))
+	}
+	run.ResourceVersion = answer.Metadata.ResourceVersion
+	return nil
 }

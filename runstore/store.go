@@ -1,31 +1,27 @@
-package controllers
+package runstore
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
-	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
-// StorageOptions say how the runs' journals are kept (see package runstore): when the open part
+// Options say how the runs' journals are kept: when the open part
 // in status is sealed into a WorkflowRunSegment, how large a run's object and a namespace's
 // runs may grow, and how much the manager keeps in memory.
-type StorageOptions struct {
+type Options struct {
 	// OpenEntries and OpenBytes: once the final entries persisted in status.journal (beyond the
 	// last few, which stay for kubectl readers) reach this many, or this many bytes as JSON,
 	// they are sealed into a segment. Defaults DefaultOpenEntries and DefaultOpenBytes.
@@ -44,7 +40,7 @@ type StorageOptions struct {
 	CacheBytes int64
 }
 
-// Defaults of StorageOptions.
+// Defaults of Options.
 const (
 	DefaultOpenEntries       = 32
 	DefaultOpenBytes         = 32 << 10
@@ -55,15 +51,16 @@ const (
 
 // Sizes of sealing, fixed: they keep every object well below etcd's limit.
 const (
-	// keepOpen entries stay in status.journal after a seal, so that `kubectl get wfr -o yaml`
+	// KeepOpen entries stay in status.journal after a seal, so that `kubectl get wfr -o yaml`
 	// shows the run's latest steps.
-	keepOpen = 4
+	KeepOpen = 4
 	// segmentMaxEntries and segmentMaxBytes bound one segment; a single larger entry (a result
 	// recorded inline by an earlier release) is sealed alone.
 	segmentMaxEntries = workflowsv1alpha1.MaxSegmentEntries
 	segmentMaxBytes   = 256 << 10
 	// maxStatusBytes is the room a run's object keeps for its status beside the input: an
-	// input larger than MaxObjectBytes minus this fails the run before anything runs.
+	// input larger than MaxObjectBytes minus this fails the run before anything runs (see
+	// Store.InputFailure).
 	maxStatusBytes = 256 << 10
 	// statusOverhead is what a run's object holds besides its input, journal, output and
 	// messages: metadata, times, summary.
@@ -71,7 +68,8 @@ const (
 	// namespaceUsageTTL is how long a namespace's total is reused before it is summed again.
 	namespaceUsageTTL = time.Second
 	// memoHorizon: a run that sleeps at most this long is remembered as this manager wrote it,
-	// so that waking it needs no read; runs that sleep longer or wait are not kept in memory.
+	// so that waking it needs no read; runs that sleep longer or wait are not kept in memory
+	// (see Writer.Suspended).
 	memoHorizon = 2 * time.Minute
 )
 
@@ -85,7 +83,7 @@ const (
 	ReasonNamespaceBudgetExceeded = "NamespaceBudgetExceeded"
 )
 
-func (o StorageOptions) withDefaults() StorageOptions {
+func (o Options) withDefaults() Options {
 	if o.OpenEntries <= 0 {
 		o.OpenEntries = DefaultOpenEntries
 	}
@@ -104,21 +102,23 @@ func (o StorageOptions) withDefaults() StorageOptions {
 	return o
 }
 
-// journalStore is the WorkflowRun reconciler's access to runs' journals: segments and payloads
-// in the API server, and a memory of them bounded in bytes.
-type journalStore struct {
-	opts   StorageOptions
+// Store is the WorkflowRun reconciler's access to runs' journals: segments and payloads
+// in the API server, and a memory of them bounded in bytes, shared by the Writers of every
+// run this manager executes. It never calls back into a Writer: the reconciler drives a
+// Writer, the Writer uses the Store, and the Store talks to the API server.
+type Store struct {
+	opts   Options
 	client client.Client
 	reader client.Reader
 	// status writes runs' status subresource (see putStatus).
 	status rest.Interface
 	// memory holds sealed segments (converted for the engine), payloads and the runs this
 	// manager wrote last, by cacheKey.
-	memory *runstore.Cache[cacheKey, any]
+	memory *Cache[cacheKey, any]
 	usage  namespaceUsage
 }
 
-// cacheKey names what journalStore.memory holds.
+// cacheKey names what Store.memory holds.
 type cacheKey struct {
 	kind  string // "segment", "payload" or "run"
 	uid   types.UID
@@ -126,83 +126,37 @@ type cacheKey struct {
 	index int32
 }
 
-func newJournalStore(opts StorageOptions, c client.Client, reader client.Reader, status rest.Interface) *journalStore {
+// NewStore returns the store of a manager's runs: c writes segments and payloads, reader reads
+// past the cache, and status (NewStatusClient) writes runs' status.
+func NewStore(opts Options, c client.Client, reader client.Reader, status rest.Interface) *Store {
 	opts = opts.withDefaults()
-	return &journalStore{opts: opts, client: c, reader: reader, status: status, memory: runstore.NewCache[cacheKey, any](opts.CacheBytes)}
+	return &Store{opts: opts, client: c, reader: reader, status: status, memory: NewCache[cacheKey, any](opts.CacheBytes)}
 }
 
-// newStatusClient returns a REST client for WorkflowRuns over the manager's connection.
-func newStatusClient(cfg *rest.Config, hc *http.Client) (rest.Interface, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.GroupVersion = &workflowsv1alpha1.GroupVersion
-	cfg.APIPath = "/apis"
-	cfg.ContentType = runtime.ContentTypeJSON
-	// client-go's codecs: what turns the API server's error answers into *StatusErrors.
-	cfg.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
-	rc, err := rest.RESTClientForConfigAndClient(cfg, hc)
-	if err != nil {
-		return nil, fmt.Errorf("build a REST client for WorkflowRuns: %w", err)
-	}
-	return rc, nil
-}
-
-// putStatus writes run's status, guarded by its resourceVersion, and takes the new
-// resourceVersion from the answer without decoding the rest of it: the API server keeps
-// nothing but the status of a status write, and answers with what it stored, which is what
-// was sent (a spec changed meanwhile would have changed the resourceVersion, and the write
-// would have been refused as a conflict). This spares the manager half the decoding a step
-// costs it; the other half is its watch.
-func (s *journalStore) putStatus(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) error {
-	run.APIVersion, run.Kind = workflowsv1alpha1.GroupVersion.String(), "WorkflowRun"
-	run.ManagedFields = nil // the API server keeps the stored ones; ours would be stale
-	body, err := json.Marshal(run)
-	if err != nil {
-		return fmt.Errorf("encode run %s: %w", run.Name, err)
-	}
-	res := s.status.Put().Namespace(run.Namespace).Resource("workflowruns").Name(run.Name).SubResource("status").
-		Body(body).Do(ctx)
-	if err := res.Error(); err != nil {
-		return err // a *StatusError when the API server said why (Result.Raw would not say)
-	}
-	raw, _ := res.Raw()
-	var answer struct {
-		Metadata struct {
-			ResourceVersion string `json:"resourceVersion"`
-		} `json:"metadata"`
-	}
-	if err := json.Unmarshal(raw, &answer); err != nil || answer.Metadata.ResourceVersion == "" {
-		return fmt.Errorf("read the answer to the status write of run %s: %w", run.Name, errors.Join(err, errors.New("no resourceVersion")))
-	}
-	run.ResourceVersion = answer.Metadata.ResourceVersion
-	return nil
-}
-
-// runMemo is a run as this manager last wrote it, kept so that the next execution needs no
-// read: the API server's copy after the write, and the engine's journal matching it.
-type runMemo struct {
-	run     *workflowsv1alpha1.WorkflowRun
+// Memo is a run as this manager last wrote it, kept so that the next execution needs no
+// read: the API server's copy after the write, and the engine's journal matching it. Run is
+// the run to execute; NewWriter takes the rest.
+type Memo struct {
+	Run     *workflowsv1alpha1.WorkflowRun
 	journal *engine.Journal
 	sealed  sealedState
 }
 
-// remember keeps the run w wrote for its next execution.
-func (s *journalStore) remember(w *statusWriter) {
-	if w.journal == nil {
-		return
-	}
-	size := int64(statusOverhead+w.journal.Bytes()) + int64(len(inputOf(w.run)))
-	s.memory.Put(cacheKey{kind: "run", uid: w.run.UID}, &runMemo{run: w.run, journal: w.journal, sealed: w.sealed}, size)
+// keep remembers memo for the run's next execution.
+func (s *Store) keep(memo *Memo) {
+	size := int64(statusOverhead+memo.journal.Bytes()) + int64(len(inputOf(memo.Run)))
+	s.memory.Put(cacheKey{kind: "run", uid: memo.Run.UID}, memo, size)
 }
 
-// recall returns the run as this manager last wrote it when the cache shows that nobody wrote
+// Recall returns the run as this manager last wrote it when the cache shows that nobody wrote
 // it since, and forgets it either way: the caller owns what it got.
-func (s *journalStore) recall(cached *workflowsv1alpha1.WorkflowRun) *runMemo {
+func (s *Store) Recall(cached *workflowsv1alpha1.WorkflowRun) *Memo {
 	v, ok := s.memory.Take(cacheKey{kind: "run", uid: cached.UID})
 	if !ok {
 		return nil
 	}
-	m := v.(*runMemo)
-	if m.run.ResourceVersion != cached.ResourceVersion {
+	m := v.(*Memo)
+	if m.Run.ResourceVersion != cached.ResourceVersion {
 		return nil
 	}
 	return m
@@ -210,19 +164,19 @@ func (s *journalStore) recall(cached *workflowsv1alpha1.WorkflowRun) *runMemo {
 
 // wrote notes that this manager wrote the run's status: from then on a stale cached copy
 // of it cannot pass for a run nobody started (see untouched).
-func (s *journalStore) wrote(run *workflowsv1alpha1.WorkflowRun) {
+func (s *Store) wrote(run *workflowsv1alpha1.WorkflowRun) {
 	s.memory.Put(cacheKey{kind: "wrote", uid: run.UID}, struct{}{}, 64)
 }
 
-// untouched reports whether the cached copy of a run is the whole run, nobody having written
-// its status yet (runstore.Untouched) as far as the cache and this manager know.
-func (s *journalStore) untouched(cached *workflowsv1alpha1.WorkflowRun) bool {
+// Untouched reports whether the cached copy of a run is the whole run, nobody having written
+// its status yet (Untouched) as far as the cache and this manager know.
+func (s *Store) Untouched(cached *workflowsv1alpha1.WorkflowRun) bool {
 	_, wrote := s.memory.Get(cacheKey{kind: "wrote", uid: cached.UID})
-	return !wrote && runstore.Untouched(cached)
+	return !wrote && Untouched(cached)
 }
 
-// forget drops the memory of a run that will not be executed again soon.
-func (s *journalStore) forget(uid types.UID) {
+// Forget drops the memory of a run that will not be executed again soon.
+func (s *Store) Forget(uid types.UID) {
 	s.memory.Delete(cacheKey{kind: "run", uid: uid})
 }
 
@@ -244,7 +198,7 @@ func sealedOf(run *workflowsv1alpha1.WorkflowRun) sealedState {
 
 // loadJournal builds the engine's journal of run: its sealed segments, from memory where it
 // has them (they never change), then status.journal.
-func (s *journalStore) loadJournal(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*engine.Journal, error) {
+func (s *Store) loadJournal(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*engine.Journal, error) {
 	sealed := sealedOf(run)
 	entries := make([]engine.Entry, 0, sealed.entries+len(run.Status.Journal))
 	segments, err := s.segments(ctx, run, sealed.segments)
@@ -253,14 +207,14 @@ func (s *journalStore) loadJournal(ctx context.Context, run *workflowsv1alpha1.W
 	}
 	for i, seg := range segments {
 		if len(entries) != seg.first {
-			return nil, fmt.Errorf("%w: segment %d starts at entry %d, not %d", runstore.ErrLost, i, seg.first, len(entries))
+			return nil, fmt.Errorf("%w: segment %d starts at entry %d, not %d", ErrLost, i, seg.first, len(entries))
 		}
 		entries = append(entries, seg.entries...)
 	}
 	if len(entries) != sealed.entries {
-		return nil, fmt.Errorf("%w: the run's %d segments hold %d entries, its status counts %d", runstore.ErrLost, sealed.segments, len(entries), sealed.entries)
+		return nil, fmt.Errorf("%w: the run's %d segments hold %d entries, its status counts %d", ErrLost, sealed.segments, len(entries), sealed.entries)
 	}
-	entries = append(entries, fromAPIJournal(run.Status.Journal)...)
+	entries = append(entries, FromAPIJournal(run.Status.Journal)...)
 	return engine.NewJournal(entries), nil
 }
 
@@ -272,7 +226,7 @@ type cachedSegment struct {
 
 // segments returns the run's sealed segments 0 to count-1, reading the ones memory lacks: one
 // by one when few are missing, with one list otherwise.
-func (s *journalStore) segments(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, count int32) ([]cachedSegment, error) {
+func (s *Store) segments(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, count int32) ([]cachedSegment, error) {
 	out := make([]cachedSegment, count)
 	var missing []int32
 	for i := range count {
@@ -287,7 +241,7 @@ func (s *journalStore) segments(ctx context.Context, run *workflowsv1alpha1.Work
 	}
 	read := map[int32]*workflowsv1alpha1.WorkflowRunSegment{}
 	if len(missing) > 2 {
-		all, err := runstore.ListSegments(ctx, s.reader, run)
+		all, err := ListSegments(ctx, s.reader, run)
 		if err != nil {
 			return nil, err
 		}
@@ -297,18 +251,18 @@ func (s *journalStore) segments(ctx context.Context, run *workflowsv1alpha1.Work
 		seg := read[i]
 		if seg == nil {
 			var err error
-			if seg, err = runstore.ReadSegment(ctx, s.reader, run, i); err != nil {
+			if seg, err = ReadSegment(ctx, s.reader, run, i); err != nil {
 				return nil, err
 			}
 		}
-		out[i] = cachedSegment{first: int(seg.Spec.FirstEntry), entries: fromAPIJournal(seg.Spec.Entries)}
+		out[i] = cachedSegment{first: int(seg.Spec.FirstEntry), entries: FromAPIJournal(seg.Spec.Entries)}
 		s.keepSegment(run, i, out[i])
 	}
 	return out, nil
 }
 
 // keepSegment remembers a sealed segment of run.
-func (s *journalStore) keepSegment(run *workflowsv1alpha1.WorkflowRun, index int32, seg cachedSegment) {
+func (s *Store) keepSegment(run *workflowsv1alpha1.WorkflowRun, index int32, seg cachedSegment) {
 	size := int64(0)
 	for _, e := range seg.entries {
 		size += int64(256 + len(e.Name) + len(e.Result) + len(e.Error) + len(e.Target) + len(e.Ref))
@@ -333,7 +287,7 @@ type usageSum struct {
 
 // namespaceBytes is the sum of status.history.recordedBytes over the namespace's runs, from
 // the manager's cache, at most namespaceUsageTTL old.
-func (s *journalStore) namespaceBytes(ctx context.Context, ns string) (int64, error) {
+func (s *Store) namespaceBytes(ctx context.Context, ns string) (int64, error) {
 	s.usage.mu.Lock()
 	defer s.usage.mu.Unlock()
 	if sum, ok := s.usage.sums[ns]; ok && time.Since(sum.at) < namespaceUsageTTL {
@@ -358,7 +312,7 @@ func (s *journalStore) namespaceBytes(ctx context.Context, ns string) (int64, er
 
 // checkNamespace fails the run when growing what it stores from before to after bytes would
 // take its namespace over --max-namespace-bytes.
-func (s *journalStore) checkNamespace(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, before, after int64) error {
+func (s *Store) checkNamespace(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, before, after int64) error {
 	if s.opts.MaxNamespaceBytes < 0 || after <= before {
 		return nil
 	}
@@ -375,62 +329,70 @@ func (s *journalStore) checkNamespace(ctx context.Context, run *workflowsv1alpha
 }
 
 // payloadStore stores a run's large results as WorkflowRunPayloads, for the engine.
-type payloadStore struct {
-	s *journalStore
-	w *statusWriter
-}
+type payloadStore struct{ w *Writer }
 
 // Store implements engine.PayloadStore.
 func (p payloadStore) Store(ctx context.Context, step string, attempt int, result json.RawMessage) (engine.PayloadRef, error) {
-	run := p.w.run
+	run, s := p.w.run, p.w.store
 	before := p.w.recorded()
-	if err := p.s.checkNamespace(ctx, run, before, before+int64(len(result))); err != nil {
+	if err := s.checkNamespace(ctx, run, before, before+int64(len(result))); err != nil {
 		return engine.PayloadRef{}, err
 	}
-	ref, err := runstore.StorePayload(ctx, p.s.client, p.s.reader, run, step, attempt, result)
+	ref, err := StorePayload(ctx, s.client, s.reader, run, step, attempt, result)
 	if err != nil {
 		return engine.PayloadRef{}, err
 	}
 	p.w.storedPayloads = true
-	p.s.memory.Put(cacheKey{kind: "payload", uid: run.UID, name: ref.Name + "/" + ref.SHA256}, result, int64(len(result)))
-	return *fromAPIPayload(&ref), nil
+	s.memory.Put(cacheKey{kind: "payload", uid: run.UID, name: ref.Name + "/" + ref.SHA256}, result, int64(len(result)))
+	return *FromAPIPayload(&ref), nil
 }
 
 // Load implements engine.PayloadStore; a result that cannot be read back fails the run.
 func (p payloadStore) Load(ctx context.Context, ref engine.PayloadRef) (json.RawMessage, error) {
-	run := p.w.run
+	run, s := p.w.run, p.w.store
 	key := cacheKey{kind: "payload", uid: run.UID, name: ref.Name + "/" + ref.SHA256}
-	if v, ok := p.s.memory.Get(key); ok {
+	if v, ok := s.memory.Get(key); ok {
 		return v.(json.RawMessage), nil
 	}
-	data, err := runstore.LoadPayload(ctx, p.s.reader, run, *toAPIPayload(&ref))
+	data, err := LoadPayload(ctx, s.reader, run, *ToAPIPayload(&ref))
 	if err != nil {
 		return nil, lostFailure(err)
 	}
-	p.s.memory.Put(key, json.RawMessage(data), int64(len(data)))
+	s.memory.Put(key, json.RawMessage(data), int64(len(data)))
 	return data, nil
 }
 
-// lostFailure turns runstore.ErrLost into the run's failure; other errors stay transient.
+// lostFailure turns ErrLost into the run's failure; other errors stay transient.
 func lostFailure(err error) error {
-	if errors.Is(err, runstore.ErrLost) {
+	if errors.Is(err, ErrLost) {
 		return &engine.Failure{Reason: ReasonJournalLost, Message: err.Error() + ": the run cannot be replayed"}
 	}
 	return err
 }
 
+// InputFailure is the failure of a run whose input leaves no room in its object for the
+// status; nil when the input fits.
+func (s *Store) InputFailure(run *workflowsv1alpha1.WorkflowRun) *engine.Failure {
+	limit := s.opts.MaxObjectBytes - maxStatusBytes
+	if input := len(inputOf(run)); input > limit {
+		return &engine.Failure{Reason: ReasonInputTooLarge, Message: fmt.Sprintf(
+			"the input is %d bytes; an input may be at most %d bytes, so that the run's status fits beside it: pass large data by reference", input, limit)}
+	}
+	return nil
+}
+
 // sweepPayloads deletes payloads of the run's that its journal does not refer to: the orphans
 // of executions that died between storing a result and recording it.
-func (s *journalStore) sweepPayloads(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, journal *engine.Journal) error {
+func (s *Store) sweepPayloads(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, journal *engine.Journal) error {
 	keep := map[string]bool{}
 	for _, e := range journal.Entries() {
 		if e.Payload != nil {
-			for _, name := range runstore.PartNames(*toAPIPayload(e.Payload)) {
+			for _, name := range PartNames(*ToAPIPayload(e.Payload)) {
 				keep[name] = true
 			}
 		}
 	}
-	_, err := runstore.SweepPayloads(ctx, s.client, s.reader, run, func(name string) bool { return keep[name] })
+	_, err := SweepPayloads(ctx, s.client, s.reader, run, func(name string) bool { return keep[name] })
 	return err
 }
 

@@ -1,4 +1,4 @@
-package controllers
+package placement
 
 import (
 	"context"
@@ -27,8 +27,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/sharding"
 )
 
-// ShardingOptions configure a replica under --sharding.
-type ShardingOptions struct {
+// Options configure a replica under --sharding.
+type Options struct {
 	// Shard is this replica's shard: the name of its lease and the value of the shard label
 	// of the runs it executes. Unique among replicas (the pod's name).
 	Shard string
@@ -42,12 +42,12 @@ type ShardingOptions struct {
 	// sharding.DefaultEpsilon when zero.
 	Epsilon float64
 	// ResyncInterval is how often the sharder looks for runs without a live shard besides
-	// the changes it is told of (DefaultShardResync when zero).
+	// the changes it is told of (DefaultResync when zero).
 	ResyncInterval time.Duration
 }
 
-// DefaultShardResync is how often the sharder checks every assignment even when nothing changed.
-const DefaultShardResync = 30 * time.Second
+// DefaultResync is how often the sharder checks every assignment even when nothing changed.
+const DefaultResync = 30 * time.Second
 
 // Sharding is a replica's part in the ring of shards (see package sharding): which shard it
 // is, the ring of live shards as its leases say, the table of every run's shard, and the
@@ -55,7 +55,7 @@ const DefaultShardResync = 30 * time.Second
 // child runs' parents read. A nil *Sharding is the single-leader mode: every method says what
 // that mode does.
 type Sharding struct {
-	opts  ShardingOptions
+	opts  Options
 	table *sharding.Table
 	ring  atomic.Pointer[sharding.Ring]
 	// view holds every run, lean (see leanRun); set by Setup.
@@ -66,8 +66,8 @@ type Sharding struct {
 	ready chan struct{}
 }
 
-// NewSharding checks o and returns the replica's sharding state.
-func NewSharding(o ShardingOptions) (*Sharding, error) {
+// New checks o and returns the replica's sharding state.
+func New(o Options) (*Sharding, error) {
 	switch {
 	case o.Shard == "":
 		return nil, errors.New("a shard needs a name (--shard-name, default the host name)")
@@ -80,7 +80,7 @@ func NewSharding(o ShardingOptions) (*Sharding, error) {
 		o.LeaseDuration = sharding.DefaultLeaseDuration
 	}
 	if o.ResyncInterval <= 0 {
-		o.ResyncInterval = DefaultShardResync
+		o.ResyncInterval = DefaultResync
 	}
 	s := &Sharding{opts: o, table: sharding.NewTable(), ringChanged: make(chan struct{}, 1), ready: make(chan struct{})}
 	s.table.Epsilon = o.Epsilon
@@ -191,10 +191,10 @@ func runKey(namespace, name string) string { return namespace + "/" + name }
 // turnKey is the key of an agent turn that no run owns.
 func turnKey(namespace, name string) string { return "agentrun:" + namespace + "/" + name }
 
-// everyReplica is the NeedLeaderElection option of the sharded controllers (runs, turns, the
+// EveryReplica is the NeedLeaderElection option of the sharded controllers (runs, turns, the
 // events' second wake-up): false under sharding, where each replica runs them for its shard;
 // nil (the leader only) in single-leader mode.
-func (s *Sharding) everyReplica() *bool {
+func (s *Sharding) EveryReplica() *bool {
 	if s == nil {
 		return nil
 	}
@@ -202,9 +202,9 @@ func (s *Sharding) everyReplica() *bool {
 	return &f
 }
 
-// admit adds to p, the predicate of a sharded controller's own kind, the updates that ask
+// Admit adds to p, the predicate of a sharded controller's own kind, the updates that ask
 // for a handover (the drain label), which p may not pass; single-leader mode keeps p.
-func (s *Sharding) admit(p predicate.Predicate) predicate.Predicate {
+func (s *Sharding) Admit(p predicate.Predicate) predicate.Predicate {
 	if s == nil {
 		return p
 	}
@@ -222,9 +222,9 @@ func drainRequested() predicate.Funcs {
 	}
 }
 
-// executes returns whether this replica executes a run: under sharding, when the run is
+// Executes returns whether this replica executes a run: under sharding, when the run is
 // labelled with this shard; in single-leader mode, once this replica leads.
-func (s *Sharding) executes(elected <-chan struct{}) func(*workflowsv1alpha1.WorkflowRun) bool {
+func (s *Sharding) Executes(elected <-chan struct{}) func(*workflowsv1alpha1.WorkflowRun) bool {
 	if s != nil {
 		return func(run *workflowsv1alpha1.WorkflowRun) bool {
 			return run.Labels[workflowsv1alpha1.LabelShard] == s.opts.Shard
@@ -240,10 +240,10 @@ func (s *Sharding) executes(elected <-chan struct{}) func(*workflowsv1alpha1.Wor
 	}
 }
 
-// runView returns the informers and reader of every run: under sharding a cache of its own
+// RunView returns the informers and reader of every run: under sharding a cache of its own
 // (every replica follows every run, lean), otherwise the manager's cache, which holds every
 // run already.
-func (s *Sharding) runView(mgr ctrl.Manager) (cache.Cache, error) {
+func (s *Sharding) RunView(mgr ctrl.Manager) (cache.Cache, error) {
 	if s == nil {
 		return mgr.GetCache(), nil
 	}
@@ -257,18 +257,18 @@ func (s *Sharding) runView(mgr ctrl.Manager) (cache.Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("make the cache of every run: %w", err)
 	}
-	if err := mgr.Add(replicaCache{view}); err != nil {
+	if err := mgr.Add(ReplicaCache{view}); err != nil {
 		return nil, fmt.Errorf("add the cache of every run: %w", err)
 	}
 	s.view = view
 	return view, nil
 }
 
-// replicaCache is a cache that every replica runs, leader or not.
-type replicaCache struct{ cache.Cache }
+// ReplicaCache is a cache that every replica runs, leader or not.
+type ReplicaCache struct{ cache.Cache }
 
 // NeedLeaderElection reports false: every replica needs the cache.
-func (replicaCache) NeedLeaderElection() bool { return false }
+func (ReplicaCache) NeedLeaderElection() bool { return false }
 
 // leanRun is the transform of the view of every run: what the manager's cache keeps of a run
 // (runstore.LeanRun), less its input and the journal entries that wait for events, which only
@@ -406,9 +406,9 @@ func (st *shardState) remove(obj any) {
 	}
 }
 
-// setup adds what runs a replica's shard besides its controllers: the shard state on every
+// Setup adds what runs a replica's shard besides its controllers: the shard state on every
 // replica and the sharder on the elected one. Single-leader mode adds nothing.
-func (s *Sharding) setup(mgr ctrl.Manager, view cache.Cache) error {
+func (s *Sharding) Setup(mgr ctrl.Manager, view cache.Cache) error {
 	if s == nil {
 		return nil
 	}
@@ -420,4 +420,12 @@ func (s *Sharding) setup(mgr ctrl.Manager, view cache.Cache) error {
 		return fmt.Errorf("add the sharder: %w", err)
 	}
 	return nil
+}
+
+// now reads clock, a test's clock, or the wall clock when it is nil.
+func now(clock func() time.Time) time.Time {
+	if clock != nil {
+		return clock()
+	}
+	return time.Now()
 }

@@ -1,4 +1,4 @@
-package controllers
+package placement
 
 import (
 	"context"
@@ -99,9 +99,9 @@ func (g *shardGate) handOver(ctx context.Context, req ctrl.Request) (ctrl.Result
 	return ctrl.Result{}, nil
 }
 
-// gate wraps rec, the reconciler of a sharded kind, in a shardGate; single-leader mode
+// Gate wraps rec, the reconciler of a sharded kind, in a shardGate; single-leader mode
 // keeps rec.
-func (s *Sharding) gate(kind string, c client.Client, reader client.Reader, newObject func() client.Object,
+func (s *Sharding) Gate(kind string, c client.Client, reader client.Reader, newObject func() client.Object,
 	claim func(string) (func(), bool), holding func(client.Object) bool, rec reconcile.Reconciler) reconcile.Reconciler {
 	if s == nil {
 		return rec
