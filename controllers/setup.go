@@ -20,8 +20,8 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/crashguard"
-	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
-	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+	"github.com/centaur-dev/workflow-operator/internal/limits"
+	"github.com/centaur-dev/workflow-operator/webhook/routes"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )

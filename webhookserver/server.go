@@ -28,12 +28,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
+	"github.com/centaur-dev/workflow-operator/internal/limits"
+	"github.com/centaur-dev/workflow-operator/webhook/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
 	"github.com/centaur-dev/workflow-operator/webhookserver/ledger"
-	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
-	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
 )
 

@@ -28,12 +28,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/limits"
 	"github.com/centaur-dev/workflow-operator/runquota"
+	"github.com/centaur-dev/workflow-operator/webhook/envelope"
+	"github.com/centaur-dev/workflow-operator/webhook/routes"
+	"github.com/centaur-dev/workflow-operator/webhook/signature"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
-	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
-	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
-	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
-	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
 )
 
 // Webhook deliveries become WorkflowRuns here. The handler never reads Kubernetes objects: the

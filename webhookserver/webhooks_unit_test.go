@@ -8,8 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
-	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+	"github.com/centaur-dev/workflow-operator/webhook/envelope"
+	"github.com/centaur-dev/workflow-operator/webhook/routes"
 )
 
 func TestDeliveryRunNameIsAStableDNSLabel(t *testing.T) {

@@ -24,8 +24,8 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
-	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 )
 
 // Defaults of Deps' durations.
