@@ -44,16 +44,6 @@ const (
 	CodeStorageFull = "storage_full"
 )
 
-// QuotaAnswer is the status and code of the answer to a run a quota refused (see package
-// runquota): 429 for a namespace's quota, which the namespace can free, 507 for the
-// cluster-wide budget.
-func QuotaAnswer(cluster bool) (status int, code string) {
-	if cluster {
-		return http.StatusInsufficientStorage, CodeStorageFull
-	}
-	return http.StatusTooManyRequests, CodeQuotaExceeded
-}
-
 // QuotaExceeded is the answer to a run a quota refused (see package runquota): 429 for a
 // namespace's quota, which the namespace can free, 507 for the cluster-wide budget; both with
 // the message and a Retry-After of retryAfter.
