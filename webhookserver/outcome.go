@@ -8,7 +8,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/internal/limits"
 	"github.com/centaur-dev/workflow-operator/webhook/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
@@ -74,8 +73,7 @@ func refused(route routes.Route, refusal *apierror.Error) outcome {
 
 // rateLimited is the outcome of a delivery over a rate: 429 with the Retry-After of wait.
 func rateLimited(wait time.Duration, message string) outcome {
-	return outcome{label: outcomeRateLimited, refusal: &apierror.Error{Status: http.StatusTooManyRequests,
-		Code: apierror.CodeRateLimited, Message: message, RetryAfter: limits.RetryAfterSeconds(wait)}}
+	return outcome{label: outcomeRateLimited, refusal: apierror.RateLimited(wait, message)}
 }
 
 // duplicate is the outcome of a delivery whose run, or that of one a signature cannot tell

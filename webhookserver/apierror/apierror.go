@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/centaur-dev/workflow-operator/internal/limits"
 )
 
 // Stable error codes. Clients branch on these, never on messages.
@@ -43,6 +45,11 @@ const (
 	// CodeStorageFull (507) says the cluster-wide budget of what runs may store is spent.
 	CodeStorageFull = "storage_full"
 )
+
+// RateLimited is the 429 of a caller over its rate, with the Retry-After of wait and message.
+func RateLimited(wait time.Duration, message string) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: message, RetryAfter: limits.RetryAfterSeconds(wait)}
+}
 
 // QuotaExceeded is the answer to a run a quota refused (see package runquota): 429 for a
 // namespace's quota, which the namespace can free, 507 for the cluster-wide budget; both with

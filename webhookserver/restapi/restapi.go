@@ -237,8 +237,7 @@ func (a *api) handle(ctx context.Context, rt route, c *call) (int, any, error) {
 // console's actions share it, so a key cannot go around its limit through the console.
 func (a *api) charge(p Principal) error {
 	if ok, wait := a.keyRates.Allow(p.KeyID, time.Now()); !ok {
-		return &apierror.Error{Status: http.StatusTooManyRequests, Code: apierror.CodeRateLimited, RetryAfter: limits.RetryAfterSeconds(wait),
-			Message: "this API key sends more requests than it may; retry after the time in Retry-After"}
+		return apierror.RateLimited(wait, "this API key sends more requests than it may; retry after the time in Retry-After")
 	}
 	return nil
 }
