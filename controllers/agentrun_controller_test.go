@@ -23,7 +23,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/agents"
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/runstore"
-	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
+	"github.com/centaur-dev/workflow-operator/webhook/envelope"
 )
 
 // The agents' ConfigMap of the suite, and the API key its agents use.

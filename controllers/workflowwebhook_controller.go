@@ -29,8 +29,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
-	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
-	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
+	"github.com/centaur-dev/workflow-operator/webhook/routes"
+	"github.com/centaur-dev/workflow-operator/webhook/signature"
 )
 
 // Webhooks that workflows declare (durable.WithWebhook in Go, WEBHOOKS in a workflow file or a

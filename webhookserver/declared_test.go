@@ -16,8 +16,8 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
+	"github.com/centaur-dev/workflow-operator/webhook/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
-	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 )
 
 // productSecret is what the product's docs call GITHUB_WEBHOOK_SECRET "in the API deployment".

@@ -21,7 +21,7 @@ func TestADeliveryOverAQuotaIsAnsweredWithItsStatusCodeAndRetryAfter(t *testing.
 		{&runquota.ExceededError{Cluster: true, What: "bytes", Used: 10, Adding: 5, Limit: 12}, http.StatusInsufficientStorage, apierror.CodeStorageFull},
 	} {
 		rec := httptest.NewRecorder()
-		writeDeliveryError(rec, createFailure(fmt.Errorf("create run: %w", c.err)))
+		createFailure(fmt.Errorf("create run: %w", c.err)).Write(rec)
 		if rec.Code != c.status || rec.Header().Get("Retry-After") != "60" || !strings.Contains(rec.Body.String(), `"code": "`+c.code+`"`) {
 			t.Errorf("%+v: answered %d, Retry-After %q, %s", c.err, rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 		}

@@ -3,8 +3,11 @@
 // (package console). It only reads and writes custom resources; the controllers do the work.
 // It runs on every replica, not only the leader.
 //
-// Webhooks (webhooks.go) are served from a route table (package routes) that the
-// WebhookEndpoint controller fills from WebhookEndpoint resources and their Secrets. Webhooks a
+// Webhooks (webhooks.go) are served from a route table (package webhook/routes) that the
+// WebhookEndpoint controller fills from WebhookEndpoint resources and their Secrets. What a
+// webhook is (routes and grants, signatures, the envelope) lives in the packages under
+// webhook/; this package only serves it over HTTP, and answers every delivery's outcome in one
+// place (outcome.go). Webhooks a
 // workflow declares in code (durable.WithWebhook) are secured by convention: key "secret" of the
 // Secret "centaur-webhook-<slug>" in the namespace of --code-webhook-namespace, where their runs
 // are created too; a WebhookEndpoint with the same slug overrides them. docs/webhooks.md is the
@@ -28,12 +31,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
+	"github.com/centaur-dev/workflow-operator/internal/limits"
+	"github.com/centaur-dev/workflow-operator/webhook/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
 	"github.com/centaur-dev/workflow-operator/webhookserver/ledger"
-	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
-	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
 )
 
@@ -203,7 +206,7 @@ func (s *Server) limitInFlight(next http.Handler) http.Handler {
 		}
 		release, ok := s.requests.TryAcquire()
 		if !ok {
-			writeBusy(w)
+			errBusy.Write(w)
 			return
 		}
 		defer release()
@@ -211,11 +214,9 @@ func (s *Server) limitInFlight(next http.Handler) http.Handler {
 	})
 }
 
-// writeBusy answers 503 for a request over a budget of requests in flight.
-func writeBusy(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "1")
-	apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, "the server is at its limit of requests in flight; retry shortly")
-}
+// errBusy is the 503 of a request over a budget of requests in flight.
+var errBusy = &apierror.Error{Status: http.StatusServiceUnavailable, Code: apierror.CodeUnavailable, RetryAfter: "1",
+	Message: "the server is at its limit of requests in flight; retry shortly"}
 
 // routes registers every endpoint. Other files of this package add their handlers here.
 func (s *Server) routes() {

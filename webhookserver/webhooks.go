@@ -15,25 +15,21 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/runquota"
+	"github.com/centaur-dev/workflow-operator/webhook/envelope"
+	"github.com/centaur-dev/workflow-operator/webhook/routes"
+	"github.com/centaur-dev/workflow-operator/webhook/signature"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
-	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
-	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
-	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
-	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
 )
 
 // Webhook deliveries become WorkflowRuns here. The handler never reads Kubernetes objects: the
@@ -59,30 +55,6 @@ const (
 	notReadyRetryAfter = "30"
 )
 
-// Delivery outcomes, the "outcome" label of centaur_webhook_deliveries_total.
-const (
-	outcomeAccepted    = "accepted"
-	outcomeDuplicate   = "duplicate"
-	outcomeRejected    = "rejected"
-	outcomeNotFound    = "not_found"
-	outcomeNotReady    = "not_ready"
-	outcomeUnavailable = "unavailable"
-	outcomeRateLimited = "rate_limited"
-	outcomeOverQuota   = "over_quota"
-	outcomeBusy        = "busy"
-)
-
-// webhookDeliveries counts deliveries by slug and outcome. Unknown slugs are counted with an
-// empty slug, so that a scanner cannot grow the label set.
-var webhookDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "centaur_webhook_deliveries_total",
-	Help: "Webhook deliveries received, by slug and outcome (accepted, duplicate, rejected, not_found, not_ready, unavailable, rate_limited).",
-}, []string{"slug", "outcome"})
-
-func init() {
-	metrics.Registry.MustRegister(webhookDeliveries)
-}
-
 // WebhookResponse is the JSON body of a 202 (new run) or 200 (redelivery) answer to a webhook.
 type WebhookResponse struct {
 	// ID is the run's name.
@@ -101,23 +73,8 @@ type WebhookResponse struct {
 	RunDeleted bool `json:"run_deleted,omitempty"`
 }
 
-// deliveryError is a refusal: the HTTP status and the error JSON to answer with.
-type deliveryError struct {
-	status  int
-	code    string
-	message string
-	allow   []string // the Allow header of a 405
-	// retryAfter, when set, is the Retry-After of a 429 or 507 (a 503 has its own).
-	retryAfter string
-	// detail is logged but never answered: the sender is not authenticated, and how the
-	// endpoint verifies (header, prefix, number of secrets) or why it is not ready is none of
-	// its business.
-	detail string
-}
-
-// handleWebhook serves /api/webhooks/{slug}: it finds the slug's route, checks the request
-// against the endpoint (method, content type, size, signature), builds the envelope and
-// creates the run. Every refusal is JSON and creates nothing.
+// handleWebhook serves /api/webhooks/{slug}: it finds the slug's route, runs the delivery
+// (deliver) and answers its outcome. Every refusal is JSON and creates nothing.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	slug := r.PathValue("slug")
 	// Until the body is read, a refusal closes the connection: Go's server would otherwise
@@ -128,67 +85,45 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Logger.V(1).Info("webhook_unknown_slug", "slug", slug)
 		route = unknownSlugRoute()
 	}
+	s.answer(w, route, s.deliver(w, r, slug, route))
+}
+
+// deliver checks the request against the endpoint (readiness, method, content type, size, the
+// client's budget of failures, a slot in flight, body, signature, the slug's rate), builds the
+// envelope and creates the run. It returns at the first check that fails; it answers nothing
+// (see answer).
+func (s *Server) deliver(w http.ResponseWriter, r *http.Request, slug string, route routes.Route) outcome {
 	if !route.Ready {
-		s.refuseNotReady(w, route)
-		return
+		return outcome{label: outcomeNotReady, refusal: notReady("")}
 	}
-	if derr := checkHeaders(r, route); derr != nil {
-		s.refuse(w, route, derr)
-		return
+	if refusal := checkHeaders(r, route); refusal != nil {
+		return refused(route, refusal)
 	}
 	client := envelope.SourceIP(r.RemoteAddr, r.Header, s.cfg.TrustedProxies)
 	if ok, wait := s.unverified.Ready(client, time.Now()); !ok {
-		s.refuseRate(w, route, wait, "this client sent more deliveries that failed their signature check, or whose body came too slowly, than it may; retry after the time in Retry-After")
-		return
+		return rateLimited(wait, "this client sent more deliveries that failed their signature check, or whose body came too slowly, than it may; retry after the time in Retry-After")
 	}
 	release, ok := s.deliveries.TryAcquire()
 	if !ok {
-		webhookDeliveries.WithLabelValues(route.Slug, outcomeBusy).Inc()
-		writeBusy(w)
-		return
+		return outcome{label: outcomeBusy, refusal: errBusy}
 	}
 	defer release()
-	env, trigger, derr := s.acceptDelivery(w, r, route)
-	if derr == nil || derr.status != http.StatusRequestTimeout {
+	env, trigger, refusal := s.acceptDelivery(w, r, route)
+	if refusal == nil || refusal.Status != http.StatusRequestTimeout {
 		w.Header().Del("Connection") // the body was read: the connection may serve the next delivery
 	}
-	if derr != nil {
-		if derr.status == http.StatusUnauthorized || derr.status == http.StatusRequestTimeout {
+	if refusal != nil {
+		if refusal.Status == http.StatusUnauthorized || refusal.Status == http.StatusRequestTimeout {
 			s.unverified.Allow(client, time.Now())
 		}
-		s.refuse(w, route, derr)
-		return
+		return refused(route, refusal)
 	}
 	// Only a verified delivery is charged to its slug, so forged ones cannot make the slug
 	// refuse its real sender.
 	if ok, wait := s.slugRates.Allow(slug, time.Now()); !ok {
-		s.refuseRate(w, route, wait, "this webhook takes more deliveries than it may; retry after the time in Retry-After")
-		return
+		return rateLimited(wait, "this webhook takes more deliveries than it may; retry after the time in Retry-After")
 	}
-	s.startRun(r.Context(), w, route, env, trigger, triggerKeyLabel(route, r.Header))
-}
-
-// refuseRate answers 429 with a Retry-After.
-func (s *Server) refuseRate(w http.ResponseWriter, route routes.Route, wait time.Duration, message string) {
-	webhookDeliveries.WithLabelValues(route.Slug, outcomeRateLimited).Inc()
-	w.Header().Set("Retry-After", limits.RetryAfterSeconds(wait))
-	apierror.Write(w, http.StatusTooManyRequests, apierror.CodeRateLimited, message)
-}
-
-// refuse answers a delivery that failed a check. 4xx answers count as rejected deliveries;
-// a 503 is our problem, not the sender's, and is counted as not ready.
-func (s *Server) refuse(w http.ResponseWriter, route routes.Route, derr *deliveryError) {
-	outcome := outcomeNotReady
-	switch {
-	case route.Slug == "":
-		outcome = outcomeNotFound
-	case derr.status < http.StatusInternalServerError:
-		outcome = outcomeRejected
-		route.Counters().AddRejected()
-	}
-	webhookDeliveries.WithLabelValues(route.Slug, outcome).Inc()
-	s.cfg.Logger.V(1).Info("webhook_rejected", "slug", route.Slug, "status", derr.status, "code", derr.code, "reason", derr.message, "detail", derr.detail)
-	writeDeliveryError(w, derr)
+	return s.startRun(r.Context(), route, env, trigger, triggerKeyLabel(route, r.Header))
 }
 
 // lookupRoute returns the route of slug, or false when there is none (or no table).
@@ -223,14 +158,12 @@ func (noSignaturePasses) Verify(http.Header, []byte, [][]byte, time.Time) error 
 	return fmt.Errorf("no endpoint serves this slug: %w", signature.ErrBadSignature)
 }
 
-// refuseNotReady answers 503 for an endpoint that claims its slug but cannot serve it. The
-// reason (a missing Secret, ...) stays in the endpoint's status and the log: the caller is not
-// authenticated.
-func (s *Server) refuseNotReady(w http.ResponseWriter, route routes.Route) {
-	webhookDeliveries.WithLabelValues(route.Slug, outcomeNotReady).Inc()
-	s.cfg.Logger.V(1).Info("webhook_not_ready", "slug", route.Slug, "reason", route.Reason)
-	w.Header().Set("Retry-After", notReadyRetryAfter)
-	apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeNotReady, notReadyMessage)
+// notReady is the 503 of an endpoint that claims its slug but cannot serve it, or whose
+// secrets cannot verify. The reason (a missing Secret, ...) stays in the endpoint's status and
+// the log (detail): the caller is not authenticated.
+func notReady(detail string) *apierror.Error {
+	return &apierror.Error{Status: http.StatusServiceUnavailable, Code: apierror.CodeNotReady, Message: notReadyMessage,
+		RetryAfter: notReadyRetryAfter, Detail: detail}
 }
 
 // notReadyMessage is all an unauthenticated sender learns of an endpoint that cannot serve.
@@ -238,12 +171,12 @@ const notReadyMessage = "this webhook is not ready to take deliveries; retry lat
 
 // checkHeaders runs the checks a delivery's headers decide, in the order a sender can fix
 // them: method, content type, declared size. They pass before the delivery takes a slot.
-func checkHeaders(r *http.Request, route routes.Route) *deliveryError {
-	if derr := checkMethod(r, route); derr != nil {
-		return derr
+func checkHeaders(r *http.Request, route routes.Route) *apierror.Error {
+	if refusal := checkMethod(r, route); refusal != nil {
+		return refusal
 	}
-	if derr := checkContentType(r, route); derr != nil {
-		return derr
+	if refusal := checkContentType(r, route); refusal != nil {
+		return refusal
 	}
 	if r.ContentLength > route.MaxBodyBytes {
 		return tooLarge(route.MaxBodyBytes)
@@ -253,21 +186,21 @@ func checkHeaders(r *http.Request, route routes.Route) *deliveryError {
 
 // acceptDelivery reads the body (within the server's BodyReadTimeout), checks its signature
 // and builds the envelope. It returns the envelope and the delivery's trigger value.
-func (s *Server) acceptDelivery(w http.ResponseWriter, r *http.Request, route routes.Route) (envelope.Envelope, string, *deliveryError) {
+func (s *Server) acceptDelivery(w http.ResponseWriter, r *http.Request, route routes.Route) (envelope.Envelope, string, *apierror.Error) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout))
-	raw, derr := readBody(w, r, route.MaxBodyBytes, s.cfg.BodyReadTimeout)
-	if derr != nil {
-		return envelope.Envelope{}, "", derr
+	raw, refusal := readBody(w, r, route.MaxBodyBytes, s.cfg.BodyReadTimeout)
+	if refusal != nil {
+		return envelope.Envelope{}, "", refusal
 	}
-	if derr := verify(r, route, raw); derr != nil {
-		return envelope.Envelope{}, "", derr
+	if refusal := verify(r, route, raw); refusal != nil {
+		return envelope.Envelope{}, "", refusal
 	}
 	env, err := envelope.Build(envelope.Request{
 		Slug: route.Slug, Provider: route.Provider, Method: r.Method, Path: r.URL.Path,
 		Header: r.Header, Query: r.URL.Query(), RawBody: raw, RemoteAddr: r.RemoteAddr,
 	}, envelope.Options{TrustedProxies: s.cfg.TrustedProxies, ExtraSensitiveHeaders: route.SensitiveHeaders})
 	if err != nil {
-		return envelope.Envelope{}, "", &deliveryError{status: http.StatusBadRequest, code: apierror.CodeMalformedBody, message: err.Error()}
+		return envelope.Envelope{}, "", &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeMalformedBody, Message: err.Error()}
 	}
 	return env, deliveryIdentity(route, r.Header, raw), nil
 }
@@ -285,19 +218,19 @@ func deliveryIdentity(route routes.Route, h http.Header, raw []byte) string {
 }
 
 // checkMethod refuses a method the endpoint does not list with 405 and an Allow header.
-func checkMethod(r *http.Request, route routes.Route) *deliveryError {
+func checkMethod(r *http.Request, route routes.Route) *apierror.Error {
 	if slices.Contains(route.AllowedMethods, r.Method) {
 		return nil
 	}
-	return &deliveryError{
-		status: http.StatusMethodNotAllowed, code: apierror.CodeMethodNotAllowed, allow: route.AllowedMethods,
-		message: fmt.Sprintf("method %s is not allowed on this webhook; use %s", r.Method, strings.Join(route.AllowedMethods, " or ")),
+	return &apierror.Error{
+		Status: http.StatusMethodNotAllowed, Code: apierror.CodeMethodNotAllowed, Allow: route.AllowedMethods,
+		Message: fmt.Sprintf("method %s is not allowed on this webhook; use %s", r.Method, strings.Join(route.AllowedMethods, " or ")),
 	}
 }
 
 // checkContentType refuses a media type the endpoint does not list with 415. Parameters such
 // as charset do not matter; a missing Content-Type is refused too.
-func checkContentType(r *http.Request, route routes.Route) *deliveryError {
+func checkContentType(r *http.Request, route routes.Route) *apierror.Error {
 	media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if media != "" && slices.Contains(route.AllowedContentTypes, media) {
 		return nil
@@ -306,14 +239,14 @@ func checkContentType(r *http.Request, route routes.Route) *deliveryError {
 	if media != "" {
 		got = "Content-Type " + media
 	}
-	return &deliveryError{
-		status: http.StatusUnsupportedMediaType, code: apierror.CodeUnsupportedMediaType,
-		message: fmt.Sprintf("%s is not accepted by this webhook; send one of %s", got, strings.Join(route.AllowedContentTypes, ", ")),
+	return &apierror.Error{
+		Status: http.StatusUnsupportedMediaType, Code: apierror.CodeUnsupportedMediaType,
+		Message: fmt.Sprintf("%s is not accepted by this webhook; send one of %s", got, strings.Join(route.AllowedContentTypes, ", ")),
 	}
 }
 
 // readBody reads at most limit bytes of body, refusing more with 413.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, *deliveryError) {
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, *apierror.Error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}
@@ -323,85 +256,63 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.
 	case errors.As(err, &maxErr):
 		return nil, tooLarge(limit)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, &deliveryError{status: http.StatusRequestTimeout, code: apierror.CodeRequestTimeout,
-			message: fmt.Sprintf("the body did not arrive within %s of the headers; send it at once", timeout)}
+		return nil, &apierror.Error{Status: http.StatusRequestTimeout, Code: apierror.CodeRequestTimeout,
+			Message: fmt.Sprintf("the body did not arrive within %s of the headers; send it at once", timeout)}
 	case err != nil:
-		return nil, &deliveryError{status: http.StatusBadRequest, code: apierror.CodeMalformedBody, message: fmt.Sprintf("read the body: %v", err)}
+		return nil, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeMalformedBody, Message: fmt.Sprintf("read the body: %v", err)}
 	}
 	return raw, nil
 }
 
 // tooLarge is the answer to a body over the webhook's limit.
-func tooLarge(limit int64) *deliveryError {
-	return &deliveryError{status: http.StatusRequestEntityTooLarge, code: apierror.CodePayloadTooLarge,
-		message: fmt.Sprintf("the body exceeds this webhook's limit of %d bytes (spec.maxBodyBytes)", limit)}
+func tooLarge(limit int64) *apierror.Error {
+	return &apierror.Error{Status: http.StatusRequestEntityTooLarge, Code: apierror.CodePayloadTooLarge,
+		Message: fmt.Sprintf("the body exceeds this webhook's limit of %d bytes (spec.maxBodyBytes)", limit)}
 }
 
 // verify checks the signature over the raw body as sent. A secret problem on our side is a
 // 503 (the sender should retry once it is fixed); anything else is the sender's 401.
-func verify(r *http.Request, route routes.Route, raw []byte) *deliveryError {
+func verify(r *http.Request, route routes.Route, raw []byte) *apierror.Error {
 	err := route.Verifier.Verify(r.Header, raw, route.Secrets, time.Now())
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, signature.ErrNoSecret), errors.Is(err, signature.ErrInvalidSecret):
-		return &deliveryError{status: http.StatusServiceUnavailable, code: apierror.CodeNotReady, message: notReadyMessage, detail: err.Error()}
+		return notReady(err.Error())
 	default:
-		return &deliveryError{status: http.StatusUnauthorized, code: apierror.CodeUnauthorized,
-			message: "signature verification failed: the delivery is not signed with this webhook's secret", detail: err.Error()}
+		return &apierror.Error{Status: http.StatusUnauthorized, Code: apierror.CodeUnauthorized,
+			Message: "signature verification failed: the delivery is not signed with this webhook's secret", Detail: err.Error()}
 	}
 }
 
-// startRun creates the delivery's run and answers 202, or 200 when the run already exists or
-// existed (it was deleted within the delivery ledger's retention).
-// The 202 goes out only after the API server stored the run; when it cannot, 503 asks the
-// provider to retry, which is safe since the retry maps to the same run name.
-func (s *Server) startRun(ctx context.Context, w http.ResponseWriter, route routes.Route, env envelope.Envelope, trigger, triggerKey string) {
-	run, derr := newWebhookRun(route, env, trigger, triggerKey, s.cfg.WebhookRunTTL)
-	if derr != nil {
-		s.refuse(w, route, derr)
-		return
+// startRun creates the delivery's run: accepted, or a duplicate when the run already exists
+// or existed (it was deleted within the delivery ledger's retention). The 202 goes out only
+// after the API server stored the run; when it cannot, 503 asks the provider to retry, which is
+// safe since the retry maps to the same run name.
+func (s *Server) startRun(ctx context.Context, route routes.Route, env envelope.Envelope, trigger, triggerKey string) outcome {
+	run, refusal := newWebhookRun(route, env, trigger, triggerKey, s.cfg.WebhookRunTTL)
+	if refusal != nil {
+		return refused(route, refusal)
 	}
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
 	if seen, ok := s.runOfTriggerKey(ctx, run); ok {
-		s.answerDuplicate(w, route, seen, "trigger key", false)
-		return
+		return duplicate(seen, "trigger key", false)
 	}
 	if seen, deleted, ok := s.runOfDeletedDelivery(ctx, run); ok {
-		s.answerDuplicate(w, route, seen, "delivery ledger", deleted)
-		return
+		return duplicate(seen, "delivery ledger", deleted)
 	}
 	err := s.cfg.Client.Create(ctx, run)
 	switch {
 	case err == nil:
-		route.Counters().AddAccepted()
-		webhookDeliveries.WithLabelValues(route.Slug, outcomeAccepted).Inc()
-		s.cfg.Logger.Info("webhook_run_created", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name, "workflow", route.WorkflowName)
-		apierror.WriteJSON(w, http.StatusAccepted, webhookResponse(run, false))
+		return outcome{label: outcomeAccepted, run: run}
 	case apierrors.IsAlreadyExists(err):
-		s.answerDuplicate(w, route, run, "run name", false)
+		return duplicate(run, "run name", false)
 	case errors.As(err, new(*runquota.ExceededError)):
-		webhookDeliveries.WithLabelValues(route.Slug, outcomeOverQuota).Inc()
-		s.cfg.Logger.V(1).Info("webhook_run_over_quota", "slug", route.Slug, "namespace", run.Namespace, "reason", err.Error())
-		writeDeliveryError(w, createFailure(err))
+		return outcome{label: outcomeOverQuota, run: run, refusal: createFailure(err), err: err}
 	default:
-		webhookDeliveries.WithLabelValues(route.Slug, outcomeUnavailable).Inc()
-		s.cfg.Logger.Error(err, "webhook_run_not_created", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name)
-		writeDeliveryError(w, createFailure(err))
+		return outcome{label: outcomeUnavailable, run: run, refusal: createFailure(err), err: err}
 	}
-}
-
-// answerDuplicate answers 200 with the run that the delivery, or one a signature cannot tell
-// from it, started already (by says what told), and counts it as a duplicate. deleted says
-// that the run was deleted since: the delivery starts nothing all the same.
-func (s *Server) answerDuplicate(w http.ResponseWriter, route routes.Route, run *workflowsv1alpha1.WorkflowRun, by string, deleted bool) {
-	route.Counters().AddDuplicate()
-	webhookDeliveries.WithLabelValues(route.Slug, outcomeDuplicate).Inc()
-	s.cfg.Logger.V(1).Info("webhook_duplicate", "slug", route.Slug, "namespace", run.Namespace, "run", run.Name, "by", by, "deleted", deleted)
-	answer := webhookResponse(run, true)
-	answer.RunDeleted = deleted
-	apierror.WriteJSON(w, http.StatusOK, answer)
 }
 
 // runOfDeletedDelivery reports whether the delivery ledger holds run's name: a delivery that
@@ -423,19 +334,17 @@ func (s *Server) runOfDeletedDelivery(ctx context.Context, run *workflowsv1alpha
 // createFailure maps a failed create to an answer: 413 when the run is too large for the API
 // server, 429 or 507 when it does not fit a quota (package runquota), otherwise 503 so the
 // provider retries.
-func createFailure(err error) *deliveryError {
+func createFailure(err error) *apierror.Error {
 	var quota *runquota.ExceededError
 	if errors.As(err, &quota) {
-		status, code := apierror.QuotaAnswer(quota.Cluster)
-		return &deliveryError{status: status, code: code, message: quota.Error(),
-			retryAfter: strconv.Itoa(int(runquota.RetryAfter.Seconds()))}
+		return apierror.QuotaExceeded(quota.Cluster, quota.Error(), runquota.RetryAfter)
 	}
 	if apierrors.IsRequestEntityTooLargeError(err) {
-		return &deliveryError{status: http.StatusRequestEntityTooLarge, code: apierror.CodePayloadTooLarge,
-			message: "the delivery is too large to store as a workflow run"}
+		return &apierror.Error{Status: http.StatusRequestEntityTooLarge, Code: apierror.CodePayloadTooLarge,
+			Message: "the delivery is too large to store as a workflow run"}
 	}
-	return &deliveryError{status: http.StatusServiceUnavailable, code: apierror.CodeUnavailable,
-		message: "the Kubernetes API server did not store the run; retry the delivery (it is idempotent)"}
+	return &apierror.Error{Status: http.StatusServiceUnavailable, Code: apierror.CodeUnavailable, RetryAfter: notReadyRetryAfter,
+		Message: "the Kubernetes API server did not store the run; retry the delivery (it is idempotent)"}
 }
 
 // runOfTriggerKey returns the run that a delivery with run's trigger key started already, when
@@ -466,14 +375,14 @@ func triggerKeyLabel(route routes.Route, h http.Header) string {
 }
 
 // newWebhookRun builds the run a delivery starts. It refuses an envelope too large to store.
-func newWebhookRun(route routes.Route, env envelope.Envelope, trigger, triggerKey string, ttl time.Duration) (*workflowsv1alpha1.WorkflowRun, *deliveryError) {
+func newWebhookRun(route routes.Route, env envelope.Envelope, trigger, triggerKey string, ttl time.Duration) (*workflowsv1alpha1.WorkflowRun, *apierror.Error) {
 	input, err := json.Marshal(env)
 	if err != nil {
-		return nil, &deliveryError{status: http.StatusBadRequest, code: apierror.CodeMalformedBody, message: fmt.Sprintf("encode the envelope: %v", err)}
+		return nil, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeMalformedBody, Message: fmt.Sprintf("encode the envelope: %v", err)}
 	}
 	if len(input) > maxEnvelopeBytes {
-		return nil, &deliveryError{status: http.StatusRequestEntityTooLarge, code: apierror.CodePayloadTooLarge,
-			message: fmt.Sprintf("the delivery encodes to %d bytes of workflow input, over the %d a run can hold", len(input), maxEnvelopeBytes)}
+		return nil, &apierror.Error{Status: http.StatusRequestEntityTooLarge, Code: apierror.CodePayloadTooLarge,
+			Message: fmt.Sprintf("the delivery encodes to %d bytes of workflow input, over the %d a run can hold", len(input), maxEnvelopeBytes)}
 	}
 	labels := map[string]string{workflowsv1alpha1.LabelWebhook: route.Slug}
 	if triggerKey != "" {
@@ -521,20 +430,6 @@ func webhookResponse(run *workflowsv1alpha1.WorkflowRun, duplicate bool) Webhook
 		StatusURL:    "/api/workflows/runs/" + url.PathEscape(run.Name) + "?namespace=" + url.QueryEscape(run.Namespace),
 		Duplicate:    duplicate,
 	}
-}
-
-// writeDeliveryError answers with derr's status and error JSON.
-func writeDeliveryError(w http.ResponseWriter, derr *deliveryError) {
-	if len(derr.allow) > 0 {
-		w.Header().Set("Allow", strings.Join(derr.allow, ", "))
-	}
-	switch {
-	case derr.retryAfter != "":
-		w.Header().Set("Retry-After", derr.retryAfter)
-	case derr.status == http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", notReadyRetryAfter)
-	}
-	apierror.Write(w, derr.status, derr.code, derr.message)
 }
 
 // ParseCIDRs parses a flag of comma-separated CIDRs such as "10.0.0.0/8,fd00::/8"

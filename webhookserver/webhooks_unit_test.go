@@ -8,8 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
-	"github.com/centaur-dev/workflow-operator/webhookserver/routes"
+	"github.com/centaur-dev/workflow-operator/webhook/envelope"
+	"github.com/centaur-dev/workflow-operator/webhook/routes"
 )
 
 func TestDeliveryRunNameIsAStableDNSLabel(t *testing.T) {
@@ -66,9 +66,9 @@ func TestParseCIDRs(t *testing.T) {
 func TestWebhookRunsOfALongWorkflowNameAreLabelledLikeOtherRuns(t *testing.T) {
 	long := strings.Repeat("triage-", 12) + "issues"
 	route := routes.Route{Key: routes.Key{Namespace: "team-a", Name: "github"}, Slug: "github-issues", WorkflowName: long}
-	run, derr := newWebhookRun(route, envelope.Envelope{}, "delivery-1", "", 0)
-	if derr != nil {
-		t.Fatalf("newWebhookRun: %v", derr.message)
+	run, refusal := newWebhookRun(route, envelope.Envelope{}, "delivery-1", "", 0)
+	if refusal != nil {
+		t.Fatalf("newWebhookRun: %v", refusal)
 	}
 	if got, want := run.Labels[workflowsv1alpha1.LabelWorkflow], workflowsv1alpha1.LabelValue(long); got != want || len(got) > 63 {
 		t.Errorf("workflow label = %q, want %q", got, want)

@@ -11,7 +11,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/hosttest"
-	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
+	"github.com/centaur-dev/workflow-operator/webhook/envelope"
 )
 
 // agentHost is an in-memory engine.Host that records agent turns and answers them from

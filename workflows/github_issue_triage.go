@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/centaur-dev/workflow-operator/durable"
-	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
+	"github.com/centaur-dev/workflow-operator/webhook/envelope"
 )
 
 // GitHubIssueTriageOutput is the output of github_issue_triage.

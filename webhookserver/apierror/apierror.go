@@ -1,11 +1,19 @@
 // Package apierror is the error contract of the manager's HTTP API, shared by the webhook
 // endpoints and the REST API: every error is JSON {"error": {"code", "message"}} with a stable
-// code that clients branch on and a message that says what to fix.
+// code that clients branch on and a message that says what to fix. Error is the API's one
+// error type: the REST API's handlers return it, the webhook server refuses deliveries with it,
+// and Error.Write answers all of them the same way.
 package apierror
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/centaur-dev/workflow-operator/internal/limits"
 )
 
 // Stable error codes. Clients branch on these, never on messages.
@@ -38,14 +46,21 @@ const (
 	CodeStorageFull = "storage_full"
 )
 
-// QuotaAnswer is the status and code of the answer to a run a quota refused (see package
-// runquota): 429 for a namespace's quota, which the namespace can free, 507 for the
-// cluster-wide budget.
-func QuotaAnswer(cluster bool) (status int, code string) {
+// RateLimited is the 429 of a caller over its rate, with the Retry-After of wait and message.
+func RateLimited(wait time.Duration, message string) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: message, RetryAfter: limits.RetryAfterSeconds(wait)}
+}
+
+// QuotaExceeded is the answer to a run a quota refused (see package runquota): 429 for a
+// namespace's quota, which the namespace can free, 507 for the cluster-wide budget; both with
+// the message and a Retry-After of retryAfter.
+func QuotaExceeded(cluster bool, message string, retryAfter time.Duration) *Error {
+	e := &Error{Status: http.StatusTooManyRequests, Code: CodeQuotaExceeded, Message: message,
+		RetryAfter: strconv.Itoa(int(retryAfter.Seconds()))}
 	if cluster {
-		return http.StatusInsufficientStorage, CodeStorageFull
+		e.Status, e.Code = http.StatusInsufficientStorage, CodeStorageFull
 	}
-	return http.StatusTooManyRequests, CodeQuotaExceeded
+	return e
 }
 
 // Body is the JSON shape of every error response.
@@ -62,9 +77,47 @@ type Detail struct {
 	Message string `json:"message"`
 }
 
-// Write answers with the error JSON.
+// Error is what the HTTP API answers a request it refuses with: a status, a stable code, a
+// message that says what to fix, and the headers that go with them. Detail is for the log
+// only.
+type Error struct {
+	// Status is the HTTP status code.
+	Status int
+	// Code is one of the Code* constants.
+	Code string
+	// Message says what went wrong and what to fix; the client reads it.
+	Message string
+	// RetryAfter, when set, is the Retry-After header's value in seconds (a 429, 503 or 507).
+	RetryAfter string
+	// Allow, when set, is the methods of the Allow header of a 405.
+	Allow []string
+	// Detail is logged but never answered: what an unauthenticated sender must not learn (how
+	// an endpoint verifies, why it is not ready).
+	Detail string
+}
+
+// Error renders the status, code and message, for logs and wrapping.
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// Errorf returns an Error with a formatted message.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Write answers with e: its Allow and Retry-After headers, its status and the error JSON.
+func (e *Error) Write(w http.ResponseWriter) {
+	if len(e.Allow) > 0 {
+		w.Header().Set("Allow", strings.Join(e.Allow, ", "))
+	}
+	if e.RetryAfter != "" {
+		w.Header().Set("Retry-After", e.RetryAfter)
+	}
+	WriteJSON(w, e.Status, Body{Error: Detail{Code: e.Code, Message: e.Message}})
+}
+
+// Write answers with status and the error JSON of code and message: an Error without headers.
 func Write(w http.ResponseWriter, status int, code, message string) {
-	WriteJSON(w, status, Body{Error: Detail{Code: code, Message: message}})
+	(&Error{Status: status, Code: code, Message: message}).Write(w)
 }
 
 // WriteJSON answers with v as indented JSON, readable in a terminal.

@@ -24,7 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/centaur-dev/workflow-operator/webhookserver/envelope"
+	"github.com/centaur-dev/workflow-operator/webhook/envelope"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 

@@ -204,9 +204,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, errorf(http.StatusRequestEntityTooLarge, apierror.CodePayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+		return nil, apierror.Errorf(http.StatusRequestEntityTooLarge, apierror.CodePayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
 	case err != nil:
-		return nil, errorf(http.StatusBadRequest, apierror.CodeMalformedBody, "read the request body: %v", err)
+		return nil, apierror.Errorf(http.StatusBadRequest, apierror.CodeMalformedBody, "read the request body: %v", err)
 	}
 	return body, nil
 }

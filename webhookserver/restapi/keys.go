@@ -80,7 +80,7 @@ func (p Principal) Namespace(fromQuery, fromBody string) (string, error) {
 	ns := fromQuery
 	switch {
 	case fromQuery != "" && fromBody != "" && fromQuery != fromBody:
-		return "", errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "the namespace query parameter (%q) and the body's namespace (%q) differ; give one", fromQuery, fromBody)
+		return "", apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "the namespace query parameter (%q) and the body's namespace (%q) differ; give one", fromQuery, fromBody)
 	case ns == "":
 		ns = fromBody
 	}
@@ -90,10 +90,10 @@ func (p Principal) Namespace(fromQuery, fromBody string) (string, error) {
 	if err := checkNamespace(ns, "namespace"); err != nil {
 		var de *DecodeError
 		errors.As(err, &de)
-		return "", errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "%s", de.Message)
+		return "", apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "%s", de.Message)
 	}
 	if !slices.Contains(p.Namespaces, ns) {
-		return "", errorf(http.StatusForbidden, apierror.CodeForbidden, "this API key may not act in namespace %q; it may act in: %s", ns, strings.Join(p.Namespaces, ", "))
+		return "", apierror.Errorf(http.StatusForbidden, apierror.CodeForbidden, "this API key may not act in namespace %q; it may act in: %s", ns, strings.Join(p.Namespaces, ", "))
 	}
 	return ns, nil
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
 func keysSecret(data map[string]string) *corev1.Secret {
@@ -204,11 +205,11 @@ func TestPrincipalNamespace(t *testing.T) {
 	}
 	for _, c := range cases {
 		got, err := p.Namespace(c.query, c.body)
-		var ae *apiError
+		var ae *apierror.Error
 		switch {
 		case c.status == 0 && (err != nil || got != c.want):
 			t.Errorf("%q/%q: got %q, %v", c.query, c.body, got, err)
-		case c.status != 0 && (!errors.As(err, &ae) || ae.status != c.status):
+		case c.status != 0 && (!errors.As(err, &ae) || ae.Status != c.status):
 			t.Errorf("%q/%q: got %v, want %d", c.query, c.body, err, c.status)
 		}
 	}

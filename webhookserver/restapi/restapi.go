@@ -24,8 +24,8 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/limits"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
-	"github.com/centaur-dev/workflow-operator/webhookserver/limits"
 )
 
 // Defaults of Deps' durations.
@@ -97,7 +97,7 @@ type api struct {
 }
 
 // endpoint handles one authenticated request and returns the status and the body to answer
-// with, or an error (an *apiError for anything the client can act on).
+// with, or an error (an *apierror.Error for anything the client can act on).
 type endpoint func(ctx context.Context, c *call) (int, any, error)
 
 // call is one request with the principal its API key speaks for.
@@ -237,8 +237,7 @@ func (a *api) handle(ctx context.Context, rt route, c *call) (int, any, error) {
 // console's actions share it, so a key cannot go around its limit through the console.
 func (a *api) charge(p Principal) error {
 	if ok, wait := a.keyRates.Allow(p.KeyID, time.Now()); !ok {
-		return &apiError{status: http.StatusTooManyRequests, code: apierror.CodeRateLimited, retryAfter: limits.RetryAfterSeconds(wait),
-			message: "this API key sends more requests than it may; retry after the time in Retry-After"}
+		return apierror.RateLimited(wait, "this API key sends more requests than it may; retry after the time in Retry-After")
 	}
 	return nil
 }
@@ -248,11 +247,11 @@ func (a *api) authenticate(ctx context.Context, r *http.Request) (Principal, err
 	p, err := a.keys.Authenticate(ctx, strings.TrimSpace(r.Header.Get(APIKeyHeader)))
 	switch {
 	case errors.Is(err, errNoKey):
-		return Principal{}, errorf(http.StatusUnauthorized, apierror.CodeUnauthorized, "send your API key in the %s header", APIKeyHeader)
+		return Principal{}, apierror.Errorf(http.StatusUnauthorized, apierror.CodeUnauthorized, "send your API key in the %s header", APIKeyHeader)
 	case errors.Is(err, errBadKey):
-		return Principal{}, errorf(http.StatusUnauthorized, apierror.CodeUnauthorized, "the API key in %s is not valid: unknown, revoked or mistyped", APIKeyHeader)
+		return Principal{}, apierror.Errorf(http.StatusUnauthorized, apierror.CodeUnauthorized, "the API key in %s is not valid: unknown, revoked or mistyped", APIKeyHeader)
 	case err != nil:
-		return Principal{}, errorf(http.StatusServiceUnavailable, apierror.CodeUnavailable, "the API keys cannot be read right now; retry shortly")
+		return Principal{}, apierror.Errorf(http.StatusServiceUnavailable, apierror.CodeUnavailable, "the API keys cannot be read right now; retry shortly")
 	}
 	return p, nil
 }
@@ -264,12 +263,9 @@ func (a *api) writeErr(w http.ResponseWriter, rt route, err error) int {
 	if !actionable {
 		a.log.Error(err, "api request failed", "route", rt.Method+" "+rt.Path)
 	}
-	if ae.status == http.StatusUnauthorized {
+	if ae.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `ApiKey header="`+APIKeyHeader+`"`)
 	}
-	if ae.retryAfter != "" {
-		w.Header().Set("Retry-After", ae.retryAfter)
-	}
-	apierror.Write(w, ae.status, ae.code, ae.message)
-	return ae.status
+	ae.Write(w)
+	return ae.Status
 }

@@ -46,7 +46,7 @@ const (
 func decodeFailure(err error) error {
 	var de *DecodeError
 	if errors.As(err, &de) {
-		return errorf(http.StatusBadRequest, de.Code, "%s", de.Message)
+		return apierror.Errorf(http.StatusBadRequest, de.Code, "%s", de.Message)
 	}
 	return err
 }
@@ -83,14 +83,14 @@ func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartR
 	}
 	entry, ok := a.deps.Workflows.Lookup(ns, req.WorkflowName)
 	if !ok {
-		return 0, nil, errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow, "%s", a.deps.Workflows.UnknownWorkflow(ns, req.WorkflowName))
+		return 0, nil, apierror.Errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow, "%s", a.deps.Workflows.UnknownWorkflow(ns, req.WorkflowName))
 	}
 	if catalog.WebhookOnly(entry.Workflow) {
-		return 0, nil, errorf(http.StatusForbidden, apierror.CodeForbidden,
+		return 0, nil, apierror.Errorf(http.StatusForbidden, apierror.CodeForbidden,
 			"workflow %q starts only from its webhooks (webhook_only): send a delivery to its webhook instead", req.WorkflowName)
 	}
 	if err := entry.Workflow.CheckInput(req.Input); err != nil {
-		return 0, nil, errorf(http.StatusBadRequest, apierror.CodeInvalidInput, "the input of workflow %q: %v", req.WorkflowName, err)
+		return 0, nil, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidInput, "the input of workflow %q: %v", req.WorkflowName, err)
 	}
 	run, created, err := a.createRun(ctx, newRun(ns, req, p.KeyID))
 	if err != nil {
@@ -98,7 +98,7 @@ func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartR
 	}
 	if !created {
 		if !sameRequest(run, req) {
-			return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict,
+			return 0, nil, apierror.Errorf(http.StatusConflict, apierror.CodeConflict,
 				"idempotency_key %q already started run %q with a different input; use a new key for a different request", req.IdempotencyKey, run.Name)
 		}
 		return http.StatusOK, run, nil
@@ -205,14 +205,14 @@ func parseStepsQuery(c *call) (runstore.ReadOptions, error) {
 	if s := v.Get("steps_limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > runstore.MaxPageEntries {
-			return page, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "steps_limit must be a number from 1 to %d, not %q", runstore.MaxPageEntries, s)
+			return page, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "steps_limit must be a number from 1 to %d, not %q", runstore.MaxPageEntries, s)
 		}
 		page.Limit = n
 	}
 	if s := v.Get("include_results"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return page, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "include_results must be true or false, not %q", s)
+			return page, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "include_results must be true or false, not %q", s)
 		}
 		page.Results = b
 	}
@@ -244,7 +244,7 @@ func (a *api) find(ctx context.Context, p Principal, ns, name, kind, hint string
 	if err != nil {
 		return err
 	}
-	notFound := errorf(http.StatusNotFound, apierror.CodeNotFound, "no %s %q in namespace %q%s", kind, name, ns, hint)
+	notFound := apierror.Errorf(http.StatusNotFound, apierror.CodeNotFound, "no %s %q in namespace %q%s", kind, name, ns, hint)
 	if len(validation.IsDNS1123Subdomain(name)) > 0 {
 		return notFound
 	}
@@ -277,7 +277,7 @@ func (a *api) cancel(ctx context.Context, p Principal, ns, id string) (int, *wor
 	case workflowsv1alpha1.PhaseCancelled:
 		return http.StatusOK, run, nil
 	case workflowsv1alpha1.PhaseSucceeded, workflowsv1alpha1.PhaseFailed:
-		return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict, "run %q already finished (%s): there is nothing to cancel", run.Name, run.Status.Phase)
+		return 0, nil, apierror.Errorf(http.StatusConflict, apierror.CodeConflict, "run %q already finished (%s): there is nothing to cancel", run.Name, run.Status.Phase)
 	}
 	if !run.Spec.Cancel {
 		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))
@@ -360,7 +360,7 @@ func runBytes(run *workflowsv1alpha1.WorkflowRun) int {
 // listFailure explains a failed list; a refused continue token is the client's to fix.
 func listFailure(err error, token string) error {
 	if token != "" && (apierrors.IsBadRequest(err) || apierrors.IsInvalid(err)) {
-		return errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "the continue token is not valid: pass the continue value of the previous page unchanged")
+		return apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "the continue token is not valid: pass the continue value of the previous page unchanged")
 	}
 	return fmt.Errorf("list runs: %w", err)
 }
@@ -376,7 +376,7 @@ func parsePage(c *call) (page, error) {
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxListLimit {
-			return page{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "limit must be a number from 1 to %d, not %q", maxListLimit, s)
+			return page{}, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "limit must be a number from 1 to %d, not %q", maxListLimit, s)
 		}
 		p.limit = n
 	}
@@ -392,10 +392,10 @@ func parseListQuery(c *call) (listQuery, error) {
 	}
 	q := listQuery{page: p, workflow: v.Get("workflow_name"), schedule: v.Get("schedule")}
 	if q.workflow != "" && (len(q.workflow) > maxWorkflowNameLength || !workflowNamePattern.MatchString(q.workflow)) {
-		return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "workflow_name %q is not a workflow name", q.workflow)
+		return listQuery{}, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "workflow_name %q is not a workflow name", q.workflow)
 	}
 	if q.schedule != "" && len(validation.IsDNS1123Subdomain(q.schedule)) > 0 {
-		return listQuery{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "schedule %q is not a schedule's name", q.schedule)
+		return listQuery{}, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "schedule %q is not a schedule's name", q.schedule)
 	}
 	statuses := v.Get("status")
 	if statuses == "" {
@@ -433,7 +433,7 @@ func parsePhases(s string) (map[string]bool, error) {
 			for i, p := range allPhases {
 				names[i] = string(p)
 			}
-			return nil, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "status %q is not a phase; use one or more of %s, separated by commas", part, strings.Join(names, ", "))
+			return nil, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "status %q is not a phase; use one or more of %s, separated by commas", part, strings.Join(names, ", "))
 		}
 	}
 	return phases, nil

@@ -197,7 +197,7 @@ func (a *api) triggerSchedule(ctx context.Context, c *call) (int, any, error) {
 	}
 	start, replace := schedule.Admit(ws.Spec.ConcurrencyPolicy, len(active))
 	if !start {
-		return 0, nil, errorf(http.StatusConflict, apierror.CodeConflict,
+		return 0, nil, apierror.Errorf(http.StatusConflict, apierror.CodeConflict,
 			"run %q of schedule %q is in flight and its concurrencyPolicy is Forbid; wait for it to finish or cancel it (POST /api/workflows/runs/%s/cancel)",
 			active[0].Name, ws.Name, active[0].Name)
 	}
@@ -223,7 +223,7 @@ func (a *api) checkWorkflow(ws *workflowsv1alpha1.WorkflowSchedule) error {
 	if _, ok := a.deps.Workflows.Lookup(ws.Namespace, ws.Spec.WorkflowName); ok {
 		return nil
 	}
-	return errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow,
+	return apierror.Errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow,
 		"schedule %q starts workflow %q, which is not known in namespace %s; fix its spec.workflowName (known workflows: %s)",
 		ws.Name, ws.Spec.WorkflowName, ws.Namespace, strings.Join(a.deps.Workflows.Names(ws.Namespace), ", "))
 }
@@ -232,7 +232,7 @@ func (a *api) checkWorkflow(ws *workflowsv1alpha1.WorkflowSchedule) error {
 func startFailure(err error) error {
 	var taken *schedule.NameTakenError
 	if errors.As(err, &taken) {
-		return errorf(http.StatusConflict, apierror.CodeConflict, "%s", taken.Error())
+		return apierror.Errorf(http.StatusConflict, apierror.CodeConflict, "%s", taken.Error())
 	}
 	return err
 }
@@ -252,7 +252,7 @@ func (a *api) pauseSchedule(ctx context.Context, c *call) (int, any, error) {
 		}
 	}
 	if len(req.Note) > maxPauseNoteLength {
-		return 0, nil, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "note is longer than %d characters", maxPauseNoteLength)
+		return 0, nil, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "note is longer than %d characters", maxPauseNoteLength)
 	}
 	spec := map[string]any{"suspend": true, "suspendNote": req.Note}
 	if req.Note == "" {
@@ -328,7 +328,7 @@ func (a *api) backfillSchedule(ctx context.Context, c *call) (int, any, error) {
 // backfillTicks checks the range and returns its ticks.
 func backfillTicks(ws *workflowsv1alpha1.WorkflowSchedule, req BackfillRequest, now time.Time) ([]time.Time, error) {
 	bad := func(format string, args ...any) error {
-		return errorf(http.StatusUnprocessableEntity, apierror.CodeInvalidRequest, format, args...)
+		return apierror.Errorf(http.StatusUnprocessableEntity, apierror.CodeInvalidRequest, format, args...)
 	}
 	switch {
 	case req.StartTime.IsZero() || req.EndTime.IsZero():

@@ -18,7 +18,7 @@ import (
 type Service struct{ a *api }
 
 // errNotConnected is what a Service without a Kubernetes client answers.
-var errNotConnected = errorf(http.StatusServiceUnavailable, apierror.CodeUnavailable, "the REST API is not connected to Kubernetes")
+var errNotConnected = apierror.Errorf(http.StatusServiceUnavailable, apierror.CodeUnavailable, "the REST API is not connected to Kubernetes")
 
 // Authenticate returns the principal an API key speaks for, exactly as the X-Api-Key header
 // is checked. IsKeyRefused tells a refused key from keys that cannot be read right now.
@@ -87,5 +87,5 @@ func (s *Service) SendEvent(ctx context.Context, p Principal, req EventRequest) 
 // belong in the log and not in the answer.
 func ErrorOf(err error, what string) (status int, detail apierror.Detail, ok bool) {
 	ae, ok := toAPIError(err, what)
-	return ae.status, apierror.Detail{Code: ae.code, Message: ae.message}, ok
+	return ae.Status, apierror.Detail{Code: ae.Code, Message: ae.Message}, ok
 }

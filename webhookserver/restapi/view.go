@@ -160,7 +160,7 @@ func RunView(run *workflowsv1alpha1.WorkflowRun, base string) Run {
 func (a *api) runDetail(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, base string, page runstore.ReadOptions) (RunDetail, error) {
 	journal, err := runstore.ReadJournal(ctx, a.deps.Reader, run, page)
 	if errors.Is(err, runstore.ErrBadContinue) {
-		return RunDetail{}, errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "steps_continue is not valid: pass the steps_continue value of the previous answer unchanged")
+		return RunDetail{}, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "steps_continue is not valid: pass the steps_continue value of the previous answer unchanged")
 	}
 	if err != nil {
 		return RunDetail{}, fmt.Errorf("read the journal of run %s/%s: %w", run.Namespace, run.Name, err)

@@ -5,6 +5,11 @@
 // Everything in an envelope is persisted in the cluster, so credentials never get there:
 // signatures, authorization, cookies and any header whose name looks like a secret are
 // stripped (see IsSensitiveHeader). The package is pure and never panics on any input.
+//
+// It belongs to the webhooks' domain (package routes, signature and this one, under
+// webhook/): workflows import it for the type of their input, the HTTP server (package
+// webhookserver) to build one. It knows nothing of HTTP serving: the server hands it a
+// Request whose body it has already read and size-limited.
 package envelope
 
 import (

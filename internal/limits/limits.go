@@ -1,8 +1,11 @@
-// Package limits bounds what the manager's HTTP API takes on, so that no sender can exhaust
-// the process that holds the operator's credentials: a budget of requests in flight (memory:
-// each may hold a body of up to 1 MiB) and token buckets per key (a webhook's slug, a REST API
-// key). A refusal carries a Retry-After, so well-behaved clients back off and retry. The
-// package is pure Go and knows nothing of routes or keys beyond their names.
+// Package limits holds the manager's general budgets: a budget of work in flight and token
+// buckets per key. The HTTP server (package webhookserver) bounds with them what it takes on,
+// so that no sender can exhaust the process that holds the operator's credentials (requests in
+// flight, each holding a body of up to 1 MiB; deliveries per webhook slug; calls per REST API
+// key), and answers a refusal with a Retry-After (RetryAfterSeconds) so that well-behaved
+// clients back off. The controllers bound with them how often tenants' definitions compile.
+// The package is pure Go, knows nothing of HTTP serving, and knows nothing of routes or keys
+// beyond their names.
 package limits
 
 import (

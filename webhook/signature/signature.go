@@ -6,6 +6,10 @@
 // The package is pure: it sees headers, the raw body, the secrets and the current time, and
 // answers with nil or an error that wraps one of the exported sentinels, so the HTTP layer can
 // map failures to status codes without parsing messages. Nothing here panics on any input.
+//
+// It belongs to the webhooks' domain (package routes, envelope and this one, under webhook/),
+// which the controllers, the workflows and the HTTP server (package webhookserver) all import.
+// It knows nothing of HTTP serving: http.Header is the only net/http type it sees, as data.
 package signature
 
 import (

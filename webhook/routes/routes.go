@@ -1,9 +1,13 @@
 // Package routes holds the webhook route table: which slug of /api/webhooks/{slug} starts which
 // workflow, in which namespace, verified how and with which secrets. The WebhookEndpoint
 // controller (and the code-declared webhook controller) resolve endpoints and secrets and push
-// the result here; the HTTP handler only looks slugs up. Keeping the table in its own pure-Go
-// package lets both sides import it without an import cycle, and keeps Kubernetes reads out of
-// the request path.
+// the result here; the HTTP server (package webhookserver) only looks slugs up. Keeping the
+// table in its own pure-Go package lets both sides import it without an import cycle, and keeps
+// Kubernetes reads out of the request path.
+//
+// It belongs to the webhooks' domain (package signature, envelope and this one, under
+// webhook/), apart from the HTTP server: it says what a slug serves and who may claim it, and
+// knows nothing of HTTP serving (no handler, no status code, no answer).
 //
 // Three origins can claim a slug: a workflow of the manager that declares a webhook (Go code or
 // a WORKFLOW_DIRS file), a WebhookEndpoint resource, and a WorkflowDefinition's WEBHOOKS.
@@ -12,7 +16,7 @@
 // controllers (the oldest endpoint wins among endpoints; an endpoint wins over a definition).
 // The table serves whatever route of an origin was set last for a slug.
 
-// The table also counts deliveries per endpoint, in memory. The handler bumps atomic counters
+// The table also counts deliveries per endpoint, in memory. The server bumps atomic counters
 // on the hot path; the controller flushes them into the endpoint's status in batches.
 package routes
 
@@ -25,7 +29,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/centaur-dev/workflow-operator/webhookserver/signature"
+	"github.com/centaur-dev/workflow-operator/webhook/signature"
 )
 
 // PathPrefix is the URL path under which every webhook route is served.
@@ -87,7 +91,7 @@ func DefinitionKey(namespace, definition, slug string) Key {
 	return Key{Origin: OriginDefinition, Namespace: namespace, Name: "definition:" + definition + ":" + slug}
 }
 
-// Route is everything the handler needs to serve one slug. A Route is immutable once handed
+// Route is everything the server needs to serve one slug. A Route is immutable once handed
 // to Set: the table and every reader share its slices.
 type Route struct {
 	// Key identifies the route's source; runs are created in Key.Namespace.
@@ -216,7 +220,7 @@ type Counts struct {
 // IsZero reports whether nothing was counted.
 func (c Counts) IsZero() bool { return c == Counts{} }
 
-// Counters count deliveries of one endpoint in memory. The handler adds; the flusher reads a
+// Counters count deliveries of one endpoint in memory. The server adds; the flusher reads a
 // snapshot with Pending, writes it, and subtracts it with Done once it is stored, so that
 // deliveries counted in between are not lost and a failed write loses nothing.
 type Counters struct {
