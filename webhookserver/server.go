@@ -6,9 +6,9 @@
 // Webhooks (webhooks.go) are served from a route table (package routes) that the
 // WebhookEndpoint controller fills from WebhookEndpoint resources and their Secrets. Webhooks a
 // workflow declares in code (durable.WithWebhook) are secured by convention: key "secret" of the
-// Secret "centaur-webhook-<slug>" in the namespace of --code-webhook-namespace, where their runs
-// are created too; a WebhookEndpoint with the same slug overrides them. docs/webhooks.md is the
-// user's guide.
+// Secret "centaur-webhook-<slug>" in the operator's namespace (--operator-namespace); their runs
+// are created in the namespace of --code-webhook-namespace. A WebhookEndpoint with the same slug
+// overrides them. docs/webhooks.md is the user's guide.
 package webhookserver
 
 import (
