@@ -106,8 +106,8 @@ type WorkflowWebhookReconciler struct {
 	Routes *routes.Table
 	// Catalog holds the declarations.
 	Catalog *catalog.Catalog
-	// CodeNamespace is where runs of Go and WORKFLOW_DIRS webhooks live, with their
-	// conventional Secrets.
+	// CodeNamespace is where runs of Go and WORKFLOW_DIRS webhooks live; their Secrets, the
+	// conventional ones included, live in OperatorNamespace.
 	CodeNamespace string
 	// OperatorNamespace holds the Secrets that Go and WORKFLOW_DIRS files name in secret_ref.
 	OperatorNamespace string

@@ -1,25 +1,24 @@
 // Package manager assembles the operator's process: the controllers (the durable engine among
 // them), the HTTP API for webhooks, REST calls and the web console, metrics, probes and leader
 // election. The manager binary (main.go) runs it with the built-in workflows; a program of your
-// own can run it with your workflows added (see Run).
+// own can run it with your workflows added (see Run). Its settings are Options, in groups that
+// bind their own flags (options.go).
 package manager
 
 import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
-	"go.starlark.net/starlark"
-
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -52,302 +51,175 @@ import (
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
-// Options are the manager's settings. Each field is the flag named beside it (`manager --help`
-// describes them all); BindFlags binds them to a FlagSet, and DefaultOptions gives their
-// defaults to a program that calls Run without flags:
-//
-//	o := manager.DefaultOptions()
-//	o.WorkflowDirs = "/etc/workflows"
-//	err := manager.Run(o, myWorkflows...)
-type Options struct {
-	MetricsAddr             string        // --metrics-bind-address
-	MetricsSecure           bool          // --metrics-secure
-	ProbeAddr               string        // --health-probe-bind-address
-	APIAddr                 string        // --api-bind-address
-	LeaderElect             bool          // --leader-elect
-	LeaderElectionNamespace string        // --leader-election-namespace
-	LeaseDuration           time.Duration // --lease-duration
-	RenewDeadline           time.Duration // --lease-renew-deadline
-	RetryPeriod             time.Duration // --lease-retry-period
-	Sharding                bool          // --sharding
-	ShardName               string        // --shard-name
-	MaxConcurrentReconciles int           // --max-concurrent-reconciles
-	MaxResultBytes          int           // --max-step-result-bytes
-	InlineResultBytes       int           // --inline-result-bytes
-	MaxRunBytes             int           // --max-run-bytes
-	MaxChildren             int           // --max-children-per-run
-	DefaultStepTimeout      time.Duration // --default-step-timeout
-	MaxStepTimeout          time.Duration // --max-step-timeout
-	MaxNamespaceRuns        int           // --max-namespace-runs
-	MaxTotalBytes           int64         // --max-total-bytes
-	MaxNamespaceBytes       int64         // --max-namespace-bytes
-	JournalOpenEntries      int           // --journal-open-entries
-	JournalOpenBytes        int           // --journal-open-bytes
-	JournalCacheBytes       int64         // --journal-cache-bytes
-	DeprecatedJournalBytes  int           // --max-journal-bytes
-	EventRetention          time.Duration // --event-retention
-	ShutdownTimeout         time.Duration // --graceful-shutdown-timeout
-	TrustedProxies          string        // --trusted-proxies
-	CodeWebhookNamespace    string        // --code-webhook-namespace
-	WebhookSlugGrants       string        // --webhook-slug-grants
-	SecretNamespaces        string        // --secret-namespaces
-	WebhookRunTTL           time.Duration // --webhook-run-ttl
-	MaxInFlightDeliveries   int           // --max-inflight-deliveries
-	MaxInFlightRequests     int           // --max-inflight-requests
-	WebhookRate             float64       // --webhook-rate
-	WebhookBodyTimeout      time.Duration // --webhook-body-timeout
-	UnverifiedRate          float64       // --webhook-unverified-rate
-	UnverifiedBurst         int           // --webhook-unverified-burst
-	WebhookBurst            int           // --webhook-burst
-	APIRate                 float64       // --api-rate
-	APIBurst                int           // --api-burst
-	ScheduleNamespace       string        // --schedule-namespace
-	WebhookFlushInterval    time.Duration // --webhook-counter-flush-interval
-	AgentsConfig            string        // --agents-config
-	AgentConcurrency        int           // --agent-concurrency
-	// Zap are the logging options (--zap-* flags and --dev).
-	Zap zap.Options
-
-	// How long deleted webhook runs' deliveries are remembered (package webhookserver/ledger).
-	WebhookIdentityRetention time.Duration // --webhook-identity-retention
-
-	// The REST API's settings (package webhookserver/restapi).
-	APIKeysSecret     string        // --api-keys-secret
-	EagerStartTimeout time.Duration // --eager-start-timeout
-
-	// Workflow files (package workflowfile) and where their revisions live.
-	WorkflowDirs          string        // --workflow-dirs
-	WorkflowDirsPoll      time.Duration // --workflow-dirs-poll-interval
-	OperatorNamespace     string        // --operator-namespace
-	WorkflowFileMaxSteps  uint64        // --workflow-file-max-steps
-	DefinitionEgressAllow string        // --definition-egress-allow
-	DefinitionMaxBranches int           // --definition-max-parallel-branches
-	DefinitionLoadMemory  uint64        // --definition-load-memory
-	DefinitionExecMemory  uint64        // --definition-execution-memory
-	DefinitionCompileRate float64       // --definition-compile-rate
-	CrashGuardDir         string        // --crash-guard-dir
-	PodCIDRs              string        // --pod-cidrs
-	ServiceCIDRs          string        // --service-cidrs
-	NodeCIDRs             string        // --node-cidrs
-	RevisionGCInterval    time.Duration // --revision-gc-interval
-
-	// Python workflow files (packages pyworkflow and pyworker): the worker processes.
-	PythonInterpreter     string        // --python-interpreter
-	PythonWorkers         int           // --python-workers
-	PythonPackageDir      string        // --python-package-dir
-	PythonCacheRuns       int           // --python-cache-runs
-	PythonCacheRSSBytes   int64         // --python-cache-rss-bytes
-	PythonHandlerDeadline time.Duration // --python-handler-deadline
-	PythonMaxWorkerKills  int           // --python-max-worker-kills
-
-	// FileModules are Starlark modules handed to the workflow files of WORKFLOW_DIRS, by
-	// the name files use (for example "slack"): how an organisation gives its files
-	// capabilities without raw network access. Wrap builtins with side effects in
-	// workflowfile.StepOnly. WorkflowDefinitions do not get them.
-	FileModules starlark.StringDict
-	// The web console's settings (package webhookserver/console).
-	ConsoleSecret      string // --console-secret
-	ConsoleMaxRequests int    // --console-max-requests
-	ConsoleMaxStreams  int    // --console-max-streams
-
-	// EnsureSecrets makes Run a one-shot: create the Secrets of --api-keys-secret and
-	// --console-secret unless they exist (EnsureSecrets), then return.
-	EnsureSecrets bool // --ensure-secrets
-}
-
-// DefaultOperatorNamespace is the operator's namespace when neither --operator-namespace nor
-// POD_NAMESPACE says.
-const DefaultOperatorNamespace = "centaur-system"
-
-// DefaultOptions returns the options with every flag at its default (environment variables
-// such as WORKFLOW_DIRS and POD_NAMESPACE included), for programs that configure the manager in
-// Go rather than on the command line.
-func DefaultOptions() Options {
-	var o Options
-	BindFlags(flag.NewFlagSet("manager", flag.ContinueOnError), &o)
-	return o
-}
-
-// BindFlags binds o to the manager's flags on fs; call fs.Parse afterwards.
-func BindFlags(fs *flag.FlagSet, o *Options) {
-	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
-	fs.BoolVar(&o.MetricsSecure, "metrics-secure", false, "Serve metrics over HTTPS and only to clients the Kubernetes API authenticates and authorizes to GET /metrics (TokenReview and SubjectAccessReview); config/default turns it on.")
-	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
-	fs.StringVar(&o.APIAddr, "api-bind-address", ":8088", "Address the HTTP API (webhooks and REST under /api, the web console at /) binds to.")
-	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader among replicas so one runs the controllers; every replica serves the API.")
-	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace) and, with --sharding, of the shard leases (default: --operator-namespace).")
-	fs.DurationVar(&o.LeaseDuration, "lease-duration", sharding.DefaultLeaseDuration, "How long the leader's lease, and with --sharding each shard's lease, lasts without renewal: a dead replica's runs resume elsewhere after about this long. Whole seconds.")
-	fs.DurationVar(&o.RenewDeadline, "lease-renew-deadline", sharding.DefaultRenewDeadline, "How long a replica keeps trying to renew its lease before it gives up (and stops); below --lease-duration.")
-	fs.DurationVar(&o.RetryPeriod, "lease-retry-period", sharding.DefaultRetryPeriod, "How often leases are renewed, and tried for by the others.")
-	fs.BoolVar(&o.Sharding, "sharding", false, "Every replica executes runs: each holds a Lease as a shard, runs are spread over the live shards by consistent hashing (label workflows.centaur.dev/shard) and move when shards come and go. Needs --leader-elect (the sharder and the schedules run on the elected replica). See docs/scaling.md.")
-	fs.StringVar(&o.ShardName, "shard-name", defaultShardName(), "This replica's shard with --sharding: the name of its Lease and of its runs' shard label, unique among replicas (default: POD_NAME, else the host name, which is the pod's name).")
-	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "How many workflow runs execute in parallel, eager starts of the REST API included; a long step holds one slot.")
-	fs.IntVar(&o.MaxResultBytes, "max-step-result-bytes", engine.DefaultMaxResultBytes, "Largest JSON result one step may record (results over --inline-result-bytes are stored as WorkflowRunPayloads, in parts of 512 KiB).")
-	fs.IntVar(&o.InlineResultBytes, "inline-result-bytes", engine.DefaultInlineResultBytes, "Largest step result kept in the journal itself; larger results go to WorkflowRunPayload objects. At most 262144.")
-	fs.IntVar(&o.MaxNamespaceRuns, "max-namespace-runs", runquota.DefaultMaxNamespaceRuns, "Most WorkflowRuns one namespace may hold when the manager creates another (webhooks, REST, console, child runs, schedules): past it the API answers 429 quota_exceeded. 0 means no bound. Runs made with kubectl are bounded by a ResourceQuota (config/quota).")
-	fs.Int64Var(&o.MaxTotalBytes, "max-total-bytes", runquota.DefaultMaxTotalBytes, "Most bytes all runs together may store (their recordedBytes) when the manager creates another: past it the API answers 507 storage_full. Keep it under etcd's quota (2 GiB by default). 0 means no bound.")
-	fs.DurationVar(&o.DefaultStepTimeout, "default-step-timeout", DefaultStepTimeout, "Bound on each attempt of a step that sets no timeout of its own (Go, Starlark and Python steps alike), so that a hung call gives its execution slot back. 0 means none.")
-	fs.DurationVar(&o.MaxStepTimeout, "max-step-timeout", MaxStepTimeout, "Bound on each attempt of every step, whatever timeout it asks for (and so on http calls inside steps). 0 means none.")
-	fs.IntVar(&o.MaxChildren, "max-children-per-run", engine.DefaultMaxChildren, "Most child runs one run may start; the next fails the run with TooManyChildren, so that one request (a fan-out over a list someone sent) cannot create objects without bound.")
-	fs.IntVar(&o.MaxRunBytes, "max-run-bytes", engine.DefaultMaxRunBytes, "Most a run may store in all: its input, journal, payloads and output (etcd's whole default quota is 2 GiB).")
-	fs.Int64Var(&o.MaxNamespaceBytes, "max-namespace-bytes", runstore.DefaultMaxNamespaceBytes, "Most the runs of one namespace may store in all; a run whose growth would pass it fails with NamespaceBudgetExceeded. Negative: no limit.")
-	fs.IntVar(&o.JournalOpenEntries, "journal-open-entries", runstore.DefaultOpenEntries, "A run's final journal entries in status are sealed into a WorkflowRunSegment once there are this many (or --journal-open-bytes).")
-	fs.IntVar(&o.JournalOpenBytes, "journal-open-bytes", runstore.DefaultOpenBytes, "A run's final journal entries in status are sealed into a WorkflowRunSegment once they take this many bytes (or --journal-open-entries).")
-	fs.Int64Var(&o.JournalCacheBytes, "journal-cache-bytes", runstore.DefaultJournalCacheBytes, "Memory for sealed segments, large results and the runs the manager wrote last (which spares a read when a sleeping run wakes).")
-	fs.IntVar(&o.DeprecatedJournalBytes, "max-journal-bytes", 0, "Deprecated and ignored: journals are sealed into WorkflowRunSegments; --max-run-bytes bounds what a run stores.")
-	fs.DurationVar(&o.EventRetention, "event-retention", controllers.DefaultEventRetention, "How long a WorkflowEvent is kept so that runs reaching their wait late still receive it.")
-	fs.DurationVar(&o.ShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running steps and requests may finish at shutdown.")
-	fs.StringVar(&o.TrustedProxies, "trusted-proxies", "", "Comma-separated CIDRs (or IPs) of the reverse proxies in front of the API; only their X-Forwarded-For/X-Real-Ip count for a webhook's source_ip.")
-	fs.StringVar(&o.CodeWebhookNamespace, "code-webhook-namespace", "", "Namespace of the runs of the webhooks that Go workflows and WORKFLOW_DIRS files declare. Default: the operator's namespace (--operator-namespace), which tenants do not edit; a REST key sees those runs only if it lists that namespace.")
-	fs.StringVar(&o.SecretNamespaces, "secret-namespaces", "", "Comma-separated namespaces whose Secrets the manager reads (webhook signing secrets), besides its own and those of --agents-config and --api-keys-secret; each needs a RoleBinding to the ClusterRole centaur-secret-reader. * reads every namespace (single-tenant clusters).")
-	fs.StringVar(&o.WebhookSlugGrants, "webhook-slug-grants", "", "Comma-separated namespace=slug grants (each a name, a prefix ending in * or *) that let WebhookEndpoints and WorkflowDefinitions claim webhook slugs; empty: only the manager's own workflows serve webhooks. Example: team-a=team-a-*,ops=github-issues. *=* lets any namespace claim any slug (single-tenant clusters).")
-	fs.DurationVar(&o.WebhookRunTTL, "webhook-run-ttl", webhookserver.DefaultWebhookRunTTL, "How long a run started by a webhook is kept after it finished (its spec.ttlSecondsAfterFinished); a negative value keeps them.")
-	fs.DurationVar(&o.WebhookIdentityRetention, "webhook-identity-retention", ledger.DefaultRetention, "How long the identity of a deleted webhook run is kept (in ConfigMaps labelled workflows.centaur.dev/delivery-ledger in --operator-namespace), so that its delivery, replayed or redelivered, is answered 200 and starts nothing; up to a day more, as the ledger is kept by the day. 0 forgets a delivery with its run.")
-	fs.IntVar(&o.MaxInFlightDeliveries, "max-inflight-deliveries", webhookserver.DefaultMaxInFlight, "Webhook deliveries one replica handles at once (each may hold a 1 MiB body before its signature is checked); more get 503 with Retry-After.")
-	fs.IntVar(&o.MaxInFlightRequests, "max-inflight-requests", webhookserver.DefaultMaxInFlight, "REST API requests one replica handles at once; more get 503 with Retry-After.")
-	fs.DurationVar(&o.WebhookBodyTimeout, "webhook-body-timeout", webhookserver.DefaultBodyReadTimeout, "How long a delivery's body may take to arrive once its headers passed; slower ones get 408.")
-	fs.Float64Var(&o.UnverifiedRate, "webhook-unverified-rate", webhookserver.DefaultUnverifiedRate.PerSecond, "Deliveries per second, sustained, that one client address (see --trusted-proxies) may send that fail their signature check or whose body comes too slowly; past it its deliveries get 429 before their body is read. Verified deliveries are charged to --webhook-rate instead.")
-	fs.IntVar(&o.UnverifiedBurst, "webhook-unverified-burst", webhookserver.DefaultUnverifiedRate.Burst, "Deliveries failing their signature check one client address may send at once before --webhook-unverified-rate applies.")
-	fs.Float64Var(&o.WebhookRate, "webhook-rate", webhookserver.DefaultDeliveryRate.PerSecond, "Verified deliveries per second one webhook slug may take, sustained; more get 429 with Retry-After.")
-	fs.IntVar(&o.WebhookBurst, "webhook-burst", webhookserver.DefaultDeliveryRate.Burst, "Deliveries one webhook slug may take at once before --webhook-rate applies.")
-	fs.StringVar(&o.ScheduleNamespace, "schedule-namespace", "", "Namespace of the WorkflowSchedules (and their runs) that Go workflows and WORKFLOW_DIRS files declare. Default: the operator's namespace (--operator-namespace).")
-	fs.Float64Var(&o.APIRate, "api-rate", restapi.DefaultKeyRate.PerSecond, "REST API requests per second one API key may make on a replica, sustained; more get 429 with Retry-After.")
-	fs.IntVar(&o.APIBurst, "api-burst", restapi.DefaultKeyRate.Burst, "REST API requests one API key may make at once before --api-rate applies.")
-	fs.DurationVar(&o.WebhookFlushInterval, "webhook-counter-flush-interval", controllers.DefaultWebhookCounterFlushInterval, "How often webhook delivery counters are written to WebhookEndpoint status.")
-	fs.StringVar(&o.AgentsConfig, "agents-config", controllers.DefaultAgentsConfig, "ConfigMap (namespace/name) whose agents.yaml chooses each agent's backend; API keys come from Secrets in its namespace. See docs/agents.md.")
-	fs.IntVar(&o.AgentConcurrency, "agent-concurrency", controllers.DefaultAgentConcurrency, "How many agent turns are answered in parallel; a slow model holds one slot, never a workflow run's.")
-	fs.StringVar(&o.APIKeysSecret, "api-keys-secret", restapi.DefaultKeysSecret.String(), "namespace/name of the Secret holding the REST API's key hashes; re-read every few seconds, so a rotated key works without a restart.")
-	fs.DurationVar(&o.EagerStartTimeout, "eager-start-timeout", restapi.DefaultEagerStartTimeout, "How long POST /api/workflows/runs with eager_start waits for the run's first segment before answering.")
-	fs.StringVar(&o.WorkflowDirs, "workflow-dirs", os.Getenv("WORKFLOW_DIRS"), "Colon-separated directories of workflow files (*.py and *.star), reloaded when they change; a later directory's workflow overrides an earlier one's of the same name. Default: the WORKFLOW_DIRS environment variable.")
-	fs.DurationVar(&o.WorkflowDirsPoll, "workflow-dirs-poll-interval", catalog.DefaultDirsPollInterval, "How often --workflow-dirs are checked for changed files.")
-	fs.StringVar(&o.OperatorNamespace, "operator-namespace", cmp.Or(os.Getenv("POD_NAMESPACE"), DefaultOperatorNamespace), "The operator's own namespace: revisions of WORKFLOW_DIRS files and the Secrets their webhooks name live here; default: POD_NAMESPACE.")
-	fs.Uint64Var(&o.WorkflowFileMaxSteps, "workflow-file-max-steps", workflowfile.DefaultMaxSteps, "Starlark execution steps one execution of a workflow file's handler (or one call of a step function) may take before the run fails with ExecutionLimitExceeded.")
-	fs.Float64Var(&o.DefinitionCompileRate, "definition-compile-rate", controllers.DefaultDefinitionCompileRate.PerSecond, "Compiles per second of one namespace's edited WorkflowDefinitions on each replica, after a burst of 100; edits made meanwhile are compiled together. An edit that leaves a definition's source and modules as they were compiles nothing.")
-	fs.Uint64Var(&o.DefinitionExecMemory, "definition-execution-memory", sandbox.DefaultMemory, "Bytes of memory the runs of WorkflowDefinitions may use together in the sandbox process that executes them (a run that was executing when a worker died executes again alone, in a worker of its own, with this much). A run whose code needs more fails with Quarantined and never reaches the manager's memory. 0 executes them in the manager's own process, guarded only by --crash-guard-dir.")
-	fs.StringVar(&o.CrashGuardDir, "crash-guard-dir", filepath.Join(os.TempDir(), "centaur-crash-guard"), "Directory, kept across restarts of the manager's container (an emptyDir), where the manager notes which WorkflowDefinitions' runs execute, so that a run whose code keeps killing the process fails with Quarantined instead of crash-looping the replicas. Empty turns the guard off.")
-	fs.Uint64Var(&o.DefinitionLoadMemory, "definition-load-memory", loadprobe.DefaultMemory, "Bytes of memory a WorkflowDefinition's load (its top level) may use. Each definition is loaded first in a child process bounded to this much; one that needs more reports MemoryLimitExceeded instead of taking the manager down. 0 turns the check off.")
-	fs.IntVar(&o.DefinitionMaxBranches, "definition-max-parallel-branches", workflowfile.DefaultMaxParallelBranches, "Most branches one ctx.parallel call of a WorkflowDefinition may start (each runs on a goroutine of its own); a call with more fails its run. 0 means no bound.")
-	fs.StringVar(&o.DefinitionEgressAllow, "definition-egress-allow", "", "Comma-separated CIDRs that WorkflowDefinitions' http may reach although they are private, loopback or cluster addresses.")
-	fs.StringVar(&o.PodCIDRs, "pod-cidrs", "", "Comma-separated pod CIDRs of the cluster, which WorkflowDefinitions' http may not reach (private ranges are refused anyway).")
-	fs.StringVar(&o.ServiceCIDRs, "service-cidrs", "", "Comma-separated service CIDRs of the cluster, which WorkflowDefinitions' http may not reach.")
-	fs.StringVar(&o.NodeCIDRs, "node-cidrs", "", "Comma-separated CIDRs of the cluster's nodes (kubelets, node ports), which WorkflowDefinitions' http may not reach.")
-	fs.DurationVar(&o.RevisionGCInterval, "revision-gc-interval", controllers.DefaultRevisionGCInterval, "How often stored workflow revisions that no unfinished run needs are deleted.")
-	fs.StringVar(&o.PythonInterpreter, "python-interpreter", pyworker.DefaultPython, "The CPython (3.9 or later) that runs Python workflow files: a path, or a name looked up in PATH.")
-	fs.IntVar(&o.PythonWorkers, "python-workers", pyworker.DefaultWorkers, "Python worker processes; each runs the handler code of its share of the runs one turn at a time, and their step functions on threads. Each may use up to --python-cache-rss-bytes for kept handlers, besides what steps use.")
-	fs.StringVar(&o.PythonPackageDir, "python-package-dir", "", "Directory holding the api and centaur_worker Python packages (the image has them at /app/python); empty: the copy built into the manager, written to a temporary directory.")
-	fs.IntVar(&o.PythonCacheRuns, "python-cache-runs", pyworker.DefaultCacheRuns, "Suspended Python handlers one worker keeps between executions (least recently used out); a run whose handler is not kept is replayed from its journal.")
-	fs.Int64Var(&o.PythonCacheRSSBytes, "python-cache-rss-bytes", pyworker.DefaultCacheRSSBytes, "A Python worker drops kept handlers, least recently used first, while its resident memory is above this; negative: no bound.")
-	fs.DurationVar(&o.PythonHandlerDeadline, "python-handler-deadline", pyworker.DefaultHandlerDeadline, "How long a Python handler's code may run between two ctx primitives (and a file's top level may take) before its worker is killed and replaced.")
-	fs.IntVar(&o.PythonMaxWorkerKills, "python-max-worker-kills", pyworkflow.DefaultMaxWorkerKills, "A run whose handler code takes down this many Python workers (past --python-handler-deadline, or the worker died while it ran) fails with ExecutionLimitExceeded.")
-	fs.StringVar(&o.ConsoleSecret, "console-secret", console.DefaultSecret.String(), "namespace/name of the Secret whose key \"session-key\" (32 bytes or more) seals the web console's sign-in cookies, the same on every replica; without it each replica uses a key of its own. See docs/console.md.")
-	fs.IntVar(&o.ConsoleMaxRequests, "console-max-requests", console.DefaultMaxRequests, "How many web console page requests a replica serves at once; more wait briefly, then get 503. Apart from the REST API.")
-	fs.BoolVar(&o.EnsureSecrets, "ensure-secrets", false, "One-shot: create the Secrets of --api-keys-secret (with no keys; see docs/rest-api.md) and --console-secret (a random session key) unless they exist, never changing an existing one, then exit. The Helm chart's hook Job runs it.")
-	fs.IntVar(&o.ConsoleMaxStreams, "console-max-streams", console.DefaultMaxStreams, "How many web console live streams a replica keeps open at once; pages beyond it retry later.")
-	o.Zap.BindFlags(fs)
-	fs.BoolVar(&o.Zap.Development, "dev", false, "Human-readable console logs instead of JSON (shorthand for --zap-devel).")
-}
-
-// Defaults of the step timeout flags: long enough for any call a step should make, short
-// enough that a hung one does not hold an execution slot for good.
-const (
-	DefaultStepTimeout = 10 * time.Minute
-	MaxStepTimeout     = time.Hour
-)
-
 // Run runs the manager until SIGINT or SIGTERM: the built-in workflows plus extra, the
-// controllers, the API server, metrics and probes.
+// controllers, the API server, metrics and probes. It goes through its phases in order, each a
+// short method of process: parse the flags, load the workflows' code, build the manager, fill
+// the catalog, set up the controllers, add the HTTP API, and start. With --ensure-secrets it
+// stops after parsing and creates the Secrets instead.
 func Run(o Options, extra ...durable.Workflow) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
-	log := ctrl.Log.WithName("setup")
+	p := &process{o: o, log: ctrl.Log.WithName("setup")}
+	defer p.close()
+	if err := p.parse(); err != nil {
+		return err
+	}
+	if o.EnsureSecrets {
+		return ensureSecrets(p.keysSecret, p.consoleSecret)
+	}
+	for _, phase := range []func() error{
+		func() error { return p.loadCode(extra) },
+		p.newManager,
+		p.fillCatalog,
+		p.setupControllers,
+		p.addAPI,
+	} {
+		if err := phase(); err != nil {
+			return err
+		}
+	}
+	return p.start()
+}
 
+// process is one run of the manager as Run builds it: what each phase makes for the next ones,
+// and what has to be closed when Run returns.
+type process struct {
+	o       Options
+	log     logr.Logger
+	closers []func()
+
+	// parse
+	keysSecret, consoleSecret types.NamespacedName
+	trustedProxies            []netip.Prefix
+	slugGrants                routes.Grants
+	agentsConfig              types.NamespacedName
+	shards                    *placement.Sharding
+	secretScope               controllers.SecretScope
+
+	// loadCode
+	registry *engine.Registry
+	files    fileConfigs
+	sandbox  *sandbox.Pool
+
+	// newManager
+	cfg     *rest.Config
+	quota   *runquota.Gate
+	crashes *crashguard.Guard
+	mgr     ctrl.Manager
+
+	// fillCatalog
+	catalog *catalog.Catalog
+
+	// setupControllers
+	routes *routes.Table
+	ledger *ledger.Ledger
+	ctrls  *controllers.Controllers
+}
+
+// onClose has f run when Run returns, after what later phases added.
+func (p *process) onClose(f func()) { p.closers = append(p.closers, f) }
+
+// close runs what the phases registered with onClose, last first.
+func (p *process) close() {
+	for _, f := range slices.Backward(p.closers) {
+		f()
+	}
+}
+
+// parse checks the flags and turns them into the values the later phases take. With
+// --ensure-secrets it stops after the Secrets' names, all that one-shot needs.
+func (p *process) parse() error {
+	o := p.o
 	if o.InlineResultBytes > 256<<10 {
 		return errors.New("--inline-result-bytes must keep a run's status small: use at most 262144 (larger results go to WorkflowRunPayloads)")
 	}
 	if o.DeprecatedJournalBytes != 0 {
-		log.Info("--max-journal-bytes is deprecated and ignored: journals are sealed into WorkflowRunSegments; use --max-run-bytes to bound what a run stores")
+		p.log.Info("--max-journal-bytes is deprecated and ignored: journals are sealed into WorkflowRunSegments; use --max-run-bytes to bound what a run stores")
 	}
-	keysSecret, err := restapi.ParseKeysSecret(o.APIKeysSecret)
-	if err != nil {
+	var err error
+	if p.keysSecret, err = restapi.ParseKeysSecret(o.APIKeysSecret); err != nil {
 		return fmt.Errorf("--api-keys-secret: %w", err)
 	}
-
-	consoleSecret, err := restapi.ParseSecretRef(o.ConsoleSecret, console.DefaultSecret)
-	if err != nil {
+	if p.consoleSecret, err = restapi.ParseSecretRef(o.ConsoleSecret, console.DefaultSecret); err != nil {
 		return fmt.Errorf("--console-secret: %w", err)
 	}
 	if o.EnsureSecrets {
-		return ensureSecrets(keysSecret, consoleSecret)
+		return nil
 	}
-
-	trustedProxies, err := webhookserver.ParseCIDRs(o.TrustedProxies)
-	if err != nil {
+	if p.trustedProxies, err = webhookserver.ParseCIDRs(o.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	webhookRoutes := routes.NewTable()
-	slugGrants, err := routes.ParseGrants(o.WebhookSlugGrants)
-	if err != nil {
+	if p.slugGrants, err = routes.ParseGrants(o.WebhookSlugGrants); err != nil {
 		return fmt.Errorf("--webhook-slug-grants: %w", err)
 	}
-
-	agentsConfig, err := controllers.ParseAgentsConfig(o.AgentsConfig)
-	if err != nil {
+	if p.agentsConfig, err = controllers.ParseAgentsConfig(o.AgentsConfig); err != nil {
 		return fmt.Errorf("--agents-config: %w", err)
 	}
-
-	shards, err := o.shards()
-	if err != nil {
+	if p.shards, err = o.shards(); err != nil {
 		return err
 	}
-	scheme := controllers.NewScheme()
-	secretScope := o.secretScope(agentsConfig.Namespace, keysSecret.Namespace, consoleSecret.Namespace)
+	p.secretScope = o.secretScope(p.agentsConfig.Namespace, p.keysSecret.Namespace, p.consoleSecret.Namespace)
+	return nil
+}
 
-	registry := engine.NewRegistry()
-	if err := workflows.Register(registry); err != nil {
+// loadCode registers the built-in workflows and extra, logging each (workflow_loaded), and
+// builds what executes workflow files: their compile configurations, the load probe and the
+// definitions' sandbox.
+func (p *process) loadCode(extra []durable.Workflow) error {
+	p.registry = engine.NewRegistry()
+	if err := workflows.Register(p.registry); err != nil {
 		return fmt.Errorf("register built-in workflows: %w", err)
 	}
-	if err := registry.Register(extra...); err != nil {
+	if err := p.registry.Register(extra...); err != nil {
 		return fmt.Errorf("register workflows: %w", err)
 	}
-	if err := controllers.ValidateGoWebhooks(registry); err != nil {
+	if err := controllers.ValidateGoWebhooks(p.registry); err != nil {
 		return fmt.Errorf("webhooks declared in Go: %w", err)
 	}
-	for _, w := range registry.Workflows() {
-		log.Info("workflow_loaded", "workflow", w.Name(), "source", string(catalog.SourceGo), "description", w.Description())
+	for _, w := range p.registry.Workflows() {
+		p.log.Info("workflow_loaded", "workflow", w.Name(), "source", string(catalog.SourceGo), "description", w.Description())
 	}
-	fileConfigs, err := o.fileConfigs()
-	if err != nil {
+	var err error
+	if p.files, err = p.o.fileConfigs(); err != nil {
 		return err
 	}
-	if o.DefinitionLoadMemory > 0 {
-		prober, err := loadprobe.New(o.DefinitionLoadMemory, loadprobe.DefaultTimeout, fileConfigs.sandboxed)
+	if p.o.DefinitionLoadMemory > 0 {
+		prober, err := loadprobe.New(p.o.DefinitionLoadMemory, loadprobe.DefaultTimeout, p.files.sandboxed)
 		if err != nil {
 			return err
 		}
-		defer prober.Close()
-		fileConfigs.sandboxed.Probe = prober.Check
+		p.onClose(prober.Close)
+		p.files.sandboxed.Probe = prober.Check
 	}
-	definitionSandbox, err := o.definitionSandbox(fileConfigs)
-	if err != nil {
+	if p.sandbox, err = p.o.definitionSandbox(p.files); err != nil {
 		return err
 	}
-	if definitionSandbox != nil {
-		defer definitionSandbox.Close()
+	if p.sandbox != nil {
+		p.onClose(p.sandbox.Close)
 	}
+	return nil
+}
 
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
+// newManager builds the controller-runtime manager: its cache (lean runs, Secrets of the
+// scope, this shard's runs under --sharding), its client (behind the run quota), leader
+// election, metrics and probes. It opens the crash guard first, before any run executes.
+func (p *process) newManager() error {
+	o := p.o
+	var err error
+	if p.cfg, err = ctrl.GetConfig(); err != nil {
 		return fmt.Errorf("find a kubeconfig: %w", err)
 	}
-	quota := runquota.New(runquota.Limits{NamespaceRuns: o.MaxNamespaceRuns,
+	scheme := controllers.NewScheme()
+	p.quota = runquota.New(runquota.Limits{NamespaceRuns: o.MaxNamespaceRuns,
 		NamespaceBytes: cmp.Or(o.MaxNamespaceBytes, runstore.DefaultMaxNamespaceBytes), TotalBytes: o.MaxTotalBytes})
-	crashes, err := o.openCrashGuard(cfg, scheme)
+	crashes, err := o.openCrashGuard(p.cfg, scheme)
 	if err != nil {
 		return err
 	}
 	if crashes != nil {
-		defer crashes.Close()
+		p.onClose(crashes.Close)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	p.crashes = crashes
+	p.mgr, err = ctrl.NewManager(p.cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 o.metricsOptions(),
 		HealthProbeBindAddress:  o.ProbeAddr,
@@ -363,48 +235,62 @@ func Run(o Options, extra ...durable.Workflow) error {
 		LeaderElectionReleaseOnCancel: true,
 		// Under --sharding the cache holds this shard's runs and turns only, and the client
 		// places the runs it creates on the ring.
-		Cache: shards.CacheOptions(cacheOptions(secretScope)),
+		Cache: p.shards.CacheOptions(cacheOptions(p.secretScope)),
 		// Every run the manager creates passes the quota first.
 		NewClient: func(config *rest.Config, options client.Options) (client.Client, error) {
-			c, err := shards.NewClient(config, options)
+			c, err := p.shards.NewClient(config, options)
 			if err != nil {
 				return nil, err
 			}
-			return quota.Client(c), nil
+			return p.quota.Client(c), nil
 		},
 	})
 	if err != nil {
 		return fmt.Errorf("create the manager: %w", err)
 	}
+	return nil
+}
 
+// fillCatalog starts the Python workers and builds the workflow catalog: the registry's Go
+// workflows, the files of --workflow-dirs (loaded now, before anything reconciles, so that no
+// run finds its workflow missing, then watched) and the WorkflowDefinitions.
+func (p *process) fillCatalog() error {
+	o := p.o
 	pool := pyworker.New(pyworker.Config{
 		Python: o.PythonInterpreter, Workers: o.PythonWorkers, PackageDir: o.PythonPackageDir,
 		CacheRuns: o.PythonCacheRuns, CacheRSSBytes: o.PythonCacheRSSBytes, HandlerDeadline: o.PythonHandlerDeadline,
 		Logger: ctrl.Log.WithName("python"),
 	})
-	defer pool.Close()
+	p.onClose(pool.Close)
 	if err := metrics.Registry.Register(pool); err != nil {
 		return fmt.Errorf("register the Python workers' metrics: %w", err)
 	}
-	workflowCatalog := controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{
+	p.catalog = controllers.NewWorkflowCatalog(p.mgr, p.registry, catalog.Options{
 		OperatorNamespace: o.OperatorNamespace,
-		Trusted:           fileConfigs.trusted,
-		Sandboxed:         fileConfigs.sandboxed,
+		Trusted:           p.files.trusted,
+		Sandboxed:         p.files.sandboxed,
 		Python:            &pyworkflow.Loader{Pool: pool, CheckSchedule: controllers.CheckScheduleSpec, MaxWorkerKills: o.PythonMaxWorkerKills},
 	})
-	dirs := &catalog.Dirs{Paths: splitDirs(o.WorkflowDirs), Catalog: workflowCatalog, Interval: o.WorkflowDirsPoll, Logger: ctrl.Log.WithName("workflows")}
-	dirs.Load() // before anything reconciles, so that no run finds its workflow missing
-	if err := mgr.Add(dirs); err != nil {
+	dirs := &catalog.Dirs{Paths: splitDirs(o.WorkflowDirs), Catalog: p.catalog, Interval: o.WorkflowDirsPoll, Logger: ctrl.Log.WithName("workflows")}
+	dirs.Load()
+	if err := p.mgr.Add(dirs); err != nil {
 		return fmt.Errorf("add the workflow directory watcher: %w", err)
 	}
+	return nil
+}
 
-	deliveryLedger, err := o.deliveryLedger(mgr)
-	if err != nil {
+// setupControllers adds the delivery ledger and every controller to the manager, and binds
+// the run quota to the controllers' view of runs.
+func (p *process) setupControllers() error {
+	o := p.o
+	var err error
+	if p.ledger, err = o.deliveryLedger(p.mgr); err != nil {
 		return err
 	}
-	ctrls, err := controllers.Setup(mgr, controllers.Options{
-		Workflows:          workflowCatalog,
-		BeforeTTLDelete:    deliveryLedger.RecordRun,
+	p.routes = routes.NewTable()
+	p.ctrls, err = controllers.Setup(p.mgr, controllers.Options{
+		Workflows:          p.catalog,
+		BeforeTTLDelete:    p.ledger.RecordRun,
 		RevisionGCInterval: o.RevisionGCInterval,
 		Limits: engine.Limits{MaxResultBytes: o.MaxResultBytes, InlineResultBytes: o.InlineResultBytes, MaxRunBytes: o.MaxRunBytes,
 			MaxChildren: o.MaxChildren, DefaultStepTimeout: o.DefaultStepTimeout, MaxStepTimeout: o.MaxStepTimeout},
@@ -413,38 +299,44 @@ func Run(o Options, extra ...durable.Workflow) error {
 			MaxNamespaceBytes: o.MaxNamespaceBytes, CacheBytes: o.JournalCacheBytes,
 		},
 		MaxConcurrentReconciles:     o.MaxConcurrentReconciles,
-		Crashes:                     crashes,
-		Sandbox:                     definitionSandbox,
+		Crashes:                     p.crashes,
+		Sandbox:                     p.sandbox,
 		DefinitionCompileRate:       limits.Rate{PerSecond: o.DefinitionCompileRate, Burst: controllers.DefaultDefinitionCompileRate.Burst},
 		EventRetention:              o.EventRetention,
-		Agents:                      controllers.AgentOptions{ConfigMap: agentsConfig, Concurrency: o.AgentConcurrency},
-		WebhookRoutes:               webhookRoutes,
+		Agents:                      controllers.AgentOptions{ConfigMap: p.agentsConfig, Concurrency: o.AgentConcurrency},
+		WebhookRoutes:               p.routes,
 		CodeWebhookNamespace:        o.CodeWebhookNamespace,
-		WebhookSlugGrants:           slugGrants,
-		SecretScope:                 secretScope,
+		WebhookSlugGrants:           p.slugGrants,
+		SecretScope:                 p.secretScope,
 		ScheduleNamespace:           o.ScheduleNamespace,
 		WebhookCounterFlushInterval: o.WebhookFlushInterval,
-		Sharding:                    shards,
+		Sharding:                    p.shards,
 	})
 	if err != nil {
 		return err
 	}
-	quota.Bind(ctrls.RunView)
-	if deliveryLedger != nil {
-		if err := mgr.Add(deliveryLedger.Keeper(ctrls.RunView)); err != nil {
+	p.quota.Bind(p.ctrls.RunView)
+	if p.ledger != nil {
+		if err := p.mgr.Add(p.ledger.Keeper(p.ctrls.RunView)); err != nil {
 			return fmt.Errorf("add the delivery ledger's keeper: %w", err)
 		}
 	}
+	return nil
+}
 
+// addAPI adds the HTTP API server (webhooks, REST and the console), and the health and
+// readiness checks, to the manager.
+func (p *process) addAPI() error {
+	o := p.o
 	api := webhookserver.New(webhookserver.Config{
 		Addr:            o.APIAddr,
-		Client:          mgr.GetClient(),
-		Reader:          mgr.GetAPIReader(),
-		Workflows:       workflowCatalog,
-		Engine:          ctrls.Runs,
+		Client:          p.mgr.GetClient(),
+		Reader:          p.mgr.GetAPIReader(),
+		Workflows:       p.catalog,
+		Engine:          p.ctrls.Runs,
 		Logger:          ctrl.Log.WithName("api"),
-		Routes:          webhookRoutes,
-		TrustedProxies:  trustedProxies,
+		Routes:          p.routes,
+		TrustedProxies:  p.trustedProxies,
 		ShutdownTimeout: o.ShutdownTimeout,
 		WebhookRunTTL:   o.WebhookRunTTL,
 
@@ -455,34 +347,39 @@ func Run(o Options, extra ...durable.Workflow) error {
 		UnverifiedRate:        limits.Rate{PerSecond: o.UnverifiedRate, Burst: o.UnverifiedBurst},
 		APIKeyRate:            limits.Rate{PerSecond: o.APIRate, Burst: o.APIBurst},
 
-		APIKeysSecret:     keysSecret,
+		APIKeysSecret:     p.keysSecret,
 		EagerStartTimeout: o.EagerStartTimeout,
 
-		Runs:        ctrls.RunView,
-		DeletedRuns: deliveryLedger,
-		Informers:   ctrls.RunView,
-		Console:     webhookserver.ConsoleConfig{Secret: consoleSecret, MaxRequests: o.ConsoleMaxRequests, MaxStreams: o.ConsoleMaxStreams},
+		Runs:        p.ctrls.RunView,
+		DeletedRuns: p.ledger,
+		Informers:   p.ctrls.RunView,
+		Console:     webhookserver.ConsoleConfig{Secret: p.consoleSecret, MaxRequests: o.ConsoleMaxRequests, MaxStreams: o.ConsoleMaxStreams},
 	})
-	if err := mgr.Add(api); err != nil {
+	if err := p.mgr.Add(api); err != nil {
 		return fmt.Errorf("add the API server: %w", err)
 	}
-
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+	if err := p.mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add the health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := p.mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("add the readiness check: %w", err)
 	}
+	return nil
+}
 
-	log.Info("starting manager", "api", o.APIAddr, "metrics", o.MetricsAddr, "probes", o.ProbeAddr, "leaderElection", o.LeaderElect, "shard", shards.Shard())
+// start runs the manager until SIGINT or SIGTERM; under --sharding inside the replica's shard
+// lease (runShard).
+func (p *process) start() error {
+	o := p.o
+	p.log.Info("starting manager", "api", o.APIAddr, "metrics", o.MetricsAddr, "probes", o.ProbeAddr, "leaderElection", o.LeaderElect, "shard", p.shards.Shard())
 	ctx := ctrl.SetupSignalHandler()
-	if shards == nil {
-		if err := mgr.Start(ctx); err != nil {
+	if p.shards == nil {
+		if err := p.mgr.Start(ctx); err != nil {
 			return fmt.Errorf("run the manager: %w", err)
 		}
 		return nil
 	}
-	return o.runShard(ctx, mgr, cfg, shards)
+	return o.runShard(ctx, p.mgr, p.cfg, p.shards)
 }
 
 // deliveryLedger builds the ledger of deleted webhook runs in the operator's namespace and
@@ -523,15 +420,6 @@ func (o Options) shards() (*placement.Sharding, error) {
 // else the operator's.
 func (o Options) shardLeaseNamespace() string {
 	return cmp.Or(o.LeaderElectionNamespace, o.OperatorNamespace)
-}
-
-// defaultShardName is POD_NAME, else the host name (a pod's host name is its name).
-func defaultShardName() string {
-	if name := os.Getenv("POD_NAME"); name != "" {
-		return name
-	}
-	name, _ := os.Hostname()
-	return name
 }
 
 // runShard holds the replica's shard lease around the manager: it waits for the lease before

@@ -1,8 +1,8 @@
 // Package schedule computes what a WorkflowSchedule does: when its ticks fall (cron expressions
 // and macros in a time zone, daylight-saving changes included, and "@every" intervals anchored
 // at the schedule's creation), which due ticks start a run and which are recorded as skipped
-// after downtime (Decide), what each tick's run is called and looks like (RunName, NewRun), and
-// how the concurrency policy admits a start (Admit).
+// after downtime (Decide), what each tick's run is called and looks like (TickRunName,
+// ManualRunName, NewRun), and how the concurrency policy admits a start (Admit).
 //
 // Those are pure functions of their inputs, so every replica and every restart of the manager
 // computes the same ticks, the same names and the same decisions. Three small calls take a

@@ -55,7 +55,7 @@ func namePrefix(schedule string) string {
 	return strings.TrimRight(schedule[:namePrefixLength-9], "-.") + "-" + hex.EncodeToString(sum[:])[:8]
 }
 
-// NewRun returns the run that ws starts for tick, not yet created: named by RunName (or
+// NewRun returns the run that ws starts for tick, not yet created: named by TickRunName (or
 // ManualRunName for a manual trigger), labelled with the schedule and the workflow, annotated
 // with the tick and the trigger, with the schedule's workflow and input, and controlled by ws
 // (so deleting the schedule deletes its runs, and the schedule's controller sees them).

@@ -9,9 +9,9 @@
 // webhook/; this package only serves it over HTTP, and answers every delivery's outcome in one
 // place (outcome.go). Webhooks a
 // workflow declares in code (durable.WithWebhook) are secured by convention: key "secret" of the
-// Secret "centaur-webhook-<slug>" in the namespace of --code-webhook-namespace, where their runs
-// are created too; a WebhookEndpoint with the same slug overrides them. docs/webhooks.md is the
-// user's guide.
+// Secret "centaur-webhook-<slug>" in the operator's namespace (--operator-namespace); their runs
+// are created in the namespace of --code-webhook-namespace. A WebhookEndpoint with the same slug
+// overrides them. docs/webhooks.md is the user's guide.
 package webhookserver
 
 import (

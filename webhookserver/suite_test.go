@@ -68,7 +68,8 @@ var slugGrants = routes.Grants{{Namespace: "wh-*", Slug: "*"}}
 
 // Suite constants.
 const (
-	// codeNamespace is where code-declared webhooks create runs and find their Secret.
+	// codeNamespace is where code-declared webhooks create runs; their Secret is in the
+	// operator's namespace.
 	codeNamespace = "code-hooks"
 	// operatorNamespace holds the Secrets that declared webhooks name in secret_ref.
 	operatorNamespace = "centaur-system"

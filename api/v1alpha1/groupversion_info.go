@@ -1,6 +1,14 @@
-// Package v1alpha1 contains the API types of the workflows.centaur.dev group: WorkflowRun, one
-// durable execution of a registered Go workflow, and WebhookEndpoint, a signed HTTP route that
-// starts runs.
+// Package v1alpha1 contains the API types of the workflows.centaur.dev group, eight kinds:
+//
+//   - WorkflowRun (wfr): one durable execution of a workflow (Go, a workflow file or a
+//     definition), its journal kept in its status;
+//   - WorkflowRunSegment (wfrs): a sealed, final part of a run's journal;
+//   - WorkflowRunPayload (wfrp): a step result too large for the run's journal;
+//   - WorkflowDefinition (wfd): a Starlark workflow file kept in a resource (spec.source);
+//   - WorkflowSchedule (wfs): starts runs of a workflow on a cron schedule;
+//   - WorkflowEvent (wfe): an event that runs waiting for it receive;
+//   - WebhookEndpoint (whe): a signed HTTP route that starts runs;
+//   - AgentRun (agr): one turn asked of an LLM agent.
 //
 // +kubebuilder:object:generate=true
 // +groupName=workflows.centaur.dev

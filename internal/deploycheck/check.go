@@ -22,6 +22,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -106,7 +107,9 @@ func CheckManager(t *testing.T, in Install) {
 		Binary: bin, Kubeconfig: impersonatingKubeconfig(t, cluster), Output: io.MultiWriter(logs, testWriter{t}),
 		Env: []string{"POD_NAMESPACE=" + operatorNamespace},
 		Args: append(append([]string{}, in.ManagerArgs...),
-			"--leader-election-namespace="+operatorNamespace, "--workflow-dirs="+filepath.Join(root, "workflows")),
+			"--leader-election-namespace="+operatorNamespace, "--workflow-dirs="+filepath.Join(root, "workflows"),
+			// exercise's endpoint claims its slug, so that it reads its Secret and gets Ready.
+			"--webhook-slug-grants="+operatorNamespace+"=deploy-hook"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -143,9 +146,15 @@ func CheckManager(t *testing.T, in Install) {
 	deletedWebhookRunsReachTheLedger(ctx, t, cluster, admin)
 	t.Log("a person signs in to the console and out, which records the sign-out for every replica")
 	signInAndOut(ctx, t, admin, proc.Listeners.API)
-	time.Sleep(5 * time.Second) // the controllers' periodic work: counters, revisions, schedules
+	t.Log("the controllers' periodic work: the schedule's ticks, the endpoint's Secret, the agent's turn")
+	testenv.WaitFor(t, 60*time.Second, "the schedule to start two runs, the endpoint to be Ready and the agent turn to get its backend", func() error {
+		return periodicWorkDone(ctx, admin)
+	})
 	if proc.Exited() {
 		t.Fatalf("the manager exited:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), "starting manager") {
+		t.Fatalf("the manager's log does not show it started, so it cannot show what was forbidden:\n%s", logs)
 	}
 	for _, line := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(strings.ToLower(line), "forbidden") {
@@ -276,6 +285,40 @@ func exercise(ctx context.Context, t *testing.T, c client.Client) {
 			t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
 		}
 	}
+}
+
+// periodicWorkDone says what of exercise's periodic work the manager has not done yet: two
+// ticks of the schedule (each a run it created and a status it wrote), the endpoint's
+// readiness (its Secret read) and the agent turn's backend (the agents' ConfigMap read; with
+// none configured the turn stays Pending for an external runtime). Until then, a clean log proves
+// nothing about the permissions that work needs.
+func periodicWorkDone(ctx context.Context, c client.Client) error {
+	var runs workflowsv1alpha1.WorkflowRunList
+	if err := c.List(ctx, &runs, client.InNamespace("default"), client.MatchingLabels{workflowsv1alpha1.LabelSchedule: "deploy-hourly"}); err != nil {
+		return err
+	}
+	schedule := &workflowsv1alpha1.WorkflowSchedule{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "deploy-hourly"}, schedule); err != nil {
+		return err
+	}
+	if len(runs.Items) < 2 || schedule.Status.LastScheduleTime == nil {
+		return fmt.Errorf("the schedule started %d runs (last schedule time %v)", len(runs.Items), schedule.Status.LastScheduleTime)
+	}
+	endpoint := &workflowsv1alpha1.WebhookEndpoint{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: "deploy-hook"}, endpoint); err != nil {
+		return err
+	}
+	if !meta.IsStatusConditionTrue(endpoint.Status.Conditions, workflowsv1alpha1.ConditionReady) {
+		return fmt.Errorf("the endpoint is not Ready: %+v", endpoint.Status.Conditions)
+	}
+	turn := &workflowsv1alpha1.AgentRun{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "deploy-turn"}, turn); err != nil {
+		return err
+	}
+	if turn.Status.Backend == "" {
+		return fmt.Errorf("the agent turn has no backend yet (phase %q)", turn.Status.Phase)
+	}
+	return nil
 }
 
 // editorMayNotPlaceRuns binds a user to the WorkflowRun editor role in default and checks that

@@ -2,7 +2,9 @@ package routes
 
 import (
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -126,29 +128,49 @@ func TestCountersFlushWithoutLoss(t *testing.T) {
 	}
 }
 
+// TestConcurrentUse checks that the table serves lookups and counts deliveries while its
+// routes are set and deleted on other goroutines (run it with -race): a lookup finds the whole
+// route or none, no count is lost across re-Sets and Deletes, and the last Delete leaves the
+// slug unserved.
 func TestConcurrentUse(t *testing.T) {
 	tab := NewTable()
+	want := endpoint("ns", "ep", "s")
 	var wg sync.WaitGroup
+	var counted atomic.Int64
 	for range 8 {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			for range 200 {
-				_ = tab.Set(endpoint("ns", "ep", "s"))
-				tab.Delete(Key{Namespace: "ns", Name: "ep"})
+				_ = tab.Set(want)
+				tab.Delete(want.Key)
 			}
 		}()
 		go func() {
 			defer wg.Done()
 			for range 200 {
 				if r, ok := tab.Lookup("s"); ok {
+					if r.Key != want.Key || r.Slug != want.Slug || !r.Ready || r.Counters() == nil {
+						t.Errorf("Lookup found a route that is not the one set: %+v", r)
+						return
+					}
 					r.Counters().AddAccepted()
+					counted.Add(1)
 				}
 				_ = tab.PendingKeys()
 			}
 		}()
 	}
 	wg.Wait()
+	if r, ok := tab.Lookup("s"); ok {
+		t.Errorf("every Set was followed by a Delete, yet Lookup still finds %v", r.Key)
+	}
+	if got := tab.Counters(want.Key).Pending(); got != (Counts{Accepted: counted.Load()}) {
+		t.Errorf("pending counts %+v; want the %d accepted deliveries counted meanwhile", got, counted.Load())
+	}
+	if keys := tab.PendingKeys(); counted.Load() > 0 && !slices.Equal(keys, []Key{want.Key}) {
+		t.Errorf("PendingKeys() = %v; want [%v], whose counts wait for a flush", keys, want.Key)
+	}
 }
 
 func must(t *testing.T, err error) {

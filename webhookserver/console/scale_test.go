@@ -30,9 +30,9 @@ import (
 )
 
 // Figures. These specs measure what the issue sets limits on and print each figure beside its
-// limit (also into artifacts/console/figures.txt). They assert only loose bounds, ten times
-// the limit, that catch a broken mechanism (a full list per page, a quadratic render) and not
-// a busy machine.
+// limit (also into artifacts/console/figures.txt). Every figure fails its spec past a loose
+// bound, ten times the limit (see figure), that catches a broken mechanism (a full list per
+// page, a quadratic render) and not a busy machine.
 var _ = Describe("The console at scale", Label("browser"), func() {
 	It("renders the timeline of a 1,000-step run in under a second", func() {
 		name := thousandStepRun()
@@ -50,7 +50,6 @@ var _ = Describe("The console at scale", Label("browser"), func() {
 		figure("1,000-step run page, served (median of 5)", server, time.Second)
 		figure("1,000-step run page in Chromium, until load", nav.load, time.Second)
 		figure("1,000-step run page in Chromium, until first paint", nav.paint, time.Second)
-		Expect(nav.load).To(BeNumerically("<", 10*time.Second))
 	})
 
 	It("keeps the runs page fast with 10,000 runs in a namespace", func() {
@@ -84,8 +83,6 @@ var _ = Describe("The console at scale", Label("browser"), func() {
 		nav := t.navigationTiming("/console/runs")
 		figure("runs page of 10,000 runs in Chromium, until load", nav.load, time.Second)
 		t.shot("runs-10000")
-		Expect(first).To(BeNumerically("<", time.Second))
-		Expect(nav.load).To(BeNumerically("<", 10*time.Second))
 	})
 
 	It("shows webhook endpoints with their readiness, the URL for the provider and recent deliveries", func() {
@@ -234,13 +231,16 @@ func medianOf(n int, f func()) time.Duration {
 	return took[n/2]
 }
 
-// figure reports a measured duration beside its limit.
+// figure reports a measured duration beside its limit, and fails the spec past ten times the
+// limit: a figure that far off is a broken mechanism, not a slow machine.
 func figure(what string, d, limit time.Duration) {
+	GinkgoHelper()
 	verdict := "met"
 	if d > limit {
 		verdict = "MISSED"
 	}
 	figureText(what, d.Round(100*time.Microsecond).String(), fmt.Sprintf("limit %s: %s", limit, verdict))
+	Expect(d).To(BeNumerically("<", 10*limit), "%s: %s, ten times its limit of %s or more", what, d, limit)
 }
 
 // figureText prints a figure and appends it to artifacts/console/figures.txt.

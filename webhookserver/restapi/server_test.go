@@ -85,6 +85,18 @@ var _ = Describe("graceful shutdown", func() {
 		done := make(chan error, 1)
 		go func() { done <- server.Start(ctx) }()
 		url := "http://" + server.Addr().String() + "/api/workflows/runs"
+		slowRuns := func() []string {
+			var list workflowsv1alpha1.WorkflowRunList
+			Expect(k8sClient.List(context.Background(), &list, client.InNamespace("default"))).To(Succeed())
+			var names []string
+			for _, run := range list.Items {
+				if run.Spec.WorkflowName == "slow" {
+					names = append(names, run.Name)
+				}
+			}
+			return names
+		}
+		before := slowRuns()
 
 		answered := make(chan int, 1)
 		go func() {
@@ -96,7 +108,10 @@ var _ = Describe("graceful shutdown", func() {
 			_ = resp.Body.Close()
 			answered <- resp.StatusCode
 		}()
-		time.Sleep(300 * time.Millisecond)
+		// The request is in flight once its run exists: eager start then executes the run's
+		// 800 ms step before it answers.
+		Eventually(slowRuns, 5*time.Second, 10*time.Millisecond).Should(ContainElement(Not(BeElementOf(before))))
+		Expect(answered).NotTo(Receive(), "answered before the server was stopped: nothing was in flight")
 		cancel()
 		Eventually(answered, 5*time.Second).Should(Receive(Equal(http.StatusCreated)))
 		Eventually(done, 5*time.Second).Should(Receive(BeNil()))

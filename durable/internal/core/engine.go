@@ -207,7 +207,11 @@ type Outcome struct {
 	// Current is the name of the primitive the handler stopped at.
 	Current string
 	// Unrecorded are the entries changed since the Recorder's last call, in order. The host
-	// persists them (they are in the journal) with a Completed, Failed or Suspended outcome.
+	// persists them (they are in the journal) with a Completed, Failed or Suspended outcome. A
+	// host that persists the journal it passed in (the WorkflowRun controller) has them there;
+	// one whose handler ran against a copy of the journal in another process reads them here:
+	// workflowfile/sandbox sends them back from its worker and mirrors them into the
+	// manager's journal (Journal.Mirror).
 	Unrecorded []Entry
 	// Err is the recording error (Aborted).
 	Err error
