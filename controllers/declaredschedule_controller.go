@@ -49,8 +49,6 @@ const (
 	DeclaredByGo         = "go"
 	DeclaredByFile       = "file"
 	DeclaredByDefinition = "definition"
-	// AnnotationDeclaredIn says, for people, which workflow or file declares the schedule.
-	AnnotationDeclaredIn = "workflows.centaur.dev/declared-in"
 	// declaredFieldOwner is the server-side apply field manager of declared schedules.
 	declaredFieldOwner = "centaur-declared-schedules"
 )
@@ -212,7 +210,7 @@ func declaredApply(d DeclaredSchedule, key types.NamespacedName, now time.Time) 
 		ObjectMeta: metav1.ObjectMeta{
 			Name: key.Name, Namespace: key.Namespace,
 			Labels:      map[string]string{workflowsv1alpha1.LabelDeclaredBy: d.DeclaredBy},
-			Annotations: map[string]string{AnnotationDeclaredIn: d.Origin},
+			Annotations: map[string]string{workflowsv1alpha1.AnnotationDeclaredIn: d.Origin},
 		},
 		Spec: workflowsv1alpha1.WorkflowScheduleSpec{
 			Schedule: d.Spec.Cron, TimeZone: d.Spec.TimeZone, WorkflowName: d.Workflow,
@@ -380,7 +378,7 @@ func (r *DeclaredScheduleReconciler) remove(ctx context.Context, ws *workflowsv1
 	if client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("delete schedule %s/%s, no longer declared: %w", ws.Namespace, ws.Name, err)
 	}
-	log.FromContext(ctx).Info("workflow_schedule_undeclared", "schedule", client.ObjectKeyFromObject(ws), "was", ws.Annotations[AnnotationDeclaredIn])
+	log.FromContext(ctx).Info("workflow_schedule_undeclared", "schedule", client.ObjectKeyFromObject(ws), "was", ws.Annotations[workflowsv1alpha1.AnnotationDeclaredIn])
 	return nil
 }
 

@@ -368,7 +368,7 @@ def handler(inp, ctx):
 // owned by a controller. An editor may label objects of their namespace so.
 func labelledDecoyRevisions(ns, workflow string) []*appsv1.ControllerRevision {
 	GinkgoHelper()
-	labels := map[string]string{LabelRevisionOf: workflow, "app.kubernetes.io/managed-by": "centaur-workflows"}
+	labels := map[string]string{workflowsv1alpha1.LabelRevisionOf: workflow, "app.kubernetes.io/managed-by": "centaur-workflows"}
 	template := &appsv1.ControllerRevision{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-" + rand.String(4) + "-0123456789ab", Labels: labels},
 		Data:       k8sruntime.RawExtension{Raw: []byte(`{"spec":{"template":{"$patch":"replace","spec":{"containers":[{"name":"web","image":"nginx"}]}}}}`)},

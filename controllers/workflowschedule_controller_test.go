@@ -505,7 +505,7 @@ var _ = Describe("Schedules that workflows declare", func() {
 			ws, err := getDeclared("test-declared")
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(ws.Labels).To(HaveKeyWithValue(workflowsv1alpha1.LabelDeclaredBy, DeclaredByGo))
-			g.Expect(ws.Annotations).To(HaveKeyWithValue(AnnotationDeclaredIn, "Go workflow test_declared"))
+			g.Expect(ws.Annotations).To(HaveKeyWithValue(workflowsv1alpha1.AnnotationDeclaredIn, "Go workflow test_declared"))
 			g.Expect(ws.Spec.Schedule).To(Equal("0 3 * * *"))
 			g.Expect(ws.Spec.TimeZone).To(Equal("Europe/Berlin"))
 			g.Expect(ws.Spec.Input.Raw).To(MatchJSON(`{"name": "Declared"}`))

@@ -21,12 +21,6 @@ const (
 	ReasonQuarantined = "Quarantined"
 )
 
-// AnnotationQuarantinedRevision names a WorkflowDefinition's revision whose run killed the
-// manager's process twice, the second time executing alone (see WorkflowRun's
-// AnnotationCrashStrikes). The manager sets it, and only the manager may (config/policy); a
-// new source, which makes a new revision, lifts the quarantine.
-const AnnotationQuarantinedRevision = "workflows.centaur.dev/quarantined-revision"
-
 // WorkflowDefinitionSpec holds a workflow file's source.
 // +kubebuilder:validation:XValidation:rule="!has(self.modules) || self.modules.all(k, k.matches('^_[A-Za-z0-9_.-]*[.]star$'))",message="module names start with an underscore and end in .star, for example _helpers.star"
 type WorkflowDefinitionSpec struct {

@@ -32,31 +32,6 @@ func (p RunPhase) IsFinal() bool {
 	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseCancelled
 }
 
-// ConditionSucceeded is the condition type that tracks a run's outcome, as in Tekton and
-// Knative: Unknown while in flight, True on success, False on failure or cancellation.
-const ConditionSucceeded = "Succeeded"
-
-// Labels the operator sets on the objects it creates.
-const (
-	// LabelWorkflow names the workflow a run executes, so `kubectl get wfr -l` can filter by it.
-	LabelWorkflow = "workflows.centaur.dev/workflow"
-	// LabelParentRun names the parent WorkflowRun of a child run.
-	LabelParentRun = "workflows.centaur.dev/parent-run"
-	// LabelShard names the shard (the manager replica, by its lease) that executes a run or
-	// answers an agent turn, under --sharding: written when the run is created (or by the
-	// sharder, for a run created without one), and changed only by the sharder when shards
-	// come and go. A turn carries its run's shard. See docs/scaling.md.
-	LabelShard = "workflows.centaur.dev/shard"
-	// LabelDrain asks a run's (or a turn's) shard to hand it over: the shard removes both
-	// labels between two executions, and the sharder then assigns the run anew.
-	LabelDrain = "workflows.centaur.dev/drain"
-	// AnnotationCrashStrikes counts the deaths of manager processes that a run of a
-	// WorkflowDefinition was executing at (package crashguard): 1 for each it may have been a
-	// bystander of, 3 for one while it executed alone. At 3 the run fails with reason
-	// Quarantined instead of executing. Only the manager writes it (config/policy).
-	AnnotationCrashStrikes = "workflows.centaur.dev/crash-strikes"
-)
-
 // WorkflowRunSpec says which workflow to run, with what input, and how long the run may live.
 // +kubebuilder:validation:XValidation:rule="self.workflowName == oldSelf.workflowName",message="workflowName is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone once set"
