@@ -47,15 +47,6 @@ const (
 	maxAgentResultBytes = 512 << 10
 )
 
-// Reasons of failed turns that the controller decides itself; the backends' reasons are in
-// the agents package.
-const (
-	// ReasonResultTooLarge: the reply does not fit an AgentRun's status.
-	ReasonResultTooLarge = "ResultTooLarge"
-	// ReasonBackendError: the backend failed in a way it did not classify.
-	ReasonBackendError = "BackendError"
-)
-
 // AgentOptions configure the AgentRun controller.
 type AgentOptions struct {
 	// ConfigMap names the ConfigMap whose data key agents.yaml chooses each agent's backend.
@@ -190,7 +181,7 @@ func (r *AgentRunReconciler) plan(ctx context.Context, turn *workflowsv1alpha1.A
 		return plan, err
 	}
 	if snap.Invalid != nil {
-		plan.failure = &workflowsv1alpha1.RunError{Reason: agents.ReasonConfigInvalid,
+		plan.failure = &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonConfigInvalid,
 			Message: fmt.Sprintf("the agents' configuration (key %s of ConfigMap %s) is invalid: %v", agents.ConfigKey, r.ConfigMap, snap.Invalid)}
 		return plan, nil
 	}
@@ -218,7 +209,7 @@ func (r *AgentRunReconciler) plan(ctx context.Context, turn *workflowsv1alpha1.A
 // RecordGrace passed (errNotRecordedYet). An error means the owner could not be read.
 func (r *AgentRunReconciler) checkPolicy(ctx context.Context, turn *workflowsv1alpha1.AgentRun, name string, agent agents.Agent) (*workflowsv1alpha1.RunError, error) {
 	if !agent.AllowsModel(turn.Spec.Model) {
-		return &workflowsv1alpha1.RunError{Reason: agents.ReasonNotAllowed, Message: fmt.Sprintf(
+		return &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonNotAllowed, Message: fmt.Sprintf(
 			"agent %q does not allow model %q; the operator may add it to the agent's models in %s of ConfigMap %s",
 			name, turn.Spec.Model, agents.ConfigKey, r.ConfigMap)}, nil
 	}
@@ -234,7 +225,7 @@ func (r *AgentRunReconciler) checkPolicy(ctx context.Context, turn *workflowsv1a
 	case run != nil && !run.Status.Phase.IsFinal() && r.now().Sub(turn.CreationTimestamp.Time) < r.recordGrace():
 		return nil, errNotRecordedYet
 	}
-	return &workflowsv1alpha1.RunError{Reason: agents.ReasonNotAllowed, Message: fmt.Sprintf(
+	return &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonNotAllowed, Message: fmt.Sprintf(
 		"agent %q answers only the turns that running workflow runs start (recorded in the run's journal); this AgentRun is not one. "+
 			"The operator may list namespace %s in the agent's standaloneNamespaces (%s of ConfigMap %s)",
 		name, turn.Namespace, agents.ConfigKey, r.ConfigMap)}, nil
@@ -297,7 +288,7 @@ func (r *AgentRunReconciler) planOpenAI(ctx context.Context, turn *workflowsv1al
 		MaxTokens:    int(ceilingInt(int64(turn.Spec.MaxTokens), int64(agent.MaxTokens))),
 	}
 	if req.Model == "" {
-		plan.failure = &workflowsv1alpha1.RunError{Reason: agents.ReasonConfigInvalid,
+		plan.failure = &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonConfigInvalid,
 			Message: fmt.Sprintf("agent %q names no model: set model in %s of ConfigMap %s, or spec.model on the turn", plan.agent, agents.ConfigKey, r.ConfigMap)}
 		return plan, nil
 	}
@@ -320,14 +311,14 @@ func (r *AgentRunReconciler) apiKey(ctx context.Context, name string, agent agen
 	secret := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, key, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return "", &workflowsv1alpha1.RunError{Reason: agents.ReasonSecretNotFound,
+			return "", &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonSecretNotFound,
 				Message: fmt.Sprintf("Secret %s, the apiKeySecretRef of agent %q, does not exist", key, name)}, nil
 		}
 		return "", nil, fmt.Errorf("read the API key of agent %q from Secret %s: %w", name, key, err)
 	}
 	value := strings.TrimSpace(string(secret.Data[ref.Key]))
 	if value == "" {
-		return "", &workflowsv1alpha1.RunError{Reason: agents.ReasonSecretNotFound,
+		return "", &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonSecretNotFound,
 			Message: fmt.Sprintf("Secret %s has no key %q (or it is empty), the apiKeySecretRef of agent %q", key, ref.Key, name)}, nil
 	}
 	return value, nil, nil
@@ -499,13 +490,13 @@ func outcomeStatus(claimed workflowsv1alpha1.AgentRunStatus, resp agents.Respons
 	finished := metav1.NewTime(now).Rfc3339Copy()
 	out.FinishedAt = &finished
 	if err == nil && len(resp.Text) > maxAgentResultBytes {
-		err = &agents.Error{Reason: ReasonResultTooLarge, Attempts: resp.Attempts,
+		err = &agents.Error{Reason: workflowsv1alpha1.ReasonResultTooLarge, Attempts: resp.Attempts,
 			Message: fmt.Sprintf("the reply is %d bytes; an AgentRun keeps at most %d: ask for a shorter answer (maxTokens)", len(resp.Text), maxAgentResultBytes)}
 	}
 	if err != nil {
 		var be *agents.Error
 		if !errors.As(err, &be) {
-			be = &agents.Error{Reason: ReasonBackendError, Message: err.Error()}
+			be = &agents.Error{Reason: workflowsv1alpha1.ReasonBackendError, Message: err.Error()}
 		}
 		out.Phase, out.Attempts = workflowsv1alpha1.AgentFailed, int32(be.Attempts)
 		message := statusText(be.Message)

@@ -9,11 +9,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-)
 
-// ReasonSecretNotReadable says the manager may not read a Secret a webhook names: its
-// namespace is not one the manager serves, or the manager has no RoleBinding there.
-const ReasonSecretNotReadable = "SecretNotReadable"
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+)
 
 // SecretScope is the set of namespaces whose Secrets the manager reads (--secret-namespaces):
 // its own, and those an administrator adds and binds the ClusterRole centaur-secret-reader in.
@@ -42,7 +40,7 @@ func (s SecretScope) CacheOptions() map[client.Object]cache.ByObject {
 
 // notServed is the problem of a Secret in a namespace outside the scope.
 func (s SecretScope) notServed(namespace string) *secretProblem {
-	return &secretProblem{ReasonSecretNotReadable, fmt.Sprintf(
+	return &secretProblem{workflowsv1alpha1.ReasonSecretNotReadable, fmt.Sprintf(
 		"the manager reads Secrets only in the namespaces it serves (%s); ask the operator to add %s to --secret-namespaces and "+
 			"bind the ClusterRole centaur-secret-reader there (kubectl create rolebinding centaur-secret-reader -n %s "+
 			"--clusterrole=centaur-secret-reader --serviceaccount=<operator namespace>:centaur-controller-manager)",
@@ -54,7 +52,7 @@ func forbidden(namespace string, err error) *secretProblem {
 	if !apierrors.IsForbidden(err) {
 		return nil
 	}
-	return &secretProblem{ReasonSecretNotReadable, fmt.Sprintf(
+	return &secretProblem{workflowsv1alpha1.ReasonSecretNotReadable, fmt.Sprintf(
 		"the manager may not read Secrets in namespace %s: bind the ClusterRole centaur-secret-reader there "+
 			"(kubectl create rolebinding centaur-secret-reader -n %s --clusterrole=centaur-secret-reader "+
 			"--serviceaccount=<operator namespace>:centaur-controller-manager)", namespace, namespace)}

@@ -34,7 +34,7 @@ func TestSecretScopeServesItsNamespacesOnly(t *testing.T) {
 func TestAnEndpointOutsideTheScopeSaysSecretNotReadableWithoutReadingIt(t *testing.T) {
 	r := &WebhookEndpointReconciler{SecretScope: SecretScope{"centaur-system"}, Secrets: nil}
 	value, problem, err := r.resolveSecret(context.Background(), "team-b", workflowsv1alpha1.SecretKeyRef{Name: "hook", Key: "secret"}, 0)
-	if err != nil || value != nil || problem == nil || problem.reason != ReasonSecretNotReadable {
+	if err != nil || value != nil || problem == nil || problem.reason != workflowsv1alpha1.ReasonSecretNotReadable {
 		t.Fatalf("resolveSecret = %q, %+v, %v; want SecretNotReadable (a nil reader proves nothing was read)", value, problem, err)
 	}
 }

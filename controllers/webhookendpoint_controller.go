@@ -142,30 +142,30 @@ func (r *WebhookEndpointReconciler) wakeDefinitions(slug string) {
 func (r *WebhookEndpointReconciler) evaluate(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint) (verdict, error) {
 	route := endpointRoute(ep)
 	if owner, ok := managerWebhook(r.Workflows, ep.Spec.Slug); ok {
-		return verdict{readiness: unready(routes.ReasonSlugConflict, fmt.Sprintf(
+		return verdict{readiness: unready(workflowsv1alpha1.ReasonSlugConflict, fmt.Sprintf(
 			"slug %q is declared by the manager's workflow %q (%s), which no WebhookEndpoint can take over; choose another spec.slug",
 			ep.Spec.Slug, owner.Entry.Name(), ownerDescription(owner.Entry)))}, nil
 	}
 	if !r.Grants.Allows(ep.Namespace, ep.Spec.Slug) {
-		return verdict{readiness: unready(routes.ReasonSlugNotGranted, routes.NotGrantedMessage(ep.Namespace, ep.Spec.Slug))}, nil
+		return verdict{readiness: unready(workflowsv1alpha1.ReasonSlugNotGranted, routes.NotGrantedMessage(ep.Namespace, ep.Spec.Slug))}, nil
 	}
 	winner, err := r.slugOwner(ctx, ep)
 	if err != nil {
 		return verdict{}, err
 	}
 	if winner != nil {
-		return verdict{readiness: unready(routes.ReasonSlugConflict, fmt.Sprintf(
+		return verdict{readiness: unready(workflowsv1alpha1.ReasonSlugConflict, fmt.Sprintf(
 			"slug %q is already served by the older WebhookEndpoint %s (created %s); the oldest endpoint claiming a slug wins. Choose another spec.slug, or delete that endpoint.",
 			ep.Spec.Slug, objectSeenFrom(ep.Namespace, winner.Namespace, winner.Name), winner.CreationTimestamp.UTC().Format(time.RFC3339)))}, nil
 	}
 	if _, ok := r.Workflows.Lookup(ep.Namespace, ep.Spec.WorkflowName); !ok {
-		return notReady(route, routes.ReasonUnknownWorkflow, fmt.Sprintf(
+		return notReady(route, workflowsv1alpha1.ReasonUnknownWorkflow, fmt.Sprintf(
 			"workflow %q is not known in namespace %s; fix spec.workflowName (known workflows: %s)",
 			ep.Spec.WorkflowName, ep.Namespace, strings.Join(r.Workflows.Names(ep.Namespace), ", "))), nil
 	}
 	verifier, err := signature.New(string(ep.Spec.Provider), hmacConfig(ep.Spec.Auth), tolerance(ep.Spec.Auth))
 	if err != nil {
-		return notReady(route, routes.ReasonInvalidSpec, fmt.Sprintf("the provider settings are unusable: %v; fix spec.provider and spec.auth", err)), nil
+		return notReady(route, workflowsv1alpha1.ReasonInvalidSpec, fmt.Sprintf("the provider settings are unusable: %v; fix spec.provider and spec.auth", err)), nil
 	}
 	route.Verifier = verifier
 	return r.evaluateSecrets(ctx, ep, route)
@@ -193,7 +193,7 @@ func (r *WebhookEndpointReconciler) evaluateSecrets(ctx context.Context, ep *wor
 	if len(problems) > 0 {
 		message += fmt.Sprintf(" (with %d of %d secrets: %s)", len(secrets), len(secrets)+len(problems), joinProblems(problems))
 	}
-	return verdict{readiness: readyAs(routes.ReasonReady, message), owner: true, route: route}, nil
+	return verdict{readiness: readyAs(workflowsv1alpha1.ReasonReady, message), owner: true, route: route}, nil
 }
 
 // notReady is the verdict of an endpoint that owns its slug but cannot serve it: its route
@@ -290,7 +290,7 @@ func (r *WebhookEndpointReconciler) resolveSecret(ctx context.Context, namespace
 			return nil, p, nil
 		}
 		if apierrors.IsNotFound(err) {
-			return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+			return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 				"Secret %q (%s) not found in namespace %q; create it: kubectl create secret generic %s -n %s --from-literal=%s=<signing secret>",
 				ref.Name, field, namespace, ref.Name, namespace, ref.Key)}, nil
 		}
@@ -298,13 +298,13 @@ func (r *WebhookEndpointReconciler) resolveSecret(ctx context.Context, namespace
 	}
 	value, ok := secret.Data[ref.Key]
 	if !ok {
-		return nil, &secretProblem{routes.ReasonSecretKeyMissing, fmt.Sprintf(
+		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf(
 			"Secret %q (%s) in namespace %q has no key %q; add the key or fix %s.key",
 			ref.Name, field, namespace, ref.Key, field)}, nil
 	}
 	value = bytes.TrimSpace(value)
 	if len(value) == 0 {
-		return nil, &secretProblem{routes.ReasonSecretKeyMissing, fmt.Sprintf(
+		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf(
 			"key %q of Secret %q (%s) in namespace %q is empty; put the signing secret there", ref.Key, ref.Name, field, namespace)}, nil
 	}
 	return value, nil, nil
@@ -317,9 +317,9 @@ func probeSecrets(v signature.Verifier, secrets [][]byte) *secretProblem {
 	err := v.Verify(http.Header{}, nil, secrets, time.Now())
 	switch {
 	case errors.Is(err, signature.ErrInvalidSecret):
-		return &secretProblem{routes.ReasonSecretInvalid, fmt.Sprintf("a signing secret is unusable: %v", err)}
+		return &secretProblem{workflowsv1alpha1.ReasonSecretInvalid, fmt.Sprintf("a signing secret is unusable: %v", err)}
 	case errors.Is(err, signature.ErrNoSecret):
-		return &secretProblem{routes.ReasonSecretKeyMissing, "every signing secret is empty; put the secret in the referenced keys"}
+		return &secretProblem{workflowsv1alpha1.ReasonSecretKeyMissing, "every signing secret is empty; put the secret in the referenced keys"}
 	}
 	return nil
 }

@@ -24,25 +24,9 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/textbound"
 	"github.com/centaur-dev/workflow-operator/runquota"
 	"github.com/centaur-dev/workflow-operator/schedule"
-)
-
-// Reasons of a WorkflowSchedule's Ready condition, besides schedule.ReasonInvalidSchedule,
-// schedule.ReasonInvalidTimeZone and engine.ReasonUnknownWorkflow.
-const (
-	// ReasonScheduleReady: ticks are computed and start runs.
-	ReasonScheduleReady = "Scheduled"
-	// ReasonScheduleSuspended: ticks are computed and recorded as skipped (spec.suspend).
-	ReasonScheduleSuspended = schedule.ReasonSuspended
-	// ReasonRunNameTaken records a tick whose run's name is held by an object the schedule
-	// does not control.
-	ReasonRunNameTaken = "RunNameTaken"
-	// ReasonOverQuota records a tick whose run the namespace's quota or the cluster's budget
-	// refused (package runquota); the message says which.
-	ReasonOverQuota = "OverQuota"
 )
 
 // maxRecentTicks is how many tick records a schedule's status keeps.
@@ -148,7 +132,7 @@ func (r *WorkflowScheduleReconciler) reconcileSpec(w *scheduleWork) bool {
 	sched, err := schedule.Parse(spec.Schedule, spec.TimeZone, w.ws.CreationTimestamp.Time)
 	if err != nil {
 		var se *schedule.SpecError
-		reason := schedule.ReasonInvalidSchedule
+		reason := workflowsv1alpha1.ReasonInvalidSchedule
 		if errors.As(err, &se) {
 			reason = se.Reason
 		}
@@ -158,7 +142,7 @@ func (r *WorkflowScheduleReconciler) reconcileSpec(w *scheduleWork) bool {
 	w.sched = sched
 	switch _, known := r.Workflows.Lookup(w.ws.Namespace, spec.WorkflowName); {
 	case !known:
-		w.blocked = engine.ReasonUnknownWorkflow
+		w.blocked = workflowsv1alpha1.ReasonUnknownWorkflow
 		w.blocker = fmt.Sprintf("workflow %q is not known in namespace %s; fix spec.workflowName (known workflows: %s)",
 			spec.WorkflowName, w.ws.Namespace, strings.Join(r.Workflows.Names(w.ws.Namespace), ", "))
 		w.setReady(metav1.ConditionFalse, w.blocked, w.blocker+"; until then every tick is recorded as skipped")
@@ -167,9 +151,9 @@ func (r *WorkflowScheduleReconciler) reconcileSpec(w *scheduleWork) bool {
 		if spec.SuspendNote != "" {
 			note += ": " + spec.SuspendNote
 		}
-		w.setReady(metav1.ConditionTrue, ReasonScheduleSuspended, "suspended ("+note+"); ticks are recorded as skipped until it is resumed")
+		w.setReady(metav1.ConditionTrue, workflowsv1alpha1.ReasonSuspended, "suspended ("+note+"); ticks are recorded as skipped until it is resumed")
 	default:
-		w.setReady(metav1.ConditionTrue, ReasonScheduleReady, "ticks start runs of workflow "+spec.WorkflowName)
+		w.setReady(metav1.ConditionTrue, workflowsv1alpha1.ReasonScheduled, "ticks start runs of workflow "+spec.WorkflowName)
 	}
 	return true
 }
@@ -234,7 +218,7 @@ func (r *WorkflowScheduleReconciler) carryOut(ctx context.Context, w *scheduleWo
 	case schedule.Start:
 		return r.start(ctx, w, o)
 	case schedule.Exists:
-		w.recordStarted(o.Tick, schedule.ReasonAlreadyStarted, schedule.TickRunName(w.ws.Name, o.Tick), nil)
+		w.recordStarted(o.Tick, workflowsv1alpha1.ReasonAlreadyStarted, schedule.TickRunName(w.ws.Name, o.Tick), nil)
 	default:
 		w.recordSkipped(o)
 	}
@@ -246,7 +230,7 @@ func (r *WorkflowScheduleReconciler) carryOut(ctx context.Context, w *scheduleWo
 func (r *WorkflowScheduleReconciler) start(ctx context.Context, w *scheduleWork, o schedule.Outcome) error {
 	admitted, replace := schedule.Admit(w.ws.Spec.ConcurrencyPolicy, len(w.active))
 	if !admitted {
-		o.Action, o.Reason = schedule.Skip, schedule.ReasonConcurrencyForbidden
+		o.Action, o.Reason = schedule.Skip, workflowsv1alpha1.ReasonConcurrencyForbidden
 		o.Message = fmt.Sprintf("concurrencyPolicy is Forbid and run %s was still in flight", w.active[len(w.active)-1].Name)
 		w.recordSkipped(o)
 		return nil
@@ -265,18 +249,18 @@ func (r *WorkflowScheduleReconciler) start(ctx context.Context, w *scheduleWork,
 	)
 	switch {
 	case errors.As(err, &taken):
-		o.Action, o.Reason, o.Message = schedule.Skip, ReasonRunNameTaken, taken.Error()
+		o.Action, o.Reason, o.Message = schedule.Skip, workflowsv1alpha1.ReasonRunNameTaken, taken.Error()
 		w.recordSkipped(o)
 		return nil
 	case errors.As(err, &quota):
-		o.Action, o.Reason, o.Message = schedule.Skip, ReasonOverQuota, quota.Error()
+		o.Action, o.Reason, o.Message = schedule.Skip, workflowsv1alpha1.ReasonOverQuota, quota.Error()
 		w.recordSkipped(o)
 		return nil
 	case err != nil:
 		return err
 	}
 	if !created {
-		w.recordStarted(o.Tick, schedule.ReasonAlreadyStarted, run.Name, nil)
+		w.recordStarted(o.Tick, workflowsv1alpha1.ReasonAlreadyStarted, run.Name, nil)
 		w.active = append(w.active, run)
 		return nil
 	}
@@ -434,7 +418,7 @@ func (r *WorkflowScheduleReconciler) announce(ctx context.Context, w *scheduleWo
 		scheduleTicks.WithLabelValues(workflow, string(rec.Outcome), rec.Reason).Add(float64(max(rec.Count, 1)))
 		if rec.Outcome == workflowsv1alpha1.TickSkipped {
 			eventType := corev1.EventTypeWarning
-			if rec.Reason == schedule.ReasonSuspended {
+			if rec.Reason == workflowsv1alpha1.ReasonSuspended {
 				eventType = corev1.EventTypeNormal
 			}
 			emit(r.Events, w.ws, eventType, rec.Reason, "Skip", "skipped %s: %s", describeTicks(rec), rec.Message)

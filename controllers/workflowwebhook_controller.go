@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
@@ -246,7 +247,7 @@ func logConflicts(ctx context.Context, claims []catalog.Webhook) {
 // routeState is a route's readiness in one word.
 func routeState(route routes.Route) string {
 	if route.Ready {
-		return routes.ReasonReady
+		return workflowsv1alpha1.ReasonReady
 	}
 	return route.Reason
 }
@@ -267,7 +268,7 @@ func (r *WorkflowWebhookReconciler) route(ctx context.Context, w catalog.Webhook
 	}
 	verifier, err := signature.New(auth.Scheme, signature.HMACConfig{Header: header, Prefix: auth.Prefix}, 0)
 	if err != nil {
-		route.Ready, route.Reason, route.Message = false, routes.ReasonInvalidSpec, err.Error()
+		route.Ready, route.Reason, route.Message = false, workflowsv1alpha1.ReasonInvalidSpec, err.Error()
 		return route, nil
 	}
 	route.Verifier = verifier
@@ -305,12 +306,12 @@ func (r *WorkflowWebhookReconciler) secretSourceOf(w catalog.Webhook, ref string
 	definition := w.Entry.Source == catalog.SourceDefinition
 	switch {
 	case ref == "" && definition:
-		return secretSource{}, &secretProblem{routes.ReasonInvalidSpec, "a WorkflowDefinition's webhook names its secret with secret_ref = \"<secret>/<key>\""}
+		return secretSource{}, &secretProblem{workflowsv1alpha1.ReasonInvalidSpec, "a WorkflowDefinition's webhook names its secret with secret_ref = \"<secret>/<key>\""}
 	case ref == "":
 		name := types.NamespacedName{Namespace: r.OperatorNamespace, Name: CodeWebhookSecretPrefix + w.Spec.Slug}
 		return secretSource{secret: name, keys: []string{CodeWebhookSecretKey, CodeWebhookPreviousSecretKey}}, nil
 	case engine.SecretRefIsEnv(ref) && definition:
-		return secretSource{}, &secretProblem{routes.ReasonInvalidSpec, fmt.Sprintf("a WorkflowDefinition cannot read the manager's environment variable %s; name a Secret key, \"<secret>/<key>\"", ref)}
+		return secretSource{}, &secretProblem{workflowsv1alpha1.ReasonInvalidSpec, fmt.Sprintf("a WorkflowDefinition cannot read the manager's environment variable %s; name a Secret key, \"<secret>/<key>\"", ref)}
 	case engine.SecretRefIsEnv(ref):
 		return secretSource{env: ref}, nil
 	}
@@ -342,7 +343,7 @@ func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webho
 			return nil, p, nil
 		}
 		if apierrors.IsNotFound(err) {
-			return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+			return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 				"Secret %s not found; create it: kubectl create secret generic %s -n %s --from-literal=%s=<signing secret>",
 				src.secret, src.secret.Name, src.secret.Namespace, src.keys[0])}, nil
 		}
@@ -355,7 +356,7 @@ func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webho
 		}
 	}
 	if len(out) == 0 {
-		return nil, &secretProblem{routes.ReasonSecretKeyMissing, fmt.Sprintf("Secret %s has no non-empty key %q; put the signing secret there", src.secret, src.keys[0])}, nil
+		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf("Secret %s has no non-empty key %q; put the signing secret there", src.secret, src.keys[0])}, nil
 	}
 	return out, nil, nil
 }
@@ -369,7 +370,7 @@ func (r *WorkflowWebhookReconciler) envSecrets(name string) ([][]byte, *secretPr
 		return nil, problem
 	}
 	if current == nil {
-		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 			"the manager's environment variable %s is not set, nor %s%s; set %s in the manager's Deployment (env from a Secret) to the provider's signing secret, or %s%s to the path of a file of a mounted Secret that holds it",
 			name, name, envFileSuffix, name, name, envFileSuffix)}
 	}
@@ -405,11 +406,11 @@ func (r *WorkflowWebhookReconciler) envValue(name string, optional bool) ([]byte
 	case optional && (errors.Is(err, fs.ErrNotExist) || err == nil && len(value) == 0):
 		return nil, nil
 	case err != nil:
-		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 			"the file %s that the manager's environment variable %s%s names cannot be read (%v); mount the Secret that holds the signing secret there",
 			path, name, envFileSuffix, withoutPath(err))}
 	case len(value) == 0:
-		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 			"the file %s that the manager's environment variable %s%s names is empty; put the provider's signing secret in the Secret mounted there",
 			path, name, envFileSuffix)}
 	}

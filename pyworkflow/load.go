@@ -18,7 +18,8 @@ import (
 
 // Reasons a Python file does not load, besides those the worker reports (SyntaxError,
 // ImportError, LoadFailed, MissingWorkflowName, MissingHandler, SyncHandler,
-// InvalidInputDeclaration, InvalidWebhook, InvalidSchedule).
+// InvalidInputDeclaration, InvalidWebhook, InvalidSchedule). api/v1alpha1 mirrors them under
+// the same names (its reasons_test.go fails on a reason added here without its twin there).
 const (
 	// ReasonRevisionTooLarge: the file and its helpers do not fit the object that stores a
 	// revision.

@@ -69,7 +69,7 @@ func (s *Store) NewWriter(run *workflowsv1alpha1.WorkflowRun, memo *Memo) *Write
 
 // LoadJournal returns the run's whole journal, reading its sealed segments unless this
 // manager holds them already. A segment or payload the run's status counts on that is gone
-// or altered is a *engine.Failure (ReasonJournalLost): the run cannot be replayed.
+// or altered is a *engine.Failure (workflowsv1alpha1.ReasonJournalLost): the run cannot be replayed.
 func (w *Writer) LoadJournal(ctx context.Context) (*engine.Journal, error) {
 	if w.journal == nil {
 		journal, err := w.store.loadJournal(ctx, w.run)
@@ -136,7 +136,7 @@ func (w *Writer) update(ctx context.Context, beside bool) error {
 	if err != nil {
 		if tooLarge(err) {
 			w.revert()
-			return &engine.Failure{Reason: engine.ReasonJournalTooLarge, Message: fmt.Sprintf(
+			return &engine.Failure{Reason: workflowsv1alpha1.ReasonJournalTooLarge, Message: fmt.Sprintf(
 				"the API server refused the run's status as too large (%v): return smaller step results or a smaller output, or split the work into child workflows", textbound.Cut(err.Error(), textbound.LogValue))}
 		}
 		return err
@@ -354,7 +354,7 @@ func (w *Writer) recorded() int64 {
 func (w *Writer) checkBudgets(ctx context.Context) error {
 	input, open, output, other := w.objectBytes()
 	if size := input + open + output + other; size > w.store.opts.MaxObjectBytes {
-		return &engine.Failure{Reason: engine.ReasonJournalTooLarge, Message: fmt.Sprintf(
+		return &engine.Failure{Reason: workflowsv1alpha1.ReasonJournalTooLarge, Message: fmt.Sprintf(
 			"the run's object would grow to %d bytes (input %d, open journal %d, output %d), over the %d a write may carry: return smaller step results or a smaller output, or pass large inputs by reference",
 			size, input, open, output, w.store.opts.MaxObjectBytes)}
 	}

@@ -100,9 +100,47 @@ type RunError struct {
 // +kubebuilder:validation:Enum=Step;Sleep;Event;Child;Agent;Version
 type EntryKind string
 
+// The kinds of journal entry, one for each durable primitive. They mirror the engine's
+// (durable/engine.Kind); runstore.ToAPIJournal and FromAPIJournal convert between the two.
+const (
+	// EntryKindStep records a step: a function whose result is kept.
+	EntryKindStep EntryKind = "Step"
+	// EntryKindSleep records a sleep until a wake time.
+	EntryKindSleep EntryKind = "Sleep"
+	// EntryKindEvent records a wait for a WorkflowEvent.
+	EntryKindEvent EntryKind = "Event"
+	// EntryKindChild records a child run started or waited for.
+	EntryKindChild EntryKind = "Child"
+	// EntryKindAgent records an agent turn started or waited for.
+	EntryKindAgent EntryKind = "Agent"
+	// EntryKindVersion records the version of a change the run took.
+	EntryKindVersion EntryKind = "Version"
+)
+
 // EntryState is where a journalled primitive stands.
 // +kubebuilder:validation:Enum=Running;Retrying;Sleeping;Waiting;Completed;Failed
 type EntryState string
+
+// The states of a journal entry. Completed and Failed are final: replay returns them as
+// recorded. All but Running mirror the engine's (durable/engine.State).
+const (
+	// EntryStateRunning is accepted by the schema; the engine records none of its entries in
+	// it today (a primitive is written once it retries, sleeps, waits or ends).
+	EntryStateRunning EntryState = "Running"
+	// EntryStateRetrying: a step failed and waits for its next attempt at wakeAt.
+	EntryStateRetrying EntryState = "Retrying"
+	// EntryStateSleeping: a timer runs until wakeAt.
+	EntryStateSleeping EntryState = "Sleeping"
+	// EntryStateWaiting: something outside the run (an event, a child, an agent) is awaited.
+	EntryStateWaiting EntryState = "Waiting"
+	// EntryStateCompleted: the primitive finished; result holds its value.
+	EntryStateCompleted EntryState = "Completed"
+	// EntryStateFailed: the primitive failed for good; error holds the message.
+	EntryStateFailed EntryState = "Failed"
+)
+
+// IsFinal reports whether the entry is Completed or Failed: replay returns it as recorded.
+func (s EntryState) IsFinal() bool { return s == EntryStateCompleted || s == EntryStateFailed }
 
 // JournalEntry records one durable primitive of a run, keyed by its name. On replay the
 // engine returns the recorded result instead of running the primitive again.
