@@ -29,7 +29,6 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/agents"
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/sharding/placement"
 )
@@ -265,7 +264,7 @@ func (r *AgentRunReconciler) recordingRun(ctx context.Context, turn *workflowsv1
 	if run.UID != ref.UID {
 		return nil, false, nil
 	}
-	recorded, err := runstore.RecordsRef(ctx, r.APIReader, run, workflowsv1alpha1.EntryKind(engine.KindAgent), turn.Name)
+	recorded, err := runstore.RecordsRef(ctx, r.APIReader, run, workflowsv1alpha1.EntryKindAgent, turn.Name)
 	if errors.Is(err, runstore.ErrLost) {
 		return run, false, nil
 	}

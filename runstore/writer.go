@@ -254,7 +254,7 @@ type sealResult struct {
 func (w *Writer) planSeal() []sealChunk {
 	persisted := w.saved.Journal[w.sealed.entries-sealedOf(&workflowsv1alpha1.WorkflowRun{Status: w.saved}).entries:]
 	n, total := 0, 0
-	for n < len(persisted)-KeepOpen && isFinal(persisted[n]) {
+	for n < len(persisted)-KeepOpen && persisted[n].State.IsFinal() {
 		total += w.journal.EntryBytes(w.sealed.entries + n)
 		n++
 	}
@@ -317,11 +317,6 @@ func (w *Writer) applySeal(res sealResult) {
 // safe to use beside the execution that changes the run.
 func identity(run *workflowsv1alpha1.WorkflowRun) *workflowsv1alpha1.WorkflowRun {
 	return &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Name: run.Name, Namespace: run.Namespace, UID: run.UID}}
-}
-
-// isFinal reports whether a persisted entry will never change.
-func isFinal(e workflowsv1alpha1.JournalEntry) bool {
-	return e.State == workflowsv1alpha1.EntryState(engine.StateCompleted) || e.State == workflowsv1alpha1.EntryState(engine.StateFailed)
 }
 
 // syncJournal puts the open part of the journal and the journal's summary into status.
