@@ -159,9 +159,9 @@ func (r *WebhookEndpointReconciler) evaluate(ctx context.Context, ep *workflowsv
 			ep.Spec.Slug, objectSeenFrom(ep.Namespace, winner.Namespace, winner.Name), winner.CreationTimestamp.UTC().Format(time.RFC3339)))}, nil
 	}
 	if _, ok := r.Workflows.Lookup(ep.Namespace, ep.Spec.WorkflowName); !ok {
-		return notReady(route, workflowsv1alpha1.ReasonUnknownWorkflow, fmt.Sprintf(
-			"workflow %q is not known in namespace %s; fix spec.workflowName (known workflows: %s)",
-			ep.Spec.WorkflowName, ep.Namespace, strings.Join(r.Workflows.Names(ep.Namespace), ", "))), nil
+		unknown := r.Workflows.UnknownWorkflow(ep.Namespace, ep.Spec.WorkflowName)
+		unknown.Field = "spec.workflowName"
+		return notReady(route, workflowsv1alpha1.ReasonUnknownWorkflow, unknown.Error()), nil
 	}
 	verifier, err := signature.New(string(ep.Spec.Provider), hmacConfig(ep.Spec.Auth), tolerance(ep.Spec.Auth))
 	if err != nil {

@@ -322,11 +322,12 @@ func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1
 	name := run.Spec.WorkflowName
 	if run.Status.StartedAt != nil {
 		wf, err := r.Workflows.Resolve(ctx, run.Namespace, name, run.Status.WorkflowRevision)
+		var unknown *catalog.UnknownWorkflowError
 		switch {
 		case err == nil:
 			return wf, nil, nil
-		case errors.Is(err, catalog.ErrUnknownWorkflow):
-			return nil, r.unknownWorkflow(run), nil
+		case errors.As(err, &unknown):
+			return nil, unknownWorkflow(unknown), nil
 		case errors.Is(err, catalog.ErrRevisionNotFound):
 			return nil, &engine.Failure{Reason: workflowsv1alpha1.ReasonRevisionNotFound, Message: err.Error()}, nil
 		}
@@ -339,7 +340,7 @@ func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1
 		if !r.Workflows.DefinitionsSynced() || r.now().Sub(run.CreationTimestamp.Time) < r.unknownWorkflowGrace() {
 			return nil, nil, errDefinitionsLoading
 		}
-		return nil, r.unknownWorkflow(run), nil
+		return nil, unknownWorkflow(r.Workflows.UnknownWorkflow(run.Namespace, name)), nil
 	}
 	if catalog.WebhookOnly(entry.Workflow) && run.Labels[workflowsv1alpha1.LabelWebhook] == "" {
 		return nil, &engine.Failure{Reason: workflowsv1alpha1.ReasonNotStartedByWebhook, Message: fmt.Sprintf(
@@ -364,8 +365,8 @@ func (r *WorkflowRunReconciler) unknownWorkflowGrace() time.Duration {
 }
 
 // unknownWorkflow is the failure of a run whose workflow nobody defines in its namespace.
-func (r *WorkflowRunReconciler) unknownWorkflow(run *workflowsv1alpha1.WorkflowRun) *engine.Failure {
-	return &engine.Failure{Reason: workflowsv1alpha1.ReasonUnknownWorkflow, Message: r.Workflows.UnknownWorkflow(run.Namespace, run.Spec.WorkflowName)}
+func unknownWorkflow(err *catalog.UnknownWorkflowError) *engine.Failure {
+	return &engine.Failure{Reason: workflowsv1alpha1.ReasonUnknownWorkflow, Message: err.Error()}
 }
 
 // markStarted sets the fields of a run's start in memory; the first status write of the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -143,8 +142,9 @@ func (r *WorkflowScheduleReconciler) reconcileSpec(w *scheduleWork) bool {
 	switch _, known := r.Workflows.Lookup(w.ws.Namespace, spec.WorkflowName); {
 	case !known:
 		w.blocked = workflowsv1alpha1.ReasonUnknownWorkflow
-		w.blocker = fmt.Sprintf("workflow %q is not known in namespace %s; fix spec.workflowName (known workflows: %s)",
-			spec.WorkflowName, w.ws.Namespace, strings.Join(r.Workflows.Names(w.ws.Namespace), ", "))
+		unknown := r.Workflows.UnknownWorkflow(w.ws.Namespace, spec.WorkflowName)
+		unknown.Field = "spec.workflowName"
+		w.blocker = unknown.Error()
 		w.setReady(metav1.ConditionFalse, w.blocked, w.blocker+"; until then every tick is recorded as skipped")
 	case spec.Suspend:
 		note := "spec.suspend is true"
