@@ -299,28 +299,29 @@ func (r *AgentRunReconciler) planOpenAI(ctx context.Context, turn *workflowsv1al
 	return plan, nil
 }
 
-// apiKey reads the agent's API key from its Secret, in the ConfigMap's namespace. A missing
-// Secret or key is a failure of the turn; any other read error is returned.
+// apiKey reads the agent's API key from its Secret, in the ConfigMap's namespace, which the
+// manager reads Secrets in (RBAC binds centaur-secret-reader there). A Secret or key that is
+// missing, or that the manager may not read, is a failure of the turn; any other read error is
+// returned.
 func (r *AgentRunReconciler) apiKey(ctx context.Context, name string, agent agents.Agent) (string, *workflowsv1alpha1.RunError, error) {
 	ref := agent.APIKeySecretRef
 	if ref == nil {
 		return "", nil, nil
 	}
-	key := types.NamespacedName{Namespace: r.ConfigMap.Namespace, Name: ref.Name}
-	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, key, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return "", &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonSecretNotFound,
-				Message: fmt.Sprintf("Secret %s, the apiKeySecretRef of agent %q, does not exist", key, name)}, nil
-		}
-		return "", nil, fmt.Errorf("read the API key of agent %q from Secret %s: %w", name, key, err)
+	scope := SecretScope{r.ConfigMap.Namespace}
+	values, problem, err := scope.readSecret(ctx, r.APIReader, secretRef{
+		secret: types.NamespacedName{Namespace: r.ConfigMap.Namespace, Name: ref.Name},
+		keys:   []string{ref.Key},
+		field:  name + ".apiKeySecretRef",
+		value:  "API key",
+	})
+	switch {
+	case err != nil:
+		return "", nil, fmt.Errorf("read the API key of agent %q: %w", name, err)
+	case problem != nil:
+		return "", &workflowsv1alpha1.RunError{Reason: problem.reason, Message: problem.message}, nil
 	}
-	value := strings.TrimSpace(string(secret.Data[ref.Key]))
-	if value == "" {
-		return "", &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonSecretNotFound,
-			Message: fmt.Sprintf("Secret %s has no key %q (or it is empty), the apiKeySecretRef of agent %q", key, ref.Key, name)}, nil
-	}
-	return value, nil, nil
+	return string(values[0]), nil, nil
 }
 
 // history returns the earlier turns of the turn's thread as messages, oldest first, each as the

@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -277,37 +276,18 @@ func (r *WebhookEndpointReconciler) resolveSecrets(ctx context.Context, ep *work
 	return values, problems, nil
 }
 
-// resolveSecret reads one secret reference. Surrounding whitespace is trimmed from the value:
-// a Secret made from a file usually ends with a newline nobody means to sign with.
+// resolveSecret reads the i-th secret reference of an endpoint in namespace.
 func (r *WebhookEndpointReconciler) resolveSecret(ctx context.Context, namespace string, ref workflowsv1alpha1.SecretKeyRef, i int) ([]byte, *secretProblem, error) {
-	field := fmt.Sprintf("spec.auth.secretRefs[%d]", i)
-	if !r.SecretScope.Serves(namespace) {
-		return nil, r.SecretScope.notServed(namespace), nil
+	values, problem, err := r.SecretScope.readSecret(ctx, r.Secrets, secretRef{
+		secret: types.NamespacedName{Namespace: namespace, Name: ref.Name},
+		keys:   []string{ref.Key},
+		field:  fmt.Sprintf("spec.auth.secretRefs[%d]", i),
+		value:  "signing secret",
+	})
+	if err != nil || problem != nil {
+		return nil, problem, err
 	}
-	var secret corev1.Secret
-	if err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, &secret); err != nil {
-		if p := forbidden(namespace, err); p != nil {
-			return nil, p, nil
-		}
-		if apierrors.IsNotFound(err) {
-			return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
-				"Secret %q (%s) not found in namespace %q; create it: kubectl create secret generic %s -n %s --from-literal=%s=<signing secret>",
-				ref.Name, field, namespace, ref.Name, namespace, ref.Key)}, nil
-		}
-		return nil, nil, fmt.Errorf("read Secret %s/%s: %w", namespace, ref.Name, err)
-	}
-	value, ok := secret.Data[ref.Key]
-	if !ok {
-		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf(
-			"Secret %q (%s) in namespace %q has no key %q; add the key or fix %s.key",
-			ref.Name, field, namespace, ref.Key, field)}, nil
-	}
-	value = bytes.TrimSpace(value)
-	if len(value) == 0 {
-		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf(
-			"key %q of Secret %q (%s) in namespace %q is empty; put the signing secret there", ref.Key, ref.Name, field, namespace)}, nil
-	}
-	return value, nil, nil
+	return values[0], nil, nil
 }
 
 // probeSecrets asks the verifier whether it can use secrets, without a request: Verify checks

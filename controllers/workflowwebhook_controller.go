@@ -14,7 +14,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -334,31 +333,7 @@ func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webho
 		secrets, problem := r.envSecrets(src.env)
 		return secrets, problem, nil
 	}
-	if !r.SecretScope.Serves(src.secret.Namespace) {
-		return nil, r.SecretScope.notServed(src.secret.Namespace), nil
-	}
-	var secret corev1.Secret
-	if err := r.Secrets.Get(ctx, src.secret, &secret); err != nil {
-		if p := forbidden(src.secret.Namespace, err); p != nil {
-			return nil, p, nil
-		}
-		if apierrors.IsNotFound(err) {
-			return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
-				"Secret %s not found; create it: kubectl create secret generic %s -n %s --from-literal=%s=<signing secret>",
-				src.secret, src.secret.Name, src.secret.Namespace, src.keys[0])}, nil
-		}
-		return nil, nil, fmt.Errorf("read Secret %s: %w", src.secret, err)
-	}
-	var out [][]byte
-	for _, k := range src.keys {
-		if v := bytes.TrimSpace(secret.Data[k]); len(v) > 0 {
-			out = append(out, v)
-		}
-	}
-	if len(out) == 0 {
-		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf("Secret %s has no non-empty key %q; put the signing secret there", src.secret, src.keys[0])}, nil
-	}
-	return out, nil, nil
+	return r.SecretScope.readSecret(ctx, r.Secrets, secretRef{secret: src.secret, keys: src.keys, value: "signing secret"})
 }
 
 // envSecrets resolves a secret_ref that names the environment variable name: the current
