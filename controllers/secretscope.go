@@ -42,8 +42,8 @@ func (s SecretScope) CacheOptions() map[client.Object]cache.ByObject {
 }
 
 // notServed is the problem of a Secret in a namespace outside the scope.
-func (s SecretScope) notServed(namespace string) *secretProblem {
-	return &secretProblem{workflowsv1alpha1.ReasonSecretNotReadable, fmt.Sprintf(
+func (s SecretScope) notServed(namespace string) *finding {
+	return &finding{workflowsv1alpha1.ReasonSecretNotReadable, fmt.Sprintf(
 		"the manager reads Secrets only in the namespaces it serves (%s); ask the operator to add %s to --secret-namespaces and "+
 			"bind the ClusterRole centaur-secret-reader there (kubectl create rolebinding centaur-secret-reader -n %s "+
 			"--clusterrole=centaur-secret-reader --serviceaccount=<operator namespace>:centaur-controller-manager)",
@@ -51,11 +51,11 @@ func (s SecretScope) notServed(namespace string) *secretProblem {
 }
 
 // forbidden is the problem of a Secret the API server would not let the manager read.
-func forbidden(namespace string, err error) *secretProblem {
+func forbidden(namespace string, err error) *finding {
 	if !apierrors.IsForbidden(err) {
 		return nil
 	}
-	return &secretProblem{workflowsv1alpha1.ReasonSecretNotReadable, fmt.Sprintf(
+	return &finding{workflowsv1alpha1.ReasonSecretNotReadable, fmt.Sprintf(
 		"the manager may not read Secrets in namespace %s: bind the ClusterRole centaur-secret-reader there "+
 			"(kubectl create rolebinding centaur-secret-reader -n %s --clusterrole=centaur-secret-reader "+
 			"--serviceaccount=<operator namespace>:centaur-controller-manager)", namespace, namespace)}
@@ -84,7 +84,7 @@ type secretRef struct {
 // namespace is outside the scope or forbidden (with the RoleBinding to create), the Secret is
 // missing (with the `kubectl create secret` to run), or its key is missing or empty. The error
 // is for other failures of the API server.
-func (s SecretScope) readSecret(ctx context.Context, reader client.Reader, ref secretRef) ([][]byte, *secretProblem, error) {
+func (s SecretScope) readSecret(ctx context.Context, reader client.Reader, ref secretRef) ([][]byte, *finding, error) {
 	namespace, name := ref.secret.Namespace, ref.secret.Name
 	if !s.Serves(namespace) {
 		return nil, s.notServed(namespace), nil
@@ -99,7 +99,7 @@ func (s SecretScope) readSecret(ctx context.Context, reader client.Reader, ref s
 			return nil, p, nil
 		}
 		if apierrors.IsNotFound(err) {
-			return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
+			return nil, &finding{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 				"Secret %q%s not found in namespace %q; create it: kubectl create secret generic %s -n %s --from-literal=%s=<%s>",
 				name, where, namespace, name, namespace, ref.keys[0], ref.value)}, nil
 		}
@@ -120,10 +120,10 @@ func (s SecretScope) readSecret(ctx context.Context, reader client.Reader, ref s
 		if ref.field != "" {
 			fix = " or fix " + ref.field + ".key"
 		}
-		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf(
+		return nil, &finding{workflowsv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf(
 			"Secret %q%s in namespace %q has no key %q; add the key%s", name, where, namespace, ref.keys[0], fix)}, nil
 	case len(values) == 0:
-		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf(
+		return nil, &finding{workflowsv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf(
 			"key %q of Secret %q%s in namespace %q is empty; put the %s there", ref.keys[0], name, where, namespace, ref.value)}, nil
 	}
 	return values, nil, nil

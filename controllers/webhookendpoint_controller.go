@@ -88,11 +88,6 @@ type verdict struct {
 	route routes.Route
 }
 
-// secretProblem is why one secret reference does not resolve.
-type secretProblem struct {
-	reason, message string
-}
-
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=webhookendpoints,verbs=get;list;watch
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=webhookendpoints/status,verbs=get;update;patch
 
@@ -256,12 +251,12 @@ func older(a, b *workflowsv1alpha1.WebhookEndpoint) bool {
 
 // resolveSecrets reads every secret reference. It returns the usable values and, for the
 // others, what is wrong with them; the error is for API failures only.
-func (r *WebhookEndpointReconciler) resolveSecrets(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint) ([][]byte, []secretProblem, error) {
+func (r *WebhookEndpointReconciler) resolveSecrets(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint) ([][]byte, []finding, error) {
 	if ep.Spec.Auth == nil {
 		return nil, nil, nil
 	}
 	var values [][]byte
-	var problems []secretProblem
+	var problems []finding
 	for i, ref := range ep.Spec.Auth.SecretRefs {
 		value, problem, err := r.resolveSecret(ctx, ep.Namespace, ref, i)
 		switch {
@@ -277,7 +272,7 @@ func (r *WebhookEndpointReconciler) resolveSecrets(ctx context.Context, ep *work
 }
 
 // resolveSecret reads the i-th secret reference of an endpoint in namespace.
-func (r *WebhookEndpointReconciler) resolveSecret(ctx context.Context, namespace string, ref workflowsv1alpha1.SecretKeyRef, i int) ([]byte, *secretProblem, error) {
+func (r *WebhookEndpointReconciler) resolveSecret(ctx context.Context, namespace string, ref workflowsv1alpha1.SecretKeyRef, i int) ([]byte, *finding, error) {
 	values, problem, err := r.SecretScope.readSecret(ctx, r.Secrets, secretRef{
 		secret: types.NamespacedName{Namespace: namespace, Name: ref.Name},
 		keys:   []string{ref.Key},
@@ -293,19 +288,19 @@ func (r *WebhookEndpointReconciler) resolveSecret(ctx context.Context, namespace
 // probeSecrets asks the verifier whether it can use secrets, without a request: Verify checks
 // its secrets before it looks at any header, so an empty request tells a configuration
 // problem (unusable secret) from a missing signature.
-func probeSecrets(v signature.Verifier, secrets [][]byte) *secretProblem {
+func probeSecrets(v signature.Verifier, secrets [][]byte) *finding {
 	err := v.Verify(http.Header{}, nil, secrets, time.Now())
 	switch {
 	case errors.Is(err, signature.ErrInvalidSecret):
-		return &secretProblem{workflowsv1alpha1.ReasonSecretInvalid, fmt.Sprintf("a signing secret is unusable: %v", err)}
+		return &finding{workflowsv1alpha1.ReasonSecretInvalid, fmt.Sprintf("a signing secret is unusable: %v", err)}
 	case errors.Is(err, signature.ErrNoSecret):
-		return &secretProblem{workflowsv1alpha1.ReasonSecretKeyMissing, "every signing secret is empty; put the secret in the referenced keys"}
+		return &finding{workflowsv1alpha1.ReasonSecretKeyMissing, "every signing secret is empty; put the secret in the referenced keys"}
 	}
 	return nil
 }
 
 // joinProblems renders the problems of several secret references as one message.
-func joinProblems(problems []secretProblem) string {
+func joinProblems(problems []finding) string {
 	msgs := make([]string, len(problems))
 	for i, p := range problems {
 		msgs[i] = p.message

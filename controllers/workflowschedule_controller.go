@@ -75,11 +75,11 @@ type scheduleWork struct {
 	base *workflowsv1alpha1.WorkflowSchedule
 	now  time.Time
 
-	ready            metav1.Condition
-	sched            schedule.Schedule
-	blocked, blocker string
-	plan             schedule.Plan
-	planned          bool
+	ready   metav1.Condition
+	sched   schedule.Schedule
+	blocked finding
+	plan    schedule.Plan
+	planned bool
 
 	active    []*workflowsv1alpha1.WorkflowRun // in flight: counts for the concurrency policy
 	finished  []*workflowsv1alpha1.WorkflowRun
@@ -141,11 +141,10 @@ func (r *WorkflowScheduleReconciler) reconcileSpec(w *scheduleWork) bool {
 	w.sched = sched
 	switch _, known := r.Workflows.Lookup(w.ws.Namespace, spec.WorkflowName); {
 	case !known:
-		w.blocked = workflowsv1alpha1.ReasonUnknownWorkflow
 		unknown := r.Workflows.UnknownWorkflow(w.ws.Namespace, spec.WorkflowName)
 		unknown.Field = "spec.workflowName"
-		w.blocker = unknown.Error()
-		w.setReady(metav1.ConditionFalse, w.blocked, w.blocker+"; until then every tick is recorded as skipped")
+		w.blocked = finding{workflowsv1alpha1.ReasonUnknownWorkflow, unknown.Error()}
+		w.setReady(metav1.ConditionFalse, w.blocked.reason, w.blocked.message+"; until then every tick is recorded as skipped")
 	case spec.Suspend:
 		note := "spec.suspend is true"
 		if spec.SuspendNote != "" {
@@ -189,7 +188,7 @@ func (r *WorkflowScheduleReconciler) window(w *scheduleWork) schedule.Window {
 	spec := w.ws.Spec
 	win := schedule.Window{
 		Schedule: w.sched, After: w.ws.CreationTimestamp.Time, Now: w.now,
-		CatchUp: spec.CatchUp, Suspended: spec.Suspend, Blocked: w.blocked, BlockedMessage: w.blocker,
+		CatchUp: spec.CatchUp, Suspended: spec.Suspend, Blocked: w.blocked.reason, BlockedMessage: w.blocked.message,
 		Started: map[int64]bool{},
 	}
 	if t := w.ws.Status.LastTickTime; t != nil {

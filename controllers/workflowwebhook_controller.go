@@ -301,16 +301,16 @@ type secretSource struct {
 }
 
 // secretSourceOf resolves a declaration's secret_ref by the rules in this file's comment.
-func (r *WorkflowWebhookReconciler) secretSourceOf(w catalog.Webhook, ref string) (secretSource, *secretProblem) {
+func (r *WorkflowWebhookReconciler) secretSourceOf(w catalog.Webhook, ref string) (secretSource, *finding) {
 	definition := w.Entry.Source == catalog.SourceDefinition
 	switch {
 	case ref == "" && definition:
-		return secretSource{}, &secretProblem{workflowsv1alpha1.ReasonInvalidSpec, "a WorkflowDefinition's webhook names its secret with secret_ref = \"<secret>/<key>\""}
+		return secretSource{}, &finding{workflowsv1alpha1.ReasonInvalidSpec, "a WorkflowDefinition's webhook names its secret with secret_ref = \"<secret>/<key>\""}
 	case ref == "":
 		name := types.NamespacedName{Namespace: r.OperatorNamespace, Name: CodeWebhookSecretPrefix + w.Spec.Slug}
 		return secretSource{secret: name, keys: []string{CodeWebhookSecretKey, CodeWebhookPreviousSecretKey}}, nil
 	case engine.SecretRefIsEnv(ref) && definition:
-		return secretSource{}, &secretProblem{workflowsv1alpha1.ReasonInvalidSpec, fmt.Sprintf("a WorkflowDefinition cannot read the manager's environment variable %s; name a Secret key, \"<secret>/<key>\"", ref)}
+		return secretSource{}, &finding{workflowsv1alpha1.ReasonInvalidSpec, fmt.Sprintf("a WorkflowDefinition cannot read the manager's environment variable %s; name a Secret key, \"<secret>/<key>\"", ref)}
 	case engine.SecretRefIsEnv(ref):
 		return secretSource{env: ref}, nil
 	}
@@ -324,7 +324,7 @@ func (r *WorkflowWebhookReconciler) secretSourceOf(w catalog.Webhook, ref string
 
 // secrets resolves a declaration's signing secrets: the current one and, during a rotation,
 // the previous one.
-func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webhook, ref string) ([][]byte, *secretProblem, error) {
+func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webhook, ref string) ([][]byte, *finding, error) {
 	src, problem := r.secretSourceOf(w, ref)
 	if problem != nil {
 		return nil, problem, nil
@@ -339,13 +339,13 @@ func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webho
 // envSecrets resolves a secret_ref that names the environment variable name: the current
 // secret from name (or the file name_FILE names), and during a rotation the previous one from
 // name_PREVIOUS (or the file name_PREVIOUS_FILE names), which may be absent.
-func (r *WorkflowWebhookReconciler) envSecrets(name string) ([][]byte, *secretProblem) {
+func (r *WorkflowWebhookReconciler) envSecrets(name string) ([][]byte, *finding) {
 	current, problem := r.envValue(name, false)
 	if problem != nil {
 		return nil, problem
 	}
 	if current == nil {
-		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
+		return nil, &finding{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 			"the manager's environment variable %s is not set, nor %s%s; set %s in the manager's Deployment (env from a Secret) to the provider's signing secret, or %s%s to the path of a file of a mounted Secret that holds it",
 			name, name, envFileSuffix, name, name, envFileSuffix)}
 	}
@@ -363,7 +363,7 @@ func (r *WorkflowWebhookReconciler) envSecrets(name string) ([][]byte, *secretPr
 // unset or empty the trimmed content of the file that name_FILE names. It returns nil when
 // neither is set, or when optional and the file is missing or empty (a rotation partner whose
 // Secret key was removed); a file that cannot be read is a problem that names it.
-func (r *WorkflowWebhookReconciler) envValue(name string, optional bool) ([]byte, *secretProblem) {
+func (r *WorkflowWebhookReconciler) envValue(name string, optional bool) ([]byte, *finding) {
 	lookup := r.Env
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -381,11 +381,11 @@ func (r *WorkflowWebhookReconciler) envValue(name string, optional bool) ([]byte
 	case optional && (errors.Is(err, fs.ErrNotExist) || err == nil && len(value) == 0):
 		return nil, nil
 	case err != nil:
-		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
+		return nil, &finding{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 			"the file %s that the manager's environment variable %s%s names cannot be read (%v); mount the Secret that holds the signing secret there",
 			path, name, envFileSuffix, withoutPath(err))}
 	case len(value) == 0:
-		return nil, &secretProblem{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
+		return nil, &finding{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 			"the file %s that the manager's environment variable %s%s names is empty; put the provider's signing secret in the Secret mounted there",
 			path, name, envFileSuffix)}
 	}
