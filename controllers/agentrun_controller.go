@@ -431,7 +431,7 @@ func (r *AgentRunReconciler) wait(ctx context.Context, turn *workflowsv1alpha1.A
 	if err != nil || !changed {
 		return wrapErr(err, "record that the turn waits for an external agent")
 	}
-	r.event(turn, corev1.EventTypeNormal, "Waiting", "Wait", "%s", plan.waiting)
+	r.event(turn, corev1.EventTypeNormal, workflowsv1alpha1.ReasonWaiting, "Wait", "%s", plan.waiting)
 	return nil
 }
 
@@ -465,9 +465,9 @@ func (r *AgentRunReconciler) answer(ctx context.Context, turn *workflowsv1alpha1
 	}
 	r.hold(turn.UID, &claim{startedAt: started})
 	if orphaned {
-		r.event(turn, corev1.EventTypeWarning, "Retrying", "Answer", "%s", status.Message)
+		r.event(turn, corev1.EventTypeWarning, workflowsv1alpha1.ReasonRetrying, "Answer", "%s", status.Message)
 	} else {
-		r.event(turn, corev1.EventTypeNormal, "Started", "Answer", "%s", status.Message)
+		r.event(turn, corev1.EventTypeNormal, workflowsv1alpha1.ReasonStarted, "Answer", "%s", status.Message)
 	}
 
 	resp, err := plan.client.Complete(ctx, plan.request)
@@ -582,7 +582,7 @@ func (r *AgentRunReconciler) finished(ctx context.Context, turn *workflowsv1alph
 			logger = logger.WithValues("model", s.Model, "totalTokens", u.TotalTokens)
 		}
 		logger.Info("agent_turn_finished")
-		r.event(turn, corev1.EventTypeNormal, "Succeeded", "Answer", "%s", s.Message)
+		r.event(turn, corev1.EventTypeNormal, workflowsv1alpha1.ReasonSucceeded, "Answer", "%s", s.Message)
 		return
 	}
 	reason := ""
@@ -590,7 +590,7 @@ func (r *AgentRunReconciler) finished(ctx context.Context, turn *workflowsv1alph
 		reason = s.Error.Reason
 	}
 	logger.Info("agent_turn_finished", "reason", reason, "message", logText(s.Message))
-	r.event(turn, corev1.EventTypeWarning, "Failed", "Answer", "%s after %d attempt(s): %s", reason, s.Attempts, s.Message)
+	r.event(turn, corev1.EventTypeWarning, workflowsv1alpha1.ReasonFailed, "Answer", "%s after %d attempt(s): %s", reason, s.Attempts, s.Message)
 }
 
 func (r *AgentRunReconciler) event(turn *workflowsv1alpha1.AgentRun, eventType, reason, action, note string, args ...any) {

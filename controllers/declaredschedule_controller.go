@@ -357,7 +357,7 @@ func (r *DeclaredScheduleReconciler) apply(ctx context.Context, d declaredObject
 	case err == nil && current.Labels[workflowsv1alpha1.LabelDeclaredBy] == "":
 		msg := fmt.Sprintf("%s declares a schedule named %s, which this WorkflowSchedule (not declared by any workflow) holds; the declaration is not applied until the name is free", d.origin, d.key.Name)
 		log.FromContext(ctx).Info("declared_schedule_name_taken", "schedule", d.key, "origin", d.origin)
-		emit(r.Events, current, corev1.EventTypeWarning, "DeclaredScheduleNameTaken", "Declare", "%s", msg)
+		emit(r.Events, current, corev1.EventTypeWarning, workflowsv1alpha1.ReasonDeclaredScheduleNameTaken, "Declare", "%s", msg)
 		return nil
 	case err != nil && !apierrors.IsNotFound(err):
 		return fmt.Errorf("read schedule %s: %w", d.key, err)

@@ -113,7 +113,7 @@ func (h *runHost) ChildResult(ctx context.Context, id string) (engine.Result, er
 	}
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return engine.Result{Done: true, Failure: &engine.Failure{Reason: "ChildDeleted", Message: "the child run was deleted before it finished"}}, nil
+			return engine.Result{Done: true, Failure: &engine.Failure{Reason: workflowsv1alpha1.ReasonChildDeleted, Message: "the child run was deleted before it finished"}}, nil
 		}
 		return engine.Result{}, err
 	}
@@ -225,7 +225,7 @@ func (h *runHost) AgentResult(ctx context.Context, id string) (engine.Result, er
 	turn := &workflowsv1alpha1.AgentRun{}
 	if err := h.getOwned(ctx, id, turn); err != nil {
 		if apierrors.IsNotFound(err) {
-			return engine.Result{Done: true, Failure: &engine.Failure{Reason: "AgentRunDeleted", Message: "the agent turn was deleted before it finished"}}, nil
+			return engine.Result{Done: true, Failure: &engine.Failure{Reason: workflowsv1alpha1.ReasonAgentRunDeleted, Message: "the agent turn was deleted before it finished"}}, nil
 		}
 		return engine.Result{}, err
 	}
@@ -242,7 +242,7 @@ func (h *runHost) AgentResult(ctx context.Context, id string) (engine.Result, er
 		}
 		return engine.Result{Done: true, Output: out}, nil
 	case workflowsv1alpha1.AgentFailed:
-		failure := &engine.Failure{Reason: "AgentFailed", Message: "the agent turn failed"}
+		failure := &engine.Failure{Reason: workflowsv1alpha1.ReasonAgentFailed, Message: "the agent turn failed"}
 		if status.Error != nil {
 			failure = &engine.Failure{Reason: status.Error.Reason, Message: status.Error.Message}
 		}

@@ -385,7 +385,7 @@ func (r *WorkflowRunReconciler) markStarted(w *runstore.Writer, now time.Time) {
 	r.setCondition(run, metav1.ConditionUnknown, workflowsv1alpha1.ReasonRunning, "the workflow is running")
 	w.Announce(func() {
 		runsStarted.WithLabelValues(run.Spec.WorkflowName).Inc()
-		r.event(run, corev1.EventTypeNormal, "Started", "Start", "started workflow %q", run.Spec.WorkflowName)
+		r.event(run, corev1.EventTypeNormal, workflowsv1alpha1.ReasonStarted, "Start", "started workflow %q", run.Spec.WorkflowName)
 	})
 }
 
@@ -457,7 +457,7 @@ func (r *WorkflowRunReconciler) hooks(w *runstore.Writer, logger logr.Logger) en
 			case err != nil && willRetry:
 				outcome = "retrying"
 				w.Announce(func() {
-					r.event(run, corev1.EventTypeWarning, "StepRetrying", "Retry", "step %q attempt %d failed, will retry: %v", step, attempt, err)
+					r.event(run, corev1.EventTypeWarning, workflowsv1alpha1.ReasonStepRetrying, "Retry", "step %q attempt %d failed, will retry: %v", step, attempt, err)
 				})
 			case err != nil:
 				outcome = "failed"
@@ -555,7 +555,7 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *runstore.Writer, 
 	switch {
 	case errors.As(err, &refused):
 		log.FromContext(ctx).Error(err, "cannot record the run's failure")
-		r.event(run, corev1.EventTypeWarning, "StatusRefused", "Finish", "%s", err)
+		r.event(run, corev1.EventTypeWarning, workflowsv1alpha1.ReasonStatusRefused, "Finish", "%s", err)
 		r.store.Forget(run.UID)
 		return ctrl.Result{}, nil
 	case err != nil:
@@ -593,11 +593,11 @@ func (r *WorkflowRunReconciler) writeFinal(ctx context.Context, w *runstore.Writ
 		runsFinished.WithLabelValues(run.Spec.WorkflowName, string(phase)).Inc()
 		switch phase {
 		case workflowsv1alpha1.PhaseSucceeded:
-			r.event(run, corev1.EventTypeNormal, "Succeeded", "Finish", "workflow %q succeeded", run.Spec.WorkflowName)
+			r.event(run, corev1.EventTypeNormal, workflowsv1alpha1.ReasonSucceeded, "Finish", "workflow %q succeeded", run.Spec.WorkflowName)
 		case workflowsv1alpha1.PhaseCancelled:
-			r.event(run, corev1.EventTypeNormal, "Cancelled", "Finish", "%s", failure.Message)
+			r.event(run, corev1.EventTypeNormal, workflowsv1alpha1.ReasonCancelled, "Finish", "%s", failure.Message)
 		default:
-			r.event(run, corev1.EventTypeWarning, "Failed", "Finish", "%s: %s", failure.Reason, failure.Message)
+			r.event(run, corev1.EventTypeWarning, workflowsv1alpha1.ReasonFailed, "Finish", "%s: %s", failure.Reason, failure.Message)
 		}
 	})
 	return w.Write(ctx)

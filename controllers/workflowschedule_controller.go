@@ -411,7 +411,7 @@ func (r *WorkflowScheduleReconciler) announce(ctx context.Context, w *scheduleWo
 	workflow := w.ws.Spec.WorkflowName
 	for _, c := range w.created {
 		scheduleLateness.WithLabelValues(workflow).Observe(c.late.Seconds())
-		emit(r.Events, w.ws, corev1.EventTypeNormal, "Started", "Start", "started run %s for the tick at %s", c.name, c.tick.UTC().Format(time.RFC3339))
+		emit(r.Events, w.ws, corev1.EventTypeNormal, workflowsv1alpha1.ReasonStarted, "Start", "started run %s for the tick at %s", c.name, c.tick.UTC().Format(time.RFC3339))
 	}
 	for _, rec := range w.records {
 		scheduleTicks.WithLabelValues(workflow, string(rec.Outcome), rec.Reason).Add(float64(max(rec.Count, 1)))
@@ -424,7 +424,7 @@ func (r *WorkflowScheduleReconciler) announce(ctx context.Context, w *scheduleWo
 		}
 	}
 	for _, run := range w.cancelled {
-		emit(r.Events, w.ws, corev1.EventTypeNormal, "Replaced", "Cancel", "cancelled run %s: concurrencyPolicy is Replace and a new tick started", run.Name)
+		emit(r.Events, w.ws, corev1.EventTypeNormal, workflowsv1alpha1.ReasonReplaced, "Cancel", "cancelled run %s: concurrencyPolicy is Replace and a new tick started", run.Name)
 	}
 	prev := meta.FindStatusCondition(w.base.Status.Conditions, workflowsv1alpha1.ConditionReady)
 	if w.ready.Type == "" || (prev != nil && prev.Status == w.ready.Status && prev.Reason == w.ready.Reason) {

@@ -239,7 +239,7 @@ func readText(p, name string) (string, error) {
 		return "", &workflowfile.LoadError{Reason: workflowfile.ReasonLoadFailed, File: p, Message: err.Error()}
 	}
 	if !utf8.Valid(data) {
-		return "", &workflowfile.LoadError{Reason: "SyntaxError", File: p, Message: fmt.Sprintf("%s is not UTF-8 text: save it as UTF-8", name)}
+		return "", &workflowfile.LoadError{Reason: workflowfile.ReasonSyntaxError, File: p, Message: fmt.Sprintf("%s is not UTF-8 text: save it as UTF-8", name)}
 	}
 	return string(data), nil
 }

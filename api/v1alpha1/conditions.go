@@ -18,7 +18,7 @@ const (
 // beside them says what to fix.
 //
 // Packages that know nothing of Kubernetes (the engine, durable/engine; workflowfile;
-// pyworkflow; agents) keep reasons of their own, and this package mirrors them under the
+// pyworkflow; pyworker; agents) keep reasons of their own, and this package mirrors them under the
 // same names: reasons_test.go fails when one of theirs has no twin here.
 
 // Reasons of a run's Succeeded condition while it is in flight or once it ended well.
@@ -64,7 +64,8 @@ const (
 	ReasonTooManyChildren = "TooManyChildren"
 	// ReasonChildFailed: the handler returned the error of a child run that failed.
 	ReasonChildFailed = "ChildFailed"
-	// ReasonAgentFailed: the handler returned the error of an agent turn that failed.
+	// ReasonAgentFailed: the handler returned the error of an agent turn that failed; also
+	// the failure a waiting handler gets from a failed turn whose status gives no reason.
 	ReasonAgentFailed = "AgentFailed"
 	// ReasonMisuse: the handler called a durable primitive where the engine forbids it.
 	ReasonMisuse = "Misuse"
@@ -97,6 +98,12 @@ const (
 	// manager's process (AnnotationQuarantinedRevision names the revision); new runs do not
 	// start on it until the source changes.
 	ReasonQuarantined = "Quarantined"
+	// ReasonChildDeleted: the child run the handler waits for was deleted before it finished;
+	// the handler gets it as the child's failure.
+	ReasonChildDeleted = "ChildDeleted"
+	// ReasonAgentRunDeleted: the agent turn the handler waits for was deleted before it
+	// finished; the handler gets it as the turn's failure.
+	ReasonAgentRunDeleted = "AgentRunDeleted"
 	// ReasonForeignObject: the run's child run or agent turn exists already, under the name
 	// the run gives it, with another spec than the run's: someone made it by hand.
 	ReasonForeignObject = "ForeignObject"
@@ -109,9 +116,31 @@ const (
 	ReasonNamespaceBudgetExceeded = "NamespaceBudgetExceeded"
 )
 
-// ReasonSandboxDied is the reason of the Warning Event of a run whose sandbox worker died
-// under it.
-const ReasonSandboxDied = "SandboxDied"
+// Reasons of the Kubernetes Events the operator records (kubectl describe, kubectl get
+// events) that no status carries; an Event of a status change carries the status's reason
+// (ReasonWaiting, ReasonSucceeded, ReasonCancelled, a Ready condition's).
+const (
+	// ReasonStarted: a run started, a schedule started a tick's run, or an agent turn asked
+	// its backend.
+	ReasonStarted = "Started"
+	// ReasonFailed: a run or an agent turn failed; the message leads with the failure's own
+	// reason.
+	ReasonFailed = "Failed"
+	// ReasonRetrying: an agent turn's call failed and will be retried.
+	ReasonRetrying = "Retrying"
+	// ReasonStepRetrying: a step's attempt failed and the step will be retried.
+	ReasonStepRetrying = "StepRetrying"
+	// ReasonStatusRefused: the API server refused a run's final status write.
+	ReasonStatusRefused = "StatusRefused"
+	// ReasonReplaced: a schedule cancelled a run because concurrencyPolicy Replace started a
+	// new tick.
+	ReasonReplaced = "Replaced"
+	// ReasonDeclaredScheduleNameTaken: a declared schedule's WorkflowSchedule name is held by
+	// a schedule the operator does not keep.
+	ReasonDeclaredScheduleNameTaken = "DeclaredScheduleNameTaken"
+	// ReasonSandboxDied: a run's sandbox worker died under it.
+	ReasonSandboxDied = "SandboxDied"
+)
 
 // Reasons of a workflow file that does not load: a WorkflowDefinition's Ready condition, a
 // failed revision of a WORKFLOW_DIRS file. Package workflowfile mirrors them, pyworkflow the

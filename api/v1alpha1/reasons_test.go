@@ -18,6 +18,7 @@ var mirroredPackages = []string{
 	"../../durable/engine",
 	"../../workflowfile",
 	"../../pyworkflow",
+	"../../pyworker",
 	"../../agents",
 }
 
