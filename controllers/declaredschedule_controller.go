@@ -248,6 +248,13 @@ func declaredApply(d DeclaredSchedule, key types.NamespacedName, now time.Time) 
 	return u, nil
 }
 
+// concurrencyPolicies and catchUpPolicies are the values a declared schedule may name, as
+// WorkflowSchedule's spec allows them.
+var (
+	concurrencyPolicies = []workflowsv1alpha1.ConcurrencyPolicy{workflowsv1alpha1.ConcurrencyAllow, workflowsv1alpha1.ConcurrencyForbid, workflowsv1alpha1.ConcurrencyReplace}
+	catchUpPolicies     = []workflowsv1alpha1.CatchUpPolicy{workflowsv1alpha1.CatchUpNone, workflowsv1alpha1.CatchUpLatest, workflowsv1alpha1.CatchUpAll}
+)
+
 // CheckScheduleSpec reports what makes a declared schedule unusable: its cron expression or
 // time zone, its policies. Workflow files are checked with it when they load
 // (workflowfile.Config.CheckSchedule), so a bad SCHEDULES is a load error with the file's name.
@@ -255,10 +262,10 @@ func CheckScheduleSpec(spec durable.ScheduleSpec) error {
 	if _, err := schedule.Parse(spec.Cron, spec.TimeZone, time.Now()); err != nil {
 		return err
 	}
-	if p := spec.ConcurrencyPolicy; p != "" && !slices.Contains([]string{"Allow", "Forbid", "Replace"}, p) {
+	if p := workflowsv1alpha1.ConcurrencyPolicy(spec.ConcurrencyPolicy); p != "" && !slices.Contains(concurrencyPolicies, p) {
 		return fmt.Errorf("concurrency policy %q: want Allow, Forbid or Replace", p)
 	}
-	if c := spec.CatchUp; c != "" && !slices.Contains([]string{"None", "Latest", "All"}, c) {
+	if c := workflowsv1alpha1.CatchUpPolicy(spec.CatchUp); c != "" && !slices.Contains(catchUpPolicies, c) {
 		return fmt.Errorf("catch-up %q: want None, Latest or All", c)
 	}
 	if spec.MaxCatchUp < 0 || spec.StartingDeadline < 0 || spec.Jitter < 0 {

@@ -210,7 +210,7 @@ func (r *WorkflowDefinitionReconciler) webhookState(def *workflowsv1alpha1.Workf
 	case v.reason == workflowsv1alpha1.ReasonNameConflict:
 		return false, workflowsv1alpha1.ReasonNameConflict, "the definition is not used, so neither are its webhooks"
 	case r.Routes == nil:
-		return false, "NotServed", "this manager serves no webhooks"
+		return false, workflowsv1alpha1.ReasonNotServed, "this manager serves no webhooks"
 	case !r.Grants.Allows(def.Namespace, slug):
 		return false, workflowsv1alpha1.ReasonSlugNotGranted, routes.NotGrantedMessage(def.Namespace, slug)
 	case len(owners) == 0 || owners[0].Entry.Definition != def.Name || owners[0].Entry.Namespace != def.Namespace:
@@ -223,7 +223,7 @@ func (r *WorkflowDefinitionReconciler) webhookState(def *workflowsv1alpha1.Workf
 	route, ok := r.Routes.Get(routes.OriginDefinition, slug)
 	switch {
 	case !ok || route.Key != own:
-		return false, "Pending", "the route is being set up"
+		return false, workflowsv1alpha1.ReasonPending, "the route is being set up"
 	case route.Ready:
 		return true, "", ""
 	}

@@ -266,6 +266,12 @@ const (
 	// ReasonSlugNotGranted: the operator's --webhook-slug-grants does not let the namespace
 	// claim the slug.
 	ReasonSlugNotGranted = "SlugNotGranted"
+	// ReasonNotServed: a WorkflowDefinition declares a webhook, and this manager serves no
+	// webhooks (status.webhooks[].reason).
+	ReasonNotServed = "NotServed"
+	// ReasonPending: a WorkflowDefinition's webhook route is being set up
+	// (status.webhooks[].reason).
+	ReasonPending = "Pending"
 	// ReasonInvalidSpec: the provider settings are unusable (for example an hmac header that
 	// is not a valid header name).
 	ReasonInvalidSpec = "InvalidSpec"
