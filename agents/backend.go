@@ -75,7 +75,9 @@ type Backend interface {
 	Complete(ctx context.Context, req Request) (Response, error)
 }
 
-// Reasons of failed turns, recorded in the AgentRun's status.error.reason.
+// Reasons of failed turns, recorded in the AgentRun's status.error.reason. The package knows
+// nothing of Kubernetes, so api/v1alpha1 mirrors them under the same names (its reasons_test.go
+// fails on a reason added here without its twin there).
 const (
 	// ReasonUpstreamRejected: the backend refused the request for good (a 4xx other than
 	// 408 and 429): a wrong model, a bad API key, a prompt too long. Retrying cannot help.

@@ -347,19 +347,57 @@ func (c *Catalog) List(namespace string) []Entry {
 }
 
 // UnknownWorkflow says that no workflow named name is known in namespace, for a run's
-// failure or an API error: the workflows it knows, and the file whose NAMESPACES leaves the
-// namespace out, if that is why.
-func (c *Catalog) UnknownWorkflow(namespace, name string) string {
-	msg := fmt.Sprintf("workflow %q is not known in namespace %s", name, namespace)
+// failure, a Ready condition or an API error: the workflows it knows, and the file whose
+// NAMESPACES leaves the namespace out, if that is why. Set Field on the result where a spec
+// field names the workflow.
+func (c *Catalog) UnknownWorkflow(namespace, name string) *UnknownWorkflowError {
+	err := &UnknownWorkflowError{Namespace: namespace, Name: name}
 	c.mu.RLock()
 	e, restricted := c.files[name]
 	c.mu.RUnlock()
 	if restricted && !e.allows(namespace) {
 		fw, _ := e.FileWorkflow()
-		msg += fmt.Sprintf(" (the workflow file %s may be started only in the namespaces its NAMESPACES lists: %s)", e.File, strings.Join(fw.Namespaces(), ", "))
+		err.Restriction = fmt.Sprintf("the workflow file %s may be started only in the namespaces its NAMESPACES lists: %s", e.File, strings.Join(fw.Namespaces(), ", "))
 	}
-	return msg + "; known workflows: " + strings.Join(c.Names(namespace), ", ")
+	err.Known = c.Names(namespace)
+	return err
 }
+
+// UnknownWorkflowError is a workflow name that no workflow has in a namespace. Its Error is
+// the one message the operator writes for it, on a failed run (reason UnknownWorkflow), on a
+// WorkflowSchedule's or a WebhookEndpoint's Ready condition, and in the REST API's answers.
+// errors.Is matches it against ErrUnknownWorkflow.
+type UnknownWorkflowError struct {
+	// Namespace is where the workflow was looked up.
+	Namespace string
+	// Name is the workflow name nothing defines there.
+	Name string
+	// Restriction says which workflow file's NAMESPACES leaves Namespace out, when that is
+	// why; empty otherwise.
+	Restriction string
+	// Known lists the workflows Namespace can run, sorted.
+	Known []string
+	// Field is the spec field to fix (for example "spec.workflowName"), for an object whose
+	// spec names the workflow; empty for a run's failure and an API error.
+	Field string
+}
+
+// Error says which workflow is not known where, why when a file restricts it, and which
+// workflows are known.
+func (e *UnknownWorkflowError) Error() string {
+	msg := fmt.Sprintf("workflow %q is not known in namespace %s", e.Name, e.Namespace)
+	if e.Restriction != "" {
+		msg += " (" + e.Restriction + ")"
+	}
+	known := strings.Join(e.Known, ", ")
+	if e.Field != "" {
+		return msg + "; fix " + e.Field + " (known workflows: " + known + ")"
+	}
+	return msg + "; known workflows: " + known
+}
+
+// Is reports whether target is ErrUnknownWorkflow.
+func (e *UnknownWorkflowError) Is(target error) bool { return target == ErrUnknownWorkflow }
 
 // Names returns the names List returns, for error messages.
 func (c *Catalog) Names(namespace string) []string {
@@ -458,7 +496,7 @@ func (c *Catalog) Resolve(ctx context.Context, namespace, name, revision string)
 		if e, ok := c.Lookup(namespace, name); ok {
 			return e.Workflow, nil
 		}
-		return nil, fmt.Errorf("%w: workflow %q", ErrUnknownWorkflow, name)
+		return nil, c.UnknownWorkflow(namespace, name)
 	}
 	if w, ok := c.currentRevision(namespace, name, revision); ok {
 		return w, nil
@@ -466,7 +504,8 @@ func (c *Catalog) Resolve(ctx context.Context, namespace, name, revision string)
 	return c.storedRevision(ctx, namespace, name, revision)
 }
 
-// ErrUnknownWorkflow is wrapped by Resolve for a name no workflow has.
+// ErrUnknownWorkflow matches (errors.Is) the *UnknownWorkflowError Resolve returns for a name
+// no workflow has.
 var ErrUnknownWorkflow = errors.New("unknown workflow")
 
 // currentRevision finds revision among the current files and the namespace's definitions.

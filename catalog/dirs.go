@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
@@ -111,7 +112,7 @@ func (d *Dirs) reload() {
 		for _, f := range files {
 			if f.err == nil {
 				if first, dup := inDir[f.workflow.Name()]; dup {
-					f.err = &workflowfile.LoadError{Reason: ReasonDuplicateWorkflowName, File: f.path, Message: fmt.Sprintf(
+					f.err = &workflowfile.LoadError{Reason: workflowsv1alpha1.ReasonDuplicateWorkflowName, File: f.path, Message: fmt.Sprintf(
 						"WORKFLOW_NAME %s is already defined by %s in the same directory, which keeps it: rename one of them", f.workflow.Name(), first)}
 				}
 			}
@@ -140,9 +141,6 @@ func (d *Dirs) reload() {
 	}
 	d.logged = logged
 }
-
-// ReasonDuplicateWorkflowName: two files of one directory declare the same WORKFLOW_NAME.
-const ReasonDuplicateWorkflowName = "DuplicateWorkflowName"
 
 // loadedFile is what became of one workflow file of a directory, whatever its language.
 type loadedFile struct {

@@ -29,7 +29,6 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/agents"
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/sharding/placement"
 )
@@ -45,15 +44,6 @@ const (
 	// maxAgentResultBytes bounds a reply kept in an AgentRun's status, well under etcd's
 	// request limit (the thread's history is sent again with every later turn anyway).
 	maxAgentResultBytes = 512 << 10
-)
-
-// Reasons of failed turns that the controller decides itself; the backends' reasons are in
-// the agents package.
-const (
-	// ReasonResultTooLarge: the reply does not fit an AgentRun's status.
-	ReasonResultTooLarge = "ResultTooLarge"
-	// ReasonBackendError: the backend failed in a way it did not classify.
-	ReasonBackendError = "BackendError"
 )
 
 // AgentOptions configure the AgentRun controller.
@@ -190,7 +180,7 @@ func (r *AgentRunReconciler) plan(ctx context.Context, turn *workflowsv1alpha1.A
 		return plan, err
 	}
 	if snap.Invalid != nil {
-		plan.failure = &workflowsv1alpha1.RunError{Reason: agents.ReasonConfigInvalid,
+		plan.failure = &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonConfigInvalid,
 			Message: fmt.Sprintf("the agents' configuration (key %s of ConfigMap %s) is invalid: %v", agents.ConfigKey, r.ConfigMap, snap.Invalid)}
 		return plan, nil
 	}
@@ -218,7 +208,7 @@ func (r *AgentRunReconciler) plan(ctx context.Context, turn *workflowsv1alpha1.A
 // RecordGrace passed (errNotRecordedYet). An error means the owner could not be read.
 func (r *AgentRunReconciler) checkPolicy(ctx context.Context, turn *workflowsv1alpha1.AgentRun, name string, agent agents.Agent) (*workflowsv1alpha1.RunError, error) {
 	if !agent.AllowsModel(turn.Spec.Model) {
-		return &workflowsv1alpha1.RunError{Reason: agents.ReasonNotAllowed, Message: fmt.Sprintf(
+		return &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonNotAllowed, Message: fmt.Sprintf(
 			"agent %q does not allow model %q; the operator may add it to the agent's models in %s of ConfigMap %s",
 			name, turn.Spec.Model, agents.ConfigKey, r.ConfigMap)}, nil
 	}
@@ -234,7 +224,7 @@ func (r *AgentRunReconciler) checkPolicy(ctx context.Context, turn *workflowsv1a
 	case run != nil && !run.Status.Phase.IsFinal() && r.now().Sub(turn.CreationTimestamp.Time) < r.recordGrace():
 		return nil, errNotRecordedYet
 	}
-	return &workflowsv1alpha1.RunError{Reason: agents.ReasonNotAllowed, Message: fmt.Sprintf(
+	return &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonNotAllowed, Message: fmt.Sprintf(
 		"agent %q answers only the turns that running workflow runs start (recorded in the run's journal); this AgentRun is not one. "+
 			"The operator may list namespace %s in the agent's standaloneNamespaces (%s of ConfigMap %s)",
 		name, turn.Namespace, agents.ConfigKey, r.ConfigMap)}, nil
@@ -274,7 +264,7 @@ func (r *AgentRunReconciler) recordingRun(ctx context.Context, turn *workflowsv1
 	if run.UID != ref.UID {
 		return nil, false, nil
 	}
-	recorded, err := runstore.RecordsRef(ctx, r.APIReader, run, workflowsv1alpha1.EntryKind(engine.KindAgent), turn.Name)
+	recorded, err := runstore.RecordsRef(ctx, r.APIReader, run, workflowsv1alpha1.EntryKindAgent, turn.Name)
 	if errors.Is(err, runstore.ErrLost) {
 		return run, false, nil
 	}
@@ -297,7 +287,7 @@ func (r *AgentRunReconciler) planOpenAI(ctx context.Context, turn *workflowsv1al
 		MaxTokens:    int(ceilingInt(int64(turn.Spec.MaxTokens), int64(agent.MaxTokens))),
 	}
 	if req.Model == "" {
-		plan.failure = &workflowsv1alpha1.RunError{Reason: agents.ReasonConfigInvalid,
+		plan.failure = &workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonConfigInvalid,
 			Message: fmt.Sprintf("agent %q names no model: set model in %s of ConfigMap %s, or spec.model on the turn", plan.agent, agents.ConfigKey, r.ConfigMap)}
 		return plan, nil
 	}
@@ -309,28 +299,29 @@ func (r *AgentRunReconciler) planOpenAI(ctx context.Context, turn *workflowsv1al
 	return plan, nil
 }
 
-// apiKey reads the agent's API key from its Secret, in the ConfigMap's namespace. A missing
-// Secret or key is a failure of the turn; any other read error is returned.
+// apiKey reads the agent's API key from its Secret, in the ConfigMap's namespace, which the
+// manager reads Secrets in (RBAC binds centaur-secret-reader there). A Secret or key that is
+// missing, or that the manager may not read, is a failure of the turn; any other read error is
+// returned.
 func (r *AgentRunReconciler) apiKey(ctx context.Context, name string, agent agents.Agent) (string, *workflowsv1alpha1.RunError, error) {
 	ref := agent.APIKeySecretRef
 	if ref == nil {
 		return "", nil, nil
 	}
-	key := types.NamespacedName{Namespace: r.ConfigMap.Namespace, Name: ref.Name}
-	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, key, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return "", &workflowsv1alpha1.RunError{Reason: agents.ReasonSecretNotFound,
-				Message: fmt.Sprintf("Secret %s, the apiKeySecretRef of agent %q, does not exist", key, name)}, nil
-		}
-		return "", nil, fmt.Errorf("read the API key of agent %q from Secret %s: %w", name, key, err)
+	scope := SecretScope{r.ConfigMap.Namespace}
+	values, problem, err := scope.readSecret(ctx, r.APIReader, secretRef{
+		secret: types.NamespacedName{Namespace: r.ConfigMap.Namespace, Name: ref.Name},
+		keys:   []string{ref.Key},
+		field:  name + ".apiKeySecretRef",
+		value:  "API key",
+	})
+	switch {
+	case err != nil:
+		return "", nil, fmt.Errorf("read the API key of agent %q: %w", name, err)
+	case problem != nil:
+		return "", &workflowsv1alpha1.RunError{Reason: problem.reason, Message: problem.message}, nil
 	}
-	value := strings.TrimSpace(string(secret.Data[ref.Key]))
-	if value == "" {
-		return "", &workflowsv1alpha1.RunError{Reason: agents.ReasonSecretNotFound,
-			Message: fmt.Sprintf("Secret %s has no key %q (or it is empty), the apiKeySecretRef of agent %q", key, ref.Key, name)}, nil
-	}
-	return value, nil, nil
+	return string(values[0]), nil, nil
 }
 
 // history returns the earlier turns of the turn's thread as messages, oldest first, each as the
@@ -440,7 +431,7 @@ func (r *AgentRunReconciler) wait(ctx context.Context, turn *workflowsv1alpha1.A
 	if err != nil || !changed {
 		return wrapErr(err, "record that the turn waits for an external agent")
 	}
-	r.event(turn, corev1.EventTypeNormal, "Waiting", "Wait", "%s", plan.waiting)
+	r.event(turn, corev1.EventTypeNormal, workflowsv1alpha1.ReasonWaiting, "Wait", "%s", plan.waiting)
 	return nil
 }
 
@@ -474,9 +465,9 @@ func (r *AgentRunReconciler) answer(ctx context.Context, turn *workflowsv1alpha1
 	}
 	r.hold(turn.UID, &claim{startedAt: started})
 	if orphaned {
-		r.event(turn, corev1.EventTypeWarning, "Retrying", "Answer", "%s", status.Message)
+		r.event(turn, corev1.EventTypeWarning, workflowsv1alpha1.ReasonRetrying, "Answer", "%s", status.Message)
 	} else {
-		r.event(turn, corev1.EventTypeNormal, "Started", "Answer", "%s", status.Message)
+		r.event(turn, corev1.EventTypeNormal, workflowsv1alpha1.ReasonStarted, "Answer", "%s", status.Message)
 	}
 
 	resp, err := plan.client.Complete(ctx, plan.request)
@@ -499,13 +490,13 @@ func outcomeStatus(claimed workflowsv1alpha1.AgentRunStatus, resp agents.Respons
 	finished := metav1.NewTime(now).Rfc3339Copy()
 	out.FinishedAt = &finished
 	if err == nil && len(resp.Text) > maxAgentResultBytes {
-		err = &agents.Error{Reason: ReasonResultTooLarge, Attempts: resp.Attempts,
+		err = &agents.Error{Reason: workflowsv1alpha1.ReasonResultTooLarge, Attempts: resp.Attempts,
 			Message: fmt.Sprintf("the reply is %d bytes; an AgentRun keeps at most %d: ask for a shorter answer (maxTokens)", len(resp.Text), maxAgentResultBytes)}
 	}
 	if err != nil {
 		var be *agents.Error
 		if !errors.As(err, &be) {
-			be = &agents.Error{Reason: ReasonBackendError, Message: err.Error()}
+			be = &agents.Error{Reason: workflowsv1alpha1.ReasonBackendError, Message: err.Error()}
 		}
 		out.Phase, out.Attempts = workflowsv1alpha1.AgentFailed, int32(be.Attempts)
 		message := statusText(be.Message)
@@ -591,7 +582,7 @@ func (r *AgentRunReconciler) finished(ctx context.Context, turn *workflowsv1alph
 			logger = logger.WithValues("model", s.Model, "totalTokens", u.TotalTokens)
 		}
 		logger.Info("agent_turn_finished")
-		r.event(turn, corev1.EventTypeNormal, "Succeeded", "Answer", "%s", s.Message)
+		r.event(turn, corev1.EventTypeNormal, workflowsv1alpha1.ReasonSucceeded, "Answer", "%s", s.Message)
 		return
 	}
 	reason := ""
@@ -599,7 +590,7 @@ func (r *AgentRunReconciler) finished(ctx context.Context, turn *workflowsv1alph
 		reason = s.Error.Reason
 	}
 	logger.Info("agent_turn_finished", "reason", reason, "message", logText(s.Message))
-	r.event(turn, corev1.EventTypeWarning, "Failed", "Answer", "%s after %d attempt(s): %s", reason, s.Attempts, s.Message)
+	r.event(turn, corev1.EventTypeWarning, workflowsv1alpha1.ReasonFailed, "Answer", "%s after %d attempt(s): %s", reason, s.Attempts, s.Message)
 }
 
 func (r *AgentRunReconciler) event(turn *workflowsv1alpha1.AgentRun, eventType, reason, action, note string, args ...any) {

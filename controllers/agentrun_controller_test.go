@@ -378,7 +378,7 @@ var _ = Describe("An AgentRun answered by an OpenAI-compatible backend", func() 
 		chatServer().script(prompt, chatError(http.StatusBadRequest, "This model's maximum context length is 8192 tokens", "invalid_request_error", "context_length_exceeded"))
 		failed := waitTurn(createTurn("long-"+rand.String(6), "fake", prompt, ""), workflowsv1alpha1.AgentFailed, 15*time.Second)
 		Expect(failed.Status.Error).NotTo(BeNil())
-		Expect(failed.Status.Error.Reason).To(Equal(agents.ReasonUpstreamRejected))
+		Expect(failed.Status.Error.Reason).To(Equal(workflowsv1alpha1.ReasonUpstreamRejected))
 		Expect(failed.Status.Error.Message).To(ContainSubstring("HTTP 400"))
 		Expect(failed.Status.Error.Message).To(ContainSubstring("This model's maximum context length is 8192 tokens"))
 		Expect(failed.Status.Error.Message).To(ContainSubstring("context_length_exceeded"))
@@ -396,14 +396,14 @@ var _ = Describe("An AgentRun answered by an OpenAI-compatible backend", func() 
 		waitPhase(hello, workflowsv1alpha1.PhaseSucceeded, 5*time.Second)
 
 		failed := waitTurn(turn, workflowsv1alpha1.AgentFailed, 15*time.Second)
-		Expect(failed.Status.Error.Reason).To(Equal(agents.ReasonTimeout))
+		Expect(failed.Status.Error.Reason).To(Equal(workflowsv1alpha1.ReasonTimeout))
 		Expect(failed.Status.Error.Message).To(ContainSubstring("timeout of 1s"))
 	})
 
 	It("fails a turn whose API key Secret is missing, without calling the backend", func() {
 		prompt := "no key " + rand.String(6)
 		failed := waitTurn(createTurn("nokey-"+rand.String(6), "nokey", prompt, ""), workflowsv1alpha1.AgentFailed, 15*time.Second)
-		Expect(failed.Status.Error.Reason).To(Equal(agents.ReasonSecretNotFound))
+		Expect(failed.Status.Error.Reason).To(Equal(workflowsv1alpha1.ReasonSecretNotFound))
 		Expect(failed.Status.Error.Message).To(ContainSubstring("no-such-secret"))
 		Expect(chatServer().requestsFor(prompt)).To(BeEmpty())
 	})
@@ -543,11 +543,11 @@ var _ = Describe("The AgentRun controller's pure parts", func() {
 
 		huge := outcomeStatus(claimed, agents.Response{Text: strings.Repeat("x", maxAgentResultBytes+1), Attempts: 1}, nil, now)
 		Expect(huge.Phase).To(Equal(workflowsv1alpha1.AgentFailed))
-		Expect(huge.Error.Reason).To(Equal(ReasonResultTooLarge))
+		Expect(huge.Error.Reason).To(Equal(workflowsv1alpha1.ReasonResultTooLarge))
 		Expect(huge.Result).To(BeEmpty())
 
 		odd := outcomeStatus(claimed, agents.Response{}, fmt.Errorf("something odd"), now)
-		Expect(odd.Error).To(Equal(&workflowsv1alpha1.RunError{Reason: ReasonBackendError, Message: "something odd"}))
+		Expect(odd.Error).To(Equal(&workflowsv1alpha1.RunError{Reason: workflowsv1alpha1.ReasonBackendError, Message: "something odd"}))
 	})
 
 	It("reads --agents-config as namespace/name", func() {
@@ -571,13 +571,13 @@ var _ = Describe("Agent policy", func() {
 		elsewhere := waitTurn(createTurn("stray-"+rand.String(6), "fake", "spend your key", "", func(t *workflowsv1alpha1.AgentRun) {
 			t.Namespace = other
 		}), workflowsv1alpha1.AgentFailed, 15*time.Second)
-		Expect(elsewhere.Status.Error.Reason).To(Equal(agents.ReasonNotAllowed))
+		Expect(elsewhere.Status.Error.Reason).To(Equal(workflowsv1alpha1.ReasonNotAllowed))
 		Expect(elsewhere.Status.Error.Message).To(ContainSubstring("standaloneNamespaces"))
 
 		pricey := waitTurn(createTurn("pricey-"+rand.String(6), "fake", "use the big one", "", func(t *workflowsv1alpha1.AgentRun) {
 			t.Spec.Model = "the-most-expensive-model"
 		}), workflowsv1alpha1.AgentFailed, 15*time.Second)
-		Expect(pricey.Status.Error.Reason).To(Equal(agents.ReasonNotAllowed))
+		Expect(pricey.Status.Error.Reason).To(Equal(workflowsv1alpha1.ReasonNotAllowed))
 		Expect(chatServer().calls()).To(Equal(calls), "a refused turn reached the model")
 
 		allowed := waitTurn(createTurn("allowed-"+rand.String(6), "fake", "a listed model", "", func(t *workflowsv1alpha1.AgentRun) {
@@ -618,7 +618,7 @@ var _ = Describe("Who spends the operator's key", func() {
 		calls := chatServer().calls()
 		forged := waitTurn(createTurn("forged-"+rand.String(6), "fake", "spend the operator's key", "", claiming(run)),
 			workflowsv1alpha1.AgentFailed, 20*time.Second)
-		Expect(forged.Status.Error.Reason).To(Equal(agents.ReasonNotAllowed))
+		Expect(forged.Status.Error.Reason).To(Equal(workflowsv1alpha1.ReasonNotAllowed))
 		Expect(forged.Status.Error.Message).To(ContainSubstring("recorded in the run's journal"))
 		Expect(chatServer().calls()).To(Equal(calls), "the forged turn reached the model")
 	})
@@ -689,7 +689,7 @@ async def handler(inp, ctx):
 				Name: run.Name, UID: run.UID, Controller: &yes}}
 		})
 		createEvent("foreign.go", key, nil)
-		expectFailed(run, ReasonForeignObject, "made it by hand")
+		expectFailed(run, workflowsv1alpha1.ReasonForeignObject, "made it by hand")
 	})
 })
 

@@ -15,9 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/centaur-dev/workflow-operator/agents"
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
 
@@ -43,8 +41,8 @@ var _ = Describe("Messages of any length", func() {
 		chatServer().script(prompt, chatError(http.StatusBadRequest, huge, "invalid_request_error", "huge"))
 
 		run := createRun("test_agent", map[string]string{"prompt": prompt})
-		failed := expectFailed(run, engine.ReasonAgentFailed, "the model is overloaded")
-		Expect(failed.Status.Error.Message).To(ContainSubstring(agents.ReasonUpstreamRejected))
+		failed := expectFailed(run, workflowsv1alpha1.ReasonAgentFailed, "the model is overloaded")
+		Expect(failed.Status.Error.Message).To(ContainSubstring(workflowsv1alpha1.ReasonUpstreamRejected))
 		Expect(failed.Status.Error.Message).To(ContainSubstring("cut from"))
 		expectBoundedFailure(failed)
 		expectBoundedEvents(failed.UID, "Failed")

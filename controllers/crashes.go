@@ -21,11 +21,6 @@ import (
 	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
 
-// ReasonQuarantined: the run's code killed the process that executed it (a sandbox worker, or
-// the manager's process without a sandbox; see packages sandbox and crashguard),
-// so it fails instead of executing again.
-const ReasonQuarantined = "Quarantined"
-
 // guard enters a run of a WorkflowDefinition into the crash guard for its execution: it then
 // executes alone when it has strikes, and fails with a failure when it is convicted. leave
 // ends the record and reports whether the run was a bystander (it had strikes, executed alone
@@ -40,7 +35,7 @@ func (r *WorkflowRunReconciler) guard(ctx context.Context, run *workflowsv1alpha
 		if err := r.quarantineRevision(ctx, run); err != nil {
 			return nil, nil, err
 		}
-		return nil, &engine.Failure{Reason: ReasonQuarantined, Message: fmt.Sprintf(
+		return nil, &engine.Failure{Reason: workflowsv1alpha1.ReasonQuarantined, Message: fmt.Sprintf(
 			"%s died while this run's code executed alone, after it was among the runs executing at an earlier death (%s: %d): its code most likely exceeds its memory bound, and the run is stopped so that it cannot take more processes down; its definition's revision %s is quarantined. Look for a step or handler that builds a very large value",
 			r.executor(), workflowsv1alpha1.AnnotationCrashStrikes, strikes, run.Status.WorkflowRevision)}, nil
 	}
@@ -49,7 +44,7 @@ func (r *WorkflowRunReconciler) guard(ctx context.Context, run *workflowsv1alpha
 	case err != nil:
 		return nil, nil, err
 	case def != "":
-		return nil, &engine.Failure{Reason: ReasonQuarantined, Message: fmt.Sprintf(
+		return nil, &engine.Failure{Reason: workflowsv1alpha1.ReasonQuarantined, Message: fmt.Sprintf(
 			"revision %s of WorkflowDefinition %s is quarantined: another run of it killed the manager's process, so this one does not execute",
 			run.Status.WorkflowRevision, def)}, nil
 	}
@@ -87,10 +82,6 @@ func (r *WorkflowRunReconciler) executeHandler(ctx context.Context, wf durable.W
 	return r.Sandbox.Execute(ctx, code.Bundle(), code.Revision(), ex, crashStrikes(w.Run()) > 0)
 }
 
-// ReasonSandboxDied is the reason of the Warning Event of a run whose sandbox worker died
-// under it.
-const ReasonSandboxDied = "SandboxDied"
-
 // sandboxDied counts a strike on a run whose worker died under it: one when it shared the
 // worker, a conviction when it had the worker alone. The run executes again (alone, since it
 // has a strike), or is stopped as convicted (guard).
@@ -98,7 +89,7 @@ func (r *WorkflowRunReconciler) sandboxDied(ctx context.Context, w *runstore.Wri
 	run := w.Run()
 	r.store.Forget(run.UID)
 	strikes := crashguard.Strikes(death.Alone)
-	r.event(run, corev1.EventTypeWarning, ReasonSandboxDied, "Execute", "%s; %d strike(s) counted on this run (%s)",
+	r.event(run, corev1.EventTypeWarning, workflowsv1alpha1.ReasonSandboxDied, "Execute", "%s; %d strike(s) counted on this run (%s)",
 		death.Error(), strikes, workflowsv1alpha1.AnnotationCrashStrikes)
 	log.FromContext(ctx).Info("sandbox_died", "run", run.Name, "alone", death.Alone, "error", death.Error())
 	if err := addCrashStrikes(ctx, r.Client, run, string(run.UID), strikes); err != nil {

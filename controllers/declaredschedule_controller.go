@@ -49,8 +49,6 @@ const (
 	DeclaredByGo         = "go"
 	DeclaredByFile       = "file"
 	DeclaredByDefinition = "definition"
-	// AnnotationDeclaredIn says, for people, which workflow or file declares the schedule.
-	AnnotationDeclaredIn = "workflows.centaur.dev/declared-in"
 	// declaredFieldOwner is the server-side apply field manager of declared schedules.
 	declaredFieldOwner = "centaur-declared-schedules"
 )
@@ -212,7 +210,7 @@ func declaredApply(d DeclaredSchedule, key types.NamespacedName, now time.Time) 
 		ObjectMeta: metav1.ObjectMeta{
 			Name: key.Name, Namespace: key.Namespace,
 			Labels:      map[string]string{workflowsv1alpha1.LabelDeclaredBy: d.DeclaredBy},
-			Annotations: map[string]string{AnnotationDeclaredIn: d.Origin},
+			Annotations: map[string]string{workflowsv1alpha1.AnnotationDeclaredIn: d.Origin},
 		},
 		Spec: workflowsv1alpha1.WorkflowScheduleSpec{
 			Schedule: d.Spec.Cron, TimeZone: d.Spec.TimeZone, WorkflowName: d.Workflow,
@@ -250,6 +248,13 @@ func declaredApply(d DeclaredSchedule, key types.NamespacedName, now time.Time) 
 	return u, nil
 }
 
+// concurrencyPolicies and catchUpPolicies are the values a declared schedule may name, as
+// WorkflowSchedule's spec allows them.
+var (
+	concurrencyPolicies = []workflowsv1alpha1.ConcurrencyPolicy{workflowsv1alpha1.ConcurrencyAllow, workflowsv1alpha1.ConcurrencyForbid, workflowsv1alpha1.ConcurrencyReplace}
+	catchUpPolicies     = []workflowsv1alpha1.CatchUpPolicy{workflowsv1alpha1.CatchUpNone, workflowsv1alpha1.CatchUpLatest, workflowsv1alpha1.CatchUpAll}
+)
+
 // CheckScheduleSpec reports what makes a declared schedule unusable: its cron expression or
 // time zone, its policies. Workflow files are checked with it when they load
 // (workflowfile.Config.CheckSchedule), so a bad SCHEDULES is a load error with the file's name.
@@ -257,10 +262,10 @@ func CheckScheduleSpec(spec durable.ScheduleSpec) error {
 	if _, err := schedule.Parse(spec.Cron, spec.TimeZone, time.Now()); err != nil {
 		return err
 	}
-	if p := spec.ConcurrencyPolicy; p != "" && !slices.Contains([]string{"Allow", "Forbid", "Replace"}, p) {
+	if p := workflowsv1alpha1.ConcurrencyPolicy(spec.ConcurrencyPolicy); p != "" && !slices.Contains(concurrencyPolicies, p) {
 		return fmt.Errorf("concurrency policy %q: want Allow, Forbid or Replace", p)
 	}
-	if c := spec.CatchUp; c != "" && !slices.Contains([]string{"None", "Latest", "All"}, c) {
+	if c := workflowsv1alpha1.CatchUpPolicy(spec.CatchUp); c != "" && !slices.Contains(catchUpPolicies, c) {
 		return fmt.Errorf("catch-up %q: want None, Latest or All", c)
 	}
 	if spec.MaxCatchUp < 0 || spec.StartingDeadline < 0 || spec.Jitter < 0 {
@@ -359,7 +364,7 @@ func (r *DeclaredScheduleReconciler) apply(ctx context.Context, d declaredObject
 	case err == nil && current.Labels[workflowsv1alpha1.LabelDeclaredBy] == "":
 		msg := fmt.Sprintf("%s declares a schedule named %s, which this WorkflowSchedule (not declared by any workflow) holds; the declaration is not applied until the name is free", d.origin, d.key.Name)
 		log.FromContext(ctx).Info("declared_schedule_name_taken", "schedule", d.key, "origin", d.origin)
-		emit(r.Events, current, corev1.EventTypeWarning, "DeclaredScheduleNameTaken", "Declare", "%s", msg)
+		emit(r.Events, current, corev1.EventTypeWarning, workflowsv1alpha1.ReasonDeclaredScheduleNameTaken, "Declare", "%s", msg)
 		return nil
 	case err != nil && !apierrors.IsNotFound(err):
 		return fmt.Errorf("read schedule %s: %w", d.key, err)
@@ -380,7 +385,7 @@ func (r *DeclaredScheduleReconciler) remove(ctx context.Context, ws *workflowsv1
 	if client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("delete schedule %s/%s, no longer declared: %w", ws.Namespace, ws.Name, err)
 	}
-	log.FromContext(ctx).Info("workflow_schedule_undeclared", "schedule", client.ObjectKeyFromObject(ws), "was", ws.Annotations[AnnotationDeclaredIn])
+	log.FromContext(ctx).Info("workflow_schedule_undeclared", "schedule", client.ObjectKeyFromObject(ws), "was", ws.Annotations[workflowsv1alpha1.AnnotationDeclaredIn])
 	return nil
 }
 

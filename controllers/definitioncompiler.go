@@ -80,7 +80,7 @@ func (c *definitionCompiler) compile(def *workflowsv1alpha1.WorkflowDefinition, 
 // that did not answer in time may have made.
 func deterministic(err error) bool {
 	var le *workflowfile.LoadError
-	return err == nil || errors.As(err, &le) && le.Reason != workflowfile.ReasonLoadFailed
+	return err == nil || errors.As(err, &le) && le.Reason != workflowsv1alpha1.ReasonLoadFailed
 }
 
 // forget drops a deleted definition's last compile.

@@ -97,7 +97,7 @@ func (h *runHost) SendEvent(ctx context.Context, step string, out engine.Outgoin
 	case err == nil, apierrors.IsAlreadyExists(err):
 		return ev.Name, nil
 	case apierrors.IsInvalid(err):
-		return "", &engine.Failure{Reason: engine.ReasonHandlerError, Message: fmt.Sprintf("the event of %q is not valid: %v", step, err)}
+		return "", &engine.Failure{Reason: workflowsv1alpha1.ReasonHandlerError, Message: fmt.Sprintf("the event of %q is not valid: %v", step, err)}
 	}
 	return "", fmt.Errorf("create event %s: %w", ev.Name, err)
 }
@@ -113,7 +113,7 @@ func (h *runHost) ChildResult(ctx context.Context, id string) (engine.Result, er
 	}
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return engine.Result{Done: true, Failure: &engine.Failure{Reason: "ChildDeleted", Message: "the child run was deleted before it finished"}}, nil
+			return engine.Result{Done: true, Failure: &engine.Failure{Reason: workflowsv1alpha1.ReasonChildDeleted, Message: "the child run was deleted before it finished"}}, nil
 		}
 		return engine.Result{}, err
 	}
@@ -151,7 +151,7 @@ func (h *runHost) createOwned(ctx context.Context, obj, existing client.Object, 
 	case apierrors.IsInvalid(err):
 		// The API server will refuse it however often it is tried (a temperature over 2, a
 		// child name that is not a name): fail the run and say why.
-		return "", &engine.Failure{Reason: engine.ReasonHandlerError, Message: fmt.Sprintf("the %s the run asked for is not valid: %v", what, err)}
+		return "", &engine.Failure{Reason: workflowsv1alpha1.ReasonHandlerError, Message: fmt.Sprintf("the %s the run asked for is not valid: %v", what, err)}
 	case !apierrors.IsAlreadyExists(err):
 		return "", fmt.Errorf("create %s: %w", obj.GetName(), err)
 	}
@@ -162,7 +162,7 @@ func (h *runHost) createOwned(ctx context.Context, obj, existing client.Object, 
 		return "", fmt.Errorf("%s already exists and does not belong to run %s", obj.GetName(), h.run.Name)
 	}
 	if !same() {
-		return "", &engine.Failure{Reason: ReasonForeignObject, Message: fmt.Sprintf(
+		return "", &engine.Failure{Reason: workflowsv1alpha1.ReasonForeignObject, Message: fmt.Sprintf(
 			"the %s %s exists and claims to belong to this run, but holds something else than the run asked for: someone made it by hand, so the run cannot take it for its own",
 			what, obj.GetName())}
 	}
@@ -176,10 +176,6 @@ func jsonOrNull(v *apiextensionsv1.JSON) []byte {
 	}
 	return v.Raw
 }
-
-// ReasonForeignObject fails a run whose child run or agent turn exists already, under the name
-// the run gives it, with another spec than the run's: someone made it by hand.
-const ReasonForeignObject = "ForeignObject"
 
 // getOwned reads an object of the run's from the cache, falling back to the API server when
 // the cache has not seen it yet.
@@ -203,7 +199,7 @@ func phaseOrPending(p workflowsv1alpha1.RunPhase) string {
 // run (and, under sharding, with its shard); AlreadyExists means "that is my turn".
 func (h *runHost) StartAgent(ctx context.Context, step string, req durable.AgentRequest) (string, error) {
 	if req.MaxTokens > math.MaxInt32 {
-		return "", &engine.Failure{Reason: engine.ReasonHandlerError, Message: fmt.Sprintf("agent turn %q asks for %d tokens, more than an AgentRun holds (%d)", step, req.MaxTokens, math.MaxInt32)}
+		return "", &engine.Failure{Reason: workflowsv1alpha1.ReasonHandlerError, Message: fmt.Sprintf("agent turn %q asks for %d tokens, more than an AgentRun holds (%d)", step, req.MaxTokens, math.MaxInt32)}
 	}
 	turn := &workflowsv1alpha1.AgentRun{
 		ObjectMeta: metav1.ObjectMeta{
@@ -229,7 +225,7 @@ func (h *runHost) AgentResult(ctx context.Context, id string) (engine.Result, er
 	turn := &workflowsv1alpha1.AgentRun{}
 	if err := h.getOwned(ctx, id, turn); err != nil {
 		if apierrors.IsNotFound(err) {
-			return engine.Result{Done: true, Failure: &engine.Failure{Reason: "AgentRunDeleted", Message: "the agent turn was deleted before it finished"}}, nil
+			return engine.Result{Done: true, Failure: &engine.Failure{Reason: workflowsv1alpha1.ReasonAgentRunDeleted, Message: "the agent turn was deleted before it finished"}}, nil
 		}
 		return engine.Result{}, err
 	}
@@ -246,7 +242,7 @@ func (h *runHost) AgentResult(ctx context.Context, id string) (engine.Result, er
 		}
 		return engine.Result{Done: true, Output: out}, nil
 	case workflowsv1alpha1.AgentFailed:
-		failure := &engine.Failure{Reason: "AgentFailed", Message: "the agent turn failed"}
+		failure := &engine.Failure{Reason: workflowsv1alpha1.ReasonAgentFailed, Message: "the agent turn failed"}
 		if status.Error != nil {
 			failure = &engine.Failure{Reason: status.Error.Reason, Message: status.Error.Message}
 		}

@@ -17,7 +17,6 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
-	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
 // dropPython writes a Python workflow file into the suite's WORKFLOW_DIRS under a unique name
@@ -176,7 +175,7 @@ async def handler(inp, ctx):
     return await ctx.step("after", lambda: "fine")
 `)
 		waitLoaded("default", name)
-		spun := expectFailedWithin(createRun(name, map[string]bool{"spin": true}), workflowfile.ReasonExecutionLimit, "--python-handler-deadline", time.Minute)
+		spun := expectFailedWithin(createRun(name, map[string]bool{"spin": true}), workflowsv1alpha1.ReasonExecutionLimit, "--python-handler-deadline", time.Minute)
 		Expect(entry(spun, "before").Attempts).To(BeEquivalentTo(1))
 		Expect(outputOf(waitPhase(createRun(name, map[string]bool{"spin": false}), workflowsv1alpha1.PhaseSucceeded, 20*time.Second))).To(MatchJSON(`"fine"`))
 	})
@@ -293,7 +292,7 @@ async def handler(inp, ctx):
 		text, err := os.ReadFile(filepath.Join("..", "workflows", "nightly_report.py"))
 		Expect(err).NotTo(HaveOccurred())
 		def := createDefinition("python-"+rand.String(5), string(text))
-		ready := definitionReady(def, workflowfile.ReasonPythonNotSupported)
+		ready := definitionReady(def, workflowsv1alpha1.ReasonPythonNotSupported)
 		Expect(readyMessage(ready)).To(ContainSubstring("a WorkflowDefinition is Starlark"))
 	})
 })
@@ -330,7 +329,7 @@ async def handler(inp, ctx):
 		waitLoaded("default", name)
 		slug := strings.ReplaceAll(name, "_", "-")
 		envelope := map[string]any{"webhook": map[string]any{"slug": slug}}
-		expectFailed(createRun(name, envelope), ReasonNotStartedByWebhook, "starts only from its webhooks")
+		expectFailed(createRun(name, envelope), workflowsv1alpha1.ReasonNotStartedByWebhook, "starts only from its webhooks")
 		delivered := createRun(name, envelope, func(r *workflowsv1alpha1.WorkflowRun) {
 			r.Labels = map[string]string{workflowsv1alpha1.LabelWebhook: slug} // as the manager's webhook server writes it
 		})

@@ -24,10 +24,6 @@ import (
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
-// LabelRevisionOf marks the ControllerRevisions that hold workflow file revisions; its value is
-// the workflow's name (as a label value).
-const LabelRevisionOf = "workflows.centaur.dev/revision-of"
-
 // managedByLabel and managedBy mark the ControllerRevisions the manager stores.
 const (
 	managedByLabel = "app.kubernetes.io/managed-by"
@@ -65,8 +61,8 @@ func (s *RevisionStore) Save(ctx context.Context, namespace, workflow, rev strin
 	}
 	cr := &appsv1.ControllerRevision{
 		ObjectMeta: metav1.ObjectMeta{Name: rev, Namespace: namespace, Labels: map[string]string{
-			LabelRevisionOf: workflowsv1alpha1.LabelValue(workflow),
-			managedByLabel:  managedBy,
+			workflowsv1alpha1.LabelRevisionOf: workflowsv1alpha1.LabelValue(workflow),
+			managedByLabel:                    managedBy,
 		}},
 		Data:     runtime.RawExtension{Raw: data},
 		Revision: 1,
@@ -94,7 +90,7 @@ func (s *RevisionStore) Load(ctx context.Context, namespace, rev string) (workfl
 		}
 		return workflowfile.Bundle{}, err
 	}
-	if cr.Labels[LabelRevisionOf] == "" {
+	if cr.Labels[workflowsv1alpha1.LabelRevisionOf] == "" {
 		return workflowfile.Bundle{}, fmt.Errorf("ControllerRevision %s/%s is not a workflow revision: %w", namespace, rev, catalog.ErrRevisionNotFound)
 	}
 	var b workflowfile.Bundle
@@ -141,7 +137,7 @@ func (c *RevisionCollector) Start(ctx context.Context) error {
 // Collect makes one pass: it deletes the revisions found unused by this and the previous pass.
 func (c *RevisionCollector) Collect(ctx context.Context) error {
 	var list appsv1.ControllerRevisionList
-	if err := c.Reader.List(ctx, &list, client.HasLabels{LabelRevisionOf}); err != nil {
+	if err := c.Reader.List(ctx, &list, client.HasLabels{workflowsv1alpha1.LabelRevisionOf}); err != nil {
 		return fmt.Errorf("list workflow revisions: %w", err)
 	}
 	unused := map[string]bool{}

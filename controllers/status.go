@@ -68,11 +68,19 @@ func requeueOnConflict(err error) (ctrl.Result, error) {
 	return ctrl.Result{}, err
 }
 
+// finding is a reason (one of api/v1alpha1's) with a message for people that says what
+// happened and, where something is wrong, what to fix: what a reconcile decided about an
+// object, or why one of its references (a Secret, a webhook's secret_ref) does not resolve.
+// Packages outside controllers have their own: engine.Failure for a run's failure, the API's
+// RunError in a status, schedule.SpecError for an unusable schedule.
+type finding struct {
+	reason, message string
+}
+
 // readiness is what a reconcile decided for an object's Ready condition.
 type readiness struct {
-	status  metav1.ConditionStatus
-	reason  string
-	message string
+	status metav1.ConditionStatus
+	finding
 }
 
 // setIn records the readiness as the Ready condition among conditions, for generation.
@@ -89,11 +97,11 @@ func (r readiness) changes(conditions []metav1.Condition) bool {
 
 // readyAs and unready are the readiness of an object that is Ready, or not, for reason.
 func readyAs(reason, message string) readiness {
-	return readiness{status: metav1.ConditionTrue, reason: reason, message: message}
+	return readiness{status: metav1.ConditionTrue, finding: finding{reason, message}}
 }
 
 func unready(reason, message string) readiness {
-	return readiness{status: metav1.ConditionFalse, reason: reason, message: message}
+	return readiness{status: metav1.ConditionFalse, finding: finding{reason, message}}
 }
 
 // requestsForList is the map function of a watch that wakes the objects a list finds: it

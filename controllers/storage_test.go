@@ -168,7 +168,7 @@ var _ = Describe("Budgets", func() {
 	It("fails an input too large to leave room for the status before running anything", func() {
 		key := rand.String(8)
 		run := createRun("test_blobs", blobsInput{Key: key, Bytes: 1, Steps: 1, Pad: strings.Repeat("p", 1100<<10)})
-		expectFailed(run, runstore.ReasonInputTooLarge, "pass large data by reference")
+		expectFailed(run, workflowsv1alpha1.ReasonInputTooLarge, "pass large data by reference")
 		Expect(callCount(key, "blob-1")).To(Equal(0))
 	})
 

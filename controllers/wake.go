@@ -25,7 +25,7 @@ func waitingForIndex(obj client.Object) []string {
 	}
 	var keys []string
 	for _, e := range run.Status.Journal {
-		if e.Kind == workflowsv1alpha1.EntryKind(engine.KindEvent) && e.State == workflowsv1alpha1.EntryState(engine.StateWaiting) {
+		if e.Kind == workflowsv1alpha1.EntryKindEvent && e.State == workflowsv1alpha1.EntryStateWaiting {
 			keys = append(keys, e.Target)
 		}
 	}

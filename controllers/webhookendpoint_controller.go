@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -89,11 +88,6 @@ type verdict struct {
 	route routes.Route
 }
 
-// secretProblem is why one secret reference does not resolve.
-type secretProblem struct {
-	reason, message string
-}
-
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=webhookendpoints,verbs=get;list;watch
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=webhookendpoints/status,verbs=get;update;patch
 
@@ -142,30 +136,30 @@ func (r *WebhookEndpointReconciler) wakeDefinitions(slug string) {
 func (r *WebhookEndpointReconciler) evaluate(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint) (verdict, error) {
 	route := endpointRoute(ep)
 	if owner, ok := managerWebhook(r.Workflows, ep.Spec.Slug); ok {
-		return verdict{readiness: unready(routes.ReasonSlugConflict, fmt.Sprintf(
+		return verdict{readiness: unready(workflowsv1alpha1.ReasonSlugConflict, fmt.Sprintf(
 			"slug %q is declared by the manager's workflow %q (%s), which no WebhookEndpoint can take over; choose another spec.slug",
 			ep.Spec.Slug, owner.Entry.Name(), ownerDescription(owner.Entry)))}, nil
 	}
 	if !r.Grants.Allows(ep.Namespace, ep.Spec.Slug) {
-		return verdict{readiness: unready(routes.ReasonSlugNotGranted, routes.NotGrantedMessage(ep.Namespace, ep.Spec.Slug))}, nil
+		return verdict{readiness: unready(workflowsv1alpha1.ReasonSlugNotGranted, routes.NotGrantedMessage(ep.Namespace, ep.Spec.Slug))}, nil
 	}
 	winner, err := r.slugOwner(ctx, ep)
 	if err != nil {
 		return verdict{}, err
 	}
 	if winner != nil {
-		return verdict{readiness: unready(routes.ReasonSlugConflict, fmt.Sprintf(
+		return verdict{readiness: unready(workflowsv1alpha1.ReasonSlugConflict, fmt.Sprintf(
 			"slug %q is already served by the older WebhookEndpoint %s (created %s); the oldest endpoint claiming a slug wins. Choose another spec.slug, or delete that endpoint.",
 			ep.Spec.Slug, objectSeenFrom(ep.Namespace, winner.Namespace, winner.Name), winner.CreationTimestamp.UTC().Format(time.RFC3339)))}, nil
 	}
 	if _, ok := r.Workflows.Lookup(ep.Namespace, ep.Spec.WorkflowName); !ok {
-		return notReady(route, routes.ReasonUnknownWorkflow, fmt.Sprintf(
-			"workflow %q is not known in namespace %s; fix spec.workflowName (known workflows: %s)",
-			ep.Spec.WorkflowName, ep.Namespace, strings.Join(r.Workflows.Names(ep.Namespace), ", "))), nil
+		unknown := r.Workflows.UnknownWorkflow(ep.Namespace, ep.Spec.WorkflowName)
+		unknown.Field = "spec.workflowName"
+		return notReady(route, workflowsv1alpha1.ReasonUnknownWorkflow, unknown.Error()), nil
 	}
 	verifier, err := signature.New(string(ep.Spec.Provider), hmacConfig(ep.Spec.Auth), tolerance(ep.Spec.Auth))
 	if err != nil {
-		return notReady(route, routes.ReasonInvalidSpec, fmt.Sprintf("the provider settings are unusable: %v; fix spec.provider and spec.auth", err)), nil
+		return notReady(route, workflowsv1alpha1.ReasonInvalidSpec, fmt.Sprintf("the provider settings are unusable: %v; fix spec.provider and spec.auth", err)), nil
 	}
 	route.Verifier = verifier
 	return r.evaluateSecrets(ctx, ep, route)
@@ -193,7 +187,7 @@ func (r *WebhookEndpointReconciler) evaluateSecrets(ctx context.Context, ep *wor
 	if len(problems) > 0 {
 		message += fmt.Sprintf(" (with %d of %d secrets: %s)", len(secrets), len(secrets)+len(problems), joinProblems(problems))
 	}
-	return verdict{readiness: readyAs(routes.ReasonReady, message), owner: true, route: route}, nil
+	return verdict{readiness: readyAs(workflowsv1alpha1.ReasonReady, message), owner: true, route: route}, nil
 }
 
 // notReady is the verdict of an endpoint that owns its slug but cannot serve it: its route
@@ -257,12 +251,12 @@ func older(a, b *workflowsv1alpha1.WebhookEndpoint) bool {
 
 // resolveSecrets reads every secret reference. It returns the usable values and, for the
 // others, what is wrong with them; the error is for API failures only.
-func (r *WebhookEndpointReconciler) resolveSecrets(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint) ([][]byte, []secretProblem, error) {
+func (r *WebhookEndpointReconciler) resolveSecrets(ctx context.Context, ep *workflowsv1alpha1.WebhookEndpoint) ([][]byte, []finding, error) {
 	if ep.Spec.Auth == nil {
 		return nil, nil, nil
 	}
 	var values [][]byte
-	var problems []secretProblem
+	var problems []finding
 	for i, ref := range ep.Spec.Auth.SecretRefs {
 		value, problem, err := r.resolveSecret(ctx, ep.Namespace, ref, i)
 		switch {
@@ -277,55 +271,36 @@ func (r *WebhookEndpointReconciler) resolveSecrets(ctx context.Context, ep *work
 	return values, problems, nil
 }
 
-// resolveSecret reads one secret reference. Surrounding whitespace is trimmed from the value:
-// a Secret made from a file usually ends with a newline nobody means to sign with.
-func (r *WebhookEndpointReconciler) resolveSecret(ctx context.Context, namespace string, ref workflowsv1alpha1.SecretKeyRef, i int) ([]byte, *secretProblem, error) {
-	field := fmt.Sprintf("spec.auth.secretRefs[%d]", i)
-	if !r.SecretScope.Serves(namespace) {
-		return nil, r.SecretScope.notServed(namespace), nil
+// resolveSecret reads the i-th secret reference of an endpoint in namespace.
+func (r *WebhookEndpointReconciler) resolveSecret(ctx context.Context, namespace string, ref workflowsv1alpha1.SecretKeyRef, i int) ([]byte, *finding, error) {
+	values, problem, err := r.SecretScope.readSecret(ctx, r.Secrets, secretRef{
+		secret: types.NamespacedName{Namespace: namespace, Name: ref.Name},
+		keys:   []string{ref.Key},
+		field:  fmt.Sprintf("spec.auth.secretRefs[%d]", i),
+		value:  "signing secret",
+	})
+	if err != nil || problem != nil {
+		return nil, problem, err
 	}
-	var secret corev1.Secret
-	if err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, &secret); err != nil {
-		if p := forbidden(namespace, err); p != nil {
-			return nil, p, nil
-		}
-		if apierrors.IsNotFound(err) {
-			return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
-				"Secret %q (%s) not found in namespace %q; create it: kubectl create secret generic %s -n %s --from-literal=%s=<signing secret>",
-				ref.Name, field, namespace, ref.Name, namespace, ref.Key)}, nil
-		}
-		return nil, nil, fmt.Errorf("read Secret %s/%s: %w", namespace, ref.Name, err)
-	}
-	value, ok := secret.Data[ref.Key]
-	if !ok {
-		return nil, &secretProblem{routes.ReasonSecretKeyMissing, fmt.Sprintf(
-			"Secret %q (%s) in namespace %q has no key %q; add the key or fix %s.key",
-			ref.Name, field, namespace, ref.Key, field)}, nil
-	}
-	value = bytes.TrimSpace(value)
-	if len(value) == 0 {
-		return nil, &secretProblem{routes.ReasonSecretKeyMissing, fmt.Sprintf(
-			"key %q of Secret %q (%s) in namespace %q is empty; put the signing secret there", ref.Key, ref.Name, field, namespace)}, nil
-	}
-	return value, nil, nil
+	return values[0], nil, nil
 }
 
 // probeSecrets asks the verifier whether it can use secrets, without a request: Verify checks
 // its secrets before it looks at any header, so an empty request tells a configuration
 // problem (unusable secret) from a missing signature.
-func probeSecrets(v signature.Verifier, secrets [][]byte) *secretProblem {
+func probeSecrets(v signature.Verifier, secrets [][]byte) *finding {
 	err := v.Verify(http.Header{}, nil, secrets, time.Now())
 	switch {
 	case errors.Is(err, signature.ErrInvalidSecret):
-		return &secretProblem{routes.ReasonSecretInvalid, fmt.Sprintf("a signing secret is unusable: %v", err)}
+		return &finding{workflowsv1alpha1.ReasonSecretInvalid, fmt.Sprintf("a signing secret is unusable: %v", err)}
 	case errors.Is(err, signature.ErrNoSecret):
-		return &secretProblem{routes.ReasonSecretKeyMissing, "every signing secret is empty; put the secret in the referenced keys"}
+		return &finding{workflowsv1alpha1.ReasonSecretKeyMissing, "every signing secret is empty; put the secret in the referenced keys"}
 	}
 	return nil
 }
 
 // joinProblems renders the problems of several secret references as one message.
-func joinProblems(problems []secretProblem) string {
+func joinProblems(problems []finding) string {
 	msgs := make([]string, len(problems))
 	for i, p := range problems {
 		msgs[i] = p.message

@@ -103,7 +103,7 @@ func (r *WorkflowDefinitionReconciler) load(def *workflowsv1alpha1.WorkflowDefin
 		if errors.As(err, &le) {
 			return definitionVerdict{readiness: unready(le.Reason, le.Error())}
 		}
-		return definitionVerdict{readiness: unready(workflowfile.ReasonLoadFailed, err.Error())}
+		return definitionVerdict{readiness: unready(workflowsv1alpha1.ReasonLoadFailed, err.Error())}
 	}
 	previous, had := r.entryOf(def.Namespace, def.Name)
 	r.Catalog.SetDefinition(catalog.Entry{Workflow: w, Revision: w.Revision(), File: def.Namespace + "/" + def.Name,
@@ -139,7 +139,7 @@ func checkDefinitionWebhooks(w *workflowfile.Workflow) error {
 			continue
 		}
 		if auth.SecretRef == "" || engine.SecretRefIsEnv(auth.SecretRef) {
-			return &workflowfile.LoadError{Reason: workflowfile.ReasonInvalidWebhook, File: w.File(), Message: fmt.Sprintf(
+			return &workflowfile.LoadError{Reason: workflowsv1alpha1.ReasonInvalidWebhook, File: w.File(), Message: fmt.Sprintf(
 				"webhook %q: a WorkflowDefinition names its signing secret as a key of a Secret in its namespace, for example secret_ref = \"%s-webhook/secret\", not %q",
 				spec.Slug, spec.Slug, auth.SecretRef)}
 		}
@@ -210,20 +210,20 @@ func (r *WorkflowDefinitionReconciler) webhookState(def *workflowsv1alpha1.Workf
 	case v.reason == workflowsv1alpha1.ReasonNameConflict:
 		return false, workflowsv1alpha1.ReasonNameConflict, "the definition is not used, so neither are its webhooks"
 	case r.Routes == nil:
-		return false, "NotServed", "this manager serves no webhooks"
+		return false, workflowsv1alpha1.ReasonNotServed, "this manager serves no webhooks"
 	case !r.Grants.Allows(def.Namespace, slug):
-		return false, routes.ReasonSlugNotGranted, routes.NotGrantedMessage(def.Namespace, slug)
+		return false, workflowsv1alpha1.ReasonSlugNotGranted, routes.NotGrantedMessage(def.Namespace, slug)
 	case len(owners) == 0 || owners[0].Entry.Definition != def.Name || owners[0].Entry.Namespace != def.Namespace:
-		return false, routes.ReasonSlugConflict, slugOwnerMessage(def.Namespace, slug, owners)
+		return false, workflowsv1alpha1.ReasonSlugConflict, slugOwnerMessage(def.Namespace, slug, owners)
 	}
 	if served, ok := r.Routes.Lookup(slug); ok && served.Key.Origin == routes.OriginEndpoint {
-		return false, routes.ReasonSlugConflict, fmt.Sprintf("the WebhookEndpoint %s serves the slug %q; choose another slug",
+		return false, workflowsv1alpha1.ReasonSlugConflict, fmt.Sprintf("the WebhookEndpoint %s serves the slug %q; choose another slug",
 			objectSeenFrom(def.Namespace, served.Key.Namespace, served.Key.Name), slug)
 	}
 	route, ok := r.Routes.Get(routes.OriginDefinition, slug)
 	switch {
 	case !ok || route.Key != own:
-		return false, "Pending", "the route is being set up"
+		return false, workflowsv1alpha1.ReasonPending, "the route is being set up"
 	case route.Ready:
 		return true, "", ""
 	}

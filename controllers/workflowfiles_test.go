@@ -28,7 +28,6 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
-	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
 // revisionGCInterval is short in the suite so that the collection of unused revisions shows.
@@ -223,7 +222,7 @@ def handler(inp, ctx):
 	It("fails a run whose handler loops forever instead of holding a worker", func() {
 		name := dropFile("WORKFLOW_NAME = \"%[1]s\"\ndef handler(inp, ctx):\n    n = 0\n    while True:\n        n += 1\n")
 		waitLoaded("default", name)
-		expectFailed(createRun(name, nil), workflowfile.ReasonExecutionLimit, fmt.Sprintf("more than %d Starlark steps", fileMaxSteps))
+		expectFailed(createRun(name, nil), workflowsv1alpha1.ReasonExecutionLimit, fmt.Sprintf("more than %d Starlark steps", fileMaxSteps))
 	})
 })
 
@@ -288,7 +287,7 @@ def handler(inp, ctx):
 
 	It("reports a syntax error with its line and column", func() {
 		def := definitionReady(createDefinition("broken-"+rand.String(5), "WORKFLOW_NAME = \"x\"\ndef handler(inp, ctx):\n    return (\n"),
-			workflowfile.ReasonSyntaxError)
+			workflowsv1alpha1.ReasonSyntaxError)
 		cond := meta.FindStatusCondition(def.Status.Conditions, workflowsv1alpha1.ConditionReady)
 		Expect(cond.Status).To(Equal(metav1.ConditionFalse))
 		Expect(cond.Message).To(MatchRegexp(`^broken-\w+\.star:4:1: `))
@@ -299,7 +298,7 @@ def handler(inp, ctx):
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		def := definitionReady(createDefinition("hog-"+rand.String(5), "WORKFLOW_NAME = \"hog\"\nPAD = \"a\" * ((1 << 30) - 1)\ndef handler(inp, ctx):\n    return len(PAD)\n"),
-			workflowfile.ReasonMemoryLimitExceeded)
+			workflowsv1alpha1.ReasonMemoryLimitExceeded)
 		Expect(meta.FindStatusCondition(def.Status.Conditions, workflowsv1alpha1.ConditionReady).Message).To(ContainSubstring("takes more than 64 MiB of memory"))
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
@@ -346,11 +345,11 @@ def handler(inp, ctx):
 			workflowsv1alpha1.ReasonLoaded)
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		failed := expectFailed(createRun(workflow, nil), ReasonQuarantined, "the sandbox process that executed it (memory budget 64 MiB")
+		failed := expectFailed(createRun(workflow, nil), workflowsv1alpha1.ReasonQuarantined, "the sandbox process that executed it (memory budget 64 MiB")
 		runtime.ReadMemStats(&after)
 		Expect(failed.Annotations[workflowsv1alpha1.AnnotationCrashStrikes]).To(Equal("4"), "a death among others, then one alone")
 		Expect(after.TotalAlloc-before.TotalAlloc).To(BeNumerically("<", 512<<20), "the gigabyte was the worker's, not the manager's")
-		definitionReady(def, ReasonQuarantined)
+		definitionReady(def, workflowsv1alpha1.ReasonQuarantined)
 
 		By("a good run of another definition executes in a new worker")
 		good := "good_" + rand.String(8)
@@ -368,7 +367,7 @@ def handler(inp, ctx):
 // owned by a controller. An editor may label objects of their namespace so.
 func labelledDecoyRevisions(ns, workflow string) []*appsv1.ControllerRevision {
 	GinkgoHelper()
-	labels := map[string]string{LabelRevisionOf: workflow, "app.kubernetes.io/managed-by": "centaur-workflows"}
+	labels := map[string]string{workflowsv1alpha1.LabelRevisionOf: workflow, "app.kubernetes.io/managed-by": "centaur-workflows"}
 	template := &appsv1.ControllerRevision{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-" + rand.String(4) + "-0123456789ab", Labels: labels},
 		Data:       k8sruntime.RawExtension{Raw: []byte(`{"spec":{"template":{"$patch":"replace","spec":{"containers":[{"name":"web","image":"nginx"}]}}}}`)},

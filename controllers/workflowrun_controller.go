@@ -41,18 +41,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
 
-// Reasons of the Succeeded condition besides the engine's failure reasons.
-const (
-	ReasonRunning   = "Running"
-	ReasonSleeping  = "Sleeping"
-	ReasonWaiting   = "Waiting"
-	ReasonSucceeded = "Succeeded"
-	ReasonCancelled = "Cancelled"
-	ReasonTimeout   = "Timeout"
-)
-
 // errInterrupted aborts an execution between steps once the run's timeout has passed; the
-// next reconcile fails it with ReasonTimeout. (A cancel needs no such check: it changes the
+// next reconcile fails it with workflowsv1alpha1.ReasonTimeout. (A cancel needs no such check: it changes the
 // run's spec, so the next write is refused as a conflict.)
 var errInterrupted = errors.New("the run's timeout passed")
 
@@ -275,13 +265,13 @@ func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *runstore.Wr
 // started. Nil means it may execute.
 func preflight(run *workflowsv1alpha1.WorkflowRun, now time.Time) *engine.Failure {
 	if run.Spec.Cancel {
-		return &engine.Failure{Reason: ReasonCancelled, Message: "the run was cancelled (spec.cancel is true)"}
+		return &engine.Failure{Reason: workflowsv1alpha1.ReasonCancelled, Message: "the run was cancelled (spec.cancel is true)"}
 	}
 	if deadline, ok := runDeadline(run); ok && !now.Before(deadline) {
-		return &engine.Failure{Reason: ReasonTimeout, Message: fmt.Sprintf("the run did not finish within its timeout of %s", run.Spec.Timeout.Duration)}
+		return &engine.Failure{Reason: workflowsv1alpha1.ReasonTimeout, Message: fmt.Sprintf("the run did not finish within its timeout of %s", run.Spec.Timeout.Duration)}
 	}
 	if digest := inputDigest(run); run.Status.InputDigest != "" && digest != run.Status.InputDigest {
-		return &engine.Failure{Reason: ReasonInputChanged,
+		return &engine.Failure{Reason: workflowsv1alpha1.ReasonInputChanged,
 			Message: "spec.input changed after the run started; its recorded steps belong to the old input, so start a new run with the new input"}
 	}
 	return nil
@@ -293,29 +283,12 @@ func phaseOf(failure *engine.Failure) workflowsv1alpha1.RunPhase {
 	switch {
 	case failure == nil:
 		return workflowsv1alpha1.PhaseSucceeded
-	case failure.Reason == ReasonCancelled:
+	case failure.Reason == workflowsv1alpha1.ReasonCancelled:
 		return workflowsv1alpha1.PhaseCancelled
 	default:
 		return workflowsv1alpha1.PhaseFailed
 	}
 }
-
-// Reasons a run fails for want of its code.
-const (
-	// ReasonRevisionNotFound: the revision of the workflow file the run started on is no
-	// longer stored (its ControllerRevision was deleted by hand).
-	ReasonRevisionNotFound = "RevisionNotFound"
-	// ReasonRevisionInvalid: the stored revision does not compile or does not match its name.
-	ReasonRevisionInvalid = "RevisionInvalid"
-)
-
-// ReasonInputChanged: spec.input was edited after the run started.
-const ReasonInputChanged = "InputChanged"
-
-// ReasonNotStartedByWebhook: the workflow starts only from its webhooks (webhook_only), and
-// the run was made another way. Only the manager may set the label that marks a webhook's runs
-// (config/policy), so the label cannot be forged.
-const ReasonNotStartedByWebhook = "NotStartedByWebhook"
 
 // inputDigest is the hex SHA-256 of the run's input in canonical JSON (object keys sorted, as
 // encoding/json writes maps), so that the API server's re-encoding of the same input does not
@@ -349,15 +322,16 @@ func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1
 	name := run.Spec.WorkflowName
 	if run.Status.StartedAt != nil {
 		wf, err := r.Workflows.Resolve(ctx, run.Namespace, name, run.Status.WorkflowRevision)
+		var unknown *catalog.UnknownWorkflowError
 		switch {
 		case err == nil:
 			return wf, nil, nil
-		case errors.Is(err, catalog.ErrUnknownWorkflow):
-			return nil, r.unknownWorkflow(run), nil
+		case errors.As(err, &unknown):
+			return nil, unknownWorkflow(unknown), nil
 		case errors.Is(err, catalog.ErrRevisionNotFound):
-			return nil, &engine.Failure{Reason: ReasonRevisionNotFound, Message: err.Error()}, nil
+			return nil, &engine.Failure{Reason: workflowsv1alpha1.ReasonRevisionNotFound, Message: err.Error()}, nil
 		}
-		return nil, &engine.Failure{Reason: ReasonRevisionInvalid, Message: err.Error()}, nil
+		return nil, &engine.Failure{Reason: workflowsv1alpha1.ReasonRevisionInvalid, Message: err.Error()}, nil
 	}
 	entry, ok := r.Workflows.Lookup(run.Namespace, name)
 	if !ok {
@@ -366,10 +340,10 @@ func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1
 		if !r.Workflows.DefinitionsSynced() || r.now().Sub(run.CreationTimestamp.Time) < r.unknownWorkflowGrace() {
 			return nil, nil, errDefinitionsLoading
 		}
-		return nil, r.unknownWorkflow(run), nil
+		return nil, unknownWorkflow(r.Workflows.UnknownWorkflow(run.Namespace, name)), nil
 	}
 	if catalog.WebhookOnly(entry.Workflow) && run.Labels[workflowsv1alpha1.LabelWebhook] == "" {
-		return nil, &engine.Failure{Reason: ReasonNotStartedByWebhook, Message: fmt.Sprintf(
+		return nil, &engine.Failure{Reason: workflowsv1alpha1.ReasonNotStartedByWebhook, Message: fmt.Sprintf(
 			"workflow %q starts only from its webhooks (webhook_only), and this run was not made by a webhook delivery: send the delivery to its webhook instead", name)}, nil
 	}
 	if err := r.Workflows.Pin(ctx, entry); err != nil {
@@ -391,8 +365,8 @@ func (r *WorkflowRunReconciler) unknownWorkflowGrace() time.Duration {
 }
 
 // unknownWorkflow is the failure of a run whose workflow nobody defines in its namespace.
-func (r *WorkflowRunReconciler) unknownWorkflow(run *workflowsv1alpha1.WorkflowRun) *engine.Failure {
-	return &engine.Failure{Reason: engine.ReasonUnknownWorkflow, Message: r.Workflows.UnknownWorkflow(run.Namespace, run.Spec.WorkflowName)}
+func unknownWorkflow(err *catalog.UnknownWorkflowError) *engine.Failure {
+	return &engine.Failure{Reason: workflowsv1alpha1.ReasonUnknownWorkflow, Message: err.Error()}
 }
 
 // markStarted sets the fields of a run's start in memory; the first status write of the
@@ -408,10 +382,10 @@ func (r *WorkflowRunReconciler) markStarted(w *runstore.Writer, now time.Time) {
 	run.Status.StartTime = &metav1.MicroTime{Time: start}
 	run.Status.InputDigest = inputDigest(run)
 	run.Status.Phase = workflowsv1alpha1.PhaseRunning
-	r.setCondition(run, metav1.ConditionUnknown, ReasonRunning, "the workflow is running")
+	r.setCondition(run, metav1.ConditionUnknown, workflowsv1alpha1.ReasonRunning, "the workflow is running")
 	w.Announce(func() {
 		runsStarted.WithLabelValues(run.Spec.WorkflowName).Inc()
-		r.event(run, corev1.EventTypeNormal, "Started", "Start", "started workflow %q", run.Spec.WorkflowName)
+		r.event(run, corev1.EventTypeNormal, workflowsv1alpha1.ReasonStarted, "Start", "started workflow %q", run.Spec.WorkflowName)
 	})
 }
 
@@ -483,7 +457,7 @@ func (r *WorkflowRunReconciler) hooks(w *runstore.Writer, logger logr.Logger) en
 			case err != nil && willRetry:
 				outcome = "retrying"
 				w.Announce(func() {
-					r.event(run, corev1.EventTypeWarning, "StepRetrying", "Retry", "step %q attempt %d failed, will retry: %v", step, attempt, err)
+					r.event(run, corev1.EventTypeWarning, workflowsv1alpha1.ReasonStepRetrying, "Retry", "step %q attempt %d failed, will retry: %v", step, attempt, err)
 				})
 			case err != nil:
 				outcome = "failed"
@@ -581,7 +555,7 @@ func (r *WorkflowRunReconciler) finish(ctx context.Context, w *runstore.Writer, 
 	switch {
 	case errors.As(err, &refused):
 		log.FromContext(ctx).Error(err, "cannot record the run's failure")
-		r.event(run, corev1.EventTypeWarning, "StatusRefused", "Finish", "%s", err)
+		r.event(run, corev1.EventTypeWarning, workflowsv1alpha1.ReasonStatusRefused, "Finish", "%s", err)
 		r.store.Forget(run.UID)
 		return ctrl.Result{}, nil
 	case err != nil:
@@ -613,17 +587,17 @@ func (r *WorkflowRunReconciler) writeFinal(ctx context.Context, w *runstore.Writ
 	} else {
 		run.Status.CurrentStep = ""
 		run.Status.Error = nil
-		r.setCondition(run, metav1.ConditionTrue, ReasonSucceeded, "the workflow returned its output")
+		r.setCondition(run, metav1.ConditionTrue, workflowsv1alpha1.ReasonSucceeded, "the workflow returned its output")
 	}
 	w.Announce(func() {
 		runsFinished.WithLabelValues(run.Spec.WorkflowName, string(phase)).Inc()
 		switch phase {
 		case workflowsv1alpha1.PhaseSucceeded:
-			r.event(run, corev1.EventTypeNormal, "Succeeded", "Finish", "workflow %q succeeded", run.Spec.WorkflowName)
+			r.event(run, corev1.EventTypeNormal, workflowsv1alpha1.ReasonSucceeded, "Finish", "workflow %q succeeded", run.Spec.WorkflowName)
 		case workflowsv1alpha1.PhaseCancelled:
-			r.event(run, corev1.EventTypeNormal, "Cancelled", "Finish", "%s", failure.Message)
+			r.event(run, corev1.EventTypeNormal, workflowsv1alpha1.ReasonCancelled, "Finish", "%s", failure.Message)
 		default:
-			r.event(run, corev1.EventTypeWarning, "Failed", "Finish", "%s: %s", failure.Reason, failure.Message)
+			r.event(run, corev1.EventTypeWarning, workflowsv1alpha1.ReasonFailed, "Finish", "%s: %s", failure.Reason, failure.Message)
 		}
 	})
 	return w.Write(ctx)
@@ -671,14 +645,14 @@ func setPosition(run *workflowsv1alpha1.WorkflowRun, current string, wakeAt time
 	case engine.StateSleeping, engine.StateRetrying:
 		run.Status.Phase = workflowsv1alpha1.PhaseSleeping
 		run.Status.WakeAt = runstore.MicroTime(wakeAt)
-		setConditionReason(run, ReasonSleeping, fmt.Sprintf("%q sleeps until %s", current, wakeAt.Format(time.RFC3339Nano)))
+		setConditionReason(run, workflowsv1alpha1.ReasonSleeping, fmt.Sprintf("%q sleeps until %s", current, wakeAt.Format(time.RFC3339Nano)))
 	case engine.StateWaiting:
 		run.Status.Phase = workflowsv1alpha1.PhaseWaiting
 		run.Status.WaitingFor = target
-		setConditionReason(run, ReasonWaiting, fmt.Sprintf("%q waits for %s", current, target))
+		setConditionReason(run, workflowsv1alpha1.ReasonWaiting, fmt.Sprintf("%q waits for %s", current, target))
 	default:
 		run.Status.Phase = workflowsv1alpha1.PhaseRunning
-		setConditionReason(run, ReasonRunning, "the workflow is running")
+		setConditionReason(run, workflowsv1alpha1.ReasonRunning, "the workflow is running")
 	}
 }
 

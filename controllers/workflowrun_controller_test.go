@@ -401,7 +401,7 @@ var _ = Describe("A run's input", func() {
 		Expect(started.Status.InputDigest).To(HaveLen(64))
 		Expect(k8sClient.Patch(context.Background(), started, client.RawPatch(types.MergePatchType,
 			[]byte(`{"spec": {"input": {"request_id": "someone-else"}}}`)))).To(Succeed())
-		expectFailed(run, ReasonInputChanged, "spec.input changed after the run started")
+		expectFailed(run, workflowsv1alpha1.ReasonInputChanged, "spec.input changed after the run started")
 	})
 
 	It("is the same input however the API server re-encodes it", func() {

@@ -56,11 +56,11 @@ func TestPreflightSaysWhyARunMustFinishBeforeItExecutes(t *testing.T) {
 		reason string // empty: the run may execute
 	}{
 		{"a running run executes", startedRun(`{"a":1}`, 0), decisionStart.Add(time.Hour), ""},
-		{"cancelled", cancelled, decisionStart, ReasonCancelled},
-		{"a cancel wins over a passed timeout", cancelledLate, decisionStart.Add(time.Hour), ReasonCancelled},
+		{"cancelled", cancelled, decisionStart, workflowsv1alpha1.ReasonCancelled},
+		{"a cancel wins over a passed timeout", cancelledLate, decisionStart.Add(time.Hour), workflowsv1alpha1.ReasonCancelled},
 		{"just before its timeout", startedRun("", time.Minute), decisionStart.Add(time.Minute - time.Microsecond), ""},
-		{"at its timeout", startedRun("", time.Minute), decisionStart.Add(time.Minute), ReasonTimeout},
-		{"its input edited after the start", edited, decisionStart, ReasonInputChanged},
+		{"at its timeout", startedRun("", time.Minute), decisionStart.Add(time.Minute), workflowsv1alpha1.ReasonTimeout},
+		{"its input edited after the start", edited, decisionStart, workflowsv1alpha1.ReasonInputChanged},
 		{"its input re-encoded by the API server", reencoded, decisionStart, ""},
 		{"a run not started has no deadline yet", notStarted, decisionStart.Add(time.Hour), ""},
 	} {
@@ -84,9 +84,9 @@ func TestPhaseOfFollowsTheFailure(t *testing.T) {
 		want    workflowsv1alpha1.RunPhase
 	}{
 		{nil, workflowsv1alpha1.PhaseSucceeded},
-		{&engine.Failure{Reason: ReasonCancelled}, workflowsv1alpha1.PhaseCancelled},
-		{&engine.Failure{Reason: ReasonTimeout}, workflowsv1alpha1.PhaseFailed},
-		{&engine.Failure{Reason: engine.ReasonHandlerError}, workflowsv1alpha1.PhaseFailed},
+		{&engine.Failure{Reason: workflowsv1alpha1.ReasonCancelled}, workflowsv1alpha1.PhaseCancelled},
+		{&engine.Failure{Reason: workflowsv1alpha1.ReasonTimeout}, workflowsv1alpha1.PhaseFailed},
+		{&engine.Failure{Reason: workflowsv1alpha1.ReasonHandlerError}, workflowsv1alpha1.PhaseFailed},
 	} {
 		if got := phaseOf(tc.failure); got != tc.want {
 			t.Errorf("phaseOf(%v) = %s, want %s", tc.failure, got, tc.want)
@@ -126,10 +126,10 @@ func TestSetPositionTellsPhaseAndConditionFromTheEntryState(t *testing.T) {
 		wakeAt  bool
 		waitFor string
 	}{
-		{engine.StateSleeping, workflowsv1alpha1.PhaseSleeping, ReasonSleeping, true, ""},
-		{engine.StateRetrying, workflowsv1alpha1.PhaseSleeping, ReasonSleeping, true, ""},
-		{engine.StateWaiting, workflowsv1alpha1.PhaseWaiting, ReasonWaiting, false, "event:order.paid"},
-		{engine.StateCompleted, workflowsv1alpha1.PhaseRunning, ReasonRunning, false, ""},
+		{engine.StateSleeping, workflowsv1alpha1.PhaseSleeping, workflowsv1alpha1.ReasonSleeping, true, ""},
+		{engine.StateRetrying, workflowsv1alpha1.PhaseSleeping, workflowsv1alpha1.ReasonSleeping, true, ""},
+		{engine.StateWaiting, workflowsv1alpha1.PhaseWaiting, workflowsv1alpha1.ReasonWaiting, false, "event:order.paid"},
+		{engine.StateCompleted, workflowsv1alpha1.PhaseRunning, workflowsv1alpha1.ReasonRunning, false, ""},
 	} {
 		run := startedRun("", 0)
 		run.Status.WaitingFor = "stale"
@@ -172,9 +172,9 @@ func TestWorkflowOfPicksTheCodeARunExecutes(t *testing.T) {
 	}{
 		{"a Go workflow", synced, newRun("plain", nil), decisionStart, "plain"},
 		{"unknown within the grace: wait for its definition", synced, newRun("later", nil), decisionStart.Add(time.Second), "wait"},
-		{"unknown after the grace", synced, newRun("later", nil), decisionStart.Add(DefaultUnknownWorkflowGrace), engine.ReasonUnknownWorkflow},
+		{"unknown after the grace", synced, newRun("later", nil), decisionStart.Add(DefaultUnknownWorkflowGrace), workflowsv1alpha1.ReasonUnknownWorkflow},
 		{"unknown before every definition loaded once: wait", loading, newRun("later", nil), decisionStart.Add(time.Hour), "wait"},
-		{"webhook_only, made by kubectl", synced, newRun("hooked", nil), decisionStart, ReasonNotStartedByWebhook},
+		{"webhook_only, made by kubectl", synced, newRun("hooked", nil), decisionStart, workflowsv1alpha1.ReasonNotStartedByWebhook},
 		{"webhook_only, made by its webhook", synced, newRun("hooked", map[string]string{workflowsv1alpha1.LabelWebhook: "hooked"}), decisionStart, "hooked"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

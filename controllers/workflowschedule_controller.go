@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,25 +23,9 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/textbound"
 	"github.com/centaur-dev/workflow-operator/runquota"
 	"github.com/centaur-dev/workflow-operator/schedule"
-)
-
-// Reasons of a WorkflowSchedule's Ready condition, besides schedule.ReasonInvalidSchedule,
-// schedule.ReasonInvalidTimeZone and engine.ReasonUnknownWorkflow.
-const (
-	// ReasonScheduleReady: ticks are computed and start runs.
-	ReasonScheduleReady = "Scheduled"
-	// ReasonScheduleSuspended: ticks are computed and recorded as skipped (spec.suspend).
-	ReasonScheduleSuspended = schedule.ReasonSuspended
-	// ReasonRunNameTaken records a tick whose run's name is held by an object the schedule
-	// does not control.
-	ReasonRunNameTaken = "RunNameTaken"
-	// ReasonOverQuota records a tick whose run the namespace's quota or the cluster's budget
-	// refused (package runquota); the message says which.
-	ReasonOverQuota = "OverQuota"
 )
 
 // maxRecentTicks is how many tick records a schedule's status keeps.
@@ -92,11 +75,11 @@ type scheduleWork struct {
 	base *workflowsv1alpha1.WorkflowSchedule
 	now  time.Time
 
-	ready            metav1.Condition
-	sched            schedule.Schedule
-	blocked, blocker string
-	plan             schedule.Plan
-	planned          bool
+	ready   metav1.Condition
+	sched   schedule.Schedule
+	blocked finding
+	plan    schedule.Plan
+	planned bool
 
 	active    []*workflowsv1alpha1.WorkflowRun // in flight: counts for the concurrency policy
 	finished  []*workflowsv1alpha1.WorkflowRun
@@ -148,7 +131,7 @@ func (r *WorkflowScheduleReconciler) reconcileSpec(w *scheduleWork) bool {
 	sched, err := schedule.Parse(spec.Schedule, spec.TimeZone, w.ws.CreationTimestamp.Time)
 	if err != nil {
 		var se *schedule.SpecError
-		reason := schedule.ReasonInvalidSchedule
+		reason := workflowsv1alpha1.ReasonInvalidSchedule
 		if errors.As(err, &se) {
 			reason = se.Reason
 		}
@@ -158,18 +141,18 @@ func (r *WorkflowScheduleReconciler) reconcileSpec(w *scheduleWork) bool {
 	w.sched = sched
 	switch _, known := r.Workflows.Lookup(w.ws.Namespace, spec.WorkflowName); {
 	case !known:
-		w.blocked = engine.ReasonUnknownWorkflow
-		w.blocker = fmt.Sprintf("workflow %q is not known in namespace %s; fix spec.workflowName (known workflows: %s)",
-			spec.WorkflowName, w.ws.Namespace, strings.Join(r.Workflows.Names(w.ws.Namespace), ", "))
-		w.setReady(metav1.ConditionFalse, w.blocked, w.blocker+"; until then every tick is recorded as skipped")
+		unknown := r.Workflows.UnknownWorkflow(w.ws.Namespace, spec.WorkflowName)
+		unknown.Field = "spec.workflowName"
+		w.blocked = finding{workflowsv1alpha1.ReasonUnknownWorkflow, unknown.Error()}
+		w.setReady(metav1.ConditionFalse, w.blocked.reason, w.blocked.message+"; until then every tick is recorded as skipped")
 	case spec.Suspend:
 		note := "spec.suspend is true"
 		if spec.SuspendNote != "" {
 			note += ": " + spec.SuspendNote
 		}
-		w.setReady(metav1.ConditionTrue, ReasonScheduleSuspended, "suspended ("+note+"); ticks are recorded as skipped until it is resumed")
+		w.setReady(metav1.ConditionTrue, workflowsv1alpha1.ReasonSuspended, "suspended ("+note+"); ticks are recorded as skipped until it is resumed")
 	default:
-		w.setReady(metav1.ConditionTrue, ReasonScheduleReady, "ticks start runs of workflow "+spec.WorkflowName)
+		w.setReady(metav1.ConditionTrue, workflowsv1alpha1.ReasonScheduled, "ticks start runs of workflow "+spec.WorkflowName)
 	}
 	return true
 }
@@ -205,7 +188,7 @@ func (r *WorkflowScheduleReconciler) window(w *scheduleWork) schedule.Window {
 	spec := w.ws.Spec
 	win := schedule.Window{
 		Schedule: w.sched, After: w.ws.CreationTimestamp.Time, Now: w.now,
-		CatchUp: spec.CatchUp, Suspended: spec.Suspend, Blocked: w.blocked, BlockedMessage: w.blocker,
+		CatchUp: spec.CatchUp, Suspended: spec.Suspend, Blocked: w.blocked.reason, BlockedMessage: w.blocked.message,
 		Started: map[int64]bool{},
 	}
 	if t := w.ws.Status.LastTickTime; t != nil {
@@ -234,7 +217,7 @@ func (r *WorkflowScheduleReconciler) carryOut(ctx context.Context, w *scheduleWo
 	case schedule.Start:
 		return r.start(ctx, w, o)
 	case schedule.Exists:
-		w.recordStarted(o.Tick, schedule.ReasonAlreadyStarted, schedule.TickRunName(w.ws.Name, o.Tick), nil)
+		w.recordStarted(o.Tick, workflowsv1alpha1.ReasonAlreadyStarted, schedule.TickRunName(w.ws.Name, o.Tick), nil)
 	default:
 		w.recordSkipped(o)
 	}
@@ -246,7 +229,7 @@ func (r *WorkflowScheduleReconciler) carryOut(ctx context.Context, w *scheduleWo
 func (r *WorkflowScheduleReconciler) start(ctx context.Context, w *scheduleWork, o schedule.Outcome) error {
 	admitted, replace := schedule.Admit(w.ws.Spec.ConcurrencyPolicy, len(w.active))
 	if !admitted {
-		o.Action, o.Reason = schedule.Skip, schedule.ReasonConcurrencyForbidden
+		o.Action, o.Reason = schedule.Skip, workflowsv1alpha1.ReasonConcurrencyForbidden
 		o.Message = fmt.Sprintf("concurrencyPolicy is Forbid and run %s was still in flight", w.active[len(w.active)-1].Name)
 		w.recordSkipped(o)
 		return nil
@@ -265,18 +248,18 @@ func (r *WorkflowScheduleReconciler) start(ctx context.Context, w *scheduleWork,
 	)
 	switch {
 	case errors.As(err, &taken):
-		o.Action, o.Reason, o.Message = schedule.Skip, ReasonRunNameTaken, taken.Error()
+		o.Action, o.Reason, o.Message = schedule.Skip, workflowsv1alpha1.ReasonRunNameTaken, taken.Error()
 		w.recordSkipped(o)
 		return nil
 	case errors.As(err, &quota):
-		o.Action, o.Reason, o.Message = schedule.Skip, ReasonOverQuota, quota.Error()
+		o.Action, o.Reason, o.Message = schedule.Skip, workflowsv1alpha1.ReasonOverQuota, quota.Error()
 		w.recordSkipped(o)
 		return nil
 	case err != nil:
 		return err
 	}
 	if !created {
-		w.recordStarted(o.Tick, schedule.ReasonAlreadyStarted, run.Name, nil)
+		w.recordStarted(o.Tick, workflowsv1alpha1.ReasonAlreadyStarted, run.Name, nil)
 		w.active = append(w.active, run)
 		return nil
 	}
@@ -428,20 +411,20 @@ func (r *WorkflowScheduleReconciler) announce(ctx context.Context, w *scheduleWo
 	workflow := w.ws.Spec.WorkflowName
 	for _, c := range w.created {
 		scheduleLateness.WithLabelValues(workflow).Observe(c.late.Seconds())
-		emit(r.Events, w.ws, corev1.EventTypeNormal, "Started", "Start", "started run %s for the tick at %s", c.name, c.tick.UTC().Format(time.RFC3339))
+		emit(r.Events, w.ws, corev1.EventTypeNormal, workflowsv1alpha1.ReasonStarted, "Start", "started run %s for the tick at %s", c.name, c.tick.UTC().Format(time.RFC3339))
 	}
 	for _, rec := range w.records {
 		scheduleTicks.WithLabelValues(workflow, string(rec.Outcome), rec.Reason).Add(float64(max(rec.Count, 1)))
 		if rec.Outcome == workflowsv1alpha1.TickSkipped {
 			eventType := corev1.EventTypeWarning
-			if rec.Reason == schedule.ReasonSuspended {
+			if rec.Reason == workflowsv1alpha1.ReasonSuspended {
 				eventType = corev1.EventTypeNormal
 			}
 			emit(r.Events, w.ws, eventType, rec.Reason, "Skip", "skipped %s: %s", describeTicks(rec), rec.Message)
 		}
 	}
 	for _, run := range w.cancelled {
-		emit(r.Events, w.ws, corev1.EventTypeNormal, "Replaced", "Cancel", "cancelled run %s: concurrencyPolicy is Replace and a new tick started", run.Name)
+		emit(r.Events, w.ws, corev1.EventTypeNormal, workflowsv1alpha1.ReasonReplaced, "Cancel", "cancelled run %s: concurrencyPolicy is Replace and a new tick started", run.Name)
 	}
 	prev := meta.FindStatusCondition(w.base.Status.Conditions, workflowsv1alpha1.ConditionReady)
 	if w.ready.Type == "" || (prev != nil && prev.Status == w.ready.Status && prev.Reason == w.ready.Reason) {

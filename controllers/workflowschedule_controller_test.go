@@ -95,7 +95,7 @@ var _ = Describe("A WorkflowSchedule", func() {
 		first := nextTick(ws)
 		Expect(first).To(BeTemporally("==", nextHour(time.Now())))
 		Expect(scheduleRuns(ws)).To(BeEmpty(), "no tick has fallen yet")
-		Expect(readyOf(ws).Reason).To(Equal(ReasonScheduleReady))
+		Expect(readyOf(ws).Reason).To(Equal(workflowsv1alpha1.ReasonScheduled))
 
 		ticks := []time.Time{first, first.Add(time.Hour), first.Add(2 * time.Hour)}
 		for _, tick := range ticks {
@@ -197,7 +197,7 @@ var _ = Describe("A WorkflowSchedule", func() {
 		first := nextTick(ws)
 		ready := readyOf(ws)
 		Expect(ready.Status).To(Equal(metav1.ConditionTrue))
-		Expect(ready.Reason).To(Equal(ReasonScheduleSuspended))
+		Expect(ready.Reason).To(Equal(workflowsv1alpha1.ReasonSuspended))
 		Expect(ready.Message).To(ContainSubstring("paused during the database migration, ask #ops"))
 
 		stepTo(ws, first)
@@ -206,7 +206,7 @@ var _ = Describe("A WorkflowSchedule", func() {
 		Expect(fresh.Status.RecentTicks[0].LastScheduledTime.Time).To(BeTemporally("==", first.Add(time.Hour)))
 
 		patchSchedule(ws, `{"spec": {"suspend": false, "suspendNote": null}}`)
-		Eventually(func() string { return readyOf(ws).Reason }, 10*time.Second).Should(Equal(ReasonScheduleReady))
+		Eventually(func() string { return readyOf(ws).Reason }, 10*time.Second).Should(Equal(workflowsv1alpha1.ReasonScheduled))
 		Consistently(func() []*workflowsv1alpha1.WorkflowRun { return scheduleRuns(ws) }, time.Second, 100*time.Millisecond).Should(BeEmpty())
 		fresh = stepTo(ws, first.Add(2*time.Hour))
 		Expect(runTicks(scheduleRuns(ws))).To(Equal([]string{rfc(first.Add(2 * time.Hour))}))
@@ -218,23 +218,23 @@ var _ = Describe("A WorkflowSchedule", func() {
 		scheduleClock.Set(time.Now())
 		ws := newSchedule("0 25 * * *", "hello", map[string]string{"name": "R"})
 		Eventually(func() metav1.Condition { return readyOf(ws) }, 10*time.Second).Should(And(
-			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", schedule.ReasonInvalidSchedule), HaveField("Message", ContainSubstring("spec.schedule"))))
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", workflowsv1alpha1.ReasonInvalidSchedule), HaveField("Message", ContainSubstring("spec.schedule"))))
 		Expect(getSchedule(ws).Status.NextScheduleTime).To(BeNil())
 
 		patchSchedule(ws, `{"spec": {"schedule": "0 * * * *", "timeZone": "Mars/Olympus_Mons"}}`)
 		Eventually(func() metav1.Condition { return readyOf(ws) }, 10*time.Second).Should(And(
-			HaveField("Reason", schedule.ReasonInvalidTimeZone), HaveField("Message", ContainSubstring("spec.timeZone"))))
+			HaveField("Reason", workflowsv1alpha1.ReasonInvalidTimeZone), HaveField("Message", ContainSubstring("spec.timeZone"))))
 
 		patchSchedule(ws, `{"spec": {"timeZone": "Europe/Berlin", "workflowName": "no_such_workflow"}}`)
 		Eventually(func() metav1.Condition { return readyOf(ws) }, 10*time.Second).Should(And(
-			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", engine.ReasonUnknownWorkflow), HaveField("Message", ContainSubstring("hello"))))
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", workflowsv1alpha1.ReasonUnknownWorkflow), HaveField("Message", ContainSubstring("hello"))))
 		tick := nextTick(ws)
 		fresh := stepTo(ws, tick)
 		Expect(tickSummary(fresh.Status.RecentTicks)).To(Equal([]string{"Skipped/UnknownWorkflow@" + rfc(tick)}))
 		Expect(scheduleRuns(ws)).To(BeEmpty())
 
 		patchSchedule(ws, `{"spec": {"workflowName": "hello"}}`)
-		Eventually(func() string { return readyOf(ws).Reason }, 10*time.Second).Should(Equal(ReasonScheduleReady))
+		Eventually(func() string { return readyOf(ws).Reason }, 10*time.Second).Should(Equal(workflowsv1alpha1.ReasonScheduled))
 		stepTo(ws, tick.Add(time.Hour))
 		Expect(runTicks(scheduleRuns(ws))).To(Equal([]string{rfc(tick.Add(time.Hour))}))
 	})
@@ -381,7 +381,7 @@ var _ = Describe("A WorkflowSchedule", func() {
 		ws.Namespace, ws.Name = "default", "sample-"+rand.String(6)
 		Expect(k8sClient.Create(context.Background(), ws)).To(Succeed())
 		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), ws) })
-		Expect(readyOf(ws).Reason).To(Equal(ReasonScheduleReady))
+		Expect(readyOf(ws).Reason).To(Equal(workflowsv1alpha1.ReasonScheduled))
 		berlin, err := time.LoadLocation("Europe/Berlin")
 		Expect(err).NotTo(HaveOccurred())
 		next := nextTick(ws).In(berlin)
@@ -505,7 +505,7 @@ var _ = Describe("Schedules that workflows declare", func() {
 			ws, err := getDeclared("test-declared")
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(ws.Labels).To(HaveKeyWithValue(workflowsv1alpha1.LabelDeclaredBy, DeclaredByGo))
-			g.Expect(ws.Annotations).To(HaveKeyWithValue(AnnotationDeclaredIn, "Go workflow test_declared"))
+			g.Expect(ws.Annotations).To(HaveKeyWithValue(workflowsv1alpha1.AnnotationDeclaredIn, "Go workflow test_declared"))
 			g.Expect(ws.Spec.Schedule).To(Equal("0 3 * * *"))
 			g.Expect(ws.Spec.TimeZone).To(Equal("Europe/Berlin"))
 			g.Expect(ws.Spec.Input.Raw).To(MatchJSON(`{"name": "Declared"}`))

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
@@ -246,7 +246,7 @@ func logConflicts(ctx context.Context, claims []catalog.Webhook) {
 // routeState is a route's readiness in one word.
 func routeState(route routes.Route) string {
 	if route.Ready {
-		return routes.ReasonReady
+		return workflowsv1alpha1.ReasonReady
 	}
 	return route.Reason
 }
@@ -267,7 +267,7 @@ func (r *WorkflowWebhookReconciler) route(ctx context.Context, w catalog.Webhook
 	}
 	verifier, err := signature.New(auth.Scheme, signature.HMACConfig{Header: header, Prefix: auth.Prefix}, 0)
 	if err != nil {
-		route.Ready, route.Reason, route.Message = false, routes.ReasonInvalidSpec, err.Error()
+		route.Ready, route.Reason, route.Message = false, workflowsv1alpha1.ReasonInvalidSpec, err.Error()
 		return route, nil
 	}
 	route.Verifier = verifier
@@ -301,16 +301,16 @@ type secretSource struct {
 }
 
 // secretSourceOf resolves a declaration's secret_ref by the rules in this file's comment.
-func (r *WorkflowWebhookReconciler) secretSourceOf(w catalog.Webhook, ref string) (secretSource, *secretProblem) {
+func (r *WorkflowWebhookReconciler) secretSourceOf(w catalog.Webhook, ref string) (secretSource, *finding) {
 	definition := w.Entry.Source == catalog.SourceDefinition
 	switch {
 	case ref == "" && definition:
-		return secretSource{}, &secretProblem{routes.ReasonInvalidSpec, "a WorkflowDefinition's webhook names its secret with secret_ref = \"<secret>/<key>\""}
+		return secretSource{}, &finding{workflowsv1alpha1.ReasonInvalidSpec, "a WorkflowDefinition's webhook names its secret with secret_ref = \"<secret>/<key>\""}
 	case ref == "":
 		name := types.NamespacedName{Namespace: r.OperatorNamespace, Name: CodeWebhookSecretPrefix + w.Spec.Slug}
 		return secretSource{secret: name, keys: []string{CodeWebhookSecretKey, CodeWebhookPreviousSecretKey}}, nil
 	case engine.SecretRefIsEnv(ref) && definition:
-		return secretSource{}, &secretProblem{routes.ReasonInvalidSpec, fmt.Sprintf("a WorkflowDefinition cannot read the manager's environment variable %s; name a Secret key, \"<secret>/<key>\"", ref)}
+		return secretSource{}, &finding{workflowsv1alpha1.ReasonInvalidSpec, fmt.Sprintf("a WorkflowDefinition cannot read the manager's environment variable %s; name a Secret key, \"<secret>/<key>\"", ref)}
 	case engine.SecretRefIsEnv(ref):
 		return secretSource{env: ref}, nil
 	}
@@ -324,7 +324,7 @@ func (r *WorkflowWebhookReconciler) secretSourceOf(w catalog.Webhook, ref string
 
 // secrets resolves a declaration's signing secrets: the current one and, during a rotation,
 // the previous one.
-func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webhook, ref string) ([][]byte, *secretProblem, error) {
+func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webhook, ref string) ([][]byte, *finding, error) {
 	src, problem := r.secretSourceOf(w, ref)
 	if problem != nil {
 		return nil, problem, nil
@@ -333,43 +333,19 @@ func (r *WorkflowWebhookReconciler) secrets(ctx context.Context, w catalog.Webho
 		secrets, problem := r.envSecrets(src.env)
 		return secrets, problem, nil
 	}
-	if !r.SecretScope.Serves(src.secret.Namespace) {
-		return nil, r.SecretScope.notServed(src.secret.Namespace), nil
-	}
-	var secret corev1.Secret
-	if err := r.Secrets.Get(ctx, src.secret, &secret); err != nil {
-		if p := forbidden(src.secret.Namespace, err); p != nil {
-			return nil, p, nil
-		}
-		if apierrors.IsNotFound(err) {
-			return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
-				"Secret %s not found; create it: kubectl create secret generic %s -n %s --from-literal=%s=<signing secret>",
-				src.secret, src.secret.Name, src.secret.Namespace, src.keys[0])}, nil
-		}
-		return nil, nil, fmt.Errorf("read Secret %s: %w", src.secret, err)
-	}
-	var out [][]byte
-	for _, k := range src.keys {
-		if v := bytes.TrimSpace(secret.Data[k]); len(v) > 0 {
-			out = append(out, v)
-		}
-	}
-	if len(out) == 0 {
-		return nil, &secretProblem{routes.ReasonSecretKeyMissing, fmt.Sprintf("Secret %s has no non-empty key %q; put the signing secret there", src.secret, src.keys[0])}, nil
-	}
-	return out, nil, nil
+	return r.SecretScope.readSecret(ctx, r.Secrets, secretRef{secret: src.secret, keys: src.keys, value: "signing secret"})
 }
 
 // envSecrets resolves a secret_ref that names the environment variable name: the current
 // secret from name (or the file name_FILE names), and during a rotation the previous one from
 // name_PREVIOUS (or the file name_PREVIOUS_FILE names), which may be absent.
-func (r *WorkflowWebhookReconciler) envSecrets(name string) ([][]byte, *secretProblem) {
+func (r *WorkflowWebhookReconciler) envSecrets(name string) ([][]byte, *finding) {
 	current, problem := r.envValue(name, false)
 	if problem != nil {
 		return nil, problem
 	}
 	if current == nil {
-		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+		return nil, &finding{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 			"the manager's environment variable %s is not set, nor %s%s; set %s in the manager's Deployment (env from a Secret) to the provider's signing secret, or %s%s to the path of a file of a mounted Secret that holds it",
 			name, name, envFileSuffix, name, name, envFileSuffix)}
 	}
@@ -387,7 +363,7 @@ func (r *WorkflowWebhookReconciler) envSecrets(name string) ([][]byte, *secretPr
 // unset or empty the trimmed content of the file that name_FILE names. It returns nil when
 // neither is set, or when optional and the file is missing or empty (a rotation partner whose
 // Secret key was removed); a file that cannot be read is a problem that names it.
-func (r *WorkflowWebhookReconciler) envValue(name string, optional bool) ([]byte, *secretProblem) {
+func (r *WorkflowWebhookReconciler) envValue(name string, optional bool) ([]byte, *finding) {
 	lookup := r.Env
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -405,11 +381,11 @@ func (r *WorkflowWebhookReconciler) envValue(name string, optional bool) ([]byte
 	case optional && (errors.Is(err, fs.ErrNotExist) || err == nil && len(value) == 0):
 		return nil, nil
 	case err != nil:
-		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+		return nil, &finding{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 			"the file %s that the manager's environment variable %s%s names cannot be read (%v); mount the Secret that holds the signing secret there",
 			path, name, envFileSuffix, withoutPath(err))}
 	case len(value) == 0:
-		return nil, &secretProblem{routes.ReasonSecretNotFound, fmt.Sprintf(
+		return nil, &finding{workflowsv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 			"the file %s that the manager's environment variable %s%s names is empty; put the provider's signing secret in the Secret mounted there",
 			path, name, envFileSuffix)}
 	}

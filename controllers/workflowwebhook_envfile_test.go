@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
@@ -71,7 +72,7 @@ func TestAMissingOrEmptySecretFileIsSecretNotFoundNamingTheFile(t *testing.T) {
 		}
 		result := reconcileFileHook(t, r)
 		route, _ := r.Routes.Lookup(fileHookSlug)
-		if route.Ready || route.Reason != routes.ReasonSecretNotFound || !strings.Contains(route.Message, c.want) {
+		if route.Ready || route.Reason != workflowsv1alpha1.ReasonSecretNotFound || !strings.Contains(route.Message, c.want) {
 			t.Errorf("%s file: route ready %v, %s: %s; want SecretNotFound saying %q", c.setup, route.Ready, route.Reason, route.Message, c.want)
 		}
 		if result.RequeueAfter == 0 {

@@ -80,6 +80,12 @@ type ScheduleDecl struct {
 	Jitter            *float64        `json:"jitter"`
 }
 
+// ReasonLoadFailed is the reason of a file whose top level the worker could not finish
+// importing (it ran past the deadline, or the worker died). The package knows nothing of
+// Kubernetes, so api/v1alpha1 mirrors it (its reasons_test.go compares the two). The worker's
+// own reasons (SyntaxError, ImportError, MissingWorkflowName, ...) come from the Python side.
+const ReasonLoadFailed = "LoadFailed"
+
 // LoadError says why a file does not load, and where.
 type LoadError struct {
 	Reason    string `json:"reason"`

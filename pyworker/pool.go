@@ -253,10 +253,10 @@ func (p *Pool) Load(ctx context.Context, req LoadRequest) (*Meta, *LoadError, er
 	var exited *WorkerExitedError
 	switch {
 	case errors.Is(err, errDeadline):
-		return nil, &LoadError{Reason: "LoadFailed", File: req.Dir + "/" + req.Bundle.Entry, Message: fmt.Sprintf(
+		return nil, &LoadError{Reason: ReasonLoadFailed, File: req.Dir + "/" + req.Bundle.Entry, Message: fmt.Sprintf(
 			"the file's top level ran for more than %s (--python-handler-deadline): move slow work into a step", p.cfg.HandlerDeadline)}, nil
 	case errors.As(err, &exited):
-		return nil, &LoadError{Reason: "LoadFailed", File: req.Dir + "/" + req.Bundle.Entry, Message: "the Python worker exited while it imported the file: " + exited.Reason}, nil
+		return nil, &LoadError{Reason: ReasonLoadFailed, File: req.Dir + "/" + req.Bundle.Entry, Message: "the Python worker exited while it imported the file: " + exited.Reason}, nil
 	}
 	return meta, le, err
 }

@@ -18,7 +18,8 @@ import (
 
 // Reasons a Python file does not load, besides those the worker reports (SyntaxError,
 // ImportError, LoadFailed, MissingWorkflowName, MissingHandler, SyncHandler,
-// InvalidInputDeclaration, InvalidWebhook, InvalidSchedule).
+// InvalidInputDeclaration, InvalidWebhook, InvalidSchedule). api/v1alpha1 mirrors them under
+// the same names (its reasons_test.go fails on a reason added here without its twin there).
 const (
 	// ReasonRevisionTooLarge: the file and its helpers do not fit the object that stores a
 	// revision.
@@ -238,7 +239,7 @@ func readText(p, name string) (string, error) {
 		return "", &workflowfile.LoadError{Reason: workflowfile.ReasonLoadFailed, File: p, Message: err.Error()}
 	}
 	if !utf8.Valid(data) {
-		return "", &workflowfile.LoadError{Reason: "SyntaxError", File: p, Message: fmt.Sprintf("%s is not UTF-8 text: save it as UTF-8", name)}
+		return "", &workflowfile.LoadError{Reason: workflowfile.ReasonSyntaxError, File: p, Message: fmt.Sprintf("%s is not UTF-8 text: save it as UTF-8", name)}
 	}
 	return string(data), nil
 }

@@ -75,7 +75,7 @@ func eventEntries(entries []workflowsv1alpha1.JournalEntry) []workflowsv1alpha1.
 	var out []workflowsv1alpha1.JournalEntry
 	for _, e := range entries {
 		switch {
-		case e.Kind == "Event" && e.State == "Waiting":
+		case e.Kind == workflowsv1alpha1.EntryKindEvent && e.State == workflowsv1alpha1.EntryStateWaiting:
 			out = append(out, workflowsv1alpha1.JournalEntry{Name: e.Name, Kind: e.Kind, State: e.State, Target: e.Target})
 		case IsReceipt(e):
 			out = append(out, receipt(e))

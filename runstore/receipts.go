@@ -13,7 +13,7 @@ import (
 
 // IsReceipt reports whether e records an event the run received.
 func IsReceipt(e workflowsv1alpha1.JournalEntry) bool {
-	return e.Kind == "Event" && e.State == "Completed" && e.Ref != ""
+	return e.Kind == workflowsv1alpha1.EntryKindEvent && e.State == workflowsv1alpha1.EntryStateCompleted && e.Ref != ""
 }
 
 // Receipts returns the receipts among entries, without their payloads.

@@ -73,16 +73,6 @@ const (
 	memoHorizon = 2 * time.Minute
 )
 
-// Reasons of runs whose journal cannot be stored or read.
-const (
-	// ReasonJournalLost: a segment or payload the run's status counts on is gone or altered.
-	ReasonJournalLost = "JournalLost"
-	// ReasonInputTooLarge: the input leaves no room in the run's object for its status.
-	ReasonInputTooLarge = "InputTooLarge"
-	// ReasonNamespaceBudgetExceeded: the namespace's runs store more than --max-namespace-bytes.
-	ReasonNamespaceBudgetExceeded = "NamespaceBudgetExceeded"
-)
-
 func (o Options) withDefaults() Options {
 	if o.OpenEntries <= 0 {
 		o.OpenEntries = DefaultOpenEntries
@@ -321,7 +311,7 @@ func (s *Store) checkNamespace(ctx context.Context, run *workflowsv1alpha1.Workf
 		return err
 	}
 	if total := used - before + after; total > s.opts.MaxNamespaceBytes {
-		return &engine.Failure{Reason: ReasonNamespaceBudgetExceeded, Message: fmt.Sprintf(
+		return &engine.Failure{Reason: workflowsv1alpha1.ReasonNamespaceBudgetExceeded, Message: fmt.Sprintf(
 			"the runs of namespace %s would store %d bytes, over the limit of %d (--max-namespace-bytes): delete finished runs (or set ttlSecondsAfterFinished) or store large data elsewhere",
 			run.Namespace, total, s.opts.MaxNamespaceBytes)}
 	}
@@ -365,7 +355,7 @@ func (p payloadStore) Load(ctx context.Context, ref engine.PayloadRef) (json.Raw
 // lostFailure turns ErrLost into the run's failure; other errors stay transient.
 func lostFailure(err error) error {
 	if errors.Is(err, ErrLost) {
-		return &engine.Failure{Reason: ReasonJournalLost, Message: err.Error() + ": the run cannot be replayed"}
+		return &engine.Failure{Reason: workflowsv1alpha1.ReasonJournalLost, Message: err.Error() + ": the run cannot be replayed"}
 	}
 	return err
 }
@@ -375,7 +365,7 @@ func lostFailure(err error) error {
 func (s *Store) InputFailure(run *workflowsv1alpha1.WorkflowRun) *engine.Failure {
 	limit := s.opts.MaxObjectBytes - maxStatusBytes
 	if input := len(inputOf(run)); input > limit {
-		return &engine.Failure{Reason: ReasonInputTooLarge, Message: fmt.Sprintf(
+		return &engine.Failure{Reason: workflowsv1alpha1.ReasonInputTooLarge, Message: fmt.Sprintf(
 			"the input is %d bytes; an input may be at most %d bytes, so that the run's status fits beside it: pass large data by reference", input, limit)}
 	}
 	return nil

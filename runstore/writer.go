@@ -69,7 +69,7 @@ func (s *Store) NewWriter(run *workflowsv1alpha1.WorkflowRun, memo *Memo) *Write
 
 // LoadJournal returns the run's whole journal, reading its sealed segments unless this
 // manager holds them already. A segment or payload the run's status counts on that is gone
-// or altered is a *engine.Failure (ReasonJournalLost): the run cannot be replayed.
+// or altered is a *engine.Failure (workflowsv1alpha1.ReasonJournalLost): the run cannot be replayed.
 func (w *Writer) LoadJournal(ctx context.Context) (*engine.Journal, error) {
 	if w.journal == nil {
 		journal, err := w.store.loadJournal(ctx, w.run)
@@ -136,7 +136,7 @@ func (w *Writer) update(ctx context.Context, beside bool) error {
 	if err != nil {
 		if tooLarge(err) {
 			w.revert()
-			return &engine.Failure{Reason: engine.ReasonJournalTooLarge, Message: fmt.Sprintf(
+			return &engine.Failure{Reason: workflowsv1alpha1.ReasonJournalTooLarge, Message: fmt.Sprintf(
 				"the API server refused the run's status as too large (%v): return smaller step results or a smaller output, or split the work into child workflows", textbound.Cut(err.Error(), textbound.LogValue))}
 		}
 		return err
@@ -254,7 +254,7 @@ type sealResult struct {
 func (w *Writer) planSeal() []sealChunk {
 	persisted := w.saved.Journal[w.sealed.entries-sealedOf(&workflowsv1alpha1.WorkflowRun{Status: w.saved}).entries:]
 	n, total := 0, 0
-	for n < len(persisted)-KeepOpen && isFinal(persisted[n]) {
+	for n < len(persisted)-KeepOpen && persisted[n].State.IsFinal() {
 		total += w.journal.EntryBytes(w.sealed.entries + n)
 		n++
 	}
@@ -319,11 +319,6 @@ func identity(run *workflowsv1alpha1.WorkflowRun) *workflowsv1alpha1.WorkflowRun
 	return &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Name: run.Name, Namespace: run.Namespace, UID: run.UID}}
 }
 
-// isFinal reports whether a persisted entry will never change.
-func isFinal(e workflowsv1alpha1.JournalEntry) bool {
-	return e.State == workflowsv1alpha1.EntryState(engine.StateCompleted) || e.State == workflowsv1alpha1.EntryState(engine.StateFailed)
-}
-
 // syncJournal puts the open part of the journal and the journal's summary into status.
 func (w *Writer) syncJournal() {
 	st := &w.run.Status
@@ -354,7 +349,7 @@ func (w *Writer) recorded() int64 {
 func (w *Writer) checkBudgets(ctx context.Context) error {
 	input, open, output, other := w.objectBytes()
 	if size := input + open + output + other; size > w.store.opts.MaxObjectBytes {
-		return &engine.Failure{Reason: engine.ReasonJournalTooLarge, Message: fmt.Sprintf(
+		return &engine.Failure{Reason: workflowsv1alpha1.ReasonJournalTooLarge, Message: fmt.Sprintf(
 			"the run's object would grow to %d bytes (input %d, open journal %d, output %d), over the %d a write may carry: return smaller step results or a smaller output, or pass large inputs by reference",
 			size, input, open, output, w.store.opts.MaxObjectBytes)}
 	}

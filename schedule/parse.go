@@ -17,20 +17,14 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
-)
 
-// Reasons a schedule cannot be used; they are also the reasons of the Ready condition.
-const (
-	// ReasonInvalidSchedule: spec.schedule does not parse, or never falls.
-	ReasonInvalidSchedule = "InvalidSchedule"
-	// ReasonInvalidTimeZone: spec.timeZone names no zone the manager knows.
-	ReasonInvalidTimeZone = "InvalidTimeZone"
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 )
 
 // SpecError is a schedule or time zone the package cannot use, with the Ready condition's
 // reason and a message that says what to fix.
 type SpecError struct {
-	// Reason is ReasonInvalidSchedule or ReasonInvalidTimeZone.
+	// Reason is workflowsv1alpha1.ReasonInvalidSchedule or workflowsv1alpha1.ReasonInvalidTimeZone.
 	Reason string
 	// Message says what is wrong and what would be right.
 	Message string
@@ -91,11 +85,11 @@ func LoadZone(name string) (*time.Location, error) {
 		return time.UTC, nil
 	}
 	if name == "Local" {
-		return nil, &SpecError{Reason: ReasonInvalidTimeZone, Message: `time zone "Local" is the manager's own zone and differs between machines; name a zone such as "UTC" or "Europe/Berlin" in spec.timeZone`}
+		return nil, &SpecError{Reason: workflowsv1alpha1.ReasonInvalidTimeZone, Message: `time zone "Local" is the manager's own zone and differs between machines; name a zone such as "UTC" or "Europe/Berlin" in spec.timeZone`}
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return nil, &SpecError{Reason: ReasonInvalidTimeZone, Message: fmt.Sprintf(
+		return nil, &SpecError{Reason: workflowsv1alpha1.ReasonInvalidTimeZone, Message: fmt.Sprintf(
 			"time zone %q is not in the IANA time zone database; fix spec.timeZone with a name such as \"UTC\", \"Europe/Berlin\" or \"America/New_York\"", name)}
 	}
 	return loc, nil
@@ -103,7 +97,7 @@ func LoadZone(name string) (*time.Location, error) {
 
 // invalidSchedule is a SpecError about spec.schedule; its message ends with what to fix.
 func invalidSchedule(format string, args ...any) *SpecError {
-	return &SpecError{Reason: ReasonInvalidSchedule, Message: fmt.Sprintf(format, args...) + "; fix spec.schedule"}
+	return &SpecError{Reason: workflowsv1alpha1.ReasonInvalidSchedule, Message: fmt.Sprintf(format, args...) + "; fix spec.schedule"}
 }
 
 // parseEvery reads "@every <duration>" with the library's parser, refusing what it would

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 )
 
 // utc parses an RFC 3339 time, for the tables.
@@ -35,18 +37,18 @@ func TestParseRejectsWhatItCannotRun(t *testing.T) {
 	cases := []struct {
 		expr, zone, reason, fragment string
 	}{
-		{"0 2 * *", "", ReasonInvalidSchedule, "has 4 fields"},
-		{"0 25 * * *", "", ReasonInvalidSchedule, "above maximum"},
-		{"0 2 * * * *", "", ReasonInvalidSchedule, "has 6 fields"},
-		{"TZ=Europe/Berlin 0 2 * * *", "", ReasonInvalidSchedule, "spec.timeZone"},
-		{"CRON_TZ=UTC 0 2 * * *", "", ReasonInvalidSchedule, "spec.timeZone"},
-		{"@fortnightly", "", ReasonInvalidSchedule, "not a macro"},
-		{"@every 500ms", "", ReasonInvalidSchedule, "at least 1s"},
-		{"@every 1500ms", "", ReasonInvalidSchedule, "whole number of seconds"},
-		{"@every soon", "", ReasonInvalidSchedule, "Go duration"},
-		{"0 0 30 2 *", "", ReasonInvalidSchedule, "never falls"},
-		{"0 2 * * *", "Mars/Olympus_Mons", ReasonInvalidTimeZone, "IANA"},
-		{"0 2 * * *", "Local", ReasonInvalidTimeZone, "differs between machines"},
+		{"0 2 * *", "", workflowsv1alpha1.ReasonInvalidSchedule, "has 4 fields"},
+		{"0 25 * * *", "", workflowsv1alpha1.ReasonInvalidSchedule, "above maximum"},
+		{"0 2 * * * *", "", workflowsv1alpha1.ReasonInvalidSchedule, "has 6 fields"},
+		{"TZ=Europe/Berlin 0 2 * * *", "", workflowsv1alpha1.ReasonInvalidSchedule, "spec.timeZone"},
+		{"CRON_TZ=UTC 0 2 * * *", "", workflowsv1alpha1.ReasonInvalidSchedule, "spec.timeZone"},
+		{"@fortnightly", "", workflowsv1alpha1.ReasonInvalidSchedule, "not a macro"},
+		{"@every 500ms", "", workflowsv1alpha1.ReasonInvalidSchedule, "at least 1s"},
+		{"@every 1500ms", "", workflowsv1alpha1.ReasonInvalidSchedule, "whole number of seconds"},
+		{"@every soon", "", workflowsv1alpha1.ReasonInvalidSchedule, "Go duration"},
+		{"0 0 30 2 *", "", workflowsv1alpha1.ReasonInvalidSchedule, "never falls"},
+		{"0 2 * * *", "Mars/Olympus_Mons", workflowsv1alpha1.ReasonInvalidTimeZone, "IANA"},
+		{"0 2 * * *", "Local", workflowsv1alpha1.ReasonInvalidTimeZone, "differs between machines"},
 	}
 	for _, c := range cases {
 		_, err := Parse(c.expr, c.zone, anchor)

@@ -7,28 +7,6 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 )
 
-// Reasons recorded for a tick (status.recentTicks[].reason).
-const (
-	// ReasonScheduled: the tick started its run on time.
-	ReasonScheduled = "Scheduled"
-	// ReasonCaughtUp: a missed tick started its run late, as catchUp asked.
-	ReasonCaughtUp = "CaughtUp"
-	// ReasonAlreadyStarted: the tick's run existed already (a backfill, or a manager that
-	// stopped before it could record the tick, created it).
-	ReasonAlreadyStarted = "AlreadyStarted"
-	// ReasonSuspended: the tick fell due while spec.suspend was true.
-	ReasonSuspended = "Suspended"
-	// ReasonConcurrencyForbidden: concurrencyPolicy Forbid and a run of the schedule was in flight.
-	ReasonConcurrencyForbidden = "ConcurrencyForbidden"
-	// ReasonStartingDeadlineExceeded: the tick could not start within spec.startingDeadline.
-	ReasonStartingDeadlineExceeded = "StartingDeadlineExceeded"
-	// ReasonNotCaughtUp: a missed tick that catchUp (None, or Latest for all but the most
-	// recent) does not run.
-	ReasonNotCaughtUp = "NotCaughtUp"
-	// ReasonMaxCatchUpExceeded: a missed tick older than the maxCatchUp most recent ones.
-	ReasonMaxCatchUpExceeded = "MaxCatchUpExceeded"
-)
-
 // MissedAfter is how late a tick may be when a manager first sees it due and still count as on
 // time rather than missed: the slack for a busy manager and API server, far below any downtime.
 const MissedAfter = time.Minute
@@ -195,13 +173,13 @@ func (w Window) olderOutcomes(expired, passed span) []Outcome {
 		default:
 			continue
 		}
-		out = append(out, Outcome{Tick: t, Last: t, Count: 1, Action: Exists, Reason: ReasonAlreadyStarted})
+		out = append(out, Outcome{Tick: t, Last: t, Count: 1, Action: Exists, Reason: workflowsv1alpha1.ReasonAlreadyStarted})
 	}
 	reason, message := w.skipAll()
 	if expired.count > 0 {
 		r, m := reason, message
 		if r == "" {
-			r, m = ReasonStartingDeadlineExceeded, w.deadlineMessage()
+			r, m = workflowsv1alpha1.ReasonStartingDeadlineExceeded, w.deadlineMessage()
 		}
 		out = append(out, Outcome{Tick: expired.first, Last: expired.last, Count: expired.count, Action: Skip, Reason: r, Message: m})
 	}
@@ -219,7 +197,7 @@ func (w Window) olderOutcomes(expired, passed span) []Outcome {
 func (w Window) skipAll() (string, string) {
 	switch {
 	case w.Suspended:
-		return ReasonSuspended, "the schedule was suspended (spec.suspend); backfill the tick through the REST API if it should run"
+		return workflowsv1alpha1.ReasonSuspended, "the schedule was suspended (spec.suspend); backfill the tick through the REST API if it should run"
 	case w.Blocked != "":
 		return w.Blocked, w.BlockedMessage
 	}
@@ -235,11 +213,11 @@ func (w Window) deadlineMessage() string {
 func (w Window) notCaughtUp() (string, string) {
 	switch w.CatchUp {
 	case workflowsv1alpha1.CatchUpAll:
-		return ReasonMaxCatchUpExceeded, "missed while no manager could start it, and older than the spec.maxCatchUp most recent missed ticks that were run"
+		return workflowsv1alpha1.ReasonMaxCatchUpExceeded, "missed while no manager could start it, and older than the spec.maxCatchUp most recent missed ticks that were run"
 	case workflowsv1alpha1.CatchUpNone:
-		return ReasonNotCaughtUp, "missed while no manager could start it; catchUp None runs no missed tick"
+		return workflowsv1alpha1.ReasonNotCaughtUp, "missed while no manager could start it; catchUp None runs no missed tick"
 	}
-	return ReasonNotCaughtUp, "missed while no manager could start it; catchUp Latest ran only the most recent missed tick"
+	return workflowsv1alpha1.ReasonNotCaughtUp, "missed while no manager could start it; catchUp Latest ran only the most recent missed tick"
 }
 
 // dueOutcomes decides each due tick: exists, skipped for everyone (suspended, blocked), past
@@ -253,11 +231,11 @@ func (w Window) dueOutcomes(due []time.Time, keep int) []Outcome {
 		o := Outcome{Tick: t, Last: t, Count: 1, Late: w.Now.Sub(t.Add(w.jitter(t)))}
 		switch {
 		case w.Started[t.Unix()]:
-			o.Action, o.Reason = Exists, ReasonAlreadyStarted
+			o.Action, o.Reason = Exists, workflowsv1alpha1.ReasonAlreadyStarted
 		case reason != "":
 			o.Action, o.Reason, o.Message = Skip, reason, message
 		case w.StartingDeadline > 0 && o.Late > w.StartingDeadline:
-			o.Action, o.Reason, o.Message = Skip, ReasonStartingDeadlineExceeded, w.deadlineMessage()
+			o.Action, o.Reason, o.Message = Skip, workflowsv1alpha1.ReasonStartingDeadlineExceeded, w.deadlineMessage()
 		default:
 			candidates = append(candidates, i)
 		}
@@ -275,9 +253,9 @@ func (w Window) dueOutcomes(due []time.Time, keep int) []Outcome {
 		onTime := i == len(due)-1 && o.Late <= MissedAfter
 		switch {
 		case onTime:
-			o.Action, o.Reason = Start, ReasonScheduled
+			o.Action, o.Reason = Start, workflowsv1alpha1.ReasonScheduled
 		case n >= len(candidates)-keep && i > lastExisting && w.CatchUp != workflowsv1alpha1.CatchUpNone:
-			o.Action, o.Reason = Start, ReasonCaughtUp
+			o.Action, o.Reason = Start, workflowsv1alpha1.ReasonCaughtUp
 		default:
 			o.Action = Skip
 			o.Reason, o.Message = w.notCaughtUp()

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 )
 
 // Timing of shard leases, as controller-runtime's leader election has it by default.
@@ -70,7 +72,7 @@ func NewHolder(cfg HolderConfig) (*Holder, error) {
 		LeaseMeta:  metav1.ObjectMeta{Namespace: cfg.Namespace, Name: cfg.Shard},
 		Client:     leases,
 		LockConfig: resourcelock.ResourceLockConfig{Identity: h.identity},
-		Labels:     map[string]string{LabelRing: RingName},
+		Labels:     map[string]string{workflowsv1alpha1.LabelRing: RingName},
 	}
 	log := cfg.Logger.WithValues("lease", cfg.Namespace+"/"+cfg.Shard, "identity", h.identity)
 	h.log = log

@@ -11,9 +11,6 @@ import (
 
 // Labels of shard leases.
 const (
-	// LabelRing marks a Lease as a shard of the ring named by its value:
-	// kubectl get leases -l workflows.centaur.dev/ring lists the shards.
-	LabelRing = "workflows.centaur.dev/ring"
 	// RingName is the ring of the WorkflowRun shards.
 	RingName = "workflow-runs"
 	// SharderIdentity is the holder the sharder writes into the lease of a shard it declared

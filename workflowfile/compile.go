@@ -38,7 +38,8 @@ const (
 )
 
 // Reasons a file does not load. They are the Reason of a *LoadError and of a
-// WorkflowDefinition's Ready condition.
+// WorkflowDefinition's Ready condition. api/v1alpha1 mirrors every Reason of this package
+// under the same name (its reasons_test.go fails on a reason added here without its twin there).
 const (
 	ReasonSyntaxError         = "SyntaxError"
 	ReasonMissingWorkflowName = "MissingWorkflowName"

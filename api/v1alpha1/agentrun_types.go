@@ -19,9 +19,6 @@ const (
 // IsFinal reports whether the turn has finished.
 func (p AgentPhase) IsFinal() bool { return p == AgentSucceeded || p == AgentFailed }
 
-// LabelRun names the WorkflowRun that started an AgentRun.
-const LabelRun = "workflows.centaur.dev/run"
-
 // AgentRunSpec is one turn asked of an LLM agent.
 type AgentRunSpec struct {
 	// agent names the configured agent whose backend and settings answer this turn; see the

@@ -21,19 +21,6 @@ const (
 	ProviderNone WebhookProvider = "none"
 )
 
-// ConditionReady is the condition type that says whether an endpoint serves deliveries.
-const ConditionReady = "Ready"
-
-// LabelWebhook names the webhook slug whose delivery started a run, so that
-// `kubectl get wfr -l workflows.centaur.dev/webhook=github-issues` lists an endpoint's runs.
-const LabelWebhook = "workflows.centaur.dev/webhook"
-
-// LabelTriggerKey holds a hash of the trigger key value (for example X-GitHub-Delivery) of the
-// delivery that started a run, when the run is named by its body instead: a delivery whose
-// trigger key was seen answers 200 with that run even when its body differs. Only the manager
-// writes it (config/policy).
-const LabelTriggerKey = "workflows.centaur.dev/trigger-key"
-
 // SecretKeyRef points at one key of a Secret in the endpoint's namespace.
 type SecretKeyRef struct {
 	// name of the Secret, in the same namespace as the WebhookEndpoint.

@@ -4,29 +4,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Reasons of a WorkflowDefinition's Ready condition besides the loader's (SyntaxError,
-// MissingWorkflowName, MissingHandler, InvalidWebhook, InvalidInputDeclaration, LoadFailed,
-// ModuleNotFound, MemoryLimitExceeded for a load that needs more than the manager's
-// --definition-load-memory, and PythonNotSupported for a source written in Python: definitions
-// are Starlark).
-const (
-	// ReasonLoaded: the source compiled and runs of its workflow start on this revision.
-	ReasonLoaded = "Loaded"
-	// ReasonNameConflict: a workflow of the manager (Go or WORKFLOW_DIRS) or an older
-	// definition in the namespace has the same WORKFLOW_NAME; this one is not used.
-	ReasonNameConflict = "NameConflict"
-	// ReasonQuarantined: a run of the definition's current revision killed the manager's
-	// process (AnnotationQuarantinedRevision names the revision); new runs do not start on it
-	// until the source changes.
-	ReasonQuarantined = "Quarantined"
-)
-
-// AnnotationQuarantinedRevision names a WorkflowDefinition's revision whose run killed the
-// manager's process twice, the second time executing alone (see WorkflowRun's
-// AnnotationCrashStrikes). The manager sets it, and only the manager may (config/policy); a
-// new source, which makes a new revision, lifts the quarantine.
-const AnnotationQuarantinedRevision = "workflows.centaur.dev/quarantined-revision"
-
 // WorkflowDefinitionSpec holds a workflow file's source.
 // +kubebuilder:validation:XValidation:rule="!has(self.modules) || self.modules.all(k, k.matches('^_[A-Za-z0-9_.-]*[.]star$'))",message="module names start with an underscore and end in .star, for example _helpers.star"
 type WorkflowDefinitionSpec struct {

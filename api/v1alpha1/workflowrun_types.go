@@ -32,31 +32,6 @@ func (p RunPhase) IsFinal() bool {
 	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseCancelled
 }
 
-// ConditionSucceeded is the condition type that tracks a run's outcome, as in Tekton and
-// Knative: Unknown while in flight, True on success, False on failure or cancellation.
-const ConditionSucceeded = "Succeeded"
-
-// Labels the operator sets on the objects it creates.
-const (
-	// LabelWorkflow names the workflow a run executes, so `kubectl get wfr -l` can filter by it.
-	LabelWorkflow = "workflows.centaur.dev/workflow"
-	// LabelParentRun names the parent WorkflowRun of a child run.
-	LabelParentRun = "workflows.centaur.dev/parent-run"
-	// LabelShard names the shard (the manager replica, by its lease) that executes a run or
-	// answers an agent turn, under --sharding: written when the run is created (or by the
-	// sharder, for a run created without one), and changed only by the sharder when shards
-	// come and go. A turn carries its run's shard. See docs/scaling.md.
-	LabelShard = "workflows.centaur.dev/shard"
-	// LabelDrain asks a run's (or a turn's) shard to hand it over: the shard removes both
-	// labels between two executions, and the sharder then assigns the run anew.
-	LabelDrain = "workflows.centaur.dev/drain"
-	// AnnotationCrashStrikes counts the deaths of manager processes that a run of a
-	// WorkflowDefinition was executing at (package crashguard): 1 for each it may have been a
-	// bystander of, 3 for one while it executed alone. At 3 the run fails with reason
-	// Quarantined instead of executing. Only the manager writes it (config/policy).
-	AnnotationCrashStrikes = "workflows.centaur.dev/crash-strikes"
-)
-
 // WorkflowRunSpec says which workflow to run, with what input, and how long the run may live.
 // +kubebuilder:validation:XValidation:rule="self.workflowName == oldSelf.workflowName",message="workflowName is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone once set"
@@ -125,9 +100,47 @@ type RunError struct {
 // +kubebuilder:validation:Enum=Step;Sleep;Event;Child;Agent;Version
 type EntryKind string
 
+// The kinds of journal entry, one for each durable primitive. They mirror the engine's
+// (durable/engine.Kind); runstore.ToAPIJournal and FromAPIJournal convert between the two.
+const (
+	// EntryKindStep records a step: a function whose result is kept.
+	EntryKindStep EntryKind = "Step"
+	// EntryKindSleep records a sleep until a wake time.
+	EntryKindSleep EntryKind = "Sleep"
+	// EntryKindEvent records a wait for a WorkflowEvent.
+	EntryKindEvent EntryKind = "Event"
+	// EntryKindChild records a child run started or waited for.
+	EntryKindChild EntryKind = "Child"
+	// EntryKindAgent records an agent turn started or waited for.
+	EntryKindAgent EntryKind = "Agent"
+	// EntryKindVersion records the version of a change the run took.
+	EntryKindVersion EntryKind = "Version"
+)
+
 // EntryState is where a journalled primitive stands.
 // +kubebuilder:validation:Enum=Running;Retrying;Sleeping;Waiting;Completed;Failed
 type EntryState string
+
+// The states of a journal entry. Completed and Failed are final: replay returns them as
+// recorded. All but Running mirror the engine's (durable/engine.State).
+const (
+	// EntryStateRunning is accepted by the schema; the engine records none of its entries in
+	// it today (a primitive is written once it retries, sleeps, waits or ends).
+	EntryStateRunning EntryState = "Running"
+	// EntryStateRetrying: a step failed and waits for its next attempt at wakeAt.
+	EntryStateRetrying EntryState = "Retrying"
+	// EntryStateSleeping: a timer runs until wakeAt.
+	EntryStateSleeping EntryState = "Sleeping"
+	// EntryStateWaiting: something outside the run (an event, a child, an agent) is awaited.
+	EntryStateWaiting EntryState = "Waiting"
+	// EntryStateCompleted: the primitive finished; result holds its value.
+	EntryStateCompleted EntryState = "Completed"
+	// EntryStateFailed: the primitive failed for good; error holds the message.
+	EntryStateFailed EntryState = "Failed"
+)
+
+// IsFinal reports whether the entry is Completed or Failed: replay returns it as recorded.
+func (s EntryState) IsFinal() bool { return s == EntryStateCompleted || s == EntryStateFailed }
 
 // JournalEntry records one durable primitive of a run, keyed by its name. On replay the
 // engine returns the recorded result instead of running the primitive again.

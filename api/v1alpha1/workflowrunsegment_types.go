@@ -12,12 +12,6 @@ const (
 	MaxSegmentEntries = 1024
 )
 
-// LabelReceipts marks, with the value "true", a WorkflowRunSegment that holds receipts: entries
-// that record an event the run received. The manager watches only those segments to learn who
-// consumed each WorkflowEvent (status.consumedBy), whose runs may have sealed the receipt away
-// from status.journal already.
-const LabelReceipts = "workflows.centaur.dev/receipts"
-
 // WorkflowRunSegmentSpec is a sealed, contiguous part of a run's journal.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="a sealed journal segment is immutable"
 type WorkflowRunSegmentSpec struct {

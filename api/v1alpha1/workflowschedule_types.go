@@ -48,21 +48,6 @@ const (
 	TickSkipped TickOutcome = "Skipped"
 )
 
-// Labels and annotations of schedules and their runs.
-const (
-	// LabelSchedule names the WorkflowSchedule that started a run, so that
-	// `kubectl get wfr -l workflows.centaur.dev/schedule=nightly-report` lists a schedule's runs.
-	LabelSchedule = "workflows.centaur.dev/schedule"
-	// AnnotationScheduledTime holds the tick a schedule's run belongs to, in RFC 3339 (UTC).
-	AnnotationScheduledTime = "workflows.centaur.dev/scheduled-time"
-	// AnnotationScheduleTrigger says what started a schedule's run: tick, backfill or manual.
-	AnnotationScheduleTrigger = "workflows.centaur.dev/schedule-trigger"
-	// LabelDeclaredBy marks a WorkflowSchedule that the operator keeps in step with a
-	// schedule declared by a workflow's code or file; the value says which kind of source
-	// (go, file or definition). The operator deletes such a schedule when its declaration goes.
-	LabelDeclaredBy = "workflows.centaur.dev/declared-by"
-)
-
 // DefaultMaxCatchUp is how many missed ticks catchUp All runs at most when maxCatchUp is unset.
 const DefaultMaxCatchUp = 100
 

@@ -254,7 +254,7 @@ func (v *verifier) checkJournal(j *journaledRun) {
 	for i := range in.Steps {
 		if in.Sleeps(i) {
 			want++
-			v.expectEntry(j, fmt.Sprintf("nap-%04d", i), "Sleep", 0)
+			v.expectEntry(j, fmt.Sprintf("nap-%04d", i), workflowsv1alpha1.EntryKindSleep, 0)
 		}
 		attempts := 1
 		switch {
@@ -264,7 +264,7 @@ func (v *verifier) checkJournal(j *journaledRun) {
 			attempts = 2
 		}
 		want++
-		v.expectEntry(j, testflows.StepName(i), "Step", attempts)
+		v.expectEntry(j, testflows.StepName(i), workflowsv1alpha1.EntryKindStep, attempts)
 	}
 	if len(j.entries) != want {
 		v.fail("run %s has %d journal entries, want %d", name, len(j.entries), want)
@@ -272,16 +272,16 @@ func (v *verifier) checkJournal(j *journaledRun) {
 }
 
 // expectEntry checks one journal entry: completed, of kind, with attempts (0: any).
-func (v *verifier) expectEntry(j *journaledRun, name, kind string, attempts int) {
+func (v *verifier) expectEntry(j *journaledRun, name string, kind workflowsv1alpha1.EntryKind, attempts int) {
 	e, ok := j.entry(name)
 	switch {
 	case !ok:
 		v.fail("run %s has no journal entry %q", j.run.Name, name)
-	case string(e.Kind) != kind || e.State != "Completed":
+	case e.Kind != kind || e.State != workflowsv1alpha1.EntryStateCompleted:
 		v.fail("run %s records %q as %s %s, want a completed %s", j.run.Name, name, e.Kind, e.State, kind)
 	case attempts > 0 && int(e.Attempts) != attempts:
 		v.fail("run %s records %q after %d attempts, want %d", j.run.Name, name, e.Attempts, attempts)
-	case kind == "Step":
+	case kind == workflowsv1alpha1.EntryKindStep:
 		v.stats.Steps++
 	}
 }

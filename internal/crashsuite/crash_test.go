@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/crashguard"
 	"github.com/centaur-dev/workflow-operator/internal/managertest"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
@@ -87,7 +86,7 @@ func TestARunWhoseCodeExhaustsMemoryKillsSandboxWorkersNeverTheManager(t *testin
 				return err
 			}
 		}
-		if hog.Status.Phase != workflowsv1alpha1.PhaseFailed || hog.Status.Error == nil || hog.Status.Error.Reason != controllers.ReasonQuarantined {
+		if hog.Status.Phase != workflowsv1alpha1.PhaseFailed || hog.Status.Error == nil || hog.Status.Error.Reason != workflowsv1alpha1.ReasonQuarantined {
 			return fmt.Errorf("hog: phase %q, error %+v, strikes %q", hog.Status.Phase, hog.Status.Error, hog.Annotations[workflowsv1alpha1.AnnotationCrashStrikes])
 		}
 		if fine.Status.Phase != workflowsv1alpha1.PhaseSucceeded {
@@ -167,7 +166,7 @@ func TestARunWhoseCodeKillsTheManagerIsStoppedAfterItsSecondDeath(t *testing.T) 
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(hog), hog); err != nil {
 			return err
 		}
-		if hog.Status.Phase != workflowsv1alpha1.PhaseFailed || hog.Status.Error == nil || hog.Status.Error.Reason != controllers.ReasonQuarantined {
+		if hog.Status.Phase != workflowsv1alpha1.PhaseFailed || hog.Status.Error == nil || hog.Status.Error.Reason != workflowsv1alpha1.ReasonQuarantined {
 			return fmt.Errorf("phase %q, error %+v, strikes %q", hog.Status.Phase, hog.Status.Error, hog.Annotations[workflowsv1alpha1.AnnotationCrashStrikes])
 		}
 		return nil

@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/sharding"
 	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
 )
 
@@ -130,7 +129,7 @@ var _ = Describe("Runs spread over sharded replicas", func() {
 
 		By("listing the shards as leases of the ring")
 		var leases coordinationv1.LeaseList
-		Expect(k8sClient.List(context.Background(), &leases, client.InNamespace(leaseNamespace), client.HasLabels{sharding.LabelRing})).To(Succeed())
+		Expect(k8sClient.List(context.Background(), &leases, client.InNamespace(leaseNamespace), client.HasLabels{workflowsv1alpha1.LabelRing})).To(Succeed())
 		holders := map[string]string{}
 		for _, l := range leases.Items {
 			if l.Spec.HolderIdentity != nil {

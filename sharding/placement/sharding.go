@@ -138,7 +138,7 @@ func (s *Sharding) CacheOptions(base cache.Options) cache.Options {
 	}
 	restrict(&workflowsv1alpha1.WorkflowRun{}, mine, nil)
 	restrict(&workflowsv1alpha1.AgentRun{}, mine, nil)
-	restrict(&coordinationv1.Lease{}, labels.SelectorFromSet(labels.Set{sharding.LabelRing: sharding.RingName}),
+	restrict(&coordinationv1.Lease{}, labels.SelectorFromSet(labels.Set{workflowsv1alpha1.LabelRing: sharding.RingName}),
 		map[string]cache.Config{s.opts.LeaseNamespace: {}})
 	return out
 }

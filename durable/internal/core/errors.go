@@ -12,6 +12,8 @@ import (
 const MaxErrorBytes = 32 << 10
 
 // Reasons a run fails with. They appear in status.error.reason and on the Succeeded condition.
+// api/v1alpha1 mirrors every Reason of the engine under the same name (its reasons_test.go fails
+// on a reason added here without its twin there).
 const (
 	ReasonUnknownWorkflow  = "UnknownWorkflow"
 	ReasonInvalidInput     = "InvalidInput"
