@@ -16,7 +16,6 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/webhook/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
@@ -72,7 +71,7 @@ def handler(inp, ctx):
 		def := &workflowsv1alpha1.WorkflowDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tenant-hook"},
 			Spec: workflowsv1alpha1.WorkflowDefinitionSpec{Source: source}}
 		Expect(k8sClient.Create(context.Background(), def)).To(Succeed())
-		hook := definitionWebhook(def, routes.ReasonSecretNotFound)
+		hook := definitionWebhook(def, workflowsv1alpha1.ReasonSecretNotFound)
 		Expect(hook.Path).To(Equal("/api/webhooks/" + slug))
 		Expect(hook.Message).To(ContainSubstring("kubectl create secret generic hook-secret -n " + ns + " --from-literal=token="))
 		expectRefused(send(github(slug, "tenant-value", "t-0", issueBody(0))), http.StatusServiceUnavailable, apierror.CodeNotReady)
@@ -89,7 +88,7 @@ def handler(inp, ctx):
 		rival := &workflowsv1alpha1.WorkflowDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: "rival"},
 			Spec: workflowsv1alpha1.WorkflowDefinitionSpec{Source: source}}
 		Expect(k8sClient.Create(context.Background(), rival)).To(Succeed())
-		lost := definitionWebhook(rival, routes.ReasonSlugConflict)
+		lost := definitionWebhook(rival, workflowsv1alpha1.ReasonSlugConflict)
 		Expect(lost.Message).To(ContainSubstring("in another namespace"))
 		Expect(lost.Message).NotTo(ContainSubstring(ns), "another tenant's namespace stays out of the status")
 		Expect(send(github(slug, "tenant-value", "t-2", issueBody(2))).run().Namespace).To(Equal(ns))
@@ -100,6 +99,6 @@ def handler(inp, ctx):
 		stranger := &workflowsv1alpha1.WorkflowDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: ungranted, Name: "stranger"},
 			Spec: workflowsv1alpha1.WorkflowDefinitionSpec{Source: strings.ReplaceAll(source, slug, unique("free-slug"))}}
 		Expect(k8sClient.Create(context.Background(), stranger)).To(Succeed())
-		Expect(definitionWebhook(stranger, routes.ReasonSlugNotGranted).Message).To(ContainSubstring("--webhook-slug-grants"))
+		Expect(definitionWebhook(stranger, workflowsv1alpha1.ReasonSlugNotGranted).Message).To(ContainSubstring("--webhook-slug-grants"))
 	})
 })

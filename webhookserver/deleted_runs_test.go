@@ -177,6 +177,6 @@ func pageNames(pages []corev1.ConfigMap) []string {
 // ledgerPages lists the ConfigMaps of the ledger in ns.
 func ledgerPages(ns string) []corev1.ConfigMap {
 	var list corev1.ConfigMapList
-	Expect(k8sClient.List(context.Background(), &list, client.InNamespace(ns), client.HasLabels{ledger.Label})).To(Succeed())
+	Expect(k8sClient.List(context.Background(), &list, client.InNamespace(ns), client.HasLabels{workflowsv1alpha1.LabelDeliveryLedger})).To(Succeed())
 	return list.Items
 }

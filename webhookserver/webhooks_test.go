@@ -64,13 +64,13 @@ var _ = Describe("Signature verification", func() {
 		createSecret(ns, "old", map[string]string{"secret": "rotation-old"})
 		createSecret(ns, "new", map[string]string{"secret": "rotation-new"})
 		ep := createEndpoint(ns, slug, endpointSpec(slug, "old", "new"))
-		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(ep, metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 
 		Expect(send(github(slug, "rotation-old", "r-1", issueBody(1))).status).To(Equal(http.StatusAccepted))
 		Expect(send(github(slug, "rotation-new", "r-2", issueBody(2))).status).To(Equal(http.StatusAccepted))
 
 		updateEndpoint(ep, func(s *workflowsv1alpha1.WebhookEndpointSpec) { s.Auth.SecretRefs = s.Auth.SecretRefs[1:] })
-		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(ep, metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 		expectRefused(send(github(slug, "rotation-old", "r-3", issueBody(3))), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		Expect(send(github(slug, "rotation-new", "r-4", issueBody(4))).status).To(Equal(http.StatusAccepted))
 		Expect(runsOf(ns, slug)).To(HaveLen(3))
@@ -83,7 +83,7 @@ var _ = Describe("Signature verification", func() {
 		spec.Provider = workflowsv1alpha1.ProviderHMAC
 		spec.TriggerKey = "X-Request-Id"
 		spec.Auth.HMAC = &workflowsv1alpha1.HMACSettings{Header: "X-Shop-Hmac", Prefix: "v1=", Encoding: "base64"}
-		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 
 		body := []byte(`{"order":42}`)
 		signed := func(secret string) delivery {
@@ -114,7 +114,7 @@ var _ = Describe("Signature verification", func() {
 		spec := endpointSpec(slug, "std")
 		spec.Provider = workflowsv1alpha1.ProviderStandardWebhooks
 		spec.TriggerKey = "webhook-id"
-		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 
 		body := []byte(`{"type":"invoice.paid"}`)
 		deliver := func(secret, id string, at time.Time) response {
@@ -133,7 +133,7 @@ var _ = Describe("Signature verification", func() {
 	It("accepts unsigned deliveries only on an endpoint that says provider none", func() {
 		slug := unique("none")
 		spec := workflowsv1alpha1.WebhookEndpointSpec{Slug: slug, WorkflowName: "webhook_echo", Provider: workflowsv1alpha1.ProviderNone}
-		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 		h := http.Header{"Content-Type": {"application/json"}}
 		Expect(send(delivery{slug: slug, header: h, body: []byte(`{"ping":1}`)}).status).To(Equal(http.StatusAccepted))
 		// The same body is the same delivery when there is no trigger key.
@@ -301,7 +301,7 @@ var _ = Describe("The run a delivery starts", func() {
 		secret := "leak-check-secret-" + unique("s")
 		createSecret(ns, "leak", map[string]string{"secret": secret})
 		leakSlug := unique("leak")
-		expectReady(createEndpoint(ns, leakSlug, endpointSpec(leakSlug, "leak")), metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(createEndpoint(ns, leakSlug, endpointSpec(leakSlug, "leak")), metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 		for i := range 3 {
 			d := github(leakSlug, secret, fmt.Sprintf("leak-%d", i), issueBody(i))
 			d.header.Set("Authorization", remember("Bearer leak-token-"+secret))
@@ -348,7 +348,7 @@ var _ = Describe("Refused deliveries", func() {
 		createSecret(ns, "err", map[string]string{"secret": "error-secret"})
 		spec := endpointSpec(slug, "err")
 		spec.MaxBodyBytes = 256
-		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 	})
 	AfterEach(func() {
 		Expect(runsOf(ns, slug)).To(BeEmpty(), "a refused delivery creates no run")
@@ -422,7 +422,7 @@ var _ = Describe("Refused deliveries", func() {
 	It("answers 503 while the endpoint is not Ready", func() {
 		other := unique("notready")
 		ep := createEndpoint(ns, other, endpointSpec(other, "absent-secret"))
-		expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretNotFound)
+		expectReady(ep, metav1.ConditionFalse, workflowsv1alpha1.ReasonSecretNotFound)
 		r := send(github(other, "whatever", "e-503", issueBody(1)))
 		expectRefused(r, http.StatusServiceUnavailable, apierror.CodeNotReady)
 		Expect(r.header.Get("Retry-After")).NotTo(BeEmpty())
@@ -461,26 +461,26 @@ var _ = Describe("Endpoint status", func() {
 	It("says SecretNotFound until the Secret exists, then serves", func() {
 		slug := unique("late")
 		ep := createEndpoint(ns, slug, endpointSpec(slug, "late-secret"))
-		cond := expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretNotFound)
+		cond := expectReady(ep, metav1.ConditionFalse, workflowsv1alpha1.ReasonSecretNotFound)
 		Expect(cond.Message).To(ContainSubstring(`"late-secret"`))
 		Expect(cond.Message).To(ContainSubstring("kubectl create secret generic late-secret"))
 		Expect(getEndpoint(ep).Status.Path).To(Equal("/api/webhooks/" + slug))
 
 		createSecret(ns, "late-secret", map[string]string{"secret": "late-value"})
-		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(ep, metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 		Expect(send(github(slug, "late-value", "late-1", issueBody(1))).status).To(Equal(http.StatusAccepted))
 	})
 
 	It("says SecretKeyMissing when the Secret lacks the key or it is empty", func() {
 		slug := unique("nokey")
 		createSecret(ns, "nokey", map[string]string{"token": "nokey-token-value"})
-		cond := expectReady(createEndpoint(ns, slug, endpointSpec(slug, "nokey")), metav1.ConditionFalse, routes.ReasonSecretKeyMissing)
+		cond := expectReady(createEndpoint(ns, slug, endpointSpec(slug, "nokey")), metav1.ConditionFalse, workflowsv1alpha1.ReasonSecretKeyMissing)
 		Expect(cond.Message).To(ContainSubstring(`no key "secret"`))
 		Expect(cond.Message).NotTo(ContainSubstring("token"), "the status lists the Secret's other keys")
 
 		empty := unique("emptykey")
 		createSecret(ns, "emptykey", map[string]string{"secret": "  \n"})
-		expectReady(createEndpoint(ns, empty, endpointSpec(empty, "emptykey")), metav1.ConditionFalse, routes.ReasonSecretKeyMissing)
+		expectReady(createEndpoint(ns, empty, endpointSpec(empty, "emptykey")), metav1.ConditionFalse, workflowsv1alpha1.ReasonSecretKeyMissing)
 	})
 
 	It("says SecretInvalid for a whsec_ secret that is not base64", func() {
@@ -488,7 +488,7 @@ var _ = Describe("Endpoint status", func() {
 		createSecret(ns, "badwhsec", map[string]string{"secret": "whsec_***not-base64***"})
 		spec := endpointSpec(slug, "badwhsec")
 		spec.Provider = workflowsv1alpha1.ProviderStandardWebhooks
-		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionFalse, routes.ReasonSecretInvalid)
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionFalse, workflowsv1alpha1.ReasonSecretInvalid)
 	})
 
 	It("says UnknownWorkflow, listing the known ones", func() {
@@ -496,7 +496,7 @@ var _ = Describe("Endpoint status", func() {
 		createSecret(ns, "nowf", map[string]string{"secret": "nowf-secret-value"})
 		spec := endpointSpec(slug, "nowf")
 		spec.WorkflowName = "no_such_workflow"
-		cond := expectReady(createEndpoint(ns, slug, spec), metav1.ConditionFalse, routes.ReasonUnknownWorkflow)
+		cond := expectReady(createEndpoint(ns, slug, spec), metav1.ConditionFalse, workflowsv1alpha1.ReasonUnknownWorkflow)
 		Expect(cond.Message).To(ContainSubstring("no_such_workflow"))
 		Expect(cond.Message).To(ContainSubstring("webhook_echo"))
 		expectRefused(send(github(slug, "nowf-secret-value", "nowf-1", issueBody(1))), http.StatusServiceUnavailable, apierror.CodeNotReady)
@@ -508,14 +508,14 @@ var _ = Describe("Endpoint status", func() {
 		spec := endpointSpec(slug, "badhmac")
 		spec.Provider = workflowsv1alpha1.ProviderHMAC
 		spec.Auth.HMAC = &workflowsv1alpha1.HMACSettings{Header: "not a header"}
-		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionFalse, routes.ReasonInvalidSpec)
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionFalse, workflowsv1alpha1.ReasonInvalidSpec)
 	})
 
 	It("stays Ready with one of two secrets, and says which one is missing", func() {
 		slug := unique("half")
 		createSecret(ns, "half-old", map[string]string{"secret": "half-value"})
 		ep := createEndpoint(ns, slug, endpointSpec(slug, "half-old", "half-new"))
-		cond := expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		cond := expectReady(ep, metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 		Expect(cond.Message).To(ContainSubstring(`"half-new"`))
 		Expect(send(github(slug, "half-value", "half-1", issueBody(1))).status).To(Equal(http.StatusAccepted))
 	})
@@ -552,7 +552,7 @@ var _ = Describe("Routes follow endpoints and Secrets", func() {
 		By("changing the slug")
 		moved := unique("moved")
 		updateEndpoint(ep, func(s *workflowsv1alpha1.WebhookEndpointSpec) { s.Slug = moved })
-		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(ep, metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 		expectRefused(send(github(slug, "first-value", "m-2", issueBody(2))), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		Expect(send(github(moved, "first-value", "m-3", issueBody(3))).status).To(Equal(http.StatusAccepted))
 		Expect(getEndpoint(ep).Status.Path).To(Equal("/api/webhooks/" + moved))
@@ -567,7 +567,7 @@ var _ = Describe("Routes follow endpoints and Secrets", func() {
 
 		By("deleting the Secret")
 		Expect(k8sClient.Delete(context.Background(), secret)).To(Succeed())
-		expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretNotFound)
+		expectReady(ep, metav1.ConditionFalse, workflowsv1alpha1.ReasonSecretNotFound)
 		expectRefused(send(github(moved, "second-value", "m-6", issueBody(6))), http.StatusServiceUnavailable, apierror.CodeNotReady)
 
 		By("deleting the endpoint")
@@ -588,18 +588,18 @@ var _ = Describe("Slug conflicts", func() {
 		createSecret(nsNew, "newer-secret", map[string]string{"secret": "newer-value"})
 		newer := createEndpoint(nsNew, "a-newer", endpointSpec(slug, "newer-secret"))
 
-		cond := expectReady(newer, metav1.ConditionFalse, routes.ReasonSlugConflict)
+		cond := expectReady(newer, metav1.ConditionFalse, workflowsv1alpha1.ReasonSlugConflict)
 		Expect(cond.Message).To(ContainSubstring("the older WebhookEndpoint in another namespace"))
 		Expect(cond.Message).NotTo(ContainSubstring(nsOld), "another tenant's namespace and names stay out of the status")
 		Expect(getEndpoint(newer).Status.Path).To(BeEmpty())
-		expectReady(older, metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(older, metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 		r := send(github(slug, "older-value", "s-1", issueBody(1)))
 		Expect(r.status).To(Equal(http.StatusAccepted))
 		Expect(r.run().Namespace).To(Equal(nsOld))
 		expectRefused(send(github(slug, "newer-value", "s-2", issueBody(2))), http.StatusUnauthorized, apierror.CodeUnauthorized)
 
 		Expect(k8sClient.Delete(context.Background(), older)).To(Succeed())
-		expectReady(newer, metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(newer, metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 		r = send(github(slug, "newer-value", "s-3", issueBody(3)))
 		Expect(r.status).To(Equal(http.StatusAccepted))
 		Expect(r.run().Namespace).To(Equal(nsNew))
@@ -610,7 +610,7 @@ var _ = Describe("Slug conflicts", func() {
 func readyEndpointNamed(ns, name, slug, secret string) *workflowsv1alpha1.WebhookEndpoint {
 	createSecret(ns, name+"-secret", map[string]string{"secret": secret})
 	ep := createEndpoint(ns, name, endpointSpec(slug, name+"-secret"))
-	expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+	expectReady(ep, metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 	return ep
 }
 
@@ -630,7 +630,7 @@ var _ = Describe("Webhooks declared in code", func() {
 		ns := newNamespace()
 		createSecret(ns, "takeover-secret", map[string]string{"secret": "takeover-value"})
 		ep := createEndpoint(ns, "takeover", endpointSpec(codeSlug, "takeover-secret"))
-		cond := expectReady(ep, metav1.ConditionFalse, routes.ReasonSlugConflict)
+		cond := expectReady(ep, metav1.ConditionFalse, workflowsv1alpha1.ReasonSlugConflict)
 		Expect(cond.Message).To(ContainSubstring(`declared by the manager's workflow "code_hooked"`))
 		expectRefused(send(github(codeSlug, "takeover-value", "k-3", issueBody(3))), http.StatusUnauthorized, apierror.CodeUnauthorized)
 		Expect(send(github(codeSlug, "code-value", "k-4", issueBody(4))).status).To(Equal(http.StatusAccepted))
@@ -646,7 +646,7 @@ var _ = Describe("Who may claim a slug", func() {
 		other := createNamespace(unique(ungrantedPrefix + "tenant"))
 		createSecret(other, "thief-secret", map[string]string{"secret": "thief-value"})
 		thief := createEndpoint(other, "thief", endpointSpec(slug, "thief-secret"))
-		cond := expectReady(thief, metav1.ConditionFalse, routes.ReasonSlugNotGranted)
+		cond := expectReady(thief, metav1.ConditionFalse, workflowsv1alpha1.ReasonSlugNotGranted)
 		Expect(cond.Message).To(ContainSubstring("--webhook-slug-grants"))
 		Expect(getEndpoint(thief).Status.Path).To(BeEmpty())
 		expectRefused(send(github(slug, "thief-value", "g-1", issueBody(1))), http.StatusUnauthorized, apierror.CodeUnauthorized)
@@ -655,7 +655,7 @@ var _ = Describe("Who may claim a slug", func() {
 		By("an ungranted endpoint that is older does not keep a granted one from its slug")
 		free := unique("free")
 		older := createEndpoint(other, "early", endpointSpec(free, "thief-secret"))
-		expectReady(older, metav1.ConditionFalse, routes.ReasonSlugNotGranted)
+		expectReady(older, metav1.ConditionFalse, workflowsv1alpha1.ReasonSlugNotGranted)
 		readyEndpointNamed(newNamespace(), "late", free, "late-value")
 	})
 })
@@ -732,7 +732,7 @@ var _ = Describe("What an unauthenticated sender learns", func() {
 		ep := createEndpoint(ns, "quiet", spec)
 
 		By("a 503 while the Secret is missing says nothing of it")
-		expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretNotFound)
+		expectReady(ep, metav1.ConditionFalse, workflowsv1alpha1.ReasonSecretNotFound)
 		r := send(delivery{slug: slug, header: http.Header{"Content-Type": {"application/json"}}, body: issueBody(1)})
 		expectRefused(r, http.StatusServiceUnavailable, apierror.CodeNotReady)
 		for _, leak := range []string{"quiet-a", "SecretNotFound", ns} {
@@ -741,12 +741,12 @@ var _ = Describe("What an unauthenticated sender learns", func() {
 
 		By("a Secret without the key: the status does not list the keys it has")
 		createSecret(ns, "quiet-a", map[string]string{"other-key-with-a-telling-name": "quiet-unused-value"})
-		cond := expectReady(ep, metav1.ConditionFalse, routes.ReasonSecretKeyMissing)
+		cond := expectReady(ep, metav1.ConditionFalse, workflowsv1alpha1.ReasonSecretKeyMissing)
 		Expect(cond.Message).NotTo(ContainSubstring("other-key-with-a-telling-name"))
 
 		By("a 401 says nothing of the header, the prefix or how many secrets there are")
 		createSecret(ns, "quiet-b", map[string]string{"secret": "quiet-value"})
-		expectReady(ep, metav1.ConditionTrue, routes.ReasonReady)
+		expectReady(ep, metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
 		r = send(delivery{slug: slug, header: http.Header{"Content-Type": {"application/json"}, "X-Private-Hmac-Header": {"v9=00"}}, body: issueBody(2)})
 		expectRefused(r, http.StatusUnauthorized, apierror.CodeUnauthorized)
 		for _, leak := range []string{"X-Private-Hmac-Header", "x-private-hmac-header", "v9=", "secrets", "2 "} {

@@ -6,7 +6,10 @@ import (
 	"strings"
 )
 
-// The label keys the operator writes, all under workflows.centaur.dev/. Labels name what
+// LabelPrefix begins every label and annotation key the operator writes.
+const LabelPrefix = "workflows.centaur.dev/"
+
+// The label keys the operator writes, all under LabelPrefix. Labels name what
 // started or owns an object, so that `kubectl get -l` and the manager's watches can select by
 // them; values go through LabelValue.
 const (
@@ -51,6 +54,9 @@ const (
 	// LabelRing marks a Lease as a shard of the ring named by its value:
 	// kubectl get leases -l workflows.centaur.dev/ring lists the shards.
 	LabelRing = "workflows.centaur.dev/ring"
+	// LabelDeliveryLedger marks the ConfigMaps of the webhook delivery ledger (package
+	// webhookserver/ledger); its value is the page's day (YYYYMMDD, UTC).
+	LabelDeliveryLedger = "workflows.centaur.dev/delivery-ledger"
 )
 
 // The annotation keys the operator writes, all under workflows.centaur.dev/: what a person
@@ -73,6 +79,12 @@ const (
 	// AnnotationDeclaredIn says, for people, which workflow or file declares a WorkflowSchedule
 	// that the operator keeps for a declared schedule (see LabelDeclaredBy).
 	AnnotationDeclaredIn = "workflows.centaur.dev/declared-in"
+	// AnnotationIdempotencyKey records the idempotency key a run was started with through the
+	// REST API, so that the same request again finds the same run.
+	AnnotationIdempotencyKey = "workflows.centaur.dev/idempotency-key"
+	// AnnotationAPIKeyID records which API key started a run or sent an event (its id, never
+	// the key).
+	AnnotationAPIKeyID = "workflows.centaur.dev/api-key-id"
 )
 
 // LabelValue fits s into a label value (at most 63 characters): as it is when it fits,

@@ -171,30 +171,6 @@ func (r Route) Counters() *Counters {
 	return r.counters
 }
 
-// Reasons of a WebhookEndpoint's Ready condition, also carried by a Route that is not Ready.
-// Each comes with a message that says what to fix.
-const (
-	// ReasonReady: the endpoint serves deliveries.
-	ReasonReady = "Ready"
-	// ReasonSecretNotFound: a Secret named in spec.auth.secretRefs does not exist.
-	ReasonSecretNotFound = "SecretNotFound"
-	// ReasonSecretKeyMissing: the Secret exists but lacks the key, or its value is empty.
-	ReasonSecretKeyMissing = "SecretKeyMissing"
-	// ReasonSecretInvalid: the value cannot be used by the provider, for example a "whsec_"
-	// secret whose remainder is not base64.
-	ReasonSecretInvalid = "SecretInvalid"
-	// ReasonSlugConflict: an older endpoint, or a workflow of the manager, serves the slug.
-	ReasonSlugConflict = "SlugConflict"
-	// ReasonSlugNotGranted: the operator's --webhook-slug-grants does not let the namespace
-	// claim the slug.
-	ReasonSlugNotGranted = "SlugNotGranted"
-	// ReasonUnknownWorkflow: spec.workflowName is not registered in the manager.
-	ReasonUnknownWorkflow = "UnknownWorkflow"
-	// ReasonInvalidSpec: the provider settings are unusable (for example an hmac header that
-	// is not a valid header name).
-	ReasonInvalidSpec = "InvalidSpec"
-)
-
 // Defaults applied when a route leaves a limit unset (code-declared webhooks do).
 const (
 	// DefaultMaxBodyBytes is 1 MiB, the largest body the WebhookEndpoint API allows.

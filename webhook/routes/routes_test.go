@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 )
 
 // acceptAll is a verifier for routes that must be Ready.
@@ -93,7 +95,7 @@ func TestSetRefusesIncompleteRoutes(t *testing.T) {
 	if err := tab.Set(Route{Key: Key{Name: "x"}, Slug: "s", Ready: true}); err == nil {
 		t.Fatal("Ready route without verifier accepted")
 	}
-	if err := tab.Set(Route{Key: Key{Name: "x"}, Slug: "s", Reason: ReasonSecretNotFound}); err != nil {
+	if err := tab.Set(Route{Key: Key{Name: "x"}, Slug: "s", Reason: workflowsv1alpha1.ReasonSecretNotFound}); err != nil {
 		t.Fatalf("not-Ready route refused: %v", err)
 	}
 }

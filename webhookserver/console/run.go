@@ -13,7 +13,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
@@ -265,7 +264,7 @@ func runOrigin(run *workflowsv1alpha1.WorkflowRun) string {
 	if o := origin(&r); o != "" {
 		return o
 	}
-	if id := run.Annotations[restapi.AnnotationAPIKeyID]; id != "" {
+	if id := run.Annotations[workflowsv1alpha1.AnnotationAPIKeyID]; id != "" {
 		return "REST API key " + id
 	}
 	return "created directly (kubectl or a client)"
@@ -281,7 +280,7 @@ func jsonOf(j *apiextensionsv1.JSON) []byte {
 
 // awaitedEvent is the form for a journal entry that waits for an event.
 func awaitedEvent(e *workflowsv1alpha1.JournalEntry) (eventForm, bool) {
-	if e.Kind != workflowsv1alpha1.EntryKind(engine.KindEvent) || e.State != workflowsv1alpha1.EntryState(engine.StateWaiting) {
+	if e.Kind != workflowsv1alpha1.EntryKindEvent || e.State != workflowsv1alpha1.EntryStateWaiting {
 		return eventForm{}, false
 	}
 	rest, ok := strings.CutPrefix(e.Target, "event ")
@@ -342,7 +341,7 @@ func timelineOf(run *workflowsv1alpha1.WorkflowRun, journal []workflowsv1alpha1.
 				te.DueLabel, te.Due = dueLabel(e), e.WakeAt.UTC()
 			}
 		}
-		if e.Kind == workflowsv1alpha1.EntryKind(engine.KindChild) && e.Ref != "" {
+		if e.Kind == workflowsv1alpha1.EntryKindChild && e.Ref != "" {
 			te.RefURL = runPageURL(run.Namespace, e.Ref)
 		}
 		switch {
@@ -388,9 +387,9 @@ func entrySpan(e *workflowsv1alpha1.JournalEntry, runStart, now time.Time) [2]ti
 // dueLabel says what an unfinished entry's wakeAt means.
 func dueLabel(e *workflowsv1alpha1.JournalEntry) string {
 	switch {
-	case e.Kind == workflowsv1alpha1.EntryKind(engine.KindSleep):
+	case e.Kind == workflowsv1alpha1.EntryKindSleep:
 		return "Wakes"
-	case e.State == workflowsv1alpha1.EntryState(engine.StateRetrying):
+	case e.State == workflowsv1alpha1.EntryStateRetrying:
 		return "Next attempt"
 	default:
 		return "Times out"

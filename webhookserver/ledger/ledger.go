@@ -422,7 +422,7 @@ func (l *Ledger) readPage(ctx context.Context, name string) (page, bool, error) 
 func (l *Ledger) listPages(ctx context.Context) ([]metav1.PartialObjectMetadata, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
-	if err := l.cfg.Reader.List(ctx, list, client.InNamespace(l.cfg.Namespace), client.HasLabels{Label}); err != nil {
+	if err := l.cfg.Reader.List(ctx, list, client.InNamespace(l.cfg.Namespace), client.HasLabels{workflowsv1alpha1.LabelDeliveryLedger}); err != nil {
 		return nil, fmt.Errorf("list the delivery ledger's ConfigMaps in %s: %w", l.cfg.Namespace, err)
 	}
 	return list.Items, nil

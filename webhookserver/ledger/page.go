@@ -9,18 +9,17 @@ import (
 	"strings"
 	"time"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // A page is one ConfigMap of the ledger: the identities of runs deleted on one day (UTC), as
 // fixed-size records in its binaryData, at most PageCapacity of them; a busier day fills
-// further pages. Pages are named delivery-ledger-<YYYYMMDD>-<n> (n from 0) and labelled Label
+// further pages. Pages are named delivery-ledger-<YYYYMMDD>-<n> (n from 0) and labelled LabelDeliveryLedger
 // with their day, so that `kubectl get cm -l workflows.centaur.dev/delivery-ledger` lists them.
 
 const (
-	// Label marks the ledger's ConfigMaps; its value is the page's day (YYYYMMDD, UTC).
-	Label = "workflows.centaur.dev/delivery-ledger"
 	// PageCapacity is how many identities one page holds: 800,000 bytes of records, within
 	// the API server's bound of 1 MiB on a ConfigMap's data (about 1.07 MB as base64 in a
 	// request), so that a day with 100,000 deleted webhook runs takes one page.
@@ -112,7 +111,7 @@ func newPage(namespace string, pageDay time.Time, seq int) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: namespace, Name: pageName(pageDay, seq),
-			Labels: map[string]string{Label: pageDay.Format(dayLayout)},
+			Labels: map[string]string{workflowsv1alpha1.LabelDeliveryLedger: pageDay.Format(dayLayout)},
 		},
 		BinaryData: map[string][]byte{},
 	}
@@ -123,7 +122,7 @@ func newPage(namespace string, pageDay time.Time, seq int) *corev1.ConfigMap {
 func decodePage(cm *corev1.ConfigMap) (page, error) {
 	pageDay, seq, ok := parsePageName(cm.Name)
 	if !ok {
-		return page{}, fmt.Errorf("ConfigMap %s/%s is labelled %s but is not named %s<YYYYMMDD>-<n>", cm.Namespace, cm.Name, Label, pageNamePrefix)
+		return page{}, fmt.Errorf("ConfigMap %s/%s is labelled %s but is not named %s<YYYYMMDD>-<n>", cm.Namespace, cm.Name, workflowsv1alpha1.LabelDeliveryLedger, pageNamePrefix)
 	}
 	raw := cm.BinaryData[recordsKey]
 	if len(raw)%recordSize != 0 {

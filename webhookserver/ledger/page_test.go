@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -12,8 +13,8 @@ import (
 func TestAPageRoundTripsItsIdentitiesInFixedSizeRecords(t *testing.T) {
 	day := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 	cm := newPage("centaur-system", day, 2)
-	if cm.Name != "delivery-ledger-20261207-2" || cm.Labels[Label] != "20261207" {
-		t.Fatalf("page named %q labelled %q, want delivery-ledger-20261207-2 labelled 20261207", cm.Name, cm.Labels[Label])
+	if cm.Name != "delivery-ledger-20261207-2" || cm.Labels[workflowsv1alpha1.LabelDeliveryLedger] != "20261207" {
+		t.Fatalf("page named %q labelled %q, want delivery-ledger-20261207-2 labelled 20261207", cm.Name, cm.Labels[workflowsv1alpha1.LabelDeliveryLedger])
 	}
 	if errs := validation.IsDNS1123Subdomain(cm.Name); len(errs) > 0 {
 		t.Fatalf("page name %q: %v", cm.Name, errs)

@@ -57,7 +57,7 @@ func (a *api) deliver(ctx context.Context, p Principal, queryNS string, req Even
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: eventNamePrefix(req.EventType),
 			Namespace:    ns,
-			Annotations:  map[string]string{AnnotationAPIKeyID: p.KeyID},
+			Annotations:  map[string]string{workflowsv1alpha1.AnnotationAPIKeyID: p.KeyID},
 		},
 		Spec: workflowsv1alpha1.WorkflowEventSpec{Type: req.EventType, CorrelationID: req.CorrelationID},
 	}

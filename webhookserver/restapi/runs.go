@@ -124,7 +124,7 @@ func newRun(ns string, req StartRunRequest, keyID string) *workflowsv1alpha1.Wor
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   ns,
 			Labels:      map[string]string{workflowsv1alpha1.LabelWorkflow: workflowsv1alpha1.LabelValue(req.WorkflowName)},
-			Annotations: map[string]string{AnnotationAPIKeyID: keyID},
+			Annotations: map[string]string{workflowsv1alpha1.AnnotationAPIKeyID: keyID},
 		},
 		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: req.WorkflowName},
 	}
@@ -132,7 +132,7 @@ func newRun(ns string, req StartRunRequest, keyID string) *workflowsv1alpha1.Wor
 		run.Spec.Input = &apiextensionsv1.JSON{Raw: req.Input}
 	}
 	if req.IdempotencyKey != "" {
-		run.Annotations[AnnotationIdempotencyKey] = req.IdempotencyKey
+		run.Annotations[workflowsv1alpha1.AnnotationIdempotencyKey] = req.IdempotencyKey
 	}
 	return run
 }
@@ -142,7 +142,7 @@ func newRun(ns string, req StartRunRequest, keyID string) *workflowsv1alpha1.Wor
 // collision is retried with a fresh name; with a key the name derives from the key, so
 // concurrent requests race for one object and the API server lets exactly one create it.
 func (a *api) createRun(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowRun, bool, error) {
-	key := run.Annotations[AnnotationIdempotencyKey]
+	key := run.Annotations[workflowsv1alpha1.AnnotationIdempotencyKey]
 	for attempt := 1; ; attempt++ {
 		if key != "" {
 			run.Name = IdempotentRunName(run.Spec.WorkflowName, key)

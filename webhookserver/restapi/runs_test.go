@@ -35,7 +35,7 @@ var _ = Describe("POST /api/workflows/runs", func() {
 		stored := &workflowsv1alpha1.WorkflowRun{}
 		Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: run.ID}, stored)).To(Succeed())
 		Expect(stored.Labels).To(HaveKeyWithValue(workflowsv1alpha1.LabelWorkflow, "hello"))
-		Expect(stored.Annotations).To(HaveKeyWithValue(restapi.AnnotationAPIKeyID, "admin"))
+		Expect(stored.Annotations).To(HaveKeyWithValue(workflowsv1alpha1.AnnotationAPIKeyID, "admin"))
 
 		Eventually(statusOf(run.ID, "default"), 10*time.Second, 50*time.Millisecond).Should(Equal("Succeeded"))
 		done := getRun(run.ID, "default")

@@ -223,9 +223,9 @@ func (a *api) checkWorkflow(ws *workflowsv1alpha1.WorkflowSchedule) error {
 	if _, ok := a.deps.Workflows.Lookup(ws.Namespace, ws.Spec.WorkflowName); ok {
 		return nil
 	}
-	return apierror.Errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow,
-		"schedule %q starts workflow %q, which is not known in namespace %s; fix its spec.workflowName (known workflows: %s)",
-		ws.Name, ws.Spec.WorkflowName, ws.Namespace, strings.Join(a.deps.Workflows.Names(ws.Namespace), ", "))
+	unknown := a.deps.Workflows.UnknownWorkflow(ws.Namespace, ws.Spec.WorkflowName)
+	unknown.Field = "spec.workflowName"
+	return apierror.Errorf(http.StatusUnprocessableEntity, apierror.CodeUnknownWorkflow, "schedule %q: %s", ws.Name, unknown)
 }
 
 // startFailure explains a run that could not be created because its name is taken.

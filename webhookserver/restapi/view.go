@@ -16,12 +16,6 @@ import (
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
 
-// AnnotationIdempotencyKey records the idempotency key a run was started with.
-const AnnotationIdempotencyKey = "workflows.centaur.dev/idempotency-key"
-
-// AnnotationAPIKeyID records which API key started a run or sent an event (its id, never the key).
-const AnnotationAPIKeyID = "workflows.centaur.dev/api-key-id"
-
 // Run is a run as the REST API shows it. Keys are always present; absent values are null.
 type Run struct {
 	// ID is the WorkflowRun's name.
@@ -140,7 +134,7 @@ func RunView(run *workflowsv1alpha1.WorkflowRun, base string) Run {
 		CurrentStep:      run.Status.CurrentStep,
 		WakeAt:           microTimeOf(run.Status.WakeAt),
 		WaitingFor:       run.Status.WaitingFor,
-		IdempotencyKey:   run.Annotations[AnnotationIdempotencyKey],
+		IdempotencyKey:   run.Annotations[workflowsv1alpha1.AnnotationIdempotencyKey],
 		URL:              runURL(base, run.Namespace, run.Name),
 	}
 	if run.Spec.Input != nil && len(run.Spec.Input.Raw) > 0 {

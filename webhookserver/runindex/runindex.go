@@ -29,10 +29,6 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 )
 
-// labelPrefix selects the labels a Run keeps: the operator's own, which say what started or
-// owns a run (webhook, schedule, parent).
-const labelPrefix = "workflows.centaur.dev/"
-
 // Run is what the index keeps of one WorkflowRun. Runs handed out by the index are copies;
 // their Labels map is shared and must not be modified.
 type Run struct {
@@ -108,7 +104,7 @@ func FromObject(run *workflowsv1alpha1.WorkflowRun) Run {
 		r.Reason = e.Reason
 	}
 	for k, v := range run.Labels {
-		if strings.HasPrefix(k, labelPrefix) {
+		if strings.HasPrefix(k, workflowsv1alpha1.LabelPrefix) {
 			if r.Labels == nil {
 				r.Labels = map[string]string{}
 			}
