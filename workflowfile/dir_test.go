@@ -46,3 +46,26 @@ func TestLoadDirLeavesTestFilesOut(t *testing.T) {
 		t.Fatalf("LoadDir = %+v, want greet.star alone, loaded", files)
 	}
 }
+
+func TestGlobalLineFindsTheStatementThatBindsAGlobal(t *testing.T) {
+	src := "# SCHEDULES = [] in a comment\nWORKFLOW_NAME = \"x\"\nSCHEDULES=[\n]\n" +
+		"Input: type = None\nclass Inputs:\n    pass\nclass Input(object):\n    pass\n" +
+		"async def handler(inp, ctx):\n    WEBHOOKS = []\ndef handler2(inp, ctx):\n    pass\n"
+	for _, tc := range []struct {
+		name string
+		want int
+	}{
+		{"WORKFLOW_NAME", 2},
+		{"SCHEDULES", 3},
+		{"Input", 5},
+		{"handler", 10},
+		{"handler2", 12},
+		{"WEBHOOKS", 0}, // not at the top level
+		{"NAMESPACES", 0},
+		{"", 0},
+	} {
+		if got := workflowfile.GlobalLine(src, tc.name); got != tc.want {
+			t.Errorf("GlobalLine(%q) = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
