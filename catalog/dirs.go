@@ -192,8 +192,13 @@ func LoadFiles(dirs []string, trusted *workflowfile.Config, python *pyworkflow.L
 			if f.Err == nil {
 				name := f.Workflow.Name()
 				if first, dup := inDir[name]; dup {
-					f.Workflow, f.Err = nil, &workflowfile.LoadError{Reason: workflowsv1alpha1.ReasonDuplicateWorkflowName, File: f.Path, Message: fmt.Sprintf(
+					le := &workflowfile.LoadError{Reason: workflowsv1alpha1.ReasonDuplicateWorkflowName, File: f.Path, Message: fmt.Sprintf(
 						"WORKFLOW_NAME %s is already defined by %s in the same directory, which keeps it: rename one of them", name, first)}
+					b := f.Workflow.Bundle()
+					if le.Line = workflowfile.GlobalLine(b.Files[b.Entry], "WORKFLOW_NAME"); le.Line > 0 {
+						le.Column = 1
+					}
+					f.Workflow, f.Err = nil, le
 				} else {
 					inDir[name] = f.Path
 					f.Overrides = byName[name]
