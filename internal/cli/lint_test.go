@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/internal/cli"
+	"github.com/centaur-dev/workflow-operator/internal/testpython"
 )
 
 // A valid file of each language, to build broken ones from.
@@ -218,7 +219,7 @@ func TestLintFindsEachMistakeWhereItIs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeFiles(t, dir, tc.files)
+			testpython.WriteDir(t, dir, tc.files)
 			r := centaur(t, "lint", dir)
 			got := parseText(t, r.stdout)
 			want := tc.want
@@ -234,9 +235,9 @@ func TestLintFindsEachMistakeWhereItIs(t *testing.T) {
 func TestLintPassesGoodFilesAndNoticesOverrides(t *testing.T) {
 	isolateCache(t)
 	builtin, overlay := t.TempDir(), t.TempDir()
-	writeFiles(t, builtin, map[string]string{"good.star": goodStar, "other.py": strings.Replace(goodPy, `"good"`, `"other"`, 1),
+	testpython.WriteDir(t, builtin, map[string]string{"good.star": goodStar, "other.py": strings.Replace(goodPy, `"good"`, `"other"`, 1),
 		"good_test.star": "not loaded (\n", "test_good.py": "not loaded (\n", "_helper.py": "X = 1\n"})
-	writeFiles(t, overlay, map[string]string{"good.py": goodPy})
+	testpython.WriteDir(t, overlay, map[string]string{"good.py": goodPy})
 
 	r := centaur(t, "lint", builtin)
 	if r.exit != cli.ExitOK || r.stdout != "" || !strings.Contains(r.stderr, "2 workflow files in 1 directory, 0 errors") {
@@ -267,7 +268,7 @@ func TestLintPassesGoodFilesAndNoticesOverrides(t *testing.T) {
 func TestLintOfFilesReportsOnlyThoseFiles(t *testing.T) {
 	isolateCache(t)
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
+	testpython.WriteDir(t, dir, map[string]string{
 		"good.py":    goodPy,
 		"broken.py":  "WORKFLOW_NAME = \"broken\"\n",
 		"uses.py":    "from _util import f\n\nWORKFLOW_NAME = \"uses\"\n\n\nasync def handler(inp, ctx):\n    return f()\n",
@@ -301,8 +302,8 @@ func TestLintOfFilesReportsOnlyThoseFiles(t *testing.T) {
 func TestLintAnnotatesForGitHubActions(t *testing.T) {
 	isolateCache(t)
 	builtin, overlay := t.TempDir(), t.TempDir()
-	writeFiles(t, builtin, map[string]string{"good.star": goodStar})
-	writeFiles(t, overlay, map[string]string{"good.py": goodPy, "broken.star": "WORKFLOW_NAME = \"b\"\n\nLIMIT = 1 +* 2\n"})
+	testpython.WriteDir(t, builtin, map[string]string{"good.star": goodStar})
+	testpython.WriteDir(t, overlay, map[string]string{"good.py": goodPy, "broken.star": "WORKFLOW_NAME = \"b\"\n\nLIMIT = 1 +* 2\n"})
 	r := centaur(t, "lint", "--format", "github", builtin, overlay)
 	want := []string{
 		"::error file=" + filepath.Join(overlay, "broken.star") + ",line=3,col=",
@@ -366,11 +367,7 @@ def handler(inp, ctx):
     ctx.sleep("settle", 30)
     return {"channel": inp.channel, "data": data}
 `, i)
-		for name, text := range map[string]string{fmt.Sprintf("py_flow_%d.py", i): py, fmt.Sprintf("star_flow_%d.star", i): star} {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		testpython.WriteDir(t, dir, map[string]string{fmt.Sprintf("py_flow_%d.py", i): py, fmt.Sprintf("star_flow_%d.star", i): star})
 	}
 }
 
