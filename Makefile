@@ -99,6 +99,11 @@ chaos: control-plane ## Crash test: SIGKILL managers, etcd and the leader under 
 build: ## Build the manager binary into bin/manager.
 	CGO_ENABLED=0 go build -o $(LOCALBIN)/manager .
 
+.PHONY: cli
+cli: ## Build the centaur CLI into bin/centaur (and bin/kubectl-centaur, the same CLI as a kubectl plugin).
+	go build -o $(LOCALBIN)/centaur ./cmd/centaur
+	go build -o $(LOCALBIN)/kubectl-centaur ./cmd/kubectl-centaur
+
 .PHONY: run
 run: ## Run the manager against the cluster of your current kubeconfig.
 	go run . --dev

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -100,35 +101,24 @@ func (d *Dirs) reload() {
 	if d.logged == nil {
 		d.logged = map[string]string{}
 	}
+	files, unreadable := LoadFiles(d.Paths, d.Catalog.Config(workflowfile.OriginDir), d.Catalog.opts.Python)
+	for _, u := range unreadable {
+		d.Logger.Info("workflow_dir_missing", "dir", u.Dir, "error", u.Err.Error())
+	}
 	byName := map[string]Entry{}
 	logged := map[string]string{}
-	for _, dir := range d.Paths {
-		files, err := d.loadDir(dir)
-		if err != nil {
-			d.Logger.Info("workflow_dir_missing", "dir", dir, "error", err.Error())
+	for _, f := range files {
+		if f.Err != nil {
+			d.logFailure(logged, f)
 			continue
 		}
-		inDir := map[string]string{} // workflow name -> the file of this directory that has it
-		for _, f := range files {
-			if f.err == nil {
-				if first, dup := inDir[f.workflow.Name()]; dup {
-					f.err = &workflowfile.LoadError{Reason: workflowsv1alpha1.ReasonDuplicateWorkflowName, File: f.path, Message: fmt.Sprintf(
-						"WORKFLOW_NAME %s is already defined by %s in the same directory, which keeps it: rename one of them", f.workflow.Name(), first)}
-				}
-			}
-			if f.err != nil {
-				d.logFailure(logged, f)
-				continue
-			}
-			name := f.workflow.Name()
-			inDir[name] = f.path
-			if earlier, ok := byName[name]; ok {
-				d.logOnce(logged, f.path+"#override", "workflow_overrides_builtin", "workflow", name, "file", f.path, "overrides", earlier.File,
-					"message", "a file of a later WORKFLOW_DIRS directory replaces the workflow of the same name of an earlier one")
-			}
-			byName[name] = Entry{Workflow: f.workflow, Revision: f.workflow.Revision(), File: f.path}
-			d.logLoaded(logged, f)
+		name := f.Workflow.Name()
+		if f.Overrides != "" {
+			d.logOnce(logged, f.Path+"#override", "workflow_overrides_builtin", "workflow", name, "file", f.Path, "overrides", f.Overrides,
+				"message", OverrideMessage)
 		}
+		byName[name] = Entry{Workflow: f.Workflow, Revision: f.Workflow.Revision(), File: f.Path}
+		d.logLoaded(logged, f)
 	}
 	entries := make([]Entry, 0, len(byName))
 	for _, e := range byName {
@@ -142,50 +132,123 @@ func (d *Dirs) reload() {
 	d.logged = logged
 }
 
-// loadedFile is what became of one workflow file of a directory, whatever its language.
-type loadedFile struct {
-	path     string
-	workflow FileWorkflow
-	err      error
+// OverrideMessage says what a LoadedFile's Overrides means, in the manager's log and in
+// centaur lint's notice alike.
+const OverrideMessage = "a file of a later WORKFLOW_DIRS directory replaces the workflow of the same name of an earlier one"
+
+// SplitDirs splits WORKFLOW_DIRS (and --workflow-dirs): colon-separated directories in order,
+// a later one overriding an earlier one; empty entries and surrounding spaces are dropped.
+func SplitDirs(s string) []string {
+	var out []string
+	for _, d := range strings.Split(s, ":") {
+		if d = strings.TrimSpace(d); d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// LoadedFile is what became of one workflow file of WORKFLOW_DIRS, whatever its language.
+type LoadedFile struct {
+	// Path is the file's path on disk.
+	Path string
+	// Workflow is the loaded workflow; nil when Err is set.
+	Workflow FileWorkflow
+	// Err says why the file does not load: a *workflowfile.LoadError, whose reason is
+	// DuplicateWorkflowName for a second file of one name in one directory.
+	Err error
+	// Overrides is the file of an earlier directory whose workflow of the same name this one
+	// replaces; empty when it replaces none.
+	Overrides string
+}
+
+// UnreadableDir is a directory of WORKFLOW_DIRS that could not be read (most often, one that
+// does not exist).
+type UnreadableDir struct {
+	// Dir is the directory as given.
+	Dir string
+	// Err says why.
+	Err error
+}
+
+// LoadFiles loads the workflow files of dirs as the manager does, directory by directory and
+// each in name order: Starlark files compiled with trusted, Python files with python (nil: each
+// fails with PythonUnavailable). Two files of one name in one directory are an error (the
+// first in name order keeps the name, the other fails with DuplicateWorkflowName); a file of a
+// later directory overrides an earlier one's of the same name (LoadedFile.Overrides). A
+// directory that cannot be read is reported in the second result and the others still load.
+func LoadFiles(dirs []string, trusted *workflowfile.Config, python *pyworkflow.Loader) ([]LoadedFile, []UnreadableDir) {
+	var out []LoadedFile
+	var unreadable []UnreadableDir
+	byName := map[string]string{} // workflow name -> the file of an earlier directory that has it
+	for _, dir := range dirs {
+		files, err := loadDir(dir, trusted, python)
+		if err != nil {
+			unreadable = append(unreadable, UnreadableDir{Dir: dir, Err: err})
+			continue
+		}
+		inDir := map[string]string{} // workflow name -> the file of this directory that has it
+		for _, f := range files {
+			if f.Err == nil {
+				name := f.Workflow.Name()
+				if first, dup := inDir[name]; dup {
+					le := &workflowfile.LoadError{Reason: workflowsv1alpha1.ReasonDuplicateWorkflowName, File: f.Path, Message: fmt.Sprintf(
+						"WORKFLOW_NAME %s is already defined by %s in the same directory, which keeps it: rename one of them", name, first)}
+					b := f.Workflow.Bundle()
+					if le.Line = workflowfile.GlobalLine(b.Files[b.Entry], "WORKFLOW_NAME"); le.Line > 0 {
+						le.Column = 1
+					}
+					f.Workflow, f.Err = nil, le
+				} else {
+					inDir[name] = f.Path
+					f.Overrides = byName[name]
+				}
+			}
+			out = append(out, f)
+		}
+		for name, file := range inDir {
+			byName[name] = file
+		}
+	}
+	return out, unreadable
 }
 
 // loadDir loads dir's Starlark and Python workflow files, in name order.
-func (d *Dirs) loadDir(dir string) ([]loadedFile, error) {
-	star, err := workflowfile.LoadDir(dir, workflowfile.OriginDir, d.Catalog.Config(workflowfile.OriginDir))
+func loadDir(dir string, trusted *workflowfile.Config, python *pyworkflow.Loader) ([]LoadedFile, error) {
+	star, err := workflowfile.LoadDir(dir, workflowfile.OriginDir, trusted)
 	if err != nil {
 		return nil, err
 	}
-	var out []loadedFile
+	var out []LoadedFile
 	for _, f := range star {
-		lf := loadedFile{path: f.Path, err: f.Err}
+		lf := LoadedFile{Path: f.Path, Err: f.Err}
 		if f.Workflow != nil {
-			lf.workflow = f.Workflow
+			lf.Workflow = f.Workflow
 		}
 		out = append(out, lf)
 	}
-	py, err := d.loadPython(dir)
+	py, err := loadPython(dir, python)
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, py...)
-	sort.SliceStable(out, func(i, j int) bool { return filepath.Base(out[i].path) < filepath.Base(out[j].path) })
+	sort.SliceStable(out, func(i, j int) bool { return filepath.Base(out[i].Path) < filepath.Base(out[j].Path) })
 	return out, nil
 }
 
-// loadPython loads dir's Python workflow files, or says of each that this manager runs no
-// Python.
-func (d *Dirs) loadPython(dir string) ([]loadedFile, error) {
-	loader := d.Catalog.opts.Python
+// loadPython loads dir's Python workflow files with loader, or says of each that this manager
+// runs no Python when loader is nil.
+func loadPython(dir string, loader *pyworkflow.Loader) ([]LoadedFile, error) {
 	if loader == nil {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read workflow directory %s: %w", dir, err)
 		}
-		var out []loadedFile
+		var out []LoadedFile
 		for _, e := range entries {
 			if pyworkflow.IsWorkflowFile(e.Name()) {
 				p := filepath.Join(dir, e.Name())
-				out = append(out, loadedFile{path: p, err: &workflowfile.LoadError{Reason: pyworkflow.ReasonPythonUnavailable, File: p,
+				out = append(out, LoadedFile{Path: p, Err: &workflowfile.LoadError{Reason: pyworkflow.ReasonPythonUnavailable, File: p,
 					Message: "this manager runs no Python workers, so Python workflow files do not load"}})
 			}
 		}
@@ -195,34 +258,34 @@ func (d *Dirs) loadPython(dir string) ([]loadedFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]loadedFile, len(files))
+	out := make([]LoadedFile, len(files))
 	for i, f := range files {
-		out[i] = loadedFile{path: f.Path, err: f.Err}
+		out[i] = LoadedFile{Path: f.Path, Err: f.Err}
 		if f.Workflow != nil {
-			out[i].workflow = f.Workflow
+			out[i].Workflow = f.Workflow
 		}
 	}
 	return out, nil
 }
 
 // logLoaded logs workflow_loaded for a file whose revision is new.
-func (d *Dirs) logLoaded(logged map[string]string, f loadedFile) {
-	d.logOnce(logged, f.path, "workflow_loaded", "workflow", f.workflow.Name(), "file", f.path,
-		"revision", f.workflow.Revision(), "language", f.workflow.Language(), "source", string(SourceFile), "description", f.workflow.Description())
+func (d *Dirs) logLoaded(logged map[string]string, f LoadedFile) {
+	d.logOnce(logged, f.Path, "workflow_loaded", "workflow", f.Workflow.Name(), "file", f.Path,
+		"revision", f.Workflow.Revision(), "language", f.Workflow.Language(), "source", string(SourceFile), "description", f.Workflow.Description())
 }
 
 // logFailure logs workflow_load_failed for a file whose error is new.
-func (d *Dirs) logFailure(logged map[string]string, f loadedFile) {
+func (d *Dirs) logFailure(logged map[string]string, f LoadedFile) {
 	var le *workflowfile.LoadError
-	if !errors.As(f.err, &le) {
-		d.logOnce(logged, f.path, "workflow_load_failed", "file", f.path, "message", f.err.Error())
+	if !errors.As(f.Err, &le) {
+		d.logOnce(logged, f.Path, "workflow_load_failed", "file", f.Path, "message", f.Err.Error())
 		return
 	}
-	kv := []any{"file", f.path, "in", le.File, "line", le.Line, "column", le.Column, "reason", le.Reason, "message", le.Error()}
+	kv := []any{"file", f.Path, "in", le.File, "line", le.Line, "column", le.Column, "reason", le.Reason, "message", le.Error()}
 	if le.Backtrace != "" {
 		kv = append(kv, "traceback", le.Backtrace)
 	}
-	d.logOnce(logged, f.path, "workflow_load_failed", kv...)
+	d.logOnce(logged, f.Path, "workflow_load_failed", kv...)
 }
 
 // logOnce logs msg with kv unless the same was logged for key by the previous load.

@@ -3,8 +3,11 @@ package catalog_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +19,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/testpython"
 	"github.com/centaur-dev/workflow-operator/pyworker"
+	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
 // logLines collects what a Dirs logs.
@@ -229,5 +233,65 @@ func TestDirsLoadPythonBesideStarlarkAndLetTheOverlayOverrideIt(t *testing.T) {
 	e, _ = c.Lookup("any", "report")
 	if run(t, e.Workflow) != `"overlay"` || !strings.Contains(lines.String(), `"language"="python"`) {
 		t.Errorf("the overlay's report.py did not override the image's:\n%s", lines)
+	}
+}
+
+func TestSplitDirsReadsWorkflowDirsAsTheManagerDoes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"/app/workflows", []string{"/app/workflows"}},
+		{"/app/workflows:/app/overlay/org/workflows", []string{"/app/workflows", "/app/overlay/org/workflows"}},
+		{" a :: b : ", []string{"a", "b"}},
+	} {
+		if got := catalog.SplitDirs(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("SplitDirs(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestLoadFilesFlagsDuplicatesAndOverrides(t *testing.T) {
+	builtin, overlay := t.TempDir(), t.TempDir()
+	missing := filepath.Join(t.TempDir(), "missing")
+	src := func(name string) string {
+		return "WORKFLOW_NAME = \"" + name + "\"\ndef handler(inp, ctx):\n    return 1\n"
+	}
+	for p, text := range map[string]string{
+		filepath.Join(builtin, "a.star"):      src("greet"),
+		filepath.Join(builtin, "b.star"):      src("greet"),
+		filepath.Join(overlay, "c.star"):      src("greet"),
+		filepath.Join(overlay, "py.py"):       "WORKFLOW_NAME = \"py\"\n",
+		filepath.Join(overlay, "x_test.star"): "not loaded (\n",
+	} {
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, unreadable := catalog.LoadFiles([]string{builtin, missing, overlay}, nil, nil)
+	if len(unreadable) != 1 || unreadable[0].Dir != missing {
+		t.Errorf("unreadable = %+v, want %s alone", unreadable, missing)
+	}
+	got := map[string]string{}
+	for _, f := range files {
+		var le *workflowfile.LoadError
+		switch {
+		case errors.As(f.Err, &le):
+			got[filepath.Base(f.Path)] = le.Reason
+		case f.Overrides != "":
+			got[filepath.Base(f.Path)] = "overrides " + f.Overrides
+		default:
+			got[filepath.Base(f.Path)] = "loaded"
+		}
+	}
+	want := map[string]string{
+		"a.star": "loaded",
+		"b.star": "DuplicateWorkflowName",
+		"c.star": "overrides " + filepath.Join(builtin, "a.star"),
+		"py.py":  "PythonUnavailable",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("LoadFiles = %v, want %v", got, want)
 	}
 }

@@ -271,7 +271,7 @@ func (p *process) fillCatalog() error {
 		Sandboxed:         p.files.sandboxed,
 		Python:            &pyworkflow.Loader{Pool: pool, CheckSchedule: controllers.CheckScheduleSpec, MaxWorkerKills: o.PythonMaxWorkerKills},
 	})
-	dirs := &catalog.Dirs{Paths: splitDirs(o.WorkflowDirs), Catalog: p.catalog, Interval: o.WorkflowDirsPoll, Logger: ctrl.Log.WithName("workflows")}
+	dirs := &catalog.Dirs{Paths: catalog.SplitDirs(o.WorkflowDirs), Catalog: p.catalog, Interval: o.WorkflowDirsPoll, Logger: ctrl.Log.WithName("workflows")}
 	dirs.Load()
 	if err := p.mgr.Add(dirs); err != nil {
 		return fmt.Errorf("add the workflow directory watcher: %w", err)
@@ -532,17 +532,6 @@ func (o Options) fileConfigs() (fileConfigs, error) {
 			MaxSteps: o.WorkflowFileMaxSteps, CheckSchedule: controllers.CheckScheduleSpec, MaxValueBytes: o.MaxResultBytes,
 			MaxParallelBranches: o.DefinitionMaxBranches},
 	}, nil
-}
-
-// splitDirs splits a colon-separated list of directories, dropping empty entries.
-func splitDirs(s string) []string {
-	var out []string
-	for _, d := range strings.Split(s, ":") {
-		if d = strings.TrimSpace(d); d != "" {
-			out = append(out, d)
-		}
-	}
-	return out
 }
 
 // metricsOptions serve metrics in plain HTTP, or, with --metrics-secure, over HTTPS (a

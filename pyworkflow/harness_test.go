@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/hosttest"
+	"github.com/centaur-dev/workflow-operator/internal/testpython"
 	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
 )
@@ -46,15 +46,7 @@ func newPool(t *testing.T, mutate ...func(*pyworker.Config)) *pyworker.Pool {
 func loadFile(t *testing.T, loader *pyworkflow.Loader, entry string, files map[string]string) (*pyworkflow.Workflow, string) {
 	t.Helper()
 	dir := t.TempDir()
-	for name, text := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testpython.WriteDir(t, dir, files)
 	loaded, err := loader.LoadDir(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)

@@ -70,11 +70,16 @@ func (w *Workflow) Namespaces() []string {
 // makes the durable workflow; the error is a *workflowfile.LoadError.
 func (w *Workflow) declare(file string) error {
 	m := w.meta
-	fail := func(reason, format string, args ...any) error {
-		return &workflowfile.LoadError{Reason: reason, File: file, Message: fmt.Sprintf(format, args...)}
+	// fail points at the statement that binds symbol, the global at fault.
+	fail := func(symbol, reason, format string, args ...any) error {
+		le := &workflowfile.LoadError{Reason: reason, File: file, Message: fmt.Sprintf(format, args...)}
+		if line := workflowfile.GlobalLine(w.bundle.Files[w.bundle.Entry], symbol); line > 0 {
+			le.Line, le.Column = line, 1
+		}
+		return le
 	}
 	if err := workflowfile.CheckWorkflowName(m.Name); err != nil {
-		return fail(workflowfile.ReasonMissingWorkflowName, "%v", err)
+		return fail("WORKFLOW_NAME", workflowfile.ReasonMissingWorkflowName, "%v", err)
 	}
 	opts := []durable.Option{durable.WithDescription(strings.TrimSpace(m.Description))}
 	if len(m.ExampleInput) > 0 && string(m.ExampleInput) != "null" {
@@ -83,17 +88,17 @@ func (w *Workflow) declare(file string) error {
 	if m.Input != nil {
 		schema, err := newInputSchema(m.Input)
 		if err != nil {
-			return fail(workflowfile.ReasonInvalidInputDecl, "Input: %v", err)
+			return fail("Input", workflowfile.ReasonInvalidInputDecl, "Input: %v", err)
 		}
 		w.input = schema
 	}
 	for i, decl := range m.Webhooks {
 		spec := webhookSpec(decl)
 		if err := spec.Validate(); err != nil {
-			return fail(workflowfile.ReasonInvalidWebhook, "WEBHOOKS[%d]: %v", i, err)
+			return fail("WEBHOOKS", workflowfile.ReasonInvalidWebhook, "WEBHOOKS[%d]: %v", i, err)
 		}
 		if slices.ContainsFunc(m.Webhooks[:i], func(d pyworker.WebhookDecl) bool { return d.Slug == decl.Slug }) {
-			return fail(workflowfile.ReasonInvalidWebhook, "WEBHOOKS declares the slug %q twice", decl.Slug)
+			return fail("WEBHOOKS", workflowfile.ReasonInvalidWebhook, "WEBHOOKS declares the slug %q twice", decl.Slug)
 		}
 		opts = append(opts, durable.WithWebhook(spec))
 	}
@@ -101,16 +106,16 @@ func (w *Workflow) declare(file string) error {
 		spec := scheduleSpec(decl)
 		if w.loader.CheckSchedule != nil {
 			if err := w.loader.CheckSchedule(spec); err != nil {
-				return fail(workflowfile.ReasonInvalidSchedule, "SCHEDULES[%d] (%q): %v", i, spec.Cron, err)
+				return fail("SCHEDULES", workflowfile.ReasonInvalidSchedule, "SCHEDULES[%d] (%q): %v", i, spec.Cron, err)
 			}
 		}
 		if spec.Name != "" && slices.ContainsFunc(m.Schedules[:i], func(d pyworker.ScheduleDecl) bool { return d.Name == spec.Name }) {
-			return fail(workflowfile.ReasonInvalidSchedule, "SCHEDULES declares the name %q twice", spec.Name)
+			return fail("SCHEDULES", workflowfile.ReasonInvalidSchedule, "SCHEDULES declares the name %q twice", spec.Name)
 		}
 		opts = append(opts, durable.WithSchedule(spec))
 	}
 	if err := workflowfile.CheckNamespaces(m.Namespaces); err != nil {
-		return fail(workflowfile.ReasonLoadFailed, "%v", err)
+		return fail("NAMESPACES", workflowfile.ReasonLoadFailed, "%v", err)
 	}
 	w.Workflow = newDurable(m.Name, w, opts)
 	return nil

@@ -178,7 +178,7 @@ func Compile(entry string, read ReadFunc, origin Origin, cfg *Config) (*Workflow
 	if err != nil {
 		return nil, pythonHint(asLoadError(entry, err), l.files[entry], origin)
 	}
-	w, err := newWorkflow(entry, globals, cfg)
+	w, err := newWorkflow(entry, l.files[entry], globals, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -450,63 +450,68 @@ func (w *Workflow) InputFields() []InputField {
 
 // newWorkflow reads the file's globals: WORKFLOW_NAME and handler (required), DESCRIPTION,
 // EXAMPLE_INPUT, Input, WEBHOOKS and SCHEDULES (optional).
-func newWorkflow(file string, globals starlark.StringDict, cfg *Config) (*Workflow, error) {
-	fail := func(reason, format string, args ...any) error {
-		return &LoadError{Reason: reason, File: file, Message: fmt.Sprintf(format, args...)}
+func newWorkflow(file, src string, globals starlark.StringDict, cfg *Config) (*Workflow, error) {
+	// fail points at the statement that binds symbol, the global at fault.
+	fail := func(symbol, reason, format string, args ...any) error {
+		le := &LoadError{Reason: reason, File: file, Message: fmt.Sprintf(format, args...)}
+		if line := GlobalLine(src, symbol); line > 0 {
+			le.Line, le.Column = line, 1
+		}
+		return le
 	}
 	name, ok := starlark.AsString(globals["WORKFLOW_NAME"])
 	switch {
 	case globals["WORKFLOW_NAME"] == nil:
-		return nil, fail(ReasonMissingWorkflowName, "the file sets no WORKFLOW_NAME; add WORKFLOW_NAME = \"my_workflow\" (modules for load() start with an underscore)")
+		return nil, fail("WORKFLOW_NAME", ReasonMissingWorkflowName, "the file sets no WORKFLOW_NAME; add WORKFLOW_NAME = \"my_workflow\" (modules for load() start with an underscore)")
 	case !ok:
-		return nil, fail(ReasonMissingWorkflowName, "WORKFLOW_NAME must be a string, got %s", globals["WORKFLOW_NAME"].Type())
+		return nil, fail("WORKFLOW_NAME", ReasonMissingWorkflowName, "WORKFLOW_NAME must be a string, got %s", globals["WORKFLOW_NAME"].Type())
 	}
 	if err := CheckWorkflowName(name); err != nil {
-		return nil, fail(ReasonMissingWorkflowName, "%v", err)
+		return nil, fail("WORKFLOW_NAME", ReasonMissingWorkflowName, "%v", err)
 	}
 	handler, ok := globals["handler"].(*starlark.Function)
 	if !ok || handler.NumParams() < 2 || handler.NumParams()-handler.NumKwonlyParams() < 2 {
-		return nil, fail(ReasonMissingHandler, "the file defines no handler(inp, ctx); define it with two parameters, the input and the context")
+		return nil, fail("handler", ReasonMissingHandler, "the file defines no handler(inp, ctx); define it with two parameters, the input and the context")
 	}
 	w := &Workflow{handler: handler, cfg: cfg}
 	var opts []durable.Option
 	if v, ok := globals["DESCRIPTION"]; ok {
 		desc, isString := starlark.AsString(v)
 		if !isString {
-			return nil, fail(ReasonLoadFailed, "DESCRIPTION must be a string, got %s", v.Type())
+			return nil, fail("DESCRIPTION", ReasonLoadFailed, "DESCRIPTION must be a string, got %s", v.Type())
 		}
 		opts = append(opts, durable.WithDescription(strings.TrimSpace(desc)))
 	}
 	if v, ok := globals["EXAMPLE_INPUT"]; ok {
 		raw, err := toJSON(v, cfg.maxValueBytes())
 		if err != nil {
-			return nil, fail(ReasonLoadFailed, "EXAMPLE_INPUT must be JSON: %v", err)
+			return nil, fail("EXAMPLE_INPUT", ReasonLoadFailed, "EXAMPLE_INPUT must be JSON: %v", err)
 		}
 		opts = append(opts, durable.WithExampleInput(json.RawMessage(raw)))
 	}
 	if v, ok := globals["Input"]; ok {
 		decl, isDecl := v.(*inputDecl)
 		if !isDecl {
-			return nil, fail(ReasonInvalidInputDecl, "Input must be declared with dataclass(field = type, ...), got %s", v.Type())
+			return nil, fail("Input", ReasonInvalidInputDecl, "Input must be declared with dataclass(field = type, ...), got %s", v.Type())
 		}
 		w.input = decl
 	}
 	webhooks, err := webhooksOf(globals["WEBHOOKS"])
 	if err != nil {
-		return nil, fail(ReasonInvalidWebhook, "%v", err)
+		return nil, fail("WEBHOOKS", ReasonInvalidWebhook, "%v", err)
 	}
 	for _, spec := range webhooks {
 		opts = append(opts, durable.WithWebhook(spec))
 	}
 	schedules, err := schedulesOf(globals["SCHEDULES"], cfg.CheckSchedule)
 	if err != nil {
-		return nil, fail(ReasonInvalidSchedule, "%v", err)
+		return nil, fail("SCHEDULES", ReasonInvalidSchedule, "%v", err)
 	}
 	for _, spec := range schedules {
 		opts = append(opts, durable.WithSchedule(spec))
 	}
 	if w.namespaces, err = namespacesOf(globals["NAMESPACES"]); err != nil {
-		return nil, fail(ReasonLoadFailed, "%v", err)
+		return nil, fail("NAMESPACES", ReasonLoadFailed, "%v", err)
 	}
 	opts = append(opts, engine.WithInputCheck(w.checkInput))
 	w.Workflow = engine.DefineRaw(name, w.run, opts...)
@@ -576,4 +581,24 @@ func (w *Workflow) checkInput(raw json.RawMessage) error {
 		return nil
 	}
 	return w.input.check(raw)
+}
+
+// GlobalLine returns the line (1-based) of the first top-level statement of src that binds
+// the global name: `name = ...`, `name: T = ...`, `def name(`, `async def name(` or `class
+// name`; 0 when there is none (or name is empty). Workflow files of both languages declare
+// their globals so, which lets a declaration that fails after the file ran (a bad cron, a
+// webhook the host refuses) point at its line.
+func GlobalLine(src, name string) int {
+	if name == "" {
+		return 0
+	}
+	for i, line := range strings.Split(src, "\n") {
+		code, _, _ := strings.Cut(line, "#")
+		for _, head := range []string{name + " =", name + "=", name + ":", "def " + name + "(", "async def " + name + "(", "class " + name + ":", "class " + name + "("} {
+			if strings.HasPrefix(code, head) {
+				return i + 1
+			}
+		}
+	}
+	return 0
 }

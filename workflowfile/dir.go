@@ -25,9 +25,11 @@ type DirFile struct {
 
 // IsWorkflowFile reports whether a directory entry named name is a workflow file: a .star file
 // whose name starts with neither "_" (a module for load()) nor "." (hidden, such as a
-// ConfigMap volume's ..data).
+// ConfigMap volume's ..data), and is not an author's test (*_test.star), which lives beside
+// the workflow it tests and is not one itself.
 func IsWorkflowFile(name string) bool {
-	return strings.HasSuffix(name, ".star") && !strings.HasPrefix(name, "_") && !strings.HasPrefix(name, ".")
+	return strings.HasSuffix(name, ".star") && !strings.HasPrefix(name, "_") && !strings.HasPrefix(name, ".") &&
+		!strings.HasSuffix(name, "_test.star")
 }
 
 // LoadDir compiles every workflow file at the top level of dir, in name order. Modules are

@@ -143,7 +143,7 @@ func TestLoadErrorsSayWhereAndWhy(t *testing.T) {
 		{"undefined name", "WORKFLOW_NAME = \"x\"\ndef handler(inp, ctx):\n    return nope\n", nil, workflowfile.ReasonSyntaxError, "wf.star", 3, 12, "undefined: nope"},
 		{"no name", "def handler(inp, ctx):\n    return 1\n", nil, workflowfile.ReasonMissingWorkflowName, "wf.star", 0, 0, "sets no WORKFLOW_NAME"},
 		{"no handler", "WORKFLOW_NAME = \"x\"\n", nil, workflowfile.ReasonMissingHandler, "wf.star", 0, 0, "handler(inp, ctx)"},
-		{"one-parameter handler", "WORKFLOW_NAME = \"x\"\ndef handler(inp):\n    return 1\n", nil, workflowfile.ReasonMissingHandler, "wf.star", 0, 0, "two parameters"},
+		{"one-parameter handler", "WORKFLOW_NAME = \"x\"\ndef handler(inp):\n    return 1\n", nil, workflowfile.ReasonMissingHandler, "wf.star", 2, 1, "two parameters"},
 		{"bad slug", "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [\n  WebhookSpec(slug = \"Bad Slug\", auth = \"none\")]\ndef handler(inp, ctx):\n    return 1\n", nil,
 			workflowfile.ReasonInvalidWebhook, "wf.star", 3, 14, "lower-case letters"},
 		{"webhook without auth", "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [WebhookSpec(slug = \"x\", provider = \"acme\")]\ndef handler(inp, ctx):\n    return 1\n", nil,

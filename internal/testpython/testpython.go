@@ -4,7 +4,9 @@
 package testpython
 
 import (
+	"os"
 	"path/filepath"
+	"testing"
 
 	"github.com/go-logr/logr"
 
@@ -30,4 +32,19 @@ func Pool(cfg pyworker.Config) (*pyworker.Pool, error) {
 // Loader returns a loader of Python workflow files over pool, with the manager's defaults.
 func Loader(pool *pyworker.Pool) *pyworkflow.Loader {
 	return &pyworkflow.Loader{Pool: pool}
+}
+
+// WriteDir writes a workflow directory for a test: files maps a slash-separated path relative
+// to dir (a workflow file, a helper, a package's module) to its text.
+func WriteDir(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for name, text := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
