@@ -260,6 +260,9 @@ var (
 // (workflowfile.Config.CheckSchedule), so a bad SCHEDULES is a load error with the file's name.
 func CheckScheduleSpec(spec durable.ScheduleSpec) error {
 	if _, err := schedule.Parse(spec.Cron, spec.TimeZone, time.Now()); err != nil {
+		if se, ok := errors.AsType[*schedule.SpecError](err); ok {
+			return se.Declared()
+		}
 		return err
 	}
 	if p := workflowsv1alpha1.ConcurrencyPolicy(spec.ConcurrencyPolicy); p != "" && !slices.Contains(concurrencyPolicies, p) {

@@ -32,6 +32,17 @@ type SpecError struct {
 
 func (e *SpecError) Error() string { return e.Message }
 
+// declaredFields names, in a declaration's words, the WorkflowSchedule fields SpecError
+// messages tell people to fix.
+var declaredFields = strings.NewReplacer("spec.schedule", "its cron", "spec.timeZone", "its time_zone")
+
+// Declared is the same error worded for a schedule declared by a workflow's code or file
+// (SCHEDULES, with its cron and time_zone), whose author never sees a WorkflowSchedule's
+// spec.schedule and spec.timeZone.
+func (e *SpecError) Declared() *SpecError {
+	return &SpecError{Reason: e.Reason, Message: declaredFields.Replace(e.Message)}
+}
+
 // Schedule is when a WorkflowSchedule's ticks fall.
 type Schedule interface {
 	// Next returns the first tick strictly after t, or the zero time when there is none

@@ -190,3 +190,21 @@ func TestNextFromInsideTheDoubledHour(t *testing.T) {
 		t.Errorf("Next = %s, want the next night's 02:30 CET", got)
 	}
 }
+
+func TestDeclaredSpeaksOfTheDeclarationsFields(t *testing.T) {
+	for _, tc := range []struct{ expr, zone, want, not string }{
+		{"61 * * * *", "", "fix its cron", "spec.schedule"},
+		{"0 2 * * *", "Mars/Olympus", "fix its time_zone", "spec.timeZone"},
+		{"CRON_TZ=UTC 0 2 * * *", "", "its time_zone", "spec.timeZone"},
+	} {
+		_, err := Parse(tc.expr, tc.zone, time.Now())
+		se, ok := err.(*SpecError)
+		if !ok {
+			t.Fatalf("Parse(%q, %q) = %v, want a *SpecError", tc.expr, tc.zone, err)
+		}
+		got := se.Declared()
+		if got.Reason != se.Reason || !strings.Contains(got.Message, tc.want) || strings.Contains(got.Message, tc.not) {
+			t.Errorf("Declared() of %q = %s: %q, want %s and no %s", tc.expr, got.Reason, got.Message, tc.want, tc.not)
+		}
+	}
+}
