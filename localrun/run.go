@@ -14,21 +14,26 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
 
 // DefaultMaxExecutions bounds the executions of one run (each wake-up is one), so that a
 // workflow that never ends (a retry policy without a bound, a loop of sleeps) ends locally.
 const DefaultMaxExecutions = 10000
 
-// Event is an event a local run may receive, with the REST API's field names
-// (POST /api/workflows/events): {"event_type": ..., "correlation_id": ..., "payload": ...}.
-type Event struct {
-	// EventType is the event's type, matched against wait_for_event's event_type.
-	EventType string `json:"event_type"`
-	// CorrelationID is matched against wait_for_event's correlation_id.
-	CorrelationID string `json:"correlation_id"`
-	// Payload is the event's JSON payload; empty means null.
-	Payload json.RawMessage `json:"payload,omitempty"`
+// Event is an event a local run may receive: the body of the REST API's
+// POST /api/workflows/events, {"event_type": ..., "correlation_id": ..., "payload": ...}, so
+// that what a script sends to a manager it can give a local run. Namespace is ignored.
+type Event = restapi.EventRequest
+
+// ParseEvent decodes and checks an event given as JSON, as the REST API does (its errors say
+// what to fix, with an example).
+func ParseEvent(data []byte) (Event, error) {
+	ev, err := restapi.DecodeEvent(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("event %s: %w", data, err)
+	}
+	return ev, nil
 }
 
 // AgentTurn is an agent turn a local run asks for, handed to Options.AgentReply.

@@ -66,7 +66,10 @@ func (t *tracer) entries(changed []engine.Entry) {
 // outcome prints how the run ended.
 func (t *tracer) outcome(r *Result) {
 	if r.Failure != nil {
-		t.line("failed %s: %s", r.Failure.Reason, r.Failure.Message)
+		t.line("failed %s: %s", r.Failure.Reason, lastLine(r.Failure.Message))
+		if strings.Contains(r.Failure.Message, "\n") {
+			t.line("  %s", strings.ReplaceAll(r.Failure.Message, "\n", "\n"+t.indent+"  "))
+		}
 		return
 	}
 	t.line("output %s", shown(r.Output))
@@ -196,7 +199,17 @@ func shown(raw json.RawMessage) string {
 	return cut(string(raw))
 }
 
-// cut bounds a printed text to maxShownBytes.
+// cut bounds a printed text to maxShownBytes, on one line: of an error with a traceback, its
+// last line, which says what went wrong.
 func cut(s string) string {
-	return textbound.Cut(s, maxShownBytes)
+	return textbound.Cut(lastLine(s), maxShownBytes)
+}
+
+// lastLine is s's last line that is not blank.
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n ")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return strings.TrimSpace(s[i+1:])
+	}
+	return s
 }
