@@ -22,7 +22,8 @@ type LoadOptions struct {
 	// manager's trusted files (WORKFLOW_DIRS).
 	Starlark *workflowfile.Config
 	// Python configures the CPython workers that run Python files (interpreter, workers,
-	// handler deadline); an empty PackageDir extracts the package embedded in this binary.
+	// handler deadline); an empty PackageDir extracts the package embedded in this binary,
+	// and zero Workers means one.
 	Python pyworker.Config
 	// NoPython skips Python files: they are reported in Dir.Errors instead of loaded.
 	NoPython bool
@@ -96,6 +97,9 @@ func (d *Dir) loadPython(ctx context.Context, opts LoadOptions) error {
 		return nil
 	}
 	cfg := opts.Python
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1 // one run tree at a time: its children run in turn
+	}
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = logr.Discard()
 	}

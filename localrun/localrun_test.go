@@ -20,7 +20,14 @@ const flows = "testdata/flows"
 // loadFlows loads testdata/flows and closes it when the test ends.
 func loadFlows(t *testing.T) *localrun.Dir {
 	t.Helper()
-	d, err := localrun.LoadDir(context.Background(), flows, localrun.LoadOptions{})
+	return loadDir(t, flows)
+}
+
+// loadDir loads the workflow files of dir, failing the test when one does not load, and
+// closes it when the test ends.
+func loadDir(t *testing.T, dir string) *localrun.Dir {
+	t.Helper()
+	d, err := localrun.LoadDir(context.Background(), dir, localrun.LoadOptions{})
 	if err != nil {
 		t.Fatalf("LoadDir: %v", err)
 	}
