@@ -119,3 +119,23 @@ func TestProductGitHubIssueTriage(t *testing.T) {
 		})
 	}
 }
+
+func TestPythonChildRunsInProcess(t *testing.T) {
+	if _, err := exec.LookPath(pyworker.DefaultPython); err != nil {
+		t.Skipf("no %s: %v", pyworker.DefaultPython, err)
+	}
+	d := loadDir(t, "testdata/pyflows")
+	res, err, trace := runFlow(t, d, "py_parent", localrun.Options{
+		Input:  json.RawMessage(`{"order": "o-9", "items": [1, 2]}`),
+		Events: []localrun.Event{{EventType: "order.paid", CorrelationID: "o-9", Payload: json.RawMessage(`{"amount": 7}`)}},
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if string(res.Output) != `{"n":2,"doubled":4,"amount":7}` {
+		t.Errorf("output %s (failure %+v), want n 2, doubled 4, amount 7", res.Output, res.Failure)
+	}
+	if !strings.Contains(trace, "  sleep rest 2h0m0s (skipped)") {
+		t.Errorf("the trace lacks the child's skipped sleep")
+	}
+}
