@@ -131,7 +131,7 @@ func TestRunFailures(t *testing.T) {
 		trace    []string
 	}{
 		{"retries exhausted", "flaky", engine.ReasonStepFailed, "upstream said no",
-			[]string{"step call attempt 1 failed: Error in fail: fail: upstream said no", "step call attempt 2 failed", "step call failed after 3 attempts", "failed StepFailed:"}},
+			[]string{"step call attempt 1 failed: Error in fail: fail: upstream said no (retry in 1h0m0s, skipped)", "step call attempt 2 failed", "step call failed after 3 attempts", "failed StepFailed:"}},
 		{"unknown child workflow", "caller", engine.ReasonChildFailed, "no_such_workflow",
 			[]string{"child local-caller-missing (no_such_workflow) → Failed UnknownWorkflow"}},
 	}

@@ -150,6 +150,7 @@ func Run(ctx context.Context, w durable.Workflow, opts Options) (*Result, error)
 		id = "local-" + w.Name()
 	}
 	s := &session{opts: opts, clock: &clock{real: opts.RealTime}, events: &eventPool{}}
+	tr := &tracer{out: opts.Out, real: opts.RealTime, now: s.clock.now}
 	for i, ev := range opts.Events {
 		s.events.add(fmt.Sprintf("event-%d", i+1), ev)
 	}
@@ -157,7 +158,7 @@ func Run(ctx context.Context, w durable.Workflow, opts Options) (*Result, error)
 	if len(input) == 0 {
 		input = json.RawMessage("{}")
 	}
-	return s.run(ctx, w, id, input, &tracer{out: opts.Out, real: opts.RealTime})
+	return s.run(ctx, w, id, input, tr)
 }
 
 // session is what the runs of one local run tree share: the options, the clock and the

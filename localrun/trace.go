@@ -23,6 +23,7 @@ type tracer struct {
 	out    io.Writer
 	indent string
 	real   bool
+	now    func() time.Time
 	host   *host
 	mu     *sync.Mutex
 	// slept names the sleeps already printed, so that a sleep's completion is not printed
@@ -32,7 +33,7 @@ type tracer struct {
 
 // child returns the tracer of a child run: same writer, indented once more.
 func (t *tracer) child() *tracer {
-	return &tracer{out: t.out, indent: t.indent + "  ", real: t.real, mu: t.lock()}
+	return &tracer{out: t.out, indent: t.indent + "  ", real: t.real, now: t.now, mu: t.lock()}
 }
 
 // lock returns the mutex shared by a tracer and its children's.
@@ -80,7 +81,7 @@ func (t *tracer) outcome(r *Result) {
 func (t *tracer) describe(e engine.Entry) string {
 	switch e.Kind {
 	case engine.KindStep:
-		return describeStep(e)
+		return t.describeStep(e)
 	case engine.KindSleep:
 		return t.describeSleep(e)
 	case engine.KindEvent:
@@ -96,7 +97,7 @@ func (t *tracer) describe(e engine.Entry) string {
 }
 
 // describeStep: a step's result, a failed attempt that will be retried, or its final failure.
-func describeStep(e engine.Entry) string {
+func (t *tracer) describeStep(e engine.Entry) string {
 	switch e.State {
 	case engine.StateCompleted:
 		if e.Attempts > 1 {
@@ -104,7 +105,7 @@ func describeStep(e engine.Entry) string {
 		}
 		return fmt.Sprintf("step %s → %s", e.Name, shown(e.Result))
 	case engine.StateRetrying:
-		return fmt.Sprintf("step %s attempt %d failed: %s (retry at %s)", e.Name, e.Attempts, cut(e.Error), e.WakeAt.Format(time.RFC3339))
+		return fmt.Sprintf("step %s attempt %d failed: %s (retry in %s, %s)", e.Name, e.Attempts, cut(e.Error), e.WakeAt.Sub(t.now()).Round(time.Second), t.waitWord())
 	case engine.StateFailed:
 		return fmt.Sprintf("step %s failed after %d attempts: %s", e.Name, e.Attempts, cut(e.Error))
 	}
@@ -124,11 +125,15 @@ func (t *tracer) describeSleep(e engine.Entry) string {
 	if e.State != engine.StateSleeping {
 		return fmt.Sprintf("sleep %s 0s", e.Name)
 	}
-	how := "skipped"
+	return fmt.Sprintf("sleep %s %s (%s)", e.Name, e.WakeAt.Sub(e.StartedAt).Round(time.Millisecond), t.waitWord())
+}
+
+// waitWord says what the run does about a wait: skips it, or waits with real time.
+func (t *tracer) waitWord() string {
 	if t.real {
-		how = "waiting"
+		return "waiting"
 	}
-	return fmt.Sprintf("sleep %s %s (%s)", e.Name, e.WakeAt.Sub(e.StartedAt).Round(time.Millisecond), how)
+	return "skipped"
 }
 
 // describeEvent: an event received, a wait timed out, or an event sent.
