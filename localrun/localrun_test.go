@@ -12,6 +12,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/localrun"
+	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
 // flows is the directory of the tests' Starlark workflows.
@@ -195,13 +196,10 @@ func TestRunCannotGoOn(t *testing.T) {
 				t.Fatalf("error %v (%T), want a *MissingReplyError for summarize", err, err)
 			}
 		}},
-		{"child waits without its event", "order", localrun.Options{
-			Input:      orderOptions().Input,
-			AgentReply: localrun.FixedReply("ok"),
-		}, func(t *testing.T, err error) {
+		{"child waits without its event", "approver", localrun.Options{}, func(t *testing.T, err error) {
 			var missing *localrun.MissingEventError
-			if !errors.As(err, &missing) || missing.EventType != "order.paid" {
-				t.Fatalf("error %v, want a *MissingEventError for order.paid", err)
+			if !errors.As(err, &missing) || missing.EventType != "approval.decided" || missing.Run != "local-approver-ask" {
+				t.Fatalf("error %v, want a *MissingEventError of the child local-approver-ask for approval.decided", err)
 			}
 		}},
 	}
@@ -340,5 +338,16 @@ func TestParseEvent(t *testing.T) {
 	ev, _ := localrun.ParseEvent([]byte(`{"event_type": "order.paid", "correlation_id": "o-1", "payload": {"amount": 42}}`))
 	if ev.EventType != "order.paid" || ev.CorrelationID != "o-1" || string(ev.Payload) != `{"amount":42}` {
 		t.Errorf("ParseEvent = %+v", ev)
+	}
+}
+
+func TestInvalidInputFailsTheRun(t *testing.T) {
+	var out bytes.Buffer
+	res, err := localrun.Run(context.Background(), workflows.Hello, localrun.Options{Input: json.RawMessage(`{"name": 3}`), Out: &out})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if res.Failure == nil || res.Failure.Reason != engine.ReasonInvalidInput || !strings.HasPrefix(out.String(), "failed InvalidInput: ") {
+		t.Errorf("failure %+v, trace %q: want InvalidInput, printed", res.Failure, out.String())
 	}
 }

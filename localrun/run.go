@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -120,8 +121,9 @@ type MissingEventError struct {
 	EventType, CorrelationID string
 }
 
+// Error names the wait and the event, and shows the event to give.
 func (e *MissingEventError) Error() string {
-	return fmt.Sprintf("run %s waits at %q for event %s (correlation %q), and no such event is left: give it, e.g. --event '{\"event_type\": %q, \"correlation_id\": %q, \"payload\": {}}'",
+	return fmt.Sprintf("run %s waits at %q for event %s (correlation %q), and no such event is left among those given: give it, e.g. {\"event_type\": %q, \"correlation_id\": %q, \"payload\": {}}",
 		e.Run, e.Step, e.EventType, e.CorrelationID, e.EventType, e.CorrelationID)
 }
 
@@ -132,6 +134,7 @@ type MissingReplyError struct {
 	Run, Turn string
 }
 
+// Error names the turn and says how to answer it.
 func (e *MissingReplyError) Error() string {
 	return fmt.Sprintf("run %s asks agent turn %q and no agent reply is configured: give one with --agent-reply", e.Run, e.Turn)
 }
@@ -193,7 +196,7 @@ func (s *session) run(ctx context.Context, w durable.Workflow, id string, input 
 	if maxExec <= 0 {
 		maxExec = DefaultMaxExecutions
 	}
-	defer func() { res.Journal = journal.Entries() }()
+	defer func() { res.Journal = slices.Clone(journal.Entries()) }()
 	for res.Executions < maxExec {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("run %s: %w", id, err)
