@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
@@ -18,8 +19,9 @@ import (
 
 // LoadOptions configure how LoadDir loads workflow files.
 type LoadOptions struct {
-	// Starlark is the configuration of Starlark files; nil takes the defaults of the
-	// manager's trusted files (WORKFLOW_DIRS).
+	// Starlark is the configuration of Starlark files; nil takes the manager's defaults for
+	// trusted files (WORKFLOW_DIRS): an http module without an egress policy, and schedules
+	// checked as the manager checks them.
 	Starlark *workflowfile.Config
 	// Python configures the CPython workers that run Python files (interpreter, workers,
 	// handler deadline); an empty PackageDir extracts the package embedded in this binary,
@@ -54,7 +56,7 @@ func LoadDir(ctx context.Context, dir string, opts LoadOptions) (*Dir, error) {
 	d := &Dir{Path: dir, Workflows: map[string]durable.Workflow{}, Files: map[string]string{}, failed: map[string]error{}}
 	cfg := opts.Starlark
 	if cfg == nil {
-		cfg = &workflowfile.Config{}
+		cfg = &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), CheckSchedule: controllers.CheckScheduleSpec}
 	}
 	star, err := workflowfile.LoadDir(dir, workflowfile.OriginDir, cfg)
 	if err != nil {
@@ -104,7 +106,7 @@ func (d *Dir) loadPython(ctx context.Context, opts LoadOptions) error {
 		cfg.Logger = logr.Discard()
 	}
 	d.pool = pyworker.New(cfg)
-	loader := &pyworkflow.Loader{Pool: d.pool}
+	loader := &pyworkflow.Loader{Pool: d.pool, CheckSchedule: controllers.CheckScheduleSpec}
 	loaded, err := loader.LoadDir(ctx, d.Path)
 	if err != nil {
 		return fmt.Errorf("load Python workflows: %w", err)

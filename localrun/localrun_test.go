@@ -12,6 +12,7 @@ import (
 
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/localrun"
+	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflows"
 )
 
@@ -349,5 +350,31 @@ func TestInvalidInputFailsTheRun(t *testing.T) {
 	}
 	if res.Failure == nil || res.Failure.Reason != engine.ReasonInvalidInput || !strings.HasPrefix(out.String(), "failed InvalidInput: ") {
 		t.Errorf("failure %+v, trace %q: want InvalidInput, printed", res.Failure, out.String())
+	}
+}
+
+func TestLoadDirReportsFilesTheManagerRefuses(t *testing.T) {
+	d, err := localrun.LoadDir(context.Background(), "testdata/broken", localrun.LoadOptions{})
+	if err != nil {
+		t.Fatalf("LoadDir: %v", err)
+	}
+	defer d.Close()
+	if _, ok := d.Lookup("good"); !ok || len(d.Workflows) != 1 {
+		t.Errorf("workflows %v, want only good", d.Workflows)
+	}
+	cases := []struct {
+		file string
+		want string
+	}{
+		{"bad_schedule.star", workflowfile.ReasonInvalidSchedule},
+		{"same_name.star", "already defined by"},
+		{"missing.star", "not a workflow file"},
+	}
+	for _, c := range cases {
+		_, err := d.File(filepath.Join("testdata/broken", c.file))
+		var le *workflowfile.LoadError
+		if err == nil || !strings.Contains(err.Error(), c.want) && !(errors.As(err, &le) && le.Reason == c.want) {
+			t.Errorf("File(%s): %v, want %q", c.file, err, c.want)
+		}
 	}
 }
