@@ -27,6 +27,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/internal/testpython"
 	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
+	"github.com/centaur-dev/workflow-operator/schedule"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 	"github.com/centaur-dev/workflow-operator/workflowfile/loadprobe"
 	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
@@ -166,8 +167,8 @@ func startManager(mutate ...func(*Options)) *testManager {
 	tm.python, err = testpython.Pool(pyworker.Config{HandlerDeadline: pythonDeadline, Logger: dirsLogger.WithName("python")})
 	Expect(err).NotTo(HaveOccurred())
 	tm.catalog = NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: operatorNamespace,
-		Trusted: &workflowfile.Config{MaxSteps: fileMaxSteps, CheckSchedule: CheckScheduleSpec}, Sandboxed: sandboxed,
-		Python: &pyworkflow.Loader{Pool: tm.python, CheckSchedule: CheckScheduleSpec}})
+		Trusted: &workflowfile.Config{MaxSteps: fileMaxSteps, CheckSchedule: schedule.CheckDeclaration}, Sandboxed: sandboxed,
+		Python: &pyworkflow.Loader{Pool: tm.python, CheckSchedule: schedule.CheckDeclaration}})
 	dirs := &catalog.Dirs{Paths: []string{workflowDir}, Catalog: tm.catalog, Interval: dirsPollInterval, Logger: dirsLogger}
 	dirs.Load()
 	Expect(mgr.Add(dirs)).To(Succeed())

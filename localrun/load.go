@@ -10,10 +10,10 @@ import (
 	"github.com/go-logr/logr"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
-	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
+	"github.com/centaur-dev/workflow-operator/schedule"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -56,7 +56,7 @@ func LoadDir(ctx context.Context, dir string, opts LoadOptions) (*Dir, error) {
 	d := &Dir{Path: dir, Workflows: map[string]durable.Workflow{}, Files: map[string]string{}, failed: map[string]error{}}
 	cfg := opts.Starlark
 	if cfg == nil {
-		cfg = &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), CheckSchedule: controllers.CheckScheduleSpec}
+		cfg = &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), CheckSchedule: schedule.CheckDeclaration}
 	}
 	star, err := workflowfile.LoadDir(dir, workflowfile.OriginDir, cfg)
 	if err != nil {
@@ -106,7 +106,7 @@ func (d *Dir) loadPython(ctx context.Context, opts LoadOptions) error {
 		cfg.Logger = logr.Discard()
 	}
 	d.pool = pyworker.New(cfg)
-	loader := &pyworkflow.Loader{Pool: d.pool, CheckSchedule: controllers.CheckScheduleSpec}
+	loader := &pyworkflow.Loader{Pool: d.pool, CheckSchedule: schedule.CheckDeclaration}
 	loaded, err := loader.LoadDir(ctx, d.Path)
 	if err != nil {
 		return fmt.Errorf("load Python workflows: %w", err)

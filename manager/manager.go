@@ -38,6 +38,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/runquota"
 	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/schedule"
 	"github.com/centaur-dev/workflow-operator/sharding"
 	"github.com/centaur-dev/workflow-operator/sharding/placement"
 	"github.com/centaur-dev/workflow-operator/webhook/routes"
@@ -269,7 +270,7 @@ func (p *process) fillCatalog() error {
 		OperatorNamespace: o.OperatorNamespace,
 		Trusted:           p.files.trusted,
 		Sandboxed:         p.files.sandboxed,
-		Python:            &pyworkflow.Loader{Pool: pool, CheckSchedule: controllers.CheckScheduleSpec, MaxWorkerKills: o.PythonMaxWorkerKills},
+		Python:            &pyworkflow.Loader{Pool: pool, CheckSchedule: schedule.CheckDeclaration, MaxWorkerKills: o.PythonMaxWorkerKills},
 	})
 	dirs := &catalog.Dirs{Paths: catalog.SplitDirs(o.WorkflowDirs), Catalog: p.catalog, Interval: o.WorkflowDirsPoll, Logger: ctrl.Log.WithName("workflows")}
 	dirs.Load()
@@ -527,9 +528,9 @@ func (o Options) fileConfigs() (fileConfigs, error) {
 	return fileConfigs{
 		egress: egress,
 		trusted: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(nil), Modules: o.FileModules, MaxSteps: o.WorkflowFileMaxSteps,
-			CheckSchedule: controllers.CheckScheduleSpec, MaxValueBytes: o.MaxResultBytes},
+			CheckSchedule: schedule.CheckDeclaration, MaxValueBytes: o.MaxResultBytes},
 		sandboxed: &workflowfile.Config{HTTP: workflowfile.NewHTTPClient(&egress),
-			MaxSteps: o.WorkflowFileMaxSteps, CheckSchedule: controllers.CheckScheduleSpec, MaxValueBytes: o.MaxResultBytes,
+			MaxSteps: o.WorkflowFileMaxSteps, CheckSchedule: schedule.CheckDeclaration, MaxValueBytes: o.MaxResultBytes,
 			MaxParallelBranches: o.DefinitionMaxBranches},
 	}, nil
 }

@@ -14,10 +14,10 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/centaur-dev/workflow-operator/catalog"
-	"github.com/centaur-dev/workflow-operator/controllers"
 	"github.com/centaur-dev/workflow-operator/python"
 	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
+	"github.com/centaur-dev/workflow-operator/schedule"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
 
@@ -217,8 +217,8 @@ func Lint(paths []string, cfg LintConfig) LintResult {
 	pool := pyworker.New(pyworker.Config{Python: cfg.Python, PackageDir: packageDir(cfg.PackageDir), Logger: logr.Discard()})
 	defer pool.Close()
 	files, unreadable := catalog.LoadFiles(dirs,
-		&workflowfile.Config{CheckSchedule: controllers.CheckScheduleSpec},
-		&pyworkflow.Loader{Pool: pool, CheckSchedule: controllers.CheckScheduleSpec})
+		&workflowfile.Config{CheckSchedule: schedule.CheckDeclaration},
+		&pyworkflow.Loader{Pool: pool, CheckSchedule: schedule.CheckDeclaration})
 	res.Dirs, res.Files = len(dirs)-len(unreadable), len(files)
 	for _, u := range unreadable {
 		res.Diagnostics = append(res.Diagnostics, Diagnostic{Severity: SeverityError, File: u.Dir, Line: 1, Column: 1, Reason: "UnreadableDirectory",
