@@ -7,6 +7,7 @@
 // Commands:
 //
 //	centaur lint [--format text|github] [PATH...]   load workflow files and report what does not load
+//	centaur run [--input JSON] [--event JSON]... FILE   run a workflow file to its end locally, time skipped
 //	centaur python-path                             print a directory holding the api package, for PYTHONPATH
 //	centaur version                                 print the version
 //	centaur help [COMMAND]                          print the usage
@@ -64,7 +65,7 @@ type env struct {
 
 // commands lists the verbs in the order help shows them.
 func commands() []command {
-	return []command{lintCommand(), pythonPathCommand(), versionCommand(), helpCommand()}
+	return []command{lintCommand(), runCommand(), pythonPathCommand(), versionCommand(), helpCommand()}
 }
 
 // Main runs the CLI with args (without the program's name) and returns the exit status. name
@@ -130,7 +131,7 @@ func (e *env) run(c command, args []string) int {
 	if c.flags != nil {
 		opts = c.flags(fs)
 	}
-	err := fs.Parse(args)
+	positional, err := parseInterspersed(fs, args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		e.stdout.Write(out.Bytes())
@@ -139,7 +140,27 @@ func (e *env) run(c command, args []string) int {
 		e.stderr.Write(out.Bytes())
 		return ExitUsage
 	}
-	return c.run(e, opts, fs.Args())
+	return c.run(e, opts, positional)
+}
+
+// parseInterspersed parses args with fs, flags before and after the arguments alike
+// (`centaur run FILE --input JSON`), and returns the arguments; everything after "--" is an
+// argument.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		if consumed := len(args) - fs.NArg(); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, fs.Args()...), nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // usageError prints msg and c's usage to stderr and returns ExitUsage.

@@ -54,9 +54,20 @@ const ReasonWorkflowOverridden = "WorkflowOverridden"
 
 // lintOptions are lint's flags.
 type lintOptions struct {
-	format     string
+	format string
+	pythonOptions
+}
+
+// pythonOptions are the flags of the commands that start a CPython worker for Python files.
+type pythonOptions struct {
 	python     string
 	packageDir string
+}
+
+// bind binds the flags, named as the manager's of the same settings.
+func (o *pythonOptions) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.python, "python-interpreter", pyworker.DefaultPython, "The CPython (3.9 or later) that runs Python workflow files, as the manager's --python-interpreter.")
+	fs.StringVar(&o.packageDir, "python-package-dir", "", "Directory holding the api and centaur_worker packages; empty: the copy centaur carries, extracted once as python-path does.")
 }
 
 // lintCommand loads workflow files as the manager does and reports what does not load.
@@ -86,8 +97,7 @@ Exit status: 0 when no file has an error (notices allowed), 1 when one has, 2 on
 		flags: func(fs *flag.FlagSet) any {
 			o := &lintOptions{}
 			fs.StringVar(&o.format, "format", "text", "Output format: text (FILE:LINE:COLUMN: error: REASON: MESSAGE) or github (GitHub Actions annotations: ::error file=F,line=L,col=C::MESSAGE).")
-			fs.StringVar(&o.python, "python-interpreter", pyworker.DefaultPython, "The CPython (3.9 or later) that imports Python workflow files, as the manager's --python-interpreter.")
-			fs.StringVar(&o.packageDir, "python-package-dir", "", "Directory holding the api and centaur_worker packages; empty: the copy centaur carries, extracted once as python-path does.")
+			o.pythonOptions.bind(fs)
 			return o
 		},
 		run: func(e *env, opts any, args []string) int {
