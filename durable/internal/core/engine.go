@@ -134,6 +134,14 @@ type Hooks struct {
 	StepAttempted func(step string, attempt int, took time.Duration, err error, willRetry bool)
 	// Panicked is called with the stack of a panic in a handler or a step function.
 	Panicked func(where string, value any, stack []byte)
+	// Reached is called on the handler's goroutine each time the handler asks for a durable
+	// primitive, in the order it asks, with the primitive's name and kind, before the engine
+	// looks the name up in the journal or does anything for it. The journal answers by name,
+	// so this is how a host sees the order of the calls: a check of new code against a
+	// recorded journal compares it with the journal's order. A non-nil error halts the
+	// execution right there: the outcome is Aborted with that error, and nothing more runs or
+	// is recorded.
+	Reached func(name string, kind Kind) error
 }
 
 // Execution is everything one replay of a run needs.
@@ -389,6 +397,11 @@ func (e *execution) lookup(name string, kind Kind) (Entry, bool) {
 	}
 	if name == "" {
 		e.failRun(ReasonNonDeterministic, "a %s primitive was called with an empty name; every primitive needs a name unique within the run", kind)
+	}
+	if e.hooks.Reached != nil {
+		if err := e.hooks.Reached(name, kind); err != nil {
+			e.abort(name, err)
+		}
 	}
 	entry, ok := e.journal.Lookup(name)
 	if ok && entry.Kind != kind {
