@@ -28,7 +28,7 @@ func TestReachedHookSeesEveryPrimitiveInOrder(t *testing.T) {
 	})
 	h := newHarness(t, wf)
 	var seen []string
-	h.hooks.Reached = func(name string, kind engine.Kind) error {
+	h.hooks.Reached = func(name string, kind engine.Kind, _ func() string) error {
 		seen = append(seen, fmt.Sprintf("%s %s", kind, name))
 		return nil
 	}
@@ -44,7 +44,7 @@ func TestReachedHookSeesEveryPrimitiveInOrder(t *testing.T) {
 	// function never runs.
 	stop := errors.New("stop here")
 	h = newHarness(t, wf)
-	h.hooks.Reached = func(name string, _ engine.Kind) error {
+	h.hooks.Reached = func(name string, _ engine.Kind, _ func() string) error {
 		if name == "b" {
 			return stop
 		}

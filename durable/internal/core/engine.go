@@ -141,7 +141,12 @@ type Hooks struct {
 	// recorded journal compares it with the journal's order. A non-nil error halts the
 	// execution right there: the outcome is Aborted with that error, and nothing more runs or
 	// is recorded.
-	Reached func(name string, kind Kind) error
+	//
+	// where returns the place in the workflow's source that asked, as its loader tells the
+	// engine (SetCallSite: "file.star:12:5 in handler"), or "" when the loader does not say. A
+	// Go handler's loader says nothing: since Reached runs on the handler's goroutine, the
+	// host can read the handler's frame from its own stack. Call where only during Reached.
+	Reached func(name string, kind Kind, where func() string) error
 }
 
 // Execution is everything one replay of a run needs.
@@ -302,6 +307,9 @@ type execution struct {
 	misused      atomic.Pointer[Failure]
 	// agentTurns counts AgentTurn calls, to name them.
 	agentTurns int
+	// site tells where in the workflow's source the handler asks for a primitive (see
+	// SetCallSite); nil when its loader does not say.
+	site func() string
 	// progress is how far the handler has come through the journal it started with.
 	progress replayProgress
 	// inputBytes is the input's size, which counts against the run's budget.
@@ -399,7 +407,7 @@ func (e *execution) lookup(name string, kind Kind) (Entry, bool) {
 		e.failRun(ReasonNonDeterministic, "a %s primitive was called with an empty name; every primitive needs a name unique within the run", kind)
 	}
 	if e.hooks.Reached != nil {
-		if err := e.hooks.Reached(name, kind); err != nil {
+		if err := e.hooks.Reached(name, kind, e.callSite); err != nil {
 			e.abort(name, err)
 		}
 	}
