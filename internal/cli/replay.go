@@ -1,0 +1,426 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/durable"
+	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/localrun"
+	"github.com/centaur-dev/workflow-operator/pyworker"
+	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/workflows"
+)
+
+// replayOptions are replay's flags.
+type replayOptions struct {
+	journal    string
+	input      string
+	run        string
+	allRunning bool
+	namespace  string
+	kubeconfig string
+	context    string
+	pythonOptions
+}
+
+// replayCommand checks a new version of a workflow against recorded journals.
+func replayCommand() command {
+	c := command{
+		name:    "replay",
+		summary: "Check a changed workflow against recorded journals: same calls, same order?",
+		usage: `replay FILE (--journal JOURNAL | --run NAME | --all-running) [--namespace NS] [--input JSON]
+
+Replays recorded journals against the workflow of FILE (*.py or *.star, loaded with its
+directory as the manager loads it; or the name of a Go workflow compiled into centaur) on the
+manager's engine, without running anything: each durable call the handler makes is compared
+with the journal's entry at the same position, answered with the recorded result, and the
+replay stops where the journal ends or an entry is still in flight. Per run it prints whether
+the new code makes the same calls in the same order, or the first divergence: the entry, the
+call the journal recorded, the call the new code makes instead and its file:line.
+
+--journal reads a file: the journal 'centaur run --journal' writes (status.journal's field
+names; give the run's input with --input), or a WorkflowRun as 'kubectl get wfr NAME -o json'
+(or -o yaml) prints it. --run reads the run NAME from the cluster, its sealed segments and
+large results included; --all-running checks every unfinished run of FILE's workflow in the
+namespace and prints the revision each is pinned to. The cluster is the one of the kubeconfig
+(--kubeconfig, else $KUBECONFIG, else ~/.kube/config; --context to pick one).
+
+Exit status: 0 when every run is compatible, 1 when one diverges or cannot be replayed, 2 on a
+usage error.`,
+	}
+	c.flags = func(fs *flag.FlagSet) any {
+		o := &replayOptions{}
+		fs.StringVar(&o.journal, "journal", "", "A recorded journal: 'centaur run --journal' output, or a WorkflowRun as JSON or YAML.")
+		fs.StringVar(&o.input, "input", "", "The recorded run's JSON input, or @PATH, for a --journal list of entries; empty means {}.")
+		fs.StringVar(&o.run, "run", "", "The WorkflowRun to read from the cluster.")
+		fs.BoolVar(&o.allRunning, "all-running", false, "Check every unfinished run of FILE's workflow in the namespace.")
+		fs.StringVar(&o.namespace, "namespace", "", "The runs' namespace; empty: the kubeconfig context's.")
+		fs.StringVar(&o.namespace, "n", "", "Short for --namespace.")
+		fs.StringVar(&o.kubeconfig, "kubeconfig", "", "The kubeconfig file; empty: $KUBECONFIG, else ~/.kube/config.")
+		fs.StringVar(&o.context, "context", "", "The kubeconfig context; empty: its current context.")
+		o.pythonOptions.bind(fs)
+		return o
+	}
+	c.run = func(e *env, opts any, args []string) int {
+		o := opts.(*replayOptions)
+		if msg := o.check(args); msg != "" {
+			return e.usageError(c, msg)
+		}
+		return e.replay(o, args[0])
+	}
+	return c
+}
+
+// check returns what is wrong with the command line, empty when nothing is.
+func (o *replayOptions) check(args []string) string {
+	sources := 0
+	for _, set := range []bool{o.journal != "", o.run != "", o.allRunning} {
+		if set {
+			sources++
+		}
+	}
+	switch {
+	case len(args) != 1:
+		return "name one workflow file (or Go workflow) to replay against"
+	case sources != 1:
+		return "give exactly one of --journal FILE, --run NAME and --all-running"
+	case o.input != "" && o.journal == "":
+		return "--input goes with --journal: a run read from the cluster has its own"
+	}
+	return ""
+}
+
+// recorded is one recorded run to replay.
+type recorded struct {
+	// name says which run: its namespace/name, or the journal file's path.
+	name string
+	// revision is the revision the run is pinned to, empty when unknown or a Go workflow's.
+	revision  string
+	input     json.RawMessage
+	startedAt time.Time
+	journal   []engine.Entry
+}
+
+// target is the workflow replayed against.
+type target struct {
+	workflow durable.Workflow
+	// dir is the directory of a workflow file, to show call sites as paths; empty for Go.
+	dir      string
+	revision string
+	goSource bool
+	close    func()
+}
+
+// replay runs the replay command.
+func (e *env) replay(o *replayOptions, file string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	t, err := loadTarget(ctx, file, o.pythonOptions)
+	if err != nil {
+		return e.fail("replay", err)
+	}
+	defer t.close()
+	runs, err := o.recordedRuns(ctx, t.workflow.Name())
+	if err != nil {
+		return e.fail("replay", err)
+	}
+	diverged := 0
+	for _, r := range runs {
+		res, err := localrun.Replay(ctx, t.workflow, r.journal, localrun.ReplayOptions{
+			Input: r.input, RunID: r.name, StartedAt: r.startedAt, GoSource: t.goSource})
+		if err != nil || !res.Compatible() {
+			diverged++
+		}
+		e.report(t, r, res, err)
+	}
+	summary := fmt.Sprintf("%d runs", len(runs))
+	if len(runs) == 1 {
+		summary = "1 run"
+	}
+	fmt.Fprintf(e.stderr, "%s replay: %s against %s%s: %d compatible, %d diverged\n", e.name, summary, file, revisionWords(t.revision), len(runs)-diverged, diverged)
+	if diverged > 0 {
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+// fail prints err as the command's failure and returns ExitFailed.
+func (e *env) fail(cmd string, err error) int {
+	fmt.Fprintf(e.stderr, "%s %s: %v\n", e.name, cmd, err)
+	return ExitFailed
+}
+
+// revisionWords is " (revision R)", or empty for a workflow without revisions.
+func revisionWords(rev string) string {
+	if rev == "" {
+		return ""
+	}
+	return " (revision " + rev + ")"
+}
+
+// report prints one run's verdict: a line, and for a divergence the advice under it.
+func (e *env) report(t *target, r recorded, res *localrun.ReplayResult, err error) {
+	head := r.name
+	if r.revision != "" {
+		pinned := "pinned to revision " + r.revision
+		if r.revision == t.revision {
+			pinned += ", this file's"
+		}
+		head += " (" + pinned + ")"
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(e.stdout, "%s: cannot replay: %v\n", head, err)
+	case res.Compatible():
+		fmt.Fprintf(e.stdout, "%s: compatible: %d of %d entries in the same order; %s\n", head, res.Matched, res.Entries, res.Stop)
+	default:
+		d := *res.Divergence
+		d.Site = t.sitePath(d.Site)
+		fmt.Fprintf(e.stdout, "%s: DIVERGES at %s\n  %s\n", head, d.String(), d.Advice)
+	}
+}
+
+// sitePath shows a Starlark call site ("order.star:5:19 in handler", relative to the file's
+// directory) as a path the user can open.
+func (t *target) sitePath(site string) string {
+	if site == "" || t.dir == "" || filepath.IsAbs(site) {
+		return site
+	}
+	return filepath.Join(t.dir, site)
+}
+
+// loadTarget loads the workflow to replay against: a workflow file with its directory, or a
+// Go workflow compiled into centaur when file names one and is no file.
+func loadTarget(ctx context.Context, file string, py pythonOptions) (*target, error) {
+	if _, err := os.Stat(file); err != nil && !strings.ContainsAny(file, "./") {
+		for _, w := range workflows.All() {
+			if w.Name() == file {
+				return &target{workflow: w, goSource: true, close: func() {}}, nil
+			}
+		}
+		return nil, fmt.Errorf("%s is neither a workflow file nor a Go workflow compiled into centaur (%s)", file, goNames())
+	}
+	load := localrun.LoadOptions{Python: pyworker.Config{Python: py.python, PackageDir: packageDir(py.packageDir), Logger: logr.Discard()}}
+	d, w, err := localrun.LoadFile(ctx, file, load)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{workflow: w, dir: filepath.Dir(file), close: d.Close}
+	if fw, ok := w.(interface{ Revision() string }); ok {
+		t.revision = fw.Revision()
+	}
+	return t, nil
+}
+
+// goNames lists the Go workflows compiled into centaur.
+func goNames() string {
+	names := make([]string, 0, len(workflows.All()))
+	for _, w := range workflows.All() {
+		names = append(names, w.Name())
+	}
+	return strings.Join(names, ", ")
+}
+
+// recordedRuns reads the runs to replay, from the journal file or the cluster.
+func (o *replayOptions) recordedRuns(ctx context.Context, workflow string) ([]recorded, error) {
+	if o.journal != "" {
+		r, err := o.readJournalFile()
+		if err != nil {
+			return nil, err
+		}
+		return []recorded{r}, nil
+	}
+	c, namespace, err := o.cluster()
+	if err != nil {
+		return nil, err
+	}
+	if o.run != "" {
+		run := &workflowsv1alpha1.WorkflowRun{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: o.run}, run); err != nil {
+			return nil, fmt.Errorf("read run %s/%s: %w", namespace, o.run, err)
+		}
+		r, err := fromCluster(ctx, c, run)
+		if err != nil {
+			return nil, err
+		}
+		return []recorded{r}, nil
+	}
+	return runningRuns(ctx, c, namespace, workflow)
+}
+
+// runningRuns reads every unfinished run of workflow in namespace, with its journal.
+func runningRuns(ctx context.Context, c client.Client, namespace, workflow string) ([]recorded, error) {
+	var list workflowsv1alpha1.WorkflowRunList
+	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("list the runs of namespace %s: %w", namespace, err)
+	}
+	var out []recorded
+	for i := range list.Items {
+		run := &list.Items[i]
+		if run.Spec.WorkflowName != workflow || finished(run.Status.Phase) {
+			continue
+		}
+		r, err := fromCluster(ctx, c, run)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no unfinished run of workflow %s in namespace %s", workflow, namespace)
+	}
+	return out, nil
+}
+
+// finished reports whether a run's phase is final.
+func finished(p workflowsv1alpha1.RunPhase) bool {
+	return p == workflowsv1alpha1.PhaseSucceeded || p == workflowsv1alpha1.PhaseFailed || p == workflowsv1alpha1.PhaseCancelled
+}
+
+// fromCluster reads run's whole journal (sealed segments and large results included) with
+// runstore, as the REST API reads it.
+func fromCluster(ctx context.Context, c client.Reader, run *workflowsv1alpha1.WorkflowRun) (recorded, error) {
+	r := runOf(run)
+	r.name = run.Namespace + "/" + run.Name
+	var entries []workflowsv1alpha1.JournalEntry
+	for next := ""; ; {
+		page, err := runstore.ReadJournal(ctx, c, run, runstore.ReadOptions{Limit: runstore.MaxPageEntries, Continue: next, Results: true})
+		if err != nil {
+			return recorded{}, fmt.Errorf("read the journal of run %s: %w", r.name, err)
+		}
+		entries = append(entries, page.Entries...)
+		if next = page.Continue; next == "" {
+			break
+		}
+	}
+	r.journal = runstore.FromAPIJournal(entries)
+	return r, nil
+}
+
+// runOf is what a WorkflowRun tells of itself: input, start and revision.
+func runOf(run *workflowsv1alpha1.WorkflowRun) recorded {
+	r := recorded{revision: run.Status.WorkflowRevision}
+	if run.Spec.Input != nil {
+		r.input = run.Spec.Input.Raw
+	}
+	switch {
+	case run.Status.StartTime != nil:
+		r.startedAt = run.Status.StartTime.Time
+	case run.Status.StartedAt != nil:
+		r.startedAt = run.Status.StartedAt.Time
+	}
+	return r
+}
+
+// cluster is a client of the kubeconfig's cluster and the namespace to read runs in.
+func (o *replayOptions) cluster() (client.Client, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.kubeconfig
+	cfg := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.context})
+	rest, err := cfg.ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("load the kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config): %w", err)
+	}
+	namespace := o.namespace
+	if namespace == "" {
+		if namespace, _, err = cfg.Namespace(); err != nil {
+			return nil, "", fmt.Errorf("read the kubeconfig context's namespace: %w", err)
+		}
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(workflowsv1alpha1.AddToScheme(scheme))
+	c, err := client.New(rest, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to the cluster of the kubeconfig: %w", err)
+	}
+	return c, namespace, nil
+}
+
+// readJournalFile reads --journal: a list of entries with status.journal's field names, or a
+// WorkflowRun as JSON or YAML.
+func (o *replayOptions) readJournalFile() (recorded, error) {
+	data, err := os.ReadFile(o.journal)
+	if err != nil {
+		return recorded{}, fmt.Errorf("read the journal: %w", err)
+	}
+	r, err := parseJournal(data)
+	if err != nil {
+		return recorded{}, fmt.Errorf("%s: %w", o.journal, err)
+	}
+	r.name = o.journal
+	if o.input != "" {
+		input, err := jsonArg(o.input)
+		if err != nil {
+			return recorded{}, err
+		}
+		if !json.Valid(input) {
+			return recorded{}, fmt.Errorf("--input is not JSON: %s", input)
+		}
+		r.input = input
+	}
+	return r, nil
+}
+
+// parseJournal decodes a journal file: a JSON list of entries, or a WorkflowRun (JSON or YAML)
+// whose whole journal is in its status.
+func parseJournal(data []byte) (recorded, error) {
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
+		var entries []workflowsv1alpha1.JournalEntry
+		if err := strictJSON(trimmed, &entries); err != nil {
+			return recorded{}, fmt.Errorf("not a journal (a JSON list of status.journal entries): %w", err)
+		}
+		return recorded{journal: runstore.FromAPIJournal(entries)}, nil
+	}
+	var run workflowsv1alpha1.WorkflowRun
+	if err := yaml.Unmarshal(data, &run); err != nil {
+		return recorded{}, fmt.Errorf("neither a journal (a JSON list of entries) nor a WorkflowRun as JSON or YAML: %w", err)
+	}
+	if run.Kind != "WorkflowRun" {
+		return recorded{}, fmt.Errorf("holds a %q, not a WorkflowRun or a journal: give 'kubectl get wfr NAME -o json' or 'centaur run --journal' output", run.Kind)
+	}
+	if h := run.Status.History; h != nil && h.SealedEntries > 0 {
+		return recorded{}, fmt.Errorf("run %s has %d journal entries sealed into WorkflowRunSegments, which its object does not hold: replay it from the cluster with --run %s --namespace %s", run.Name, h.SealedEntries, run.Name, run.Namespace)
+	}
+	r := runOf(&run)
+	r.journal = runstore.FromAPIJournal(run.Status.Journal)
+	for _, entry := range r.journal {
+		if entry.Payload != nil && len(entry.Result) == 0 {
+			return recorded{}, fmt.Errorf("the result of %q of run %s is stored out of line (WorkflowRunPayload %s), which its object does not hold: replay it from the cluster with --run %s --namespace %s", entry.Name, run.Name, entry.Payload.Name, run.Name, run.Namespace)
+		}
+	}
+	return r, nil
+}
+
+// strictJSON decodes data into v, refusing fields v does not have.
+func strictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("more than one JSON value")
+	}
+	return nil
+}
