@@ -20,6 +20,9 @@ type ReplayOptions struct {
 	Input json.RawMessage
 	// RunID is the run's id (RunInfo.Name and UID); empty: "replay-" + the workflow's name.
 	RunID string
+	// StartedAt is when the run started (status.startTime), the handler's clock before its
+	// first primitive; zero takes the start of the journal's first entry.
+	StartedAt time.Time
 	// GoSource says that the workflow is Go code compiled into this binary: the call site of
 	// a divergence is then read from the handler's Go stack, and the advice names
 	// durable.GetVersion.
@@ -124,10 +127,14 @@ func Replay(ctx context.Context, w durable.Workflow, journal []engine.Entry, opt
 	if len(input) == 0 {
 		input = json.RawMessage("{}")
 	}
+	started := opts.StartedAt
+	if started.IsZero() {
+		started = startOf(journal)
+	}
 	c := &comparison{journal: journal, goSource: opts.GoSource}
 	res := &ReplayResult{Workflow: w.Name(), RunID: id, Entries: len(journal)}
 	ex := engine.Execution{
-		Run:     durable.RunInfo{Namespace: "replay", Name: id, UID: id, WorkflowName: w.Name(), StartedAt: startOf(journal)},
+		Run:     durable.RunInfo{Namespace: "replay", Name: id, UID: id, WorkflowName: w.Name(), StartedAt: started},
 		Input:   input,
 		Journal: engine.NewJournal(replayable(journal)),
 		Recorder: engine.RecorderFunc(func(context.Context, *engine.Journal, []engine.Entry) error {

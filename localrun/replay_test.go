@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/localrun"
+	"github.com/centaur-dev/workflow-operator/pyworker"
 )
 
 // orderV1 is the recorded version of a workflow: two steps, a sleep, then a wait for an
@@ -187,4 +189,69 @@ func TestReplayOfGoCodeSuggestsGetVersion(t *testing.T) {
 	if ran {
 		t.Fatal("the replay ran a step function")
 	}
+}
+
+// pyOrderV1 is a Python workflow: two steps, then an hour's sleep.
+const pyOrderV1 = `from api.workflow_engine import WorkflowContext
+
+WORKFLOW_NAME = "py_order"
+
+
+async def handler(inp, ctx: WorkflowContext):
+    price = await ctx.step("price", lambda: inp["qty"] * 3)
+    tax = await ctx.step("tax", lambda: price // 10)
+    await ctx.sleep("cool_off", "1h")
+    return {"total": price + tax}
+`
+
+func TestReplayOfAPythonFile(t *testing.T) {
+	if _, err := exec.LookPath(pyworker.DefaultPython); err != nil {
+		t.Skipf("no %s: %v", pyworker.DefaultPython, err)
+	}
+	rec := writePy(t, pyOrderV1)
+	res, err := localrun.RunFile(context.Background(), rec, localrun.Options{Input: json.RawMessage(orderInput)}, localrun.LoadOptions{})
+	if err != nil || !res.Succeeded() {
+		t.Fatalf("recording: %v %+v", err, res)
+	}
+	journal := res.Journal[:3] // as a run sleeping at cool_off holds it
+	journal[2].State = engine.StateSleeping
+	for _, tc := range []struct {
+		name, source, divergence, site string
+	}{
+		{name: "the same code", source: pyOrderV1},
+		{name: "a changed step body", source: strings.Replace(pyOrderV1, `price // 10`, `price // 5`, 1)},
+		{name: "a renamed step", source: strings.Replace(pyOrderV1, `ctx.step("tax"`, `ctx.step("vat"`, 1),
+			divergence: "entry 2: the journal recorded step tax, the new code calls step vat", site: "py_order.py:8 in handler"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, w, err := localrun.LoadFile(context.Background(), writePy(t, tc.source), localrun.LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			res, err := localrun.Replay(context.Background(), w, journal, localrun.ReplayOptions{Input: json.RawMessage(orderInput)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.divergence == "" {
+				if !res.Compatible() || res.Stop != "at sleep cool_off, sleeping in the recorded run" {
+					t.Fatalf("want compatible up to the sleep, got %s / %q", res.Divergence, res.Stop)
+				}
+				return
+			}
+			if res.Compatible() || !strings.Contains(res.Divergence.String(), tc.divergence) || !strings.Contains(res.Divergence.Site, tc.site) {
+				t.Fatalf("want %q at %q, got %+v", tc.divergence, tc.site, res.Divergence)
+			}
+		})
+	}
+}
+
+// writePy writes source as py_order.py in a directory of its own and returns its path.
+func writePy(t *testing.T, source string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "py_order.py")
+	if err := os.WriteFile(path, []byte(source), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -47,6 +47,9 @@ type execution struct {
 	// over is set once the worker's side of the session ended (the handler returned, raised
 	// or the worker failed the run), so there is no handler to keep.
 	over bool
+	// sites are where the handler's Python code made the calls of the turn being answered,
+	// by primitive name (Call.Site), for engine.SetCallSite.
+	sites map[string]string
 }
 
 // run drives the session to its end.
@@ -57,6 +60,7 @@ func (x *execution) run(info durable.RunInfo, input json.RawMessage) (json.RawMe
 	}
 	x.sess = sess
 	defer x.end(info.UID)
+	engine.SetCallSite(x.dctx, x.siteOf)
 	run := pyworker.RunInfo{Namespace: info.Namespace, Name: info.Name, UID: info.UID, Workflow: info.WorkflowName,
 		Revision: x.w.revision, StartedAt: info.StartedAt}
 	msg, err := sess.Run(x.ctx, x.w.loadRequest(), run, input, pyEnd(engine.JournalEndOf(x.dctx)))
@@ -200,6 +204,7 @@ func (x *execution) answer(calls []pyworker.Call) ([]pyworker.Result, error) {
 	if err := checkTurn(calls); err != nil {
 		return nil, &engine.Failure{Reason: engine.ReasonMisuse, Message: err.Error()}
 	}
+	x.sites = sitesOf(calls)
 	results := make([]pyworker.Result, len(calls))
 	switch {
 	case len(calls) == 1 && !gatherableRuns[calls[0].Kind]:
@@ -213,6 +218,31 @@ func (x *execution) answer(calls []pyworker.Call) ([]pyworker.Result, error) {
 		x.w.loader.Pool.CountReplayedTurn()
 	}
 	return results, nil
+}
+
+// sitesOf maps the names under which the engine journals the calls (a parallel call's
+// branches, a version's change id) to where the handler made them.
+func sitesOf(calls []pyworker.Call) map[string]string {
+	sites := make(map[string]string, len(calls))
+	for _, c := range calls {
+		sites[c.Name] = c.Site
+		for _, b := range c.Branches {
+			sites[b.Name] = c.Site
+		}
+		if c.ChangeID != "" {
+			sites[c.ChangeID] = c.Site
+		}
+	}
+	return sites
+}
+
+// siteOf is where the handler called the primitive name of the turn being answered; a
+// child's or agent turn's wait, journalled as name + "/result", is where its call was made.
+func (x *execution) siteOf(name string) string {
+	if site, ok := x.sites[name]; ok {
+		return site
+	}
+	return x.sites[strings.TrimSuffix(name, "/result")]
 }
 
 // single answers a call awaited on its own (steps, sleeps, event waits, ctx.parallel and

@@ -98,7 +98,7 @@ func (w *Workflow) run(dctx *durable.Context, raw json.RawMessage) (json.RawMess
 	}
 	thread := w.newThread("handler", durable.Logger(dctx))
 	starlarktime.SetNow(thread.Thread, nondeterministicNow)
-	engine.SetCallSite(dctx, func() string { return callSite(thread.Thread) })
+	engine.SetCallSite(dctx, func(string) string { return callSite(thread.Thread) })
 	out, err := starlark.Call(thread.Thread, w.handler, starlark.Tuple{inp, newCtx(dctx, w)}, nil)
 	if err != nil {
 		return nil, w.handlerFailure(thread, err)

@@ -200,10 +200,15 @@ func (e *env) report(t *target, r recorded, res *localrun.ReplayResult, err erro
 	}
 }
 
-// sitePath shows a Starlark call site ("order.star:5:19 in handler", relative to the file's
-// directory) as a path the user can open.
+// sitePath shows a call site as a path the user can open: a Starlark site names the file
+// relative to the workflow's directory ("order.star:5:19 in handler"), a Python one as loaded
+// (the directory as given, then the file).
 func (t *target) sitePath(site string) string {
-	if site == "" || t.dir == "" || filepath.IsAbs(site) {
+	file, _, _ := strings.Cut(site, ":")
+	if site == "" || t.dir == "" || filepath.IsAbs(file) {
+		return site
+	}
+	if _, err := os.Stat(file); err == nil {
 		return site
 	}
 	return filepath.Join(t.dir, site)

@@ -309,7 +309,7 @@ type execution struct {
 	agentTurns int
 	// site tells where in the workflow's source the handler asks for a primitive (see
 	// SetCallSite); nil when its loader does not say.
-	site func() string
+	site func(name string) string
 	// progress is how far the handler has come through the journal it started with.
 	progress replayProgress
 	// inputBytes is the input's size, which counts against the run's budget.
@@ -407,7 +407,7 @@ func (e *execution) lookup(name string, kind Kind) (Entry, bool) {
 		e.failRun(ReasonNonDeterministic, "a %s primitive was called with an empty name; every primitive needs a name unique within the run", kind)
 	}
 	if e.hooks.Reached != nil {
-		if err := e.hooks.Reached(name, kind, e.callSite); err != nil {
+		if err := e.hooks.Reached(name, kind, func() string { return e.callSite(name) }); err != nil {
 			e.abort(name, err)
 		}
 	}
