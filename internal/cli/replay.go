@@ -144,6 +144,10 @@ func (e *env) replay(o *replayOptions, file string) int {
 	if err != nil {
 		return e.fail("replay", err)
 	}
+	if len(runs) == 0 { // --all-running found none: no run in flight can be stranded
+		fmt.Fprintf(e.stderr, "%s replay: no unfinished run of workflow %s: nothing to check\n", e.name, t.workflow.Name())
+		return ExitOK
+	}
 	diverged := 0
 	for _, r := range runs {
 		res, err := localrun.Replay(ctx, t.workflow, r.journal, localrun.ReplayOptions{
@@ -290,9 +294,6 @@ func runningRuns(ctx context.Context, c client.Client, namespace, workflow strin
 			return nil, err
 		}
 		out = append(out, r)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no unfinished run of workflow %s in namespace %s", workflow, namespace)
 	}
 	return out, nil
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/internal/cli"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
+	"github.com/centaur-dev/workflow-operator/internal/testpython"
+	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/schedule"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
 )
@@ -42,6 +44,18 @@ def handler(inp, ctx):
     ctx.sleep("cool_off", "1h")
     paid = ctx.wait_for_event("paid", "order.paid", correlation_id = inp["id"])
     return {"total": price, "paid": paid, "big": len(big)}
+`
+
+// pyShopV1 is a Python workflow the manager runs until it sleeps.
+const pyShopV1 = `from api.workflow_engine import WorkflowContext
+
+WORKFLOW_NAME = "py_shop"
+
+
+async def handler(inp, ctx: WorkflowContext):
+    price = await ctx.step("price", lambda: inp["qty"] * 3)
+    await ctx.sleep("cool_off", "1h")
+    return {"total": price}
 `
 
 // replayNamespace is where the test's runs live; operatorNamespace keeps the revisions.
@@ -78,8 +92,13 @@ func startRecordingCluster(t *testing.T, dir string) (client.Client, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pool, err := testpython.Pool(pyworker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	cat := controllers.NewWorkflowCatalog(mgr, engine.NewRegistry(), catalog.Options{OperatorNamespace: operatorNamespace,
-		Trusted: &workflowfile.Config{CheckSchedule: schedule.CheckDeclaration}})
+		Trusted: &workflowfile.Config{CheckSchedule: schedule.CheckDeclaration}, Python: testpython.Loader(pool)})
 	dirs := &catalog.Dirs{Paths: []string{dir}, Catalog: cat}
 	dirs.Load()
 	if err := mgr.Add(dirs); err != nil {
@@ -144,13 +163,12 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 	isolateCache(t)
 	began := time.Now()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "shop.star"), []byte(shopV1), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testpython.WriteDir(t, dir, map[string]string{"shop.star": shopV1, "py_shop.py": pyShopV1})
 	c, kubeconfig := startRecordingCluster(t, dir)
 	first := startRun(t, c, "order-1", "shop", `{"id": "o-1", "qty": 40}`, workflowsv1alpha1.PhaseSleeping)
 	startRun(t, c, "order-2", "shop", `{"id": "o-2", "qty": 7}`, workflowsv1alpha1.PhaseSleeping)
 	quick := startRun(t, c, "order-3", "shop", `{"quick": true}`, workflowsv1alpha1.PhaseSucceeded)
+	startRun(t, c, "py-order-1", "py_shop", `{"qty": 5}`, workflowsv1alpha1.PhaseSleeping)
 	if h := first.Status.History; h == nil || h.SealedEntries == 0 || h.Payloads == 0 {
 		t.Fatalf("the run sealed no segment or stored no payload, so the test would not read them: history %+v", h)
 	}
@@ -163,6 +181,7 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 		args   []string
 		exit   int
 		stdout []string
+		stderr string // a substring of stderr
 	}{
 		{name: "the recorded code, one run", file: filepath.Join(dir, "shop.star"), args: []string{"--run", "order-1"}, exit: cli.ExitOK,
 			stdout: []string{"shop/order-1 (pinned to revision " + first.Status.WorkflowRevision + ", this file's): compatible: 43 of 43 entries in the same order; at sleep cool_off, sleeping in the recorded run"}},
@@ -179,6 +198,10 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 		{name: "a new primitive before recorded ones", file: edit(t, "    for i in range(40):", "    ctx.send_event(\"hello\", \"order.seen\", correlation_id = inp[\"id\"])\n    for i in range(40):"),
 			args: []string{"--run", "order-2"}, exit: cli.ExitFailed,
 			stdout: []string{"shop/order-2", "DIVERGES at entry 1: the journal recorded step s0, the new code calls event hello at ", "shop.star:6:19 in handler"}},
+		{name: "a renamed step of a Python file", file: editPy(t), args: []string{"--all-running"}, exit: cli.ExitFailed,
+			stdout: []string{"shop/py-order-1 (pinned to revision py-shop-", "DIVERGES at entry 1: the journal recorded step price, the new code calls step cost at ", "py_shop.py:7 in handler"}},
+		{name: "a workflow without unfinished runs", file: edit(t, `WORKFLOW_NAME = "shop"`, `WORKFLOW_NAME = "idle"`), args: []string{"--all-running"}, exit: cli.ExitOK,
+			stderr: "no unfinished run of workflow idle: nothing to check"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -194,6 +217,9 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 					t.Fatalf("stdout lacks %q (in order)", want)
 				}
 				rest = rest[i+len(want):]
+			}
+			if !strings.Contains(r.stderr, tc.stderr) {
+				t.Fatalf("stderr lacks %q", tc.stderr)
 			}
 			if strings.Contains(r.stdout, "order-3") {
 				t.Fatal("a finished run was replayed")
@@ -216,6 +242,16 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 			t.Fatalf("a run with sealed segments given as an object: exit %d\nstdout:\n%s\nstderr:\n%s", r.exit, r.stdout, r.stderr)
 		}
 	})
+}
+
+// editPy writes pyShopV1 with its step renamed into a directory of its own.
+func editPy(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "py_shop.py")
+	if err := os.WriteFile(path, []byte(strings.Replace(pyShopV1, `ctx.step("price"`, `ctx.step("cost"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // writeObject writes run as `kubectl get wfr NAME -o yaml` prints it (with its kind).
