@@ -38,6 +38,7 @@ type replayOptions struct {
 	run        string
 	allRunning bool
 	namespace  string
+	allNS      bool
 	kubeconfig string
 	context    string
 	pythonOptions
@@ -48,7 +49,7 @@ func replayCommand() command {
 	c := command{
 		name:    "replay",
 		summary: "Check a changed workflow against recorded journals: same calls, same order?",
-		usage: `replay FILE (--journal JOURNAL | --run NAME | --all-running) [--namespace NS] [--input JSON]
+		usage: `replay FILE (--journal JOURNAL | --run NAME | --all-running [-A]) [--namespace NS] [--input JSON]
 
 Replays recorded journals against the workflow of FILE (*.py or *.star, loaded with its
 directory as the manager loads it; or the name of a Go workflow compiled into centaur) on the
@@ -62,7 +63,7 @@ call the journal recorded, the call the new code makes instead and its file:line
 names; give the run's input with --input), or a WorkflowRun as 'kubectl get wfr NAME -o json'
 (or -o yaml) prints it. --run reads the run NAME from the cluster, its sealed segments and
 large results included; --all-running checks every unfinished run of FILE's workflow in the
-namespace and prints the revision each is pinned to. The cluster is the one of the kubeconfig
+namespace (-A: in every namespace) and prints the revision each is pinned to. The cluster is the one of the kubeconfig
 (--kubeconfig, else $KUBECONFIG, else ~/.kube/config; --context to pick one).
 
 Exit status: 0 when every run is compatible, 1 when one diverges or cannot be replayed, 2 on a
@@ -76,6 +77,8 @@ usage error.`,
 		fs.BoolVar(&o.allRunning, "all-running", false, "Check every unfinished run of FILE's workflow in the namespace.")
 		fs.StringVar(&o.namespace, "namespace", "", "The runs' namespace; empty: the kubeconfig context's.")
 		fs.StringVar(&o.namespace, "n", "", "Short for --namespace.")
+		fs.BoolVar(&o.allNS, "all-namespaces", false, "With --all-running: the runs of every namespace.")
+		fs.BoolVar(&o.allNS, "A", false, "Short for --all-namespaces.")
 		fs.StringVar(&o.kubeconfig, "kubeconfig", "", "The kubeconfig file; empty: $KUBECONFIG, else ~/.kube/config.")
 		fs.StringVar(&o.context, "context", "", "The kubeconfig context; empty: its current context.")
 		o.pythonOptions.bind(fs)
@@ -106,6 +109,8 @@ func (o *replayOptions) check(args []string) string {
 		return "give exactly one of --journal FILE, --run NAME and --all-running"
 	case o.input != "" && o.journal == "":
 		return "--input goes with --journal: a run read from the cluster has its own"
+	case o.allNS && !o.allRunning:
+		return "--all-namespaces goes with --all-running"
 	}
 	return ""
 }
@@ -274,14 +279,18 @@ func (o *replayOptions) recordedRuns(ctx context.Context, workflow string) ([]re
 		}
 		return []recorded{r}, nil
 	}
+	if o.allNS {
+		namespace = ""
+	}
 	return runningRuns(ctx, c, namespace, workflow)
 }
 
-// runningRuns reads every unfinished run of workflow in namespace, with its journal.
+// runningRuns reads every unfinished run of workflow in namespace (every namespace when
+// empty), with its journal.
 func runningRuns(ctx context.Context, c client.Client, namespace, workflow string) ([]recorded, error) {
 	var list workflowsv1alpha1.WorkflowRunList
 	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-		return nil, fmt.Errorf("list the runs of namespace %s: %w", namespace, err)
+		return nil, fmt.Errorf("list the runs (namespace %q; empty is every namespace): %w", namespace, err)
 	}
 	var out []recorded
 	for i := range list.Items {

@@ -182,6 +182,8 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 		exit   int
 		stdout []string
 		stderr string // a substring of stderr
+		// anyNamespace leaves --namespace out: the kubeconfig's namespace (default) holds no run.
+		anyNamespace bool
 	}{
 		{name: "the recorded code, one run", file: filepath.Join(dir, "shop.star"), args: []string{"--run", "order-1"}, exit: cli.ExitOK,
 			stdout: []string{"shop/order-1 (pinned to revision " + first.Status.WorkflowRevision + ", this file's): compatible: 43 of 43 entries in the same order; at sleep cool_off, sleeping in the recorded run"}},
@@ -200,12 +202,20 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 			stdout: []string{"shop/order-2", "DIVERGES at entry 1: the journal recorded step s0, the new code calls event hello at ", "shop.star:6:19 in handler"}},
 		{name: "a renamed step of a Python file", file: editPy(t), args: []string{"--all-running"}, exit: cli.ExitFailed,
 			stdout: []string{"shop/py-order-1 (pinned to revision py-shop-", "DIVERGES at entry 1: the journal recorded step price, the new code calls step cost at ", "py_shop.py:7 in handler"}},
+		{name: "every namespace", file: filepath.Join(dir, "shop.star"), args: []string{"--all-running", "-A"}, exit: cli.ExitOK, anyNamespace: true,
+			stdout: []string{"shop/order-1 (pinned to revision " + first.Status.WorkflowRevision + ", this file's): compatible", "shop/order-2 ("}},
 		{name: "a workflow without unfinished runs", file: edit(t, `WORKFLOW_NAME = "shop"`, `WORKFLOW_NAME = "idle"`), args: []string{"--all-running"}, exit: cli.ExitOK,
 			stderr: "no unfinished run of workflow idle: nothing to check"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			r := centaur(t, append(append([]string{"replay", tc.file}, tc.args...), cluster...)...)
+			args := append([]string{"replay", tc.file}, tc.args...)
+			if tc.anyNamespace {
+				args = append(args, "--kubeconfig", kubeconfig)
+			} else {
+				args = append(args, cluster...)
+			}
+			r := centaur(t, args...)
 			t.Logf("centaur replay took %s\nstdout:\n%s\nstderr:\n%s", time.Since(start).Round(time.Millisecond), r.stdout, r.stderr)
 			if r.exit != tc.exit {
 				t.Fatalf("exit %d, want %d", r.exit, tc.exit)

@@ -51,6 +51,8 @@ func TestReplayChecksAJournalThatCentaurRunWrote(t *testing.T) {
 		{name: "a journal that is not one", args: []string{"replay", v1, "--journal", v1}, exit: cli.ExitFailed, stderr: "neither a journal"},
 		{name: "a list that is not a journal", args: []string{"replay", v1, "--journal", writeFile(t, t.TempDir(), "list.json", `[{"nom": "x"}]`)}, exit: cli.ExitFailed, stderr: `unknown field "nom"`},
 		{name: "an object of another kind", args: []string{"replay", v1, "--journal", writeFile(t, t.TempDir(), "cm.yaml", "apiVersion: v1\nkind: ConfigMap\n")}, exit: cli.ExitFailed, stderr: `holds a "ConfigMap"`},
+		{name: "its usage", args: []string{"replay", "--help"}, exit: cli.ExitOK, stdout: "--all-running"},
+		{name: "all namespaces without all runs", args: []string{"replay", v1, "--run", "r", "-A"}, exit: cli.ExitUsage, stderr: "--all-namespaces goes with --all-running"},
 		{name: "no kubeconfig", args: []string{"replay", v1, "--run", "r", "--kubeconfig", filepath.Join(t.TempDir(), "none")}, exit: cli.ExitFailed, stderr: "load the kubeconfig"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
