@@ -157,19 +157,23 @@ func (c *comparison) conclude(out engine.Outcome, res *ReplayResult) error {
 	case out.Kind == engine.Aborted:
 		return fmt.Errorf("replay of %s stopped at %q: %w", res.Workflow, out.Current, out.Err)
 	case c.next < len(c.journal):
-		end := "returned"
-		if out.Kind == engine.Failed {
-			end = fmt.Sprintf("failed: %s: %s", out.Failure.Reason, lastLine(out.Failure.Message))
-		} else if out.Kind == engine.Suspended {
-			end = "suspended at " + out.Current
-		}
-		res.Divergence = &Divergence{Index: c.next, Expected: callOf(c.journal[c.next]), End: end, Advice: c.advice()}
-	case out.Kind == engine.Failed:
-		res.Stop = fmt.Sprintf("after the last entry the handler failed: %s: %s", out.Failure.Reason, lastLine(out.Failure.Message))
+		res.Divergence = &Divergence{Index: c.next, Expected: callOf(c.journal[c.next]), End: ended(out), Advice: c.advice()}
 	default:
-		res.Stop = "after the last entry the handler returned"
+		res.Stop = "after the last entry the handler " + ended(out)
 	}
 	return nil
+}
+
+// ended says how a handler ended without the replay halting it: "returned", "failed:
+// REASON: MESSAGE" or "suspended at NAME".
+func ended(out engine.Outcome) string {
+	switch out.Kind {
+	case engine.Failed:
+		return fmt.Sprintf("failed: %s: %s", out.Failure.Reason, lastLine(out.Failure.Message))
+	case engine.Suspended:
+		return "suspended at " + out.Current
+	}
+	return "returned"
 }
 
 // comparison compares the calls of a handler with a journal, one Reached at a time.
