@@ -115,8 +115,8 @@ func (o *replayOptions) check(args []string) string {
 	return ""
 }
 
-// recorded is one recorded run to replay.
-type recorded struct {
+// replayRun is one recorded run to replay.
+type replayRun struct {
 	// name says which run: its namespace/name, or the journal file's path.
 	name string
 	// revision is the revision the run is pinned to, empty when unknown or a Go workflow's.
@@ -126,8 +126,8 @@ type recorded struct {
 	journal   []engine.Entry
 }
 
-// target is the workflow replayed against.
-type target struct {
+// replayTarget is the workflow replayed against.
+type replayTarget struct {
 	workflow durable.Workflow
 	// dir is the directory of a workflow file, to show call sites as paths; empty for Go.
 	dir      string
@@ -140,14 +140,14 @@ type target struct {
 func (e *env) replay(o *replayOptions, file string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	t, err := loadTarget(ctx, file, o.pythonOptions)
+	t, err := loadReplayTarget(ctx, file, o.pythonOptions)
 	if err != nil {
-		return e.fail("replay", err)
+		return e.replayFailed(err)
 	}
 	defer t.close()
 	runs, err := o.recordedRuns(ctx, t.workflow.Name())
 	if err != nil {
-		return e.fail("replay", err)
+		return e.replayFailed(err)
 	}
 	if len(runs) == 0 { // --all-running found none: no run in flight can be stranded
 		fmt.Fprintf(e.stderr, "%s replay: no unfinished run of workflow %s: nothing to check\n", e.name, t.workflow.Name())
@@ -166,21 +166,21 @@ func (e *env) replay(o *replayOptions, file string) int {
 	if len(runs) == 1 {
 		summary = "1 run"
 	}
-	fmt.Fprintf(e.stderr, "%s replay: %s against %s%s: %d compatible, %d diverged\n", e.name, summary, file, revisionWords(t.revision), len(runs)-diverged, diverged)
+	fmt.Fprintf(e.stderr, "%s replay: %s against %s%s: %d compatible, %d diverged\n", e.name, summary, file, replayRevisionWords(t.revision), len(runs)-diverged, diverged)
 	if diverged > 0 {
 		return ExitFailed
 	}
 	return ExitOK
 }
 
-// fail prints err as the command's failure and returns ExitFailed.
-func (e *env) fail(cmd string, err error) int {
-	fmt.Fprintf(e.stderr, "%s %s: %v\n", e.name, cmd, err)
+// replayFailed prints err as replay's failure and returns ExitFailed.
+func (e *env) replayFailed(err error) int {
+	fmt.Fprintf(e.stderr, "%s replay: %v\n", e.name, err)
 	return ExitFailed
 }
 
-// revisionWords is " (revision R)", or empty for a workflow without revisions.
-func revisionWords(rev string) string {
+// replayRevisionWords is " (revision R)", or empty for a workflow without revisions.
+func replayRevisionWords(rev string) string {
 	if rev == "" {
 		return ""
 	}
@@ -188,7 +188,7 @@ func revisionWords(rev string) string {
 }
 
 // report prints one run's verdict: a line, and for a divergence the advice under it.
-func (e *env) report(t *target, r recorded, res *localrun.ReplayResult, err error) {
+func (e *env) report(t *replayTarget, r replayRun, res *localrun.ReplayResult, err error) {
 	head := r.name
 	if r.revision != "" {
 		pinned := "pinned to revision " + r.revision
@@ -212,7 +212,7 @@ func (e *env) report(t *target, r recorded, res *localrun.ReplayResult, err erro
 // sitePath shows a call site as a path the user can open: a Starlark site names the file
 // relative to the workflow's directory ("order.star:5:19 in handler"), a Python one as loaded
 // (the directory as given, then the file).
-func (t *target) sitePath(site string) string {
+func (t *replayTarget) sitePath(site string) string {
 	file, _, _ := strings.Cut(site, ":")
 	if site == "" || t.dir == "" || filepath.IsAbs(file) {
 		return site
@@ -223,31 +223,31 @@ func (t *target) sitePath(site string) string {
 	return filepath.Join(t.dir, site)
 }
 
-// loadTarget loads the workflow to replay against: a workflow file with its directory, or a
+// loadReplayTarget loads the workflow to replay against: a workflow file with its directory, or a
 // Go workflow compiled into centaur when file names one and is no file.
-func loadTarget(ctx context.Context, file string, py pythonOptions) (*target, error) {
+func loadReplayTarget(ctx context.Context, file string, py pythonOptions) (*replayTarget, error) {
 	if _, err := os.Stat(file); err != nil && !strings.ContainsAny(file, "./") {
 		for _, w := range workflows.All() {
 			if w.Name() == file {
-				return &target{workflow: w, goSource: true, close: func() {}}, nil
+				return &replayTarget{workflow: w, goSource: true, close: func() {}}, nil
 			}
 		}
-		return nil, fmt.Errorf("%s is neither a workflow file nor a Go workflow compiled into centaur (%s)", file, goNames())
+		return nil, fmt.Errorf("%s is neither a workflow file nor a Go workflow compiled into centaur (%s)", file, replayGoNames())
 	}
 	load := localrun.LoadOptions{Python: pyworker.Config{Python: py.python, PackageDir: packageDir(py.packageDir), Logger: logr.Discard()}}
 	d, w, err := localrun.LoadFile(ctx, file, load)
 	if err != nil {
 		return nil, err
 	}
-	t := &target{workflow: w, dir: filepath.Dir(file), close: d.Close}
+	t := &replayTarget{workflow: w, dir: filepath.Dir(file), close: d.Close}
 	if fw, ok := w.(interface{ Revision() string }); ok {
 		t.revision = fw.Revision()
 	}
 	return t, nil
 }
 
-// goNames lists the Go workflows compiled into centaur.
-func goNames() string {
+// replayGoNames lists the Go workflows compiled into centaur.
+func replayGoNames() string {
 	names := make([]string, 0, len(workflows.All()))
 	for _, w := range workflows.All() {
 		names = append(names, w.Name())
@@ -256,13 +256,13 @@ func goNames() string {
 }
 
 // recordedRuns reads the runs to replay, from the journal file or the cluster.
-func (o *replayOptions) recordedRuns(ctx context.Context, workflow string) ([]recorded, error) {
+func (o *replayOptions) recordedRuns(ctx context.Context, workflow string) ([]replayRun, error) {
 	if o.journal != "" {
 		r, err := o.readJournalFile()
 		if err != nil {
 			return nil, err
 		}
-		return []recorded{r}, nil
+		return []replayRun{r}, nil
 	}
 	c, namespace, err := o.cluster()
 	if err != nil {
@@ -273,32 +273,32 @@ func (o *replayOptions) recordedRuns(ctx context.Context, workflow string) ([]re
 		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: o.run}, run); err != nil {
 			return nil, fmt.Errorf("read run %s/%s: %w", namespace, o.run, err)
 		}
-		r, err := fromCluster(ctx, c, run)
+		r, err := replayRunFromCluster(ctx, c, run)
 		if err != nil {
 			return nil, err
 		}
-		return []recorded{r}, nil
+		return []replayRun{r}, nil
 	}
 	if o.allNS {
 		namespace = ""
 	}
-	return runningRuns(ctx, c, namespace, workflow)
+	return replayRunsInFlight(ctx, c, namespace, workflow)
 }
 
-// runningRuns reads every unfinished run of workflow in namespace (every namespace when
+// replayRunsInFlight reads every unfinished run of workflow in namespace (every namespace when
 // empty), with its journal.
-func runningRuns(ctx context.Context, c client.Client, namespace, workflow string) ([]recorded, error) {
+func replayRunsInFlight(ctx context.Context, c client.Client, namespace, workflow string) ([]replayRun, error) {
 	var list workflowsv1alpha1.WorkflowRunList
 	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("list the runs (namespace %q; empty is every namespace): %w", namespace, err)
 	}
-	var out []recorded
+	var out []replayRun
 	for i := range list.Items {
 		run := &list.Items[i]
-		if run.Spec.WorkflowName != workflow || finished(run.Status.Phase) {
+		if run.Spec.WorkflowName != workflow || replayFinalPhase(run.Status.Phase) {
 			continue
 		}
-		r, err := fromCluster(ctx, c, run)
+		r, err := replayRunFromCluster(ctx, c, run)
 		if err != nil {
 			return nil, err
 		}
@@ -307,21 +307,21 @@ func runningRuns(ctx context.Context, c client.Client, namespace, workflow strin
 	return out, nil
 }
 
-// finished reports whether a run's phase is final.
-func finished(p workflowsv1alpha1.RunPhase) bool {
+// replayFinalPhase reports whether a run's phase is final.
+func replayFinalPhase(p workflowsv1alpha1.RunPhase) bool {
 	return p == workflowsv1alpha1.PhaseSucceeded || p == workflowsv1alpha1.PhaseFailed || p == workflowsv1alpha1.PhaseCancelled
 }
 
-// fromCluster reads run's whole journal (sealed segments and large results included) with
+// replayRunFromCluster reads run's whole journal (sealed segments and large results included) with
 // runstore, as the REST API reads it.
-func fromCluster(ctx context.Context, c client.Reader, run *workflowsv1alpha1.WorkflowRun) (recorded, error) {
-	r := runOf(run)
+func replayRunFromCluster(ctx context.Context, c client.Reader, run *workflowsv1alpha1.WorkflowRun) (replayRun, error) {
+	r := replayRunOf(run)
 	r.name = run.Namespace + "/" + run.Name
 	var entries []workflowsv1alpha1.JournalEntry
 	for next := ""; ; {
 		page, err := runstore.ReadJournal(ctx, c, run, runstore.ReadOptions{Limit: runstore.MaxPageEntries, Continue: next, Results: true})
 		if err != nil {
-			return recorded{}, fmt.Errorf("read the journal of run %s: %w", r.name, err)
+			return replayRun{}, fmt.Errorf("read the journal of run %s: %w", r.name, err)
 		}
 		entries = append(entries, page.Entries...)
 		if next = page.Continue; next == "" {
@@ -332,9 +332,9 @@ func fromCluster(ctx context.Context, c client.Reader, run *workflowsv1alpha1.Wo
 	return r, nil
 }
 
-// runOf is what a WorkflowRun tells of itself: input, start and revision.
-func runOf(run *workflowsv1alpha1.WorkflowRun) recorded {
-	r := recorded{revision: run.Status.WorkflowRevision}
+// replayRunOf is what a WorkflowRun tells of itself: input, start and revision.
+func replayRunOf(run *workflowsv1alpha1.WorkflowRun) replayRun {
+	r := replayRun{revision: run.Status.WorkflowRevision}
 	if run.Spec.Input != nil {
 		r.input = run.Spec.Input.Raw
 	}
@@ -374,61 +374,61 @@ func (o *replayOptions) cluster() (client.Client, string, error) {
 
 // readJournalFile reads --journal: a list of entries with status.journal's field names, or a
 // WorkflowRun as JSON or YAML.
-func (o *replayOptions) readJournalFile() (recorded, error) {
+func (o *replayOptions) readJournalFile() (replayRun, error) {
 	data, err := os.ReadFile(o.journal)
 	if err != nil {
-		return recorded{}, fmt.Errorf("read the journal: %w", err)
+		return replayRun{}, fmt.Errorf("read the journal: %w", err)
 	}
-	r, err := parseJournal(data)
+	r, err := parseReplayJournal(data)
 	if err != nil {
-		return recorded{}, fmt.Errorf("%s: %w", o.journal, err)
+		return replayRun{}, fmt.Errorf("%s: %w", o.journal, err)
 	}
 	r.name = o.journal
 	if o.input != "" {
 		input, err := jsonArg(o.input)
 		if err != nil {
-			return recorded{}, err
+			return replayRun{}, err
 		}
 		if !json.Valid(input) {
-			return recorded{}, fmt.Errorf("--input is not JSON: %s", input)
+			return replayRun{}, fmt.Errorf("--input is not JSON: %s", input)
 		}
 		r.input = input
 	}
 	return r, nil
 }
 
-// parseJournal decodes a journal file: a JSON list of entries, or a WorkflowRun (JSON or YAML)
+// parseReplayJournal decodes a journal file: a JSON list of entries, or a WorkflowRun (JSON or YAML)
 // whose whole journal is in its status.
-func parseJournal(data []byte) (recorded, error) {
+func parseReplayJournal(data []byte) (replayRun, error) {
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
 		var entries []workflowsv1alpha1.JournalEntry
-		if err := strictJSON(trimmed, &entries); err != nil {
-			return recorded{}, fmt.Errorf("not a journal (a JSON list of status.journal entries): %w", err)
+		if err := replayStrictJSON(trimmed, &entries); err != nil {
+			return replayRun{}, fmt.Errorf("not a journal (a JSON list of status.journal entries): %w", err)
 		}
-		return recorded{journal: runstore.FromAPIJournal(entries)}, nil
+		return replayRun{journal: runstore.FromAPIJournal(entries)}, nil
 	}
 	var run workflowsv1alpha1.WorkflowRun
 	if err := yaml.Unmarshal(data, &run); err != nil {
-		return recorded{}, fmt.Errorf("neither a journal (a JSON list of entries) nor a WorkflowRun as JSON or YAML: %w", err)
+		return replayRun{}, fmt.Errorf("neither a journal (a JSON list of entries) nor a WorkflowRun as JSON or YAML: %w", err)
 	}
 	if run.Kind != "WorkflowRun" {
-		return recorded{}, fmt.Errorf("holds a %q, not a WorkflowRun or a journal: give 'kubectl get wfr NAME -o json' or 'centaur run --journal' output", run.Kind)
+		return replayRun{}, fmt.Errorf("holds a %q, not a WorkflowRun or a journal: give 'kubectl get wfr NAME -o json' or 'centaur run --journal' output", run.Kind)
 	}
 	if h := run.Status.History; h != nil && h.SealedEntries > 0 {
-		return recorded{}, fmt.Errorf("run %s has %d journal entries sealed into WorkflowRunSegments, which its object does not hold: replay it from the cluster with --run %s --namespace %s", run.Name, h.SealedEntries, run.Name, run.Namespace)
+		return replayRun{}, fmt.Errorf("run %s has %d journal entries sealed into WorkflowRunSegments, which its object does not hold: replay it from the cluster with --run %s --namespace %s", run.Name, h.SealedEntries, run.Name, run.Namespace)
 	}
-	r := runOf(&run)
+	r := replayRunOf(&run)
 	r.journal = runstore.FromAPIJournal(run.Status.Journal)
 	for _, entry := range r.journal {
 		if entry.Payload != nil && len(entry.Result) == 0 {
-			return recorded{}, fmt.Errorf("the result of %q of run %s is stored out of line (WorkflowRunPayload %s), which its object does not hold: replay it from the cluster with --run %s --namespace %s", entry.Name, run.Name, entry.Payload.Name, run.Name, run.Namespace)
+			return replayRun{}, fmt.Errorf("the result of %q of run %s is stored out of line (WorkflowRunPayload %s), which its object does not hold: replay it from the cluster with --run %s --namespace %s", entry.Name, run.Name, entry.Payload.Name, run.Name, run.Namespace)
 		}
 	}
 	return r, nil
 }
 
-// strictJSON decodes data into v, refusing fields v does not have.
-func strictJSON(data []byte, v any) error {
+// replayStrictJSON decodes data into v, refusing fields v does not have.
+func replayStrictJSON(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

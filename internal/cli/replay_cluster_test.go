@@ -58,10 +58,10 @@ async def handler(inp, ctx: WorkflowContext):
     return {"total": price}
 `
 
-// replayNamespace is where the test's runs live; operatorNamespace keeps the revisions.
+// replayNamespace is where the test's runs live; replayOperatorNamespace keeps the revisions.
 const (
-	replayNamespace   = "shop"
-	operatorNamespace = "centaur-system"
+	replayNamespace         = "shop"
+	replayOperatorNamespace = "centaur-system"
 )
 
 // startRecordingCluster starts a control plane and a manager with the run controller over
@@ -83,7 +83,7 @@ func startRecordingCluster(t *testing.T, dir string) (client.Client, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ns := range []string{replayNamespace, operatorNamespace} {
+	for _, ns := range []string{replayNamespace, replayOperatorNamespace} {
 		if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func startRecordingCluster(t *testing.T, dir string) (client.Client, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	cat := controllers.NewWorkflowCatalog(mgr, engine.NewRegistry(), catalog.Options{OperatorNamespace: operatorNamespace,
+	cat := controllers.NewWorkflowCatalog(mgr, engine.NewRegistry(), catalog.Options{OperatorNamespace: replayOperatorNamespace,
 		Trusted: &workflowfile.Config{CheckSchedule: schedule.CheckDeclaration}, Python: testpython.Loader(pool)})
 	dirs := &catalog.Dirs{Paths: []string{dir}, Catalog: cat}
 	dirs.Load()
@@ -120,8 +120,8 @@ func startRecordingCluster(t *testing.T, dir string) (client.Client, string) {
 	return c, kubeconfig
 }
 
-// startRun creates a run of workflow with input and waits until it reaches phase.
-func startRun(t *testing.T, c client.Client, name, workflow, input string, phase workflowsv1alpha1.RunPhase) *workflowsv1alpha1.WorkflowRun {
+// startRecordedRun creates a run of workflow with input and waits until it reaches phase.
+func startRecordedRun(t *testing.T, c client.Client, name, workflow, input string, phase workflowsv1alpha1.RunPhase) *workflowsv1alpha1.WorkflowRun {
 	t.Helper()
 	run := &workflowsv1alpha1.WorkflowRun{
 		ObjectMeta: metav1.ObjectMeta{Namespace: replayNamespace, Name: name},
@@ -142,8 +142,8 @@ func startRun(t *testing.T, c client.Client, name, workflow, input string, phase
 	return run
 }
 
-// edit writes a version of shopV1 into a directory of its own: each replace pair applied once.
-func edit(t *testing.T, replace ...string) string {
+// editShop writes a version of shopV1 into a directory of its own: each replace pair applied once.
+func editShop(t *testing.T, replace ...string) string {
 	t.Helper()
 	source := shopV1
 	for i := 0; i < len(replace); i += 2 {
@@ -165,10 +165,10 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 	dir := t.TempDir()
 	testpython.WriteDir(t, dir, map[string]string{"shop.star": shopV1, "py_shop.py": pyShopV1})
 	c, kubeconfig := startRecordingCluster(t, dir)
-	first := startRun(t, c, "order-1", "shop", `{"id": "o-1", "qty": 40}`, workflowsv1alpha1.PhaseSleeping)
-	startRun(t, c, "order-2", "shop", `{"id": "o-2", "qty": 7}`, workflowsv1alpha1.PhaseSleeping)
-	quick := startRun(t, c, "order-3", "shop", `{"quick": true}`, workflowsv1alpha1.PhaseSucceeded)
-	startRun(t, c, "py-order-1", "py_shop", `{"qty": 5}`, workflowsv1alpha1.PhaseSleeping)
+	first := startRecordedRun(t, c, "order-1", "shop", `{"id": "o-1", "qty": 40}`, workflowsv1alpha1.PhaseSleeping)
+	startRecordedRun(t, c, "order-2", "shop", `{"id": "o-2", "qty": 7}`, workflowsv1alpha1.PhaseSleeping)
+	quick := startRecordedRun(t, c, "order-3", "shop", `{"quick": true}`, workflowsv1alpha1.PhaseSucceeded)
+	startRecordedRun(t, c, "py-order-1", "py_shop", `{"qty": 5}`, workflowsv1alpha1.PhaseSleeping)
 	if h := first.Status.History; h == nil || h.SealedEntries == 0 || h.Payloads == 0 {
 		t.Fatalf("the run sealed no segment or stored no payload, so the test would not read them: history %+v", h)
 	}
@@ -188,23 +188,23 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 		{name: "the recorded code, one run", file: filepath.Join(dir, "shop.star"), args: []string{"--run", "order-1"}, exit: cli.ExitOK,
 			stdout: []string{"shop/order-1 (pinned to revision " + first.Status.WorkflowRevision + ", this file's): compatible: 43 of 43 entries in the same order; at sleep cool_off, sleeping in the recorded run"}},
 		{name: "a compatible edit, every unfinished run",
-			file: edit(t, `inp["qty"] * 3`, `inp["qty"] * 3 + 1`, `    return {"total"`, "    ctx.step(\"receipt\", lambda: paid)\n    return {\"total\""),
+			file: editShop(t, `inp["qty"] * 3`, `inp["qty"] * 3 + 1`, `    return {"total"`, "    ctx.step(\"receipt\", lambda: paid)\n    return {\"total\""),
 			args: []string{"--all-running"}, exit: cli.ExitOK,
 			stdout: []string{"shop/order-1 (pinned to revision " + first.Status.WorkflowRevision + "): compatible: 43 of 43", "shop/order-2 (pinned to revision " + first.Status.WorkflowRevision + "): compatible: 43 of 43"}},
-		{name: "a renamed step", file: edit(t, `ctx.step("price"`, `ctx.step("cost"`), args: []string{"--run", "order-1"}, exit: cli.ExitFailed,
+		{name: "a renamed step", file: editShop(t, `ctx.step("price"`, `ctx.step("cost"`), args: []string{"--run", "order-1"}, exit: cli.ExitFailed,
 			stdout: []string{"shop/order-1 (pinned to revision " + first.Status.WorkflowRevision + "): DIVERGES at entry 42: the journal recorded step price, the new code calls step cost at ", "shop.star:9:21 in handler", "ctx.get_version"}},
-		{name: "reordered steps", file: edit(t, "    big = ctx.step(\"big\", lambda: \"x\" * 6000)\n    price = ctx.step(\"price\", lambda: inp[\"qty\"] * 3)\n",
+		{name: "reordered steps", file: editShop(t, "    big = ctx.step(\"big\", lambda: \"x\" * 6000)\n    price = ctx.step(\"price\", lambda: inp[\"qty\"] * 3)\n",
 			"    price = ctx.step(\"price\", lambda: inp[\"qty\"] * 3)\n    big = ctx.step(\"big\", lambda: \"x\" * 6000)\n"),
 			args: []string{"--all-running"}, exit: cli.ExitFailed,
 			stdout: []string{"shop/order-1", "DIVERGES at entry 41: the journal recorded step big, the new code calls step price at ", "shop.star:8:21 in handler", "shop/order-2", "DIVERGES at entry 41"}},
-		{name: "a new primitive before recorded ones", file: edit(t, "    for i in range(40):", "    ctx.send_event(\"hello\", \"order.seen\", correlation_id = inp[\"id\"])\n    for i in range(40):"),
+		{name: "a new primitive before recorded ones", file: editShop(t, "    for i in range(40):", "    ctx.send_event(\"hello\", \"order.seen\", correlation_id = inp[\"id\"])\n    for i in range(40):"),
 			args: []string{"--run", "order-2"}, exit: cli.ExitFailed,
 			stdout: []string{"shop/order-2", "DIVERGES at entry 1: the journal recorded step s0, the new code calls event hello at ", "shop.star:6:19 in handler"}},
-		{name: "a renamed step of a Python file", file: editPy(t), args: []string{"--all-running"}, exit: cli.ExitFailed,
+		{name: "a renamed step of a Python file", file: editPyShop(t), args: []string{"--all-running"}, exit: cli.ExitFailed,
 			stdout: []string{"shop/py-order-1 (pinned to revision py-shop-", "DIVERGES at entry 1: the journal recorded step price, the new code calls step cost at ", "py_shop.py:7 in handler"}},
 		{name: "every namespace", file: filepath.Join(dir, "shop.star"), args: []string{"--all-running", "-A"}, exit: cli.ExitOK, anyNamespace: true,
 			stdout: []string{"shop/order-1 (pinned to revision " + first.Status.WorkflowRevision + ", this file's): compatible", "shop/order-2 ("}},
-		{name: "a workflow without unfinished runs", file: edit(t, `WORKFLOW_NAME = "shop"`, `WORKFLOW_NAME = "idle"`), args: []string{"--all-running"}, exit: cli.ExitOK,
+		{name: "a workflow without unfinished runs", file: editShop(t, `WORKFLOW_NAME = "shop"`, `WORKFLOW_NAME = "idle"`), args: []string{"--all-running"}, exit: cli.ExitOK,
 			stderr: "no unfinished run of workflow idle: nothing to check"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,13 +240,13 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 	t.Run("a run object as kubectl prints it", func(t *testing.T) {
 		files := t.TempDir()
 		asYAML := filepath.Join(files, "order-3.yaml")
-		writeObject(t, quick, asYAML)
+		writeRunObject(t, quick, asYAML)
 		r := centaur(t, "replay", filepath.Join(dir, "shop.star"), "--journal", asYAML)
 		if r.exit != cli.ExitOK || !strings.Contains(r.stdout, "compatible: 1 of 1 entries in the same order; after the last entry the handler returned") {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.exit, r.stdout, r.stderr)
 		}
 		sealed := filepath.Join(files, "order-1.yaml")
-		writeObject(t, first, sealed)
+		writeRunObject(t, first, sealed)
 		r = centaur(t, "replay", filepath.Join(dir, "shop.star"), "--journal", sealed)
 		if r.exit != cli.ExitFailed || !strings.Contains(r.stderr, "sealed into WorkflowRunSegments") || !strings.Contains(r.stderr, "--run order-1 --namespace shop") {
 			t.Fatalf("a run with sealed segments given as an object: exit %d\nstdout:\n%s\nstderr:\n%s", r.exit, r.stdout, r.stderr)
@@ -254,8 +254,8 @@ func TestReplayChecksRunsRecordedInTheCluster(t *testing.T) {
 	})
 }
 
-// editPy writes pyShopV1 with its step renamed into a directory of its own.
-func editPy(t *testing.T) string {
+// editPyShop writes pyShopV1 with its step renamed into a directory of its own.
+func editPyShop(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "py_shop.py")
 	if err := os.WriteFile(path, []byte(strings.Replace(pyShopV1, `ctx.step("price"`, `ctx.step("cost"`, 1)), 0o644); err != nil {
@@ -264,8 +264,8 @@ func editPy(t *testing.T) string {
 	return path
 }
 
-// writeObject writes run as `kubectl get wfr NAME -o yaml` prints it (with its kind).
-func writeObject(t *testing.T, run *workflowsv1alpha1.WorkflowRun, path string) {
+// writeRunObject writes run as `kubectl get wfr NAME -o yaml` prints it (with its kind).
+func writeRunObject(t *testing.T, run *workflowsv1alpha1.WorkflowRun, path string) {
 	t.Helper()
 	obj := run.DeepCopy()
 	obj.SetGroupVersionKind(workflowsv1alpha1.GroupVersion.WithKind("WorkflowRun"))

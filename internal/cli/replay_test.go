@@ -9,8 +9,8 @@ import (
 	"github.com/centaur-dev/workflow-operator/internal/cli"
 )
 
-// writeFile writes text at dir/name and returns its path.
-func writeFile(t *testing.T, dir, name, text string) string {
+// writeReplayFile writes text at dir/name and returns its path.
+func writeReplayFile(t *testing.T, dir, name, text string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -21,13 +21,13 @@ func writeFile(t *testing.T, dir, name, text string) string {
 
 func TestReplayChecksAJournalThatCentaurRunWrote(t *testing.T) {
 	isolateCache(t)
-	v1 := writeFile(t, t.TempDir(), "order.star", orderFile)
+	v1 := writeReplayFile(t, t.TempDir(), "order.star", orderFile)
 	journal := filepath.Join(t.TempDir(), "journal.json")
 	input := `{"id": "o-1", "qty": 2}`
 	if r := centaur(t, "run", v1, "--input", input, "--journal", journal); r.exit != cli.ExitFailed || !strings.Contains(r.stderr, "waits at \"paid\"") {
 		t.Fatalf("recording: exit %d\nstdout:\n%s\nstderr:\n%s", r.exit, r.stdout, r.stderr)
 	}
-	renamed := writeFile(t, t.TempDir(), "order.star", strings.Replace(orderFile, `"cool_off"`, `"settle"`, 1))
+	renamed := writeReplayFile(t, t.TempDir(), "order.star", strings.Replace(orderFile, `"cool_off"`, `"settle"`, 1))
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -49,8 +49,8 @@ func TestReplayChecksAJournalThatCentaurRunWrote(t *testing.T) {
 		{name: "input with a cluster run", args: []string{"replay", v1, "--run", "r", "--input", "{}"}, exit: cli.ExitUsage, stderr: "--input goes with --journal"},
 		{name: "an unknown Go workflow", args: []string{"replay", "nope", "--journal", journal}, exit: cli.ExitFailed, stderr: "neither a workflow file nor a Go workflow compiled into centaur (hello,"},
 		{name: "a journal that is not one", args: []string{"replay", v1, "--journal", v1}, exit: cli.ExitFailed, stderr: "neither a journal"},
-		{name: "a list that is not a journal", args: []string{"replay", v1, "--journal", writeFile(t, t.TempDir(), "list.json", `[{"nom": "x"}]`)}, exit: cli.ExitFailed, stderr: `unknown field "nom"`},
-		{name: "an object of another kind", args: []string{"replay", v1, "--journal", writeFile(t, t.TempDir(), "cm.yaml", "apiVersion: v1\nkind: ConfigMap\n")}, exit: cli.ExitFailed, stderr: `holds a "ConfigMap"`},
+		{name: "a list that is not a journal", args: []string{"replay", v1, "--journal", writeReplayFile(t, t.TempDir(), "list.json", `[{"nom": "x"}]`)}, exit: cli.ExitFailed, stderr: `unknown field "nom"`},
+		{name: "an object of another kind", args: []string{"replay", v1, "--journal", writeReplayFile(t, t.TempDir(), "cm.yaml", "apiVersion: v1\nkind: ConfigMap\n")}, exit: cli.ExitFailed, stderr: `holds a "ConfigMap"`},
 		{name: "its usage", args: []string{"replay", "--help"}, exit: cli.ExitOK, stdout: "--all-running"},
 		{name: "all namespaces without all runs", args: []string{"replay", v1, "--run", "r", "-A"}, exit: cli.ExitUsage, stderr: "--all-namespaces goes with --all-running"},
 		{name: "no kubeconfig", args: []string{"replay", v1, "--run", "r", "--kubeconfig", filepath.Join(t.TempDir(), "none")}, exit: cli.ExitFailed, stderr: "load the kubeconfig"},
