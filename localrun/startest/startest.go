@@ -268,7 +268,7 @@ func (t *tester) run(thread *starlark.Thread, b *starlark.Builtin, args starlark
 			name, ok1 := starlark.AsString(item[0])
 			reply, ok2 := starlark.AsString(item[1])
 			if !ok1 || !ok2 {
-				return nil, fmt.Errorf("t.run: agents maps turn names to reply texts, got %s: %s", item[0].Type(), item[1].Type())
+				return nil, fmt.Errorf("agents maps turn names to reply texts, got %s: %s", item[0].Type(), item[1].Type())
 			}
 			sp.agents[name] = reply
 		}
@@ -288,7 +288,7 @@ func (t *tester) unpackEvents(thread *starlark.Thread, events *starlark.List, sp
 		}
 		ev, err := localrun.ParseEvent(raw)
 		if err != nil {
-			return fmt.Errorf("t.run: events[%d]: %w", i, err)
+			return fmt.Errorf("events[%d]: %w", i, err)
 		}
 		sp.events = append(sp.events, ev)
 	}
@@ -303,7 +303,7 @@ func eachEntry(thread *starlark.Thread, d *starlark.Dict, what string, put func(
 	for _, item := range d.Items() {
 		name, ok := starlark.AsString(item[0])
 		if !ok {
-			return fmt.Errorf("t.run: %s is keyed by names, got %s", what, item[0].Type())
+			return fmt.Errorf("%s is keyed by names, got %s", what, item[0].Type())
 		}
 		raw, err := toJSON(thread, item[1], fmt.Sprintf("%s[%q]", what, name))
 		if err != nil {
@@ -326,7 +326,7 @@ func (t *tester) execute(thread *starlark.Thread, sp spec) (starlark.Value, erro
 	}
 	w, err := d.File(path)
 	if err != nil {
-		return nil, fmt.Errorf("t.run: %w", err)
+		return nil, err
 	}
 	opts := localrun.Options{Input: sp.input, Events: sp.events, Journal: mockedSteps(sp.steps)}
 	opts.AgentReply = func(turn localrun.AgentTurn) (string, error) {
@@ -352,7 +352,7 @@ func (s *suite) load(dir string) (*localrun.Dir, error) {
 	}
 	d, err := localrun.LoadDir(s.ctx, dir, s.opts.Load)
 	if err != nil {
-		return nil, fmt.Errorf("t.run: load %s: %w", dir, err)
+		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
 	s.dirs[dir] = d
 	return d, nil
@@ -385,7 +385,7 @@ func (t *tester) runValue(thread *starlark.Thread, sp spec, res *localrun.Result
 	case errors.As(runErr, &missingReply):
 		status, waiting = "waiting", "agent turn "+missingReply.Turn
 	case runErr != nil:
-		return nil, fmt.Errorf("t.run(%q): %w", sp.file, runErr)
+		return nil, fmt.Errorf("the run of %s cannot go on: %w", sp.file, runErr)
 	case !res.Succeeded():
 		status = "failed"
 	}
@@ -487,7 +487,7 @@ func entryNamed(journal *starlark.List, name string) (starlark.Value, error) {
 			return entry, nil
 		}
 	}
-	return nil, fmt.Errorf("run.entry: the journal has no entry %q", name)
+	return nil, fmt.Errorf("the journal has no entry %q", name)
 }
 
 // toJSON encodes a Starlark value as JSON with the json module's encode.
