@@ -135,21 +135,63 @@ func TestTestExitsZeroWhenEveryTestPasses(t *testing.T) {
 	}
 }
 
-func TestTestRunsTheDocumentedGitHubIssueTriageExample(t *testing.T) {
+// timing is the time at the end of a test's line and of the summary.
+var timing = regexp.MustCompile(` \(\d+(\.\d+)?(ms|s|µs)\)$`)
+
+func TestTestRunsTheDocumentedExamples(t *testing.T) {
 	isolateCache(t)
-	r := centaur(t, "test", filepath.Join("..", "..", "workflows"))
-	got := statuses(t, r.stdout)
-	for _, test := range []string{
-		"test_github_issue_triage.py test_github_issue_triage.GitHubIssueTriageTest.test_an_opened_issue_is_triaged_by_one_agent_turn",
-		"test_github_issue_triage.py test_github_issue_triage.GitHubIssueTriageTest.test_other_events_are_skipped_without_asking_the_agent",
-	} {
-		if got[test] != "PASS" {
-			t.Errorf("%s: %q, want PASS", test, got[test])
+	doc := readFile(t, filepath.Join("..", "..", "docs", "cli.md"))
+	root := t.TempDir()
+	examples := map[string]string{
+		filepath.Join("..", "..", "workflows", "github_issue_triage.py"):      "",
+		filepath.Join("..", "..", "workflows", "test_github_issue_triage.py"): "shown",
+		filepath.Join("testdata", "docexample", "order.star"):                 "shown",
+		filepath.Join("testdata", "docexample", "order_test.star"):            "shown",
+	}
+	if err := os.Mkdir(filepath.Join(root, "workflows"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for path, shown := range examples {
+		text := readFile(t, path)
+		if shown != "" && !strings.Contains(doc, "```python\n"+text+"```") {
+			t.Errorf("docs/cli.md does not show %s as it is", path)
+		}
+		if err := os.WriteFile(filepath.Join(root, "workflows", filepath.Base(path)), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if r.exit != cli.ExitOK {
-		t.Errorf("centaur test workflows = exit %d:\n%s%s", r.exit, r.stdout, r.stderr)
+	t.Chdir(root)
+	r := centaur(t, "test", "workflows/")
+	if r.exit != cli.ExitFailed {
+		t.Errorf("centaur test workflows/ = exit %d, want 1 (the documented failure)", r.exit)
 	}
+	_, transcript, ok := strings.Cut(doc, "$ centaur test workflows/\n")
+	transcript, _, _ = strings.Cut(transcript, "```")
+	if !ok || transcript == "" {
+		t.Fatal("docs/cli.md has no transcript of centaur test workflows/")
+	}
+	if got, want := withoutTimes(r.stdout), withoutTimes(transcript); got != want {
+		t.Errorf("centaur test workflows/ printed (times aside)\n%s\nbut docs/cli.md shows\n%s", got, want)
+	}
+}
+
+// withoutTimes drops the times of centaur test's lines, which vary from run to run.
+func withoutTimes(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i, line := range lines {
+		lines[i] = timing.ReplaceAllString(line, "")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// readFile returns a file's text, failing the test when it cannot be read.
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
 
 func TestTestUnderPytest(t *testing.T) {
