@@ -67,9 +67,6 @@ _UNSET: Any = object()
 _DEFAULT_RETRY = {"max_attempts": 3, "initial_backoff": 1.0, "multiplier": 2.0, "max_backoff": 60.0}
 _GATHERABLE_STEPS = {"step"}
 _GATHERABLE_RUNS = {"start_workflow", "wait_for_workflow", "run_workflow", "start_agent", "wait_for_agent", "run_agent", "send_event"}
-_KINDS = {"step": "Step", "parallel": "Step", "sleep": "Sleep", "sleep_until": "Sleep", "wait_for_event": "Event",
-          "send_event": "Event", "get_version": "Version"}
-
 
 class WorkflowLoadError(Exception):
     """The workflow file does not load; the message is the line ``centaur lint`` prints

@@ -257,6 +257,41 @@ class Children(EnvironmentTest):
         self.assertEqual(run.entry("other/result")["error"], "StepFailed: it broke")
 
 
+    def test_a_child_that_waits_for_what_the_test_did_not_give_is_a_test_error(self) -> None:
+        env = self.env("""
+            WORKFLOW_NAME = "parent"
+            async def handler(inp, ctx):
+                return await ctx.run_workflow("ask", "asker", {})
+        """, {"asker.py": """
+            WORKFLOW_NAME = "asker"
+            async def handler(inp, ctx):
+                return await ctx.wait_for_event("answer", "answered", "q-1")
+        """})
+        with self.assertRaises(WorkflowTestError) as caught:
+            env.start()
+        self.assertIn("waits for event answered/q-1: send the event", str(caught.exception))
+        env.send_event("answered", "q-1", "yes")
+        self.assertEqual(env.start().assert_succeeded(), "yes")
+
+
+class Logs(EnvironmentTest):
+    def test_ctx_log_lines_of_the_handler_and_its_steps_are_kept(self) -> None:
+        run = self.env("""
+            WORKFLOW_NAME = "logs"
+            def work():
+                ctx_holder[0].log("in step", n=1)
+                return 1
+            ctx_holder = [None]
+            async def handler(inp, ctx):
+                ctx_holder[0] = ctx
+                ctx.log("start", who="handler")
+                return await ctx.step("work", work)
+        """).start()
+        run.assert_succeeded()
+        self.assertEqual(run.logs, [{"level": "info", "message": "start", "fields": {"who": "handler"}},
+                                    {"level": "info", "message": "in step", "fields": {"n": 1}}])
+
+
 class Inputs(EnvironmentTest):
     SOURCE = """
         from dataclasses import dataclass
