@@ -28,7 +28,7 @@ func TestCompleteOffersWhatMayComeNext(t *testing.T) {
 		want  []string // candidates, in order
 		files bool
 	}{
-		{words: []string{""}, want: []string{"lint", "run", "python-path", "completion", "version", "help"}},
+		{words: []string{""}, want: []string{"lint", "run", "test", "python-path", "completion", "version", "help"}},
 		{words: []string{"l"}, want: []string{"lint"}},
 		{words: []string{"__c"}, want: nil}, // hidden
 		{words: []string{"lint", ""}, files: true},
