@@ -76,8 +76,10 @@ python: ## Find a CPython 3.9+ for Python workflow files and their tests; as roo
 	bash hack/install-python.sh
 
 .PHONY: test
-test: verify-generated lint control-plane helm chromium python ## Run every test (Python package, unit, envtest and browser suites) with -race, and each fuzz target briefly.
+test: verify-generated lint control-plane helm chromium python cli ## Run every test (Python package, unit, envtest and browser suites) with -race, and each fuzz target briefly; builds the centaur CLI.
 	cd python && python3 -B -m unittest discover -s tests -t .
+	cd python && py=$$(for p in python3 /usr/bin/python3; do $$p -m pytest --version >/dev/null 2>&1 && { echo $$p; break; }; done); \
+		if [ -n "$$py" ]; then $$py -B -m pytest -q -p no:cacheprovider tests; else echo "pytest: not installed, the Python tests ran under unittest only"; fi
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" HELM="$(HELM)" go test $(GO_TEST_FLAGS) ./...
 	bash hack/fuzz.sh $(TEST_FUZZTIME)
 

@@ -7,6 +7,8 @@
 #   - Otherwise, as root with apt-get (CI, a fresh Debian machine): install Debian's `python3`
 #     package (standard library only: nothing comes from a Python package index).
 #   - Otherwise: fail with the one command to run.
+#   - Then, best effort: as root, install Debian's python3-pytest too, so that `make test` also
+#     runs the Python tests (and api.testing) under pytest; without it they run under unittest.
 #
 # `make test` runs it before the tests; the tests and the manager find the interpreter the same
 # way (--python-interpreter, default python3 on PATH).
@@ -25,16 +27,28 @@ report() {
 	echo "python: $1 ($("$1" -c 'import platform; print(platform.python_version())'))"
 }
 
+has_pytest() {
+	python3 -m pytest --version >/dev/null 2>&1 || /usr/bin/python3 -m pytest --version >/dev/null 2>&1
+}
+
+# try_pytest installs Debian's python3-pytest when it can; pytest is optional, so it never fails.
+try_pytest() {
+	has_pytest || apt_install python3-pytest || echo "python3-pytest: not installed: the Python tests run under unittest only"
+}
+
+source "$(dirname "$0")/apt-install.sh"
+
 if path=$(find_python); then
 	report "${path}"
+	try_pytest
 	exit 0
 fi
 
-source "$(dirname "$0")/apt-install.sh"
 status=0
 apt_install python3 || status=$?
 if [[ ${status} == 0 ]]; then
 	report "$(find_python)"
+	try_pytest
 	exit 0
 elif [[ ${status} == 1 ]]; then
 	exit 1

@@ -3,6 +3,7 @@ package localrun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -99,6 +100,9 @@ func (h *host) StartAgent(_ context.Context, step string, req durable.AgentReque
 		return "", &MissingReplyError{Run: h.run, Turn: step}
 	}
 	text, err := reply(AgentTurn{Run: h.run, Name: step, Request: req})
+	if missing := (*MissingReplyError)(nil); errors.As(err, &missing) {
+		return "", err
+	}
 	if err != nil {
 		h.finish(id, "", engine.Result{Done: true, Failure: &engine.Failure{Reason: engine.ReasonAgentFailed, Message: err.Error()}})
 		return id, nil

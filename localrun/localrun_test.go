@@ -231,6 +231,36 @@ func TestAgentReplyErrorFailsTheTurn(t *testing.T) {
 	}
 }
 
+func TestAMissingReplyErrorFromAgentReplyEndsTheRun(t *testing.T) {
+	d := loadFlows(t)
+	opts := orderOptions()
+	opts.AgentReply = func(turn localrun.AgentTurn) (string, error) {
+		return "", &localrun.MissingReplyError{Run: turn.Run, Turn: turn.Name}
+	}
+	_, err, _ := runFlow(t, d, "order", opts)
+	var missing *localrun.MissingReplyError
+	if !errors.As(err, &missing) || missing.Turn != "summarize" {
+		t.Errorf("Run error = %v, want a *MissingReplyError for turn summarize", err)
+	}
+}
+
+func TestAJournalGivenReplaysItsEntries(t *testing.T) {
+	d := loadFlows(t)
+	opts := orderOptions()
+	opts.Journal = []engine.Entry{{Name: "fetch", Kind: engine.KindStep, State: engine.StateCompleted, Attempts: 1, Result: json.RawMessage(`{"n": 7}`)}}
+	res, err, _ := runFlow(t, d, "order", opts)
+	if err != nil || !res.Succeeded() {
+		t.Fatalf("Run = %+v, %v; want success", res, err)
+	}
+	var out struct{ N, Doubled int }
+	if err := json.Unmarshal(res.Output, &out); err != nil || out.N != 7 || out.Doubled != 14 {
+		t.Errorf("output %s (%v), want the recorded fetch (n 7) instead of the step's own result (3)", res.Output, err)
+	}
+	if child := res.Children["local-order-double"]; child == nil || len(child.Journal) == 0 || child.Journal[0].Name != "double" {
+		t.Errorf("the child run did not start with an empty journal of its own: %+v", child)
+	}
+}
+
 func TestJournalJSONHasTheAPIFieldNames(t *testing.T) {
 	d := loadFlows(t)
 	res, err, _ := runFlow(t, d, "order", orderOptions())

@@ -60,7 +60,8 @@ type Options struct {
 	// Events are the events the run (and its children) may receive, oldest first.
 	Events []Event
 	// AgentReply answers agent turns; its error fails the turn (reason AgentFailed), as a
-	// failed AgentRun would. Nil: a turn ends the run with a *MissingReplyError.
+	// failed AgentRun would, except a *MissingReplyError, which ends the run as a nil
+	// AgentReply does for every turn (a test's reply for some turns but not this one).
 	AgentReply func(turn AgentTurn) (string, error)
 	// RealTime waits out sleeps and retry backoffs instead of skipping them.
 	RealTime bool
@@ -78,6 +79,10 @@ type Options struct {
 	Limits engine.Limits
 	// MaxExecutions bounds the executions of one run; zero means DefaultMaxExecutions.
 	MaxExecutions int
+	// Journal holds entries the top run starts with, as a run in a cluster starts each
+	// execution with status.journal: a primitive recorded here returns its recorded result
+	// without running (how a test mocks a step). Children start empty.
+	Journal []engine.Entry
 }
 
 // Result is how a local run ended.
@@ -152,7 +157,7 @@ func Run(ctx context.Context, w durable.Workflow, opts Options) (*Result, error)
 	if id == "" {
 		id = "local-" + w.Name()
 	}
-	s := &session{opts: opts, clock: &clock{real: opts.RealTime}, events: &eventPool{}}
+	s := &session{opts: opts, clock: &clock{real: opts.RealTime}, events: &eventPool{}, seed: opts.Journal}
 	tr := &tracer{out: opts.Out, real: opts.RealTime, now: s.clock.now}
 	for i, ev := range opts.Events {
 		s.events.add(fmt.Sprintf("event-%d", i+1), ev)
@@ -170,6 +175,8 @@ type session struct {
 	opts   Options
 	clock  *clock
 	events *eventPool
+	// seed is Options.Journal until the top run takes it.
+	seed []engine.Entry
 }
 
 // run executes one run (the top one or a child) to its end: the controller's loop of
@@ -178,7 +185,8 @@ func (s *session) run(ctx context.Context, w durable.Workflow, id string, input 
 	res := &Result{RunID: id, Workflow: w.Name(), Children: map[string]*Result{}}
 	host := &host{s: s, run: id, tracer: tr, result: res}
 	tr.host = host
-	journal := engine.NewJournal(nil)
+	journal := engine.NewJournal(s.seed)
+	s.seed = nil
 	ex := engine.Execution{
 		Run:     durable.RunInfo{Namespace: "local", Name: id, UID: id, WorkflowName: w.Name(), StartedAt: s.clock.now()},
 		Input:   input,

@@ -8,8 +8,10 @@
 //
 //	centaur lint [--format text|github] [PATH...]   load workflow files and report what does not load
 //	centaur run [--input JSON] [--event JSON]... FILE   run a workflow file to its end locally, time skipped
+//	centaur test [--pytest] [PATH...]               run the tests beside workflow files (*_test.star, test_*.py)
 //	centaur replay FILE (--journal F | --run NAME | --all-running)   check a changed workflow against recorded journals
 //	centaur python-path                             print a directory holding the api package, for PYTHONPATH
+//	centaur completion bash|zsh|fish                print a shell's completion script
 //	centaur version                                 print the version
 //	centaur help [COMMAND]                          print the usage
 //
@@ -56,6 +58,16 @@ type command struct {
 	// run runs the command with its parsed flags (what flags returned) and its arguments, and
 	// returns the exit status.
 	run func(e *env, opts any, args []string) int
+	// subcommands are the verbs the command's first argument takes (runs list, runs get, ...),
+	// offered by completion.
+	subcommands []string
+	// takesFiles tells completion that the command's arguments are files or directories.
+	takesFiles bool
+	// hidden keeps the command out of the usage and out of completion (__complete).
+	hidden bool
+	// rawArgs hands run every argument unparsed, flags included: __complete's arguments are
+	// the words of another command line.
+	rawArgs bool
 }
 
 // env is what a command writes to, so that tests can run Main in process.
@@ -66,7 +78,7 @@ type env struct {
 
 // commands lists the verbs in the order help shows them.
 func commands() []command {
-	return []command{lintCommand(), runCommand(), replayCommand(), pythonPathCommand(), versionCommand(), helpCommand()}
+	return []command{lintCommand(), runCommand(), testCommand(), replayCommand(), pythonPathCommand(), completionCommand(), versionCommand(), helpCommand(), completeHiddenCommand()}
 }
 
 // Main runs the CLI with args (without the program's name) and returns the exit status. name
@@ -108,7 +120,9 @@ func lookup(name string) (command, bool) {
 func (e *env) usage(w io.Writer) {
 	fmt.Fprintf(w, "%s: author and check Centaur workflow files.\n\nUsage:\n  %s COMMAND [FLAGS] [ARGS]\n\nCommands:\n", e.name, e.name)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+		}
 	}
 	fmt.Fprintf(w, "\nRun '%s help COMMAND' or '%s COMMAND --help' for a command's flags.\n", e.name, e.name)
 }
@@ -116,6 +130,9 @@ func (e *env) usage(w io.Writer) {
 // run parses c's flags from args and runs it: --help prints c's usage to stdout (exit 0), a
 // flag error prints the error and the usage to stderr (exit 2).
 func (e *env) run(c command, args []string) int {
+	if c.rawArgs {
+		return c.run(e, nil, args)
+	}
 	fs := flag.NewFlagSet(e.name+" "+c.name, flag.ContinueOnError)
 	var out bytes.Buffer
 	fs.SetOutput(&out)

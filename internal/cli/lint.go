@@ -73,8 +73,9 @@ func (o *pythonOptions) bind(fs *flag.FlagSet) {
 // lintCommand loads workflow files as the manager does and reports what does not load.
 func lintCommand() command {
 	return command{
-		name:    "lint",
-		summary: "Load workflow files as the manager does and report what does not load.",
+		name:       "lint",
+		takesFiles: true,
+		summary:    "Load workflow files as the manager does and report what does not load.",
 		usage: `lint [--format text|github] [PATH...]
 
 Loads every workflow file (*.py and *.star) of each PATH, a workflow directory or a file in

@@ -47,8 +47,9 @@ type replayOptions struct {
 // replayCommand checks a new version of a workflow against recorded journals.
 func replayCommand() command {
 	c := command{
-		name:    "replay",
-		summary: "Check a changed workflow against recorded journals: same calls, same order?",
+		name:       "replay",
+		takesFiles: true,
+		summary:    "Check a changed workflow against recorded journals: same calls, same order?",
 		usage: `replay FILE (--journal JOURNAL | --run NAME | --all-running [-A]) [--namespace NS] [--input JSON]
 
 Replays recorded journals against the workflow of FILE (*.py or *.star, loaded with its

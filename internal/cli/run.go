@@ -29,8 +29,9 @@ type runOptions struct {
 // runCommand runs a workflow file to its end without a cluster.
 func runCommand() command {
 	return command{
-		name:    "run",
-		summary: "Run a workflow file to its end locally, on an in-memory journal, with time skipped.",
+		name:       "run",
+		takesFiles: true,
+		summary:    "Run a workflow file to its end locally, on an in-memory journal, with time skipped.",
 		usage: `run [--input JSON] [--event JSON]... [--agent-reply TEXT] [--real-time] [--journal FILE] FILE
 
 Runs the workflow of FILE (*.py or *.star) to its end on the manager's own engine, with an

@@ -34,6 +34,9 @@ def testdata(name: str) -> str:
         return f.read()
 
 
+testdata.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test, to pytest
+
+
 class FakeManager:
     """One worker process and the manager's end of its pipes."""
 

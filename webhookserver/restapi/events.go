@@ -53,24 +53,44 @@ func (a *api) deliver(ctx context.Context, p Principal, queryNS string, req Even
 	if err != nil {
 		return Event{}, err
 	}
+	ev := NewEvent(ns, req, p.KeyID)
+	if err := a.deps.Client.Create(ctx, ev); err != nil {
+		return Event{}, fmt.Errorf("create event: %w", err)
+	}
+	return EventView(ev), nil
+}
+
+// NewEvent is the WorkflowEvent an event request asks for in namespace ns, named by the API
+// server from its type; keyID, when not empty, records the API key that sent it. The CLI
+// creates the same object when it works with a kubeconfig instead of the REST API.
+func NewEvent(ns string, req EventRequest, keyID string) *workflowsv1alpha1.WorkflowEvent {
 	ev := &workflowsv1alpha1.WorkflowEvent{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: eventNamePrefix(req.EventType),
 			Namespace:    ns,
-			Annotations:  map[string]string{workflowsv1alpha1.AnnotationAPIKeyID: p.KeyID},
+			Annotations:  map[string]string{},
 		},
 		Spec: workflowsv1alpha1.WorkflowEventSpec{Type: req.EventType, CorrelationID: req.CorrelationID},
+	}
+	if keyID != "" {
+		ev.Annotations[workflowsv1alpha1.AnnotationAPIKeyID] = keyID
 	}
 	if req.Payload != nil {
 		ev.Spec.Payload = &apiextensionsv1.JSON{Raw: req.Payload}
 	}
-	if err := a.deps.Client.Create(ctx, ev); err != nil {
-		return Event{}, fmt.Errorf("create event: %w", err)
-	}
-	return Event{
+	return ev
+}
+
+// EventView is a created WorkflowEvent as the REST API shows it.
+func EventView(ev *workflowsv1alpha1.WorkflowEvent) Event {
+	v := Event{
 		ID: ev.Name, Namespace: ev.Namespace, EventType: ev.Spec.Type, CorrelationID: ev.Spec.CorrelationID,
-		Payload: req.Payload, CreatedAt: ev.CreationTimestamp.UTC(),
-	}, nil
+		CreatedAt: ev.CreationTimestamp.UTC(),
+	}
+	if ev.Spec.Payload != nil {
+		v.Payload = json.RawMessage(ev.Spec.Payload.Raw)
+	}
+	return v
 }
 
 // eventNamePrefix is the generateName of an event: its type made name-safe, so that `kubectl

@@ -92,7 +92,7 @@ func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartR
 	if err := entry.Workflow.CheckInput(req.Input); err != nil {
 		return 0, nil, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidInput, "the input of workflow %q: %v", req.WorkflowName, err)
 	}
-	run, created, err := a.createRun(ctx, newRun(ns, req, p.KeyID))
+	run, created, err := a.createRun(ctx, NewRun(ns, req, p.KeyID))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -111,22 +111,27 @@ func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartR
 
 // answerRun answers status with the run and a page of its steps.
 func (a *api) answerRun(ctx context.Context, status int, run *workflowsv1alpha1.WorkflowRun, base string, page runstore.ReadOptions) (int, any, error) {
-	d, err := a.runDetail(ctx, run, base, page)
+	d, err := RunDetailOf(ctx, a.deps.Reader, run, base, page)
 	if err != nil {
 		return 0, nil, err
 	}
 	return status, d, nil
 }
 
-// newRun is the run a start request asks for; its name is set by createRun.
-func newRun(ns string, req StartRunRequest, keyID string) *workflowsv1alpha1.WorkflowRun {
+// NewRun is the run a start request asks for in namespace ns, without a name (the REST API's
+// createRun gives it one); keyID, when not empty, records the API key that asked. The CLI
+// creates the same object when it works with a kubeconfig instead of the REST API.
+func NewRun(ns string, req StartRunRequest, keyID string) *workflowsv1alpha1.WorkflowRun {
 	run := &workflowsv1alpha1.WorkflowRun{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   ns,
 			Labels:      map[string]string{workflowsv1alpha1.LabelWorkflow: workflowsv1alpha1.LabelValue(req.WorkflowName)},
-			Annotations: map[string]string{workflowsv1alpha1.AnnotationAPIKeyID: keyID},
+			Annotations: map[string]string{},
 		},
 		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: req.WorkflowName},
+	}
+	if keyID != "" {
+		run.Annotations[workflowsv1alpha1.AnnotationAPIKeyID] = keyID
 	}
 	if req.Input != nil {
 		run.Spec.Input = &apiextensionsv1.JSON{Raw: req.Input}

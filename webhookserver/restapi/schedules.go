@@ -156,7 +156,7 @@ func (a *api) listSchedules(ctx context.Context, c *call) (int, any, error) {
 	base := BaseURL(c.r)
 	out := ScheduleList{Schedules: []Schedule{}, Continue: list.Continue}
 	for i := range list.Items {
-		out.Schedules = append(out.Schedules, scheduleView(&list.Items[i], base))
+		out.Schedules = append(out.Schedules, ScheduleView(&list.Items[i], base))
 	}
 	return http.StatusOK, out, nil
 }
@@ -167,7 +167,7 @@ func (a *api) getSchedule(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, scheduleView(ws, BaseURL(c.r)), nil
+	return http.StatusOK, ScheduleView(ws, BaseURL(c.r)), nil
 }
 
 // lookupSchedule reads the schedule named by the path in the request's namespace.
@@ -280,7 +280,7 @@ func (a *api) patchSchedule(ctx context.Context, c *call, spec map[string]any) (
 	if err := a.deps.Client.Patch(ctx, ws, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(restFieldOwner)); err != nil {
 		return 0, nil, fmt.Errorf("change schedule %s/%s: %w", ws.Namespace, ws.Name, err)
 	}
-	return http.StatusOK, scheduleView(ws, BaseURL(c.r)), nil
+	return http.StatusOK, ScheduleView(ws, BaseURL(c.r)), nil
 }
 
 // backfillSchedule answers POST /api/workflows/schedules/{name}/backfill: it starts the run of
@@ -353,7 +353,7 @@ func backfillTicks(ws *workflowsv1alpha1.WorkflowSchedule, req BackfillRequest, 
 }
 
 // scheduleView is the schedule as the REST API shows it.
-func scheduleView(ws *workflowsv1alpha1.WorkflowSchedule, base string) Schedule {
+func ScheduleView(ws *workflowsv1alpha1.WorkflowSchedule, base string) Schedule {
 	st := ws.Status
 	v := Schedule{
 		Name: ws.Name, Namespace: ws.Namespace, WorkflowName: ws.Spec.WorkflowName, Schedule: ws.Spec.Schedule,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/runstore"
@@ -149,10 +150,11 @@ func RunView(run *workflowsv1alpha1.WorkflowRun, base string) Run {
 	return v
 }
 
-// runDetail is the run with a page of its steps, read from its whole journal (sealed segments,
-// payloads and status) with runstore.ReadJournal.
-func (a *api) runDetail(ctx context.Context, run *workflowsv1alpha1.WorkflowRun, base string, page runstore.ReadOptions) (RunDetail, error) {
-	journal, err := runstore.ReadJournal(ctx, a.deps.Reader, run, page)
+// RunDetailOf is the run with a page of its steps, read with reader from its whole journal
+// (sealed segments, payloads and status) by runstore.ReadJournal: the answer of GET
+// /api/workflows/runs/{id}, and what the CLI shows of a run it read with a kubeconfig.
+func RunDetailOf(ctx context.Context, reader client.Reader, run *workflowsv1alpha1.WorkflowRun, base string, page runstore.ReadOptions) (RunDetail, error) {
+	journal, err := runstore.ReadJournal(ctx, reader, run, page)
 	if errors.Is(err, runstore.ErrBadContinue) {
 		return RunDetail{}, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "steps_continue is not valid: pass the steps_continue value of the previous answer unchanged")
 	}
