@@ -61,3 +61,28 @@ func TestReachedHookSeesEveryPrimitiveInOrder(t *testing.T) {
 		t.Errorf("a step function ran %d times after the hook halted the execution", ran)
 	}
 }
+
+// TestReachedHookSaysWhereTheLoaderSaysTheCallIs checks that where is empty until the
+// workflow's loader tells the engine how to find call sites (engine.SetCallSite), and then
+// asks it with each primitive's name.
+func TestReachedHookSaysWhereTheLoaderSaysTheCallIs(t *testing.T) {
+	wf := durable.Define("sited", func(ctx *durable.Context, _ struct{}) (string, error) {
+		if _, err := durable.Step(ctx, "before", func(context.Context) (int, error) { return 1, nil }); err != nil {
+			return "", err
+		}
+		engine.SetCallSite(ctx, func(name string) string { return "flow.star:7 asks for " + name })
+		durable.Sleep(ctx, "nap", time.Second)
+		return "", nil
+	})
+	h := newHarness(t, wf)
+	var seen []string
+	h.hooks.Reached = func(name string, _ engine.Kind, where func() string) error {
+		seen = append(seen, fmt.Sprintf("%s at %q", name, where()))
+		return nil
+	}
+	mustSuspend(t, h.execute(), "nap", epoch.Add(time.Second))
+	want := []string{`before at ""`, `nap at "flow.star:7 asks for nap"`}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("Reached saw %q; want %q", seen, want)
+	}
+}

@@ -50,6 +50,12 @@ Outcome = Tuple[str, bool]
 _OWN_DIRS = tuple(os.path.dirname(os.path.abspath(f)) + os.sep for f in (api.workflow_engine.__file__, __file__))
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_own(filename: str) -> bool:
+    """Whether code of filename is ctx's own (the api package or this worker)."""
+    return os.path.abspath(filename).startswith(_OWN_DIRS)
+
+
 def call_site() -> str:
     """Where the handler's code called the ctx primitive being recorded, "FILE:LINE in
     FUNCTION": the innermost frame outside the api package and this worker. The manager shows
@@ -57,7 +63,7 @@ def call_site() -> str:
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
-        if not os.path.abspath(code.co_filename).startswith(_OWN_DIRS):
+        if not _is_own(code.co_filename):
             return f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
         frame = frame.f_back
     return ""
