@@ -41,6 +41,7 @@ type replayOptions struct {
 	allNS      bool
 	kubeconfig string
 	context    string
+	output     string
 	pythonOptions
 }
 
@@ -50,7 +51,7 @@ func replayCommand() command {
 		name:       "replay",
 		takesFiles: true,
 		summary:    "Check a changed workflow against recorded journals: same calls, same order?",
-		usage: `replay FILE (--journal JOURNAL | --run NAME | --all-running [-A]) [--namespace NS] [--input JSON]
+		usage: `replay FILE (--journal JOURNAL | --run NAME | --all-running [-A]) [--namespace NS] [--input JSON] [-o json|yaml]
 
 Replays recorded journals against the workflow of FILE (*.py or *.star, loaded with its
 directory as the manager loads it; or the name of a Go workflow compiled into centaur) on the
@@ -67,6 +68,9 @@ large results included; --all-running checks every unfinished run of FILE's work
 namespace (-A: in every namespace) and prints the revision each is pinned to. The cluster is the one of the kubeconfig
 (--kubeconfig, else $KUBECONFIG, else ~/.kube/config; --context to pick one).
 
+-o json and -o yaml print the verdicts as data instead of lines: per run its compatibility,
+the entries matched, and the first divergence (entry, expected and got, site, advice).
+
 Exit status: 0 when every run is compatible, 1 when one diverges or cannot be replayed, 2 on a
 usage error.`,
 	}
@@ -82,6 +86,8 @@ usage error.`,
 		fs.BoolVar(&o.allNS, "A", false, "Short for --all-namespaces.")
 		fs.StringVar(&o.kubeconfig, "kubeconfig", "", "The kubeconfig file; empty: $KUBECONFIG, else ~/.kube/config.")
 		fs.StringVar(&o.context, "context", "", "The kubeconfig context; empty: its current context.")
+		fs.StringVar(&o.output, "output", "table", "How to print the verdicts: table (a line per run), json or yaml.")
+		fs.StringVar(&o.output, "o", "table", "Short for --output.")
 		o.pythonOptions.bind(fs)
 		return o
 	}
@@ -112,6 +118,8 @@ func (o *replayOptions) check(args []string) string {
 		return "--input goes with --journal: a run read from the cluster has its own"
 	case o.allNS && !o.allRunning:
 		return "--all-namespaces goes with --all-running"
+	case o.output != "table" && o.output != "json" && o.output != "yaml":
+		return fmt.Sprintf("--output %q: want table, json or yaml", o.output)
 	}
 	return ""
 }
@@ -154,24 +162,34 @@ func (e *env) replay(o *replayOptions, file string) int {
 		fmt.Fprintf(e.stderr, "%s replay: no unfinished run of workflow %s: nothing to check\n", e.name, t.workflow.Name())
 		return ExitOK
 	}
-	diverged := 0
+	sum := replaySummary{Workflow: t.workflow.Name(), File: file, Revision: t.revision}
 	for _, r := range runs {
 		res, err := localrun.Replay(ctx, t.workflow, r.journal, localrun.ReplayOptions{
 			Input: r.input, RunID: r.name, StartedAt: r.startedAt, GoSource: t.goSource})
-		if err != nil || !res.Compatible() {
-			diverged++
+		v := t.verdict(r, res, err)
+		if v.Compatible {
+			sum.Compatible++
+		} else {
+			sum.Diverged++
 		}
-		e.report(t, r, res, err)
+		sum.Runs = append(sum.Runs, v)
 	}
-	summary := fmt.Sprintf("%d runs", len(runs))
-	if len(runs) == 1 {
-		summary = "1 run"
+	if err := e.printReplay(o.output, sum); err != nil {
+		return e.replayFailed(err)
 	}
-	fmt.Fprintf(e.stderr, "%s replay: %s against %s%s: %d compatible, %d diverged\n", e.name, summary, file, replayRevisionWords(t.revision), len(runs)-diverged, diverged)
-	if diverged > 0 {
+	fmt.Fprintf(e.stderr, "%s replay: %s against %s%s: %d compatible, %d diverged\n", e.name, replayCount(len(runs)), file, replayRevisionWords(t.revision), sum.Compatible, sum.Diverged)
+	if sum.Diverged > 0 {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// replayCount is "1 run" or "N runs".
+func replayCount(n int) string {
+	if n == 1 {
+		return "1 run"
+	}
+	return fmt.Sprintf("%d runs", n)
 }
 
 // replayFailed prints err as replay's failure and returns ExitFailed.
@@ -188,25 +206,123 @@ func replayRevisionWords(rev string) string {
 	return " (revision " + rev + ")"
 }
 
-// report prints one run's verdict: a line, and for a divergence the advice under it.
-func (e *env) report(t *replayTarget, r replayRun, res *localrun.ReplayResult, err error) {
-	head := r.name
-	if r.revision != "" {
-		pinned := "pinned to revision " + r.revision
-		if r.revision == t.revision {
+// replaySummary is what replay found, as -o json and -o yaml print it.
+type replaySummary struct {
+	// Workflow is the workflow's name, File the FILE argument, Revision the file's revision.
+	Workflow string `json:"workflow"`
+	File     string `json:"file"`
+	Revision string `json:"revision,omitempty"`
+	// Compatible and Diverged count the runs (a run that cannot be replayed counts as
+	// diverged).
+	Compatible int `json:"compatible"`
+	Diverged   int `json:"diverged"`
+	// Runs are the verdicts, one per run.
+	Runs []replayVerdict `json:"runs"`
+}
+
+// replayVerdict is one run's verdict.
+type replayVerdict struct {
+	// Run is the run's namespace/name, or the journal file; Revision the revision it is
+	// pinned to, and Current whether that is FILE's.
+	Run      string `json:"run"`
+	Revision string `json:"revision,omitempty"`
+	Current  bool   `json:"current,omitempty"`
+	// Compatible says whether the new code makes the journal's calls in its order.
+	Compatible bool `json:"compatible"`
+	// Entries counts the journal's entries, Matched those the new code made alike.
+	Entries int `json:"entries"`
+	Matched int `json:"matched"`
+	// Stop says where a compatible replay stopped.
+	Stop string `json:"stop,omitempty"`
+	// Divergence is the first divergence of an incompatible one.
+	Divergence *replayDivergence `json:"divergence,omitempty"`
+	// Error says why the run could not be replayed.
+	Error string `json:"error,omitempty"`
+}
+
+// replayDivergence is localrun.Divergence as JSON.
+type replayDivergence struct {
+	// Entry is the position of the entry the new code does not make (1 for the first).
+	Entry int `json:"entry"`
+	// Expected is the recorded call; Got the new code's, absent when it returned or failed
+	// instead (End says which).
+	Expected replayCall  `json:"expected"`
+	Got      *replayCall `json:"got,omitempty"`
+	End      string      `json:"end,omitempty"`
+	// Site is where the new code makes the call; Message the whole story in one line.
+	Site    string `json:"site,omitempty"`
+	Message string `json:"message"`
+	Advice  string `json:"advice"`
+}
+
+// replayCall is a primitive's kind and name.
+type replayCall struct {
+	Kind engine.Kind `json:"kind"`
+	Name string      `json:"name"`
+}
+
+// verdict is r's verdict from its replay.
+func (t *replayTarget) verdict(r replayRun, res *localrun.ReplayResult, err error) replayVerdict {
+	v := replayVerdict{Run: r.name, Revision: r.revision, Current: r.revision != "" && r.revision == t.revision}
+	if err != nil {
+		v.Error = err.Error()
+		return v
+	}
+	v.Compatible, v.Entries, v.Matched, v.Stop = res.Compatible(), res.Entries, res.Matched, res.Stop
+	if d := res.Divergence; d != nil {
+		shown := *d
+		shown.Site = t.sitePath(d.Site)
+		v.Divergence = &replayDivergence{Entry: d.Index + 1, Expected: replayCall(d.Expected), End: d.End,
+			Site: shown.Site, Message: shown.String(), Advice: d.Advice}
+		if d.Got != nil {
+			got := replayCall(*d.Got)
+			v.Divergence.Got = &got
+		}
+	}
+	return v
+}
+
+// printReplay prints the verdicts in the format --output asks for.
+func (e *env) printReplay(format string, sum replaySummary) error {
+	switch format {
+	case "json":
+		data, err := json.MarshalIndent(sum, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode the verdicts: %w", err)
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s\n", data)
+		return err
+	case "yaml":
+		data, err := yaml.Marshal(sum)
+		if err != nil {
+			return fmt.Errorf("encode the verdicts: %w", err)
+		}
+		_, err = e.stdout.Write(data)
+		return err
+	}
+	for _, v := range sum.Runs {
+		e.printVerdict(v)
+	}
+	return nil
+}
+
+// printVerdict prints one run's verdict as a line, and for a divergence the advice under it.
+func (e *env) printVerdict(v replayVerdict) {
+	head := v.Run
+	if v.Revision != "" {
+		pinned := "pinned to revision " + v.Revision
+		if v.Current {
 			pinned += ", this file's"
 		}
 		head += " (" + pinned + ")"
 	}
 	switch {
-	case err != nil:
-		fmt.Fprintf(e.stdout, "%s: cannot replay: %v\n", head, err)
-	case res.Compatible():
-		fmt.Fprintf(e.stdout, "%s: compatible: %d of %d entries in the same order; %s\n", head, res.Matched, res.Entries, res.Stop)
+	case v.Error != "":
+		fmt.Fprintf(e.stdout, "%s: cannot replay: %s\n", head, v.Error)
+	case v.Compatible:
+		fmt.Fprintf(e.stdout, "%s: compatible: %d of %d entries in the same order; %s\n", head, v.Matched, v.Entries, v.Stop)
 	default:
-		d := *res.Divergence
-		d.Site = t.sitePath(d.Site)
-		fmt.Fprintf(e.stdout, "%s: DIVERGES at %s\n  %s\n", head, d.String(), d.Advice)
+		fmt.Fprintf(e.stdout, "%s: DIVERGES at %s\n  %s\n", head, v.Divergence.Message, v.Divergence.Advice)
 	}
 }
 
