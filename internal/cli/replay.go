@@ -65,14 +65,15 @@ call the journal recorded, the call the new code makes instead and its file:line
 names; give the run's input with --input), or a WorkflowRun as 'kubectl get wfr NAME -o json'
 (or -o yaml) prints it. --run reads the run NAME from the cluster, its sealed segments and
 large results included; --all-running checks every unfinished run of FILE's workflow in the
-namespace (-A: in every namespace) and prints the revision each is pinned to. The cluster is the one of the kubeconfig
-(--kubeconfig, else $KUBECONFIG, else ~/.kube/config; --context to pick one).
+namespace (-A: in every namespace) and prints the revision each is pinned to. The cluster is
+the one of the kubeconfig (--kubeconfig, else $KUBECONFIG, else ~/.kube/config; --context to
+pick one).
 
 -o json and -o yaml print the verdicts as data instead of lines: per run its compatibility,
 the entries matched, and the first divergence (entry, expected and got, site, advice).
 
-Exit status: 0 when every run is compatible, 1 when one diverges or cannot be replayed, 2 on a
-usage error.`,
+Exit status: 0 when every run is compatible (or --all-running finds none), 1 when one
+diverges or cannot be replayed, 2 on a usage error.`,
 	}
 	c.flags = func(fs *flag.FlagSet) any {
 		o := &replayOptions{}
