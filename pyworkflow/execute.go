@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,9 +48,9 @@ type execution struct {
 	// over is set once the worker's side of the session ended (the handler returned, raised
 	// or the worker failed the run), so there is no handler to keep.
 	over bool
-	// sites are where the handler's Python code made the calls of the turn being answered,
-	// by primitive name (Call.Site), for engine.SetCallSite.
-	sites map[string]string
+	// turn holds the calls being answered, whose Site says where the handler's Python code
+	// made each (for engine.SetCallSite).
+	turn []pyworker.Call
 }
 
 // run drives the session to its end.
@@ -204,7 +205,7 @@ func (x *execution) answer(calls []pyworker.Call) ([]pyworker.Result, error) {
 	if err := checkTurn(calls); err != nil {
 		return nil, &engine.Failure{Reason: engine.ReasonMisuse, Message: err.Error()}
 	}
-	x.sites = sitesOf(calls)
+	x.turn = calls
 	results := make([]pyworker.Result, len(calls))
 	switch {
 	case len(calls) == 1 && !gatherableRuns[calls[0].Kind]:
@@ -220,29 +221,19 @@ func (x *execution) answer(calls []pyworker.Call) ([]pyworker.Result, error) {
 	return results, nil
 }
 
-// sitesOf maps the names under which the engine journals the calls (a parallel call's
-// branches, a version's change id) to where the handler made them.
-func sitesOf(calls []pyworker.Call) map[string]string {
-	sites := make(map[string]string, len(calls))
-	for _, c := range calls {
-		sites[c.Name] = c.Site
-		for _, b := range c.Branches {
-			sites[b.Name] = c.Site
-		}
-		if c.ChangeID != "" {
-			sites[c.ChangeID] = c.Site
-		}
-	}
-	return sites
-}
-
-// siteOf is where the handler called the primitive name of the turn being answered; a
-// child's or agent turn's wait, journalled as name + "/result", is where its call was made.
+// siteOf is where the handler made the call of the turn being answered that the engine
+// journals as name: a call's name, a parallel call's branch, a version's change id, or a
+// child's or agent turn's wait (name + "/result"). Asked only by hosts that report call sites,
+// so answering a turn costs nothing for it.
 func (x *execution) siteOf(name string) string {
-	if site, ok := x.sites[name]; ok {
-		return site
+	base := strings.TrimSuffix(name, "/result")
+	for _, c := range x.turn {
+		branch := slices.ContainsFunc(c.Branches, func(b pyworker.Branch) bool { return b.Name == name })
+		if c.Name == name || c.Name == base || c.ChangeID == name || branch {
+			return c.Site
+		}
 	}
-	return x.sites[strings.TrimSuffix(name, "/result")]
+	return ""
 }
 
 // single answers a call awaited on its own (steps, sleeps, event waits, ctx.parallel and
