@@ -21,4 +21,9 @@
 //
 // Every primitive is printed to Options.Out as it is journalled, one line each, and the run's
 // output or failure last.
+//
+// Replay (the library behind `centaur replay`) runs a handler against a recorded journal
+// instead, running nothing: the engine's Hooks.Reached compares each call with the journal's
+// entry at its position, and the first difference is reported with where the new code makes
+// the call.
 package localrun

@@ -189,17 +189,29 @@ func Lookup(workflows ...durable.Workflow) func(name string) (durable.Workflow, 
 // opts (its children found in the same directory unless opts.Workflows is set) and closes
 // the directory.
 func RunFile(ctx context.Context, path string, opts Options, load LoadOptions) (*Result, error) {
-	d, err := LoadDir(ctx, filepath.Dir(path), load)
+	d, w, err := LoadFile(ctx, path, load)
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
-	w, err := d.File(filepath.Join(d.Path, filepath.Base(path)))
-	if err != nil {
-		return nil, err
-	}
 	if opts.Workflows == nil {
 		opts.Workflows = d.Lookup
 	}
 	return Run(ctx, w, opts)
+}
+
+// LoadFile loads the directory of the workflow file at path, as the manager loads it, and
+// returns it with the file's workflow. Close the directory when done; on an error there is
+// nothing to close.
+func LoadFile(ctx context.Context, path string, load LoadOptions) (*Dir, durable.Workflow, error) {
+	d, err := LoadDir(ctx, filepath.Dir(path), load)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := d.File(filepath.Join(d.Path, filepath.Base(path)))
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return d, w, nil
 }

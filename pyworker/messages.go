@@ -125,6 +125,9 @@ type JournalEnd struct {
 type Call struct {
 	Kind string `json:"kind"`
 	Name string `json:"name"`
+	// Site is where the handler's code made the call, "FILE:LINE in FUNCTION", for reports
+	// that point at it (centaur replay); empty when the worker could not tell.
+	Site string `json:"site"`
 	// step and parallel
 	Retry    *RetryDecl `json:"retry"`
 	Timeout  *float64   `json:"timeout"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,9 @@ type execution struct {
 	// over is set once the worker's side of the session ended (the handler returned, raised
 	// or the worker failed the run), so there is no handler to keep.
 	over bool
+	// turn holds the calls being answered, whose Site says where the handler's Python code
+	// made each (for engine.SetCallSite).
+	turn []pyworker.Call
 }
 
 // run drives the session to its end.
@@ -57,6 +61,7 @@ func (x *execution) run(info durable.RunInfo, input json.RawMessage) (json.RawMe
 	}
 	x.sess = sess
 	defer x.end(info.UID)
+	engine.SetCallSite(x.dctx, x.siteOf)
 	run := pyworker.RunInfo{Namespace: info.Namespace, Name: info.Name, UID: info.UID, Workflow: info.WorkflowName,
 		Revision: x.w.revision, StartedAt: info.StartedAt}
 	msg, err := sess.Run(x.ctx, x.w.loadRequest(), run, input, pyEnd(engine.JournalEndOf(x.dctx)))
@@ -200,6 +205,7 @@ func (x *execution) answer(calls []pyworker.Call) ([]pyworker.Result, error) {
 	if err := checkTurn(calls); err != nil {
 		return nil, &engine.Failure{Reason: engine.ReasonMisuse, Message: err.Error()}
 	}
+	x.turn = calls
 	results := make([]pyworker.Result, len(calls))
 	switch {
 	case len(calls) == 1 && !gatherableRuns[calls[0].Kind]:
@@ -213,6 +219,21 @@ func (x *execution) answer(calls []pyworker.Call) ([]pyworker.Result, error) {
 		x.w.loader.Pool.CountReplayedTurn()
 	}
 	return results, nil
+}
+
+// siteOf is where the handler made the call of the turn being answered that the engine
+// journals as name: a call's name, a parallel call's branch, a version's change id, or a
+// child's or agent turn's wait (name + "/result"). Asked only by hosts that report call sites,
+// so answering a turn costs nothing for it.
+func (x *execution) siteOf(name string) string {
+	base := strings.TrimSuffix(name, "/result")
+	for _, c := range x.turn {
+		branch := slices.ContainsFunc(c.Branches, func(b pyworker.Branch) bool { return b.Name == name })
+		if c.Name == name || c.Name == base || c.ChangeID == name || branch {
+			return c.Site
+		}
+	}
+	return ""
 }
 
 // single answers a call awaited on its own (steps, sleeps, event waits, ctx.parallel and

@@ -98,6 +98,7 @@ func (w *Workflow) run(dctx *durable.Context, raw json.RawMessage) (json.RawMess
 	}
 	thread := w.newThread("handler", durable.Logger(dctx))
 	starlarktime.SetNow(thread.Thread, nondeterministicNow)
+	engine.SetCallSite(dctx, func(string) string { return callSite(thread.Thread) })
 	out, err := starlark.Call(thread.Thread, w.handler, starlark.Tuple{inp, newCtx(dctx, w)}, nil)
 	if err != nil {
 		return nil, w.handlerFailure(thread, err)
@@ -107,6 +108,18 @@ func (w *Workflow) run(dctx *durable.Context, raw json.RawMessage) (json.RawMess
 		return nil, fmt.Errorf("the handler returned something that cannot be the run's output: %w", err)
 	}
 	return result, nil
+}
+
+// callSite is where the handler's Starlark code calls the ctx method running now: the
+// innermost frame of the thread's call stack that is in a file, "order.star:5:12 in handler".
+func callSite(thread *starlark.Thread) string {
+	for depth := 0; depth < thread.CallStackDepth(); depth++ {
+		fr := thread.CallFrame(depth)
+		if fr.Pos.IsValid() && fr.Pos.Filename() != "<builtin>" {
+			return fmt.Sprintf("%s in %s", fr.Pos, fr.Name)
+		}
+	}
+	return ""
 }
 
 // handlerFailure turns the error a handler stopped with into the run's failure: the

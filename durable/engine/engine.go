@@ -295,3 +295,13 @@ func ContextOf(ctx *durable.Context) context.Context { return core.ContextOf(ctx
 
 // Recorded returns the entry the journal of ctx's execution holds under name.
 func Recorded(ctx *durable.Context, name string) (Entry, bool) { return core.Recorded(ctx, name) }
+
+// SetCallSite tells the engine how the workflow's loader finds the place in the workflow's
+// source where the handler asks for the primitive name ("file.star:12:5 in handler"), for
+// hosts that report it (Hooks.Reached, as `centaur replay` does for the first call that
+// diverges from a recorded journal). The engine calls site only when a host asks, on the
+// handler's goroutine while the handler waits for the primitive. Call it from the handler
+// before its first primitive.
+func SetCallSite(ctx *durable.Context, site func(name string) string) {
+	core.SetCallSite(ctx, site)
+}

@@ -9,6 +9,7 @@
 //	centaur lint [--format text|github] [PATH...]   load workflow files and report what does not load
 //	centaur run [--input JSON] [--event JSON]... FILE   run a workflow file to its end locally, time skipped
 //	centaur test [--pytest] [PATH...]               run the tests beside workflow files (*_test.star, test_*.py)
+//	centaur replay FILE (--journal F | --run NAME | --all-running)   check a changed workflow against recorded journals
 //	centaur python-path                             print a directory holding the api package, for PYTHONPATH
 //	centaur completion bash|zsh|fish                print a shell's completion script
 //	centaur version                                 print the version
@@ -77,7 +78,7 @@ type env struct {
 
 // commands lists the verbs in the order help shows them.
 func commands() []command {
-	return []command{lintCommand(), runCommand(), testCommand(), pythonPathCommand(), completionCommand(), versionCommand(), helpCommand(), completeHiddenCommand()}
+	return []command{lintCommand(), runCommand(), testCommand(), replayCommand(), pythonPathCommand(), completionCommand(), versionCommand(), helpCommand(), completeHiddenCommand()}
 }
 
 // Main runs the CLI with args (without the program's name) and returns the exit status. name

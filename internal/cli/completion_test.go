@@ -28,7 +28,7 @@ func TestCompleteOffersWhatMayComeNext(t *testing.T) {
 		want  []string // candidates, in order
 		files bool
 	}{
-		{words: []string{""}, want: []string{"lint", "run", "test", "python-path", "completion", "version", "help"}},
+		{words: []string{""}, want: []string{"lint", "run", "test", "replay", "python-path", "completion", "version", "help"}},
 		{words: []string{"l"}, want: []string{"lint"}},
 		{words: []string{"__c"}, want: nil}, // hidden
 		{words: []string{"lint", ""}, files: true},
@@ -39,6 +39,8 @@ func TestCompleteOffersWhatMayComeNext(t *testing.T) {
 		{words: []string{"run", "--input", ""}, files: true}, // any value: a file may be @file
 		{words: []string{"run", "--real-time", ""}, files: true},
 		{words: []string{"run", "--journal", "out.json", "wf.star", ""}, files: true},
+		{words: []string{"replay", ""}, files: true},
+		{words: []string{"replay", "--all"}, want: []string{"--all-namespaces", "--all-running"}},
 		{words: []string{"help", "c"}, want: []string{"completion"}},
 		{words: []string{"completion", ""}, want: []string{"bash", "fish", "zsh"}},
 		{words: []string{"completion", "bash", ""}},

@@ -112,15 +112,17 @@ func (e *env) runFile(o *runOptions, args []string) int {
 	defer stop()
 	load := localrun.LoadOptions{Python: pyworker.Config{Python: o.python, PackageDir: packageDir(o.packageDir), Logger: logr.Discard()}}
 	res, err := localrun.RunFile(ctx, args[0], opts, load)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "%s run: %v\n", e.name, err)
-		return ExitFailed
-	}
-	if o.journal != "" {
+	if o.journal != "" && res != nil {
+		// A run that cannot go on (a wait no event answers) has a journal too: the one of a
+		// run in flight, which centaur replay checks new code against.
 		if err := writeJournal(o.journal, res); err != nil {
 			fmt.Fprintf(e.stderr, "%s run: %v\n", e.name, err)
 			return ExitFailed
 		}
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "%s run: %v\n", e.name, err)
+		return ExitFailed
 	}
 	if !res.Succeeded() {
 		return ExitFailed

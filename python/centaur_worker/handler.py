@@ -16,10 +16,13 @@ blocks that run then cannot reach the manager.
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from asyncio import events
 from datetime import datetime
 from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple
 
+import api.workflow_engine
 from api.workflow_engine import (
     AgentFailed,
     ChildWorkflowFailed,
@@ -41,6 +44,30 @@ __all__ = ["Call", "Handler", "HandlerContext", "Outcome", "RunFailure"]
 
 Outcome = Tuple[str, bool]
 """What a handler's execution came to: the message to send, and whether the session is over."""
+
+# Frames in these directories (the api package and this worker) are ctx's own; the first
+# frame outside them is the handler's code that called a primitive.
+_OWN_DIRS = tuple(os.path.dirname(os.path.abspath(f)) + os.sep for f in (api.workflow_engine.__file__, __file__))
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_own(filename: str) -> bool:
+    """Whether code of filename is ctx's own (the api package or this worker)."""
+    return os.path.abspath(filename).startswith(_OWN_DIRS)
+
+
+def call_site() -> str:
+    """Where the handler's code called the ctx primitive being recorded, "FILE:LINE in
+    FUNCTION": the innermost frame outside the api package and this worker. The manager shows
+    it in reports on the call (centaur replay's first divergence)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if not _is_own(code.co_filename):
+            return f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
+        frame = frame.f_back
+    return ""
+
 
 _REASONS = ((StepFailed, "StepFailed"), (ChildWorkflowFailed, "ChildFailed"), (AgentFailed, "AgentFailed"))
 _BUILTIN_ERRORS: Dict[str, Callable[[str], Exception]] = {"ValueError": ValueError, "TypeError": TypeError}
@@ -244,6 +271,7 @@ class Handler(LoopOwner):
             first = (self.versions or {}).get(call["change_id"])
             if first is not None:
                 return self._remembered_version(first, call)
+        call["site"] = call_site()
         try:
             text = dumps(call)
         except (TypeError, ValueError, RecursionError):

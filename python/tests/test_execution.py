@@ -43,11 +43,12 @@ class ProductExamples(WorkerTest):
         turn = self.m.run(digest, NIGHTLY_INPUT, uid="nightly-1")
         self.assertEqual(turn["op"], "turn")
         self.assertFalse(turn["resumed"])
-        self.assertEqual(turn["calls"], [{"kind": "step", "name": "collect", "retry": None, "timeout": None, "batched": False, "async": False}])
+        self.assertEqual(turn["calls"], [{"kind": "step", "name": "collect", "retry": None, "timeout": None, "batched": False, "async": False,
+                                          "site": "/wf/nightly_report.py:18 in handler"}])
         done = self.m.call_step(0)
         self.assertEqual(done, {"op": "step_done", "s": self.m.sid, "call": 0, "branch": None, "value": {"topic": "open incidents"}})
         turn = self.m.results([{"value": done["value"]}])
-        self.assertEqual(turn["calls"], [{"kind": "sleep", "name": "settle", "seconds": 30.0}])
+        self.assertEqual(turn["calls"], [{"kind": "sleep", "name": "settle", "seconds": 30.0, "site": "/wf/nightly_report.py:19 in handler"}])
         turn = self.m.results([{}], now="2026-12-06T10:00:31Z")  # a null value may be left out
         self.assertEqual(turn["calls"][0]["kind"], "run_agent")
         self.assertEqual(turn["calls"][0]["name"], "summarize")
@@ -62,7 +63,7 @@ class ProductExamples(WorkerTest):
         turn = self.m.run(digest, envelope, uid="triage-1")
         self.assertEqual(turn["calls"], [{"kind": "run_agent", "name": "agent-turn-1", "request": {
             "prompt": "Triage GitHub issue acme/app#7: Crash on start", "agent": "", "thread_key": "github:acme/app:7",
-            "instructions": "", "model": "", "temperature": None, "max_tokens": 0}}])
+            "instructions": "", "model": "", "temperature": None, "max_tokens": 0}, "site": "/wf/github_issue_triage.py:34 in handler"}])
         done = self.m.results([{"value": "labelled bug"}])
         self.assertEqual(done["output"], {"triaged": True, "agent_result": "labelled bug"})
         skipped = self.m.run(digest, {"webhook": {"headers": {"x-github-event": "push"}, "body": {}}}, uid="triage-2")
@@ -106,7 +107,8 @@ class KeptHandlers(WorkerTest):
         digest = self.park("kept-hit")
         before = self.m.stats()
         turn = self.m.run(digest, {"topic": "t"}, uid="kept-hit", end={"n": 2, "d": "after-collect"})
-        self.assertEqual(turn, {"op": "turn", "s": self.m.sid, "resumed": True, "calls": [{"kind": "sleep", "name": "settle", "seconds": 30.0}]})
+        self.assertEqual(turn, {"op": "turn", "s": self.m.sid, "resumed": True, "calls": [{"kind": "sleep", "name": "settle", "seconds": 30.0,
+                                                                                    "site": "/wf/wf.py:10 in handler"}]})
         turn = self.m.results([{"value": None}], now="2026-12-06T10:00:31Z")
         self.assertEqual(turn["calls"][0]["name"], "in-finally")
         self.assertEqual([log["msg"] for log in self.m.logs], ["in finally"])
@@ -209,7 +211,7 @@ class Turns(WorkerTest):
         turn = self.m.run(digest, uid="parallel")
         self.assertEqual(turn["calls"], [{"kind": "parallel", "branches": [{"name": "one", "async": False}, {"name": "two", "async": True}],
                                           "retry": {"max_attempts": 2, "initial_backoff": None, "multiplier": None, "max_backoff": None,
-                                                    "non_retryable_error_types": None}, "timeout": 30.0}])
+                                                    "non_retryable_error_types": None}, "timeout": 30.0, "site": "/wf/wf.py:10 in handler"}])
         one, two = self.m.call_step(0, branch=0), self.m.call_step(0, branch=1)
         self.assertEqual((one["branch"], one["value"], two["branch"], two["value"]), (0, 1, 1, "async"))
         self.assertEqual(self.m.results([{"value": [1, "async"]}])["output"], [1, "async"])
@@ -288,7 +290,8 @@ class Turns(WorkerTest):
             return "unreachable"
         """))
         turn = self.m.run(digest, uid="versions")
-        self.assertEqual(turn["calls"], [{"kind": "get_version", "change_id": "v2-api", "min_supported": -1, "max_supported": 2}])
+        self.assertEqual(turn["calls"], [{"kind": "get_version", "change_id": "v2-api", "min_supported": -1, "max_supported": 2,
+                                          "site": "/wf/wf.py:8 in handler"}])
         turn = self.m.results([{"value": 1}])
         self.assertEqual(turn["calls"][0]["name"], "between", "the second get_version was answered by the worker")
         failed = self.m.answer_steps(turn)

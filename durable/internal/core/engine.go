@@ -134,6 +134,19 @@ type Hooks struct {
 	StepAttempted func(step string, attempt int, took time.Duration, err error, willRetry bool)
 	// Panicked is called with the stack of a panic in a handler or a step function.
 	Panicked func(where string, value any, stack []byte)
+	// Reached is called on the handler's goroutine each time the handler asks for a durable
+	// primitive, in the order it asks, with the primitive's name and kind, before the engine
+	// looks the name up in the journal or does anything for it. The journal answers by name,
+	// so this is how a host sees the order of the calls: a check of new code against a
+	// recorded journal compares it with the journal's order. A non-nil error halts the
+	// execution right there: the outcome is Aborted with that error, and nothing more runs or
+	// is recorded.
+	//
+	// where returns the place in the workflow's source that asked, as its loader tells the
+	// engine (SetCallSite: "file.star:12:5 in handler"), or "" when the loader does not say. A
+	// Go handler's loader says nothing: since Reached runs on the handler's goroutine, the
+	// host can read the handler's frame from its own stack. Call where only during Reached.
+	Reached func(name string, kind Kind, where func() string) error
 }
 
 // Execution is everything one replay of a run needs.
@@ -294,6 +307,9 @@ type execution struct {
 	misused      atomic.Pointer[Failure]
 	// agentTurns counts AgentTurn calls, to name them.
 	agentTurns int
+	// site tells where in the workflow's source the handler asks for a primitive (see
+	// SetCallSite); nil when its loader does not say.
+	site func(name string) string
 	// progress is how far the handler has come through the journal it started with.
 	progress replayProgress
 	// inputBytes is the input's size, which counts against the run's budget.
@@ -389,6 +405,11 @@ func (e *execution) lookup(name string, kind Kind) (Entry, bool) {
 	}
 	if name == "" {
 		e.failRun(ReasonNonDeterministic, "a %s primitive was called with an empty name; every primitive needs a name unique within the run", kind)
+	}
+	if e.hooks.Reached != nil {
+		if err := e.hooks.Reached(name, kind, func() string { return e.callSite(name) }); err != nil {
+			e.abort(name, err)
+		}
 	}
 	entry, ok := e.journal.Lookup(name)
 	if ok && entry.Kind != kind {
