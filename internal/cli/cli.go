@@ -65,7 +65,7 @@ type env struct {
 
 // commands lists the verbs in the order help shows them.
 func commands() []command {
-	return []command{lintCommand(), runCommand(), pythonPathCommand(), versionCommand(), helpCommand()}
+	return []command{lintCommand(), runCommand(), startCommand(), runsCommand(), journalCommand(), eventsCommand(), schedulesCommand(), workflowsCommand(), pythonPathCommand(), versionCommand(), helpCommand()}
 }
 
 // Main runs the CLI with args (without the program's name) and returns the exit status. name
