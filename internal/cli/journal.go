@@ -73,11 +73,11 @@ func timeline(w io.Writer, run restapi.RunDetail) {
 	for _, st := range run.Steps {
 		retries += max(int(st.Attempts)-1, 0)
 	}
-	fmt.Fprintf(w, "run %s (%s) %s: %d entries, %d retries, took %s\n", run.ID, run.WorkflowName, run.Status, len(run.Steps), retries, took(run.StartedAt, run.FinishedAt))
-	if run.Error != nil {
-		fmt.Fprintf(w, "error %s: %s\n", run.Error.Reason, cell(run.Error.Message, 200))
-	}
 	origin := timeOrigin(run)
+	fmt.Fprintf(w, "run %s (%s) %s: %d entries, %d retries, took %s\n", run.ID, run.WorkflowName, run.Status, len(run.Steps), retries, took(origin, runEnd(run, origin)))
+	if run.Error != nil {
+		fmt.Fprintf(w, "error %s:\n  %s\n", run.Error.Reason, strings.ReplaceAll(strings.TrimSpace(run.Error.Message), "\n", "\n  "))
+	}
 	row(w, "AT", "KIND", "NAME", "STATE", "ATTEMPTS", "TOOK", "NOTE")
 	for _, st := range run.Steps {
 		row(w, offset(origin, st.StartedAt), st.Kind, st.Name, st.State, strconv.Itoa(int(st.Attempts)), took(st.StartedAt, st.FinishedAt), orDash(note(st)))
@@ -97,6 +97,24 @@ func timeOrigin(run restapi.RunDetail) *time.Time {
 	return start
 }
 
+// runEnd is when the run finished, or its last entry did when that is later, and never before
+// origin (status.finishedAt has whole seconds); nil while it runs.
+func runEnd(run restapi.RunDetail, origin *time.Time) *time.Time {
+	end := run.FinishedAt
+	if end == nil {
+		return nil
+	}
+	for _, st := range run.Steps {
+		if st.FinishedAt != nil && st.FinishedAt.After(*end) {
+			end = st.FinishedAt
+		}
+	}
+	if end.Before(*origin) {
+		return origin
+	}
+	return end
+}
+
 // offset is when t came after origin, as "+1.25s", or "-".
 func offset(origin, t *time.Time) string {
 	if t == nil {
@@ -110,9 +128,9 @@ func offset(origin, t *time.Time) string {
 func note(st restapi.Step) string {
 	switch st.State {
 	case "Retrying":
-		return "next attempt " + clock(st.WakeAt) + ": " + cell(st.Error, 120)
+		return "next attempt " + clock(st.WakeAt) + ": " + errorLine(st.Error)
 	case "Failed":
-		return cell(st.Error, 160)
+		return errorLine(st.Error)
 	case "Sleeping":
 		return "wakes " + clock(st.WakeAt)
 	case "Waiting", "Running":
@@ -125,6 +143,13 @@ func note(st restapi.Step) string {
 		return "→ " + cell(compactJSON(st.Result), maxShownResult)
 	}
 	return ""
+}
+
+// errorLine is the last line of an error, cut to a cell: where a Starlark or Python traceback
+// says what went wrong (the journal keeps the whole error).
+func errorLine(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	return cell(lines[len(lines)-1], 160)
 }
 
 // clock is t in UTC as RFC 3339 with milliseconds, or "-".
@@ -210,30 +235,33 @@ func (f *follower) poll(ctx context.Context) (restapi.RunDetail, bool, error) {
 func statusLine(run restapi.RunDetail) string {
 	switch {
 	case run.WaitingFor != "":
-		return fmt.Sprintf("run %s %s: waiting for %s", run.ID, run.Status, run.WaitingFor)
+		return fmt.Sprintf("run %s %s for %s", run.ID, run.Status, run.WaitingFor)
 	case run.Status == "Sleeping" && run.WakeAt != nil:
 		return fmt.Sprintf("run %s %s until %s", run.ID, run.Status, clock(run.WakeAt))
 	case finalPhases[run.Status]:
-		return fmt.Sprintf("run %s %s after %s", run.ID, run.Status, took(run.StartedAt, run.FinishedAt))
+		origin := timeOrigin(run)
+		return fmt.Sprintf("run %s %s after %s", run.ID, run.Status, took(origin, runEnd(run, origin)))
 	}
 	return fmt.Sprintf("run %s %s", run.ID, run.Status)
 }
 
 // stepLine is the line --follow prints for an entry in its current state, as centaur run
-// prints it; empty for a state not worth a line (a step that is running).
+// prints it; empty for a state not worth a line (a step that is running, a wait for an event).
 func stepLine(st restapi.Step) string {
 	result := cell(compactJSON(st.Result), maxShownResult)
 	switch {
 	case st.State == "Running":
 		return ""
 	case st.State == "Retrying":
-		return fmt.Sprintf("step %s attempt %d failed: %s (next attempt %s)", st.Name, st.Attempts, cell(st.Error, 120), clock(st.WakeAt))
+		return fmt.Sprintf("step %s attempt %d failed: %s (next attempt %s)", st.Name, st.Attempts, errorLine(st.Error), clock(st.WakeAt))
 	case st.State == "Failed":
-		return fmt.Sprintf("%s %s failed after %d attempts: %s", kindWord(st.Kind), st.Name, st.Attempts, cell(st.Error, 160))
+		return fmt.Sprintf("%s %s failed after %d attempts: %s", kindWord(st.Kind), st.Name, st.Attempts, errorLine(st.Error))
 	case st.State == "Sleeping":
 		return fmt.Sprintf("sleep %s until %s", st.Name, clock(st.WakeAt))
+	case st.State == "Waiting" && st.Kind == "Event":
+		return "" // the run's status line says which event
 	case st.State == "Waiting":
-		return fmt.Sprintf("%s %s waiting", kindWord(st.Kind), st.Name)
+		return fmt.Sprintf("%s %s started", kindWord(st.Kind), st.Name)
 	case st.Kind == "Sleep":
 		return fmt.Sprintf("sleep %s done", st.Name)
 	case st.Attempts > 1:

@@ -190,8 +190,9 @@ get    prints one run: status, times, input, output and error (centaur journal I
        steps).
 watch  prints each journal entry to stderr as the run records it, and its output (JSON) on
        stdout when it ends: exit 0 when it succeeded, 1 when it failed or was cancelled.
-cancel asks the run to stop (spec.cancel) and prints it; a run that already finished is a
-       409 conflict.`,
+cancel asks the run to stop (spec.cancel): it stops at its next suspension point or between
+       two steps. A run cancelled already is fine; one that succeeded or failed is a 409
+       conflict.`,
 	}, func(fs *flag.FlagSet, o *runsOptions) {
 		fs.StringVar(&o.workflow, "workflow", "", "list: only runs of this workflow.")
 		fs.StringVar(&o.phase, "phase", "", "list: only runs in these phases, comma-separated.")
@@ -223,7 +224,13 @@ cancel asks the run to stop (spec.cancel) and prints it; a run that already fini
 		if err != nil {
 			return err
 		}
-		return s.show(run, func(w io.Writer) { fmt.Fprintf(w, "run %s: cancel requested (%s)\n", run.ID, run.Status) })
+		return s.show(run, func(w io.Writer) {
+			if run.Status == "Cancelled" {
+				fmt.Fprintf(w, "run %s: cancelled already\n", run.ID)
+				return
+			}
+			fmt.Fprintf(w, "run %s: cancel requested (%s)\n", run.ID, run.Status)
+		})
 	})
 }
 
