@@ -82,11 +82,12 @@ func startCluster(t *testing.T) *managertest.Env {
 }
 
 // call runs the CLI as centaur does and logs the transcript, which `go test -v` shows (the
-// examples of docs/cli.md come from it).
+// examples of docs/cli.md come from it): stderr first, as a terminal shows a command that
+// reports progress on stderr and prints its result on stdout at the end.
 func call(t *testing.T, args ...string) result {
 	t.Helper()
 	r := centaur(t, args...)
-	t.Logf("$ centaur %s\n%s%s(exit %d)", strings.Join(args, " "), r.stdout, r.stderr, r.exit)
+	t.Logf("$ centaur %s\n%s%s(exit %d)", strings.Join(args, " "), r.stderr, r.stdout, r.exit)
 	return r
 }
 
@@ -186,22 +187,27 @@ func TestClusterCommandsAgainstTheManagersRESTAPI(t *testing.T) {
 
 	var flaky string
 	t.Run("start --follow prints each entry as the run records it, retries included", func(t *testing.T) {
-		r := call(t, "start", "flaky", "--follow", "-o", "json")
+		r := call(t, "start", "flaky", "--follow")
 		expect(t, r, cli.ExitFailed, nil, []string{
 			`step prepare → "ready"`,
 			"step fetch attempt 1 failed: Error in fail: fail: service unavailable (next attempt ",
 			"step fetch attempt 2 failed: Error in fail: fail: service unavailable (next attempt ",
 			"step fetch failed after 3 attempts: Error in fail: fail: service unavailable",
-			"Failed after ", "StepFailed",
+			"Failed after ", "Failed: StepFailed: Traceback",
 		})
 		if i, j := strings.Index(r.stderr, "step prepare"), strings.Index(r.stderr, "step fetch attempt 1"); i < 0 || j < i {
 			t.Errorf("entries out of order:\n%s", r.stderr)
 		}
-		run := decode[restapi.RunDetail](t, "json", r.stdout)
-		if run.Status != "Failed" || run.Error == nil || run.Error.Reason != "StepFailed" {
-			t.Errorf("the run printed with -o json: %+v", run)
+		if r.stdout != "" {
+			t.Errorf("a failed run printed output: %q", r.stdout)
 		}
-		flaky = run.ID
+		flaky = strings.Fields(strings.TrimPrefix(r.stderr, "run "))[0]
+
+		watched := call(t, "runs", "watch", flaky, "-o", "json")
+		expect(t, watched, cli.ExitFailed, nil, []string{"centaur runs: run " + flaky + " Failed: StepFailed: "})
+		if run := decode[restapi.RunDetail](t, "json", watched.stdout); run.ID != flaky || run.Status != "Failed" || run.Error == nil || run.Error.Reason != "StepFailed" {
+			t.Errorf("the failed run printed with -o json: %+v", run)
+		}
 	})
 
 	t.Run("journal shows a finished run's timeline with its retries", func(t *testing.T) {
@@ -308,7 +314,7 @@ func TestClusterCommandsAgainstTheManagersRESTAPI(t *testing.T) {
 		})
 		expect(t, ok(t, "runs", "cancel", id), cli.ExitOK, []string{"run " + id + ": cancel requested"}, nil)
 		r := call(t, "runs", "watch", id, "--timeout", "1m")
-		expect(t, r, cli.ExitFailed, nil, []string{"sleep countdown until ", id + " Cancelled after ", "centaur runs: run " + id + " Cancelled: Cancelled: "})
+		expect(t, r, cli.ExitFailed, nil, []string{"sleep countdown until ", id + " Cancelled after ", "centaur runs: run " + id + " Cancelled: the run was cancelled"})
 		if strings.Contains(r.stderr, "after -") {
 			t.Errorf("a negative duration:\n%s", r.stderr)
 		}
@@ -341,10 +347,14 @@ func TestClusterCommandsAgainstTheManagersRESTAPI(t *testing.T) {
 			t.Errorf("schedules list -o yaml: %+v", list)
 		}
 
-		paused := decode[restapi.Schedule](t, "json", ok(t, "schedules", "pause", "nightly-hello", "--note", "database migration", "-o", "json").stdout)
-		if !paused.Paused || paused.PauseNote != "database migration" {
-			t.Errorf("pause: %+v", paused)
+		expect(t, ok(t, "schedules", "pause", "nightly-hello", "--note", "database migration"), cli.ExitOK, []string{"schedule nightly-hello paused"}, nil)
+		if paused := decode[restapi.ScheduleList](t, "json", ok(t, "schedules", "list", "-o", "json").stdout).Schedules[0]; !paused.Paused || paused.PauseNote != "database migration" {
+			t.Errorf("after pause: %+v", paused)
 		}
+		if resumed := decode[restapi.Schedule](t, "json", ok(t, "schedules", "resume", "nightly-hello", "-o", "json").stdout); resumed.Paused || resumed.PauseNote != "" {
+			t.Errorf("resume -o json: %+v", resumed)
+		}
+		expect(t, ok(t, "schedules", "pause", "nightly-hello"), cli.ExitOK, []string{"schedule nightly-hello paused"}, nil)
 		expect(t, ok(t, "schedules", "resume", "nightly-hello"), cli.ExitOK, []string{"schedule nightly-hello resumed"}, nil)
 		if list := decode[restapi.ScheduleList](t, "json", ok(t, "schedules", "list", "-o", "json").stdout); list.Schedules[0].Paused {
 			t.Errorf("still paused after resume: %+v", list.Schedules[0])

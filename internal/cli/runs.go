@@ -129,8 +129,11 @@ func (s *session) finished(run restapi.RunDetail) error {
 				return err
 			}
 		}
-		if run.Error != nil {
+		switch {
+		case run.Error != nil && run.Error.Reason != run.Status:
 			return fmt.Errorf("run %s %s: %s: %s", run.ID, run.Status, run.Error.Reason, run.Error.Message)
+		case run.Error != nil:
+			return fmt.Errorf("run %s %s: %s", run.ID, run.Status, run.Error.Message)
 		}
 		return fmt.Errorf("run %s %s", run.ID, run.Status)
 	}
