@@ -43,8 +43,9 @@ def handler(inp, ctx):
 
 // startCluster starts a control plane and the real manager binary (its controllers and its
 // API server, with the built-in Go workflows and flaky.star in WORKFLOW_DIRS), and points
-// CENTAUR_API_URL and CENTAUR_API_KEY at its REST API for the rest of the test.
-func startCluster(t *testing.T) *managertest.Env {
+// CENTAUR_API_URL and CENTAUR_API_KEY at its REST API for the rest of the test. It returns the
+// cluster and the manager's log, at debug level so that it has a line per API request.
+func startCluster(t *testing.T) (*managertest.Env, *testenv.LogBuffer) {
 	t.Helper()
 	ctx := context.Background()
 	env := managertest.Start(t)
@@ -65,7 +66,7 @@ func startCluster(t *testing.T) *managertest.Env {
 	m, err := testcluster.StartManagerReady(ctx, testcluster.ManagerProcessOptions{
 		Binary: env.Binary, Kubeconfig: env.Kubeconfig, Output: logs,
 		Env:  []string{"POD_NAMESPACE=" + managertest.OperatorNamespace},
-		Args: []string{"--workflow-dirs=" + dir},
+		Args: []string{"--workflow-dirs=" + dir, "--zap-log-level=debug"},
 	}, time.Minute)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, logs)
@@ -78,7 +79,7 @@ func startCluster(t *testing.T) *managertest.Env {
 	})
 	t.Setenv(cli.EnvAPIURL, m.Listeners.API+"/api")
 	t.Setenv(cli.EnvAPIKey, apiKey)
-	return env
+	return env, logs
 }
 
 // call runs the CLI as centaur does and logs the transcript, which `go test -v` shows (the
@@ -150,7 +151,7 @@ func expect(t *testing.T, r result, exit int, stdout, stderr []string) {
 
 func TestClusterCommandsAgainstTheManagersRESTAPI(t *testing.T) {
 	began := time.Now()
-	env := startCluster(t)
+	env, logs := startCluster(t)
 	t.Logf("control plane and manager ready in %s", time.Since(began).Round(time.Millisecond))
 	isolateCache(t)
 
@@ -324,6 +325,21 @@ func TestClusterCommandsAgainstTheManagersRESTAPI(t *testing.T) {
 		}
 		finished := call(t, "runs", "cancel", flaky)
 		expect(t, finished, cli.ExitFailed, nil, []string{"centaur runs: 409 conflict: ", "already finished (Failed)"})
+	})
+
+	t.Run("runs watch polls a sleeping run with a backoff, not in a loop", func(t *testing.T) {
+		id := startRun(t, "countdown", `{"seconds": 4}`)
+		t0 := time.Now()
+		r := ok(t, "runs", "watch", id, "--timeout", "1m")
+		watched := time.Since(t0)
+		expect(t, r, cli.ExitOK, []string{`"woke_at"`}, []string{"sleep countdown until ", "sleep countdown done", id + " Succeeded after 4"})
+		reads := strings.Count(logs.String(), `"path":"/api/workflows/runs/`+id+`"`)
+		t.Logf("runs watch of a 4 s sleep: %d reads of the run in %s", reads, watched.Round(time.Millisecond))
+		// Backing off from 0.1 s to 2 s, 4 s take about 7 reads (and runs get, 1 more); a loop
+		// without a pause would make hundreds.
+		if reads < 3 || reads > 20 {
+			t.Errorf("runs watch read the run %d times in %s, want 3 to 20", reads, watched)
+		}
 	})
 
 	t.Run("schedules list, pause, resume and trigger", func(t *testing.T) {
