@@ -283,11 +283,15 @@ func TestClusterCommandsAgainstTheManagersRESTAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("events send resumes a waiting run, which runs watch sees complete", func(t *testing.T) {
+	t.Run("runs watch follows a waiting run, which events send resumes", func(t *testing.T) {
 		id := startRun(t, "approval", `{"request_id": "req-cli"}`)
-		testenv.WaitFor(t, time.Minute, "the run to wait", func() error {
-			if run := runOf(t, id); run.Status != "Waiting" {
-				return fmt.Errorf("status %s", run.Status)
+		var stdout bytes.Buffer
+		stderr := &testenv.LogBuffer{} // read while the watch writes it
+		exit := make(chan int, 1)
+		go func() { exit <- cli.Main("centaur", []string{"runs", "watch", id, "--timeout", "1m"}, &stdout, stderr) }()
+		testenv.WaitFor(t, time.Minute, "runs watch to say what the run waits for", func() error {
+			if !strings.Contains(stderr.String(), id+" Waiting for event approval.decided/req-cli\n") {
+				return fmt.Errorf("runs watch printed:\n%s", stderr)
 			}
 			return nil
 		})
@@ -296,11 +300,18 @@ func TestClusterCommandsAgainstTheManagersRESTAPI(t *testing.T) {
 		if ev.EventType != "approval.decided" || ev.CorrelationID != "req-cli" || ev.ID == "" {
 			t.Errorf("events send -o json: %+v", ev)
 		}
-		r := ok(t, "runs", "watch", id, "--timeout", "1m")
+		var r result
+		select {
+		case r.exit = <-exit:
+			r.stdout, r.stderr = stdout.String(), stderr.String()
+		case <-time.After(time.Minute):
+			t.Fatalf("runs watch did not return after the event; it printed:\n%s", stderr)
+		}
+		t.Logf("$ centaur runs watch %s --timeout 1m\n%s%s(exit %d)", id, r.stderr, r.stdout, r.exit)
 		if out := decode[map[string]string](t, "json", r.stdout); out["decision"] != "approved" || out["by"] != "ops" {
 			t.Errorf("output %s", r.stdout)
 		}
-		expect(t, r, cli.ExitOK, nil, []string{`step submit → "submitted req-cli"`, " Waiting for event approval.decided/req-cli\n", `wait decision → {"by":"ops","decision":"approved"}`, "Succeeded after"})
+		expect(t, r, cli.ExitOK, nil, []string{`step submit → "submitted req-cli"`, `wait decision → {"by":"ops","decision":"approved"}`, "Succeeded after"})
 		j := ok(t, "journal", id)
 		expect(t, j, cli.ExitOK, []string{"(approval) Succeeded: 2 entries, 0 retries", "Event", "decision", `→ {"by":"ops","decision":"approved"}`}, nil)
 	})
