@@ -21,7 +21,8 @@ type follower struct {
 }
 
 // await polls the run until it reaches a final phase or ctx ends, and returns the last read.
-// Polls back off from firstPoll to maxPoll while nothing changes.
+// Polls back off from firstPoll to maxPoll while nothing changes; a change, or the run's wake
+// time (a sleep's end, a retry's next attempt) coming due, brings the next poll soon again.
 func (f *follower) await(ctx context.Context) (restapi.RunDetail, error) {
 	interval := firstPoll
 	for {
@@ -36,10 +37,16 @@ func (f *follower) await(ctx context.Context) (restapi.RunDetail, error) {
 		if changed {
 			interval = firstPoll
 		}
+		wait := interval
+		if run.WakeAt != nil {
+			if due := time.Until(*run.WakeAt); due >= 0 && due < wait {
+				wait, interval = due+firstPoll, firstPoll
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return run, ctx.Err()
-		case <-time.After(interval):
+		case <-time.After(wait):
 		}
 	}
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // Poll intervals of --wait, --follow and runs watch (the REST API has no watch): the first
-// poll comes soon, later ones back off to maxPoll, and a change brings the next one soon again.
+// poll comes soon, later ones back off to maxPoll, and a change or a wake time coming due
+// brings the next one soon again.
 const (
 	firstPoll = 100 * time.Millisecond
 	maxPoll   = 2 * time.Second
