@@ -2,7 +2,8 @@
 // plugin kubectl-centaur: cmd/centaur and cmd/kubectl-centaur are mains of a few lines that call
 // Main. It loads workflow files with the manager's own loaders (package catalog, Starlark
 // through workflowfile, Python through pyworkflow and its CPython workers), so that a file
-// that passes `centaur lint` loads in the manager.
+// that passes `centaur lint` loads in the manager, and it drives runs on a cluster through the
+// REST API (or, with only a kubeconfig, on the objects themselves).
 //
 // Commands:
 //
@@ -10,13 +11,20 @@
 //	centaur run [--input JSON] [--event JSON]... FILE   run a workflow file to its end locally, time skipped
 //	centaur test [--pytest] [PATH...]               run the tests beside workflow files (*_test.star, test_*.py)
 //	centaur replay FILE (--journal F | --run NAME | --all-running)   check a changed workflow against recorded journals
+//	centaur start WORKFLOW [--input JSON] [--wait]  start a run on the cluster, wait for its output
+//	centaur runs list|get|watch|cancel              list, show, follow or cancel runs
+//	centaur journal RUN                             print a run's journal as a timeline
+//	centaur events send --type TYPE ...             deliver an event to waiting runs
+//	centaur schedules list|trigger|pause|resume     drive the namespace's schedules
+//	centaur workflows                               list the workflows the cluster can run
 //	centaur python-path                             print a directory holding the api package, for PYTHONPATH
 //	centaur completion bash|zsh|fish                print a shell's completion script
 //	centaur version                                 print the version
 //	centaur help [COMMAND]                          print the usage
 //
-// Exit status: 0 when all is well, 1 when lint found an error (or a command failed), 2 on a
-// usage error (an unknown command or flag).
+// Exit status: 0 when all is well, 1 when a command found a problem or failed (a lint error, a
+// failed test or run, a replay divergence, an API error), 2 on a usage error (an unknown
+// command or flag).
 package cli
 
 import (
@@ -78,7 +86,7 @@ type env struct {
 
 // commands lists the verbs in the order help shows them.
 func commands() []command {
-	return []command{lintCommand(), runCommand(), testCommand(), replayCommand(), pythonPathCommand(), completionCommand(), versionCommand(), helpCommand(), completeHiddenCommand()}
+	return []command{lintCommand(), runCommand(), testCommand(), replayCommand(), startCommand(), runsCommand(), journalCommand(), eventsCommand(), schedulesCommand(), workflowsCommand(), pythonPathCommand(), completionCommand(), versionCommand(), helpCommand(), completeHiddenCommand()}
 }
 
 // Main runs the CLI with args (without the program's name) and returns the exit status. name
@@ -118,7 +126,7 @@ func lookup(name string) (command, bool) {
 
 // usage prints the list of commands.
 func (e *env) usage(w io.Writer) {
-	fmt.Fprintf(w, "%s: author and check Centaur workflow files.\n\nUsage:\n  %s COMMAND [FLAGS] [ARGS]\n\nCommands:\n", e.name, e.name)
+	fmt.Fprintf(w, "%s: author, test and check Centaur workflow files, and drive their runs on a cluster.\n\nUsage:\n  %s COMMAND [FLAGS] [ARGS]\n\nCommands:\n", e.name, e.name)
 	for _, c := range commands() {
 		if !c.hidden {
 			fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)

@@ -28,7 +28,7 @@ func TestCompleteOffersWhatMayComeNext(t *testing.T) {
 		want  []string // candidates, in order
 		files bool
 	}{
-		{words: []string{""}, want: []string{"lint", "run", "test", "replay", "python-path", "completion", "version", "help"}},
+		{words: []string{""}, want: []string{"lint", "run", "test", "replay", "start", "runs", "journal", "events", "schedules", "workflows", "python-path", "completion", "version", "help"}},
 		{words: []string{"l"}, want: []string{"lint"}},
 		{words: []string{"__c"}, want: nil}, // hidden
 		{words: []string{"lint", ""}, files: true},
@@ -42,6 +42,12 @@ func TestCompleteOffersWhatMayComeNext(t *testing.T) {
 		{words: []string{"replay", ""}, files: true},
 		{words: []string{"replay", "--all"}, want: []string{"--all-namespaces", "--all-running"}},
 		{words: []string{"help", "c"}, want: []string{"completion"}},
+		{words: []string{"runs", ""}, want: []string{"list", "get", "watch", "cancel"}},
+		{words: []string{"runs", "-o", ""}, want: []string{"table", "json", "yaml"}},
+		{words: []string{"runs", "-n", "ops", "w"}, want: []string{"watch"}},
+		{words: []string{"runs", "get", ""}},
+		{words: []string{"schedules", "p"}, want: []string{"pause"}},
+		{words: []string{"events", ""}, want: []string{"send"}},
 		{words: []string{"completion", ""}, want: []string{"bash", "fish", "zsh"}},
 		{words: []string{"completion", "bash", ""}},
 		{words: []string{"version", ""}},
