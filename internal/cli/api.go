@@ -36,12 +36,16 @@ const apiRequestTimeout = 30 * time.Second
 const maxAnswerBytes = 64 << 20
 
 // apiNeeds ends the usage of every cluster command.
-const apiNeeds = `Needs CENTAUR_API_URL (or --api-url) and CENTAUR_API_KEY (or --api-key).`
+const apiNeeds = `Works through the REST API: CENTAUR_API_URL (or --api-url) and CENTAUR_API_KEY (or
+--api-key). Without an API URL it works on the objects with the kubeconfig (--kubeconfig, else
+$KUBECONFIG, else ~/.kube/config), as kubectl would: start, runs, journal, events send and
+schedules list, pause and resume; workflows, schedules trigger and start --eager need the API.`
 
 // apiFlags are the flags every cluster command takes.
 type apiFlags struct {
 	url, key, namespace string
 	output              outputFormat
+	kube                kubeFlags
 }
 
 // bind declares the flags on fs. The URL defaults to $CENTAUR_API_URL; the key is read from
@@ -49,11 +53,21 @@ type apiFlags struct {
 func (f *apiFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.url, "api-url", os.Getenv(EnvAPIURL), "The REST API's base URL, such as http://127.0.0.1:8088/api (default $"+EnvAPIURL+").")
 	fs.StringVar(&f.key, "api-key", "", "The API key, sent as X-Api-Key (default $"+EnvAPIKey+").")
-	const nsUsage = "The namespace to act in; empty means the API key's default namespace."
+	const nsUsage = "The namespace to act in; empty means the API key's default namespace (with a kubeconfig: its context's)."
 	fs.StringVar(&f.namespace, "namespace", "", nsUsage)
 	fs.StringVar(&f.namespace, "n", "", "Short for --namespace.")
 	f.output = outputTable
 	fs.Var(&f.output, "o", "Output format: table, json or yaml.")
+	f.kube.bind(fs, "Without an API URL: ")
+}
+
+// connect returns the installation the flags point at: the REST API when a URL is given,
+// else the cluster of the kubeconfig, else a usageFailure that says how to give either.
+func (f apiFlags) connect() (cluster, error) {
+	if f.url != "" || !f.kube.present() {
+		return newAPIClient(f)
+	}
+	return newKubeCluster(f.kube, f.namespace)
 }
 
 // usageFailure is a command-line mistake found after the flags parsed: the command prints it
@@ -96,11 +110,11 @@ func apiCommand[O any](c command, bind func(fs *flag.FlagSet, o *O), run func(ct
 	}
 	c.run = func(e *env, v any, args []string) int {
 		o := v.(*opts)
-		api, err := newAPIClient(o.api)
+		cl, err := o.api.connect()
 		if err == nil {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
-			err = run(ctx, &session{env: e, cl: api, out: o.api.output}, &o.own, args)
+			err = run(ctx, &session{env: e, cl: cl, out: o.api.output}, &o.own, args)
 		}
 		return e.exitFor(c, err)
 	}
@@ -132,7 +146,7 @@ type apiClient struct {
 // usageFailure that says how to give it.
 func newAPIClient(f apiFlags) (*apiClient, error) {
 	if f.url == "" {
-		return nil, usageFailure(EnvAPIURL + " is not set: export " + EnvAPIURL + "=http://HOST:8088/api (the manager's API server) and " + EnvAPIKey + ", or pass --api-url and --api-key")
+		return nil, usageFailure(EnvAPIURL + " is not set: export " + EnvAPIURL + "=http://HOST:8088/api (the manager's API server) and " + EnvAPIKey + ", or pass --api-url and --api-key; or give a kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config) to work on the objects")
 	}
 	u, err := url.Parse(f.url)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

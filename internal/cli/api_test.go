@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,9 +14,11 @@ import (
 func TestClusterCommandsSayWhatTheyNeed(t *testing.T) {
 	t.Setenv(cli.EnvAPIURL, "")
 	t.Setenv(cli.EnvAPIKey, "")
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "no-such-kubeconfig")) // nor a kubeconfig to fall back on
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	for _, args := range [][]string{{"start", "hello"}, {"runs", "list"}, {"journal", "r"}, {"events", "send", "--type", "t"}, {"schedules", "list"}, {"workflows"}} {
 		r := centaur(t, args...)
-		expect(t, r, cli.ExitUsage, nil, []string{"CENTAUR_API_URL is not set", "--api-url", "CENTAUR_API_KEY"})
+		expect(t, r, cli.ExitUsage, nil, []string{"CENTAUR_API_URL is not set", "--api-url", "CENTAUR_API_KEY", "or give a kubeconfig"})
 		if r.stdout != "" {
 			t.Errorf("centaur %q printed %q on stdout", args, r.stdout)
 		}
@@ -52,7 +55,7 @@ func TestClusterCommandsSayWhatTheyNeed(t *testing.T) {
 	expect(t, r, cli.ExitFailed, nil, []string{"centaur workflows: call the API at http://127.0.0.1:1/api (is CENTAUR_API_URL right"})
 
 	help := centaur(t, "help", "start")
-	expect(t, help, cli.ExitOK, []string{"--wait", "--follow", "--api-url", "Needs CENTAUR_API_URL"}, nil)
+	expect(t, help, cli.ExitOK, []string{"--wait", "--follow", "--api-url", "Works through the REST API", "--kubeconfig"}, nil)
 	if t.Setenv(cli.EnvAPIKey, "secret.key"); strings.Contains(centaur(t, "help", "runs").stdout, "secret.key") {
 		t.Error("help printed the API key")
 	}

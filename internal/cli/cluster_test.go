@@ -405,6 +405,76 @@ func TestClusterCommandsAgainstTheManagersRESTAPI(t *testing.T) {
 		r = call(t, "start", "hello", "--input", `{"name": "Ada"}`, "--wait", "-n", "elsewhere")
 		expect(t, r, cli.ExitFailed, nil, []string{"centaur start: 403 forbidden: "})
 	})
+
+	t.Run("with only a kubeconfig the commands work on the objects", func(t *testing.T) {
+		t.Setenv(cli.EnvAPIURL, "")
+		t.Setenv(cli.EnvAPIKey, "")
+		t.Setenv("KUBECONFIG", env.Kubeconfig)
+		testKubeconfigMode(t, env)
+	})
+}
+
+// testKubeconfigMode drives runs with the kubeconfig of the environment and no REST API: the
+// same commands and answers, on WorkflowRuns, WorkflowEvents and WorkflowSchedules; what only
+// the API knows says so.
+func testKubeconfigMode(t *testing.T, env *managertest.Env) {
+	ws := &workflowsv1alpha1.WorkflowSchedule{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-hello", Namespace: "default"},
+		Spec:       workflowsv1alpha1.WorkflowScheduleSpec{Schedule: "0 3 * * *", WorkflowName: "hello"},
+	}
+	if err := env.Client.Create(context.Background(), ws); err != nil {
+		t.Fatal(err)
+	}
+	r := ok(t, "start", "hello", "--input", `{"name": "Kube"}`, "--wait")
+	if out := decode[map[string]string](t, "json", r.stdout); out["greeting"] != "Hello, Kube!" {
+		t.Errorf("start --wait output %q", r.stdout)
+	}
+	id := strings.Fields(strings.TrimPrefix(r.stderr, "run "))[0]
+	if run := decode[restapi.RunDetail](t, "yaml", ok(t, "runs", "get", id, "-o", "yaml").stdout); run.ID != id || run.Namespace != "default" ||
+		run.WorkflowName != "hello" || run.Status != "Succeeded" || len(run.Steps) != 1 || run.URL != "" {
+		t.Errorf("runs get -o yaml of the kubeconfig's run: %+v", run)
+	}
+	if page := decode[restapi.RunList](t, "json", ok(t, "runs", "list", "--workflow", "hello", "-o", "json").stdout); !hasRun(page.Runs, id) {
+		t.Errorf("runs list --workflow hello lacks %s: %+v", id, page.Runs)
+	}
+	expect(t, ok(t, "journal", id), cli.ExitOK, []string{"run " + id + " (hello) Succeeded: 1 entries, 0 retries"}, nil)
+
+	failing := call(t, "start", "hello", "--input", `{}`, "--wait")
+	expect(t, failing, cli.ExitFailed, nil, []string{" Failed: StepFailed: ", "input.name is empty"})
+
+	waiting := startRun(t, "approval", `{"request_id": "req-kube"}`)
+	testenv.WaitFor(t, time.Minute, "the run to wait", func() error {
+		if run := runOf(t, waiting); run.Status != "Waiting" {
+			return fmt.Errorf("status %s", run.Status)
+		}
+		return nil
+	})
+	ok(t, "events", "send", "--type", "approval.decided", "--correlation", "req-kube", "--payload", `{"decision": "approved"}`)
+	if out := decode[map[string]string](t, "json", ok(t, "runs", "watch", waiting, "--timeout", "1m").stdout); out["decision"] != "approved" {
+		t.Errorf("the event's run output %v", out)
+	}
+
+	sleeping := startRun(t, "countdown", `{"seconds": 3600}`)
+	expect(t, ok(t, "runs", "cancel", sleeping), cli.ExitOK, []string{"run " + sleeping + ": cancel requested"}, nil)
+	expect(t, call(t, "runs", "watch", sleeping, "--timeout", "1m"), cli.ExitFailed, nil, []string{sleeping + " Cancelled"})
+	expect(t, call(t, "runs", "cancel", id), cli.ExitFailed, nil, []string{"centaur runs: 409 conflict: ", "already finished (Succeeded)"})
+
+	expect(t, ok(t, "schedules", "pause", "kube-hello", "--note", "kube"), cli.ExitOK, []string{"schedule kube-hello paused"}, nil)
+	paused := false
+	for _, s := range decode[restapi.ScheduleList](t, "json", ok(t, "schedules", "list", "-o", "json").stdout).Schedules {
+		paused = paused || (s.Name == "kube-hello" && s.Paused && s.PauseNote == "kube")
+	}
+	if !paused {
+		t.Errorf("schedules list after pause does not show kube-hello paused with its note")
+	}
+	if resumed := decode[restapi.Schedule](t, "json", ok(t, "schedules", "resume", "kube-hello", "-o", "json").stdout); resumed.Paused || resumed.PauseNote != "" {
+		t.Errorf("schedules resume -o json: %+v", resumed)
+	}
+
+	expect(t, call(t, "runs", "get", "no-such-run"), cli.ExitFailed, nil, []string{"centaur runs: 404 not_found: ", "no-such-run"})
+	for _, args := range [][]string{{"workflows"}, {"schedules", "trigger", "kube-hello"}, {"start", "hello", "--eager"}} {
+		expect(t, call(t, args...), cli.ExitFailed, nil, []string{"needs the REST API: set CENTAUR_API_URL"})
+	}
 }
 
 // lineWith is the first of lines that contains s, or "".

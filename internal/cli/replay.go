@@ -15,10 +15,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -39,8 +35,7 @@ type replayOptions struct {
 	allRunning bool
 	namespace  string
 	allNS      bool
-	kubeconfig string
-	context    string
+	kube       kubeFlags
 	output     string
 	pythonOptions
 }
@@ -85,8 +80,7 @@ diverges or cannot be replayed, 2 on a usage error.`,
 		fs.StringVar(&o.namespace, "n", "", "Short for --namespace.")
 		fs.BoolVar(&o.allNS, "all-namespaces", false, "With --all-running: the runs of every namespace.")
 		fs.BoolVar(&o.allNS, "A", false, "Short for --all-namespaces.")
-		fs.StringVar(&o.kubeconfig, "kubeconfig", "", "The kubeconfig file; empty: $KUBECONFIG, else ~/.kube/config.")
-		fs.StringVar(&o.context, "context", "", "The kubeconfig context; empty: its current context.")
+		o.kube.bind(fs, "With --run or --all-running: ")
 		fs.StringVar(&o.output, "output", "table", "How to print the verdicts: table (a line per run), json or yaml.")
 		fs.StringVar(&o.output, "o", "table", "Short for --output.")
 		o.pythonOptions.bind(fs)
@@ -382,7 +376,7 @@ func (o *replayOptions) recordedRuns(ctx context.Context, workflow string) ([]re
 		}
 		return []replayRun{r}, nil
 	}
-	c, namespace, err := o.cluster()
+	c, namespace, err := o.kube.connect(o.namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -463,31 +457,6 @@ func replayRunOf(run *workflowsv1alpha1.WorkflowRun) replayRun {
 		r.startedAt = run.Status.StartedAt.Time
 	}
 	return r
-}
-
-// cluster is a client of the kubeconfig's cluster and the namespace to read runs in.
-func (o *replayOptions) cluster() (client.Client, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.kubeconfig
-	cfg := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.context})
-	rest, err := cfg.ClientConfig()
-	if err != nil {
-		return nil, "", fmt.Errorf("load the kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config): %w", err)
-	}
-	namespace := o.namespace
-	if namespace == "" {
-		if namespace, _, err = cfg.Namespace(); err != nil {
-			return nil, "", fmt.Errorf("read the kubeconfig context's namespace: %w", err)
-		}
-	}
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(workflowsv1alpha1.AddToScheme(scheme))
-	c, err := client.New(rest, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, "", fmt.Errorf("connect to the cluster of the kubeconfig: %w", err)
-	}
-	return c, namespace, nil
 }
 
 // readJournalFile reads --journal: a list of entries with status.journal's field names, or a

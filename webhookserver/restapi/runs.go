@@ -278,19 +278,28 @@ func (a *api) cancel(ctx context.Context, p Principal, ns, id string) (int, *wor
 	if err != nil {
 		return 0, nil, err
 	}
+	status, err := Cancel(ctx, a.deps.Client, run)
+	return status, run, err
+}
+
+// Cancel sets spec.cancel of run, as POST /api/workflows/runs/{id}/cancel does, and returns
+// the HTTP status that means: 202 while the run stops, 200 for a run already cancelled, and a
+// 409 error for one that already succeeded or failed. The CLI cancels runs with a kubeconfig
+// through it too, so both answer alike.
+func Cancel(ctx context.Context, c client.Client, run *workflowsv1alpha1.WorkflowRun, opts ...client.PatchOption) (int, error) {
 	switch run.Status.Phase {
 	case workflowsv1alpha1.PhaseCancelled:
-		return http.StatusOK, run, nil
+		return http.StatusOK, nil
 	case workflowsv1alpha1.PhaseSucceeded, workflowsv1alpha1.PhaseFailed:
-		return 0, nil, apierror.Errorf(http.StatusConflict, apierror.CodeConflict, "run %q already finished (%s): there is nothing to cancel", run.Name, run.Status.Phase)
+		return 0, apierror.Errorf(http.StatusConflict, apierror.CodeConflict, "run %q already finished (%s): there is nothing to cancel", run.Name, run.Status.Phase)
 	}
 	if !run.Spec.Cancel {
 		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))
-		if err := a.deps.Client.Patch(ctx, run, patch); err != nil {
-			return 0, nil, fmt.Errorf("cancel run %s/%s: %w", run.Namespace, run.Name, err)
+		if err := c.Patch(ctx, run, patch, opts...); err != nil {
+			return 0, fmt.Errorf("cancel run %s/%s: %w", run.Namespace, run.Name, err)
 		}
 	}
-	return http.StatusAccepted, run, nil
+	return http.StatusAccepted, nil
 }
 
 // page is the namespace and page a list request asks for.
