@@ -102,9 +102,8 @@ build: ## Build the manager binary into bin/manager.
 	CGO_ENABLED=0 go build -o $(LOCALBIN)/manager .
 
 .PHONY: cli
-cli: ## Build the centaur CLI into bin/centaur (and bin/kubectl-centaur, the same CLI as a kubectl plugin).
-	go build -o $(LOCALBIN)/centaur ./cmd/centaur
-	go build -o $(LOCALBIN)/kubectl-centaur ./cmd/kubectl-centaur
+cli: ## Build the centaur CLI into bin/centaur (and bin/kubectl-centaur, the same CLI as a kubectl plugin, with its completion bin/kubectl_complete-centaur).
+	go build -o $(LOCALBIN)/ ./cmd/centaur ./cmd/kubectl-centaur ./cmd/kubectl_complete-centaur
 
 .PHONY: run
 run: ## Run the manager against the cluster of your current kubeconfig.

@@ -86,7 +86,7 @@ type env struct {
 
 // commands lists the verbs in the order help shows them.
 func commands() []command {
-	return []command{lintCommand(), runCommand(), testCommand(), replayCommand(), startCommand(), runsCommand(), journalCommand(), eventsCommand(), schedulesCommand(), workflowsCommand(), pythonPathCommand(), completionCommand(), versionCommand(), helpCommand(), completeHiddenCommand()}
+	return []command{lintCommand(), runCommand(), testCommand(), replayCommand(), startCommand(), runsCommand(), journalCommand(), eventsCommand(), schedulesCommand(), workflowsCommand(), pythonPathCommand(), completionCommand(), versionCommand(), helpCommand(), completeHiddenCommand(), kubectlCompleteHiddenCommand()}
 }
 
 // Main runs the CLI with args (without the program's name) and returns the exit status. name

@@ -12,6 +12,18 @@ import (
 // dialects, means the scripts never drift from the commands and flags they complete.
 const completeCommand = "__complete"
 
+// KubectlCompleteCommand is the hidden verb behind cmd/kubectl_complete-centaur: the same
+// candidates as __complete, in the format kubectl reads from a plugin's completion command
+// (Cobra's: a candidate per line, then ":0" to let the shell add file names or ":4" not to).
+const KubectlCompleteCommand = "__kubectl_complete"
+
+// Cobra's directives that kubectl understands: the shell's default completion (file names)
+// after the candidates, or none.
+const (
+	cobraDefault    = ":0"
+	cobraNoFileComp = ":4"
+)
+
 // filesMarker and noFilesMarker end __complete's answer: whether the shell should also offer
 // file names (a workflow file, a journal, a directory) or only the candidates printed.
 const (
@@ -73,6 +85,29 @@ func completeHiddenCommand() command {
 				fmt.Fprintln(e.stdout, filesMarker)
 			} else {
 				fmt.Fprintln(e.stdout, noFilesMarker)
+			}
+			return ExitOK
+		},
+	}
+}
+
+// kubectlCompleteHiddenCommand is __kubectl_complete: __complete for kubectl's plugin
+// completion.
+func kubectlCompleteHiddenCommand() command {
+	return command{
+		name:    KubectlCompleteCommand,
+		hidden:  true,
+		rawArgs: true,
+		usage:   KubectlCompleteCommand + " WORD... (the words typed after kubectl centaur, the last one being completed)",
+		run: func(e *env, _ any, args []string) int {
+			candidates, files := complete(args)
+			for _, c := range candidates {
+				fmt.Fprintln(e.stdout, c)
+			}
+			if files {
+				fmt.Fprintln(e.stdout, cobraDefault)
+			} else {
+				fmt.Fprintln(e.stdout, cobraNoFileComp)
 			}
 			return ExitOK
 		},

@@ -17,9 +17,31 @@ const asCentaur = "CENTAUR_CLI_TEST_AS_CENTAUR"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(asCentaur) == "1" {
+		switch filepath.Base(os.Args[0]) {
+		case "kubectl_complete-centaur": // as cmd/kubectl_complete-centaur
+			os.Exit(cli.Main("kubectl centaur", append([]string{cli.KubectlCompleteCommand}, os.Args[1:]...), os.Stdout, os.Stderr))
+		case "kubectl-centaur":
+			os.Exit(cli.Main("kubectl centaur", os.Args[1:], os.Stdout, os.Stderr))
+		}
 		os.Exit(cli.Main("centaur", os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
+}
+
+// binDir returns a directory for PATH in which this test binary is each of names.
+func binDir(t *testing.T, names ...string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for _, name := range names {
+		if err := os.Symlink(self, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bin
 }
 
 func TestCompleteOffersWhatMayComeNext(t *testing.T) {
@@ -83,14 +105,7 @@ func TestBashCompletionCompletesInARealShell(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bash is needed to test the bash completion script: %v", err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	if err := os.Symlink(self, filepath.Join(bin, "centaur")); err != nil {
-		t.Fatal(err)
-	}
+	bin := binDir(t, "centaur")
 	work := t.TempDir()
 	for _, name := range []string{"nightly.star", "notes.txt"} {
 		if err := os.WriteFile(filepath.Join(work, name), nil, 0o644); err != nil {
@@ -130,5 +145,32 @@ func TestCompletionScriptsCallTheHiddenCommand(t *testing.T) {
 	}
 	if r := centaur(t, "help"); strings.Contains(r.stdout, "__complete") {
 		t.Errorf("help lists the hidden command:\n%s", r.stdout)
+	}
+}
+
+// TestKubectlCompletesThePlugin asks the real kubectl to complete `kubectl centaur ...`, with
+// kubectl-centaur and kubectl_complete-centaur on PATH as a user installs them.
+func TestKubectlCompletesThePlugin(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatalf("kubectl is needed to test the plugin's completion: %v", err)
+	}
+	bin := binDir(t, "kubectl-centaur", "kubectl_complete-centaur")
+	for _, tc := range []struct {
+		words     []string // after kubectl centaur, the last one being completed
+		want      []string
+		directive string
+	}{
+		{words: []string{"ru"}, want: []string{"run", "runs"}, directive: ":4"},
+		{words: []string{"schedules", ""}, want: []string{"list", "trigger", "pause", "resume"}, directive: ":4"},
+		{words: []string{"lint", ""}, directive: ":0"},
+	} {
+		cmd := exec.Command(kubectl, append([]string{"__complete", "centaur"}, tc.words...)...)
+		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), asCentaur+"=1")
+		out, err := cmd.Output()
+		lines := strings.Fields(string(out))
+		if err != nil || len(lines) == 0 || lines[len(lines)-1] != tc.directive || !slices.Equal(lines[:len(lines)-1], tc.want) && len(tc.want) > 0 {
+			t.Errorf("kubectl __complete centaur %q = %q (%v); want %q then %s", tc.words, lines, err, tc.want, tc.directive)
+		}
 	}
 }
