@@ -25,6 +25,9 @@ type host struct {
 	mu sync.Mutex
 	// missing is the last event query no event answered, for the error that ends the run.
 	missing *engine.EventQuery
+	// asked holds the waits AskEvent was asked about (a wait is its query and the number of
+	// events the run received before it), so that a person is asked once a wait.
+	asked map[string]bool
 	// started holds the result of every child run and agent turn, by id.
 	started map[string]engine.Result
 	// childWorkflow names the workflow of each child run, for the trace.
@@ -37,6 +40,12 @@ var _ engine.Host = (*host)(nil)
 // received, as the manager does over WorkflowEvents.
 func (h *host) FindEvent(_ context.Context, q engine.EventQuery) (engine.EventRecord, bool, error) {
 	ev, ok := h.s.events.find(q)
+	if !ok {
+		var err error
+		if ev, ok, err = h.askEvent(q); err != nil {
+			return engine.EventRecord{}, false, err
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !ok {
@@ -45,6 +54,36 @@ func (h *host) FindEvent(_ context.Context, q engine.EventQuery) (engine.EventRe
 	}
 	h.missing = nil
 	return ev, true, nil
+}
+
+// askEvent asks Options.AskEvent, once per wait, for the event q waits for, and adds what it
+// gives to the pool.
+func (h *host) askEvent(q engine.EventQuery) (engine.EventRecord, bool, error) {
+	wait := EventWait{Run: h.run, EventType: q.Type, CorrelationID: q.CorrelationID}
+	key := fmt.Sprintf("%s\x00%s\x00%d", q.Type, q.CorrelationID, len(q.Exclude))
+	h.mu.Lock()
+	ask := h.s.opts.AskEvent != nil && !h.asked[key]
+	if ask {
+		if h.asked == nil {
+			h.asked = map[string]bool{}
+		}
+		h.asked[key] = true
+	}
+	n := len(h.asked)
+	h.mu.Unlock()
+	if !ask {
+		return engine.EventRecord{}, false, nil
+	}
+	payload, given, err := h.s.opts.AskEvent(wait)
+	if err != nil {
+		return engine.EventRecord{}, false, fmt.Errorf("ask for event %s (correlation %q): %w", q.Type, q.CorrelationID, err)
+	}
+	if !given {
+		return engine.EventRecord{}, false, nil
+	}
+	h.s.events.add(childID(h.run, fmt.Sprintf("asked-%d", n)), Event{EventType: q.Type, CorrelationID: q.CorrelationID, Payload: payload})
+	ev, ok := h.s.events.find(q)
+	return ev, ok, nil
 }
 
 // SendEvent adds the event to the session's pool, where this run, its parent and its children

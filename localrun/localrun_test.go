@@ -215,6 +215,47 @@ func TestRunCannotGoOn(t *testing.T) {
 	}
 }
 
+func TestAskEventAnswersAWaitOnce(t *testing.T) {
+	d := loadFlows(t)
+	var asked []localrun.EventWait
+	given := func(wait localrun.EventWait) (json.RawMessage, bool, error) {
+		asked = append(asked, wait)
+		return json.RawMessage(`{"decision": "approved"}`), true, nil
+	}
+	res, err, _ := runFlow(t, d, "waiter", localrun.Options{AskEvent: given})
+	if err != nil || !res.Succeeded() || string(res.Output) != `{"decision":"approved"}` {
+		t.Fatalf("Run = %+v, %v; want the asked payload as output", res, err)
+	}
+	if len(asked) != 1 || asked[0] != (localrun.EventWait{Run: "local-waiter", EventType: "approval.decided", CorrelationID: "req-7"}) {
+		t.Errorf("asked %+v, want the one wait of local-waiter", asked)
+	}
+
+	// A given event answers first: nobody is asked.
+	asked = nil
+	opts := localrun.Options{AskEvent: given, Events: []localrun.Event{{EventType: "approval.decided", CorrelationID: "req-7", Payload: json.RawMessage(`1`)}}}
+	if res, err, _ := runFlow(t, d, "waiter", opts); err != nil || string(res.Output) != "1" || len(asked) != 0 {
+		t.Errorf("with the event given: %+v, %v, asked %+v", res, err, asked)
+	}
+
+	// Declined: the run stops as without AskEvent, asked once.
+	asked = nil
+	declined := func(wait localrun.EventWait) (json.RawMessage, bool, error) {
+		asked = append(asked, wait)
+		return nil, false, nil
+	}
+	_, err, _ = runFlow(t, d, "waiter", localrun.Options{AskEvent: declined})
+	var missing *localrun.MissingEventError
+	if !errors.As(err, &missing) || len(asked) != 1 {
+		t.Errorf("declined: %v, asked %d times; want a *MissingEventError after one question", err, len(asked))
+	}
+
+	// An error of AskEvent (the prompt's input ended badly) stops the run with it.
+	broken := func(localrun.EventWait) (json.RawMessage, bool, error) { return nil, false, errors.New("stdin closed") }
+	if _, err, _ := runFlow(t, d, "waiter", localrun.Options{AskEvent: broken}); err == nil || !strings.Contains(err.Error(), "stdin closed") {
+		t.Errorf("AskEvent's error: %v", err)
+	}
+}
+
 func TestAgentReplyErrorFailsTheTurn(t *testing.T) {
 	d := loadFlows(t)
 	opts := orderOptions()

@@ -47,6 +47,14 @@ type AgentTurn struct {
 	Request durable.AgentRequest
 }
 
+// EventWait is a wait for an event that no given event answers, as AskEvent is told of it.
+type EventWait struct {
+	// Run is the id of the waiting run (a child's id for a child's wait).
+	Run string
+	// EventType and CorrelationID are what the wait asks for.
+	EventType, CorrelationID string
+}
+
 // FixedReply returns an Options.AgentReply that answers every turn with reply.
 func FixedReply(reply string) func(AgentTurn) (string, error) {
 	return func(AgentTurn) (string, error) { return reply, nil }
@@ -59,6 +67,10 @@ type Options struct {
 	Input json.RawMessage
 	// Events are the events the run (and its children) may receive, oldest first.
 	Events []Event
+	// AskEvent, when not nil, is asked for the payload of an event a run waits for and no
+	// event of Events answers, once per wait (a person at a prompt): given false, the wait
+	// goes on as without it (it times out, or the run stops with a *MissingEventError).
+	AskEvent func(wait EventWait) (payload json.RawMessage, given bool, err error)
 	// AgentReply answers agent turns; its error fails the turn (reason AgentFailed), as a
 	// failed AgentRun would, except a *MissingReplyError, which ends the run as a nil
 	// AgentReply does for every turn (a test's reply for some turns but not this one).

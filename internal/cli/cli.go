@@ -33,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -82,6 +83,8 @@ type command struct {
 type env struct {
 	name           string // the program's name as the user typed it: centaur or kubectl centaur
 	stdout, stderr io.Writer
+	// stdin is where run --prompt reads a person's answers: the process's standard input.
+	stdin io.Reader
 }
 
 // commands lists the verbs in the order help shows them.
@@ -92,7 +95,7 @@ func commands() []command {
 // Main runs the CLI with args (without the program's name) and returns the exit status. name
 // is how usage lines call the program ("centaur", or "kubectl centaur" for the plugin).
 func Main(name string, args []string, stdout, stderr io.Writer) int {
-	e := &env{name: name, stdout: stdout, stderr: stderr}
+	e := &env{name: name, stdout: stdout, stderr: stderr, stdin: os.Stdin}
 	if len(args) == 0 {
 		e.usage(stderr)
 		return ExitUsage

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,5 +105,58 @@ func TestRunRunsTheProductsPythonExampleWithAMockedAgent(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Fatalf("stdout lacks %q:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// askingFile waits for an event, then asks an agent.
+const askingFile = `WORKFLOW_NAME = "asking"
+
+def handler(inp, ctx):
+    paid = ctx.wait_for_event("paid", "order.paid", correlation_id = "o-7")
+    note = ctx.run_agent("note", text = "Thank the customer for paying %s" % paid["amount"])
+    return {"paid": paid, "note": note}
+`
+
+// TestRunPromptAsksOnStandardInput runs centaur run --prompt as a process, with its answers
+// piped to its standard input as a person would type them.
+func TestRunPromptAsksOnStandardInput(t *testing.T) {
+	isolateCache(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "asking.star")
+	if err := os.WriteFile(file, []byte(askingFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := binDir(t, "centaur")
+	for _, tc := range []struct {
+		name, stdin string
+		exit        int
+		stdout      string // a substring of stdout
+		stderr      []string
+	}{
+		{name: "an event and a reply typed", stdin: "{not json\n{\"amount\": 6}\nYou are welcome.\n", exit: cli.ExitOK,
+			stdout: `output {"paid":{"amount":6},"note":"You are welcome."}`,
+			stderr: []string{`run local-asking waits for event order.paid (correlation "o-7"): payload as JSON`, "not JSON: {not json",
+				"run local-asking asks agent turn note: Thank the customer for paying 6\nreply> "}},
+		{name: "input ends at the reply", stdin: "{\"amount\": 6}\n", exit: cli.ExitFailed,
+			stderr: []string{`asks agent turn "note" and no agent reply is configured`}},
+		{name: "input ends at the wait", stdin: "", exit: cli.ExitFailed,
+			stderr: []string{"no such event is left among those given"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(bin, "centaur"), "run", "--prompt", file)
+			cmd.Env = append(os.Environ(), asCentaur+"=1")
+			cmd.Stdin = strings.NewReader(tc.stdin)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			exit := cmd.ProcessState.ExitCode()
+			bad := exit != tc.exit || !strings.Contains(stdout.String(), tc.stdout)
+			for _, s := range tc.stderr {
+				bad = bad || !strings.Contains(stderr.String(), s)
+			}
+			if bad {
+				t.Errorf("centaur run --prompt with %q = exit %d (%v)\nstdout:\n%s\nstderr:\n%s", tc.stdin, exit, err, stdout.String(), stderr.String())
+			}
+		})
 	}
 }
