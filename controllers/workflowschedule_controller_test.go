@@ -341,7 +341,14 @@ var _ = Describe("A WorkflowSchedule", func() {
 		expect := func(ws *workflowsv1alpha1.WorkflowSchedule, runs []string, ticks ...string) {
 			GinkgoHelper()
 			Expect(runTicks(scheduleRuns(ws))).To(Equal(append([]string{rfc(night)}, runs...)))
-			Expect(tickSummary(getSchedule(ws).Status.RecentTicks)).To(Equal(append([]string{"Started/Scheduled@" + rfc(night)}, ticks...)))
+			summary := tickSummary(getSchedule(ws).Status.RecentTicks)
+			// The night before the downtime started its one run (runTicks says so): recorded as
+			// Scheduled, or as AlreadyStarted when a retried reconcile (a write conflict on a
+			// loaded machine) found the run its first attempt had created.
+			if len(summary) > 0 && summary[0] == "Started/AlreadyStarted@"+rfc(night) {
+				summary[0] = "Started/Scheduled@" + rfc(night)
+			}
+			Expect(summary).To(Equal(append([]string{"Started/Scheduled@" + rfc(night)}, ticks...)))
 		}
 		expect(none, nil, "Skipped/NotCaughtUp@"+d1+"x3")
 		expect(latest, []string{d3}, "Skipped/NotCaughtUp@"+d1+"x2", "Started/CaughtUp@"+d3)

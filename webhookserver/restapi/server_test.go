@@ -101,7 +101,7 @@ var _ = Describe("graceful shutdown", func() {
 		answered := make(chan int, 1)
 		go func() {
 			defer GinkgoRecover()
-			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"workflow_name": "slow", "input": {"millis": 800}, "eager_start": true}`))
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"workflow_name": "slow", "input": {"millis": 3000}, "eager_start": true}`))
 			req.Header.Set(restapi.APIKeyHeader, adminKey)
 			resp, err := http.DefaultClient.Do(req)
 			Expect(err).NotTo(HaveOccurred())
@@ -109,7 +109,7 @@ var _ = Describe("graceful shutdown", func() {
 			answered <- resp.StatusCode
 		}()
 		// The request is in flight once its run exists: eager start then executes the run's
-		// 800 ms step before it answers.
+		// 3 s step before it answers (long enough for a loaded machine to see the run first).
 		Eventually(slowRuns, 5*time.Second, 10*time.Millisecond).Should(ContainElement(Not(BeElementOf(before))))
 		Expect(answered).NotTo(Receive(), "answered before the server was stopped: nothing was in flight")
 		cancel()
