@@ -123,7 +123,25 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request, slug string, ro
 	if ok, wait := s.slugRates.Allow(slug, time.Now()); !ok {
 		return rateLimited(wait, "this webhook takes more deliveries than it may; retry after the time in Retry-After")
 	}
+	if challenge, ok := urlVerification(env); ok {
+		return outcome{label: outcomeChallenge, challenge: challenge}
+	}
 	return s.startRun(r.Context(), route, env, trigger, triggerKeyLabel(route, triggerKeyValue(route, r.Header, env)))
+}
+
+// urlVerification recognizes Slack's URL verification, the delivery Slack sends when an
+// Events API request URL is saved ({"type": "url_verification", "challenge": "..."}) and which
+// it wants answered with the challenge: it returns the challenge. Only a verified delivery
+// gets here, so only the holder of the secret can have a challenge echoed; it starts no run.
+func urlVerification(env envelope.Envelope) (string, bool) {
+	var body struct {
+		Type      string  `json:"type"`
+		Challenge *string `json:"challenge"`
+	}
+	if json.Unmarshal(env.Webhook.Body, &body) != nil || body.Type != "url_verification" || body.Challenge == nil {
+		return "", false
+	}
+	return *body.Challenge, true
 }
 
 // lookupRoute returns the route of slug, or false when there is none (or no table).
