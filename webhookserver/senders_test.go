@@ -284,4 +284,24 @@ var _ = Describe("Senders beyond GitHub, signed by their own libraries", func() 
 		Expect(cond.Message).To(ContainSubstring("unknown placeholder {ts}"))
 		expectRefused(send(signedBy(slug, "X-Sig", "not-a-signature-of-the-unusable-scheme", []byte(`{}`))), http.StatusServiceUnavailable, apierror.CodeNotReady)
 	})
+
+	It("serves a webhook a workflow declares with a preset (HmacAuth.stripe, BodyTriggerKey) as the stripe package signs it", func() {
+		secret := "whsec_declared_stripe_secret"
+		sigs := providerLibraries(
+			senderJob{Sender: "stripe", Payload: `{"id":"evt_declared","type":"charge.succeeded"}`, Secret: secret, Timestamp: time.Now().Unix()},
+			senderJob{Sender: "stripe", Payload: `{"id":"evt_declared","type":"charge.succeeded"}`, Secret: secret, Timestamp: time.Now().Unix() - 3600},
+		)
+		body := []byte(`{"id":"evt_declared","type":"charge.succeeded"}`)
+		Eventually(func() string { return send(signedBy(stripeHookSlug, "Stripe-Signature", sigs[0].Header, body)).errorCode() },
+			waitFor, pollAt).Should(Equal(apierror.CodeNotReady), "no Secret yet")
+		createSecret(operatorNamespace, "stripe-hook", map[string]string{"signing-secret": secret})
+		Eventually(func() int { return send(signedBy(stripeHookSlug, "Stripe-Signature", sigs[0].Header, body)).status },
+			waitFor, pollAt).Should(Equal(http.StatusAccepted))
+		again := send(signedBy(stripeHookSlug, "Stripe-Signature", sigs[0].Header, body))
+		Expect(again.status).To(Equal(http.StatusOK), string(again.body))
+		expectUnauthorized(send(signedBy(stripeHookSlug, "Stripe-Signature", sigs[1].Header, body)))
+		runs := runsOf(codeNamespace, stripeHookSlug)
+		Expect(runs).To(HaveLen(1))
+		Expect(runs[0].Spec.WorkflowName).To(Equal("stripe_hooked"))
+	})
 })
