@@ -292,7 +292,9 @@ var _ = Describe("Senders beyond GitHub, signed by their own libraries", func() 
 			senderJob{Sender: "stripe", Payload: `{"id":"evt_declared","type":"charge.succeeded"}`, Secret: secret, Timestamp: time.Now().Unix() - 3600},
 		)
 		body := []byte(`{"id":"evt_declared","type":"charge.succeeded"}`)
-		Eventually(func() string { return send(signedBy(stripeHookSlug, "Stripe-Signature", sigs[0].Header, body)).errorCode() },
+		Eventually(func() string {
+			return send(signedBy(stripeHookSlug, "Stripe-Signature", sigs[0].Header, body)).errorCode()
+		},
 			waitFor, pollAt).Should(Equal(apierror.CodeNotReady), "no Secret yet")
 		createSecret(operatorNamespace, "stripe-hook", map[string]string{"signing-secret": secret})
 		Eventually(func() int { return send(signedBy(stripeHookSlug, "Stripe-Signature", sigs[0].Header, body)).status },
