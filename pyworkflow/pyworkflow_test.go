@@ -16,6 +16,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
+	"github.com/centaur-dev/workflow-operator/internal/testpython"
 	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
@@ -631,5 +632,27 @@ async def handler(inp, ctx):
 	}
 	if a := got["token"].Auth; a != (durable.WebhookAuth{Scheme: "token", SecretRef: "S", Header: "Authorization", Prefix: "Bearer "}) {
 		t.Errorf("TokenAuth(...) = %+v", a)
+	}
+}
+
+func TestAnUnusableHmacSchemeDoesNotLoad(t *testing.T) {
+	dir := t.TempDir()
+	testpython.WriteDir(t, dir, map[string]string{"hooks.py": `
+from api.webhooks import HmacAuth, WebhookSpec
+
+WORKFLOW_NAME = "hooks"
+WEBHOOKS = [WebhookSpec(slug="acme", auth=HmacAuth(secret_ref="S", signed_template="{ts}.{body}", timestamp_header="X-Ts"))]
+
+async def handler(inp, ctx):
+    return 1
+`})
+	files, err := (&pyworkflow.Loader{Pool: newPool(t)}).LoadDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var le *workflowfile.LoadError
+	if len(files) != 1 || !errors.As(files[0].Err, &le) || le.Reason != workflowfile.ReasonInvalidWebhook ||
+		!strings.Contains(le.Message, "unknown placeholder {ts}") || le.Line != 5 {
+		t.Fatalf("%+v (%v)", files, le)
 	}
 }
