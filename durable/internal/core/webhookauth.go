@@ -36,6 +36,12 @@ func (a WebhookAuth) check() error {
 		return fmt.Errorf("timestamp_tolerance %s is negative", a.TimestampTolerance)
 	}
 	switch a.Scheme {
+	case WebhookSchemeGitHub, WebhookSchemeStandardWebhooks:
+		b := a
+		b.TimestampTolerance = 0
+		if b.hasHMACSettings() || a.Header != "" || a.Prefix != "" || a.Scheme == WebhookSchemeGitHub && a.TimestampTolerance != 0 {
+			return fmt.Errorf("the %s scheme has its own header and signature: it takes only secret_ref (and, for standard-webhooks, timestamp_tolerance)", a.Scheme)
+		}
 	case WebhookSchemeHMAC, WebhookSchemeToken:
 		if a.Scheme == WebhookSchemeToken && a.hasHMACSettings() {
 			return fmt.Errorf("TokenAuth takes only secret_ref, header and prefix, not %v", hmacFieldNames)
