@@ -344,7 +344,7 @@ func hmacConfig(provider workflowsv1alpha1.WebhookProvider, auth *workflowsv1alp
 		h := auth.HMAC
 		return signature.HMACConfig{Header: h.Header, Prefix: h.Prefix, Encoding: h.Encoding, Algorithm: h.Algorithm,
 			SignedTemplate: h.SignedTemplate, TimestampHeader: h.TimestampHeader, SignatureKey: h.SignatureKey,
-			TimestampKey: h.TimestampKey, IDHeader: h.IDHeader}
+			TimestampKey: h.TimestampKey, IDHeader: h.IDHeader, TimestampField: h.TimestampField}
 	}
 	return signature.HMACConfig{}
 }

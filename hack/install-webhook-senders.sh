@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the webhook providers' own npm libraries that webhookserver's tests sign deliveries
-# with (test/webhook-senders: stripe, @shopify/shopify-api, @slack/events-api and
+# with (test/webhook-senders: stripe, @shopify/shopify-api, @slack/events-api, @linear/sdk and
 # @octokit/webhooks-methods, pinned by its package-lock.json), and prints what it found.
 #
 #   - node and npm on PATH, node 20 or later: use them.

@@ -74,6 +74,7 @@ type AuthDecl struct {
 	TimestampKey       string   `json:"timestamp_key"`
 	SignatureKey       string   `json:"signature_key"`
 	IDHeader           string   `json:"id_header"`
+	TimestampField     string   `json:"timestamp_field"`
 	TimestampTolerance *float64 `json:"timestamp_tolerance"`
 }
 

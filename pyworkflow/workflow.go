@@ -143,7 +143,8 @@ func webhookSpec(d pyworker.WebhookDecl) durable.WebhookSpec {
 		a := d.Auth
 		spec.Auth = durable.WebhookAuth{Scheme: a.Scheme, SecretRef: a.SecretRef, Header: a.Header, Prefix: a.Prefix,
 			Algorithm: a.Algorithm, Encoding: a.Encoding, SignedTemplate: a.SignedTemplate, TimestampHeader: a.TimestampHeader,
-			TimestampKey: a.TimestampKey, SignatureKey: a.SignatureKey, IDHeader: a.IDHeader, TimestampTolerance: seconds(a.TimestampTolerance)}
+			TimestampKey: a.TimestampKey, SignatureKey: a.SignatureKey, IDHeader: a.IDHeader, TimestampField: a.TimestampField,
+			TimestampTolerance: seconds(a.TimestampTolerance)}
 	}
 	return spec
 }

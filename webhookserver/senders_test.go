@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,7 +26,7 @@ import (
 // (test/webhook-senders, installed by hack/install-webhook-senders.sh, which `make test`
 // runs): what the endpoint accepts is what the provider's code produces, not this package's
 // idea of it. Slack publishes no signer, only its verifier: there the test signs and Slack's
-// code judges, and the endpoint must judge alike.
+// code judges, and the endpoint must judge alike; so for Linear, whose @linear/sdk verifies.
 
 // sendersDir holds the providers' npm libraries and sign.mjs.
 var sendersDir = filepath.Join("..", "test", "webhook-senders")
@@ -217,6 +218,49 @@ var _ = Describe("Senders beyond GitHub, signed by their own libraries", func() 
 			send(signedBy(slug, "X-Shopify-Hmac-Sha256", sigs[1].Header, body, id...)),
 			send(signedBy(slug, "X-Shopify-Hmac-Sha256", sigs[0].Header, []byte(`{"id":820982911946154508,"total_price":"0.00"}`), id...)),
 		)
+		Expect(runsOf(ns, slug)).To(HaveLen(1))
+	})
+
+	It("verifies Linear deliveries as @linear/sdk judges them: the signature and the body's webhookTimestamp", func() {
+		slug, secret := unique("linear"), "lin_wh_signing_secret"
+		hmacEndpoint(ns, slug, secret, workflowsv1alpha1.HMACSettings{Header: "Linear-Signature", TimestampField: "webhookTimestamp"},
+			func(s *workflowsv1alpha1.WebhookEndpointSpec) {
+				s.TriggerKey, s.Auth.TimestampTolerance = "Linear-Delivery", &metav1.Duration{Duration: time.Minute}
+			})
+		issue := func(at time.Time, title string) []byte {
+			return []byte(fmt.Sprintf(`{"action":"create","type":"Issue","data":{"id":"2174add1","title":%q},"webhookTimestamp":%d}`, title, at.UnixMilli()))
+		}
+		now := time.Now()
+		type attempt struct {
+			name, key    string
+			signed, sent []byte
+		}
+		attempts := []attempt{
+			{name: "delivery", key: secret, signed: issue(now, "Crash")},
+			{name: "redelivery", key: secret, signed: issue(now, "Crash")},
+			{name: "wrong secret", key: "another-secret", signed: issue(now, "Crash")},
+			{name: "changed body", key: secret, signed: issue(now, "Crash"), sent: issue(now, "Crash!")},
+			{name: "stale", key: secret, signed: issue(now.Add(-10*time.Minute), "Old")},
+		}
+		jobs := make([]senderJob, len(attempts))
+		answers := make([]response, len(attempts))
+		for i, a := range attempts {
+			sig := hex.EncodeToString(hmacSHA256([]byte(a.key), a.signed))
+			sent := a.signed
+			if a.sent != nil {
+				sent = a.sent
+			}
+			jobs[i] = senderJob{Sender: "linear", Payload: string(sent), Secret: secret, Signature: sig}
+			answers[i] = send(signedBy(slug, "Linear-Signature", sig, sent, "Linear-Delivery", "234d1a4e-b617-4388-90fe-adc3633d6b72", "Linear-Event", "Issue"))
+		}
+		verdicts := providerLibraries(jobs...)
+		for i, a := range attempts {
+			By(a.name)
+			Expect(answers[i].status == http.StatusUnauthorized).To(Equal(!verdicts[i].Valid),
+				"@linear/sdk says valid=%v (%s); the endpoint answered %d %s", verdicts[i].Valid, verdicts[i].Reason, answers[i].status, answers[i].body)
+		}
+		expectAcceptedThenDuplicate(answers[0], answers[1])
+		expectUnauthorized(answers[2:]...)
 		Expect(runsOf(ns, slug)).To(HaveLen(1))
 	})
 

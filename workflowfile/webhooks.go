@@ -47,7 +47,8 @@ func (t *triggerValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable
 
 // authType is a predeclared auth constructor: HmacAuth, callable as HmacAuth(secret_ref,
 // header, prefix, algorithm, encoding, signed_template, timestamp_header, timestamp_key,
-// signature_key, id_header, timestamp_tolerance), or TokenAuth(secret_ref, header, prefix);
+// signature_key, id_header, timestamp_field, timestamp_tolerance), or TokenAuth(secret_ref,
+// header, prefix);
 // each with its presets as methods taking secret_ref (HmacAuth.stripe, TokenAuth.gitlab).
 type authType struct {
 	name    string
@@ -83,7 +84,7 @@ func (t authType) CallInternal(_ *starlark.Thread, args starlark.Tuple, kwargs [
 	if t.scheme == durable.WebhookSchemeHMAC {
 		pairs = append(pairs, "algorithm?", &auth.Algorithm, "encoding?", &auth.Encoding, "signed_template?", &auth.SignedTemplate,
 			"timestamp_header?", &auth.TimestampHeader, "timestamp_key?", &auth.TimestampKey, "signature_key?", &auth.SignatureKey,
-			"id_header?", &auth.IDHeader, "timestamp_tolerance?", &tolerance)
+			"id_header?", &auth.IDHeader, "timestamp_field?", &auth.TimestampField, "timestamp_tolerance?", &tolerance)
 	}
 	if err := starlark.UnpackArgs(t.name, args, kwargs, pairs...); err != nil {
 		return nil, &declarationError{reason: ReasonInvalidWebhook, err: err}

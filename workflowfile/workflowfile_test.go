@@ -552,6 +552,7 @@ WEBHOOKS = [
         timestamp_tolerance = timedelta(seconds = 90))),
     WebhookSpec(slug = "list", auth = HmacAuth(secret_ref = "S", header = "Sig", signature_key = "v1", timestamp_key = "t",
         signed_template = "{timestamp}.{body}", timestamp_tolerance = 30)),
+    WebhookSpec(slug = "body-time", auth = HmacAuth(secret_ref = "S", header = "L", timestamp_field = "webhookTimestamp", timestamp_tolerance = 60)),
 ]
 def handler(inp, ctx):
     return 1
@@ -569,6 +570,8 @@ def handler(inp, ctx):
 			Encoding: "base64", SignedTemplate: "{id}.{timestamp}.{body}", TimestampHeader: "X-Ts", IDHeader: "X-Id", TimestampTolerance: 90 * time.Second}},
 		"list": {Slug: "list", Auth: durable.WebhookAuth{Scheme: "hmac", SecretRef: "S", Header: "Sig", SignatureKey: "v1", TimestampKey: "t",
 			SignedTemplate: "{timestamp}.{body}", TimestampTolerance: 30 * time.Second}},
+		"body-time": {Slug: "body-time", Auth: durable.WebhookAuth{Scheme: "hmac", SecretRef: "S", Header: "L", TimestampField: "webhookTimestamp",
+			TimestampTolerance: time.Minute}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Webhooks() =\n%+v\nwant\n%+v", got, want)

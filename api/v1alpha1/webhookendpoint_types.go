@@ -75,6 +75,12 @@ type HMACSettings struct {
 	// idHeader carries the delivery id {id} stands for.
 	// +optional
 	IDHeader string `json:"idHeader,omitempty"`
+	// timestampField is a top-level field of the JSON body holding the time the delivery was
+	// sent, unix seconds or milliseconds (Linear's "webhookTimestamp"). The body is signed, so
+	// the field is too; a time further than auth.timestampTolerance from now is refused. It
+	// excludes timestampHeader and timestampKey.
+	// +optional
+	TimestampField string `json:"timestampField,omitempty"`
 }
 
 // TokenSettings configures the token provider.

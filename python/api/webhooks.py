@@ -68,6 +68,8 @@ class HmacAuth:
     - ``signature_key``: ``header`` is a comma-separated ``key=value`` list whose entries of this
       key are signatures (Stripe's ``"v1"``); ``timestamp_key`` is its timestamp entry (``"t"``).
     - ``id_header``: the header of the delivery id ``{id}`` stands for.
+    - ``timestamp_field``: the JSON body's field holding the time it was sent, unix seconds or
+      milliseconds (Linear's ``"webhookTimestamp"``), refused outside ``timestamp_tolerance``.
 
     Presets: ``HmacAuth.github``, ``.standard_webhooks``, ``.stripe``, ``.slack``, ``.shopify``,
     ``.linear`` and ``.intercom``, each taking ``secret_ref``. ``secret_ref`` names the signing
@@ -86,11 +88,12 @@ class HmacAuth:
     timestamp_key: str = ""
     signature_key: str = ""
     id_header: str = ""
+    timestamp_field: str = ""
     timestamp_tolerance: Union[float, timedelta, None] = None
 
     def __post_init__(self) -> None:
         for name in ("secret_ref", "header", "prefix", "scheme", "algorithm", "encoding", "signed_template",
-                     "timestamp_header", "timestamp_key", "signature_key", "id_header"):
+                     "timestamp_header", "timestamp_key", "signature_key", "id_header", "timestamp_field"):
             _string(f"HmacAuth: {name}", getattr(self, name))
         if self.scheme not in _SCHEMES:
             raise InvalidWebhook(f'HmacAuth: unknown scheme "{self.scheme}"; want github, hmac or standard-webhooks')
@@ -138,8 +141,9 @@ class HmacAuth:
 
     @classmethod
     def linear(cls, secret_ref: str) -> HmacAuth:
-        """Linear's ``Linear-Signature``: the hex HMAC-SHA256 of the body."""
-        return cls(secret_ref=secret_ref, header="Linear-Signature")
+        """Linear's ``Linear-Signature``: the hex HMAC-SHA256 of the body, whose
+        ``webhookTimestamp`` must lie within a minute of now."""
+        return cls(secret_ref=secret_ref, header="Linear-Signature", timestamp_field="webhookTimestamp", timestamp_tolerance=60)
 
     @classmethod
     def intercom(cls, secret_ref: str) -> HmacAuth:

@@ -255,7 +255,8 @@ def _trigger_header(key: object) -> object:
     return key
 
 
-_HMAC_FIELDS = ("algorithm", "encoding", "signed_template", "timestamp_header", "timestamp_key", "signature_key", "id_header")
+_HMAC_FIELDS = ("algorithm", "encoding", "signed_template", "timestamp_header", "timestamp_key", "signature_key", "id_header",
+                "timestamp_field")
 
 
 def _auth(auth: object) -> Dict[str, Any]:

@@ -12,13 +12,26 @@
 //       Slack publishes no signer, only verification: @slack/events-api's
 //       verifyRequestSignature judges the delivery the Go test signed, so the test can check
 //       that the endpoint answers as Slack's own code decides.
+//   {"sender": "linear",  "payload", "secret", "signature"} -> {"valid": bool}
+//       Likewise Linear: @linear/sdk's LinearWebhookClient.verify (the signature, and the
+//       body's webhookTimestamp within a minute).
 import { readFileSync } from "node:fs";
 import Stripe from "stripe";
 import { createSHA256HMAC, HashFormat } from "@shopify/shopify-api/runtime";
 import { sign } from "@octokit/webhooks-methods";
 import slackEvents from "@slack/events-api";
+import { LinearWebhookClient } from "@linear/sdk/webhooks";
 
 const stripe = new Stripe("sk_test_unused");
+
+// judged returns {valid: true} when check returns true, {valid: false, reason} when it throws.
+function judged(check) {
+  try {
+    return { valid: check() === true };
+  } catch (e) {
+    return { valid: false, reason: String(e.message) };
+  }
+}
 
 const senders = {
   stripe: async (j) => ({
@@ -26,20 +39,16 @@ const senders = {
   }),
   shopify: async (j) => ({ header: await createSHA256HMAC(j.secret, j.payload, HashFormat.Base64) }),
   github: async (j) => ({ header: await sign(j.secret, j.payload) }),
-  slack: async (j) => {
-    try {
-      return {
-        valid: slackEvents.verifyRequestSignature({
-          signingSecret: j.secret,
-          requestSignature: j.signature,
-          requestTimestamp: j.timestamp,
-          body: j.payload,
-        }),
-      };
-    } catch (e) {
-      return { valid: false, reason: String(e.message) };
-    }
-  },
+  slack: async (j) =>
+    judged(() =>
+      slackEvents.verifyRequestSignature({
+        signingSecret: j.secret,
+        requestSignature: j.signature,
+        requestTimestamp: j.timestamp,
+        body: j.payload,
+      }),
+    ),
+  linear: async (j) => judged(() => new LinearWebhookClient(j.secret).verify(Buffer.from(j.payload), j.signature)),
 };
 
 const jobs = JSON.parse(readFileSync(0, "utf8"));

@@ -29,6 +29,7 @@ func fuzzVerifiers(t *testing.T) map[string]Verifier {
 		"slack":       mustNew(t, HMAC, slackLike, 0),
 		"sha512-id":   mustNew(t, HMAC, HMACConfig{Header: "X-Signature", Algorithm: AlgorithmSHA512, IDHeader: "webhook-id", SignedTemplate: "{id}:{body}"}, 0),
 		"token":       mustNew(t, Token, HMACConfig{Header: "X-Gitlab-Token"}, 0),
+		"body-time":   mustNew(t, HMAC, HMACConfig{Header: "X-Signature", TimestampField: "webhookTimestamp"}, time.Minute),
 		"none":        mustNew(t, None, HMACConfig{}, 0),
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"hash"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,6 +64,7 @@ type headerHMACVerifier struct {
 	timestampKey string
 	signatureKey string
 	idHeader     string
+	timestampFld string
 	toleranceSec int64
 }
 
@@ -81,7 +84,7 @@ func newHMACVerifier(cfg HMACConfig, tolerance time.Duration) (*headerHMACVerifi
 		return nil, fmt.Errorf("hmac provider timestamp tolerance %s is negative: %w", tolerance, ErrInvalidConfig)
 	}
 	v := &headerHMACVerifier{provider: HMAC, header: cfg.Header, prefix: cfg.Prefix, timestampHdr: cfg.TimestampHeader,
-		timestampKey: cfg.TimestampKey, signatureKey: cfg.SignatureKey, idHeader: cfg.IDHeader,
+		timestampKey: cfg.TimestampKey, signatureKey: cfg.SignatureKey, idHeader: cfg.IDHeader, timestampFld: cfg.TimestampField,
 		toleranceSec: int64(cmp.Or(tolerance, DefaultTolerance) / time.Second)}
 	var err error
 	if v.decode, err = decoder(cfg.Encoding); err != nil {
@@ -129,8 +132,8 @@ func algorithm(name string) (func() hash.Hash, int, error) {
 
 // checkSources validates where the timestamp, the id and the signatures come from.
 func (v *headerHMACVerifier) checkSources() error {
-	if v.timestampHdr != "" && v.timestampKey != "" {
-		return fmt.Errorf("hmac provider: set timestamp_header or timestamp_key, not both: %w", ErrInvalidConfig)
+	if v.timestampHdr != "" && v.timestampKey != "" || v.timestampFld != "" && (v.timestampHdr != "" || v.timestampKey != "") {
+		return fmt.Errorf("hmac provider: set one of timestamp_header, timestamp_key and timestamp_field: %w", ErrInvalidConfig)
 	}
 	if v.timestampKey != "" && v.signatureKey == "" {
 		return fmt.Errorf("hmac provider: timestamp_key %q reads the signature header as a key=value list, which needs signature_key: %w", v.timestampKey, ErrInvalidConfig)
@@ -226,12 +229,42 @@ func (v *headerHMACVerifier) Verify(header http.Header, body []byte, secrets [][
 		want := v.sign(key, body, values)
 		for _, got := range candidates {
 			if hmac.Equal(got, want) {
-				return nil
+				return v.checkBodyTimestamp(body, now)
 			}
 		}
 	}
 	return fmt.Errorf("%s provider: none of the %d signatures in %s matches any of the %d secrets: %w",
 		v.provider, len(candidates), v.header, len(keys), ErrBadSignature)
+}
+
+// checkBodyTimestamp checks the signed body's timestamp field, when the scheme names one,
+// against now. It runs once the signature matched, so it parses authentic bodies only.
+func (v *headerHMACVerifier) checkBodyTimestamp(body []byte, now time.Time) error {
+	if v.timestampFld == "" {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	var n json.Number
+	if json.Unmarshal(body, &fields) != nil || fields[v.timestampFld] == nil {
+		return fmt.Errorf("%s provider: the body has no %q field: %w", v.provider, v.timestampFld, ErrMissingSignature)
+	}
+	if err := json.Unmarshal(fields[v.timestampFld], &n); err != nil {
+		return fmt.Errorf("%s provider: the body's %q is not a number: %w", v.provider, v.timestampFld, ErrBadSignature)
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsInf(f, 0) || math.Abs(f) > 1e18 {
+		return fmt.Errorf("%s provider: the body's %q is not a usable time: %w", v.provider, v.timestampFld, ErrBadSignature)
+	}
+	sec := int64(f)
+	if math.Abs(f) > 1e11 { // milliseconds
+		sec = int64(f / 1000)
+	}
+	nowSec := now.Unix()
+	if sec < subSat(nowSec, v.toleranceSec) || sec > addSat(nowSec, v.toleranceSec) {
+		return fmt.Errorf("%s provider: the body's %q (%d s) is more than %ds away from now (%d): %w",
+			v.provider, v.timestampFld, sec, v.toleranceSec, nowSec, ErrTimestampOutOfTolerance)
+	}
+	return nil
 }
 
 // signatures decodes the signatures of the header's value: one after the prefix, or, with a

@@ -176,3 +176,36 @@ func TestVerifyToken(t *testing.T) {
 	}
 	checkErr(t, v.Verify(hdr("X-Gitlab-Token", "x"), nil, [][]byte{{}}, time.Now()), ErrNoSecret)
 }
+
+func TestVerifyBodyTimestamp(t *testing.T) {
+	linear := HMACConfig{Header: "Linear-Signature", TimestampField: "webhookTimestamp"}
+	v := mustNew(t, HMAC, linear, time.Minute)
+	now := time.UnixMilli(1_700_000_000_000)
+	key := []byte("lin_wh_secret")
+	tests := []struct {
+		name, body string
+		want       error
+	}{
+		{name: "milliseconds, now", body: `{"action":"create","webhookTimestamp":1700000000000}`},
+		{name: "milliseconds, 59 s ago", body: `{"webhookTimestamp":1699999941000}`},
+		{name: "seconds", body: `{"webhookTimestamp":1700000030}`},
+		{name: "milliseconds, 61 s ago", body: `{"webhookTimestamp":1699999939000}`, want: ErrTimestampOutOfTolerance},
+		{name: "far future", body: `{"webhookTimestamp":1800000000000}`, want: ErrTimestampOutOfTolerance},
+		{name: "missing", body: `{"action":"create"}`, want: ErrMissingSignature},
+		{name: "not an object", body: `[1700000000000]`, want: ErrMissingSignature},
+		{name: "not a number", body: `{"webhookTimestamp":"soon"}`, want: ErrBadSignature},
+		{name: "huge", body: `{"webhookTimestamp":1e300}`, want: ErrBadSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := hdr("Linear-Signature", hex.EncodeToString(mac(key, []byte(tt.body))))
+			checkErr(t, v.Verify(h, []byte(tt.body), [][]byte{key}, now), tt.want)
+		})
+	}
+	stale := `{"webhookTimestamp":1}`
+	h := hdr("Linear-Signature", hex.EncodeToString(mac([]byte("other"), []byte(stale))))
+	checkErr(t, v.Verify(h, []byte(stale), [][]byte{key}, now), ErrBadSignature) // the signature is judged first
+	if _, err := New(HMAC, HMACConfig{Header: "X", TimestampField: "ts", TimestampHeader: "X-Ts", SignedTemplate: "{timestamp}.{body}"}, 0); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("two timestamp sources: %v", err)
+	}
+}

@@ -107,6 +107,11 @@ type HMACConfig struct {
 	TimestampKey string
 	// IDHeader carries the delivery id that {id} stands for.
 	IDHeader string
+	// TimestampField is a top-level field of the JSON body holding the time the delivery was
+	// sent, in unix seconds or milliseconds (a number above 1e11 counts as milliseconds):
+	// Linear's webhookTimestamp. The body is signed, so the field is too; a timestamp further
+	// than the tolerance from now is refused. It excludes TimestampHeader and TimestampKey.
+	TimestampField string
 }
 
 // Verifier checks one request against one or more secrets. Several secrets allow rotation

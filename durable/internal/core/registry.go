@@ -119,6 +119,9 @@ type WebhookAuth struct {
 	SignatureKey string
 	// IDHeader carries the delivery id {id} stands for.
 	IDHeader string
+	// TimestampField is the JSON body's field holding the time it was sent, unix seconds or
+	// milliseconds (Linear's "webhookTimestamp"); the body's signature covers it.
+	TimestampField string
 	// TimestampTolerance bounds how far a signed timestamp may lie from now; zero means five
 	// minutes.
 	TimestampTolerance time.Duration

@@ -12,7 +12,7 @@ import (
 // Field names of the hmac scheme's settings as workflow files spell them; error messages use
 // them so that they name what the author wrote.
 var hmacFieldNames = []string{"algorithm", "encoding", "signed_template", "timestamp_header", "timestamp_key",
-	"signature_key", "id_header", "timestamp_tolerance"}
+	"signature_key", "id_header", "timestamp_field", "timestamp_tolerance"}
 
 // HMACConfig returns the signature package's settings for the hmac and token schemes; header
 // is the signature's header when Header is empty.
@@ -22,7 +22,7 @@ func (a WebhookAuth) HMACConfig(header string) signature.HMACConfig {
 	}
 	return signature.HMACConfig{Header: header, Prefix: a.Prefix, Encoding: a.Encoding, Algorithm: a.Algorithm,
 		SignedTemplate: a.SignedTemplate, TimestampHeader: a.TimestampHeader, SignatureKey: a.SignatureKey,
-		TimestampKey: a.TimestampKey, IDHeader: a.IDHeader}
+		TimestampKey: a.TimestampKey, IDHeader: a.IDHeader, TimestampField: a.TimestampField}
 }
 
 // DefaultHMACHeader carries the signature of an hmac webhook that names no header.
@@ -74,8 +74,9 @@ var hmacPresets = map[string]WebhookAuth{
 		SignedTemplate: "v0:{timestamp}:{body}", TimestampTolerance: 5 * time.Minute},
 	// https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-2-validate-the-origin-of-your-webhook-to-ensure-its-coming-from-shopify
 	"shopify": {Scheme: WebhookSchemeHMAC, Header: "X-Shopify-Hmac-Sha256", Encoding: signature.EncodingBase64},
-	// https://linear.app/developers/webhooks#securing-webhooks
-	"linear": {Scheme: WebhookSchemeHMAC, Header: "Linear-Signature"},
+	// https://linear.app/developers/webhooks#securing-webhooks (and the webhookTimestamp check
+	// within a minute that @linear/sdk's LinearWebhookClient.verify makes)
+	"linear": {Scheme: WebhookSchemeHMAC, Header: "Linear-Signature", TimestampField: "webhookTimestamp", TimestampTolerance: time.Minute},
 	// https://developers.intercom.com/docs/references/webhooks/webhook-models#signed-notifications
 	"intercom": {Scheme: WebhookSchemeHMAC, Header: "X-Hub-Signature", Prefix: "sha1=", Algorithm: signature.AlgorithmSHA1},
 }
