@@ -202,6 +202,17 @@ var _ = Describe("Senders beyond GitHub, signed by their own libraries", func() 
 		Expect(string(inputOf(ns, answers[3].run().ID).Webhook.Body)).To(ContainSubstring(`"command":"/deploy"`))
 	})
 
+	It("echoes no challenge on an unsigned endpoint: there a URL verification is a delivery like any other", func() {
+		slug := unique("unsigned")
+		spec := workflowsv1alpha1.WebhookEndpointSpec{Slug: slug, WorkflowName: "webhook_echo", Provider: workflowsv1alpha1.ProviderNone}
+		expectReady(createEndpoint(ns, slug, spec), metav1.ConditionTrue, workflowsv1alpha1.ReasonReady)
+		h := http.Header{}
+		h.Set("Content-Type", "application/json")
+		r := send(delivery{slug: slug, header: h, body: []byte(`{"type":"url_verification","challenge":"echo-me"}`)})
+		Expect(r.status).To(Equal(http.StatusAccepted), string(r.body))
+		Expect(string(r.body)).NotTo(ContainSubstring("echo-me"))
+	})
+
 	It("verifies Shopify's X-Shopify-Hmac-Sha256 as @shopify/shopify-api computes it", func() {
 		slug, secret := unique("shopify"), "shpss_shopify_app_secret"
 		hmacEndpoint(ns, slug, secret, workflowsv1alpha1.HMACSettings{Header: "X-Shopify-Hmac-Sha256", Encoding: "base64"},

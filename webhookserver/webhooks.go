@@ -123,7 +123,7 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request, slug string, ro
 	if ok, wait := s.slugRates.Allow(slug, time.Now()); !ok {
 		return rateLimited(wait, "this webhook takes more deliveries than it may; retry after the time in Retry-After")
 	}
-	if challenge, ok := urlVerification(env); ok {
+	if challenge, ok := urlVerification(route, env); ok {
 		return outcome{label: outcomeChallenge, challenge: challenge}
 	}
 	return s.startRun(r.Context(), route, env, trigger, triggerKeyLabel(route, triggerKeyValue(route, r.Header, env)))
@@ -131,9 +131,13 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request, slug string, ro
 
 // urlVerification recognizes Slack's URL verification, the delivery Slack sends when an
 // Events API request URL is saved ({"type": "url_verification", "challenge": "..."}) and which
-// it wants answered with the challenge: it returns the challenge. Only a verified delivery
-// gets here, so only the holder of the secret can have a challenge echoed; it starts no run.
-func urlVerification(env envelope.Envelope) (string, bool) {
+// it wants answered with the challenge: it returns the challenge. Only a signed route's
+// verified delivery counts, so only the holder of the secret can have a challenge echoed (an
+// unsigned route starts a run of it like of any delivery); it starts no run.
+func urlVerification(route routes.Route, env envelope.Envelope) (string, bool) {
+	if len(route.Secrets) == 0 {
+		return "", false
+	}
 	var body struct {
 		Type      string  `json:"type"`
 		Challenge *string `json:"challenge"`
