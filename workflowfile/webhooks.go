@@ -7,7 +7,6 @@ import (
 	"time"
 
 	starlarktime "go.starlark.net/lib/time"
-
 	"go.starlark.net/starlark"
 
 	"github.com/centaur-dev/workflow-operator/durable"
@@ -48,8 +47,8 @@ func (t *triggerValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable
 // authType is a predeclared auth constructor: HmacAuth, callable as HmacAuth(secret_ref,
 // header, prefix, algorithm, encoding, signed_template, timestamp_header, timestamp_key,
 // signature_key, id_header, timestamp_field, timestamp_tolerance), or TokenAuth(secret_ref,
-// header, prefix);
-// each with its presets as methods taking secret_ref (HmacAuth.stripe, TokenAuth.gitlab).
+// header, prefix); each with its presets as methods taking secret_ref (HmacAuth.stripe,
+// TokenAuth.gitlab). One type serves both, so their presets and errors read alike.
 type authType struct {
 	name    string
 	scheme  string
