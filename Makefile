@@ -71,12 +71,16 @@ chart: helm ## Lint the chart and print what it renders with its default values.
 chromium: ## Find headless Chromium for the console's browser specs; as root, install Debian's chromium (SKIP_BROWSER=1 skips them).
 	bash hack/install-chromium.sh
 
+.PHONY: webhook-senders
+webhook-senders: ## Install the webhook providers' own npm libraries (pinned, cached) that webhookserver's tests sign deliveries with.
+	bash hack/install-webhook-senders.sh
+
 .PHONY: python
 python: ## Find a CPython 3.9+ for Python workflow files and their tests; as root, install Debian's python3.
 	bash hack/install-python.sh
 
 .PHONY: test
-test: verify-generated lint control-plane helm chromium python cli ## Run every test (Python package, unit, envtest and browser suites) with -race, and each fuzz target briefly; builds the centaur CLI.
+test: verify-generated lint control-plane helm chromium python webhook-senders cli ## Run every test (Python package, unit, envtest and browser suites) with -race, and each fuzz target briefly; builds the centaur CLI.
 	cd python && python3 -B -m unittest discover -s tests -t .
 	cd python && py=$$(for p in python3 /usr/bin/python3; do $$p -m pytest --version >/dev/null 2>&1 && { echo $$p; break; }; done); \
 		if [ -n "$$py" ]; then $$py -B -m pytest -q -p no:cacheprovider tests; else echo "pytest: not installed, the Python tests ran under unittest only"; fi

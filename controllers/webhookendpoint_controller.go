@@ -157,7 +157,7 @@ func (r *WebhookEndpointReconciler) evaluate(ctx context.Context, ep *workflowsv
 		unknown.Field = "spec.workflowName"
 		return notReady(route, workflowsv1alpha1.ReasonUnknownWorkflow, unknown.Error()), nil
 	}
-	verifier, err := signature.New(string(ep.Spec.Provider), hmacConfig(ep.Spec.Auth), tolerance(ep.Spec.Auth))
+	verifier, err := signature.New(string(ep.Spec.Provider), hmacConfig(ep.Spec.Provider, ep.Spec.Auth), tolerance(ep.Spec.Auth))
 	if err != nil {
 		return notReady(route, workflowsv1alpha1.ReasonInvalidSpec, fmt.Sprintf("the provider settings are unusable: %v; fix spec.provider and spec.auth", err)), nil
 	}
@@ -316,13 +316,14 @@ func endpointRoute(ep *workflowsv1alpha1.WebhookEndpoint) routes.Route {
 		WorkflowName:        ep.Spec.WorkflowName,
 		Provider:            string(ep.Spec.Provider),
 		TriggerKey:          strings.TrimSpace(ep.Spec.TriggerKey),
+		TriggerBodyField:    strings.TrimSpace(ep.Spec.TriggerBodyField),
 		Identity:            routes.IdentityFor(string(ep.Spec.Provider), ep.Spec.ReplayProtection == workflowsv1alpha1.ReplayProtectionTriggerKey),
 		MaxBodyBytes:        ep.Spec.MaxBodyBytes,
 		AllowedMethods:      upper(ep.Spec.AllowedMethods),
 		AllowedContentTypes: lower(ep.Spec.AllowedContentTypes),
 	}
-	if ep.Spec.Auth != nil && ep.Spec.Auth.HMAC != nil {
-		route.SensitiveHeaders = []string{ep.Spec.Auth.HMAC.Header}
+	if header := hmacConfig(ep.Spec.Provider, ep.Spec.Auth).Header; header != "" {
+		route.SensitiveHeaders = []string{header}
 	}
 	return route
 }
@@ -332,15 +333,23 @@ func endpointKey(nn types.NamespacedName) routes.Key {
 	return routes.Key{Origin: routes.OriginEndpoint, Namespace: nn.Namespace, Name: nn.Name}
 }
 
-// hmacConfig returns the hmac provider settings of auth, if any.
-func hmacConfig(auth *workflowsv1alpha1.WebhookAuth) signature.HMACConfig {
-	if auth == nil || auth.HMAC == nil {
+// hmacConfig returns the settings of the hmac or token provider in auth, if any.
+func hmacConfig(provider workflowsv1alpha1.WebhookProvider, auth *workflowsv1alpha1.WebhookAuth) signature.HMACConfig {
+	switch {
+	case auth == nil:
 		return signature.HMACConfig{}
+	case provider == workflowsv1alpha1.ProviderToken && auth.Token != nil:
+		return signature.HMACConfig{Header: auth.Token.Header, Prefix: auth.Token.Prefix}
+	case provider == workflowsv1alpha1.ProviderHMAC && auth.HMAC != nil:
+		h := auth.HMAC
+		return signature.HMACConfig{Header: h.Header, Prefix: h.Prefix, Encoding: h.Encoding, Algorithm: h.Algorithm,
+			SignedTemplate: h.SignedTemplate, TimestampHeader: h.TimestampHeader, SignatureKey: h.SignatureKey,
+			TimestampKey: h.TimestampKey, IDHeader: h.IDHeader, TimestampField: h.TimestampField}
 	}
-	return signature.HMACConfig{Header: auth.HMAC.Header, Prefix: auth.HMAC.Prefix, Encoding: auth.HMAC.Encoding}
+	return signature.HMACConfig{}
 }
 
-// tolerance returns the standard-webhooks timestamp tolerance of auth (zero: the default).
+// tolerance returns the signed timestamps' tolerance of auth (zero: the default).
 func tolerance(auth *workflowsv1alpha1.WebhookAuth) time.Duration {
 	if auth == nil || auth.TimestampTolerance == nil {
 		return 0

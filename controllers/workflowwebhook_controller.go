@@ -261,17 +261,17 @@ func (r *WorkflowWebhookReconciler) route(ctx context.Context, w catalog.Webhook
 	header := cmp.Or(auth.Header, CodeWebhookHMACHeader)
 	route := routes.Route{
 		Key: key, Slug: spec.Slug, WorkflowName: w.Entry.Name(),
-		Provider: cmp.Or(spec.Provider, auth.Scheme), TriggerKey: spec.TriggerKey,
+		Provider: cmp.Or(spec.Provider, auth.Scheme), TriggerKey: spec.TriggerKey, TriggerBodyField: spec.TriggerBodyField,
 		Identity:       routes.IdentityFor(auth.Scheme, spec.ReplayProtection == durable.ReplayProtectionTriggerKey),
 		AllowedMethods: upper(spec.AllowedMethods), AllowedContentTypes: lower(spec.AllowedContentTypes), Ready: true,
 	}
-	verifier, err := signature.New(auth.Scheme, signature.HMACConfig{Header: header, Prefix: auth.Prefix}, 0)
+	verifier, err := signature.New(auth.Scheme, auth.HMACConfig(header), auth.TimestampTolerance)
 	if err != nil {
 		route.Ready, route.Reason, route.Message = false, workflowsv1alpha1.ReasonInvalidSpec, err.Error()
 		return route, nil
 	}
 	route.Verifier = verifier
-	if auth.Scheme == signature.HMAC {
+	if auth.Scheme == signature.HMAC || auth.Scheme == signature.Token {
 		route.SensitiveHeaders = []string{header}
 	}
 	if auth.Scheme == signature.None {

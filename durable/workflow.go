@@ -95,3 +95,24 @@ type ScheduleSpec = core.ScheduleSpec
 func WithSchedule(spec ScheduleSpec) Option {
 	return core.WithSchedule(spec)
 }
+
+// WebhookSchemeToken is TokenAuth's scheme: a shared token in a header, compared in constant
+// time (GitLab's X-Gitlab-Token).
+const WebhookSchemeToken = core.WebhookSchemeToken
+
+// HmacPreset returns HmacAuth's preset name ("stripe", "slack", "shopify", "linear",
+// "intercom", "github", "standard_webhooks") signed with secretRef, or false when there is no
+// such preset: WithWebhook(WebhookSpec{Auth: auth, ...}).
+func HmacPreset(name, secretRef string) (WebhookAuth, bool) { return core.HmacPreset(name, secretRef) }
+
+// HmacPresetNames lists HmacAuth's presets, sorted.
+func HmacPresetNames() []string { return core.HmacPresetNames() }
+
+// TokenPreset returns TokenAuth's preset name ("gitlab") with secretRef, or false when there
+// is no such preset.
+func TokenPreset(name, secretRef string) (WebhookAuth, bool) {
+	return core.TokenPreset(name, secretRef)
+}
+
+// TokenPresetNames lists TokenAuth's presets, sorted.
+func TokenPresetNames() []string { return core.TokenPresetNames() }

@@ -53,18 +53,29 @@ type WebhookDecl struct {
 	Provider            string    `json:"provider"`
 	Auth                *AuthDecl `json:"auth"`
 	TriggerKey          string    `json:"trigger_key"`
+	TriggerBodyField    string    `json:"trigger_body_field"`
 	AllowedMethods      []string  `json:"allowed_methods"`
 	AllowedContentTypes []string  `json:"allowed_content_types"`
 	ReplayProtection    string    `json:"replay_protection"`
 	WebhookOnly         bool      `json:"webhook_only"`
 }
 
-// AuthDecl is a WebhookDecl's auth: HmacAuth(...), its presets, or "none".
+// AuthDecl is a WebhookDecl's auth: HmacAuth(...), TokenAuth(...), their presets, or "none".
+// TimestampTolerance is seconds.
 type AuthDecl struct {
-	Scheme    string `json:"scheme"`
-	SecretRef string `json:"secret_ref"`
-	Header    string `json:"header"`
-	Prefix    string `json:"prefix"`
+	Scheme             string   `json:"scheme"`
+	SecretRef          string   `json:"secret_ref"`
+	Header             string   `json:"header"`
+	Prefix             string   `json:"prefix"`
+	Algorithm          string   `json:"algorithm"`
+	Encoding           string   `json:"encoding"`
+	SignedTemplate     string   `json:"signed_template"`
+	TimestampHeader    string   `json:"timestamp_header"`
+	TimestampKey       string   `json:"timestamp_key"`
+	SignatureKey       string   `json:"signature_key"`
+	IDHeader           string   `json:"id_header"`
+	TimestampField     string   `json:"timestamp_field"`
+	TimestampTolerance *float64 `json:"timestamp_tolerance"`
 }
 
 // ScheduleDecl is one entry of a file's SCHEDULES; durations are seconds.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
+	"github.com/centaur-dev/workflow-operator/internal/testpython"
 	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
@@ -578,4 +580,79 @@ async def handler(inp, ctx):
 		t.Fatalf("outcome: %s; want the run executed again after its worker was lost mid-import", describe(out))
 	}
 	mustComplete(t, h.execute(), `"imported"`)
+}
+
+// TestPresetsAndSchemeFieldsMatchGo loads a Python file declaring every HmacAuth and TokenAuth
+// preset, a fully spelled HmacAuth and a BodyTriggerKey, and compares what the manager gets
+// with Go's presets (durable.HmacPreset, the table the Starlark loader uses too), so the two
+// tables cannot drift apart.
+func TestPresetsAndSchemeFieldsMatchGo(t *testing.T) {
+	var hooks []string
+	for _, name := range durable.HmacPresetNames() {
+		hooks = append(hooks, fmt.Sprintf(`WebhookSpec(slug="h-%s", auth=HmacAuth.%s(secret_ref="S"))`, strings.ReplaceAll(name, "_", "-"), name))
+	}
+	for _, name := range durable.TokenPresetNames() {
+		hooks = append(hooks, fmt.Sprintf(`WebhookSpec(slug="t-%s", auth=TokenAuth.%s(secret_ref="S"))`, name, name))
+	}
+	hooks = append(hooks, `WebhookSpec(slug="full", trigger_key=BodyTriggerKey("event.id"), auth=HmacAuth(secret_ref="S", header="X-Sig",
+        prefix="v1=", algorithm="sha512", encoding="base64", signed_template="{id}.{timestamp}.{body}", timestamp_header="X-Ts",
+        id_header="X-Id", timestamp_tolerance=timedelta(seconds=90)))`,
+		`WebhookSpec(slug="token", auth=TokenAuth(secret_ref="S", header="Authorization", prefix="Bearer "))`)
+	wf, _ := loadFile(t, &pyworkflow.Loader{Pool: newPool(t)}, "hooks.py", map[string]string{"hooks.py": `
+from datetime import timedelta
+from api.webhooks import BodyTriggerKey, HmacAuth, TokenAuth, WebhookSpec
+
+WORKFLOW_NAME = "hooks"
+WEBHOOKS = [` + strings.Join(hooks, ",\n    ") + `]
+
+async def handler(inp, ctx):
+    return 1
+`})
+	got := map[string]durable.WebhookSpec{}
+	for _, h := range wf.Webhooks() {
+		got[h.Slug] = h
+	}
+	for _, name := range durable.HmacPresetNames() {
+		want, _ := durable.HmacPreset(name, "S")
+		if a := got["h-"+strings.ReplaceAll(name, "_", "-")].Auth; a != want {
+			t.Errorf("HmacAuth.%s: Python declares %+v, Go %+v", name, a, want)
+		}
+	}
+	for _, name := range durable.TokenPresetNames() {
+		want, _ := durable.TokenPreset(name, "S")
+		if a := got["t-"+name].Auth; a != want {
+			t.Errorf("TokenAuth.%s: Python declares %+v, Go %+v", name, a, want)
+		}
+	}
+	full := got["full"]
+	want := durable.WebhookAuth{Scheme: "hmac", SecretRef: "S", Header: "X-Sig", Prefix: "v1=", Algorithm: "sha512", Encoding: "base64",
+		SignedTemplate: "{id}.{timestamp}.{body}", TimestampHeader: "X-Ts", IDHeader: "X-Id", TimestampTolerance: 90 * time.Second}
+	if full.Auth != want || full.TriggerBodyField != "event.id" || full.TriggerKey != "" {
+		t.Errorf("full = %+v, want auth %+v and trigger body field event.id", full, want)
+	}
+	if a := got["token"].Auth; a != (durable.WebhookAuth{Scheme: "token", SecretRef: "S", Header: "Authorization", Prefix: "Bearer "}) {
+		t.Errorf("TokenAuth(...) = %+v", a)
+	}
+}
+
+func TestAnUnusableHmacSchemeDoesNotLoad(t *testing.T) {
+	dir := t.TempDir()
+	testpython.WriteDir(t, dir, map[string]string{"hooks.py": `
+from api.webhooks import HmacAuth, WebhookSpec
+
+WORKFLOW_NAME = "hooks"
+WEBHOOKS = [WebhookSpec(slug="acme", auth=HmacAuth(secret_ref="S", signed_template="{ts}.{body}", timestamp_header="X-Ts"))]
+
+async def handler(inp, ctx):
+    return 1
+`})
+	files, err := (&pyworkflow.Loader{Pool: newPool(t)}).LoadDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var le *workflowfile.LoadError
+	if len(files) != 1 || !errors.As(files[0].Err, &le) || le.Reason != workflowfile.ReasonInvalidWebhook ||
+		!strings.Contains(le.Message, "unknown placeholder {ts}") || le.Line != 5 {
+		t.Fatalf("%+v (%v)", files, le)
+	}
 }

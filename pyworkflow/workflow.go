@@ -136,11 +136,15 @@ func (w *Workflow) checkInput(raw json.RawMessage) error {
 
 // webhookSpec converts a declared webhook.
 func webhookSpec(d pyworker.WebhookDecl) durable.WebhookSpec {
-	spec := durable.WebhookSpec{Slug: d.Slug, Provider: d.Provider, TriggerKey: d.TriggerKey,
+	spec := durable.WebhookSpec{Slug: d.Slug, Provider: d.Provider, TriggerKey: d.TriggerKey, TriggerBodyField: d.TriggerBodyField,
 		AllowedMethods: d.AllowedMethods, AllowedContentTypes: d.AllowedContentTypes, ReplayProtection: d.ReplayProtection,
 		WebhookOnly: d.WebhookOnly}
 	if d.Auth != nil {
-		spec.Auth = durable.WebhookAuth{Scheme: d.Auth.Scheme, SecretRef: d.Auth.SecretRef, Header: d.Auth.Header, Prefix: d.Auth.Prefix}
+		a := d.Auth
+		spec.Auth = durable.WebhookAuth{Scheme: a.Scheme, SecretRef: a.SecretRef, Header: a.Header, Prefix: a.Prefix,
+			Algorithm: a.Algorithm, Encoding: a.Encoding, SignedTemplate: a.SignedTemplate, TimestampHeader: a.TimestampHeader,
+			TimestampKey: a.TimestampKey, SignatureKey: a.SignatureKey, IDHeader: a.IDHeader, TimestampField: a.TimestampField,
+			TimestampTolerance: seconds(a.TimestampTolerance)}
 	}
 	return spec
 }

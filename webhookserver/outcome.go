@@ -27,13 +27,14 @@ const (
 	outcomeRateLimited = "rate_limited"
 	outcomeOverQuota   = "over_quota"
 	outcomeBusy        = "busy"
+	outcomeChallenge   = "challenge"
 )
 
 // webhookDeliveries counts deliveries by slug and outcome. Unknown slugs are counted with an
 // empty slug, so that a scanner cannot grow the label set.
 var webhookDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "centaur_webhook_deliveries_total",
-	Help: "Webhook deliveries received, by slug and outcome (accepted, duplicate, rejected, not_found, not_ready, unavailable, rate_limited).",
+	Help: "Webhook deliveries received, by slug and outcome (accepted, duplicate, rejected, not_found, not_ready, unavailable, rate_limited, challenge).",
 }, []string{"slug", "outcome"})
 
 func init() {
@@ -56,6 +57,9 @@ type outcome struct {
 	deleted bool
 	// err is why the run was not created (over_quota, unavailable), for the log.
 	err error
+	// challenge is what a verified URL-verification delivery asks to have echoed
+	// (outcomeChallenge); it starts no run.
+	challenge string
 }
 
 // refused is the outcome of a delivery that failed a check: not_found for a slug no endpoint
@@ -101,6 +105,10 @@ func (s *Server) answer(w http.ResponseWriter, route routes.Route, o outcome) {
 		answer := webhookResponse(o.run, true)
 		answer.RunDeleted = o.deleted
 		apierror.WriteJSON(w, http.StatusOK, answer)
+		return
+	case o.label == outcomeChallenge:
+		log.Info("webhook_url_verified", "slug", route.Slug)
+		apierror.WriteJSON(w, http.StatusOK, map[string]string{"challenge": o.challenge})
 		return
 	case o.label == outcomeOverQuota:
 		log.V(1).Info("webhook_run_over_quota", "slug", route.Slug, "namespace", o.run.Namespace, "reason", o.err.Error())

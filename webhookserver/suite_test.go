@@ -182,13 +182,24 @@ func (failingCreates) Create(context.Context, client.Object, ...client.CreateOpt
 }
 
 // testWorkflows are the suite's workflows: webhook_echo takes any envelope; code_hooked also
-// declares a webhook in code.
+// declares a webhook in code, and stripe_hooked one with HmacAuth's stripe preset.
 func testWorkflows() []durable.Workflow {
 	echo := func(_ *durable.Context, in json.RawMessage) (int, error) { return len(in), nil }
+	stripe, _ := durable.HmacPreset("stripe", stripeHookSecretRef)
 	return []durable.Workflow{
 		durable.Define("webhook_echo", echo),
 		durable.Define("code_hooked", echo, durable.WithWebhook(durable.WebhookSpec{
 			Slug: codeSlug, Provider: "github", TriggerKey: "X-GitHub-Delivery",
 		})),
+		durable.Define("stripe_hooked", echo, durable.WithWebhook(durable.WebhookSpec{
+			Slug: stripeHookSlug, Provider: "stripe", Auth: stripe, TriggerBodyField: "id",
+		})),
 	}
 }
+
+// The webhook stripe_hooked declares, and its secret_ref: a key of a Secret in the operator's
+// namespace.
+const (
+	stripeHookSlug      = "stripe-hook"
+	stripeHookSecretRef = "stripe-hook/signing-secret"
+)

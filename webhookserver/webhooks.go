@@ -123,7 +123,29 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request, slug string, ro
 	if ok, wait := s.slugRates.Allow(slug, time.Now()); !ok {
 		return rateLimited(wait, "this webhook takes more deliveries than it may; retry after the time in Retry-After")
 	}
-	return s.startRun(r.Context(), route, env, trigger, triggerKeyLabel(route, r.Header))
+	if challenge, ok := urlVerification(route, env); ok {
+		return outcome{label: outcomeChallenge, challenge: challenge}
+	}
+	return s.startRun(r.Context(), route, env, trigger, triggerKeyLabel(route, triggerKeyValue(route, r.Header, env)))
+}
+
+// urlVerification recognizes Slack's URL verification, the delivery Slack sends when an
+// Events API request URL is saved ({"type": "url_verification", "challenge": "..."}) and which
+// it wants answered with the challenge: it returns the challenge. Only a signed route's
+// verified delivery counts, so only the holder of the secret can have a challenge echoed (an
+// unsigned route starts a run of it like of any delivery); it starts no run.
+func urlVerification(route routes.Route, env envelope.Envelope) (string, bool) {
+	if len(route.Secrets) == 0 {
+		return "", false
+	}
+	var body struct {
+		Type      string  `json:"type"`
+		Challenge *string `json:"challenge"`
+	}
+	if json.Unmarshal(env.Webhook.Body, &body) != nil || body.Type != "url_verification" || body.Challenge == nil {
+		return "", false
+	}
+	return *body.Challenge, true
 }
 
 // lookupRoute returns the route of slug, or false when there is none (or no table).
@@ -202,19 +224,37 @@ func (s *Server) acceptDelivery(w http.ResponseWriter, r *http.Request, route ro
 	if err != nil {
 		return envelope.Envelope{}, "", &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeMalformedBody, Message: err.Error()}
 	}
-	return env, deliveryIdentity(route, r.Header, raw), nil
+	return env, deliveryIdentity(route, r.Header, raw, env), nil
 }
 
 // deliveryIdentity is what identifies the delivery, by the route's Identity: redeliveries,
 // and replays a signature cannot tell from them, map to the same run.
-func deliveryIdentity(route routes.Route, h http.Header, raw []byte) string {
+func deliveryIdentity(route routes.Route, h http.Header, raw []byte, env envelope.Envelope) string {
 	switch route.Identity {
 	case routes.IdentitySignedID:
 		return envelope.SignedIDIdentity(h, raw)
 	case routes.IdentityTrigger:
+		if route.TriggerBodyField != "" {
+			if v := envelope.BodyFieldValue(env.Webhook.Body, route.TriggerBodyField); v != "" {
+				return "body:" + v
+			}
+			return envelope.BodyIdentity(raw)
+		}
 		return envelope.TriggerValue(h, route.TriggerKey, raw)
 	}
 	return envelope.BodyIdentity(raw)
+}
+
+// triggerKeyValue is the delivery's trigger key: the route's TriggerBodyField of the decoded
+// body, or its TriggerKey header; "" when the delivery carries none.
+func triggerKeyValue(route routes.Route, h http.Header, env envelope.Envelope) string {
+	if route.TriggerBodyField != "" {
+		return envelope.BodyFieldValue(env.Webhook.Body, route.TriggerBodyField)
+	}
+	if route.TriggerKey == "" {
+		return ""
+	}
+	return strings.TrimSpace(h.Get(route.TriggerKey))
 }
 
 // checkMethod refuses a method the endpoint does not list with 405 and an Allow header.
@@ -364,10 +404,9 @@ func (s *Server) runOfTriggerKey(ctx context.Context, run *workflowsv1alpha1.Wor
 }
 
 // triggerKeyLabel is the LabelTriggerKey of a delivery to route: a hash of its trigger key's
-// value, when the route names runs by the body and the delivery carries the trigger key.
-func triggerKeyLabel(route routes.Route, h http.Header) string {
-	v := strings.TrimSpace(h.Get(route.TriggerKey))
-	if route.Identity != routes.IdentityBody || route.TriggerKey == "" || v == "" {
+// value v, when the route names runs by the body and the delivery carries the trigger key.
+func triggerKeyLabel(route routes.Route, v string) string {
+	if route.Identity != routes.IdentityBody || v == "" {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(route.Key.Namespace + "/" + route.Key.Name + "/" + v))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -148,6 +149,14 @@ func TestLoadErrorsSayWhereAndWhy(t *testing.T) {
 			workflowfile.ReasonInvalidWebhook, "wf.star", 3, 14, "lower-case letters"},
 		{"webhook without auth", "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [WebhookSpec(slug = \"x\", provider = \"acme\")]\ndef handler(inp, ctx):\n    return 1\n", nil,
 			workflowfile.ReasonInvalidWebhook, "wf.star", 2, 24, "no auth"},
+		{"unknown template placeholder", "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [WebhookSpec(slug = \"x\", auth = HmacAuth(secret_ref = \"S\", signed_template = \"{ts}.{body}\"))]\ndef handler(inp, ctx):\n    return 1\n", nil,
+			workflowfile.ReasonInvalidWebhook, "wf.star", 2, 24, "unknown placeholder {ts}"},
+		{"unknown HmacAuth keyword", "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [WebhookSpec(slug = \"x\", auth = HmacAuth(secret_ref = \"S\", encodng = \"base64\"))]\ndef handler(inp, ctx):\n    return 1\n", nil,
+			workflowfile.ReasonInvalidWebhook, "wf.star", 2, 52, "unexpected keyword argument \"encodng\" (did you mean encoding?)"},
+		{"TokenAuth with a template", "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [WebhookSpec(slug = \"x\", auth = TokenAuth(secret_ref = \"S\", header = \"X-T\", signed_template = \"{body}\"))]\ndef handler(inp, ctx):\n    return 1\n", nil,
+			workflowfile.ReasonInvalidWebhook, "wf.star", 2, 53, "unexpected keyword argument \"signed_template\""},
+		{"both trigger keys", "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [WebhookSpec(slug = \"x\", auth = \"none\", trigger_key = BodyTriggerKey(\".id\"))]\ndef handler(inp, ctx):\n    return 1\n", nil,
+			workflowfile.ReasonInvalidWebhook, "wf.star", 2, 0, "dotted path"},
 		{"bad input type", "WORKFLOW_NAME = \"x\"\nInput = dataclass(a = \"str\")\ndef handler(inp, ctx):\n    return 1\n", nil,
 			workflowfile.ReasonInvalidInputDecl, "wf.star", 2, 18, `field "a" has type "str"`},
 		{"error in a module", "load(\"_lib.star\", \"f\")\nWORKFLOW_NAME = \"x\"\ndef handler(inp, ctx):\n    return f()\n",
@@ -530,5 +539,44 @@ func TestAWebhookMayBeTheOnlyWayIn(t *testing.T) {
 	w := mustCompile(t, "WORKFLOW_NAME = \"x\"\nWEBHOOKS = [WebhookSpec(slug = \"x\", auth = \"none\", webhook_only = True)]\ndef handler(inp, ctx):\n    return 1\n")
 	if hooks := w.Webhooks(); len(hooks) != 1 || !hooks[0].WebhookOnly {
 		t.Fatalf("Webhooks() = %+v", hooks)
+	}
+}
+
+func TestWebhookSchemesAndPresets(t *testing.T) {
+	w := mustCompile(t, `WORKFLOW_NAME = "x"
+WEBHOOKS = [
+    WebhookSpec(slug = "stripe", auth = HmacAuth.stripe(secret_ref = "STRIPE"), trigger_key = BodyTriggerKey("id")),
+    WebhookSpec(slug = "gitlab", auth = TokenAuth.gitlab(secret_ref = "GITLAB"), trigger_key = HeaderTriggerKey("X-Gitlab-Event-UUID")),
+    WebhookSpec(slug = "full", auth = HmacAuth(secret_ref = "S", header = "X-Sig", prefix = "v1=", algorithm = "sha512",
+        encoding = "base64", signed_template = "{id}.{timestamp}.{body}", timestamp_header = "X-Ts", id_header = "X-Id",
+        timestamp_tolerance = timedelta(seconds = 90))),
+    WebhookSpec(slug = "list", auth = HmacAuth(secret_ref = "S", header = "Sig", signature_key = "v1", timestamp_key = "t",
+        signed_template = "{timestamp}.{body}", timestamp_tolerance = 30)),
+    WebhookSpec(slug = "body-time", auth = HmacAuth(secret_ref = "S", header = "L", timestamp_field = "webhookTimestamp", timestamp_tolerance = 60)),
+]
+def handler(inp, ctx):
+    return 1
+`)
+	got := map[string]durable.WebhookSpec{}
+	for _, h := range w.Webhooks() {
+		got[h.Slug] = h
+	}
+	stripe, _ := durable.HmacPreset("stripe", "STRIPE")
+	gitlab, _ := durable.TokenPreset("gitlab", "GITLAB")
+	want := map[string]durable.WebhookSpec{
+		"stripe": {Slug: "stripe", Auth: stripe, TriggerBodyField: "id"},
+		"gitlab": {Slug: "gitlab", Auth: gitlab, TriggerKey: "X-Gitlab-Event-UUID"},
+		"full": {Slug: "full", Auth: durable.WebhookAuth{Scheme: "hmac", SecretRef: "S", Header: "X-Sig", Prefix: "v1=", Algorithm: "sha512",
+			Encoding: "base64", SignedTemplate: "{id}.{timestamp}.{body}", TimestampHeader: "X-Ts", IDHeader: "X-Id", TimestampTolerance: 90 * time.Second}},
+		"list": {Slug: "list", Auth: durable.WebhookAuth{Scheme: "hmac", SecretRef: "S", Header: "Sig", SignatureKey: "v1", TimestampKey: "t",
+			SignedTemplate: "{timestamp}.{body}", TimestampTolerance: 30 * time.Second}},
+		"body-time": {Slug: "body-time", Auth: durable.WebhookAuth{Scheme: "hmac", SecretRef: "S", Header: "L", TimestampField: "webhookTimestamp",
+			TimestampTolerance: time.Minute}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Webhooks() =\n%+v\nwant\n%+v", got, want)
+	}
+	if stripe.Header != "Stripe-Signature" || gitlab.Header != "X-Gitlab-Token" {
+		t.Errorf("presets: stripe %+v, gitlab %+v", stripe, gitlab)
 	}
 }

@@ -5,15 +5,20 @@ import (
 )
 
 // WebhookProvider names how an endpoint verifies that a delivery is genuine.
-// +kubebuilder:validation:Enum=github;hmac;standard-webhooks;none
+// +kubebuilder:validation:Enum=github;hmac;token;standard-webhooks;none
 type WebhookProvider string
 
 // The supported signature schemes.
 const (
 	// ProviderGitHub checks X-Hub-Signature-256 (HMAC-SHA256 of the raw body).
 	ProviderGitHub WebhookProvider = "github"
-	// ProviderHMAC checks a generic HMAC-SHA256 signature in a configurable header.
+	// ProviderHMAC checks an HMAC signature in a configurable header: the algorithm, the
+	// encoding, the signed string, a timestamp and several signatures per header are set in
+	// spec.auth.hmac (Stripe, Slack, Shopify, Linear, ...).
 	ProviderHMAC WebhookProvider = "hmac"
+	// ProviderToken compares a shared token in a header with the secret, in constant time
+	// (GitLab's X-Gitlab-Token); spec.auth.token names the header.
+	ProviderToken WebhookProvider = "token"
 	// ProviderStandardWebhooks checks the Standard Webhooks headers (webhook-id,
 	// webhook-timestamp, webhook-signature).
 	ProviderStandardWebhooks WebhookProvider = "standard-webhooks"
@@ -44,6 +49,48 @@ type HMACSettings struct {
 	// +kubebuilder:default=hex
 	// +optional
 	Encoding string `json:"encoding,omitempty"`
+	// algorithm of the HMAC: sha256 (the default), sha1 or sha512.
+	// +kubebuilder:validation:Enum=sha256;sha1;sha512
+	// +optional
+	Algorithm string `json:"algorithm,omitempty"`
+	// signedTemplate is the string the sender signs, over {body} (the raw body; required),
+	// {timestamp} and {id}: Stripe's "{timestamp}.{body}", Slack's "v0:{timestamp}:{body}".
+	// Defaults to "{body}".
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	SignedTemplate string `json:"signedTemplate,omitempty"`
+	// timestampHeader carries the unix seconds {timestamp} stands for, for example
+	// X-Slack-Request-Timestamp. A timestamp further than auth.timestampTolerance from now is
+	// refused, so a captured delivery cannot be replayed later.
+	// +optional
+	TimestampHeader string `json:"timestampHeader,omitempty"`
+	// signatureKey makes header a comma-separated key=value list whose entries of this key
+	// are signatures, any of which may match: Stripe's "v1" in "t=...,v1=...,v1=...".
+	// +optional
+	SignatureKey string `json:"signatureKey,omitempty"`
+	// timestampKey is the entry of that list holding the timestamp (Stripe's "t"); it needs
+	// signatureKey and excludes timestampHeader.
+	// +optional
+	TimestampKey string `json:"timestampKey,omitempty"`
+	// idHeader carries the delivery id {id} stands for.
+	// +optional
+	IDHeader string `json:"idHeader,omitempty"`
+	// timestampField is a top-level field of the JSON body holding the time the delivery was
+	// sent, unix seconds or milliseconds (Linear's "webhookTimestamp"). The body is signed, so
+	// the field is too; a time further than auth.timestampTolerance from now is refused. It
+	// excludes timestampHeader and timestampKey.
+	// +optional
+	TimestampField string `json:"timestampField,omitempty"`
+}
+
+// TokenSettings configures the token provider.
+type TokenSettings struct {
+	// header carries the token, for example "X-Gitlab-Token".
+	// +kubebuilder:validation:MinLength=1
+	Header string `json:"header"`
+	// prefix is stripped from the header value before the comparison, for example "Bearer ".
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
 }
 
 // WebhookAuth holds what an endpoint needs to verify signatures.
@@ -57,8 +104,12 @@ type WebhookAuth struct {
 	// hmac configures the hmac provider; required when provider is hmac.
 	// +optional
 	HMAC *HMACSettings `json:"hmac,omitempty"`
-	// timestampTolerance bounds how old (or how far in the future) a standard-webhooks
-	// delivery's timestamp may be. Defaults to 5m.
+	// token configures the token provider; required when provider is token.
+	// +optional
+	Token *TokenSettings `json:"token,omitempty"`
+	// timestampTolerance bounds how old (or how far in the future) a signed timestamp may be:
+	// a standard-webhooks delivery's, or the one an hmac provider's signedTemplate signs.
+	// Defaults to 5m.
 	// +optional
 	TimestampTolerance *metav1.Duration `json:"timestampTolerance,omitempty"`
 }
@@ -79,6 +130,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.provider == 'none' || (has(self.auth) && has(self.auth.secretRefs) && size(self.auth.secretRefs) > 0)",message="a signed provider needs auth.secretRefs"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'none' || !has(self.auth) || !has(self.auth.secretRefs) || size(self.auth.secretRefs) == 0",message="provider none takes no secrets"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'hmac' || (has(self.auth) && has(self.auth.hmac))",message="provider hmac needs auth.hmac"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'token' || (has(self.auth) && has(self.auth.token))",message="provider token needs auth.token"
+// +kubebuilder:validation:XValidation:rule="!has(self.triggerKey) || !has(self.triggerBodyField) || size(self.triggerKey) == 0 || size(self.triggerBodyField) == 0",message="set triggerKey (a header) or triggerBodyField, not both"
 type WebhookEndpointSpec struct {
 	// slug is the last path segment of the endpoint's URL: /api/webhooks/{slug}. Unique across
 	// the cluster; when two endpoints claim one slug, the older one wins.
@@ -91,8 +144,8 @@ type WebhookEndpointSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	WorkflowName string `json:"workflowName"`
 
-	// provider is the signature scheme: github, hmac, standard-webhooks, or none (unsigned,
-	// only when you mean it).
+	// provider is the signature scheme: github, hmac, token, standard-webhooks, or none
+	// (unsigned, only when you mean it).
 	Provider WebhookProvider `json:"provider"`
 
 	// auth names the signing secrets and provider settings.
@@ -105,6 +158,13 @@ type WebhookEndpointSpec struct {
 	// their signed webhook-id.
 	// +optional
 	TriggerKey string `json:"triggerKey,omitempty"`
+
+	// triggerBodyField is the field of the delivery's (JSON or form) body that identifies it,
+	// instead of a header: Stripe's "id", Slack's "event_id"; dots walk into nested objects
+	// ("event.id"). It plays triggerKey's part, and excludes it.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	TriggerBodyField string `json:"triggerBodyField,omitempty"`
 
 	// replayProtection says what identifies a delivery, and so which deliveries share a run.
 	// BodyHash (the default for github and hmac): the raw body's SHA-256, since their

@@ -17,7 +17,7 @@ import types
 import typing
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from api.webhooks import HeaderTriggerKey, HmacAuth, WebhookSpec
+from api.webhooks import BodyTriggerKey, HeaderTriggerKey, HmacAuth, TokenAuth, WebhookSpec
 from api.workflow_engine import Schedule, _seconds
 from centaur_worker.jsonvalue import dumps, why_not_json
 
@@ -235,19 +235,41 @@ def _webhooks(value: object) -> List[Dict[str, Any]]:
             "slug": spec.slug,
             "provider": spec.provider,
             "auth": _auth(spec.auth),
-            "trigger_key": spec.trigger_key.header if isinstance(spec.trigger_key, HeaderTriggerKey) else spec.trigger_key,
+            "trigger_key": _trigger_header(spec.trigger_key),
             "allowed_methods": None if spec.allowed_methods is None else list(spec.allowed_methods),
             "allowed_content_types": None if spec.allowed_content_types is None else list(spec.allowed_content_types),
             "replay_protection": spec.replay_protection,
             "webhook_only": spec.webhook_only,
         })
+        if isinstance(spec.trigger_key, BodyTriggerKey):  # only then, so older declarations keep their revision
+            out[-1]["trigger_body_field"] = spec.trigger_key.field
     return out
 
 
-def _auth(auth: object) -> Dict[str, str]:
+def _trigger_header(key: object) -> object:
+    """The header a trigger key names ("" for a BodyTriggerKey; a bare string as is)."""
+    if isinstance(key, HeaderTriggerKey):
+        return key.header
+    if isinstance(key, BodyTriggerKey):
+        return ""
+    return key
+
+
+_HMAC_FIELDS = ("algorithm", "encoding", "signed_template", "timestamp_header", "timestamp_key", "signature_key", "id_header",
+                "timestamp_field")
+
+
+def _auth(auth: object) -> Dict[str, Any]:
     """A webhook's auth as declared: the scheme is "" when the spec leaves it to provider."""
+    if isinstance(auth, TokenAuth):
+        return {"scheme": "token", "secret_ref": auth.secret_ref, "header": auth.header, "prefix": auth.prefix}
     if isinstance(auth, HmacAuth):
-        return {"scheme": auth.scheme, "secret_ref": auth.secret_ref, "header": auth.header, "prefix": auth.prefix}
+        out: Dict[str, Any] = {"scheme": auth.scheme, "secret_ref": auth.secret_ref, "header": auth.header, "prefix": auth.prefix}
+        # Only the settings given, so that a declaration that gives none keeps its revision.
+        out.update({name: getattr(auth, name) for name in _HMAC_FIELDS if getattr(auth, name)})
+        if auth.timestamp_tolerance is not None:
+            out["timestamp_tolerance"] = auth.timestamp_tolerance
+        return out
     return {"scheme": "none" if auth == "none" else "", "secret_ref": "", "header": "", "prefix": ""}
 
 

@@ -8,7 +8,7 @@ import unittest
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Tuple
 
-from api.webhooks import HeaderTriggerKey, HmacAuth, InvalidWebhook, WebhookSpec
+from api.webhooks import BodyTriggerKey, HeaderTriggerKey, HmacAuth, InvalidWebhook, TokenAuth, WebhookSpec
 from api.workflow_engine import (
     DEFAULT_VERSION,
     AgentFailed,
@@ -137,6 +137,14 @@ class Declarations(unittest.TestCase):
         spec = WebhookSpec(slug="deploys", auth="none", allowed_methods=["POST", "PUT"], trigger_key="X-Id")
         self.assertEqual((spec.allowed_methods, spec.allowed_content_types, spec.replay_protection), (("POST", "PUT"), None, None))
         self.assertEqual(WebhookSpec(slug="gh", provider="github").auth, None)
+        stripe = HmacAuth.stripe("STRIPE_WEBHOOK_SECRET")
+        self.assertEqual((stripe.header, stripe.signature_key, stripe.timestamp_key, stripe.signed_template, stripe.timestamp_tolerance),
+                         ("Stripe-Signature", "v1", "t", "{timestamp}.{body}", 300.0))
+        self.assertEqual(HmacAuth.shopify("s").encoding, "base64")
+        self.assertEqual(TokenAuth.gitlab("GITLAB_TOKEN"), TokenAuth("GITLAB_TOKEN", header="X-Gitlab-Token"))
+        self.assertEqual(HmacAuth("s", timestamp_tolerance=timedelta(minutes=2)).timestamp_tolerance, 120.0)
+        spec = WebhookSpec(slug="stripe", auth=stripe, trigger_key=BodyTriggerKey("id"))
+        self.assertEqual(spec.trigger_key, BodyTriggerKey("id"))
 
     def test_webhook_validation(self) -> None:
         cases = [
@@ -152,6 +160,11 @@ class Declarations(unittest.TestCase):
             (lambda: HmacAuth("not a ref!"), "neither an environment variable name"),
             (lambda: HmacAuth("s", scheme="jwt"), 'unknown scheme "jwt"'),
             (lambda: HeaderTriggerKey(""), "the header name is empty"),
+            (lambda: HmacAuth("s", algorithm="md5"), 'algorithm "md5"'),
+            (lambda: HmacAuth("s", encoding="base32"), 'encoding "base32"'),
+            (lambda: HmacAuth("s", timestamp_tolerance=-1), "timestamp_tolerance must be seconds"),
+            (lambda: TokenAuth("s", header=""), "the header the token comes in is empty"),
+            (lambda: BodyTriggerKey("a..b"), "dotted path"),
         ]
         for make, message in cases:
             with self.subTest(message=message), self.assertRaises(InvalidWebhook) as caught:

@@ -346,3 +346,34 @@ func TestTriggerValue(t *testing.T) {
 		t.Fatalf("TriggerValue of nothing = %q, want %q", got, want)
 	}
 }
+
+func TestBodyFieldValue(t *testing.T) {
+	form, err := Build(Request{Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		RawBody: []byte("command=%2Fdeploy&trigger_id=13345.7384")}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		body, path, want string
+	}{
+		{`{"id":"evt_1","type":"invoice.paid"}`, "id", "evt_1"},
+		{`{"event":{"id":"Ev01"},"id":"x"}`, "event.id", "Ev01"},
+		{`{"id":" padded "}`, "id", "padded"},
+		{`{"id":820982911946154508}`, "id", "820982911946154508"},
+		{`{"id":true}`, "id", "true"},
+		{`{"id":null}`, "id", ""},
+		{`{"id":{"nested":1}}`, "id", ""},
+		{`{"id":[1]}`, "id", ""},
+		{`{"other":"x"}`, "id", ""},
+		{`["id"]`, "id", ""},
+		{`"id"`, "id", ""},
+		{`null`, "id", ""},
+		{`{"id":"x"}`, "", ""},
+		{`{"event":"flat"}`, "event.id", ""},
+		{string(form.Webhook.Body), "trigger_id", "13345.7384"},
+	} {
+		if got := BodyFieldValue(json.RawMessage(tc.body), tc.path); got != tc.want {
+			t.Errorf("BodyFieldValue(%s, %q) = %q, want %q", tc.body, tc.path, got, tc.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package envelope
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"slices"
@@ -71,4 +72,38 @@ func SignedIDIdentity(h http.Header, rawBody []byte) string {
 		return "webhook-id:" + v
 	}
 	return hexSHA256(rawBody)
+}
+
+// BodyFieldValue returns the value of the field path of a decoded body (an envelope's
+// Webhook.Body), for a trigger key taken from the body (BodyTriggerKey("id")): dots walk into
+// nested objects ("event.id"). A string is returned as is, a number or a boolean as its JSON
+// text; anything else (absent, null, an object, an array, a body that is not an object) is "",
+// which callers treat as no trigger key.
+func BodyFieldValue(body json.RawMessage, path string) string {
+	if path == "" {
+		return ""
+	}
+	value := body
+	for _, name := range strings.Split(path, ".") {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(value, &obj) != nil {
+			return ""
+		}
+		if value = obj[name]; value == nil {
+			return ""
+		}
+	}
+	var s string
+	if json.Unmarshal(value, &s) == nil {
+		return strings.TrimSpace(s)
+	}
+	var scalar any
+	if json.Unmarshal(value, &scalar) != nil {
+		return ""
+	}
+	switch scalar.(type) {
+	case float64, bool:
+		return string(value)
+	}
+	return ""
 }

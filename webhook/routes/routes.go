@@ -108,6 +108,9 @@ type Route struct {
 	Secrets [][]byte
 	// TriggerKey is the header whose value identifies a delivery; empty means the body's hash.
 	TriggerKey string
+	// TriggerBodyField is the field of the decoded body (dots walk into objects: "event.id")
+	// whose value identifies a delivery instead of a header; it excludes TriggerKey.
+	TriggerBodyField string
 	// Identity says what identifies a delivery, and so which deliveries share one run.
 	Identity Identity
 	// AllowedMethods are the accepted HTTP methods, upper case.
@@ -137,7 +140,8 @@ const (
 	// (GitHub, plain HMAC) cannot stop a captured delivery from being replayed under a new
 	// delivery id; keyed by the body, such a replay is answered 200 with the first run.
 	IdentityBody Identity = iota
-	// IdentityTrigger: the value of the TriggerKey header (the body's hash when it is absent).
+	// IdentityTrigger: the value of the TriggerKey header or the TriggerBodyField (the body's
+	// hash when it is absent).
 	// Deliveries with identical bodies and different ids start different runs, and so do
 	// replays under a new id: choose it only for providers that send identical bodies for
 	// distinct events.

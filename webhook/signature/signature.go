@@ -1,7 +1,10 @@
 // Package signature verifies that a webhook delivery was sent by someone who holds one of the
 // endpoint's signing secrets. It implements the schemes a WebhookEndpoint can name in
-// spec.provider: GitHub's X-Hub-Signature-256, a generic configurable HMAC-SHA256 header,
-// Standard Webhooks (https://www.standardwebhooks.com), and an explicit "none".
+// spec.provider: GitHub's X-Hub-Signature-256; a general HMAC scheme (SHA-256, SHA-1 or
+// SHA-512, hex or base64, over a template of the body, a timestamp and a delivery id, with a
+// timestamp tolerance and several signatures in one header), which covers Stripe, Slack,
+// Shopify, Linear and their like; a shared token compared in constant time (GitLab); Standard
+// Webhooks (https://www.standardwebhooks.com); and an explicit "none".
 //
 // The package is pure: it sees headers, the raw body, the secrets and the current time, and
 // answers with nil or an error that wraps one of the exported sentinels, so the HTTP layer can
@@ -23,8 +26,12 @@ import (
 const (
 	// GitHub checks X-Hub-Signature-256: "sha256=" and the hex HMAC-SHA256 of the raw body.
 	GitHub = "github"
-	// HMAC checks a generic HMAC-SHA256 of the raw body in a header described by HMACConfig.
+	// HMAC checks an HMAC of the raw body, or of a template over it, in a header described by
+	// HMACConfig.
 	HMAC = "hmac"
+	// Token checks a shared secret sent as is in the header HMACConfig.Header (after
+	// HMACConfig.Prefix), compared in constant time: GitLab's X-Gitlab-Token.
+	Token = "token"
 	// StandardWebhooks checks the webhook-id, webhook-timestamp and webhook-signature headers
 	// of the Standard Webhooks specification.
 	StandardWebhooks = "standard-webhooks"
@@ -33,8 +40,9 @@ const (
 	None = "none"
 )
 
-// DefaultTolerance is how far a standard-webhooks timestamp may lie from the current time, in
-// either direction, when New is given a zero tolerance. It matches the reference libraries.
+// DefaultTolerance is how far a signed timestamp (standard-webhooks, or an hmac template's
+// {timestamp}) may lie from the current time, in either direction, when New is given a zero
+// tolerance. It matches the reference libraries (Standard Webhooks, Stripe, Slack).
 const DefaultTolerance = 5 * time.Minute
 
 // Sentinel errors. Verify wraps them with context, so test them with errors.Is.
@@ -45,7 +53,7 @@ var (
 	// ErrBadSignature means the signature is malformed or matches none of the secrets. The
 	// caller should answer 401.
 	ErrBadSignature = errors.New("bad signature")
-	// ErrTimestampOutOfTolerance means a standard-webhooks timestamp is too old or too far in
+	// ErrTimestampOutOfTolerance means a signed timestamp is too old or too far in
 	// the future, which is how replayed deliveries are refused. The caller should answer 401.
 	ErrTimestampOutOfTolerance = errors.New("timestamp out of tolerance")
 	// ErrNoSecret means Verify got no usable secret (none, or only empty ones) for a provider
@@ -68,15 +76,42 @@ const (
 	EncodingBase64 = "base64"
 )
 
-// HMACConfig configures the generic "hmac" provider. Other providers ignore it.
+// HMACConfig configures the generic "hmac" provider; the "token" provider uses its Header and
+// Prefix. Other providers ignore it. The zero value of every optional field is what GitHub-like
+// senders do: a hex HMAC-SHA256 of the raw body.
 type HMACConfig struct {
 	// Header carries the signature, e.g. "X-Signature"; required.
 	Header string
-	// Prefix is an optional prefix before the digest, e.g. "sha256=", matched
-	// case-insensitively. When set, a header value without it is refused.
+	// Prefix is an optional prefix before the digest, e.g. "sha256=" or "v0=", matched
+	// case-insensitively. When set, a signature without it is refused.
 	Prefix string
 	// Encoding of the digest: "hex" (the default when empty) or "base64".
 	Encoding string
+	// Algorithm of the HMAC: "sha256" (the default when empty), "sha1" or "sha512".
+	Algorithm string
+	// SignedTemplate is the string the sender signs, over the placeholders {body} (the raw
+	// body; required), {timestamp} and {id}: Stripe's "{timestamp}.{body}", Slack's
+	// "v0:{timestamp}:{body}". Empty means "{body}".
+	SignedTemplate string
+	// TimestampHeader carries the unix time in seconds the delivery was signed at, e.g.
+	// X-Slack-Request-Timestamp. A timestamp further than the tolerance from now is refused,
+	// which is how a captured delivery is kept from being replayed later. SignedTemplate must
+	// contain {timestamp} when it or TimestampKey is set, and only then.
+	TimestampHeader string
+	// SignatureKey makes Header a comma-separated list of key=value entries, such as Stripe's
+	// "t=1700000000,v1=<hex>,v1=<hex>,v0=<hex>": each entry of this key ("v1") is a signature,
+	// any of which may match (the sender signs with several secrets while one is rotated).
+	SignatureKey string
+	// TimestampKey is the entry of that list holding the timestamp (Stripe's "t"); it needs
+	// SignatureKey and excludes TimestampHeader.
+	TimestampKey string
+	// IDHeader carries the delivery id that {id} stands for.
+	IDHeader string
+	// TimestampField is a top-level field of the JSON body holding the time the delivery was
+	// sent, in unix seconds or milliseconds (a number above 1e11 counts as milliseconds):
+	// Linear's webhookTimestamp. The body is signed, so the field is too; a timestamp further
+	// than the tolerance from now is refused. It excludes TimestampHeader and TimestampKey.
+	TimestampField string
 }
 
 // Verifier checks one request against one or more secrets. Several secrets allow rotation
@@ -87,8 +122,9 @@ type Verifier interface {
 	Verify(header http.Header, body []byte, secrets [][]byte, now time.Time) error
 }
 
-// New returns the Verifier for provider. hmacCfg is used by the hmac provider only; tolerance
-// by the standard-webhooks provider only (zero means DefaultTolerance, negative is refused).
+// New returns the Verifier for provider. hmacCfg is used by the hmac and token providers only;
+// tolerance by the standard-webhooks and hmac providers only (zero means DefaultTolerance,
+// negative is refused).
 // An unknown provider or unusable settings yield an error wrapping ErrUnknownProvider or
 // ErrInvalidConfig, so a bad endpoint is reported when it is loaded, not per delivery.
 func New(provider string, hmacCfg HMACConfig, tolerance time.Duration) (Verifier, error) {
@@ -96,9 +132,15 @@ func New(provider string, hmacCfg HMACConfig, tolerance time.Duration) (Verifier
 	case GitHub:
 		return githubVerifier(), nil
 	case HMAC:
-		v, err := newHMACVerifier(hmacCfg)
+		v, err := newHMACVerifier(hmacCfg, tolerance)
 		if err != nil {
 			return nil, err // not v: a nil *headerHMACVerifier would make a non-nil Verifier
+		}
+		return v, nil
+	case Token:
+		v, err := newTokenVerifier(hmacCfg)
+		if err != nil {
+			return nil, err
 		}
 		return v, nil
 	case StandardWebhooks:
@@ -110,8 +152,8 @@ func New(provider string, hmacCfg HMACConfig, tolerance time.Duration) (Verifier
 	case None:
 		return noneVerifier{}, nil
 	default:
-		return nil, fmt.Errorf("provider %q (want %s, %s, %s or %s): %w",
-			provider, GitHub, HMAC, StandardWebhooks, None, ErrUnknownProvider)
+		return nil, fmt.Errorf("provider %q (want %s, %s, %s, %s or %s): %w",
+			provider, GitHub, HMAC, Token, StandardWebhooks, None, ErrUnknownProvider)
 	}
 }
 

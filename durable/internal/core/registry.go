@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Handler is a workflow's body: it receives the run's context and typed input and returns the
@@ -54,6 +55,10 @@ type WebhookSpec struct {
 	// TriggerKey is the header that identifies a delivery, for idempotency (the product's
 	// HeaderTriggerKey); empty means the body's SHA-256.
 	TriggerKey string
+	// TriggerBodyField is the field of the delivery's body that identifies it instead (the
+	// product's BodyTriggerKey): Stripe's "id", Slack's "event_id"; dots walk into nested
+	// objects ("event.id"). It excludes TriggerKey.
+	TriggerBodyField string
 	// AllowedMethods are the accepted HTTP methods; empty means POST.
 	AllowedMethods []string
 	// AllowedContentTypes are the accepted media types; empty means application/json and
@@ -80,27 +85,53 @@ const (
 	ReplayProtectionTriggerKey = "trigger_key"
 )
 
-// WebhookAuth is how a declared webhook authenticates deliveries (the product's HmacAuth or
-// auth="none").
+// WebhookAuth is how a declared webhook authenticates deliveries (the product's HmacAuth,
+// TokenAuth or auth="none"). Its fields have the same names, in snake case, as HmacAuth's
+// keywords in workflow files, and, in camel case, as a WebhookEndpoint's spec.auth.hmac.
 type WebhookAuth struct {
-	// Scheme is "github" (X-Hub-Signature-256), "hmac" (a configurable HMAC-SHA256 header),
-	// "standard-webhooks" or "none".
+	// Scheme is "github" (X-Hub-Signature-256), "hmac" (a configurable HMAC), "token" (a
+	// shared token in a header), "standard-webhooks" or "none".
 	Scheme string
 	// SecretRef names the signing secret: an environment variable of the manager (a bare name
 	// such as "GITHUB_WEBHOOK_SECRET") or a key of a Secret ("secret-name/key"). Empty means
 	// the convention of code-declared webhooks: key "secret" of the Secret
 	// "centaur-webhook-<slug>".
 	SecretRef string
-	// Header carries the signature of the "hmac" scheme; empty means X-Signature.
+	// Header carries the signature of the "hmac" scheme (empty means X-Signature), or the
+	// token of the "token" scheme (required).
 	Header string
-	// Prefix precedes the digest in Header, for example "sha256=".
+	// Prefix precedes the digest (or the token) in Header, for example "sha256=".
 	Prefix string
+	// Algorithm of the "hmac" scheme: "sha256" (the default when empty), "sha1" or "sha512".
+	Algorithm string
+	// Encoding of the "hmac" scheme's digest: "hex" (the default when empty) or "base64".
+	Encoding string
+	// SignedTemplate is what the "hmac" sender signs, over {body}, {timestamp} and {id}, for
+	// example "v0:{timestamp}:{body}"; empty means "{body}".
+	SignedTemplate string
+	// TimestampHeader carries the unix seconds {timestamp} stands for.
+	TimestampHeader string
+	// TimestampKey is the entry of a key=value signature list holding the timestamp (Stripe's
+	// "t"); it needs SignatureKey.
+	TimestampKey string
+	// SignatureKey makes Header a comma-separated key=value list whose entries of this key
+	// (Stripe's "v1") are signatures, any of which may match.
+	SignatureKey string
+	// IDHeader carries the delivery id {id} stands for.
+	IDHeader string
+	// TimestampField is the JSON body's field holding the time it was sent, unix seconds or
+	// milliseconds (Linear's "webhookTimestamp"); the body's signature covers it.
+	TimestampField string
+	// TimestampTolerance bounds how far a signed timestamp may lie from now; zero means five
+	// minutes.
+	TimestampTolerance time.Duration
 }
 
 // The authentication schemes of a declared webhook, as in WebhookAuth.Scheme.
 const (
 	WebhookSchemeGitHub           = "github"
 	WebhookSchemeHMAC             = "hmac"
+	WebhookSchemeToken            = "token"
 	WebhookSchemeStandardWebhooks = "standard-webhooks"
 	WebhookSchemeNone             = "none"
 )
@@ -120,6 +151,10 @@ func (s WebhookSpec) Validate() error {
 	auth := s.EffectiveAuth()
 	switch auth.Scheme {
 	case WebhookSchemeGitHub, WebhookSchemeHMAC, WebhookSchemeStandardWebhooks:
+	case WebhookSchemeToken:
+		if auth.Header == "" {
+			return fmt.Errorf("webhook %q: TokenAuth needs the header the token comes in, for example header = \"X-Gitlab-Token\"", s.Slug)
+		}
 	case WebhookSchemeNone:
 		if auth.SecretRef != "" {
 			return fmt.Errorf("webhook %q: auth \"none\" takes no secret_ref", s.Slug)
@@ -128,7 +163,13 @@ func (s WebhookSpec) Validate() error {
 	case "":
 		return fmt.Errorf("webhook %q: no auth: use HmacAuth.github(secret_ref = ...), HmacAuth(secret_ref = ..., header = ...) or auth = \"none\"", s.Slug)
 	default:
-		return fmt.Errorf("webhook %q: unknown auth scheme %q; want github, hmac, standard-webhooks or none", s.Slug, auth.Scheme)
+		return fmt.Errorf("webhook %q: unknown auth scheme %q; want github, hmac, token, standard-webhooks or none", s.Slug, auth.Scheme)
+	}
+	if s.TriggerKey != "" && s.TriggerBodyField != "" {
+		return fmt.Errorf("webhook %q: the trigger key is a header or a body field, not both", s.Slug)
+	}
+	if err := auth.check(); err != nil {
+		return fmt.Errorf("webhook %q: %w", s.Slug, err)
 	}
 	if p := s.ReplayProtection; p != "" && p != ReplayProtectionBodyHash && p != ReplayProtectionTriggerKey {
 		return fmt.Errorf("webhook %q: replay_protection %q: want %q or %q", s.Slug, p, ReplayProtectionBodyHash, ReplayProtectionTriggerKey)
