@@ -28,7 +28,9 @@ import (
 const apiKey = "cli.3c9d1e7a5b2f48d6a0e4c8b1f7d2a9e5"
 
 // flakyFile is a workflow file whose second step fails every attempt: its run retries, then
-// fails with StepFailed.
+// fails with StepFailed. Its backoff (1 s, then 2 s) is longer than the pollers' pause after a
+// change (0.1 s), so that --follow sees every failed attempt even on a loaded machine: a
+// poller sees a run's state, and an attempt retried before the next read leaves no trace there.
 const flakyFile = `
 WORKFLOW_NAME = "flaky"
 DESCRIPTION = "Calls a service that is always down: its fetch step fails three times, and so does the run."
@@ -38,7 +40,7 @@ def fetch():
 
 def handler(inp, ctx):
     ctx.step("prepare", lambda: "ready")
-    return ctx.step("fetch", fetch, retry = RetryPolicy(max_attempts = 3, initial_backoff = "100ms"))
+    return ctx.step("fetch", fetch, retry = RetryPolicy(max_attempts = 3, initial_backoff = "1s"))
 `
 
 // startCluster starts a control plane and the real manager binary (its controllers and its
