@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,32 @@ func TestVerifierCatchesRepeats(t *testing.T) {
 			run := ledgerRun(testflows.LedgerName, recorded.Exec, recorded.Attempt)
 			v := &verifier{cfg: config{parallelism: 4}, killed: tc.killed, outages: tc.outages, stats: &stats{}, perKill: map[string]int{}}
 			v.checkLedger(map[string]*journaledRun{"r": {run: run, entries: run.Status.Journal}}, tc.lines)
+			checkVerdict(t, v.err(), tc.wantErr)
+		})
+	}
+}
+
+// TestVerifierPutsAnOutageBeforeAKill checks that a manager killed after an etcd outage may
+// leave more steps to run again than its parallelism, since those whose writes failed in the
+// outage were in flight too, and that without the outage that many is a violation.
+func TestVerifierPutsAnOutageBeforeAKill(t *testing.T) {
+	at := time.Now()
+	for _, tc := range []struct {
+		name    string
+		outages []window
+		wantErr string
+	}{
+		{"after an outage", []window{{at.Add(-time.Second), at.Add(time.Minute)}}, ""},
+		{"without an outage", nil, "5 steps re-executed, more than the 4 that can be in flight"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := &verifier{cfg: config{parallelism: 4}, killed: map[int]string{1: "manager"}, outages: tc.outages, stats: &stats{}, perKill: map[string]int{}}
+			for i := range 5 {
+				run := fmt.Sprintf("chaos/r-%d", i)
+				first := testflows.LedgerLine{Exec: fmt.Sprintf("1-%d", i), Run: run, Step: "s-0000", Attempt: 1, OK: true, PID: 1, At: at}
+				again := testflows.LedgerLine{Exec: fmt.Sprintf("2-%d", i), Run: run, Step: "s-0000", Attempt: 1, OK: true, PID: 2, At: at.Add(5 * time.Second)}
+				v.reExecuted(execKey{run, "s-0000", 1}, first, again)
+			}
 			checkVerdict(t, v.err(), tc.wantErr)
 		})
 	}

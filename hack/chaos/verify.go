@@ -409,14 +409,18 @@ func (v *verifier) killedBetween(from, to time.Time) bool {
 // and another one ran it again, or its write failed while etcd was down.
 func (v *verifier) reExecuted(k execKey, l, next testflows.LedgerLine) {
 	v.stats.ReExecuted++
+	// An outage explains a re-execution first, even when the manager that ran it was killed
+	// afterwards: while etcd is down a step's result cannot be written, so the step stays in
+	// flight, and a manager whose writes fail frees its slots and runs other runs' steps, which
+	// can leave more steps unrecorded than its parallelism by the time it is killed.
 	cause := ""
-	if why, ok := v.killed[l.PID]; ok && next.PID != l.PID {
-		cause = fmt.Sprintf("%s pid %d", why, l.PID)
-	}
 	for _, o := range v.outages {
-		if cause == "" && !l.At.Before(o.from) && l.At.Before(o.to) {
+		if !l.At.Before(o.from) && l.At.Before(o.to) {
 			cause = "etcd kill"
 		}
+	}
+	if why, ok := v.killed[l.PID]; cause == "" && ok && next.PID != l.PID {
+		cause = fmt.Sprintf("%s pid %d", why, l.PID)
 	}
 	if cause == "" {
 		v.fail("%s step %s attempt %d ran again although no kill interrupted it (execution %s at %s, again as %s)",
