@@ -80,7 +80,11 @@ var _ = Describe("eager start on a replica that does not execute the run", func(
 
 var _ = Describe("graceful shutdown", func() {
 	It("finishes a request in flight before the server stops", func() {
-		server := webhookserver.New(serverConfig(k8sClient, k8sClient, runs))
+		cfg := serverConfig(k8sClient, k8sClient, runs)
+		// Whether eager start or the suite's controller executes the run, the answer waits for
+		// its 3 s step: a window no loaded machine misses.
+		cfg.EagerStartTimeout = 10 * time.Second
+		server := webhookserver.New(cfg)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- server.Start(ctx) }()
