@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,6 +31,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/internal/tracing"
 	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/webhook/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 )
@@ -47,8 +50,16 @@ var childWorkflow = durable.Define("traced_child", func(ctx *durable.Context, in
 	return durable.Step(ctx, "greet", func(context.Context) (string, error) { return "hello " + in, nil })
 })
 
+// prompt is the traced workflow's agent prompt, which no span may carry.
+const prompt = "the prompt no trace may hold"
+
+// hookedWorkflow (hooked) serves the webhook traced-hook (unsigned) and runs one step.
+var hookedWorkflow = durable.Define("hooked", func(ctx *durable.Context, _ json.RawMessage) (bool, error) {
+	return durable.Step(ctx, "handle", func(context.Context) (bool, error) { return true, nil })
+}, durable.WithWebhook(durable.WebhookSpec{Slug: "traced-hook", Provider: "none"}))
+
 // tracedWorkflow (traced) has what a run's trace shows: a step retried once, a second step, a
-// sleep and a child run.
+// sleep, a child run and an agent turn.
 var tracedWorkflow = durable.Define("traced", func(ctx *durable.Context, _ struct{}) (string, error) {
 	retry := durable.WithRetry(durable.RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond})
 	if _, err := durable.Step(ctx, "fetch", func(context.Context) (int, error) {
@@ -63,7 +74,12 @@ var tracedWorkflow = durable.Define("traced", func(ctx *durable.Context, _ struc
 		return "", err
 	}
 	durable.Sleep(ctx, "pause", pause)
-	return durable.RunWorkflow(ctx, "kid", childWorkflow, "ada")
+	greeting, err := durable.RunWorkflow(ctx, "kid", childWorkflow, "ada")
+	if err != nil {
+		return "", err
+	}
+	reply, err := durable.RunAgent(ctx, "ask", durable.AgentRequest{Agent: "helper", Prompt: prompt})
+	return greeting + " / " + reply.Text, err
 })
 
 // manager is one in-process manager with tracing on, as manager.Run wires it: the controllers
@@ -87,17 +103,20 @@ func startManager(t *testing.T, cfg *rest.Config) *manager {
 		t.Fatal(err)
 	}
 	registry := engine.NewRegistry()
-	if err := registry.Register(tracedWorkflow, childWorkflow); err != nil {
+	if err := registry.Register(tracedWorkflow, childWorkflow, hookedWorkflow); err != nil {
 		t.Fatal(err)
 	}
 	workflows := controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: restapi.DefaultKeysSecret.Namespace})
-	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflows, MaxConcurrentReconciles: 4, Tracing: provider})
+	table := routes.NewTable()
+	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflows, MaxConcurrentReconciles: 4, Tracing: provider,
+		WebhookRoutes: table, CodeWebhookNamespace: "default", Agents: controllers.AgentOptions{ConfigMap: agentsConfig, ConfigTTL: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	server := webhookserver.New(webhookserver.Config{
 		Addr: "127.0.0.1:0", Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Workflows: workflows,
 		Engine: ctrls.Runs, Logger: logf.Log.WithName("api"), APIKeysSecret: restapi.DefaultKeysSecret, TraceContext: true,
+		Routes: table,
 	})
 	if err := mgr.Add(server); err != nil {
 		t.Fatal(err)
@@ -144,9 +163,24 @@ func startRun(t *testing.T, api, traceparent string) string {
 	return detail.ID
 }
 
-// setUpCluster starts the control plane with the namespace of the API keys and the suite's
-// key, and points the OTLP exporter at rcv.
-func setUpCluster(t *testing.T, rcv *receiver) (*testcluster.Cluster, client.Client) {
+// agentsConfig is where the suite's agents are configured: helper answers from chatURL.
+var agentsConfig = types.NamespacedName{Namespace: restapi.DefaultKeysSecret.Namespace, Name: "centaur-agents"}
+
+// chatServer answers Chat Completions as a model would, with fixed usage figures.
+func chatServer() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"id": "chatcmpl-trace", "object": "chat.completion", "created": time.Now().Unix(), "model": "fake-model-served",
+			"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": "hi"}, "finish_reason": "stop"}},
+			"usage":   map[string]any{"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+		})
+	}))
+}
+
+// setUpCluster starts the control plane with the namespace of the API keys, the suite's key
+// and its agents (answered by chat), and points the OTLP exporter at rcv.
+func setUpCluster(t *testing.T, rcv *receiver, chat *httptest.Server) (*testcluster.Cluster, client.Client) {
 	t.Helper()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.srv.URL)
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
@@ -171,6 +205,11 @@ func setUpCluster(t *testing.T, rcv *receiver) (*testcluster.Cluster, client.Cli
 	if err := c.Create(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
+	agents := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: agentsConfig.Namespace, Name: agentsConfig.Name},
+		Data: map[string]string{"agents.yaml": "helper:\n  baseURL: " + chat.URL + "/v1\n  model: fake-model\n"}}
+	if err := c.Create(ctx, agents); err != nil {
+		t.Fatal(err)
+	}
 	return cluster, c
 }
 
@@ -181,15 +220,30 @@ func runOf(c client.Client, name string) (*workflowsv1alpha1.WorkflowRun, error)
 	return run, err
 }
 
-// TestRunTrace starts a run with a REST call that carries a traceparent, restarts the manager
-// while the run sleeps, and checks the one trace the receiver got: the run's span under the
-// caller's, two attempts of the retried step, the second step, the sleep and the child run
-// under it, each once, with their attributes.
-func TestRunTrace(t *testing.T) {
-	rcv := newReceiver()
+// TestTraces runs the specs of traces against one control plane.
+func TestTraces(t *testing.T) {
+	rcv, chat := newReceiver(), chatServer()
 	defer rcv.srv.Close()
-	cluster, c := setUpCluster(t, rcv)
+	defer chat.Close()
+	cluster, c := setUpCluster(t, rcv, chat)
+	var m *manager
+	defer func() {
+		if m != nil {
+			m.shutdown(t)
+		}
+	}()
+	t.Run("a REST call's run is one trace across a restart", func(t *testing.T) { m = restCallTrace(t, rcv, cluster, c) })
+	if m != nil {
+		t.Run("a webhook delivery's run continues the delivery's trace", func(t *testing.T) { webhookTrace(t, rcv, m, c) })
+	}
+}
 
+// restCallTrace starts a run with a REST call that carries a traceparent, restarts the
+// manager while the run sleeps, and checks the one trace the receiver got: the run's span
+// under the caller's, two attempts of the retried step, the second step, the sleep, the child
+// run and the agent turn under it, each once, with their attributes. It returns the manager
+// it restarted, running.
+func restCallTrace(t *testing.T, rcv *receiver, cluster *testcluster.Cluster, c client.Client) *manager {
 	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	first := startManager(t, cluster.Config())
 	name := startRun(t, first.api, "00-"+callerTrace+"-"+callerSpan+"-01")
@@ -207,7 +261,6 @@ func TestRunTrace(t *testing.T) {
 	before := len(rcv.all())
 
 	second := startManager(t, cluster.Config())
-	defer second.shutdown(t)
 	testenv.WaitFor(t, 60*time.Second, "the run to succeed", func() error {
 		run, err := runOf(c, name)
 		if err != nil {
@@ -240,13 +293,86 @@ func TestRunTrace(t *testing.T) {
 	checkSteps(t, rcv, runSpan)
 	checkSleep(t, rcv, runSpan)
 	checkChild(t, rcv, runSpan, runstore.ChildName(parent, "kid"))
+	checkAgent(t, rcv, runSpan)
 	for _, s := range rcv.all() {
 		if s.traceID != callerTrace {
 			t.Errorf("span %q is in trace %s, want the caller's %s", s.name, s.traceID, callerTrace)
 		}
 	}
-	if n := len(rcv.all()); n != 9 {
-		t.Errorf("got %d spans, want 9 (run, fetch twice, store, pause, kid, kid/result, the child's run and step): %+v", n, rcv.all())
+	if n := len(rcv.all()); n != 11 {
+		t.Errorf("got %d spans, want 11 (run, fetch twice, store, pause, kid, kid/result, the child's run and step, ask, ask/result): %+v", n, rcv.all())
+	}
+	return second
+}
+
+// webhookTrace sends a delivery with a traceparent to the hooked workflow's webhook and checks
+// that its run's span is the delivery's child, with the run's step under it.
+func webhookTrace(t *testing.T, rcv *receiver, m *manager, c client.Client) {
+	const callerTrace, callerSpan = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+	var name string
+	testenv.WaitFor(t, 30*time.Second, "the webhook to accept a delivery", func() error {
+		req, err := http.NewRequest(http.MethodPost, m.api+"/webhooks/traced-hook", strings.NewReader(`{"ok":true}`))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("traceparent", "00-"+callerTrace+"-"+callerSpan+"-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusAccepted {
+			return fmt.Errorf("%d %s", resp.StatusCode, body)
+		}
+		var accepted webhookserver.WebhookResponse
+		if err := json.Unmarshal(body, &accepted); err != nil {
+			return err
+		}
+		name = accepted.ID
+		return nil
+	})
+	testenv.WaitFor(t, 30*time.Second, "the delivery's run span", func() error {
+		if err := m.provider.ForceFlush(context.Background()); err != nil {
+			return err
+		}
+		if n := len(rcv.named("run hooked")); n != 1 {
+			return fmt.Errorf("%d run spans", n)
+		}
+		return nil
+	})
+	run := one(t, rcv, "run hooked")
+	if run.traceID != callerTrace || run.parentID != callerSpan || run.attrs[tracing.AttrRunName] != name {
+		t.Errorf("the delivery's run span %+v, want run %q in %s under %s", run, name, callerTrace, callerSpan)
+	}
+	if step := one(t, rcv, "step handle"); step.parentID != run.spanID || step.traceID != callerTrace {
+		t.Errorf("the delivery's step is under %s in %s, want the run's span %s", step.parentID, step.traceID, run.spanID)
+	}
+}
+
+// checkAgent checks the agent turn's spans: its start and its wait under the run's span, the
+// wait with the model and the token counts, and the prompt in no span at all.
+func checkAgent(t *testing.T, rcv *receiver, run span) {
+	t.Helper()
+	start, wait := one(t, rcv, "agent ask"), one(t, rcv, "agent ask/result")
+	for _, s := range []span{start, wait} {
+		if s.parentID != run.spanID || s.attrs[tracing.AttrKind] != "Agent" {
+			t.Errorf("span %q is under %s (kind %v), want the run's %s", s.name, s.parentID, s.attrs[tracing.AttrKind], run.spanID)
+		}
+	}
+	want := map[string]any{tracing.AttrModel: "fake-model-served", tracing.AttrInputTokens: int64(11), tracing.AttrOutputTokens: int64(7), tracing.AttrTotalTokens: int64(18)}
+	for k, v := range want {
+		if wait.attrs[k] != v {
+			t.Errorf("the agent turn's attribute %s = %v, want %v", k, wait.attrs[k], v)
+		}
+	}
+	for _, s := range rcv.all() {
+		for k, v := range s.attrs {
+			if str, ok := v.(string); ok && strings.Contains(str, prompt) {
+				t.Errorf("span %q carries the prompt in %s", s.name, k)
+			}
+		}
 	}
 }
 
