@@ -40,6 +40,15 @@ func traceRecorded(w *runstore.Writer, rt *tracing.Run, entries []engine.Entry) 
 	w.Announce(func() { rt.Recorded(recorded) })
 }
 
+// stepContext is the engine's StepStarting hook of a traced execution: a step's function gets
+// its attempt's trace context. Nil when tracing is off, so that nothing is called.
+func stepContext(rt *tracing.Run) func(context.Context, string, int) context.Context {
+	if rt == nil {
+		return nil
+	}
+	return rt.StepContext
+}
+
 // reasonOf is the reason of failure, "" for none.
 func reasonOf(failure *engine.Failure) string {
 	if failure == nil {

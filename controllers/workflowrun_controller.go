@@ -475,6 +475,7 @@ func (r *WorkflowRunReconciler) hooks(w *runstore.Writer, logger logr.Logger, rt
 		Panicked: func(where string, value any, stack []byte) {
 			logger.Error(fmt.Errorf("panic: %v", value), "workflow code panicked", "where", where, "stack", string(stack))
 		},
+		StepStarting: stepContext(rt),
 	}
 }
 

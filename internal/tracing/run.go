@@ -2,8 +2,10 @@ package tracing
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,6 +73,31 @@ func (p *Provider) Run(run *workflowsv1alpha1.WorkflowRun) *Run {
 	return &Run{tracer: p.tracer, span: RunSpanContext(run), namespace: run.Namespace, attempts: map[string]attempt{}}
 }
 
+// StepContext is the context a step's function gets for its attempt (the engine's
+// Hooks.StepStarting): ctx carrying the attempt's span context, which the attempt's span takes
+// when it is made, so that the requests the function makes with it (through an OpenTelemetry
+// instrumented client, or the global propagator) carry the attempt's traceparent, and spans
+// the function starts are the attempt's children.
+func (r *Run) StepContext(ctx context.Context, step string, attempt int) context.Context {
+	if r == nil {
+		return ctx
+	}
+	return trace.ContextWithSpanContext(ctx, r.attemptSpanContext(step, attempt))
+}
+
+// attemptSpanContext is the span context of a step's attempt: in the run's trace, with an ID
+// derived from the run's span, the step and the attempt, so that the function's context and
+// the span made after it name the same span.
+func (r *Run) attemptSpanContext(step string, attempt int) trace.SpanContext {
+	sum := sha256.Sum256([]byte("centaur/attempt\x00" + r.span.SpanID().String() + "\x00" + step + "\x00" + strconv.Itoa(attempt)))
+	var sid trace.SpanID
+	copy(sid[:], sum[:])
+	if !sid.IsValid() {
+		sid[7] = 1
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: r.span.TraceID(), SpanID: sid, TraceFlags: r.span.TraceFlags()})
+}
+
 // StepAttempted remembers that a call of step's function ended now after took, with err, for
 // the span Recorded makes once the journal records the attempt. It is the engine's
 // Hooks.StepAttempted and may be called from a Parallel branch's goroutine.
@@ -122,7 +149,7 @@ func (r *Run) stepSpan(e *engine.Entry) {
 	if errorType == "" && a.err != nil {
 		errorType = fmt.Sprintf("%T", a.err)
 	}
-	r.emit(e, a.start, a.end, errorType, attrs, nil)
+	r.emitAs(r.attemptSpanContext(e.Name, e.Attempts).SpanID(), e, a.start, a.end, errorType, attrs, nil)
 }
 
 // attemptOf is what an entry says of its last attempt when the engine's hook did not: its
@@ -197,6 +224,11 @@ func agentAttributes(e *engine.Entry) []attribute.KeyValue {
 // emit makes the span of entry e, a child of the run's span, from start to end; a non-empty
 // errorType marks it failed with the entry's error.
 func (r *Run) emit(e *engine.Entry, start, end time.Time, errorType string, attrs []attribute.KeyValue, links []trace.Link) {
+	r.emitAs(trace.SpanID{}, e, start, end, errorType, attrs, links)
+}
+
+// emitAs is emit with the span ID sid (a random one when sid is invalid).
+func (r *Run) emitAs(sid trace.SpanID, e *engine.Entry, start, end time.Time, errorType string, attrs []attribute.KeyValue, links []trace.Link) {
 	attrs = append(attrs, attribute.String(AttrPrimitive, e.Name), attribute.String(AttrKind, string(e.Kind)))
 	if e.Target != "" {
 		attrs = append(attrs, attribute.String(AttrTarget, e.Target))
@@ -205,6 +237,9 @@ func (r *Run) emit(e *engine.Entry, start, end time.Time, errorType string, attr
 		attrs = append(attrs, attribute.String(AttrErrorType, errorType))
 	}
 	ctx := trace.ContextWithSpanContext(context.Background(), r.span)
+	if sid.IsValid() {
+		ctx = withIDs(ctx, r.span.TraceID(), sid)
+	}
 	_, span := r.tracer.Start(ctx, strings.ToLower(string(e.Kind))+" "+e.Name,
 		trace.WithTimestamp(start), trace.WithAttributes(attrs...), trace.WithLinks(links...))
 	if errorType != "" {

@@ -19,9 +19,11 @@ import (
 	"os"
 	"strings"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -75,6 +77,10 @@ func FromEnv(ctx context.Context) (*Provider, error) {
 	}
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res),
 		sdktrace.WithIDGenerator(fixedIDs{}))
+	// Go steps' own spans and instrumented clients (otel.Tracer, otelhttp) use the globals:
+	// their spans go where the run's go, and their requests carry W3C trace context.
+	otel.SetTracerProvider(sdk)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	return &Provider{sdk: sdk, tracer: sdk.Tracer(instrumentation)}, nil
 }
 

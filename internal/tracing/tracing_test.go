@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -58,6 +60,28 @@ var hookedWorkflow = durable.Define("hooked", func(ctx *durable.Context, _ json.
 	return durable.Step(ctx, "handle", func(context.Context) (bool, error) { return true, nil })
 }, durable.WithWebhook(durable.WebhookSpec{Slug: "traced-hook", Provider: "none"}))
 
+// outbound receives the traced workflow's store step's request; outboundTraceparent keeps its
+// traceparent header.
+var (
+	outbound            *httptest.Server
+	outboundTraceparent atomic.Value
+)
+
+// store calls outbound as a Go step calls a service: with the global propagator injecting the
+// step's trace context into the request, as an otelhttp transport would.
+func store(ctx context.Context) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, outbound.URL, nil)
+	if err != nil {
+		return false, err
+	}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	return resp.StatusCode == http.StatusNoContent, resp.Body.Close()
+}
+
 // tracedWorkflow (traced) has what a run's trace shows: a step retried once, a second step, a
 // sleep, a child run and an agent turn.
 var tracedWorkflow = durable.Define("traced", func(ctx *durable.Context, _ struct{}) (string, error) {
@@ -70,7 +94,7 @@ var tracedWorkflow = durable.Define("traced", func(ctx *durable.Context, _ struc
 	}, retry); err != nil {
 		return "", err
 	}
-	if _, err := durable.Step(ctx, "store", func(context.Context) (bool, error) { return true, nil }); err != nil {
+	if _, err := durable.Step(ctx, "store", store); err != nil {
 		return "", err
 	}
 	durable.Sleep(ctx, "pause", pause)
@@ -220,11 +244,17 @@ func runOf(c client.Client, name string) (*workflowsv1alpha1.WorkflowRun, error)
 	return run, err
 }
 
-// TestTraces runs the specs of traces against one control plane.
+// TestTraces runs the specs of traces against one control plane: a run started by a REST call,
+// across a restart, with an outbound request from a Go step; and a webhook delivery's run.
 func TestTraces(t *testing.T) {
 	rcv, chat := newReceiver(), chatServer()
 	defer rcv.srv.Close()
 	defer chat.Close()
+	outbound = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		outboundTraceparent.Store(r.Header.Get("traceparent"))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer outbound.Close()
 	cluster, c := setUpCluster(t, rcv, chat)
 	var m *manager
 	defer func() {
@@ -425,6 +455,9 @@ func checkSteps(t *testing.T, rcv *receiver, run span) {
 		t.Errorf("the retry started %s after the failed attempt, before its backoff of 100ms", retried.start.Sub(failed.end))
 	}
 	store := one(t, rcv, "step store")
+	if got, want := outboundTraceparent.Load(), "00-"+store.traceID+"-"+store.spanID+"-01"; got != want {
+		t.Errorf("the store step's request carried traceparent %v, want its attempt's %s", got, want)
+	}
 	for _, s := range []span{failed, retried, store} {
 		if s.parentID != run.spanID || s.attrs[tracing.AttrKind] != "Step" {
 			t.Errorf("span %q (kind %v) is under %s, want the run's span %s", s.name, s.attrs[tracing.AttrKind], s.parentID, run.spanID)
