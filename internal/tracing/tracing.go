@@ -75,13 +75,19 @@ func FromEnv(ctx context.Context) (*Provider, error) {
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, fmt.Errorf("describe the manager for its traces: %w", err)
 	}
-	sdk := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res),
-		sdktrace.WithIDGenerator(fixedIDs{}))
+	p := newProvider(exporter, res)
 	// Go steps' own spans and instrumented clients (otel.Tracer, otelhttp) use the globals:
 	// their spans go where the run's go, and their requests carry W3C trace context.
-	otel.SetTracerProvider(sdk)
+	otel.SetTracerProvider(p.sdk)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	return &Provider{sdk: sdk, tracer: sdk.Tracer(instrumentation)}, nil
+	return p, nil
+}
+
+// newProvider is the Provider that batches spans to exporter, describing the manager as res.
+func newProvider(exporter sdktrace.SpanExporter, res *resource.Resource) *Provider {
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res),
+		sdktrace.WithIDGenerator(fixedIDs{}))
+	return &Provider{sdk: sdk, tracer: sdk.Tracer(instrumentation)}
 }
 
 // exporterFromEnv is the OTLP exporter of the protocol the variables ask for.
