@@ -19,6 +19,7 @@ import (
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/tracing"
 	"github.com/centaur-dev/workflow-operator/runstore"
 )
 
@@ -76,6 +77,10 @@ func (h *runHost) StartChild(ctx context.Context, step, workflowName string, inp
 			},
 		},
 		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: workflowName, Input: &apiextensionsv1.JSON{Raw: input}},
+	}
+	if h.r.Tracing != nil {
+		// The child's trace continues its parent's, under the parent's run span.
+		tracing.KeepParent(child, tracing.ChildTraceparent(h.run))
 	}
 	existing := &workflowsv1alpha1.WorkflowRun{}
 	return h.createOwned(ctx, child, existing, "child run", func() bool {

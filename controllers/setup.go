@@ -19,6 +19,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/crashguard"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/limits"
+	"github.com/centaur-dev/workflow-operator/internal/tracing"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/sharding/placement"
 	"github.com/centaur-dev/workflow-operator/webhook/routes"
@@ -68,6 +69,8 @@ type Options struct {
 	// WorkflowRunReconciler.BeforeTTLDelete): the manager records webhook runs in the
 	// delivery ledger there.
 	BeforeTTLDelete func(context.Context, *workflowsv1alpha1.WorkflowRun) error
+	// Tracing, when set, makes each run a trace (see package tracing); nil is tracing off.
+	Tracing *tracing.Provider
 	// Agents configure the AgentRun controller: where the agents' configuration lives and
 	// how many turns are answered in parallel.
 	Agents AgentOptions
@@ -168,6 +171,7 @@ func Setup(mgr ctrl.Manager, o Options) (*Controllers, error) {
 		Crashes:                 o.Crashes,
 		Sandbox:                 o.Sandbox,
 		BeforeTTLDelete:         o.BeforeTTLDelete,
+		Tracing:                 o.Tracing,
 		wake:                    wake,
 		view:                    view,
 		shards:                  o.Sharding,

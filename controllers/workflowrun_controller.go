@@ -36,6 +36,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/crashguard"
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
+	"github.com/centaur-dev/workflow-operator/internal/tracing"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/sharding/placement"
 	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
@@ -80,6 +81,8 @@ type WorkflowRunReconciler struct {
 	// error keeps the run until the next attempt. The webhook server's delivery ledger
 	// records webhook runs here, so that their deliveries are not forgotten with them.
 	BeforeTTLDelete func(context.Context, *workflowsv1alpha1.WorkflowRun) error
+	// Tracing, when set, makes each run a trace (see package tracing); nil is tracing off.
+	Tracing *tracing.Provider
 
 	// store keeps the runs' journals (built from Storage by setup).
 	store *runstore.Store
@@ -205,6 +208,7 @@ func (r *WorkflowRunReconciler) execute(ctx context.Context, run *workflowsv1alp
 // reconcileRun finishes a run its preflight stops, and otherwise executes its handler.
 func (r *WorkflowRunReconciler) reconcileRun(ctx context.Context, w *runstore.Writer) (ctrl.Result, error) {
 	run, now := w.Run(), r.now()
+	ctx = r.traced(ctx, run)
 	failure := preflight(run, now)
 	if failure == nil {
 		failure = r.store.InputFailure(run)
@@ -415,23 +419,24 @@ func (r *WorkflowRunReconciler) execution(ctx context.Context, w *runstore.Write
 		Input:    input,
 		Journal:  journal,
 		Clock:    r.Clock,
-		Recorder: r.recorder(w),
+		Recorder: r.recorder(w, traceOf(ctx)),
 		Payloads: w.Payloads(),
 		Logger:   slog.New(logr.ToSlogHandler(logger)),
 		Limits:   r.Limits,
-		Hooks:    r.hooks(w, logger),
+		Hooks:    r.hooks(w, logger, traceOf(ctx)),
 		Host:     &runHost{r: r, run: run},
 	}
 }
 
 // recorder persists the journal (see runstore.Writer) as the handler goes on, guarded by the
 // run's resourceVersion. It reports errInterrupted once the run's timeout passed, so the
-// engine stops between steps.
-func (r *WorkflowRunReconciler) recorder(w *runstore.Writer) engine.Recorder {
+// engine stops between steps. Once a write succeeded, the entries it recorded are traced.
+func (r *WorkflowRunReconciler) recorder(w *runstore.Writer, rt *tracing.Run) engine.Recorder {
 	return engine.RecorderFunc(func(ctx context.Context, _ *engine.Journal, changed []engine.Entry) error {
 		run := w.Run()
 		last := changed[len(changed)-1]
 		setPosition(run, last.Name, last.WakeAt, last.Target, last.State)
+		traceRecorded(w, rt, changed)
 		if err := w.WriteStep(ctx); err != nil {
 			return err
 		}
@@ -446,8 +451,9 @@ func (r *WorkflowRunReconciler) recorder(w *runstore.Writer) engine.Recorder {
 // attempts count calls of step functions as they return, recorded or not: a call whose record
 // a refused write lost did run, and runs again, which is what an operator counting calls
 // wants to see. The StepRetrying Event says what the journal records (the attempt failed, the
-// step will retry), so it waits for the write that records it.
-func (r *WorkflowRunReconciler) hooks(w *runstore.Writer, logger logr.Logger) engine.Hooks {
+// step will retry), so it waits for the write that records it; so does the attempt's span
+// (rt, nil when tracing is off), which the recorder makes.
+func (r *WorkflowRunReconciler) hooks(w *runstore.Writer, logger logr.Logger, rt *tracing.Run) engine.Hooks {
 	run := w.Run()
 	workflow := run.Spec.WorkflowName
 	return engine.Hooks{
@@ -462,18 +468,23 @@ func (r *WorkflowRunReconciler) hooks(w *runstore.Writer, logger logr.Logger) en
 			case err != nil:
 				outcome = "failed"
 			}
+			rt.StepAttempted(step, took, err)
 			stepAttempts.WithLabelValues(workflow, outcome).Inc()
 			stepDuration.WithLabelValues(workflow, outcome).Observe(took.Seconds())
 		},
 		Panicked: func(where string, value any, stack []byte) {
 			logger.Error(fmt.Errorf("panic: %v", value), "workflow code panicked", "where", where, "stack", string(stack))
 		},
+		StepStarting: stepContext(rt),
 	}
 }
 
-// apply records the engine's outcome in status, with the entries the engine left to it, and
-// says when to come back.
+// apply records the engine's outcome in status, with the entries the engine left to it
+// (traced once written), and says when to come back.
 func (r *WorkflowRunReconciler) apply(ctx context.Context, w *runstore.Writer, outcome engine.Outcome) (ctrl.Result, error) {
+	if outcome.Kind != engine.Aborted {
+		traceRecorded(w, traceOf(ctx), outcome.Unrecorded)
+	}
 	switch outcome.Kind {
 	case engine.Aborted:
 		return r.aborted(ctx, w.Run(), outcome.Err)
@@ -589,7 +600,9 @@ func (r *WorkflowRunReconciler) writeFinal(ctx context.Context, w *runstore.Writ
 		run.Status.Error = nil
 		r.setCondition(run, metav1.ConditionTrue, workflowsv1alpha1.ReasonSucceeded, "the workflow returned its output")
 	}
+	rt, end := traceOf(ctx), r.now()
 	w.Announce(func() {
+		rt.Finished(run, end, reasonOf(failure))
 		runsFinished.WithLabelValues(run.Spec.WorkflowName, string(phase)).Inc()
 		switch phase {
 		case workflowsv1alpha1.PhaseSucceeded:

@@ -278,3 +278,31 @@ func TestStepThatReturnsAfterItsTimeoutFails(t *testing.T) {
 		t.Errorf("failure message = %q; want it to say the step overran its timeout", f.Message)
 	}
 }
+
+// stepLabelKey is the context key of TestStepStartingHookGivesTheFunctionItsContext.
+type stepLabelKey struct{}
+
+func TestStepStartingHookGivesTheFunctionItsContext(t *testing.T) {
+	var seen []string
+	wf := durable.Define("labelled", func(ctx *durable.Context, _ struct{}) (string, error) {
+		return durable.Step(ctx, "call-api", func(ctx context.Context) (string, error) {
+			label, _ := ctx.Value(stepLabelKey{}).(string)
+			seen = append(seen, label)
+			if durable.StepAttempt(ctx) < 2 {
+				return "", errors.New("try again")
+			}
+			return label, nil
+		}, durable.WithRetry(durable.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Second}))
+	})
+	h := newHarness(t, wf)
+	h.hooks.StepStarting = func(ctx context.Context, step string, attempt int) context.Context {
+		return context.WithValue(ctx, stepLabelKey{}, fmt.Sprintf("%s#%d", step, attempt))
+	}
+	mustSuspend(t, h.execute(), "call-api", epoch.Add(time.Second))
+	h.clock.Advance(time.Second)
+	mustComplete(t, h.execute(), `"call-api#2"`)
+	mustComplete(t, h.execute(), `"call-api#2"`)
+	if !slices.Equal(seen, []string{"call-api#1", "call-api#2"}) {
+		t.Errorf("the step's function saw %v; want each attempt's context, and none on replay", seen)
+	}
+}

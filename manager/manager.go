@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/limits"
+	"github.com/centaur-dev/workflow-operator/internal/tracing"
 	"github.com/centaur-dev/workflow-operator/pyworker"
 	"github.com/centaur-dev/workflow-operator/pyworkflow"
 	"github.com/centaur-dev/workflow-operator/runquota"
@@ -69,6 +71,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 	}
 	for _, phase := range []func() error{
 		func() error { return p.loadCode(extra) },
+		p.setupTracing,
 		p.newManager,
 		p.fillCatalog,
 		p.setupControllers,
@@ -109,6 +112,9 @@ type process struct {
 
 	// fillCatalog
 	catalog *catalog.Catalog
+
+	// setupTracing: nil when tracing is off
+	tracing *tracing.Provider
 
 	// setupControllers
 	routes *routes.Table
@@ -292,6 +298,7 @@ func (p *process) setupControllers() error {
 	p.ctrls, err = controllers.Setup(p.mgr, controllers.Options{
 		Workflows:          p.catalog,
 		BeforeTTLDelete:    p.ledger.RecordRun,
+		Tracing:            p.tracing,
 		RevisionGCInterval: o.RevisionGCInterval,
 		Limits: engine.Limits{MaxResultBytes: o.MaxResultBytes, InlineResultBytes: o.InlineResultBytes, MaxRunBytes: o.MaxRunBytes,
 			MaxChildren: o.MaxChildren, DefaultStepTimeout: o.DefaultStepTimeout, MaxStepTimeout: o.MaxStepTimeout},
@@ -325,6 +332,40 @@ func (p *process) setupControllers() error {
 	return nil
 }
 
+// setupTracing builds the tracer provider the OTEL_* variables describe (off, nil, unless they
+// name an OTLP endpoint: see docs/observability.md) and has it shut down, exporting its last
+// spans, when Run returns, after the manager stopped.
+func (p *process) setupTracing() error {
+	provider, err := tracing.FromEnv(context.Background())
+	if err != nil {
+		return fmt.Errorf("set up tracing: %w", err)
+	}
+	if provider == nil {
+		return nil
+	}
+	p.log.Info("tracing runs", "endpoint", tracingEndpoint())
+	p.tracing = provider
+	p.onClose(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), tracingShutdownTimeout)
+		defer cancel()
+		if err := provider.Shutdown(ctx); err != nil {
+			p.log.Error(err, "export the last spans")
+		}
+	})
+	return nil
+}
+
+// tracingShutdownTimeout bounds the export of the last spans when the manager stops.
+const tracingShutdownTimeout = 5 * time.Second
+
+// tracingEndpoint is the OTLP endpoint the variables name, for the log.
+func tracingEndpoint() string {
+	if v := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {
+		return v
+	}
+	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+}
+
 // addAPI adds the HTTP API server (webhooks, REST and the console), and the health and
 // readiness checks, to the manager.
 func (p *process) addAPI() error {
@@ -350,6 +391,7 @@ func (p *process) addAPI() error {
 
 		APIKeysSecret:     p.keysSecret,
 		EagerStartTimeout: o.EagerStartTimeout,
+		TraceContext:      p.tracing != nil,
 
 		Runs:        p.ctrls.RunView,
 		DeletedRuns: p.ledger,

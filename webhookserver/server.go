@@ -87,6 +87,10 @@ type Config struct {
 	// DeliveryRate limits the deliveries one slug takes per second (429 with a Retry-After past
 	// it); zero PerSecond means DefaultDeliveryRate.
 	DeliveryRate limits.Rate
+	// TraceContext keeps the W3C traceparent of a webhook delivery or a REST call that
+	// creates a run on the run (AnnotationTraceparent), so that the run's trace continues the
+	// caller's; the manager sets it when it traces (package tracing).
+	TraceContext bool
 	// APIKeyRate limits the REST calls one API key makes per second; zero PerSecond means
 	// restapi.DefaultKeyRate.
 	APIKeyRate limits.Rate
@@ -223,7 +227,8 @@ func (s *Server) routes() {
 	rest := restapi.Register(s.mux, restapi.Deps{
 		Client: s.cfg.Client, Reader: s.cfg.Reader, Workflows: s.cfg.Workflows, Engine: s.cfg.Engine,
 		KeysSecret: s.cfg.APIKeysSecret, EagerStartTimeout: s.cfg.EagerStartTimeout, KeyRate: s.cfg.APIKeyRate,
-		Logger: s.cfg.Logger.WithName("rest"),
+		TraceContext: s.cfg.TraceContext,
+		Logger:       s.cfg.Logger.WithName("rest"),
 	})
 	console.New(console.Deps{
 		REST: rest, Index: s.index, Client: s.cfg.Client, Reader: s.cfg.Reader, Secret: s.cfg.Console.Secret,

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/tracing"
 	"github.com/centaur-dev/workflow-operator/runquota"
 	"github.com/centaur-dev/workflow-operator/webhook/envelope"
 	"github.com/centaur-dev/workflow-operator/webhook/routes"
@@ -126,7 +127,16 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request, slug string, ro
 	if challenge, ok := urlVerification(route, env); ok {
 		return outcome{label: outcomeChallenge, challenge: challenge}
 	}
-	return s.startRun(r.Context(), route, env, trigger, triggerKeyLabel(route, triggerKeyValue(route, r.Header, env)))
+	return s.startRun(r.Context(), route, env, trigger, triggerKeyLabel(route, triggerKeyValue(route, r.Header, env)), s.traceparent(r))
+}
+
+// traceparent is the caller's trace context to keep on the run r creates, "" when the server
+// keeps none (Config.TraceContext) or r carries none.
+func (s *Server) traceparent(r *http.Request) string {
+	if !s.cfg.TraceContext {
+		return ""
+	}
+	return tracing.Incoming(r.Header)
 }
 
 // urlVerification recognizes Slack's URL verification, the delivery Slack sends when an
@@ -329,11 +339,12 @@ func verify(r *http.Request, route routes.Route, raw []byte) *apierror.Error {
 // or existed (it was deleted within the delivery ledger's retention). The 202 goes out only
 // after the API server stored the run; when it cannot, 503 asks the provider to retry, which is
 // safe since the retry maps to the same run name.
-func (s *Server) startRun(ctx context.Context, route routes.Route, env envelope.Envelope, trigger, triggerKey string) outcome {
+func (s *Server) startRun(ctx context.Context, route routes.Route, env envelope.Envelope, trigger, triggerKey, traceparent string) outcome {
 	run, refusal := newWebhookRun(route, env, trigger, triggerKey, s.cfg.WebhookRunTTL)
 	if refusal != nil {
 		return refused(route, refusal)
 	}
+	tracing.KeepParent(run, traceparent)
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
 	if seen, ok := s.runOfTriggerKey(ctx, run); ok {

@@ -67,6 +67,11 @@ const (
 	// bystander of, 3 for one while it executed alone. At 3 the run fails with reason
 	// Quarantined instead of executing. Only the manager writes it (config/policy).
 	AnnotationCrashStrikes = "workflows.centaur.dev/crash-strikes"
+	// AnnotationTraceparent holds the W3C traceparent a run's trace continues: the context of
+	// the webhook delivery or REST call that created it, or the run span of the parent that
+	// started it as a child. It is written at create, only when the manager traces (package
+	// internal/tracing), and every execution on every replica reads its run's trace from it.
+	AnnotationTraceparent = "workflows.centaur.dev/traceparent"
 	// AnnotationQuarantinedRevision names a WorkflowDefinition's revision whose run killed the
 	// manager's process twice, the second time executing alone (see AnnotationCrashStrikes).
 	// The manager sets it, and only the manager may (config/policy); a new source, which makes

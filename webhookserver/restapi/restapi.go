@@ -72,6 +72,9 @@ type Deps struct {
 	// KeyRate limits the requests one API key makes per second on this replica (429 with a
 	// Retry-After past it); zero PerSecond means DefaultKeyRate, a negative one no limit.
 	KeyRate limits.Rate
+	// TraceContext keeps the W3C traceparent of a call that starts a run on the run (see
+	// tracing.KeepParent), so that the run's trace continues the caller's.
+	TraceContext bool
 }
 
 // DefaultKeyRate is what one API key may ask of a replica: a sustained 20 requests per second

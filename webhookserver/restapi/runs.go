@@ -18,6 +18,7 @@ import (
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/catalog"
+	"github.com/centaur-dev/workflow-operator/internal/tracing"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhookserver/apierror"
 )
@@ -63,7 +64,11 @@ func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, decodeFailure(err)
 	}
-	status, run, err := a.start(ctx, c.principal, c.r.URL.Query().Get("namespace"), req)
+	traceparent := ""
+	if a.deps.TraceContext {
+		traceparent = tracing.Incoming(c.r.Header)
+	}
+	status, run, err := a.start(ctx, c.principal, c.r.URL.Query().Get("namespace"), req, traceparent)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -75,8 +80,9 @@ func (a *api) startRun(ctx context.Context, c *call) (int, any, error) {
 // req.Namespace), and returns it with 201; or, for an idempotency key that already started
 // the same request, that run with 200. With eager_start it returns once the first segment
 // executed (see eagerStart). A workflow the namespace does not know is a 422, an input that
-// does not fit the workflow's a 400 naming the field.
-func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartRunRequest) (int, *workflowsv1alpha1.WorkflowRun, error) {
+// does not fit the workflow's a 400 naming the field. A traceparent (not empty) is kept on
+// the new run as the parent of its trace.
+func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartRunRequest, traceparent string) (int, *workflowsv1alpha1.WorkflowRun, error) {
 	ns, err := p.Namespace(queryNS, req.Namespace)
 	if err != nil {
 		return 0, nil, err
@@ -92,7 +98,9 @@ func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartR
 	if err := entry.Workflow.CheckInput(req.Input); err != nil {
 		return 0, nil, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidInput, "the input of workflow %q: %v", req.WorkflowName, err)
 	}
-	run, created, err := a.createRun(ctx, NewRun(ns, req, p.KeyID))
+	fresh := NewRun(ns, req, p.KeyID)
+	tracing.KeepParent(fresh, traceparent)
+	run, created, err := a.createRun(ctx, fresh)
 	if err != nil {
 		return 0, nil, err
 	}

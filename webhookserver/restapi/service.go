@@ -52,7 +52,7 @@ func (s *Service) StartRun(ctx context.Context, p Principal, req StartRunRequest
 	if err := s.a.charge(p); err != nil {
 		return nil, false, err
 	}
-	status, run, err := s.a.start(ctx, p, "", req)
+	status, run, err := s.a.start(ctx, p, "", req, "")
 	return run, status == http.StatusCreated, err
 }
 

@@ -132,6 +132,12 @@ func (l Limits) withDefaults() Limits {
 type Hooks struct {
 	// StepAttempted is called after each call of a step's function.
 	StepAttempted func(step string, attempt int, took time.Duration, err error, willRetry bool)
+	// StepStarting is called before each call of a step's function with the context the
+	// function is about to get; the function gets the context it returns. A host adds what
+	// the function's own calls should carry there (the trace context of the attempt, so that
+	// its outbound requests join the run's trace). It may be called from a Parallel branch's
+	// goroutine.
+	StepStarting func(ctx context.Context, step string, attempt int) context.Context
 	// Panicked is called with the stack of a panic in a handler or a step function.
 	Panicked func(where string, value any, stack []byte)
 	// Reached is called on the handler's goroutine each time the handler asks for a durable

@@ -241,6 +241,9 @@ func (e *execution) settle(name string, prev Entry, t tried, o stepOptions) Entr
 // call runs fn with the attempt's context, turning a panic into an error.
 func (e *execution) call(name string, attempt int, fn func(context.Context) (any, error), timeout time.Duration) (value any, err error) {
 	ctx := context.WithValue(e.ctx, stepAttemptKey{}, attempt)
+	if e.hooks.StepStarting != nil {
+		ctx = e.hooks.StepStarting(ctx, name, attempt)
+	}
 	timeout = e.limits.stepTimeout(timeout)
 	if timeout > 0 {
 		var cancel context.CancelFunc
