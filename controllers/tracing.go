@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/tracing"
@@ -14,11 +16,15 @@ import (
 type runTraceKey struct{}
 
 // traced returns ctx carrying the trace of this execution of run, or ctx itself when
-// tracing is off: the recorder, the hooks and the final write find it there (traceOf).
+// tracing is off: the recorder, the hooks and the final write find it there (traceOf). Its
+// logger adds the run span's trace_id and span_id to every line about the run, so that a log
+// line leads to the run's trace in the tracing tool.
 func (r *WorkflowRunReconciler) traced(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) context.Context {
 	if r.Tracing == nil {
 		return ctx
 	}
+	sc := tracing.RunSpanContext(run)
+	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String()))
 	return context.WithValue(ctx, runTraceKey{}, r.Tracing.Run(run))
 }
 

@@ -97,6 +97,7 @@ var tracedWorkflow = durable.Define("traced", func(ctx *durable.Context, _ struc
 	if _, err := durable.Step(ctx, "store", store); err != nil {
 		return "", err
 	}
+	durable.Logger(ctx).Info("stored, pausing")
 	durable.Sleep(ctx, "pause", pause)
 	greeting, err := durable.RunWorkflow(ctx, "kid", childWorkflow, "ada")
 	if err != nil {
@@ -202,6 +203,9 @@ func chatServer() *httptest.Server {
 	}))
 }
 
+// managerLog holds the log lines of the managers the specs start.
+var managerLog = &testenv.LogBuffer{}
+
 // setUpCluster starts the control plane with the namespace of the API keys, the suite's key
 // and its agents (answered by chat), and points the OTLP exporter at rcv.
 func setUpCluster(t *testing.T, rcv *receiver, chat *httptest.Server) (*testcluster.Cluster, client.Client) {
@@ -209,7 +213,7 @@ func setUpCluster(t *testing.T, rcv *receiver, chat *httptest.Server) (*testclus
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.srv.URL)
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
-	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	logf.SetLogger(zap.New(zap.WriteTo(managerLog)))
 	cluster, err := testcluster.Start(testcluster.Options{UnsafeNoFsync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -320,6 +324,7 @@ func restCallTrace(t *testing.T, rcv *receiver, cluster *testcluster.Cluster, c 
 	}
 	checkRunSpan(t, rcv, callerTrace, callerSpan, name)
 	runSpan := one(t, rcv, "run traced")
+	checkLogs(t, name, callerTrace, runSpan.spanID)
 	checkSteps(t, rcv, runSpan)
 	checkSleep(t, rcv, runSpan)
 	checkChild(t, rcv, runSpan, runstore.ChildName(parent, "kid"))
@@ -493,5 +498,24 @@ func checkChild(t *testing.T, rcv *receiver, run span, child string) {
 	}
 	if greet := one(t, rcv, "step greet"); greet.parentID != childRun.spanID {
 		t.Errorf("the child's step is under %s, want the child's run span %s", greet.parentID, childRun.spanID)
+	}
+}
+
+// checkLogs checks that the managers' log lines about run carry its trace and span ids, so
+// that a person reading the log finds the run's trace.
+func checkLogs(t *testing.T, run, traceID, spanID string) {
+	t.Helper()
+	lines := 0
+	for _, line := range strings.Split(managerLog.String(), "\n") {
+		if !strings.Contains(line, `"WorkflowRun":{"name":"`+run+`"`) {
+			continue
+		}
+		lines++
+		if !strings.Contains(line, `"trace_id":"`+traceID+`"`) || !strings.Contains(line, `"span_id":"`+spanID+`"`) {
+			t.Errorf("a log line about run %s lacks its trace_id %s and span_id %s:\n%s", run, traceID, spanID, line)
+		}
+	}
+	if lines == 0 {
+		t.Errorf("no log line about run %s; the log:\n%s", run, managerLog)
 	}
 }
