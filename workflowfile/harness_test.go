@@ -34,6 +34,8 @@ type harness struct {
 	writes  int
 	// logger, when set, receives the handler's log lines.
 	logger *slog.Logger
+	// hooks are the engine's hooks, as a host sets them.
+	hooks engine.Hooks
 }
 
 func newHarness(t *testing.T, wf durable.Workflow, input string) *harness {
@@ -70,6 +72,7 @@ func (h *harness) execute() engine.Outcome {
 		}),
 		Host:   h.host,
 		Logger: h.logger,
+		Hooks:  h.hooks,
 	})
 	if out.Kind == engine.Completed || out.Kind == engine.Failed || out.Kind == engine.Suspended {
 		h.journal = slices.Clone(journal.Entries())

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 )
@@ -151,6 +153,11 @@ func (h *httpCaller) build(ctx context.Context, method, rawURL string, params, h
 			cancel()
 			return nil, err
 		}
+	}
+	if req.Header.Get("traceparent") == "" {
+		// The step's trace context (its attempt's span when the manager traces), so the call
+		// joins the run's trace; without tracing the propagator writes nothing.
+		otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	return &builtRequest{Request: req, cancel: cancel}, nil
 }

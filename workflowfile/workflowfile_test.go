@@ -2,6 +2,7 @@ package workflowfile_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
@@ -239,6 +244,40 @@ def handler(inp, ctx):
 	}
 	if hits.Load() != 1 {
 		t.Errorf("the server was called %d times, want once", hits.Load())
+	}
+}
+
+// TestHTTPCarriesTheStepsTraceContext checks that a step's http call carries the trace
+// context its step was given (the manager gives each attempt its span when it traces), and
+// that a traceparent the workflow sets itself wins.
+func TestHTTPCarriesTheStepsTraceContext(t *testing.T) {
+	previous := otel.GetTextMapPropagator()
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	defer otel.SetTextMapPropagator(previous)
+	got := make(chan string, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("traceparent")
+	}))
+	defer srv.Close()
+	w := mustCompile(t, fmt.Sprintf(`
+WORKFLOW_NAME = "traced_fetch"
+def handler(inp, ctx):
+    ctx.step("fetch", lambda: http.get(%q).status)
+    ctx.step("own", lambda: http.get(%q, headers = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}).status)
+    return None
+`, srv.URL, srv.URL))
+	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	h := newHarness(t, w, `{}`)
+	h.hooks.StepStarting = func(ctx context.Context, _ string, _ int) context.Context {
+		tid, _ := trace.TraceIDFromHex(traceID)
+		sid, _ := trace.SpanIDFromHex(spanID)
+		return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	}
+	if out := h.execute(); out.Kind != engine.Completed {
+		t.Fatalf("%+v", out)
+	}
+	if step, own := <-got, <-got; step != "00-"+traceID+"-"+spanID+"-01" || own != "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" {
+		t.Errorf("traceparent of the step's call %q, of the call that set its own %q", step, own)
 	}
 }
 
