@@ -164,8 +164,14 @@ func (h *harness) startManager(ctx context.Context, extraArgs ...string) (*manag
 	return h.startManagerEnv(ctx, nil, extraArgs...)
 }
 
-// startManagerEnv is startManager with env added to the manager's environment.
+// startManagerEnv is startManager with env added to the manager's environment, after the Go
+// runtime's settings that config/manager ships (shippedRuntimeEnv), which env may override.
 func (h *harness) startManagerEnv(ctx context.Context, env []string, extraArgs ...string) (*managerProc, error) {
+	shipped, err := shippedRuntimeEnv()
+	if err != nil {
+		return nil, err
+	}
+	env = append(shipped, env...)
 	pprofAddr, err := testcluster.FreeAddr()
 	if err != nil {
 		return nil, err
