@@ -259,6 +259,29 @@ func (m *managerProc) stopCPUProfile(ctx context.Context, path string) error {
 	return nil
 }
 
+// writeHeapProfile writes the manager's heap profile (net/http/pprof's, after a collection) to
+// path.
+func (m *managerProc) writeHeapProfile(ctx context.Context, path string) error {
+	url := m.pprofURL + "/debug/pprof/heap?gc=1"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("build GET %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("read the heap profile (status %d): %w", resp.StatusCode, err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("write the heap profile: %w", err)
+	}
+	return nil
+}
+
 // post sends an empty POST and returns the body of a 200.
 func (m *managerProc) post(ctx context.Context, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
