@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
+	"github.com/centaur-dev/workflow-operator/manager"
 )
 
 // TestSmoke runs the whole benchmark at tiny sizes against the real control plane and the real
@@ -90,4 +93,18 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestManagersGetTheRuntimeEnvironmentConfigManagerShips checks that the benchmark's managers
+// get what the manager's Deployment sets for the Go runtime: the container's memory limit
+// (768 MiB) in the variable the downward API fills, from which the manager sets GOMEMLIMIT.
+func TestManagersGetTheRuntimeEnvironmentConfigManagerShips(t *testing.T) {
+	env, err := shippedRuntimeEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%s=%d", manager.MemoryLimitEnv, 768<<20)
+	if !slices.Contains(env, want) {
+		t.Errorf("the managers' environment %q lacks %q", env, want)
+	}
 }

@@ -8,16 +8,12 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
@@ -393,32 +389,6 @@ func (h *harness) missingRuns(ctx context.Context, runs map[string]string) ([]st
 		owner[name] = id
 	}
 	return lost, nil
-}
-
-// managerMemoryLimit reads the manager container's memory limit from
-// config/manager/manager.yaml, the limit the figure is judged by.
-func managerMemoryLimit() (int64, error) {
-	root, err := testcluster.ModuleRoot()
-	if err != nil {
-		return 0, err
-	}
-	path := filepath.Join(root, "config", "manager", "manager.yaml")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("read the manager's deployment: %w", err)
-	}
-	for doc := range strings.SplitSeq(string(data), "\n---") {
-		var d appsv1.Deployment
-		if err := yaml.Unmarshal([]byte(doc), &d); err != nil || d.Kind != "Deployment" {
-			continue
-		}
-		for _, c := range d.Spec.Template.Spec.Containers {
-			if q, ok := c.Resources.Limits["memory"]; ok && c.Name == "manager" {
-				return q.Value(), nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("%s has no Deployment whose container manager has a memory limit", path)
 }
 
 // fmtCounts renders answer counts by status, in order: "202×120, 429×3".

@@ -164,8 +164,14 @@ func (h *harness) startManager(ctx context.Context, extraArgs ...string) (*manag
 	return h.startManagerEnv(ctx, nil, extraArgs...)
 }
 
-// startManagerEnv is startManager with env added to the manager's environment.
+// startManagerEnv is startManager with env added to the manager's environment, after the Go
+// runtime's settings that config/manager ships (shippedRuntimeEnv), which env may override.
 func (h *harness) startManagerEnv(ctx context.Context, env []string, extraArgs ...string) (*managerProc, error) {
+	shipped, err := shippedRuntimeEnv()
+	if err != nil {
+		return nil, err
+	}
+	env = append(shipped, env...)
 	pprofAddr, err := testcluster.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -249,6 +255,29 @@ func (m *managerProc) stopCPUProfile(ctx context.Context, path string) error {
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write the CPU profile: %w", err)
+	}
+	return nil
+}
+
+// writeHeapProfile writes the manager's heap profile (net/http/pprof's, after a collection) to
+// path.
+func (m *managerProc) writeHeapProfile(ctx context.Context, path string) error {
+	url := m.pprofURL + "/debug/pprof/heap?gc=1"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("build GET %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("read the heap profile (status %d): %w", resp.StatusCode, err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("write the heap profile: %w", err)
 	}
 	return nil
 }

@@ -184,7 +184,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.unsafeNoFsync, "unsafe-no-fsync", false, "Run etcd without fsync, as envtest does (not the real limit).")
 	fs.StringVar(&cfg.managerBin, "manager-bin", "", "A prebuilt hack/testmanager binary (default: build it).")
 	fs.StringVar(&cfg.temporalPeer, "temporal-peer", cfg.temporalPeer, "Directory of the Temporal peer program (../shared/peers/temporal) whose local activities the batched figure is measured against; empty skips it.")
-	fs.StringVar(&cfg.profileDir, "profile-dir", "", "Write a CPU profile of the manager for each figure here.")
+	fs.StringVar(&cfg.profileDir, "profile-dir", "", "Write a CPU profile of the manager for each figure here, and its heap profiles in the memory figure.")
 	fs.StringVar(&cfg.doc, "doc", "", "Replace the table in this Markdown file (docs/benchmarks.md).")
 	fs.StringVar(&cfg.workDir, "work-dir", "", "Keep etcd's data, the logs and the kubeconfig here (default: a temporary dir, removed).")
 	only := fs.String("figures", "", "Comma-separated figures to measure (default all): "+strings.Join(allFigures, ", ")+".")

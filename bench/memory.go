@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -40,19 +41,19 @@ func (h *harness) measureMemory(ctx context.Context, res *results) error {
 	}
 	f := &res.memory
 	var err error
-	if f.baseline, err = h.settledRSS(ctx); err != nil {
+	if f.baseline, err = h.settledRSS(ctx, "idle"); err != nil {
 		return err
 	}
 	if err := h.startSleepers(ctx); err != nil {
 		return err
 	}
-	if f.sleeping, err = h.settledRSS(ctx); err != nil {
+	if f.sleeping, err = h.settledRSS(ctx, "sleeping"); err != nil {
 		return err
 	}
 	if err := h.cancelSleepers(ctx); err != nil {
 		return err
 	}
-	if f.finished, err = h.settledRSS(ctx); err != nil {
+	if f.finished, err = h.settledRSS(ctx, "finished"); err != nil {
 		return err
 	}
 	h.logf("memory: idle %.0f MiB, %d runs sleeping %.0f MiB, finished %.0f MiB",
@@ -60,8 +61,10 @@ func (h *harness) measureMemory(ctx context.Context, res *results) error {
 	return nil
 }
 
-// settledRSS starts a manager, waits until it has settled and returns its RSS.
-func (h *harness) settledRSS(ctx context.Context) (int64, error) {
+// settledRSS starts a manager, waits until it has settled and returns its RSS; with
+// -profile-dir it also writes the manager's heap profile then, as memory-<state>.heap (compare
+// two with go tool pprof -diff_base).
+func (h *harness) settledRSS(ctx context.Context, state string) (int64, error) {
 	m, err := h.startManager(ctx)
 	if err != nil {
 		return 0, err
@@ -74,7 +77,11 @@ func (h *harness) settledRSS(ctx context.Context) (int64, error) {
 	if h.cfg.smoke {
 		window = time.Second // tiny sizes leave little to return
 	}
-	return steadyRSS(ctx, m.PID(), window)
+	rss, err := steadyRSS(ctx, m.PID(), window)
+	if err == nil && h.cfg.profileDir != "" {
+		err = m.writeHeapProfile(ctx, filepath.Join(h.cfg.profileDir, "memory-"+state+".heap"))
+	}
+	return rss, err
 }
 
 // waitSettled waits until pid used less than 2% of a CPU over a second, twice in a row.

@@ -3,7 +3,10 @@ package controllers
 import (
 	"context"
 	"io"
+	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,7 +156,9 @@ func (m *testManager) stop() {
 // startManager runs a manager with the WorkflowRun controller on the suite's registry and
 // options; mutate, when given, changes the options first.
 func startManager(mutate ...func(*Options)) *testManager {
-	mgr, err := ctrl.NewManager(cfg, testenv.ManagerOptions(scheme))
+	mgrCfg := rest.CopyConfig(cfg)
+	mgrCfg.Wrap(apiRequests.wrap)
+	mgr, err := ctrl.NewManager(mgrCfg, testenv.ManagerOptions(scheme))
 	Expect(err).NotTo(HaveOccurred())
 	tm := &testManager{done: make(chan struct{})}
 	dirsLogger := zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, dirLogs)), zap.JSONEncoder())
@@ -190,6 +195,59 @@ func startManager(mutate ...func(*Options)) *testManager {
 	}()
 	return tm
 }
+
+// apiRequests counts the requests the suite's managers send to the API server.
+var apiRequests = &requestCounter{}
+
+// requestCounter counts API requests by the namespace they address, as "VERB resource" (a
+// subresource after a slash): what a spec asserts a reconcile costs.
+type requestCounter struct {
+	mu sync.Mutex
+	by map[string][]string
+}
+
+// wrap counts every request that rt carries.
+func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		c.note(req)
+		return rt.RoundTrip(req)
+	})
+}
+
+// note records req under its namespace; requests of no namespace are not counted.
+func (c *requestCounter) note(req *http.Request) {
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	i := slices.Index(parts, "namespaces")
+	if i < 0 || len(parts) < i+3 {
+		return
+	}
+	what := req.Method + " " + parts[i+2]
+	if len(parts) > i+4 {
+		what += "/" + parts[i+4]
+	}
+	if req.URL.Query().Get("watch") == "true" {
+		what = "WATCH " + parts[i+2]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.by == nil {
+		c.by = map[string][]string{}
+	}
+	c.by[parts[i+1]] = append(c.by[parts[i+1]], what)
+}
+
+// of returns the requests counted so far in namespace.
+func (c *requestCounter) of(namespace string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.by[namespace])
+}
+
+// roundTripFunc is a function as an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip calls f.
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // restartManager stops the running manager and starts a fresh one, as after a crash; mutate,
 // when given, changes the new manager's options.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -36,9 +39,17 @@ const maxRecentTicks = 10
 // counts them all.
 const maxActiveListed = 100
 
+// statusBatch is how long the status write of a reconcile that only started its ticks' runs
+// waits for those runs to end, so that the ticks and the runs' ends (status.active) are
+// written at once: one status write per tick instead of two when the run is shorter than
+// this. Meanwhile the run's name, derived from its tick, keeps the tick from starting twice,
+// even across a crash (the next manager records it as AlreadyStarted).
+const statusBatch = 2 * time.Second
+
 // WorkflowScheduleReconciler starts the runs of WorkflowSchedules. Each reconcile reads the
-// schedule past the cache (its status holds the last tick handled, which must never be stale),
-// parses it, decides about every tick that fell due since (package schedule), starts the runs
+// schedule fresh (its status holds the last tick handled, which must never be stale: from the
+// cache when it holds the version this reconciler last wrote or read, else past it), parses
+// it, decides about every tick that fell due since (package schedule), starts the runs
 // of the ticks that start under the concurrency policy, records the others as skipped, trims
 // the run history, and writes status once; it then sleeps until the next tick is due.
 //
@@ -66,6 +77,13 @@ type WorkflowScheduleReconciler struct {
 	// afterStart runs once a tick's run was created, before the tick is recorded; tests stop
 	// the manager there, as a crash would.
 	afterStart func(context.Context, *workflowsv1alpha1.WorkflowRun)
+
+	// seen holds, by schedule, the resourceVersion this reconciler last wrote or read past
+	// the cache: a cached copy at that version is fresh (see read).
+	seen sync.Map // types.NamespacedName -> string
+	// pending holds, by schedule, the work of a reconcile whose status write waits for the
+	// next reconcile (see statusBatch).
+	pending sync.Map // types.NamespacedName -> *scheduleWork
 }
 
 // scheduleWork is what one reconcile found and did: the inputs of the status write, events and
@@ -86,14 +104,10 @@ type scheduleWork struct {
 	cancelled []*workflowsv1alpha1.WorkflowRun // by Replace: still in flight until they stop
 	handled   time.Time                        // the last tick whose outcome was carried out
 	records   []workflowsv1alpha1.ScheduleTick
-	created   []createdRun
-}
-
-// createdRun is a run this reconcile created, with how late it started.
-type createdRun struct {
-	name string
-	tick time.Time
-	late time.Duration
+	lateness  []time.Duration // of each run this reconcile created
+	// waiting is the earlier reconcile whose status this one writes (see statusBatch): its
+	// events and metrics follow this one's write.
+	waiting *scheduleWork
 }
 
 // +kubebuilder:rbac:groups=workflows.centaur.dev,resources=workflowschedules,verbs=get;list;watch
@@ -102,14 +116,10 @@ type createdRun struct {
 // Reconcile brings a schedule up to date: fetch it fresh, check its spec, handle its due
 // ticks, trim its history, then write status and record events and metrics in one place.
 func (r *WorkflowScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	ws := &workflowsv1alpha1.WorkflowSchedule{}
-	if err := r.APIReader.Get(ctx, req.NamespacedName, ws); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	w, err := r.begin(ctx, req.NamespacedName)
+	if w == nil || err != nil {
+		return ctrl.Result{}, err
 	}
-	if !ws.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
-	}
-	w := &scheduleWork{ws: ws, base: ws.DeepCopy(), now: now(r.Clock)}
 	defer func() { result, retErr = r.summarize(ctx, w, result, retErr) }()
 	if !r.reconcileSpec(w) {
 		return ctrl.Result{}, nil
@@ -121,6 +131,48 @@ func (r *WorkflowScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, nil
+}
+
+// begin starts the work of a reconcile of the schedule key: from the schedule as the last
+// reconcile left it when that one's status write waits (see statusBatch), else from the
+// schedule as it stands (read). Nil when the schedule is gone or going.
+func (r *WorkflowScheduleReconciler) begin(ctx context.Context, key types.NamespacedName) (*scheduleWork, error) {
+	if p, ok := r.pending.LoadAndDelete(key); ok {
+		waiting := p.(*scheduleWork)
+		return &scheduleWork{ws: waiting.ws, base: waiting.base, now: now(r.Clock), waiting: waiting}, nil
+	}
+	ws, err := r.read(ctx, key)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			r.seen.Delete(key)
+		}
+		return nil, client.IgnoreNotFound(err)
+	}
+	if !ws.DeletionTimestamp.IsZero() {
+		return nil, nil
+	}
+	return &scheduleWork{ws: ws, base: ws.DeepCopy(), now: now(r.Clock)}, nil
+}
+
+// read returns the schedule key as it stands: the cached copy when it is at the version this
+// reconciler last wrote or read (the cache has caught up with this reconciler's own writes; a
+// tick comes long after the last one), else the API server's. A copy older than someone
+// else's later write is caught by the status write, which is guarded by resourceVersion:
+// its conflict forgets the version, so the next reconcile reads past the cache. Saves a read
+// per tick.
+func (r *WorkflowScheduleReconciler) read(ctx context.Context, key types.NamespacedName) (*workflowsv1alpha1.WorkflowSchedule, error) {
+	ws := &workflowsv1alpha1.WorkflowSchedule{}
+	if seen, ok := r.seen.Load(key); ok {
+		if err := r.Get(ctx, key, ws); err == nil && ws.ResourceVersion == seen.(string) {
+			return ws, nil
+		}
+		ws = &workflowsv1alpha1.WorkflowSchedule{}
+	}
+	if err := r.APIReader.Get(ctx, key, ws); err != nil {
+		return nil, err
+	}
+	r.seen.Store(key, ws.ResourceVersion)
+	return ws, nil
 }
 
 // reconcileSpec parses the schedule and checks its workflow, and sets the Ready condition. It
@@ -268,7 +320,7 @@ func (r *WorkflowScheduleReconciler) start(ctx context.Context, w *scheduleWork,
 	}
 	w.recordStarted(o.Tick, o.Reason, run.Name, &startedAt)
 	// o.Late is how late the tick was when the reconcile began; the create came after that.
-	w.created = append(w.created, createdRun{name: run.Name, tick: o.Tick, late: o.Late + startedAt.Sub(w.now)})
+	w.lateness = append(w.lateness, o.Late+startedAt.Sub(w.now))
 	w.active = append(w.active, run)
 	return nil
 }
@@ -327,18 +379,55 @@ func beyond(runs []*workflowsv1alpha1.WorkflowRun, limit *int32, def int) []*wor
 // summarize is the one place that writes a schedule's status: it folds what the reconcile did
 // into status, writes it in one patch guarded by resourceVersion (patchStatus; a lost race
 // means someone else moved the schedule on: read it again), and only then records events and
-// metrics, and asks to be woken when the next tick is due.
+// metrics, and asks to be woken when the next tick is due. A reconcile that did nothing but
+// start its ticks' runs leaves the write to the next one, at the latest statusBatch later:
+// when the runs end sooner (their end wakes the schedule), one write records both.
 func (r *WorkflowScheduleReconciler) summarize(ctx context.Context, w *scheduleWork, result ctrl.Result, err error) (ctrl.Result, error) {
 	w.applyStatus()
+	key := client.ObjectKeyFromObject(w.ws)
+	if err == nil && w.onlyStarted() {
+		r.pending.Store(key, w)
+		return ctrl.Result{RequeueAfter: min(statusBatch, w.untilDue(now(r.Clock)))}, nil
+	}
 	if _, perr := patchStatus(ctx, r.Client, w.base, w.ws); perr != nil {
+		r.seen.Delete(key)
 		res, perr := requeueOnConflict(fmt.Errorf("write the status of schedule %s/%s: %w", w.ws.Namespace, w.ws.Name, perr))
 		return res, errors.Join(err, perr)
+	}
+	r.seen.Store(key, w.ws.ResourceVersion)
+	if w.waiting != nil {
+		r.announce(ctx, w.waiting)
 	}
 	r.announce(ctx, w)
 	if err != nil || !w.planned || w.plan.NextDue.IsZero() {
 		return result, err
 	}
-	return ctrl.Result{RequeueAfter: max(w.plan.NextDue.Sub(now(r.Clock)), time.Millisecond)}, nil
+	return ctrl.Result{RequeueAfter: w.untilDue(now(r.Clock))}, nil
+}
+
+// onlyStarted reports whether the reconcile, not itself writing for an earlier one, started
+// runs and did nothing else that people wait to see: no skip, no replacement, Ready unchanged.
+// Its status write can wait for the runs' ends (see statusBatch).
+func (w *scheduleWork) onlyStarted() bool {
+	if w.waiting != nil || len(w.lateness) == 0 || len(w.cancelled) > 0 {
+		return false
+	}
+	for _, rec := range w.records {
+		if rec.Outcome != workflowsv1alpha1.TickStarted {
+			return false
+		}
+	}
+	prev := meta.FindStatusCondition(w.base.Status.Conditions, workflowsv1alpha1.ConditionReady)
+	return prev != nil && prev.Status == w.ready.Status && prev.Reason == w.ready.Reason
+}
+
+// untilDue is how long from now until the plan's next tick is due (at least a millisecond;
+// an hour when none is).
+func (w *scheduleWork) untilDue(now time.Time) time.Duration {
+	if !w.planned || w.plan.NextDue.IsZero() {
+		return time.Hour
+	}
+	return max(w.plan.NextDue.Sub(now), time.Millisecond)
 }
 
 // applyStatus folds the reconcile's work into the schedule's status.
@@ -405,13 +494,15 @@ func timePtr(t time.Time) *metav1.Time {
 	return &v
 }
 
-// announce records, after the status write, an Event and the metrics of every run started,
-// every skip and every replacement, and an Event when Ready changed.
+// announce records, after the status write, the metrics of every run started, every skip and
+// every replacement, and an Event for every skip and replacement and when Ready changed. A
+// tick that started its run as planned gets no Event of the schedule's: its record in
+// status.recentTicks, the metrics and the run's own Event tell it, and an Event per tick
+// would be a request per tick.
 func (r *WorkflowScheduleReconciler) announce(ctx context.Context, w *scheduleWork) {
 	workflow := w.ws.Spec.WorkflowName
-	for _, c := range w.created {
-		scheduleLateness.WithLabelValues(workflow).Observe(c.late.Seconds())
-		emit(r.Events, w.ws, corev1.EventTypeNormal, workflowsv1alpha1.ReasonStarted, "Start", "started run %s for the tick at %s", c.name, c.tick.UTC().Format(time.RFC3339))
+	for _, late := range w.lateness {
+		scheduleLateness.WithLabelValues(workflow).Observe(late.Seconds())
 	}
 	for _, rec := range w.records {
 		scheduleTicks.WithLabelValues(workflow, string(rec.Outcome), rec.Reason).Add(float64(max(rec.Count, 1)))

@@ -66,6 +66,7 @@ func Run(o Options, extra ...durable.Workflow) error {
 	if err := p.parse(); err != nil {
 		return err
 	}
+	p.limitMemory()
 	if o.EnsureSecrets {
 		return ensureSecrets(p.keysSecret, p.consoleSecret)
 	}
@@ -82,6 +83,18 @@ func Run(o Options, extra ...durable.Workflow) error {
 		}
 	}
 	return p.start()
+}
+
+// limitMemory sets the Go runtime's soft memory limit from the container's (setMemoryLimit)
+// and logs it; a limit that cannot be read leaves the runtime's default (none), logged.
+func (p *process) limitMemory() {
+	limit, err := setMemoryLimit(p.o)
+	switch {
+	case err != nil:
+		p.log.Error(err, "no soft memory limit: set GOMEMLIMIT, or "+MemoryLimitEnv+" to the container's memory limit in bytes")
+	case limit > 0:
+		p.log.Info("soft memory limit from the container's", "bytes", limit)
+	}
 }
 
 // process is one run of the manager as Run builds it: what each phase makes for the next ones,

@@ -240,7 +240,10 @@ func (t *Table) Release(key string) {
 }
 
 // Orphans returns the keys whose shard is not on ring (unassigned ones included), except those
-// this process placed and the informer does not show yet, sorted.
+// this process placed and the informer does not show yet: the executing ones first (a dead
+// replica's steps in flight wait for them), then the other unfinished ones, then the finished
+// ones, each group sorted. The sharder assigns them in this order, so that a dead shard's
+// hundreds of finished runs never hold up the runs that have work to resume.
 func (t *Table) Orphans(ring *Ring) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -255,7 +258,16 @@ func (t *Table) Orphans(ring *Ring) []string {
 			}
 		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b string) int {
+		ea, eb := t.entries[a], t.entries[b]
+		if ea.Busy != eb.Busy {
+			return -boolOrder(ea.Busy)
+		}
+		if ea.Active != eb.Active {
+			return -boolOrder(ea.Active)
+		}
+		return cmpString(a, b)
+	})
 	return out
 }
 

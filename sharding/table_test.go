@@ -83,20 +83,24 @@ func TestReleaseUndoesAPlacement(t *testing.T) {
 	}
 }
 
-// TestOrphans lists the runs of shards that left the ring, and unassigned ones.
+// TestOrphans lists the runs of shards that left the ring, and unassigned ones: executing runs
+// first, then the other unfinished ones, then the finished ones, so that a dead shard's
+// finished runs (sorted first by name here) never delay the steps it had in flight.
 func TestOrphans(t *testing.T) {
 	tab := NewTable()
 	tab.Set("ns/a1", Entry{Shard: "a", Active: true})
-	tab.Set("ns/gone1", Entry{Shard: "gone", Active: true})
-	tab.Set("ns/gone2", Entry{Shard: "gone"})
+	tab.Set("ns/done1", Entry{Shard: "gone"})
+	tab.Set("ns/done2", Entry{Shard: "gone"})
+	tab.Set("ns/sleeping", Entry{Shard: "gone", Active: true})
+	tab.Set("ns/running", Entry{Shard: "gone", Active: true, Busy: true})
 	tab.Set("ns/new", Entry{Active: true})
 	got := tab.Orphans(NewRing("a"))
-	want := []string{"ns/gone1", "ns/gone2", "ns/new"}
+	want := []string{"ns/running", "ns/new", "ns/sleeping", "ns/done1", "ns/done2"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("orphans %v, want %v", got, want)
 	}
 	tab.Delete("ns/new")
-	if got := tab.Orphans(NewRing("a")); len(got) != 2 {
+	if got := tab.Orphans(NewRing("a")); len(got) != 4 {
 		t.Errorf("a deleted run is still an orphan: %v", got)
 	}
 }

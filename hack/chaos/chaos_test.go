@@ -101,6 +101,43 @@ func TestVerifierPutsAnOutageBeforeAKill(t *testing.T) {
 	}
 }
 
+// TestVerifierJudgesResumes checks which re-executions after a sharded replica's kill are held
+// to the bound of the lease plus resumeSlack: one with no other kill before it, and one whose
+// only other kill came after the bound had passed (a step not resumed by then missed it); a
+// kill within the bound excuses it.
+func TestVerifierJudgesResumes(t *testing.T) {
+	killedAt := time.Now()
+	lease := 4 * time.Second
+	cases := []struct {
+		name      string
+		resumed   time.Duration
+		otherKill time.Duration // after the first kill; 0: none
+		wantErr   string
+	}{
+		{"in time", 5 * time.Second, 0, ""},
+		{"late", lease + resumeSlack + time.Second, 0, "more than the lease"},
+		{"late, another kill within the bound", lease + resumeSlack + time.Second, 2 * time.Second, ""},
+		{"late, another kill only after the bound", lease + resumeSlack + 3*time.Second, lease + resumeSlack + time.Second, "more than the lease"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := []testflows.LedgerLine{
+				{Exec: "1-1", Run: "chaos/r", Step: "s-0000", Attempt: 1, OK: true, PID: 1, At: killedAt.Add(-time.Millisecond)},
+				{Exec: "2-1", Run: "chaos/r", Step: "s-0000", Attempt: 1, OK: true, PID: 2, At: killedAt.Add(tc.resumed)},
+			}
+			killed, at := map[int]string{1: "shard shard-01"}, map[int]time.Time{1: killedAt}
+			if tc.otherKill > 0 {
+				killed[3], at[3] = "shard shard-03", killedAt.Add(tc.otherKill)
+			}
+			run := ledgerRun(testflows.LedgerName, "2-1", 1)
+			v := &verifier{cfg: config{parallelism: 4, leaseDuration: lease}, killed: killed, killedAt: at, stats: &stats{}, perKill: map[string]int{}}
+			v.checkLedger(map[string]*journaledRun{"r": {run: run, entries: run.Status.Journal}}, lines)
+			v.checkResumes()
+			checkVerdict(t, v.err(), tc.wantErr)
+		})
+	}
+}
+
 // TestVerifierAccountsForAttempts checks which step attempts before the recorded one the
 // verifier accepts: a planned failure, and, in a Python run only, an attempt whose worker was
 // killed (with its ledger line, or without one when a worker was killed before the next).

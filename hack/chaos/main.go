@@ -58,9 +58,12 @@ type config struct {
 	workDir     string
 
 	// The sharded phase: shardRuns runs (none: no phase) executed by shardReplicas sharded
-	// replicas while shardEvents kills, stops and adds happen; the replicas' lease timings.
+	// replicas while shardEvents kills, stops and adds happen; the replicas' lease timings;
+	// whether each kill is followed by room for the failover (the lease plus resumeSlack)
+	// before the next event, so that every resume after a kill is judged.
 	shardRuns, shardReplicas, shardEvents     int
 	leaseDuration, renewDeadline, retryPeriod time.Duration
+	failoverRoom                              bool
 }
 
 // bigConfig is what `make chaos` runs.
@@ -72,10 +75,12 @@ func bigConfig() config {
 		parallelism: 16, pythonEvery: 3, workerKills: 1, timeout: 10 * time.Minute,
 		shardRuns: 300, shardReplicas: 3, shardEvents: 12,
 		leaseDuration: 6 * time.Second, renewDeadline: 4 * time.Second, retryPeriod: 500 * time.Millisecond,
+		failoverRoom: true,
 	}
 }
 
-// smallConfig is what `make test` runs: a few runs and kills.
+// smallConfig is what `make test` runs: a few runs and kills, one after the other (no room for
+// failovers, which would add half a minute).
 func smallConfig() config {
 	return config{
 		runs: 12, steps: 6, longEvery: 4, longSteps: 60, longSleep: 25,
@@ -139,6 +144,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.leaseDuration, "lease-duration", cfg.leaseDuration, "The sharded replicas' --lease-duration (whole seconds).")
 	fs.DurationVar(&cfg.renewDeadline, "lease-renew-deadline", cfg.renewDeadline, "The sharded replicas' --lease-renew-deadline.")
 	fs.DurationVar(&cfg.retryPeriod, "lease-retry-period", cfg.retryPeriod, "The sharded replicas' --lease-retry-period.")
+	fs.BoolVar(&cfg.failoverRoom, "failover-room", cfg.failoverRoom, "After each kill of a sharded replica, wait the lease plus 5 s before the next event, so that every resume is judged.")
 	fs.Int64Var(&cfg.seed, "seed", 0, "Seed of the kill schedule (0: from the clock; printed either way).")
 	fs.DurationVar(&cfg.timeout, "timeout", cfg.timeout, "Longest wait for every run to finish after the last kill.")
 	fs.BoolVar(&cfg.skipEtcd, "skip-etcd-kill", false, "Do not kill etcd.")

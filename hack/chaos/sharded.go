@@ -37,7 +37,10 @@ const (
 // crashShards runs the sharded phase: it waits for the earlier runs and stops their manager,
 // starts cfg.shardReplicas sharded managers, and then, cfg.shardEvents times, creates the next
 // batch of runs, waits a random uptime and kills, stops or adds a replica; a killed or stopped
-// replica is replaced after a moment, so that two to cfg.shardReplicas+1 replicas run.
+// replica is replaced after a moment, so that two to cfg.shardReplicas+1 replicas run. With
+// cfg.failoverRoom (make chaos) the event after a kill waits at least the lease plus
+// resumeSlack: room for the failover, so that every step in flight at a kill is judged against
+// the bound (see checkResumes) instead of being excused by the next kill.
 func (c *chaos) crashShards(ctx context.Context) error {
 	if _, err := c.awaitFinal(ctx); err != nil {
 		return fmt.Errorf("before the sharded phase: %w", err)
@@ -57,6 +60,7 @@ func (c *chaos) crashShards(ctx context.Context) error {
 		live = append(live, m)
 	}
 	batches := c.cfg.shardEvents + 1
+	var room time.Duration
 	for event := range c.cfg.shardEvents {
 		var err error
 		if live, err = c.replaceLost(live); err != nil {
@@ -70,20 +74,26 @@ func (c *chaos) crashShards(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := c.live(ctx, live, c.uptime()); err != nil {
+		if err := c.live(ctx, live, max(c.uptime(), room)); err != nil {
 			return err
 		}
-		if live, err = c.shardEvent(ctx, event, live); err != nil {
+		var action shardAction
+		if live, action, err = c.shardEvent(ctx, event, live); err != nil {
 			return err
+		}
+		room = 0
+		if action == actionKill && c.cfg.failoverRoom {
+			room = c.cfg.leaseDuration + resumeSlack
 		}
 	}
 	return c.createShardBatch(ctx, batches)
 }
 
-// shardEvent carries out the phase's next event on the live replicas and returns them after it:
-// a SIGKILL (the first event, and about half of the others), a stop, or an add; a removal is
-// followed by an add on every other event, or when fewer than two replicas are left.
-func (c *chaos) shardEvent(ctx context.Context, event int, live []*manager) ([]*manager, error) {
+// shardEvent carries out the phase's next event on the live replicas and returns them after it,
+// and the event: a SIGKILL (the first event, and about half of the others), a stop, or an add;
+// a removal is followed by an add on every other event, or when fewer than two replicas are
+// left.
+func (c *chaos) shardEvent(ctx context.Context, event int, live []*manager) ([]*manager, shardAction, error) {
 	action := actionKill
 	switch r := c.rng.IntN(4); {
 	case event == 0: // the first event is always a kill
@@ -94,13 +104,13 @@ func (c *chaos) shardEvent(ctx context.Context, event int, live []*manager) ([]*
 	}
 	if action == actionAdd {
 		m, err := c.startShard()
-		return append(live, m), err
+		return append(live, m), action, err
 	}
 	victim := live[c.rng.IntN(len(live))]
 	live = slices.DeleteFunc(live, func(m *manager) bool { return m == victim })
 	if action == actionKill {
 		if err := c.kill(victim, "shard "+victim.shard); err != nil {
-			return live, err
+			return live, action, err
 		}
 	} else {
 		c.stop(victim, "shard "+victim.shard)
@@ -108,12 +118,12 @@ func (c *chaos) shardEvent(ctx context.Context, event int, live []*manager) ([]*
 	if len(live) < 2 || event%2 == 1 {
 		// Replace it a moment later, while its runs move.
 		if err := testcluster.Sleep(ctx, c.cfg.leaseDuration/2); err != nil {
-			return live, err
+			return live, action, err
 		}
 		m, err := c.startShard()
-		return append(live, m), err
+		return append(live, m), action, err
 	}
-	return live, nil
+	return live, action, nil
 }
 
 // awaitAssigned waits until every run created so far has a shard: the replicas hold their

@@ -163,6 +163,52 @@ var _ = Describe("Runs spread over sharded replicas", func() {
 		}
 	})
 
+	It("moves the runs of a replica killed while it runs the sharder within the lease plus 5 s", func() {
+		ns := createNamespace("kill")
+		a := startReplica("a", replicaOptions{crashes: true})
+		DeferCleanup(func() {
+			if a.lease != nil {
+				a.kill()
+			}
+		})
+		Eventually(a.mgr.Elected(), 20*time.Second).Should(BeClosed(), "replica a leads, so it runs the sharder")
+		b := startReplica("b")
+		DeferCleanup(b.stop)
+		awaitRing([]*replica{a, b}, "a", "b")
+		names := createRuns(ns, "trail", "trail", 10, trailInput{Steps: 2, NapMillis: 4000})
+		var onA []string
+		for _, run := range awaitPhase(ns, names, workflowsv1alpha1.PhaseSleeping, 30*time.Second) {
+			if shardOf(run) == "a" {
+				onA = append(onA, run.Name)
+			}
+		}
+		Expect(onA).NotTo(BeEmpty())
+
+		killed := time.Now()
+		a.kill()
+		a.lease = nil
+		// b must win the leader's lease once a's expired, start the sharder, and move every run
+		// of a's expired shard lease to itself.
+		bound := leaseDuration + 5*time.Second
+		Eventually(func() []string {
+			var stranded []string
+			for _, name := range onA {
+				if shardOf(getRun(ns, name)) != "b" {
+					stranded = append(stranded, name)
+				}
+			}
+			return stranded
+		}, bound, 50*time.Millisecond).Should(BeEmpty(), "the dead replica's runs are on b within the lease plus 5 s")
+		GinkgoWriter.Printf("the killed replica's %d runs were on b %s after the kill (lease %s)\n", len(onA), time.Since(killed).Round(time.Millisecond), leaseDuration)
+		Expect(time.Since(killed)).To(BeNumerically(">=", leaseDuration-retryPeriod), "not before the lease expired: a live replica is never robbed")
+		for _, run := range awaitPhase(ns, names, workflowsv1alpha1.PhaseSucceeded, 60*time.Second) {
+			who := expectEachStepOnce(ns, run.Name, 2)
+			if slices.Contains(onA, run.Name) {
+				Expect(who).To(Equal([]string{"a", "b"}), "run %s resumed on b", run.Name)
+			}
+		}
+	})
+
 	It("gives a replica that joins its share: runs are drained and handed over between executions", func() {
 		ns := createNamespace("join")
 		a := startReplica("a")

@@ -13,7 +13,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -83,16 +85,20 @@ type replica struct {
 	mgr    ctrl.Manager
 	ctrls  *controllers.Controllers
 	holder *sharding.Holder
+	// lease is the shard lease the suite renews for a replica that crashes (see kill).
+	lease  *suiteLease
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 // replicaOptions vary a replica: without a lease it executes its shard's runs at once (two
 // replicas can then believe they own the same shard, as a partitioned one would); tag names it
-// in the ledger and in its workflows' outputs (default: the shard).
+// in the ledger and in its workflows' outputs (default: the shard); one that crashes can be
+// killed as a SIGKILL would (kill), leaving its leases to expire.
 type replicaOptions struct {
 	noLease bool
 	tag     string
+	crashes bool
 }
 
 // startReplica starts the replica named shard and waits until it holds its lease.
@@ -108,7 +114,7 @@ func startReplica(shard string, opts ...replicaOptions) *replica {
 	lease, renew, retry := leaseDuration, renewDeadline, retryPeriod
 	mo.LeaderElection, mo.LeaderElectionID, mo.LeaderElectionNamespace = true, "sharding-suite", leaseNamespace
 	mo.LeaseDuration, mo.RenewDeadline, mo.RetryPeriod = &lease, &renew, &retry
-	mo.LeaderElectionReleaseOnCancel = true
+	mo.LeaderElectionReleaseOnCancel = !o.crashes
 	mo.Cache = shards.CacheOptions(cache.Options{})
 	mo.NewClient = shards.NewClient
 	mgr, err := ctrl.NewManager(cfg, mo)
@@ -128,7 +134,10 @@ func startReplica(shard string, opts ...replicaOptions) *replica {
 	r := &replica{name: shard, shards: shards, mgr: mgr, ctrls: ctrls, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	if !o.noLease {
+	if o.crashes {
+		r.lease = holdLease(shard)
+	}
+	if !o.noLease && !o.crashes {
 		r.holder, err = sharding.NewHolder(sharding.HolderConfig{Config: cfg, Namespace: leaseNamespace, Shard: shard,
 			LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod, Logger: logf.Log})
 		Expect(err).NotTo(HaveOccurred())
@@ -152,6 +161,61 @@ func (r *replica) stop() {
 	if r.holder != nil {
 		Eventually(r.holder.Done(), 10*time.Second).Should(BeClosed())
 	}
+}
+
+// kill ends a replica started with crashes as a SIGKILL would for the others: its leases (the
+// shard's, and the leader's when it leads) are neither renewed nor released, so they expire
+// after leaseDuration, and its manager stops.
+func (r *replica) kill() {
+	r.lease.stop()
+	r.cancel()
+	Eventually(r.done, 30*time.Second).Should(BeClosed())
+}
+
+// suiteLease is a shard lease the suite itself holds for a replica, renewed every retryPeriod
+// until stop: what a replica's sharding.Holder writes, without the release on stop that a
+// crash never gets to make.
+type suiteLease struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// holdLease takes the lease of shard and renews it until stop.
+func holdLease(shard string) *suiteLease {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &suiteLease{cancel: cancel, done: make(chan struct{})}
+	key := client.ObjectKey{Namespace: leaseNamespace, Name: shard}
+	holder, seconds := sharding.HolderIdentity(shard, "suite"), int32(leaseDuration/time.Second)
+	renew := func() error {
+		lease := &coordinationv1.Lease{}
+		err := k8sClient.Get(ctx, key, lease)
+		if apierrors.IsNotFound(err) {
+			lease.ObjectMeta = metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+				Labels: map[string]string{workflowsv1alpha1.LabelRing: sharding.RingName}}
+		} else if err != nil {
+			return err
+		}
+		now := metav1.NewMicroTime(time.Now())
+		lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds, lease.Spec.RenewTime = &holder, &seconds, &now
+		if lease.ResourceVersion == "" {
+			return k8sClient.Create(ctx, lease)
+		}
+		return k8sClient.Update(ctx, lease)
+	}
+	Expect(renew()).To(Succeed(), "take the lease of shard %s", shard)
+	go func() {
+		defer close(l.done)
+		for testcluster.Sleep(ctx, retryPeriod) == nil {
+			_ = renew() // a missed renewal is made up by the next one, well within the lease
+		}
+	}()
+	return l
+}
+
+// stop stops renewing the lease, without releasing it.
+func (l *suiteLease) stop() {
+	l.cancel()
+	<-l.done
 }
 
 // executions counts the executions of steps of the suite's workflows by run, step and replica.

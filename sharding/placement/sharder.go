@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -50,6 +51,12 @@ type Sharder struct {
 	turns   cache.Cache
 	log     logr.Logger
 	settled []string // the ring's members at the last rebalance
+	// passing is set when the first pass begins. Until then the informers' events are not
+	// queued: the pass finds every run and turn without a live shard itself, the runs in
+	// flight first, whereas the events of the informers' initial lists (every run and turn
+	// of the cluster, in no order) would queue ahead of it and hold up a newly elected
+	// sharder's failover by seconds.
+	passing atomic.Bool
 }
 
 // shardItem is one piece of the sharder's work.
@@ -85,7 +92,9 @@ func turnMeta() *metav1.PartialObjectMetadata { return metaOf("AgentRun", types.
 
 // Start runs the sharder until ctx ends: it follows the runs (the view of every run) and the
 // turns (metadata in a cache of its own, only on the elected replica), and works through
-// what they and the leases ask for.
+// what they and the leases ask for. Its first pass comes once both have synced, before
+// anything else is queued, so that a sharder elected after its predecessor died moves the
+// dead shards' runs in flight first.
 func (sh *Sharder) Start(ctx context.Context) error {
 	sh.log = log.FromContext(ctx).WithName("sharder")
 	sh.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[shardItem](),
@@ -167,7 +176,7 @@ func (sh *Sharder) follow(ctx context.Context) error {
 		return fmt.Errorf("watch agent turns for the sharder: %w", err)
 	}
 	enqueueTurn := func(obj any) {
-		if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		if m, ok := obj.(*metav1.PartialObjectMetadata); ok && sh.passing.Load() {
 			sh.queue.Add(shardItem{kind: turnWork, key: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
 		}
 	}
@@ -183,10 +192,11 @@ func (sh *Sharder) follow(ctx context.Context) error {
 	return nil
 }
 
-// runChanged enqueues a run without a live shard, and the turns of a run whose shard changed.
+// runChanged enqueues a run without a live shard, and the turns of a run whose shard changed,
+// once the first pass has begun.
 func (sh *Sharder) runChanged(old, obj any) {
 	run, ok := obj.(*workflowsv1alpha1.WorkflowRun)
-	if !ok {
+	if !ok || !sh.passing.Load() {
 		return
 	}
 	key := types.NamespacedName{Namespace: run.Namespace, Name: run.Name}
@@ -233,10 +243,14 @@ func (sh *Sharder) process(ctx context.Context, item shardItem) error {
 	}
 }
 
-// pass declares dead the shards whose lease expired, forgets long-dead leases, rebalances when
-// the ring's members changed since the last rebalance, hands every run and turn without a live
-// shard to the workers, and comes back when the next lease would expire.
+// pass declares dead the shards whose lease expired, forgets long-dead leases, hands every run
+// without a live shard to the workers (those in flight first: see Table.Orphans), rebalances
+// when the ring's members changed since the last rebalance, hands the turns without a live
+// shard to the workers, and comes back when the next lease would expire. The orphans go
+// before the rebalance, whose drains are written one by one: a replica that joins while
+// another died must not delay the dead one's runs.
 func (sh *Sharder) pass(ctx context.Context) error {
+	sh.passing.Store(true)
 	var leases coordinationv1.LeaseList
 	if err := sh.mgr.GetCache().List(ctx, &leases); err != nil {
 		return fmt.Errorf("list shard leases: %w", err)
@@ -246,14 +260,14 @@ func (sh *Sharder) pass(ctx context.Context) error {
 	for i := range leases.Items {
 		sh.tend(ctx, &leases.Items[i], sharding.ShardOf(&leases.Items[i], t), t)
 	}
+	for _, key := range sh.s.table.Orphans(ring) {
+		sh.queue.Add(shardItem{kind: runWork, key: splitKey(key)}) // the workers assign them in parallel
+	}
 	if members := ring.Members(); ring.Len() > 0 && !slices.Equal(members, sh.settled) {
 		if err := sh.rebalance(ctx, ring); err != nil {
 			return err
 		}
 		sh.settled = members
-	}
-	for _, key := range sh.s.table.Orphans(ring) {
-		sh.queue.Add(shardItem{kind: runWork, key: splitKey(key)}) // the workers assign them in parallel
 	}
 	if err := sh.settleOrphanedTurns(ctx, ring); err != nil {
 		return err
