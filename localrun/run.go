@@ -169,7 +169,7 @@ func Run(ctx context.Context, w durable.Workflow, opts Options) (*Result, error)
 	if id == "" {
 		id = "local-" + w.Name()
 	}
-	s := &session{opts: opts, clock: &clock{real: opts.RealTime}, events: &eventPool{}, seed: opts.Journal}
+	s := &session{opts: opts, clock: newClock(opts.RealTime), events: &eventPool{}, seed: opts.Journal}
 	tr := &tracer{out: opts.Out, real: opts.RealTime, now: s.clock.now}
 	for i, ev := range opts.Events {
 		s.events.add(fmt.Sprintf("event-%d", i+1), ev)
@@ -256,19 +256,38 @@ func (h *host) stuck(out engine.Outcome) error {
 	return fmt.Errorf("run %s waits at %q for %s, which nothing local will bring", h.run, out.Current, strings.TrimSpace(out.Waiting))
 }
 
-// clock is the runs' clock: the wall clock plus the time skipped so far.
+// clock is the runs' clock. With time skipped it is virtual: the session's start plus the
+// time skipped so far, so that a run's time moves only by what it sleeps or backs off (a 1 h
+// sleep skips exactly 1 h, however long the steps take on the machine). With real time it is
+// the wall clock.
 type clock struct {
 	real    bool
+	start   time.Time
 	skipped atomic.Int64
 }
 
-// now is the wall-clock time plus the time skipped.
+// newClock starts a session's clock now, to the microsecond as the engine reads clocks.
+func newClock(real bool) *clock {
+	return &clock{real: real, start: time.Now().UTC().Truncate(time.Microsecond)}
+}
+
+// now is the wall-clock time, or with time skipped the start plus the time skipped.
 func (c *clock) now() time.Time {
-	return time.Now().Add(time.Duration(c.skipped.Load()))
+	if c.real {
+		return time.Now()
+	}
+	return c.start.Add(time.Duration(c.skipped.Load()))
 }
 
 // until waits for t: it jumps there (and returns how far), or sleeps there with real time.
+// A jump lands on t rounded up to the microsecond, since the engine reads its clock to the
+// microsecond: landing between would leave it a little before t, suspended again.
 func (c *clock) until(ctx context.Context, t time.Time) (time.Duration, error) {
+	if !c.real {
+		if due := t.Truncate(time.Microsecond); due.Before(t) {
+			t = due.Add(time.Microsecond)
+		}
+	}
 	d := t.Sub(c.now())
 	if d <= 0 {
 		return 0, nil
