@@ -273,6 +273,9 @@ type frame struct {
 	Branch  *int            `json:"branch,omitempty"`
 	Attempt int             `json:"attempt,omitempty"`
 	Value   json.RawMessage `json:"value,omitempty"`
+	// Traceparent is the W3C trace context of a traced step attempt (call_step), which
+	// api.workflow_engine.trace_headers hands the step function.
+	Traceparent string `json:"traceparent,omitempty"`
 	// end
 	Keep *bool `json:"keep,omitempty"`
 	// log

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
@@ -152,7 +154,7 @@ func (s *Session) CallStep(ctx context.Context, call, branch, attempt int, async
 		delete(s.steps, key)
 		s.mu.Unlock()
 	}()
-	f := &frame{Op: "call_step", S: s.id, Call: &call, Attempt: attempt}
+	f := &frame{Op: "call_step", S: s.id, Call: &call, Attempt: attempt, Traceparent: traceparentOf(ctx)}
 	if branch >= 0 {
 		f.Branch = &branch
 	}
@@ -213,6 +215,14 @@ func (s *Session) deliver(f *frame) {
 	default:
 		s.w.pool.log.Info("python_worker_protocol_error", "pid", s.w.pid, "message", "a second handler message before the first was read", "op", f.Op)
 	}
+}
+
+// traceparentOf is the W3C traceparent of ctx's span as the process's propagator writes it:
+// a traced step attempt's (the manager sets the propagator when it traces), "" otherwise.
+func traceparentOf(ctx context.Context) string {
+	carrier := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, carrier)
+	return carrier.Get("traceparent")
 }
 
 // stepDone hands a step's outcome to the CallStep that waits for it; a late one is dropped.

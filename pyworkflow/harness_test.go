@@ -77,6 +77,8 @@ type harness struct {
 	persisted []engine.Entry
 	// writes counts successful writes.
 	writes int
+	// hooks are the engine's hooks, as the manager sets them.
+	hooks engine.Hooks
 }
 
 func newHarness(t *testing.T, wf durable.Workflow, input string) *harness {
@@ -123,7 +125,7 @@ func (h *harness) execute() engine.Outcome {
 	journal := engine.NewJournal(h.persisted)
 	h.mu.Unlock()
 	out := engine.Execute(context.Background(), h.wf, engine.Execution{
-		Run: h.run, Input: h.input, Journal: journal, Clock: h.clock, Host: h.host,
+		Run: h.run, Input: h.input, Journal: journal, Clock: h.clock, Host: h.host, Hooks: h.hooks,
 		Recorder: engine.RecorderFunc(func(_ context.Context, j *engine.Journal, _ []engine.Entry) error {
 			h.persist(j)
 			return nil

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/barrierserver"
@@ -105,6 +109,32 @@ func TestNightlyReportRunsAsWritten(t *testing.T) {
 	if c := pool.Counts(); c.Hits != 1 || c.ReplayedTurns != 0 {
 		t.Errorf("pool counts %+v: the second execution should have resumed the kept handler, replaying nothing", c)
 	}
+}
+
+// TestAStepGetsItsAttemptsTraceHeaders checks that a Python step function's trace_headers()
+// names the span the manager gave its attempt (the trace context of the step's context, as
+// the process's propagator writes it), so its outbound calls join the run's trace.
+func TestAStepGetsItsAttemptsTraceHeaders(t *testing.T) {
+	previous := otel.GetTextMapPropagator()
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	defer otel.SetTextMapPropagator(previous)
+	loader := &pyworkflow.Loader{Pool: newPool(t)}
+	wf, _ := loadFile(t, loader, "traced.py", map[string]string{"traced.py": `
+from api.workflow_engine import WorkflowContext, trace_headers
+
+WORKFLOW_NAME = "traced"
+
+async def handler(inp, ctx: WorkflowContext):
+    return await ctx.step("call", trace_headers)
+`})
+	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	h := newHarness(t, wf, `{}`)
+	h.hooks.StepStarting = func(ctx context.Context, _ string, _ int) context.Context {
+		tid, _ := trace.TraceIDFromHex(traceID)
+		sid, _ := trace.SpanIDFromHex(spanID)
+		return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	}
+	mustComplete(t, h.execute(), `{"traceparent": "00-`+traceID+`-`+spanID+`-01"}`)
 }
 
 func TestAStepThatFailsForGoodRaisesStepFailed(t *testing.T) {

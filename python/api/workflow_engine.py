@@ -45,6 +45,7 @@ __all__ = [
     "StepFailed",
     "WorkflowContext",
     "step_attempt",
+    "trace_headers",
 ]
 
 Duration = Union[timedelta, str, float]
@@ -64,6 +65,23 @@ def step_attempt() -> int:
     ``durable.StepAttempt``: a step may use it to log which attempt it is, or to make a side
     effect that a retry repeats recognisable (an idempotency key of run, step and attempt)."""
     return STEP_ATTEMPT.get()
+
+
+STEP_TRACEPARENT: contextvars.ContextVar[str] = contextvars.ContextVar("centaur_step_traceparent", default="")
+"""The W3C traceparent of the step attempt running in this context; the worker sets it (see
+trace_headers)."""
+
+
+def trace_headers() -> Dict[str, str]:
+    """The trace context of the step function that calls it, as HTTP headers for its outbound
+    requests: ``{"traceparent": ...}`` naming this attempt's span when the manager traces runs
+    (docs/observability.md), and ``{}`` when it does not or outside a step function. Add them to
+    a request so that the service it calls joins the run's trace::
+
+        req = urllib.request.Request(url, headers={**trace_headers(), "Accept": "application/json"})
+    """
+    traceparent = STEP_TRACEPARENT.get()
+    return {"traceparent": traceparent} if traceparent else {}
 
 
 # --- Exceptions -----------------------------------------------------------------------------

@@ -140,7 +140,7 @@ class Worker:
             return
         call = handler.turn[index]
         which = 0 if branch is None else branch
-        scope = StepScope(handler, sid, call.names[which], call.now, msg.get("attempt", 0))
+        scope = StepScope(handler, sid, call.names[which], call.now, msg.get("attempt", 0), msg.get("traceparent") or "")
         self.steps.start((sid, index, branch), call.fns[which], scope)
 
     def cancel_step(self, msg: Dict[str, Any]) -> None:

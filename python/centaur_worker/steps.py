@@ -20,7 +20,7 @@ import inspect
 import threading
 from typing import Any, Callable, Coroutine, Dict, Optional, Tuple
 
-from api.workflow_engine import STEP_ATTEMPT, NonRetryableError
+from api.workflow_engine import STEP_ATTEMPT, STEP_TRACEPARENT, NonRetryableError
 from centaur_worker.framing import MAX_FRAME, Channel
 from centaur_worker.jsonvalue import dumps, why_not_json
 from centaur_worker.tracebacks import exception_message, format_exception
@@ -33,27 +33,35 @@ StepKey = Tuple[int, int, Optional[int]]
 
 class StepScope:
     """Where a step function runs: the handler it belongs to (``owner``, told of a misuse),
-    its session, its name, the handler's recorded time when it was called, and the attempt
-    (1 for the first) the manager asked for."""
+    its session, its name, the handler's recorded time when it was called, the attempt (1 for
+    the first) the manager asked for, and that attempt's traceparent ("" when not traced)."""
 
-    __slots__ = ("owner", "sid", "name", "now", "attempt", "misuse")
+    __slots__ = ("owner", "sid", "name", "now", "attempt", "traceparent", "misuse")
 
-    def __init__(self, owner: Any, sid: int, name: str, now: str, attempt: int = 0) -> None:
+    def __init__(self, owner: Any, sid: int, name: str, now: str, attempt: int = 0, traceparent: str = "") -> None:
         self.owner = owner
         self.sid = sid
         self.name = name
         self.now = now
         self.attempt = attempt
+        self.traceparent = traceparent
         self.misuse: Optional[str] = None
 
 
 STEP_SCOPE: contextvars.ContextVar[Optional[StepScope]] = contextvars.ContextVar("centaur_step_scope", default=None)
 
 
-def _enter(scope: StepScope) -> Tuple[contextvars.Token[Optional[StepScope]], contextvars.Token[int]]:
-    """Marks the current context as running the step function of scope (and its attempt, for
-    api.workflow_engine.step_attempt)."""
-    return STEP_SCOPE.set(scope), STEP_ATTEMPT.set(scope.attempt)
+def _enter(scope: StepScope) -> Callable[[], None]:
+    """Marks the current context as running the step function of scope (its attempt and
+    traceparent too, for api.workflow_engine.step_attempt and trace_headers), and returns what
+    undoes it."""
+    tokens = STEP_SCOPE.set(scope), STEP_ATTEMPT.set(scope.attempt), STEP_TRACEPARENT.set(scope.traceparent)
+
+    def leave() -> None:
+        STEP_SCOPE.reset(tokens[0])
+        STEP_ATTEMPT.reset(tokens[1])
+        STEP_TRACEPARENT.reset(tokens[2])
+    return leave
 
 
 class _Attempt:
@@ -96,7 +104,7 @@ class StepRunner:
                 attempt.cancel()
 
     def _run_function(self, key: StepKey, attempt: _Attempt, fn: Callable[[], Any], scope: StepScope) -> None:
-        scope_token, attempt_token = _enter(scope)
+        leave = _enter(scope)
         try:
             value = fn()
             if inspect.iscoroutine(value):
@@ -110,8 +118,7 @@ class StepRunner:
         else:
             self._report(key, attempt, scope, value=value)
         finally:
-            STEP_SCOPE.reset(scope_token)
-            STEP_ATTEMPT.reset(attempt_token)
+            leave()
 
     async def _run_coroutine(self, key: StepKey, attempt: _Attempt, fn: Callable[[], Any], scope: StepScope) -> None:
         _enter(scope)  # the task runs in a context of its own

@@ -141,8 +141,11 @@ class FakeManager:
         self.send({"op": "results", "s": self.sid, "now": now, "results": results})
         return self.recv()
 
-    def call_step(self, call: int, branch: Optional[int] = None, attempt: int = 1) -> Dict[str, Any]:
-        self.send({"op": "call_step", "s": self.sid, "call": call, "branch": branch, "attempt": attempt})
+    def call_step(self, call: int, branch: Optional[int] = None, attempt: int = 1, traceparent: str = "") -> Dict[str, Any]:
+        msg: Dict[str, Any] = {"op": "call_step", "s": self.sid, "call": call, "branch": branch, "attempt": attempt}
+        if traceparent:
+            msg["traceparent"] = traceparent
+        self.send(msg)
         return self.recv()
 
     def end(self, keep: bool, n: int = 1, d: str = "x") -> None:

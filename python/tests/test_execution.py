@@ -229,6 +229,20 @@ class Turns(WorkerTest):
         self.assertEqual(self.m.call_step(0, attempt=1)["value"], 1)
         self.assertEqual(self.m.results([{"value": 1}])["output"], [3, 1, 0])
 
+    def test_a_step_function_gets_its_attempts_trace_headers(self) -> None:
+        digest = self.m.load_source(wf("""
+            from api.workflow_engine import trace_headers
+            async def headers():
+                return trace_headers()
+            return [await ctx.step("sync", trace_headers), await ctx.step("async", headers), trace_headers()]
+        """))
+        self.m.run(digest, uid="traced")
+        traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        self.assertEqual(self.m.call_step(0, traceparent=traced)["value"], {"traceparent": traced})
+        self.m.results([{"value": {"traceparent": traced}}])
+        self.assertEqual(self.m.call_step(0)["value"], {}, "an attempt the manager does not trace")
+        self.assertEqual(self.m.results([{"value": {}}])["output"], [{"traceparent": traced}, {}, {}])
+
     def test_a_caught_step_failure_lets_the_handler_go_on(self) -> None:
         digest = self.m.load_source(wf("""
             def boom():
