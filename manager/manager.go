@@ -165,6 +165,9 @@ func (p *process) parse() error {
 	if o.EnsureSecrets {
 		return nil
 	}
+	if err := console.CheckTraceURL(o.ConsoleTraceURL); err != nil {
+		return fmt.Errorf("--console-trace-url: %w", err)
+	}
 	if p.trustedProxies, err = webhookserver.ParseCIDRs(o.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
@@ -409,7 +412,8 @@ func (p *process) addAPI() error {
 		Runs:        p.ctrls.RunView,
 		DeletedRuns: p.ledger,
 		Informers:   p.ctrls.RunView,
-		Console:     webhookserver.ConsoleConfig{Secret: p.consoleSecret, MaxRequests: o.ConsoleMaxRequests, MaxStreams: o.ConsoleMaxStreams},
+		Console: webhookserver.ConsoleConfig{Secret: p.consoleSecret, MaxRequests: o.ConsoleMaxRequests, MaxStreams: o.ConsoleMaxStreams,
+			TraceURL: o.ConsoleTraceURL},
 	})
 	if err := p.mgr.Add(api); err != nil {
 		return fmt.Errorf("add the API server: %w", err)

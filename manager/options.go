@@ -179,6 +179,7 @@ type APIOptions struct {
 	ConsoleSecret       string        // --console-secret
 	ConsoleMaxRequests  int           // --console-max-requests
 	ConsoleMaxStreams   int           // --console-max-streams
+	ConsoleTraceURL     string        // --console-trace-url
 
 	// EnsureSecrets makes Run a one-shot: create the Secrets of --api-keys-secret and
 	// --console-secret unless they exist (EnsureSecrets), then return.
@@ -197,6 +198,7 @@ func (o *APIOptions) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ConsoleSecret, "console-secret", console.DefaultSecret.String(), "namespace/name of the Secret whose key \"session-key\" (32 bytes or more) seals the web console's sign-in cookies, the same on every replica; without it each replica uses a key of its own. See docs/console.md.")
 	fs.IntVar(&o.ConsoleMaxRequests, "console-max-requests", console.DefaultMaxRequests, "How many web console page requests a replica serves at once; more wait briefly, then get 503. Apart from the REST API.")
 	fs.IntVar(&o.ConsoleMaxStreams, "console-max-streams", console.DefaultMaxStreams, "How many web console live streams a replica keeps open at once; pages beyond it retry later.")
+	fs.StringVar(&o.ConsoleTraceURL, "console-trace-url", "", "Links each run's console page to its trace: a URL of your tracing tool in which {trace_id} (and {span_id}) are replaced, such as https://jaeger.example.com/trace/{trace_id}. See docs/observability.md.")
 	fs.BoolVar(&o.EnsureSecrets, "ensure-secrets", false, "One-shot: create the Secrets of --api-keys-secret (with no keys; see docs/rest-api.md) and --console-secret (a random session key) unless they exist, never changing an existing one, then exit. The Helm chart's hook Job runs it.")
 }
 

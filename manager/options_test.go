@@ -49,6 +49,7 @@ var flagDefaults = map[string]string{
 	"code-webhook-namespace":           "",
 	"console-max-requests":             "32",
 	"console-max-streams":              "100",
+	"console-trace-url":                "",
 	"console-secret":                   "centaur-system/centaur-console",
 	"crash-guard-dir":                  "/tmp/centaur-crash-guard",
 	"default-step-timeout":             "10m0s",

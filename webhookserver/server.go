@@ -124,6 +124,8 @@ type ConsoleConfig struct {
 	// MaxRequests and MaxStreams bound the console's concurrent page requests and open live
 	// streams on this replica; zero means the console's defaults.
 	MaxRequests, MaxStreams int
+	// TraceURL links run pages to their traces (console.Deps.TraceURL).
+	TraceURL string
 }
 
 // DefaultWebhookRunTTL keeps a webhook's finished runs for a week.
@@ -234,6 +236,7 @@ func (s *Server) routes() {
 		REST: rest, Index: s.index, Client: s.cfg.Client, Reader: s.cfg.Reader, Secret: s.cfg.Console.Secret,
 		Workflows: s.cfg.Workflows, Routes: s.cfg.Routes, MaxRequests: s.cfg.Console.MaxRequests,
 		MaxStreams: s.cfg.Console.MaxStreams, TrustedProxies: s.cfg.TrustedProxies, Logger: s.cfg.Logger.WithName("console"),
+		TraceURL: s.cfg.Console.TraceURL,
 	}).Register(s.mux)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, fmt.Sprintf("no endpoint %s %s; see /api/openapi.json", r.Method, r.URL.Path))

@@ -85,6 +85,10 @@ type Deps struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-Proto says the browser used
 	// HTTPS (the session cookie is then Secure).
 	TrustedProxies []netip.Prefix
+	// TraceURL, when not empty, links each run's page to the run's trace in the tracing tool:
+	// a URL in which {trace_id} (and {span_id}, the run's span) are replaced, such as
+	// https://jaeger.example.com/trace/{trace_id}.
+	TraceURL string
 	// Logger receives the console's logs, never keys.
 	Logger logr.Logger
 }

@@ -259,3 +259,22 @@ func TestOnlyATrustedProxyMaySayTheBrowserUsedHTTPS(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckTraceURL(t *testing.T) {
+	for _, tc := range []struct {
+		tmpl, wantErr string
+	}{
+		{"", ""},
+		{"https://jaeger.example.com/trace/{trace_id}", ""},
+		{"http://tempo:3200/explore?traceId={trace_id}&span={span_id}", ""},
+		{"jaeger.example.com/trace/{trace_id}", "not an http or https URL"},
+		{"ftp://example.com/{trace_id}", "not an http or https URL"},
+		{"https://jaeger.example.com/trace/", "does not name {trace_id}"},
+		{"https://jaeger.example.com/trace/{traceid}", "does not name {trace_id}"},
+	} {
+		err := CheckTraceURL(tc.tmpl)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("CheckTraceURL(%q) = %v, want an error with %q", tc.tmpl, err, tc.wantErr)
+		}
+	}
+}

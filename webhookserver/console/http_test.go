@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/tracing"
 	"github.com/centaur-dev/workflow-operator/webhookserver/console"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
@@ -191,6 +192,22 @@ var _ = Describe("The console over HTTP", func() {
 		Expect(p.status).To(Equal(http.StatusServiceUnavailable))
 		Expect(p.body).To(ContainSubstring("at least 32 bytes"))
 		Expect(p.header.Get("Set-Cookie")).To(BeEmpty())
+	})
+
+	It("links a run's page to its trace when a trace URL is configured, and not otherwise", func() {
+		name := startRun("hello", map[string]string{"name": "Trace"}, "default")
+		Eventually(phaseOf("default", name), waitFor, pollAt).Should(Equal(workflowsv1alpha1.PhaseSucceeded))
+		sc := tracing.RunSpanContext(getRun("default", name))
+		traced := visitorOf(extraConsole(console.Deps{TraceURL: "https://traces.example.com/trace/{trace_id}?span={span_id}"}))
+		traced.signIn(adminKey)
+		p := traced.get(runPath("default", name))
+		Expect(p.status).To(Equal(http.StatusOK))
+		Expect(p.body).To(ContainSubstring(`href="https://traces.example.com/trace/` + sc.TraceID().String() + `?span=` + sc.SpanID().String() + `"`))
+		Expect(p.body).To(ContainSubstring("open the run's trace"))
+
+		plain := newVisitor()
+		plain.signIn(adminKey)
+		Expect(plain.get(runPath("default", name)).body).NotTo(ContainSubstring("traces.example.com"))
 	})
 
 	It("keeps live streams to their own budget, apart from pages", func() {

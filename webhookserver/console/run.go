@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
+	"github.com/centaur-dev/workflow-operator/internal/tracing"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
 	"github.com/centaur-dev/workflow-operator/webhookserver/runindex"
@@ -59,6 +61,8 @@ type runLive struct {
 	Final bool
 	// Revision is the workflow file revision the run replays.
 	Revision string
+	// TraceURL opens the run's trace in the tracing tool; empty without Deps.TraceURL.
+	TraceURL string
 	// Parent and ParentURL point at the parent run of a child run.
 	Parent, ParentURL string
 	// Origin says what started the run.
@@ -226,6 +230,7 @@ func (c *Console) readRun(v *visit, ns, name string) (*workflowsv1alpha1.Workflo
 		Run:       restapi.RunView(run, restapi.BaseURL(v.r)),
 		Final:     run.Status.Phase.IsFinal(),
 		Revision:  run.Status.WorkflowRevision,
+		TraceURL:  traceURL(c.deps.TraceURL, run),
 		Parent:    runindex.ParentOf(run),
 		Origin:    runOrigin(run),
 		Input:     prettyJSON(jsonOf(run.Spec.Input)),
@@ -516,4 +521,31 @@ func formProblem(err error) (string, error) {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// traceURL is the link to run's trace: tmpl with {trace_id} and {span_id} replaced by the
+// run span's (tracing.RunSpanContext, which every replica derives alike); "" without tmpl.
+func traceURL(tmpl string, run *workflowsv1alpha1.WorkflowRun) string {
+	if tmpl == "" {
+		return ""
+	}
+	sc := tracing.RunSpanContext(run)
+	return strings.NewReplacer("{trace_id}", sc.TraceID().String(), "{span_id}", sc.SpanID().String()).Replace(tmpl)
+}
+
+// CheckTraceURL checks a Deps.TraceURL before the console starts: empty, or an http(s) URL
+// that names {trace_id}, so that a mistyped template is an error at start, not a dead link on
+// every run's page.
+func CheckTraceURL(tmpl string) error {
+	if tmpl == "" {
+		return nil
+	}
+	u, err := url.Parse(strings.NewReplacer("{trace_id}", "x", "{span_id}", "x").Replace(tmpl))
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("%q is not an http or https URL, such as https://jaeger.example.com/trace/{trace_id}", tmpl)
+	case !strings.Contains(tmpl, "{trace_id}"):
+		return fmt.Errorf("%q does not name {trace_id}, which each run's page replaces with its trace's id", tmpl)
+	}
+	return nil
 }
