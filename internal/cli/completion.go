@@ -71,43 +71,33 @@ The scripts call 'centaur __complete WORDS...', so they complete what this binar
 // completeHiddenCommand is __complete: it prints the candidates for the last of its
 // arguments, one per line, then filesMarker or noFilesMarker.
 func completeHiddenCommand() command {
-	return command{
-		name:    completeCommand,
-		hidden:  true,
-		rawArgs: true,
-		usage:   completeCommand + " WORD... (the words typed after centaur, the last one being completed, possibly empty)",
-		run: func(e *env, _ any, args []string) int {
-			candidates, files := complete(args)
-			for _, c := range candidates {
-				fmt.Fprintln(e.stdout, c)
-			}
-			if files {
-				fmt.Fprintln(e.stdout, filesMarker)
-			} else {
-				fmt.Fprintln(e.stdout, noFilesMarker)
-			}
-			return ExitOK
-		},
-	}
+	return hiddenCompletion(completeCommand, "centaur", filesMarker, noFilesMarker)
 }
 
 // kubectlCompleteHiddenCommand is __kubectl_complete: __complete for kubectl's plugin
-// completion.
+// completion, ending with Cobra's directives instead of the markers.
 func kubectlCompleteHiddenCommand() command {
+	return hiddenCompletion(KubectlCompleteCommand, "kubectl centaur", cobraDefault, cobraNoFileComp)
+}
+
+// hiddenCompletion is a hidden command name that prints the candidates for the last of its
+// arguments (the words typed after program), one per line, then files or noFiles as file
+// names fit there or not.
+func hiddenCompletion(name, program, files, noFiles string) command {
 	return command{
-		name:    KubectlCompleteCommand,
+		name:    name,
 		hidden:  true,
 		rawArgs: true,
-		usage:   KubectlCompleteCommand + " WORD... (the words typed after kubectl centaur, the last one being completed)",
+		usage:   name + " WORD... (the words typed after " + program + ", the last one being completed, possibly empty)",
 		run: func(e *env, _ any, args []string) int {
-			candidates, files := complete(args)
+			candidates, fileNames := complete(args)
 			for _, c := range candidates {
 				fmt.Fprintln(e.stdout, c)
 			}
-			if files {
-				fmt.Fprintln(e.stdout, cobraDefault)
+			if fileNames {
+				fmt.Fprintln(e.stdout, files)
 			} else {
-				fmt.Fprintln(e.stdout, cobraNoFileComp)
+				fmt.Fprintln(e.stdout, noFiles)
 			}
 			return ExitOK
 		},
