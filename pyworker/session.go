@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/centaur-dev/workflow-operator/internal/textbound"
 )
@@ -220,6 +221,9 @@ func (s *Session) deliver(f *frame) {
 // traceparentOf is the W3C traceparent of ctx's span as the process's propagator writes it:
 // a traced step attempt's (the manager sets the propagator when it traces), "" otherwise.
 func traceparentOf(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return "" // untraced: no carrier to make on every step call
+	}
 	carrier := propagation.MapCarrier{}
 	otel.GetTextMapPropagator().Inject(ctx, carrier)
 	return carrier.Get("traceparent")
