@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -138,17 +139,28 @@ func (p *Process) StopOrForce(timeout time.Duration, force <-chan os.Signal) (ki
 	return killed, p.Kill()
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
+// handedOut holds the addresses FreeAddr returned in this process. The kernel may offer a port
+// again as soon as the probe's listener closed, so two calls in a row (a manager's metrics and
+// probe addresses) could get the same one and the second listener would fail to bind.
+var handedOut sync.Map
+
+// FreeAddr returns a loopback address with a port that was free a moment ago and that it has
+// not returned before in this process.
 func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("find a free port: %w", err)
+		}
+		addr := ln.Addr().String()
+		if err := ln.Close(); err != nil {
+			return "", fmt.Errorf("release the free port: %w", err)
+		}
+		if _, returned := handedOut.LoadOrStore(addr, true); !returned {
+			return addr, nil
+		}
 	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		return "", fmt.Errorf("release the free port: %w", err)
-	}
-	return addr, nil
+	return "", fmt.Errorf("find a free port: the kernel offered only ports handed out already")
 }
 
 // WaitHTTP polls url until it answers 200, the process exits or ctx ends.
