@@ -23,21 +23,16 @@ func (discard) Shutdown(context.Context) error                             { ret
 func BenchmarkStepTraced(b *testing.B) {
 	p := newProvider(discard{}, resource.Empty())
 	defer func() { _ = p.Shutdown(context.Background()) }()
-	rt := p.Run(testRun("bench", "1", ""))
-	now := time.Now()
-	entries := []engine.Entry{{Name: "step", Kind: engine.KindStep, State: engine.StateCompleted, Attempts: 1, StartedAt: now, FinishedAt: now}}
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = rt.StepContext(ctx, "step", 1)
-		rt.StepAttempted("step", time.Millisecond, nil)
-		rt.Recorded(entries)
-	}
+	benchStep(b, p)
 }
 
 // BenchmarkStepUntraced is the same with tracing off: a nil *Run.
 func BenchmarkStepUntraced(b *testing.B) {
-	var p *Provider
+	benchStep(b, nil)
+}
+
+// benchStep measures one recorded step's calls into the run trace of p (nil: tracing off).
+func benchStep(b *testing.B, p *Provider) {
 	rt := p.Run(testRun("bench", "1", ""))
 	now := time.Now()
 	entries := []engine.Entry{{Name: "step", Kind: engine.KindStep, State: engine.StateCompleted, Attempts: 1, StartedAt: now, FinishedAt: now}}
