@@ -440,6 +440,10 @@ func testKubeconfigMode(t *testing.T, env *managertest.Env) {
 		t.Errorf("runs list --workflow hello lacks %s: %+v", id, page.Runs)
 	}
 	expect(t, ok(t, "journal", id), cli.ExitOK, []string{"run " + id + " (hello) Succeeded: 1 entries, 0 retries"}, nil)
+	if page := decode[restapi.RunList](t, "json", ok(t, "runs", "list", "--phase", "succeeded", "-o", "json").stdout); !hasRun(page.Runs, id) {
+		t.Errorf("runs list --phase succeeded lacks %s", id)
+	}
+	expect(t, call(t, "runs", "list", "--phase", "Done"), cli.ExitFailed, nil, []string{"centaur runs: 400 invalid_request: ", `"Done" is not a phase`})
 
 	failing := call(t, "start", "hello", "--input", `{}`, "--wait")
 	expect(t, failing, cli.ExitFailed, nil, []string{" Failed: StepFailed: ", "input.name is empty"})

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -159,11 +158,9 @@ func (k *kubeCluster) detail(ctx context.Context, run *workflowsv1alpha1.Workflo
 // ListRuns lists a page of runs; the workflow filter is a label selector, the phases filter
 // applies to the page the API server returned, as the REST API applies them.
 func (k *kubeCluster) ListRuns(ctx context.Context, f runFilter) (restapi.RunList, error) {
-	phases := map[string]bool{}
-	for _, p := range strings.Split(f.Phases, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			phases[strings.ToLower(p)] = true
-		}
+	phases, err := restapi.ParsePhases(f.Phases)
+	if err != nil {
+		return restapi.RunList{}, err
 	}
 	opts := []client.ListOption{client.InNamespace(k.namespace), client.Limit(int64(f.Limit)), client.Continue(f.Continue)}
 	if f.Workflow != "" {
@@ -176,7 +173,7 @@ func (k *kubeCluster) ListRuns(ctx context.Context, f runFilter) (restapi.RunLis
 	out := restapi.RunList{Runs: []restapi.Run{}, Continue: list.Continue}
 	for i := range list.Items {
 		v := restapi.RunView(&list.Items[i], "")
-		if len(phases) == 0 || phases[strings.ToLower(v.Status)] {
+		if len(phases) == 0 || phases[v.Status] {
 			v.URL = ""
 			out.Runs = append(out.Runs, v)
 		}

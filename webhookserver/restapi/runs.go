@@ -423,7 +423,7 @@ func parseListQuery(c *call) (listQuery, error) {
 	if statuses == "" {
 		statuses = v.Get("phase")
 	}
-	if q.phases, err = parsePhases(statuses); err != nil {
+	if q.phases, err = ParsePhases(statuses); err != nil {
 		return listQuery{}, err
 	}
 	return q, nil
@@ -436,8 +436,10 @@ var allPhases = []workflowsv1alpha1.RunPhase{
 	workflowsv1alpha1.PhaseCancelled,
 }
 
-// parsePhases parses a comma-separated list of phases, in any case.
-func parsePhases(s string) (map[string]bool, error) {
+// ParsePhases parses a status filter: a comma-separated list of phases, in any case, as the
+// phases' own names (nil for ""), or a 400 invalid_request naming the phases. The CLI filters
+// runs it lists with a kubeconfig through it too.
+func ParsePhases(s string) (map[string]bool, error) {
 	if s == "" {
 		return nil, nil
 	}
