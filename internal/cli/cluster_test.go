@@ -445,6 +445,13 @@ func testKubeconfigMode(t *testing.T, env *managertest.Env) {
 	}
 	expect(t, call(t, "runs", "list", "--phase", "Done"), cli.ExitFailed, nil, []string{"centaur runs: 400 invalid_request: ", `"Done" is not a phase`})
 
+	once := strings.TrimSpace(ok(t, "start", "hello", "--input", `{"name": "Once"}`, "--idempotency-key", "kube-once").stdout)
+	if again := strings.TrimSpace(ok(t, "start", "hello", "--input", `{"name": "Once"}`, "--idempotency-key", "kube-once").stdout); again != once {
+		t.Errorf("the same idempotency key started %s, then %s", once, again)
+	}
+	expect(t, call(t, "start", "hello", "--input", `{"name": "Other"}`, "--idempotency-key", "kube-once"), cli.ExitFailed, nil,
+		[]string{"centaur start: 409 conflict: ", `idempotency_key "kube-once" already started run`})
+
 	failing := call(t, "start", "hello", "--input", `{}`, "--wait")
 	expect(t, failing, cli.ExitFailed, nil, []string{" Failed: StepFailed: ", "input.name is empty"})
 

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -119,23 +118,11 @@ func (k *kubeCluster) StartRun(ctx context.Context, req restapi.StartRunRequest)
 	if req.EagerStart {
 		return restapi.RunDetail{}, errNeedsAPI("--eager (running the first segment in the API server)")
 	}
-	run := restapi.NewRun(k.ns(req.Namespace), req, "")
-	for attempt := 0; ; attempt++ {
-		run.Name = restapi.NewRunName(req.WorkflowName, time.Now())
-		if req.IdempotencyKey != "" {
-			run.Name = restapi.IdempotentRunName(req.WorkflowName, req.IdempotencyKey)
-		}
-		err := k.c.Create(ctx, run, client.FieldOwner(cliFieldOwner))
-		switch {
-		case err == nil:
-			return k.detail(ctx, run, stepsPage{})
-		case apierrors.IsAlreadyExists(err) && req.IdempotencyKey != "":
-			return k.GetRun(ctx, run.Namespace, run.Name, stepsPage{})
-		case apierrors.IsAlreadyExists(err) && attempt < 3:
-			continue
-		}
-		return restapi.RunDetail{}, kubeError(fmt.Errorf("create run of %s in %s: %w", req.WorkflowName, run.Namespace, err))
+	run, _, err := restapi.CreateRun(ctx, k.c, k.c, restapi.NewRun(k.ns(req.Namespace), req, ""), req)
+	if err != nil {
+		return restapi.RunDetail{}, kubeError(err)
 	}
+	return k.detail(ctx, run, stepsPage{})
 }
 
 // GetRun reads the run and a page of its whole journal, sealed segments included.

@@ -100,15 +100,11 @@ func (a *api) start(ctx context.Context, p Principal, queryNS string, req StartR
 	}
 	fresh := NewRun(ns, req, p.KeyID)
 	tracing.KeepParent(fresh, traceparent)
-	run, created, err := a.createRun(ctx, fresh)
+	run, created, err := CreateRun(ctx, a.deps.Client, a.deps.Reader, fresh, req)
 	if err != nil {
 		return 0, nil, err
 	}
 	if !created {
-		if !sameRequest(run, req) {
-			return 0, nil, apierror.Errorf(http.StatusConflict, apierror.CodeConflict,
-				"idempotency_key %q already started run %q with a different input; use a new key for a different request", req.IdempotencyKey, run.Name)
-		}
 		return http.StatusOK, run, nil
 	}
 	if req.EagerStart {
@@ -150,11 +146,23 @@ func NewRun(ns string, req StartRunRequest, keyID string) *workflowsv1alpha1.Wor
 	return run
 }
 
-// createRun creates run and reports true, or, when its idempotency key already started a
-// run, returns that run and false. Without a key the name is time-ordered (RunName) and a
-// collision is retried with a fresh name; with a key the name derives from the key, so
-// concurrent requests race for one object and the API server lets exactly one create it.
-func (a *api) createRun(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowRun, bool, error) {
+// CreateRun creates run (NewRun's, for req) and reports true, or, when req's idempotency key
+// already started a run, returns that run and false, and a 409 conflict when that run was
+// started with another workflow or input. Without a key the name is time-ordered (RunName) and
+// a collision is retried with a fresh name; with a key the name derives from the key, so
+// concurrent requests race for one object and the API server lets exactly one create it. The
+// REST API starts runs with it, and so does the CLI with a kubeconfig.
+func CreateRun(ctx context.Context, c client.Client, reader client.Reader, run *workflowsv1alpha1.WorkflowRun, req StartRunRequest) (*workflowsv1alpha1.WorkflowRun, bool, error) {
+	run, created, err := createRun(ctx, c, reader, run)
+	if err != nil || created || sameRequest(run, req) {
+		return run, created, err
+	}
+	return nil, false, apierror.Errorf(http.StatusConflict, apierror.CodeConflict,
+		"idempotency_key %q already started run %q with a different input; use a new key for a different request", req.IdempotencyKey, run.Name)
+}
+
+// createRun creates run, or returns the run its idempotency key started (and false).
+func createRun(ctx context.Context, c client.Client, reader client.Reader, run *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowRun, bool, error) {
 	key := run.Annotations[workflowsv1alpha1.AnnotationIdempotencyKey]
 	for attempt := 1; ; attempt++ {
 		if key != "" {
@@ -162,7 +170,7 @@ func (a *api) createRun(ctx context.Context, run *workflowsv1alpha1.WorkflowRun)
 		} else {
 			run.Name = NewRunName(run.Spec.WorkflowName, time.Now())
 		}
-		err := a.deps.Client.Create(ctx, run)
+		err := c.Create(ctx, run)
 		switch {
 		case err == nil:
 			return run, true, nil
@@ -172,7 +180,7 @@ func (a *api) createRun(ctx context.Context, run *workflowsv1alpha1.WorkflowRun)
 			continue // a one-in-a-billion collision of generated names: draw another
 		}
 		existing := &workflowsv1alpha1.WorkflowRun{}
-		err = a.deps.Reader.Get(ctx, client.ObjectKeyFromObject(run), existing)
+		err = reader.Get(ctx, client.ObjectKeyFromObject(run), existing)
 		switch {
 		case err == nil:
 			return existing, false, nil
