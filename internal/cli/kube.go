@@ -216,16 +216,12 @@ func (k *kubeCluster) TriggerSchedule(context.Context, string) (restapi.RunDetai
 
 // PauseSchedule sets spec.suspend and the note, as the REST API does.
 func (k *kubeCluster) PauseSchedule(ctx context.Context, name, note string) (restapi.Schedule, error) {
-	spec := map[string]any{"suspend": true, "suspendNote": note}
-	if note == "" {
-		spec["suspendNote"] = nil
-	}
-	return k.patchSchedule(ctx, name, spec)
+	return k.patchSchedule(ctx, name, restapi.PauseSpec(note))
 }
 
 // ResumeSchedule clears spec.suspend and the note, as the REST API does.
 func (k *kubeCluster) ResumeSchedule(ctx context.Context, name string) (restapi.Schedule, error) {
-	return k.patchSchedule(ctx, name, map[string]any{"suspend": false, "suspendNote": nil})
+	return k.patchSchedule(ctx, name, restapi.ResumeSpec())
 }
 
 // patchSchedule merges spec into schedule name's spec and returns the schedule.

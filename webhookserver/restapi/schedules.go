@@ -254,17 +254,28 @@ func (a *api) pauseSchedule(ctx context.Context, c *call) (int, any, error) {
 	if len(req.Note) > maxPauseNoteLength {
 		return 0, nil, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidRequest, "note is longer than %d characters", maxPauseNoteLength)
 	}
-	spec := map[string]any{"suspend": true, "suspendNote": req.Note}
-	if req.Note == "" {
+	return a.patchSchedule(ctx, c, PauseSpec(req.Note))
+}
+
+// PauseSpec is the merge patch of a schedule's spec that pauses it with note (none when
+// empty). The CLI pauses schedules with a kubeconfig through it too.
+func PauseSpec(note string) map[string]any {
+	spec := map[string]any{"suspend": true, "suspendNote": note}
+	if note == "" {
 		spec["suspendNote"] = nil
 	}
-	return a.patchSchedule(ctx, c, spec)
+	return spec
+}
+
+// ResumeSpec is the merge patch of a schedule's spec that lets it tick again, without a note.
+func ResumeSpec() map[string]any {
+	return map[string]any{"suspend": false, "suspendNote": nil}
 }
 
 // resumeSchedule answers POST /api/workflows/schedules/{name}/resume: spec.suspend becomes
 // false and the note goes. The ticks skipped while paused stay skipped (backfill them).
 func (a *api) resumeSchedule(ctx context.Context, c *call) (int, any, error) {
-	return a.patchSchedule(ctx, c, map[string]any{"suspend": false, "suspendNote": nil})
+	return a.patchSchedule(ctx, c, ResumeSpec())
 }
 
 // patchSchedule merges spec into the schedule's spec and answers with the schedule.
