@@ -465,6 +465,17 @@ var _ = Describe("A WorkflowSchedule", func() {
 		for _, ws := range schedules {
 			Expect(nextTick(ws)).To(BeTemporally("==", tick))
 		}
+		// Each new schedule's Ready Event is posted asynchronously: wait for all n, so that none
+		// is counted as a tick's request.
+		Eventually(func() int {
+			events := 0
+			for _, r := range apiRequests.of(ns) {
+				if r == "POST events" {
+					events++
+				}
+			}
+			return events
+		}, 10*time.Second, 50*time.Millisecond).Should(BeNumerically(">=", n))
 		before := len(apiRequests.of(ns))
 
 		scheduleClock.Set(tick.Add(100 * time.Millisecond))
