@@ -38,6 +38,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/internal/tracing"
 	"github.com/centaur-dev/workflow-operator/runstore"
+	"github.com/centaur-dev/workflow-operator/schedule"
 	"github.com/centaur-dev/workflow-operator/sharding/placement"
 	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
@@ -611,7 +612,9 @@ func (r *WorkflowRunReconciler) writeFinal(ctx context.Context, w *runstore.Writ
 		runsFinished.WithLabelValues(run.Spec.WorkflowName, string(phase)).Inc()
 		switch phase {
 		case workflowsv1alpha1.PhaseSucceeded:
-			r.event(run, corev1.EventTypeNormal, workflowsv1alpha1.ReasonSucceeded, "Finish", "workflow %q succeeded", run.Spec.WorkflowName)
+			if !toldBySchedule(run) {
+				r.event(run, corev1.EventTypeNormal, workflowsv1alpha1.ReasonSucceeded, "Finish", "workflow %q succeeded", run.Spec.WorkflowName)
+			}
 		case workflowsv1alpha1.PhaseCancelled:
 			r.event(run, corev1.EventTypeNormal, workflowsv1alpha1.ReasonCancelled, "Finish", "%s", failure.Message)
 		default:
@@ -647,6 +650,14 @@ func (r *WorkflowRunReconciler) setCondition(run *workflowsv1alpha1.WorkflowRun,
 		Type: workflowsv1alpha1.ConditionSucceeded, Status: status, Reason: reason,
 		Message: message, ObservedGeneration: run.Generation,
 	})
+}
+
+// toldBySchedule reports whether run is a schedule's tick run, whose success its schedule's
+// status tells (recentTicks[].runPhase, lastSuccessfulTime) instead of an Event of the run's:
+// an Event per tick would be a request per tick on top of the three a tick needs. Failures
+// and cancellations are still Events on the run, which people alert on.
+func toldBySchedule(run *workflowsv1alpha1.WorkflowRun) bool {
+	return run.Labels[workflowsv1alpha1.LabelSchedule] != "" && schedule.IsTickRun(run)
 }
 
 func (r *WorkflowRunReconciler) event(run *workflowsv1alpha1.WorkflowRun, eventType, reason, action, note string, args ...any) {

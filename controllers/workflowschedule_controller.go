@@ -464,6 +464,31 @@ func (w *scheduleWork) applyStatus() {
 		}
 	}
 	st.RecentTicks = appendTicks(st.RecentTicks, w.records)
+	recordEnds(st, w.finished)
+}
+
+// recordEnds writes how each finished tick run ended into its record in recentTicks, and when
+// the newest successful one finished into lastSuccessfulTime. The schedule's status is where a
+// scheduled run's success is told: such a run records no Event of its own (see
+// WorkflowRunReconciler.finish), so that a tick costs the API server its run's create and
+// status write and the schedule's one status write, and nothing else.
+func recordEnds(st *workflowsv1alpha1.WorkflowScheduleStatus, finished []*workflowsv1alpha1.WorkflowRun) {
+	ended := make(map[string]*workflowsv1alpha1.WorkflowRun, len(finished))
+	for _, run := range finished {
+		ended[run.Name] = run
+		if run.Status.Phase != workflowsv1alpha1.PhaseSucceeded || run.Status.FinishedAt == nil {
+			continue
+		}
+		if st.LastSuccessfulTime == nil || st.LastSuccessfulTime.Time.Before(run.Status.FinishedAt.Time) {
+			st.LastSuccessfulTime = timePtr(run.Status.FinishedAt.Time)
+		}
+	}
+	for i := range st.RecentTicks {
+		rec := &st.RecentTicks[i]
+		if run, ok := ended[rec.Run]; ok && rec.Outcome == workflowsv1alpha1.TickStarted {
+			rec.RunPhase = run.Status.Phase
+		}
+	}
 }
 
 // appendTicks adds records to the recent ticks, continuing the last stretch of skips when the

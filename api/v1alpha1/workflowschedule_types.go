@@ -202,6 +202,12 @@ type ScheduleTick struct {
 	// startedAt is when the manager created the run; minus scheduledTime, how late it started.
 	// +optional
 	StartedAt *metav1.MicroTime `json:"startedAt,omitempty"`
+	// runPhase is how the tick's run ended (Succeeded, Failed or Cancelled), written once it
+	// did; absent while it runs. A scheduled run that succeeds records no Event of its own:
+	// this field, lastSuccessfulTime and the run's Succeeded condition say so (failures and
+	// cancellations still record one on the run).
+	// +optional
+	RunPhase RunPhase `json:"runPhase,omitempty"`
 	// message says more, for a skipped tick what to do about it (at most 1024 characters).
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
@@ -226,6 +232,10 @@ type WorkflowScheduleStatus struct {
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
 
+	// lastSuccessfulTime is when the most recent of the schedule's runs that succeeded
+	// finished, as a CronJob's status says of its Jobs.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
 	// lastTickTime is the most recent tick the manager handled, by starting its run or
 	// recording it as skipped. Ticks after it are still to come; a manager that was down
 	// resumes from here, so no tick is handled twice or forgotten.

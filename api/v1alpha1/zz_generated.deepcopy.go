@@ -1151,6 +1151,10 @@ func (in *WorkflowScheduleStatus) DeepCopyInto(out *WorkflowScheduleStatus) {
 		in, out := &in.LastScheduleTime, &out.LastScheduleTime
 		*out = (*in).DeepCopy()
 	}
+	if in.LastSuccessfulTime != nil {
+		in, out := &in.LastSuccessfulTime, &out.LastSuccessfulTime
+		*out = (*in).DeepCopy()
+	}
 	if in.LastTickTime != nil {
 		in, out := &in.LastTickTime, &out.LastTickTime
 		*out = (*in).DeepCopy()

@@ -66,6 +66,8 @@ type Schedule struct {
 	Message string `json:"message"`
 	// LastScheduleTime is the latest tick that started a run; null before the first.
 	LastScheduleTime *time.Time `json:"last_schedule_time"`
+	// LastSuccessfulTime is when the newest of its runs that succeeded finished; null before.
+	LastSuccessfulTime *time.Time `json:"last_successful_time"`
 	// NextScheduleTime is the next tick; null while the schedule is not ready.
 	NextScheduleTime *time.Time `json:"next_schedule_time"`
 	// ActiveRuns are the schedule's runs in flight.
@@ -97,6 +99,8 @@ type ScheduleTick struct {
 	Run string `json:"run,omitempty"`
 	// StartedAt is when the run was created.
 	StartedAt *time.Time `json:"started_at"`
+	// RunPhase is how the run ended (Succeeded, Failed or Cancelled); empty while it runs.
+	RunPhase string `json:"run_phase,omitempty"`
 	// Message says more about a skip.
 	Message string `json:"message,omitempty"`
 }
@@ -370,7 +374,7 @@ func ScheduleView(ws *workflowsv1alpha1.WorkflowSchedule, base string) Schedule 
 		Name: ws.Name, Namespace: ws.Namespace, WorkflowName: ws.Spec.WorkflowName, Schedule: ws.Spec.Schedule,
 		TimeZone: ws.Spec.TimeZone, ConcurrencyPolicy: string(ws.Spec.ConcurrencyPolicy), CatchUp: string(ws.Spec.CatchUp),
 		Paused: ws.Spec.Suspend, PauseNote: ws.Spec.SuspendNote,
-		LastScheduleTime: timeOf(st.LastScheduleTime), NextScheduleTime: timeOf(st.NextScheduleTime),
+		LastScheduleTime: timeOf(st.LastScheduleTime), LastSuccessfulTime: timeOf(st.LastSuccessfulTime), NextScheduleTime: timeOf(st.NextScheduleTime),
 		ActiveRuns: []string{}, RecentTicks: make([]ScheduleTick, 0, len(st.RecentTicks)),
 		RunsStarted: st.RunsStarted, TicksSkipped: st.TicksSkipped, DeclaredBy: ws.Labels[workflowsv1alpha1.LabelDeclaredBy],
 		URL:     base + "/api/workflows/schedules/" + url.PathEscape(ws.Name) + "?namespace=" + url.QueryEscape(ws.Namespace),
@@ -391,7 +395,7 @@ func ScheduleView(ws *workflowsv1alpha1.WorkflowSchedule, base string) Schedule 
 	for _, t := range st.RecentTicks {
 		v.RecentTicks = append(v.RecentTicks, ScheduleTick{
 			ScheduledTime: t.ScheduledTime.UTC(), LastScheduledTime: timeOf(t.LastScheduledTime), Count: max(t.Count, 1),
-			Outcome: string(t.Outcome), Reason: t.Reason, Run: t.Run, StartedAt: microTimeOf(t.StartedAt), Message: t.Message,
+			Outcome: string(t.Outcome), Reason: t.Reason, Run: t.Run, StartedAt: microTimeOf(t.StartedAt), RunPhase: string(t.RunPhase), Message: t.Message,
 		})
 	}
 	return v
