@@ -271,6 +271,9 @@ func (p *process) newManager() error {
 	if err != nil {
 		return fmt.Errorf("create the manager: %w", err)
 	}
+	if err := p.mgr.Add(newMemoryReturner(ctrl.Log.WithName("memory"))); err != nil {
+		return fmt.Errorf("add the memory returner: %w", err)
+	}
 	return nil
 }
 
