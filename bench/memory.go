@@ -31,10 +31,8 @@ type memoryFigures struct {
 
 // measureMemory clears every earlier figure's runs, then measures the three states.
 func (h *harness) measureMemory(ctx context.Context, res *results) error {
-	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace, pythonNamespace, blobsNamespace, webhookNamespace, startNamespace} {
-		if err := h.deleteRuns(ctx, ns); err != nil {
-			return err
-		}
+	if err := h.clearEarlierRuns(ctx); err != nil {
+		return err
 	}
 	if err := h.ensureNamespace(ctx, memoryNamespace); err != nil {
 		return err
@@ -134,6 +132,17 @@ func steadyRSS(ctx context.Context, pid int, window time.Duration) (int64, error
 	return start, err
 }
 
+// clearEarlierRuns deletes the runs earlier figures left, so that a figure's manager spends
+// nothing on them.
+func (h *harness) clearEarlierRuns(ctx context.Context) error {
+	for _, ns := range []string{rawNamespace, seqNamespace, parallelNamespace, sleepNamespace, pythonNamespace, blobsNamespace, webhookNamespace, startNamespace} {
+		if err := h.deleteRuns(ctx, ns); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // startSleepers starts memoryRuns runs that sleep for an hour, with a manager, and waits until
 // all of them sleep.
 func (h *harness) startSleepers(ctx context.Context) error {
@@ -179,9 +188,14 @@ func (h *harness) cancelSleepers(ctx context.Context) error {
 
 // waitPhase polls until every run of the memory figure is in phase.
 func (h *harness) waitPhase(ctx context.Context, phase workflowsv1alpha1.RunPhase) error {
+	return h.waitRunsIn(ctx, memoryNamespace, h.cfg.memoryRuns, phase)
+}
+
+// waitRunsIn waits until n runs of namespace ns are in phase.
+func (h *harness) waitRunsIn(ctx context.Context, ns string, n int, phase workflowsv1alpha1.RunPhase) error {
 	deadline := time.Now().Add(h.cfg.timeout)
 	for {
-		runs, err := h.listRuns(ctx, memoryNamespace)
+		runs, err := h.listRuns(ctx, ns)
 		if err != nil {
 			return err
 		}
@@ -191,11 +205,11 @@ func (h *harness) waitPhase(ctx context.Context, phase workflowsv1alpha1.RunPhas
 				in++
 			}
 		}
-		if in == h.cfg.memoryRuns {
+		if in == n {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d runs reached %s within %s", in, h.cfg.memoryRuns, phase, h.cfg.timeout)
+			return fmt.Errorf("only %d of %d runs of namespace %s reached %s within %s", in, n, ns, phase, h.cfg.timeout)
 		}
 		if err := testcluster.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err

@@ -137,7 +137,17 @@ func (h *harness) updateStatus(ctx context.Context, run *workflowsv1alpha1.Workf
 func (h *harness) rawCreates(ctx context.Context, batch string, n, writers int, input []byte) (float64, durations, error) {
 	lat := make(durations, n)
 	start := time.Now()
-	err := parallel(ctx, n, writers, func(ctx context.Context, i int) error {
+	err := parallel(ctx, n, writers, h.rawCreate(batch, input, lat))
+	if err != nil {
+		return 0, nil, err
+	}
+	return float64(n) / time.Since(start).Seconds(), lat, nil
+}
+
+// rawCreate returns a function that creates the raw run i of batch, with input, and notes the
+// create's latency in lat[i].
+func (h *harness) rawCreate(batch string, input []byte, lat durations) func(ctx context.Context, i int) error {
+	return func(ctx context.Context, i int) error {
 		run := &workflowsv1alpha1.WorkflowRun{
 			ObjectMeta: metav1.ObjectMeta{Namespace: rawNamespace, Name: fmt.Sprintf("%s-%06d", batch, i)},
 			Spec:       workflowsv1alpha1.WorkflowRunSpec{WorkflowName: rawWorkflow, Input: &apiextensionsv1.JSON{Raw: input}},
@@ -148,11 +158,7 @@ func (h *harness) rawCreates(ctx context.Context, batch string, n, writers int, 
 		}
 		lat[i] = time.Since(t)
 		return nil
-	})
-	if err != nil {
-		return 0, nil, err
 	}
-	return float64(n) / time.Since(start).Seconds(), lat, nil
 }
 
 // medianOf returns the median of values (the mean of the middle two for an even count).

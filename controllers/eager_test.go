@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
@@ -50,7 +49,7 @@ var _ = Describe("Eager start and the controller", func() {
 		run := createNamedRun(name, "test_steps", stepsInput{Key: key, Steps: 3, BlockAt: 2})
 		executed := make(chan error, 1)
 		go func() {
-			_, err := manager.runs.Execute(context.Background(), client.ObjectKeyFromObject(run))
+			_, err := manager.runs.Execute(context.Background(), run)
 			executed <- err
 		}()
 		Eventually(func() int { return callCount(key, "step-2") }, 10*time.Second, 10*time.Millisecond).Should(Equal(1),

@@ -145,13 +145,17 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	return r.executeFresh(ctx, run)
 }
 
-// Execute executes the run right away in this process, as the controller would, and returns
-// the run as it stands afterwards. The REST API's eager start uses it so that a new run's
-// first segment executes without waiting for the watch. It takes a slot of the controller's
-// execution budget and returns ErrBudgetSpent at once when none is free; it returns an error
-// at once, too, when the run is executing in this process already. The run's resourceVersion
-// guards against any other process.
-func (r *WorkflowRunReconciler) Execute(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error) {
+// Execute executes run right away in this process, as the controller would, and returns the
+// run as it stands afterwards. The REST API's eager start uses it so that a new run's first
+// segment executes without waiting for the watch, and hands it the run as its create returned
+// it: a run nobody has written since is executed from that copy, without a read (as the
+// controller does with a cached copy nobody wrote); otherwise it is read past the cache. It
+// takes a slot of the controller's execution budget and returns ErrBudgetSpent at once when
+// none is free; it returns an error at once, too, when the run is executing in this process
+// already. The run's resourceVersion guards against any other process: a copy someone else
+// wrote since makes the first write conflict, before any step runs.
+func (r *WorkflowRunReconciler) Execute(ctx context.Context, created *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowRun, error) {
+	key := client.ObjectKeyFromObject(created)
 	done, ok := r.budget.tryAcquire(key.Namespace)
 	if !ok {
 		return nil, ErrBudgetSpent
@@ -162,9 +166,12 @@ func (r *WorkflowRunReconciler) Execute(ctx context.Context, key client.ObjectKe
 		return nil, fmt.Errorf("run %s is executing in this process already", key)
 	}
 	defer release()
-	run := &workflowsv1alpha1.WorkflowRun{}
-	if err := r.APIReader.Get(ctx, key, run); err != nil {
-		return nil, fmt.Errorf("read run %s: %w", key, err)
+	run := created.DeepCopy()
+	if !r.store.Untouched(created) {
+		run = &workflowsv1alpha1.WorkflowRun{}
+		if err := r.APIReader.Get(ctx, key, run); err != nil {
+			return nil, fmt.Errorf("read run %s: %w", key, err)
+		}
 	}
 	// run holds what the API server stored after every write the execution makes.
 	if _, err := r.execute(ctx, run, nil); err != nil {
@@ -181,6 +188,11 @@ func (r *WorkflowRunReconciler) Execute(ctx context.Context, key client.ObjectKe
 // Were the cache lagging behind another writer, the run's resourceVersion refuses our next
 // write, and the run is read again.
 func (r *WorkflowRunReconciler) executeFresh(ctx context.Context, cached *workflowsv1alpha1.WorkflowRun) (ctrl.Result, error) {
+	if cached.Status.StartedAt == nil && !cached.Spec.Cancel && r.awaitsDefinition(cached) {
+		// Decided on the cached copy: a run that waits for its workflow is not read past the
+		// cache at every look.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	if memo := r.store.Recall(cached); memo != nil {
 		return r.execute(ctx, memo.Run, memo)
 	}
@@ -358,9 +370,7 @@ func (r *WorkflowRunReconciler) workflowOf(ctx context.Context, run *workflowsv1
 	}
 	entry, ok := r.Workflows.Lookup(run.Namespace, name)
 	if !ok {
-		// A run applied together with its WorkflowDefinition may be read first: give the
-		// definition a moment (and every definition its first load) before failing the run.
-		if !r.Workflows.DefinitionsSynced() || r.now().Sub(run.CreationTimestamp.Time) < r.unknownWorkflowGrace() {
+		if r.awaitsDefinition(run) {
 			return nil, nil, errDefinitionsLoading
 		}
 		return nil, unknownWorkflow(r.Workflows.UnknownWorkflow(run.Namespace, name)), nil
@@ -385,6 +395,17 @@ func (r *WorkflowRunReconciler) unknownWorkflowGrace() time.Duration {
 		return r.UnknownWorkflowGrace
 	}
 	return DefaultUnknownWorkflowGrace
+}
+
+// awaitsDefinition reports whether a run that has not started names a workflow its namespace
+// does not know yet and may still get: a run applied together with its WorkflowDefinition may
+// be read first, so the definition gets a moment (and every definition its first load) before
+// the run fails.
+func (r *WorkflowRunReconciler) awaitsDefinition(run *workflowsv1alpha1.WorkflowRun) bool {
+	if _, ok := r.Workflows.Lookup(run.Namespace, run.Spec.WorkflowName); ok {
+		return false
+	}
+	return !r.Workflows.DefinitionsSynced() || r.now().Sub(run.CreationTimestamp.Time) < r.unknownWorkflowGrace()
 }
 
 // unknownWorkflow is the failure of a run whose workflow nobody defines in its namespace.

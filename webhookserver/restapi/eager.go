@@ -33,7 +33,7 @@ func (a *api) eagerStart(ctx context.Context, run *workflowsv1alpha1.WorkflowRun
 	key := client.ObjectKeyFromObject(run)
 	if a.deps.Engine != nil && a.deps.Engine.Executes(run) {
 		select {
-		case res := <-a.execute(ctx, key):
+		case res := <-a.execute(ctx, run):
 			if res.err == nil && firstSegmentDone(res.run) {
 				return res.run
 			}
@@ -62,9 +62,11 @@ type executeResult struct {
 	err error
 }
 
-// execute runs the engine in a goroutine whose context outlives the request, so that a step
-// is never cancelled because the answer was sent. A panic becomes an error.
-func (a *api) execute(ctx context.Context, key client.ObjectKey) <-chan executeResult {
+// execute runs the engine on the run as created in a goroutine whose context outlives the
+// request, so that a step is never cancelled because the answer was sent. A panic becomes an
+// error.
+func (a *api) execute(ctx context.Context, created *workflowsv1alpha1.WorkflowRun) <-chan executeResult {
+	key := client.ObjectKeyFromObject(created)
 	done := make(chan executeResult, 1)
 	execCtx := log.IntoContext(context.WithoutCancel(ctx), a.log.WithValues("workflowrun", key.String(), "eager", true))
 	go func() {
@@ -73,7 +75,7 @@ func (a *api) execute(ctx context.Context, key client.ObjectKey) <-chan executeR
 				done <- executeResult{err: fmt.Errorf("panic in eager start: %v", v)}
 			}
 		}()
-		run, err := a.deps.Engine.Execute(execCtx, key)
+		run, err := a.deps.Engine.Execute(execCtx, created)
 		done <- executeResult{run: run, err: err}
 	}()
 	return done

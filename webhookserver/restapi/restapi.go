@@ -42,7 +42,8 @@ const (
 // execution budget is spent, its error offers a method BudgetSpent() bool that reports true,
 // and the eager start answers at once.
 type Engine interface {
-	Execute(ctx context.Context, key client.ObjectKey) (*workflowsv1alpha1.WorkflowRun, error)
+	// Execute is given the run as its create returned it.
+	Execute(ctx context.Context, created *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowRun, error)
 	Executes(run *workflowsv1alpha1.WorkflowRun) bool
 }
 
