@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -36,6 +37,7 @@ import (
 	"github.com/centaur-dev/workflow-operator/webhook/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
+	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
 
 // apiKey is the suite's one REST API key, for the default namespace.
@@ -107,6 +109,10 @@ var tracedWorkflow = durable.Define("traced", func(ctx *durable.Context, _ struc
 	return greeting + " / " + reply.Text, err
 })
 
+// definitionSandbox executes the WorkflowDefinitions' runs in worker processes, as the manager
+// does by default (--definition-execution-memory).
+var definitionSandbox *sandbox.Pool
+
 // manager is one in-process manager with tracing on, as manager.Run wires it: the controllers
 // and the API server, with the tracer provider the OTEL_* variables describe.
 type manager struct {
@@ -133,7 +139,7 @@ func startManager(t *testing.T, cfg *rest.Config) *manager {
 	}
 	workflows := controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: restapi.DefaultKeysSecret.Namespace})
 	table := routes.NewTable()
-	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflows, MaxConcurrentReconciles: 4, Tracing: provider,
+	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflows, MaxConcurrentReconciles: 4, Tracing: provider, Sandbox: definitionSandbox,
 		WebhookRoutes: table, CodeWebhookNamespace: "default", Agents: controllers.AgentOptions{ConfigMap: agentsConfig, ConfigTTL: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +247,21 @@ func setUpCluster(t *testing.T, rcv *receiver, chat *httptest.Server) (*testclus
 	return cluster, c
 }
 
+// waitSucceeded waits until the run name in the default namespace succeeded.
+func waitSucceeded(t *testing.T, c client.Client, name string, timeout time.Duration) {
+	t.Helper()
+	testenv.WaitFor(t, timeout, "run "+name+" to succeed", func() error {
+		run, err := runOf(c, name)
+		if err != nil {
+			return err
+		}
+		if run.Status.Phase != workflowsv1alpha1.PhaseSucceeded {
+			return fmt.Errorf("the run is %s at %q (%+v)", run.Status.Phase, run.Status.CurrentStep, run.Status.Error)
+		}
+		return nil
+	})
+}
+
 // runOf reads the run name in the default namespace.
 func runOf(c client.Client, name string) (*workflowsv1alpha1.WorkflowRun, error) {
 	run := &workflowsv1alpha1.WorkflowRun{}
@@ -259,6 +280,12 @@ func TestTraces(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer outbound.Close()
+	pool, err := sandbox.New(sandbox.Config{Memory: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	definitionSandbox = pool
 	cluster, c := setUpCluster(t, rcv, chat)
 	var m *manager
 	defer func() {
@@ -269,6 +296,7 @@ func TestTraces(t *testing.T) {
 	t.Run("a REST call's run is one trace across a restart", func(t *testing.T) { m = restCallTrace(t, rcv, cluster, c) })
 	if m != nil {
 		t.Run("a webhook delivery's run continues the delivery's trace", func(t *testing.T) { webhookTrace(t, rcv, m, c) })
+		t.Run("a WorkflowDefinition's http call carries its step's traceparent", func(t *testing.T) { definitionTrace(t, rcv, m, c) })
 	}
 }
 
@@ -295,16 +323,7 @@ func restCallTrace(t *testing.T, rcv *receiver, cluster *testcluster.Cluster, c 
 	before := len(rcv.all())
 
 	second := startManager(t, cluster.Config())
-	testenv.WaitFor(t, 60*time.Second, "the run to succeed", func() error {
-		run, err := runOf(c, name)
-		if err != nil {
-			return err
-		}
-		if run.Status.Phase != workflowsv1alpha1.PhaseSucceeded {
-			return fmt.Errorf("the run is %s at %q", run.Status.Phase, run.Status.CurrentStep)
-		}
-		return nil
-	})
+	waitSucceeded(t, c, name, 60*time.Second)
 	testenv.WaitFor(t, 10*time.Second, "the run's span", func() error {
 		if err := second.provider.ForceFlush(context.Background()); err != nil {
 			return err
@@ -517,5 +536,64 @@ func checkLogs(t *testing.T, run, traceID, spanID string) {
 	}
 	if lines == 0 {
 		t.Errorf("no log line about run %s; the log:\n%s", run, managerLog)
+	}
+}
+
+// definitionTrace creates a WorkflowDefinition whose step calls a server with the http module,
+// runs it (in the sandbox's worker process, as tenants' code runs) and checks that the call
+// carried the traceparent of the step's span, in the run's trace under the run's span.
+func definitionTrace(t *testing.T, rcv *receiver, m *manager, c client.Client) {
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Header.Get("traceparent"):
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	def := &workflowsv1alpha1.WorkflowDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "traced-definition"},
+		Spec: workflowsv1alpha1.WorkflowDefinitionSpec{Source: fmt.Sprintf(
+			"WORKFLOW_NAME = \"traced_definition\"\ndef handler(inp, ctx):\n    return ctx.step(\"call\", lambda: http.get(%q).status)\n", srv.URL)}}
+	if err := c.Create(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the definition to load", func() error {
+		fresh := &workflowsv1alpha1.WorkflowDefinition{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(def), fresh); err != nil {
+			return err
+		}
+		if cond := meta.FindStatusCondition(fresh.Status.Conditions, workflowsv1alpha1.ConditionReady); cond == nil || cond.Reason != workflowsv1alpha1.ReasonLoaded {
+			return fmt.Errorf("the definition's Ready condition is %+v", cond)
+		}
+		return nil
+	})
+	run := &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "traced-definition-1"},
+		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "traced_definition"}}
+	if err := c.Create(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	waitSucceeded(t, c, run.Name, 30*time.Second)
+	testenv.WaitFor(t, 10*time.Second, "the definition's run span", func() error {
+		if err := m.provider.ForceFlush(ctx); err != nil {
+			return err
+		}
+		if n := len(rcv.named("run traced_definition")); n != 1 {
+			return fmt.Errorf("%d run spans", n)
+		}
+		return nil
+	})
+	runSpan, step := one(t, rcv, "run traced_definition"), one(t, rcv, "step call")
+	if step.parentID != runSpan.spanID || step.traceID != runSpan.traceID {
+		t.Errorf("the definition's step is under %s in %s, want the run's span %s in %s", step.parentID, step.traceID, runSpan.spanID, runSpan.traceID)
+	}
+	select {
+	case header := <-got:
+		if want := "00-" + step.traceID + "-" + step.spanID + "-01"; header != want {
+			t.Errorf("the definition's http.get carried traceparent %q, want its step's %s", header, want)
+		}
+	default:
+		t.Error("the definition's step never called the server")
 	}
 }
