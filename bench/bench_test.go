@@ -33,6 +33,11 @@ func TestSmoke(t *testing.T) {
 	if strings.Contains(table, "not measured") {
 		t.Errorf("a figure was not measured:\n%s", table)
 	}
+	// Counted, not timed, so judged even at smoke sizes: the managers with tracing on exported
+	// a span per run and per step attempt, those without none.
+	if s := res.tracing.spans; s.runs == 0 || s.runSpans != s.runs || s.stepSpans != s.attempts || s.untraced != 0 {
+		t.Errorf("the tracing figure's receiver got %+v", s)
+	}
 }
 
 // TestParseFlags checks that -smoke chooses the smoke sizes and that flags override them.

@@ -270,40 +270,53 @@ func (h *harness) checkJournal(ctx context.Context, ns, name string, steps int) 
 // parallel limit beside the same manager. It returns the manager now running.
 func (h *harness) measureParallel(ctx context.Context, m *managerProc, res *results) (*managerProc, error) {
 	m.stop()
-	n := h.cfg.parallelRuns
-	runs := make([]*workflowsv1alpha1.WorkflowRun, n)
-	for i := range runs {
-		runs[i] = newRun(parallelNamespace, fmt.Sprintf("par-%05d", i), testflows.NoopName, testflows.NoopInput{Steps: h.cfg.parallelSteps})
-	}
-	if err := h.createRuns(ctx, runs, h.cfg.senders); err != nil {
-		return m, err
-	}
-	m, err := h.startManager(ctx)
+	m, rate, err := h.parallelRun(ctx, parallelNamespace, "par", "parallel", nil)
 	if err != nil {
 		return m, err
 	}
-	meter, err := h.startMeter(ctx, m, "parallel")
-	if err != nil {
-		return m, err
-	}
-	done, err := h.waitAll(ctx, parallelNamespace, namesOf(runs), true, time.Second)
-	if err != nil {
-		return m, fmt.Errorf("parallel runs: %w", err)
-	}
-	if err := meter.stop(ctx, n*h.cfg.parallelSteps); err != nil {
-		return m, err
-	}
-	first, last, err := stepWindow(done, h.cfg.parallelSteps)
-	if err != nil {
-		return m, err
-	}
-	res.engine.parallelStepsPerSec = float64(n*h.cfg.parallelSteps) / last.Sub(first).Seconds()
+	res.engine.parallelStepsPerSec = rate
 	if res.limits.parallelUpdates, err = h.rawParallel(ctx, m); err != nil {
 		return m, fmt.Errorf("raw parallel updates: %w", err)
 	}
 	h.logf("parallel: %.0f steps/s against %.0f raw updates/s (%d runs x %d steps, %d reconcilers)",
-		res.engine.parallelStepsPerSec, res.limits.parallelUpdates, n, h.cfg.parallelSteps, h.cfg.parallelism)
+		res.engine.parallelStepsPerSec, res.limits.parallelUpdates, h.cfg.parallelRuns, h.cfg.parallelSteps, h.cfg.parallelism)
 	return m, nil
+}
+
+// parallelRun creates parallelRuns runs of parallelSteps steps in ns, named prefix-N, while no
+// manager runs, then starts a manager with env (startManagerEnv) and returns it, running, with
+// the completed steps/s from the first step's start to the last step's end (from the
+// journals). The CPU the processes used until the last run succeeded is recorded under
+// profile.
+func (h *harness) parallelRun(ctx context.Context, ns, prefix, profile string, env []string) (*managerProc, float64, error) {
+	n := h.cfg.parallelRuns
+	runs := make([]*workflowsv1alpha1.WorkflowRun, n)
+	for i := range runs {
+		runs[i] = newRun(ns, fmt.Sprintf("%s-%05d", prefix, i), testflows.NoopName, testflows.NoopInput{Steps: h.cfg.parallelSteps})
+	}
+	if err := h.createRuns(ctx, runs, h.cfg.senders); err != nil {
+		return nil, 0, err
+	}
+	m, err := h.startManagerEnv(ctx, env)
+	if err != nil {
+		return nil, 0, err
+	}
+	meter, err := h.startMeter(ctx, m, profile)
+	if err != nil {
+		return m, 0, err
+	}
+	done, err := h.waitAll(ctx, ns, namesOf(runs), true, time.Second)
+	if err != nil {
+		return m, 0, fmt.Errorf("parallel runs: %w", err)
+	}
+	if err := meter.stop(ctx, n*h.cfg.parallelSteps); err != nil {
+		return m, 0, err
+	}
+	first, last, err := stepWindow(done, h.cfg.parallelSteps)
+	if err != nil {
+		return m, 0, err
+	}
+	return m, float64(n*h.cfg.parallelSteps) / last.Sub(first).Seconds(), nil
 }
 
 // stepWindow returns the earliest start of a first step and the latest end of a last step

@@ -87,7 +87,7 @@ type config struct {
 }
 
 // allFigures names the figures, in the order they are measured.
-var allFigures = []string{"sequential", "long", "batched", "files", "parallel", "lateness", "blobs", "webhooks", "starts", "schedules", "memory", "sharding", "flood"}
+var allFigures = []string{"sequential", "long", "batched", "files", "parallel", "lateness", "tracing", "blobs", "webhooks", "starts", "schedules", "memory", "sharding", "flood"}
 
 // wants reports whether figure is to be measured.
 func (c config) wants(figure string) bool { return len(c.figures) == 0 || c.figures[figure] }
@@ -262,7 +262,7 @@ func (h *harness) measureAll(ctx context.Context, res *results) error {
 	steps := []struct {
 		figure  string
 		measure func(context.Context, *results) error
-	}{{"blobs", h.measureBlobs}, {"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"schedules", h.measureSchedules}, {"memory", h.measureMemory},
+	}{{"tracing", h.measureTracing}, {"blobs", h.measureBlobs}, {"webhooks", h.measureWebhooks}, {"starts", h.measureStarts}, {"schedules", h.measureSchedules}, {"memory", h.measureMemory},
 		{"sharding", h.measureSharding}, {"flood", h.measureFlood}}
 	for _, s := range steps {
 		if !h.cfg.wants(s.figure) {

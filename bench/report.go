@@ -30,6 +30,7 @@ type results struct {
 	schedules scheduleFigures
 	memory    memoryFigures
 	sharding  shardFigures
+	tracing   tracingFigures
 	flood     floodFigures
 	openFlood openFloodFigures
 	fanOut    fanOutFigures
@@ -97,6 +98,7 @@ func (r *results) rows() []row {
 	rows = append(rows, r.startRow(true), r.startRow(false), r.scheduleRow())
 	rows = append(rows, latenessRow(fmt.Sprintf("lateness of %d sleeping runs created at %.0f/s (half of what the parallel figure sustains)", c.sleepRuns, e.timers.pacedRate), e.timers.paced))
 	rows = append(rows, r.shardingRows()...)
+	rows = append(rows, r.tracingRows()...)
 	if r.cfg.smoke {
 		for i := range rows {
 			if rows[i].met != "—" {

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -32,10 +33,12 @@ import (
 	"github.com/centaur-dev/workflow-operator/internal/testcluster"
 	"github.com/centaur-dev/workflow-operator/internal/testenv"
 	"github.com/centaur-dev/workflow-operator/internal/tracing"
+	"github.com/centaur-dev/workflow-operator/internal/tracing/tracingtest"
 	"github.com/centaur-dev/workflow-operator/runstore"
 	"github.com/centaur-dev/workflow-operator/webhook/routes"
 	"github.com/centaur-dev/workflow-operator/webhookserver"
 	"github.com/centaur-dev/workflow-operator/webhookserver/restapi"
+	"github.com/centaur-dev/workflow-operator/workflowfile/sandbox"
 )
 
 // apiKey is the suite's one REST API key, for the default namespace.
@@ -107,6 +110,10 @@ var tracedWorkflow = durable.Define("traced", func(ctx *durable.Context, _ struc
 	return greeting + " / " + reply.Text, err
 })
 
+// definitionSandbox executes the WorkflowDefinitions' runs in worker processes, as the manager
+// does by default (--definition-execution-memory).
+var definitionSandbox *sandbox.Pool
+
 // manager is one in-process manager with tracing on, as manager.Run wires it: the controllers
 // and the API server, with the tracer provider the OTEL_* variables describe.
 type manager struct {
@@ -133,7 +140,7 @@ func startManager(t *testing.T, cfg *rest.Config) *manager {
 	}
 	workflows := controllers.NewWorkflowCatalog(mgr, registry, catalog.Options{OperatorNamespace: restapi.DefaultKeysSecret.Namespace})
 	table := routes.NewTable()
-	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflows, MaxConcurrentReconciles: 4, Tracing: provider,
+	ctrls, err := controllers.Setup(mgr, controllers.Options{Workflows: workflows, MaxConcurrentReconciles: 4, Tracing: provider, Sandbox: definitionSandbox,
 		WebhookRoutes: table, CodeWebhookNamespace: "default", Agents: controllers.AgentOptions{ConfigMap: agentsConfig, ConfigTTL: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -208,9 +215,9 @@ var managerLog = &testenv.LogBuffer{}
 
 // setUpCluster starts the control plane with the namespace of the API keys, the suite's key
 // and its agents (answered by chat), and points the OTLP exporter at rcv.
-func setUpCluster(t *testing.T, rcv *receiver, chat *httptest.Server) (*testcluster.Cluster, client.Client) {
+func setUpCluster(t *testing.T, rcv *tracingtest.Receiver, chat *httptest.Server) (*testcluster.Cluster, client.Client) {
 	t.Helper()
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.srv.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL())
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
 	logf.SetLogger(zap.New(zap.WriteTo(managerLog)))
@@ -241,6 +248,21 @@ func setUpCluster(t *testing.T, rcv *receiver, chat *httptest.Server) (*testclus
 	return cluster, c
 }
 
+// waitSucceeded waits until the run name in the default namespace succeeded.
+func waitSucceeded(t *testing.T, c client.Client, name string, timeout time.Duration) {
+	t.Helper()
+	testenv.WaitFor(t, timeout, "run "+name+" to succeed", func() error {
+		run, err := runOf(c, name)
+		if err != nil {
+			return err
+		}
+		if run.Status.Phase != workflowsv1alpha1.PhaseSucceeded {
+			return fmt.Errorf("the run is %s at %q (%+v)", run.Status.Phase, run.Status.CurrentStep, run.Status.Error)
+		}
+		return nil
+	})
+}
+
 // runOf reads the run name in the default namespace.
 func runOf(c client.Client, name string) (*workflowsv1alpha1.WorkflowRun, error) {
 	run := &workflowsv1alpha1.WorkflowRun{}
@@ -251,14 +273,20 @@ func runOf(c client.Client, name string) (*workflowsv1alpha1.WorkflowRun, error)
 // TestTraces runs the specs of traces against one control plane: a run started by a REST call,
 // across a restart, with an outbound request from a Go step; and a webhook delivery's run.
 func TestTraces(t *testing.T) {
-	rcv, chat := newReceiver(), chatServer()
-	defer rcv.srv.Close()
+	rcv, chat := tracingtest.NewReceiver(), chatServer()
+	defer rcv.Close()
 	defer chat.Close()
 	outbound = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		outboundTraceparent.Store(r.Header.Get("traceparent"))
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer outbound.Close()
+	pool, err := sandbox.New(sandbox.Config{Memory: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	definitionSandbox = pool
 	cluster, c := setUpCluster(t, rcv, chat)
 	var m *manager
 	defer func() {
@@ -269,6 +297,7 @@ func TestTraces(t *testing.T) {
 	t.Run("a REST call's run is one trace across a restart", func(t *testing.T) { m = restCallTrace(t, rcv, cluster, c) })
 	if m != nil {
 		t.Run("a webhook delivery's run continues the delivery's trace", func(t *testing.T) { webhookTrace(t, rcv, m, c) })
+		t.Run("a WorkflowDefinition's http call carries its step's traceparent", func(t *testing.T) { definitionTrace(t, rcv, m, c) })
 	}
 }
 
@@ -277,7 +306,7 @@ func TestTraces(t *testing.T) {
 // under the caller's, two attempts of the retried step, the second step, the sleep, the child
 // run and the agent turn under it, each once, with their attributes. It returns the manager
 // it restarted, running.
-func restCallTrace(t *testing.T, rcv *receiver, cluster *testcluster.Cluster, c client.Client) *manager {
+func restCallTrace(t *testing.T, rcv *tracingtest.Receiver, cluster *testcluster.Cluster, c client.Client) *manager {
 	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	first := startManager(t, cluster.Config())
 	name := startRun(t, first.api, "00-"+callerTrace+"-"+callerSpan+"-01")
@@ -292,24 +321,15 @@ func restCallTrace(t *testing.T, rcv *receiver, cluster *testcluster.Cluster, c 
 		return nil
 	})
 	first.shutdown(t) // a restart in the middle of the sleep
-	before := len(rcv.all())
+	before := len(rcv.All())
 
 	second := startManager(t, cluster.Config())
-	testenv.WaitFor(t, 60*time.Second, "the run to succeed", func() error {
-		run, err := runOf(c, name)
-		if err != nil {
-			return err
-		}
-		if run.Status.Phase != workflowsv1alpha1.PhaseSucceeded {
-			return fmt.Errorf("the run is %s at %q", run.Status.Phase, run.Status.CurrentStep)
-		}
-		return nil
-	})
+	waitSucceeded(t, c, name, 60*time.Second)
 	testenv.WaitFor(t, 10*time.Second, "the run's span", func() error {
 		if err := second.provider.ForceFlush(context.Background()); err != nil {
 			return err
 		}
-		if n := len(rcv.named("run traced")); n != 1 {
+		if n := len(rcv.Named("run traced")); n != 1 {
 			return fmt.Errorf("%d run spans", n)
 		}
 		return nil
@@ -320,29 +340,29 @@ func restCallTrace(t *testing.T, rcv *receiver, cluster *testcluster.Cluster, c 
 		t.Errorf("the run keeps traceparent %q, want the caller's", got)
 	}
 	if before != 3 {
-		t.Errorf("before the restart the receiver got %d spans, want 3 (two attempts of fetch, store): %+v", before, rcv.all())
+		t.Errorf("before the restart the receiver got %d spans, want 3 (two attempts of fetch, store): %+v", before, rcv.All())
 	}
 	checkRunSpan(t, rcv, callerTrace, callerSpan, name)
 	runSpan := one(t, rcv, "run traced")
-	checkLogs(t, name, callerTrace, runSpan.spanID)
+	checkLogs(t, name, callerTrace, runSpan.SpanID)
 	checkSteps(t, rcv, runSpan)
 	checkSleep(t, rcv, runSpan)
 	checkChild(t, rcv, runSpan, runstore.ChildName(parent, "kid"))
 	checkAgent(t, rcv, runSpan)
-	for _, s := range rcv.all() {
-		if s.traceID != callerTrace {
-			t.Errorf("span %q is in trace %s, want the caller's %s", s.name, s.traceID, callerTrace)
+	for _, s := range rcv.All() {
+		if s.TraceID != callerTrace {
+			t.Errorf("span %q is in trace %s, want the caller's %s", s.Name, s.TraceID, callerTrace)
 		}
 	}
-	if n := len(rcv.all()); n != 11 {
-		t.Errorf("got %d spans, want 11 (run, fetch twice, store, pause, kid, kid/result, the child's run and step, ask, ask/result): %+v", n, rcv.all())
+	if n := len(rcv.All()); n != 11 {
+		t.Errorf("got %d spans, want 11 (run, fetch twice, store, pause, kid, kid/result, the child's run and step, ask, ask/result): %+v", n, rcv.All())
 	}
 	return second
 }
 
 // webhookTrace sends a delivery with a traceparent to the hooked workflow's webhook and checks
 // that its run's span is the delivery's child, with the run's step under it.
-func webhookTrace(t *testing.T, rcv *receiver, m *manager, c client.Client) {
+func webhookTrace(t *testing.T, rcv *tracingtest.Receiver, m *manager, c client.Client) {
 	const callerTrace, callerSpan = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
 	var name string
 	testenv.WaitFor(t, 30*time.Second, "the webhook to accept a delivery", func() error {
@@ -372,49 +392,49 @@ func webhookTrace(t *testing.T, rcv *receiver, m *manager, c client.Client) {
 		if err := m.provider.ForceFlush(context.Background()); err != nil {
 			return err
 		}
-		if n := len(rcv.named("run hooked")); n != 1 {
+		if n := len(rcv.Named("run hooked")); n != 1 {
 			return fmt.Errorf("%d run spans", n)
 		}
 		return nil
 	})
 	run := one(t, rcv, "run hooked")
-	if run.traceID != callerTrace || run.parentID != callerSpan || run.attrs[tracing.AttrRunName] != name {
+	if run.TraceID != callerTrace || run.ParentID != callerSpan || run.Attrs[tracing.AttrRunName] != name {
 		t.Errorf("the delivery's run span %+v, want run %q in %s under %s", run, name, callerTrace, callerSpan)
 	}
-	if step := one(t, rcv, "step handle"); step.parentID != run.spanID || step.traceID != callerTrace {
-		t.Errorf("the delivery's step is under %s in %s, want the run's span %s", step.parentID, step.traceID, run.spanID)
+	if step := one(t, rcv, "step handle"); step.ParentID != run.SpanID || step.TraceID != callerTrace {
+		t.Errorf("the delivery's step is under %s in %s, want the run's span %s", step.ParentID, step.TraceID, run.SpanID)
 	}
 }
 
 // checkAgent checks the agent turn's spans: its start and its wait under the run's span, the
 // wait with the model and the token counts, and the prompt in no span at all.
-func checkAgent(t *testing.T, rcv *receiver, run span) {
+func checkAgent(t *testing.T, rcv *tracingtest.Receiver, run tracingtest.Span) {
 	t.Helper()
 	start, wait := one(t, rcv, "agent ask"), one(t, rcv, "agent ask/result")
-	for _, s := range []span{start, wait} {
-		if s.parentID != run.spanID || s.attrs[tracing.AttrKind] != "Agent" {
-			t.Errorf("span %q is under %s (kind %v), want the run's %s", s.name, s.parentID, s.attrs[tracing.AttrKind], run.spanID)
+	for _, s := range []tracingtest.Span{start, wait} {
+		if s.ParentID != run.SpanID || s.Attrs[tracing.AttrKind] != "Agent" {
+			t.Errorf("span %q is under %s (kind %v), want the run's %s", s.Name, s.ParentID, s.Attrs[tracing.AttrKind], run.SpanID)
 		}
 	}
 	want := map[string]any{tracing.AttrModel: "fake-model-served", tracing.AttrInputTokens: int64(11), tracing.AttrOutputTokens: int64(7), tracing.AttrTotalTokens: int64(18)}
 	for k, v := range want {
-		if wait.attrs[k] != v {
-			t.Errorf("the agent turn's attribute %s = %v, want %v", k, wait.attrs[k], v)
+		if wait.Attrs[k] != v {
+			t.Errorf("the agent turn's attribute %s = %v, want %v", k, wait.Attrs[k], v)
 		}
 	}
-	for _, s := range rcv.all() {
-		for k, v := range s.attrs {
+	for _, s := range rcv.All() {
+		for k, v := range s.Attrs {
 			if str, ok := v.(string); ok && strings.Contains(str, prompt) {
-				t.Errorf("span %q carries the prompt in %s", s.name, k)
+				t.Errorf("span %q carries the prompt in %s", s.Name, k)
 			}
 		}
 	}
 }
 
 // one is the one span called name, failing t when there is not exactly one.
-func one(t *testing.T, rcv *receiver, name string) span {
+func one(t *testing.T, rcv *tracingtest.Receiver, name string) tracingtest.Span {
 	t.Helper()
-	spans := rcv.named(name)
+	spans := rcv.Named(name)
 	if len(spans) != 1 {
 		t.Fatalf("got %d spans %q, want 1: %+v", len(spans), name, spans)
 	}
@@ -422,82 +442,82 @@ func one(t *testing.T, rcv *receiver, name string) span {
 }
 
 // checkRunSpan checks the run's span: a child of the caller's, from the run's create to its end.
-func checkRunSpan(t *testing.T, rcv *receiver, callerTrace, callerSpan, name string) {
+func checkRunSpan(t *testing.T, rcv *tracingtest.Receiver, callerTrace, callerSpan, name string) {
 	t.Helper()
 	s := one(t, rcv, "run traced")
-	if s.traceID != callerTrace || s.parentID != callerSpan {
-		t.Errorf("the run span is in %s under %s, want %s under %s", s.traceID, s.parentID, callerTrace, callerSpan)
+	if s.TraceID != callerTrace || s.ParentID != callerSpan {
+		t.Errorf("the run span is in %s under %s, want %s under %s", s.TraceID, s.ParentID, callerTrace, callerSpan)
 	}
 	want := map[string]any{tracing.AttrWorkflow: "traced", tracing.AttrRunName: name, tracing.AttrRunNamespace: "default",
 		tracing.AttrRunPhase: string(workflowsv1alpha1.PhaseSucceeded)}
 	for k, v := range want {
-		if s.attrs[k] != v {
-			t.Errorf("run span attribute %s = %v, want %v", k, s.attrs[k], v)
+		if s.Attrs[k] != v {
+			t.Errorf("run span attribute %s = %v, want %v", k, s.Attrs[k], v)
 		}
 	}
-	if s.errored || s.end.Sub(s.start) < pause {
-		t.Errorf("the run span lasts %s (error %v), want at least the sleep of %s and no error", s.end.Sub(s.start), s.errored, pause)
+	if s.Errored || s.End.Sub(s.Start) < pause {
+		t.Errorf("the run span lasts %s (error %v), want at least the sleep of %s and no error", s.End.Sub(s.Start), s.Errored, pause)
 	}
 }
 
 // checkSteps checks the step attempts: fetch failed once and was retried, store ran once
 // (not again after the restart), all under the run's span.
-func checkSteps(t *testing.T, rcv *receiver, run span) {
+func checkSteps(t *testing.T, rcv *tracingtest.Receiver, run tracingtest.Span) {
 	t.Helper()
-	fetch := rcv.named("step fetch")
+	fetch := rcv.Named("step fetch")
 	if len(fetch) != 2 {
 		t.Fatalf("got %d spans of fetch, want its 2 attempts: %+v", len(fetch), fetch)
 	}
 	failed, retried := fetch[0], fetch[1]
-	if failed.attrs[tracing.AttrAttempt] != int64(1) || failed.attrs[tracing.AttrWillRetry] != true || !failed.errored ||
-		failed.attrs[tracing.AttrErrorType] != "*errors.errorString" || failed.statusDescription != "the upstream answered 503" {
+	if failed.Attrs[tracing.AttrAttempt] != int64(1) || failed.Attrs[tracing.AttrWillRetry] != true || !failed.Errored ||
+		failed.Attrs[tracing.AttrErrorType] != "*errors.errorString" || failed.StatusDescription != "the upstream answered 503" {
 		t.Errorf("the first attempt of fetch: %+v", failed)
 	}
-	if retried.attrs[tracing.AttrAttempt] != int64(2) || retried.attrs[tracing.AttrWillRetry] != false || retried.errored {
+	if retried.Attrs[tracing.AttrAttempt] != int64(2) || retried.Attrs[tracing.AttrWillRetry] != false || retried.Errored {
 		t.Errorf("the second attempt of fetch: %+v", retried)
 	}
-	if retried.start.Before(failed.end.Add(100 * time.Millisecond)) {
-		t.Errorf("the retry started %s after the failed attempt, before its backoff of 100ms", retried.start.Sub(failed.end))
+	if retried.Start.Before(failed.End.Add(100 * time.Millisecond)) {
+		t.Errorf("the retry started %s after the failed attempt, before its backoff of 100ms", retried.Start.Sub(failed.End))
 	}
 	store := one(t, rcv, "step store")
-	if got, want := outboundTraceparent.Load(), "00-"+store.traceID+"-"+store.spanID+"-01"; got != want {
+	if got, want := outboundTraceparent.Load(), "00-"+store.TraceID+"-"+store.SpanID+"-01"; got != want {
 		t.Errorf("the store step's request carried traceparent %v, want its attempt's %s", got, want)
 	}
-	for _, s := range []span{failed, retried, store} {
-		if s.parentID != run.spanID || s.attrs[tracing.AttrKind] != "Step" {
-			t.Errorf("span %q (kind %v) is under %s, want the run's span %s", s.name, s.attrs[tracing.AttrKind], s.parentID, run.spanID)
+	for _, s := range []tracingtest.Span{failed, retried, store} {
+		if s.ParentID != run.SpanID || s.Attrs[tracing.AttrKind] != "Step" {
+			t.Errorf("span %q (kind %v) is under %s, want the run's span %s", s.Name, s.Attrs[tracing.AttrKind], s.ParentID, run.SpanID)
 		}
 	}
 }
 
 // checkSleep checks the sleep's span: under the run's span, lasting the sleep.
-func checkSleep(t *testing.T, rcv *receiver, run span) {
+func checkSleep(t *testing.T, rcv *tracingtest.Receiver, run tracingtest.Span) {
 	t.Helper()
 	s := one(t, rcv, "sleep pause")
-	if s.parentID != run.spanID || s.attrs[tracing.AttrKind] != "Sleep" {
-		t.Errorf("the sleep's span is under %s (kind %v), want the run's %s", s.parentID, s.attrs[tracing.AttrKind], run.spanID)
+	if s.ParentID != run.SpanID || s.Attrs[tracing.AttrKind] != "Sleep" {
+		t.Errorf("the sleep's span is under %s (kind %v), want the run's %s", s.ParentID, s.Attrs[tracing.AttrKind], run.SpanID)
 	}
-	if took := s.end.Sub(s.start); took < pause-10*time.Millisecond || took > pause+time.Second {
+	if took := s.End.Sub(s.Start); took < pause-10*time.Millisecond || took > pause+time.Second {
 		t.Errorf("the sleep's span lasts %s, want about %s", took, pause)
 	}
 }
 
 // checkChild checks the child run: the parent's spans of its start and its wait link to the
 // child's run span, which is in the same trace under the parent's run span, with its step.
-func checkChild(t *testing.T, rcv *receiver, run span, child string) {
+func checkChild(t *testing.T, rcv *tracingtest.Receiver, run tracingtest.Span, child string) {
 	t.Helper()
 	childRun := one(t, rcv, "run traced_child")
-	if childRun.parentID != run.spanID || childRun.attrs[tracing.AttrRunName] != child {
-		t.Errorf("the child's run span %+v, want run %s under %s", childRun, child, run.spanID)
+	if childRun.ParentID != run.SpanID || childRun.Attrs[tracing.AttrRunName] != child {
+		t.Errorf("the child's run span %+v, want run %s under %s", childRun, child, run.SpanID)
 	}
 	for _, name := range []string{"child kid", "child kid/result"} {
 		s := one(t, rcv, name)
-		if s.parentID != run.spanID || len(s.links) != 1 || s.links[0] != childRun.spanID || s.attrs[tracing.AttrChildRun] != child {
-			t.Errorf("span %q: under %s, links %v, child %v; want under %s linking %s", name, s.parentID, s.links, s.attrs[tracing.AttrChildRun], run.spanID, childRun.spanID)
+		if s.ParentID != run.SpanID || len(s.Links) != 1 || s.Links[0] != childRun.SpanID || s.Attrs[tracing.AttrChildRun] != child {
+			t.Errorf("span %q: under %s, links %v, child %v; want under %s linking %s", name, s.ParentID, s.Links, s.Attrs[tracing.AttrChildRun], run.SpanID, childRun.SpanID)
 		}
 	}
-	if greet := one(t, rcv, "step greet"); greet.parentID != childRun.spanID {
-		t.Errorf("the child's step is under %s, want the child's run span %s", greet.parentID, childRun.spanID)
+	if greet := one(t, rcv, "step greet"); greet.ParentID != childRun.SpanID {
+		t.Errorf("the child's step is under %s, want the child's run span %s", greet.ParentID, childRun.SpanID)
 	}
 }
 
@@ -517,5 +537,64 @@ func checkLogs(t *testing.T, run, traceID, spanID string) {
 	}
 	if lines == 0 {
 		t.Errorf("no log line about run %s; the log:\n%s", run, managerLog)
+	}
+}
+
+// definitionTrace creates a WorkflowDefinition whose step calls a server with the http module,
+// runs it (in the sandbox's worker process, as tenants' code runs) and checks that the call
+// carried the traceparent of the step's span, in the run's trace under the run's span.
+func definitionTrace(t *testing.T, rcv *tracingtest.Receiver, m *manager, c client.Client) {
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Header.Get("traceparent"):
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	def := &workflowsv1alpha1.WorkflowDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "traced-definition"},
+		Spec: workflowsv1alpha1.WorkflowDefinitionSpec{Source: fmt.Sprintf(
+			"WORKFLOW_NAME = \"traced_definition\"\ndef handler(inp, ctx):\n    return ctx.step(\"call\", lambda: http.get(%q).status)\n", srv.URL)}}
+	if err := c.Create(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the definition to load", func() error {
+		fresh := &workflowsv1alpha1.WorkflowDefinition{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(def), fresh); err != nil {
+			return err
+		}
+		if cond := meta.FindStatusCondition(fresh.Status.Conditions, workflowsv1alpha1.ConditionReady); cond == nil || cond.Reason != workflowsv1alpha1.ReasonLoaded {
+			return fmt.Errorf("the definition's Ready condition is %+v", cond)
+		}
+		return nil
+	})
+	run := &workflowsv1alpha1.WorkflowRun{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "traced-definition-1"},
+		Spec: workflowsv1alpha1.WorkflowRunSpec{WorkflowName: "traced_definition"}}
+	if err := c.Create(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	waitSucceeded(t, c, run.Name, 30*time.Second)
+	testenv.WaitFor(t, 10*time.Second, "the definition's run span", func() error {
+		if err := m.provider.ForceFlush(ctx); err != nil {
+			return err
+		}
+		if n := len(rcv.Named("run traced_definition")); n != 1 {
+			return fmt.Errorf("%d run spans", n)
+		}
+		return nil
+	})
+	runSpan, step := one(t, rcv, "run traced_definition"), one(t, rcv, "step call")
+	if step.ParentID != runSpan.SpanID || step.TraceID != runSpan.TraceID {
+		t.Errorf("the definition's step is under %s in %s, want the run's span %s in %s", step.ParentID, step.TraceID, runSpan.SpanID, runSpan.TraceID)
+	}
+	select {
+	case header := <-got:
+		if want := "00-" + step.TraceID + "-" + step.SpanID + "-01"; header != want {
+			t.Errorf("the definition's http.get carried traceparent %q, want its step's %s", header, want)
+		}
+	default:
+		t.Error("the definition's step never called the server")
 	}
 }

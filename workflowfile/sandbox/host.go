@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 )
 
@@ -216,6 +218,19 @@ func (h *hostService) StepAttempted(a StepAttemptedArgs, _ *NoReply) error {
 			err = errors.New(a.Err)
 		}
 		x.ex.Hooks.StepAttempted(a.Step, a.Attempt, a.Took, err, a.WillRetry)
+	}
+	return nil
+}
+
+// StepStarting asks the execution's StepStarting hook for the context of a step's attempt and
+// answers the trace context it carries (traceparent, tracestate): the worker's step function
+// gets that, so its outbound calls join the run's trace as a trusted file's steps do. Nothing
+// else of the hook's context crosses the pipe.
+func (h *hostService) StepStarting(a StepStartingArgs, r *StepStartingReply) error {
+	r.Carrier = map[string]string{}
+	if x := h.find(a.ID); x != nil && x.ex.Hooks.StepStarting != nil {
+		ctx := x.ex.Hooks.StepStarting(x.ctx, a.Step, a.Attempt)
+		propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(r.Carrier))
 	}
 	return nil
 }

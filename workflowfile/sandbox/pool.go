@@ -150,7 +150,8 @@ func (p *Pool) Execute(ctx context.Context, bundle workflowfile.Bundle, revision
 	w.execs.Store(id, x)
 	defer w.execs.Delete(id)
 	args := ExecuteArgs{ID: id, Bundle: bundle, Revision: revision, Run: ex.Run, Input: ex.Input, Journal: ex.Journal.Entries(),
-		Limits: ex.Limits, HostClock: ex.Clock != nil, HasPayloads: ex.Payloads != nil, HasHost: ex.Host != nil}
+		Limits: ex.Limits, HostClock: ex.Clock != nil, HasPayloads: ex.Payloads != nil, HasHost: ex.Host != nil,
+		HasStepStarting: ex.Hooks.StepStarting != nil}
 	if deadline, ok := ctx.Deadline(); ok {
 		args.Deadline = deadline
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
@@ -261,4 +263,41 @@ func BenchmarkHundredSteps(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestAStepsHTTPCallCarriesTheTraceContextTheManagersHookGivesItsAttempt runs a definition
+// whose step calls a server, with a StepStarting hook as the manager's tracing has one: the
+// request the worker sends carries the attempt's traceparent, which only the manager knows.
+func TestAStepsHTTPCallCarriesTheTraceContextTheManagersHookGivesItsAttempt(t *testing.T) {
+	p := newPool(t, 64<<20)
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("traceparent")
+		_, _ = w.Write([]byte(`"ok"`))
+	}))
+	defer srv.Close()
+	b, w := compiled(t, fmt.Sprintf(`
+WORKFLOW_NAME = "wf"
+
+def handler(inp, ctx):
+    return ctx.step("call", lambda: http.get(%q).json())
+`, srv.URL))
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	var asked []string
+	ex := (&host{}).execution(`{}`)
+	ex.Hooks.StepStarting = func(ctx context.Context, step string, attempt int) context.Context {
+		asked = append(asked, fmt.Sprintf("%s#%d", step, attempt))
+		return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	}
+	out, death := p.Execute(context.Background(), b, w.Revision(), ex, false)
+	if death != nil || out.Kind != engine.Completed {
+		t.Fatalf("outcome %v %+v %v, death %v", out.Kind, out.Failure, out.Err, death)
+	}
+	if h := <-got; h != "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" {
+		t.Errorf("the step's request carried traceparent %q, want the hook's span", h)
+	}
+	if strings.Join(asked, " ") != "call#1" {
+		t.Errorf("the manager's hook was asked for %v, want call#1", asked)
+	}
 }

@@ -29,6 +29,9 @@ type ExecuteArgs struct {
 	// HostClock, HasPayloads and HasHost say which optional parts of the Execution the
 	// manager has: the worker asks for them only then.
 	HostClock, HasPayloads, HasHost bool
+	// HasStepStarting says the manager has a StepStarting hook (tracing is on): the worker
+	// asks it for each step attempt's trace context before the step's function runs.
+	HasStepStarting bool
 }
 
 // ExecuteReply is the engine's Outcome.
@@ -163,7 +166,15 @@ type (
 		Failed    bool
 		WillRetry bool
 	}
-	PanickedArgs struct {
+	StepStartingArgs struct {
+		ID      uint64
+		Step    string
+		Attempt int
+	}
+	// StepStartingReply is the attempt's trace context as W3C headers (traceparent,
+	// tracestate): what crosses from the manager's hook to the worker's step context.
+	StepStartingReply struct{ Carrier map[string]string }
+	PanickedArgs      struct {
 		ID    uint64
 		Where string
 		Value string

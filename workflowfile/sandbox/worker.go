@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/centaur-dev/workflow-operator/durable"
 	"github.com/centaur-dev/workflow-operator/durable/engine"
 	"github.com/centaur-dev/workflow-operator/workflowfile"
@@ -45,6 +48,9 @@ func serve(budget string) int {
 		fmt.Fprintf(os.Stderr, "sandbox: read %s: %v\n", envConfig, err)
 		return 2
 	}
+	// The http module writes a step's trace context with the global propagator, as in the
+	// manager; here it is W3C trace context, which the manager's hook hands over.
+	otel.SetTextMapPropagator(propagation.TraceContext{})
 	if err := membound.Apply(n, overBudget); err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
 		return 2
@@ -156,6 +162,9 @@ func (s *workerService) execution(a ExecuteArgs) engine.Execution {
 	if a.HasHost {
 		ex.Host = c
 	}
+	if a.HasStepStarting {
+		ex.Hooks.StepStarting = c.stepStarting
+	}
 	return ex
 }
 
@@ -260,6 +269,18 @@ func (c *caller) stepAttempted(step string, attempt int, took time.Duration, err
 		a.Failed, a.Err = true, err.Error()
 	}
 	_ = c.call("StepAttempted", a, &NoReply{})
+}
+
+// stepStarting is the worker's StepStarting hook when the manager has one: ctx carrying the
+// trace context the manager's hook gives the attempt, which the http module's propagator
+// writes into the step's requests. A failed call leaves ctx as it was: the step runs
+// untraced rather than not at all.
+func (c *caller) stepStarting(ctx context.Context, step string, attempt int) context.Context {
+	var r StepStartingReply
+	if err := c.call("StepStarting", StepStartingArgs{ID: c.id, Step: step, Attempt: attempt}, &r); err != nil {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier(r.Carrier))
 }
 
 func (c *caller) panicked(where string, value any, stack []byte) {
