@@ -1,6 +1,7 @@
 package runstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -429,14 +430,45 @@ func (s *Store) putStatus(ctx context.Context, run *workflowsv1alpha1.WorkflowRu
 		return err // a *StatusError when the API server said why (Result.Raw would not say)
 	}
 	raw, _ := res.Raw()
-	var answer struct {
-		Metadata struct {
-			ResourceVersion string `json:"resourceVersion"`
-		} `json:"metadata"`
+	rv, err := resourceVersionOf(raw)
+	if err != nil {
+		return fmt.Errorf("read the answer to the status write of run %s: %w", run.Name, err)
 	}
-	if err := json.Unmarshal(raw, &answer); err != nil || answer.Metadata.ResourceVersion == "" {
-		return fmt.Errorf("read the answer to the status write of run %s: %w", run.Name, errors.Join(err, errors.New("no resourceVersion")))
-	}
-	run.ResourceVersion = answer.Metadata.ResourceVersion
+	run.ResourceVersion = rv
 	return nil
+}
+
+// resourceVersionOf reads metadata.resourceVersion from an object the API server answered
+// with. The API server writes metadata before spec and status, so the object is read only up
+// to its metadata: the answer to a status write holds the whole journal, which the writer
+// already has.
+func resourceVersionOf(raw []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", fmt.Errorf("not a JSON object: %w", errors.Join(err, errors.New("no opening brace")))
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		if key != "metadata" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return "", err
+			}
+			continue
+		}
+		var meta struct {
+			ResourceVersion string `json:"resourceVersion"`
+		}
+		if err := dec.Decode(&meta); err != nil {
+			return "", err
+		}
+		if meta.ResourceVersion == "" {
+			break
+		}
+		return meta.ResourceVersion, nil
+	}
+	return "", errors.New("no resourceVersion")
 }
