@@ -6,10 +6,9 @@
 //   - Ring: consistent hashing of keys onto the live shards (virtual nodes, xxhash), so that a
 //     shard joining or leaving moves only the keys that must move.
 //   - Table: what every replica knows of the assignments (which shard holds each run, and
-//     whether the run is unfinished or when it finished), the loads and shares that follow
-//     from it, and the decisions taken on it: where a new run goes (Place: the first shard on
-//     the key's walk of the ring whose share, its unfinished runs and those it finished within
-//     the last minute, is under (1+Epsilon) times the average, as in Mirrokni, Thorup and Zadimoghaddam's
+//     whether the run is unfinished), the loads that follow from it, and the decisions taken on
+//     it: where a new run goes (Place: the first shard on the key's walk of the ring whose load
+//     is under (1+Epsilon) times the average, as in Mirrokni, Thorup and Zadimoghaddam's
 //     "consistent hashing with bounded loads"), which runs leave an overloaded shard when a
 //     shard joins (Rebalance), and which runs lost their shard (Orphans).
 //   - Leases: the labels of shard leases, their states (live, expired, released, taken over by
@@ -20,9 +19,6 @@
 // (more with few virtual nodes). A cap of (1+Epsilon) times the average keeps every shard
 // within a few percent, while a run still goes to the first shard of its own walk that has
 // room, so assignments stay spread by the key and stable as long as shards do not change.
-// Why shares rather than loads: a shard that finishes its runs sooner than the others would
-// see its load drop during a burst and take more of it; the runs each shard executes would
-// then spread wider than the bound. Finished runs count for DefaultRecent.
 //
 // The controllers package adapts this to WorkflowRuns and AgentRuns: it feeds the Table from an
 // informer, labels runs at creation, runs the elected sharder that assigns and moves runs, and

@@ -1,27 +1,20 @@
 package sharding
 
 import (
-	"container/heap"
 	"math"
 	"slices"
 	"sync"
 	"time"
 )
 
-// DefaultEpsilon is how far above the average share a shard may go before new runs pass it by:
+// DefaultEpsilon is how far above the average load a shard may go before new runs pass it by:
 // with 600 runs over 3 shards, at most 204 each, and so at least 600 − 2 × 204 = 192. The bound
 // caps the fullest shard only; the emptiest one is held by what the others may not take, so
 // with n shards it may fall (n−1) × Epsilon under the average. 0.02 keeps a burst over three
-// shards within ±5 % of even on both sides; the price, fewer runs on the first shard of their
-// own walk, is none here, since a run keeps its label once placed and is moved only when its
-// shard leaves or one joins.
+// shards within ±5 % of even on both sides (0.05 allowed 210 and 180). The price, fewer runs on
+// the first shard of their own walk, is small: a run keeps its label once placed and moves
+// only when its shard leaves or one joins.
 const DefaultEpsilon = 0.02
-
-// DefaultRecent is how long a finished run keeps counting toward its shard when runs are
-// placed: long enough to cover a burst of creations (600 runs are placed within seconds, and
-// the first of them finish meanwhile), short enough that a shard that joins catches up on new
-// runs within a minute.
-const DefaultRecent = time.Minute
 
 // pendingTTL is how long a decision this process took (a placement or a drain) waits for the
 // informer to show it before the table forgets it: a write that was never acknowledged must
@@ -39,26 +32,14 @@ type Entry struct {
 	Busy bool
 	// Draining is true once the object was asked to leave its shard (the drain label).
 	Draining bool
-	// FinishedAt is when the object finished (a run's status.finishedAt); zero while it is
-	// active or when unknown. A run that finished less than Table.Recent ago still counts
-	// toward its shard's share (see Table.Place).
-	FinishedAt time.Time
 }
 
 // Table is a replica's view of the assignments: every object's shard and whether it is active,
 // kept up to date from an informer (Set, Delete), plus the decisions this process took and the
-// informer has not shown yet. Two counts follow from it for each shard: its load (its active
-// objects, which rebalancing evens out and the metrics show) and its share (its active objects
-// plus those that finished less than Recent ago, which placement evens out, so that the runs of
-// a burst are executed evenly even when one shard finishes its runs sooner than the others).
-// It is safe for concurrent use.
+// informer has not shown yet. Loads are counted from it. It is safe for concurrent use.
 type Table struct {
-	// Epsilon bounds shares and loads to (1+Epsilon) times the average; zero means
-	// DefaultEpsilon.
+	// Epsilon bounds loads to (1+Epsilon) times the average; zero means DefaultEpsilon.
 	Epsilon float64
-	// Recent is how long a finished object keeps counting toward its shard's share; zero means
-	// DefaultRecent.
-	Recent time.Duration
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 
@@ -69,13 +50,6 @@ type Table struct {
 	// load counts the active keys of each shard; active counts them all.
 	load   map[string]int
 	active int
-	// share counts the active and the recently finished keys of each shard; shared counts them
-	// all. recent marks the recently finished keys counted in share, and fading holds when each
-	// stops counting (see fade).
-	share  map[string]int
-	shared int
-	recent map[string]time.Time
-	fading fadeHeap
 	// placed and drains are decisions not yet shown by the informer, with when they were taken.
 	placed map[string]pending
 	drains map[string]pending
@@ -92,7 +66,7 @@ type pending struct {
 // NewTable returns an empty table.
 func NewTable() *Table {
 	return &Table{entries: map[string]Entry{}, byShard: map[string]map[string]struct{}{}, load: map[string]int{},
-		share: map[string]int{}, recent: map[string]time.Time{}, placed: map[string]pending{}, drains: map[string]pending{}}
+		placed: map[string]pending{}, drains: map[string]pending{}}
 }
 
 func (t *Table) now() time.Time {
@@ -100,13 +74,6 @@ func (t *Table) now() time.Time {
 		return t.Clock()
 	}
 	return time.Now()
-}
-
-func (t *Table) recentFor() time.Duration {
-	if t.Recent > 0 {
-		return t.Recent
-	}
-	return DefaultRecent
 }
 
 func (t *Table) epsilon() float64 {
@@ -158,17 +125,6 @@ func (t *Table) put(key string, e Entry) {
 		t.load[e.Shard]++
 		t.active++
 	}
-	until := e.FinishedAt.Add(t.recentFor())
-	switch {
-	case e.Active:
-	case e.FinishedAt.IsZero() || !until.After(t.now()):
-		return
-	default:
-		t.recent[key] = until
-		heap.Push(&t.fading, fade{key: key, until: until})
-	}
-	t.share[e.Shard]++
-	t.shared++
 }
 
 // remove drops key's entry from the indexes; t.mu is held.
@@ -191,56 +147,6 @@ func (t *Table) remove(key string) {
 			delete(t.load, old.Shard)
 		}
 	}
-	_, recent := t.recent[key]
-	if old.Active || recent {
-		t.unshare(key, old.Shard)
-	}
-}
-
-// unshare stops counting key toward shard's share; t.mu is held.
-func (t *Table) unshare(key, shard string) {
-	delete(t.recent, key)
-	t.share[shard]--
-	t.shared--
-	if t.share[shard] == 0 {
-		delete(t.share, shard)
-	}
-}
-
-// fadeOut stops counting the finished keys whose Recent has passed; t.mu is held. A key put
-// again since it was pushed has a later (or no) time in recent, and stays.
-func (t *Table) fadeOut() {
-	now := t.now()
-	for t.fading.Len() > 0 && !t.fading[0].until.After(now) {
-		f := heap.Pop(&t.fading).(fade)
-		if until, ok := t.recent[f.key]; ok && until.Equal(f.until) {
-			t.unshare(f.key, t.entries[f.key].Shard)
-		}
-	}
-}
-
-// fade is when a finished key stops counting toward its shard's share.
-type fade struct {
-	key   string
-	until time.Time
-}
-
-// fadeHeap orders fades by time, the soonest first (container/heap).
-type fadeHeap []fade
-
-func (h fadeHeap) Len() int           { return len(h) }
-func (h fadeHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
-func (h fadeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-
-// Push adds x, a fade.
-func (h *fadeHeap) Push(x any) { *h = append(*h, x.(fade)) }
-
-// Pop removes the last fade.
-func (h *fadeHeap) Pop() any {
-	old := *h
-	f := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return f
 }
 
 // Get returns key's entry.
@@ -256,15 +162,6 @@ func (t *Table) Load(shard string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.load[shard]
-}
-
-// Share is the number of keys assigned to shard that are active or finished less than Recent
-// ago: what placement evens out.
-func (t *Table) Share(shard string) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.fadeOut()
-	return t.share[shard]
 }
 
 // Loads returns the load of every shard of ring.
@@ -287,16 +184,17 @@ func (t *Table) capacity(total, shards int) int {
 }
 
 // Place decides the shard of key on ring and records the decision, so that the next placement
-// already counts it. An active key goes to the first shard of its walk whose share (without
-// key itself) is under the capacity for all shared keys plus key; an inactive one (a finished
-// run, which costs nothing) goes to the first shard of its walk. Empty when the ring has no
-// shard. Call Release if the decision could not be written.
+// already counts it. An active key goes to the first shard of its walk whose load (without
+// key itself) is under the capacity for the active keys placed on the ring plus key; an
+// inactive one (a finished run, which costs nothing) goes to the first shard of its walk.
+// Empty when the ring has no shard. Call Release if the decision could not be written.
 //
-// The share, not the load, is bounded: a shard that finishes its runs sooner than the others
-// (it does not run the sharder, its steps wait less) would otherwise see its load drop during
-// a burst and receive more of it, so that the runs executed by each shard would spread wider
-// than the placements. Counting the runs it finished within Recent keeps the executions within
-// the bound too.
+// The capacity counts the keys placed on the ring so far, not the unassigned ones nor those of
+// shards that left: when a burst of runs is in the table before the first is placed (the
+// sharder's informer lists 600 runs created by kubectl), a capacity for all of them would let
+// each shard fill with the runs whose walks start there until the final bound, and the split
+// would be the keys' first choices cut at the top only (the benchmark's 209/176/215 became
+// 210/182/208). Counting the placed ones keeps every shard within the bound at each placement.
 func (t *Table) Place(ring *Ring, key string, active bool) string {
 	walk := ring.Walk(key)
 	if len(walk) == 0 {
@@ -305,23 +203,23 @@ func (t *Table) Place(ring *Ring, key string, active bool) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire()
-	t.fadeOut()
 	choice := walk[0]
 	if active {
 		old, had := t.entries[key]
-		_, recent := t.recent[key]
-		counted := had && (old.Active || recent)
-		total := t.shared
-		if counted {
+		total := 0
+		for _, s := range walk {
+			total += t.load[s]
+		}
+		if had && old.Active && ring.Has(old.Shard) {
 			total--
 		}
 		limit := t.capacity(total+1, len(walk))
 		for _, s := range walk {
-			share := t.share[s]
-			if counted && old.Shard == s {
-				share--
+			load := t.load[s]
+			if had && old.Active && old.Shard == s {
+				load--
 			}
-			if share < limit {
+			if load < limit {
 				choice = s
 				break
 			}

@@ -283,19 +283,14 @@ func leanRun(obj any) (any, error) {
 	return obj, err
 }
 
-// entryOf is what the table keeps of a run; a finished run's finishedAt keeps it counting
-// toward its shard's share for a while (sharding.Table.Place).
+// entryOf is what the table keeps of a run.
 func entryOf(run *workflowsv1alpha1.WorkflowRun) sharding.Entry {
-	e := sharding.Entry{
+	return sharding.Entry{
 		Shard:    run.Labels[workflowsv1alpha1.LabelShard],
 		Active:   !run.Status.Phase.IsFinal() && run.DeletionTimestamp.IsZero(),
 		Busy:     run.Status.Phase == workflowsv1alpha1.PhaseRunning,
 		Draining: run.Labels[workflowsv1alpha1.LabelDrain] != "",
 	}
-	if !e.Active && run.Status.FinishedAt != nil {
-		e.FinishedAt = run.Status.FinishedAt.Time
-	}
-	return e
 }
 
 // shardState keeps a replica's Sharding current: the ring from the shard leases (again at
