@@ -50,6 +50,10 @@ type Table struct {
 	// load counts the active keys of each shard; active counts them all.
 	load   map[string]int
 	active int
+	// done counts, by shard, the keys that finished while unassigned keys waited (a burst
+	// being placed); doneKeys holds their shards. Both are cleared when none waits any more.
+	done     map[string]int
+	doneKeys map[string]string
 	// placed and drains are decisions not yet shown by the informer, with when they were taken.
 	placed map[string]pending
 	drains map[string]pending
@@ -66,7 +70,7 @@ type pending struct {
 // NewTable returns an empty table.
 func NewTable() *Table {
 	return &Table{entries: map[string]Entry{}, byShard: map[string]map[string]struct{}{}, load: map[string]int{},
-		placed: map[string]pending{}, drains: map[string]pending{}}
+		done: map[string]int{}, doneKeys: map[string]string{}, placed: map[string]pending{}, drains: map[string]pending{}}
 }
 
 func (t *Table) now() time.Time {
@@ -99,7 +103,20 @@ func (t *Table) Set(key string, e Entry) {
 	if d, ok := t.drains[key]; ok && (e.Draining || e.Shard != d.shard) {
 		delete(t.drains, key)
 	}
+	if old, ok := t.entries[key]; ok && old.Active && !e.Active && e.Shard != "" && old.Shard == e.Shard && t.load[""] > 0 {
+		t.doneKeys[key] = e.Shard
+		t.done[e.Shard]++
+	}
 	t.put(key, e)
+	t.settle()
+}
+
+// settle forgets the runs finished during a burst once no unassigned key waits; t.mu is held.
+func (t *Table) settle() {
+	if t.load[""] == 0 && len(t.doneKeys) > 0 {
+		clear(t.done)
+		clear(t.doneKeys)
+	}
 }
 
 // Delete forgets key (the object is gone).
@@ -108,7 +125,12 @@ func (t *Table) Delete(key string) {
 	defer t.mu.Unlock()
 	delete(t.placed, key)
 	delete(t.drains, key)
+	if shard, ok := t.doneKeys[key]; ok {
+		delete(t.doneKeys, key)
+		t.done[shard]--
+	}
 	t.remove(key)
+	t.settle()
 }
 
 // put replaces key's entry, keeping the indexes; t.mu is held.
@@ -195,6 +217,12 @@ func (t *Table) capacity(total, shards int) int {
 // each shard fill with the runs whose walks start there until the final bound, and the split
 // would be the keys' first choices cut at the top only (the benchmark's 209/176/215 became
 // 210/182/208). Counting the placed ones keeps every shard within the bound at each placement.
+//
+// While unassigned keys wait (a burst the sharder is still placing), a shard's load also
+// counts the keys it finished meanwhile: placing 600 runs took the benchmark's busy sharder a
+// minute, and a shard that finished its runs sooner would otherwise have taken more of the
+// burst (218/192/190 executed). Once no key waits, those finishes are forgotten, so that a
+// later batch is placed by what the shards hold, not by an earlier batch's history.
 func (t *Table) Place(ring *Ring, key string, active bool) string {
 	walk := ring.Walk(key)
 	if len(walk) == 0 {
@@ -208,14 +236,14 @@ func (t *Table) Place(ring *Ring, key string, active bool) string {
 		old, had := t.entries[key]
 		total := 0
 		for _, s := range walk {
-			total += t.load[s]
+			total += t.load[s] + t.done[s]
 		}
 		if had && old.Active && ring.Has(old.Shard) {
 			total--
 		}
 		limit := t.capacity(total+1, len(walk))
 		for _, s := range walk {
-			load := t.load[s]
+			load := t.load[s] + t.done[s]
 			if had && old.Active && old.Shard == s {
 				load--
 			}
@@ -234,6 +262,7 @@ func (t *Table) Place(ring *Ring, key string, active bool) string {
 	e.Shard, e.Active, e.Draining = choice, active, false
 	t.put(key, e)
 	t.placed[key] = p
+	t.settle()
 	return choice
 }
 

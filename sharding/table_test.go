@@ -40,6 +40,35 @@ func TestPlaceSplitsABurstEvenly(t *testing.T) {
 	}
 }
 
+// TestPlaceCountsRunsFinishedDuringABurst places a burst of 600 runs, all in the table before
+// the first is placed, over three shards of which one finishes each run as soon as it gets it:
+// its load stays at zero, but the runs it finished while the burst waited count, so it
+// executes no more than the others. Once the burst is placed, those finishes are forgotten.
+func TestPlaceCountsRunsFinishedDuringABurst(t *testing.T) {
+	tab, r := NewTable(), NewRing("fast", "slow-1", "slow-2")
+	for i := range 600 {
+		tab.Set(fmt.Sprintf("ns/run-%05d", i), Entry{Active: true})
+	}
+	executed := map[string]int{}
+	for i := range 600 {
+		key := fmt.Sprintf("ns/run-%05d", i)
+		shard := tab.Place(r, key, true)
+		executed[shard]++
+		tab.Set(key, Entry{Shard: shard, Active: shard != "fast"})
+	}
+	for s, n := range executed {
+		if n < 192 || n > 204 {
+			t.Errorf("shard %s executed %d of 600 runs, want 192 to 204 (executions: %v)", s, n, executed)
+		}
+	}
+	if len(tab.done) != 0 || len(tab.doneKeys) != 0 {
+		t.Errorf("the burst is placed, but %d finishes still count: %v", len(tab.doneKeys), tab.done)
+	}
+	if load := tab.Load("fast"); load != 0 {
+		t.Errorf("the fast shard's load is %d, want 0: its runs finished", load)
+	}
+}
+
 // TestPlaceFollowsTheWalk checks that a run goes to the first shard of its own walk while that
 // shard has room, and that finished runs ignore loads.
 func TestPlaceFollowsTheWalk(t *testing.T) {
