@@ -51,9 +51,12 @@ type Table struct {
 	load   map[string]int
 	active int
 	// done counts, by shard, the keys that finished while unassigned keys waited (a burst
-	// being placed); doneKeys holds their shards. Both are cleared when none waits any more.
-	done     map[string]int
-	doneKeys map[string]string
+	// being placed); doneKeys holds their shards, doneSince when the first of them finished.
+	// They are cleared when no key waits any more, or pendingTTL after doneSince (a key that
+	// stays unassigned must not make every later placement follow old history).
+	done      map[string]int
+	doneKeys  map[string]string
+	doneSince time.Time
 	// placed and drains are decisions not yet shown by the informer, with when they were taken.
 	placed map[string]pending
 	drains map[string]pending
@@ -104,6 +107,9 @@ func (t *Table) Set(key string, e Entry) {
 		delete(t.drains, key)
 	}
 	if old, ok := t.entries[key]; ok && old.Active && !e.Active && e.Shard != "" && old.Shard == e.Shard && t.load[""] > 0 {
+		if len(t.doneKeys) == 0 {
+			t.doneSince = t.now()
+		}
 		t.doneKeys[key] = e.Shard
 		t.done[e.Shard]++
 	}
@@ -111,9 +117,10 @@ func (t *Table) Set(key string, e Entry) {
 	t.settle()
 }
 
-// settle forgets the runs finished during a burst once no unassigned key waits; t.mu is held.
+// settle forgets the runs finished during a burst once no unassigned key waits, or once they
+// have counted for pendingTTL; t.mu is held.
 func (t *Table) settle() {
-	if t.load[""] == 0 && len(t.doneKeys) > 0 {
+	if len(t.doneKeys) > 0 && (t.load[""] == 0 || t.now().Sub(t.doneSince) > pendingTTL) {
 		clear(t.done)
 		clear(t.doneKeys)
 	}
@@ -231,6 +238,7 @@ func (t *Table) Place(ring *Ring, key string, active bool) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire()
+	t.settle()
 	choice := walk[0]
 	if active {
 		old, had := t.entries[key]

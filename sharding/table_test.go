@@ -69,6 +69,28 @@ func TestPlaceCountsRunsFinishedDuringABurst(t *testing.T) {
 	}
 }
 
+// TestFinishesDuringABurstAreForgotten checks that the finishes counted while a run waits for
+// its shard stop counting pendingTTL after the first, even when that run never gets one.
+func TestFinishesDuringABurstAreForgotten(t *testing.T) {
+	clock := time.Unix(1_800_000_000, 0)
+	tab, r := NewTable(), NewRing("a", "b")
+	tab.Clock = func() time.Time { return clock }
+	tab.Set("ns/stuck", Entry{Active: true})
+	for i := range 10 {
+		key := fmt.Sprintf("ns/done-%d", i)
+		tab.Set(key, Entry{Shard: "a", Active: true})
+		tab.Set(key, Entry{Shard: "a"})
+	}
+	if tab.done["a"] != 10 {
+		t.Fatalf("runs finished on a while one waited: %d counted, want 10", tab.done["a"])
+	}
+	clock = clock.Add(pendingTTL + time.Second)
+	tab.Place(r, "ns/next", true)
+	if len(tab.done) != 0 {
+		t.Errorf("finishes from %s ago still count: %v", pendingTTL, tab.done)
+	}
+}
+
 // TestPlaceFollowsTheWalk checks that a run goes to the first shard of its own walk while that
 // shard has room, and that finished runs ignore loads.
 func TestPlaceFollowsTheWalk(t *testing.T) {
