@@ -58,8 +58,12 @@ type config struct {
 	shardSteps    int
 	shardCPU      time.Duration
 	shardReplicas int
-	repeat        int
-	timeout       time.Duration
+	// shardWait is how long each step of the I/O-bound sharding figure waits, and
+	// shardExecutions each of its replicas' --max-concurrent-reconciles.
+	shardWait       time.Duration
+	shardExecutions int
+	repeat          int
+	timeout         time.Duration
 
 	// floodDeliveries unauthenticated 1 MiB deliveries from floodSenders senders at once, with
 	// signed deliveries at floodSignedRate/s meanwhile (the flood figure).
@@ -104,6 +108,7 @@ func fullConfig() config {
 		memoryRuns: 2000, memoryInput: 64 << 10, schedules: 1000, repeat: 3, timeout: 10 * time.Minute,
 		temporalPeer: defaultTemporalPeer,
 		shardRuns:    600, shardSteps: 4, shardCPU: 20 * time.Millisecond, shardReplicas: 3,
+		shardWait: 200 * time.Millisecond, shardExecutions: 4,
 	}
 }
 
@@ -118,6 +123,7 @@ func smokeConfig() config {
 		sleepRuns: 10, sleepFor: time.Second,
 		memoryRuns: 30, memoryInput: 4 << 10, schedules: 10, repeat: 1, timeout: 2 * time.Minute, smoke: true,
 		shardRuns: 24, shardSteps: 2, shardCPU: 5 * time.Millisecond, shardReplicas: 3,
+		shardWait: 20 * time.Millisecond, shardExecutions: 2,
 	}
 }
 
@@ -179,6 +185,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.shardSteps, "shard-steps", cfg.shardSteps, "CPU-bound steps of each run of the sharding figure.")
 	fs.DurationVar(&cfg.shardCPU, "shard-step-cpu", cfg.shardCPU, "CPU time each step of the sharding figure burns.")
 	fs.IntVar(&cfg.shardReplicas, "shard-replicas", cfg.shardReplicas, "Sharded replicas (each with GOMAXPROCS=1) of the sharding figure.")
+	fs.DurationVar(&cfg.shardWait, "shard-step-wait", cfg.shardWait, "How long each step of the I/O-bound sharding figure waits (same runs and steps as the CPU-bound one).")
+	fs.IntVar(&cfg.shardExecutions, "shard-executions", cfg.shardExecutions, "Each replica's --max-concurrent-reconciles in the I/O-bound sharding figure.")
 	fs.IntVar(&cfg.repeat, "repeat", cfg.repeat, "Repetitions of the sequential figures (the median counts).")
 	fs.DurationVar(&cfg.timeout, "timeout", cfg.timeout, "Longest wait for the runs of one figure.")
 	fs.BoolVar(&cfg.unsafeNoFsync, "unsafe-no-fsync", false, "Run etcd without fsync, as envtest does (not the real limit).")

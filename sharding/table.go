@@ -8,8 +8,13 @@ import (
 )
 
 // DefaultEpsilon is how far above the average load a shard may go before new runs pass it by:
-// with 600 runs over 3 shards, at most 210 each.
-const DefaultEpsilon = 0.05
+// with 600 runs over 3 shards, at most 204 each, and so at least 600 − 2 × 204 = 192. The bound
+// caps the fullest shard only; the emptiest one is held by what the others may not take, so
+// with n shards it may fall (n−1) × Epsilon under the average. 0.02 keeps a burst over three
+// shards within ±5 % of even on both sides (0.05 allowed 210 and 180). The price, fewer runs on
+// the first shard of their own walk, is small: a run keeps its label once placed and moves
+// only when its shard leaves or one joins.
+const DefaultEpsilon = 0.02
 
 // pendingTTL is how long a decision this process took (a placement or a drain) waits for the
 // informer to show it before the table forgets it: a write that was never acknowledged must
@@ -45,6 +50,13 @@ type Table struct {
 	// load counts the active keys of each shard; active counts them all.
 	load   map[string]int
 	active int
+	// done counts, by shard, the keys that finished while unassigned keys waited (a burst
+	// being placed); doneKeys holds their shards, doneSince when the first of them finished.
+	// They are cleared when no key waits any more, or pendingTTL after doneSince (a key that
+	// stays unassigned must not make every later placement follow old history).
+	done      map[string]int
+	doneKeys  map[string]string
+	doneSince time.Time
 	// placed and drains are decisions not yet shown by the informer, with when they were taken.
 	placed map[string]pending
 	drains map[string]pending
@@ -61,7 +73,7 @@ type pending struct {
 // NewTable returns an empty table.
 func NewTable() *Table {
 	return &Table{entries: map[string]Entry{}, byShard: map[string]map[string]struct{}{}, load: map[string]int{},
-		placed: map[string]pending{}, drains: map[string]pending{}}
+		done: map[string]int{}, doneKeys: map[string]string{}, placed: map[string]pending{}, drains: map[string]pending{}}
 }
 
 func (t *Table) now() time.Time {
@@ -94,7 +106,24 @@ func (t *Table) Set(key string, e Entry) {
 	if d, ok := t.drains[key]; ok && (e.Draining || e.Shard != d.shard) {
 		delete(t.drains, key)
 	}
+	if old, ok := t.entries[key]; ok && old.Active && !e.Active && e.Shard != "" && old.Shard == e.Shard && t.load[""] > 0 {
+		if len(t.doneKeys) == 0 {
+			t.doneSince = t.now()
+		}
+		t.doneKeys[key] = e.Shard
+		t.done[e.Shard]++
+	}
 	t.put(key, e)
+	t.settle()
+}
+
+// settle forgets the runs finished during a burst once no unassigned key waits, or once they
+// have counted for pendingTTL; t.mu is held.
+func (t *Table) settle() {
+	if len(t.doneKeys) > 0 && (t.load[""] == 0 || t.now().Sub(t.doneSince) > pendingTTL) {
+		clear(t.done)
+		clear(t.doneKeys)
+	}
 }
 
 // Delete forgets key (the object is gone).
@@ -103,7 +132,12 @@ func (t *Table) Delete(key string) {
 	defer t.mu.Unlock()
 	delete(t.placed, key)
 	delete(t.drains, key)
+	if shard, ok := t.doneKeys[key]; ok {
+		delete(t.doneKeys, key)
+		t.done[shard]--
+	}
 	t.remove(key)
+	t.settle()
 }
 
 // put replaces key's entry, keeping the indexes; t.mu is held.
@@ -180,9 +214,22 @@ func (t *Table) capacity(total, shards int) int {
 
 // Place decides the shard of key on ring and records the decision, so that the next placement
 // already counts it. An active key goes to the first shard of its walk whose load (without
-// key itself) is under the capacity for all active keys plus key; an inactive one (a finished
-// run, which costs nothing) goes to the first shard of its walk. Empty when the ring has no
-// shard. Call Release if the decision could not be written.
+// key itself) is under the capacity for the active keys placed on the ring plus key; an
+// inactive one (a finished run, which costs nothing) goes to the first shard of its walk.
+// Empty when the ring has no shard. Call Release if the decision could not be written.
+//
+// The capacity counts the keys placed on the ring so far, not the unassigned ones nor those of
+// shards that left: when a burst of runs is in the table before the first is placed (the
+// sharder's informer lists 600 runs created by kubectl), a capacity for all of them would let
+// each shard fill with the runs whose walks start there until the final bound, and the split
+// would be the keys' first choices cut at the top only (the benchmark's 209/176/215 became
+// 210/182/208). Counting the placed ones keeps every shard within the bound at each placement.
+//
+// While unassigned keys wait (a burst the sharder is still placing), a shard's load also
+// counts the keys it finished meanwhile: placing 600 runs took the benchmark's busy sharder a
+// minute, and a shard that finished its runs sooner would otherwise have taken more of the
+// burst (218/192/190 executed). Once no key waits, those finishes are forgotten, so that a
+// later batch is placed by what the shards hold, not by an earlier batch's history.
 func (t *Table) Place(ring *Ring, key string, active bool) string {
 	walk := ring.Walk(key)
 	if len(walk) == 0 {
@@ -191,16 +238,20 @@ func (t *Table) Place(ring *Ring, key string, active bool) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire()
+	t.settle()
 	choice := walk[0]
 	if active {
 		old, had := t.entries[key]
-		total := t.active
-		if had && old.Active {
+		total := 0
+		for _, s := range walk {
+			total += t.load[s] + t.done[s]
+		}
+		if had && old.Active && ring.Has(old.Shard) {
 			total--
 		}
 		limit := t.capacity(total+1, len(walk))
 		for _, s := range walk {
-			load := t.load[s]
+			load := t.load[s] + t.done[s]
 			if had && old.Active && old.Shard == s {
 				load--
 			}
@@ -219,6 +270,7 @@ func (t *Table) Place(ring *Ring, key string, active bool) string {
 	e.Shard, e.Active, e.Draining = choice, active, false
 	t.put(key, e)
 	t.placed[key] = p
+	t.settle()
 	return choice
 }
 

@@ -24,16 +24,22 @@ type BurnInput struct {
 // thread that runs it: a step costs the same CPU however many others share the core, so the
 // throughput of replicas is bounded by the CPU they get.
 var Burn = durable.Define(BurnName, func(ctx *durable.Context, in BurnInput) (BurnInput, error) {
-	for i := range in.Steps {
-		if _, err := durable.Step(ctx, StepName(i), func(context.Context) (any, error) {
-			BurnCPU(time.Duration(in.CPUMillis) * time.Millisecond)
-			return nil, nil
-		}); err != nil {
-			return BurnInput{}, err
+	return in, runSteps(ctx, in.Steps, func(context.Context) error {
+		BurnCPU(time.Duration(in.CPUMillis) * time.Millisecond)
+		return nil
+	})
+}, durable.WithDescription("Benchmark: executes input.steps steps that each burn input.cpuMillis of CPU."))
+
+// runSteps executes n steps named StepName(0) to StepName(n-1), each running body, and stops
+// at the first that fails.
+func runSteps(ctx *durable.Context, n int, body func(context.Context) error) error {
+	for i := range n {
+		if _, err := durable.Step(ctx, StepName(i), func(c context.Context) (any, error) { return nil, body(c) }); err != nil {
+			return err
 		}
 	}
-	return in, nil
-}, durable.WithDescription("Benchmark: executes input.steps steps that each burn input.cpuMillis of CPU."))
+	return nil
+}
 
 // sink keeps the burn's arithmetic from being optimised away.
 var sink uint64

@@ -1,8 +1,8 @@
 // Package testflows holds the workflows the benchmark (bench/) and the crash test (hack/chaos/)
 // run in the real manager, through hack/testmanager: no-op steps to measure the engine's cost
-// per step, CPU-bound steps to measure how executions spread over sharded replicas, sleeps to
-// measure timer lateness and memory, and a ledger workflow whose every step
-// execution appends a line to a file outside the cluster, so the crash test can prove that no
+// per step, CPU-bound steps and steps that wait on I/O to measure how executions spread over
+// sharded replicas, sleeps to measure timer lateness and memory, and a ledger workflow whose
+// every step execution appends a line to a file outside the cluster, so the crash test can prove that no
 // completed step ran again. bench-noop and the ledger workflow have twins written as workflow
 // files (NoopFile in Starlark; NoopPy and LedgerPy in Python), which the benchmark and the crash
 // test write into the manager's --workflow-dirs.
@@ -54,7 +54,7 @@ const LedgerEnv = "CENTAUR_CHAOS_LEDGER"
 // All returns the workflows, with the ledger workflow appending to the file at ledgerPath
 // (empty: its steps fail, since they have nowhere to record themselves).
 func All(ledgerPath string) []durable.Workflow {
-	return []durable.Workflow{Noop, Sleep, Blobs, Webhook, Burn, NewLedgerWorkflow(ledgerPath)}
+	return []durable.Workflow{Noop, Sleep, Blobs, Webhook, Burn, Wait, NewLedgerWorkflow(ledgerPath)}
 }
 
 // StepName names step i of the bench and chaos workflows.

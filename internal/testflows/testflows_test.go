@@ -3,6 +3,7 @@ package testflows
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -141,5 +142,23 @@ func TestBurnCPU(t *testing.T) {
 	// wall clock, so only a burn that returned well before its time fails here.
 	if took < burn-10*time.Millisecond {
 		t.Errorf("the burn returned after %s of wall time, before it could have used %s of CPU", took, burn)
+	}
+}
+
+// TestWaitFor checks that a step's wait lasts its time, and that a cancelled execution cuts it
+// short with an error, so that the step is not recorded as done.
+func TestWaitFor(t *testing.T) {
+	const wait = 50 * time.Millisecond
+	start := time.Now()
+	if err := WaitFor(context.Background(), wait); err != nil {
+		t.Fatalf("a full wait failed: %v", err)
+	}
+	if took := time.Since(start); took < wait {
+		t.Errorf("the wait returned after %s, before its %s", took, wait)
+	}
+	c, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := WaitFor(c, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled wait returned %v, want context.Canceled", err)
 	}
 }
