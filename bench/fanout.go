@@ -81,6 +81,9 @@ func (h *harness) measureFanOut(ctx context.Context, limit int64, f *fanOutFigur
 			return err
 		}
 	}
+	if err := h.maintainEtcd(ctx, "before the fan-out"); err != nil {
+		return err
+	}
 	body, err := fanOutRequest(f.names)
 	if err != nil {
 		return err
