@@ -58,6 +58,11 @@ func (h *harness) measureStarts(ctx context.Context, res *results) error {
 		return fmt.Errorf("warm up: %w", err)
 	}
 	f := &res.starts
+	// The CPU table's row is per start, eager or not, from POST to the first step.
+	meter, err := h.startMeter(ctx, m, "starts")
+	if err != nil {
+		return err
+	}
 	for range h.cfg.starts {
 		for _, eager := range []bool{true, false} {
 			latency, answer, err := st.start(ctx, eager)
@@ -70,6 +75,9 @@ func (h *harness) measureStarts(ctx context.Context, res *results) error {
 				f.off, f.offResponse = append(f.off, latency), append(f.offResponse, answer)
 			}
 		}
+	}
+	if err := meter.stop(ctx, 2*h.cfg.starts); err != nil {
+		return err
 	}
 	h.logf("starts: eager_start on p50 %s p99 %s; off p50 %s p99 %s",
 		f.on.percentile(50), f.on.percentile(99), f.off.percentile(50), f.off.percentile(99))

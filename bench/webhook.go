@@ -93,13 +93,29 @@ func (h *harness) measureWebhooks(ctx context.Context, res *results) error {
 	}
 	res.limits.creates, f.perSec = medianOf(creates), medianOf(deliveries)
 	f.pacedRate = res.limits.creates / 2
+	n := max(h.cfg.deliveries/2/h.cfg.repeat, 1)
 	for rep := range h.cfg.repeat {
-		lat, err := h.pacedCreates(ctx, fmt.Sprintf("paced-create-%d", rep), max(h.cfg.deliveries/2/h.cfg.repeat, 1), f.pacedRate, input)
+		// The first round's CPU, requests and profiles go in the CPU table, per create and
+		// per delivery.
+		meter, err := h.startMeter(ctx, m, profileName(rep, "webhooks-paced-raw"))
+		if err != nil {
+			return err
+		}
+		lat, err := h.pacedCreates(ctx, fmt.Sprintf("paced-create-%d", rep), n, f.pacedRate, input)
 		if err != nil {
 			return fmt.Errorf("paced raw creates: %w", err)
 		}
+		if err := meter.stop(ctx, n); err != nil {
+			return err
+		}
 		f.pacedCreateLatency = append(f.pacedCreateLatency, lat...)
-		if _, lat, err = s.deliver(ctx, fmt.Sprint("paced-", rep), max(h.cfg.deliveries/2/h.cfg.repeat, 1), h.cfg.senders, f.pacedRate); err != nil {
+		if meter, err = h.startMeter(ctx, m, profileName(rep, "webhooks-paced")); err != nil {
+			return err
+		}
+		if _, lat, err = s.deliver(ctx, fmt.Sprint("paced-", rep), n, h.cfg.senders, f.pacedRate); err != nil {
+			return err
+		}
+		if err := meter.stop(ctx, n); err != nil {
 			return err
 		}
 		f.pacedLatency = append(f.pacedLatency, lat...)
