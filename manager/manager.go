@@ -389,6 +389,9 @@ func tracingEndpoint() string {
 // readiness checks, to the manager.
 func (p *process) addAPI() error {
 	o := p.o
+	if err := webhookserver.IndexTriggerKeys(context.Background(), p.ctrls.RunView); err != nil {
+		return err
+	}
 	api := webhookserver.New(webhookserver.Config{
 		Addr:            o.APIAddr,
 		Client:          p.mgr.GetClient(),

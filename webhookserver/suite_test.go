@@ -129,6 +129,8 @@ var _ = BeforeSuite(func() {
 	// Every spec sends from loopback, and many send forged deliveries on purpose, so the shared
 	// server's budget of failing deliveries per client is far above the default; the
 	// "impatient" server below has a tight one for the specs of that limit.
+	// As the manager does: deliveries find the run of their trigger key through the index.
+	Expect(IndexTriggerKeys(context.Background(), mgr.GetCache())).To(Succeed())
 	serverCfg = Config{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Runs: mgr.GetCache(), DeletedRuns: deliveryLedger,
 		Workflows: workflowCatalog, Routes: table, Logger: logf.Log.WithName("api"),
 		UnverifiedRate: limits.Rate{PerSecond: 100, Burst: 1000}}

@@ -401,17 +401,43 @@ func createFailure(err error) *apierror.Error {
 // runOfTriggerKey returns the run that a delivery with run's trigger key started already, when
 // run is named by its body (see LabelTriggerKey). The cache may lag a moment behind a run
 // created an instant ago; a redelivery of the same body is caught by the run's name anyway.
+// It looks the key up in the cache's index (IndexTriggerKeys) when there is one: a label
+// selector is matched against every run of the namespace, which made a delivery's cost grow
+// with the runs kept.
 func (s *Server) runOfTriggerKey(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowRun, bool) {
 	key := run.Labels[workflowsv1alpha1.LabelTriggerKey]
 	if key == "" || s.cfg.Runs == nil {
 		return nil, false
 	}
 	var runs workflowsv1alpha1.WorkflowRunList
-	err := s.cfg.Runs.List(ctx, &runs, client.InNamespace(run.Namespace), client.MatchingLabels{workflowsv1alpha1.LabelTriggerKey: key})
+	err := s.cfg.Runs.List(ctx, &runs, client.InNamespace(run.Namespace), client.MatchingFields{indexTriggerKey: key})
+	if err != nil {
+		// A cache without the index: match the label instead.
+		err = s.cfg.Runs.List(ctx, &runs, client.InNamespace(run.Namespace), client.MatchingLabels{workflowsv1alpha1.LabelTriggerKey: key})
+	}
 	if err != nil || len(runs.Items) == 0 {
 		return nil, false
 	}
 	return &runs.Items[0], true
+}
+
+// indexTriggerKey indexes runs by their LabelTriggerKey.
+const indexTriggerKey = "centaur.triggerKey"
+
+// IndexTriggerKeys indexes the runs of indexer (the cache the Server's Config.Runs reads) by
+// their trigger key label, so that a delivery finds the run of its trigger key at once. The
+// manager calls it before the cache starts.
+func IndexTriggerKeys(ctx context.Context, indexer client.FieldIndexer) error {
+	err := indexer.IndexField(ctx, &workflowsv1alpha1.WorkflowRun{}, indexTriggerKey, func(o client.Object) []string {
+		if key := o.GetLabels()[workflowsv1alpha1.LabelTriggerKey]; key != "" {
+			return []string{key}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index runs by their trigger key: %w", err)
+	}
+	return nil
 }
 
 // triggerKeyLabel is the LabelTriggerKey of a delivery to route: a hash of its trigger key's

@@ -784,6 +784,13 @@ var _ = Describe("Replayed deliveries", func() {
 		Expect(again.status).To(Equal(http.StatusOK), "a different body under a used X-GitHub-Delivery started a new run")
 		Expect(again.run().ID).To(Equal(third.run().ID))
 		Expect(runsOf(ns, slug)).To(HaveLen(2))
+		for _, run := range runsOf(ns, slug) {
+			var indexed workflowsv1alpha1.WorkflowRunList
+			Expect(serverCfg.Runs.List(context.Background(), &indexed, client.InNamespace(ns),
+				client.MatchingFields{indexTriggerKey: run.Labels[workflowsv1alpha1.LabelTriggerKey]})).To(Succeed(),
+				"the trigger key is looked up in the cache's index, not matched against every run")
+			Expect(indexed.Items).To(ConsistOf(HaveField("Name", run.Name)))
+		}
 
 		byTrigger := unique("by-trigger")
 		ep := readyEndpoint(ns, byTrigger, "trigger-secret")
