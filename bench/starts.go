@@ -53,7 +53,9 @@ func (h *harness) measureStarts(ctx context.Context, res *results) error {
 	if err != nil {
 		return err
 	}
-	m, err := h.startManager(ctx)
+	// The figure measures how soon a start runs its first step, not the API key's rate limit
+	// (--api-rate, a protection): starts follow one another as fast as they finish.
+	m, err := h.startManager(ctx, "--api-rate=1000000", "--api-burst=1000000")
 	if err != nil {
 		return err
 	}
