@@ -152,8 +152,10 @@ func (r *WorkflowRunReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 // controller does with a cached copy nobody wrote); otherwise it is read past the cache. It
 // takes a slot of the controller's execution budget and returns ErrBudgetSpent at once when
 // none is free; it returns an error at once, too, when the run is executing in this process
-// already. The run's resourceVersion guards against any other process: a copy someone else
-// wrote since makes the first write conflict, before any step runs.
+// already. Only this replica executes the run (Executes) and the claim keeps its own
+// controller out meanwhile, so the created copy is current; were it not, the run's
+// resourceVersion would refuse the execution's first write, as for the controller's cached
+// copy.
 func (r *WorkflowRunReconciler) Execute(ctx context.Context, created *workflowsv1alpha1.WorkflowRun) (*workflowsv1alpha1.WorkflowRun, error) {
 	key := client.ObjectKeyFromObject(created)
 	done, ok := r.budget.tryAcquire(key.Namespace)
