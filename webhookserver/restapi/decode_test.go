@@ -94,6 +94,8 @@ func FuzzDecodeStartRun(f *testing.F) {
 		`{"workflow_name":"x","eager_start":1}`,
 		`{"workflow_name":"x","input":1e999}`,
 		"\v{}",
+		`{"workflow_name":"x","input":"&<>\u2028"}`,
+		`{"workflow_name":"x","input":"\u0026"}`,
 		``, `null`, `{`, `}`, `"x"`, `{"namespace":"default"}`,
 	} {
 		f.Add([]byte(seed))
@@ -116,19 +118,43 @@ func FuzzDecodeStartRun(f *testing.F) {
 				t.Fatalf("input %q is not compact non-null JSON", req.Input)
 			}
 		}
-		again, err := json.Marshal(req)
+		// Encoded without HTML escaping, the input's bytes come back as they were; json.Marshal's
+		// default escaping ("&" as "\u0026") changes the bytes but never the value.
+		var plain bytes.Buffer
+		enc := json.NewEncoder(&plain)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(req); err != nil {
+			t.Fatalf("encode %+v: %v", req, err)
+		}
+		back := decodeOwnEncoding(t, plain.Bytes())
+		if !sameFields(back, req) || !bytes.Equal(back.Input, req.Input) {
+			t.Fatalf("round trip changed %+v into %+v", req, back)
+		}
+		escaped, err := json.Marshal(req)
 		if err != nil {
 			t.Fatalf("marshal %+v: %v", req, err)
 		}
-		back, err := DecodeStartRun(again)
-		if err != nil {
-			t.Fatalf("the request's own encoding %s does not decode: %v", again, err)
-		}
-		if back.WorkflowName != req.WorkflowName || back.EagerStart != req.EagerStart || back.IdempotencyKey != req.IdempotencyKey ||
-			back.Namespace != req.Namespace || !bytes.Equal(back.Input, req.Input) {
-			t.Fatalf("round trip changed %+v into %+v", req, back)
+		back = decodeOwnEncoding(t, escaped)
+		if !sameFields(back, req) || !runstore.EqualJSON(back.Input, req.Input) {
+			t.Fatalf("round trip with HTML escaping changed %+v into %+v", req, back)
 		}
 	})
+}
+
+// decodeOwnEncoding decodes a request's own encoding, which must always decode.
+func decodeOwnEncoding(t *testing.T, body []byte) StartRunRequest {
+	t.Helper()
+	req, err := DecodeStartRun(body)
+	if err != nil {
+		t.Fatalf("the request's own encoding %s does not decode: %v", body, err)
+	}
+	return req
+}
+
+// sameFields compares every field of two requests but the input.
+func sameFields(a, b StartRunRequest) bool {
+	return a.WorkflowName == b.WorkflowName && a.EagerStart == b.EagerStart &&
+		a.IdempotencyKey == b.IdempotencyKey && a.Namespace == b.Namespace
 }
 
 func TestJSONEqual(t *testing.T) {
