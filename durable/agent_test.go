@@ -92,3 +92,23 @@ func TestAgentTurnsRecordedByThePreviousReleaseReplay(t *testing.T) {
 	h.seed(recorded)
 	mustComplete(t, h.execute(), `["recorded one", "recorded two", "recorded three"]`)
 }
+
+func TestAStartedTurnIsWrittenBeforeTheHandlerGoesOn(t *testing.T) {
+	// The agent answers a turn only once its run's journal records it, so a step that runs
+	// while the agent thinks must not hold the turn's entry back until the step ends.
+	var h *harness
+	wf := durable.Define("turn-then-work", func(ctx *durable.Context, _ struct{}) (string, error) {
+		if _, err := durable.StartAgent(ctx, "draft", durable.AgentRequest{Prompt: "write"}); err != nil {
+			return "", err
+		}
+		return durable.Step(ctx, "meanwhile", func(context.Context) (string, error) {
+			if got := names(h.rec.Persisted()); !slices.Equal(got, []string{"draft"}) {
+				t.Errorf("while the next step runs the journal holds %q; want the started turn", got)
+			}
+			return "done", nil
+		})
+	})
+	h = newHarness(t, wf)
+	h.host = &agentHost{t: t}
+	mustComplete(t, h.execute(), `"done"`)
+}

@@ -3,6 +3,7 @@ package durable_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -169,5 +170,65 @@ func TestARunStartsAtMostMaxChildrenChildren(t *testing.T) {
 	}
 	if len(host.started) != 3 {
 		t.Errorf("children created: %q; want the first 3 only", host.started)
+	}
+}
+
+func TestChildStartsInALoopAreWrittenTogether(t *testing.T) {
+	host := &childHost{t: t}
+	h := newHarness(t, fanOut)
+	h.host = host
+	const n = 100
+	input := make([]string, n)
+	for i := range input {
+		input[i] = fmt.Sprint("n", i)
+	}
+	h.input, _ = json.Marshal(input)
+	out := h.execute()
+	if out.Kind != engine.Completed {
+		t.Fatalf("outcome %s; want completed", describe(out))
+	}
+	// The fake clock never reaches the batch delay, so every start waits for the first wait's
+	// write: one write for a hundred starts, where each start used to cost its own.
+	first := h.rec.Snapshot(1)
+	if len(first) < n {
+		t.Fatalf("the first write holds %d entries (%q); want the %d starts together", len(first), names(first), n)
+	}
+	for i, e := range first[:n] {
+		if want := fmt.Sprintf("hello-%d", i); e.Name != want || e.Kind != engine.KindChild || e.State != engine.StateCompleted {
+			t.Fatalf("entry %d of the first write is %s %q (%s); want the completed start %q", i, e.Kind, e.Name, e.State, want)
+		}
+	}
+	if got, limit := h.rec.Writes(), n+1; got > limit {
+		t.Errorf("%d writes for %d starts and waits; want at most %d (one per wait, one for the starts)", got, n, limit)
+	}
+}
+
+func TestAChildStartLostInACrashIsAnsweredAgainNotRepeated(t *testing.T) {
+	host := &childHost{t: t}
+	h := newHarness(t, fanOut)
+	h.host = host
+	h.input = json.RawMessage(`["Ada", "Grace"]`)
+	h.rec.fail = func(n int, _ []engine.Entry) error {
+		if n == 1 {
+			return errors.New("the API server went away")
+		}
+		return nil
+	}
+	if out := h.execute(); out.Kind != engine.Aborted {
+		t.Fatalf("outcome %s; want aborted by the failed write", describe(out))
+	}
+	if h.rec.Writes() != 0 {
+		t.Fatalf("%d writes succeeded; want none", h.rec.Writes())
+	}
+	mustComplete(t, h.execute(), `["Hello, Ada!", "Hello, Grace!"]`)
+	// The host's create is idempotent by name: the second execution asks again and gets the
+	// same child back, and the journal holds each start once.
+	want := []string{`hello-0 greet {"name":"Ada"}`, `hello-1 greet {"name":"Grace"}`, `hello-0 greet {"name":"Ada"}`, `hello-1 greet {"name":"Grace"}`}
+	if !slices.Equal(host.started, want) {
+		t.Errorf("children asked for: %q; want each asked again after the lost write", host.started)
+	}
+	assertUniqueNames(t, h.rec.Persisted())
+	if got, want := names(h.rec.Persisted()), []string{"hello-0", "hello-1", "hello-0/result", "hello-1/result"}; !slices.Equal(got, want) {
+		t.Errorf("journal names = %q; want %q", got, want)
 	}
 }

@@ -46,8 +46,10 @@ func ChildRunByID[Out any](name, id string) ChildRun[Out] {
 
 // StartWorkflow starts a child run of wf with input and returns it at once. The child's id is
 // derived from the parent and name, so a replay, or a crash between creating the child and
-// recording it, never makes a second child. Cancelling the parent cancels the child. Wait for
-// it with WaitForWorkflow, which journals the wait as name + "/result".
+// recording it, never makes a second child. Starts are recorded together, as Batched steps
+// are, so a loop starting many children costs the parent a few writes. Cancelling the parent
+// cancels the child. Wait for it with WaitForWorkflow, which journals the wait as
+// name + "/result".
 func StartWorkflow[In, Out any](ctx *Context, name string, wf *WorkflowDef[In, Out], input In) (ChildRun[Out], error) {
 	return core.StartWorkflow[In, Out](ctx, name, wf, input)
 }

@@ -109,8 +109,10 @@ func ChildRunByID[Out any](name, id string) ChildRun[Out] { return ChildRun[Out]
 
 // StartWorkflow starts a child run of wf with input and returns it at once. The child's id is
 // derived from the parent and name, so a replay, or a crash between creating the child and
-// recording it, never makes a second child. Cancelling the parent cancels the child. Wait for
-// it with WaitForWorkflow, which journals the wait as name + "/result".
+// recording it, never makes a second child. Starts are recorded together, as Batched steps
+// are, so a loop starting many children costs the parent a few writes. Cancelling the parent
+// cancels the child. Wait for it with WaitForWorkflow, which journals the wait as
+// name + "/result".
 func StartWorkflow[In, Out any](ctx *Context, name string, wf *WorkflowDef[In, Out], input In) (ChildRun[Out], error) {
 	e := ctx.exec
 	if err := e.enter("StartWorkflow", name); err != nil {
@@ -130,6 +132,12 @@ func StartWorkflow[In, Out any](ctx *Context, name string, wf *WorkflowDef[In, O
 // (start a child or an agent turn, send an event) from the journal, or calls do and records
 // the ref it returns, as a Completed entry of kind with target. Host errors halt the
 // execution (see haltOnHostError); do must be idempotent for the primitive's name.
+//
+// Because do is idempotent, a child's or an event's entry is written as a batched step's is
+// (recordBatched): a loop that starts a thousand children writes the run a few times instead
+// of once per child, and a crash before the write only has do answer again with what it did.
+// An agent turn's entry is written before the handler goes on, since the turn is answered only
+// once its run's journal records it (the agent policy's proof that the run made it).
 func (e *execution) once(name string, kind Kind, target string, do func() (string, error)) string {
 	entry, found := e.lookup(name, kind)
 	if found && entry.final() {
@@ -146,7 +154,12 @@ func (e *execution) once(name string, kind Kind, target string, do func() (strin
 		e.haltOnHostError(name, fmt.Errorf("%s %q: %w", target, name, err))
 	}
 	now := e.clock()
-	e.record(Entry{Name: name, Kind: kind, State: StateCompleted, StartedAt: now, FinishedAt: now, Target: target, Ref: ref})
+	entry = Entry{Name: name, Kind: kind, State: StateCompleted, StartedAt: now, FinishedAt: now, Target: target, Ref: ref}
+	if kind == KindAgent {
+		e.record(entry)
+	} else {
+		e.recordBatched(entry)
+	}
 	e.advanceClock(now)
 	return ref
 }
