@@ -122,11 +122,7 @@ func (h *harness) measureFanOut(ctx context.Context, limit int64, f *fanOutFigur
 	if id == "" {
 		f.problems = append(f.problems, fmt.Sprintf("the start request was answered %s: %s", answer.status, clip(answer.body)))
 	} else {
-		wait := h.cfg.timeout
-		if !h.cfg.smoke {
-			wait = max(wait, fanOutTimeout)
-		}
-		run, err := h.awaitFinal(ctx, fanOutNamespace, id, sent, wait)
+		run, err := h.awaitFinal(ctx, fanOutNamespace, id, sent, h.cfg.timeout)
 		if err != nil {
 			return err
 		}
@@ -250,11 +246,6 @@ func postRun(ctx context.Context, url, key string, body []byte) (string, restAns
 	}
 	return run.ID, a, nil
 }
-
-// fanOutTimeout is the least the fan-out's run is waited for: measured on 2026-12-07, it takes
-// about 11 minutes to reach the children's cap, since each child start rewrites the parent's
-// status, and with it its input of about 1 MiB (a cost left to the performance work).
-const fanOutTimeout = 20 * time.Minute
 
 // awaitFinal polls run ns/name until it is final, or timeout after start, and returns it as it
 // was last read.
