@@ -3,8 +3,9 @@
 // operator's runs store, so that no path into the manager (webhooks, the REST API, the
 // console, child runs, schedules, backfills) can fill etcd for everyone.
 //
-// The Gate counts from a cache of every run (the manager's view), refreshed at most once a
-// second, plus what this process created since; its Client wraps the manager's client so that
+// The Gate counts from a cache of every run (the manager's view), counted again about once a
+// second behind the requests (a request never waits for the count unless it is over
+// staleLimit old), plus what this process created since; its Client wraps the manager's client so that
 // every Create of a WorkflowRun asks it first. A refusal is an *ExceededError, which the HTTP
 // API answers with 429 (a namespace's quota) or 507 (the cluster-wide budget).
 // Several replicas count the same cache, so between two refreshes each may admit what fits;
@@ -34,8 +35,13 @@ const (
 	DefaultMaxTotalBytes = 1 << 30
 )
 
-// refreshEvery is how old the counts may get before the cache is counted again.
-const refreshEvery = time.Second
+// refreshEvery is how old the counts may get before the cache is counted again, behind the
+// request that finds them so; staleLimit is how old they may get before a request waits for a
+// count of its own (the background counts failed, or the first count).
+const (
+	refreshEvery = time.Second
+	staleLimit   = 10 * time.Second
+)
 
 // runOverhead is what a run's object costs beside its input before it executes.
 const runOverhead = 1 << 10
@@ -60,6 +66,8 @@ type Gate struct {
 	at     time.Time
 	counts map[string]usage
 	total  int64
+	// counting is true while a count runs behind the requests.
+	counting bool
 	// created are the runs this process created whose bytes the cache cannot tell yet (a run
 	// that has not executed records nothing): by namespace/name, their input's size and when.
 	created map[string]createdRun
@@ -101,10 +109,17 @@ func (g *Gate) Admit(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) er
 	if g.reader == nil {
 		return nil
 	}
-	if time.Since(g.at) > refreshEvery {
+	switch age := time.Since(g.at); {
+	case age > staleLimit:
 		if err := g.refresh(ctx); err != nil {
 			return err
 		}
+	case age > refreshEvery && !g.counting:
+		// Counting every run of the cache takes milliseconds per thousand runs: the requests
+		// that arrive meanwhile are admitted on the counts of a second ago and what this
+		// process created since, instead of queueing behind the count.
+		g.counting = true
+		go g.refreshBehind(context.WithoutCancel(ctx), g.reader)
 	}
 	size := sizeOf(run)
 	ns := g.counts[run.Namespace]
@@ -152,41 +167,89 @@ func (g *Gate) count(namespace string, runs int, bytes int64) {
 // than it lived).
 const createdGrace = 2 * time.Minute
 
-// refresh counts every run of the cache again.
+// refresh counts every run of the cache again, with g.mu held.
 func (g *Gate) refresh(ctx context.Context) error {
-	var runs workflowsv1alpha1.WorkflowRunList
-	if err := g.reader.List(ctx, &runs, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("count the runs to admit a new one: %w", err)
+	c, err := countRuns(ctx, g.reader)
+	if err != nil {
+		return err
 	}
-	g.counts, g.total = map[string]usage{}, 0
-	seen := make(map[string]bool, len(g.created))
+	g.apply(c)
+	return nil
+}
+
+// refreshBehind counts the runs of reader without holding g.mu, then puts the count in place,
+// unless Bind changed the reader meanwhile. A failed count leaves the old one, which the next
+// request counts again behind it, or waits for once it is staleLimit old.
+func (g *Gate) refreshBehind(ctx context.Context, reader client.Reader) {
+	ctx, cancel := context.WithTimeout(ctx, staleLimit)
+	defer cancel()
+	c, err := countRuns(ctx, reader)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.counting = false
+	if err == nil && g.reader == reader {
+		g.apply(c)
+	}
+}
+
+// cacheCount is what one list of the cache holds: each namespace's usage and the total, and
+// each run's bytes by namespace/name, for apply to reconcile with the runs this process created.
+type cacheCount struct {
+	counts map[string]usage
+	total  int64
+	runs   map[string]listedRun
+}
+
+// listedRun is a run as the count listed it.
+type listedRun struct {
+	bytes int64
+	known bool
+}
+
+// countRuns lists every run of reader and counts them.
+func countRuns(ctx context.Context, reader client.Reader) (cacheCount, error) {
+	var runs workflowsv1alpha1.WorkflowRunList
+	if err := reader.List(ctx, &runs, client.UnsafeDisableDeepCopy); err != nil {
+		return cacheCount{}, fmt.Errorf("count the runs to admit a new one: %w", err)
+	}
+	c := cacheCount{counts: map[string]usage{}, runs: make(map[string]listedRun, len(runs.Items))}
 	for i := range runs.Items {
 		r := &runs.Items[i]
-		key := r.Namespace + "/" + r.Name
 		bytes, known := recordedBytes(r)
-		if c, ok := g.created[key]; ok {
-			seen[key] = true
-			if known {
-				delete(g.created, key)
-			} else {
-				bytes, c.listed = max(bytes, c.bytes), true
-				g.created[key] = c
-			}
-		}
-		g.count(r.Namespace, 1, bytes)
+		c.runs[r.Namespace+"/"+r.Name] = listedRun{bytes: bytes, known: known}
+		u := c.counts[r.Namespace]
+		u.runs++
+		u.bytes += bytes
+		c.counts[r.Namespace] = u
+		c.total += bytes
 	}
-	for key, c := range g.created {
+	return c, nil
+}
+
+// apply makes c the gate's counts, with g.mu held, adding what the cache cannot tell yet of the
+// runs this process created: a listed run whose cache copy dropped its input counts at least
+// its input's size, and a run created a moment ago that the cache does not show yet counts
+// its input's size.
+func (g *Gate) apply(c cacheCount) {
+	g.counts, g.total = c.counts, c.total
+	for key, created := range g.created {
+		listed, ok := c.runs[key]
 		switch {
-		case seen[key]:
-		case c.listed || time.Since(c.at) > createdGrace:
+		case ok && listed.known:
+			delete(g.created, key)
+		case ok:
+			ns, _, _ := strings.Cut(key, "/")
+			g.count(ns, 0, max(listed.bytes, created.bytes)-listed.bytes)
+			created.listed = true
+			g.created[key] = created
+		case created.listed || time.Since(created.at) > createdGrace:
 			delete(g.created, key) // created, then deleted, or never created
 		default:
 			ns, _, _ := strings.Cut(key, "/")
-			g.count(ns, 1, c.bytes) // created a moment ago; the cache has not seen it yet
+			g.count(ns, 1, created.bytes) // created a moment ago; the cache has not seen it yet
 		}
 	}
 	g.at = time.Now()
-	return nil
 }
 
 // recordedBytes is what a run stores as it last said (status.history.recordedBytes counts the

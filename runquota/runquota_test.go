@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,18 +101,25 @@ func TestANamespaceHoldsAtMostItsQuotaOfRuns(t *testing.T) {
 	// Once the gate has seen r-0 in its count, deleting r-0 frees its place.
 	time.Sleep(1100 * time.Millisecond)
 	exceeded(t, c.Create(ctx, run(ns, "r-3", 100)))
+	time.Sleep(500 * time.Millisecond) // the count behind that request, which sees r-0
 	if err := k8s.Delete(ctx, run(ns, "r-0", 0)); err != nil {
 		t.Fatal(err)
 	}
 	// The gate counts again each second.
-	deadline := time.Now().Add(10 * time.Second)
+	createWithin(t, c, run(ns, "r-3", 100), 10*time.Second)
+}
+
+// createWithin creates r through c, trying again until the gate admits it or timeout passed.
+func createWithin(t *testing.T, c client.Client, r *workflowsv1alpha1.WorkflowRun, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
-		err := c.Create(ctx, run(ns, "r-3", 100))
+		err := c.Create(context.Background(), r.DeepCopy())
 		if err == nil {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after a delete: %v", err)
+			t.Fatalf("create %s: %v", r.Name, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -183,4 +191,68 @@ func (r leanReader) List(ctx context.Context, list client.ObjectList, opts ...cl
 		}
 	}
 	return nil
+}
+
+func TestARequestIsNotHeldBehindTheCount(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "behind")
+	reader := &heldReader{Reader: k8s, release: make(chan struct{})}
+	g := runquota.New(runquota.Limits{NamespaceRuns: 2})
+	g.Bind(reader)
+	c := g.Client(k8s)
+	if err := c.Create(ctx, run(ns, "r-0", 100)); err != nil {
+		t.Fatal(err)
+	}
+	// A request a second later has the cache counted again behind it (this one fails at the API
+	// server); the count sees r-0, so that deleting r-0 frees its place at the next count.
+	time.Sleep(1100 * time.Millisecond)
+	if err := c.Create(ctx, run("no-such-namespace", "r", 100)); err == nil {
+		t.Fatal("a run in a missing namespace was created")
+	}
+	time.Sleep(500 * time.Millisecond)
+	// From now on every count of the cache waits until the test lets it go on: a request that
+	// waited for one would not return.
+	reader.hold.Store(true)
+	time.Sleep(1100 * time.Millisecond)
+	admitted := make(chan error, 2)
+	go func() {
+		admitted <- c.Create(ctx, run(ns, "r-1", 100))
+		admitted <- c.Create(ctx, run(ns, "r-2", 100))
+	}()
+	var errs []error
+	for range 2 {
+		select {
+		case err := <-admitted:
+			errs = append(errs, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request waited for the count of the cache")
+		}
+	}
+	if errs[0] != nil {
+		t.Fatalf("r-1: %v", errs[0])
+	}
+	// The counts of a second ago and the runs created since still bound the namespace.
+	exceeded(t, errs[1])
+
+	// Once the held count goes on, it sees the delete.
+	if err := k8s.Delete(ctx, run(ns, "r-0", 0)); err != nil {
+		t.Fatal(err)
+	}
+	reader.hold.Store(false)
+	close(reader.release)
+	createWithin(t, c, run(ns, "r-2", 100), 10*time.Second)
+}
+
+// heldReader is a reader whose lists wait for release while hold is set.
+type heldReader struct {
+	client.Reader
+	hold    atomic.Bool
+	release chan struct{}
+}
+
+func (r *heldReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if r.hold.Load() {
+		<-r.release
+	}
+	return r.Reader.List(ctx, list, opts...)
 }
