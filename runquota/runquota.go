@@ -4,12 +4,12 @@
 // console, child runs, schedules, backfills) can fill etcd for everyone.
 //
 // The Gate counts from a cache of every run (the manager's view), counted again about once a
-// second behind the requests (a request never waits for the count unless it is over
-// staleLimit old), plus what this process created since; its Client wraps the manager's client so that
-// every Create of a WorkflowRun asks it first. A refusal is an *ExceededError, which the HTTP
-// API answers with 429 (a namespace's quota) or 507 (the cluster-wide budget).
-// Several replicas count the same cache, so between two refreshes each may admit what fits;
-// the bounds hold to within a second of creations. Runs made with kubectl do not pass here:
+// second behind the requests (a request waits for a count only when the last one is over
+// staleLimit old), plus what this process created since; its Client wraps the manager's
+// client so that every Create of a WorkflowRun asks it first. A refusal is an *ExceededError,
+// which the HTTP API answers with 429 (a namespace's quota) or 507 (the cluster-wide budget).
+// Several replicas count the same cache, so between two counts each may admit what fits; the
+// bounds hold to within about a second of creations. Runs made with kubectl do not pass here:
 // a ResourceQuota on count/workflowruns.workflows.centaur.dev bounds those (config/quota).
 package runquota
 
