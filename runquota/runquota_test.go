@@ -81,7 +81,10 @@ func exceeded(t *testing.T, err error) *runquota.ExceededError {
 func TestANamespaceHoldsAtMostItsQuotaOfRuns(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(t, "runs-quota")
-	c := gated(runquota.Limits{NamespaceRuns: 3})
+	reader := &heldReader{Reader: k8s}
+	g := runquota.New(runquota.Limits{NamespaceRuns: 3})
+	g.Bind(reader)
+	c := g.Client(k8s)
 	for i := range 3 {
 		if err := c.Create(ctx, run(ns, fmt.Sprintf("r-%d", i), 100)); err != nil {
 			t.Fatalf("run %d: %v", i, err)
@@ -100,8 +103,9 @@ func TestANamespaceHoldsAtMostItsQuotaOfRuns(t *testing.T) {
 	}
 	// Once the gate has seen r-0 in its count, deleting r-0 frees its place.
 	time.Sleep(1100 * time.Millisecond)
+	lists := reader.lists.Load()
 	exceeded(t, c.Create(ctx, run(ns, "r-3", 100)))
-	time.Sleep(500 * time.Millisecond) // the count behind that request, which sees r-0
+	reader.awaitList(t, lists) // the count behind that request, which sees r-0
 	if err := k8s.Delete(ctx, run(ns, "r-0", 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -206,10 +210,11 @@ func TestARequestIsNotHeldBehindTheCount(t *testing.T) {
 	// A request a second later has the cache counted again behind it (this one fails at the API
 	// server); the count sees r-0, so that deleting r-0 frees its place at the next count.
 	time.Sleep(1100 * time.Millisecond)
+	lists := reader.lists.Load()
 	if err := c.Create(ctx, run("no-such-namespace", "r", 100)); err == nil {
 		t.Fatal("a run in a missing namespace was created")
 	}
-	time.Sleep(500 * time.Millisecond)
+	reader.awaitList(t, lists)
 	// From now on every count of the cache waits until the test lets it go on: a request that
 	// waited for one would not return.
 	reader.hold.Store(true)
@@ -243,16 +248,31 @@ func TestARequestIsNotHeldBehindTheCount(t *testing.T) {
 	createWithin(t, c, run(ns, "r-2", 100), 10*time.Second)
 }
 
-// heldReader is a reader whose lists wait for release while hold is set.
+// heldReader is a reader whose lists wait for release while hold is set, and which counts
+// the lists it answered, so that a test knows when a count behind a request has read the runs.
 type heldReader struct {
 	client.Reader
 	hold    atomic.Bool
 	release chan struct{}
+	lists   atomic.Int64
 }
 
 func (r *heldReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	if r.hold.Load() {
 		<-r.release
 	}
+	defer r.lists.Add(1)
 	return r.Reader.List(ctx, list, opts...)
+}
+
+// awaitList waits until the reader answered more than before lists.
+func (r *heldReader) awaitList(t *testing.T, before int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.lists.Load() <= before {
+		if time.Now().After(deadline) {
+			t.Fatal("the gate did not count the runs behind the request")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
