@@ -61,9 +61,10 @@ var _ = Describe("eager start on a replica that does not execute the run", func(
 	It("leaves the run to the leader's controller and still answers with its first segment", func() {
 		cfg := serverConfig(k8sClient, k8sClient, elsewhere{runs})
 		// The answer waits for the suite's controller, which sees the run through its watch and
-		// may still be busy with another spec's slow runs (8 s each): the suite's 1.5 s bound
-		// is the bound's own spec's, too short for a loaded machine. The answer comes as soon as
-		// the run is done, so a longer bound costs nothing when the controller is quick.
+		// may still be working through runs other specs created (the listing's 120, the budget
+		// spec's eight 8 s runs): the suite's 1.5 s bound, set for the bound's own spec, is too
+		// short for a loaded machine. The answer comes as soon as the run is done, so a longer
+		// bound costs nothing when the controller is quick.
 		cfg.EagerStartTimeout = 20 * time.Second
 		server := webhookserver.New(cfg)
 		ctx, cancel := context.WithCancel(context.Background())
