@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	workflowsv1alpha1 "github.com/centaur-dev/workflow-operator/api/v1alpha1"
@@ -398,5 +399,32 @@ var _ = Describe("Upgrading in place", func() {
 				Payload: &apiextensionsv1.JSON{Raw: []byte(`{"after":"upgrade"}`)}},
 		})).To(Succeed())
 		Expect(outputOf(waitPhase(waiting, workflowsv1alpha1.PhaseSucceeded, 20*time.Second))).To(MatchJSON(`{"after":"upgrade"}`))
+	})
+})
+
+// A replica that executed a run from its cache's copy of a run nobody had started (as two
+// replicas of one shard may, for a moment) and whose write another writer's refused must not
+// start from that copy again while its cache lags: the other writer recorded steps that the
+// copy does not show, and executing them again would repeat them.
+var _ = Describe("a status write that another writer's refused", func() {
+	It("stops the cache's copy of a run nobody started from passing for the whole run", func() {
+		ctx := context.Background()
+		hc, err := rest.HTTPClientFor(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		status, err := runstore.NewStatusClient(cfg, hc)
+		Expect(err).NotTo(HaveOccurred())
+		store := runstore.NewStore(runstore.Options{}, k8sClient, k8sClient, status)
+		created := createRun("hello", map[string]string{"name": "Overtaken"})
+		Expect(store.Untouched(created)).To(BeTrue(), "a created run is whole as created")
+		// The suite's controller is the other writer: it records the run's step and end.
+		waitPhase(created, workflowsv1alpha1.PhaseSucceeded, 20*time.Second)
+
+		w := store.NewWriter(created.DeepCopy(), nil)
+		started := metav1.Now()
+		w.Run().Status.StartedAt = &started
+		w.Run().Status.Phase = workflowsv1alpha1.PhaseRunning
+		err = w.Write(ctx)
+		Expect(apierrors.IsConflict(err)).To(BeTrue(), "the write from the stale copy is refused: %v", err)
+		Expect(store.Untouched(created)).To(BeFalse(), "the stale copy no longer passes for a run nobody started")
 	})
 })

@@ -152,9 +152,11 @@ func (s *Store) Recall(cached *workflowsv1alpha1.WorkflowRun) *Memo {
 	return m
 }
 
-// wrote notes that this manager wrote the run's status: from then on a stale cached copy
-// of it cannot pass for a run nobody started (see untouched).
-func (s *Store) wrote(run *workflowsv1alpha1.WorkflowRun) {
+// written notes that the run's status was written, by this manager or by another writer whose
+// write refused ours as a conflict: from then on a stale cached copy of it cannot pass for a
+// run nobody started (see Untouched), so its next execution reads it past the cache instead of
+// repeating the steps the other writer recorded.
+func (s *Store) written(run *workflowsv1alpha1.WorkflowRun) {
 	s.memory.Put(cacheKey{kind: "wrote", uid: run.UID}, struct{}{}, 64)
 }
 

@@ -135,6 +135,9 @@ func (w *Writer) update(ctx context.Context, beside bool) error {
 		err = w.store.putStatus(ctx, w.run)
 	}
 	if err != nil {
+		if apierrors.IsConflict(err) {
+			w.store.written(w.run)
+		}
 		if tooLarge(err) {
 			w.revert()
 			return &engine.Failure{Reason: workflowsv1alpha1.ReasonJournalTooLarge, Message: fmt.Sprintf(
@@ -143,7 +146,7 @@ func (w *Writer) update(ctx context.Context, beside bool) error {
 		return err
 	}
 	w.saved = *w.run.Status.DeepCopy()
-	w.store.wrote(w.run)
+	w.store.written(w.run)
 	announcements := w.announcements
 	w.announcements = nil
 	for _, fn := range announcements {
