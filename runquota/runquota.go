@@ -66,8 +66,11 @@ type Gate struct {
 	at     time.Time
 	counts map[string]usage
 	total  int64
-	// counting is true while a count runs behind the requests.
+	// counting is true while a count runs behind the requests; epoch changes with each Bind
+	// and each count put in place, so that a count behind the requests that a newer count or
+	// another reader overtook is dropped.
 	counting bool
+	epoch    uint64
 	// created are the runs this process created whose bytes the cache cannot tell yet (a run
 	// that has not executed records nothing): by namespace/name, their input's size and when.
 	created map[string]createdRun
@@ -97,6 +100,7 @@ func (g *Gate) Bind(reader client.Reader) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.reader, g.at = reader, time.Time{}
+	g.epoch++
 }
 
 // Admit returns nil when run fits, and then counts it; otherwise an *ExceededError.
@@ -119,7 +123,7 @@ func (g *Gate) Admit(ctx context.Context, run *workflowsv1alpha1.WorkflowRun) er
 		// that arrive meanwhile are admitted on the counts of a second ago and what this
 		// process created since, instead of queueing behind the count.
 		g.counting = true
-		go g.refreshBehind(context.WithoutCancel(ctx), g.reader)
+		go g.refreshBehind(context.WithoutCancel(ctx), g.reader, g.epoch)
 	}
 	size := sizeOf(run)
 	ns := g.counts[run.Namespace]
@@ -177,17 +181,18 @@ func (g *Gate) refresh(ctx context.Context) error {
 	return nil
 }
 
-// refreshBehind counts the runs of reader without holding g.mu, then puts the count in place,
-// unless Bind changed the reader meanwhile. A failed count leaves the old one, which the next
-// request counts again behind it, or waits for once it is staleLimit old.
-func (g *Gate) refreshBehind(ctx context.Context, reader client.Reader) {
+// refreshBehind counts the runs of reader without holding g.mu, then puts the count in place
+// unless the gate's epoch moved on meanwhile (Bind changed the reader, or a request waited for
+// a newer count). A failed count leaves the old one, which the next request counts again
+// behind it, or waits for once it is staleLimit old.
+func (g *Gate) refreshBehind(ctx context.Context, reader client.Reader, epoch uint64) {
 	ctx, cancel := context.WithTimeout(ctx, staleLimit)
 	defer cancel()
 	c, err := countRuns(ctx, reader)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.counting = false
-	if err == nil && g.reader == reader {
+	if err == nil && g.epoch == epoch {
 		g.apply(c)
 	}
 }
@@ -232,6 +237,7 @@ func countRuns(ctx context.Context, reader client.Reader) (cacheCount, error) {
 // its input's size.
 func (g *Gate) apply(c cacheCount) {
 	g.counts, g.total = c.counts, c.total
+	g.epoch++
 	for key, created := range g.created {
 		listed, ok := c.runs[key]
 		switch {
